@@ -1,0 +1,46 @@
+# envtrust: two commands. `make run` serves the dashboard on the demo data; `make test` runs every test.
+# Both create .venv and install what they need (Debian chromium for the browser tests included).
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+DB     ?= var/envtrust.duckdb
+PORT   ?= 8050
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: run test setup demo lint bench chromium clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test,distributed,notebooks]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/envtrust demo --db $(DB) --if-missing
+
+run: demo
+	$(BIN)/envtrust serve --db $(DB) --port $(PORT)
+
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian chromium for the browser tests"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+test: $(STAMP) chromium
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -n 2 tests
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/ingest.py
+	$(BIN)/python benchmarks/score.py
+	$(BIN)/python benchmarks/dashboard.py
+
+clean:
+	rm -rf $(VENV) var build *.egg-info

@@ -1,0 +1,58 @@
+"""DuckDB schema, versioned migrations.
+
+Why this shape:
+
+- ``readings`` is long (station, ts, parameter) so that every network (air, water, CEMS)
+  shares one table and one scoring seam; DuckDB's columnar compression makes the repeated
+  keys cheap. There is no PRIMARY KEY on readings: an ART index on 10^8 rows costs more
+  memory than DuckDB should spend. Uniqueness is enforced by the ingest (anti-join against
+  stored keys inside the batch transaction), and ``store.sort_readings`` rewrites the table
+  in (station_id, parameter, ts) order after bulk loads, which makes a one-station drill-down
+  ~40x faster (``../shared/reference/stack-notes.md``).
+- Every timestamp is naive UTC. Adapters convert from China Standard Time.
+- Migrations are numbered SQL files in ``data/migrations``; ``schema_version`` records which
+  ran. Add a file, never edit an applied one.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+
+import duckdb
+
+SCHEMA_DOC = __doc__
+
+
+def migration_files() -> list[tuple[int, str]]:
+    """(version, sql) for each migration, in order."""
+    folder = resources.files("data") / "migrations"
+    out = []
+    for entry in folder.iterdir():
+        name = entry.name
+        if name.endswith(".sql") and name[:3].isdigit():
+            out.append((int(name[:3]), entry.read_text(encoding="utf-8")))
+    return sorted(out)
+
+
+def current_version(con: duckdb.DuckDBPyConnection) -> int:
+    con.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at TIMESTAMP)")
+    row = con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()
+    return int(row[0]) if row else 0
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> int:
+    """Apply pending migrations in one transaction each; return the resulting version."""
+    version = current_version(con)
+    for number, sql in migration_files():
+        if number <= version:
+            continue
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(sql)
+            con.execute("INSERT INTO schema_version VALUES (?, now())", [number])
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+        version = number
+    return version

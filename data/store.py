@@ -1,0 +1,46 @@
+"""Opening the DuckDB store. One writer process at a time (a DuckDB rule); readers in other
+processes open read-only. Query helpers for each concern live in sibling modules
+(``data.ingest``, ``data.queries`` ...), all taking a connection."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from data.schema import migrate
+
+
+def connect(db_path: str | Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open (and, when writable, create and migrate) the store at ``db_path``."""
+    path = Path(db_path)
+    if read_only:
+        if not path.exists():
+            raise FileNotFoundError(f"no envtrust store at {path}; build one with `envtrust demo --db {path}`")
+        return duckdb.connect(str(path), read_only=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(path))
+    migrate(con)
+    return con
+
+
+def init_db(db_path: str | Path) -> int:
+    """Create the store if needed and bring its schema up to date; return the schema version."""
+    con = connect(db_path)
+    try:
+        return int(con.execute("SELECT max(version) FROM schema_version").fetchone()[0])
+    finally:
+        con.close()
+
+
+def sort_readings(con: duckdb.DuckDBPyConnection) -> None:
+    """Rewrite readings in (station_id, parameter, ts) order: one-station queries read few row groups."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute("CREATE TABLE readings_sorted AS SELECT * FROM readings ORDER BY station_id, parameter, ts")
+        con.execute("DROP TABLE readings")
+        con.execute("ALTER TABLE readings_sorted RENAME TO readings")
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise

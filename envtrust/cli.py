@@ -1,0 +1,73 @@
+"""The ``envtrust`` command: one front door for every task.
+
+Each subcommand lives in ``envtrust/commands/<name>.py`` with two functions::
+
+    def add_arguments(parser: argparse.ArgumentParser) -> None: ...
+    def run(args: argparse.Namespace) -> int: ...          # exit code
+
+The command modules are thin: they parse, call functions in ``data``, ``analytics``, ``geo``
+or ``dashboard``, and print. Expected user errors raise :class:`UserError`, which prints one
+clear line (no traceback) and exits with code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from envtrust import __version__
+
+# name -> one-line help; module envtrust.commands.<name with - as _>
+COMMANDS: dict[str, str] = {
+    "init": "create or migrate a DuckDB store",
+    "ingest": "load readings or station lists from files (CSV/Parquet, Beijing, CNEMC)",
+    "demo": "build the demo database: real air data, national stations, water and polluter networks",
+    "info": "what is in a store: stations, readings, quarantine, ingest batches",
+    "score": "score the plausibility of readings and find interference events",
+    "evaluate": "inject interference into real data and measure envtrust against baselines",
+    "serve": "serve the dashboard (internal app + public embeds)",
+    "user": "manage dashboard users (add, list)",
+    "hj212": "HJ 212-2017 data receiver (TCP) and packet tools",
+}
+
+
+class UserError(Exception):
+    """A problem the user can fix (bad path, bad option, bad file): printed without a traceback."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="envtrust",
+        description="envtrust - plausibility scoring and a situation map for environmental monitoring data.",
+    )
+    parser.add_argument("--version", action="version", version=f"envtrust {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, help_text in COMMANDS.items():
+        module = importlib.import_module(f"envtrust.commands.{name.replace('-', '_')}")
+        doc = (module.__doc__ or help_text).strip()
+        cmd = sub.add_parser(name, help=help_text, description=doc,
+                             formatter_class=argparse.RawDescriptionHelpFormatter)
+        module.add_arguments(cmd)
+        cmd.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "_run", None):
+        parser.print_help()
+        return 1
+    try:
+        return int(args._run(args) or 0)
+    except UserError as exc:
+        print(f"envtrust {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""One module per ``envtrust`` subcommand; see :mod:`envtrust.cli`."""

@@ -1,0 +1,13 @@
+"""(being built) envtrust serve."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--db", help="DuckDB file")
+
+
+def run(args: argparse.Namespace) -> int:
+    raise NotImplementedError("envtrust serve is being built")

@@ -1,0 +1,68 @@
+"""One settings object, read from environment variables, with defaults that run the demo.
+
+No I/O happens at import time; call :func:`load_settings` where settings are needed.
+
+Environment variables (all optional):
+
+- ``ENVTRUST_DB``: DuckDB file (default ``var/envtrust.duckdb`` under the repo root).
+- ``ENVTRUST_SHARED_DATA``: folder with the full real data sets (default ``../shared/data``
+  next to the repo root, used only when it exists; otherwise the shipped sample is used).
+- ``ENVTRUST_SECRET_KEY``: Flask session key for the dashboard (default: random per process).
+- ``ENVTRUST_DISPLAY_TZ``: time zone the UI shows (default ``Asia/Shanghai``).
+- ``ENVTRUST_PENALTY_FACTOR``: factor for the "1.5 x city maximum" substitution rule (default 1.5).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SAMPLE_DIR = REPO_ROOT / "data" / "sample"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Process-wide configuration; immutable so no request can change another's view."""
+
+    db_path: Path = REPO_ROOT / "var" / "envtrust.duckdb"
+    shared_data: Path | None = None
+    sample_dir: Path = SAMPLE_DIR
+    secret_key: str = field(default_factory=lambda: secrets.token_hex(32))
+    display_tz: str = "Asia/Shanghai"
+    penalty_factor: float = 1.5
+
+    @property
+    def has_full_data(self) -> bool:
+        """True when the full real data sets (../shared/data) are present."""
+        return self.shared_data is not None and (self.shared_data / "beijing_multisite_aq").is_dir()
+
+
+def _default_shared_data() -> Path | None:
+    candidate = REPO_ROOT.parent / "shared" / "data"
+    return candidate if candidate.is_dir() else None
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings from the environment; keyword overrides win (used by the CLI and tests)."""
+    env = os.environ
+    values: dict[str, object] = {}
+    if "ENVTRUST_DB" in env:
+        values["db_path"] = Path(env["ENVTRUST_DB"])
+    shared = env.get("ENVTRUST_SHARED_DATA")
+    if shared is not None:
+        values["shared_data"] = Path(shared) if shared and Path(shared).is_dir() else None
+    else:
+        values["shared_data"] = _default_shared_data()
+    if "ENVTRUST_SECRET_KEY" in env:
+        values["secret_key"] = env["ENVTRUST_SECRET_KEY"]
+    if "ENVTRUST_DISPLAY_TZ" in env:
+        values["display_tz"] = env["ENVTRUST_DISPLAY_TZ"]
+    if "ENVTRUST_PENALTY_FACTOR" in env:
+        values["penalty_factor"] = float(env["ENVTRUST_PENALTY_FACTOR"])
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    if "db_path" in values:
+        values["db_path"] = Path(values["db_path"])  # type: ignore[arg-type]
+    return Settings(**values)  # type: ignore[arg-type]
