@@ -1,0 +1,211 @@
+"""The embed pages, built fresh per request from released values (no module-level state).
+
+``/embed/map``: the public map of the latest released hour: air stations coloured by HJ 633-2012
+AQI level, water sections by GB 3838-2002 class, on our own offline boundary layer. Markers only:
+no text labels on the map, because MapLibre would fetch glyphs from a public font server.
+``/embed/station/<id>``: a station card with the latest released AQI, level and primary pollutant
+(or water class) and the last 24 hours.
+"""
+
+from __future__ import annotations
+
+import math
+from urllib.parse import unquote
+
+import duckdb
+import pandas as pd
+import plotly.graph_objects as go
+from dash import dcc, html
+
+from dashboard.public import quality
+from dashboard.public.text import t
+from data import public_views
+
+PUBLIC_PREFIX = "/embed/"
+MAP_STYLE = "white-bg"  # renders offline; tiled styles would fetch from the internet
+BOUNDARY_LAYER = "provinces"
+GRAPH_CONFIG = {"displayModeBar": False, "responsive": True, "scrollZoom": True}
+NO_DATA_COLOUR = "#9e9e9e"
+
+
+def render_path(con: duckdb.DuckDBPyConnection, pathname: str, lang: str, display_tz: str):
+    """Dispatch on the URL path: map, station card, or a not-found note."""
+    rest = pathname[len(PUBLIC_PREFIX):] if pathname.startswith(PUBLIC_PREFIX) else ""
+    rest = rest.strip("/")
+    if rest == "map":
+        return map_page(con, lang, display_tz)
+    if rest.startswith("station/"):
+        return station_page(con, unquote(rest[len("station/"):]), lang, display_tz)
+    return html.Div(t("not_found_page", lang), className="embed-head")
+
+
+def local_time_label(ts_utc: pd.Timestamp | None, display_tz: str) -> str:
+    """A naive-UTC hour as 'YYYY-MM-DD HH:00' in the display time zone (Asia/Shanghai by default)."""
+    if ts_utc is None or pd.isna(ts_utc):
+        return "-"
+    return pd.Timestamp(ts_utc).tz_localize("UTC").tz_convert(display_tz).strftime("%Y-%m-%d %H:00")
+
+
+def map_view(lons: pd.Series, lats: pd.Series) -> dict:
+    """Centre and zoom that show every point (Web-Mercator zoom from the wider of the two spans)."""
+    if len(lons) == 0:
+        return {"center": {"lon": 104.0, "lat": 35.0}, "zoom": 2.6}
+    lon_span = max(float(lons.max() - lons.min()), 0.05)
+    lat_span = max(float(lats.max() - lats.min()), 0.05)
+    zoom = min(math.log2(360.0 / lon_span), math.log2(170.0 / lat_span)) - 0.6
+    return {"center": {"lon": float((lons.max() + lons.min()) / 2), "lat": float((lats.max() + lats.min()) / 2)},
+            "zoom": max(min(zoom, 11.0), 1.0)}
+
+
+def _boundary_layers() -> list[dict]:
+    from geo.layers import load_layer
+
+    return [{"source": load_layer(BOUNDARY_LAYER), "type": "line", "color": "#8a8f98", "line": {"width": 0.8},
+             "below": "traces"}]
+
+
+def public_map_figure(air: pd.DataFrame, water: pd.DataFrame, lang: str, layers: list[dict]) -> go.Figure:
+    """Markers per AQI level / water class (one trace each, so the legend is the colour key).
+
+    ``air`` needs station columns + ``aqi``, ``level``; ``water`` station columns + ``water_class``.
+    Hover text is the only text (DOM tooltips, not map glyphs).
+    """
+    fig = go.Figure()
+    name_col = "name" if lang == "zh" else "display_name"
+    for level, group in air.groupby("level", dropna=False, sort=True):
+        style = quality.aqi_style(level, lang)
+        fig.add_trace(go.Scattermap(
+            lon=group["lon"], lat=group["lat"], mode="markers",
+            marker={"size": 9, "color": style["colour"], "opacity": 0.9},
+            name=f"AQI {style['label']}",
+            customdata=list(zip(group[name_col], group["aqi"].round(0), strict=True)),
+            hovertemplate="%{customdata[0]}<br>AQI %{customdata[1]}<extra>" + style["label"] + "</extra>",
+        ))
+    for water_class, group in water.groupby("water_class", dropna=False, sort=True):
+        style = quality.water_style(water_class, lang)
+        fig.add_trace(go.Scattermap(
+            lon=group["lon"], lat=group["lat"], mode="markers",
+            marker={"size": 11, "color": style["colour"], "symbol": "circle"},
+            name=f"{t('water', lang)} {style['label']}",
+            customdata=list(zip(group[name_col], strict=True)),
+            hovertemplate="%{customdata[0]}<extra>" + style["label"] + "</extra>",
+        ))
+    points = pd.concat([air[["lon", "lat"]], water[["lon", "lat"]]]) if len(air) + len(water) else air
+    fig.update_layout(
+        map={"style": MAP_STYLE, "layers": layers, **map_view(points["lon"], points["lat"])},
+        margin={"l": 0, "r": 0, "t": 0, "b": 0},
+        legend={"orientation": "h", "yanchor": "bottom", "y": 0.0, "x": 0.0, "bgcolor": "rgba(255,255,255,0.8)",
+                "font": {"size": 11}},
+        autosize=True,
+        uirevision="embed-map",
+    )
+    return fig
+
+
+def _display_names(df: pd.DataFrame, lang: str) -> pd.DataFrame:
+    """Station names as in the source; English pages use name_en where the source has one."""
+    out = df.copy()
+    if "name_en" in out:
+        out["display_name"] = out["name_en"].where(out["name_en"].notna() & (out["name_en"] != ""), out["name"])
+    else:
+        out["display_name"] = out["name"]
+    return out
+
+
+def map_page(con: duckdb.DuckDBPyConnection, lang: str, display_tz: str) -> list:
+    """The public map of the latest released hour of each network."""
+    air_ts = public_views.latest_released_ts(con, "air_station")
+    water_ts = public_views.latest_released_ts(con, "water_section")
+    air = public_views.released_hour_wide(con, "air_station", air_ts) if air_ts is not None else None
+    water = public_views.released_hour_wide(con, "water_section", water_ts) if water_ts is not None else None
+    air = quality.with_air_quality(air)
+    water = quality.with_water_class(water)
+    fig = public_map_figure(_display_names(air, lang), _display_names(water, lang), lang, _boundary_layers())
+    shown = air_ts if air_ts is not None else water_ts
+    return [
+        html.Div([
+            html.Span(t("map_title", lang)),
+            html.Small(f"{t('as_of', lang)} {local_time_label(shown, display_tz)} ({t('hour_cst', lang)})"),
+        ], className="embed-head"),
+        dcc.Graph(figure=fig, config=GRAPH_CONFIG, className="embed-body", style={"height": "100%"}),
+        html.Div(t("source", lang), className="embed-foot"),
+    ]
+
+
+def station_page(con: duckdb.DuckDBPyConnection, station_id: str, lang: str, display_tz: str) -> list:
+    """Card: latest released AQI/level/primary pollutant (air) or class (water), and the last 24 h."""
+    station = public_views.released_station(con, station_id)
+    if station is None:
+        return [html.Div(t("unknown_station", lang), className="embed-head")]
+    name = station["name"] if lang == "zh" or not station.get("name_en") else station["name_en"]
+    latest = public_views.latest_released_station_ts(con, station_id)
+    head = html.Div([html.Span(name), html.Small(
+        f"{t('as_of', lang)} {local_time_label(latest, display_tz)} ({t('hour_cst', lang)})")],
+        className="embed-head")
+    if latest is None:
+        return [head, html.Div(t("no_data", lang), className="embed-card")]
+    series = public_views.released_series(con, station_id, latest - pd.Timedelta(hours=23), latest)
+    if station["kind"] == "air_station":
+        hourly = quality.with_air_quality(series)
+        card, chart = _air_card(hourly, lang), air_chart(hourly, lang, display_tz)
+    else:
+        hourly = quality.with_water_class(series)
+        card, chart = _water_card(hourly, lang), water_chart(hourly, lang, display_tz)
+    return [head, card, dcc.Graph(figure=chart, config=GRAPH_CONFIG, className="embed-body",
+                                  style={"height": "100%", "minHeight": "160px"}),
+            html.Div(t("source", lang), className="embed-foot")]
+
+
+def _air_card(hourly: pd.DataFrame, lang: str) -> html.Div:
+    last = hourly.iloc[-1]
+    style = quality.aqi_style(last["level"], lang)
+    primary = last.get("primary_pollutant")
+    primary_text = primary if isinstance(primary, str) and primary else t("none", lang)
+    aqi_text = "-" if pd.isna(last["aqi"]) else f"{last['aqi']:.0f}"
+    return html.Div([
+        html.Div(aqi_text, className="embed-badge",
+                 style={"background": style["colour"], "color": style["text_colour"]}),
+        html.Div([
+            html.Div(f"{t('aqi', lang)}"),
+            html.Div(f"{t('level', lang)}: {style['label']}"),
+            html.Div(f"{t('primary', lang)}: {primary_text}"),
+        ], className="embed-facts"),
+    ], className="embed-card")
+
+
+def _water_card(hourly: pd.DataFrame, lang: str) -> html.Div:
+    last = hourly.iloc[-1]
+    style = quality.water_style(last["water_class"], lang)
+    return html.Div([
+        html.Div(style["label"], className="embed-badge",
+                 style={"background": style["colour"], "color": style["text_colour"]}),
+        html.Div([html.Div(t("water_class", lang))], className="embed-facts"),
+    ], className="embed-card")
+
+
+def _local_index(ts: pd.Series, display_tz: str) -> pd.Series:
+    return pd.to_datetime(ts).dt.tz_localize("UTC").dt.tz_convert(display_tz).dt.tz_localize(None)
+
+
+def air_chart(hourly: pd.DataFrame, lang: str, display_tz: str) -> go.Figure:
+    """Bars of hourly AQI over the last 24 h, each coloured by its HJ 633 level."""
+    colours = [quality.aqi_style(level, lang)["colour"] for level in hourly["level"]]
+    fig = go.Figure(go.Bar(x=_local_index(hourly["ts"], display_tz), y=hourly["aqi"], marker_color=colours,
+                           hovertemplate="%{x|%m-%d %H:00}<br>AQI %{y:.0f}<extra></extra>"))
+    fig.update_layout(title={"text": t("last_24h", lang), "font": {"size": 12}}, margin={"l": 36, "r": 8, "t": 28,
+                      "b": 28}, autosize=True, bargap=0.1, plot_bgcolor="#fff", yaxis={"gridcolor": "#eee"})
+    return fig
+
+
+def water_chart(hourly: pd.DataFrame, lang: str, display_tz: str) -> go.Figure:
+    """Bars of the hourly water class over the last 24 h (height = class number, colour = class)."""
+    codes = [quality.water_class_number(c) for c in hourly["water_class"]]
+    colours = [quality.water_style(c, lang)["colour"] for c in hourly["water_class"]]
+    labels = [quality.water_style(c, lang)["label"] for c in hourly["water_class"]]
+    fig = go.Figure(go.Bar(x=_local_index(hourly["ts"], display_tz), y=codes, marker_color=colours,
+                           customdata=labels, hovertemplate="%{x|%m-%d %H:00}<br>%{customdata}<extra></extra>"))
+    fig.update_layout(title={"text": t("last_24h", lang), "font": {"size": 12}},
+                      margin={"l": 36, "r": 8, "t": 28, "b": 28}, autosize=True, bargap=0.1, plot_bgcolor="#fff",
+                      yaxis={"tickvals": [1, 2, 3, 4, 5, 6], "ticktext": ["I", "II", "III", "IV", "V", "劣V"],
+                             "range": [0, 6.5]})
+    return fig

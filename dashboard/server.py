@@ -1,0 +1,412 @@
+"""One Flask server for the whole dashboard: login, the internal Dash app, the public embeds.
+
+Layout of the URL space and who may use it:
+
+- ``/login`` (GET form, POST with a CSRF token), ``/logout``; ``/`` redirects to ``/app/``.
+- ``/app/...`` the internal Dash app (H6's ``dashboard.internal.app.create_internal_app``). A
+  ``before_request`` hook guards every path under it: without a session a page GET is sent to
+  ``/login?next=...`` and anything else (``_dash-layout``, ``_dash-dependencies``,
+  ``_dash-update-component`` ...) gets a 401 JSON answer. Each internal callback additionally calls
+  :func:`dashboard.auth.require_role`; a refusal becomes a 403 JSON answer.
+- ``/embed/...`` a SEPARATE Dash app (``dashboard.public``) with its own callbacks only and
+  read-only queries that return officially released values. Its callback endpoint refuses any
+  output id that is not one of its own, so a crafted POST naming an internal output gets 403.
+
+Why a separate Dash app rather than "public pages" inside the internal one: Dash callbacks are HTTP
+endpoints keyed by output id, and one app's ``_dash-dependencies`` lists every callback it has.
+Two apps mean the public side can neither list nor call internal callbacks.
+
+The DuckDB connection is opened once per process (read-write; DuckDB allows one writer process)
+and kept on ``app.extensions``; each request gets its own ``cursor()`` (a cursor is a separate
+connection to the same database, safe to use from the request's thread), closed at teardown.
+"""
+
+from __future__ import annotations
+
+import hmac
+import importlib
+import importlib.util
+import json
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from html import escape
+from urllib.parse import quote, urlsplit
+
+import dash
+import duckdb
+import flask
+from flask import Flask, g, jsonify, redirect, request, session
+
+from dashboard import auth
+from data.store import connect
+from envtrust.settings import Settings
+
+log = logging.getLogger(__name__)
+
+EXTENSION_KEY = "envtrust"
+INTERNAL_PREFIX = "/app/"
+PUBLIC_PREFIX = "/embed/"
+CALLBACK_SUFFIX = "_dash-update-component"
+EMBED_MAX_AGE_S = 300  # embed pages and assets: many readers, data changes hourly
+EMBED_CALLBACK_MAX_AGE_S = 60
+SESSION_LIFETIME = timedelta(hours=12)
+
+InternalFactory = Callable[[Flask, Settings], dash.Dash]
+
+
+@dataclass
+class ServerState:
+    """What the server keeps per process (on ``app.extensions['envtrust']``)."""
+
+    settings: Settings
+    con: duckdb.DuckDBPyConnection
+    public_app: dash.Dash | None = None
+    internal_app: dash.Dash | None = None
+    public_outputs: frozenset[str] = field(default_factory=frozenset)
+
+
+def server_state(app: Flask | None = None) -> ServerState:
+    """The :class:`ServerState` of ``app`` (default: the current Flask app)."""
+    return (app or flask.current_app).extensions[EXTENSION_KEY]
+
+
+def db_cursor() -> duckdb.DuckDBPyConnection:
+    """A DuckDB cursor for the current request (created on first use, closed at teardown).
+
+    Cursors are per request because a DuckDB connection object must not be shared between threads
+    running queries at the same time; the one underlying database is shared by all of them.
+    """
+    if "envtrust_cursor" not in g:
+        g.envtrust_cursor = server_state().con.cursor()
+    return g.envtrust_cursor
+
+
+def _close_cursor(_exc: BaseException | None) -> None:
+    cursor = g.pop("envtrust_cursor", None)
+    if cursor is not None:
+        cursor.close()
+
+
+# ---------------------------------------------------------------- login page (zh default, en)
+
+LOGIN_TEXT: dict[str, dict[str, str]] = {
+    "zh": {
+        "title": "envtrust 登录",
+        "heading": "环境监测数据可信度平台",
+        "username": "用户名",
+        "password": "密码",
+        "submit": "登录",
+        "failed": "用户名或密码错误。",
+        "expired": "表单已过期，请重新提交。",
+        "switch": "English",
+        "logged_out": "已退出登录。",
+    },
+    "en": {
+        "title": "envtrust login",
+        "heading": "Environmental monitoring data trust platform",
+        "username": "Username",
+        "password": "Password",
+        "submit": "Log in",
+        "failed": "Wrong username or password.",
+        "expired": "The form expired; please submit it again.",
+        "switch": "中文",
+        "logged_out": "You are logged out.",
+    },
+}
+
+_LOGIN_HTML = """<!doctype html>
+<html lang="{html_lang}"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+<style>
+body {{ font-family: system-ui, "Noto Sans CJK SC", sans-serif; background: #f4f6f8; margin: 0; }}
+main {{ max-width: 22rem; margin: 12vh auto; background: #fff; padding: 2rem; border-radius: 8px;
+        box-shadow: 0 1px 4px rgba(0,0,0,.15); }}
+h1 {{ font-size: 1.2rem; margin-top: 0; }}
+label {{ display: block; margin: .8rem 0 .2rem; }}
+input[type=text], input[type=password] {{ width: 100%; padding: .5rem; box-sizing: border-box; }}
+button {{ margin-top: 1.2rem; width: 100%; padding: .6rem; background: #1f6feb; color: #fff;
+          border: 0; border-radius: 4px; font-size: 1rem; }}
+.msg {{ color: #b42318; }} .note {{ color: #555; }} .lang {{ float: right; font-size: .9rem; }}
+</style></head>
+<body><main>
+<a class="lang" href="{switch_href}">{switch}</a>
+<h1>{heading}</h1>
+{message}
+<form method="post" action="/login">
+<input type="hidden" name="csrf_token" value="{csrf}">
+<input type="hidden" name="next" value="{next}">
+<input type="hidden" name="lang" value="{lang}">
+<label for="username">{username}</label>
+<input type="text" id="username" name="username" autocomplete="username" required autofocus>
+<label for="password">{password}</label>
+<input type="password" id="password" name="password" autocomplete="current-password" required>
+<button type="submit">{submit}</button>
+</form></main></body></html>
+"""
+
+
+def _lang() -> str:
+    lang = request.values.get("lang", "zh")
+    return lang if lang in LOGIN_TEXT else "zh"
+
+
+def safe_next(target: str | None) -> str:
+    """Where to go after login: only a local path under /app/ (no open redirect)."""
+    if not target:
+        return INTERNAL_PREFIX
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not parts.path.startswith(INTERNAL_PREFIX) or "\\" in target:
+        return INTERNAL_PREFIX
+    return target
+
+
+def _csrf_token() -> str:
+    token = session.get("csrf_token")
+    if not token:
+        token = secrets.token_urlsafe(32)
+        session["csrf_token"] = token
+    return token
+
+
+def _render_login(lang: str, next_url: str, message_key: str | None, status: int) -> flask.Response:
+    text = LOGIN_TEXT[lang]
+    other = "en" if lang == "zh" else "zh"
+    message = ""
+    if message_key:
+        css = "note" if message_key == "logged_out" else "msg"
+        message = f'<p class="{css}" role="alert">{escape(text[message_key])}</p>'
+    html = _LOGIN_HTML.format(
+        html_lang="zh-CN" if lang == "zh" else "en",
+        title=escape(text["title"]), heading=escape(text["heading"]),
+        username=escape(text["username"]), password=escape(text["password"]),
+        submit=escape(text["submit"]), switch=escape(text["switch"]),
+        switch_href=escape(f"/login?lang={other}&next={quote(next_url, safe='/')}"),
+        csrf=escape(_csrf_token()), next=escape(next_url), lang=lang, message=message,
+    )
+    response = flask.make_response(html, status)
+    response.headers["Content-Type"] = "text/html; charset=utf-8"
+    return response
+
+
+def _login_view() -> flask.Response:
+    lang = _lang()
+    next_url = safe_next(request.values.get("next"))
+    if request.method == "GET":
+        if auth.current_user() is not None and "logged_out" not in request.args:
+            return redirect(next_url)
+        return _render_login(lang, next_url, "logged_out" if "logged_out" in request.args else None, 200)
+    sent = request.form.get("csrf_token", "")
+    expected = session.get("csrf_token", "")
+    if not expected or not hmac.compare_digest(sent, expected):
+        return _render_login(lang, next_url, "expired", 400)
+    user = auth.login_user(db_cursor(), request.form.get("username", ""), request.form.get("password", ""))
+    if user is None:
+        return _render_login(lang, next_url, "failed", 401)
+    return redirect(next_url)
+
+
+def _logout_view() -> flask.Response:
+    auth.logout_user(db_cursor())
+    return redirect(f"/login?logged_out=1&lang={_lang()}")
+
+
+# ---------------------------------------------------------------- guards and headers
+
+def _json_refusal(status: int, message: str) -> flask.Response:
+    response = jsonify({"error": message, "status": status})
+    response.status_code = status
+    return response
+
+
+def _is_internal(path: str) -> bool:
+    return path.startswith(INTERNAL_PREFIX)
+
+
+def _is_public(path: str) -> bool:
+    return path.startswith(PUBLIC_PREFIX)
+
+
+def _is_internal_page(path: str) -> bool:
+    """A GET of an internal page (HTML), as opposed to Dash's JSON and asset routes."""
+    rest = path[len(INTERNAL_PREFIX):]
+    return not (rest.startswith("_") or rest.startswith("assets/"))
+
+
+def _cross_origin_post() -> bool:
+    """True when a state-changing request says it comes from another site (Origin header)."""
+    origin = request.headers.get("Origin")
+    if not origin or request.method in ("GET", "HEAD", "OPTIONS"):
+        return False
+    return urlsplit(origin).netloc != request.host
+
+
+def _guard_internal() -> flask.Response | None:
+    """Before every request under /app/: a login is required; cross-site POSTs are refused."""
+    path = request.path
+    if not _is_internal(path):
+        return None
+    if _cross_origin_post():
+        return _json_refusal(403, "cross-origin request refused")
+    if auth.current_user() is None:
+        if request.method == "GET" and _is_internal_page(path):
+            target = request.full_path if request.query_string else path
+            return redirect(f"/login?next={quote(target, safe='/')}")
+        return _json_refusal(401, "login required")
+    return None
+
+
+def _guard_public_callback() -> flask.Response | None:
+    """The public callback endpoint answers only for the public app's own outputs."""
+    if request.path != PUBLIC_PREFIX + CALLBACK_SUFFIX or request.method != "POST":
+        return None
+    body = request.get_json(silent=True)
+    output = body.get("output") if isinstance(body, dict) else None
+    if not isinstance(output, str) or output not in server_state().public_outputs:
+        return _json_refusal(403, "not a public callback")
+    return None
+
+
+def _guard_login_post() -> flask.Response | None:
+    if request.path == "/login" and _cross_origin_post():
+        return _json_refusal(403, "cross-origin request refused")
+    return None
+
+
+EMBED_CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval'; "
+    "style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; font-src 'self' data:; "
+    "connect-src 'self'; worker-src 'self' blob:; child-src 'self' blob:; frame-ancestors *"
+)
+
+
+def _security_headers(response: flask.Response) -> flask.Response:
+    """Framing, caching and sniffing rules per area (see docs/security.md)."""
+    path = request.path
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "same-origin"
+    if _is_public(path):
+        # Embeds are meant for iframes on other sites, and make no third-party requests.
+        response.headers.pop("X-Frame-Options", None)
+        response.headers["Content-Security-Policy"] = EMBED_CSP
+        if response.status_code == 200:
+            _make_cacheable(response)
+        return response
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Content-Security-Policy"] = "frame-ancestors 'none'"
+    if not path.startswith(INTERNAL_PREFIX + "_dash-component-suites/"):
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _make_cacheable(response: flask.Response) -> None:
+    """Cache-Control public (+ ETag and 304 for GETs) on embed answers; they carry no session."""
+    if request.method == "POST":
+        response.headers["Cache-Control"] = f"public, max-age={EMBED_CALLBACK_MAX_AGE_S}"
+        return
+    if "_dash-component-suites/" in request.path and "Cache-Control" in response.headers:
+        return  # Dash's fingerprinted library files carry their own long max-age
+    response.headers["Cache-Control"] = f"public, max-age={EMBED_MAX_AGE_S}"
+    if not response.direct_passthrough and not response.is_streamed and "ETag" not in response.headers:
+        response.add_etag()
+    response.make_conditional(request)
+
+
+def _auth_error(exc: auth.AuthError) -> flask.Response:
+    if isinstance(exc, auth.NotAuthenticated) and request.method == "GET" and not request.path.startswith(
+        INTERNAL_PREFIX + "_"
+    ):
+        return redirect(f"/login?next={quote(request.path, safe='/')}")
+    return _json_refusal(exc.status_code, str(exc))
+
+
+# ---------------------------------------------------------------- mounting the Dash apps
+
+def _default_internal_factory() -> InternalFactory | None:
+    """H6's ``create_internal_app`` if the module exists; None (and a log line) otherwise."""
+    if importlib.util.find_spec("dashboard.internal") is None or \
+            importlib.util.find_spec("dashboard.internal.app") is None:
+        return None
+    module = importlib.import_module("dashboard.internal.app")
+    return module.create_internal_app
+
+
+def _not_installed() -> flask.Response:
+    return flask.make_response(
+        "envtrust: the internal dashboard (dashboard.internal.app) is not installed in this build.", 503
+    )
+
+
+def create_server(settings: Settings, *, internal_app_factory: InternalFactory | None = None,
+                  mount_internal: bool = True) -> Flask:
+    """Build the Flask server: login, the internal app at /app/ (if available), embeds at /embed/.
+
+    ``internal_app_factory`` defaults to ``dashboard.internal.app.create_internal_app``; tests may
+    pass another factory. The store at ``settings.db_path`` is opened (and migrated) read-write.
+    """
+    server = Flask("envtrust.dashboard")
+    server.config.update(
+        SECRET_KEY=settings.secret_key,
+        SESSION_COOKIE_NAME="envtrust_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_REFRESH_EACH_REQUEST=False,  # no Set-Cookie on cacheable embed answers
+        PERMANENT_SESSION_LIFETIME=SESSION_LIFETIME,
+        MAX_CONTENT_LENGTH=2 * 1024 * 1024,
+    )
+    con = connect(settings.db_path)
+    state = ServerState(settings=settings, con=con)
+    server.extensions[EXTENSION_KEY] = state
+    server.teardown_appcontext(_close_cursor)
+
+    # Our guards run before Dash's own before_request hooks (registration order).
+    server.before_request(_guard_login_post)
+    server.before_request(_guard_internal)
+    server.before_request(_guard_public_callback)
+    server.after_request(_security_headers)
+    server.register_error_handler(auth.AuthError, _auth_error)
+    server.add_url_rule("/login", "login", _login_view, methods=["GET", "POST"])
+    server.add_url_rule("/logout", "logout", _logout_view, methods=["GET", "POST"])
+    server.add_url_rule("/", "root", lambda: redirect(INTERNAL_PREFIX))
+
+    from dashboard.public.app import create_public_app
+
+    state.public_app = create_public_app(server, settings)
+    state.public_outputs = frozenset(state.public_app.callback_map)
+
+    factory = internal_app_factory or (_default_internal_factory() if mount_internal else None)
+    if factory is None:
+        log.warning("internal dashboard not mounted at %s: dashboard.internal.app is not importable "
+                    "(only /login and the public embeds are served)", INTERNAL_PREFIX)
+        server.add_url_rule(INTERNAL_PREFIX, "internal_missing", _not_installed)
+    else:
+        state.internal_app = factory(server, settings)
+        log.info("internal dashboard mounted at %s (%d callbacks)", INTERNAL_PREFIX,
+                 len(state.internal_app.callback_map))
+    server.add_url_rule("/app", "app_slash", lambda: redirect(INTERNAL_PREFIX))
+    return server
+
+
+def close_server(server: Flask) -> None:
+    """Close the process's DuckDB connection (tests; a served process just exits)."""
+    state = server.extensions.get(EXTENSION_KEY)
+    if state is not None:
+        state.con.close()
+
+
+def dash_callback_body(output: str, inputs: list[dict], state: list[dict] | None = None) -> str:
+    """The JSON body a browser POSTs to ``_dash-update-component`` (used by tests and benchmarks)."""
+    multi = output.startswith("..") and output.endswith("..")
+    parts = output[2:-2].split("...") if multi else [output]
+    outputs = [dict(zip(("id", "property"), part.rsplit(".", 1), strict=True)) for part in parts]
+    body = {
+        "output": output,
+        "outputs": outputs if multi else outputs[0],
+        "inputs": inputs,
+        "changedPropIds": [f"{i['id']}.{i['property']}" for i in inputs],
+        "state": state or [],
+    }
+    return json.dumps(body)

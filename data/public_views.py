@@ -1,0 +1,136 @@
+"""Read-only queries behind the public embeds: officially released values only.
+
+What counts as released (the values a bureau publishes on its public AQI / water quality pages):
+
+- stations of the official networks only: ``air_station`` (national/provincial air stations) and
+  ``water_section`` (surface-water automatic sections). Micro-stations (``air_micro``) and
+  enterprise outlets (``polluter_outlet``) are internal supervision data and never appear;
+- readings flagged valid (``N``, HJ 212-2017 data flags; data/parameters.VALID_FLAGS) with a value.
+  Maintenance, calibration, fault ... hours are not published, as on the national platform;
+- only the parameters that are published: the six HJ 633 pollutants for air, the GB 3838 routine
+  items for water.
+
+These functions touch ONLY the ``stations`` and ``readings`` tables and return a fixed list of
+columns. They never read scores, events, event_reviews, users, audit_log, quarantine or
+ingest_batches, so nothing internal (suspicion, reviews, comments) can reach a public page.
+Every query is parameterised; nothing from the URL is formatted into SQL.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import pandas as pd
+
+from data.parameters import AIR_POLLUTANTS, VALID_FLAGS, WATER_PARAMETERS
+
+RELEASED_KINDS: tuple[str, ...] = ("air_station", "water_section")
+RELEASED_PARAMETERS: dict[str, tuple[str, ...]] = {
+    "air_station": AIR_POLLUTANTS,
+    "water_section": WATER_PARAMETERS,
+}
+STATION_COLUMNS: tuple[str, ...] = (
+    "station_id", "name", "name_en", "kind", "lon", "lat", "province", "city", "river", "waterbody_type",
+)
+RELEASED_FLAGS: tuple[str, ...] = tuple(sorted(VALID_FLAGS))
+
+_STATION_SELECT = ", ".join(f"s.{c}" for c in STATION_COLUMNS)
+
+
+def released_stations(con: duckdb.DuckDBPyConnection, kinds: tuple[str, ...] = RELEASED_KINDS) -> pd.DataFrame:
+    """Public station list (official networks only), ordered by station_id."""
+    kinds = tuple(k for k in kinds if k in RELEASED_KINDS)
+    if not kinds:
+        return pd.DataFrame(columns=list(STATION_COLUMNS))
+    return con.execute(
+        f"SELECT {_STATION_SELECT} FROM stations s WHERE s.kind IN (SELECT unnest(?)) ORDER BY s.station_id",
+        [list(kinds)],
+    ).df()
+
+
+def released_station(con: duckdb.DuckDBPyConnection, station_id: str) -> dict | None:
+    """One public station as a dict, or None when it is unknown or not an official station."""
+    df = con.execute(
+        f"SELECT {_STATION_SELECT} FROM stations s WHERE s.station_id = ? AND s.kind IN (SELECT unnest(?))",
+        [station_id, list(RELEASED_KINDS)],
+    ).df()
+    return None if df.empty else df.iloc[0].to_dict()
+
+
+def latest_released_ts(con: duckdb.DuckDBPyConnection, kind: str) -> pd.Timestamp | None:
+    """Latest hour (naive UTC) with a released value for any station of ``kind``."""
+    if kind not in RELEASED_KINDS:
+        raise ValueError(f"kind must be one of {RELEASED_KINDS}, not {kind!r}")
+    row = con.execute(
+        "SELECT max(r.ts) FROM readings r JOIN stations s USING (station_id) "
+        "WHERE s.kind = ? AND r.parameter IN (SELECT unnest(?)) AND r.flag IN (SELECT unnest(?)) "
+        "AND r.value IS NOT NULL",
+        [kind, list(RELEASED_PARAMETERS[kind]), list(RELEASED_FLAGS)],
+    ).fetchone()
+    return pd.Timestamp(row[0]) if row and row[0] is not None else None
+
+
+def released_hour_wide(con: duckdb.DuckDBPyConnection, kind: str, ts_utc: pd.Timestamp) -> pd.DataFrame:
+    """Released values of every official station of ``kind`` at one hour, one column per parameter.
+
+    Columns: the station columns, ``ts`` (naive UTC) and one column per released parameter (NaN
+    where that parameter was not released). Stations with nothing released that hour are left out.
+    """
+    if kind not in RELEASED_KINDS:
+        raise ValueError(f"kind must be one of {RELEASED_KINDS}, not {kind!r}")
+    params = list(RELEASED_PARAMETERS[kind])
+    long = con.execute(
+        f"SELECT {_STATION_SELECT}, r.ts, r.parameter, r.value FROM readings r "
+        "JOIN stations s USING (station_id) "
+        "WHERE s.kind = ? AND r.ts = ? AND r.parameter IN (SELECT unnest(?)) "
+        "AND r.flag IN (SELECT unnest(?)) AND r.value IS NOT NULL",
+        [kind, pd.Timestamp(ts_utc).to_pydatetime(), params, list(RELEASED_FLAGS)],
+    ).df()
+    return _widen(long, params)
+
+
+def released_series(con: duckdb.DuckDBPyConnection, station_id: str, start_utc: pd.Timestamp,
+                    end_utc: pd.Timestamp) -> pd.DataFrame:
+    """Released values of one official station in [start, end] (naive UTC), wide by parameter.
+
+    Columns: ``ts`` and one column per released parameter of the station's network; empty when the
+    station is not an official one.
+    """
+    station = released_station(con, station_id)
+    if station is None:
+        return pd.DataFrame(columns=["ts"])
+    params = list(RELEASED_PARAMETERS[station["kind"]])
+    long = con.execute(
+        "SELECT r.ts, r.parameter, r.value FROM readings r "
+        "WHERE r.station_id = ? AND r.ts BETWEEN ? AND ? AND r.parameter IN (SELECT unnest(?)) "
+        "AND r.flag IN (SELECT unnest(?)) AND r.value IS NOT NULL ORDER BY r.ts",
+        [station_id, pd.Timestamp(start_utc).to_pydatetime(), pd.Timestamp(end_utc).to_pydatetime(),
+         params, list(RELEASED_FLAGS)],
+    ).df()
+    if long.empty:
+        return pd.DataFrame(columns=["ts", *params])
+    wide = long.pivot_table(index="ts", columns="parameter", values="value", aggfunc="first")
+    return wide.reindex(columns=params).reset_index().rename_axis(columns=None)
+
+
+def latest_released_station_ts(con: duckdb.DuckDBPyConnection, station_id: str) -> pd.Timestamp | None:
+    """Latest hour with a released value at one official station (None if none)."""
+    station = released_station(con, station_id)
+    if station is None:
+        return None
+    row = con.execute(
+        "SELECT max(r.ts) FROM readings r WHERE r.station_id = ? AND r.parameter IN (SELECT unnest(?)) "
+        "AND r.flag IN (SELECT unnest(?)) AND r.value IS NOT NULL",
+        [station_id, list(RELEASED_PARAMETERS[station["kind"]]), list(RELEASED_FLAGS)],
+    ).fetchone()
+    return pd.Timestamp(row[0]) if row and row[0] is not None else None
+
+
+def _widen(long: pd.DataFrame, params: list[str]) -> pd.DataFrame:
+    keys = [*STATION_COLUMNS, "ts"]
+    if long.empty:
+        return pd.DataFrame(columns=[*keys, *params])
+    wide = long.pivot_table(index=["station_id", "ts"], columns="parameter", values="value", aggfunc="first")
+    wide = wide.reindex(columns=params).reset_index().rename_axis(columns=None)
+    info = long[list(STATION_COLUMNS)].drop_duplicates("station_id")
+    out = info.merge(wide, on="station_id", how="inner")
+    return out[[*keys, *params]].sort_values("station_id", ignore_index=True)
