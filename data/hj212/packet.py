@@ -1,0 +1,478 @@
+"""HJ 212-2017 packets: parse, check, build, and turn data packets into readings.
+
+Layout (standards.md 1.1): ``##`` + 4-digit data length + data segment + 4 hex CRC + CRLF.
+The data segment is ``QN=..;ST=..;CN=..;PW=..;MN=..;Flag=..;[PNUM=..;PNO=..;]CP=&&...&&``.
+Real devices omit QN or reorder the header fields, so fields are read by key, never by
+position. Every rejection is a :class:`PacketError` with a machine ``reason`` (the quarantine
+reason) and a human ``detail``; nothing here raises anything else on bad input.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import pandas as pd
+
+from data.hj212.codes import ST_NETWORKS, map_code
+from data.hj212.crc import crc_hex
+
+MAX_SEGMENT_CHARS = 1024  # HJ 212-2017 table: data segment 0..1024 ASCII characters
+FRAME_OVERHEAD = 2 + 4 + 4 + 2  # '##', length, CRC, CRLF
+CST_OFFSET = timedelta(hours=8)  # China Standard Time, no daylight saving
+
+# CN codes (standards.md 1.6). Data uploads, their stop commands, control and responses.
+DATA_CNS: dict[str, str] = {"2011": "Rtd", "2051": "Avg", "2061": "Avg", "2031": "Avg"}
+KNOWN_CNS: frozenset[str] = frozenset(
+    {"1000", "1011", "1012", "1013", "1061", "1062", "1063", "1064", "1072",
+     "2011", "2012", "2021", "2022", "2031", "2041", "2051", "2061", "2081"}
+    | {str(c) for c in range(3011, 3022)}
+    | {"9011", "9012", "9013", "9014"}
+)
+KNOWN_STS: frozenset[str] = frozenset(
+    {"21", "22", "23", "24", "25", "26", "27", "31", "32", "33", "34", "35", "36", "37", "38", "39",
+     "41", "51", "52", "91"}
+)
+HEADER_KEYS: frozenset[str] = frozenset({"QN", "ST", "CN", "PW", "MN", "Flag", "PNUM", "PNO"})
+REQUIRED_KEYS: tuple[str, ...] = ("ST", "CN", "PW", "MN")
+
+# QnRtn answer for each rejection reason (standards.md 1.6, 9011 table); 100 = unknown error.
+QNRTN_FOR_REASON: dict[str, int] = {
+    "bad_crc": 9, "unknown_mn": 4, "unknown_command": 8, "bad_st": 5, "unknown_system": 5,
+    "st_mismatch": 5, "bad_header_flag": 6, "bad_qn": 7, "bad_pw": 3,
+}
+
+
+class PacketError(ValueError):
+    """A packet we refuse; ``reason`` is a short machine code, ``detail`` says what was wrong."""
+
+    def __init__(self, reason: str, detail: str):
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class Packet:
+    """One checked HJ 212 packet. ``cp`` keeps every CP field (``key -> text``) in order."""
+
+    st: str
+    cn: str
+    pw: str
+    mn: str
+    flag: int
+    cp: dict[str, str]
+    qn: str | None = None
+    pnum: int | None = None
+    pno: int | None = None
+    crc: str = ""
+    segment: str = ""
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def needs_ack(self) -> bool:
+        """Flag bit A (bit 0): the sender asks for a response (standards.md 1.4)."""
+        return bool(self.flag & 1)
+
+    @property
+    def is_split(self) -> bool:
+        """Flag bit D (bit 1): one part of a split packet, PNUM/PNO present."""
+        return bool(self.flag & 2)
+
+    @property
+    def version(self) -> str:
+        """'2017' when the version bits say 000001, '2005' when they are 000000."""
+        return {0: "2005", 1: "2017"}.get(self.flag >> 2, f"v{self.flag >> 2}")
+
+    @property
+    def data_time_cst(self) -> datetime | None:
+        """``DataTime`` as a naive China Standard Time datetime (None when absent)."""
+        text = self.cp.get("DataTime")
+        return None if text is None else parse_data_time(text)
+
+    def items(self) -> dict[str, dict[str, str]]:
+        """CP fields grouped by pollutant code: ``{'a21026': {'Avg': '12.1', 'Flag': 'N'}}``."""
+        return group_items(self.cp)
+
+    def frame(self) -> bytes:
+        """The packet as sent on the wire (rebuilt from the checked segment)."""
+        return frame_segment(self.segment)
+
+
+def parse_data_time(text: str) -> datetime:
+    """``YYYYMMDDhhmmss`` -> datetime; PacketError(bad_field) otherwise."""
+    if not re.fullmatch(r"\d{14}", text):
+        raise PacketError("bad_field", f"DataTime {text!r} is not YYYYMMDDhhmmss")
+    try:
+        return datetime.strptime(text, "%Y%m%d%H%M%S")
+    except ValueError:
+        raise PacketError("bad_field", f"DataTime {text!r} is not a real date/time") from None
+
+
+def group_items(cp: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    """Split ``code-Suffix`` keys into ``{code: {suffix: value}}``; keys without '-' are skipped."""
+    out: dict[str, dict[str, str]] = {}
+    for key, value in cp.items():
+        code, sep, suffix = key.partition("-")
+        if sep and code and suffix:
+            out.setdefault(code, {})[suffix] = value
+    return out
+
+
+def frame_segment(segment: str) -> bytes:
+    """Wrap a data segment: ``##`` + length + segment + CRC + CRLF (standards.md 1.1)."""
+    body = segment.encode("ascii")
+    if len(body) > 9999:
+        raise PacketError("too_long", f"data segment of {len(body)} bytes does not fit 4 length digits")
+    return b"##%04d" % len(body) + body + crc_hex(body).encode("ascii") + b"\r\n"
+
+
+# ----------------------------------------------------------------------------- parsing
+
+def _split_frame(raw: bytes, max_segment: int) -> tuple[bytes, str]:
+    """Check header, terminator, length and CRC; return (segment bytes, crc text)."""
+    if not raw.startswith(b"##"):
+        raise PacketError("bad_header", f"packet starts with {raw[:8]!r}, not '##'")
+    if not raw.endswith(b"\r\n"):
+        raise PacketError("bad_terminator", f"packet ends with {raw[-6:]!r}, not CR LF")
+    if len(raw) < FRAME_OVERHEAD:
+        raise PacketError("bad_length", f"packet of {len(raw)} bytes is shorter than the frame overhead")
+    declared_text = raw[2:6]
+    if not declared_text.isdigit():
+        raise PacketError("bad_length", f"length field {declared_text!r} is not 4 decimal digits")
+    declared = int(declared_text)
+    segment = raw[6:-6]
+    if len(segment) > max_segment:
+        raise PacketError("too_long", f"data segment of {len(segment)} bytes exceeds {max_segment}")
+    if declared != len(segment):
+        raise PacketError("bad_length", f"declared length {declared} but the data segment has {len(segment)} bytes")
+    crc_text = raw[-6:-2].decode("ascii", errors="replace")
+    expected = crc_hex(segment)
+    if crc_text.upper() != expected:
+        raise PacketError("bad_crc", f"packet CRC {crc_text} but the data segment gives {expected}")
+    return segment, crc_text
+
+
+def _parse_header(header: str) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    for part in header.split(";"):
+        if not part:
+            continue
+        key, sep, value = part.partition("=")
+        if not sep:
+            raise PacketError("bad_field", f"header field {part!r} has no '='")
+        if key in fields:
+            raise PacketError("bad_field", f"header field {key} appears twice")
+        fields[key] = value
+    return fields
+
+
+def parse_cp(body: str) -> dict[str, str]:
+    """CP body (between ``&&`` and ``&&``) -> ordered ``{key: value}``; ';' and ',' both separate."""
+    cp: dict[str, str] = {}
+    for group in body.split(";"):
+        for part in group.split(","):
+            if not part:
+                continue
+            key, sep, value = part.partition("=")
+            if not sep or not key:
+                raise PacketError("bad_field", f"CP field {part!r} is not key=value")
+            if key in cp:
+                raise PacketError("bad_field", f"CP field {key} appears twice")
+            cp[key] = value
+    return cp
+
+
+def _check_fields(fields: dict[str, str]) -> None:
+    for key in REQUIRED_KEYS:
+        if key not in fields:
+            raise PacketError("missing_field", f"header has no {key}")
+    qn = fields.get("QN")
+    if qn is not None and not re.fullmatch(r"\d{17}", qn):
+        raise PacketError("bad_qn", f"QN {qn!r} is not 17 digits YYYYMMDDhhmmsszzz")
+    if not re.fullmatch(r"\d{2}", fields["ST"]):
+        raise PacketError("bad_st", f"ST {fields['ST']!r} is not 2 digits")
+    if fields["ST"] not in KNOWN_STS:
+        raise PacketError("unknown_system", f"ST {fields['ST']} is not an HJ 212-2017 system code")
+    if not re.fullmatch(r"\d{4}", fields["CN"]):
+        raise PacketError("bad_field", f"CN {fields['CN']!r} is not 4 digits")
+    if fields["CN"] not in KNOWN_CNS:
+        raise PacketError("unknown_command", f"CN {fields['CN']} is not an HJ 212-2017 command")
+    if len(fields["PW"]) > 6:
+        raise PacketError("bad_pw", f"PW of {len(fields['PW'])} characters (max 6)")
+    if not re.fullmatch(r"[0-9A-Za-z_\-]{1,24}", fields["MN"]):
+        raise PacketError("bad_field", f"MN {fields['MN']!r} is not 1..24 letters/digits")
+    if "Flag" in fields and not re.fullmatch(r"\d{1,3}", fields["Flag"]):
+        raise PacketError("bad_header_flag", f"Flag {fields['Flag']!r} is not an integer")
+    if "Flag" in fields and int(fields["Flag"]) > 255:
+        raise PacketError("bad_header_flag", f"Flag {fields['Flag']} does not fit one byte")
+
+
+def _split_numbers(fields: dict[str, str], flag: int) -> tuple[int | None, int | None]:
+    if not flag & 2:
+        return None, None
+    for key in ("PNUM", "PNO"):
+        if key not in fields:
+            raise PacketError("missing_field", f"Flag {flag} says split packet but {key} is missing")
+        if not re.fullmatch(r"\d{1,4}", fields[key]):
+            raise PacketError("bad_field", f"{key} {fields[key]!r} is not 1..4 digits")
+    pnum, pno = int(fields["PNUM"]), int(fields["PNO"])
+    if not 1 <= pno <= pnum:
+        raise PacketError("bad_field", f"PNO {pno} outside 1..PNUM {pnum}")
+    return pnum, pno
+
+
+def parse_segment(segment: str, crc: str = "") -> Packet:
+    """Parse an already CRC-checked data segment (text) into a :class:`Packet`."""
+    start = segment.find("CP=&&")
+    if start < 0:
+        raise PacketError("missing_field", "no CP=&&...&& in the data segment")
+    if start > 0 and segment[start - 1] != ";":
+        raise PacketError("bad_field", "CP is not separated from the header by ';'")
+    if not segment.endswith("&&") or len(segment) < start + 7:
+        raise PacketError("bad_field", "CP is not closed by '&&' at the end of the data segment")
+    fields = _parse_header(segment[:start])
+    cp = parse_cp(segment[start + 5:-2])
+    _check_fields(fields)
+    flag = int(fields.get("Flag", "0"))
+    pnum, pno = _split_numbers(fields, flag)
+    extra = {k: v for k, v in fields.items() if k not in HEADER_KEYS}
+    return Packet(st=fields["ST"], cn=fields["CN"], pw=fields["PW"], mn=fields["MN"], flag=flag, cp=cp,
+                  qn=fields.get("QN"), pnum=pnum, pno=pno, crc=crc, segment=segment, extra=extra)
+
+
+def parse_packet(raw: bytes, max_segment: int = MAX_SEGMENT_CHARS) -> Packet:
+    """Check and parse one framed packet (``##`` ... CRLF).
+
+    Order of checks: header, terminator, length (declared vs real), size, CRC (compared
+    case-insensitively, samples use both cases), encoding, then fields by key. Raises
+    PacketError(reason, detail) with reason in bad_header, bad_terminator, bad_length,
+    too_long, bad_crc, bad_encoding, missing_field, bad_field, bad_qn, bad_st, bad_header_flag, bad_pw,
+    unknown_system, unknown_command.
+    """
+    if isinstance(raw, str):
+        raw = raw.encode("utf-8")
+    segment_bytes, crc_text = _split_frame(raw, max_segment)
+    try:
+        segment = segment_bytes.decode("ascii")
+    except UnicodeDecodeError:
+        raise PacketError("bad_encoding", "data segment is not ASCII (HJ 212-2017 packets are ASCII)") from None
+    return parse_segment(segment, crc_text)
+
+
+def salvage_header(raw: bytes) -> dict[str, str]:
+    """Best-effort QN/ST/MN/PW/CN from a rejected packet, so the error response can name it."""
+    text = raw.decode("ascii", errors="replace")
+    out = {}
+    for key, pattern in (("QN", r"\d{17}"), ("MN", r"[0-9A-Za-z_\-]{1,24}"), ("PW", r"[^;]{0,6}"),
+                         ("ST", r"\d{2}"), ("CN", r"\d{4}")):
+        found = re.search(rf"(?:^|[#;\d])(?<![A-Za-z]){key}=({pattern});", text)
+        if found:
+            out[key] = found.group(1)
+    return out
+
+
+# ----------------------------------------------------------------------------- split packets
+
+@dataclass
+class SplitAssembler:
+    """Collects the parts of split packets (Flag bit D) until every PNO 1..PNUM has arrived.
+
+    Parts belong together when MN, CN and QN agree (the standard gives all parts the QN of the
+    request). ``add`` returns the merged packet when the set is complete, otherwise None, and
+    raises PacketError(split_inconsistent) when a part contradicts the others.
+    """
+
+    parts: dict[tuple[str, str, str | None], dict[int, Packet]] = field(default_factory=dict)
+
+    def add(self, part: Packet) -> Packet | None:
+        if not part.is_split:
+            return part
+        key = (part.mn, part.cn, part.qn)
+        have = self.parts.setdefault(key, {})
+        first = next(iter(have.values()), None)
+        if first is not None and first.pnum != part.pnum:
+            del self.parts[key]
+            raise PacketError("split_inconsistent", f"PNUM {part.pnum} but earlier parts said {first.pnum}")
+        if part.pno in have and have[part.pno].segment != part.segment:
+            del self.parts[key]
+            raise PacketError("split_inconsistent", f"part {part.pno} arrived twice with different content")
+        have[part.pno] = part
+        if len(have) < (part.pnum or 0):
+            return None
+        del self.parts[key]
+        return merge_split_parts([have[i] for i in sorted(have)])
+
+    def pending(self) -> list[tuple[str, str, str | None, int, int]]:
+        """(MN, CN, QN, parts received, PNUM) of incomplete sets, to report when a link closes."""
+        return [(k[0], k[1], k[2], len(v), next(iter(v.values())).pnum or 0) for k, v in self.parts.items()]
+
+
+def merge_split_parts(parts: list[Packet]) -> Packet:
+    """One packet from all parts: CP fields concatenated; DataTime must agree."""
+    cp: dict[str, str] = {}
+    for part in parts:
+        for key, value in part.cp.items():
+            if key in cp and cp[key] != value:
+                raise PacketError("split_inconsistent", f"parts disagree on {key}: {cp[key]!r} vs {value!r}")
+            cp[key] = value
+    first = parts[0]
+    segment = "\n".join(p.segment for p in parts)
+    return Packet(st=first.st, cn=first.cn, pw=first.pw, mn=first.mn, flag=first.flag & ~2, cp=cp,
+                  qn=first.qn, crc=first.crc, segment=segment, extra=dict(first.extra))
+
+
+# ----------------------------------------------------------------------------- building
+
+def format_value(value: float) -> str:
+    """A number as HJ 212 devices write it: plain decimal, no exponent, trailing zeros trimmed."""
+    text = f"{value:.6f}".rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
+def build_cp(data_time_cst: datetime | None, items: Mapping[str, Mapping[str, object]]) -> str:
+    """CP body: ``DataTime=...;code-Suffix=v,code-Flag=N;...`` (standards.md 1.7)."""
+    groups = []
+    if data_time_cst is not None:
+        groups.append(f"DataTime={data_time_cst:%Y%m%d%H%M%S}")
+    for code, fields in items.items():
+        parts = []
+        for suffix, value in fields.items():
+            text = format_value(float(value)) if isinstance(value, int | float) else str(value)
+            parts.append(f"{code}-{suffix}={text}")
+        groups.append(",".join(parts))
+    return ";".join(groups)
+
+
+def make_qn(when: datetime) -> str:
+    """QN for a request sent at ``when`` (CST): YYYYMMDDhhmmsszzz."""
+    return when.strftime("%Y%m%d%H%M%S") + f"{when.microsecond // 1000:03d}"
+
+
+def build_packet(st: str, cn: str, mn: str, cp: str | Mapping[str, object], *, qn: str | None = None,
+                 pw: str = "123456", flag: int = 5, pnum: int | None = None, pno: int | None = None) -> bytes:
+    """A framed packet. ``cp`` is the CP body text or a flat ``{key: value}`` mapping.
+
+    ``flag`` 5 = HJ 212-2017 with an ack requested; add 2 (bit D) with ``pnum``/``pno`` for a part.
+    """
+    if not isinstance(cp, str):
+        cp = ";".join(f"{k}={format_value(float(v)) if isinstance(v, int | float) else v}" for k, v in cp.items())
+    head = [] if qn is None else [f"QN={qn}"]
+    head += [f"ST={st}", f"CN={cn}", f"PW={pw}", f"MN={mn}", f"Flag={flag}"]
+    if pnum is not None or pno is not None:
+        head += [f"PNUM={pnum}", f"PNO={pno}"]
+    return frame_segment(";".join(head) + f";CP=&&{cp}&&")
+
+
+def build_data_response(request: Packet | Mapping[str, str]) -> bytes:
+    """CN 9014 data response acknowledging an upload (ST 91, Flag 4 = 2017, no ack wanted)."""
+    qn, mn, pw = _ids(request)
+    return build_packet("91", "9014", mn, "", qn=qn, pw=pw, flag=4)
+
+
+def build_request_response(request: Packet | Mapping[str, str], qn_rtn: int) -> bytes:
+    """CN 9011 request response with ``QnRtn`` (1 ready .. 9 CRC error, 100 unknown; standards.md 1.6)."""
+    qn, mn, pw = _ids(request)
+    return build_packet("91", "9011", mn, f"QnRtn={qn_rtn}", qn=qn, pw=pw, flag=4)
+
+
+def _ids(request: Packet | Mapping[str, str]) -> tuple[str | None, str, str]:
+    if isinstance(request, Packet):
+        return request.qn, request.mn, request.pw
+    mn = request.get("MN") or "0"
+    return request.get("QN"), mn, request.get("PW", "")
+
+
+# ----------------------------------------------------------------------------- readings
+
+READING_COLUMNS = ["station_id", "ts", "parameter", "value", "flag"]
+SKIP_COLUMNS = ["code", "reason", "detail"]
+
+
+@dataclass(frozen=True)
+class PacketReadings:
+    """Readings from one data packet plus the items we could not use (code, reason, detail)."""
+
+    readings: pd.DataFrame
+    skipped: pd.DataFrame
+
+
+def _item_value(fields: Mapping[str, str], suffix: str) -> float:
+    text = fields.get(suffix)
+    if text is None or text == "":
+        return math.nan
+    try:
+        return float(text)
+    except ValueError:
+        raise PacketError("bad_field", f"value {text!r} is not a number") from None
+
+
+def data_packet_to_readings(packet: Packet, station: Mapping[str, object]) -> PacketReadings:
+    """Readings (long format, ts naive UTC) from a data packet sent by ``station``.
+
+    ``station`` needs ``station_id``. The value suffix follows the command: ``Rtd`` for CN
+    2011 real-time, ``Avg`` for 2051 minute / 2061 hourly / 2031 daily data. DataTime is CST
+    and becomes UTC (minus 8 h). Each item keeps its own ``-Flag`` (N/M/D/C/F/S/T/B; N when
+    absent, as in 2005-era packets; other letters are left for the ingest to quarantine as
+    ``bad_flag``). ``Zs*`` values, ``Cou`` totals and codes we have no parameter for are not
+    readings: they are listed in ``skipped`` with a reason.
+    """
+    suffix = DATA_CNS.get(packet.cn)
+    if suffix is None:
+        raise PacketError("not_data", f"CN {packet.cn} carries no pollutant data")
+    if packet.st not in ST_NETWORKS:
+        raise PacketError("unknown_system", f"ST {packet.st} carries no readings we store")
+    data_time = packet.data_time_cst
+    if data_time is None:
+        raise PacketError("missing_field", "data packet has no DataTime")
+    ts_utc = data_time - CST_OFFSET
+    rows, skipped = [], []
+    for code, fields in packet.items().items():
+        mapping = map_code(packet.st, code)
+        if mapping is None:
+            skipped.append((code, "unmapped_code", f"no parameter for code {code} on ST {packet.st}"))
+            continue
+        if suffix not in fields:
+            zs = [s for s in fields if s.startswith("Zs")]
+            why = "only converted (Zs) values" if zs else f"no {suffix} value"
+            skipped.append((code, f"no_{suffix.lower()}", f"{code}: {why}"))
+            continue
+        flag = fields.get("Flag", "N") or "N"  # an unknown flag is the ingest's bad_flag
+        value = _item_value(fields, suffix) * mapping.factor
+        rows.append((str(station["station_id"]), ts_utc, mapping.parameter, value, flag))
+    readings = pd.DataFrame(rows, columns=READING_COLUMNS)
+    readings["ts"] = pd.to_datetime(readings["ts"]).astype("datetime64[us]")
+    readings["value"] = readings["value"].astype(float)
+    return PacketReadings(readings, pd.DataFrame(skipped, columns=SKIP_COLUMNS))
+
+
+def readings_to_packets(readings: pd.DataFrame, mn: str, st: str, *, cn: str = "2061", pw: str = "123456",
+                        flag: int = 5, old_codes: bool = False,
+                        qns: Iterable[str] | None = None) -> list[tuple[pd.Timestamp, bytes]]:
+    """One packet per hour of a single station's readings (ts naive UTC): [(ts_utc, packet)].
+
+    The inverse of :func:`data_packet_to_readings` for our simulator: values are divided by
+    the unit factor back to HJ 212 units, each item carries ``Avg`` (or ``Rtd`` for 2011) and
+    its ``Flag``. NaN values are sent as flag-only items.
+    """
+    from data.hj212.codes import UNIT_FACTORS, hj212_code_for
+
+    suffix = DATA_CNS[cn]
+    qn_iter = iter(qns) if qns is not None else None
+    out = []
+    for ts, hour in readings.sort_values(["ts", "parameter"]).groupby("ts", sort=True):
+        items: dict[str, dict[str, object]] = {}
+        for row in hour.itertuples(index=False):
+            code = hj212_code_for(row.parameter, old_codes)
+            fields: dict[str, object] = {}
+            if not pd.isna(row.value):
+                fields[suffix] = float(row.value) / UNIT_FACTORS.get(row.parameter, 1.0)
+            fields["Flag"] = getattr(row, "flag", "N") or "N"
+            items[code] = fields
+        when = pd.Timestamp(ts).to_pydatetime() + CST_OFFSET
+        qn = next(qn_iter) if qn_iter is not None else make_qn(when)
+        out.append((pd.Timestamp(ts), build_packet(st, cn, mn, build_cp(when, items), qn=qn, pw=pw, flag=flag)))
+    return out

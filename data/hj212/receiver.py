@@ -1,0 +1,460 @@
+"""HJ 212-2017 TCP receiver: frames, checks and stores packets, and acknowledges only what is committed.
+
+Design (docs/hj212.md):
+
+* Framing: a frame runs from ``##`` to CR LF and may be at most ``max_segment`` + 12 bytes;
+  longer runs are discarded up to the next CR LF and quarantined as ``too_long``.
+* One DuckDB writer: the receiver owns the only write connection and runs every statement on
+  one worker thread, so the event loop never blocks on disk and DuckDB sees one writer.
+* Group commit: packets from all connections queue for the writer; it takes whatever is
+  waiting (up to ``batch_max``), stores the readings through ``data.ingest.ingest_readings``
+  (one atomic batch), appends the packet log, and only then are the 9014 data responses
+  written back. A crash before the commit loses only unacknowledged packets, which a device
+  re-sends; a crash between the commit and the ack makes the device re-send a stored packet,
+  which the packet log (or the ingest's duplicate check) recognises, so it is stored once.
+* Bad packets go to the quarantine table with a reason and are answered with 9011 + QnRtn
+  (9 = CRC error, 4 = MN unknown, 8 = CN unknown, ...) when the header names the sender.
+* Only hourly data (CN 2061) become readings; real-time/minute/daily uploads and other
+  commands are kept raw in the packet log and acknowledged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from data.hj212.codes import ST_NETWORKS, station_matches_st
+from data.hj212.packet import (
+    CST_OFFSET,
+    FRAME_OVERHEAD,
+    MAX_SEGMENT_CHARS,
+    QNRTN_FOR_REASON,
+    Packet,
+    PacketError,
+    SplitAssembler,
+    build_data_response,
+    build_request_response,
+    data_packet_to_readings,
+    parse_packet,
+    salvage_header,
+)
+from data.hj212.store import PACKET_LOG_COLUMNS, known_packet_keys, log_packets, stations_by_mn
+
+log = logging.getLogger("envtrust.hj212")
+
+STORED_CNS = frozenset({"2061"})  # the store is hourly; other data CNs are logged raw
+RESPONSE_CNS = frozenset({"9011", "9012", "9013", "9014"})  # answers from a device: log, never answer
+QUARANTINE_COLUMNS = ["raw", "reason", "detail"]
+
+
+@dataclass
+class Incoming:
+    """One unit of work for the writer: a checked packet (maybe merged from parts) or a rejection."""
+
+    raw: str
+    peer: str
+    packet: Packet | None = None
+    parts: list[Packet] = field(default_factory=list)  # split packet: every part gets an answer
+    error: PacketError | None = None
+    header: dict[str, str] = field(default_factory=dict)  # salvaged from a rejected packet
+
+
+@dataclass
+class Outcome:
+    """What the writer did with one Incoming, and the bytes to send back (may be empty)."""
+
+    status: str  # stored | duplicate | logged | quarantined
+    response: bytes = b""
+    reason: str = ""
+
+
+@dataclass
+class ReceiverStats:
+    frames: int = 0
+    stored: int = 0
+    duplicate: int = 0
+    logged: int = 0
+    quarantined: int = 0
+    readings: int = 0
+    batches: int = 0
+
+    def count(self, outcomes: list[Outcome]) -> None:
+        for o in outcomes:
+            setattr(self, o.status, getattr(self, o.status) + 1)
+
+
+def _cp_sha256(packet: Packet) -> str:
+    text = ";".join(f"{k}={v}" for k, v in packet.cp.items())
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _data_time_utc(packet: Packet) -> pd.Timestamp | None:
+    try:
+        when = packet.data_time_cst
+    except PacketError:
+        return None
+    return None if when is None else pd.Timestamp(when - CST_OFFSET)
+
+
+def _error_response(header: dict[str, str] | Packet, reason: str) -> bytes:
+    """9011 with the QnRtn for ``reason``, if we know whom to answer (MN and QN)."""
+    if isinstance(header, Packet):
+        if not header.qn:
+            return b""
+        return build_request_response(header, QNRTN_FOR_REASON.get(reason, 100))
+    if not header.get("MN") or not header.get("QN"):
+        return b""
+    return build_request_response(header, QNRTN_FOR_REASON.get(reason, 100))
+
+
+def _ack(packet: Packet, parts: list[Packet]) -> bytes:
+    """9014 for the packet (or for each part of a split packet) when Flag bit A asks for it."""
+    return b"".join(build_data_response(p) for p in (parts or [packet]) if p.needs_ack)
+
+
+class PacketStore:
+    """The synchronous half of the receiver: commits a batch of Incoming and says what to answer.
+
+    Holds the single write connection. Not thread-safe by design: the receiver calls it from
+    one worker thread only.
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, ingest: Callable | None = None):
+        if ingest is None:
+            from data.ingest import ingest_readings as ingest
+        self.con = con
+        self._ingest = ingest
+        self._stations = stations_by_mn(con)
+
+    def _station(self, mn: str) -> dict[str, object] | None:
+        if mn not in self._stations:
+            self._stations = stations_by_mn(self.con)  # a station registered while we run
+        return self._stations.get(mn)
+
+    def commit_batch(self, batch: list[Incoming]) -> list[Outcome]:
+        """Store one batch atomically (readings + quarantine via the ingest, then the packet log)."""
+        outcomes: list[Outcome | None] = [None] * len(batch)
+        readings, quarantined, log_rows, seen = [], [], [], set()
+        keys = pd.DataFrame(
+            [(i.packet.mn, i.packet.cn, _data_time_utc(i.packet), _cp_sha256(i.packet))
+             for i in batch if i.packet is not None], columns=["mn", "cn", "data_time", "cp_sha256"])
+        keys["data_time"] = pd.to_datetime(keys["data_time"]).astype("datetime64[us]")
+        already = known_packet_keys(self.con, keys)
+
+        def quarantine(n: int, item: Incoming, reason: str, detail: str) -> None:
+            quarantined.append((item.raw, reason, detail))
+            who = item.packet if item.packet is not None else item.header
+            outcomes[n] = Outcome("quarantined", _error_response(who, reason), reason)
+
+        for n, item in enumerate(batch):
+            if item.error is not None or item.packet is None:
+                err = item.error or PacketError("bad_field", "nothing to parse")
+                quarantine(n, item, err.reason, err.detail)
+                continue
+            p = item.packet
+            if p.cn in RESPONSE_CNS:
+                outcomes[n] = Outcome("logged")
+                log_rows.append(self._log_row(item, None, "logged", 0))
+                continue
+            station = self._station(p.mn)
+            if station is None:
+                quarantine(n, item, "unknown_mn", f"MN {p.mn} is not the hj212_mn of any station")
+                continue
+            if p.st in ST_NETWORKS and not station_matches_st(p.st, station["kind"], station["outlet_type"]):
+                quarantine(n, item, "st_mismatch",
+                           f"ST {p.st} packet from station {station['station_id']} of kind {station['kind']}"
+                           f"/{station['outlet_type']}")
+                continue
+            key = (p.mn, p.cn, _data_time_utc(p), _cp_sha256(p))
+            if key in already or key in seen:
+                outcomes[n] = Outcome("duplicate", _ack(p, item.parts))
+                continue
+            seen.add(key)
+            if p.cn not in STORED_CNS:
+                outcomes[n] = Outcome("logged", _ack(p, item.parts))
+                log_rows.append(self._log_row(item, station, "logged", 0))
+                continue
+            try:
+                got = data_packet_to_readings(p, station)
+            except PacketError as err:
+                quarantine(n, item, err.reason, err.detail)
+                continue
+            if not got.skipped.empty:
+                quarantined.append((item.raw, str(got.skipped["reason"].iloc[0]),
+                                    "; ".join(got.skipped["detail"])))
+            readings.append(got.readings)
+            outcomes[n] = Outcome("stored", _ack(p, item.parts))
+            log_rows.append(self._log_row(item, station, "stored", len(got.readings)))
+
+        batch_id = self._ingest_all(batch, readings, quarantined)
+        if log_rows:
+            frame = pd.DataFrame(log_rows, columns=PACKET_LOG_COLUMNS)
+            frame["batch_id"] = batch_id
+            frame["received_at"] = pd.Timestamp(datetime.now(UTC).replace(tzinfo=None))
+            frame["data_time"] = pd.to_datetime(frame["data_time"]).astype("datetime64[us]")
+            frame["received_at"] = frame["received_at"].astype("datetime64[us]")
+            log_packets(self.con, frame)
+        return [o or Outcome("quarantined") for o in outcomes]
+
+    def _ingest_all(self, batch: list[Incoming], readings: list[pd.DataFrame],
+                    quarantined: list[tuple[str, str, str]]) -> int | None:
+        if not readings and not quarantined:
+            return None
+        frame = (pd.concat(readings, ignore_index=True) if readings else
+                 pd.DataFrame({"station_id": pd.Series(dtype=str), "ts": pd.Series(dtype="datetime64[us]"),
+                               "parameter": pd.Series(dtype=str), "value": pd.Series(dtype=float),
+                               "flag": pd.Series(dtype=str)}))
+        peers = sorted({i.peer for i in batch})
+        source = "hj212:" + ",".join(peers)[:200]
+        report = self._ingest(self.con, frame, source, "hj212",
+                              quarantined=pd.DataFrame(quarantined, columns=QUARANTINE_COLUMNS))
+        return getattr(report, "batch_id", None)
+
+    @staticmethod
+    def _log_row(item: Incoming, station: dict | None, status: str, n_readings: int) -> tuple:
+        p = item.packet
+        return (None, item.peer, p.mn, p.st, p.cn, p.qn, _data_time_utc(p),
+                None if station is None else station["station_id"], _cp_sha256(p), status, n_readings, None,
+                item.raw)
+
+
+# ----------------------------------------------------------------------------- framing
+
+class FrameTooLong(Exception):
+    pass
+
+
+async def read_frame(reader: asyncio.StreamReader, max_frame: int) -> bytes | None:
+    """The next CR LF-terminated run of bytes (None at a clean end of stream).
+
+    Raises FrameTooLong after discarding a run longer than ``max_frame`` up to its CR LF, and
+    returns the unterminated tail as is at end of stream (the parser then says bad_terminator).
+    """
+    try:
+        return await reader.readuntil(b"\r\n")
+    except asyncio.IncompleteReadError as exc:
+        return exc.partial or None
+    except asyncio.LimitOverrunError as exc:
+        await reader.readexactly(exc.consumed)
+        while True:
+            try:
+                await reader.readuntil(b"\r\n")
+                raise FrameTooLong(f"frame longer than {max_frame} bytes") from None
+            except asyncio.LimitOverrunError as again:
+                await reader.readexactly(again.consumed)
+            except asyncio.IncompleteReadError:
+                raise FrameTooLong(f"frame longer than {max_frame} bytes, stream ended") from None
+
+
+def split_junk(frame: bytes) -> tuple[bytes, bytes]:
+    """(bytes before the first '##', the frame from '##') - line noise before a header is dropped."""
+    start = frame.find(b"##")
+    if start <= 0:
+        return (b"", frame) if start == 0 else (frame, b"")
+    return frame[:start], frame[start:]
+
+
+def _text(raw: bytes) -> str:
+    return raw.decode("ascii", errors="backslashreplace")
+
+
+# ----------------------------------------------------------------------------- server
+
+class Receiver:
+    """asyncio TCP server in front of one :class:`PacketStore`."""
+
+    def __init__(self, db_path: str | Path, host: str = "0.0.0.0", port: int = 8212, *,
+                 batch_max: int = 256, max_segment: int = MAX_SEGMENT_CHARS, idle_timeout_s: float = 600.0):
+        self.db_path = Path(db_path)
+        self.host, self.port = host, port
+        self.batch_max = batch_max
+        self.max_segment = max_segment
+        self.max_frame = max_segment + FRAME_OVERHEAD + 64
+        self.idle_timeout_s = idle_timeout_s
+        self.stats = ReceiverStats()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hj212-writer")
+        self._queue: asyncio.Queue[tuple[Incoming, asyncio.Future]] | None = None
+        self._server: asyncio.Server | None = None
+        self._writer_task: asyncio.Task | None = None
+        self._store: PacketStore | None = None
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._handlers: set[asyncio.Task] = set()
+
+    async def start(self) -> tuple[str, int]:
+        """Open the store, start the writer and listen; return the bound (host, port)."""
+        from data.store import connect
+
+        loop = asyncio.get_running_loop()
+
+        def open_store():
+            self._con = connect(self.db_path)
+            self._store = PacketStore(self._con)
+
+        await loop.run_in_executor(self._executor, open_store)
+        self._queue = asyncio.Queue()
+        self._writer_task = asyncio.create_task(self._writer_loop())
+        self._server = await asyncio.start_server(self._handle, self.host, self.port, limit=self.max_frame)
+        sock = self._server.sockets[0].getsockname()
+        return sock[0], sock[1]
+
+    async def stop(self) -> None:
+        """Stop listening, let the writer commit what is queued, close the store."""
+        if self._server is not None:
+            self._server.close()
+        for task in list(self._handlers):
+            task.cancel()
+        await asyncio.gather(*self._handlers, return_exceptions=True)
+        if self._queue is not None:
+            await self._queue.join()
+        if self._writer_task is not None:
+            self._writer_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._writer_task
+        if self._con is not None:
+            await asyncio.get_running_loop().run_in_executor(self._executor, self._con.close)
+        self._executor.shutdown(wait=True)
+
+    async def _writer_loop(self) -> None:
+        assert self._queue is not None and self._store is not None
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < self.batch_max and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            items = [b[0] for b in batch]
+            try:
+                outcomes = await loop.run_in_executor(self._executor, self._store.commit_batch, items)
+            except Exception as exc:  # nothing was acknowledged: devices re-send
+                log.error("batch of %d packets not committed: %s", len(items), exc)
+                for _, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(exc)
+            else:
+                self.stats.batches += 1
+                self.stats.count(outcomes)
+                for (_, fut), outcome in zip(batch, outcomes, strict=True):
+                    if not fut.done():
+                        fut.set_result(outcome)
+            finally:
+                for _ in batch:
+                    self._queue.task_done()
+
+    def _submit(self, item: Incoming) -> asyncio.Future:
+        assert self._queue is not None
+        fut = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((item, fut))
+        return fut
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        self._handlers.add(task)
+        peername = writer.get_extra_info("peername")
+        peer = f"{peername[0]}:{peername[1]}" if peername else "?"
+        answers: asyncio.Queue[asyncio.Future | None] = asyncio.Queue()
+        sender = asyncio.create_task(self._send_answers(answers, writer))
+        assembler = SplitAssembler()
+        try:
+            while True:
+                try:
+                    frame = await asyncio.wait_for(read_frame(reader, self.max_frame), self.idle_timeout_s)
+                except FrameTooLong as exc:
+                    answers.put_nowait(self._submit(Incoming(
+                        "", peer, error=PacketError("too_long", str(exc)))))
+                    continue
+                except (TimeoutError, ConnectionError):
+                    break
+                if frame is None:
+                    break
+                self.stats.frames += 1
+                junk, frame = split_junk(frame)
+                if junk.strip():
+                    answers.put_nowait(self._submit(Incoming(
+                        _text(junk), peer, error=PacketError("bad_header", "bytes outside a ##...CRLF frame"))))
+                if not frame:
+                    continue
+                item = self._incoming(frame, peer, assembler)
+                if item is not None:
+                    answers.put_nowait(self._submit(item))
+        finally:
+            for mn, cn, qn, got, pnum in assembler.pending():
+                self._submit(Incoming(f"MN={mn};CN={cn};QN={qn}", peer, error=PacketError(
+                    "split_incomplete", f"link closed after {got} of {pnum} parts")))
+            answers.put_nowait(None)
+            with contextlib.suppress(Exception):
+                await sender
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+            self._handlers.discard(task)
+
+    def _incoming(self, frame: bytes, peer: str, assembler: SplitAssembler) -> Incoming | None:
+        raw = _text(frame)
+        try:
+            packet = parse_packet(frame, self.max_segment)
+        except PacketError as err:
+            return Incoming(raw, peer, error=err, header=salvage_header(frame))
+        if not packet.is_split:
+            return Incoming(raw, peer, packet=packet)
+        try:
+            whole = assembler.add(packet)
+        except PacketError as err:
+            return Incoming(raw, peer, error=err, header=salvage_header(frame))
+        if whole is None:
+            return None
+        parts = sorted(assembler_parts(whole), key=lambda p: p.pno or 0)
+        return Incoming(whole.segment, peer, packet=whole, parts=parts)
+
+    async def _send_answers(self, answers: asyncio.Queue, writer: asyncio.StreamWriter) -> None:
+        """Write each packet's answer in arrival order, as soon as its batch is committed."""
+        while True:
+            fut = await answers.get()
+            if fut is None:
+                return
+            try:
+                outcome = await fut
+            except Exception:
+                continue  # not committed: no answer, the device re-sends
+            if outcome.response:
+                try:
+                    writer.write(outcome.response)
+                    await writer.drain()
+                except ConnectionError:
+                    continue
+
+
+def assembler_parts(whole: Packet) -> list[Packet]:
+    """The part packets a merged split packet came from (their segments are joined by newlines)."""
+    from data.hj212.packet import parse_segment
+
+    out = []
+    for seg in whole.segment.split("\n"):
+        with contextlib.suppress(PacketError):
+            out.append(parse_segment(seg))
+    return out
+
+
+async def serve(db_path: str | Path, host: str, port: int, *, ready: Callable[[str, int], None] | None = None,
+                stop_event: asyncio.Event | None = None, **options) -> ReceiverStats:
+    """Run a receiver until ``stop_event`` is set (or the task is cancelled); return its counters."""
+    receiver = Receiver(db_path, host, port, **options)
+    bound = await receiver.start()
+    if ready is not None:
+        ready(*bound)
+    try:
+        if stop_event is None:
+            await asyncio.Event().wait()
+        else:
+            await stop_event.wait()
+    finally:
+        await receiver.stop()
+    return receiver.stats

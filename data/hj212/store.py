@@ -1,0 +1,65 @@
+"""SQL of the HJ 212 receiver: station lookup by MN and the packet log (migration 005).
+
+All statements are parameterised; the receiver's single writer connection runs them.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import pandas as pd
+
+PACKET_LOG_COLUMNS = ["received_at", "peer", "mn", "st", "cn", "qn", "data_time", "station_id",
+                      "cp_sha256", "status", "readings_in", "batch_id", "raw"]
+DUP_KEY = ["mn", "cn", "data_time", "cp_sha256"]
+
+
+def stations_by_mn(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, object]]:
+    """``{hj212_mn: {station_id, kind, outlet_type}}`` for every station with a data-logger id."""
+    rows = con.execute(
+        "SELECT hj212_mn, station_id, kind, outlet_type FROM stations "
+        "WHERE hj212_mn IS NOT NULL AND hj212_mn <> ''"
+    ).fetchall()
+    return {mn: {"station_id": sid, "kind": kind, "outlet_type": otype} for mn, sid, kind, otype in rows}
+
+
+def known_packet_keys(con: duckdb.DuckDBPyConnection, keys: pd.DataFrame) -> set[tuple]:
+    """Which (mn, cn, data_time, cp_sha256) keys of ``keys`` are already in the packet log."""
+    if keys.empty:
+        return set()
+    con.register("_hj212_keys", keys[DUP_KEY])
+    try:
+        rows = con.execute(
+            "SELECT DISTINCT p.mn, p.cn, p.data_time, p.cp_sha256 FROM hj212_packets p "
+            "JOIN _hj212_keys k ON p.mn = k.mn AND p.cn = k.cn AND p.cp_sha256 = k.cp_sha256 "
+            "AND p.data_time IS NOT DISTINCT FROM k.data_time"
+        ).fetchall()
+    finally:
+        con.unregister("_hj212_keys")
+    return {(mn, cn, None if pd.isna(dt) else pd.Timestamp(dt), sha) for mn, cn, dt, sha in rows}
+
+
+def log_packets(con: duckdb.DuckDBPyConnection, log: pd.DataFrame) -> int:
+    """Append rows (columns ``PACKET_LOG_COLUMNS``) to the packet log in one transaction."""
+    if log.empty:
+        return 0
+    con.register("_hj212_log", log[PACKET_LOG_COLUMNS])
+    cols = ", ".join(PACKET_LOG_COLUMNS)
+    try:
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(f"INSERT INTO hj212_packets (packet_id, {cols}) "
+                        f"SELECT nextval('hj212_packet_seq'), {cols} FROM _hj212_log")
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+    finally:
+        con.unregister("_hj212_log")
+    return len(log)
+
+
+def packet_log(con: duckdb.DuckDBPyConnection, mn: str | None = None) -> pd.DataFrame:
+    """The packet log (optionally one device), oldest first."""
+    if mn is None:
+        return con.execute("SELECT * FROM hj212_packets ORDER BY packet_id").df()
+    return con.execute("SELECT * FROM hj212_packets WHERE mn = ? ORDER BY packet_id", [mn]).df()
