@@ -1,13 +1,88 @@
-"""(being built) envtrust serve."""
+"""Serve the dashboard: the internal app (login required), /login, and the public embeds.
+
+    envtrust serve --db var/envtrust.duckdb [--host 127.0.0.1] [--port 8050] [--threads 8]
+
+Runs a multi-threaded WSGI server (waitress), so a slow callback occupies one thread and never
+blocks the others. The store is opened read-write by this process (DuckDB allows one writing
+process): stop other writers first. If ``demo-accounts.txt`` lies next to the store (written by
+``envtrust demo``), its accounts are printed so a newcomer can log in at once.
+"""
 
 from __future__ import annotations
 
 import argparse
+import logging
+from pathlib import Path
+
+import duckdb
+
+from envtrust.cli import UserError
+from envtrust.settings import load_settings
+
+DEMO_ACCOUNTS_FILE = "demo-accounts.txt"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--db", help="DuckDB file")
+    parser.add_argument("--db", help="DuckDB store (default: $ENVTRUST_DB or var/envtrust.duckdb)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8050, help="TCP port (default 8050)")
+    parser.add_argument("--threads", type=int, default=8, help="worker threads (default 8)")
+
+
+def service_urls(host: str, port: int, first_station: str | None = None) -> dict[str, str]:
+    """The URLs worth printing: internal app, login, public map and a station card."""
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    base = f"http://{shown}:{port}"
+    urls = {"internal": f"{base}/app/", "login": f"{base}/login", "embed map": f"{base}/embed/map"}
+    if first_station:
+        urls["embed station"] = f"{base}/embed/station/{first_station}"
+    return urls
+
+
+def demo_accounts_text(db_path: Path) -> str | None:
+    """Contents of demo-accounts.txt next to the store, if there is one."""
+    path = Path(db_path).parent / DEMO_ACCOUNTS_FILE
+    return path.read_text(encoding="utf-8").strip() if path.is_file() else None
 
 
 def run(args: argparse.Namespace) -> int:
-    raise NotImplementedError("envtrust serve is being built")
+    try:
+        import waitress
+    except ImportError as exc:
+        raise UserError("the waitress package is missing: pip install waitress") from exc
+    from dashboard.server import create_server
+    from data.public_views import released_stations
+
+    settings = load_settings(db_path=args.db)
+    if not Path(settings.db_path).exists():
+        raise UserError(f"no envtrust store at {settings.db_path}; build one with "
+                        f"`envtrust demo --db {settings.db_path}`")
+    if not 0 < args.port < 65536:
+        raise UserError(f"--port must be 1..65535, not {args.port}")
+    if args.threads < 1:
+        raise UserError("--threads must be at least 1")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        server = create_server(settings)
+    except duckdb.IOException as exc:
+        raise UserError(f"cannot open {settings.db_path} for writing (is another envtrust process "
+                        f"using it?): {exc}") from exc
+    stations = released_stations(server.extensions["envtrust"].con.cursor())
+    first = str(stations["station_id"].iloc[0]) if len(stations) else None
+    print(f"envtrust dashboard on store {settings.db_path}")
+    for label, url in service_urls(args.host, args.port, first).items():
+        print(f"  {label:<14} {url}")
+    accounts = demo_accounts_text(settings.db_path)
+    if accounts:
+        print("demo accounts (from " + str(Path(settings.db_path).parent / DEMO_ACCOUNTS_FILE) + "):")
+        for line in accounts.splitlines():
+            print("  " + line)
+    else:
+        print("no demo accounts file; create a user with `envtrust user add NAME --role analyst "
+              f"--db {settings.db_path}`")
+    print("press Ctrl+C to stop", flush=True)
+    try:
+        waitress.serve(server, host=args.host, port=args.port, threads=args.threads, ident="envtrust")
+    except OSError as exc:
+        raise UserError(f"cannot listen on {args.host}:{args.port}: {exc}") from exc
+    return 0
