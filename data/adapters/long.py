@@ -1,0 +1,111 @@
+"""The generic long format: ``station_id, ts, parameter, value[, flag][, unit]`` in CSV
+(optionally gzip) or Parquet, canonical units (``data/parameters.py``).
+
+Time: a naive ``ts`` is China Standard Time (UTC+8) and converted to UTC; a ``ts`` with an
+offset (``2017-01-01T00:00:00+08:00``, ``...Z``) or a tz-aware Parquet column is converted
+from its own zone. Column names are exact (lower case). Extra columns are ignored.
+
+Files are read by DuckDB itself (``read_parquet`` / ``read_csv``), never row by row in
+Python: this is the bulk path measured in ``benchmarks/ingest.py``. CSV cells are read as
+text and cast with TRY_CAST, so one bad cell deep in a file is quarantined instead of
+failing the file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from data.adapters import LONG_REQUIRED, AdapterResult, is_gzip, is_parquet
+
+# a time-of-day followed by a UTC offset or Z: such strings carry their own zone
+_OFFSET_RE = r"\d:\d\d(:\d\d(\.\d+)?)?\s*([Zz]|[+-]\d\d(:?\d\d)?)$"
+
+
+def _ts_utc_expr(sql_type: str) -> str:
+    """SQL turning the file's ``ts`` column (of this DuckDB type) into naive UTC, NULL if unparseable."""
+    t = sql_type.upper()
+    if t.startswith("TIMESTAMP WITH TIME ZONE"):
+        return "timezone('UTC', ts)"
+    if t.startswith("TIMESTAMP") or t == "DATE":
+        return "CAST(ts AS TIMESTAMP) - INTERVAL 8 HOUR"
+    if t.startswith("VARCHAR"):
+        return (f"CASE WHEN regexp_matches(trim(ts), '{_OFFSET_RE}') "
+                "THEN timezone('UTC', TRY_CAST(trim(ts) AS TIMESTAMPTZ)) "
+                "ELSE TRY_CAST(trim(ts) AS TIMESTAMP) - INTERVAL 8 HOUR END")
+    return "NULL::TIMESTAMP"
+
+
+def long_file_view(con: duckdb.DuckDBPyConnection, path: str | Path, view: str = "_et_file") -> str:
+    """Create a temp view over the file and return the normalised SELECT (ts in UTC) for
+    :func:`data.ingest.ingest_select`. Raises IngestError when unreadable or columns are missing."""
+    from data.ingest import IngestError, normalised_select
+
+    path = Path(path)
+    try:
+        if is_parquet(path):
+            rel = con.read_parquet(str(path))
+        else:
+            rel = con.read_csv(str(path), header=True, all_varchar=True,
+                               compression="gzip" if is_gzip(path) else "none")
+        columns = dict(zip(rel.columns, rel.types, strict=True))
+        rel.create_view(view, replace=True)
+    except (duckdb.Error, OSError) as exc:
+        raise IngestError(f"{path}: cannot read as a long CSV/Parquet file ({str(exc).splitlines()[0]})") from exc
+    missing = [c for c in LONG_REQUIRED if c not in columns]
+    if missing:
+        raise IngestError(f"{path}: long format needs columns {', '.join(LONG_REQUIRED)}[, flag][, unit]; "
+                          f"missing {', '.join(missing)}")
+    return normalised_select(view, _ts_utc_expr(str(columns["ts"])), "flag" in columns, "unit" in columns)
+
+
+def ingest_long_file(con: duckdb.DuckDBPyConnection, path: str | Path, source_sha256: str | None = None):
+    """Bulk path: DuckDB reads the file and the validator runs on it directly (one batch)."""
+    from data.ingest import ingest_select
+
+    select_sql = long_file_view(con, path)
+    try:
+        return ingest_select(con, select_sql, str(path), "long", source_sha256=source_sha256)
+    finally:
+        con.execute("DROP VIEW IF EXISTS _et_file")
+
+
+def read_long(path: str | Path) -> AdapterResult:
+    """Read a long file into a DataFrame (ts naive UTC). Rows whose time cannot be parsed are
+    returned in ``quarantined`` (reason ``unparseable_time``) with the original text."""
+    con = duckdb.connect()
+    try:
+        select_sql = long_file_view(con, path)
+        frame = con.execute(
+            f"SELECT *, CAST(json_object('station_id', station_id, 'ts', ts_raw, 'parameter', parameter, "
+            f"'value', CAST(value_raw AS VARCHAR), 'flag', flag_raw, 'unit', unit_raw) AS VARCHAR) AS raw "
+            f"FROM ({select_sql})"
+        ).df()
+    finally:
+        con.close()
+    bad = frame["ts"].isna()
+    quarantined = pd.DataFrame({
+        "raw": frame.loc[bad, "raw"],
+        "reason": "unparseable_time",
+        "detail": "time " + frame.loc[bad, "ts_raw"].fillna("(empty)").astype(str) + " is not a date-time",
+    }).reset_index(drop=True)
+    readings = frame.loc[~bad, ["station_id", "ts", "parameter", "value_raw", "flag_raw", "unit_raw"]]
+    readings = readings.rename(columns={"value_raw": "value", "flag_raw": "flag", "unit_raw": "unit"})
+    return AdapterResult(readings.reset_index(drop=True), quarantined)
+
+
+def read_stations_file(path: str | Path) -> pd.DataFrame:
+    """A generic station table (CSV or Parquet) with the stations-table column names."""
+    path = Path(path)
+    if is_parquet(path):
+        frame = pd.read_parquet(path)
+    else:
+        frame = pd.read_csv(path, dtype={"station_id": str, "parent_station": str, "upstream_station": str,
+                                         "province_code": str, "city_code": str, "county_code": str,
+                                         "town_code": str, "hj212_mn": str})
+    for col in ("active_from", "active_to"):
+        if col in frame.columns:
+            frame[col] = pd.to_datetime(frame[col])
+    return frame

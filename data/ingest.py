@@ -1,0 +1,617 @@
+"""Validated, idempotent, atomic ingest of long-format readings.
+
+A batch (one file, or one call) runs in ONE DuckDB transaction: the batch record, new
+readings and quarantined rows are committed together or not at all. If anything fails
+mid-batch the transaction is rolled back and a ``failed`` batch record (no readings) is
+written, so the store never holds half a batch.
+
+Every offered row ends in exactly one of three places, and ``rows_in == rows_stored +
+rows_duplicate + rows_quarantined`` is asserted for every batch:
+
+- stored: a new (station_id, ts, parameter) key that passed validation;
+- duplicate: the same key with the same value and flag is already stored or appeared
+  earlier in the batch; or the same raw record was already quarantined for the same reason
+  by an earlier batch (so re-ingesting a file adds nothing anywhere);
+- quarantined, with one machine reason (first that applies, in this order) and a human detail:
+  ``unparseable_time``, ``unknown_station``, ``unknown_parameter``, ``unparseable_value``,
+  ``unit_mismatch``, ``bad_flag`` (not an HJ 212-2017 flag), ``negative_concentration``
+  (concentration parameters only), ``out_of_physical_range`` (``data/parameters.py`` ranges),
+  ``duplicate_conflict`` (key already stored, or earlier in the batch, with a different value
+  or flag: the first one kept, the newcomer quarantined), plus any reason an adapter gave.
+
+A missing value (NULL/NaN/empty/``NA``) is not an error: it is stored with value NULL, so
+completeness can be computed from the store.
+
+The readings table has no primary key (``data/schema.py``); uniqueness is enforced here with
+a hash anti-join in DuckDB SQL against the stored keys inside the batch's time range. All
+validation is set-based SQL (no per-row Python), which is what makes >= 1 M readings/s possible.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from data.parameters import DATA_FLAGS, PARAMETERS
+from data.timeconv import to_naive_utc
+
+REASONS: tuple[str, ...] = (
+    "unparseable_time",
+    "unknown_station",
+    "unknown_parameter",
+    "unparseable_value",
+    "unit_mismatch",
+    "bad_flag",
+    "negative_concentration",
+    "out_of_physical_range",
+    "duplicate_conflict",
+)
+
+# words read as "reported missing" in a text value column (stored as NULL, not rejected)
+MISSING_WORDS: tuple[str, ...] = ("", "NA", "NAN", "NULL", "NONE", "-", "—")
+
+
+class IngestError(ValueError):
+    """A file or frame that cannot be read at all (wrong columns, unreadable file): nothing stored."""
+
+
+@dataclass
+class IngestReport:
+    """What one batch did. ``rows_in == rows_stored + rows_duplicate + rows_quarantined``."""
+
+    batch_id: int | None
+    source: str
+    fmt: str
+    rows_in: int = 0
+    rows_stored: int = 0
+    rows_duplicate: int = 0
+    rows_quarantined: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+    already_ingested: bool = False
+    previous_batch_id: int | None = None
+    status: str = "committed"
+    kind: str = "readings"  # readings | stations
+    notes: list[str] = field(default_factory=list)
+
+    def check(self) -> None:
+        """Raise AssertionError if a row is unaccounted for."""
+        accounted = self.rows_stored + self.rows_duplicate + self.rows_quarantined
+        assert self.rows_in == accounted, (
+            f"batch {self.batch_id}: rows in {self.rows_in} != stored {self.rows_stored} + duplicates "
+            f"{self.rows_duplicate} + quarantined {self.rows_quarantined}"
+        )
+        assert sum(self.reasons.values()) == self.rows_quarantined, "reasons do not add up to rows_quarantined"
+
+    def line(self) -> str:
+        """One human line for the CLI."""
+        what = "stations" if self.kind == "stations" else "readings"
+        text = (f"{self.source} [{self.fmt}] batch {self.batch_id}: {self.rows_in:,} {what} in, "
+                f"{self.rows_stored:,} stored, {self.rows_duplicate:,} duplicates, "
+                f"{self.rows_quarantined:,} quarantined")
+        if self.reasons:
+            text += " (" + ", ".join(f"{k} {v:,}" for k, v in sorted(self.reasons.items())) + ")"
+        if self.already_ingested:
+            text += f"; already ingested (batch {self.previous_batch_id})"
+        for note in self.notes:
+            text += f"; {note}"
+        return text
+
+
+def normalize_unit(unit: str | None) -> str | None:
+    """Spelling-insensitive unit key: 'µg/m³' == 'ug/m3', '℃' == 'degC' (Python twin of the SQL)."""
+    if unit is None or (isinstance(unit, float) and pd.isna(unit)):
+        return None
+    u = str(unit).strip().lower()
+    for a, b in (("µ", "u"), ("μ", "u"), ("³", "3"), ("℃", "degc"), ("°c", "degc"), (" ", "")):
+        u = u.replace(a, b)
+    return u or None
+
+
+def _unit_sql(expr: str) -> str:
+    out = f"lower(trim({expr}))"
+    for a, b in (("µ", "u"), ("μ", "u"), ("³", "3"), ("℃", "degc"), ("°c", "degc"), (" ", "")):
+        out = f"replace({out}, '{a}', '{b}')"
+    return f"nullif({out}, '')"
+
+
+def parameters_frame() -> pd.DataFrame:
+    """The parameter vocabulary as a table for SQL joins (name, unit, unit key, range, is_concentration)."""
+    rows = [
+        {
+            "p_name": p.name,
+            "p_unit": p.unit,
+            "p_unit_key": normalize_unit(p.unit),
+            "p_min": p.min_value,
+            "p_max": p.max_value,
+            "p_conc": p.is_concentration,
+        }
+        for p in PARAMETERS.values()
+    ]
+    frame = pd.DataFrame(rows)
+    frame["p_min"] = frame["p_min"].astype("float64")
+    frame["p_max"] = frame["p_max"].astype("float64")
+    return frame
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of the file's bytes (to recognise a re-ingest of the same content)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def previous_batch(con: duckdb.DuckDBPyConnection, source_sha256: str | None) -> int | None:
+    """The first committed batch with this content hash, if any."""
+    if not source_sha256:
+        return None
+    row = con.execute(
+        "SELECT min(batch_id) FROM ingest_batches WHERE source_sha256 = ? AND status = 'committed'",
+        [source_sha256],
+    ).fetchall()[0]
+    return None if row is None or row[0] is None else int(row[0])
+
+
+# --------------------------------------------------------------------------- sources
+def _column_types(con: duckdb.DuckDBPyConnection, select_sql: str) -> dict[str, str]:
+    return {r[0]: r[1] for r in con.execute(f"DESCRIBE {select_sql}").fetchall()}
+
+
+def _is_text(sql_type: str) -> bool:
+    return sql_type.upper().startswith("VARCHAR")
+
+
+def _frame_source_sql(con: duckdb.DuckDBPyConnection, readings: pd.DataFrame, view: str) -> str:
+    """Register a long frame (ts naive UTC) and return the normalised source SELECT over it."""
+    missing = [c for c in ("station_id", "ts", "parameter", "value") if c not in readings.columns]
+    if missing:
+        raise IngestError(f"readings lack column(s) {', '.join(missing)}; "
+                          "expected station_id, ts, parameter, value[, flag][, unit]")
+    cols = [c for c in ("station_id", "ts", "parameter", "value", "flag", "unit") if c in readings.columns]
+    frame = readings[cols]
+    if isinstance(frame["ts"].dtype, pd.DatetimeTZDtype):
+        frame = frame.assign(ts=to_naive_utc(frame["ts"]))
+    con.register(view, frame)
+    types = _column_types(con, f"SELECT * FROM {view}")
+    ts_text = _is_text(types["ts"])
+    return normalised_select(
+        view,
+        ts_utc_expr="TRY_CAST(ts AS TIMESTAMP)" if ts_text else "CAST(ts AS TIMESTAMP)",
+        has_flag="flag" in cols,
+        has_unit="unit" in cols,
+    )
+
+
+def normalised_select(relation: str, ts_utc_expr: str, has_flag: bool, has_unit: bool) -> str:
+    """SELECT giving the columns the validator reads: station_id, ts (UTC or NULL), ts_raw,
+    parameter, value_raw, flag_raw, unit_raw. ``relation`` and ``ts_utc_expr`` are internal SQL."""
+    return (
+        "SELECT CAST(station_id AS VARCHAR) AS station_id, "
+        f"{ts_utc_expr} AS ts, CAST(ts AS VARCHAR) AS ts_raw, "
+        "CAST(parameter AS VARCHAR) AS parameter, value AS value_raw, "
+        f"{'CAST(flag AS VARCHAR)' if has_flag else 'NULL::VARCHAR'} AS flag_raw, "
+        f"{'CAST(unit AS VARCHAR)' if has_unit else 'NULL::VARCHAR'} AS unit_raw "
+        f"FROM {relation}"
+    )
+
+
+# --------------------------------------------------------------------------- the batch
+def ingest_readings(
+    con: duckdb.DuckDBPyConnection,
+    readings: pd.DataFrame,
+    source: str,
+    fmt: str,
+    *,
+    quarantined: pd.DataFrame | None = None,
+    source_sha256: str | None = None,
+) -> IngestReport:
+    """Validate and store long readings (``station_id, ts, parameter, value[, flag][, unit]``,
+    ts naive UTC or tz-aware) as one atomic batch; see the module docstring for the rules.
+
+    ``quarantined``: rows an adapter already rejected (columns ``raw, reason, detail``); they
+    count in ``rows_in`` and go to the quarantine table with the batch.
+    """
+    view = "_et_in_frame"
+    try:
+        select_sql = _frame_source_sql(con, readings, view)
+        return ingest_select(con, select_sql, source, fmt, quarantined=quarantined, source_sha256=source_sha256)
+    finally:
+        with contextlib.suppress(Exception):  # never registered when the columns were wrong
+            con.unregister(view)
+
+
+def ingest_select(
+    con: duckdb.DuckDBPyConnection,
+    select_sql: str,
+    source: str,
+    fmt: str,
+    *,
+    quarantined: pd.DataFrame | None = None,
+    source_sha256: str | None = None,
+) -> IngestReport:
+    """Ingest from an internal normalised SELECT (see :func:`normalised_select`).
+
+    Used by :func:`ingest_readings` (a registered DataFrame) and by the long-format file fast
+    path (DuckDB reads the Parquet/CSV itself, nothing goes through pandas).
+    """
+    adapter_q = _adapter_quarantine_frame(quarantined)
+    previous = previous_batch(con, source_sha256)
+    con.execute("BEGIN TRANSACTION")
+    batch_id = None
+    try:
+        batch_id = int(con.execute("SELECT nextval('batch_seq')").fetchall()[0][0])
+        con.execute(
+            "INSERT INTO ingest_batches (batch_id, source, source_sha256, format, started_at, status) "
+            "VALUES (?, ?, ?, ?, timezone('UTC', now()), 'running')",
+            [batch_id, source, source_sha256, fmt],
+        )
+        report = _run_batch(con, select_sql, batch_id, source, fmt, adapter_q)
+        report.already_ingested = previous is not None
+        report.previous_batch_id = previous
+        report.check()
+        con.execute(
+            "UPDATE ingest_batches SET finished_at = timezone('UTC', now()), rows_in = ?, rows_stored = ?, "
+            "rows_duplicate = ?, rows_quarantined = ?, status = 'committed' WHERE batch_id = ?",
+            [report.rows_in, report.rows_stored, report.rows_duplicate, report.rows_quarantined, batch_id],
+        )
+        con.execute("COMMIT")
+        return report
+    except BaseException:
+        con.execute("ROLLBACK")
+        _record_failed_batch(con, source, source_sha256, fmt)
+        raise
+    finally:
+        _drop_temp(con)
+
+
+def _record_failed_batch(con: duckdb.DuckDBPyConnection, source: str, sha: str | None, fmt: str) -> None:
+    """Leave a trace of a batch that was rolled back (no readings, no quarantine rows)."""
+    with contextlib.suppress(Exception):  # the original error is the one to report
+        con.execute(
+            "INSERT INTO ingest_batches (batch_id, source, source_sha256, format, started_at, finished_at, "
+            "rows_in, rows_stored, rows_duplicate, rows_quarantined, status) VALUES (nextval('batch_seq'), "
+            "?, ?, ?, timezone('UTC', now()), timezone('UTC', now()), 0, 0, 0, 0, 'failed')",
+            [source, sha, fmt],
+        )
+
+
+def _drop_temp(con: duckdb.DuckDBPyConnection) -> None:
+    for name in ("_et_stage", "_et_dupkeys", "_et_cls", "_et_q"):
+        with contextlib.suppress(Exception):
+            con.execute(f"DROP TABLE IF EXISTS {name}")
+    for name in ("_et_params", "_et_adapter_q"):
+        with contextlib.suppress(Exception):
+            con.unregister(name)
+
+
+def _adapter_quarantine_frame(quarantined: pd.DataFrame | None) -> pd.DataFrame:
+    if quarantined is None or quarantined.empty:
+        return pd.DataFrame({"raw": pd.Series([], dtype=object), "reason": pd.Series([], dtype=object),
+                             "detail": pd.Series([], dtype=object)})
+    missing = [c for c in ("raw", "reason") if c not in quarantined.columns]
+    if missing:
+        raise IngestError(f"quarantined rows lack column(s) {', '.join(missing)} (need raw, reason, detail)")
+    frame = quarantined[["raw", "reason"]].astype(str)
+    frame["detail"] = quarantined["detail"].astype(object) if "detail" in quarantined.columns else None
+    return frame.reset_index(drop=True)
+
+
+def _run_batch(con, select_sql: str, batch_id: int, source: str, fmt: str, adapter_q: pd.DataFrame) -> IngestReport:
+    con.register("_et_params", parameters_frame())
+    con.register("_et_adapter_q", adapter_q)
+    types = _column_types(con, select_sql)
+    if _is_text(types["value_raw"]):
+        words = ", ".join(f"'{w}'" for w in MISSING_WORDS)
+        missing = f"(value_raw IS NULL OR upper(trim(value_raw)) IN ({words}))"
+        value = f"CASE WHEN {missing} THEN NULL ELSE TRY_CAST(trim(value_raw) AS DOUBLE) END"
+    elif types["value_raw"].upper() in ("DOUBLE", "FLOAT", "REAL"):
+        missing = "(value_raw IS NULL OR isnan(value_raw))"
+        value = f"CASE WHEN {missing} THEN NULL ELSE CAST(value_raw AS DOUBLE) END"
+    else:
+        missing = "(value_raw IS NULL)"
+        value = "TRY_CAST(value_raw AS DOUBLE)"
+    flags = list(DATA_FLAGS)
+
+    # 1. normalise and validate (one pass; the table's insertion order is the file order)
+    con.execute(
+        f"""
+        CREATE TEMP TABLE _et_stage AS
+        WITH src AS ({select_sql}),
+        v AS (
+            SELECT *, {value} AS value, {missing} AS value_missing,
+                   coalesce(nullif(trim(flag_raw), ''), 'N') AS flag,
+                   {_unit_sql('unit_raw')} AS unit_key
+            FROM src
+        )
+        SELECT v.station_id, v.ts, v.ts_raw, v.parameter, v.value, v.value_raw, v.flag, v.flag_raw, v.unit_raw,
+               p.p_unit, p.p_min, p.p_max,
+               CASE
+                 WHEN v.ts IS NULL THEN 'unparseable_time'
+                 WHEN s.station_id IS NULL THEN 'unknown_station'
+                 WHEN p.p_name IS NULL THEN 'unknown_parameter'
+                 WHEN v.value IS NULL AND NOT v.value_missing THEN 'unparseable_value'
+                 WHEN v.unit_key IS NOT NULL AND v.unit_key <> p.p_unit_key THEN 'unit_mismatch'
+                 WHEN NOT list_contains(?, v.flag) THEN 'bad_flag'
+                 WHEN p.p_conc AND v.value < 0 THEN 'negative_concentration'
+                 WHEN v.value < p.p_min OR v.value > p.p_max OR isinf(v.value) THEN 'out_of_physical_range'
+               END AS reason
+        FROM v
+        LEFT JOIN stations s ON s.station_id = v.station_id
+        LEFT JOIN _et_params p ON p.p_name = v.parameter
+        """,
+        [flags],
+    )
+    # 2. keys offered more than once in this batch (usually none); the first occurrence wins
+    con.execute(
+        """
+        CREATE TEMP TABLE _et_dupkeys AS
+        SELECT station_id, ts, parameter, min(rowid) AS first_rowid
+        FROM _et_stage WHERE reason IS NULL GROUP BY ALL HAVING count(*) > 1
+        """
+    )
+    ts_lo, ts_hi = con.execute("SELECT min(ts), max(ts) FROM _et_stage WHERE reason IS NULL").fetchall()[0]
+    # 3. outcome per row: NULL = store; 'duplicate'; or a quarantine reason
+    con.execute(
+        """
+        CREATE TEMP TABLE _et_cls AS
+        WITH st AS (SELECT rowid AS rid, * FROM _et_stage),
+        firsts AS (
+            SELECT d.station_id, d.ts, d.parameter, d.first_rowid, f.value AS first_value, f.flag AS first_flag
+            FROM _et_dupkeys d JOIN st f ON f.rid = d.first_rowid
+        ),
+        stored AS (
+            SELECT station_id, ts, parameter, value AS stored_value, flag AS stored_flag
+            FROM readings WHERE ts BETWEEN ? AND ?
+        )
+        SELECT st.*,
+               CASE
+                 WHEN st.reason IS NOT NULL THEN st.reason
+                 WHEN fi.first_rowid IS NOT NULL AND st.rid <> fi.first_rowid THEN
+                   CASE WHEN st.value IS NOT DISTINCT FROM fi.first_value AND st.flag = fi.first_flag
+                        THEN 'duplicate' ELSE 'duplicate_conflict' END
+                 WHEN r.station_id IS NOT NULL THEN
+                   CASE WHEN st.value IS NOT DISTINCT FROM r.stored_value AND st.flag = r.stored_flag
+                        THEN 'duplicate' ELSE 'duplicate_conflict' END
+               END AS outcome,
+               CASE
+                 WHEN fi.first_rowid IS NOT NULL AND st.rid <> fi.first_rowid THEN 'earlier in this batch'
+                 WHEN r.station_id IS NOT NULL THEN 'already stored'
+               END AS conflict_where,
+               CASE WHEN fi.first_rowid IS NOT NULL AND st.rid <> fi.first_rowid THEN fi.first_value
+                    ELSE r.stored_value END AS other_value,
+               CASE WHEN fi.first_rowid IS NOT NULL AND st.rid <> fi.first_rowid THEN fi.first_flag
+                    ELSE r.stored_flag END AS other_flag
+        FROM st
+        LEFT JOIN firsts fi ON st.reason IS NULL AND fi.station_id = st.station_id AND fi.ts = st.ts
+                            AND fi.parameter = st.parameter
+        LEFT JOIN stored r ON st.reason IS NULL AND r.station_id = st.station_id AND r.ts = st.ts
+                           AND r.parameter = st.parameter
+        """,
+        [ts_lo, ts_hi],
+    )
+    con.execute(
+        """
+        INSERT INTO readings (station_id, ts, parameter, value, flag, source, batch_id)
+        SELECT station_id, ts, parameter, value, flag, ?, ? FROM _et_cls WHERE outcome IS NULL ORDER BY rid
+        """,
+        [fmt, batch_id],
+    )
+    # 4. rejected rows (validator's and adapter's), minus those already quarantined earlier
+    con.execute(
+        f"""
+        CREATE TEMP TABLE _et_q AS
+        WITH rejected AS (
+            SELECT rid, CAST(json_object('station_id', station_id, 'ts', ts_raw, 'parameter', parameter,
+                                         'value', CAST(value_raw AS VARCHAR), 'flag', flag_raw, 'unit', unit_raw)
+                             AS VARCHAR) AS raw,
+                   outcome AS reason,
+                   {_DETAIL_SQL} AS detail
+            FROM _et_cls WHERE outcome IS NOT NULL AND outcome <> 'duplicate'
+            UNION ALL
+            SELECT -1 - row_number() OVER () AS rid, raw, reason, detail FROM _et_adapter_q
+        )
+        SELECT rejected.*, EXISTS (SELECT 1 FROM quarantine q WHERE q.raw = rejected.raw
+                                   AND q.reason = rejected.reason) AS seen_before
+        FROM rejected
+        """
+    )
+    con.execute(
+        """
+        INSERT INTO quarantine (quarantine_id, batch_id, source, raw, reason, detail, received_at)
+        SELECT nextval('quarantine_seq'), ?, ?, raw, reason, detail, timezone('UTC', now())
+        FROM (SELECT * FROM _et_q WHERE NOT seen_before ORDER BY rid)
+        """,
+        [batch_id, source],
+    )
+    n_rows = con.execute(
+        "SELECT count(*), count(*) FILTER (outcome IS NULL), count(*) FILTER (outcome = 'duplicate') FROM _et_cls"
+    ).fetchall()[0]
+    reasons = dict(con.execute(
+        "SELECT reason, count(*) FROM _et_q WHERE NOT seen_before GROUP BY reason ORDER BY reason"
+    ).fetchall())
+    seen = con.execute("SELECT count(*) FILTER (seen_before) FROM _et_q").fetchall()[0][0]
+    return IngestReport(
+        batch_id=batch_id,
+        source=source,
+        fmt=fmt,
+        rows_in=int(n_rows[0]) + len(adapter_q),
+        rows_stored=int(n_rows[1]),
+        rows_duplicate=int(n_rows[2]) + int(seen),
+        rows_quarantined=int(sum(reasons.values())),
+        reasons={str(k): int(v) for k, v in reasons.items()},
+    )
+
+
+_DETAIL_SQL = """
+CASE outcome
+  WHEN 'unparseable_time' THEN 'time ' || coalesce('''' || ts_raw || '''', '(empty)') || ' is not a date-time'
+  WHEN 'unknown_station' THEN 'station ' || coalesce('''' || station_id || '''', '(empty)')
+       || ' is not in the stations table; ingest its station list first'
+  WHEN 'unknown_parameter' THEN 'parameter ' || coalesce('''' || parameter || '''', '(empty)')
+       || ' is not a name in data/parameters.py'
+  WHEN 'unparseable_value' THEN 'value ''' || CAST(value_raw AS VARCHAR) || ''' is not a number'
+  WHEN 'unit_mismatch' THEN 'unit ''' || unit_raw || ''' is not the canonical unit ' || p_unit || ' of ' || parameter
+  WHEN 'bad_flag' THEN 'flag ''' || flag || ''' is not an HJ 212-2017 data flag (N, F, M, S, D, C, T, B)'
+  WHEN 'negative_concentration' THEN parameter || ' = ' || CAST(value AS VARCHAR) || ' ' || p_unit
+       || ' is a negative concentration'
+  WHEN 'out_of_physical_range' THEN parameter || ' = ' || CAST(value AS VARCHAR) || ' ' || p_unit
+       || ' is outside the physical range ' || coalesce(CAST(p_min AS VARCHAR), '-inf') || '..'
+       || coalesce(CAST(p_max AS VARCHAR), 'inf')
+  WHEN 'duplicate_conflict' THEN 'same station, hour and parameter ' || conflict_where || ' with value '
+       || coalesce(CAST(other_value AS VARCHAR), 'NULL') || ' flag ' || coalesce(other_flag, 'N')
+       || '; this one has ' || coalesce(CAST(value AS VARCHAR), 'NULL') || ' flag ' || flag
+       || ' (the first is kept)'
+END
+"""
+
+
+# --------------------------------------------------------------------------- stations
+def ingest_stations(
+    con: duckdb.DuckDBPyConnection,
+    stations: pd.DataFrame,
+    source: str,
+    fmt: str,
+    *,
+    source_sha256: str | None = None,
+) -> IngestReport:
+    """Upsert a station list as one atomic batch; invalid rows (no coordinates, unknown kind,
+    repeated id ...) are quarantined with reason ``invalid_station`` instead of failing the list.
+
+    Stations already stored with identical values count as duplicates; new or changed ones as stored.
+    """
+    from data.stations import count_unchanged_stations, station_problems, upsert_stations
+
+    problems = station_problems(stations)
+    repeated = stations["station_id"].duplicated() & (problems == "")
+    problems = problems.where(~repeated, "station_id repeated earlier in this list")
+    good = stations[problems == ""]
+    bad = stations[problems != ""]
+    rejected = pd.DataFrame({
+        "raw": [_row_json(row) for row in bad.to_dict("records")],
+        "reason": "invalid_station",
+        "detail": problems[problems != ""].to_list(),
+    }) if len(bad) else None
+    previous = previous_batch(con, source_sha256)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        batch_id = int(con.execute("SELECT nextval('batch_seq')").fetchall()[0][0])
+        con.execute(
+            "INSERT INTO ingest_batches (batch_id, source, source_sha256, format, started_at, status) "
+            "VALUES (?, ?, ?, ?, timezone('UTC', now()), 'running')",
+            [batch_id, source, source_sha256, fmt],
+        )
+        unchanged = count_unchanged_stations(con, good)
+        upsert_stations(con, good)
+        q_new, q_seen, reasons = _store_rejected(con, _adapter_quarantine_frame(rejected), batch_id, source)
+        report = IngestReport(
+            batch_id=batch_id, source=source, fmt=fmt, rows_in=len(stations),
+            rows_stored=len(good) - unchanged, rows_duplicate=unchanged + q_seen, rows_quarantined=q_new,
+            reasons=reasons, already_ingested=previous is not None, previous_batch_id=previous, kind="stations",
+        )
+        report.check()
+        con.execute(
+            "UPDATE ingest_batches SET finished_at = timezone('UTC', now()), rows_in = ?, rows_stored = ?, "
+            "rows_duplicate = ?, rows_quarantined = ?, status = 'committed' WHERE batch_id = ?",
+            [report.rows_in, report.rows_stored, report.rows_duplicate, report.rows_quarantined, batch_id],
+        )
+        con.execute("COMMIT")
+        return report
+    except BaseException:
+        con.execute("ROLLBACK")
+        _record_failed_batch(con, source, source_sha256, fmt)
+        raise
+    finally:
+        _drop_temp(con)
+
+
+def _row_json(row: dict) -> str:
+    import json
+
+    clean = {k: (None if (not isinstance(v, (list, dict)) and pd.isna(v)) else
+                 (v.isoformat() if hasattr(v, "isoformat") else v)) for k, v in row.items()}
+    return json.dumps(clean, ensure_ascii=False, default=str)
+
+
+def _store_rejected(con, rejected: pd.DataFrame, batch_id: int, source: str) -> tuple[int, int, dict[str, int]]:
+    """Quarantine adapter-rejected rows not already quarantined with the same raw and reason;
+    return (newly quarantined, seen before, reasons of the new ones)."""
+    if rejected.empty:
+        return 0, 0, {}
+    con.register("_et_adapter_q", rejected)
+    con.execute(
+        """
+        CREATE TEMP TABLE _et_q AS
+        SELECT row_number() OVER () AS rid, raw, reason, detail,
+               EXISTS (SELECT 1 FROM quarantine q WHERE q.raw = a.raw AND q.reason = a.reason) AS seen_before
+        FROM _et_adapter_q a
+        """
+    )
+    con.execute(
+        """
+        INSERT INTO quarantine (quarantine_id, batch_id, source, raw, reason, detail, received_at)
+        SELECT nextval('quarantine_seq'), ?, ?, raw, reason, detail, timezone('UTC', now())
+        FROM (SELECT * FROM _et_q WHERE NOT seen_before ORDER BY rid)
+        """,
+        [batch_id, source],
+    )
+    reasons = dict(con.execute(
+        "SELECT reason, count(*) FROM _et_q WHERE NOT seen_before GROUP BY reason").fetchall())
+    seen = int(con.execute("SELECT count(*) FILTER (seen_before) FROM _et_q").fetchall()[0][0])
+    return int(sum(reasons.values())), seen, {str(k): int(v) for k, v in reasons.items()}
+
+
+# --------------------------------------------------------------------------- files
+def ingest_files(
+    con: duckdb.DuckDBPyConnection,
+    paths: Iterable[str | Path],
+    fmt: str = "auto",
+    progress: bool = True,
+) -> list[IngestReport]:
+    """Ingest files (CSV, CSV.gz, Parquet) one batch each, station lists first.
+
+    ``fmt``: ``auto`` (detected from the header, see :mod:`data.adapters`), or one of
+    :data:`data.adapters.FORMATS`. Raises :class:`IngestError` for a missing or unreadable file
+    or an unknown format before anything of that file is stored (earlier files stay stored).
+    """
+    from data.adapters import FORMATS, STATION_FORMATS, detect_format, ingest_one_file
+
+    paths = [Path(p) for p in paths]
+    if fmt != "auto" and fmt not in FORMATS:
+        raise IngestError(f"unknown format {fmt!r}; known: auto, {', '.join(FORMATS)}")
+    planned: list[tuple[Path, str]] = []
+    for path in paths:
+        if not path.is_file():
+            raise IngestError(f"{path}: no such file")
+        planned.append((path, detect_format(path) if fmt == "auto" else fmt))
+    # station lists before readings, so a directory glob ingests in a working order
+    planned.sort(key=lambda pf: 0 if pf[1] in STATION_FORMATS else 1)
+    reports: list[IngestReport] = []
+    bar = _progress(planned, progress)
+    for path, file_fmt in bar:
+        if hasattr(bar, "set_postfix_str"):
+            bar.set_postfix_str(path.name)
+        reports.append(ingest_one_file(con, path, file_fmt))
+    return reports
+
+
+def _progress(items: Sequence, enabled: bool):
+    if not enabled:
+        return items
+    from tqdm import tqdm
+
+    return tqdm(items, unit="file", desc="ingest", leave=False)
+
+
+def open_text(path: str | Path):
+    """Open a CSV that may be gzip-compressed, as bytes."""
+    with open(path, "rb") as handle:
+        magic = handle.read(2)
+    return gzip.open(path, "rb") if magic == b"\x1f\x8b" else open(path, "rb")
