@@ -7,10 +7,31 @@ the result with envtrust and with the naive baselines, and reports the same metr
 
 from __future__ import annotations
 
+import json
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from analytics.evaluation.baselines import BASELINES
+from analytics.evaluation.inject import AIR_KINDS, CEMS_KINDS, inject_interference, synthetic_cems
+from analytics.evaluation.metrics import (
+    DEFAULT_BUDGET,
+    DEFAULT_TOLERANCE_H,
+    event_metrics,
+    event_rows,
+    grid_positions,
+    label_grid,
+    score_metrics,
+    station_hour_grid,
+    station_months,
+    to_station_hours,
+)
+from envtrust.settings import load_settings
 
 AIR_COLUMNS = ("PM2.5", "PM10", "SO2", "NO2", "CO", "O3")
 CST_TO_UTC = pd.Timedelta(hours=8)
@@ -56,3 +77,406 @@ def load_beijing(beijing_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         "is_background": st["is_background_site"].eq("Y"),
     })
     return readings, stations
+
+
+# ---------------------------------------------------------------------------------------------
+# CNEMC national day (quotsoft layout: date, hour, type, one column per station code)
+# ---------------------------------------------------------------------------------------------
+
+def load_cnemc_day(day_csv: str | Path, station_list_csv: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The real national day -> ``(readings, stations)``: hourly values of the six pollutants.
+
+    Uses H1's adapter (``data.adapters.cnemc``) when present, else reads the quotsoft layout
+    directly (hourly ``type`` rows only; ``*_24h``/``AQI`` rows are derived and skipped).
+    ``ts`` is naive UTC (source CST - 8 h); stations lacking coordinates are dropped.
+    """
+    try:
+        from data.adapters.cnemc import read_cnemc_day, read_cnemc_station_list
+        readings = read_cnemc_day(day_csv).readings
+        stations = read_cnemc_station_list(station_list_csv)
+    except ImportError:
+        raw = pd.read_csv(day_csv, dtype={"date": str})
+        raw = raw[raw["type"].isin(AIR_COLUMNS)]
+        ts = pd.to_datetime(raw["date"], format="%Y%m%d") + pd.to_timedelta(raw["hour"].astype(int), unit="h") - CST_TO_UTC
+        long = raw.drop(columns=["date", "hour"]).copy()
+        long["ts"] = ts.to_numpy()
+        long = long.melt(id_vars=["ts", "type"], var_name="station_id", value_name="value")
+        readings = pd.DataFrame({"station_id": long["station_id"].astype(str), "ts": long["ts"],
+                                 "parameter": long["type"], "value": pd.to_numeric(long["value"], errors="coerce"),
+                                 "flag": "N"})
+        st = pd.read_csv(station_list_csv, dtype=str)
+        st.columns = ["station_id", "name", "city", "lon", "lat", "is_background", "province", "prefecture"][:len(st.columns)]
+        stations = pd.DataFrame({"station_id": st["station_id"], "name": st["name"], "kind": "air_station",
+                                 "lon": pd.to_numeric(st["lon"], errors="coerce"),
+                                 "lat": pd.to_numeric(st["lat"], errors="coerce"), "city": st["city"]})
+    stations = stations.dropna(subset=["lon", "lat"])
+    stations = stations[stations["station_id"].isin(readings["station_id"].unique())].reset_index(drop=True)
+    readings = readings[readings["station_id"].isin(stations["station_id"])].reset_index(drop=True)
+    return readings, stations
+
+
+# ---------------------------------------------------------------------------------------------
+# the evaluation run
+# ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Split:
+    """A period of the data (China Standard Time dates, end exclusive) and what it is for."""
+
+    name: str
+    start_cst: str
+    end_cst: str
+    purpose: str
+
+
+FULL_SPLITS = (
+    Split("development", "2013-03-01", "2015-03-01", "engine tuning allowed"),
+    Split("held_out", "2015-03-01", "2017-03-01", "never tuned on"),
+)
+SAMPLE_SPLITS = (
+    Split("development", "2016-12-01", "2016-12-21", "engine tuning allowed"),
+    Split("held_out", "2016-12-21", "2017-01-11", "never tuned on"),
+)
+FULL_N_PER_KIND = 30
+SAMPLE_N_PER_KIND = 3
+CEMS_OUTLETS = 6
+
+
+@dataclass
+class MethodRun:
+    """One method's output on one split: station-hour scores, own events (envtrust only), wall time."""
+
+    name: str
+    station_hour_scores: np.ndarray
+    events: pd.DataFrame | None
+    wall_s: float
+    readings: int
+    error: str | None = None
+
+
+def select_period(readings: pd.DataFrame, split: Split) -> pd.DataFrame:
+    """Readings whose CST time falls in the split (ts in the frame is naive UTC)."""
+    lo = pd.Timestamp(split.start_cst) - CST_TO_UTC
+    hi = pd.Timestamp(split.end_cst) - CST_TO_UTC
+    ts = pd.to_datetime(readings["ts"])
+    return readings[(ts >= lo) & (ts < hi)].reset_index(drop=True)
+
+
+def engine_available() -> bool:
+    try:
+        from analytics.pipeline import load_pipeline, score_partition  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _engine_station_hours(result, grid: pd.DataFrame) -> np.ndarray:
+    """envtrust station-hour score = max(reading scores, scores of own events covering the hour).
+
+    Events count because an outage removes rows: the engine's evidence for a gap is its event.
+    """
+    sh = to_station_hours(result.scores, grid)
+    events = result.events
+    if events is not None and not events.empty:
+        pos = grid_positions(grid)
+        for ev in events.itertuples(index=False):
+            rows = event_rows(pos, str(ev.station_id), pd.Timestamp(ev.start), pd.Timestamp(ev.end))
+            if rows.size:
+                sh[rows] = np.maximum(sh[rows], float(ev.score) if pd.notna(ev.score) else 0.0)
+    return sh
+
+
+def run_engine(readings: pd.DataFrame, stations: pd.DataFrame, grid: pd.DataFrame,
+               pipeline: str = "default") -> MethodRun:
+    """Score with envtrust's pipeline (H4's ``score_partition``); wall time includes loading it."""
+    from analytics.pipeline import load_pipeline, score_partition
+
+    t0 = time.perf_counter()
+    result = score_partition(readings, stations, load_pipeline(pipeline))
+    wall = time.perf_counter() - t0
+    return MethodRun("envtrust", _engine_station_hours(result, grid), result.events, wall, len(readings))
+
+
+def run_baseline(name: str, readings: pd.DataFrame, grid: pd.DataFrame) -> MethodRun:
+    t0 = time.perf_counter()
+    scores = BASELINES[name](readings)
+    wall = time.perf_counter() - t0
+    return MethodRun(name, to_station_hours(scores, grid), None, wall, len(readings))
+
+
+def cems_network(start_cst: str, end_cst: str, seed: int) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """Polluter outlets for the CEMS kinds: the project's synthetic polluters when available.
+
+    Falls back to :func:`analytics.evaluation.inject.synthetic_cems` (and says so in the report).
+    """
+    hours = int((pd.Timestamp(end_cst) - pd.Timestamp(start_cst)) / pd.Timedelta(hours=1))
+    start_utc = pd.Timestamp(start_cst) - CST_TO_UTC
+    try:
+        from data.synthetic.polluters import generate_polluters  # H3's network when it exists
+        readings, stations = generate_polluters(start=start_utc, hours=hours, seed=seed)[:2]
+        stations = stations[stations["kind"] == "polluter_outlet"]
+        readings = readings[readings["station_id"].isin(stations["station_id"])
+                            & readings["parameter"].isin(("flue_SO2", "flue_NOx", "flue_dust", "flue_O2",
+                                                          "flue_flow", "flue_temp"))]
+        return readings.reset_index(drop=True), stations.reset_index(drop=True), "data.synthetic.polluters"
+    except (ImportError, TypeError, AttributeError):
+        readings, stations = synthetic_cems(n_outlets=CEMS_OUTLETS, start=str(start_utc), hours=hours, seed=seed)
+        return readings, stations, "analytics.evaluation.inject.synthetic_cems (fallback generator)"
+
+
+def evaluate_network(readings: pd.DataFrame, stations: pd.DataFrame, kinds: tuple[str, ...], n_per_kind: int,
+                     seed: int, methods: list[str], progress: Callable[[str], None]) -> dict:
+    """Inject, score with every method, measure. Returns the metrics per method plus the truth."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        injected, truth = inject_interference(readings, stations, kinds=list(kinds), n_per_kind=n_per_kind, seed=seed)
+    placement_warnings = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+    grid = station_hour_grid(readings)
+    labels = label_grid(grid, truth)
+    out: dict = {"n_readings": int(len(injected)), "n_stations": int(readings["station_id"].nunique()),
+                 "station_hours": int(len(grid)), "station_months": round(station_months(grid), 1),
+                 "truth_events": int(len(truth)), "truth_by_kind": truth["kind"].value_counts().sort_index().to_dict(),
+                 "positive_station_hour_share": float((labels >= 0).mean()), "placement_warnings": placement_warnings,
+                 "methods": {}}
+    for name in methods:
+        progress(f"  {name} ...")
+        try:
+            run = (run_engine(injected, stations, grid) if name == "envtrust" else run_baseline(name, injected, grid))
+        except Exception as exc:  # a broken method must not hide the others' figures
+            out["methods"][name] = {"error": f"{type(exc).__name__}: {exc}"}
+            progress(f"  {name} failed: {type(exc).__name__}: {exc}")
+            continue
+        m = score_metrics(run.station_hour_scores, grid, truth, labels=labels)
+        m["wall_s"] = round(run.wall_s, 2)
+        m["readings_per_s"] = round(run.readings / run.wall_s) if run.wall_s > 0 else None
+        if run.events is not None:
+            m["own_events"] = event_metrics(run.events, truth, grid)
+        out["methods"][name] = m
+        progress(f"  {name}: AP {m['ap']:.3f}, recall@1% {m['event_recall']:.3f}, {run.wall_s:.1f} s")
+    out["_truth"] = truth
+    return out
+
+
+def national_day(sample_dir: Path, top: int = 10) -> dict:
+    """Run envtrust on the real CNEMC national day 2017-01-01 and list what it flags."""
+    day, stations = load_cnemc_day(sample_dir / "cnemc" / "china_sites_20170101.csv.gz",
+                                   sample_dir / "cnemc" / "station_list_cnemc_2024.csv")
+    out: dict = {"readings": int(len(day)), "stations": int(stations.shape[0])}
+    if not engine_available():
+        out["error"] = "envtrust engine (analytics.pipeline.score_partition) not available"
+        return out
+    from analytics.pipeline import load_pipeline, score_partition
+    t0 = time.perf_counter()
+    result = score_partition(day, stations, load_pipeline("default"))
+    out["wall_s"] = round(time.perf_counter() - t0, 2)
+    ev = result.events
+    out["events"] = int(len(ev))
+    out["events_by_kind"] = ev["kind"].value_counts().to_dict() if len(ev) else {}
+    if len(ev):
+        names = stations.set_index("station_id")["name"].to_dict()
+        cities = stations.set_index("station_id")["city"].to_dict() if "city" in stations else {}
+        topev = ev.sort_values("score", ascending=False).head(top)
+        out["top_events"] = [{
+            "station_id": str(e.station_id), "name": str(names.get(e.station_id, "")),
+            "city": str(cities.get(e.station_id, "")), "kind": str(e.kind),
+            "start_cst": str(pd.Timestamp(e.start) + CST_TO_UTC), "end_cst": str(pd.Timestamp(e.end) + CST_TO_UTC),
+            "score": round(float(e.score), 3), "summary": str(getattr(e, "summary", "")),
+        } for e in topev.itertuples(index=False)]
+    return out
+
+
+def run_evaluation(data_dir: str | Path | None = None, quick: bool = False, seed: int = 0,
+                   n_per_kind: int | None = None, methods: list[str] | None = None,
+                   progress: Callable[[str], None] | None = None) -> dict:
+    """The whole evaluation: both splits, air (real Beijing) and CEMS (synthetic) networks, all methods.
+
+    ``data_dir``: the shared data folder (holding ``beijing_multisite_aq``) or a folder of PRSA
+    files; default from settings; ``quick`` forces the shipped sample. Returns a JSON-able report.
+    """
+    progress = progress or (lambda msg: None)
+    settings = load_settings()
+    beijing_dir, source = _beijing_source(data_dir, quick, settings)
+    full = source == "full"
+    splits = FULL_SPLITS if full else SAMPLE_SPLITS
+    n_per_kind = n_per_kind or (FULL_N_PER_KIND if full else SAMPLE_N_PER_KIND)
+    if methods is None:
+        methods = (["envtrust"] if engine_available() else []) + list(BASELINES)
+    unknown = set(methods) - {"envtrust", *BASELINES}
+    if unknown:
+        raise ValueError(f"unknown methods {sorted(unknown)}; known: envtrust, {', '.join(BASELINES)}")
+    t_start = time.perf_counter()
+    progress(f"loading Beijing data ({source}) from {beijing_dir}")
+    readings, stations = load_beijing(beijing_dir)
+    report: dict = {
+        "data": {"source": source, "beijing_dir": str(beijing_dir), "readings": int(len(readings)),
+                 "stations": int(stations.shape[0])},
+        "seed": seed, "n_per_kind": n_per_kind, "methods": methods,
+        "engine_available": engine_available(), "budget": DEFAULT_BUDGET, "tolerance_h": DEFAULT_TOLERANCE_H,
+        "splits": {},
+    }
+    truths = {}
+    for k, split in enumerate(splits):
+        part = select_period(readings, split)
+        progress(f"{split.name} ({split.start_cst} .. {split.end_cst} CST, {split.purpose}): air network")
+        air = evaluate_network(part, stations, AIR_KINDS, n_per_kind, seed * 1000 + 2 * k, methods, progress)
+        progress(f"{split.name}: CEMS network")
+        cems_r, cems_s, cems_src = cems_network(split.start_cst, split.end_cst, seed * 1000 + 2 * k + 1)
+        cems = evaluate_network(cems_r, cems_s, CEMS_KINDS, n_per_kind, seed * 1000 + 2 * k + 1, methods, progress)
+        truths[split.name] = {"air": air.pop("_truth"), "cems": cems.pop("_truth")}
+        report["splits"][split.name] = {"start_cst": split.start_cst, "end_cst": split.end_cst,
+                                        "purpose": split.purpose, "air": air, "cems": cems,
+                                        "cems_source": cems_src}
+    progress("national day 2017-01-01 (CNEMC)")
+    report["national_day"] = national_day(settings.sample_dir)
+    report["wall_s_total"] = round(time.perf_counter() - t_start, 1)
+    report["_truths"] = truths
+    return report
+
+
+def _beijing_source(data_dir, quick: bool, settings) -> tuple[Path, str]:
+    """Which Beijing files to use: the full shared set when present (and not --quick), else the sample."""
+    sample = Path(settings.sample_dir) / "beijing"
+    if quick:
+        return sample, "sample"
+    candidates = []
+    if data_dir is not None:
+        d = Path(data_dir)
+        if not d.is_dir():
+            raise FileNotFoundError(f"--data-dir {d} does not exist")
+        candidates += [d / "beijing_multisite_aq", d]
+    elif settings.has_full_data:
+        candidates.append(Path(settings.shared_data) / "beijing_multisite_aq")
+    for c in candidates:
+        if any(c.glob("PRSA_Data_*_20130301-20170228.csv*")):
+            return c, "full"
+        if any(c.glob("PRSA_Data_*.csv*")):
+            return c, "sample"
+    if data_dir is not None:
+        raise FileNotFoundError(f"no PRSA_Data_*.csv files in {data_dir} or {Path(data_dir) / 'beijing_multisite_aq'}")
+    return sample, "sample"
+
+
+# ---------------------------------------------------------------------------------------------
+# reporting
+# ---------------------------------------------------------------------------------------------
+
+TARGETS = {"ap": 0.6, "event_recall": 0.9, "per_kind_recall_min": 0.75,
+           "own_false_events_per_station_month": 0.3, "recall_vs_best_baseline": 3.0}
+
+
+def _f(x, digits: int = 3) -> str:
+    if x is None or (isinstance(x, float) and not np.isfinite(x)):
+        return "-"
+    return f"{x:.{digits}f}" if isinstance(x, float) else str(x)
+
+
+def target_check(network: dict) -> dict:
+    """The issue's held-out targets for envtrust on one network, each with the measured figure."""
+    methods = network["methods"]
+    env = methods.get("envtrust")
+    if not env or "error" in env:
+        return {}
+    base = [m["event_recall"] for n, m in methods.items() if n != "envtrust" and "error" not in m]
+    best = max(base) if base else float("nan")
+    own = env.get("own_events", {})
+    kinds_min = min(env["per_kind_recall"].values()) if env["per_kind_recall"] else float("nan")
+    ratio = env["event_recall"] / best if best and best > 0 else float("inf")
+    return {
+        "ap >= 0.6": (env["ap"], env["ap"] >= TARGETS["ap"]),
+        "recall@1% >= 0.9": (env["event_recall"], env["event_recall"] >= TARGETS["event_recall"]),
+        "every kind recall@1% >= 0.75": (kinds_min, kinds_min >= TARGETS["per_kind_recall_min"]),
+        "own false events/station-month <= 0.3": (own.get("false_events_per_station_month", float("nan")),
+                                                  own.get("false_events_per_station_month", 9e9)
+                                                  <= TARGETS["own_false_events_per_station_month"]),
+        "recall >= 3x best baseline": (ratio, ratio >= TARGETS["recall_vs_best_baseline"]),
+    }
+
+
+def _network_table(network: dict) -> list[str]:
+    kinds = sorted(network["truth_by_kind"])
+    head = ["method", "AP", "recall@1%", "false alarm seg./stn-month", *[f"{k}" for k in kinds],
+            "own-event recall", "own false events/stn-month", "kind acc.", "wall s"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, m in network["methods"].items():
+        if "error" in m:
+            lines.append(f"| {name} | error: {m['error']} |" + " |" * (len(head) - 2))
+            continue
+        own = m.get("own_events", {})
+        row = [name, _f(m["ap"]), _f(m["event_recall"]), _f(m["false_alarm_segments_per_station_month"], 2),
+               *[_f(m["per_kind_recall"].get(k), 2) for k in kinds],
+               _f(own.get("event_recall")), _f(own.get("false_events_per_station_month"), 2),
+               _f(own.get("kind_accuracy"), 2), _f(m["wall_s"], 1)]
+        lines.append("| " + " | ".join(row) + " |")
+    return lines
+
+
+def render_markdown(report: dict, command: str = "envtrust evaluate") -> str:
+    """The evaluation report as Markdown (tables per split and network, targets, national day)."""
+    d = report["data"]
+    out = [f"# envtrust evaluation ({d['source']} Beijing data)", "",
+           f"Command: `{command}`  ", f"Data: {d['source']} - `{d['beijing_dir']}` ({d['readings']:,} readings, "
+           f"{d['stations']} stations); seed {report['seed']}; {report['n_per_kind']} events per kind and network; "
+           f"alarm budget top {report['budget']:.0%} of station-hours; match tolerance {report['tolerance_h']} h; "
+           f"total wall {report['wall_s_total']} s.", ""]
+    if not report["engine_available"]:
+        out += ["**envtrust's engine (analytics.pipeline.score_partition) was not available: baselines only.**", ""]
+    for name, sp in report["splits"].items():
+        out.append(f"## {name}: {sp['start_cst']} .. {sp['end_cst']} CST ({sp['purpose']})")
+        out.append("")
+        for net_name, label in (("air", "Beijing air, real data with injected interference"),
+                                ("cems", f"CEMS outlets ({sp['cems_source']})")):
+            net = sp[net_name]
+            out += [f"### {label}", "",
+                    f"{net['n_readings']:,} readings, {net['n_stations']} stations, {net['station_months']} station-months, "
+                    f"{net['truth_events']} truth events {net['truth_by_kind']}, "
+                    f"{net['positive_station_hour_share']:.1%} of station-hours inside events.", ""]
+            out += _network_table(net)
+            checks = target_check(net)
+            if checks:
+                out += ["", "Targets (issue #3): " + "; ".join(
+                    f"{k}: {_f(v[0])} {'PASS' if v[1] else 'FAIL'}" for k, v in checks.items())]
+            if net["placement_warnings"]:
+                out += ["", "Placement: " + "; ".join(net["placement_warnings"])]
+            out.append("")
+    nd = report.get("national_day", {})
+    out += ["## Real national day 2017-01-01 (CNEMC, no injection)", "",
+            f"{nd.get('readings', 0):,} readings at {nd.get('stations', 0)} stations."]
+    if "error" in nd:
+        out.append(f"Not scored: {nd['error']}.")
+    else:
+        out.append(f"envtrust raised {nd.get('events', 0)} events {nd.get('events_by_kind', {})} in {nd.get('wall_s')} s. Top events:")
+        out += ["", "| station | name | city | kind | start (CST) | end (CST) | score | summary |", "|---|---|---|---|---|---|---|---|"]
+        for e in nd.get("top_events", []):
+            out.append(f"| {e['station_id']} | {e['name']} | {e['city']} | {e['kind']} | {e['start_cst']} | "
+                       f"{e['end_cst']} | {e['score']} | {e['summary']} |")
+    out.append("")
+    return "\n".join(out)
+
+
+def _json_safe(x):
+    if isinstance(x, dict):
+        return {str(k): _json_safe(v) for k, v in x.items() if not str(k).startswith("_")}
+    if isinstance(x, (list, tuple)):
+        return [_json_safe(v) for v in x]
+    if isinstance(x, (np.integer,)):
+        return int(x)
+    if isinstance(x, (float, np.floating)):
+        return float(x) if np.isfinite(x) else None
+    if isinstance(x, (bool, np.bool_)):
+        return bool(x)
+    return x
+
+
+def write_report(report: dict, out_dir: str | Path, command: str = "envtrust evaluate") -> list[Path]:
+    """Write evaluation.json, evaluation.md and the truth events (CSV) to ``out_dir``."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = [out_dir / "evaluation.json", out_dir / "evaluation.md"]
+    paths[0].write_text(json.dumps(_json_safe(report), indent=1, ensure_ascii=False, default=str), encoding="utf-8")
+    paths[1].write_text(render_markdown(report, command), encoding="utf-8")
+    for split, nets in report.get("_truths", {}).items():
+        for net, truth in nets.items():
+            p = out_dir / f"truth_{split}_{net}.csv"
+            truth.to_csv(p, index=False)
+            paths.append(p)
+    return paths

@@ -1,0 +1,106 @@
+"""Evaluation metrics on tiny hand-made cases whose answers are worked out by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analytics.evaluation.metrics import (
+    alarm_mask,
+    average_precision,
+    event_metrics,
+    label_grid,
+    score_metrics,
+    station_hour_grid,
+    to_station_hours,
+)
+
+T0 = pd.Timestamp("2020-01-01")
+
+
+def _h(k: int) -> pd.Timestamp:
+    return T0 + pd.Timedelta(hours=k)
+
+
+@pytest.fixture()
+def grid():
+    # two stations x 100 hours = 200 station-hours
+    readings = pd.DataFrame({"station_id": ["A", "B"], "ts": [_h(0), _h(99)], "parameter": "PM2.5", "value": 1.0})
+    return station_hour_grid(readings)
+
+
+@pytest.fixture()
+def truth():
+    return pd.DataFrame({"event_id": ["e1", "e2", "e3"], "station_id": ["A", "A", "B"],
+                         "start": [_h(10), _h(50), _h(20)], "end": [_h(12), _h(50), _h(29)],
+                         "kind": ["spike", "spike", "drift"], "parameters": "{}"})
+
+
+def test_grid_and_labels(grid, truth):
+    assert len(grid) == 200
+    labels = label_grid(grid, truth)
+    assert (labels >= 0).sum() == 3 + 1 + 10
+    a = grid["station_id"].eq("A").to_numpy()
+    assert labels[a][10:13].tolist() == [0, 0, 0] and labels[a][13] == -1
+    assert (labels[~a][20:30] == 2).all()
+
+
+def test_to_station_hours_takes_max_and_fills_zero(grid):
+    scores = pd.DataFrame({"station_id": ["A", "A", "B"], "ts": [_h(3), _h(3), _h(5)],
+                           "parameter": ["PM2.5", "NO2", "PM2.5"], "score": [0.2, 0.7, np.nan]})
+    sh = to_station_hours(scores, grid)
+    assert sh[3] == pytest.approx(0.7)
+    assert sh[100 + 5] == 0.0 and sh.sum() == pytest.approx(0.7)
+
+
+def test_average_precision_known_values():
+    labels = np.array([0, -1, 0, -1])  # positives at 0 and 2
+    assert average_precision(labels, np.array([0.9, 0.8, 0.7, 0.1])) == pytest.approx((1 + 2 / 3) / 2)
+    assert average_precision(labels, np.array([1.0, 0.0, 1.0, 0.0])) == pytest.approx(1.0)
+    assert np.isnan(average_precision(np.array([-1, -1]), np.array([0.5, 0.2])))
+
+
+def test_alarm_budget_is_ceil_and_ignores_zero_scores():
+    s = np.zeros(250)
+    s[[3, 7, 9]] = [0.5, 0.9, 0.1]
+    m = alarm_mask(s, 0.01)  # ceil(2.5) = 3 alarms
+    assert m.sum() == 3 and m[[3, 7, 9]].all()
+    assert alarm_mask(np.zeros(250), 0.01).sum() == 0
+
+
+def test_event_recall_and_false_segments(grid, truth):
+    scores = np.zeros(200)
+    scores[11] = 5.0              # inside e1 (A, hours 10..12)
+    scores[100 + 60] = 4.0        # B hour 60: far from e3 -> false segment
+    # budget 1% of 200 = 2 alarms
+    m = score_metrics(scores, grid, truth, budget=0.01)
+    assert m["alarms"] == 2
+    assert m["event_recall"] == pytest.approx(1 / 3)
+    assert m["per_kind_recall"] == {"drift": 0.0, "spike": 0.5}
+    assert m["alarm_segments"] == 2 and m["false_alarm_segments"] == 1
+    assert m["false_alarm_segments_per_station_month"] == pytest.approx(1 / (200 / (24 * 365.25 / 12)))
+    # 2 alarms, one positive: AP over 14 positives is small but positive
+    assert 0 < m["ap"] < 0.2
+
+
+def test_alarm_just_after_event_is_not_false_within_tolerance(grid, truth):
+    scores = np.zeros(200)
+    scores[100 + 33] = 1.0  # B hour 33, 4 h after e3 ends (tolerance 6 h)
+    m = score_metrics(scores, grid, truth, budget=0.005)
+    assert m["false_alarm_segments"] == 0 and m["event_recall"] == 0.0
+
+
+def test_own_event_metrics(grid, truth):
+    events = pd.DataFrame({
+        "event_id": ["x", "y", "z"], "station_id": ["A", "B", "B"],
+        "start": [_h(9), _h(25), _h(80)], "end": [_h(11), _h(40), _h(82)],
+        "kind": ["spike", "outage", "flatline"], "score": [0.9, 0.8, 0.7],
+    })
+    m = event_metrics(events, truth, grid)
+    assert m["event_recall"] == pytest.approx(2 / 3)   # e1 and e3 matched, e2 not
+    assert m["false_events"] == 1                        # z matches nothing
+    assert m["kind_accuracy"] == pytest.approx(0.5)     # e1 spike ok, e3 drift vs outage wrong
+    assert m["per_kind_recall"] == {"drift": 1.0, "spike": 0.5}
+    empty = event_metrics(events.iloc[:0], truth, grid)
+    assert empty["event_recall"] == 0.0 and empty["false_events"] == 0
