@@ -1,0 +1,197 @@
+"""UI text in Simplified Chinese (default) and English, using the official terms of the glossary.
+
+``t(key, lang)`` returns the text; an unknown key raises KeyError (a typo must not ship as a
+blank label). Station names are never translated: they are shown as in the source.
+"""
+
+from __future__ import annotations
+
+DEFAULT_LANG = "zh"
+LANGS: tuple[str, ...] = ("zh", "en")
+
+_TEXT: dict[str, tuple[str, str]] = {
+    # shell
+    "app_title": ("环境监测数据可信度平台", "envtrust: monitoring data plausibility"),
+    "nav_situation": ("态势一张图", "Situation map"),
+    "nav_events": ("异常线索", "Anomaly explorer"),
+    "nav_station": ("站点详情", "Station"),
+    "lang_switch": ("English", "中文"),
+    "logout": ("退出", "Log out"),
+    "not_found": ("页面不存在", "Page not found"),
+    "forbidden": ("无权限", "Not allowed"),
+    "loading": ("加载中…", "Loading…"),
+    # situation map
+    "time": ("时间", "Time"),
+    "resolution": ("时间尺度", "Resolution"),
+    "hour": ("小时", "Hour"),
+    "day": ("日", "Day"),
+    "play": ("播放", "Play"),
+    "pause": ("暂停", "Pause"),
+    "layers": ("图层", "Layers"),
+    "layer_air_station": ("空气质量标准站", "Air stations"),
+    "layer_air_micro": ("微站", "Micro-stations"),
+    "layer_water_section": ("水质断面", "Water sections"),
+    "layer_polluter_outlet": ("重点排污单位排放口", "Polluter outlets"),
+    "layer_boundaries": ("行政边界", "Admin boundaries"),
+    "layer_rivers": ("河流水系", "Rivers"),
+    "layer_suspicion": ("数据可信度存疑", "Integrity in doubt"),
+    "province": ("省", "Province"),
+    "city": ("市", "City"),
+    "county": ("县(区)", "County"),
+    "all": ("全部", "All"),
+    "headline": ("关键指标", "Headline figures"),
+    "capture_rate": ("数据有效率", "Data capture rate"),
+    "aqi_levels": ("空气质量指数级别(站数)", "Stations per AQI level"),
+    "water_classes": ("水质类别(断面数)", "Sections per water class"),
+    "exceedances": ("排放超标", "Exceedances"),
+    "open_events": ("待处理疑似干扰", "Open suspected interference"),
+    "suspected_stations": ("可信度存疑站点", "Stations in doubt"),
+    "vs_previous": ("较上期", "vs previous period"),
+    "no_data": ("无数据", "No data"),
+    "aqi": ("AQI", "AQI"),
+    "primary_pollutant": ("首要污染物", "Primary pollutant"),
+    "water_class": ("水质类别", "Water class"),
+    "limit_ratio": ("限值倍数", "Times the limit"),
+    "suspicion": ("可疑度", "Suspicion score"),
+    "inbound": ("入境断面", "Inbound section"),
+    "outbound": ("出境断面", "Outbound section"),
+    "control": ("控制断面", "Control section"),
+    "drinking_source": ("饮用水水源地", "Drinking-water source"),
+    "flow_direction": ("水流方向", "Flow direction"),
+    "exceeding": ("超标", "Exceeding"),
+    "compliant": ("达标", "Compliant"),
+    "click_station_hint": ("点击站点查看详情", "Click a station to open it"),
+    # explorer
+    "events_title": ("疑似干扰事件排名", "Ranked suspected-interference events"),
+    "col_kind": ("类型", "Kind"),
+    "col_station": ("站点", "Station"),
+    "col_start": ("开始(北京时间)", "Start (local)"),
+    "col_end": ("结束(北京时间)", "End (local)"),
+    "col_score": ("可疑度", "Score"),
+    "col_parameters": ("参数", "Parameters"),
+    "col_status": ("状态", "Status"),
+    "col_summary": ("摘要", "Summary"),
+    "col_city": ("市", "City"),
+    "export_csv": ("导出CSV", "Export CSV"),
+    "filter_kind": ("事件类型", "Event kind"),
+    "filter_status": ("状态", "Status"),
+    "filter_min_score": ("最低可疑度", "Minimum score"),
+    "quick_filter": ("快速筛选…", "Quick filter…"),
+    "n_events": ("事件数", "Events"),
+    # statuses and kinds
+    "status_open": ("待核查", "Open"),
+    "status_confirmed": ("已确认", "Confirmed"),
+    "status_false_alarm": ("误报", "False alarm"),
+    "status_closed": ("已销号", "Closed"),
+    "kind_suppression": ("压低数据", "Suppression"),
+    "kind_outage": ("断线/缺测", "Outage"),
+    "kind_flatline": ("数值不变", "Flatline"),
+    "kind_fabrication": ("伪造数据", "Fabrication"),
+    "kind_drift": ("漂移", "Drift"),
+    "kind_clipping": ("削峰", "Clipping"),
+    "kind_flag_abuse": ("标记滥用", "Flag abuse"),
+    "kind_spike": ("尖峰", "Spike"),
+    # station page
+    "station_title": ("站点", "Station"),
+    "parameters": ("参数", "Parameters"),
+    "event": ("事件", "Event"),
+    "suspicious_period": ("可疑时段", "Suspicious period"),
+    "neighbours": ("邻近站点", "Neighbours"),
+    "model_contributions": ("各模型得分", "Model contributions"),
+    "data_flags": ("数据标记", "Data flags"),
+    "neighbour_map": ("邻近站点(该时刻)", "Neighbours at that moment"),
+    "evidence": ("证据摘要", "Evidence summary"),
+    "tab_series": ("时间序列", "Time series"),
+    "tab_profiles": ("日变化/周变化", "Diurnal / weekly"),
+    "tab_calendar": ("日历图", "Calendar"),
+    "tab_polar": ("风向玫瑰浓度图", "Polar plot"),
+    "tab_scatter": ("与邻站散点", "Scatter vs neighbour"),
+    "diurnal": ("日变化", "Diurnal profile"),
+    "weekly": ("周变化", "Weekly profile"),
+    "hour_of_day": ("小时", "Hour of day"),
+    "weekday": ("星期", "Weekday"),
+    "daily_mean": ("日均值", "Daily mean"),
+    "wind_speed": ("风速 (m/s)", "Wind speed (m/s)"),
+    "no_wind": ("该站无风向风速数据", "No wind data at this station"),
+    "choose_neighbour": ("选择邻站", "Choose neighbour"),
+    "choose_parameter": ("选择参数", "Choose parameter"),
+    "review": ("核查结论", "Review"),
+    "confirm": ("确认干扰", "Confirm"),
+    "false_alarm": ("误报", "False alarm"),
+    "reopen": ("重新打开", "Reopen"),
+    "comment": ("意见", "Comment"),
+    "saved": ("已保存", "Saved"),
+    "review_history": ("核查记录", "Review history"),
+    "unknown_station": ("未知站点", "Unknown station"),
+    "unknown_event": ("未知事件", "Unknown event"),
+    "this_station": ("本站", "This station"),
+    "score": ("得分", "Score"),
+    "value": ("数值", "Value"),
+    "local_time": ("北京时间", "Local time"),
+    "weekdays": ("一,二,三,四,五,六,日", "Mon,Tue,Wed,Thu,Fri,Sat,Sun"),
+    "fit": ("拟合", "Fit"),
+    "mean": ("均值", "Mean"),
+    "iqr": ("四分位范围", "Interquartile range"),
+}
+
+AQI_LEVEL_NAMES: dict[int, tuple[str, str]] = {
+    1: ("优", "Excellent"), 2: ("良", "Good"), 3: ("轻度污染", "Lightly polluted"),
+    4: ("中度污染", "Moderately polluted"), 5: ("重度污染", "Heavily polluted"), 6: ("严重污染", "Severely polluted"),
+}
+WATER_CLASS_NAMES: dict[int, tuple[str, str]] = {
+    1: ("I类", "Class I"), 2: ("II类", "Class II"), 3: ("III类", "Class III"),
+    4: ("IV类", "Class IV"), 5: ("V类", "Class V"), 6: ("劣V类", "Worse than V"),
+}
+
+
+def normalise_lang(lang: str | None) -> str:
+    """``zh`` unless ``en`` is asked for (any other value falls back to the default)."""
+    return lang if lang in LANGS else DEFAULT_LANG
+
+
+def t(key: str, lang: str | None = DEFAULT_LANG) -> str:
+    """The text for ``key`` in ``lang`` (zh default)."""
+    zh, en = _TEXT[key]
+    return en if normalise_lang(lang) == "en" else zh
+
+
+def aqi_level_name(level: int, lang: str | None = DEFAULT_LANG) -> str:
+    """HJ 633-2012 category name of an AQI level 1..6."""
+    zh, en = AQI_LEVEL_NAMES[int(level)]
+    return en if normalise_lang(lang) == "en" else zh
+
+
+def water_class_name(cls: int, lang: str | None = DEFAULT_LANG) -> str:
+    """GB 3838-2002 class name (1..6, 6 = worse than V)."""
+    zh, en = WATER_CLASS_NAMES[int(cls)]
+    return en if normalise_lang(lang) == "en" else zh
+
+
+def kind_name(kind: str, lang: str | None = DEFAULT_LANG) -> str:
+    """Event kind label; unknown kinds show as given."""
+    key = f"kind_{kind}"
+    return t(key, lang) if key in _TEXT else kind
+
+
+def status_name(status: str, lang: str | None = DEFAULT_LANG) -> str:
+    """Event status label; unknown statuses show as given."""
+    key = f"status_{status}"
+    return t(key, lang) if key in _TEXT else status
+
+
+def station_label(name: str | None, name_en: str | None, station_id: str, lang: str | None = DEFAULT_LANG) -> str:
+    """Station name as in the source; English UI adds the source's English name when it has one."""
+    base = name or station_id
+    if normalise_lang(lang) == "en" and name_en and name_en != name:
+        return f"{base} ({name_en})"
+    return base
+
+
+def weekday_names(lang: str | None = DEFAULT_LANG) -> list[str]:
+    """Monday-first weekday labels."""
+    return t("weekdays", lang).split(",")
+
+
+def keys() -> list[str]:
+    """All text keys (tests check each has both languages)."""
+    return list(_TEXT)

@@ -1,0 +1,81 @@
+"""Factory of the internal Dash app, mounted by ``dashboard.server.create_server`` at ``/app/``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dash
+from dash import Input, Output, State
+
+from dashboard.i18n import normalise_lang
+from dashboard.internal import layout as shell_layout
+from dashboard.internal.ids import ShellIds
+from dashboard.internal.pages import explorer_callbacks, situation_callbacks, station_callbacks
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+
+
+def create_internal_app(server, settings) -> dash.Dash:
+    """Build the internal app on ``server`` at ``/app/``: shell, router, and each page's callbacks.
+
+    Every callback calls ``dashboard.auth.require_role`` before anything else; the layout itself is
+    static (no data), and pages are rendered by the router callback, so nothing internal is served
+    without a session. Figures are built per request; the app keeps no mutable state.
+    """
+    app = dash.Dash(
+        __name__,
+        server=server,
+        url_base_pathname=shell_layout.PREFIX,
+        assets_folder=str(ASSETS),
+        suppress_callback_exceptions=True,
+        title="envtrust",
+        update_title=None,
+        serve_locally=True,
+    )
+    app.layout = shell_layout.shell
+    tz = settings.display_tz
+
+    @app.callback(
+        Output(ShellIds.PAGE, "children"),
+        Input(ShellIds.LOCATION, "pathname"),
+        Input(ShellIds.LOCATION, "search"),
+        Input(ShellIds.LANG, "data"),
+    )
+    def render(pathname, search, lang):
+        from dashboard.auth import require_role
+        from dashboard.server import db_cursor
+
+        require_role()
+        return shell_layout.render_page(db_cursor(), pathname, search, lang, tz)
+
+    @app.callback(
+        Output(ShellIds.TITLE, "children"),
+        Output(ShellIds.NAV_SITUATION, "children"),
+        Output(ShellIds.NAV_EVENTS, "children"),
+        Output(ShellIds.USER, "children"),
+        Output(ShellIds.LANG_BUTTON, "children"),
+        Output(ShellIds.LOGOUT, "children"),
+        Input(ShellIds.LANG, "data"),
+    )
+    def header(lang):
+        from dashboard.auth import require_role
+
+        user = require_role()
+        return shell_layout.header_texts(lang, f"{user.username} ({user.role})")
+
+    @app.callback(
+        Output(ShellIds.LANG, "data"),
+        Input(ShellIds.LANG_BUTTON, "n_clicks"),
+        State(ShellIds.LANG, "data"),
+        prevent_initial_call=True,
+    )
+    def switch_language(_n, lang):
+        from dashboard.auth import require_role
+
+        require_role()
+        return "en" if normalise_lang(lang) == "zh" else "zh"
+
+    situation_callbacks.set_callbacks(app, settings)
+    explorer_callbacks.set_callbacks(app, settings)
+    station_callbacks.set_callbacks(app, settings)
+    return app

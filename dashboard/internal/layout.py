@@ -1,0 +1,70 @@
+"""The shell around every page: header with navigation and language switch, the routed page area."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, unquote
+
+from dash import dcc, html
+
+from dashboard.i18n import DEFAULT_LANG, normalise_lang, t
+from dashboard.internal.ids import ShellIds
+from dashboard.internal.pages import explorer, situation, station
+
+PREFIX = "/app/"
+
+
+def shell() -> html.Div:
+    """Static shell; the page inside is rendered by the router callback (after the role check)."""
+    return html.Div([
+        dcc.Location(id=ShellIds.LOCATION, refresh=False),
+        dcc.Store(id=ShellIds.LANG, storage_type="local", data=DEFAULT_LANG),
+        html.Header([
+            html.Span(id=ShellIds.TITLE, className="title"),
+            html.Nav([
+                dcc.Link(id=ShellIds.NAV_SITUATION, href=PREFIX, className="nav-link"),
+                dcc.Link(id=ShellIds.NAV_EVENTS, href=PREFIX + "events", className="nav-link"),
+            ]),
+            html.Span(id=ShellIds.USER, className="user"),
+            html.Button(id=ShellIds.LANG_BUTTON, n_clicks=0, className="btn btn-light lang-button"),
+            html.A(id=ShellIds.LOGOUT, href="/logout", className="nav-link logout"),
+        ], className="app-header"),
+        dcc.Loading(html.Main(id=ShellIds.PAGE), type="default", delay_show=300),
+    ], className="app-shell")
+
+
+def route(pathname: str | None, search: str | None) -> tuple[str, dict]:
+    """Which page a URL shows: ('situation'|'events'|'station'|'not_found', arguments)."""
+    path = (pathname or PREFIX)
+    rest = path[len(PREFIX):] if path.startswith(PREFIX) else path.lstrip("/")
+    rest = rest.strip("/")
+    if rest == "":
+        return "situation", {}
+    if rest == "events":
+        return "events", {}
+    if rest.startswith("station/"):
+        sid = unquote(rest[len("station/"):])
+        query = parse_qs((search or "").lstrip("?"))
+        event = (query.get("event") or [None])[0]
+        return ("station", {"station_id": sid, "event_id": event}) if sid else ("not_found", {})
+    return "not_found", {}
+
+
+def render_page(con, pathname: str | None, search: str | None, lang: str | None, tz: str):
+    """The page component for a URL, in ``lang``. Pure given the store."""
+    lang = normalise_lang(lang)
+    page, args = route(pathname, search)
+    if page == "situation":
+        return situation.layout(con, lang, tz)
+    if page == "events":
+        return explorer.layout(con, lang, tz)
+    if page == "station":
+        return station.layout(con, args["station_id"], args["event_id"], lang, tz)
+    return html.Div([html.H2(t("not_found", lang)), dcc.Link(t("nav_situation", lang), href=PREFIX)],
+                    className="page")
+
+
+def header_texts(lang: str | None, username: str | None) -> tuple[str, str, str, str, str, str]:
+    """Title, nav labels, user, language-button and logout texts."""
+    lang = normalise_lang(lang)
+    return (t("app_title", lang), t("nav_situation", lang), t("nav_events", lang), username or "",
+            t("lang_switch", lang), t("logout", lang))

@@ -1,0 +1,108 @@
+"""Anomaly explorer (/app/events): a ranked, filterable events table (dash-ag-grid)."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+import dash_ag_grid as dag
+import pandas as pd
+from dash import dcc, html
+
+from dashboard.i18n import kind_name, status_name, t
+from dashboard.internal.ids import ExplorerIds
+from dashboard.internal.timefmt import to_local
+from data import views
+
+EVENT_KINDS: tuple[str, ...] = ("suppression", "outage", "flatline", "fabrication", "drift", "clipping",
+                                "flag_abuse", "spike")
+EVENT_STATUSES: tuple[str, ...] = ("open", "confirmed", "false_alarm", "closed")
+PAGE_SIZE = 25
+
+
+def column_defs(lang: str) -> list[dict]:
+    """Grid columns (header text in the chosen language; sortable and filterable)."""
+    return [
+        {"field": "rank", "headerName": "#", "width": 70, "filter": "agNumberColumnFilter"},
+        {"field": "kind_label", "headerName": t("col_kind", lang), "filter": "agTextColumnFilter"},
+        {"field": "station", "headerName": t("col_station", lang), "filter": "agTextColumnFilter"},
+        {"field": "city", "headerName": t("col_city", lang), "filter": "agTextColumnFilter", "width": 110},
+        {"field": "start_local", "headerName": t("col_start", lang), "filter": "agTextColumnFilter"},
+        {"field": "end_local", "headerName": t("col_end", lang), "filter": "agTextColumnFilter"},
+        {"field": "score", "headerName": t("col_score", lang), "filter": "agNumberColumnFilter",
+         "valueFormatter": {"function": "d3.format('.3f')(params.value)"}, "sort": "desc", "width": 110},
+        {"field": "parameters", "headerName": t("col_parameters", lang), "filter": "agTextColumnFilter"},
+        {"field": "status_label", "headerName": t("col_status", lang), "filter": "agTextColumnFilter", "width": 110},
+        {"field": "summary", "headerName": t("col_summary", lang), "filter": "agTextColumnFilter", "flex": 2},
+    ]
+
+
+def event_rows(con, kinds: list[str] | None, statuses: list[str] | None, min_score: float | None,
+               lang: str, tz: str) -> list[dict]:
+    """Events ranked by score as grid rows, periods in local time, labels in the chosen language."""
+    df = views.events_table(con, kinds=kinds or None, statuses=statuses or None,
+                            min_score=float(min_score) if min_score not in (None, "") else None)
+    if df.empty:
+        return []
+    out = pd.DataFrame({
+        "rank": range(1, len(df) + 1),
+        "event_id": df["event_id"],
+        "station_id": df["station_id"],
+        "station": df["station_name"].fillna(df["station_id"]) + " (" + df["station_id"] + ")",
+        "city": df["city"].fillna(""),
+        "kind": df["kind"],
+        "kind_label": [kind_name(k, lang) for k in df["kind"]],
+        "start_local": to_local(df["start"], tz).dt.strftime("%Y-%m-%d %H:%M").to_numpy(),
+        "end_local": to_local(df["end"], tz).dt.strftime("%Y-%m-%d %H:%M").to_numpy(),
+        "score": df["score"].round(4),
+        "parameters": df["parameters"],
+        "status": df["status"],
+        "status_label": [status_name(s, lang) for s in df["status"]],
+        "summary": df["summary"],
+    })
+    return out.to_dict("records")
+
+
+def event_href(con, event_id: str | None) -> str | None:
+    """The station page of a clicked event (grid row id = event id); None for an unknown event."""
+    ev = views.event(con, event_id) if event_id else None
+    if ev is None:
+        return None
+    return f"/app/station/{quote(ev['station_id'], safe='')}?event={quote(ev['event_id'], safe='')}"
+
+
+def layout(con, lang: str, tz: str) -> html.Div:
+    """Filters, the grid (sort, filter, page, CSV export) and a count of shown events."""
+    kinds = [{"label": kind_name(k, lang), "value": k} for k in EVENT_KINDS]
+    statuses = [{"label": status_name(s, lang), "value": s} for s in EVENT_STATUSES]
+    return html.Div([
+        dcc.Location(id=ExplorerIds.NAV, refresh="callback-nav"),
+        html.H2(t("events_title", lang)),
+        html.Div([
+            html.Div([html.Label(t("filter_kind", lang)),
+                      dcc.Dropdown(id=ExplorerIds.KIND, options=kinds, multi=True, value=[])], className="filter wide"),
+            html.Div([html.Label(t("filter_status", lang)),
+                      dcc.Dropdown(id=ExplorerIds.STATUS, options=statuses, multi=True, value=[])],
+                     className="filter wide"),
+            html.Div([html.Label(t("filter_min_score", lang)),
+                      dcc.Input(id=ExplorerIds.MIN_SCORE, type="number", min=0, max=1, step=0.05, value=None,
+                                debounce=True)], className="filter"),
+            html.Div([html.Label(" "),
+                      dcc.Input(id=ExplorerIds.QUICK, type="text", placeholder=t("quick_filter", lang),
+                                debounce=False)], className="filter"),
+            html.Button(t("export_csv", lang), id=ExplorerIds.EXPORT, n_clicks=0, className="btn"),
+            html.Span(id=ExplorerIds.COUNT, className="count"),
+        ], className="toolbar"),
+        dcc.Loading(dag.AgGrid(
+            id=ExplorerIds.GRID,
+            columnDefs=column_defs(lang),
+            rowData=[],
+            defaultColDef={"sortable": True, "filter": True, "resizable": True, "floatingFilter": True},
+            dashGridOptions={"pagination": True, "paginationPageSize": PAGE_SIZE, "animateRows": False,
+                             "rowSelection": {"mode": "singleRow"}},
+            columnSize="responsiveSizeToFit",
+            csvExportParams={"fileName": "envtrust_events.csv"},
+            getRowId="params.data.event_id",
+            style={"height": "70vh"},
+            className="ag-theme-alpine",
+        ), type="circle"),
+    ], className="page page-explorer")

@@ -1,0 +1,148 @@
+"""Situation map page (态势一张图, the landing page): layout and the pure view function its callbacks call."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+from dash import dcc, html
+
+from dashboard.figures.colours import aqi_colour, water_colour
+from dashboard.figures.situation_map import ALL_LAYERS, situation_map
+from dashboard.i18n import aqi_level_name, t, water_class_name
+from dashboard.internal.ids import SituationIds
+from dashboard.internal.timefmt import fmt_local, local_day_bounds_utc, one_to_local
+from data import views
+
+PLAY_INTERVAL_MS = 1500
+DEFAULT_LAYERS: tuple[str, ...] = ALL_LAYERS
+
+
+def period_for(extent_start: pd.Timestamp, offset_h: int, resolution: str, tz: str) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """UTC ``[start, end)`` shown for a slider position: that hour, or the local day containing it."""
+    at = pd.Timestamp(extent_start) + pd.Timedelta(hours=int(offset_h))
+    if resolution == "day":
+        return local_day_bounds_utc(at, tz)
+    return at, at + pd.Timedelta(hours=1)
+
+
+def admin_options(areas: pd.DataFrame, province: str | None, city: str | None, lang: str) -> tuple[list, list, list]:
+    """Options of the three level filters; a lower level lists only places inside the chosen upper one."""
+    def opts(values: pd.Series) -> list[dict]:
+        return [{"label": t("all", lang), "value": ""}] + [
+            {"label": v, "value": v} for v in sorted({x for x in values.dropna() if x})]
+
+    cities = areas if not province else areas[areas["province"] == province]
+    counties = cities if not city else cities[cities["city"] == city]
+    return opts(areas["province"]), opts(cities["city"]), opts(counties["county"])
+
+
+def _trend(cur: float, prev: float, lang: str, pct: bool = False, good_when_up: bool = False) -> html.Span:
+    if cur is None or prev is None or (isinstance(cur, float) and math.isnan(cur)) or \
+            (isinstance(prev, float) and math.isnan(prev)):
+        return html.Span("")
+    delta = cur - prev
+    if abs(delta) < 1e-9:
+        return html.Span(f"= {t('vs_previous', lang)}", className="trend trend-flat")
+    arrow = "▲" if delta > 0 else "▼"
+    better = (delta > 0) == good_when_up
+    text = f"{arrow} {abs(delta) * 100:.1f} pt" if pct else f"{arrow} {abs(delta):.0f}"
+    return html.Span(f"{text} {t('vs_previous', lang)}", className="trend " + ("trend-good" if better else "trend-bad"))
+
+
+def headline_cards(h: dict, lang: str) -> list:
+    """Headline figures with their trend vs the previous period of the same length."""
+    cur, prev = h["current"], h["previous"]
+    cap = cur["capture_rate"]
+    cards = [
+        html.Div([html.Div(t("capture_rate", lang), className="card-label"),
+                  html.Div("-" if math.isnan(cap) else f"{cap * 100:.1f}%", className="card-value"),
+                  _trend(cap, prev["capture_rate"], lang, pct=True, good_when_up=True)],
+                 className="headline-card", id="headline-capture"),
+    ]
+    chips = []
+    for level in range(1, 7):
+        n = cur["aqi_levels"].get(level, 0)
+        chips.append(html.Div([
+            html.Span(className="chip-swatch", style={"background": aqi_colour(level)}),
+            html.Span(f"{aqi_level_name(level, lang)} {n}"),
+            _trend(n, prev["aqi_levels"].get(level, 0), lang, good_when_up=level <= 2)], className="chip"))
+    cards.append(html.Div([html.Div(t("aqi_levels", lang), className="card-label"), *chips],
+                          className="headline-card", id="headline-aqi"))
+    if cur["water_classes"] or prev["water_classes"]:
+        wchips = []
+        for cls in range(1, 7):
+            n = cur["water_classes"].get(cls, 0)
+            wchips.append(html.Div([
+                html.Span(className="chip-swatch", style={"background": water_colour(cls)}),
+                html.Span(f"{water_class_name(cls, lang)} {n}"),
+                _trend(n, prev["water_classes"].get(cls, 0), lang, good_when_up=cls <= 3)], className="chip"))
+        cards.append(html.Div([html.Div(t("water_classes", lang), className="card-label"), *wchips],
+                              className="headline-card", id="headline-water"))
+    for key in ("exceedances", "open_events", "suspected_stations"):
+        cards.append(html.Div([html.Div(t(key, lang), className="card-label"),
+                               html.Div(str(cur[key]), className="card-value"),
+                               _trend(cur[key], prev[key], lang)], className="headline-card", id=f"headline-{key}"))
+    return cards
+
+
+def situation_view(con, extent_start: pd.Timestamp, offset_h: int, resolution: str, layers: list[str],
+                   province: str | None, city: str | None, county: str | None, lang: str, tz: str,
+                   basemap: str = "offline"):
+    """Everything the map callback returns: (figure, headline cards, time label). Pure given the store."""
+    start, end = period_for(extent_start, offset_h, resolution, tz)
+    status = views.station_status(con, start.to_pydatetime(), end.to_pydatetime(),
+                                  province=province or None, city=city or None, county=county or None)
+    fig = situation_map(status, layers=layers, lang=lang, basemap=basemap)
+    h = views.headline(con, start.to_pydatetime(), end.to_pydatetime(), province=province or None,
+                       city=city or None, county=county or None, status=status)
+    local = one_to_local(start, tz)
+    label = fmt_local(local, "%Y-%m-%d" if resolution == "day" else "%Y-%m-%d %H:00") + f" ({t('local_time', lang)})"
+    return fig, headline_cards(h, lang), label
+
+
+def layout(con, lang: str, tz: str) -> html.Div:
+    """The page: filters and time control on top, the map with headline figures beside it."""
+    first, last = views.time_extent(con)
+    if first is None:
+        return html.Div(t("no_data", lang), className="page-empty")
+    n_hours = int((pd.Timestamp(last) - pd.Timestamp(first)) / pd.Timedelta(hours=1))
+    areas = views.admin_areas(con)
+    prov_opts, city_opts, county_opts = admin_options(areas, None, None, lang)
+    layer_opts = [{"label": t(f"layer_{name}", lang), "value": name} for name in ALL_LAYERS]
+    return html.Div([
+        dcc.Location(id=SituationIds.NAV, refresh="callback-nav"),
+        dcc.Store(id=SituationIds.EXTENT, data={"start": pd.Timestamp(first).isoformat()}),
+        dcc.Interval(id=SituationIds.INTERVAL, interval=PLAY_INTERVAL_MS, disabled=True),
+        html.Div([
+            html.Div([html.Label(t("province", lang)),
+                      dcc.Dropdown(id=SituationIds.PROVINCE, options=prov_opts, value="", clearable=False)],
+                     className="filter"),
+            html.Div([html.Label(t("city", lang)),
+                      dcc.Dropdown(id=SituationIds.CITY, options=city_opts, value="", clearable=False)],
+                     className="filter"),
+            html.Div([html.Label(t("county", lang)),
+                      dcc.Dropdown(id=SituationIds.COUNTY, options=county_opts, value="", clearable=False)],
+                     className="filter"),
+            html.Div([html.Label(t("resolution", lang)),
+                      dcc.RadioItems(id=SituationIds.RESOLUTION, value="hour", inline=True,
+                                     options=[{"label": t("hour", lang), "value": "hour"},
+                                              {"label": t("day", lang), "value": "day"}])], className="filter"),
+            html.Button(t("play", lang), id=SituationIds.PLAY, n_clicks=0, className="btn"),
+            html.Span(id=SituationIds.TIME_LABEL, className="time-label"),
+        ], className="toolbar"),
+        dcc.Slider(id=SituationIds.TIME_SLIDER, min=0, max=n_hours, step=1, value=n_hours, marks=None,
+                   updatemode="mouseup", tooltip=None),
+        html.Div([
+            html.Div([
+                dcc.Checklist(id=SituationIds.LAYERS, options=layer_opts, value=list(DEFAULT_LAYERS), inline=True,
+                              className="layer-list"),
+                dcc.Loading(dcc.Graph(id=SituationIds.MAP, className="situation-map",
+                                      config={"displaylogo": False, "scrollZoom": True}), type="circle"),
+                html.Div(t("click_station_hint", lang), className="hint"),
+            ], className="map-column"),
+            html.Div([html.H3(t("headline", lang)),
+                      dcc.Loading(html.Div(id=SituationIds.HEADLINE, className="headline"), type="dot")],
+                     className="side-column"),
+        ], className="map-row"),
+    ], className="page page-situation")

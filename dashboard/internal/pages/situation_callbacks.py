@@ -1,0 +1,110 @@
+"""Callbacks of the situation map. Thin: check the role, get the request's cursor, call a pure view."""
+
+from __future__ import annotations
+
+import dash
+import pandas as pd
+from dash import Input, Output, State
+
+from dashboard.i18n import t
+from dashboard.internal.ids import ShellIds, SituationIds
+from dashboard.internal.pages.situation import admin_options, situation_view
+from data import views
+
+
+def next_offset(current: int, maximum: int, resolution: str) -> int:
+    """Playback step: one hour or one day forward, wrapping to the start at the end."""
+    step = 24 if resolution == "day" else 1
+    nxt = int(current or 0) + step
+    return 0 if nxt > int(maximum) else nxt
+
+
+def station_href(click: dict | None) -> str | None:
+    """The station page for a map click (the station id travels in ``customdata``)."""
+    try:
+        sid = click["points"][0]["customdata"][0]
+    except (TypeError, KeyError, IndexError):
+        return None
+    return f"/app/station/{sid}" if sid else None
+
+
+def set_callbacks(app: dash.Dash, settings) -> None:
+    tz = settings.display_tz
+    basemap = getattr(settings, "basemap", None) or "offline"
+
+    @app.callback(
+        Output(SituationIds.MAP, "figure"),
+        Output(SituationIds.HEADLINE, "children"),
+        Output(SituationIds.TIME_LABEL, "children"),
+        Input(SituationIds.TIME_SLIDER, "value"),
+        Input(SituationIds.RESOLUTION, "value"),
+        Input(SituationIds.LAYERS, "value"),
+        Input(SituationIds.PROVINCE, "value"),
+        Input(SituationIds.CITY, "value"),
+        Input(SituationIds.COUNTY, "value"),
+        State(SituationIds.EXTENT, "data"),
+        State(ShellIds.LANG, "data"),
+    )
+    def update_map(offset, resolution, layers, province, city, county, extent, lang):
+        from dashboard.auth import require_role
+        from dashboard.server import db_cursor
+
+        require_role()
+        return situation_view(db_cursor(), pd.Timestamp(extent["start"]), int(offset or 0), resolution or "hour",
+                              layers or [], province, city, county, lang, tz, basemap)
+
+    @app.callback(
+        Output(SituationIds.CITY, "options"),
+        Output(SituationIds.COUNTY, "options"),
+        Input(SituationIds.PROVINCE, "value"),
+        Input(SituationIds.CITY, "value"),
+        State(ShellIds.LANG, "data"),
+    )
+    def update_admin(province, city, lang):
+        from dashboard.auth import require_role
+        from dashboard.server import db_cursor
+
+        require_role()
+        _, cities, counties = admin_options(views.admin_areas(db_cursor()), province, city, lang)
+        return cities, counties
+
+    @app.callback(
+        Output(SituationIds.INTERVAL, "disabled"),
+        Output(SituationIds.PLAY, "children"),
+        Input(SituationIds.PLAY, "n_clicks"),
+        State(ShellIds.LANG, "data"),
+    )
+    def toggle_play(n_clicks, lang):
+        from dashboard.auth import require_role
+
+        require_role()
+        playing = bool(n_clicks) and n_clicks % 2 == 1
+        return (not playing), t("pause" if playing else "play", lang)
+
+    @app.callback(
+        Output(SituationIds.TIME_SLIDER, "value"),
+        Input(SituationIds.INTERVAL, "n_intervals"),
+        State(SituationIds.TIME_SLIDER, "value"),
+        State(SituationIds.TIME_SLIDER, "max"),
+        State(SituationIds.RESOLUTION, "value"),
+        prevent_initial_call=True,
+    )
+    def play_step(_n, value, maximum, resolution):
+        from dashboard.auth import require_role
+
+        require_role()
+        return next_offset(value, maximum, resolution)
+
+    @app.callback(
+        Output(SituationIds.NAV, "href"),
+        Input(SituationIds.MAP, "clickData"),
+        prevent_initial_call=True,
+    )
+    def open_station(click):
+        from dashboard.auth import require_role
+
+        require_role()
+        href = station_href(click)
+        if href is None:
+            raise dash.exceptions.PreventUpdate
+        return href

@@ -1,0 +1,519 @@
+"""Read queries behind the internal dashboard (situation map, anomaly explorer, station page).
+
+Every function takes a DuckDB connection (or cursor) first, binds user input as parameters and
+returns a DataFrame or a plain dict. All timestamps in and out are naive UTC; the dashboard
+converts to local time at the edge.
+
+Speed (100 M readings, station-sorted store): the station page filters by ``station_id`` first,
+so DuckDB reads a handful of row groups. The map needs *all* stations at one hour/day, which a
+station-sorted table cannot prune by time; :func:`build_map_cache` writes a small time-sorted
+``map_hourly`` table (one row per station-hour-parameter for the map's parameters only) that the
+map queries use when present. Build it after a bulk load (demo, ingest, benchmark).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from data.parameters import AIR_POLLUTANTS, FLUE_PARAMETERS, WATER_PARAMETERS
+
+Con = duckdb.DuckDBPyConnection
+
+#: Parameters the map colours stations by (AQI pollutants, GB 3838 class inputs, outlet limits).
+MAP_PARAMETERS: tuple[str, ...] = (
+    AIR_POLLUTANTS + ("pH", "DO", "CODMn", "NH3-N", "TP", "TN")
+    + ("flue_SO2", "flue_NOx", "flue_dust", "flue_O2", "ww_COD", "ww_NH3-N")
+)
+#: Event statuses that still need a person's attention.
+OPEN_STATUSES: tuple[str, ...] = ("open",)
+REVIEW_VERDICTS: tuple[str, ...] = ("confirmed", "false_alarm", "reopened")
+
+STATION_COLUMNS = (
+    "station_id, name, name_en, kind, lon, lat, control_level, is_background, province_code, province, "
+    "city_code, city, county_code, county, parent_station, river, section_role, flow_bearing_deg, "
+    "waterbody_type, enterprise, outlet, outlet_type, industry, contractor, ref_o2_pct, limits_json"
+)
+
+
+def _placeholders(values: tuple | list) -> str:
+    """``?, ?, ?`` for a bound IN list (the values themselves are always bound, never formatted)."""
+    return ", ".join("?" for _ in values) or "NULL"
+
+
+def _has_table(con: Con, name: str) -> bool:
+    row = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = ? AND table_schema = 'main'", [name]
+    ).fetchone()
+    return bool(row and row[0])
+
+
+# ---------------------------------------------------------------- stations and admin filters
+
+def stations(con: Con, kinds: list[str] | tuple[str, ...] | None = None, province: str | None = None,
+             city: str | None = None, county: str | None = None) -> pd.DataFrame:
+    """Stations (optionally of some kinds, inside an admin area), in station_id order."""
+    sql = f"SELECT {STATION_COLUMNS} FROM stations WHERE 1=1"
+    args: list = []
+    if kinds:
+        sql += f" AND kind IN ({_placeholders(kinds)})"
+        args += list(kinds)
+    for col, val in (("province", province), ("city", city), ("county", county)):
+        if val:
+            sql += f" AND {col} = ?"
+            args.append(val)
+    return con.execute(sql + " ORDER BY station_id", args).df()
+
+
+def station(con: Con, station_id: str) -> dict | None:
+    """One station's row as a dict, or None when unknown."""
+    df = con.execute(f"SELECT {STATION_COLUMNS} FROM stations WHERE station_id = ?", [station_id]).df()
+    return None if df.empty else df.iloc[0].to_dict()
+
+
+def admin_areas(con: Con) -> pd.DataFrame:
+    """Distinct (province, city, county) triples present among the stations, for the level filters."""
+    return con.execute(
+        "SELECT DISTINCT province, city, county FROM stations ORDER BY province, city, county"
+    ).df()
+
+
+def time_extent(con: Con) -> tuple[datetime | None, datetime | None]:
+    """First and last reading hour (UTC); the map cache is used when present (it is time-sorted)."""
+    table = "map_hourly" if _has_table(con, "map_hourly") else "readings"
+    row = con.execute(f"SELECT min(ts), max(ts) FROM {table}").fetchone()
+    return (row[0], row[1]) if row else (None, None)
+
+
+# ---------------------------------------------------------------- map cache
+
+def build_map_cache(con: Con) -> int:
+    """(Re)build ``map_hourly``: the map's parameters, valid values only, sorted by ts.
+
+    Why: "all stations at hour t" must not scan 10^8 station-sorted rows; sorted by ts the
+    table's zone maps let DuckDB read one or two row groups. Returns the row count.
+    """
+    con.execute("DROP TABLE IF EXISTS map_hourly")
+    con.execute(
+        f"CREATE TABLE map_hourly AS SELECT station_id, ts, parameter, value FROM readings "
+        f"WHERE parameter IN ({_placeholders(MAP_PARAMETERS)}) AND value IS NOT NULL AND flag = 'N' "
+        f"ORDER BY ts, station_id",
+        list(MAP_PARAMETERS),
+    )
+    return int(con.execute("SELECT count(*) FROM map_hourly").fetchone()[0])
+
+
+def period_means(con: Con, start: datetime, end: datetime,
+                 parameters: tuple[str, ...] | list[str] = MAP_PARAMETERS) -> pd.DataFrame:
+    """Mean of valid (flag N) values per station and parameter over ``[start, end)`` (UTC).
+
+    Returns long ``station_id, parameter, value, n_hours``; one hour gives the hourly value.
+    """
+    params = list(parameters)
+    if _has_table(con, "map_hourly") and set(params) <= set(MAP_PARAMETERS):
+        sql = (f"SELECT station_id, parameter, avg(value) AS value, count(*) AS n_hours FROM map_hourly "
+               f"WHERE ts >= ? AND ts < ? AND parameter IN ({_placeholders(params)}) "
+               f"GROUP BY station_id, parameter")
+    else:
+        sql = (f"SELECT station_id, parameter, avg(value) AS value, count(value) AS n_hours FROM readings "
+               f"WHERE ts >= ? AND ts < ? AND parameter IN ({_placeholders(params)}) "
+               f"AND value IS NOT NULL AND flag = 'N' GROUP BY station_id, parameter")
+    return con.execute(sql, [start, end, *params]).df()
+
+
+# ---------------------------------------------------------------- status per station
+
+def _air_status(wide: pd.DataFrame, averaging: str, o3_stats: pd.DataFrame | None = None) -> pd.DataFrame:
+    """AQI, level and primary pollutant per row of pollutant columns (HJ 633-2012).
+
+    ``averaging="1h"``: real-time AQI of hourly values. ``"24h"``: daily AQI of period means, with
+    ``o3_stats`` (index station_id; columns O3_8h = maximum 8-h moving mean, O3_1h = maximum hour).
+    """
+    from analytics.standards import aqi as aqi_mod
+
+    cols = [c for c in AIR_POLLUTANTS if c in wide.columns]
+    empty = pd.DataFrame({"aqi": np.nan, "aqi_level": np.nan, "primary_pollutant": None}, index=wide.index)
+    if wide.empty or not cols:
+        return empty
+    if averaging == "1h":
+        res = aqi_mod.hourly_aqi(wide[cols])
+    else:
+        daily = wide[[c for c in cols if c != "O3"]].copy()
+        if o3_stats is not None and not o3_stats.empty:
+            daily = daily.join(o3_stats[["O3_8h", "O3_1h"]], how="left")
+        if daily.shape[1] == 0:
+            return empty
+        res = aqi_mod.daily_aqi(daily)
+    out = pd.DataFrame({"aqi": res["aqi"].astype(float),
+                        "aqi_level": pd.to_numeric(res["level"], errors="coerce").astype(float),
+                        "primary_pollutant": res["primary_pollutant"]}, index=wide.index)
+    return out
+
+
+def o3_daily_stats(con: Con, start: datetime, end: datetime) -> pd.DataFrame:
+    """Per station over ``[start, end)``: maximum 8-h moving mean of O3 (windows ending in the
+    period, at least 6 valid hours, HJ 633-2012 / GB 3095-2012 sec. 8) and maximum hourly O3."""
+    table = "map_hourly" if _has_table(con, "map_hourly") else "readings"
+    extra = "" if table == "map_hourly" else " AND value IS NOT NULL AND flag = 'N'"
+    return con.execute(
+        f"WITH o AS (SELECT station_id, ts, value FROM {table} WHERE parameter = 'O3' AND ts >= ? AND ts < ?{extra}), "
+        "w AS (SELECT station_id, ts, value, "
+        "avg(value) OVER (PARTITION BY station_id ORDER BY ts RANGE BETWEEN INTERVAL 7 HOURS PRECEDING AND CURRENT ROW) AS m8, "
+        "count(value) OVER (PARTITION BY station_id ORDER BY ts RANGE BETWEEN INTERVAL 7 HOURS PRECEDING AND CURRENT ROW) AS n8 "
+        "FROM o) "
+        "SELECT station_id, max(m8) FILTER (WHERE n8 >= 6 AND ts >= ?) AS O3_8h, "
+        "max(value) FILTER (WHERE ts >= ?) AS O3_1h FROM w GROUP BY station_id",
+        [start - timedelta(hours=7), end, start, start],
+    ).df().set_index("station_id")
+
+
+def _water_status(wide: pd.DataFrame) -> pd.Series:
+    """GB 3838-2002 class (1..6 = I..worse than V) per row of water parameter columns."""
+    from analytics.standards import water as water_mod
+
+    cols = [c for c in WATER_PARAMETERS if c in wide.columns]
+    if wide.empty or not cols:
+        return pd.Series(np.nan, index=wide.index, dtype=float)
+    res = water_mod.water_class(wide[cols])
+    if isinstance(res, pd.DataFrame):
+        res = res["water_class"] if "water_class" in res.columns else res.iloc[:, 0]
+    return pd.to_numeric(pd.Series(np.asarray(res), index=wide.index), errors="coerce")
+
+
+def _outlet_exceedance(wide: pd.DataFrame, info: pd.DataFrame) -> pd.DataFrame:
+    """Worst ratio of value to its limit per outlet; flue gas corrected to the reference O2 (HJ 75-2017)."""
+    ratios = pd.Series(np.nan, index=wide.index, dtype=float)
+    worst = pd.Series(None, index=wide.index, dtype=object)
+    for sid in wide.index:
+        raw = info.at[sid, "limits_json"] if sid in info.index else None
+        if not isinstance(raw, str) or not raw:
+            continue
+        try:
+            limits = json.loads(raw)
+        except ValueError:
+            continue
+        o2 = wide.at[sid, "flue_O2"] if "flue_O2" in wide.columns else np.nan
+        ref = info.at[sid, "ref_o2_pct"]
+        for param, limit in limits.items():
+            if param not in wide.columns or not limit:
+                continue
+            val = wide.at[sid, param]
+            if not np.isfinite(val):
+                continue
+            if param in FLUE_PARAMETERS and param != "flue_O2" and np.isfinite(o2) and pd.notna(ref):
+                from analytics.standards import cems
+
+                val = float(cems.o2_corrected_mg_m3(val, o2, float(ref)))
+            ratio = val / float(limit)
+            if not np.isfinite(ratios[sid]) or ratio > ratios[sid]:
+                ratios[sid] = ratio
+                worst[sid] = param
+    return pd.DataFrame({"limit_ratio": ratios, "worst_parameter": worst,
+                         "exceedance": ratios > 1.0})
+
+
+def suspicion(con: Con, start: datetime, end: datetime) -> pd.DataFrame:
+    """Strongest non-dismissed event score per station among events overlapping ``[start, end)``."""
+    return con.execute(
+        "SELECT station_id, max(score) AS suspicion, count(*) AS n_events FROM events "
+        "WHERE start < ? AND \"end\" >= ? AND status <> 'false_alarm' GROUP BY station_id",
+        [end, start],
+    ).df()
+
+
+def station_status(con: Con, start: datetime, end: datetime, kinds: list[str] | None = None,
+                   province: str | None = None, city: str | None = None, county: str | None = None,
+                   suspicion_lookback_h: int = 72) -> pd.DataFrame:
+    """Per station: position, AQI/level (air), water class (sections), exceedance (outlets), suspicion.
+
+    ``[start, end)`` is the period shown: one hour gives hourly AQI (HJ 633 1-h IAQI), longer periods
+    use means with 24-h breakpoints. Suspicion looks back ``suspicion_lookback_h`` hours before
+    ``start`` so an event that just ended still marks the station.
+    """
+    st = stations(con, kinds, province, city, county)
+    means = period_means(con, start, end)
+    wide = means.pivot_table(index="station_id", columns="parameter", values="value", aggfunc="first")
+    wide = wide.reindex(st["station_id"])
+    averaging = "1h" if (end - start) <= timedelta(hours=1) else "24h"
+    out = st.set_index("station_id")
+    air_ids = out.index[out["kind"].isin(["air_station", "air_micro"])]
+    water_ids = out.index[out["kind"] == "water_section"]
+    outlet_ids = out.index[out["kind"] == "polluter_outlet"]
+    out["aqi"] = np.nan
+    out["aqi_level"] = np.nan
+    out["primary_pollutant"] = None
+    out["water_class"] = np.nan
+    out["limit_ratio"] = np.nan
+    out["worst_parameter"] = None
+    out["exceedance"] = False
+    if len(air_ids):
+        o3 = o3_daily_stats(con, start, end) if averaging == "24h" else None
+        air = _air_status(wide.loc[air_ids], averaging, o3)
+        out.loc[air_ids, ["aqi", "aqi_level", "primary_pollutant"]] = air[["aqi", "aqi_level", "primary_pollutant"]]
+    if len(water_ids):
+        out.loc[water_ids, "water_class"] = _water_status(wide.loc[water_ids])
+    if len(outlet_ids):
+        ex = _outlet_exceedance(wide.loc[outlet_ids], out.loc[outlet_ids])
+        out.loc[outlet_ids, ["limit_ratio", "worst_parameter", "exceedance"]] = ex
+    n_hours = means.groupby("station_id")["n_hours"].max()
+    out["has_data"] = out.index.isin(n_hours.index)
+    sus = suspicion(con, start - timedelta(hours=suspicion_lookback_h), end).set_index("station_id")
+    out["suspicion"] = sus["suspicion"].reindex(out.index).fillna(0.0)
+    out["n_events"] = sus["n_events"].reindex(out.index).fillna(0).astype(int)
+    out["exceedance"] = out["exceedance"].astype(bool)
+    return out.reset_index()
+
+
+# ---------------------------------------------------------------- headline figures
+
+def capture_rate(con: Con, start: datetime, end: datetime, station_ids: list[str]) -> float:
+    """Share of expected hourly pollutant values that arrived valid (flag N), in ``[start, end)``.
+
+    Expected = stations x hours x the six HJ 633 pollutants (GB 3095-2012 data validity is
+    counted per pollutant-hour). NaN when no station is given.
+    """
+    if not station_ids:
+        return float("nan")
+    hours = max(1, int((end - start).total_seconds() // 3600))
+    table = "map_hourly" if _has_table(con, "map_hourly") else "readings"
+    extra = "" if table == "map_hourly" else " AND value IS NOT NULL AND flag = 'N'"
+    got = con.execute(
+        f"SELECT count(*) FROM {table} WHERE ts >= ? AND ts < ? "
+        f"AND parameter IN ({_placeholders(AIR_POLLUTANTS)}) AND station_id IN ({_placeholders(station_ids)})"
+        + extra,
+        [start, end, *AIR_POLLUTANTS, *station_ids],
+    ).fetchone()[0]
+    return float(got) / (len(station_ids) * hours * len(AIR_POLLUTANTS))
+
+
+def open_event_count(con: Con, at: datetime, station_ids: list[str] | None = None) -> int:
+    """Events still open that had started before ``at``."""
+    sql = f"SELECT count(*) FROM events WHERE status IN ({_placeholders(OPEN_STATUSES)}) AND start < ?"
+    args: list = [*OPEN_STATUSES, at]
+    if station_ids is not None:
+        if not station_ids:
+            return 0
+        sql += f" AND station_id IN ({_placeholders(station_ids)})"
+        args += station_ids
+    return int(con.execute(sql, args).fetchone()[0])
+
+
+def _summarise(status: pd.DataFrame) -> dict:
+    air = status[status["kind"] == "air_station"]
+    water = status[status["kind"] == "water_section"]
+    outlets = status[status["kind"] == "polluter_outlet"]
+    return {
+        "aqi_levels": {int(k): int(v) for k, v in air["aqi_level"].dropna().astype(int).value_counts().items()},
+        "water_classes": {int(k): int(v) for k, v in water["water_class"].dropna().astype(int).value_counts().items()},
+        "exceedances": int(outlets["exceedance"].sum()),
+        "suspected_stations": int((status["suspicion"] > 0).sum()),
+    }
+
+
+def headline(con: Con, start: datetime, end: datetime, kinds: list[str] | None = None,
+             province: str | None = None, city: str | None = None, county: str | None = None,
+             status: pd.DataFrame | None = None) -> dict:
+    """Headline figures for ``[start, end)`` and the same-length period before it (for trends).
+
+    Returns ``{"current": {...}, "previous": {...}}`` with keys capture_rate, aqi_levels
+    {level: n stations}, water_classes {class: n}, exceedances (outlets over a limit),
+    open_events, suspected_stations. ``status`` may pass the current :func:`station_status`
+    to avoid computing it twice.
+    """
+    length = end - start
+    prev_start, prev_end = start - length, start
+    cur_status = status if status is not None else station_status(con, start, end, kinds, province, city, county)
+    prev_status = station_status(con, prev_start, prev_end, kinds, province, city, county)
+    air_ids = cur_status.loc[cur_status["kind"] == "air_station", "station_id"].tolist()
+    ids = cur_status["station_id"].tolist()
+    out = {}
+    for name, (s, e, stt) in {"current": (start, end, cur_status), "previous": (prev_start, prev_end, prev_status)}.items():
+        summary = _summarise(stt)
+        summary["capture_rate"] = capture_rate(con, s, e, air_ids)
+        summary["open_events"] = open_event_count(con, e, ids)
+        out[name] = summary
+    return out
+
+
+# ---------------------------------------------------------------- events
+
+def events_table(con: Con, kinds: list[str] | None = None, statuses: list[str] | None = None,
+                 station_id: str | None = None, since: datetime | None = None, until: datetime | None = None,
+                 min_score: float | None = None, limit: int = 10_000) -> pd.DataFrame:
+    """Events ranked by score (highest first) with station name and kind, filtered by the arguments."""
+    sql = ("SELECT e.event_id, e.station_id, s.name AS station_name, s.name_en AS station_name_en, "
+           "s.kind AS station_kind, s.province, s.city, s.county, e.kind, e.start, e.\"end\", e.score, "
+           "e.parameters, e.status, e.summary FROM events e LEFT JOIN stations s USING (station_id) WHERE 1=1")
+    args: list = []
+    if kinds:
+        sql += f" AND e.kind IN ({_placeholders(kinds)})"
+        args += list(kinds)
+    if statuses:
+        sql += f" AND e.status IN ({_placeholders(statuses)})"
+        args += list(statuses)
+    if station_id:
+        sql += " AND e.station_id = ?"
+        args.append(station_id)
+    if since is not None:
+        sql += " AND e.\"end\" >= ?"
+        args.append(since)
+    if until is not None:
+        sql += " AND e.start < ?"
+        args.append(until)
+    if min_score is not None:
+        sql += " AND e.score >= ?"
+        args.append(float(min_score))
+    sql += " ORDER BY e.score DESC, e.start, e.event_id LIMIT ?"
+    args.append(int(limit))
+    return con.execute(sql, args).df()
+
+
+def event(con: Con, event_id: str) -> dict | None:
+    """One event with its evidence parsed from JSON (``evidence`` key), or None."""
+    df = con.execute(
+        "SELECT event_id, station_id, start, \"end\", kind, score, parameters, summary, evidence_json, status, "
+        "run_id, created_at FROM events WHERE event_id = ?", [event_id]
+    ).df()
+    if df.empty:
+        return None
+    row = df.iloc[0].to_dict()
+    try:
+        row["evidence"] = json.loads(row["evidence_json"]) if row.get("evidence_json") else {}
+    except ValueError:
+        row["evidence"] = {"raw": row["evidence_json"]}
+    row["parameter_list"] = [p.strip() for p in str(row["parameters"]).split(",") if p.strip()]
+    return row
+
+
+def event_reviews(con: Con, event_id: str) -> pd.DataFrame:
+    """Reviews of one event, newest first."""
+    return con.execute(
+        "SELECT event_id, verdict, comment, username, reviewed_at FROM event_reviews WHERE event_id = ? "
+        "ORDER BY reviewed_at DESC", [event_id]
+    ).df()
+
+
+def record_review(con: Con, event_id: str, verdict: str, comment: str | None, username: str,
+                  at: datetime | None = None) -> str:
+    """Store an analyst's verdict: a review row, the event's new status and an audit record.
+
+    ``verdict`` is confirmed | false_alarm | reopened (reopened sets status back to open).
+    Raises ValueError for an unknown verdict or event; returns the new status.
+    """
+    if verdict not in REVIEW_VERDICTS:
+        raise ValueError(f"unknown verdict {verdict!r}; expected one of {', '.join(REVIEW_VERDICTS)}")
+    if not con.execute("SELECT count(*) FROM events WHERE event_id = ?", [event_id]).fetchone()[0]:
+        raise ValueError(f"unknown event {event_id!r}")
+    from data import audit
+
+    status = "open" if verdict == "reopened" else verdict
+    when = at or datetime.utcnow().replace(microsecond=0)
+    comment = (comment or "").strip()[:2000] or None
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute("INSERT INTO event_reviews VALUES (?, ?, ?, ?, ?)", [event_id, verdict, comment, username, when])
+        con.execute("UPDATE events SET status = ? WHERE event_id = ?", [status, event_id])
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    audit.append(con, username, "event_review", event_id, {"verdict": verdict, "comment": comment})
+    return status
+
+
+# ---------------------------------------------------------------- station page
+
+def station_series(con: Con, station_id: str, start: datetime, end: datetime,
+                   parameters: list[str] | None = None) -> pd.DataFrame:
+    """Readings of one station in ``[start, end)``: ``station_id, ts, parameter, value, flag`` by ts."""
+    sql = "SELECT station_id, ts, parameter, value, flag FROM readings WHERE station_id = ? AND ts >= ? AND ts < ?"
+    args: list = [station_id, start, end]
+    if parameters:
+        sql += f" AND parameter IN ({_placeholders(parameters)})"
+        args += list(parameters)
+    return con.execute(sql + " ORDER BY parameter, ts", args).df()
+
+
+def multi_station_series(con: Con, station_ids: list[str], start: datetime, end: datetime,
+                         parameters: list[str]) -> pd.DataFrame:
+    """Readings of several stations (neighbours) for some parameters in ``[start, end)``."""
+    if not station_ids or not parameters:
+        return pd.DataFrame(columns=["station_id", "ts", "parameter", "value", "flag"])
+    return con.execute(
+        f"SELECT station_id, ts, parameter, value, flag FROM readings WHERE station_id IN "
+        f"({_placeholders(station_ids)}) AND parameter IN ({_placeholders(parameters)}) AND ts >= ? AND ts < ? "
+        f"ORDER BY station_id, parameter, ts",
+        [*station_ids, *parameters, start, end],
+    ).df()
+
+
+def station_parameters(con: Con, station_id: str) -> list[str]:
+    """Parameters this station has ever reported, in vocabulary order."""
+    from data.parameters import PARAMETERS
+
+    got = {r[0] for r in con.execute(
+        "SELECT DISTINCT parameter FROM readings WHERE station_id = ?", [station_id]).fetchall()}
+    return [p for p in PARAMETERS if p in got] + sorted(got - set(PARAMETERS))
+
+
+def station_time_extent(con: Con, station_id: str) -> tuple[datetime | None, datetime | None]:
+    """First and last reading hour of one station (UTC)."""
+    row = con.execute("SELECT min(ts), max(ts) FROM readings WHERE station_id = ?", [station_id]).fetchone()
+    return (row[0], row[1]) if row else (None, None)
+
+
+def neighbours(con: Con, station_id: str, k: int = 5, max_distance_m: float = 50_000.0,
+               same_kind: bool = True) -> pd.DataFrame:
+    """Nearest stations (of the same kind by default): station columns + ``distance_m, rank``."""
+    from geo.neighbours import nearest_neighbours
+
+    me = station(con, station_id)
+    if me is None:
+        return pd.DataFrame(columns=["station_id", "name", "kind", "lon", "lat", "distance_m", "rank"])
+    kinds = [me["kind"]] if same_kind else None
+    if same_kind and me["kind"] == "air_micro":
+        kinds = ["air_micro", "air_station"]
+    cand = stations(con, kinds)
+    nn = nearest_neighbours(pd.DataFrame([me]), k=k, max_distance_m=max_distance_m, candidates=cand)
+    out = nn.merge(cand, left_on="neighbour_id", right_on="station_id", suffixes=("_of", ""))
+    return out.drop(columns=["station_id_of", "neighbour_id"]).sort_values("rank").reset_index(drop=True)
+
+
+def model_contributions(con: Con, station_id: str, start: datetime, end: datetime,
+                        parameters: list[str] | None = None) -> pd.DataFrame:
+    """Scores of one station in ``[start, end)`` in long form: ``ts, parameter, model, score``.
+
+    The ensemble score appears as model ``ensemble``; each model's score comes from the JSON in
+    ``scores.model_scores`` written by the engine.
+    """
+    sql = "SELECT ts, parameter, score, model_scores FROM scores WHERE station_id = ? AND ts >= ? AND ts < ?"
+    args: list = [station_id, start, end]
+    if parameters:
+        sql += f" AND parameter IN ({_placeholders(parameters)})"
+        args += list(parameters)
+    df = con.execute(sql + " ORDER BY parameter, ts", args).df()
+    cols = ["ts", "parameter", "model", "score"]
+    if df.empty:
+        return pd.DataFrame(columns=cols)
+    rows = [df[["ts", "parameter"]].assign(model="ensemble", score=df["score"])]
+    parsed = [json.loads(s) if isinstance(s, str) and s else {} for s in df["model_scores"]]
+    models = sorted({m for d in parsed for m in d})
+    for m in models:
+        rows.append(df[["ts", "parameter"]].assign(
+            model=m, score=[float(d[m]) if d.get(m) is not None else np.nan for d in parsed]))
+    return pd.concat(rows, ignore_index=True)[cols]
+
+
+def values_at(con: Con, station_ids: list[str], parameter: str, start: datetime, end: datetime) -> pd.DataFrame:
+    """Mean valid value of one parameter per station over ``[start, end)`` (neighbour mini-map)."""
+    if not station_ids:
+        return pd.DataFrame(columns=["station_id", "value"])
+    return con.execute(
+        f"SELECT station_id, avg(value) AS value FROM readings WHERE station_id IN ({_placeholders(station_ids)}) "
+        f"AND parameter = ? AND ts >= ? AND ts < ? AND value IS NOT NULL AND flag = 'N' GROUP BY station_id",
+        [*station_ids, parameter, start, end],
+    ).df()
