@@ -65,14 +65,14 @@ def _listen(args: argparse.Namespace) -> int:
               f"{stats.duplicate} duplicates, {stats.logged} logged raw, {stats.quarantined} quarantined, "
               f"{stats.batches} commits", flush=True)
 
+    import duckdb
+
     try:
         asyncio.run(main())
+    except duckdb.Error as exc:
+        raise UserError(f"cannot open the store {args.db}: {exc}") from None
     except OSError as exc:
         raise UserError(f"cannot listen on {args.host}:{args.port}: {exc}") from None
-    except Exception as exc:
-        if type(exc).__module__.startswith("duckdb"):
-            raise UserError(f"cannot open the store {args.db}: {exc}") from None
-        raise
     return 0
 
 

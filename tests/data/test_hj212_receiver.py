@@ -1,0 +1,381 @@
+"""The HJ 212 receiver over real TCP sockets on 127.0.0.1 against a real temp DuckDB store.
+
+No mocks: the receiver runs ``data.ingest.ingest_readings`` on its own write connection; the
+crash test runs it as a subprocess (``envtrust hj212 listen``) and kills it with SIGKILL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from data.hj212.client import send_packets, send_readings, station_packets, unique_qns
+from data.hj212.packet import build_cp, build_packet, parse_packet
+from data.hj212.receiver import serve
+from data.store import connect
+
+ROOT = Path(__file__).resolve().parents[2]
+FLUE_MN = "MNFLUE000001"
+WW_MN = "MNWW00000001"
+
+
+def make_store(path: Path) -> Path:
+    con = connect(path)
+    con.execute(
+        "INSERT INTO stations (station_id, name, kind, lon, lat, enterprise, outlet_type, hj212_mn) VALUES "
+        "('P1', 'Plant 1 stack', 'polluter_outlet', 116.4, 39.9, 'Plant 1', 'flue_gas', ?), "
+        "('W1', 'Plant 1 effluent', 'polluter_outlet', 116.4, 39.9, 'Plant 1', 'wastewater', ?), "
+        "('A1', 'Air station', 'air_station', 116.3, 39.9, NULL, NULL, NULL)",
+        [FLUE_MN, WW_MN],
+    )
+    con.close()
+    return path
+
+
+@pytest.fixture()
+def db(tmp_path) -> Path:
+    return make_store(tmp_path / "hj212.duckdb")
+
+
+class ThreadReceiver:
+    """The asyncio receiver on its own event loop in a thread (the test talks to it over TCP)."""
+
+    def __init__(self, db_path: Path, **options):
+        self.db_path, self.options = db_path, options
+        self.port = 0
+        self.stats = None
+        self._ready = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        async def main():
+            self._loop = asyncio.get_running_loop()
+            self._stop = asyncio.Event()
+
+            def ready(host, port):
+                self.port = port
+                self._ready.set()
+
+            self.stats = await serve(self.db_path, "127.0.0.1", 0, ready=ready, stop_event=self._stop,
+                                     **self.options)
+
+        try:
+            asyncio.run(main())
+        except BaseException as exc:  # surfaced by __enter__/__exit__
+            self._error = exc
+            self._ready.set()
+
+    def __enter__(self) -> ThreadReceiver:
+        self._thread.start()
+        assert self._ready.wait(20), "receiver did not start"
+        if self._error:
+            raise self._error
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(20)
+        assert not self._thread.is_alive(), "receiver did not stop"
+        if self._error:
+            raise self._error
+
+
+def read_answers(sock: socket.socket, n: int, timeout_s: float = 5.0) -> list:
+    """The next ``n`` answers (parsed packets) from the receiver."""
+    sock.settimeout(timeout_s)
+    buf = b""
+    while buf.count(b"\r\n") < n:
+        data = sock.recv(65536)
+        if not data:
+            break
+        buf += data
+    return [parse_packet(line + b"\r\n") for line in buf.split(b"\r\n") if line]
+
+
+def flue_packet(hour: int, so2: float = 20.0, flag: str = "N", qn: str | None = None, pkt_flag: int = 5,
+                cn: str = "2061", mn: str = FLUE_MN) -> bytes:
+    cp = build_cp(datetime(2024, 5, 1, hour), {"a21026": {"Avg": so2, "ZsAvg": so2 * 1.4, "Flag": flag},
+                                               "a19001": {"Avg": 9.0, "Flag": "N"},
+                                               "a00000": {"Avg": 2.5, "Cou": 9000.0, "Flag": "N"}})
+    return build_packet("31", cn, mn, cp, qn=qn or f"20240501{hour:02d}0000000", flag=pkt_flag)
+
+
+def query(db_path: Path, sql: str, params=None) -> pd.DataFrame:
+    con = connect(db_path)
+    try:
+        return con.execute(sql, params or []).df()
+    finally:
+        con.close()
+
+
+def test_acked_packets_are_stored_with_flags(db):
+    packets = {f"20240501{h:02d}0000000": flue_packet(h, so2=10.0 + h, flag="M" if h == 3 else "N",
+                                                      qn=f"20240501{h:02d}0000000") for h in range(6)}
+    with ThreadReceiver(db) as rx:
+        report = send_packets(packets, "127.0.0.1", rx.port, timeout_s=5)
+    assert sorted(report.acked) == sorted(packets) and not report.unacked and not report.refused
+    r = query(db, "SELECT * FROM readings ORDER BY ts, parameter")
+    assert len(r) == 6 * 3 and set(r["station_id"]) == {"P1"}
+    so2 = r[r["parameter"] == "flue_SO2"].reset_index(drop=True)
+    assert so2["value"].tolist() == [10.0, 11.0, 12.0, 13.0, 14.0, 15.0]  # measured, not Zs (x1.4)
+    assert so2["flag"].tolist() == ["N", "N", "N", "M", "N", "N"]
+    assert so2["ts"].iloc[0] == pd.Timestamp("2024-04-30 16:00")  # 00:00 CST -> 16:00 UTC
+    flow = r[r["parameter"] == "flue_flow"]["value"]
+    assert (flow == 2.5 * 3600).all()
+    log = query(db, "SELECT status, readings_in, mn FROM hj212_packets")
+    assert len(log) == 6 and set(log["status"]) == {"stored"} and (log["readings_in"] == 3).all()
+
+
+def test_malformed_packets_are_quarantined_and_answered(db):
+    good = flue_packet(1, qn="20240501010000000")
+    bad_crc = flue_packet(2, qn="20240501020000000")[:-6] + b"0000\r\n"
+    unknown_mn = flue_packet(3, qn="20240501030000000", mn="NOSUCHDEVICE")
+    unknown_cn = build_packet("31", "2999", FLUE_MN, "DataTime=20240501040000", qn="20240501040000000")
+    wrong_st = build_packet("32", "2061", FLUE_MN, "DataTime=20240501050000;w01018-Avg=5", qn="20240501050000000")
+    bad_time = build_packet("31", "2061", FLUE_MN, "DataTime=20241301000000;a21026-Avg=5", qn="20240501060000000")
+    bad_value = build_packet("31", "2061", FLUE_MN, "DataTime=20240501070000;a21026-Avg=-5,a21026-Flag=N",
+                             qn="20240501070000000")
+    too_long = b"##9999" + b"x" * 3000 + b"\r\n"
+    junk = b"hello\r\n"
+    with ThreadReceiver(db) as rx, socket.create_connection(("127.0.0.1", rx.port)) as sock:
+        sock.sendall(bad_crc + unknown_mn + unknown_cn + wrong_st + bad_time + too_long + junk + bad_value + good)
+        answers = read_answers(sock, 7)
+    by_qn = {a.qn: a for a in answers}
+    assert by_qn["20240501020000000"].cp == {"QnRtn": "9"}  # CRC error
+    assert by_qn["20240501030000000"].cp == {"QnRtn": "4"}  # MN unknown
+    assert by_qn["20240501040000000"].cp == {"QnRtn": "8"}  # CN unknown
+    assert by_qn["20240501050000000"].cp == {"QnRtn": "5"}  # ST does not fit the station
+    assert by_qn["20240501060000000"].cn == "9011"
+    assert by_qn["20240501070000000"].cn == "9014"  # packet fine; its negative value is the ingest's call
+    assert by_qn["20240501010000000"].cn == "9014"  # the link survived all the bad frames
+    q = query(db, "SELECT reason, raw FROM quarantine")
+    reasons = sorted(q["reason"])
+    assert reasons == sorted(["bad_crc", "unknown_mn", "unknown_command", "st_mismatch", "bad_field",
+                              "too_long", "bad_header", "negative_concentration"])
+    assert q[q["reason"] == "bad_crc"]["raw"].iloc[0].startswith("##0")
+    r = query(db, "SELECT parameter, value FROM readings ORDER BY parameter")
+    assert r["parameter"].tolist() == ["flue_O2", "flue_SO2", "flue_flow"]
+
+
+def test_resent_packets_are_not_duplicated(db):
+    packets = {f"20240501{h:02d}0000000": flue_packet(h, qn=f"20240501{h:02d}0000000") for h in range(4)}
+    with ThreadReceiver(db) as rx:
+        first = send_packets(packets, "127.0.0.1", rx.port)
+        again = send_packets(packets, "127.0.0.1", rx.port)  # acks lost: the logger re-sends
+        new_qn = {f"20240502{h:02d}0000000": flue_packet(h, qn=f"20240502{h:02d}0000000") for h in range(4)}
+        third = send_packets(new_qn, "127.0.0.1", rx.port)  # same data, new request ids
+    assert len(first.acked) == len(again.acked) == len(third.acked) == 4
+    assert rx.stats.stored == 4 and rx.stats.duplicate == 8
+    counts = query(db, "SELECT count(*) AS n, count(DISTINCT (ts, parameter)) AS k FROM readings")
+    assert counts["n"].iloc[0] == counts["k"].iloc[0] == 12
+    assert query(db, "SELECT count(*) AS n FROM hj212_packets")["n"].iloc[0] == 4
+
+
+def test_changed_value_for_a_stored_hour_goes_to_quarantine(db):
+    with ThreadReceiver(db) as rx:
+        send_packets({"20240501010000000": flue_packet(1, so2=10.0, qn="20240501010000000")}, "127.0.0.1", rx.port)
+        send_packets({"20240501010000001": flue_packet(1, so2=99.0, qn="20240501010000001")}, "127.0.0.1", rx.port)
+    so2 = query(db, "SELECT value FROM readings WHERE parameter = 'flue_SO2'")
+    assert so2["value"].tolist() == [10.0]
+    assert "duplicate_conflict" in set(query(db, "SELECT reason FROM quarantine")["reason"])
+
+
+def test_split_packet_is_stored_once_and_each_part_answered(db):
+    qn = "20240501090000000"
+    part1 = build_packet("31", "2061", FLUE_MN, "DataTime=20240501090000;a21026-Avg=11,a21026-Flag=N",
+                         qn=qn, flag=7, pnum=2, pno=1)
+    part2 = build_packet("31", "2061", FLUE_MN, "DataTime=20240501090000;a19001-Avg=8.5,a19001-Flag=N",
+                         qn=qn, flag=7, pnum=2, pno=2)
+    with ThreadReceiver(db) as rx, socket.create_connection(("127.0.0.1", rx.port)) as sock:
+        sock.sendall(part2)
+        sock.settimeout(0.5)
+        with pytest.raises(TimeoutError):
+            sock.recv(100)  # half a packet is not acknowledged
+        sock.sendall(part1)
+        answers = read_answers(sock, 2)
+    assert [a.cn for a in answers] == ["9014", "9014"] and {a.qn for a in answers} == {qn}
+    r = query(db, "SELECT parameter, value FROM readings ORDER BY parameter")
+    assert r["parameter"].tolist() == ["flue_O2", "flue_SO2"]
+
+
+def test_incomplete_split_packet_is_quarantined_when_the_link_closes(db):
+    part1 = build_packet("31", "2061", FLUE_MN, "DataTime=20240501090000;a21026-Avg=11",
+                         qn="20240501090000000", flag=7, pnum=3, pno=1)
+    with ThreadReceiver(db) as rx:
+        with socket.create_connection(("127.0.0.1", rx.port)) as sock:
+            sock.sendall(part1)
+        time.sleep(0.5)
+    assert query(db, "SELECT reason FROM quarantine")["reason"].tolist() == ["split_incomplete"]
+    assert query(db, "SELECT count(*) AS n FROM readings")["n"].iloc[0] == 0
+
+
+def test_real_time_packets_are_logged_not_stored_and_no_ack_without_flag_a(db):
+    rtd = build_packet("32", "2011", WW_MN, "DataTime=20240501101500;w01018-Rtd=30.1,w01018-Flag=N",
+                       qn="20240501101500000")
+    silent = build_packet("32", "2061", WW_MN, "DataTime=20240501100000;w01018-Avg=31,w01018-Flag=N;"
+                          "w00000-Avg=10,w00000-Flag=N", qn="20240501101600000", flag=4)
+    with ThreadReceiver(db) as rx, socket.create_connection(("127.0.0.1", rx.port)) as sock:
+        sock.sendall(rtd + silent)
+        [ack] = read_answers(sock, 1)
+        sock.settimeout(1.0)
+        with pytest.raises(TimeoutError):
+            sock.recv(100)  # Flag 4: no answer wanted, none sent
+    assert ack.cn == "9014" and ack.qn == "20240501101500000"
+    r = query(db, "SELECT parameter, value FROM readings ORDER BY parameter")
+    assert r["parameter"].tolist() == ["ww_COD", "ww_flow"] and r["value"].tolist() == [31.0, 36.0]
+    log = query(db, "SELECT cn, status FROM hj212_packets ORDER BY cn")
+    assert log.values.tolist() == [["2011", "logged"], ["2061", "stored"]]
+
+
+def test_send_readings_replays_a_polluters_hours(db):
+    hours = pd.date_range("2024-06-01", periods=48, freq="h")
+    readings = pd.concat([
+        pd.DataFrame({"station_id": "P1", "ts": hours, "parameter": p, "value": v, "flag": "N"})
+        for p, v in (("flue_SO2", 25.0), ("flue_NOx", 60.0), ("flue_O2", 8.0))
+    ], ignore_index=True)
+    readings.loc[5, "flag"] = "C"
+    with ThreadReceiver(db) as rx:
+        report = send_readings(readings, "127.0.0.1", rx.port, mn=FLUE_MN, window=8)
+    assert len(report.acked) == 48 and not report.unacked
+    stored = query(db, "SELECT station_id, ts, parameter, value, flag FROM readings ORDER BY parameter, ts")
+    expected = readings.sort_values(["parameter", "ts"]).reset_index(drop=True)
+    assert stored["value"].tolist() == expected["value"].tolist()
+    assert stored["flag"].tolist() == expected["flag"].tolist()
+    assert (stored["ts"].to_numpy() == expected["ts"].to_numpy()).all()
+
+
+# ------------------------------------------------------------------ crash test (subprocess, SIGKILL)
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_listener(db_path: Path, port: int) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "envtrust.cli", "hj212", "listen", "--db", str(db_path), "--host", "127.0.0.1",
+         "--port", str(port), "--batch-max", "4"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = proc.stdout.readline()
+    if "listening on" not in line:
+        proc.kill()
+        raise AssertionError(f"listener did not start: {line!r} {proc.stderr.read()}")
+    return proc
+
+
+def hourly_readings(n_hours: int) -> pd.DataFrame:
+    hours = pd.date_range("2024-07-01", periods=n_hours, freq="h")
+    return pd.concat([
+        pd.DataFrame({"station_id": "P1", "ts": hours, "parameter": p, "value": [base + i for i in range(n_hours)],
+                      "flag": "N"})
+        for p, base in (("flue_SO2", 10.0), ("flue_NOx", 50.0))
+    ], ignore_index=True)
+
+
+@pytest.mark.slow
+def test_sigkill_mid_stream_loses_no_acknowledged_reading(tmp_path):
+    db_path = make_store(tmp_path / "crash.duckdb")
+    n_hours = 120
+    readings = hourly_readings(n_hours)
+    qns = unique_qns(n_hours)
+    packets = station_packets(readings, FLUE_MN, "31", qns=qns)
+    hour_of = dict(zip(qns, sorted(readings["ts"].unique()), strict=True))
+    port = free_port()
+    proc = start_listener(db_path, port)
+    acked_before_kill: list[str] = []
+
+    def on_ack(qn: str) -> None:
+        acked_before_kill.append(qn)
+        if len(acked_before_kill) == 40:
+            os.kill(proc.pid, signal.SIGKILL)  # mid-stream: more packets are in flight
+
+    report = send_packets(packets, "127.0.0.1", port, window=16, timeout_s=3, max_attempts=2,
+                          retry_delay_s=0.2, on_ack=on_ack)
+    proc.wait(10)
+    assert proc.returncode == -signal.SIGKILL
+    assert 40 <= len(report.acked) < n_hours and report.unacked  # the kill really cut the stream
+
+    # every acknowledged reading survived the SIGKILL (DuckDB replays its WAL on open)
+    stored = query(db_path, "SELECT ts, parameter, value FROM readings")
+    stored_hours = set(stored["ts"])
+    for qn in report.acked:
+        assert pd.Timestamp(hour_of[qn]) in stored_hours, f"acknowledged packet {qn} lost"
+    assert len(stored) == len(stored.drop_duplicates(["ts", "parameter"]))
+
+    # restart; the logger re-sends what was not acknowledged, plus some acknowledged ones (lost acks)
+    proc = start_listener(db_path, port)
+    try:
+        resend = {qn: packets[qn] for qn in report.unacked + report.acked[:10]}
+        second = send_packets(resend, "127.0.0.1", port, window=16, timeout_s=5)
+        assert sorted(second.acked) == sorted(resend)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    assert "receiver stopped" in out
+    final = query(db_path, "SELECT ts, parameter, value FROM readings ORDER BY parameter, ts")
+    assert len(final) == 2 * n_hours  # every hour once, nothing twice
+    expected = readings.sort_values(["parameter", "ts"]).reset_index(drop=True)
+    assert final["value"].tolist() == expected["value"].tolist()
+
+
+def test_cli_check_and_bad_input(capsys):
+    from envtrust.cli import main
+
+    ok = ("##0101QN=20160801085857223;ST=32;CN=1062;PW=100000;MN=010000A8900016F000169DC0;Flag=5;"
+          "CP=&&RtdInterval=30&&1C80")
+    assert main(["hj212", "check", ok]) == 0
+    assert "CRC 1C80 valid" in capsys.readouterr().out
+    assert main(["hj212", "check", ok[:-4] + "1C81"]) == 1
+    assert "REJECTED bad_crc" in capsys.readouterr().out
+    assert main(["hj212", "send", "--port", "1", "/no/such/file.csv"]) == 2
+    assert "no such file" in capsys.readouterr().err
+
+
+def test_cli_send_replays_a_cst_file(db, tmp_path, capsys):
+    from envtrust.cli import main
+
+    path = tmp_path / "w1.csv"
+    pd.DataFrame({"station_id": "W1", "ts": ["2024-08-01 08:00", "2024-08-01 09:00"], "parameter": "ww_COD",
+                  "value": [40.0, 41.0], "flag": ["N", "M"]}).to_csv(path, index=False)
+    with ThreadReceiver(db) as rx:
+        code = main(["hj212", "send", "--host", "127.0.0.1", "--port", str(rx.port), "--mn", WW_MN,
+                     "--old-codes", str(path)])
+    assert code == 0, capsys.readouterr()
+    assert "2 acknowledged" in capsys.readouterr().out
+    r = query(db, "SELECT ts, value, flag FROM readings ORDER BY ts")
+    assert r["ts"].tolist() == [pd.Timestamp("2024-08-01 00:00"), pd.Timestamp("2024-08-01 01:00")]  # CST -> UTC
+    assert r["flag"].tolist() == ["N", "M"]
+
+
+def test_store_locked_by_another_writer_is_a_clear_error(db, capsys):
+    from envtrust.cli import main
+
+    holder = subprocess.Popen([sys.executable, "-c", "import duckdb,sys,time; c=duckdb.connect(sys.argv[1]); "
+                               "print('open', flush=True); time.sleep(30)", str(db)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "open"
+        assert main(["hj212", "listen", "--db", str(db), "--host", "127.0.0.1", "--port", "0"]) == 2
+        assert "cannot open the store" in capsys.readouterr().err
+    finally:
+        holder.kill()
+        with contextlib.suppress(Exception):
+            holder.wait(5)
