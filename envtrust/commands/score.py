@@ -1,13 +1,117 @@
-"""(being built) envtrust score."""
+"""Score the plausibility of every reading and find interference events.
+
+File mode (no store needed; timestamps naive China Standard Time, outputs on the same clock):
+    envtrust score --readings readings.parquet --stations stations.csv --out DIR
+writes DIR/scores.parquet (one row per input reading: station_id, ts, parameter, score + one
+column per model) and DIR/events.parquet (event_id, station_id, start, end, kind, score,
+parameters, summary, evidence_json).
+
+Store mode (timestamps UTC in the store):
+    envtrust score --db var/envtrust.duckdb
+replaces the scores and events tables with a new run; review statuses of events that persist
+are kept.
+
+Calibration (writes the pipeline's clean-data calibration next to its TOML):
+    envtrust score --calibrate-on clean.parquet --stations stations.csv [--pipeline default]
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import time
+from pathlib import Path
+
+from envtrust.cli import UserError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--db", help="DuckDB file")
+    parser.add_argument("--readings", help="long readings file (Parquet or CSV)")
+    parser.add_argument("--stations", help="stations CSV: station_id, name, kind, lon, lat")
+    parser.add_argument("--out", help="output folder for scores.parquet and events.parquet")
+    parser.add_argument("--db", help="score the DuckDB store instead of files")
+    parser.add_argument("--pipeline", default="default", help="pipeline name or TOML path (default: default)")
+    parser.add_argument("--workers", type=int, default=0,
+                        help="run on a local Dask cluster with this many workers (0 = in process)")
+    parser.add_argument("--calibrate-on", dest="calibrate_on",
+                        help="readings taken as clean: write the pipeline's calibration from them")
+    parser.add_argument("--quiet", action="store_true", help="no progress output")
 
 
 def run(args: argparse.Namespace) -> int:
-    raise NotImplementedError("envtrust score is being built")
+    from analytics.detectors.base import InputError
+    from data.scoring import ScoringInputError
+
+    try:
+        if args.calibrate_on:
+            return _calibrate(args)
+        if args.db:
+            if args.readings or args.out:
+                raise UserError("use either --db or --readings/--stations/--out, not both")
+            return _score_db(args)
+        if not (args.readings and args.stations and args.out):
+            raise UserError("need --readings, --stations and --out (or --db PATH)")
+        return _score_files(args)
+    except (InputError, ScoringInputError) as exc:
+        raise UserError(str(exc)) from None
+
+
+def _score_files(args) -> int:
+    from analytics.pipeline import load_pipeline, score_partition
+    from data.scoring import read_readings_file, read_stations_file, write_results
+
+    t0 = time.perf_counter()
+    readings = read_readings_file(args.readings)
+    stations = read_stations_file(args.stations)
+    pipe = load_pipeline(args.pipeline)
+    if args.workers:
+        from analytics.distributed import score_distributed
+
+        result = score_distributed(readings, stations, pipe, n_workers=args.workers)
+    else:
+        result = score_partition(readings, stations, pipe)
+    s_path, e_path = write_results(args.out, result.scores, result.events)
+    dt = time.perf_counter() - t0
+    if not args.quiet:
+        print(f"scored {len(result.scores):,} readings from {result.scores['station_id'].nunique()} stations "
+              f"in {dt:.1f} s; {len(result.events)} events")
+        for kind, n in result.events["kind"].value_counts().items():
+            print(f"  {kind:12s} {n}")
+        print(f"wrote {s_path} and {e_path}")
+    return 0
+
+
+def _score_db(args) -> int:
+    from data.scoring import score_store
+    from data.store import connect
+
+    if not Path(args.db).exists():
+        raise UserError(f"no envtrust store at {args.db}; build one with `envtrust demo` or `envtrust ingest`")
+    con = connect(args.db)
+    try:
+        summary = score_store(con, pipeline=args.pipeline, progress=not args.quiet)
+    finally:
+        con.close()
+    if not args.quiet:
+        print(f"run {summary.run_id}: scored {summary.readings:,} readings from {summary.stations} stations in "
+              f"{summary.seconds:.1f} s; {summary.events} events ({summary.events_kept_status} kept their review status)")
+    return 0
+
+
+def _calibrate(args) -> int:
+    from analytics.pipeline import PIPELINE_DIR, calibrate
+    from data.scoring import read_readings_file, read_stations_file
+
+    if not args.stations:
+        raise UserError("--calibrate-on needs --stations")
+    readings = read_readings_file(args.calibrate_on)
+    stations = read_stations_file(args.stations)
+    cal = calibrate(readings, stations, args.pipeline)
+    name = Path(args.pipeline)
+    target = name.with_name(name.stem + ".calibration.json") if name.suffix == ".toml" \
+        else PIPELINE_DIR / f"{args.pipeline}.calibration.json"
+    target.write_text(json.dumps(cal, indent=1), encoding="utf-8")
+    if not args.quiet:
+        print(f"calibrated {len(cal['models'])} models on {cal['readings']:,} readings "
+              f"({cal['station_months']:.0f} station-months); event threshold {cal['event_threshold']}; wrote {target}")
+    return 0

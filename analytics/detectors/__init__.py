@@ -1,0 +1,1 @@
+"""Detector families, one module each; every detector registers itself by name (analytics.registry)."""

@@ -1,0 +1,62 @@
+"""Fabrication: data copied (possibly scaled) from another station, or smoothed by hand.
+
+- Copy: a copied or scaled series has a near-constant log ratio to its donor, so the rolling
+  standard deviation of ``y_s - y_j`` collapses far below the pair's usual level. The donor can
+  be any station of the same network in the partition (up to ``max_donors`` nearest).
+- Smoothing: a hand-made series lacks the hour-to-hour roughness real analysers show; the
+  rolling mean |second difference| falls below the station's usual roughness while the
+  neighbours' roughness does not.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from analytics.detectors.base import (
+    Panel,
+    build_neighbours,
+    log_values,
+    nan_rolling_mean,
+    nan_rolling_std,
+    nanmedian_axis,
+    nanmedian_quiet,
+    shift,
+)
+from analytics.registry import register
+
+
+@register("donor", models={"donor_copy": "fabrication", "donor_smooth": "fabrication"})
+def donor(panel: Panel, *, window_h: int = 24, max_donors: int = 16) -> dict[str, np.ndarray]:
+    """donor_copy: max over donors of -log(rolling std ratio); donor_smooth: -log roughness ratio."""
+    y = log_values(panel)
+    S, T, P = y.shape
+    donors = panel.cache.get(("donors", max_donors))
+    if donors is None:
+        donors = build_neighbours(panel.stations, k=min(max_donors, max(S - 1, 1)), max_distance_m=np.inf)
+        panel.cache[("donors", max_donors)] = donors
+    copy = np.zeros(y.shape)
+    for k in range(donors.index.shape[1]):
+        j = donors.index[:, k]
+        has = j >= 0
+        if not has.any():
+            continue
+        d = np.where(has[:, None, None], y - y[np.where(has, j, 0)], np.nan)
+        sd = nan_rolling_std(d, window_h, min_count=window_h // 2)
+        typical = nanmedian_quiet(sd, axis=1, keepdims=True)
+        with np.errstate(all="ignore"):
+            ratio = -np.log(np.maximum(sd, 1e-4) / typical)
+        copy = np.maximum(copy, np.nan_to_num(ratio, nan=0.0))
+    rough = np.abs(y - 0.5 * (shift(y, 1) + shift(y, -1)))
+    rr = nan_rolling_mean(rough, window_h, min_count=window_h // 2)
+    with np.errstate(all="ignore"):
+        rel = np.log(np.maximum(rr, 1e-4) / nanmedian_quiet(rr, axis=1, keepdims=True))
+    nb = panel.neighbours
+    if (nb.count > 0).any():
+        has = nb.index >= 0
+        nb_rel = np.where(has[:, :, None, None], rel[np.where(has, nb.index, 0)], np.nan)
+        ref = np.nan_to_num(nanmedian_axis(nb_rel, axis=1))
+    else:
+        ref = np.zeros_like(rel)
+    smooth = np.clip(np.nan_to_num(ref - rel), 0, None)
+    valid = np.isfinite(panel.values)
+    return {"donor_copy": np.where(valid, np.clip(copy, 0, None), 0.0), "donor_smooth": np.where(valid, smooth, 0.0)}

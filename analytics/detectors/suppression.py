@@ -1,0 +1,43 @@
+"""Suppression: particulate matter pushed down at one station (water spraying, blocked inlet)
+while its own gases and its neighbours stay high.
+
+Spraying and inlet blocking act on particles only; NO2 and CO measured in the same cabin are
+untouched. So the evidence is a PM reading below its neighbour prediction by more than the
+station's gases are (z_PM - mean(z_NO2, z_CO) << 0), sustained over a few hours.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from analytics.detectors.base import Panel, nan_rolling_mean
+from analytics.detectors.spatial import spatial_fit_or_compute
+from analytics.registry import register
+
+PM = ("PM2.5", "PM10")
+TRACERS = ("NO2", "CO", "SO2")
+
+
+@register("suppression", models={"suppression": "suppression"}, needs=("spatial",))
+def suppression(panel: Panel, *, smooth_h: int = 3, min_pm_drop_z: float = 1.0) -> dict[str, np.ndarray]:
+    """max(0, mean gas z - PM z), where PM z < -min_pm_drop_z, smoothed over ``smooth_h`` hours."""
+    out = np.zeros(panel.shape)
+    fit = spatial_fit_or_compute(panel)
+    z = fit["z"]
+    gas_idx = [i for i in (panel.pindex(n) for n in TRACERS) if i is not None]
+    if gas_idx:
+        with np.errstate(all="ignore"):
+            gas = np.nanmean(np.where(np.isfinite(z[:, :, gas_idx]), z[:, :, gas_idx], np.nan), axis=2)
+    else:
+        gas = np.full(panel.shape[:2], np.nan)
+    for name in PM:
+        p = panel.pindex(name)
+        if p is None:
+            continue
+        zp = z[:, :, p]
+        ref = np.where(np.isfinite(gas), np.clip(gas, -1.0, None), 0.0)
+        gap = np.where((zp < -min_pm_drop_z), ref - zp, 0.0)
+        gap = np.nan_to_num(gap)
+        sm = nan_rolling_mean(gap[:, :, None], smooth_h)[:, :, 0]
+        out[:, :, p] = np.where(np.isfinite(zp), np.minimum(gap, np.nan_to_num(sm) * 1.5), 0.0)
+    return {"suppression": out}

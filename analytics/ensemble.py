@@ -1,0 +1,111 @@
+"""Ensemble: turn each model's raw statistic into a calibrated tail probability on clean data,
+combine them, and calibrate the combination again - so the final score means something.
+
+Calibration (``fit_calibration``) runs the detectors on data taken as clean (real Beijing years
+that the evaluation does not hold out) and records, per model, the fraction of readings with a
+positive statistic and quantiles of the positive part. At scoring time a raw statistic ``x`` maps
+to ``p = P_clean(stat >= x)``, expressed as *surprise* ``-log10 p`` (2 = rarer than 1 in 100
+clean readings). Beyond the last recorded quantile the tail is extrapolated log-linearly, capped.
+
+Combination: ``S = max_m (s_m + log10 w_m) + bonus * second largest``, where the bonus rewards
+independent models agreeing. ``S`` is calibrated the same way, and the per-reading score is
+``1 - P_clean(S' >= S)``: a score of 0.99 means "more suspicious than 99% of clean readings".
+Thresholds for events are set on ``S`` from the false-event budget on clean data, never guessed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+PROBS = np.array([0.0, 0.5, 0.75, 0.9, 0.95, 0.99, 0.995, 0.999, 0.9995, 0.9999, 0.99999])
+MAX_SURPRISE = 9.0
+
+
+@dataclass(frozen=True)
+class TailCalibration:
+    """Clean-data tail of one statistic: P(stat > 0) and quantiles of the positive part."""
+
+    frac_positive: float
+    quantiles: tuple[float, ...]  # values at PROBS of the positive part
+    n: int
+
+    def surprise(self, x: np.ndarray) -> np.ndarray:
+        """-log10 P_clean(stat >= x); 0 for x <= 0."""
+        x = np.asarray(x, dtype=float)
+        q = np.maximum.accumulate(np.asarray(self.quantiles, dtype=float))
+        fp = max(self.frac_positive, 1.0 / max(self.n, 1))
+        # survival of the positive part at each quantile, floor at 1/n
+        surv = np.maximum(1.0 - PROBS, 0.5 / max(self.n * fp, 1.0))
+        logp = np.log10(fp) + np.log10(surv)
+        # make strictly increasing x for interpolation
+        qx = q + np.arange(len(q)) * 1e-12
+        s = -np.interp(x, qx, logp)
+        slope = (logp[-2] - logp[-1]) / max(qx[-1] - qx[-2], 1e-9)
+        beyond = -logp[-1] + (x - qx[-1]) * slope
+        s = np.where(x > qx[-1], beyond, s)
+        s = np.where(x > 0, s, 0.0)
+        return np.clip(np.nan_to_num(s), 0.0, MAX_SURPRISE)
+
+    def to_dict(self) -> dict:
+        return {"frac_positive": self.frac_positive, "quantiles": list(self.quantiles), "n": self.n}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TailCalibration:
+        return cls(float(d["frac_positive"]), tuple(float(v) for v in d["quantiles"]), int(d["n"]))
+
+
+def fit_tail(stat: np.ndarray, mask: np.ndarray | None = None) -> TailCalibration:
+    """Tail calibration from clean-data statistics (``mask`` selects the cells that count)."""
+    x = np.asarray(stat, dtype=float)
+    if mask is not None:
+        x = x[mask]
+    x = x[np.isfinite(x)]
+    n = int(x.size)
+    pos = x[x > 0]
+    if n == 0 or pos.size == 0:
+        return TailCalibration(0.0, tuple([1.0] * len(PROBS)), max(n, 1))
+    qs = np.quantile(pos, PROBS)
+    return TailCalibration(float(pos.size / n), tuple(float(v) for v in qs), n)
+
+
+@dataclass
+class EnsembleSettings:
+    weights: dict[str, float] = field(default_factory=dict)  # model -> weight (default 1)
+    second_bonus: float = 0.5
+    calibration: dict[str, TailCalibration] = field(default_factory=dict)  # model -> tail
+    combined: TailCalibration | None = None
+
+
+def model_surprise(raw: dict[str, np.ndarray], settings: EnsembleSettings,
+                   fallback_mask: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Surprise per model. A model without stored calibration is calibrated on the data at hand
+    (self-calibration, documented: assumes most readings are clean)."""
+    out = {}
+    for name, x in raw.items():
+        cal = settings.calibration.get(name)
+        if cal is None:
+            cal = fit_tail(x, fallback_mask)
+        out[name] = cal.surprise(x)
+    return out
+
+
+def combine(surprise: dict[str, np.ndarray], settings: EnsembleSettings) -> np.ndarray:
+    """S = max weighted surprise + bonus x second largest (cells x models -> cells)."""
+    names = list(surprise)
+    if not names:
+        raise ValueError("no model outputs to combine")
+    stack = np.stack([surprise[n] + np.log10(max(settings.weights.get(n, 1.0), 1e-6)) for n in names], axis=0)
+    stack = np.clip(stack, 0, None)
+    if len(names) == 1:
+        return stack[0]
+    top2 = -np.partition(-stack, 1, axis=0)[:2]
+    return top2[0] + settings.second_bonus * top2[1]
+
+
+def final_score(combined: np.ndarray, settings: EnsembleSettings,
+                fallback_mask: np.ndarray | None = None) -> np.ndarray:
+    """Per-reading score in [0, 1]: 1 - P_clean(S >= s)."""
+    cal = settings.combined or fit_tail(combined, fallback_mask)
+    return 1.0 - 10.0 ** (-cal.surprise(combined))

@@ -1,0 +1,162 @@
+"""Events: contiguous suspicious periods per station, each with a kind, a score, the parameters
+involved, evidence (which models fired, which neighbours, how far off) and a one-line summary in
+English and Chinese.
+
+A station-hour is suspicious when its strongest reading's combined surprise ``S`` reaches the
+event threshold (calibrated on clean data to the false-event budget). An event grows while ``S``
+stays above ``low_ratio x threshold`` (hysteresis) and bridges gaps up to ``merge_gap_h`` hours.
+Its kind is the kind whose models carry most surprise inside the event.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from analytics.detectors.base import Panel, run_lengths
+
+KIND_ZH = {
+    "suppression": "疑似人为压低(喷淋/堵塞采样头)", "outage": "高值时段数据缺失(疑似断电/停机)",
+    "flatline": "数值恒定(疑似仪器卡滞或人工设定)", "fabrication": "疑似数据复制或人工平滑",
+    "drift": "相对邻站逐渐偏离(疑似校准漂移)", "clipping": "数值聚集在限值之下(疑似削峰)",
+    "flag_abuse": "维护/故障标记与高排放重合(疑似滥用标记)", "spike": "不合理的突变或数值",
+}
+KIND_EN = {
+    "suppression": "suspected suppression (spraying / blocked inlet)",
+    "outage": "data missing during high pollution (suspected power cut / shutdown)",
+    "flatline": "constant values (stuck analyser or hand-set data)",
+    "fabrication": "suspected copied or hand-smoothed data",
+    "drift": "growing bias against neighbours (suspected calibration drift)",
+    "clipping": "values bunched under a limit (suspected clipping)",
+    "flag_abuse": "maintenance/fault flags coincide with high emissions",
+    "spike": "implausible value or jump",
+}
+
+EVENT_COLUMNS = ["event_id", "station_id", "start", "end", "kind", "score", "parameters", "summary", "evidence"]
+
+
+@dataclass(frozen=True)
+class EventSettings:
+    threshold: float = 4.0  # combined surprise S that opens an event
+    low_ratio: float = 0.75  # S >= low_ratio * threshold keeps it open
+    merge_gap_h: int = 3
+    min_hours: int = 1
+
+
+def station_hour_surprise(combined: np.ndarray) -> np.ndarray:
+    """Max over parameters of the combined surprise, [S, T]."""
+    return np.max(np.nan_to_num(combined), axis=2)
+
+
+def segments(mask_low: np.ndarray, mask_high: np.ndarray, merge_gap_h: int, min_hours: int) -> list[tuple[int, int, int]]:
+    """(station, t_start, t_end inclusive) of runs of mask_low containing a mask_high hour,
+    after bridging False gaps of up to merge_gap_h hours between True runs."""
+    m = mask_low.copy()
+    if merge_gap_h > 0:
+        gaps = run_lengths(~m)
+        inner = np.zeros_like(m)
+        # a gap is bridgeable only if it has True on both sides
+        left = np.maximum.accumulate(np.where(m, np.arange(m.shape[1])[None, :], -1), axis=1) >= 0
+        right = np.flip(np.maximum.accumulate(np.flip(m, axis=1), axis=1), axis=1)
+        inner = (~m) & (gaps <= merge_gap_h) & left & right
+        m = m | inner
+    out = []
+    padded = np.zeros((m.shape[0], m.shape[1] + 2), dtype=np.int8)
+    padded[:, 1:-1] = m
+    d = np.diff(padded, axis=1)
+    for s in range(m.shape[0]):
+        starts = np.nonzero(d[s] == 1)[0]
+        ends = np.nonzero(d[s] == -1)[0] - 1
+        if not len(starts):
+            continue
+        hi_cum = np.concatenate([[0], np.cumsum(mask_high[s])])
+        for a, b in zip(starts, ends, strict=True):
+            if b - a + 1 >= min_hours and hi_cum[b + 1] - hi_cum[a] > 0:
+                out.append((s, int(a), int(b)))
+    return out
+
+
+def build_events(panel: Panel, combined: np.ndarray, final: np.ndarray, surprise: dict[str, np.ndarray],
+                 model_kinds: dict[str, str | None], settings: EventSettings,
+                 expected: np.ndarray | None = None) -> pd.DataFrame:
+    """Events table (EVENT_COLUMNS) from the combined surprise cube [S, T, P]."""
+    sh = station_hour_surprise(combined)
+    segs = segments(sh >= settings.threshold * settings.low_ratio, sh >= settings.threshold,
+                    settings.merge_gap_h, settings.min_hours)
+    rows = []
+    kinds = sorted({k for k in model_kinds.values() if k})
+    low = settings.threshold * settings.low_ratio
+    for s, a, b in segs:
+        rows.append(_describe(panel, s, a, b, combined, final, surprise, model_kinds, kinds, low, expected))
+    if not rows:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in EVENT_COLUMNS}).astype(
+            {"start": "datetime64[us]", "end": "datetime64[us]", "score": float})
+    ev = pd.DataFrame(rows, columns=EVENT_COLUMNS)
+    ev["start"] = ev["start"].astype("datetime64[us]")
+    ev["end"] = ev["end"].astype("datetime64[us]")
+    return ev
+
+
+def _describe(panel, s, a, b, combined, final, surprise, model_kinds, kinds, low, expected) -> list:
+    sl = combined[s, a:b + 1, :]
+    hot = np.nan_to_num(sl) >= low  # cells that carry the event
+    if not hot.any():
+        hot = np.ones_like(sl, dtype=bool)
+    model_max = {m: float(np.max(np.where(hot, arr[s, a:b + 1, :], 0.0))) for m, arr in surprise.items()}
+    kind_mass = {k: 0.0 for k in kinds}
+    for m, arr in surprise.items():
+        k = model_kinds.get(m)
+        if k:
+            kind_mass[k] += float(np.sum(np.where(hot, arr[s, a:b + 1, :], 0.0)))
+    kind = max(kind_mass, key=kind_mass.get) if kind_mass and max(kind_mass.values()) > 0 else "spike"
+    p_hot = np.nonzero(hot.any(axis=0))[0]
+    params = [panel.parameters[p] for p in p_hot]
+    station_id = str(panel.stations["station_id"].iloc[s])
+    name = _station_name(panel, s)
+    start, end = panel.times[a], panel.times[b]
+    score = float(np.nanmax(final[s, a:b + 1, :][hot])) if hot.any() else float(np.nanmax(final[s, a:b + 1, :]))
+    nb_ids = [str(panel.stations["station_id"].iloc[j]) for j in panel.neighbours.index[s] if j >= 0][:5]
+    deviation = {}
+    if expected is not None:
+        for p in p_hot:
+            v = panel.values[s, a:b + 1, p]
+            e = expected[s, a:b + 1, p]
+            ok = np.isfinite(v) & np.isfinite(e) & (e > 0)
+            if ok.any():
+                deviation[panel.parameters[p]] = round(float(np.median(v[ok] / e[ok] - 1.0)) * 100, 1)
+    fired = {m: round(v, 2) for m, v in sorted(model_max.items(), key=lambda kv: -kv[1]) if v >= 2.0}
+    hours = b - a + 1
+    evidence = {"models": fired, "neighbours": nb_ids, "deviation_pct_vs_neighbours": deviation,
+                "hours": hours, "peak_surprise": round(float(np.nanmax(sl)), 2),
+                "kind_mass": {k: round(v, 1) for k, v in kind_mass.items() if v > 0}}
+    name_zh = str(panel.stations["name"].iloc[s]) if "name" in panel.stations.columns else None
+    summary = summarise(name, kind, params, hours, deviation, name_zh if name_zh not in (None, "nan") else None)
+    event_id = f"{station_id}-{start:%Y%m%d%H}-{kind}"
+    return [event_id, station_id, start, end, kind, score, ",".join(params), summary, evidence]
+
+
+def _station_name(panel: Panel, s: int) -> str:
+    row = panel.stations.iloc[s]
+    for col in ("name_en", "name"):
+        if col in panel.stations.columns and isinstance(row.get(col), str) and row.get(col):
+            return str(row[col])
+    return str(row["station_id"])
+
+
+def summarise(name: str, kind: str, params: list[str], hours: int, deviation: dict[str, float],
+              name_zh: str | None = None) -> str:
+    """One line in English, then the same in Chinese, e.g.
+    'Dongsi: PM2.5 -62% vs neighbours (PM2.5, PM10) for 12 h - suspected suppression ... | 东四：...'."""
+    plist = ", ".join(params[:4]) + (" ..." if len(params) > 4 else "")
+    if deviation:
+        p0 = max(deviation, key=lambda k: abs(deviation[k]))
+        en_what = f"{p0} {deviation[p0]:+.0f}% vs neighbours ({plist})"
+        zh_what = f"{p0}较邻站{'偏高' if deviation[p0] > 0 else '偏低'}{abs(deviation[p0]):.0f}%（{plist}）"
+    else:
+        en_what = plist
+        zh_what = plist
+    en = f"{name}: {en_what} for {hours} h - {KIND_EN.get(kind, kind)}"
+    zh = f"{name_zh or name}：{zh_what}，持续{hours}小时 - {KIND_ZH.get(kind, kind)}"
+    return f"{en} | {zh}"

@@ -1,0 +1,216 @@
+"""The pipeline as data: which detectors run with which parameters, how the ensemble weighs them,
+where events start - read from a TOML file (``analytics/pipelines/<name>.toml``) plus the clean-data
+calibration next to it (``<name>.calibration.json``). The CLI, the dashboard and the distributed
+run all execute :func:`score_partition` with the same :class:`Pipeline`.
+
+``score_partition(readings, stations, pipeline)`` is pure (DataFrames in, DataFrames out) so Dask
+can ship it to workers unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from analytics.detectors.base import InputError, build_panel, log_values, validate_readings, validate_stations
+from analytics.ensemble import (
+    EnsembleSettings,
+    TailCalibration,
+    combine,
+    final_score,
+    fit_tail,
+    model_surprise,
+)
+from analytics.events import EVENT_COLUMNS, EventSettings, build_events
+from analytics.registry import Registry, default_registry
+
+PIPELINE_DIR = Path(__file__).resolve().parent / "pipelines"
+
+__all__ = ["InputError", "Pipeline", "ScoreResult", "load_pipeline", "score_partition", "run_models",
+           "calibrate"]
+
+
+@dataclass
+class Pipeline:
+    """A named, data-described scoring pipeline."""
+
+    name: str
+    detectors: list[tuple[str, dict]]  # (detector name, params) in run order
+    ensemble: EnsembleSettings
+    events: EventSettings
+    k_neighbours: int = 8
+    max_distance_m: float = 80_000.0
+    source: str = ""
+    extra: dict = field(default_factory=dict)
+
+    def model_names(self, registry: Registry | None = None) -> list[str]:
+        reg = registry or default_registry()
+        out: list[str] = []
+        for name, _ in self.detectors:
+            out.extend(reg.get(name).models)
+        return out
+
+
+@dataclass
+class ScoreResult:
+    scores: pd.DataFrame  # station_id, ts, parameter, score, <model columns>
+    events: pd.DataFrame  # EVENT_COLUMNS
+
+
+def load_pipeline(name_or_path: str | Path = "default") -> Pipeline:
+    """Load ``analytics/pipelines/<name>.toml`` (or a TOML path) and its calibration JSON, if any."""
+    path = Path(name_or_path)
+    if path.suffix != ".toml":
+        path = PIPELINE_DIR / f"{name_or_path}.toml"
+    if not path.exists():
+        known = ", ".join(sorted(p.stem for p in PIPELINE_DIR.glob("*.toml")))
+        raise InputError(f"no pipeline {name_or_path!r} (looked for {path}); known: {known}")
+    with path.open("rb") as fh:
+        cfg = tomllib.load(fh)
+    reg = default_registry()
+    detectors = []
+    for d in cfg.get("detectors", []):
+        if not d.get("enabled", True):
+            continue
+        reg.get(d["name"])  # fails early, naming the known detectors
+        detectors.append((d["name"], dict(d.get("params", {}))))
+    ens_cfg = cfg.get("ensemble", {})
+    ens = EnsembleSettings(weights=dict(ens_cfg.get("weights", {})),
+                           second_bonus=float(ens_cfg.get("second_bonus", 0.5)))
+    ev_cfg = cfg.get("events", {})
+    events = EventSettings(threshold=float(ev_cfg.get("threshold", 4.0)),
+                           low_ratio=float(ev_cfg.get("low_ratio", 0.75)),
+                           merge_gap_h=int(ev_cfg.get("merge_gap_h", 3)),
+                           min_hours=int(ev_cfg.get("min_hours", 1)))
+    pipe = Pipeline(name=cfg.get("name", path.stem), detectors=detectors, ensemble=ens, events=events,
+                    k_neighbours=int(cfg.get("panel", {}).get("k_neighbours", 8)),
+                    max_distance_m=float(cfg.get("panel", {}).get("max_distance_m", 80_000.0)),
+                    source=str(path), extra=cfg)
+    cal_path = path.with_name(path.stem + ".calibration.json")
+    if cal_path.exists():
+        apply_calibration(pipe, json.loads(cal_path.read_text(encoding="utf-8")))
+    return pipe
+
+
+def apply_calibration(pipe: Pipeline, cal: dict) -> None:
+    """Install a calibration dict (as written by :func:`calibrate`) into the pipeline."""
+    pipe.ensemble.calibration = {m: TailCalibration.from_dict(d) for m, d in cal.get("models", {}).items()}
+    if cal.get("combined"):
+        pipe.ensemble.combined = TailCalibration.from_dict(cal["combined"])
+    if "event_threshold" in cal:
+        e = pipe.events
+        pipe.events = EventSettings(threshold=float(cal["event_threshold"]), low_ratio=e.low_ratio,
+                                    merge_gap_h=e.merge_gap_h, min_hours=e.min_hours)
+
+
+def run_models(readings: pd.DataFrame, stations: pd.DataFrame, pipeline: Pipeline,
+               registry: Registry | None = None):
+    """Validate, build the panel, run every detector: (panel, cells, raw model stats dict)."""
+    reg = registry or default_registry()
+    st = validate_stations(stations)
+    r = validate_readings(readings, st)
+    panel, cells = build_panel(r, st, k_neighbours=pipeline.k_neighbours, max_distance_m=pipeline.max_distance_m)
+    raw: dict[str, np.ndarray] = {}
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for name, params in pipeline.detectors:
+            spec = reg.get(name)
+            out = spec.fn(panel, **params)
+            for m, arr in out.items():
+                if arr.shape != panel.shape:
+                    raise RuntimeError(f"detector {name} returned {m} of shape {arr.shape}, panel is {panel.shape}")
+                raw[m] = arr.astype(np.float32)
+    return panel, cells, r, raw
+
+
+def score_partition(readings: pd.DataFrame, stations: pd.DataFrame, pipeline: Pipeline | str = "default",
+                    registry: Registry | None = None) -> ScoreResult:
+    """Score every reading and find events. Pure: no I/O (beyond loading a pipeline by name).
+
+    ``readings``: long (station_id, ts naive, parameter, value[, flag]); ``stations``: station_id,
+    kind, lon, lat (+ name, name_en, limits_json ...). Output timestamps are on the input's clock.
+    Raises :class:`InputError` for input that cannot be scored (message says what to fix).
+    """
+    pipe = load_pipeline(pipeline) if isinstance(pipeline, (str, Path)) else pipeline
+    reg = registry or default_registry()
+    if len(readings) == 0:
+        raise InputError("no readings to score")
+    panel, cells, r, raw = run_models(readings, stations, pipe, reg)
+    valid = np.isfinite(panel.values)
+    surprise = model_surprise(raw, pipe.ensemble, fallback_mask=valid)
+    combined = combine(surprise, pipe.ensemble)
+    final = final_score(combined, pipe.ensemble, fallback_mask=valid)
+    si, ti, pi = cells[:, 0], cells[:, 1], cells[:, 2]
+    scores = pd.DataFrame({
+        "station_id": r["station_id"].to_numpy(), "ts": r["ts"].to_numpy(), "parameter": r["parameter"].to_numpy(),
+        "score": final[si, ti, pi].astype(float),
+    })
+    for m, s in surprise.items():
+        scores[m] = (1.0 - 10.0 ** (-s[si, ti, pi])).astype(np.float32)
+    scores = scores.sort_values(["station_id", "parameter", "ts"], kind="stable").reset_index(drop=True)
+    kinds = reg.model_kinds()
+    expected = _expected_values(panel)
+    events = build_events(panel, combined, final, surprise, kinds, pipe.events, expected)
+    return ScoreResult(scores=scores, events=events[EVENT_COLUMNS])
+
+
+def _expected_values(panel) -> np.ndarray | None:
+    fit = panel.cache.get("spatial_fit")
+    if fit is None:
+        return None
+    return np.exp(fit["pred"]) - panel.cache["log_offset"][None, None, :]
+
+
+def calibrate(readings: pd.DataFrame, stations: pd.DataFrame, pipeline: Pipeline | str = "default",
+              false_events_per_station_month: float = 0.2) -> dict:
+    """Clean-data calibration: per-model tails, the combined tail, and the event threshold that
+    yields at most ``false_events_per_station_month`` events on this (assumed clean) data."""
+    pipe = load_pipeline(pipeline) if isinstance(pipeline, (str, Path)) else pipeline
+    pipe.ensemble.calibration = {}
+    pipe.ensemble.combined = None
+    panel, _, _, raw = run_models(readings, stations, pipe)
+    valid = np.isfinite(panel.values)
+    models = {}
+    for m, x in raw.items():
+        # missing-data models (outage) are calibrated on the missing cells, the rest on valid ones
+        mask = ~valid if m == "outage" else valid
+        if m == "outage":
+            models[m] = _outage_tail(x, mask, valid)
+        else:
+            models[m] = fit_tail(x, mask)
+    pipe.ensemble.calibration = models
+    surprise = model_surprise(raw, pipe.ensemble)
+    combined = combine(surprise, pipe.ensemble)
+    comb_tail = fit_tail(combined, valid | (raw.get("outage", np.zeros(1)) > 0))
+    sh = np.max(combined, axis=2)
+    station_months = sh.shape[0] * sh.shape[1] / (24 * 30.44)
+    threshold = _event_threshold(sh, pipe.events, station_months, false_events_per_station_month)
+    log_values(panel)
+    return {"models": {m: t.to_dict() for m, t in models.items()}, "combined": comb_tail.to_dict(),
+            "event_threshold": threshold, "false_events_per_station_month": false_events_per_station_month,
+            "station_months": station_months, "readings": int(valid.sum())}
+
+
+def _outage_tail(x: np.ndarray, mask: np.ndarray, valid: np.ndarray) -> TailCalibration:
+    """Outage stats exist only on missing cells; express their tail per reading (all cells) so
+    its surprise is comparable with models that see every reading."""
+    t = fit_tail(x, mask)
+    frac_cells = mask.sum() / max(mask.size, 1)
+    return TailCalibration(t.frac_positive * frac_cells, t.quantiles, int(mask.size))
+
+
+def _event_threshold(sh: np.ndarray, ev: EventSettings, station_months: float, budget: float) -> float:
+    """Smallest threshold on the combined surprise with <= budget events per station-month."""
+    from analytics.events import segments
+
+    for thr in np.arange(2.0, 12.01, 0.1):
+        segs = segments(sh >= thr * ev.low_ratio, sh >= thr, ev.merge_gap_h, ev.min_hours)
+        if len(segs) / max(station_months, 1e-9) <= budget:
+            return round(float(thr), 2)
+    return 12.0
