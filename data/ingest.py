@@ -32,11 +32,12 @@ from __future__ import annotations
 import contextlib
 import gzip
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from data.parameters import DATA_FLAGS, PARAMETERS
@@ -176,7 +177,7 @@ def _frame_source_sql(con: duckdb.DuckDBPyConnection, readings: pd.DataFrame, vi
         raise IngestError(f"readings lack column(s) {', '.join(missing)}; "
                           "expected station_id, ts, parameter, value[, flag][, unit]")
     cols = [c for c in ("station_id", "ts", "parameter", "value", "flag", "unit") if c in readings.columns]
-    frame = readings[cols]
+    frame = readings[cols].assign(_rid=np.arange(len(readings), dtype=np.int64))
     if isinstance(frame["ts"].dtype, pd.DatetimeTZDtype):
         frame = frame.assign(ts=to_naive_utc(frame["ts"]))
     con.register(view, frame)
@@ -187,14 +188,16 @@ def _frame_source_sql(con: duckdb.DuckDBPyConnection, readings: pd.DataFrame, vi
         ts_utc_expr="TRY_CAST(ts AS TIMESTAMP)" if ts_text else "CAST(ts AS TIMESTAMP)",
         has_flag="flag" in cols,
         has_unit="unit" in cols,
+        rid_expr="_rid",
     )
 
 
-def normalised_select(relation: str, ts_utc_expr: str, has_flag: bool, has_unit: bool) -> str:
-    """SELECT giving the columns the validator reads: station_id, ts (UTC or NULL), ts_raw,
-    parameter, value_raw, flag_raw, unit_raw. ``relation`` and ``ts_utc_expr`` are internal SQL."""
+def normalised_select(relation: str, ts_utc_expr: str, has_flag: bool, has_unit: bool, rid_expr: str) -> str:
+    """SELECT giving the columns the validator reads: rid (source order, for "first one wins"),
+    station_id, ts (UTC or NULL), ts_raw, parameter, value_raw, flag_raw, unit_raw.
+    ``relation``, ``ts_utc_expr`` and ``rid_expr`` are internal SQL, never user text."""
     return (
-        "SELECT CAST(station_id AS VARCHAR) AS station_id, "
+        f"SELECT {rid_expr} AS rid, CAST(station_id AS VARCHAR) AS station_id, "
         f"{ts_utc_expr} AS ts, CAST(ts AS VARCHAR) AS ts_raw, "
         "CAST(parameter AS VARCHAR) AS parameter, value AS value_raw, "
         f"{'CAST(flag AS VARCHAR)' if has_flag else 'NULL::VARCHAR'} AS flag_raw, "
@@ -331,7 +334,7 @@ def _run_batch(con, select_sql: str, batch_id: int, source: str, fmt: str, adapt
                    {_unit_sql('unit_raw')} AS unit_key
             FROM src
         )
-        SELECT v.station_id, v.ts, v.ts_raw, v.parameter, v.value, v.value_raw, v.flag, v.flag_raw, v.unit_raw,
+        SELECT v.rid, v.station_id, v.ts, v.ts_raw, v.parameter, v.value, v.value_raw, v.flag, v.flag_raw, v.unit_raw,
                p.p_unit, p.p_min, p.p_max,
                CASE
                  WHEN v.ts IS NULL THEN 'unparseable_time'
@@ -353,7 +356,7 @@ def _run_batch(con, select_sql: str, batch_id: int, source: str, fmt: str, adapt
     con.execute(
         """
         CREATE TEMP TABLE _et_dupkeys AS
-        SELECT station_id, ts, parameter, min(rowid) AS first_rowid
+        SELECT station_id, ts, parameter, min(rid) AS first_rowid
         FROM _et_stage WHERE reason IS NULL GROUP BY ALL HAVING count(*) > 1
         """
     )
@@ -362,7 +365,7 @@ def _run_batch(con, select_sql: str, batch_id: int, source: str, fmt: str, adapt
     con.execute(
         """
         CREATE TEMP TABLE _et_cls AS
-        WITH st AS (SELECT rowid AS rid, * FROM _et_stage),
+        WITH st AS (SELECT * FROM _et_stage),
         firsts AS (
             SELECT d.station_id, d.ts, d.parameter, d.first_rowid, f.value AS first_value, f.flag AS first_flag
             FROM _et_dupkeys d JOIN st f ON f.rid = d.first_rowid
@@ -574,12 +577,14 @@ def ingest_files(
     paths: Iterable[str | Path],
     fmt: str = "auto",
     progress: bool = True,
+    on_report: Callable[[IngestReport], None] | None = None,
 ) -> list[IngestReport]:
     """Ingest files (CSV, CSV.gz, Parquet) one batch each, station lists first.
 
     ``fmt``: ``auto`` (detected from the header, see :mod:`data.adapters`), or one of
     :data:`data.adapters.FORMATS`. Raises :class:`IngestError` for a missing or unreadable file
     or an unknown format before anything of that file is stored (earlier files stay stored).
+    ``on_report`` is called after each file (the CLI prints its line there).
     """
     from data.adapters import FORMATS, STATION_FORMATS, detect_format, ingest_one_file
 
@@ -598,7 +603,10 @@ def ingest_files(
     for path, file_fmt in bar:
         if hasattr(bar, "set_postfix_str"):
             bar.set_postfix_str(path.name)
-        reports.append(ingest_one_file(con, path, file_fmt))
+        report = ingest_one_file(con, path, file_fmt)
+        reports.append(report)
+        if on_report is not None:
+            on_report(report)
     return reports
 
 

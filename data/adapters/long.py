@@ -46,7 +46,7 @@ def long_file_view(con: duckdb.DuckDBPyConnection, path: str | Path, view: str =
     path = Path(path)
     try:
         if is_parquet(path):
-            rel = con.read_parquet(str(path))
+            rel = con.read_parquet(str(path), file_row_number=True)
         else:
             rel = con.read_csv(str(path), header=True, all_varchar=True,
                                compression="gzip" if is_gzip(path) else "none")
@@ -58,7 +58,9 @@ def long_file_view(con: duckdb.DuckDBPyConnection, path: str | Path, view: str =
     if missing:
         raise IngestError(f"{path}: long format needs columns {', '.join(LONG_REQUIRED)}[, flag][, unit]; "
                           f"missing {', '.join(missing)}")
-    return normalised_select(view, _ts_utc_expr(str(columns["ts"])), "flag" in columns, "unit" in columns)
+    # Parquet gives its row number; for CSV, row_number() OVER () follows the scan order
+    rid = "file_row_number" if "file_row_number" in columns else "row_number() OVER ()"
+    return normalised_select(view, _ts_utc_expr(str(columns["ts"])), "flag" in columns, "unit" in columns, rid)
 
 
 def ingest_long_file(con: duckdb.DuckDBPyConnection, path: str | Path, source_sha256: str | None = None):
