@@ -1,13 +1,62 @@
-"""(being built) envtrust demo."""
+"""Build the demo database: the 12 real Beijing stations (4 years when ../shared/data exists,
+else the shipped sample), the ~2,000 national stations with the real 2017-01-01 day, micro-sensor
+rings, water sections on real rivers and polluter outlets (synthetic, seeded), demo users, and
+plausibility scores when the engine is installed.
+
+Examples:
+  envtrust demo --db var/envtrust.duckdb
+  envtrust demo --db var/envtrust.duckdb --if-missing      # used by `make run`
+  envtrust demo --db /tmp/small.duckdb --sample --seed 7
+"""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+
+from envtrust.cli import UserError
+from envtrust.settings import load_settings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--db", help="DuckDB file")
+    parser.add_argument("--db", type=Path, default=None,
+                        help="DuckDB file to build (default: $ENVTRUST_DB or var/envtrust.duckdb)")
+    parser.add_argument("--if-missing", action="store_true",
+                        help="do nothing (but print the demo accounts) when the store already holds the demo")
+    parser.add_argument("--sample", action="store_true",
+                        help="use the small shipped sample even when ../shared/data is present")
+    parser.add_argument("--seed", type=int, default=20170101, help="seed of the synthetic generators (default 20170101)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
-    raise NotImplementedError("envtrust demo is being built")
+    from data.demo import accounts_text, build_demo, demo_exists
+
+    db = Path(args.db) if args.db else load_settings().db_path
+    if db.exists() and db.is_dir():
+        raise UserError(f"{db} is a directory; give a DuckDB file path")
+    if args.if_missing and db.exists():
+        import duckdb
+
+        try:
+            con = duckdb.connect(str(db), read_only=True)
+        except duckdb.Error as exc:
+            raise UserError(f"cannot open {db}: {exc}") from None
+        try:
+            exists = demo_exists(con)
+        finally:
+            con.close()
+        if exists:
+            print(f"{db} already holds the demo; nothing to do.")
+            print(accounts_text())
+            return 0
+    try:
+        summary = build_demo(db, full=False if args.sample else None, seed=args.seed,
+                             progress=not args.no_progress)
+    except FileNotFoundError as exc:
+        raise UserError(str(exc)) from None
+    for line in summary.lines():
+        print(line)
+    print(accounts_text())
+    print(f"(accounts also written to {db.resolve().parent / 'demo-accounts.txt'})")
+    return 0
