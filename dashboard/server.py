@@ -23,11 +23,13 @@ connection to the same database, safe to use from the request's thread), closed 
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import importlib
 import importlib.util
 import json
 import logging
+import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -311,8 +313,17 @@ def _make_cacheable(response: flask.Response) -> None:
         return  # Dash's fingerprinted library files carry their own long max-age
     response.headers["Cache-Control"] = f"public, max-age={EMBED_MAX_AGE_S}"
     if not response.direct_passthrough and not response.is_streamed and "ETag" not in response.headers:
-        response.add_etag()
+        response.set_etag(stable_etag(response.get_data()))
     response.make_conditional(request)
+
+
+_END_ID = re.compile(rb'"end_id":"[^"]*"')
+
+
+def stable_etag(body: bytes) -> str:
+    """ETag of a page, ignoring Dash's per-load ``end_id`` token (used only by background callbacks,
+    which the embeds do not have), so an unchanged embed page answers 304."""
+    return hashlib.sha1(_END_ID.sub(b'"end_id":""', body), usedforsecurity=False).hexdigest()
 
 
 def _auth_error(exc: auth.AuthError) -> flask.Response:

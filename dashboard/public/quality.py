@@ -46,9 +46,8 @@ def aqi_style(level, lang: str) -> dict:
     if level is None or pd.isna(level) or int(level) not in AQI_LEVELS:
         return {"colour": NO_DATA_COLOUR, "text_colour": "#fff", "label": "-" if lang == "zh" else "n/a"}
     info = AQI_LEVELS[int(level)]
-    colour = info["colour"] if isinstance(info, dict) else info.colour
-    name = (info["name_zh"] if lang == "zh" else info["name_en"]) if isinstance(info, dict) else (
-        info.name_zh if lang == "zh" else info.name_en)
+    colour = info.colour_hex
+    name = info.name_zh if lang == "zh" else info.name_en
     return {"colour": colour, "text_colour": _text_colour(colour), "label": name}
 
 

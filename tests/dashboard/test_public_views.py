@@ -1,0 +1,100 @@
+"""data.public_views returns officially released values only (official networks, valid flags)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from data import public_views
+
+
+def _load_fixture_module():
+    spec = importlib.util.spec_from_file_location("public_fixture", Path(__file__).with_name("public_fixture.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_fixture = _load_fixture_module()
+LATEST = _fixture.LATEST
+fill_public_store = _fixture.fill_public_store
+INTERNAL_TABLES = ("scores", "events", "event_reviews", "users", "audit_log", "quarantine", "ingest_batches")
+
+
+@pytest.fixture()
+def public_store(store):
+    fill_public_store(store)
+    return store
+
+
+def test_released_stations_are_official_networks_only(public_store):
+    stations = public_views.released_stations(public_store)
+    assert set(stations["station_id"]) == {"1001A", "1002A", "W0001"}
+    assert set(stations.columns) == set(public_views.STATION_COLUMNS)
+
+
+@pytest.mark.parametrize("station_id", ["M0001", "P0001", "nope", "1001A' OR '1'='1"])
+def test_non_public_station_gives_nothing(public_store, station_id):
+    assert public_views.released_station(public_store, station_id) is None
+    assert public_views.latest_released_station_ts(public_store, station_id) is None
+    assert public_views.released_series(public_store, station_id, LATEST - pd.Timedelta(days=2), LATEST).empty
+
+
+def test_latest_hour_ignores_invalid_flags(public_store):
+    assert public_views.latest_released_ts(public_store, "air_station") == LATEST
+    assert public_views.latest_released_station_ts(public_store, "1001A") == LATEST
+
+
+def test_hour_wide_has_released_values_and_drops_flagged(public_store):
+    wide = public_views.released_hour_wide(public_store, "air_station", LATEST)
+    assert list(wide["station_id"]) == ["1001A", "1002A"]
+    row = wide.set_index("station_id")
+    assert row.loc["1001A", "PM2.5"] == pytest.approx(40.0 + 29)
+    assert pd.isna(row.loc["1002A", "PM2.5"])  # maintenance-flagged 999 is not released
+    assert row.loc["1002A", "PM10"] == pytest.approx(20.0 + 29 + 1)
+    assert "TEMP" not in wide.columns
+    assert wide[["PM2.5", "PM10", "SO2", "NO2", "CO", "O3"]].max().max() < 500
+
+
+def test_series_is_one_station_in_window(public_store):
+    series = public_views.released_series(public_store, "1001A", LATEST - pd.Timedelta(hours=23), LATEST)
+    assert len(series) == 24
+    assert list(series.columns) == ["ts", "PM2.5", "PM10", "SO2", "NO2", "CO", "O3"]
+    assert series["ts"].is_monotonic_increasing
+
+
+def test_water_section_series_uses_water_parameters(public_store):
+    series = public_views.released_series(public_store, "W0001", LATEST - pd.Timedelta(hours=2), LATEST)
+    assert len(series) == 3
+    assert series["DO"].eq(9.0).all() and "PM2.5" not in series
+
+
+def test_no_internal_column_names_in_any_answer(public_store):
+    answers = [
+        public_views.released_stations(public_store),
+        public_views.released_hour_wide(public_store, "air_station", LATEST),
+        public_views.released_hour_wide(public_store, "water_section", LATEST),
+        public_views.released_series(public_store, "1001A", LATEST - pd.Timedelta(hours=5), LATEST),
+    ]
+    for frame in answers:
+        for column in frame.columns:
+            assert not any(word in column.lower() for word in ("score", "event", "flag", "review", "summary"))
+
+
+def test_works_without_any_internal_table(public_store):
+    """Drop every internal table: the public queries still answer, so they never read them."""
+    for table in INTERNAL_TABLES:
+        public_store.execute(f"DROP TABLE {table}")
+    assert len(public_views.released_stations(public_store)) == 3
+    assert len(public_views.released_hour_wide(public_store, "air_station", LATEST)) == 2
+    assert public_views.latest_released_ts(public_store, "water_section") == LATEST
+
+
+def test_unknown_kind_is_refused(public_store):
+    with pytest.raises(ValueError, match="kind must be one of"):
+        public_views.latest_released_ts(public_store, "air_micro")
+    with pytest.raises(ValueError, match="kind must be one of"):
+        public_views.released_hour_wide(public_store, "polluter_outlet", LATEST)
