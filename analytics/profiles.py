@@ -51,7 +51,7 @@ def weekly_profile(df: pd.DataFrame, value: str = "value") -> pd.DataFrame:
     analyst compares against neighbours.
     """
     d = _clean(df, value)
-    g = d.groupby([d["ts"].dt.weekday.rename("weekday"), d["ts"].dt.hour.rename("hour")])["value"]
+    g = d.groupby([d["ts"].dt.day_of_week.rename("weekday"), d["ts"].dt.hour.rename("hour")])["value"]
     idx = pd.MultiIndex.from_product([range(7), range(24)], names=["weekday", "hour"])
     out = _spread(g).reindex(idx)
     out["n"] = out["n"].fillna(0).astype(int)
@@ -61,7 +61,7 @@ def weekly_profile(df: pd.DataFrame, value: str = "value") -> pd.DataFrame:
 def weekday_means(df: pd.DataFrame, value: str = "value") -> pd.DataFrame:
     """Mean by weekday (0 = Monday .. 6 = Sunday) with spread."""
     d = _clean(df, value)
-    out = _spread(d.groupby(d["ts"].dt.weekday)["value"]).reindex(range(7))
+    out = _spread(d.groupby(d["ts"].dt.day_of_week)["value"]).reindex(range(7))
     out["n"] = out["n"].fillna(0).astype(int)
     return out.rename_axis("weekday").reset_index()
 
@@ -87,8 +87,8 @@ def calendar_daily_means(df: pd.DataFrame, value: str = "value",
     out["valid"] = out["n_hours"] >= min_hours
     out.loc[~out["valid"], "mean"] = np.nan
     out = out.rename_axis("date").reset_index()
-    out["weekday"] = out["date"].dt.weekday
-    first_monday = days[0] - pd.Timedelta(days=int(days[0].weekday()))
+    out["weekday"] = out["date"].dt.day_of_week
+    first_monday = days[0] - pd.Timedelta(days=int(days[0].day_of_week))
     out["week"] = ((out["date"] - first_monday).dt.days // 7).astype(int)
     return out[cols]
 

@@ -171,17 +171,36 @@ def o3_daily_stats(con: Con, start: datetime, end: datetime) -> pd.DataFrame:
     ).df().set_index("station_id")
 
 
-def _water_status(wide: pd.DataFrame) -> pd.Series:
-    """GB 3838-2002 class (1..6 = I..worse than V) per row of water parameter columns."""
+def _water_status(wide: pd.DataFrame, waterbody: pd.Series) -> pd.Series:
+    """GB 3838-2002 class (1..6 = I..worse than V) per section; lakes/reservoirs use the lake limits."""
     from analytics.standards import water as water_mod
 
+    out = pd.Series(np.nan, index=wide.index, dtype=float)
     cols = [c for c in WATER_PARAMETERS if c in wide.columns]
     if wide.empty or not cols:
-        return pd.Series(np.nan, index=wide.index, dtype=float)
-    res = water_mod.water_class(wide[cols])
-    if isinstance(res, pd.DataFrame):
-        res = res["water_class"] if "water_class" in res.columns else res.iloc[:, 0]
-    return pd.to_numeric(pd.Series(np.asarray(res), index=wide.index), errors="coerce")
+        return out
+    body = waterbody.reindex(wide.index).where(lambda b: b.isin(water_mod.WATERBODIES), "river")
+    for kind in body.unique():
+        rows = body.index[body == kind]
+        cls = water_mod.water_class(wide.loc[rows, cols], waterbody=kind)
+        out.loc[rows] = pd.to_numeric(cls, errors="coerce").astype(float).to_numpy()
+    return out
+
+
+def _o2_corrected_mg_m3(conc: float, o2_pct: float, ref_o2_pct: float) -> float:
+    """Flue-gas concentration at the reference O2 (HJ 75-2017): C * (21 - O2_ref) / (21 - O2_measured).
+
+    Uses ``analytics.standards.cems`` when that module is installed (one source of truth).
+    """
+    try:
+        from analytics.standards import cems
+    except ImportError:
+        cems = None
+    if cems is not None and hasattr(cems, "o2_corrected_mg_m3"):
+        return float(cems.o2_corrected_mg_m3(conc, o2_pct, ref_o2_pct))
+    if o2_pct >= 21.0:
+        return float("nan")
+    return float(conc) * (21.0 - ref_o2_pct) / (21.0 - o2_pct)
 
 
 def _outlet_exceedance(wide: pd.DataFrame, info: pd.DataFrame) -> pd.DataFrame:
@@ -205,9 +224,7 @@ def _outlet_exceedance(wide: pd.DataFrame, info: pd.DataFrame) -> pd.DataFrame:
             if not np.isfinite(val):
                 continue
             if param in FLUE_PARAMETERS and param != "flue_O2" and np.isfinite(o2) and pd.notna(ref):
-                from analytics.standards import cems
-
-                val = float(cems.o2_corrected_mg_m3(val, o2, float(ref)))
+                val = _o2_corrected_mg_m3(val, o2, float(ref))
             ratio = val / float(limit)
             if not np.isfinite(ratios[sid]) or ratio > ratios[sid]:
                 ratios[sid] = ratio
@@ -255,7 +272,7 @@ def station_status(con: Con, start: datetime, end: datetime, kinds: list[str] | 
         air = _air_status(wide.loc[air_ids], averaging, o3)
         out.loc[air_ids, ["aqi", "aqi_level", "primary_pollutant"]] = air[["aqi", "aqi_level", "primary_pollutant"]]
     if len(water_ids):
-        out.loc[water_ids, "water_class"] = _water_status(wide.loc[water_ids])
+        out.loc[water_ids, "water_class"] = _water_status(wide.loc[water_ids], out.loc[water_ids, "waterbody_type"])
     if len(outlet_ids):
         ex = _outlet_exceedance(wide.loc[outlet_ids], out.loc[outlet_ids])
         out.loc[outlet_ids, ["limit_ratio", "worst_parameter", "exceedance"]] = ex

@@ -119,7 +119,7 @@ def neighbour_map(me: dict, neighbours: pd.DataFrame, values: pd.DataFrame, para
     from dashboard.figures.situation_map import view_for
 
     center, zoom = view_for(pts["lon"], pts["lat"])
-    fig.update_layout(map={"style": "white-bg", "center": center, "zoom": min(zoom, 11.5),
+    fig.update_layout(map={"style": "white-bg", "center": center, "zoom": min(zoom - 1.2, 11.0),
                            "layers": basemap_layers or []},
                       margin={"l": 0, "r": 0, "t": 0, "b": 0}, showlegend=False, height=300)
     return fig

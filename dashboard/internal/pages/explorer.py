@@ -16,7 +16,7 @@ from data import views
 EVENT_KINDS: tuple[str, ...] = ("suppression", "outage", "flatline", "fabrication", "drift", "clipping",
                                 "flag_abuse", "spike")
 EVENT_STATUSES: tuple[str, ...] = ("open", "confirmed", "false_alarm", "closed")
-PAGE_SIZE = 25
+PAGE_SIZE = 20
 
 
 def column_defs(lang: str) -> list[dict]:
@@ -98,7 +98,7 @@ def layout(con, lang: str, tz: str) -> html.Div:
             rowData=[],
             defaultColDef={"sortable": True, "filter": True, "resizable": True, "floatingFilter": True},
             dashGridOptions={"pagination": True, "paginationPageSize": PAGE_SIZE, "animateRows": False,
-                             "rowSelection": {"mode": "singleRow"}},
+                             "rowSelection": {"mode": "singleRow", "checkboxes": False, "enableClickSelection": True}},
             columnSize="responsiveSizeToFit",
             csvExportParams={"fileName": "envtrust_events.csv"},
             getRowId="params.data.event_id",

@@ -132,7 +132,7 @@ def layout(con, lang: str, tz: str) -> html.Div:
             html.Span(id=SituationIds.TIME_LABEL, className="time-label"),
         ], className="toolbar"),
         dcc.Slider(id=SituationIds.TIME_SLIDER, min=0, max=n_hours, step=1, value=n_hours, marks=None,
-                   updatemode="mouseup", tooltip=None),
+                   updatemode="mouseup", tooltip=None, allow_direct_input=False),
         html.Div([
             html.Div([
                 dcc.Checklist(id=SituationIds.LAYERS, options=layer_opts, value=list(DEFAULT_LAYERS), inline=True,

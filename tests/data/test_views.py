@@ -1,0 +1,201 @@
+"""data.views on a real store built from the shipped sample (no mocks)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analytics.standards.aqi import daily_aqi, hourly_aqi
+from data import views
+from data.audit import verify_chain
+from data.store import connect
+
+
+def _fixture_module():
+    path = Path(__file__).resolve().parents[1] / "dashboard" / "internal_fixture.py"
+    spec = importlib.util.spec_from_file_location("internal_fixture", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+FX = _fixture_module()
+LAST = FX.SAMPLE_LAST_UTC.to_pydatetime()
+HOUR = pd.Timedelta(hours=1)
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory) -> Path:
+    return FX.build_internal_store(tmp_path_factory.mktemp("views") / "store.duckdb")
+
+
+@pytest.fixture(scope="module")
+def con(template):
+    c = connect(template, read_only=True)
+    yield c
+    c.close()
+
+
+@pytest.fixture()
+def rw_con(template, tmp_path):
+    c = connect(FX.copy_store(template, tmp_path / "copy.duckdb"))
+    yield c
+    c.close()
+
+
+def test_stations_filter_by_kind_and_admin(con):
+    air = views.stations(con, kinds=["air_station"])
+    assert len(air) == 12 and set(air["kind"]) == {"air_station"}
+    assert views.stations(con, city="北京市")["station_id"].is_unique
+    assert views.stations(con, province="nowhere").empty
+    assert views.station(con, "1003A")["name"] == "东四"
+    assert views.station(con, "x' OR '1'='1") is None  # bound, not formatted
+
+
+def test_time_extent_matches_sample(con):
+    first, last = views.time_extent(con)
+    assert pd.Timestamp(first) == pd.Timestamp("2016-11-30 16:00")  # 2016-12-01 00:00 CST
+    assert pd.Timestamp(last) == FX.SAMPLE_LAST_UTC
+
+
+def test_hourly_status_equals_hj633_on_the_raw_hour(con):
+    status = views.station_status(con, LAST, LAST + HOUR).set_index("station_id")
+    raw = views.station_series(con, "1003A", LAST, LAST + HOUR)
+    wide = raw[raw["flag"] == "N"].pivot_table(index="station_id", columns="parameter", values="value")
+    expected = hourly_aqi(wide[[c for c in ("PM2.5", "PM10", "SO2", "NO2", "CO", "O3") if c in wide]])
+    assert status.at["1003A", "aqi"] == expected["aqi"].iloc[0]
+    assert status.at["1003A", "aqi_level"] == int(expected["level"].iloc[0])
+    assert 1 <= status.loc[status["kind"] == "air_station", "aqi_level"].min()
+    assert status.loc[status["kind"] == "air_station", "aqi_level"].max() <= 6
+
+
+def test_daily_status_uses_daily_means_and_o3_8h(con):
+    start, end = LAST - pd.Timedelta(hours=23), LAST + HOUR
+    status = views.station_status(con, start, end).set_index("station_id")
+    raw = views.station_series(con, "1001A", start, end)
+    raw = raw[raw["flag"] == "N"]
+    means = raw.groupby("parameter")["value"].mean()
+    o3 = raw[raw["parameter"] == "O3"].set_index("ts")["value"].sort_index()
+    o3_8h = o3.rolling("8h", min_periods=6).mean()
+    o3_8h = o3_8h[o3_8h.index >= pd.Timestamp(start) + pd.Timedelta(hours=7)].max()
+    daily = pd.DataFrame([{**{p: means[p] for p in ("PM2.5", "PM10", "SO2", "NO2", "CO")},
+                           "O3_8h": o3_8h, "O3_1h": o3.max()}])
+    assert status.at["1001A", "aqi"] == daily_aqi(daily)["aqi"].iloc[0]
+
+
+def test_map_cache_gives_the_same_status_as_the_raw_table(template, tmp_path):
+    raw_store = FX.build_internal_store(tmp_path / "nocache.duckdb", map_cache=False)
+    cols = ["station_id", "aqi", "aqi_level", "water_class", "limit_ratio", "suspicion"]
+    with connect(template, read_only=True) as cached, connect(raw_store, read_only=True) as plain:
+        for start, end in ((LAST, LAST + HOUR), (LAST - pd.Timedelta(hours=47), LAST + HOUR)):
+            a = views.station_status(cached, start, end)[cols]
+            b = views.station_status(plain, start, end)[cols]
+            pd.testing.assert_frame_equal(a, b)
+            assert views.capture_rate(cached, start, end, ["1001A", "1002A"]) == \
+                views.capture_rate(plain, start, end, ["1001A", "1002A"])
+
+
+def test_water_class_and_outlet_exceedance(con):
+    now = views.station_status(con, LAST, LAST + HOUR).set_index("station_id")
+    assert now.at["W9001", "water_class"] == 2  # CODMn 3, NH3-N 0.3, TP 0.05 mg/L: class II (GB 3838 table 1)
+    assert now.at["W9002", "water_class"] == 4  # DO 4 mg/L is class IV (GB 3838-2002 table 1)
+    assert bool(now.at["P9001", "exceedance"]) is True
+    assert now.at["P9001", "limit_ratio"] == pytest.approx(80 / 35)  # O2 = reference O2: no correction
+    assert now.at["P9001", "worst_parameter"] == "flue_SO2"
+    before = views.station_status(con, LAST - pd.Timedelta(hours=20), LAST - pd.Timedelta(hours=19))
+    assert not bool(before.set_index("station_id").at["P9001", "exceedance"])
+
+
+def test_suspicion_marks_stations_with_overlapping_events(con):
+    at_event = views.station_status(con, FX.EVENT_START.to_pydatetime(), (FX.EVENT_START + HOUR).to_pydatetime())
+    s = at_event.set_index("station_id")["suspicion"]
+    assert s["1003A"] == pytest.approx(0.91) and s["1001A"] == 0
+    long_after = views.station_status(con, LAST, LAST + HOUR).set_index("station_id")["suspicion"]
+    assert long_after["1003A"] == 0 and long_after["1012A"] == pytest.approx(0.55)
+
+
+def test_headline_counts_and_trend(con):
+    start, end = LAST - pd.Timedelta(hours=23), LAST + HOUR
+    h = views.headline(con, start, end)
+    cur, prev = h["current"], h["previous"]
+    assert sum(cur["aqi_levels"].values()) == 12 and sum(prev["aqi_levels"].values()) == 12
+    assert cur["water_classes"] == {2: 1, 4: 1}
+    assert cur["exceedances"] == 1 and prev["exceedances"] == 0
+    assert cur["open_events"] == 2
+    raw = pd.concat([views.station_series(con, s, start, end, ["PM2.5", "PM10", "SO2", "NO2", "CO", "O3"])
+                     for s in views.stations(con, kinds=["air_station"])["station_id"]])
+    valid = raw["value"].notna() & (raw["flag"] == "N")
+    assert cur["capture_rate"] == pytest.approx(valid.sum() / (12 * 24 * 6))
+
+
+def test_events_table_filters_and_ranks(con):
+    all_events = views.events_table(con)
+    assert list(all_events["event_id"]) == ["ev-dongsi", "ev-gucheng"]  # by score, highest first
+    assert all_events.loc[0, "station_name"] == "东四"
+    assert list(views.events_table(con, kinds=["flatline"])["event_id"]) == ["ev-gucheng"]
+    assert views.events_table(con, min_score=0.9)["event_id"].tolist() == ["ev-dongsi"]
+    assert views.events_table(con, statuses=["confirmed"]).empty
+    assert views.events_table(con, station_id="1012A")["kind"].tolist() == ["flatline"]
+
+
+def test_event_parses_evidence(con):
+    ev = views.event(con, "ev-dongsi")
+    assert ev["evidence"] == {"neighbour_ratio": 0.31, "hours": 12}
+    assert ev["parameter_list"] == ["PM2.5", "PM10"]
+    assert views.event(con, "nope") is None
+
+
+def test_record_review_updates_status_reviews_and_audit(rw_con):
+    status = views.record_review(rw_con, "ev-dongsi", "false_alarm", "  calibration day ", "ana")
+    assert status == "false_alarm"
+    assert views.event(rw_con, "ev-dongsi")["status"] == "false_alarm"
+    reviews = views.event_reviews(rw_con, "ev-dongsi")
+    assert reviews.loc[0, ["verdict", "comment", "username"]].tolist() == ["false_alarm", "calibration day", "ana"]
+    assert verify_chain(rw_con) == []
+    # a dismissed event no longer marks the station, and no longer counts as open
+    s = views.suspicion(rw_con, FX.EVENT_START.to_pydatetime(), FX.EVENT_END.to_pydatetime())
+    assert "1003A" not in set(s["station_id"])
+    assert views.open_event_count(rw_con, LAST) == 1
+    assert views.record_review(rw_con, "ev-dongsi", "reopened", None, "ana") == "open"
+    with pytest.raises(ValueError, match="verdict"):
+        views.record_review(rw_con, "ev-dongsi", "maybe", None, "ana")
+    with pytest.raises(ValueError, match="unknown event"):
+        views.record_review(rw_con, "nope", "confirmed", None, "ana")
+
+
+def test_station_series_window_and_order(con):
+    start, end = LAST - pd.Timedelta(hours=5), LAST + HOUR
+    s = views.station_series(con, "1001A", start, end, ["PM2.5", "WS"])
+    assert set(s["station_id"]) == {"1001A"} and set(s["parameter"]) == {"PM2.5", "WS"}
+    assert len(s) == 12 and s["ts"].min() == pd.Timestamp(start) and s["ts"].max() == FX.SAMPLE_LAST_UTC
+    assert (s.groupby("parameter")["ts"].apply(lambda x: x.is_monotonic_increasing)).all()
+    assert views.station_parameters(con, "P9001") == ["flue_SO2", "flue_NOx", "flue_O2"]
+
+
+def test_neighbours_nearest_first_same_kind(con):
+    nb = views.neighbours(con, "1003A", k=3)
+    assert len(nb) == 3 and "1003A" not in set(nb["station_id"])
+    assert nb["distance_m"].is_monotonic_increasing and set(nb["kind"]) == {"air_station"}
+    micro = views.neighbours(con, "M9001", k=2)
+    assert micro.loc[0, "station_id"] == "1003A"  # its parent ring station is the nearest
+    assert views.neighbours(con, "unknown").empty
+
+
+def test_model_contributions_long_form(con):
+    c = views.model_contributions(con, "1003A", FX.EVENT_START.to_pydatetime(), (FX.EVENT_END + HOUR).to_pydatetime(),
+                                  ["PM2.5"])
+    assert set(c["model"]) == {"ensemble", "spatial", "seasonal"}
+    assert len(c) == 3 * 12
+    assert c.loc[c["model"] == "ensemble", "score"].eq(0.91).all()
+    assert views.model_contributions(con, "1001A", FX.EVENT_START, FX.EVENT_END).empty
+
+
+def test_values_at_mean_over_period(con):
+    v = views.values_at(con, ["1001A", "1002A"], "PM2.5", LAST - pd.Timedelta(hours=2), LAST + HOUR).set_index("station_id")
+    raw = views.station_series(con, "1001A", LAST - pd.Timedelta(hours=2), LAST + HOUR, ["PM2.5"])
+    assert v.at["1001A", "value"] == pytest.approx(raw["value"].mean())
+    assert np.isfinite(v.at["1002A", "value"])
