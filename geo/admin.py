@@ -87,7 +87,7 @@ def assign_admin(stations: pd.DataFrame, *, max_snap_deg: float = 0.1) -> pd.Dat
     p_hit = _snap(points, p_hit, p_tree, max_snap_deg)
     prov_code = np.array([_code(p_props[i].get("adcode")) if i >= 0 else None for i in p_hit], dtype=object)
     prov_name = np.array([p_props[i].get("name") or None if i >= 0 else None for i in p_hit], dtype=object)
-    has = prov_code != None  # noqa: E711 - elementwise on an object array
+    has = pd.notna(prov_code)
     out.loc[has, "province_code"] = prov_code[has]
     out.loc[has, "province"] = prov_name[has]
 

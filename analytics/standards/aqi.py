@@ -247,6 +247,28 @@ def hourly_aqi(wide: pd.DataFrame, *, table: str | None = None, so2_24h: pd.Seri
     return out
 
 
+def aqi_from_readings(readings: pd.DataFrame, *, table: str | None = None, so2_over_800: str = "24h",
+                      valid_flags: frozenset[str] = frozenset({"N"})) -> pd.DataFrame:
+    """Hourly AQI from long readings (station_id, ts, parameter, value[, flag]).
+
+    Only values with a valid HJ 212 flag count (default "N"); other parameters are ignored.
+    Returns station_id, ts (same clock as the input), aqi, level, primary_pollutant and the
+    ``iaqi_<pollutant>`` columns, one row per station-hour that has any pollutant value.
+    """
+    missing = {"station_id", "ts", "parameter", "value"} - set(readings.columns)
+    if missing:
+        raise ValueError(f"readings lack columns {sorted(missing)}")
+    r = readings[readings["parameter"].isin(POLLUTANTS)]
+    if "flag" in r.columns:
+        r = r[r["flag"].fillna("N").isin(valid_flags)]
+    r = r[r["value"].notna()]
+    if r.empty:
+        return pd.DataFrame(columns=["station_id", "ts", "aqi", "level", "primary_pollutant"])
+    wide = r.pivot_table(index=["station_id", "ts"], columns="parameter", values="value", aggfunc="mean")
+    out = hourly_aqi(wide, table=table, so2_over_800=so2_over_800)
+    return out.reset_index()
+
+
 def daily_aqi(daily: pd.DataFrame, *, table: str | None = None) -> pd.DataFrame:
     """Daily AQI (HJ 633-2012 5.2) from daily statistics, one row per station-day.
 

@@ -18,6 +18,7 @@ import pytest
 from analytics.standards.aqi import (
     AQI_LEVELS,
     BREAKPOINT_TABLES,
+    aqi_from_readings,
     aqi_level,
     breakpoints,
     daily_aqi,
@@ -175,3 +176,18 @@ def test_revision_table_does_not_reproduce_2017_data(cnemc):
     has = published.notna()
     ours = hourly_aqi(wide, table="hj633_revision", so2_over_800="omit")
     assert (ours["aqi"][has] == published[has]).mean() < 0.9
+
+
+def test_aqi_from_long_readings_uses_only_valid_flags():
+    ts = pd.Timestamp("2017-01-01 00:00")
+    readings = pd.DataFrame({
+        "station_id": ["A", "A", "A", "B", "B"],
+        "ts": [ts] * 5,
+        "parameter": ["PM2.5", "O3", "TEMP", "PM2.5", "CO"],
+        "value": [75.0, 250.0, -5.0, 500.0, 1.0],
+        "flag": ["N", "M", "N", "D", "N"],
+    })
+    out = aqi_from_readings(readings, table="hj633_2012").set_index("station_id")
+    assert out.loc["A", "aqi"] == 100 and out.loc["A", "primary_pollutant"] == "PM2.5"  # O3 flagged M
+    assert out.loc["B", "aqi"] == 10  # PM2.5 flagged D ignored; CO 1h 1.0 -> 10
+    assert aqi_from_readings(readings[readings["parameter"] == "TEMP"]).empty

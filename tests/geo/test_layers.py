@@ -108,3 +108,18 @@ def test_unknown_layer_names_the_known_ones():
 def test_gcj_sanity_forward_offset_direction():
     lon, lat = wgs84_to_gcj02(116.4, 39.9)
     assert lon > 116.4 and lat > 39.9
+
+
+def test_full_data_layers_when_present(tmp_path, monkeypatch):
+    """With ENVTRUST_SHARED_DATA pointing at a folder holding geo/hebei_counties*, that layer is
+    listed and converted; files missing there fall back to the sample."""
+    shared = tmp_path / "shared"
+    (shared / "geo").mkdir(parents=True)
+    src = layers.layer_path("beijing_districts")  # any GCJ-02 DataV file will do as a stand-in
+    (shared / "geo" / "hebei_counties_datav_gcj02.geojson").write_bytes(src.read_bytes())
+    monkeypatch.setenv("ENVTRUST_SHARED_DATA", str(shared))
+    assert "hebei_counties" in layers.layer_names()
+    assert layers.layer_path("hebei_counties").parent == shared / "geo"
+    assert layers.layer_path("provinces").parent.name == "geo"  # sample fallback
+    fc = layers.load_layer("hebei_counties")
+    assert len(fc["features"]) == 16
