@@ -185,10 +185,19 @@ def aqi_level(aqi):
     level = np.digitize(a, [51, 101, 151, 201, 301]) + 1
     if arr.ndim == 0:
         return None if np.isnan(arr) else int(level)
-    result = pd.array(np.where(np.isnan(a), pd.NA, level), dtype="Int64")
+    result = pd.arrays.IntegerArray(np.asarray(level, dtype=np.int64).ravel(), np.isnan(a).ravel())
     if isinstance(aqi, pd.Series):
         return pd.Series(result, index=aqi.index, name="level")
     return result
+
+
+def _join_names(mask: np.ndarray, names: np.ndarray) -> np.ndarray:
+    """Per row, the comma-joined names where ``mask`` is True (None if none); vectorised via bit codes."""
+    codes = mask.astype(np.int64) @ (np.int64(1) << np.arange(mask.shape[1], dtype=np.int64))
+    uniq, inverse = np.unique(codes, return_inverse=True)
+    labels = np.array([",".join(names[[(u >> i) & 1 == 1 for i in range(len(names))]]) or None for u in uniq],
+                      dtype=object)
+    return labels[inverse.reshape(-1)] if len(uniq) else np.array([], dtype=object)
 
 
 def _aqi_from_iaqi(iaqis: pd.DataFrame) -> pd.DataFrame:
@@ -199,7 +208,7 @@ def _aqi_from_iaqi(iaqis: pd.DataFrame) -> pd.DataFrame:
     aqi = np.where(all_nan, np.nan, filled.max(axis=1))
     names = np.asarray(iaqis.columns, dtype=object)
     is_max = (filled == aqi[:, None]) & (aqi[:, None] > 50)
-    primary = [",".join(names[row]) if row.any() else None for row in is_max]
+    primary = _join_names(is_max, names)
     out = pd.DataFrame({"aqi": aqi}, index=iaqis.index)
     out["level"] = aqi_level(out["aqi"])
     out["primary_pollutant"] = pd.Series(primary, index=iaqis.index, dtype=object)
@@ -299,4 +308,4 @@ def exceeding_pollutants(iaqis: pd.DataFrame) -> pd.Series:
     unverified here (standards.md 2)."""
     names = np.asarray([c.removeprefix("iaqi_") for c in iaqis.columns], dtype=object)
     over = iaqis.to_numpy(dtype=float) > 100
-    return pd.Series([",".join(names[r]) if r.any() else None for r in over], index=iaqis.index, dtype=object)
+    return pd.Series(_join_names(over, names), index=iaqis.index, dtype=object)
