@@ -34,9 +34,10 @@ def shell() -> html.Div:
 
 def route(pathname: str | None, search: str | None) -> tuple[str, dict]:
     """Which page a URL shows: ('situation'|'events'|'station'|'not_found', arguments)."""
-    path = (pathname or PREFIX)
-    rest = path[len(PREFIX):] if path.startswith(PREFIX) else path.lstrip("/")
-    rest = rest.strip("/")
+    path = (pathname or PREFIX).rstrip("/") + "/"
+    if not path.startswith(PREFIX):
+        return "not_found", {}
+    rest = path[len(PREFIX):].strip("/")
     if rest == "":
         return "situation", {}
     if rest == "events":

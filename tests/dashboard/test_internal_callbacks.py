@@ -1,0 +1,315 @@
+"""The internal dashboard's callbacks: the pure functions they call, on a real store built from the
+sample, and the mounted callbacks themselves through the real server (roles enforced server-side)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+import plotly.graph_objects as go
+import pytest
+from dash import html
+
+from dashboard.internal.app import create_internal_app
+from dashboard.internal.ids import ExplorerIds, ShellIds, SituationIds, StationIds
+from dashboard.internal.layout import header_texts, render_page, route
+from dashboard.internal.pages.explorer import event_href, event_rows
+from dashboard.internal.pages.situation import admin_options, period_for, situation_view
+from dashboard.internal.pages.situation_callbacks import next_offset, station_href
+from dashboard.internal.pages.station import analysis_view, series_view, submit_review
+from dashboard.internal.timefmt import local_day_bounds_utc
+from data import views
+from data.store import connect
+
+TZ = "Asia/Shanghai"
+
+
+def _fixture_module():
+    spec = importlib.util.spec_from_file_location("internal_fixture", Path(__file__).with_name("internal_fixture.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+FX = _fixture_module()
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory) -> Path:
+    return FX.build_internal_store(tmp_path_factory.mktemp("callbacks") / "store.duckdb")
+
+
+@pytest.fixture(scope="module")
+def con(template):
+    c = connect(template, read_only=True)
+    yield c
+    c.close()
+
+
+def ids_in(component) -> set[str]:
+    """Every component id in a Dash component tree."""
+    found = set()
+
+    def walk(c):
+        if isinstance(c, (list, tuple)):
+            for x in c:
+                walk(x)
+            return
+        if not hasattr(c, "to_plotly_json"):
+            return
+        cid = getattr(c, "id", None)
+        if isinstance(cid, str):
+            found.add(cid)
+        walk(getattr(c, "children", None))
+
+    walk(component)
+    return found
+
+
+def text_in(component) -> str:
+    return json.dumps(component.to_plotly_json(), default=lambda o: o.to_plotly_json()
+                      if hasattr(o, "to_plotly_json") else str(o), ensure_ascii=False)
+
+
+# ---------------------------------------------------------------- routing and shell
+
+@pytest.mark.parametrize("path,search,expected", [
+    ("/app/", "", ("situation", {})),
+    ("/app", "", ("situation", {})),
+    ("/app/events", "", ("events", {})),
+    ("/app/station/1003A", "?event=ev-dongsi", ("station", {"station_id": "1003A", "event_id": "ev-dongsi"})),
+    ("/app/station/1003A", "", ("station", {"station_id": "1003A", "event_id": None})),
+    ("/app/station/%E4%B8%9C", "", ("station", {"station_id": "东", "event_id": None})),
+    ("/app/nope", "", ("not_found", {})),
+])
+def test_route(path, search, expected):
+    assert route(path, search) == expected
+
+
+def test_render_page_each_page_in_both_languages(con):
+    sit = render_page(con, "/app/", "", "zh", TZ)
+    assert {SituationIds.MAP, SituationIds.TIME_SLIDER, SituationIds.HEADLINE, SituationIds.LAYERS} <= ids_in(sit)
+    assert "省" in text_in(sit)
+    ev = render_page(con, "/app/events", "", "en", TZ)
+    assert {ExplorerIds.GRID, ExplorerIds.KIND, ExplorerIds.EXPORT} <= ids_in(ev)
+    assert "Ranked suspected-interference events" in text_in(ev)
+    st = render_page(con, "/app/station/1003A", "?event=ev-dongsi", "zh", TZ)
+    assert {StationIds.SERIES, StationIds.MINIMAP, StationIds.CONFIRM, StationIds.TABS} <= ids_in(st)
+    no_event = render_page(con, "/app/station/1003A", "", "zh", TZ)
+    assert StationIds.CONFIRM not in ids_in(no_event)  # nothing to review
+    unknown = render_page(con, "/app/station/XX", "", "en", TZ)
+    assert "Unknown station" in text_in(unknown)
+    assert "Page not found" in text_in(render_page(con, "/app/x/y", "", "en", TZ))
+
+
+def test_header_texts_switch_language():
+    assert header_texts("zh", "ana")[1] == "态势一张图"
+    assert header_texts("en", "ana")[1] == "Situation map" and header_texts("en", "ana")[4] == "中文"
+
+
+# ---------------------------------------------------------------- situation map
+
+def test_situation_view_hour(con):
+    first, _ = views.time_extent(con)
+    n = int((FX.SAMPLE_LAST_UTC - pd.Timestamp(first)) / pd.Timedelta(hours=1))
+    fig, cards, label = situation_view(con, pd.Timestamp(first), n, "hour", ["air_station", "suspicion"],
+                                       "", "", "", "en", TZ)
+    assert isinstance(fig, go.Figure) and fig.layout.map.style == "white-bg"
+    shown = {sid for tr in fig.data for sid in tr.customdata[:, 0]}
+    assert shown == set(views.stations(con, kinds=["air_station"])["station_id"])
+    assert label.startswith("2017-01-10 23:00")  # 15:00 UTC is 23:00 in Beijing
+    assert "Data capture rate" in text_in(html.Div(cards))
+
+
+def test_situation_view_day_and_filters(con):
+    first, _ = views.time_extent(con)
+    fig, cards, label = situation_view(con, pd.Timestamp(first), 24 * 10, "day", list(views_layers()),
+                                       "北京市", "", "", "zh", TZ)
+    assert label.startswith("2016-12-11")
+    assert any(tr.name.startswith("空气质量标准站") for tr in fig.data)
+    empty_fig, _, _ = situation_view(con, pd.Timestamp(first), 0, "hour", list(views_layers()),
+                                     "河北省", "", "", "zh", TZ)
+    assert not [tr for tr in empty_fig.data if tr.customdata is not None and len(tr.customdata)]
+
+
+def views_layers():
+    from dashboard.figures.situation_map import ALL_LAYERS
+
+    return ALL_LAYERS
+
+
+def test_period_for_local_day():
+    start, end = period_for(pd.Timestamp("2016-11-30 16:00"), 30, "day", TZ)
+    assert (start, end) == local_day_bounds_utc(pd.Timestamp("2016-12-01 22:00"), TZ)
+    assert start == pd.Timestamp("2016-12-01 16:00") and end - start == pd.Timedelta(hours=24)
+    assert period_for(pd.Timestamp("2016-11-30 16:00"), 3, "hour", TZ) == \
+        (pd.Timestamp("2016-11-30 19:00"), pd.Timestamp("2016-11-30 20:00"))
+
+
+def test_admin_options_cascade():
+    areas = pd.DataFrame({"province": ["北京市", "北京市", "河北省"], "city": ["北京市", "北京市", "保定市"],
+                          "county": ["东城区", "西城区", "竞秀区"]})
+    provinces, cities, counties = admin_options(areas, "河北省", None, "en")
+    assert [o["value"] for o in provinces] == ["", "北京市", "河北省"]
+    assert [o["value"] for o in cities] == ["", "保定市"] and [o["value"] for o in counties] == ["", "竞秀区"]
+
+
+def test_playback_and_click_helpers():
+    assert next_offset(10, 100, "hour") == 11 and next_offset(90, 100, "day") == 0
+    assert station_href({"points": [{"customdata": ["1003A"]}]}) == "/app/station/1003A"
+    assert station_href({"points": []}) is None and station_href(None) is None
+
+
+# ---------------------------------------------------------------- explorer
+
+def test_event_rows_local_time_and_filters(con):
+    rows = event_rows(con, None, None, None, "zh", TZ)
+    assert [r["event_id"] for r in rows] == ["ev-dongsi", "ev-gucheng"]
+    assert rows[0]["start_local"] == "2016-12-20 08:00" and rows[0]["kind_label"] == "压低数据"
+    assert rows[0]["station"] == "东四 (1003A)" and rows[0]["status_label"] == "待核查"
+    assert [r["event_id"] for r in event_rows(con, ["flatline"], None, None, "en", TZ)] == ["ev-gucheng"]
+    assert event_rows(con, None, None, 0.95, "en", TZ) == []
+    assert event_href(con, "ev-dongsi") == "/app/station/1003A?event=ev-dongsi"
+    assert event_href(con, "nope") is None
+
+
+# ---------------------------------------------------------------- station page
+
+def test_series_view_with_event(con):
+    fig, mini, evidence = series_view(con, "1003A", "ev-dongsi", None, "en", TZ)
+    names = {tr.name for tr in fig.data}
+    assert {"ensemble", "spatial", "seasonal"} <= names
+    assert "天坛 (Tiantan)" in names  # a neighbour overlaid, named as in the source
+    shades = [s for s in fig.layout.shapes if s.type == "rect"]
+    assert shades and pd.Timestamp(shades[0].x0) == pd.Timestamp("2016-12-20 08:00")  # local time
+    xs = pd.to_datetime(fig.data[-1].x) if fig.data[-1].x is not None else None
+    assert xs is None or xs.min() >= pd.Timestamp("2016-12-17 08:00")
+    assert mini.layout.map.style == "white-bg" and "1003A" in list(mini.data[0].customdata[:, 0])
+    assert "neighbour_ratio" in text_in(html.Div(evidence))
+
+
+def test_series_view_without_event_and_unknown(con):
+    fig, _, _ = series_view(con, "1001A", None, ["PM2.5", "TEMP"], "zh", TZ)
+    assert fig.layout.annotations[0].text == "PM2.5"  # subplot titles: one panel per parameter
+    ts = pd.to_datetime(fig.data[0].x)
+    assert ts.max() == pd.Timestamp("2017-01-10 23:00")  # last UTC hour shown in local time
+    fig, mini, ev = series_view(con, "NOPE", None, None, "en", TZ)
+    assert fig.layout.annotations[0].text == "Unknown station"
+    # an event of another station is not shown on this one
+    fig, _, ev = series_view(con, "1001A", "ev-dongsi", None, "en", TZ)
+    assert not [s for s in fig.layout.shapes if s.type == "rect"]
+
+
+@pytest.mark.parametrize("tab", ["profiles", "calendar", "polar", "scatter"])
+def test_analysis_tabs_render_real_data(con, tab):
+    fig = analysis_view(con, "1001A", tab, "PM2.5", "1006A", "en", TZ)
+    assert fig.data, f"{tab} drew nothing"
+    assert not fig.layout.annotations or "No data" not in fig.layout.annotations[0].text
+
+
+def test_analysis_polar_without_wind_says_so(con):
+    fig = analysis_view(con, "P9001", "polar", "flue_SO2", None, "en", TZ)
+    assert fig.layout.annotations[0].text == "No wind data at this station"
+    with pytest.raises(ValueError, match="tab"):
+        analysis_view(con, "1001A", "pie", "PM2.5", None, "en", TZ)
+
+
+def test_submit_review_writes(template, tmp_path):
+    with connect(FX.copy_store(template, tmp_path / "rw.duckdb")) as rw:
+        message, history = submit_review(rw, "ev-gucheng", "confirmed", "operator admitted", "ana", "en", TZ)
+        assert message == "Saved: Confirmed"
+        assert "operator admitted" in text_in(html.Ul(history))
+        assert views.event(rw, "ev-gucheng")["status"] == "confirmed"
+
+
+# ---------------------------------------------------------------- through the real server
+
+PASSWORD_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+@pytest.fixture()
+def server(template, tmp_path):
+    from dashboard.server import close_server, create_server
+    from envtrust.settings import load_settings
+
+    db = FX.copy_store(template, tmp_path / "served.duckdb")
+    app = create_server(load_settings(db_path=db, secret_key="s" * 64))
+    yield app
+    close_server(app)
+
+
+def login(client, username, password):
+    token = PASSWORD_RE.search(client.get("/login").get_data(as_text=True)).group(1)
+    client.post("/login", data={"csrf_token": token, "username": username, "password": password})
+
+
+def review_body(event_id: str) -> str:
+    from dashboard.server import dash_callback_body
+
+    out = f"..{StationIds.REVIEW_STATUS}.children...{StationIds.REVIEW_HISTORY}.children.."
+    return dash_callback_body(
+        out, [{"id": StationIds.CONFIRM, "property": "n_clicks", "value": 1},
+              {"id": StationIds.FALSE_ALARM, "property": "n_clicks", "value": 0},
+              {"id": StationIds.REOPEN, "property": "n_clicks", "value": 0}],
+        [{"id": StationIds.COMMENT, "property": "value", "value": "checked on site"},
+         {"id": StationIds.EVENT, "property": "data", "value": event_id},
+         {"id": ShellIds.LANG, "property": "data", "value": "en"}])
+
+
+def test_review_callback_needs_analyst_role(server):
+    leader = server.test_client()
+    login(leader, *FX.LEADER[:2])
+    refused = leader.post("/app/_dash-update-component", data=review_body("ev-dongsi"),
+                          content_type="application/json")
+    assert refused.status_code == 403
+    analyst = server.test_client()
+    login(analyst, *FX.ANALYST[:2])
+    ok = analyst.post("/app/_dash-update-component", data=review_body("ev-dongsi"), content_type="application/json")
+    assert ok.status_code == 200, ok.get_data(as_text=True)
+    assert "Saved: Confirmed" in ok.get_data(as_text=True)
+    with server.app_context():
+        con = server.extensions["envtrust"].con
+        assert views.event(con, "ev-dongsi")["status"] == "confirmed"
+        assert views.event_reviews(con, "ev-dongsi").loc[0, "username"] == "ana"
+
+
+def test_map_callback_through_the_server(server):
+    from dashboard.server import dash_callback_body
+
+    client = server.test_client()
+    body = dash_callback_body(
+        f"..{SituationIds.MAP}.figure...{SituationIds.HEADLINE}.children...{SituationIds.TIME_LABEL}.children..",
+        [{"id": SituationIds.TIME_SLIDER, "property": "value", "value": 983},
+         {"id": SituationIds.RESOLUTION, "property": "value", "value": "hour"},
+         {"id": SituationIds.LAYERS, "property": "value", "value": ["air_station"]},
+         {"id": SituationIds.PROVINCE, "property": "value", "value": ""},
+         {"id": SituationIds.CITY, "property": "value", "value": ""},
+         {"id": SituationIds.COUNTY, "property": "value", "value": ""}],
+        [{"id": SituationIds.EXTENT, "property": "data", "value": {"start": "2016-11-30T16:00:00"}},
+         {"id": ShellIds.LANG, "property": "data", "value": "zh"}])
+    assert client.post("/app/_dash-update-component", data=body, content_type="application/json").status_code == 401
+    login(client, *FX.LEADER[:2])
+    ok = client.post("/app/_dash-update-component", data=body, content_type="application/json")
+    assert ok.status_code == 200
+    assert "2017-01-10 23:00" in ok.get_data(as_text=True)
+
+
+def test_every_internal_callback_checks_the_role(template, tmp_path):
+    """Each registered callback calls require_role: outside a logged-in request it must refuse."""
+    import flask
+
+    from dashboard.auth import AuthError
+    from envtrust.settings import load_settings
+
+    server = flask.Flask("t")
+    app = create_internal_app(server, load_settings(db_path=tmp_path / "unused.duckdb"))
+    assert len(app.callback_map) >= 12
+    with server.test_request_context("/app/_dash-update-component", method="POST"):
+        for _key, cb in app.callback_map.items():
+            fn = cb["callback"]
+            n_args = len(cb["inputs"]) + len(cb["state"])
+            with pytest.raises(AuthError):
+                fn.__wrapped__(*([None] * n_args))
