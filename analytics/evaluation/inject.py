@@ -41,8 +41,9 @@ EVENT_KINDS: tuple[str, ...] = (
 AIR_KINDS: tuple[str, ...] = ("suppression", "outage", "flatline", "fabrication", "drift", "clipping", "spike")
 CEMS_KINDS: tuple[str, ...] = ("flag_abuse", "clipping", "flatline")
 AIR_PARAMS: tuple[str, ...] = ("PM2.5", "PM10", "SO2", "NO2", "CO", "O3")
-CEMS_PARAMS: tuple[str, ...] = ("flue_SO2", "flue_NOx", "flue_dust")
-CEMS_ALL_PARAMS: tuple[str, ...] = ("flue_SO2", "flue_NOx", "flue_dust", "flue_O2", "flue_flow", "flue_temp")
+CEMS_PARAMS: tuple[str, ...] = ("flue_SO2", "flue_NOx", "flue_dust", "ww_COD", "ww_NH3-N")
+CEMS_ALL_PARAMS: tuple[str, ...] = ("flue_SO2", "flue_NOx", "flue_dust", "flue_O2", "flue_flow", "flue_temp",
+                                    "ww_COD", "ww_NH3-N", "ww_flow")
 AIR_STATION_KINDS: tuple[str, ...] = ("air_station", "air_micro")
 
 # GB 3095-2012 table 1, 24-h Grade II limits = HJ 633-2012 IAQI-100 breakpoints (ug/m3)
@@ -268,10 +269,12 @@ def _apply_drift(cube, rng, s, t0, dur, ctx):
 def _apply_clipping(cube, rng, s, t0, dur, ctx):
     limits: dict[str, float] = ctx["limits"](s)
     touched = []
-    for p, limit in limits.items():
+    for p, limit_ref in limits.items():
         if p not in cube.params:
             continue
         i = cube.p(p)
+        factor = _measured_limit_factor(cube, s, p, ctx)
+        limit = limit_ref * (factor[t0:t0 + dur] if np.ndim(factor) else factor)
         seg = cube.values[s, t0:t0 + dur, i].copy()
         # CEMS: the real process ran higher (exceeding) but the record was held under the limit;
         # only the hours that would have exceeded change.
@@ -280,8 +283,9 @@ def _apply_clipping(cube, rng, s, t0, dur, ctx):
         if not over.any():
             continue
         res = cube.resolution[p] or 0.01
-        under = np.floor(limit * rng.uniform(0.9, 0.995, size=int(over.sum())) / res) * res
-        seg[over] = np.minimum(under, limit - res)
+        lim_over = limit[over] if np.ndim(limit) else limit
+        under = np.floor(lim_over * rng.uniform(0.9, 0.995, size=int(over.sum())) / res) * res
+        seg[over] = np.minimum(under, lim_over - res)
         cube.values[s, t0:t0 + dur, i] = seg
         touched.append(p)
     return {"variant": "under_limit", "limits": {p: limits[p] for p in touched}}, touched
@@ -371,10 +375,34 @@ def _candidate_starts(kind: str, cube: _Cube, s: int, ctx) -> np.ndarray | None:
         load = np.zeros(len(cube.times))
         for p, lim in limits.items():
             if p in cube.params:
-                load = np.fmax(load, cube.values[s, :, cube.p(p)] / lim)
+                load = np.fmax(load, cube.values[s, :, cube.p(p)] / (lim * _measured_limit_factor(cube, s, p, ctx)))
         threshold = 0.75 if kind == "clipping" else 0.6
         return np.flatnonzero(load > threshold)
     return None
+
+
+def _measured_limit_factor(cube: _Cube, s: int, p: str, ctx) -> np.ndarray | float:
+    """Per hour, limit(measured) / limit(reference O2) = (21 - O2) / (21 - O2_ref) (HJ 75-2017).
+
+    Flue-gas limits apply to the O2-corrected value (GB 13223-2011); the store keeps measured
+    values, so a clipper holds the *corrected* value under the limit. 1 where not applicable.
+    """
+    ref = ctx.get("ref_o2", lambda s: None)(s)
+    if not p.startswith("flue_") or ref is None or "flue_O2" not in cube.params:
+        return 1.0
+    o2 = cube.values[s, :, cube.p("flue_O2")]
+    f = (21.0 - o2) / (21.0 - ref)
+    return np.where(np.isfinite(f) & (f > 0.05), f, 1.0)
+
+
+def _ref_o2_lookup(stations: pd.DataFrame, cube: _Cube):
+    """station index -> reference O2 % (``ref_o2_pct``) or None."""
+    by_id = stations.set_index(stations["station_id"].astype(str))
+    table = {}
+    for s, sid in enumerate(cube.station_ids):
+        v = by_id["ref_o2_pct"].get(sid) if "ref_o2_pct" in by_id else None
+        table[s] = float(v) if v is not None and pd.notna(v) else None
+    return lambda s: table[s]
 
 
 def _limits_lookup(stations: pd.DataFrame, cube: _Cube):
@@ -386,7 +414,7 @@ def _limits_lookup(stations: pd.DataFrame, cube: _Cube):
         raw = by_id["limits_json"].get(sid) if "limits_json" in by_id else None
         if isinstance(raw, str) and raw.strip():
             with contextlib.suppress(ValueError, TypeError, AttributeError):
-                lim.update({k: float(v) for k, v in json.loads(raw).items() if k in CEMS_PARAMS})
+                lim = {k: float(v) for k, v in json.loads(raw).items() if k in CEMS_PARAMS}
         table[s] = {k: v for k, v in lim.items() if k in CEMS_PARAMS}
     return lambda s: table[s]
 
@@ -435,7 +463,8 @@ def inject_interference(readings: pd.DataFrame, stations: pd.DataFrame, kinds: l
                 "pm25_median": _network_median(cube, "PM2.5", air),
                 "limits": lambda s: {"PM2.5": PM25_24H_LIMIT_UGM3, "PM10": PM10_24H_LIMIT_UGM3}},
         "cems": {"network": "cems", "stations": cems, "same_network": cems, "kinds": CEMS_KINDS,
-                 "params": [p for p in CEMS_PARAMS if p in cube.params], "limits": limits},
+                 "params": [p for p in CEMS_PARAMS if p in cube.params], "limits": limits,
+                 "ref_o2": _ref_o2_lookup(stations, cube)},
     }
     occupancy = _Occupancy(len(cube.station_ids), len(cube.times))
     events: list[dict] = []

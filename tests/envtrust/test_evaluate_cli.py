@@ -21,7 +21,7 @@ def test_evaluate_quick_end_to_end(tmp_path, capsys):
         for name in ("rules", "buddy", "stl", "iforest"):
             m = air["methods"][name]
             assert 0.0 <= m["ap"] <= 1.0 and 0.0 <= m["event_recall"] <= 1.0
-        assert split["cems"]["truth_events"] == 9
+        assert split["cems"]["truth_events"] == 9 and split["cems"]["n_stations"] <= 8
     assert (out / "evaluation.md").read_text(encoding="utf-8").startswith("# envtrust evaluation")
     assert (out / "truth_held_out_air.csv").is_file()
 

@@ -1,0 +1,103 @@
+"""Scoring speed and peak memory: envtrust's pipeline and the naive baselines on the same readings.
+
+Each method runs in its own child process (so peak RSS is that method's, data included):
+
+    .venv/bin/python benchmarks/score.py                 # full Beijing set when present, else the sample
+    .venv/bin/python benchmarks/score.py --sample        # the shipped sample
+    .venv/bin/python benchmarks/score.py --methods envtrust,rules
+
+Prints one line per method: readings, wall seconds (scoring only, data loading excluded),
+readings/s, peak RSS of the process (MB) and RSS after loading the data (MB).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+METHODS = ("envtrust", "rules", "buddy", "stl", "iforest")
+
+
+def _rss_mb() -> float:
+    """Current resident set size in MB (Linux /proc), for the after-load figure."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+def _load(sample: bool):
+    from analytics.evaluation.harness import _beijing_source, load_beijing
+    from envtrust.settings import load_settings
+
+    beijing_dir, source = _beijing_source(None, sample, load_settings())
+    readings, stations = load_beijing(beijing_dir)
+    return readings, stations, source, beijing_dir
+
+
+def run_one(method: str, sample: bool) -> dict:
+    """Score once with ``method`` in this process; returns the figures as a dict."""
+    readings, stations, source, beijing_dir = _load(sample)
+    rss_loaded = _rss_mb()
+    t0 = time.perf_counter()
+    if method == "envtrust":
+        from analytics.pipeline import load_pipeline, score_partition
+        result = score_partition(readings, stations, load_pipeline("default"))
+        n_out = len(result.scores)
+    else:
+        from analytics.evaluation.baselines import BASELINES
+        n_out = len(BASELINES[method](readings))
+    wall = time.perf_counter() - t0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kB
+    return {"method": method, "source": source, "data": str(beijing_dir), "readings": len(readings),
+            "rows_out": n_out, "wall_s": round(wall, 2), "readings_per_s": round(len(readings) / wall),
+            "peak_rss_mb": round(peak), "rss_after_load_mb": round(rss_loaded)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sample", action="store_true", help="use the shipped sample even when full data exist")
+    ap.add_argument("--methods", default=",".join(METHODS))
+    ap.add_argument("--one", help=argparse.SUPPRESS)  # child mode
+    ap.add_argument("--json", help="also write the figures to this JSON file")
+    args = ap.parse_args(argv)
+    if args.one:
+        print(json.dumps(run_one(args.one, args.sample)))
+        return 0
+    rows = []
+    for m in [x.strip() for x in args.methods.split(",") if x.strip()]:
+        if m not in METHODS:
+            print(f"unknown method {m!r}; known: {', '.join(METHODS)}", file=sys.stderr)
+            return 2
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--one", m] + (["--sample"] if args.sample else [])
+        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+        if proc.returncode != 0:
+            print(f"{m}: failed\n{proc.stderr[-2000:]}", file=sys.stderr)
+            rows.append({"method": m, "error": proc.stderr.strip().splitlines()[-1] if proc.stderr else "failed"})
+            continue
+        row = json.loads(proc.stdout.strip().splitlines()[-1])
+        rows.append(row)
+        print(f"{m:9s} {row['readings']:>10,} readings  {row['wall_s']:8.2f} s  {row['readings_per_s']:>12,} readings/s  "
+              f"peak {row['peak_rss_mb']:>6,} MB (after load {row['rss_after_load_mb']:,} MB)  [{row['source']}]",
+              flush=True)
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps({"machine": platform.platform(), "python": platform.python_version(),
+                                               "results": rows}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
