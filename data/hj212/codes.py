@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cache
 from types import MappingProxyType
 
 from data.parameters import PARAMETERS
@@ -82,9 +83,15 @@ def code_table(st: str) -> dict[str, CodeMapping]:
     return _build_table(st)
 
 
+@cache
+def cached_code_table(st: str) -> Mapping[str, CodeMapping]:
+    """Read-only :func:`code_table`, built once per ST (the vocabulary does not change at run time)."""
+    return MappingProxyType(code_table(st))
+
+
 def map_code(st: str, code: str) -> CodeMapping | None:
     """The parameter that ``code`` means on system ``st`` or None if we do not store it."""
-    return code_table(st).get(code) if st in ST_NETWORKS else None
+    return cached_code_table(st).get(code) if st in ST_NETWORKS else None
 
 
 def hj212_code_for(parameter: str, old_codes: bool = False) -> str:

@@ -44,8 +44,9 @@ from data.hj212.packet import (
     SplitAssembler,
     build_data_response,
     build_request_response,
-    data_packet_to_readings,
+    packet_reading_rows,
     parse_packet,
+    readings_frame,
     salvage_header,
 )
 from data.hj212.store import PACKET_LOG_COLUMNS, known_packet_keys, log_packets, stations_by_mn
@@ -145,9 +146,9 @@ class PacketStore:
         """Store one batch atomically (readings + quarantine via the ingest, then the packet log)."""
         outcomes: list[Outcome | None] = [None] * len(batch)
         readings, quarantined, log_rows, seen = [], [], [], set()
-        keys = pd.DataFrame(
-            [(i.packet.mn, i.packet.cn, _data_time_utc(i.packet), _cp_sha256(i.packet))
-             for i in batch if i.packet is not None], columns=["mn", "cn", "data_time", "cp_sha256"])
+        item_keys = [None if i.packet is None else
+                     (i.packet.mn, i.packet.cn, _data_time_utc(i.packet), _cp_sha256(i.packet)) for i in batch]
+        keys = pd.DataFrame([k for k in item_keys if k is not None], columns=["mn", "cn", "data_time", "cp_sha256"])
         keys["data_time"] = pd.to_datetime(keys["data_time"]).astype("datetime64[us]")
         already = known_packet_keys(self.con, keys)
 
@@ -164,7 +165,7 @@ class PacketStore:
             p = item.packet
             if p.cn in RESPONSE_CNS:
                 outcomes[n] = Outcome("logged")
-                log_rows.append(self._log_row(item, None, "logged", 0))
+                log_rows.append(self._log_row(item, item_keys[n], None, "logged", 0))
                 continue
             station = self._station(p.mn)
             if station is None:
@@ -175,26 +176,25 @@ class PacketStore:
                            f"ST {p.st} packet from station {station['station_id']} of kind {station['kind']}"
                            f"/{station['outlet_type']}")
                 continue
-            key = (p.mn, p.cn, _data_time_utc(p), _cp_sha256(p))
+            key = item_keys[n]
             if key in already or key in seen:
                 outcomes[n] = Outcome("duplicate", _ack(p, item.parts))
                 continue
             seen.add(key)
             if p.cn not in STORED_CNS:
                 outcomes[n] = Outcome("logged", _ack(p, item.parts))
-                log_rows.append(self._log_row(item, station, "logged", 0))
+                log_rows.append(self._log_row(item, key, station, "logged", 0))
                 continue
             try:
-                got = data_packet_to_readings(p, station)
+                rows, skipped = packet_reading_rows(p, str(station["station_id"]))
             except PacketError as err:
                 quarantine(n, item, err.reason, err.detail)
                 continue
-            if not got.skipped.empty:
-                quarantined.append((item.raw, str(got.skipped["reason"].iloc[0]),
-                                    "; ".join(got.skipped["detail"])))
-            readings.append(got.readings)
+            if skipped:
+                quarantined.append((item.raw, skipped[0][1], "; ".join(s[2] for s in skipped)))
+            readings.extend(rows)
             outcomes[n] = Outcome("stored", _ack(p, item.parts))
-            log_rows.append(self._log_row(item, station, "stored", len(got.readings)))
+            log_rows.append(self._log_row(item, key, station, "stored", len(rows)))
 
         batch_id = self._ingest_all(batch, readings, quarantined)
         if log_rows:
@@ -206,14 +206,11 @@ class PacketStore:
             log_packets(self.con, frame)
         return [o or Outcome("quarantined") for o in outcomes]
 
-    def _ingest_all(self, batch: list[Incoming], readings: list[pd.DataFrame],
+    def _ingest_all(self, batch: list[Incoming], readings: list[tuple],
                     quarantined: list[tuple[str, str, str]]) -> int | None:
         if not readings and not quarantined:
             return None
-        frame = (pd.concat(readings, ignore_index=True) if readings else
-                 pd.DataFrame({"station_id": pd.Series(dtype=str), "ts": pd.Series(dtype="datetime64[us]"),
-                               "parameter": pd.Series(dtype=str), "value": pd.Series(dtype=float),
-                               "flag": pd.Series(dtype=str)}))
+        frame = readings_frame(readings)
         peers = sorted({i.peer for i in batch})
         source = "hj212:" + ",".join(peers)[:200]
         report = self._ingest(self.con, frame, source, "hj212",
@@ -221,17 +218,21 @@ class PacketStore:
         return getattr(report, "batch_id", None)
 
     @staticmethod
-    def _log_row(item: Incoming, station: dict | None, status: str, n_readings: int) -> tuple:
+    def _log_row(item: Incoming, key: tuple, station: dict | None, status: str, n_readings: int) -> tuple:
         p = item.packet
-        return (None, item.peer, p.mn, p.st, p.cn, p.qn, _data_time_utc(p),
-                None if station is None else station["station_id"], _cp_sha256(p), status, n_readings, None,
-                item.raw)
+        mn, cn, data_time, sha = key
+        return (None, item.peer, mn, p.st, cn, p.qn, data_time,
+                None if station is None else station["station_id"], sha, status, n_readings, None, item.raw)
 
 
 # ----------------------------------------------------------------------------- framing
 
 class FrameTooLong(Exception):
-    pass
+    """A run of bytes without CR LF longer than the frame limit; ``head`` keeps its first bytes."""
+
+    def __init__(self, message: str, head: bytes):
+        super().__init__(message)
+        self.head = head
 
 
 async def read_frame(reader: asyncio.StreamReader, max_frame: int) -> bytes | None:
@@ -245,15 +246,15 @@ async def read_frame(reader: asyncio.StreamReader, max_frame: int) -> bytes | No
     except asyncio.IncompleteReadError as exc:
         return exc.partial or None
     except asyncio.LimitOverrunError as exc:
-        await reader.readexactly(exc.consumed)
+        head = (await reader.readexactly(exc.consumed))[:256]
         while True:
             try:
                 await reader.readuntil(b"\r\n")
-                raise FrameTooLong(f"frame longer than {max_frame} bytes") from None
+                raise FrameTooLong(f"frame longer than {max_frame} bytes (first 256 kept)", head) from None
             except asyncio.LimitOverrunError as again:
                 await reader.readexactly(again.consumed)
             except asyncio.IncompleteReadError:
-                raise FrameTooLong(f"frame longer than {max_frame} bytes, stream ended") from None
+                raise FrameTooLong(f"frame longer than {max_frame} bytes, stream ended", head) from None
 
 
 def split_junk(frame: bytes) -> tuple[bytes, bytes]:
@@ -360,7 +361,8 @@ class Receiver:
         self._handlers.add(task)
         peername = writer.get_extra_info("peername")
         peer = f"{peername[0]}:{peername[1]}" if peername else "?"
-        answers: asyncio.Queue[asyncio.Future | None] = asyncio.Queue()
+        # bounded: a logger that sends without reading answers is slowed down, not buffered without end
+        answers: asyncio.Queue[asyncio.Future | None] = asyncio.Queue(maxsize=4 * self.batch_max)
         sender = asyncio.create_task(self._send_answers(answers, writer))
         assembler = SplitAssembler()
         try:
@@ -368,8 +370,8 @@ class Receiver:
                 try:
                     frame = await asyncio.wait_for(read_frame(reader, self.max_frame), self.idle_timeout_s)
                 except FrameTooLong as exc:
-                    answers.put_nowait(self._submit(Incoming(
-                        "", peer, error=PacketError("too_long", str(exc)))))
+                    await answers.put(self._submit(Incoming(
+                        _text(exc.head), peer, error=PacketError("too_long", str(exc)))))
                     continue
                 except (TimeoutError, ConnectionError):
                     break
@@ -378,19 +380,19 @@ class Receiver:
                 self.stats.frames += 1
                 junk, frame = split_junk(frame)
                 if junk.strip():
-                    answers.put_nowait(self._submit(Incoming(
+                    await answers.put(self._submit(Incoming(
                         _text(junk), peer, error=PacketError("bad_header", "bytes outside a ##...CRLF frame"))))
                 if not frame:
                     continue
                 item = self._incoming(frame, peer, assembler)
                 if item is not None:
-                    answers.put_nowait(self._submit(item))
+                    await answers.put(self._submit(item))
         finally:
             for mn, cn, qn, got, pnum in assembler.pending():
                 self._submit(Incoming(f"MN={mn};CN={cn};QN={qn}", peer, error=PacketError(
                     "split_incomplete", f"link closed after {got} of {pnum} parts")))
-            answers.put_nowait(None)
             with contextlib.suppress(Exception):
+                await answers.put(None)
                 await sender
             writer.close()
             with contextlib.suppress(Exception):

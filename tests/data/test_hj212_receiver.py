@@ -168,6 +168,7 @@ def test_malformed_packets_are_quarantined_and_answered(db):
     assert reasons == sorted(["bad_crc", "unknown_mn", "unknown_command", "st_mismatch", "bad_field",
                               "too_long", "bad_header", "negative_concentration"])
     assert q[q["reason"] == "bad_crc"]["raw"].iloc[0].startswith("##0")
+    assert q[q["reason"] == "too_long"]["raw"].iloc[0].startswith("##9999xxx")
     r = query(db, "SELECT parameter, value FROM readings ORDER BY parameter")
     assert r["parameter"].tolist() == ["flue_O2", "flue_SO2", "flue_flow"]
 
