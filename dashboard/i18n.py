@@ -192,6 +192,6 @@ def weekday_names(lang: str | None = DEFAULT_LANG) -> list[str]:
     return t("weekdays", lang).split(",")
 
 
-def keys() -> list[str]:
+def text_keys() -> list[str]:
     """All text keys (tests check each has both languages)."""
     return list(_TEXT)

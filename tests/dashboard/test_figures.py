@@ -147,7 +147,7 @@ def test_colours_follow_the_standards():
 
 
 def test_i18n_has_both_languages_and_defaults_to_chinese():
-    for key in i18n:
+    for key in i18n.text_keys():
         zh, en = i18n.t(key, "zh"), i18n.t(key, "en")
         assert zh and en
     assert i18n.t("nav_situation") == "态势一张图" and i18n.t("nav_situation", "fr") == "态势一张图"
