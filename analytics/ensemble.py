@@ -74,6 +74,8 @@ def fit_tail(stat: np.ndarray, mask: np.ndarray | None = None) -> TailCalibratio
 class EnsembleSettings:
     weights: dict[str, float] = field(default_factory=dict)  # model -> weight (default 1)
     second_bonus: float = 0.5
+    peak_level: float = 2.0  # station-hour surprise that starts a suspicious run
+    peak_bonus: float = 3.0  # surprise added to the strongest reading of each run
     calibration: dict[str, TailCalibration] = field(default_factory=dict)  # model -> tail
     combined: TailCalibration | None = None
 
@@ -109,3 +111,33 @@ def final_score(combined: np.ndarray, settings: EnsembleSettings,
     """Per-reading score in [0, 1]: 1 - P_clean(S >= s)."""
     cal = settings.combined or fit_tail(combined, fallback_mask)
     return 1.0 - 10.0 ** (-cal.surprise(combined))
+
+
+def emphasise_peaks(combined: np.ndarray, settings: EnsembleSettings) -> np.ndarray:
+    """Add ``peak_bonus`` to the strongest reading of each suspicious run (station-hours with
+    surprise >= ``peak_level``, per station).
+
+    Why: an analyst's alarm budget is spent per case, not per hour. Without this, one long
+    episode (a month of drift) fills the whole budget with its hours while a short spike
+    elsewhere goes unseen; with it, every run's peak ranks first, then the rest by evidence.
+    The combined calibration is fitted after this step, so scores stay calibrated.
+    """
+    if settings.peak_bonus <= 0:
+        return combined
+    out = combined.copy()
+    sh = np.max(combined, axis=2)
+    mask = sh >= settings.peak_level
+    padded = np.zeros((mask.shape[0], mask.shape[1] + 2), dtype=np.int8)
+    padded[:, 1:-1] = mask
+    d = np.diff(padded, axis=1)
+    for s in range(mask.shape[0]):
+        starts = np.nonzero(d[s] == 1)[0]
+        ends = np.nonzero(d[s] == -1)[0]
+        if not len(starts):
+            continue
+        # per-run argmax via reduceat on the station's series
+        seg_max_t = [a + int(np.argmax(sh[s, a:b])) for a, b in zip(starts, ends, strict=True)]
+        t = np.array(seg_max_t)
+        p = np.argmax(combined[s, t, :], axis=1)
+        out[s, t, p] += settings.peak_bonus
+    return out

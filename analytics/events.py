@@ -80,7 +80,7 @@ def segments(mask_low: np.ndarray, mask_high: np.ndarray, merge_gap_h: int, min_
 
 def build_events(panel: Panel, combined: np.ndarray, final: np.ndarray, surprise: dict[str, np.ndarray],
                  model_kinds: dict[str, str | None], settings: EventSettings,
-                 expected: np.ndarray | None = None) -> pd.DataFrame:
+                 expected: np.ndarray | None = None, score_of=None) -> pd.DataFrame:
     """Events table (EVENT_COLUMNS) from the combined surprise cube [S, T, P]."""
     sh = station_hour_surprise(combined)
     segs = segments(sh >= settings.threshold * settings.low_ratio, sh >= settings.threshold,
@@ -89,7 +89,7 @@ def build_events(panel: Panel, combined: np.ndarray, final: np.ndarray, surprise
     kinds = sorted({k for k in model_kinds.values() if k})
     low = settings.threshold * settings.low_ratio
     for s, a, b in segs:
-        rows.append(_describe(panel, s, a, b, combined, final, surprise, model_kinds, kinds, low, expected))
+        rows.append(_describe(panel, s, a, b, combined, final, surprise, model_kinds, kinds, low, expected, score_of))
     if not rows:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in EVENT_COLUMNS}).astype(
             {"start": "datetime64[us]", "end": "datetime64[us]", "score": float})
@@ -99,7 +99,7 @@ def build_events(panel: Panel, combined: np.ndarray, final: np.ndarray, surprise
     return ev
 
 
-def _describe(panel, s, a, b, combined, final, surprise, model_kinds, kinds, low, expected) -> list:
+def _describe(panel, s, a, b, combined, final, surprise, model_kinds, kinds, low, expected, score_of=None) -> list:
     sl = combined[s, a:b + 1, :]
     hot = np.nan_to_num(sl) >= low  # cells that carry the event
     if not hot.any():
@@ -116,7 +116,13 @@ def _describe(panel, s, a, b, combined, final, surprise, model_kinds, kinds, low
     station_id = str(panel.stations["station_id"].iloc[s])
     name = _station_name(panel, s)
     start, end = panel.times[a], panel.times[b]
-    score = float(np.nanmax(final[s, a:b + 1, :][hot])) if hot.any() else float(np.nanmax(final[s, a:b + 1, :]))
+    # event confidence: the calibrated score of the typical (median) hot cell, not of the peak - the
+    # peak reading already carries its own score, and a long event should not outrank its evidence
+    hot_s = sl[hot]
+    typical = float(np.median(hot_s)) if hot_s.size else float(np.nanmax(sl))
+    if kind == "outage":  # absent rows have no reading score: the event is the only evidence
+        typical = float(np.nanmax(sl))
+    score = float(score_of(typical)) if score_of is not None else float(np.nanmax(final[s, a:b + 1, :]))
     nb_ids = [str(panel.stations["station_id"].iloc[j]) for j in panel.neighbours.index[s] if j >= 0][:5]
     deviation = {}
     if expected is not None:

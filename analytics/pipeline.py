@@ -23,6 +23,7 @@ from analytics.ensemble import (
     EnsembleSettings,
     TailCalibration,
     combine,
+    emphasise_peaks,
     final_score,
     fit_tail,
     model_surprise,
@@ -82,7 +83,9 @@ def load_pipeline(name_or_path: str | Path = "default") -> Pipeline:
         detectors.append((d["name"], dict(d.get("params", {}))))
     ens_cfg = cfg.get("ensemble", {})
     ens = EnsembleSettings(weights=dict(ens_cfg.get("weights", {})),
-                           second_bonus=float(ens_cfg.get("second_bonus", 0.5)))
+                           second_bonus=float(ens_cfg.get("second_bonus", 0.5)),
+                           peak_level=float(ens_cfg.get("peak_level", 2.5)),
+                           peak_bonus=float(ens_cfg.get("peak_bonus", 2.0)))
     ev_cfg = cfg.get("events", {})
     events = EventSettings(threshold=float(ev_cfg.get("threshold", 4.0)),
                            low_ratio=float(ev_cfg.get("low_ratio", 0.75)),
@@ -144,7 +147,8 @@ def score_partition(readings: pd.DataFrame, stations: pd.DataFrame, pipeline: Pi
     panel, cells, r, raw = run_models(readings, stations, pipe, reg)
     valid = np.isfinite(panel.values)
     surprise = model_surprise(raw, pipe.ensemble, fallback_mask=valid)
-    combined = combine(surprise, pipe.ensemble)
+    plain = combine(surprise, pipe.ensemble)
+    combined = emphasise_peaks(plain, pipe.ensemble)
     final = final_score(combined, pipe.ensemble, fallback_mask=valid)
     si, ti, pi = cells[:, 0], cells[:, 1], cells[:, 2]
     scores = pd.DataFrame({
@@ -156,7 +160,11 @@ def score_partition(readings: pd.DataFrame, stations: pd.DataFrame, pipeline: Pi
     scores = scores.sort_values(["station_id", "parameter", "ts"], kind="stable").reset_index(drop=True)
     kinds = reg.model_kinds()
     expected = _expected_values(panel)
-    events = build_events(panel, combined, final, surprise, kinds, pipe.events, expected)
+    def score_of(surprise_value: float) -> float:
+        return float(final_score(np.array([surprise_value]), pipe.ensemble, fallback_mask=None)[0]) \
+            if pipe.ensemble.combined is not None else float(np.mean(final[combined >= surprise_value]))
+
+    events = build_events(panel, plain, final, surprise, kinds, pipe.events, expected, score_of)
     return ScoreResult(scores=scores, events=events[EVENT_COLUMNS])
 
 
@@ -186,9 +194,10 @@ def calibrate(readings: pd.DataFrame, stations: pd.DataFrame, pipeline: Pipeline
             models[m] = fit_tail(x, mask)
     pipe.ensemble.calibration = models
     surprise = model_surprise(raw, pipe.ensemble)
-    combined = combine(surprise, pipe.ensemble)
+    plain = combine(surprise, pipe.ensemble)
+    combined = emphasise_peaks(plain, pipe.ensemble)
     comb_tail = fit_tail(combined, valid | (raw.get("outage", np.zeros(1)) > 0))
-    sh = np.max(combined, axis=2)
+    sh = np.max(plain, axis=2)
     station_months = sh.shape[0] * sh.shape[1] / (24 * 30.44)
     threshold = _event_threshold(sh, pipe.events, station_months, false_events_per_station_month)
     log_values(panel)
@@ -209,8 +218,12 @@ def _event_threshold(sh: np.ndarray, ev: EventSettings, station_months: float, b
     """Smallest threshold on the combined surprise with <= budget events per station-month."""
     from analytics.events import segments
 
-    for thr in np.arange(2.0, 12.01, 0.1):
+    # walk down from strict to lax; stop before the false-event rate exceeds the budget (going
+    # lower would merge everything into a few giant "events", which is not a lower rate)
+    best = 12.0
+    for thr in np.arange(12.0, 1.99, -0.1):
         segs = segments(sh >= thr * ev.low_ratio, sh >= thr, ev.merge_gap_h, ev.min_hours)
-        if len(segs) / max(station_months, 1e-9) <= budget:
-            return round(float(thr), 2)
-    return 12.0
+        if len(segs) / max(station_months, 1e-9) > budget:
+            break
+        best = round(float(thr), 2)
+    return best

@@ -17,16 +17,30 @@ from analytics.registry import register
 
 
 @register("outage", models={"outage": "outage"}, needs=("spatial",))
-def outage(panel: Panel, *, min_gap_h: int = 2, all_params_bonus: float = 0.5) -> dict[str, np.ndarray]:
-    """For missing cells: max(0, neighbour-implied level z) x (1 + log2(gap hours)/4) x bonus."""
+def outage(panel: Panel, *, min_gap_h: int = 2, all_params_bonus: float = 1.0,
+           episode_param: str = "PM2.5", episode_ugm3: float = 75.0) -> dict[str, np.ndarray]:
+    """For missing cells: how high the neighbours put the station, x gap length, x whole-station gap.
+
+    Level evidence is the larger of (a) the robust z of the neighbour prediction against the
+    station's own distribution and (b) log(predicted PM2.5 / 75 ug/m3), the GB 3095-2012 grade II
+    24-h limit - a gap while the neighbours say "episode" is what a power cut looks like.
+    """
     y = log_values(panel)
     fit = spatial_fit_or_compute(panel)
     missing = ~np.isfinite(panel.values)
     gap = run_lengths(missing).astype(float)
     centre = nanmedian_quiet(y, axis=1, keepdims=True)
     scale = robust_scale(y, axis=1, floor=0.05)
-    level_z = (fit["pred"] - centre) / scale
-    frac_missing = missing.mean(axis=2, keepdims=True)
-    weight = (1 + np.log2(np.maximum(gap, 1)) / 4) * (1 + all_params_bonus * (frac_missing == 1.0))
-    stat = np.where(missing & (gap >= min_gap_h), np.clip(np.nan_to_num(level_z), 0, None) * weight, 0.0)
+    level_z = np.clip(np.nan_to_num((fit["pred"] - centre) / scale), 0, None)
+    ep = panel.pindex(episode_param)
+    if ep is not None:
+        c = panel.cache["log_offset"][ep]
+        nb_pm = np.exp(fit["pred"][:, :, ep]) - c
+        episode = np.clip(np.nan_to_num(np.log(np.maximum(nb_pm, 1e-3) / episode_ugm3)), 0, None)[:, :, None]
+        level = np.maximum(level_z, 2.0 * episode)
+    else:
+        level = level_z
+    all_missing = missing.all(axis=2, keepdims=True)
+    weight = (1 + np.log2(np.maximum(gap, 1)) / 4) * (1 + all_params_bonus * all_missing)
+    stat = np.where(missing & (gap >= min_gap_h), level * weight, 0.0)
     return {"outage": stat}
