@@ -29,6 +29,8 @@ from data.store import connect
 ROOT = Path(__file__).resolve().parents[2]
 FLUE_MN = "MNFLUE000001"
 WW_MN = "MNWW00000001"
+AIR_MN = "MNAIR0000001"
+WATER_MN = "MNWATER00001"
 
 
 def make_store(path: Path) -> Path:
@@ -37,8 +39,9 @@ def make_store(path: Path) -> Path:
         "INSERT INTO stations (station_id, name, kind, lon, lat, enterprise, outlet_type, hj212_mn) VALUES "
         "('P1', 'Plant 1 stack', 'polluter_outlet', 116.4, 39.9, 'Plant 1', 'flue_gas', ?), "
         "('W1', 'Plant 1 effluent', 'polluter_outlet', 116.4, 39.9, 'Plant 1', 'wastewater', ?), "
-        "('A1', 'Air station', 'air_station', 116.3, 39.9, NULL, NULL, NULL)",
-        [FLUE_MN, WW_MN],
+        "('A1', 'Air station', 'air_station', 116.3, 39.9, NULL, NULL, ?), "
+        "('S1', 'River section', 'water_section', 116.2, 39.8, NULL, NULL, ?)",
+        [FLUE_MN, WW_MN, AIR_MN, WATER_MN],
     )
     con.close()
     return path
@@ -258,6 +261,19 @@ def test_send_readings_replays_a_polluters_hours(db):
     assert stored["value"].tolist() == expected["value"].tolist()
     assert stored["flag"].tolist() == expected["flag"].tolist()
     assert (stored["ts"].to_numpy() == expected["ts"].to_numpy()).all()
+
+
+def test_air_and_water_stations_use_their_own_parameters(db):
+    air = build_packet("22", "2061", AIR_MN, "DataTime=20240501120000;a21026-Avg=8,a21026-Flag=N;"
+                       "a34004-Avg=35,a34004-Flag=N;a21005-Avg=0.6,a21005-Flag=N", qn="20240501120500000")
+    water = build_packet("21", "2061", WATER_MN, "DataTime=20240501120000;w21003-Avg=0.4,w21003-Flag=N;"
+                         "w01001-Avg=7.6,w01001-Flag=C", qn="20240501120500001")
+    with ThreadReceiver(db) as rx:
+        report = send_packets({"20240501120500000": air, "20240501120500001": water}, "127.0.0.1", rx.port)
+    assert len(report.acked) == 2
+    r = query(db, "SELECT station_id, parameter, value, flag FROM readings ORDER BY station_id, parameter")
+    assert r.values.tolist() == [["A1", "CO", 0.6, "N"], ["A1", "PM2.5", 35.0, "N"], ["A1", "SO2", 8.0, "N"],
+                                 ["S1", "NH3-N", 0.4, "N"], ["S1", "pH", 7.6, "C"]]
 
 
 # ------------------------------------------------------------------ crash test (subprocess, SIGKILL)
