@@ -32,6 +32,7 @@ class SendReport:
     unacked: list[str] = field(default_factory=list)
     attempts: int = 0
     elapsed_s: float = 0.0
+    last_error: str = ""  # why the last link failed (refused, reset, timed out), '' if none did
 
     @property
     def resent(self) -> int:
@@ -39,9 +40,12 @@ class SendReport:
 
     def line(self) -> str:
         rate = self.packets / self.elapsed_s if self.elapsed_s > 0 else float("nan")
-        return (f"{self.packets} packets: {len(self.acked)} acknowledged, {len(self.refused)} refused, "
+        text = (f"{self.packets} packets: {len(self.acked)} acknowledged, {len(self.refused)} refused, "
                 f"{len(self.unacked)} unacknowledged; {self.sent} sends over {self.attempts} link(s) "
                 f"in {self.elapsed_s:.2f} s ({rate:.0f} packets/s)")
+        if self.unacked and self.last_error:
+            text += f"; last link error: {self.last_error}"
+        return text
 
 
 def unique_qns(n: int, start: datetime | None = None) -> list[str]:
@@ -80,7 +84,8 @@ def send_packets(packets: dict[str, bytes], host: str, port: int, *, window: int
         report.attempts += 1
         try:
             _one_link(pending, host, port, window, timeout_s, report, on_ack)
-        except OSError:  # refused, reset, timed out: what is still pending goes again
+        except OSError as exc:  # refused, reset, timed out: what is still pending goes again
+            report.last_error = f"{type(exc).__name__}: {exc}"
             continue
     report.unacked = list(pending)
     report.elapsed_s = time.perf_counter() - t0

@@ -14,8 +14,9 @@ Design (docs/hj212.md):
   which the packet log (or the ingest's duplicate check) recognises, so it is stored once.
 * Bad packets go to the quarantine table with a reason and are answered with 9011 + QnRtn
   (9 = CRC error, 4 = MN unknown, 8 = CN unknown, ...) when the header names the sender.
-* Only hourly data (CN 2061) become readings; real-time/minute/daily uploads and other
-  commands are kept raw in the packet log and acknowledged.
+* Only hourly data (CN 2061) of systems we have parameters for (ST 21, 22, 31, 32) become
+  readings; real-time/minute/daily uploads, other systems (VOC 27, working condition 51/52 ...)
+  and other commands are kept raw in the packet log and acknowledged.
 """
 
 from __future__ import annotations
@@ -181,7 +182,7 @@ class PacketStore:
                 outcomes[n] = Outcome("duplicate", _ack(p, item.parts))
                 continue
             seen.add(key)
-            if p.cn not in STORED_CNS:
+            if p.cn not in STORED_CNS or p.st not in ST_NETWORKS:  # e.g. VOC (27), working condition (51/52)
                 outcomes[n] = Outcome("logged", _ack(p, item.parts))
                 log_rows.append(self._log_row(item, key, station, "logged", 0))
                 continue

@@ -233,17 +233,19 @@ def test_real_time_packets_are_logged_not_stored_and_no_ack_without_flag_a(db):
                        qn="20240501101500000")
     silent = build_packet("32", "2061", WW_MN, "DataTime=20240501100000;w01018-Avg=31,w01018-Flag=N;"
                           "w00000-Avg=10,w00000-Flag=N", qn="20240501101600000", flag=4)
+    process = build_packet("51", "2061", FLUE_MN, "DataTime=20240501100000;a01012-Avg=120", qn="20240501101700000")
     with ThreadReceiver(db) as rx, socket.create_connection(("127.0.0.1", rx.port)) as sock:
-        sock.sendall(rtd + silent)
-        [ack] = read_answers(sock, 1)
+        sock.sendall(rtd + silent + process)
+        [ack, ack51] = read_answers(sock, 2)
         sock.settimeout(1.0)
         with pytest.raises(TimeoutError):
             sock.recv(100)  # Flag 4: no answer wanted, none sent
     assert ack.cn == "9014" and ack.qn == "20240501101500000"
+    assert ack51.cn == "9014" and ack51.qn == "20240501101700000"  # working-condition data: kept raw
     r = query(db, "SELECT parameter, value FROM readings ORDER BY parameter")
     assert r["parameter"].tolist() == ["ww_COD", "ww_flow"] and r["value"].tolist() == [31.0, 36.0]
-    log = query(db, "SELECT cn, status FROM hj212_packets ORDER BY cn")
-    assert log.values.tolist() == [["2011", "logged"], ["2061", "stored"]]
+    log = query(db, "SELECT st, cn, status FROM hj212_packets ORDER BY st, cn")
+    assert log.values.tolist() == [["32", "2011", "logged"], ["32", "2061", "stored"], ["51", "2061", "logged"]]
 
 
 def test_send_readings_replays_a_polluters_hours(db):
