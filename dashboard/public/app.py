@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import dash
 from dash import _callback, dcc, html
-from flask import Flask
+from flask import Flask, Response, abort
 
 from dashboard.public.callbacks import register_callbacks
 from dashboard.public.ids import EmbedIds
+from dashboard.public.pages import PUBLIC_LAYERS
 from envtrust.settings import Settings
 
 # Fills the iframe whatever its size; no external fonts or scripts (embeds make no third-party requests).
@@ -76,8 +77,18 @@ def build_layout() -> html.Div:
     ], style={"height": "100%"})
 
 
+def serve_layer(name: str) -> Response:
+    """One of the public offline map layers as GeoJSON (WGS-84), e.g. /embed/layers/provinces.geojson."""
+    from geo.layers import load_layer_json
+
+    if name not in PUBLIC_LAYERS:
+        abort(404)
+    return Response(load_layer_json(name), mimetype="application/json")
+
+
 def create_public_app(server: Flask, settings: Settings) -> dash.Dash:
     """Mount the embeds on ``server`` at /embed/ (``/embed/map``, ``/embed/station/<id>``)."""
+    server.add_url_rule("/embed/layers/<name>.geojson", "embed_layer", serve_layer)
     app = PublicDash(
         "dashboard.public",
         server=server,

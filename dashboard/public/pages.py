@@ -24,6 +24,8 @@ from data import public_views
 PUBLIC_PREFIX = "/embed/"
 MAP_STYLE = "white-bg"  # renders offline; tiled styles would fetch from the internet
 BOUNDARY_LAYER = "provinces"
+RIVER_LAYER = "haihe_rivers"
+PUBLIC_LAYERS: tuple[str, ...] = (BOUNDARY_LAYER, RIVER_LAYER)
 GRAPH_CONFIG = {"displayModeBar": False, "responsive": True, "scrollZoom": True}
 NO_DATA_COLOUR = "#9e9e9e"
 
@@ -57,11 +59,22 @@ def map_view(lons: pd.Series, lats: pd.Series) -> dict:
             "zoom": max(min(zoom, 11.0), 1.0)}
 
 
-def _boundary_layers() -> list[dict]:
-    from geo.layers import load_layer
+def base_layers() -> list[dict]:
+    """Offline map layers by URL (served, cached and ETagged under /embed/layers/), so the map
+    callback answer stays small and many readers share one cached copy of each layer."""
+    return [
+        {"source": layer_url(BOUNDARY_LAYER), "sourcetype": "geojson", "type": "line", "color": "#8a8f98",
+         "line": {"width": 0.8}, "below": "traces"},
+        {"source": layer_url(RIVER_LAYER), "sourcetype": "geojson", "type": "line", "color": "#7fb3e6",
+         "line": {"width": 1.0}, "below": "traces"},
+    ]
 
-    return [{"source": load_layer(BOUNDARY_LAYER), "type": "line", "color": "#8a8f98", "line": {"width": 0.8},
-             "below": "traces"}]
+
+def layer_url(name: str) -> str:
+    """Where the public app serves one of :data:`PUBLIC_LAYERS`."""
+    if name not in PUBLIC_LAYERS:
+        raise ValueError(f"{name!r} is not a public layer ({', '.join(PUBLIC_LAYERS)})")
+    return f"{PUBLIC_PREFIX}layers/{name}.geojson"
 
 
 def public_map_figure(air: pd.DataFrame, water: pd.DataFrame, lang: str, layers: list[dict]) -> go.Figure:
@@ -86,7 +99,7 @@ def public_map_figure(air: pd.DataFrame, water: pd.DataFrame, lang: str, layers:
         fig.add_trace(go.Scattermap(
             lon=group["lon"], lat=group["lat"], mode="markers",
             marker={"size": 11, "color": style["colour"], "symbol": "circle"},
-            name=f"{t('water', lang)} {style['label']}",
+            name=f"{t('water_short', lang)} {style['label']}",
             customdata=list(zip(group[name_col], strict=True)),
             hovertemplate="%{customdata[0]}<extra>" + style["label"] + "</extra>",
         ))
@@ -120,7 +133,7 @@ def map_page(con: duckdb.DuckDBPyConnection, lang: str, display_tz: str) -> list
     water = public_views.released_hour_wide(con, "water_section", water_ts) if water_ts is not None else None
     air = quality.with_air_quality(air)
     water = quality.with_water_class(water)
-    fig = public_map_figure(_display_names(air, lang), _display_names(water, lang), lang, _boundary_layers())
+    fig = public_map_figure(_display_names(air, lang), _display_names(water, lang), lang, base_layers())
     shown = air_ts if air_ts is not None else water_ts
     return [
         html.Div([
@@ -149,7 +162,7 @@ def station_page(con: duckdb.DuckDBPyConnection, station_id: str, lang: str, dis
         hourly = quality.with_air_quality(series)
         card, chart = _air_card(hourly, lang), air_chart(hourly, lang, display_tz)
     else:
-        hourly = quality.with_water_class(series)
+        hourly = quality.with_water_class(series, station.get("waterbody_type") or "river")
         card, chart = _water_card(hourly, lang), water_chart(hourly, lang, display_tz)
     return [head, card, dcc.Graph(figure=chart, config=GRAPH_CONFIG, className="embed-body",
                                   style={"height": "100%", "minHeight": "160px"}),

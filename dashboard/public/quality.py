@@ -11,7 +11,6 @@ import pandas as pd
 from data.parameters import AIR_POLLUTANTS
 
 NO_DATA_COLOUR = "#9e9e9e"
-WATER_CLASS_ORDER: tuple[str, ...] = ("I", "II", "III", "IV", "V", "劣V")
 
 
 def _text_colour(hex_colour: str) -> str:
@@ -51,29 +50,38 @@ def aqi_style(level, lang: str) -> dict:
     return {"colour": colour, "text_colour": _text_colour(colour), "label": name}
 
 
-def with_water_class(wide: pd.DataFrame | None) -> pd.DataFrame:
-    """Add ``water_class`` (I..劣V, GB 3838-2002 single-factor worst class) per row."""
+def with_water_class(wide: pd.DataFrame | None, waterbody: str | None = None) -> pd.DataFrame:
+    """Add ``water_class`` (1..6 = I..劣V, GB 3838-2002 worst-indicator rule) per row.
+
+    The waterbody (river | lake: lake TP limits differ) comes from ``waterbody`` or, per row, from the
+    ``waterbody_type`` column; unknown means river.
+    """
     from analytics.standards.water import water_class
 
     if wide is None or wide.empty:
         base = wide if wide is not None else pd.DataFrame(columns=["station_id", "lon", "lat", "ts"])
-        return base.assign(water_class=pd.Series(dtype=object))
+        return base.assign(water_class=pd.Series(dtype="Int64"))
     out = wide.reset_index(drop=True).copy()
-    out["water_class"] = list(water_class(out))
+    kinds = (pd.Series(waterbody or "river", index=out.index) if waterbody or "waterbody_type" not in out
+             else out["waterbody_type"].where(out["waterbody_type"].isin(["river", "lake"]), "river"))
+    classes = pd.Series(pd.NA, index=out.index, dtype="Int64")
+    for body, rows in out.groupby(kinds).groups.items():
+        classes.loc[rows] = water_class(out.loc[rows], waterbody=body)
+    out["water_class"] = classes
     return out
 
 
 def water_class_number(water_class) -> float:
     """1..6 for I..劣V (NaN when unknown), for bar heights."""
-    return float(WATER_CLASS_ORDER.index(water_class) + 1) if water_class in WATER_CLASS_ORDER else float("nan")
+    return float("nan") if water_class is None or pd.isna(water_class) else float(water_class)
 
 
 def water_style(water_class, lang: str) -> dict:
-    """Colour, text colour and label of a GB 3838 class (None/NaN = no released data)."""
-    from analytics.standards.water import WATER_CLASS_COLOURS
+    """Colour, text colour and label of a GB 3838 class 1..6 (None/NA = no released data)."""
+    from analytics.standards.water import WATER_CLASS
 
-    if water_class not in WATER_CLASS_COLOURS:
+    if water_class is None or pd.isna(water_class) or int(water_class) not in WATER_CLASS:
         return {"colour": NO_DATA_COLOUR, "text_colour": "#fff", "label": "-" if lang == "zh" else "n/a"}
-    colour = WATER_CLASS_COLOURS[water_class]
-    label = f"{water_class}类" if lang == "zh" else f"Class {water_class}"
-    return {"colour": colour, "text_colour": _text_colour(colour), "label": label}
+    info = WATER_CLASS[int(water_class)]
+    return {"colour": info.colour_hex, "text_colour": _text_colour(info.colour_hex),
+            "label": info.name_zh if lang == "zh" else info.name_en}
