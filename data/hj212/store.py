@@ -27,12 +27,16 @@ def known_packet_keys(con: duckdb.DuckDBPyConnection, keys: pd.DataFrame) -> set
     if keys.empty:
         return set()
     con.register("_hj212_keys", keys[DUP_KEY])
+    sql = ("SELECT DISTINCT p.mn, p.cn, p.data_time, p.cp_sha256 FROM hj212_packets p "
+           "JOIN _hj212_keys k ON p.mn = k.mn AND p.cn = k.cn AND p.cp_sha256 = k.cp_sha256 "
+           "AND p.data_time IS NOT DISTINCT FROM k.data_time")
+    params: list = []
+    if keys["data_time"].notna().all():
+        # the log grows by every packet; a time range lets DuckDB skip row groups by their min/max
+        sql += " WHERE p.data_time BETWEEN ? AND ?"
+        params = [keys["data_time"].min().to_pydatetime(), keys["data_time"].max().to_pydatetime()]
     try:
-        rows = con.execute(
-            "SELECT DISTINCT p.mn, p.cn, p.data_time, p.cp_sha256 FROM hj212_packets p "
-            "JOIN _hj212_keys k ON p.mn = k.mn AND p.cn = k.cn AND p.cp_sha256 = k.cp_sha256 "
-            "AND p.data_time IS NOT DISTINCT FROM k.data_time"
-        ).fetchall()
+        rows = con.execute(sql, params).fetchall()
     finally:
         con.unregister("_hj212_keys")
     return {(mn, cn, None if pd.isna(dt) else pd.Timestamp(dt), sha) for mn, cn, dt, sha in rows}

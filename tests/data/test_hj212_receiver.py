@@ -278,6 +278,29 @@ def test_air_and_water_stations_use_their_own_parameters(db):
                                  ["S1", "NH3-N", 0.4, "N"], ["S1", "pH", 7.6, "C"]]
 
 
+def test_crash_between_ingest_commit_and_packet_log_stores_once(db):
+    """The readings of a packet were committed but the receiver died before logging it: the
+    re-sent packet is not in the log, so it is ingested again - and the ingest skips the rows."""
+    from data.hj212.packet import data_packet_to_readings
+    from data.hj212.receiver import Incoming, PacketStore
+    from data.ingest import ingest_readings
+
+    raw = flue_packet(7, qn="20240501070000000")
+    packet = parse_packet(raw)
+    con = connect(db)
+    try:
+        store = PacketStore(con)  # the receiver's writer connection
+        ingest_readings(con, data_packet_to_readings(packet, {"station_id": "P1"}).readings, "hj212:test", "hj212")
+        [outcome] = store.commit_batch([Incoming(raw.decode(), "test", packet=packet)])
+        assert outcome.status == "stored" and parse_packet(outcome.response).cn == "9014"
+        n = con.execute("SELECT count(*), count(DISTINCT parameter) FROM readings").fetchall()
+        assert n == [(3, 3)]
+        [again] = store.commit_batch([Incoming(raw.decode(), "test", packet=packet)])
+        assert again.status == "duplicate"  # now it is in the packet log
+    finally:
+        con.close()
+
+
 # ------------------------------------------------------------------ crash test (subprocess, SIGKILL)
 
 def free_port() -> int:
