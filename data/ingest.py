@@ -194,11 +194,11 @@ def _frame_source_sql(con: duckdb.DuckDBPyConnection, readings: pd.DataFrame, vi
 
 def normalised_select(relation: str, ts_utc_expr: str, has_flag: bool, has_unit: bool, rid_expr: str) -> str:
     """SELECT giving the columns the validator reads: rid (source order, for "first one wins"),
-    station_id, ts (UTC or NULL), ts_raw, parameter, value_raw, flag_raw, unit_raw.
+    station_id, ts (UTC or NULL), ts_src (the source column as read), parameter, value_raw, flag_raw, unit_raw.
     ``relation``, ``ts_utc_expr`` and ``rid_expr`` are internal SQL, never user text."""
     return (
         f"SELECT {rid_expr} AS rid, CAST(station_id AS VARCHAR) AS station_id, "
-        f"{ts_utc_expr} AS ts, CAST(ts AS VARCHAR) AS ts_raw, "
+        f"{ts_utc_expr} AS ts, ts AS ts_src, "
         "CAST(parameter AS VARCHAR) AS parameter, value AS value_raw, "
         f"{'CAST(flag AS VARCHAR)' if has_flag else 'NULL::VARCHAR'} AS flag_raw, "
         f"{'CAST(unit AS VARCHAR)' if has_unit else 'NULL::VARCHAR'} AS unit_raw "
@@ -287,7 +287,9 @@ def _record_failed_batch(con: duckdb.DuckDBPyConnection, source: str, sha: str |
 
 
 def _drop_temp(con: duckdb.DuckDBPyConnection) -> None:
-    for name in ("_et_stage", "_et_dupkeys", "_et_cls", "_et_q"):
+    with contextlib.suppress(Exception):
+        con.execute("DROP VIEW IF EXISTS _et_cls")
+    for name in ("_et_stage", "_et_dupkeys", "_et_cls_t", "_et_q"):
         with contextlib.suppress(Exception):
             con.execute(f"DROP TABLE IF EXISTS {name}")
     for name in ("_et_params", "_et_adapter_q"):
@@ -308,10 +310,14 @@ def _adapter_quarantine_frame(quarantined: pd.DataFrame | None) -> pd.DataFrame:
 
 
 def _run_batch(con, select_sql: str, batch_id: int, source: str, fmt: str, adapter_q: pd.DataFrame) -> IngestReport:
+    """The set-based pipeline. Passes over the data: stage (normalise + validate), a hash
+    aggregate for repeated keys, then insert. Only when the batch repeats keys or overlaps
+    stored readings does it run the (slower) classification join against stored values."""
     con.register("_et_params", parameters_frame())
     con.register("_et_adapter_q", adapter_q)
     types = _column_types(con, select_sql)
-    if _is_text(types["value_raw"]):
+    value_is_text = _is_text(types["value_raw"])
+    if value_is_text:
         words = ", ".join(f"'{w}'" for w in MISSING_WORDS)
         missing = f"(value_raw IS NULL OR upper(trim(value_raw)) IN ({words}))"
         value = f"CASE WHEN {missing} THEN NULL ELSE TRY_CAST(trim(value_raw) AS DOUBLE) END"
@@ -321,9 +327,10 @@ def _run_batch(con, select_sql: str, batch_id: int, source: str, fmt: str, adapt
     else:
         missing = "(value_raw IS NULL)"
         value = "TRY_CAST(value_raw AS DOUBLE)"
-    flags = list(DATA_FLAGS)
+    # the original cell text is kept only when it can differ from the parsed value
+    value_text = "value_raw" if value_is_text else "NULL::VARCHAR"
 
-    # 1. normalise and validate (one pass; the table's insertion order is the file order)
+    # 1. normalise and validate in one pass; source text is kept only for rejected rows
     con.execute(
         f"""
         CREATE TEMP TABLE _et_stage AS
@@ -333,77 +340,110 @@ def _run_batch(con, select_sql: str, batch_id: int, source: str, fmt: str, adapt
                    coalesce(nullif(trim(flag_raw), ''), 'N') AS flag,
                    {_unit_sql('unit_raw')} AS unit_key
             FROM src
+        ),
+        checked AS (
+            SELECT v.*,
+                   CASE
+                     WHEN v.ts IS NULL THEN 'unparseable_time'
+                     WHEN s.station_id IS NULL THEN 'unknown_station'
+                     WHEN p.p_name IS NULL THEN 'unknown_parameter'
+                     WHEN v.value IS NULL AND NOT v.value_missing THEN 'unparseable_value'
+                     WHEN v.unit_key IS NOT NULL AND v.unit_key <> p.p_unit_key THEN 'unit_mismatch'
+                     WHEN NOT list_contains(?, v.flag) THEN 'bad_flag'
+                     WHEN p.p_conc AND v.value < 0 THEN 'negative_concentration'
+                     WHEN v.value < p.p_min OR v.value > p.p_max OR isinf(v.value) THEN 'out_of_physical_range'
+                   END AS reason
+            FROM v
+            LEFT JOIN stations s ON s.station_id = v.station_id
+            LEFT JOIN _et_params p ON p.p_name = v.parameter
         )
-        SELECT v.rid, v.station_id, v.ts, v.ts_raw, v.parameter, v.value, v.value_raw, v.flag, v.flag_raw, v.unit_raw,
-               p.p_unit, p.p_min, p.p_max,
-               CASE
-                 WHEN v.ts IS NULL THEN 'unparseable_time'
-                 WHEN s.station_id IS NULL THEN 'unknown_station'
-                 WHEN p.p_name IS NULL THEN 'unknown_parameter'
-                 WHEN v.value IS NULL AND NOT v.value_missing THEN 'unparseable_value'
-                 WHEN v.unit_key IS NOT NULL AND v.unit_key <> p.p_unit_key THEN 'unit_mismatch'
-                 WHEN NOT list_contains(?, v.flag) THEN 'bad_flag'
-                 WHEN p.p_conc AND v.value < 0 THEN 'negative_concentration'
-                 WHEN v.value < p.p_min OR v.value > p.p_max OR isinf(v.value) THEN 'out_of_physical_range'
-               END AS reason
-        FROM v
-        LEFT JOIN stations s ON s.station_id = v.station_id
-        LEFT JOIN _et_params p ON p.p_name = v.parameter
+        SELECT rid, station_id, ts, parameter, value, flag, reason,
+               CASE WHEN reason IS NOT NULL THEN CAST(ts_src AS VARCHAR) END AS ts_src,
+               CASE WHEN reason IS NOT NULL THEN {value_text} END AS value_text,
+               CASE WHEN reason IS NOT NULL THEN flag_raw END AS flag_raw,
+               CASE WHEN reason IS NOT NULL THEN unit_raw END AS unit_raw
+        FROM checked
         """,
-        [flags],
+        [list(DATA_FLAGS)],
     )
-    # 2. keys offered more than once in this batch (usually none); the first occurrence wins
+    # 2. keys offered more than once in this batch (usually none); the first in source order wins.
+    # A hash aggregate finds candidate keys cheaply; the exact keys are then confirmed on them.
+    n_candidates = con.execute(
+        """
+        SELECT count(*) FROM (
+            SELECT hash(station_id, ts, parameter) AS h FROM _et_stage WHERE reason IS NULL
+            GROUP BY h HAVING count(*) > 1
+        )
+        """
+    ).fetchall()[0][0]
     con.execute(
         """
         CREATE TEMP TABLE _et_dupkeys AS
-        SELECT station_id, ts, parameter, min(rid) AS first_rowid
-        FROM _et_stage WHERE reason IS NULL GROUP BY ALL HAVING count(*) > 1
-        """
+        SELECT station_id, ts, parameter, min(rid) AS first_rid
+        FROM _et_stage WHERE reason IS NULL AND ?
+        GROUP BY ALL HAVING count(*) > 1
+        """,
+        [bool(n_candidates)],
     )
     ts_lo, ts_hi = con.execute("SELECT min(ts), max(ts) FROM _et_stage WHERE reason IS NULL").fetchall()[0]
-    # 3. outcome per row: NULL = store; 'duplicate'; or a quarantine reason
-    con.execute(
-        """
-        CREATE TEMP TABLE _et_cls AS
-        WITH st AS (SELECT * FROM _et_stage),
-        firsts AS (
-            SELECT d.station_id, d.ts, d.parameter, d.first_rowid, f.value AS first_value, f.flag AS first_flag
-            FROM _et_dupkeys d JOIN st f ON f.rid = d.first_rowid
-        ),
-        stored AS (
-            SELECT station_id, ts, parameter, value AS stored_value, flag AS stored_flag
-            FROM readings WHERE ts BETWEEN ? AND ?
+    overlaps = ts_lo is not None and bool(con.execute(
+        "SELECT EXISTS (SELECT 1 FROM readings WHERE ts BETWEEN ? AND ? AND station_id IN "
+        "(SELECT DISTINCT station_id FROM _et_stage WHERE reason IS NULL))", [ts_lo, ts_hi]
+    ).fetchall()[0][0])
+    repeats = bool(con.execute("SELECT count(*) FROM _et_dupkeys").fetchall()[0][0])
+
+    if not overlaps and not repeats:
+        # 3a. bulk path: every valid row is new
+        con.execute(
+            "CREATE TEMP VIEW _et_cls AS SELECT *, reason AS outcome, NULL::VARCHAR AS conflict_where, "
+            "NULL::DOUBLE AS other_value, NULL::VARCHAR AS other_flag FROM _et_stage"
         )
-        SELECT st.*,
-               CASE
-                 WHEN st.reason IS NOT NULL THEN st.reason
-                 WHEN fi.first_rowid IS NOT NULL AND st.rid <> fi.first_rowid THEN
-                   CASE WHEN st.value IS NOT DISTINCT FROM fi.first_value AND st.flag = fi.first_flag
-                        THEN 'duplicate' ELSE 'duplicate_conflict' END
-                 WHEN r.station_id IS NOT NULL THEN
-                   CASE WHEN st.value IS NOT DISTINCT FROM r.stored_value AND st.flag = r.stored_flag
-                        THEN 'duplicate' ELSE 'duplicate_conflict' END
-               END AS outcome,
-               CASE
-                 WHEN fi.first_rowid IS NOT NULL AND st.rid <> fi.first_rowid THEN 'earlier in this batch'
-                 WHEN r.station_id IS NOT NULL THEN 'already stored'
-               END AS conflict_where,
-               CASE WHEN fi.first_rowid IS NOT NULL AND st.rid <> fi.first_rowid THEN fi.first_value
-                    ELSE r.stored_value END AS other_value,
-               CASE WHEN fi.first_rowid IS NOT NULL AND st.rid <> fi.first_rowid THEN fi.first_flag
-                    ELSE r.stored_flag END AS other_flag
-        FROM st
-        LEFT JOIN firsts fi ON st.reason IS NULL AND fi.station_id = st.station_id AND fi.ts = st.ts
-                            AND fi.parameter = st.parameter
-        LEFT JOIN stored r ON st.reason IS NULL AND r.station_id = st.station_id AND r.ts = st.ts
-                           AND r.parameter = st.parameter
-        """,
-        [ts_lo, ts_hi],
-    )
+    else:
+        # 3b. outcome per row: NULL = store; 'duplicate'; or a quarantine reason
+        con.execute(
+            """
+            CREATE TEMP TABLE _et_cls_t AS
+            WITH firsts AS (
+                SELECT d.station_id, d.ts, d.parameter, d.first_rid, f.value AS first_value, f.flag AS first_flag
+                FROM _et_dupkeys d JOIN _et_stage f ON f.rid = d.first_rid
+            ),
+            stored AS (
+                SELECT station_id, ts, parameter, value AS stored_value, flag AS stored_flag
+                FROM readings WHERE ts BETWEEN ? AND ?
+            ),
+            j AS (
+                SELECT st.*, fi.first_rid IS NOT NULL AND st.rid <> fi.first_rid AS later_copy,
+                       fi.first_value, fi.first_flag, r.station_id IS NOT NULL AS in_store,
+                       r.stored_value, r.stored_flag
+                FROM _et_stage st
+                LEFT JOIN firsts fi ON st.reason IS NULL AND fi.station_id = st.station_id AND fi.ts = st.ts
+                                    AND fi.parameter = st.parameter
+                LEFT JOIN stored r ON st.reason IS NULL AND r.station_id = st.station_id AND r.ts = st.ts
+                                   AND r.parameter = st.parameter
+            )
+            SELECT rid, station_id, ts, ts_src, parameter, value, value_text, flag, flag_raw, unit_raw, reason,
+                   CASE
+                     WHEN reason IS NOT NULL THEN reason
+                     WHEN later_copy THEN
+                       CASE WHEN value IS NOT DISTINCT FROM first_value AND flag = first_flag
+                            THEN 'duplicate' ELSE 'duplicate_conflict' END
+                     WHEN in_store THEN
+                       CASE WHEN value IS NOT DISTINCT FROM stored_value AND flag = stored_flag
+                            THEN 'duplicate' ELSE 'duplicate_conflict' END
+                   END AS outcome,
+                   CASE WHEN later_copy THEN 'earlier in this batch' WHEN in_store THEN 'already stored'
+                   END AS conflict_where,
+                   CASE WHEN later_copy THEN first_value ELSE stored_value END AS other_value,
+                   CASE WHEN later_copy THEN first_flag ELSE stored_flag END AS other_flag
+            FROM j
+            """,
+            [ts_lo, ts_hi],
+        )
+        con.execute("CREATE TEMP VIEW _et_cls AS SELECT * FROM _et_cls_t")
     con.execute(
         """
         INSERT INTO readings (station_id, ts, parameter, value, flag, source, batch_id)
-        SELECT station_id, ts, parameter, value, flag, ?, ? FROM _et_cls WHERE outcome IS NULL ORDER BY rid
+        SELECT station_id, ts, parameter, value, flag, ?, ? FROM _et_cls WHERE outcome IS NULL
         """,
         [fmt, batch_id],
     )
@@ -412,12 +452,15 @@ def _run_batch(con, select_sql: str, batch_id: int, source: str, fmt: str, adapt
         f"""
         CREATE TEMP TABLE _et_q AS
         WITH rejected AS (
-            SELECT rid, CAST(json_object('station_id', station_id, 'ts', ts_raw, 'parameter', parameter,
-                                         'value', CAST(value_raw AS VARCHAR), 'flag', flag_raw, 'unit', unit_raw)
-                             AS VARCHAR) AS raw,
-                   outcome AS reason,
+            SELECT c.rid, CAST(json_object('station_id', c.station_id,
+                                           'ts', coalesce(c.ts_src, strftime(c.ts, '%Y-%m-%dT%H:%M:%SZ')),
+                                           'parameter', c.parameter,
+                                           'value', coalesce(c.value_text, CAST(c.value AS VARCHAR)),
+                                           'flag', coalesce(c.flag_raw, c.flag), 'unit', c.unit_raw) AS VARCHAR) AS raw,
+                   c.outcome AS reason,
                    {_DETAIL_SQL} AS detail
-            FROM _et_cls WHERE outcome IS NOT NULL AND outcome <> 'duplicate'
+            FROM _et_cls c LEFT JOIN _et_params p ON p.p_name = c.parameter
+            WHERE c.outcome IS NOT NULL AND c.outcome <> 'duplicate'
             UNION ALL
             SELECT -1 - row_number() OVER () AS rid, raw, reason, detail FROM _et_adapter_q
         )
@@ -455,12 +498,13 @@ def _run_batch(con, select_sql: str, batch_id: int, source: str, fmt: str, adapt
 
 _DETAIL_SQL = """
 CASE outcome
-  WHEN 'unparseable_time' THEN 'time ' || coalesce('''' || ts_raw || '''', '(empty)') || ' is not a date-time'
+  WHEN 'unparseable_time' THEN 'time ' || coalesce('''' || ts_src || '''', '(empty)')
+       || ' is not a date-time'
   WHEN 'unknown_station' THEN 'station ' || coalesce('''' || station_id || '''', '(empty)')
        || ' is not in the stations table; ingest its station list first'
   WHEN 'unknown_parameter' THEN 'parameter ' || coalesce('''' || parameter || '''', '(empty)')
        || ' is not a name in data/parameters.py'
-  WHEN 'unparseable_value' THEN 'value ''' || CAST(value_raw AS VARCHAR) || ''' is not a number'
+  WHEN 'unparseable_value' THEN 'value ''' || value_text || ''' is not a number'
   WHEN 'unit_mismatch' THEN 'unit ''' || unit_raw || ''' is not the canonical unit ' || p_unit || ' of ' || parameter
   WHEN 'bad_flag' THEN 'flag ''' || flag || ''' is not an HJ 212-2017 data flag (N, F, M, S, D, C, T, B)'
   WHEN 'negative_concentration' THEN parameter || ' = ' || CAST(value AS VARCHAR) || ' ' || p_unit

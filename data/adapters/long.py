@@ -44,6 +44,9 @@ def long_file_view(con: duckdb.DuckDBPyConnection, path: str | Path, view: str =
     from data.ingest import IngestError, normalised_select
 
     path = Path(path)
+    # DuckDB 2.0 refuses a new relation while an earlier execute() result is unfinished
+    # (e.g. a fetchone() elsewhere); running a statement to completion clears it
+    con.execute("SELECT 1").fetchall()
     try:
         if is_parquet(path):
             rel = con.read_parquet(str(path), file_row_number=True)
@@ -81,7 +84,8 @@ def read_long(path: str | Path) -> AdapterResult:
     try:
         select_sql = long_file_view(con, path)
         frame = con.execute(
-            f"SELECT *, CAST(json_object('station_id', station_id, 'ts', ts_raw, 'parameter', parameter, "
+            f"SELECT *, CAST(ts_src AS VARCHAR) AS ts_text, CAST(json_object('station_id', station_id, "
+            f"'ts', CAST(ts_src AS VARCHAR), 'parameter', parameter, "
             f"'value', CAST(value_raw AS VARCHAR), 'flag', flag_raw, 'unit', unit_raw) AS VARCHAR) AS raw "
             f"FROM ({select_sql})"
         ).df()
@@ -91,7 +95,7 @@ def read_long(path: str | Path) -> AdapterResult:
     quarantined = pd.DataFrame({
         "raw": frame.loc[bad, "raw"],
         "reason": "unparseable_time",
-        "detail": "time " + frame.loc[bad, "ts_raw"].fillna("(empty)").astype(str) + " is not a date-time",
+        "detail": "time " + frame.loc[bad, "ts_text"].fillna("(empty)").astype(str) + " is not a date-time",
     }).reset_index(drop=True)
     readings = frame.loc[~bad, ["station_id", "ts", "parameter", "value_raw", "flag_raw", "unit_raw"]]
     readings = readings.rename(columns={"value_raw": "value", "flag_raw": "flag", "unit_raw": "unit"})
