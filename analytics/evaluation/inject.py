@@ -171,6 +171,11 @@ def _pick_start(rng: np.random.Generator, n_times: int, duration: int,
 # description (JSON-able dict) plus the parameters touched, or None when nothing could be done.
 # ---------------------------------------------------------------------------------------------
 
+def _params_with_data(cube: _Cube, s: int, params) -> list[str]:
+    """The parameters of ``params`` that station ``s`` actually reports (some finite value)."""
+    return [p for p in params if p in cube.params and np.isfinite(cube.values[s, :, cube.p(p)]).any()]
+
+
 def _apply_suppression(cube, rng, s, t0, dur, ctx):
     blocked = dur > 24
     factor = float(rng.uniform(0.1, 0.4) if blocked else rng.uniform(0.3, 0.7))
@@ -195,7 +200,7 @@ def _apply_outage(cube, rng, s, t0, dur, ctx):
 
 
 def _apply_flatline(cube, rng, s, t0, dur, ctx):
-    pool = [p for p in ctx["params"] if p in cube.params]
+    pool = _params_with_data(cube, s, ctx["params"])
     params = list(rng.choice(pool, size=int(rng.integers(1, len(pool) + 1)), replace=False)) \
         if rng.random() < 0.5 else pool[:]
     variant = str(rng.choice(["stuck", "hand_set", "near_constant"]))
@@ -245,7 +250,7 @@ def _apply_fabrication(cube, rng, s, t0, dur, ctx):
 
 
 def _apply_drift(cube, rng, s, t0, dur, ctx):
-    pool = [p for p in ctx["params"] if p in cube.params]
+    pool = _params_with_data(cube, s, ctx["params"])
     p = str(rng.choice(pool))
     i = cube.p(p)
     ramp = np.linspace(0.0, 1.0, dur)
@@ -298,7 +303,7 @@ def _apply_spike(cube, rng, s, t0, dur, ctx):
         new = pm10 * rng.uniform(1.3, 2.0, size=dur) + 20
         cube.values[s, t0:t0 + dur, cube.p("PM2.5")] = _round_to(new, cube.resolution["PM2.5"])
         return {"variant": variant}, ["PM2.5"]
-    pool = [p for p in ctx["params"] if p in cube.params]
+    pool = _params_with_data(cube, s, ctx["params"])
     p = str(rng.choice(pool))
     i = cube.p(p)
     seg = cube.values[s, t0:t0 + dur, i]
@@ -314,7 +319,7 @@ def _apply_spike(cube, rng, s, t0, dur, ctx):
 
 def _apply_flag_abuse(cube, rng, s, t0, dur, ctx):
     limits: dict[str, float] = ctx["limits"](s)
-    params = [p for p in limits if p in cube.params]
+    params = _params_with_data(cube, s, limits)
     flag = str(rng.choice(["M", "D", "C"]))
     code = _flag_code(cube, flag)
     raise_factor = float(rng.uniform(1.5, 3.0))

@@ -123,3 +123,17 @@ def test_bad_input_is_clear(beijing):
         inject_interference(readings.drop(columns=["value"]), stations)
     with pytest.warns(UserWarning, match="flag_abuse"):
         inject_interference(readings, stations, kinds=["flag_abuse"], n_per_kind=1)
+
+
+def test_cems_events_touch_only_parameters_the_outlet_reports():
+    from data.synthetic.polluters import generate_polluters, polluter_outlets
+
+    outlets = polluter_outlets()
+    outlets = pd.concat([g.head(3) for _, g in outlets.groupby("outlet_type")]).reset_index(drop=True)
+    clean, _ = generate_polluters(outlets, "2016-12-01", "2016-12-31", seed=2, dishonest={})
+    out, truth = inject_interference(clean, outlets, kinds=list(CEMS_KINDS), n_per_kind=4, seed=5)
+    reported = clean.dropna(subset=["value"]).groupby("station_id")["parameter"].agg(set)
+    assert len(truth) >= 9
+    for ev in truth.itertuples():
+        affected = set(json.loads(ev.parameters)["affected"])
+        assert affected and affected <= reported[ev.station_id], (ev.kind, affected)
