@@ -172,7 +172,7 @@ def _expected_values(panel) -> np.ndarray | None:
     fit = panel.cache.get("spatial_fit")
     if fit is None:
         return None
-    return np.exp(fit["pred"]) - panel.cache["log_offset"][None, None, :]
+    return np.exp(fit["pred"]) - panel.cache["log_offset"][None, None, :] + panel.cache["log_shift"][None, None, :]
 
 
 def calibrate(readings: pd.DataFrame, stations: pd.DataFrame, pipeline: Pipeline | str = "default",

@@ -305,18 +305,36 @@ def shift(x: np.ndarray, n: int, axis: int = 1, fill: float = np.nan) -> np.ndar
     return out
 
 
+# Offsets c_p for log(value + c_p), in the parameter's unit: about the analyser's noise floor, so
+# clean low values do not blow up in log space. Fixed (not data-derived) so that a partitioned
+# run transforms every station exactly as a single run does.
+LOG_OFFSETS: dict[str, float] = {"PM2.5": 5.0, "PM10": 10.0, "SO2": 3.0, "NO2": 5.0, "CO": 0.1, "O3": 5.0}
+
+
+def log_offset(name: str) -> float:
+    """c_p for a parameter: the table above, else 0.1% of its physical maximum, else 1."""
+    if name in LOG_OFFSETS:
+        return LOG_OFFSETS[name]
+    spec = PARAMETERS.get(name)
+    if spec is not None and spec.max_value:
+        return max(spec.max_value * 1e-3, 1e-3)
+    return 1.0
+
+
 def log_values(panel: Panel) -> np.ndarray:
-    """log(value + c_p) with c_p a small per-parameter offset (20% of the median level), memoised.
+    """log(value + c_p) per parameter (see LOG_OFFSETS), memoised on the panel.
 
     Why log: pollution is multiplicative (episodes scale every station alike), so differences
     of logs between neighbours are stable where raw differences are not.
     """
     if "log" not in panel.cache:
-        v = np.clip(panel.values, 0.0, None)
-        c = nanmedian_quiet(v.reshape(-1, v.shape[2]), axis=0) * 0.2
-        c = np.where(np.isfinite(c) & (c > 0), c, 1.0)
+        v = panel.values
+        c = np.array([log_offset(p) for p in panel.parameters], dtype=float)
+        lo = np.array([(PARAMETERS[p].min_value if p in PARAMETERS and PARAMETERS[p].min_value is not None
+                        else 0.0) for p in panel.parameters])
         panel.cache["log_offset"] = c
-        panel.cache["log"] = np.log(v + c[None, None, :])
+        panel.cache["log_shift"] = lo
+        panel.cache["log"] = np.log(np.clip(v - lo[None, None, :], 0.0, None) + c[None, None, :])
     return panel.cache["log"]
 
 

@@ -1,0 +1,39 @@
+"""Rule checks (range, PM2.5 > PM10, unshared spike) on a real Beijing slice."""
+
+import numpy as np
+
+from analytics.detectors.rules import pm_ratio, range_check, spike
+from analytics.detectors.testing import cells, firing_rate, panel_of, sample_readings, set_values
+
+
+def test_range_catches_negative_and_impossible_values_and_is_quiet_on_real_data():
+    r, s = sample_readings()
+    clean = range_check(panel_of(r, s))["range"]
+    assert firing_rate(clean, 0) < 0.001
+    r2 = set_values(r, "1003A", "PM2.5", "2016-12-10 05:00", 2, lambda v: np.array([-30.0, 5000.0]))
+    p = panel_of(r2, s)
+    st, ts, pi = cells(p, "1003A", "PM2.5", "2016-12-10 05:00", 2)
+    assert (range_check(p)["range"][st, ts, pi] > 1).all()
+
+
+def test_pm25_above_pm10_is_flagged_on_both_rows():
+    r, s = sample_readings()
+    r2 = set_values(r, "1005A", "PM2.5", "2016-12-12 00:00", 3, lambda v: v * 0 + 400.0)
+    r2 = set_values(r2, "1005A", "PM10", "2016-12-12 00:00", 3, lambda v: v * 0 + 150.0)
+    p = panel_of(r2, s)
+    out = pm_ratio(p)["pm_ratio"]
+    st, ts, pi = cells(p, "1005A", "PM2.5", "2016-12-12 00:00", 3)
+    assert (out[st, ts, pi] > 0.5).all()
+    assert (out[st, ts, p.pindex("PM10")] > 0.5).all()
+    assert firing_rate(pm_ratio(panel_of(r, s))["pm_ratio"], 0.5) < 0.01
+
+
+def test_spike_no_neighbour_shares_is_caught_and_shared_peaks_are_not():
+    r, s = sample_readings()
+    base = spike(panel_of(r, s))["spike"]
+    r2 = set_values(r, "1011A", "NO2", "2016-12-15 14:00", 1, lambda v: v * 6 + 150)
+    p = panel_of(r2, s)
+    st, ts, pi = cells(p, "1011A", "NO2", "2016-12-15 14:00", 1)
+    hit = spike(p)["spike"][st, ts, pi][0]
+    assert hit > np.nanquantile(base[base > 0], 0.995)
+    assert firing_rate(base, hit) < 0.001

@@ -1,0 +1,109 @@
+"""score_partition end to end on the real sample, pipeline-as-data, calibration, bad input."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analytics.detectors.base import InputError
+from analytics.detectors.testing import sample_readings, set_values
+from analytics.ensemble import TailCalibration, fit_tail
+from analytics.pipeline import load_pipeline, score_partition
+from analytics.registry import EVENT_KINDS, default_registry
+
+
+@pytest.fixture(scope="module")
+def scored():
+    r, s = sample_readings()
+    r = set_values(r, "1003A", "PM2.5", "2016-12-20 00:00", 12, lambda v: v * 0.2)
+    r = set_values(r, "1003A", "PM10", "2016-12-20 00:00", 12, lambda v: v * 0.2)
+    return r, s, score_partition(r, s, "default")
+
+
+def test_registry_lists_every_family_and_kinds_are_known():
+    reg = default_registry()
+    for name in ("spatial", "range", "pm_ratio", "spike", "flatline", "outage", "seasonal", "suppression",
+                 "drift", "donor", "clipping", "flags", "iforest"):
+        assert name in reg.names()
+    assert {k for k in reg.model_kinds().values() if k} <= set(EVENT_KINDS)
+    with pytest.raises(KeyError, match="known"):
+        reg.get("nope")
+
+
+def test_pipeline_is_data_and_calibrated():
+    pipe = load_pipeline("default")
+    assert [d for d, _ in pipe.detectors][0] == "spatial"
+    assert pipe.ensemble.calibration, "default pipeline ships its clean-data calibration"
+    assert pipe.events.threshold > 2
+
+
+def test_one_row_per_reading_with_model_columns(scored):
+    r, _, res = scored
+    sc = res.scores
+    assert len(sc) == len(r)
+    assert {"station_id", "ts", "parameter", "score", "spatial_low", "iforest"} <= set(sc.columns)
+    assert sc["score"].between(0, 1).all()
+    nulls = sc.merge(r[r["value"].isna()][["station_id", "ts", "parameter"]])
+    assert len(nulls) == int(r["value"].isna().sum())
+
+
+def test_injected_suppression_scores_high_and_becomes_an_event(scored):
+    _, _, res = scored
+    sc = res.scores
+    m = (sc["station_id"] == "1003A") & (sc["parameter"] == "PM2.5") & sc["ts"].between("2016-12-20", "2016-12-20 11:00")
+    assert sc.loc[m, "score"].max() > 0.999
+    assert np.quantile(sc["score"], 0.5) < 0.9
+    ev = res.events
+    hit = ev[(ev["station_id"] == "1003A") & (ev["start"] <= "2016-12-20 11:00") & (ev["end"] >= "2016-12-20")]
+    assert len(hit) >= 1
+    assert set(ev.columns) >= {"event_id", "station_id", "start", "end", "kind", "score", "parameters", "summary", "evidence"}
+    assert ev["kind"].isin(EVENT_KINDS).all()
+
+
+def test_unsorted_input_gives_identical_scores(scored):
+    r, s, res = scored
+    shuffled = r.sample(frac=1.0, random_state=3)
+    res2 = score_partition(shuffled, s, "default")
+    pd.testing.assert_frame_equal(res.scores, res2.scores)
+
+
+def test_tail_calibration_is_monotone_and_zero_below():
+    x = np.random.default_rng(0).exponential(1.0, 100_000)
+    cal = fit_tail(x)
+    s = cal.surprise(np.array([0.0, 1.0, 3.0, 8.0, 50.0]))
+    assert s[0] == 0 and np.all(np.diff(s) >= 0)
+    assert abs(cal.surprise(np.array([np.quantile(x, 0.99)]))[0] - 2.0) < 0.1
+    assert TailCalibration.from_dict(cal.to_dict()) == cal
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda r, s: (r.assign(station_id=r["station_id"].where(r.index > 0, "ZZZ")), s), "not in the stations table"),
+    (lambda r, s: (pd.concat([r, r.iloc[:3]]), s), "share a"),
+    (lambda r, s: (r.assign(value=r["value"].astype(object).where(r.index != 5, "abc")), s), "non-numeric"),
+    (lambda r, s: (r.assign(ts=r["ts"] + pd.Timedelta(minutes=30)), s), "not on the hour"),
+    (lambda r, s: (r.drop(columns=["parameter"]), s), "lacks? column"),
+    (lambda r, s: (r, s.drop(columns=["lon"])), "lacks? column"),
+])
+def test_bad_input_is_a_clear_error(mutate, message):
+    r, s = sample_readings()
+    r = r[r["ts"] < "2016-12-04"].reset_index(drop=True)
+    r2, s2 = mutate(r, s)
+    with pytest.raises(InputError, match=message):
+        score_partition(r2, s2, "default")
+
+
+def test_station_with_all_data_missing_scores_zero_spatial_and_no_crash():
+    r, s = sample_readings()
+    r = r[r["ts"] < "2016-12-08"].copy()
+    r.loc[r["station_id"] == "1002A", "value"] = np.nan
+    res = score_partition(r, s, "default")
+    dead = res.scores[res.scores["station_id"] == "1002A"]
+    assert len(dead) == int((r["station_id"] == "1002A").sum())
+    assert dead["spatial_low"].max() == 0 and dead["spatial_high"].max() == 0
+
+
+def test_single_station_is_scored_without_neighbours():
+    r, s = sample_readings()
+    r = r[(r["station_id"] == "1001A") & (r["ts"] < "2016-12-10")]
+    res = score_partition(r, s, "default")
+    assert len(res.scores) == len(r)
+    assert res.scores["spatial_high"].max() == 0  # no neighbours = no spatial evidence, not agreement
