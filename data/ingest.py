@@ -317,16 +317,16 @@ def _run_batch(con, select_sql: str, batch_id: int, source: str, fmt: str, adapt
     con.register("_et_adapter_q", adapter_q)
     types = _column_types(con, select_sql)
     value_is_text = _is_text(types["value_raw"])
+    # vx: the value as parsed (NaN possible); value: NaN -> NULL; value_bad: a cell that was
+    # given but is neither a number nor a "missing" word. String work runs only on failed casts.
     if value_is_text:
         words = ", ".join(f"'{w}'" for w in MISSING_WORDS)
-        missing = f"(value_raw IS NULL OR upper(trim(value_raw)) IN ({words}))"
-        value = f"CASE WHEN {missing} THEN NULL ELSE TRY_CAST(trim(value_raw) AS DOUBLE) END"
+        vx = "TRY_CAST(value_raw AS DOUBLE)"
+        bad = f"(vx IS NULL AND value_raw IS NOT NULL AND upper(trim(value_raw)) NOT IN ({words}))"
     elif types["value_raw"].upper() in ("DOUBLE", "FLOAT", "REAL"):
-        missing = "(value_raw IS NULL OR isnan(value_raw))"
-        value = f"CASE WHEN {missing} THEN NULL ELSE CAST(value_raw AS DOUBLE) END"
+        vx, bad = "CAST(value_raw AS DOUBLE)", "FALSE"
     else:
-        missing = "(value_raw IS NULL)"
-        value = "TRY_CAST(value_raw AS DOUBLE)"
+        vx, bad = "TRY_CAST(value_raw AS DOUBLE)", "(vx IS NULL AND value_raw IS NOT NULL)"
     # the original cell text is kept only when it can differ from the parsed value
     value_text = "value_raw" if value_is_text else "NULL::VARCHAR"
 
@@ -335,11 +335,12 @@ def _run_batch(con, select_sql: str, batch_id: int, source: str, fmt: str, adapt
         f"""
         CREATE TEMP TABLE _et_stage AS
         WITH src AS ({select_sql}),
+        v0 AS (SELECT *, {vx} AS vx FROM src),
         v AS (
-            SELECT *, {value} AS value, {missing} AS value_missing,
+            SELECT *, CASE WHEN isnan(vx) THEN NULL ELSE vx END AS value, {bad} AS value_bad,
                    coalesce(nullif(trim(flag_raw), ''), 'N') AS flag,
                    {_unit_sql('unit_raw')} AS unit_key
-            FROM src
+            FROM v0
         ),
         checked AS (
             SELECT v.*,
@@ -347,7 +348,7 @@ def _run_batch(con, select_sql: str, batch_id: int, source: str, fmt: str, adapt
                      WHEN v.ts IS NULL THEN 'unparseable_time'
                      WHEN s.station_id IS NULL THEN 'unknown_station'
                      WHEN p.p_name IS NULL THEN 'unknown_parameter'
-                     WHEN v.value IS NULL AND NOT v.value_missing THEN 'unparseable_value'
+                     WHEN v.value_bad THEN 'unparseable_value'
                      WHEN v.unit_key IS NOT NULL AND v.unit_key <> p.p_unit_key THEN 'unit_mismatch'
                      WHEN NOT list_contains(?, v.flag) THEN 'bad_flag'
                      WHEN p.p_conc AND v.value < 0 THEN 'negative_concentration'

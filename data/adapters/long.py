@@ -32,7 +32,8 @@ def _ts_utc_expr(sql_type: str) -> str:
     if t.startswith("TIMESTAMP") or t == "DATE":
         return "CAST(ts AS TIMESTAMP) - INTERVAL 8 HOUR"
     if t.startswith("VARCHAR"):
-        return (f"CASE WHEN regexp_matches(trim(ts), '{_OFFSET_RE}') "
+        # the regex (costly) only runs on strings longer than 'YYYY-MM-DD HH:MM:SS'
+        return (f"CASE WHEN length(ts) > 19 AND regexp_matches(trim(ts), '{_OFFSET_RE}') "
                 "THEN timezone('UTC', TRY_CAST(trim(ts) AS TIMESTAMPTZ)) "
                 "ELSE TRY_CAST(trim(ts) AS TIMESTAMP) - INTERVAL 8 HOUR END")
     return "NULL::TIMESTAMP"
