@@ -50,6 +50,7 @@ class DemoSummary:
     full: bool
     seed: int
     stations: dict[str, int] = field(default_factory=dict)
+    station_rows_quarantined: int = 0
     rows_in: int = 0
     rows_stored: int = 0
     rows_duplicate: int = 0
@@ -71,7 +72,8 @@ class DemoSummary:
 
     def lines(self) -> list[str]:
         out = [f"demo store {self.db_path} ({'full' if self.full else 'sample'} data, seed {self.seed})"]
-        out.append("stations: " + ", ".join(f"{k} {v:,}" for k, v in self.stations.items()))
+        out.append("stations: " + ", ".join(f"{k} {v:,}" for k, v in self.stations.items())
+                   + f" ({self.station_rows_quarantined} station rows quarantined, e.g. no coordinates)")
         out.append(f"readings: {self.rows_in:,} in = {self.rows_stored:,} stored + {self.rows_duplicate:,} "
                    f"duplicates + {self.rows_quarantined:,} quarantined"
                    + (" (" + ", ".join(f"{k} {v:,}" for k, v in sorted(self.reasons.items())) + ")"
@@ -192,16 +194,18 @@ def _bar(total: int, enabled: bool):
 
 
 def build_demo(db_path: str | Path, *, full: bool | None = None, seed: int = 20170101,
-               progress: bool = True, log: Callable[[str], None] | None = None) -> DemoSummary:
+               progress: bool = True, score: bool = True,
+               log: Callable[[str], None] | None = None) -> DemoSummary:
     """Build (or complete) the demo store at ``db_path``; return what was done.
 
-    ``full``: None = use the full real data when ``../shared/data`` exists. Re-running on the
-    same store adds nothing new (ingest is idempotent) and rewrites the ground truth.
+    ``full``: None = use the full real data when ``../shared/data`` exists. ``score``: run
+    ``data.scoring.score_store`` afterwards when it exists (``envtrust score`` can do it later).
+    Re-running on the same store adds nothing new (ingest is idempotent) and rewrites the
+    ground truth.
     """
     from data.adapters.beijing import read_beijing_stations
     from data.adapters.cnemc import read_cnemc_station_list
-    from data.ingest import ingest_files, ingest_readings
-    from data.stations import upsert_stations
+    from data.ingest import ingest_files, ingest_readings, ingest_stations
     from data.store import connect, sort_readings
     from data.synthetic.micro import DEFAULT_PARENTS, generate_micro, micro_stations
     from data.synthetic.polluters import generate_polluters, polluter_outlets
@@ -227,6 +231,7 @@ def build_demo(db_path: str | Path, *, full: bool | None = None, seed: int = 201
         say(f"{name}: {summary.seconds[name]:.1f}s")
 
     con = connect(db_path)
+    con.execute("SET enable_progress_bar = false")  # our own bar (tqdm) tells the story
     try:
         # 1. stations
         t0 = time.perf_counter()
@@ -239,9 +244,14 @@ def build_demo(db_path: str | Path, *, full: bool | None = None, seed: int = 201
                                  land=beijing_shape)
         sections = demo_sections()
         outlets = polluter_outlets()
-        for frame in (national, beijing, sensors, sections, outlets):
-            if len(frame):
-                upsert_stations(con, _store_columns(con, assign_admin(frame)))
+        station_sets = ((national, str(src["cnemc_stations"]), "cnemc_stations"),
+                        (beijing, str(src["beijing_stations"]), "beijing_stations"),
+                        (sensors, "synthetic:micro", "synthetic"), (sections, "geo.sections", "synthetic"),
+                        (outlets, "synthetic:polluters", "synthetic"))
+        for frame, source, fmt in station_sets:
+            rep = ingest_stations(con, _store_columns(con, assign_admin(frame)), source, fmt)
+            rep.check()
+            summary.station_rows_quarantined += rep.rows_quarantined
         step("stations", t0)
 
         # 2. real Beijing hours and 3. the national day, through the file adapters
@@ -285,7 +295,7 @@ def build_demo(db_path: str | Path, *, full: bool | None = None, seed: int = 201
         step("users", t0)
 
         t0 = time.perf_counter()
-        summary.scoring = _score(con, progress)
+        summary.scoring = _score(con, progress) if score else "skipped (--no-score); run `envtrust score`"
         step("scoring", t0)
         summary.stations = count_stations(con)
         summary.seconds["total"] = time.perf_counter() - t_all

@@ -259,7 +259,9 @@ def _flue_outlet(local: pd.DatetimeIndex, industry: str, rng: np.random.Generato
     o2 = prof.o2_normal_pct - 1.5 * (load - 0.8) + _ar1(n, 0.8, 0.25, rng)
     o2 = np.where(startup, 21.0 - (21.0 - o2) * (since_start + 1) / 9.0, o2)
     o2 = np.where(run, np.clip(o2, 2.0, 19.5), np.clip(20.8 + rng.normal(0, 0.08, n), 20.5, 20.95))
-    flow = prof.flow_m3_h * load * (21.0 - prof.o2_normal_pct) / np.maximum(21.0 - o2, 0.5)
+    # flue-gas flow follows the firing rate; during a start-up it ramps up with the load
+    ramp = np.where(startup, (since_start + 1) / 9.0, 1.0)
+    flow = prof.flow_m3_h * load * ramp * (1.0 + 0.03 * (o2 - prof.o2_normal_pct))
     flow = np.where(run, flow, prof.flow_m3_h * rng.uniform(0.0, 0.02, n))
     temp = prof.flue_temp_c + 4 * (load - 0.8) + rng.normal(0, 0.8, n)
     temp = np.where(run, temp, 12.0 + (prof.flue_temp_c - 12.0) * np.exp(-since_stop / 10.0) + rng.normal(0, 0.5, n))

@@ -26,6 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sample", action="store_true",
                         help="use the small shipped sample even when ../shared/data is present")
     parser.add_argument("--seed", type=int, default=20170101, help="seed of the synthetic generators (default 20170101)")
+    parser.add_argument("--no-score", action="store_true",
+                        help="do not run the plausibility engine at the end (run `envtrust score` later)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -52,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
             return 0
     try:
         summary = build_demo(db, full=False if args.sample else None, seed=args.seed,
-                             progress=not args.no_progress)
+                             progress=not args.no_progress, score=not args.no_score)
     except FileNotFoundError as exc:
         raise UserError(str(exc)) from None
     for line in summary.lines():
