@@ -86,6 +86,17 @@ def db_cursor() -> duckdb.DuckDBPyConnection:
     return g.envtrust_cursor
 
 
+def layer_url(name: str) -> str:
+    """URL of an offline map layer (GeoJSON, WGS-84) for a plotly map layer ``source``.
+
+    Use it instead of embedding ``geo.layers.load_layer(name)`` in a figure: the browser fetches and
+    caches the layer once (Cache-Control public + ETag) and callback answers stay small.
+    """
+    from dashboard.public.pages import layer_url as _layer_url
+
+    return _layer_url(name)
+
+
 def _close_cursor(_exc: BaseException | None) -> None:
     cursor = g.pop("envtrust_cursor", None)
     if cursor is not None:

@@ -13,7 +13,6 @@ from flask import Flask, Response, abort
 
 from dashboard.public.callbacks import register_callbacks
 from dashboard.public.ids import EmbedIds
-from dashboard.public.pages import PUBLIC_LAYERS
 from envtrust.settings import Settings
 
 # Fills the iframe whatever its size; no external fonts or scripts (embeds make no third-party requests).
@@ -78,10 +77,16 @@ def build_layout() -> html.Div:
 
 
 def serve_layer(name: str) -> Response:
-    """One of the public offline map layers as GeoJSON (WGS-84), e.g. /embed/layers/provinces.geojson."""
-    from geo.layers import load_layer_json
+    """An offline map layer as GeoJSON (WGS-84), e.g. /embed/layers/provinces.geojson.
 
-    if name not in PUBLIC_LAYERS:
+    Boundaries and rivers are public geography, so every layer of :mod:`geo.layers` is served here,
+    for the embeds and for the internal maps alike (``dashboard.server.layer_url``). Answers carry
+    Cache-Control public + ETag, so a browser downloads each layer once instead of inside every
+    map callback answer.
+    """
+    from geo.layers import layer_names, load_layer_json
+
+    if name not in layer_names():
         abort(404)
     return Response(load_layer_json(name), mimetype="application/json")
 

@@ -25,7 +25,6 @@ PUBLIC_PREFIX = "/embed/"
 MAP_STYLE = "white-bg"  # renders offline; tiled styles would fetch from the internet
 BOUNDARY_LAYER = "provinces"
 RIVER_LAYER = "haihe_rivers"
-PUBLIC_LAYERS: tuple[str, ...] = (BOUNDARY_LAYER, RIVER_LAYER)
 GRAPH_CONFIG = {"displayModeBar": False, "responsive": True, "scrollZoom": True}
 NO_DATA_COLOUR = "#9e9e9e"
 
@@ -71,9 +70,11 @@ def base_layers() -> list[dict]:
 
 
 def layer_url(name: str) -> str:
-    """Where the public app serves one of :data:`PUBLIC_LAYERS`."""
-    if name not in PUBLIC_LAYERS:
-        raise ValueError(f"{name!r} is not a public layer ({', '.join(PUBLIC_LAYERS)})")
+    """Where the server serves the offline map layer ``name`` (see dashboard.public.app.serve_layer)."""
+    from geo.layers import layer_names
+
+    if name not in layer_names():
+        raise ValueError(f"unknown map layer {name!r}; known: {', '.join(layer_names())}")
     return f"{PUBLIC_PREFIX}layers/{name}.geojson"
 
 

@@ -13,6 +13,13 @@ from data.parameters import AIR_POLLUTANTS
 NO_DATA_COLOUR = "#9e9e9e"
 
 
+def _empty_stations() -> pd.DataFrame:
+    """No station of a network: the columns a released-hour frame has, without rows."""
+    from data.public_views import STATION_COLUMNS
+
+    return pd.DataFrame(columns=[*STATION_COLUMNS, "ts"])
+
+
 def _text_colour(hex_colour: str) -> str:
     """Black or white text, whichever reads better on ``hex_colour`` (relative luminance)."""
     h = hex_colour.lstrip("#")
@@ -25,7 +32,7 @@ def with_air_quality(wide: pd.DataFrame | None) -> pd.DataFrame:
     from analytics.standards.aqi import hourly_aqi
 
     if wide is None or wide.empty:
-        base = wide if wide is not None else pd.DataFrame(columns=["station_id", "lon", "lat", "ts"])
+        base = wide if wide is not None else _empty_stations()
         return base.assign(aqi=pd.Series(dtype=float), level=pd.Series(dtype=float),
                            primary_pollutant=pd.Series(dtype=object))
     conc = wide.reindex(columns=list(AIR_POLLUTANTS)).astype(float)
@@ -59,7 +66,7 @@ def with_water_class(wide: pd.DataFrame | None, waterbody: str | None = None) ->
     from analytics.standards.water import water_class
 
     if wide is None or wide.empty:
-        base = wide if wide is not None else pd.DataFrame(columns=["station_id", "lon", "lat", "ts"])
+        base = wide if wide is not None else _empty_stations()
         return base.assign(water_class=pd.Series(dtype="Int64"))
     out = wide.reset_index(drop=True).copy()
     kinds = (pd.Series(waterbody or "river", index=out.index) if waterbody or "waterbody_type" not in out

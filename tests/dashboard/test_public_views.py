@@ -98,3 +98,20 @@ def test_unknown_kind_is_refused(public_store):
         public_views.latest_released_ts(public_store, "air_micro")
     with pytest.raises(ValueError, match="kind must be one of"):
         public_views.released_hour_wide(public_store, "polluter_outlet", LATEST)
+
+
+@pytest.mark.parametrize("drop_kind", ["air_station", "water_section", None])
+def test_public_map_page_renders_with_any_network_missing(store, drop_kind):
+    """The embed map must render when a store has only air stations, only water sections, or both."""
+    from dashboard.public.pages import map_page
+
+    fill_public_store(store)
+    if drop_kind:
+        store.execute("DELETE FROM readings WHERE station_id IN (SELECT station_id FROM stations WHERE kind = ?)",
+                      [drop_kind])
+    page = map_page(store, "zh", "Asia/Shanghai")
+    figure = page[1].figure
+    names = " ".join(trace.name for trace in figure.data)
+    assert ("AQI" in names) == (drop_kind != "air_station")
+    assert ("水质" in names) == (drop_kind != "water_section")
+    assert all(trace.mode == "markers" for trace in figure.data)  # no text labels on the public map

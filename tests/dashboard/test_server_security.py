@@ -333,3 +333,18 @@ def test_http_cross_site_callback_post_is_refused(live):
     response = analyst.post(live + "/app/_dash-update-component", data=event_body(), timeout=10,
                             headers={**JSON, "Origin": "https://evil.example"})
     assert response.status_code == 403
+
+
+def test_map_layers_are_served_cacheable_and_only_known_names(server):
+    from dashboard.server import layer_url
+
+    client = server.test_client()
+    url = layer_url("provinces")
+    first = client.get(url)
+    assert first.status_code == 200 and first.get_json()["type"] == "FeatureCollection"
+    assert first.headers["Cache-Control"].startswith("public") and first.headers["ETag"]
+    assert client.get(url, headers={"If-None-Match": first.headers["ETag"]}).status_code == 304
+    for bad in ("/embed/layers/nope.geojson", "/embed/layers/..%2F..%2Fsecret.geojson"):
+        assert client.get(bad).status_code == 404
+    with pytest.raises(ValueError, match="unknown map layer"):
+        layer_url("../../etc/passwd")
