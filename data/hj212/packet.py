@@ -99,6 +99,8 @@ class Packet:
 
     def frame(self) -> bytes:
         """The packet as sent on the wire (rebuilt from the checked segment)."""
+        if "\n" in self.segment:
+            raise ValueError("a packet merged from split parts has no single frame; frame its parts")
         return frame_segment(self.segment)
 
 
@@ -288,11 +290,14 @@ class SplitAssembler:
     """
 
     parts: dict[tuple[str, str, str | None], dict[int, Packet]] = field(default_factory=dict)
+    max_open_sets: int = 64  # a link may not hold more unfinished sets than this (memory bound)
 
     def add(self, part: Packet) -> Packet | None:
         if not part.is_split:
             return part
         key = (part.mn, part.cn, part.qn)
+        if key not in self.parts and len(self.parts) >= self.max_open_sets:
+            raise PacketError("split_overflow", f"{len(self.parts)} split packets already unfinished on this link")
         have = self.parts.setdefault(key, {})
         first = next(iter(have.values()), None)
         if first is not None and first.pnum != part.pnum:

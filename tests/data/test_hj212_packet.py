@@ -304,6 +304,18 @@ def test_split_packets_reassembled_and_inconsistent_rejected():
     assert err.value.reason == "split_inconsistent"
 
 
+def test_split_sets_per_link_are_bounded():
+    asm = SplitAssembler(max_open_sets=2)
+    for i in range(2):
+        part = build_packet("31", "2061", "M", "DataTime=20240101000000", qn=f"2024010100000000{i}", flag=7,
+                            pnum=2, pno=1)
+        assert asm.add(parse_packet(part)) is None
+    third = build_packet("31", "2061", "M", "DataTime=20240101000000", qn="20240101000000009", flag=7, pnum=2, pno=1)
+    with pytest.raises(PacketError) as err:
+        asm.add(parse_packet(third))
+    assert err.value.reason == "split_overflow"
+
+
 def test_responses():
     req = parse_packet(wire(COD_HOURLY))
     ack = parse_packet(build_data_response(req))
