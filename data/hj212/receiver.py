@@ -137,15 +137,20 @@ class PacketStore:
         self.con = con
         self._ingest = ingest
         self._stations = stations_by_mn(con)
+        self._refreshed = False
 
     def _station(self, mn: str) -> dict[str, object] | None:
-        if mn not in self._stations:
-            self._stations = stations_by_mn(self.con)  # a station registered while we run
+        if mn not in self._stations and not self._refreshed:
+            # a station registered while we run; at most one lookup per batch, so a flood of
+            # packets with unknown MNs costs one query per commit, not one per packet
+            self._stations = stations_by_mn(self.con)
+            self._refreshed = True
         return self._stations.get(mn)
 
     def commit_batch(self, batch: list[Incoming]) -> list[Outcome]:
         """Store one batch atomically (readings + quarantine via the ingest, then the packet log)."""
         outcomes: list[Outcome | None] = [None] * len(batch)
+        self._refreshed = False
         readings, quarantined, log_rows, seen = [], [], [], set()
         item_keys = [None if i.packet is None else
                      (i.packet.mn, i.packet.cn, _data_time_utc(i.packet), _cp_sha256(i.packet)) for i in batch]

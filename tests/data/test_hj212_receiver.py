@@ -199,6 +199,23 @@ def test_changed_value_for_a_stored_hour_goes_to_quarantine(db):
     assert "duplicate_conflict" in set(query(db, "SELECT reason FROM quarantine")["reason"])
 
 
+def test_station_registered_while_the_receiver_runs(db):
+    from data.hj212.receiver import Incoming, PacketStore
+
+    raw = flue_packet(8, qn="20240501080000000", mn="NEWDEVICE01")
+    con = connect(db)
+    try:
+        store = PacketStore(con)
+        [first] = store.commit_batch([Incoming(raw.decode(), "t", packet=parse_packet(raw))])
+        assert first.status == "quarantined" and first.reason == "unknown_mn"
+        con.execute("UPDATE stations SET hj212_mn = 'NEWDEVICE01' WHERE station_id = 'P1'")
+        [second] = store.commit_batch([Incoming(raw.decode(), "t", packet=parse_packet(raw))])
+        assert second.status == "stored"
+        assert con.execute("SELECT DISTINCT station_id FROM readings").fetchall() == [("P1",)]
+    finally:
+        con.close()
+
+
 def test_split_packet_is_stored_once_and_each_part_answered(db):
     qn = "20240501090000000"
     part1 = build_packet("31", "2061", FLUE_MN, "DataTime=20240501090000;a21026-Avg=11,a21026-Flag=N",
