@@ -350,3 +350,63 @@ def test_map_layers_are_served_cacheable_and_only_known_names(server):
     assert "load_settings" not in traversal.get_data(as_text=True)
     with pytest.raises(ValueError, match="unknown map layer"):
         layer_url("../../etc/passwd")
+
+
+# ---------------------------------------------------------------- with H6's real internal app
+
+@pytest.fixture(scope="module")
+def real_server(tmp_path_factory):
+    app = _make_server(tmp_path_factory.mktemp("real"), factory=None)
+    assert app.extensions["envtrust"].internal_app is not None, "dashboard.internal.app did not mount"
+    yield app
+    close_server(app)
+
+
+def _ids_in(node, found: set[str]) -> set[str]:
+    """Every component id in a Dash layout JSON (string ids and dict ids as JSON)."""
+    if isinstance(node, dict):
+        props = node.get("props")
+        if isinstance(props, dict) and "id" in props:
+            cid = props["id"]
+            found.add(cid if isinstance(cid, str) else json.dumps(cid, sort_keys=True))
+        for value in node.values():
+            _ids_in(value, found)
+    elif isinstance(node, list):
+        for value in node:
+            _ids_in(value, found)
+    return found
+
+
+def _internal_surface(real_server) -> tuple[list[dict], set[str]]:
+    client = real_server.test_client()
+    login(client, "ana")
+    deps = client.get("/app/_dash-dependencies").get_json()
+    ids = _ids_in(client.get("/app/_dash-layout").get_json(), set())
+    for dep in deps:
+        for item in [*dep["inputs"], *dep["state"]]:
+            ids.add(item["id"] if isinstance(item["id"], str) else json.dumps(item["id"], sort_keys=True))
+    return deps, ids
+
+
+def test_real_internal_callbacks_cannot_be_called_from_the_public_side(real_server):
+    deps, _ = _internal_surface(real_server)
+    assert len(deps) >= 3
+    stranger = real_server.test_client()
+    for dep in deps:
+        inputs = [{**item, "value": None} for item in dep["inputs"]]
+        state = [{**item, "value": None} for item in dep["state"]]
+        body = dash_callback_body(dep["output"], inputs, state)
+        assert stranger.post("/embed/_dash-update-component", data=body, headers=JSON).status_code == 403
+        assert stranger.post("/app/_dash-update-component", data=body, headers=JSON).status_code == 401
+
+
+def test_public_side_reveals_no_real_internal_id(real_server):
+    deps, internal_ids = _internal_surface(real_server)
+    client = real_server.test_client()
+    public_text = client.get("/embed/_dash-layout").get_data(as_text=True) + \
+        client.get("/embed/_dash-dependencies").get_data(as_text=True) + client.get("/embed/map").get_data(as_text=True)
+    assert internal_ids
+    leaked = sorted(i for i in internal_ids if f'"{i}"' in public_text)
+    assert leaked == []
+    for dep in deps:
+        assert dep["output"] not in public_text
