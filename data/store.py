@@ -28,7 +28,7 @@ def init_db(db_path: str | Path) -> int:
     """Create the store if needed and bring its schema up to date; return the schema version."""
     con = connect(db_path)
     try:
-        return int(con.execute("SELECT max(version) FROM schema_version").fetchone()[0])
+        return int(con.execute("SELECT max(version) FROM schema_version").fetchall()[0][0])
     finally:
         con.close()
 
