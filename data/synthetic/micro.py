@@ -9,10 +9,10 @@ sensors (e.g. Crilley et al. 2018, AMT 11:709; Castell et al. 2017, Env. Int. 99
    slow local fluctuation (AR(1), ~10 %) and a per-sensor additive offset (a road, a canteen).
 2. **Hygroscopic growth** (optical sensors see wet particles): the reported mass is multiplied by
    ``1 + (kappa / 1.65) / (1 / a_w - 1)`` (kappa-Koehler, Crilley et al. 2018 eq. 3) with
-   ``a_w = RH / 100`` capped at 0.98 and ``kappa`` 0.2-0.6 per sensor. RH comes from the parent's
+   ``a_w = RH / 100`` capped at 0.98 and ``kappa`` 0.15-0.45 per sensor. RH comes from the parent's
    TEMP and DEWP by the Magnus formula (Alduchov & Eskridge 1996 constants), so sensors read high in
    humid hours. NO2 sensors instead drift with temperature.
-3. **Calibration error**: multiplicative (0.8-1.4) and additive (+-3 ug/m3) bias per sensor;
+3. **Calibration error**: multiplicative (0.7-1.3) and additive (+-3 ug/m3) bias per sensor;
    optical sensors under-count coarse particles, so PM10 sees only part of PM10 - PM2.5.
 4. **Noise and dropouts**: noise of 2 ug/m3 + 6 %, integer reporting, a 1000 ug/m3 ceiling, ~2 %
    random missing hours and a few multi-hour outages (lost Wi-Fi/power). Hours where the parent
@@ -90,8 +90,8 @@ def micro_stations(parents: pd.DataFrame, *, seed: int = 0, n_range: tuple[int, 
                 "parent_station": p["station_id"], "control_level": "town",
                 "err_local_factor": float(np.exp(rng.normal(0, 0.08))),
                 "err_local_offset": float(abs(rng.normal(0, 4.0))),
-                "err_kappa": float(rng.uniform(0.2, 0.6)),
-                "err_gain": float(rng.uniform(0.8, 1.4)),
+                "err_kappa": float(rng.uniform(0.15, 0.45)),
+                "err_gain": float(rng.uniform(0.7, 1.3)),
                 "err_bias": float(rng.normal(0, 3.0)),
                 "err_coarse_fraction": float(rng.uniform(0.4, 0.8)),
                 "err_no2_temp_coef": float(rng.normal(0.6, 0.2)),

@@ -65,7 +65,7 @@ INDUSTRIES: dict[str, IndustryProfile] = {
     "power": IndustryProfile("火电", 6.0, {"flue_SO2": 35.0, "flue_NOx": 50.0, "flue_dust": 10.0}, 6.0,
                              1.6e6, 48.0, {"flue_SO2": 0.5, "flue_NOx": 0.7, "flue_dust": 0.35}),
     "cement": IndustryProfile("水泥", 10.0, {"flue_SO2": 100.0, "flue_NOx": 320.0, "flue_dust": 20.0}, 10.0,
-                              4.5e5, 115.0, {"flue_SO2": 0.3, "flue_NOx": 0.75, "flue_dust": 0.4}),
+                              4.5e5, 115.0, {"flue_SO2": 0.3, "flue_NOx": 0.6, "flue_dust": 0.4}),
     "steel": IndustryProfile("钢铁", 16.0, {"flue_SO2": 180.0, "flue_NOx": 300.0, "flue_dust": 40.0}, 15.5,
                              1.1e6, 135.0, {"flue_SO2": 0.35, "flue_NOx": 0.6, "flue_dust": 0.4}),
     "chemical": IndustryProfile("化工", 3.5, {"flue_SO2": 50.0, "flue_NOx": 150.0, "flue_dust": 20.0}, 4.0,
