@@ -408,7 +408,8 @@ def target_check(network: dict) -> dict:
 def _network_table(network: dict) -> list[str]:
     kinds = sorted(network["truth_by_kind"])
     head = ["method", "AP", "recall@1%", "false alarm seg./stn-month", *[f"{k}" for k in kinds],
-            "own-event recall", "own false events/stn-month", "kind acc.", "wall s"]
+            "own-event recall", "own false events/stn-month", "kind acc.", "own-event hours in truth",
+            "wall s"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, m in network["methods"].items():
         if "error" in m:
@@ -418,8 +419,13 @@ def _network_table(network: dict) -> list[str]:
         row = [name, _f(m["ap"]), _f(m["event_recall"]), _f(m["false_alarm_segments_per_station_month"], 2),
                *[_f(m["per_kind_recall"].get(k), 2) for k in kinds],
                _f(own.get("event_recall")), _f(own.get("false_events_per_station_month"), 2),
-               _f(own.get("kind_accuracy"), 2), _f(m["wall_s"], 1)]
+               _f(own.get("kind_accuracy"), 2), _f(own.get("hours_in_truth_share"), 2), _f(m["wall_s"], 1)]
         lines.append("| " + " | ".join(row) + " |")
+    lines += ["", "AP by kind (each kind's hours against all clean hours):", "",
+              "| method | " + " | ".join(kinds) + " |", "|" + "---|" * (len(kinds) + 1)]
+    for name, m in network["methods"].items():
+        if "error" not in m:
+            lines.append(f"| {name} | " + " | ".join(_f(m.get("per_kind_ap", {}).get(k)) for k in kinds) + " |")
     return lines
 
 

@@ -26,6 +26,7 @@ from sklearn.metrics import average_precision_score
 HOURS_PER_MONTH = 24 * 365.25 / 12
 DEFAULT_BUDGET = 0.01
 DEFAULT_TOLERANCE_H = 6
+MAX_EXTRA_EVENT_H = 48  # an own event may exceed the truth event by this much (or 3x) and still match
 
 
 def station_hour_grid(readings: pd.DataFrame, start=None, end=None) -> pd.DataFrame:
@@ -148,11 +149,15 @@ def score_metrics(scores: np.ndarray, grid: pd.DataFrame, truth_events: pd.DataF
     caught = np.zeros(len(truth_events), dtype=bool)
     hit = labels[alarm & (labels >= 0)]
     caught[np.unique(hit)] = True
-    per_kind = {}
+    per_kind, per_kind_ap = {}, {}
     kinds = truth_events["kind"].to_numpy() if len(truth_events) else np.array([])
+    label_kind = np.where(labels >= 0, kinds[np.clip(labels, 0, None)] if len(kinds) else "", "")
     for kind in sorted(set(kinds)):
         m = kinds == kind
         per_kind[kind] = float(caught[m].mean())
+        # AP of this kind alone: its hours against all clean hours (other kinds' hours left out)
+        keep = (labels < 0) | (label_kind == kind)
+        per_kind_ap[kind] = average_precision(labels[keep], np.asarray(scores)[keep])
     segs = _segments(alarm, grid)
     tbs = _truth_by_station(truth_events)
     tol = tolerance_h * 3_600_000_000_000
@@ -161,6 +166,7 @@ def score_metrics(scores: np.ndarray, grid: pd.DataFrame, truth_events: pd.DataF
         "ap": average_precision(labels, scores),
         "event_recall": float(caught.mean()) if len(caught) else float("nan"),
         "per_kind_recall": per_kind,
+        "per_kind_ap": per_kind_ap,
         "alarms": int(alarm.sum()),
         "alarm_segments": len(segs),
         "false_alarm_segments": int(false_segs),
@@ -176,12 +182,17 @@ def event_metrics(events: pd.DataFrame, truth_events: pd.DataFrame, grid: pd.Dat
     """Recall, false-event rate (per station-month) and kind accuracy of a method's own events.
 
     An own event matches a truth event at the same station when their [start, end] windows overlap
-    (within ``tolerance_h``). Kind accuracy: for each caught truth event, does the own event with
-    the largest overlap carry the same kind?
+    (within ``tolerance_h``) and the own event is not much longer than the truth event (at most
+    ``max(3 x truth length, truth length + 48 h)``): one event spanning months would otherwise
+    "catch" everything. Kind accuracy: for each caught truth event, does the matching own event
+    with the largest overlap carry the same kind? ``hours_in_truth_share`` is the share of
+    station-hours inside own events that lie inside truth events (an hour-level precision), and
+    ``coverage_share`` the share of all station-hours inside own events.
     """
     n_truth = len(truth_events)
     if events is None or events.empty:
-        return {"event_recall": 0.0 if n_truth else float("nan"), "per_kind_recall": {},
+        return {"coverage_share": 0.0, "hours_in_truth_share": float("nan"),
+                "event_recall": 0.0 if n_truth else float("nan"), "per_kind_recall": {},
                 "false_events": 0, "false_events_per_station_month": 0.0, "kind_accuracy": float("nan"),
                 "n_events": 0}
     tol = pd.Timedelta(hours=tolerance_h)
@@ -196,7 +207,9 @@ def event_metrics(events: pd.DataFrame, truth_events: pd.DataFrame, grid: pd.Dat
         if g is None:
             continue
         t0, t1 = pd.Timestamp(t.start), pd.Timestamp(t.end)
-        ov = (g["start"] <= t1 + tol) & (g["end"] >= t0 - tol)
+        truth_len = t1 - t0 + pd.Timedelta(hours=1)
+        max_len = max(3 * truth_len, truth_len + pd.Timedelta(hours=MAX_EXTRA_EVENT_H))
+        ov = (g["start"] <= t1 + tol) & (g["end"] >= t0 - tol) & ((g["end"] - g["start"]) < max_len)
         if not ov.any():
             continue
         caught[k] = True
@@ -208,7 +221,14 @@ def event_metrics(events: pd.DataFrame, truth_events: pd.DataFrame, grid: pd.Dat
     kinds = truth_events["kind"].to_numpy()
     per_kind = {kind: float(caught[kinds == kind].mean()) for kind in sorted(set(kinds))}
     false_events = int((~matched_own).sum())
+    own_rows = np.zeros(len(grid), dtype=bool)
+    pos = grid_positions(grid)
+    for e in ev.itertuples(index=False):
+        own_rows[event_rows(pos, e.station_id, e.start, e.end)] = True
+    truth_rows = label_grid(grid, truth_events) >= 0
     return {
+        "coverage_share": float(own_rows.mean()) if len(grid) else float("nan"),
+        "hours_in_truth_share": float(truth_rows[own_rows].mean()) if own_rows.any() else float("nan"),
         "event_recall": float(caught.mean()) if n_truth else float("nan"),
         "per_kind_recall": per_kind,
         "false_events": false_events,

@@ -104,3 +104,20 @@ def test_own_event_metrics(grid, truth):
     assert m["per_kind_recall"] == {"drift": 1.0, "spike": 0.5}
     empty = event_metrics(events.iloc[:0], truth, grid)
     assert empty["event_recall"] == 0.0 and empty["false_events"] == 0
+
+
+def test_per_kind_ap_ranks_each_kind_against_clean_hours(grid, truth):
+    labels = label_grid(grid, truth)
+    scores = np.where(labels == 2, 1.0, 0.0)  # only the drift event (e3) scores
+    m = score_metrics(scores, grid, truth, budget=0.05)
+    assert m["per_kind_ap"]["drift"] == pytest.approx(1.0)
+    assert m["per_kind_ap"]["spike"] == pytest.approx(4 / (200 - 10))  # no signal: AP = prevalence
+
+
+def test_one_event_spanning_everything_catches_nothing(grid, truth):
+    events = pd.DataFrame({"event_id": ["all-A", "all-B"], "station_id": ["A", "B"], "start": [_h(0), _h(0)],
+                           "end": [_h(99), _h(99)], "kind": ["drift", "drift"], "score": [1.0, 1.0]})
+    m = event_metrics(events, truth, grid)
+    assert m["event_recall"] == 0.0 and m["false_events"] == 2
+    assert m["coverage_share"] == 1.0
+    assert m["hours_in_truth_share"] == pytest.approx(14 / 200)
