@@ -239,6 +239,7 @@ def ingest_select(
     *,
     quarantined: pd.DataFrame | None = None,
     source_sha256: str | None = None,
+    cheap_rescan: bool = True,
 ) -> IngestReport:
     """Ingest from an internal normalised SELECT (see :func:`normalised_select`).
 
@@ -256,7 +257,7 @@ def ingest_select(
             "VALUES (?, ?, ?, ?, timezone('UTC', now()), 'running')",
             [batch_id, source, source_sha256, fmt],
         )
-        report = _run_batch(con, select_sql, batch_id, source, fmt, adapter_q)
+        report = _run_batch(con, select_sql, batch_id, source, fmt, adapter_q, cheap_rescan)
         report.already_ingested = previous is not None
         report.previous_batch_id = previous
         report.check()
@@ -309,10 +310,15 @@ def _adapter_quarantine_frame(quarantined: pd.DataFrame | None) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
-def _run_batch(con, select_sql: str, batch_id: int, source: str, fmt: str, adapter_q: pd.DataFrame) -> IngestReport:
-    """The set-based pipeline. Passes over the data: stage (normalise + validate), a hash
-    aggregate for repeated keys, then insert. Only when the batch repeats keys or overlaps
-    stored readings does it run the (slower) classification join against stored values."""
+def _run_batch(con, select_sql: str, batch_id: int, source: str, fmt: str, adapter_q: pd.DataFrame,
+               cheap_rescan: bool = True) -> IngestReport:
+    """The set-based pipeline.
+
+    Bulk path (``cheap_rescan``: the source is a DataFrame or Parquet, cheap to read twice):
+    validate and insert valid rows in one pass, check the batch for repeated keys and stored
+    overlap, then read the source again for the rejected rows only. Staged path (CSV, or when
+    the bulk check fails): validate into a temp table, find repeated keys, and classify every
+    valid row against earlier rows of the batch and the stored readings before inserting."""
     con.register("_et_params", parameters_frame())
     con.register("_et_adapter_q", adapter_q)
     types = _column_types(con, select_sql)
@@ -330,10 +336,7 @@ def _run_batch(con, select_sql: str, batch_id: int, source: str, fmt: str, adapt
     # the original cell text is kept only when it can differ from the parsed value
     value_text = "value_raw" if value_is_text else "NULL::VARCHAR"
 
-    # 1. normalise and validate in one pass; source text is kept only for rejected rows
-    con.execute(
-        f"""
-        CREATE TEMP TABLE _et_stage AS
+    validated = f"""
         WITH src AS ({select_sql}),
         v0 AS (SELECT *, {vx} AS vx FROM src),
         v AS (
@@ -350,7 +353,7 @@ def _run_batch(con, select_sql: str, batch_id: int, source: str, fmt: str, adapt
                      WHEN p.p_name IS NULL THEN 'unknown_parameter'
                      WHEN v.value_bad THEN 'unparseable_value'
                      WHEN v.unit_key IS NOT NULL AND v.unit_key <> p.p_unit_key THEN 'unit_mismatch'
-                     WHEN NOT list_contains(?, v.flag) THEN 'bad_flag'
+                     WHEN NOT list_contains($flags, v.flag) THEN 'bad_flag'
                      WHEN p.p_conc AND v.value < 0 THEN 'negative_concentration'
                      WHEN v.value < p.p_min OR v.value > p.p_max OR isinf(v.value) THEN 'out_of_physical_range'
                    END AS reason
@@ -364,9 +367,21 @@ def _run_batch(con, select_sql: str, batch_id: int, source: str, fmt: str, adapt
                CASE WHEN reason IS NOT NULL THEN flag_raw END AS flag_raw,
                CASE WHEN reason IS NOT NULL THEN unit_raw END AS unit_raw
         FROM checked
-        """,
-        [list(DATA_FLAGS)],
-    )
+    """
+    flags = {"flags": list(DATA_FLAGS)}
+
+    n_direct = _insert_if_clean(con, validated, flags, batch_id, fmt) if cheap_rescan else None
+    if n_direct is not None:
+        # bulk path: valid rows went straight into readings; stage only the rejected ones
+        con.execute(f"CREATE TEMP TABLE _et_stage AS SELECT * FROM ({validated}) WHERE reason IS NOT NULL", flags)
+        con.execute(
+            "CREATE TEMP VIEW _et_cls AS SELECT *, reason AS outcome, NULL::VARCHAR AS conflict_where, "
+            "NULL::DOUBLE AS other_value, NULL::VARCHAR AS other_flag FROM _et_stage"
+        )
+        return _finish_batch(con, batch_id, source, fmt, adapter_q, n_direct)
+
+    # 1. normalise and validate in one pass into a temp table (source order kept in rid)
+    con.execute(f"CREATE TEMP TABLE _et_stage AS {validated}", flags)
     # 2. keys offered more than once in this batch (usually none); the first in source order wins.
     # A hash aggregate finds candidate keys cheaply; the exact keys are then confirmed on them.
     n_candidates = con.execute(
@@ -448,6 +463,38 @@ def _run_batch(con, select_sql: str, batch_id: int, source: str, fmt: str, adapt
         """,
         [fmt, batch_id],
     )
+    return _finish_batch(con, batch_id, source, fmt, adapter_q, None)
+
+
+def _insert_if_clean(con, validated: str, flags: dict, batch_id: int, fmt: str) -> int | None:
+    """Optimistic bulk path: insert the valid rows directly, then check that the batch repeats
+    no key and that no stored reading shares its stations and time range. If either check
+    fails the inserted rows are deleted again (same transaction) and None is returned, so the
+    caller runs the staged path that classifies every duplicate. Returns the rows inserted."""
+    n_inserted = con.execute(
+        f"INSERT INTO readings (station_id, ts, parameter, value, flag, source, batch_id) "
+        f"SELECT station_id, ts, parameter, value, flag, $fmt, $batch FROM ({validated}) WHERE reason IS NULL",
+        {**flags, "fmt": fmt, "batch": batch_id},
+    ).fetchall()[0][0]
+    repeats = con.execute(
+        "SELECT count(*) FROM (SELECT hash(station_id, ts, parameter) AS h FROM readings WHERE batch_id = ? "
+        "GROUP BY h HAVING count(*) > 1)", [batch_id]
+    ).fetchall()[0][0]
+    ts_lo, ts_hi = con.execute("SELECT min(ts), max(ts) FROM readings WHERE batch_id = ?", [batch_id]).fetchall()[0]
+    overlaps = ts_lo is not None and con.execute(
+        "SELECT EXISTS (SELECT 1 FROM readings WHERE ts BETWEEN ? AND ? AND batch_id IS DISTINCT FROM ? "
+        "AND station_id IN (SELECT DISTINCT station_id FROM readings WHERE batch_id = ?))",
+        [ts_lo, ts_hi, batch_id, batch_id],
+    ).fetchall()[0][0]
+    if repeats or overlaps:
+        con.execute("DELETE FROM readings WHERE batch_id = ?", [batch_id]).fetchall()
+        return None
+    return int(n_inserted)
+
+
+def _finish_batch(con, batch_id: int, source: str, fmt: str, adapter_q: pd.DataFrame,
+                  n_stored_direct: int | None) -> IngestReport:
+    """Quarantine the rejected rows of ``_et_cls`` and the adapter's, and count the outcomes."""
     # 4. rejected rows (validator's and adapter's), minus those already quarantined earlier
     con.execute(
         f"""
@@ -481,6 +528,7 @@ def _run_batch(con, select_sql: str, batch_id: int, source: str, fmt: str, adapt
     n_rows = con.execute(
         "SELECT count(*), count(*) FILTER (outcome IS NULL), count(*) FILTER (outcome = 'duplicate') FROM _et_cls"
     ).fetchall()[0]
+    direct = n_stored_direct or 0  # rows the bulk path inserted without staging them
     reasons = dict(con.execute(
         "SELECT reason, count(*) FROM _et_q WHERE NOT seen_before GROUP BY reason ORDER BY reason"
     ).fetchall())
@@ -489,8 +537,8 @@ def _run_batch(con, select_sql: str, batch_id: int, source: str, fmt: str, adapt
         batch_id=batch_id,
         source=source,
         fmt=fmt,
-        rows_in=int(n_rows[0]) + len(adapter_q),
-        rows_stored=int(n_rows[1]),
+        rows_in=int(n_rows[0]) + direct + len(adapter_q),
+        rows_stored=int(n_rows[1]) + direct,
         rows_duplicate=int(n_rows[2]) + int(seen),
         rows_quarantined=int(sum(reasons.values())),
         reasons={str(k): int(v) for k, v in reasons.items()},

@@ -73,7 +73,9 @@ def ingest_long_file(con: duckdb.DuckDBPyConnection, path: str | Path, source_sh
 
     select_sql = long_file_view(con, path)
     try:
-        return ingest_select(con, select_sql, str(path), "long", source_sha256=source_sha256)
+        # a CSV is costly to parse twice: it goes through the staged path
+        return ingest_select(con, select_sql, str(path), "long", source_sha256=source_sha256,
+                             cheap_rescan=is_parquet(path))
     finally:
         con.execute("DROP VIEW IF EXISTS _et_file")
 

@@ -150,3 +150,23 @@ def test_upsert_stations_validates_and_keeps_other_columns(store):
             upsert_stations(store, bad)
     with pytest.raises(StationError, match="unknown station kind"):
         load_stations(store, kinds=["tower"])
+
+
+def test_read_long_then_ingest_readings_matches_the_file_path(tmp_path, sample_dir):
+    from data.ingest import ingest_files, ingest_readings
+    from data.store import connect
+
+    stores = []
+    for name in ("frame", "file"):
+        con = connect(tmp_path / f"{name}.duckdb")
+        upsert_stations(con, read_beijing_stations(sample_dir / "beijing" / "stations_beijing12.csv"))
+        if name == "frame":
+            result = read_long(FILES / "long_bad.csv")
+            report = ingest_readings(con, result.readings, "frame", "long", quarantined=result.quarantined)
+        else:
+            report = ingest_files(con, [FILES / "long_bad.csv"], progress=False)[0]
+        rows = con.execute("SELECT station_id, ts, parameter, value, flag FROM readings ORDER BY ALL").fetchall()
+        stores.append((report.rows_in, report.rows_stored, report.rows_duplicate, report.reasons, rows))
+        con.close()
+    assert stores[0] == stores[1]
+    assert stores[0][:3] == (20, 9, 1)
