@@ -226,7 +226,9 @@ def event_metrics(events: pd.DataFrame, truth_events: pd.DataFrame, grid: pd.Dat
     for e in ev.itertuples(index=False):
         own_rows[event_rows(pos, e.station_id, e.start, e.end)] = True
     truth_rows = label_grid(grid, truth_events) >= 0
+    length_h = (ev["end"] - ev["start"]).dt.total_seconds() / 3600 + 1
     return {
+        "median_event_h": float(length_h.median()), "max_event_h": float(length_h.max()),
         "coverage_share": float(own_rows.mean()) if len(grid) else float("nan"),
         "hours_in_truth_share": float(truth_rows[own_rows].mean()) if own_rows.any() else float("nan"),
         "event_recall": float(caught.mean()) if n_truth else float("nan"),
