@@ -437,6 +437,12 @@ def render_markdown(report: dict, command: str = "envtrust evaluate") -> str:
            f"{d['stations']} stations); seed {report['seed']}; {report['n_per_kind']} events per kind and network; "
            f"alarm budget top {report['budget']:.0%} of station-hours; match tolerance {report['tolerance_h']} h; "
            f"total wall {report['wall_s_total']} s.", ""]
+    prov = report.get("provenance")
+    if prov:
+        mod = prov.get("engine_files_modified") or []
+        out += [f"Code: commit {prov.get('commit')}" + (f", with uncommitted changes in {len(mod)} engine files "
+                                                         f"({', '.join(mod[:6])}{' ...' if len(mod) > 6 else ''})"
+                                                         if mod else ", no uncommitted engine changes") + ".", ""]
     if not report["engine_available"]:
         out += ["**envtrust's engine (analytics.pipeline.score_partition) was not available: baselines only.**", ""]
     for name, sp in report["splits"].items():

@@ -32,6 +32,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="comma list from envtrust,rules,buddy,stl,iforest (default: all available)")
 
 
+def code_provenance() -> dict:
+    """Git commit of the code evaluated and which engine files differ from it (so figures are traceable)."""
+    import subprocess
+
+    from envtrust.settings import REPO_ROOT
+
+    def git(*a: str) -> str:
+        try:
+            return subprocess.run(["git", *a], cwd=REPO_ROOT, capture_output=True, text=True, timeout=20).stdout.rstrip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    dirty = [line[3:] for line in git("status", "--porcelain", "--", "analytics", "data/scoring.py").splitlines()
+             if line[:2].strip() and not line[3:].startswith("analytics/evaluation")]
+    return {"commit": git("rev-parse", "--short", "HEAD").strip() or "unknown", "engine_files_modified": dirty}
+
+
 def run(args: argparse.Namespace) -> int:
     from analytics.evaluation.harness import render_markdown, run_evaluation, write_report
 
@@ -44,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
                                 progress=lambda msg: print(msg, file=sys.stderr, flush=True))
     except (FileNotFoundError, ValueError) as exc:
         raise UserError(str(exc)) from None
+    report["provenance"] = code_provenance()
     command = "envtrust evaluate " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if len(sys.argv) > 2 \
         else "envtrust evaluate"
     paths = write_report(report, Path(args.out), command)
