@@ -6,14 +6,16 @@ Each method runs in its own child process (so peak RSS is that method's, data in
     .venv/bin/python benchmarks/score.py --sample        # the shipped sample
     .venv/bin/python benchmarks/score.py --methods envtrust,rules
 
-Prints one line per method: readings, wall seconds (scoring only, data loading excluded),
-readings/s, peak RSS of the process (MB) and RSS after loading the data (MB).
+Prints one line per method: readings, wall and CPU seconds (scoring only, data loading
+excluded; process CPU time includes all threads), readings/s (wall), the 1-minute load average
+before scoring (the machine is shared), peak RSS of the process (MB) and RSS after loading (MB).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import resource
 import subprocess
@@ -51,6 +53,8 @@ def run_one(method: str, sample: bool) -> dict:
     """Score once with ``method`` in this process; returns the figures as a dict."""
     readings, stations, source, beijing_dir = _load(sample)
     rss_loaded = _rss_mb()
+    load_before = os.getloadavg()[0]
+    cpu0 = time.process_time()
     t0 = time.perf_counter()
     if method == "envtrust":
         from analytics.pipeline import load_pipeline, score_partition
@@ -60,9 +64,11 @@ def run_one(method: str, sample: bool) -> dict:
         from analytics.evaluation.baselines import BASELINES
         n_out = len(BASELINES[method](readings))
     wall = time.perf_counter() - t0
+    cpu = time.process_time() - cpu0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kB
     return {"method": method, "source": source, "data": str(beijing_dir), "readings": len(readings),
             "rows_out": n_out, "wall_s": round(wall, 2), "readings_per_s": round(len(readings) / wall),
+            "cpu_s": round(cpu, 2), "load_avg_1min_before": round(load_before, 2),
             "peak_rss_mb": round(peak), "rss_after_load_mb": round(rss_loaded)}
 
 
@@ -89,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
             continue
         row = json.loads(proc.stdout.strip().splitlines()[-1])
         rows.append(row)
-        print(f"{m:9s} {row['readings']:>10,} readings  {row['wall_s']:8.2f} s  {row['readings_per_s']:>12,} readings/s  "
+        print(f"{m:9s} {row['readings']:>10,} readings  {row['wall_s']:8.2f} s wall  {row['cpu_s']:8.2f} s CPU  "
+              f"{row['readings_per_s']:>10,} readings/s  load {row['load_avg_1min_before']:.1f}  "
               f"peak {row['peak_rss_mb']:>6,} MB (after load {row['rss_after_load_mb']:,} MB)  [{row['source']}]",
               flush=True)
     if args.json:
