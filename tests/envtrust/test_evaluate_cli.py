@@ -31,3 +31,35 @@ def test_evaluate_bad_options_are_clear(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
     assert main(["evaluate", "--quick", "--methods", "magic", "--out", str(tmp_path / "o")]) == 2
     assert "unknown methods" in capsys.readouterr().err
+
+
+def test_engine_events_count_for_hours_without_rows():
+    """An outage removes rows; envtrust's evidence for those hours is its event, so it must count."""
+    import pandas as pd
+
+    from analytics.evaluation.harness import _engine_station_hours
+    from analytics.evaluation.metrics import station_hour_grid
+
+    t = pd.date_range("2020-01-01", periods=10, freq="h")
+    grid = station_hour_grid(pd.DataFrame({"station_id": ["A", "A"], "ts": [t[0], t[-1]]}))
+
+    class Result:
+        scores = pd.DataFrame({"station_id": "A", "ts": t[:3], "parameter": "PM2.5", "score": [0.1, 0.2, 0.3]})
+        events = pd.DataFrame({"event_id": ["e"], "station_id": ["A"], "start": [t[5]], "end": [t[7]],
+                               "kind": ["outage"], "score": [0.9]})
+
+    sh = _engine_station_hours(Result, grid)
+    assert sh.tolist() == [0.1, 0.2, 0.3, 0.0, 0.0, 0.9, 0.9, 0.9, 0.0, 0.0]
+
+
+def test_splits_and_national_day_loader(sample_dir):
+    from analytics.evaluation.harness import SAMPLE_SPLITS, load_beijing, load_cnemc_day, select_period
+
+    readings, _ = load_beijing(sample_dir / "beijing")
+    dev, held = (select_period(readings, s) for s in SAMPLE_SPLITS)
+    assert len(dev) + len(held) == len(readings)
+    assert dev["ts"].max() < held["ts"].min()
+    day, stations = load_cnemc_day(sample_dir / "cnemc" / "china_sites_20170101.csv.gz",
+                                   sample_dir / "cnemc" / "station_list_cnemc_2024.csv")
+    assert len(stations) > 1000 and set(day["parameter"]) <= {"PM2.5", "PM10", "SO2", "NO2", "CO", "O3"}
+    assert day["station_id"].isin(stations["station_id"]).all()
