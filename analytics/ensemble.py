@@ -34,6 +34,14 @@ class TailCalibration:
     def surprise(self, x: np.ndarray) -> np.ndarray:
         """-log10 P_clean(stat >= x); 0 for x <= 0."""
         x = np.asarray(x, dtype=float)
+        pos = x > 0
+        if pos.mean() < 0.5:  # most models are silent on most readings: evaluate only where they speak
+            out = np.zeros(x.shape)
+            out[pos] = self._surprise_positive(x[pos])
+            return out
+        return np.where(pos, self._surprise_positive(x), 0.0)
+
+    def _surprise_positive(self, x: np.ndarray) -> np.ndarray:
         q = np.maximum.accumulate(np.asarray(self.quantiles, dtype=float))
         fp = max(self.frac_positive, 1.0 / max(self.n, 1))
         # survival of the positive part at each quantile, floor at 1/n
@@ -45,7 +53,6 @@ class TailCalibration:
         slope = (logp[-2] - logp[-1]) / max(qx[-1] - qx[-2], 1e-9)
         beyond = -logp[-1] + (x - qx[-1]) * slope
         s = np.where(x > qx[-1], beyond, s)
-        s = np.where(x > 0, s, 0.0)
         return np.clip(np.nan_to_num(s), 0.0, MAX_SURPRISE)
 
     def to_dict(self) -> dict:
@@ -98,12 +105,13 @@ def combine(surprise: dict[str, np.ndarray], settings: EnsembleSettings) -> np.n
     names = list(surprise)
     if not names:
         raise ValueError("no model outputs to combine")
-    stack = np.stack([surprise[n] + np.log10(max(settings.weights.get(n, 1.0), 1e-6)) for n in names], axis=0)
-    stack = np.clip(stack, 0, None)
-    if len(names) == 1:
-        return stack[0]
-    top2 = -np.partition(-stack, 1, axis=0)[:2]
-    return top2[0] + settings.second_bonus * top2[1]
+    first = np.zeros(surprise[names[0]].shape, dtype=np.float64)
+    second = np.zeros_like(first)
+    for n in names:
+        x = np.clip(surprise[n] + np.log10(max(settings.weights.get(n, 1.0), 1e-6)), 0, None)
+        second = np.maximum(second, np.minimum(first, x))
+        first = np.maximum(first, x)
+    return first + settings.second_bonus * second
 
 
 def final_score(combined: np.ndarray, settings: EnsembleSettings,

@@ -10,7 +10,7 @@ Its kind is the kind whose models carry most surprise inside the event.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -43,6 +43,7 @@ class EventSettings:
     low_ratio: float = 0.75  # S >= low_ratio * threshold keeps it open
     merge_gap_h: int = 3
     min_hours: int = 1
+    model_thresholds: dict = field(default_factory=dict)  # model -> surprise that opens an event alone
 
 
 def station_hour_surprise(combined: np.ndarray) -> np.ndarray:
@@ -80,16 +81,25 @@ def segments(mask_low: np.ndarray, mask_high: np.ndarray, merge_gap_h: int, min_
 
 def build_events(panel: Panel, combined: np.ndarray, final: np.ndarray, surprise: dict[str, np.ndarray],
                  model_kinds: dict[str, str | None], settings: EventSettings,
-                 expected: np.ndarray | None = None, score_of=None) -> pd.DataFrame:
+                 expected: np.ndarray | None = None, score_of=None, peak_bonus: float = 0.0) -> pd.DataFrame:
     """Events table (EVENT_COLUMNS) from the combined surprise cube [S, T, P]."""
     sh = station_hour_surprise(combined)
-    segs = segments(sh >= settings.threshold * settings.low_ratio, sh >= settings.threshold,
-                    settings.merge_gap_h, settings.min_hours)
+    high = sh >= settings.threshold
+    low = sh >= settings.threshold * settings.low_ratio
+    for model, thr in settings.model_thresholds.items():
+        # a model with its own clean-data threshold opens events by itself (outage: a gap whose rows
+        # are absent has no reading score, so its event is the only evidence the analyst sees)
+        if model in surprise:
+            m = np.max(surprise[model], axis=2)
+            high |= m >= thr
+            low |= m >= thr * settings.low_ratio
+    segs = segments(low, high, settings.merge_gap_h, settings.min_hours)
     rows = []
     kinds = sorted({k for k in model_kinds.values() if k})
-    low = settings.threshold * settings.low_ratio
+    low_level = settings.threshold * settings.low_ratio
     for s, a, b in segs:
-        rows.append(_describe(panel, s, a, b, combined, final, surprise, model_kinds, kinds, low, expected, score_of))
+        rows.append(_describe(panel, s, a, b, combined, final, surprise, model_kinds, kinds, low_level, expected, score_of,
+                              peak_bonus))
     if not rows:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in EVENT_COLUMNS}).astype(
             {"start": "datetime64[us]", "end": "datetime64[us]", "score": float})
@@ -99,7 +109,8 @@ def build_events(panel: Panel, combined: np.ndarray, final: np.ndarray, surprise
     return ev
 
 
-def _describe(panel, s, a, b, combined, final, surprise, model_kinds, kinds, low, expected, score_of=None) -> list:
+def _describe(panel, s, a, b, combined, final, surprise, model_kinds, kinds, low, expected, score_of=None,
+              peak_bonus: float = 0.0) -> list:
     sl = combined[s, a:b + 1, :]
     hot = np.nan_to_num(sl) >= low  # cells that carry the event
     if not hot.any():
@@ -116,12 +127,16 @@ def _describe(panel, s, a, b, combined, final, surprise, model_kinds, kinds, low
     station_id = str(panel.stations["station_id"].iloc[s])
     name = _station_name(panel, s)
     start, end = panel.times[a], panel.times[b]
-    # event confidence: the calibrated score of the typical (median) hot cell, not of the peak - the
-    # peak reading already carries its own score, and a long event should not outrank its evidence
+    # event confidence: the calibrated score of the event's weaker hot hours (lower quartile), not
+    # of its peak - the peak reading already carries its own score, and an event must not lend
+    # its strongest hour's score to every hour it spans. Exception: an event over hours whose rows
+    # are absent (an outage that removed the data) has no reading to carry the evidence, so it
+    # ranks like the peak of a suspicious run.
     hot_s = sl[hot]
-    typical = float(np.median(hot_s)) if hot_s.size else float(np.nanmax(sl))
-    if kind == "outage":  # absent rows have no reading score: the event is the only evidence
-        typical = float(np.nanmax(sl))
+    typical = float(np.quantile(hot_s, 0.25)) if hot_s.size else float(np.nanmax(sl))
+    rows_absent = not panel.present[s, a:b + 1, :].any(axis=1).all()
+    if kind == "outage" and rows_absent:
+        typical = float(np.nanmax(sl)) + peak_bonus
     score = float(score_of(typical)) if score_of is not None else float(np.nanmax(final[s, a:b + 1, :]))
     nb_ids = [str(panel.stations["station_id"].iloc[j]) for j in panel.neighbours.index[s] if j >= 0][:5]
     deviation = {}

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analytics.detectors.base import InputError, build_panel, log_values, validate_readings, validate_stations
+from analytics.detectors.base import InputError, build_panel, validate_readings, validate_stations
 from analytics.ensemble import (
     EnsembleSettings,
     TailCalibration,
@@ -32,6 +32,9 @@ from analytics.events import EVENT_COLUMNS, EventSettings, build_events
 from analytics.registry import Registry, default_registry
 
 PIPELINE_DIR = Path(__file__).resolve().parent / "pipelines"
+# models that may open an event on their own, and the share of the false-event budget each gets
+OWN_EVENT_MODELS = ("outage",)
+OWN_EVENT_BUDGET_SHARE = 0.5
 
 __all__ = ["InputError", "Pipeline", "ScoreResult", "load_pipeline", "score_partition", "run_models",
            "calibrate"]
@@ -109,7 +112,8 @@ def apply_calibration(pipe: Pipeline, cal: dict) -> None:
     if "event_threshold" in cal:
         e = pipe.events
         pipe.events = EventSettings(threshold=float(cal["event_threshold"]), low_ratio=e.low_ratio,
-                                    merge_gap_h=e.merge_gap_h, min_hours=e.min_hours)
+                                    merge_gap_h=e.merge_gap_h, min_hours=e.min_hours,
+                                    model_thresholds=dict(cal.get("model_event_thresholds", {})))
 
 
 def run_models(readings: pd.DataFrame, stations: pd.DataFrame, pipeline: Pipeline,
@@ -164,7 +168,8 @@ def score_partition(readings: pd.DataFrame, stations: pd.DataFrame, pipeline: Pi
         return float(final_score(np.array([surprise_value]), pipe.ensemble, fallback_mask=None)[0]) \
             if pipe.ensemble.combined is not None else float(np.mean(final[combined >= surprise_value]))
 
-    events = build_events(panel, plain, final, surprise, kinds, pipe.events, expected, score_of)
+    events = build_events(panel, plain, final, surprise, kinds, pipe.events, expected, score_of,
+                          peak_bonus=pipe.ensemble.peak_bonus)
     return ScoreResult(scores=scores, events=events[EVENT_COLUMNS])
 
 
@@ -200,9 +205,13 @@ def calibrate(readings: pd.DataFrame, stations: pd.DataFrame, pipeline: Pipeline
     sh = np.max(plain, axis=2)
     station_months = sh.shape[0] * sh.shape[1] / (24 * 30.44)
     threshold = _event_threshold(sh, pipe.events, station_months, false_events_per_station_month)
-    log_values(panel)
+    model_thr = {}
+    for m in OWN_EVENT_MODELS:
+        if m in surprise:
+            model_thr[m] = _event_threshold(np.max(surprise[m], axis=2), pipe.events, station_months,
+                                            false_events_per_station_month * OWN_EVENT_BUDGET_SHARE)
     return {"models": {m: t.to_dict() for m, t in models.items()}, "combined": comb_tail.to_dict(),
-            "event_threshold": threshold, "false_events_per_station_month": false_events_per_station_month,
+            "event_threshold": threshold, "model_event_thresholds": model_thr, "false_events_per_station_month": false_events_per_station_month,
             "station_months": station_months, "readings": int(valid.sum())}
 
 

@@ -107,9 +107,11 @@ def build_panel(readings: pd.DataFrame, stations: pd.DataFrame, *, k_neighbours:
     """
     st = stations.sort_values("station_id").reset_index(drop=True)
     sid = pd.Index(st["station_id"].astype(str))
-    s_idx = sid.get_indexer(readings["station_id"].to_numpy())
-    params = tuple(sorted(readings["parameter"].unique(), key=_param_order))
-    p_idx = pd.Index(params).get_indexer(readings["parameter"].to_numpy())
+    s_codes, s_uniques = pd.factorize(readings["station_id"])
+    s_idx = sid.get_indexer(s_uniques)[s_codes]
+    p_codes, p_uniques = pd.factorize(readings["parameter"])
+    params = tuple(sorted(p_uniques, key=_param_order))
+    p_idx = pd.Index(params).get_indexer(p_uniques)[p_codes]
     ts = readings["ts"].to_numpy().astype("datetime64[h]")
     if len(ts):
         t0, t1 = ts.min(), ts.max()
@@ -124,7 +126,8 @@ def build_panel(readings: pd.DataFrame, stations: pd.DataFrame, *, k_neighbours:
     values[s_idx, t_idx, p_idx] = readings["value"].to_numpy(dtype=float)
     present[s_idx, t_idx, p_idx] = True
     if "flag" in readings.columns:
-        codes = pd.Index(FLAG_CODES).get_indexer(readings["flag"].fillna("N").astype(str).to_numpy())
+        f_codes, f_uniques = pd.factorize(readings["flag"].fillna("N").astype(str))
+        codes = pd.Index(FLAG_CODES).get_indexer(f_uniques)[f_codes]
         flags[s_idx, t_idx, p_idx] = np.where(codes < 0, 0, codes).astype(np.uint8)
     panel = Panel(stations=st, times=times, parameters=params, values=values, present=present, flags=flags,
                   neighbours=build_neighbours(st, k=k_neighbours, max_distance_m=max_distance_m))
@@ -225,6 +228,7 @@ def nan_rolling_mean(x: np.ndarray, window: int, axis: int = 1, min_count: int =
     x = np.moveaxis(np.asarray(x, dtype=float), axis, -1)
     valid = np.isfinite(x)
     xs = np.where(valid, x, 0.0)
+    window = max(1, min(int(window), x.shape[-1]))
     half_lo = window // 2
     half_hi = window - half_lo - 1
     pad = [(0, 0)] * (x.ndim - 1) + [(half_lo + 1, half_hi)]
@@ -253,24 +257,20 @@ def rolling_median(x: np.ndarray, window: int, min_periods: int = 1) -> np.ndarr
 
 def robust_scale(x: np.ndarray, axis: int = 1, floor: float = 1e-6) -> np.ndarray:
     """1.4826 x median absolute deviation along ``axis`` (kept as a size-1 axis)."""
-    with np.errstate(all="ignore"):
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            med = np.nanmedian(x, axis=axis, keepdims=True)
-            mad = np.nanmedian(np.abs(x - med), axis=axis, keepdims=True)
+    med = np.expand_dims(nanmedian_axis(x, axis), axis)
+    mad = np.expand_dims(nanmedian_axis(np.abs(x - med), axis), axis)
     out = 1.4826 * mad
     return np.where(np.isfinite(out), np.maximum(out, floor), np.nan)
 
 
 def nanmedian_quiet(x: np.ndarray, axis=None, keepdims: bool = False) -> np.ndarray:
-    """np.nanmedian without the all-NaN-slice warning (all-NaN -> NaN is the intended answer)."""
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return np.nanmedian(x, axis=axis, keepdims=keepdims)
+    """Median ignoring NaN (all-NaN -> NaN, no warning); sort based, much faster than np.nanmedian."""
+    if axis is None:
+        v = np.asarray(x, dtype=float).ravel()
+        v = v[np.isfinite(v)]
+        return np.median(v) if v.size else np.nan
+    out = nanmedian_axis(np.asarray(x, dtype=float), axis)
+    return np.expand_dims(out, axis) if keepdims else out
 
 
 def run_lengths(mask: np.ndarray, axis: int = 1) -> np.ndarray:

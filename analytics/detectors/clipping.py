@@ -55,7 +55,8 @@ def limits_for(panel: Panel) -> dict[int, list[np.ndarray]]:
 
 
 @register("clipping", models={"clip_neighbour": "clipping", "clip_bunch": "clipping"}, needs=("spatial",))
-def clipping(panel: Panel, *, band: float = 0.15, window_h: int = 24) -> dict[str, np.ndarray]:
+def clipping(panel: Panel, *, band: float = 0.15, window_h: int = 24,
+             min_band_share: float = 0.2) -> dict[str, np.ndarray]:
     """In-band readings scored by how far above the limit the neighbours are, and by bunching."""
     nbr = np.zeros(panel.shape)
     bunch = np.zeros(panel.shape)
@@ -71,9 +72,11 @@ def clipping(panel: Panel, *, band: float = 0.15, window_h: int = 24) -> dict[st
             L = lim[:, None]
             in_band = (v <= L) & (v >= L * (1 - band))
             above = np.nan_to_num(np.log(np.maximum(expected, 1e-9) / L), nan=0.0)
-            nbr[:, :, p] = np.maximum(nbr[:, :, p], np.where(in_band, np.clip(above, 0, None), 0.0))
             frac = nan_rolling_mean(np.where(np.isfinite(v), in_band, np.nan)[:, :, None], window_h,
                                     min_count=window_h // 3)[:, :, 0]
+            # one value under a limit is chance; clipping holds several hours in the band
+            held = np.nan_to_num(frac) >= min_band_share
+            nbr[:, :, p] = np.maximum(nbr[:, :, p], np.where(in_band & held, np.clip(above, 0, None), 0.0))
             base = np.nanmean(np.where(np.isfinite(v), in_band, np.nan), axis=1, keepdims=True) \
                 if np.isfinite(v).any() else np.zeros((v.shape[0], 1))
             base = np.maximum(np.nan_to_num(base), 0.01)

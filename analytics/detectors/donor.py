@@ -40,16 +40,20 @@ def donor(panel: Panel, *, window_h: int = 24, max_donors: int = 16) -> dict[str
         has = j >= 0
         if not has.any():
             continue
-        d = np.where(has[:, None, None], y - y[np.where(has, j, 0)], np.nan)
+        yj = np.where(has[:, None, None], y[np.where(has, j, 0)], np.nan)
+        d = y - yj
         sd = nan_rolling_std(d, window_h, min_count=window_h // 2)
         typical = nanmedian_quiet(sd, axis=1, keepdims=True)
+        # the donor itself must vary in the window: two flat series agree trivially (flatline's case)
+        sd_j = nan_rolling_std(yj, window_h, min_count=window_h // 2)
+        moving = sd_j >= 0.5 * nanmedian_quiet(sd_j, axis=1, keepdims=True)
         with np.errstate(all="ignore"):
-            ratio = -np.log(np.maximum(sd, 1e-4) / typical)
-        copy = np.maximum(copy, np.nan_to_num(ratio, nan=0.0))
+            ratio = -np.log(np.maximum(sd, 0.01) / typical)
+        copy = np.maximum(copy, np.where(moving, np.nan_to_num(ratio, nan=0.0), 0.0))
     rough = np.abs(y - 0.5 * (shift(y, 1) + shift(y, -1)))
     rr = nan_rolling_mean(rough, window_h, min_count=window_h // 2)
     with np.errstate(all="ignore"):
-        rel = np.log(np.maximum(rr, 1e-4) / nanmedian_quiet(rr, axis=1, keepdims=True))
+        rel = np.log(np.maximum(rr, 0.005) / nanmedian_quiet(rr, axis=1, keepdims=True))
     nb = panel.neighbours
     if (nb.count > 0).any():
         has = nb.index >= 0

@@ -10,25 +10,61 @@ from __future__ import annotations
 
 import numpy as np
 
-from analytics.detectors.base import Panel, nan_rolling_std, nanmedian_quiet, run_lengths, shift
+from analytics.detectors.base import (
+    Panel,
+    log_values,
+    nan_rolling_std,
+    nanmedian_axis,
+    nanmedian_quiet,
+    run_lengths,
+    shift,
+)
 from analytics.registry import register
+from data.parameters import PARAMETERS
+
+# reporting resolution of each parameter in its canonical unit (Beijing data: integers, CO 0.1 mg/m3)
+RESOLUTION: dict[str, float] = {"PM2.5": 1.0, "PM10": 1.0, "SO2": 1.0, "NO2": 1.0, "CO": 0.1, "O3": 1.0}
 
 
 @register("flatline", models={"flatline": "flatline"})
-def flatline(panel: Panel, *, min_run_h: int = 3, window_h: int = 6, rel_tol: float = 0.01,
+def flatline(panel: Panel, *, min_run_h: int = 3, window_h: int = 6, resolution_steps: float = 1.0,
              floor_quantile: float = 0.05) -> dict[str, np.ndarray]:
-    """Run length (h) of constant / near-constant values, 0 for runs shorter than ``min_run_h``."""
+    """Run length (h) of constant or near-constant values (rolling std within ``resolution_steps``
+    reporting steps), x how much the neighbours vary meanwhile (a stuck analyser stays flat while
+    the air around it changes), discounted at the series' floor where repeats are normal."""
     v = panel.values
     same = np.isfinite(v) & ((v == shift(v, 1)) | (v == shift(v, -1)))
     exact = run_lengths(same).astype(float)
-    level = np.abs(nanmedian_quiet(v, axis=1, keepdims=True)) + 1e-9
-    rel_std = nan_rolling_std(v, window_h, min_count=window_h) / np.maximum(np.abs(v), level * 0.2)
-    near = run_lengths(np.nan_to_num(rel_std, nan=1.0) < rel_tol).astype(float)
+    res = np.array([RESOLUTION.get(p, 1e-3 * ((PARAMETERS[p].max_value or 1.0) if p in PARAMETERS else 1.0))
+                    for p in panel.parameters])
+    sd = nan_rolling_std(v, window_h, min_count=window_h)
+    near_mask = np.nan_to_num(sd, nan=np.inf) <= resolution_steps * res[None, None, :] * 0.75
+    near = run_lengths(near_mask).astype(float)
     near = np.where(near > 0, near + window_h - 1, 0.0)
     run = np.maximum(exact, near)
     run = np.where(run >= min_run_h, run, 0.0)
-    floor = np.nanquantile(np.where(np.isfinite(v), v, np.nan), floor_quantile, axis=1, keepdims=True) \
-        if np.isfinite(v).any() else np.zeros((v.shape[0], 1, v.shape[2]))
+    floor = nanquantile_quiet(v, floor_quantile)
     at_floor = np.nan_to_num(v) <= np.nan_to_num(floor)
     stat = np.where(at_floor, run * 0.25, run)
-    return {"flatline": np.where(np.isfinite(v), stat, 0.0)}
+    # neighbours' variability relative to their usual (log rolling std), >1 = the air was changing
+    y = log_values(panel)
+    nb_sd = nan_rolling_std(y, 12, min_count=6)
+    typical = nanmedian_quiet(nb_sd, axis=1, keepdims=True)
+    rel = nb_sd / typical
+    nb = panel.neighbours
+    if (nb.count > 0).any():
+        has = nb.index >= 0
+        nbr = np.where(has[:, :, None, None], rel[np.where(has, nb.index, 0)], np.nan)
+        factor = np.clip(np.nan_to_num(nanmedian_axis(nbr, axis=1), nan=1.0), 0.25, 4.0)
+    else:
+        factor = np.ones_like(stat)
+    return {"flatline": np.where(np.isfinite(v), stat * factor, 0.0)}
+
+
+def nanquantile_quiet(v: np.ndarray, q: float) -> np.ndarray:
+    """Per-series quantile along time, [S, 1, P] (NaN for all-missing series)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanquantile(v, q, axis=1, keepdims=True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from analytics.detectors.base import Panel, log_values, nanmedian_axis, robust_scale, shift
+from analytics.detectors.base import Panel, log_values, nanmedian_axis, robust_scale, rolling_median, shift
 from analytics.registry import register
 from data.parameters import PARAMETERS
 
@@ -37,15 +37,28 @@ def range_check(panel: Panel, *, margin: float = 0.0) -> dict[str, np.ndarray]:
 
 
 @register("pm_ratio", models={"pm_ratio": "spike"})
-def pm_ratio(panel: Panel, *, tolerance_ugm3: float = 5.0) -> dict[str, np.ndarray]:
-    """log(PM2.5 / PM10) where PM2.5 exceeds PM10 by more than ``tolerance_ugm3``; on both PM rows."""
+def pm_ratio(panel: Panel, *, tolerance_ugm3: float = 5.0, baseline_h: int = 168) -> dict[str, np.ndarray]:
+    """Where PM2.5 > PM10 + tolerance: how far the log ratio PM2.5/PM10 exceeds both the station's
+    own rolling median ratio (an analyser pair that always reads this way is a calibration
+    matter, not an event) and the neighbours' ratio at the same hour. On both PM rows."""
     out = np.zeros(panel.shape)
     i25, i10 = panel.pindex("PM2.5"), panel.pindex("PM10")
     if i25 is None or i10 is None:
         return {"pm_ratio": out}
     pm25, pm10 = panel.values[:, :, i25], panel.values[:, :, i10]
     with np.errstate(all="ignore"):
-        stat = np.where(pm25 > pm10 + tolerance_ugm3, np.log((pm25 + 10) / (pm10 + 10)), 0.0)
+        r = np.log((np.clip(pm25, 0, None) + 10) / (np.clip(pm10, 0, None) + 10))
+    own = rolling_median(r[:, :, None], baseline_h, min_periods=24)[:, :, 0]
+    nb = panel.neighbours
+    if (nb.count > 0).any():
+        has = nb.index >= 0
+        nb_r = np.where(has[:, :, None], r[np.where(has, nb.index, 0)], np.nan)
+        ref_nb = nanmedian_axis(nb_r, axis=1)
+    else:
+        ref_nb = np.full(r.shape, np.nan)
+    ref = np.fmax(np.nan_to_num(own, nan=0.0), np.nan_to_num(ref_nb, nan=-1.0))
+    ref = np.maximum(ref, 0.0)  # a ratio above 1 is never the reference
+    stat = np.where(pm25 > pm10 + tolerance_ugm3, np.clip(r - ref, 0, None), 0.0)
     stat = np.nan_to_num(stat)
     out[:, :, i25] = stat
     out[:, :, i10] = stat

@@ -20,7 +20,12 @@ TRACERS = ("NO2", "CO", "SO2")
 
 @register("suppression", models={"suppression": "suppression"}, needs=("spatial",))
 def suppression(panel: Panel, *, smooth_h: int = 3, min_pm_drop_z: float = 1.0) -> dict[str, np.ndarray]:
-    """max(0, mean gas z - PM z), where PM z < -min_pm_drop_z, smoothed over ``smooth_h`` hours."""
+    """PM z below the station's own gases' z, for PM2.5 and PM10 together.
+
+    Spraying and inlet blocking hit both PM analysers at once and by a similar factor, while
+    one faulty analyser drops alone: when both PM series are present the evidence is the smaller
+    of the two drops (both must fall), otherwise the single one at half weight.
+    """
     out = np.zeros(panel.shape)
     fit = spatial_fit_or_compute(panel)
     z = fit["z"]
@@ -30,14 +35,23 @@ def suppression(panel: Panel, *, smooth_h: int = 3, min_pm_drop_z: float = 1.0) 
             gas = np.nanmean(np.where(np.isfinite(z[:, :, gas_idx]), z[:, :, gas_idx], np.nan), axis=2)
     else:
         gas = np.full(panel.shape[:2], np.nan)
+    ref = np.where(np.isfinite(gas), np.clip(gas, -1.0, None), 0.0)
+    gaps = {}
     for name in PM:
         p = panel.pindex(name)
         if p is None:
             continue
         zp = z[:, :, p]
-        ref = np.where(np.isfinite(gas), np.clip(gas, -1.0, None), 0.0)
-        gap = np.where((zp < -min_pm_drop_z), ref - zp, 0.0)
-        gap = np.nan_to_num(gap)
-        sm = nan_rolling_mean(gap[:, :, None], smooth_h)[:, :, 0]
-        out[:, :, p] = np.where(np.isfinite(zp), np.minimum(gap, np.nan_to_num(sm) * 1.5), 0.0)
+        gaps[p] = np.where(np.isfinite(zp) & (zp < -min_pm_drop_z), ref - zp, np.nan)
+    if not gaps:
+        return {"suppression": out}
+    stack = np.stack(list(gaps.values()), axis=0)
+    both = np.all(np.isfinite(stack), axis=0)
+    joint = np.where(both, np.nanmin(np.where(np.isfinite(stack), stack, np.inf), axis=0),
+                     0.5 * np.nan_to_num(np.nanmax(np.where(np.isfinite(stack), stack, -np.inf), axis=0), neginf=0.0))
+    joint = np.clip(np.nan_to_num(joint, posinf=0.0, neginf=0.0), 0, None)
+    sm = nan_rolling_mean(joint[:, :, None], smooth_h)[:, :, 0]
+    stat = np.minimum(joint, np.nan_to_num(sm) * 1.5)
+    for p in gaps:
+        out[:, :, p] = np.where(np.isfinite(z[:, :, p]), stat, 0.0)
     return {"suppression": out}

@@ -7,8 +7,10 @@ from analytics.detectors.testing import cells, panel_of, sample_readings, set_va
 def test_growing_bias_is_drift():
     r, s = sample_readings()
     clean = drift(panel_of(r, s))["drift"]
-    hours = 14 * 24
-    r2 = set_values(r, "1012A", "NO2", "2016-12-12 00:00", hours, lambda v: v * np.linspace(1, 2.2, len(v)))
+    hours = 7 * 24
+    r2 = set_values(r, "1012A", "NO2", "2016-12-05 00:00", hours, lambda v: v * np.linspace(1, 3.0, len(v)))
     p = panel_of(r2, s)
-    st, ts, pi = cells(p, "1012A", "NO2", "2016-12-21 00:00", 5 * 24)  # the late, large part
-    assert np.median(drift(p)["drift"][st, ts, pi]) > np.quantile(clean[clean > 0], 0.95)
+    st, ts, pi = cells(p, "1012A", "NO2", "2016-12-09 00:00", 3 * 24)  # the late, large part
+    hit = drift(p)["drift"][st, ts, pi]
+    assert np.median(hit) > 2 * np.median(clean[st, ts, pi])
+    assert np.median(hit) > np.quantile(clean, 0.95)
