@@ -47,15 +47,26 @@ def local_time_label(ts_utc: pd.Timestamp | None, display_tz: str) -> str:
     return pd.Timestamp(ts_utc).tz_localize("UTC").tz_convert(display_tz).strftime("%Y-%m-%d %H:00")
 
 
-def map_view(lons: pd.Series, lats: pd.Series) -> dict:
-    """Centre and zoom that show every point (Web-Mercator zoom from the wider of the two spans)."""
+def _mercator_y(lat_deg: float) -> float:
+    lat = math.radians(max(min(lat_deg, 85.0), -85.0))
+    return math.log(math.tan(math.pi / 4 + lat / 2))
+
+
+def map_view(lons: pd.Series, lats: pd.Series, width_px: int = 600, height_px: int = 420) -> dict:
+    """Centre and zoom that fit every point in a ``width_px`` x ``height_px`` view.
+
+    Web-Mercator: at zoom z the world is 512 * 2**z px wide and tall (2 pi in Mercator y). The size
+    is a typical iframe (the server does not know the real one); larger iframes show more around.
+    """
     if len(lons) == 0:
         return {"center": {"lon": 104.0, "lat": 35.0}, "zoom": 2.6}
     lon_span = max(float(lons.max() - lons.min()), 0.05)
-    lat_span = max(float(lats.max() - lats.min()), 0.05)
-    zoom = min(math.log2(360.0 / lon_span), math.log2(170.0 / lat_span)) - 0.6
-    return {"center": {"lon": float((lons.max() + lons.min()) / 2), "lat": float((lats.max() + lats.min()) / 2)},
-            "zoom": max(min(zoom, 11.0), 1.0)}
+    y_span = max(_mercator_y(float(lats.max())) - _mercator_y(float(lats.min())), 0.001)
+    zoom = min(math.log2(width_px * 360.0 / (512 * lon_span)), math.log2(height_px * 2 * math.pi / (512 * y_span)))
+    centre_y = (_mercator_y(float(lats.max())) + _mercator_y(float(lats.min()))) / 2
+    centre_lat = math.degrees(2 * math.atan(math.exp(centre_y)) - math.pi / 2)
+    return {"center": {"lon": float((lons.max() + lons.min()) / 2), "lat": centre_lat},
+            "zoom": round(max(min(zoom - 0.1, 11.0), 1.0), 2)}
 
 
 def base_layers() -> list[dict]:
@@ -78,22 +89,22 @@ def layer_url(name: str) -> str:
     return f"{PUBLIC_PREFIX}layers/{name}.geojson"
 
 
-def public_map_figure(air: pd.DataFrame, water: pd.DataFrame, lang: str, layers: list[dict]) -> go.Figure:
+def public_map_figure(air: pd.DataFrame, water: pd.DataFrame, lang: str, layers: list[dict],
+                      silent: pd.DataFrame | None = None) -> go.Figure:
     """Markers per AQI level / water class (one trace each, so the legend is the colour key).
 
-    ``air`` needs station columns + ``aqi``, ``level``; ``water`` station columns + ``water_class``.
+    ``air`` needs station columns + ``aqi``, ``level``; ``water`` station columns + ``water_class``;
+    ``silent``: official stations with nothing released at the hour shown (grey, drawn first).
     Hover text is the only text (DOM tooltips, not map glyphs).
     """
     fig = go.Figure()
     name_col = "name" if lang == "zh" else "display_name"
-    for level, group in air.groupby("level", dropna=False, sort=True):
-        style = quality.aqi_style(level, lang)
+    if silent is not None and len(silent):
         fig.add_trace(go.Scattermap(
-            lon=group["lon"], lat=group["lat"], mode="markers",
-            marker={"size": 9, "color": style["colour"], "opacity": 0.9},
-            name=f"AQI {style['label']}",
-            customdata=list(zip(group[name_col], group["aqi"].round(0), strict=True)),
-            hovertemplate="%{customdata[0]}<br>AQI %{customdata[1]}<extra>" + style["label"] + "</extra>",
+            lon=silent["lon"], lat=silent["lat"], mode="markers",
+            marker={"size": 6, "color": NO_DATA_COLOUR, "opacity": 0.6}, name=t("no_data", lang),
+            customdata=list(zip(silent[name_col], strict=True)),
+            hovertemplate="%{customdata[0]}<extra>" + t("no_data", lang) + "</extra>",
         ))
     for water_class, group in water.groupby("water_class", dropna=False, sort=True):
         style = quality.water_style(water_class, lang)
@@ -104,7 +115,17 @@ def public_map_figure(air: pd.DataFrame, water: pd.DataFrame, lang: str, layers:
             customdata=list(zip(group[name_col], strict=True)),
             hovertemplate="%{customdata[0]}<extra>" + style["label"] + "</extra>",
         ))
-    points = pd.concat([air[["lon", "lat"]], water[["lon", "lat"]]]) if len(air) + len(water) else air
+    for level, group in air.groupby("level", dropna=False, sort=True):
+        style = quality.aqi_style(level, lang)
+        fig.add_trace(go.Scattermap(
+            lon=group["lon"], lat=group["lat"], mode="markers",
+            marker={"size": 9, "color": style["colour"], "opacity": 0.9},
+            name=f"AQI {style['label']}",
+            customdata=list(zip(group[name_col], group["aqi"].round(0), strict=True)),
+            hovertemplate="%{customdata[0]}<br>AQI %{customdata[1]}<extra>" + style["label"] + "</extra>",
+        ))
+    shown = [f[["lon", "lat"]] for f in (air, water, silent) if f is not None and len(f)]
+    points = pd.concat(shown) if shown else pd.DataFrame({"lon": [], "lat": []})
     fig.update_layout(
         map={"style": MAP_STYLE, "layers": layers, **map_view(points["lon"], points["lat"])},
         margin={"l": 0, "r": 0, "t": 0, "b": 0},
@@ -134,7 +155,10 @@ def map_page(con: duckdb.DuckDBPyConnection, lang: str, display_tz: str) -> list
     water = public_views.released_hour_wide(con, "water_section", water_ts) if water_ts is not None else None
     air = quality.with_air_quality(air)
     water = quality.with_water_class(water)
-    fig = public_map_figure(_display_names(air, lang), _display_names(water, lang), lang, base_layers())
+    official = public_views.released_stations(con)
+    silent = official[~official["station_id"].isin(pd.concat([air["station_id"], water["station_id"]]))]
+    fig = public_map_figure(_display_names(air, lang), _display_names(water, lang), lang, base_layers(),
+                            _display_names(silent, lang))
     shown = air_ts if air_ts is not None else water_ts
     return [
         html.Div([
