@@ -137,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"generated {n:,} readings (12 stations x {len(PARAMETERS)} parameters x {args.years} years) "
           f"in {time.perf_counter() - t0:.1f} s; parquet {parquet.stat().st_size / 1e6:.0f} MB, "
           f"csv {csv.stat().st_size / 1e6:.0f} MB")
+    load_before = os.getloadavg()[0]
     rows = []
     for mode, path in (("envtrust_parquet", parquet), ("duckdb_parquet", parquet),
                        ("envtrust_csv", csv), ("duckdb_csv", csv)):
@@ -147,18 +148,21 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{mode:<17} {r['rows']:>10,} readings in {r['seconds']:6.2f} s = "
               f"{r['rows'] / r['seconds']:>11,.0f} readings/s (CPU {r['cpu_seconds']:.2f} s = "
               f"{r['rows'] / r['cpu_seconds']:,.0f} readings per CPU-second), peak RSS {r['maxrss_mb']:,.0f} MB{again}")
+    load = (load_before + os.getloadavg()[0]) / 2
+    print(f"machine load average during the run: ~{load:.1f} on {os.cpu_count()} CPUs")
     if args.write:
-        write_markdown(Path(args.write), rows, n, args)
+        write_markdown(Path(args.write), rows, n, args, load)
     return 0
 
 
-def write_markdown(path: Path, rows: list[dict], n: int, args: argparse.Namespace) -> None:
+def write_markdown(path: Path, rows: list[dict], n: int, args: argparse.Namespace, load: float) -> None:
     lines = [
         "# Ingest throughput",
         "",
         f"Command: `.venv/bin/python benchmarks/ingest.py --years {args.years} --write {args.write}`",
         "",
-        f"Machine: {platform.platform()}, {os.cpu_count()} CPUs (shared with other work while measured), "
+        f"Machine: {platform.platform()}, {os.cpu_count()} CPUs, load average ~{load:.1f} during the run "
+        "(shared with other work), "
         f"Python {platform.python_version()}, duckdb {__import__('duckdb').__version__}. "
         f"Data: {n:,} seeded long readings, 12 real Beijing station codes x {len(PARAMETERS)} parameters x "
         f"{args.years} years hourly, naive CST, 2% missing. Each row is one fresh child process; peak RSS "
@@ -172,6 +176,12 @@ def write_markdown(path: Path, rows: list[dict], n: int, args: argparse.Namespac
         again = f"{r['rows'] / r['reingest_seconds']:,.0f}" if r["reingest_seconds"] else "-"
         lines.append(f"| {r['mode']} | {r['rows']:,} | {r['seconds']:.2f} | {r['rows'] / r['seconds']:,.0f} | "
                      f"{r['cpu_seconds']:.2f} | {r['rows'] / r['cpu_seconds']:,.0f} | {r['maxrss_mb']:,.0f} | {again} |")
+    by_mode = {r["mode"]: r for r in rows}
+    lines.append("")
+    for kind in ("parquet", "csv"):
+        ours, bare = by_mode[f"envtrust_{kind}"], by_mode[f"duckdb_{kind}"]
+        lines.append(f"- {kind}: envtrust takes {ours['seconds'] / bare['seconds']:.1f}x the wall time and "
+                     f"{ours['cpu_seconds'] / bare['cpu_seconds']:.1f}x the CPU of the bare DuckDB load.")
     lines += [
         "",
         "`envtrust_*` = `data.ingest.ingest_files` on a fresh store holding the 12 stations: CST->UTC, "
