@@ -10,8 +10,9 @@ What counts as released (the values a bureau publishes on its public AQI / water
 - only the parameters that are published: the six HJ 633 pollutants for air, the GB 3838 routine
   items for water.
 
-These functions touch ONLY the ``stations`` and ``readings`` tables and return a fixed list of
-columns. They never read scores, events, event_reviews, users, audit_log, quarantine or
+These functions touch ONLY the ``stations`` and ``readings`` tables (and ``map_hourly``, the
+time-sorted copy of valid map readings that ``data.views.build_map_cache`` writes after bulk loads,
+used for "all stations at one hour" when present) and return a fixed list of columns. They never read scores, events, event_reviews, users, audit_log, quarantine or
 ingest_batches, so nothing internal (suspicion, reviews, comments) can reach a public page.
 Every query is parameterised; nothing from the URL is formatted into SQL.
 """
@@ -32,8 +33,31 @@ STATION_COLUMNS: tuple[str, ...] = (
     "station_id", "name", "name_en", "kind", "lon", "lat", "province", "city", "river", "waterbody_type",
 )
 RELEASED_FLAGS: tuple[str, ...] = tuple(sorted(VALID_FLAGS))
+# what the public map needs per network: HJ 633 pollutants; GB 3838 class indicators
+MAP_NEEDS: dict[str, tuple[str, ...]] = {
+    "air_station": AIR_POLLUTANTS,
+    "water_section": ("pH", "DO", "CODMn", "NH3-N", "TP", "TN"),
+}
 
 _STATION_SELECT = ", ".join(f"s.{c}" for c in STATION_COLUMNS)
+MAP_CACHE_TABLE = "map_hourly"
+
+
+def _hour_source(con: duckdb.DuckDBPyConnection, kind: str) -> str:
+    """``map_hourly`` when it exists and holds every released parameter of ``kind`` needed for the
+    map (valid values only, sorted by ts: one hour reads one row group), else ``readings``."""
+    row = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = ? AND table_schema = 'main'",
+        [MAP_CACHE_TABLE],
+    ).fetchone()
+    if not row or not row[0]:
+        return "readings"
+    try:
+        from data.views import MAP_PARAMETERS
+    except ImportError:
+        return "readings"
+    needed = MAP_NEEDS[kind]
+    return MAP_CACHE_TABLE if set(needed) <= set(MAP_PARAMETERS) else "readings"
 
 
 def released_stations(con: duckdb.DuckDBPyConnection, kinds: tuple[str, ...] = RELEASED_KINDS) -> pd.DataFrame:
@@ -60,12 +84,19 @@ def latest_released_ts(con: duckdb.DuckDBPyConnection, kind: str) -> pd.Timestam
     """Latest hour (naive UTC) with a released value for any station of ``kind``."""
     if kind not in RELEASED_KINDS:
         raise ValueError(f"kind must be one of {RELEASED_KINDS}, not {kind!r}")
-    row = con.execute(
-        "SELECT max(r.ts) FROM readings r JOIN stations s USING (station_id) "
-        "WHERE s.kind = ? AND r.parameter IN (SELECT unnest(?)) AND r.flag IN (SELECT unnest(?)) "
-        "AND r.value IS NOT NULL",
-        [kind, list(RELEASED_PARAMETERS[kind]), list(RELEASED_FLAGS)],
-    ).fetchone()
+    if _hour_source(con, kind) == MAP_CACHE_TABLE:
+        row = con.execute(
+            "SELECT max(r.ts) FROM map_hourly r JOIN stations s USING (station_id) "
+            "WHERE s.kind = ? AND r.parameter IN (SELECT unnest(?))",
+            [kind, list(MAP_NEEDS[kind])],
+        ).fetchone()
+    else:
+        row = con.execute(
+            "SELECT max(r.ts) FROM readings r JOIN stations s USING (station_id) "
+            "WHERE s.kind = ? AND r.parameter IN (SELECT unnest(?)) AND r.flag IN (SELECT unnest(?)) "
+            "AND r.value IS NOT NULL",
+            [kind, list(RELEASED_PARAMETERS[kind]), list(RELEASED_FLAGS)],
+        ).fetchone()
     return pd.Timestamp(row[0]) if row and row[0] is not None else None
 
 
@@ -78,13 +109,22 @@ def released_hour_wide(con: duckdb.DuckDBPyConnection, kind: str, ts_utc: pd.Tim
     if kind not in RELEASED_KINDS:
         raise ValueError(f"kind must be one of {RELEASED_KINDS}, not {kind!r}")
     params = list(RELEASED_PARAMETERS[kind])
-    long = con.execute(
-        f"SELECT {_STATION_SELECT}, r.ts, r.parameter, r.value FROM readings r "
-        "JOIN stations s USING (station_id) "
-        "WHERE s.kind = ? AND r.ts = ? AND r.parameter IN (SELECT unnest(?)) "
-        "AND r.flag IN (SELECT unnest(?)) AND r.value IS NOT NULL",
-        [kind, pd.Timestamp(ts_utc).to_pydatetime(), params, list(RELEASED_FLAGS)],
-    ).df()
+    when = pd.Timestamp(ts_utc).to_pydatetime()
+    if _hour_source(con, kind) == MAP_CACHE_TABLE:
+        long = con.execute(
+            f"SELECT {_STATION_SELECT}, r.ts, r.parameter, r.value FROM map_hourly r "
+            "JOIN stations s USING (station_id) "
+            "WHERE s.kind = ? AND r.ts = ? AND r.parameter IN (SELECT unnest(?))",
+            [kind, when, params],
+        ).df()
+    else:
+        long = con.execute(
+            f"SELECT {_STATION_SELECT}, r.ts, r.parameter, r.value FROM readings r "
+            "JOIN stations s USING (station_id) "
+            "WHERE s.kind = ? AND r.ts = ? AND r.parameter IN (SELECT unnest(?)) "
+            "AND r.flag IN (SELECT unnest(?)) AND r.value IS NOT NULL",
+            [kind, when, params, list(RELEASED_FLAGS)],
+        ).df()
     return _widen(long, params)
 
 

@@ -115,3 +115,18 @@ def test_public_map_page_renders_with_any_network_missing(store, drop_kind):
     assert ("AQI" in names) == (drop_kind != "air_station")
     assert ("水质" in names) == (drop_kind != "water_section")
     assert all(trace.mode == "markers" for trace in figure.data)  # no text labels on the public map
+
+
+def test_map_cache_gives_the_same_released_hour(public_store):
+    """With the time-sorted map cache present, the one-hour queries answer the same (valid values only)."""
+    from data.views import build_map_cache
+
+    before = public_views.released_hour_wide(public_store, "air_station", LATEST)
+    latest_before = public_views.latest_released_ts(public_store, "air_station")
+    build_map_cache(public_store)
+    assert public_views._hour_source(public_store, "air_station") == public_views.MAP_CACHE_TABLE
+    after = public_views.released_hour_wide(public_store, "air_station", LATEST)
+    assert public_views.latest_released_ts(public_store, "air_station") == latest_before
+    pd.testing.assert_frame_equal(before, after)
+    water = public_views.released_hour_wide(public_store, "water_section", LATEST)
+    assert water.loc[0, "DO"] == 9.0
