@@ -85,6 +85,8 @@ def detect_format(path: str | Path) -> str:
     from data.ingest import IngestError
 
     cols = header_columns(path)
+    if not any(cols):
+        raise IngestError(f"{path}: the file is empty (no header line)")
     lower = [c.lower() for c in cols]
     if all(c in cols for c in LONG_REQUIRED):
         return "long"

@@ -220,6 +220,17 @@ def test_unreadable_files_raise_clear_errors(beijing_store):
     assert count(beijing_store, "SELECT count(*) FROM readings") == 0
 
 
+def test_empty_and_header_only_files(beijing_store, tmp_path):
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    with pytest.raises(IngestError, match="empty"):
+        ingest_files(beijing_store, [empty], progress=False)
+    header_only = tmp_path / "header.csv"
+    header_only.write_text("station_id,ts,parameter,value\n")
+    report = balanced(ingest_files(beijing_store, [header_only], progress=False)[0])
+    assert report.rows_in == 0 and report.status == "committed"
+
+
 def test_missing_columns_in_frame(beijing_store):
     with pytest.raises(IngestError, match="value"):
         ingest_readings(beijing_store, pd.DataFrame({"station_id": ["1001A"], "ts": [UTC_2017_CST_MIDNIGHT],
