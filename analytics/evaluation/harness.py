@@ -22,6 +22,7 @@ from analytics.evaluation.inject import AIR_KINDS, CEMS_KINDS, inject_interferen
 from analytics.evaluation.metrics import (
     DEFAULT_BUDGET,
     DEFAULT_TOLERANCE_H,
+    changed_mask,
     event_metrics,
     event_rows,
     grid_positions,
@@ -242,10 +243,13 @@ def evaluate_network(readings: pd.DataFrame, stations: pd.DataFrame, kinds: tupl
     placement_warnings = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
     grid = station_hour_grid(readings)
     labels = label_grid(grid, truth)
+    changed = changed_mask(readings, injected, grid)
     out: dict = {"n_readings": int(len(injected)), "n_stations": int(readings["station_id"].nunique()),
                  "station_hours": int(len(grid)), "station_months": round(station_months(grid), 1),
                  "truth_events": int(len(truth)), "truth_by_kind": truth["kind"].value_counts().sort_index().to_dict(),
-                 "positive_station_hour_share": float((labels >= 0).mean()), "placement_warnings": placement_warnings,
+                 "positive_station_hour_share": float((labels >= 0).mean()),
+                 "changed_station_hour_share": float((changed & (labels >= 0)).mean()),
+                 "placement_warnings": placement_warnings,
                  "methods": {}}
     for name in methods:
         progress(f"  {name} ...")
@@ -255,7 +259,7 @@ def evaluate_network(readings: pd.DataFrame, stations: pd.DataFrame, kinds: tupl
             out["methods"][name] = {"error": f"{type(exc).__name__}: {exc}"}
             progress(f"  {name} failed: {type(exc).__name__}: {exc}")
             continue
-        m = score_metrics(run.station_hour_scores, grid, truth, labels=labels)
+        m = score_metrics(run.station_hour_scores, grid, truth, labels=labels, changed=changed)
         m["wall_s"] = round(run.wall_s, 2)
         m["readings_per_s"] = round(run.readings / run.wall_s) if run.wall_s > 0 else None
         if run.events is not None:
@@ -407,7 +411,7 @@ def target_check(network: dict) -> dict:
 
 def _network_table(network: dict) -> list[str]:
     kinds = sorted(network["truth_by_kind"])
-    head = ["method", "AP", "recall@1%", "false alarm seg./stn-month", *[f"{k}" for k in kinds],
+    head = ["method", "AP", "AP (windows)", "recall@1%", "false alarm seg./stn-month", *[f"{k}" for k in kinds],
             "own-event recall", "own false events/stn-month", "kind acc.", "own-event hours in truth",
             "wall s"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -416,7 +420,7 @@ def _network_table(network: dict) -> list[str]:
             lines.append(f"| {name} | error: {m['error']} |" + " |" * (len(head) - 2))
             continue
         own = m.get("own_events", {})
-        row = [name, _f(m["ap"]), _f(m["event_recall"]), _f(m["false_alarm_segments_per_station_month"], 2),
+        row = [name, _f(m["ap"]), _f(m.get("ap_windows")), _f(m["event_recall"]), _f(m["false_alarm_segments_per_station_month"], 2),
                *[_f(m["per_kind_recall"].get(k), 2) for k in kinds],
                _f(own.get("event_recall")), _f(own.get("false_events_per_station_month"), 2),
                _f(own.get("kind_accuracy"), 2), _f(own.get("hours_in_truth_share"), 2), _f(m["wall_s"], 1)]
@@ -454,7 +458,8 @@ def render_markdown(report: dict, command: str = "envtrust evaluate") -> str:
             out += [f"### {label}", "",
                     f"{net['n_readings']:,} readings, {net['n_stations']} stations, {net['station_months']} station-months, "
                     f"{net['truth_events']} truth events {net['truth_by_kind']}, "
-                    f"{net['positive_station_hour_share']:.1%} of station-hours inside events.", ""]
+                    f"{net['positive_station_hour_share']:.1%} of station-hours inside events, "
+                    f"{net.get('changed_station_hour_share', float('nan')):.1%} actually altered.", ""]
             out += _network_table(net)
             checks = target_check(net)
             if checks:

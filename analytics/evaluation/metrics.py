@@ -84,6 +84,19 @@ def event_rows(pos, station_id: str, start: pd.Timestamp, end: pd.Timestamp) -> 
     return rows[lo:hi]
 
 
+def changed_mask(original: pd.DataFrame, injected: pd.DataFrame, grid: pd.DataFrame) -> np.ndarray:
+    """Per grid station-hour: did injection change any reading there (value, flag, or row removed)?"""
+    key = ["station_id", "ts", "parameter"]
+    cols = key + ["value"] + (["flag"] if "flag" in original and "flag" in injected else [])
+    m = original[cols].merge(injected[cols], on=key, how="left", suffixes=("", "_new"), indicator=True)
+    same = (m["value"] == m["value_new"]) | (m["value"].isna() & m["value_new"].isna())
+    if "flag" in cols:
+        same &= m["flag"].astype(str) == m["flag_new"].astype(str)
+    changed = m.loc[~same.to_numpy() | (m["_merge"] == "left_only").to_numpy(), ["station_id", "ts"]]
+    hours = pd.MultiIndex.from_arrays([changed["station_id"].astype(str), pd.to_datetime(changed["ts"]).dt.floor("h")])
+    return pd.MultiIndex.from_frame(grid[["station_id", "ts"]]).isin(hours.unique())
+
+
 def average_precision(labels: np.ndarray, scores: np.ndarray) -> float:
     """Station-hour AP (scikit-learn); NaN when there is no positive."""
     y = np.asarray(labels) >= 0
@@ -142,9 +155,22 @@ def station_months(grid: pd.DataFrame) -> float:
 
 def score_metrics(scores: np.ndarray, grid: pd.DataFrame, truth_events: pd.DataFrame,
                   budget: float = DEFAULT_BUDGET, tolerance_h: int = DEFAULT_TOLERANCE_H,
-                  labels: np.ndarray | None = None) -> dict:
-    """AP, event recall at the alarm budget (overall and per kind) and false alarm segments."""
+                  labels: np.ndarray | None = None, changed: np.ndarray | None = None) -> dict:
+    """AP, event recall at the alarm budget (overall and per kind) and false alarm segments.
+
+    With ``changed`` (see :func:`changed_mask`) the headline ``ap`` counts only station-hours whose
+    readings were really altered as positives and leaves out the unaltered hours inside an event
+    window (e.g. hours under the limit during a clipping event: nothing to detect there);
+    ``ap_windows`` always labels whole event windows positive.
+    """
     labels = label_grid(grid, truth_events) if labels is None else labels
+    scores = np.asarray(scores, dtype=float)
+    if changed is None:
+        ap_labels, ap_keep = labels, np.ones(len(labels), dtype=bool)
+    else:
+        changed = np.asarray(changed, dtype=bool) & (labels >= 0)
+        ap_keep = (labels < 0) | changed
+        ap_labels = np.where(changed, labels, -1)
     alarm = alarm_mask(scores, budget)
     caught = np.zeros(len(truth_events), dtype=bool)
     hit = labels[alarm & (labels >= 0)]
@@ -156,14 +182,15 @@ def score_metrics(scores: np.ndarray, grid: pd.DataFrame, truth_events: pd.DataF
         m = kinds == kind
         per_kind[kind] = float(caught[m].mean())
         # AP of this kind alone: its hours against all clean hours (other kinds' hours left out)
-        keep = (labels < 0) | (label_kind == kind)
-        per_kind_ap[kind] = average_precision(labels[keep], np.asarray(scores)[keep])
+        keep = ap_keep & ((labels < 0) | (label_kind == kind))
+        per_kind_ap[kind] = average_precision(ap_labels[keep], scores[keep])
     segs = _segments(alarm, grid)
     tbs = _truth_by_station(truth_events)
     tol = tolerance_h * 3_600_000_000_000
     false_segs = sum(not _overlaps_truth(s, a, b, tbs, tol) for s, a, b in segs)
     return {
-        "ap": average_precision(labels, scores),
+        "ap": average_precision(ap_labels[ap_keep], scores[ap_keep]),
+        "ap_windows": average_precision(labels, scores),
         "event_recall": float(caught.mean()) if len(caught) else float("nan"),
         "per_kind_recall": per_kind,
         "per_kind_ap": per_kind_ap,
@@ -173,6 +200,7 @@ def score_metrics(scores: np.ndarray, grid: pd.DataFrame, truth_events: pd.DataF
         "false_alarm_segments_per_station_month": false_segs / station_months(grid) if len(grid) else float("nan"),
         "n_events": int(len(truth_events)),
         "positive_station_hours": int((labels >= 0).sum()),
+        "changed_station_hours": int((ap_labels >= 0).sum()),
         "station_hours": int(len(grid)),
     }
 

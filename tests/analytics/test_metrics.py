@@ -121,3 +121,19 @@ def test_one_event_spanning_everything_catches_nothing(grid, truth):
     assert m["event_recall"] == 0.0 and m["false_events"] == 2
     assert m["coverage_share"] == 1.0
     assert m["hours_in_truth_share"] == pytest.approx(14 / 200)
+
+
+def test_changed_mask_and_ap_on_altered_hours(grid, truth):
+    from analytics.evaluation.metrics import changed_mask
+
+    original = pd.DataFrame({"station_id": "A", "ts": [_h(10), _h(11), _h(12), _h(20)], "parameter": "PM2.5",
+                             "value": [80.0, 90.0, 70.0, 5.0], "flag": "N"})
+    injected = original.iloc[[0, 2, 3]].copy()         # hour 11 removed (outage-like)
+    injected.loc[0, "value"] = 74.0                     # hour 10 altered; hour 12 unchanged
+    changed = changed_mask(original, injected, grid)
+    assert np.flatnonzero(changed).tolist() == [10, 11]
+    scores = np.zeros(200)
+    scores[[10, 11]] = 1.0                              # a method that finds exactly the altered hours
+    m = score_metrics(scores, grid, truth, labels=label_grid(grid, truth), changed=changed)
+    assert m["ap"] == pytest.approx(1.0)                # unaltered hour 12 of e1 is left out, not a miss
+    assert m["ap_windows"] < 1.0 and m["changed_station_hours"] == 2
