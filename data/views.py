@@ -20,7 +20,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from data.parameters import AIR_POLLUTANTS, FLUE_PARAMETERS, WATER_PARAMETERS
+from data.parameters import AIR_POLLUTANTS, FLUE_PARAMETERS, STATION_KINDS, WATER_PARAMETERS
 
 Con = duckdb.DuckDBPyConnection
 
@@ -46,10 +46,14 @@ def _placeholders(values: tuple | list) -> str:
 
 
 def _has_table(con: Con, name: str) -> bool:
-    row = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = ? AND table_schema = 'main'", [name]
-    ).fetchone()
+    row = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND schema_name = 'main'",
+                      [name]).fetchone()
     return bool(row and row[0])
+
+
+def has_map_cache(con: Con) -> bool:
+    """True when the time-sorted ``map_hourly`` cache exists (see :func:`build_map_cache`)."""
+    return _has_table(con, "map_hourly")
 
 
 # ---------------------------------------------------------------- stations and admin filters
@@ -108,13 +112,14 @@ def build_map_cache(con: Con) -> int:
 
 
 def period_means(con: Con, start: datetime, end: datetime,
-                 parameters: tuple[str, ...] | list[str] = MAP_PARAMETERS) -> pd.DataFrame:
+                 parameters: tuple[str, ...] | list[str] = MAP_PARAMETERS, cached: bool | None = None) -> pd.DataFrame:
     """Mean of valid (flag N) values per station and parameter over ``[start, end)`` (UTC).
 
     Returns long ``station_id, parameter, value, n_hours``; one hour gives the hourly value.
     """
     params = list(parameters)
-    if _has_table(con, "map_hourly") and set(params) <= set(MAP_PARAMETERS):
+    cached = has_map_cache(con) if cached is None else cached
+    if cached and set(params) <= set(MAP_PARAMETERS):
         sql = (f"SELECT station_id, parameter, avg(value) AS value, count(*) AS n_hours FROM map_hourly "
                f"WHERE ts >= ? AND ts < ? AND parameter IN ({_placeholders(params)}) "
                f"GROUP BY station_id, parameter")
@@ -154,10 +159,10 @@ def _air_status(wide: pd.DataFrame, averaging: str, o3_stats: pd.DataFrame | Non
     return out
 
 
-def o3_daily_stats(con: Con, start: datetime, end: datetime) -> pd.DataFrame:
+def o3_daily_stats(con: Con, start: datetime, end: datetime, cached: bool | None = None) -> pd.DataFrame:
     """Per station over ``[start, end)``: maximum 8-h moving mean of O3 (windows ending in the
     period, at least 6 valid hours, HJ 633-2012 / GB 3095-2012 sec. 8) and maximum hourly O3."""
-    table = "map_hourly" if _has_table(con, "map_hourly") else "readings"
+    table = "map_hourly" if (has_map_cache(con) if cached is None else cached) else "readings"
     extra = "" if table == "map_hourly" else " AND value IS NOT NULL AND flag = 'N'"
     return con.execute(
         f"WITH o AS (SELECT station_id, ts, value FROM {table} WHERE parameter = 'O3' AND ts >= ? AND ts < ?{extra}), "
@@ -252,8 +257,9 @@ def station_status(con: Con, start: datetime, end: datetime, kinds: list[str] | 
     ``start`` so an event that just ended still marks the station.
     """
     st = stations(con, kinds, province, city, county)
-    means = period_means(con, start, end)
-    wide = means.pivot_table(index="station_id", columns="parameter", values="value", aggfunc="first")
+    cached = has_map_cache(con)
+    means = period_means(con, start, end, cached=cached)
+    wide = means.set_index(["station_id", "parameter"])["value"].unstack("parameter")
     wide = wide.reindex(st["station_id"])
     averaging = "1h" if (end - start) <= timedelta(hours=1) else "24h"
     out = st.set_index("station_id")
@@ -268,7 +274,7 @@ def station_status(con: Con, start: datetime, end: datetime, kinds: list[str] | 
     out["worst_parameter"] = None
     out["exceedance"] = False
     if len(air_ids):
-        o3 = o3_daily_stats(con, start, end) if averaging == "24h" else None
+        o3 = o3_daily_stats(con, start, end, cached=cached) if averaging == "24h" else None
         air = _air_status(wide.loc[air_ids], averaging, o3)
         out.loc[air_ids, ["aqi", "aqi_level", "primary_pollutant"]] = air[["aqi", "aqi_level", "primary_pollutant"]]
     if len(water_ids):
@@ -287,7 +293,8 @@ def station_status(con: Con, start: datetime, end: datetime, kinds: list[str] | 
 
 # ---------------------------------------------------------------- headline figures
 
-def capture_rate(con: Con, start: datetime, end: datetime, station_ids: list[str]) -> float:
+def capture_rate(con: Con, start: datetime, end: datetime, station_ids: list[str],
+                 cached: bool | None = None) -> float:
     """Share of expected hourly pollutant values that arrived valid (flag N), in ``[start, end)``.
 
     Expected = stations x hours x the six HJ 633 pollutants (GB 3095-2012 data validity is
@@ -296,13 +303,13 @@ def capture_rate(con: Con, start: datetime, end: datetime, station_ids: list[str
     if not station_ids:
         return float("nan")
     hours = max(1, int((end - start).total_seconds() // 3600))
-    table = "map_hourly" if _has_table(con, "map_hourly") else "readings"
+    table = "map_hourly" if (has_map_cache(con) if cached is None else cached) else "readings"
     extra = "" if table == "map_hourly" else " AND value IS NOT NULL AND flag = 'N'"
     got = con.execute(
         f"SELECT count(*) FROM {table} WHERE ts >= ? AND ts < ? "
-        f"AND parameter IN ({_placeholders(AIR_POLLUTANTS)}) AND station_id IN ({_placeholders(station_ids)})"
+        f"AND parameter IN ({_placeholders(AIR_POLLUTANTS)}) AND station_id IN (SELECT unnest(?::VARCHAR[]))"
         + extra,
-        [start, end, *AIR_POLLUTANTS, *station_ids],
+        [start, end, *AIR_POLLUTANTS, list(station_ids)],
     ).fetchone()[0]
     return float(got) / (len(station_ids) * hours * len(AIR_POLLUTANTS))
 
@@ -314,8 +321,8 @@ def open_event_count(con: Con, at: datetime, station_ids: list[str] | None = Non
     if station_ids is not None:
         if not station_ids:
             return 0
-        sql += f" AND station_id IN ({_placeholders(station_ids)})"
-        args += station_ids
+        sql += " AND station_id IN (SELECT unnest(?::VARCHAR[]))"
+        args.append(list(station_ids))
     return int(con.execute(sql, args).fetchone()[0])
 
 
@@ -347,10 +354,11 @@ def headline(con: Con, start: datetime, end: datetime, kinds: list[str] | None =
     prev_status = station_status(con, prev_start, prev_end, kinds, province, city, county)
     air_ids = cur_status.loc[cur_status["kind"] == "air_station", "station_id"].tolist()
     ids = cur_status["station_id"].tolist()
+    cached = has_map_cache(con)
     out = {}
     for name, (s, e, stt) in {"current": (start, end, cur_status), "previous": (prev_start, prev_end, prev_status)}.items():
         summary = _summarise(stt)
-        summary["capture_rate"] = capture_rate(con, s, e, air_ids)
+        summary["capture_rate"] = capture_rate(con, s, e, air_ids, cached=cached)
         summary["open_events"] = open_event_count(con, e, ids)
         out[name] = summary
     return out
@@ -490,11 +498,13 @@ def neighbours(con: Con, station_id: str, k: int = 5, max_distance_m: float = 50
 
     me = station(con, station_id)
     if me is None:
-        return pd.DataFrame(columns=["station_id", "name", "kind", "lon", "lat", "distance_m", "rank"])
-    kinds = [me["kind"]] if same_kind else None
+        return pd.DataFrame(columns=["station_id", "name", "name_en", "kind", "lon", "lat", "distance_m", "rank"])
+    kinds = [me["kind"]] if same_kind else list(STATION_KINDS)
     if same_kind and me["kind"] == "air_micro":
         kinds = ["air_micro", "air_station"]
-    cand = stations(con, kinds)
+    cand = con.execute(
+        f"SELECT station_id, name, name_en, kind, lon, lat FROM stations WHERE kind IN ({_placeholders(kinds)}) "
+        f"ORDER BY station_id", kinds).df()
     nn = nearest_neighbours(pd.DataFrame([me]), k=k, max_distance_m=max_distance_m, candidates=cand)
     out = nn.merge(cand, left_on="neighbour_id", right_on="station_id", suffixes=("_of", ""))
     return out.drop(columns=["station_id_of", "neighbour_id"]).sort_values("rank").reset_index(drop=True)

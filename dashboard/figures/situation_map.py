@@ -12,6 +12,7 @@ or ``amap`` (AutoNavi tiles in GCJ-02: points and our layers are shifted with
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -46,7 +47,19 @@ def _fmt(v: object, digits: int = 0) -> str:
     return f"{float(v):.{digits}f}"
 
 
-def _hover(row: pd.Series, lang: str) -> str:
+HOVER_COLUMNS = ("station_id", "name", "kind", "aqi", "aqi_level", "primary_pollutant", "water_class",
+                 "section_role", "river", "enterprise", "limit_ratio", "exceedance", "worst_parameter",
+                 "suspicion", "n_events")
+
+
+def _hover_texts(df: pd.DataFrame, lang: str) -> list[str]:
+    """Hover text per row; only the needed columns are converted (speed at 2,000 stations)."""
+    cols = [c for c in HOVER_COLUMNS if c in df.columns]
+    return [_hover(dict(zip(cols, values, strict=True)), lang)
+            for values in zip(*(df[c].astype(object).tolist() for c in cols), strict=True)]
+
+
+def _hover(row: dict, lang: str) -> str:
     """Hover text (plain text; plotly escapes it). Names as in the source."""
     lines = [f"<b>{row['name']}</b> ({row['station_id']})"]
     kind = row["kind"]
@@ -110,9 +123,21 @@ def _shift_coords(c: list) -> list:
     return [_shift_coords(x) for x in c]
 
 
+def shifted_layer(name: str) -> dict:
+    """A display layer converted to GCJ-02 (for AutoNavi tiles)."""
+    from geo.layers import load_layer
+
+    return _shift_geojson(load_layer(name))
+
+
 def geo_map_layers(layers: set[str] | list[str], basemap: str = "offline",
-                   geojson: dict[str, dict] | None = None) -> list[dict]:
-    """MapLibre layer dicts for the boundary/river layers switched on (GeoJSON from geo.layers)."""
+                   geojson: dict[str, dict] | None = None,
+                   layer_url: Callable[[str, str], str] | None = None) -> list[dict]:
+    """MapLibre layer dicts for the boundary/river layers switched on (GeoJSON from geo.layers).
+
+    With ``layer_url(name, crs)`` the layer is referenced by URL (the browser downloads and caches
+    it once; the figure stays small); otherwise the GeoJSON is inlined in the figure.
+    """
     from geo.layers import layer_names, load_layer
 
     have = set(layer_names())
@@ -131,9 +156,11 @@ def geo_map_layers(layers: set[str] | list[str], basemap: str = "offline",
         for name in GEO_LAYERS[group]:
             if name not in have:
                 continue
-            gj = (geojson or {}).get(name) or load_layer(name)
-            if basemap == "amap":
-                gj = _shift_geojson(gj)
+            crs = "gcj02" if basemap == "amap" else "wgs84"
+            if layer_url is not None:
+                gj = layer_url(name, crs)
+            else:
+                gj = (geojson or {}).get(name) or (shifted_layer(name) if crs == "gcj02" else load_layer(name))
             out.append({"source": gj, "sourcetype": "geojson", "below": "traces", **styles[name]})
     return out
 
@@ -153,7 +180,7 @@ def _arrow_paths(df: pd.DataFrame, basemap: str) -> tuple[list, list]:
     """Arrow glyphs (shaft + two head strokes) pointing downstream at each section, as line paths."""
     lons: list = []
     lats: list = []
-    for _, r in df.iterrows():
+    for r in df.to_dict("records"):
         b = r.get("flow_bearing_deg")
         if b is None or not np.isfinite(b):
             continue
@@ -185,42 +212,54 @@ def _arrow_paths(df: pd.DataFrame, basemap: str) -> tuple[list, list]:
 
 
 def _points(df: pd.DataFrame, name: str, colour: str, size: float, lang: str, basemap: str,
-            legendgroup: str, opacity: float = 0.95) -> go.Scattermap:
+            legendgroup: str, opacity: float = 0.95) -> dict:
+    """One scattermap trace as a plain dict (no per-point validation cost at 2,000 stations)."""
     lon, lat = display_coords(df["lon"].to_numpy(), df["lat"].to_numpy(), basemap)
-    return go.Scattermap(
-        lon=lon, lat=lat, mode="markers", name=name, legendgroup=legendgroup,
-        marker={"size": size, "color": colour, "opacity": opacity},
-        customdata=df[["station_id"]].to_numpy(),
-        hovertext=[_hover(r, lang) for _, r in df.iterrows()], hoverinfo="text",
-    )
+    return {
+        "type": "scattermap", "lon": lon.tolist(), "lat": lat.tolist(), "mode": "markers", "name": name,
+        "legendgroup": legendgroup, "marker": {"size": size, "color": colour, "opacity": opacity},
+        "customdata": [[sid] for sid in df["station_id"]],
+        "hovertext": _hover_texts(df, lang), "hoverinfo": "text",
+    }
 
 
 def situation_map(status: pd.DataFrame, layers: set[str] | list[str] | None = None, lang: str = "zh",
                   basemap: str = "offline", center: dict | None = None, zoom: float | None = None,
                   geojson: dict[str, dict] | None = None) -> go.Figure:
-    """One ``go.Scattermap`` figure of the stations in ``status`` (``data.views.station_status``).
+    """:func:`situation_map_dict` as a validated ``go.Figure`` (GeoJSON inlined)."""
+    return go.Figure(situation_map_dict(status, layers, lang, basemap, center, zoom, geojson))
+
+
+def situation_map_dict(status: pd.DataFrame, layers: set[str] | list[str] | None = None, lang: str = "zh",
+                       basemap: str = "offline", center: dict | None = None, zoom: float | None = None,
+                       geojson: dict[str, dict] | None = None,
+                       layer_url: Callable[[str, str], str] | None = None) -> dict:
+    """One scattermap figure (plain dict, as Dash sends it) of the stations in ``status``
+    (``data.views.station_status``).
 
     ``layers`` picks from :data:`ALL_LAYERS`; each trace carries the station id in ``customdata``
     so a click can open the station page. Stations whose integrity is in doubt get a purple ring
-    under their marker, its size growing with the suspicion score (0..1).
+    under their marker, its size growing with the suspicion score (0..1). A plain dict because
+    plotly's per-point validation costs more than the whole query at 2,000 stations.
     """
     if basemap not in BASEMAPS:
         raise ValueError(f"unknown basemap {basemap!r}; choose one of {', '.join(BASEMAPS)}")
     layers = set(ALL_LAYERS if layers is None else layers)
-    fig = go.Figure()
+    data: list[dict] = []
     shown = status[status["kind"].isin([k for k in STATION_LAYERS if k in layers])]
 
     if "suspicion" in layers:
         sus = shown[shown["suspicion"] > 0]
         if not sus.empty:
             lon, lat = display_coords(sus["lon"].to_numpy(), sus["lat"].to_numpy(), basemap)
-            fig.add_trace(go.Scattermap(
-                lon=lon, lat=lat, mode="markers", name=t("layer_suspicion", lang), legendgroup="suspicion",
-                marker={"size": 16 + 26 * sus["suspicion"].clip(0, 1).to_numpy(), "color": SUSPICION_COLOUR,
-                        "opacity": 0.55},
-                customdata=sus[["station_id"]].to_numpy(),
-                hovertext=[_hover(r, lang) for _, r in sus.iterrows()], hoverinfo="text",
-            ))
+            data.append({
+                "type": "scattermap", "lon": lon.tolist(), "lat": lat.tolist(), "mode": "markers",
+                "name": t("layer_suspicion", lang), "legendgroup": "suspicion",
+                "marker": {"size": (16 + 26 * sus["suspicion"].clip(0, 1)).round(1).tolist(),
+                           "color": SUSPICION_COLOUR, "opacity": 0.55},
+                "customdata": [[sid] for sid in sus["station_id"]],
+                "hovertext": _hover_texts(sus, lang), "hoverinfo": "text",
+            })
 
     for kind, size in (("air_station", 13), ("air_micro", 7)):
         part = shown[shown["kind"] == kind]
@@ -229,11 +268,11 @@ def situation_map(status: pd.DataFrame, layers: set[str] | list[str] | None = No
         levels = part["aqi_level"]
         for level in sorted(levels.dropna().unique()):
             sub = part[levels == level]
-            fig.add_trace(_points(sub, f"{t('layer_' + kind, lang)} · {aqi_level_name(int(level), lang)}",
+            data.append(_points(sub, f"{t('layer_' + kind, lang)} · {aqi_level_name(int(level), lang)}",
                                   aqi_colour(level), size, lang, basemap, kind))
         nodata = part[levels.isna()]
         if not nodata.empty:
-            fig.add_trace(_points(nodata, f"{t('layer_' + kind, lang)} · {t('no_data', lang)}",
+            data.append(_points(nodata, f"{t('layer_' + kind, lang)} · {t('no_data', lang)}",
                                   NO_DATA_COLOUR, size, lang, basemap, kind))
 
     water = shown[shown["kind"] == "water_section"]
@@ -244,20 +283,20 @@ def situation_map(status: pd.DataFrame, layers: set[str] | list[str] | None = No
                 continue
             lons, lats = _arrow_paths(part, basemap)
             if lons:
-                fig.add_trace(go.Scattermap(
-                    lon=lons, lat=lats, mode="lines", name=f"{t(role, lang)} · {t('flow_direction', lang)}",
-                    legendgroup="water_section", line={"width": 3 if role in ("inbound", "outbound") else 1.5,
-                                                         "color": ROLE_COLOURS[role]},
-                    hoverinfo="skip",
-                ))
+                data.append({
+                    "type": "scattermap", "lon": lons, "lat": lats, "mode": "lines",
+                    "name": f"{t(role, lang)} · {t('flow_direction', lang)}", "legendgroup": "water_section",
+                    "line": {"width": 3 if role in ("inbound", "outbound") else 1.5, "color": ROLE_COLOURS[role]},
+                    "hoverinfo": "skip",
+                })
         classes = water["water_class"]
         for cls in sorted(classes.dropna().unique()):
             sub = water[classes == cls]
-            fig.add_trace(_points(sub, f"{t('layer_water_section', lang)} · {water_class_name(int(cls), lang)}",
+            data.append(_points(sub, f"{t('layer_water_section', lang)} · {water_class_name(int(cls), lang)}",
                                   water_colour(cls), 12, lang, basemap, "water_section"))
         nodata = water[classes.isna()]
         if not nodata.empty:
-            fig.add_trace(_points(nodata, f"{t('layer_water_section', lang)} · {t('no_data', lang)}",
+            data.append(_points(nodata, f"{t('layer_water_section', lang)} · {t('no_data', lang)}",
                                   NO_DATA_COLOUR, 12, lang, basemap, "water_section"))
 
     outlets = shown[shown["kind"] == "polluter_outlet"]
@@ -265,11 +304,11 @@ def situation_map(status: pd.DataFrame, layers: set[str] | list[str] | None = No
         for flag, colour, key in ((True, EXCEEDANCE_COLOUR, "exceeding"), (False, COMPLIANT_COLOUR, "compliant")):
             sub = outlets[(outlets["exceedance"] == flag) & outlets["limit_ratio"].notna()]
             if not sub.empty:
-                fig.add_trace(_points(sub, f"{t('layer_polluter_outlet', lang)} · {t(key, lang)}",
+                data.append(_points(sub, f"{t('layer_polluter_outlet', lang)} · {t(key, lang)}",
                                       colour, 10, lang, basemap, "polluter_outlet"))
         nodata = outlets[outlets["limit_ratio"].isna()]
         if not nodata.empty:
-            fig.add_trace(_points(nodata, f"{t('layer_polluter_outlet', lang)} · {t('no_data', lang)}",
+            data.append(_points(nodata, f"{t('layer_polluter_outlet', lang)} · {t('no_data', lang)}",
                                   NO_DATA_COLOUR, 10, lang, basemap, "polluter_outlet"))
 
     if center is None or zoom is None:
@@ -277,11 +316,12 @@ def situation_map(status: pd.DataFrame, layers: set[str] | list[str] | None = No
         center = center or c
         zoom = z if zoom is None else zoom
     style = "open-street-map" if basemap == "osm" else "white-bg"
-    fig.update_layout(
-        map={"style": style, "center": center, "zoom": zoom, "layers": geo_map_layers(layers, basemap, geojson)},
-        margin={"l": 0, "r": 0, "t": 0, "b": 0},
-        legend={"x": 0.01, "y": 0.99, "bgcolor": "rgba(255,255,255,0.85)", "font": {"size": 11}},
-        uirevision="situation",  # keep the user's pan/zoom across time steps
-        clickmode="event",
-    )
-    return fig
+    layout = {
+        "map": {"style": style, "center": center, "zoom": zoom,
+                "layers": geo_map_layers(layers, basemap, geojson, layer_url)},
+        "margin": {"l": 0, "r": 0, "t": 0, "b": 0},
+        "legend": {"x": 0.01, "y": 0.99, "bgcolor": "rgba(255,255,255,0.85)", "font": {"size": 11}},
+        "uirevision": "situation",  # keep the user's pan/zoom across time steps
+        "clickmode": "event",
+    }
+    return {"data": data, "layout": layout}

@@ -8,13 +8,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
+from plotly.colors import sequential
 
 from dashboard.figures.colours import NO_DATA_COLOUR, SHADE_COLOUR, SUSPICION_COLOUR
 from dashboard.i18n import t
 
 NEIGHBOUR_COLOURS = ("#90a4ae", "#a1887f", "#9575cd", "#4db6ac", "#f06292", "#aed581", "#ffb74d", "#7986cb")
 MODEL_COLOURS = ("#1b5e20", "#0d47a1", "#e65100", "#4a148c", "#006064", "#827717", "#bf360c", "#263238")
+YLORRD = sequential.YlOrRd  # explicit list: plotly.js's named "YlOrRd" runs the other way
 FLAG_COLOURS = {"F": "#616161", "M": "#f9a825", "S": "#d81b60", "D": "#c62828", "C": "#1e88e5",
                 "T": "#6d4c41", "B": "#8e24aa"}
 
@@ -29,97 +30,138 @@ def empty_figure(message: str) -> go.Figure:
     return fig
 
 
-def series_figure(series: pd.DataFrame, parameters: list[str], lang: str = "zh",
-                  neighbour_series: pd.DataFrame | None = None, neighbour_names: dict[str, str] | None = None,
-                  contributions: pd.DataFrame | None = None, shade: tuple | None = None,
-                  station_name: str = "") -> go.Figure:
-    """Stacked panels sharing the time axis: one per parameter (this station bold, neighbours thin
-    grey-ish), then each model's score over time, then a strip of non-normal HJ 212 data flags.
+def _xs(ts: pd.Series) -> list[str]:
+    """Timestamps as ISO strings (what plotly.js reads), cheap to serialise."""
+    return pd.to_datetime(ts).dt.strftime("%Y-%m-%d %H:%M").tolist()
+
+
+def _ys(values: pd.Series) -> list:
+    v = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+    return [None if not np.isfinite(x) else float(x) for x in v]
+
+
+def series_figure_dict(series: pd.DataFrame, parameters: list[str], lang: str = "zh",
+                       neighbour_series: pd.DataFrame | None = None, neighbour_names: dict[str, str] | None = None,
+                       contributions: pd.DataFrame | None = None, shade: tuple | None = None,
+                       station_name: str = "") -> dict:
+    """Stacked panels sharing the time axis: one per parameter (this station bold, neighbours thin),
+    then each model's score over time, then a strip of non-normal HJ 212 data flags.
 
     ``series``/``neighbour_series``: long ``station_id, ts, parameter, value, flag`` (local ts);
     ``contributions``: long ``ts, parameter, model, score``; ``shade``: (start, end) local times of
-    the suspicious period, drawn on every panel.
+    the suspicious period, drawn on every panel. A plain figure dict: plotly's subplot machinery
+    costs several times the queries behind it.
     """
     parameters = [p for p in parameters if p in set(series["parameter"])] if not series.empty else []
     if not parameters:
-        return empty_figure(t("no_data", lang))
+        return empty_figure(t("no_data", lang)).to_plotly_json()
     has_scores = contributions is not None and not contributions.empty
-    n_rows = len(parameters) + (1 if has_scores else 0) + 1
-    heights = [1.0] * len(parameters) + ([0.8] if has_scores else []) + [0.35]
     titles = parameters + ([t("model_contributions", lang)] if has_scores else []) + [t("data_flags", lang)]
-    fig = make_subplots(rows=n_rows, cols=1, shared_xaxes=True, vertical_spacing=0.03,
-                        row_heights=heights, subplot_titles=titles)
+    heights = [1.0] * len(parameters) + ([0.8] if has_scores else []) + [0.35]
+    n_rows = len(titles)
+    gap = 0.035
+    usable = 1.0 - gap * (n_rows - 1)
+    total = sum(heights)
+    domains, top = [], 1.0
+    for h in heights:
+        bottom = top - usable * h / total
+        domains.append((max(bottom, 0.0), top))
+        top = bottom - gap
+    layout: dict = {"template": "plotly_white", "height": max(420, 170 * n_rows), "hovermode": "x unified",
+                    "margin": {"l": 50, "r": 10, "t": 30, "b": 30}, "legend": {"orientation": "h", "y": -0.06},
+                    "annotations": [], "shapes": []}
+    data: list[dict] = []
+    for i, (title, (lo, hi)) in enumerate(zip(titles, domains, strict=True), start=1):
+        layout[f"yaxis{i}"] = {"domain": [lo, hi], "anchor": "x"}
+        layout["annotations"].append({"text": title, "x": 0.5, "y": hi, "xref": "paper", "yref": "paper",
+                                      "xanchor": "center", "yanchor": "bottom", "showarrow": False,
+                                      "font": {"size": 13}})
+        if shade is not None and shade[0] is not None:
+            layout["shapes"].append({"type": "rect", "xref": "x", "yref": "y domain" if i == 1 else f"y{i} domain",
+                                     "x0": pd.Timestamp(shade[0]).strftime("%Y-%m-%d %H:%M"),
+                                     "x1": pd.Timestamp(shade[1]).strftime("%Y-%m-%d %H:%M"),
+                                     "y0": 0, "y1": 1, "fillcolor": SHADE_COLOUR, "line": {"width": 0},
+                                     "layer": "below"})
+    # free x axis at the bottom edge: it stays there even when the bottom panel has no trace
+    layout["xaxis"] = {"anchor": "free", "position": 0.0, "type": "date"}
     names = neighbour_names or {}
     nb_ids = [] if neighbour_series is None or neighbour_series.empty else list(dict.fromkeys(neighbour_series["station_id"]))
     for i, param in enumerate(parameters, start=1):
-        if neighbour_series is not None and not neighbour_series.empty:
-            for j, sid in enumerate(nb_ids):
-                nb = neighbour_series[(neighbour_series["station_id"] == sid) & (neighbour_series["parameter"] == param)]
-                if nb.empty:
-                    continue
-                fig.add_trace(go.Scatter(
-                    x=nb["ts"], y=nb["value"], mode="lines", name=names.get(sid, sid), legendgroup=sid,
-                    showlegend=i == 1, line={"width": 1, "color": NEIGHBOUR_COLOURS[j % len(NEIGHBOUR_COLOURS)]},
-                    opacity=0.8), row=i, col=1)
+        axis = "y" if i == 1 else f"y{i}"
+        for j, sid in enumerate(nb_ids):
+            nb = neighbour_series[(neighbour_series["station_id"] == sid) & (neighbour_series["parameter"] == param)]
+            if nb.empty:
+                continue
+            data.append({"type": "scatter", "x": _xs(nb["ts"]), "y": _ys(nb["value"]), "mode": "lines",
+                         "name": names.get(sid, sid), "legendgroup": sid, "showlegend": i == 1, "opacity": 0.8,
+                         "line": {"width": 1, "color": NEIGHBOUR_COLOURS[j % len(NEIGHBOUR_COLOURS)]},
+                         "xaxis": "x", "yaxis": axis})
         own = series[series["parameter"] == param]
-        fig.add_trace(go.Scatter(
-            x=own["ts"], y=own["value"], mode="lines", name=station_name or t("this_station", lang),
-            legendgroup="self", showlegend=i == 1, line={"width": 2, "color": "#212121"}), row=i, col=1)
+        data.append({"type": "scatter", "x": _xs(own["ts"]), "y": _ys(own["value"]), "mode": "lines",
+                     "name": station_name or t("this_station", lang), "legendgroup": "self", "showlegend": i == 1,
+                     "line": {"width": 2, "color": "#212121"}, "xaxis": "x", "yaxis": axis})
     row = len(parameters) + 1
     if has_scores:
-        models = list(dict.fromkeys(contributions["model"]))
-        for j, model in enumerate(models):
+        for j, model in enumerate(dict.fromkeys(contributions["model"])):
             part = contributions[contributions["model"] == model]
             agg = part.groupby("ts", as_index=False)["score"].max()  # strongest over the shown parameters
-            fig.add_trace(go.Scatter(
-                x=agg["ts"], y=agg["score"], mode="lines", name=model, legendgroup=f"model-{model}",
-                line={"width": 2.5 if model == "ensemble" else 1.3,
-                      "color": SUSPICION_COLOUR if model == "ensemble" else MODEL_COLOURS[j % len(MODEL_COLOURS)],
-                      "dash": "solid" if model == "ensemble" else "dot"}), row=row, col=1)
-        fig.update_yaxes(range=[0, 1.05], row=row, col=1)
+            data.append({"type": "scatter", "x": _xs(agg["ts"]), "y": _ys(agg["score"]), "mode": "lines",
+                         "name": model, "legendgroup": f"model-{model}", "xaxis": "x", "yaxis": f"y{row}",
+                         "line": {"width": 2.5 if model == "ensemble" else 1.3,
+                                  "color": SUSPICION_COLOUR if model == "ensemble"
+                                  else MODEL_COLOURS[j % len(MODEL_COLOURS)],
+                                  "dash": "solid" if model == "ensemble" else "dot"}})
+        layout[f"yaxis{row}"]["range"] = [0, 1.05]
         row += 1
     flagged = series[(series["flag"] != "N") & series["parameter"].isin(parameters)]
     for flag, part in flagged.groupby("flag"):
-        fig.add_trace(go.Scatter(
-            x=part["ts"], y=part["parameter"], mode="markers", name=f"{t('data_flags', lang)} {flag}",
-            marker={"symbol": "square", "size": 7, "color": FLAG_COLOURS.get(flag, NO_DATA_COLOUR)}),
-            row=row, col=1)
-    fig.update_yaxes(type="category", categoryarray=parameters, row=row, col=1)
-    if shade is not None and shade[0] is not None:
-        for r in range(1, n_rows + 1):
-            fig.add_vrect(x0=shade[0], x1=shade[1], fillcolor=SHADE_COLOUR, line_width=0, layer="below", row=r, col=1)
-    fig.update_layout(template="plotly_white", height=max(420, 170 * n_rows), hovermode="x unified",
-                      margin={"l": 50, "r": 10, "t": 30, "b": 30}, legend={"orientation": "h", "y": -0.06})
-    return fig
+        data.append({"type": "scatter", "x": _xs(part["ts"]), "y": part["parameter"].tolist(), "mode": "markers",
+                     "name": f"{t('data_flags', lang)} {flag}", "xaxis": "x", "yaxis": f"y{row}",
+                     "marker": {"symbol": "square", "size": 7, "color": FLAG_COLOURS.get(flag, NO_DATA_COLOUR)}})
+    layout[f"yaxis{row}"].update({"type": "category", "categoryorder": "array", "categoryarray": parameters})
+    layout["yaxis"] = layout.pop("yaxis1")
+    return {"data": data, "layout": layout}
 
 
-def neighbour_map(me: dict, neighbours: pd.DataFrame, values: pd.DataFrame, parameter: str,
-                  lang: str = "zh", basemap_layers: list[dict] | None = None) -> go.Figure:
-    """Small offline map: this station and its neighbours sized/coloured by ``parameter`` at the moment
-    of the event (mean over the suspicious period), so an analyst sees whether the station disagrees."""
+def series_figure(*args, **kwargs) -> go.Figure:
+    """:func:`series_figure_dict` as a validated ``go.Figure``."""
+    return go.Figure(series_figure_dict(*args, **kwargs))
+
+
+def neighbour_map_dict(me: dict, neighbours: pd.DataFrame, values: pd.DataFrame, parameter: str,
+                       lang: str = "zh", basemap_layers: list[dict] | None = None) -> dict:
+    """Small offline map: this station and its neighbours coloured by ``parameter`` at the moment of
+    the event (mean over the suspicious period), so an analyst sees whether the station disagrees."""
+    from dashboard.figures.situation_map import view_for
+
     pts = pd.concat([pd.DataFrame([{"station_id": me["station_id"], "name": me["name"], "lon": me["lon"],
                                     "lat": me["lat"], "is_self": True}]),
                      neighbours.assign(is_self=False)[["station_id", "name", "lon", "lat", "is_self"]]],
                     ignore_index=True)
     pts = pts.merge(values, on="station_id", how="left")
     vals = pd.to_numeric(pts["value"], errors="coerce")
-    hover = [f"<b>{r['name']}</b> ({r['station_id']})<br>{parameter}: "
-             + ("-" if not np.isfinite(v) else f"{v:.1f}") for (_, r), v in zip(pts.iterrows(), vals, strict=True)]
-    fig = go.Figure()
-    fig.add_trace(go.Scattermap(
-        lon=pts["lon"], lat=pts["lat"], mode="markers", name=parameter,
-        marker={"size": np.where(pts["is_self"], 20, 14), "color": vals.fillna(-1),
-                "colorscale": "YlOrRd", "cmin": float(np.nanmin(vals)) if vals.notna().any() else 0,
-                "cmax": float(np.nanmax(vals)) if vals.notna().any() else 1, "showscale": True,
-                "colorbar": {"title": {"text": parameter}, "thickness": 10}},
-        customdata=pts[["station_id"]].to_numpy(), hovertext=hover, hoverinfo="text"))
-    fig.add_trace(go.Scattermap(
-        lon=[me["lon"]], lat=[me["lat"]], mode="markers", name=t("this_station", lang),
-        marker={"size": 30, "color": SUSPICION_COLOUR, "opacity": 0.35}, hoverinfo="skip"))
-    from dashboard.figures.situation_map import view_for
-
+    hover = [f"<b>{name}</b> ({sid})<br>{parameter}: " + ("-" if not np.isfinite(v) else f"{v:.1f}")
+             for name, sid, v in zip(pts["name"], pts["station_id"], vals, strict=True)]
+    have = vals.notna().any()
     center, zoom = view_for(pts["lon"], pts["lat"])
-    fig.update_layout(map={"style": "white-bg", "center": center, "zoom": min(zoom - 1.2, 11.0),
-                           "layers": basemap_layers or []},
-                      margin={"l": 0, "r": 0, "t": 0, "b": 0}, showlegend=False, height=300)
-    return fig
+    data = [
+        {"type": "scattermap", "lon": pts["lon"].tolist(), "lat": pts["lat"].tolist(), "mode": "markers",
+         "name": parameter, "customdata": [[sid] for sid in pts["station_id"]], "hovertext": hover,
+         "hoverinfo": "text",
+         "marker": {"size": [20 if s else 14 for s in pts["is_self"]], "color": _ys(vals.fillna(-1)),
+                    "colorscale": [[i / (len(YLORRD) - 1), c] for i, c in enumerate(YLORRD)], "cmin": float(np.nanmin(vals)) if have else 0.0,
+                    "cmax": float(np.nanmax(vals)) if have else 1.0, "showscale": True,
+                    "colorbar": {"title": {"text": parameter}, "thickness": 10}}},
+        {"type": "scattermap", "lon": [me["lon"]], "lat": [me["lat"]], "mode": "markers",
+         "name": t("this_station", lang), "marker": {"size": 30, "color": SUSPICION_COLOUR, "opacity": 0.35},
+         "hoverinfo": "skip"},
+    ]
+    layout = {"map": {"style": "white-bg", "center": center, "zoom": min(zoom - 1.2, 11.0),
+                      "layers": basemap_layers or []},
+              "margin": {"l": 0, "r": 0, "t": 0, "b": 0}, "showlegend": False, "height": 300}
+    return {"data": data, "layout": layout}
+
+
+def neighbour_map(*args, **kwargs) -> go.Figure:
+    """:func:`neighbour_map_dict` as a validated ``go.Figure``."""
+    return go.Figure(neighbour_map_dict(*args, **kwargs))

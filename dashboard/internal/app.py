@@ -9,6 +9,7 @@ from dash import Input, Output, State
 
 from dashboard.i18n import normalise_lang
 from dashboard.internal import layout as shell_layout
+from dashboard.internal.geo_route import register_geo_route
 from dashboard.internal.ids import ShellIds
 from dashboard.internal.pages import explorer_callbacks, situation_callbacks, station_callbacks
 
@@ -33,6 +34,7 @@ def create_internal_app(server, settings) -> dash.Dash:
         serve_locally=True,
     )
     app.layout = shell_layout.shell
+    register_geo_route(server)
     tz = settings.display_tz
 
     @app.callback(

@@ -203,7 +203,8 @@ def test_event_table_filters(page, base_url):
     page.wait_for_selector("#station-analysis .main-svg", timeout=30_000)
     screenshot(page, "station")
     page.get_by_text("风向玫瑰浓度图").click()  # polar plot tab (Beijing data has wind)
-    page.wait_for_selector("#station-analysis .barpolarlayer", timeout=30_000)
+    page.wait_for_function("""() => { const gd = document.querySelector('#station-analysis .js-plotly-plot');
+        return gd && gd.data && gd.data.length && gd.data[0].type === 'barpolar'; }""", timeout=30_000)
     screenshot(page, "station_polar")
 
 

@@ -49,12 +49,12 @@ def test_situation_map_colours_and_click_ids():
     fig = situation_map(status_frame(), lang="en")
     by_name = {tr.name: tr for tr in fig.data}
     air4 = by_name["Air stations · Moderately polluted"]
-    assert air4.marker.color == AQI_LEVELS[4].colour_hex and list(air4.customdata[:, 0]) == ["A1"]
+    assert air4.marker.color == AQI_LEVELS[4].colour_hex and [c[0] for c in air4.customdata] == ["A1"]
     assert by_name["Water sections · Class III"].marker.color == water_colour(3)
     assert by_name["Polluter outlets · Exceeding"].customdata[0][0] == "P1"
     ring = by_name["Integrity in doubt"]
-    assert ring.marker.color == SUSPICION_COLOUR and set(ring.customdata[:, 0]) == {"A1", "P1"}
-    sizes = dict(zip(ring.customdata[:, 0], ring.marker.size, strict=True))
+    assert ring.marker.color == SUSPICION_COLOUR and {c[0] for c in ring.customdata} == {"A1", "P1"}
+    sizes = dict(zip([c[0] for c in ring.customdata], ring.marker.size, strict=True))
     assert sizes["A1"] > sizes["P1"]  # ring grows with the suspicion score
     arrow = by_name["Inbound section · Flow direction"]
     assert arrow.mode == "lines" and min(v for v in arrow.lat if v is not None) < 40.69  # flows south (180 deg)
@@ -114,7 +114,7 @@ def test_neighbour_map_marks_the_station():
     nbrs = pd.DataFrame({"station_id": ["A2"], "name": ["天坛"], "lon": [116.40], "lat": [39.88]})
     fig = neighbour_map(me, nbrs, pd.DataFrame({"station_id": ["A1", "A2"], "value": [10.0, 80.0]}), "PM2.5")
     assert fig.layout.map.style == "white-bg"
-    assert list(fig.data[0].customdata[:, 0]) == ["A1", "A2"] and list(fig.data[0].marker.color) == [10.0, 80.0]
+    assert [c[0] for c in fig.data[0].customdata] == ["A1", "A2"] and list(fig.data[0].marker.color) == [10.0, 80.0]
 
 
 def test_analysis_figures_from_profiles():

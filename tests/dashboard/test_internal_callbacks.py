@@ -115,10 +115,11 @@ def test_header_texts_switch_language():
 def test_situation_view_hour(con):
     first, _ = views.time_extent(con)
     n = int((FX.SAMPLE_LAST_UTC - pd.Timestamp(first)) / pd.Timedelta(hours=1))
-    fig, cards, label = situation_view(con, pd.Timestamp(first), n, "hour", ["air_station", "suspicion"],
+    raw, cards, label = situation_view(con, pd.Timestamp(first), n, "hour", ["air_station", "suspicion"],
                                        "", "", "", "en", TZ)
-    assert isinstance(fig, go.Figure) and fig.layout.map.style == "white-bg"
-    shown = {sid for tr in fig.data for sid in tr.customdata[:, 0]}
+    fig = go.Figure(raw)  # the plain dict sent to the browser must be a valid plotly figure
+    assert fig.layout.map.style == "white-bg"
+    shown = {sid for tr in fig.data for (sid,) in tr.customdata}
     assert shown == set(views.stations(con, kinds=["air_station"])["station_id"])
     assert label.startswith("2017-01-10 23:00")  # 15:00 UTC is 23:00 in Beijing
     assert "Data capture rate" in text_in(html.Div(cards))
@@ -126,12 +127,14 @@ def test_situation_view_hour(con):
 
 def test_situation_view_day_and_filters(con):
     first, _ = views.time_extent(con)
-    fig, cards, label = situation_view(con, pd.Timestamp(first), 24 * 10, "day", list(views_layers()),
+    raw, cards, label = situation_view(con, pd.Timestamp(first), 24 * 10, "day", list(views_layers()),
                                        "北京市", "", "", "zh", TZ)
+    fig = go.Figure(raw)
+    assert [layer.source for layer in fig.layout.map.layers][:1] == ["/app/_geo/haihe_rivers.geojson"]
     assert label.startswith("2016-12-11")
     assert any(tr.name.startswith("空气质量标准站") for tr in fig.data)
-    empty_fig, _, _ = situation_view(con, pd.Timestamp(first), 0, "hour", list(views_layers()),
-                                     "河北省", "", "", "zh", TZ)
+    raw, _, _ = situation_view(con, pd.Timestamp(first), 0, "hour", list(views_layers()), "河北省", "", "", "zh", TZ)
+    empty_fig = go.Figure(raw)
     assert not [tr for tr in empty_fig.data if tr.customdata is not None and len(tr.customdata)]
 
 
@@ -179,7 +182,8 @@ def test_event_rows_local_time_and_filters(con):
 # ---------------------------------------------------------------- station page
 
 def test_series_view_with_event(con):
-    fig, mini, evidence = series_view(con, "1003A", "ev-dongsi", None, "en", TZ)
+    raw, raw_mini, evidence = series_view(con, "1003A", "ev-dongsi", None, "en", TZ)
+    fig, mini = go.Figure(raw), go.Figure(raw_mini)
     names = {tr.name for tr in fig.data}
     assert {"ensemble", "spatial", "seasonal"} <= names
     assert "天坛 (Tiantan)" in names  # a neighbour overlaid, named as in the source
@@ -187,19 +191,19 @@ def test_series_view_with_event(con):
     assert shades and pd.Timestamp(shades[0].x0) == pd.Timestamp("2016-12-20 08:00")  # local time
     xs = pd.to_datetime(fig.data[-1].x) if fig.data[-1].x is not None else None
     assert xs is None or xs.min() >= pd.Timestamp("2016-12-17 08:00")
-    assert mini.layout.map.style == "white-bg" and "1003A" in list(mini.data[0].customdata[:, 0])
+    assert mini.layout.map.style == "white-bg" and "1003A" in [c[0] for c in mini.data[0].customdata]
     assert "neighbour_ratio" in text_in(html.Div(evidence))
 
 
 def test_series_view_without_event_and_unknown(con):
-    fig, _, _ = series_view(con, "1001A", None, ["PM2.5", "TEMP"], "zh", TZ)
+    fig = go.Figure(series_view(con, "1001A", None, ["PM2.5", "TEMP"], "zh", TZ)[0])
     assert fig.layout.annotations[0].text == "PM2.5"  # subplot titles: one panel per parameter
     ts = pd.to_datetime(fig.data[0].x)
     assert ts.max() == pd.Timestamp("2017-01-10 23:00")  # last UTC hour shown in local time
-    fig, mini, ev = series_view(con, "NOPE", None, None, "en", TZ)
+    fig = go.Figure(series_view(con, "NOPE", None, None, "en", TZ)[0])
     assert fig.layout.annotations[0].text == "Unknown station"
     # an event of another station is not shown on this one
-    fig, _, ev = series_view(con, "1001A", "ev-dongsi", None, "en", TZ)
+    fig = go.Figure(series_view(con, "1001A", "ev-dongsi", None, "en", TZ)[0])
     assert not [s for s in fig.layout.shapes if s.type == "rect"]
 
 
@@ -313,3 +317,24 @@ def test_every_internal_callback_checks_the_role(template, tmp_path):
             n_args = len(cb["inputs"]) + len(cb["state"])
             with pytest.raises(AuthError):
                 fn.__wrapped__(*([None] * n_args))
+
+
+def test_geo_layers_served_by_url_behind_login(server):
+    from geo.coords import wgs84_to_gcj02
+    from geo.layers import load_layer
+
+    client = server.test_client()
+    assert client.get("/app/_geo/haihe_lakes.geojson").status_code == 401
+    login(client, *FX.LEADER[:2])
+    ok = client.get("/app/_geo/haihe_lakes.geojson")
+    assert ok.status_code == 200 and ok.headers["Content-Type"].startswith("application/geo+json")
+    body = json.loads(ok.get_data(as_text=True))
+    assert body == load_layer("haihe_lakes")
+    shifted = json.loads(client.get("/app/_geo/haihe_lakes.geojson?crs=gcj02").get_data(as_text=True))
+    lon, lat = body["features"][0]["geometry"]["coordinates"][0][0][:2] if \
+        body["features"][0]["geometry"]["type"] == "Polygon" else body["features"][0]["geometry"]["coordinates"][0][0][0]
+    first = shifted["features"][0]["geometry"]["coordinates"][0][0]
+    first = first if isinstance(first[0], float) else first[0]
+    assert first == pytest.approx(list(wgs84_to_gcj02(lon, lat)))
+    assert client.get("/app/_geo/nope.geojson").status_code == 404
+    assert client.get("/app/_geo/provinces.geojson?crs=bd09").status_code == 404

@@ -8,8 +8,9 @@ import pandas as pd
 from dash import dcc, html
 
 from dashboard.figures.colours import aqi_colour, water_colour
-from dashboard.figures.situation_map import ALL_LAYERS, situation_map
+from dashboard.figures.situation_map import ALL_LAYERS, situation_map_dict
 from dashboard.i18n import aqi_level_name, t, water_class_name
+from dashboard.internal.geo_route import layer_url
 from dashboard.internal.ids import SituationIds
 from dashboard.internal.timefmt import fmt_local, local_day_bounds_utc, one_to_local
 from data import views
@@ -93,7 +94,7 @@ def situation_view(con, extent_start: pd.Timestamp, offset_h: int, resolution: s
     start, end = period_for(extent_start, offset_h, resolution, tz)
     status = views.station_status(con, start.to_pydatetime(), end.to_pydatetime(),
                                   province=province or None, city=city or None, county=county or None)
-    fig = situation_map(status, layers=layers, lang=lang, basemap=basemap)
+    fig = situation_map_dict(status, layers=layers, lang=lang, basemap=basemap, layer_url=layer_url)
     h = views.headline(con, start.to_pydatetime(), end.to_pydatetime(), province=province or None,
                        city=city or None, county=county or None, status=status)
     local = one_to_local(start, tz)

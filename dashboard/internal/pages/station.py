@@ -12,8 +12,9 @@ from dash import dcc, html
 from analytics import profiles
 from dashboard.figures.analysis import calendar_figure, polar_figure, profiles_figure, scatter_figure
 from dashboard.figures.situation_map import geo_map_layers
-from dashboard.figures.station import empty_figure, neighbour_map, series_figure
+from dashboard.figures.station import empty_figure, neighbour_map_dict, series_figure_dict
 from dashboard.i18n import kind_name, station_label, status_name, t
+from dashboard.internal.geo_route import layer_url
 from dashboard.internal.ids import StationIds
 from dashboard.internal.timefmt import fmt_local, one_to_local, to_local
 from data import views
@@ -99,14 +100,14 @@ def series_view(con, station_id: str, event_id: str | None, parameters: list[str
              for _, r in nbrs.iterrows()}
     contrib = _local(views.model_contributions(con, station_id, start, end, params), tz)
     shade = (one_to_local(ev["start"], tz), one_to_local(ev["end"], tz) + pd.Timedelta(hours=1)) if ev else None
-    fig = series_figure(series, params, lang, nb_series, names, contrib, shade,
+    fig = series_figure_dict(series, params, lang, nb_series, names, contrib, shade,
                         station_label(st["name"], st.get("name_en"), station_id, lang))
     # the mini-map shows the moment of the event (its period), else the last day shown
     m_start, m_end = (pd.Timestamp(ev["start"]), pd.Timestamp(ev["end"]) + pd.Timedelta(hours=1)) if ev \
         else (pd.Timestamp(end) - pd.Timedelta(hours=24), pd.Timestamp(end))
     if params:
         vals = views.values_at(con, [station_id, *nb_ids], params[0], m_start.to_pydatetime(), m_end.to_pydatetime())
-        mini = neighbour_map(st, nbrs, vals, params[0], lang, geo_map_layers({"boundaries", "rivers"}))
+        mini = neighbour_map_dict(st, nbrs, vals, params[0], lang, geo_map_layers({"boundaries", "rivers"}, layer_url=layer_url))
     else:
         mini = empty_figure(t("no_data", lang))
     return fig, mini, evidence_children(ev, lang, tz)
