@@ -240,8 +240,12 @@ def ingest_select(
     quarantined: pd.DataFrame | None = None,
     source_sha256: str | None = None,
     cheap_rescan: bool = True,
+    late_rejects: tuple[str, list] | None = None,
 ) -> IngestReport:
     """Ingest from an internal normalised SELECT (see :func:`normalised_select`).
+
+    ``late_rejects``: (sql, params) giving ``raw, reason, detail`` of source records the reader
+    itself skipped while scanning (malformed CSV lines); run after the scan, counted in the batch.
 
     Used by :func:`ingest_readings` (a registered DataFrame) and by the long-format file fast
     path (DuckDB reads the Parquet/CSV itself, nothing goes through pandas).
@@ -257,7 +261,7 @@ def ingest_select(
             "VALUES (?, ?, ?, ?, timezone('UTC', now()), 'running')",
             [batch_id, source, source_sha256, fmt],
         )
-        report = _run_batch(con, select_sql, batch_id, source, fmt, adapter_q, cheap_rescan)
+        report = _run_batch(con, select_sql, batch_id, source, fmt, adapter_q, cheap_rescan, late_rejects)
         report.already_ingested = previous is not None
         report.previous_batch_id = previous
         report.check()
@@ -311,7 +315,7 @@ def _adapter_quarantine_frame(quarantined: pd.DataFrame | None) -> pd.DataFrame:
 
 
 def _run_batch(con, select_sql: str, batch_id: int, source: str, fmt: str, adapter_q: pd.DataFrame,
-               cheap_rescan: bool = True) -> IngestReport:
+               cheap_rescan: bool = True, late_rejects: tuple[str, list] | None = None) -> IngestReport:
     """The set-based pipeline.
 
     Bulk path (``cheap_rescan``: the source is a DataFrame or Parquet, cheap to read twice):
@@ -370,7 +374,7 @@ def _run_batch(con, select_sql: str, batch_id: int, source: str, fmt: str, adapt
     """
     flags = {"flags": list(DATA_FLAGS)}
 
-    n_direct = _insert_if_clean(con, validated, flags, batch_id, fmt) if cheap_rescan else None
+    n_direct = _insert_if_clean(con, validated, flags, batch_id, fmt) if cheap_rescan and not late_rejects else None
     if n_direct is not None:
         # bulk path: valid rows went straight into readings; stage only the rejected ones
         con.execute(f"CREATE TEMP TABLE _et_stage AS SELECT * FROM ({validated}) WHERE reason IS NOT NULL", flags)
@@ -382,6 +386,11 @@ def _run_batch(con, select_sql: str, batch_id: int, source: str, fmt: str, adapt
 
     # 1. normalise and validate in one pass into a temp table (source order kept in rid)
     con.execute(f"CREATE TEMP TABLE _et_stage AS {validated}", flags)
+    if late_rejects:
+        skipped = con.execute(*late_rejects).df()
+        if len(skipped):
+            adapter_q = pd.concat([adapter_q, skipped[["raw", "reason", "detail"]]], ignore_index=True)
+            con.register("_et_adapter_q", adapter_q)
     # 2. keys offered more than once in this batch (usually none); the first in source order wins.
     # A hash aggregate finds candidate keys cheaply; the exact keys are then confirmed on them.
     n_candidates = con.execute(

@@ -18,7 +18,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from data.adapters import LONG_REQUIRED, AdapterResult, is_gzip, is_parquet
+from data.adapters import LONG_REQUIRED, AdapterResult, empty_quarantine, is_gzip, is_parquet
 
 # a time-of-day followed by a UTC offset or Z: such strings carry their own zone
 _OFFSET_RE = r"\d:\d\d(:\d\d(\.\d+)?)?\s*([Zz]|[+-]\d\d(:?\d\d)?)$"
@@ -52,7 +52,10 @@ def long_file_view(con: duckdb.DuckDBPyConnection, path: str | Path, view: str =
         if is_parquet(path):
             rel = con.read_parquet(str(path), file_row_number=True)
         else:
-            rel = con.read_csv(str(path), header=True, all_varchar=True,
+            # RFC 4180 quoting fixed (not sniffed); malformed lines are skipped by the reader and
+            # recorded in DuckDB's reject tables, from where they are quarantined (malformed_line)
+            rel = con.read_csv(str(path), header=True, all_varchar=True, sep=",", quotechar='"', escapechar='"',
+                               store_rejects=True, ignore_errors=True,
                                compression="gzip" if is_gzip(path) else "none")
         columns = dict(zip(rel.columns, rel.types, strict=True))
         rel.create_view(view, replace=True)
@@ -74,10 +77,26 @@ def ingest_long_file(con: duckdb.DuckDBPyConnection, path: str | Path, source_sh
     select_sql = long_file_view(con, path)
     try:
         # a CSV is costly to parse twice: it goes through the staged path
+        parquet = is_parquet(path)
         return ingest_select(con, select_sql, str(path), "long", source_sha256=source_sha256,
-                             cheap_rescan=is_parquet(path))
+                             cheap_rescan=parquet, late_rejects=None if parquet else malformed_lines_sql(path))
     finally:
         con.execute("DROP VIEW IF EXISTS _et_file")
+
+
+def malformed_lines_sql(path: str | Path) -> tuple[str, list]:
+    """(sql, params): the lines DuckDB's CSV reader rejected in its latest scan of ``path``
+    (too many/few columns, bad quoting, invalid UTF-8), one quarantine row per line."""
+    sql = """
+        SELECT CAST(json_object('line', line, 'text', any_value(csv_line)) AS VARCHAR) AS raw,
+               'malformed_line' AS reason,
+               'CSV line ' || line || ': ' || string_agg(DISTINCT error_type, ', ') || ' ('
+               || min(error_message) || ')' AS detail
+        FROM reject_errors
+        WHERE scan_id = (SELECT max(scan_id) FROM reject_scans WHERE file_path = ?)
+        GROUP BY line ORDER BY line
+    """
+    return sql, [str(path)]
 
 
 def read_long(path: str | Path) -> AdapterResult:
@@ -92,6 +111,7 @@ def read_long(path: str | Path) -> AdapterResult:
             f"'value', CAST(value_raw AS VARCHAR), 'flag', flag_raw, 'unit', unit_raw) AS VARCHAR) AS raw "
             f"FROM ({select_sql})"
         ).df()
+        malformed = empty_quarantine() if is_parquet(path) else con.execute(*malformed_lines_sql(path)).df()
     finally:
         con.close()
     bad = frame["ts"].isna()
@@ -99,7 +119,8 @@ def read_long(path: str | Path) -> AdapterResult:
         "raw": frame.loc[bad, "raw"],
         "reason": "unparseable_time",
         "detail": "time " + frame.loc[bad, "ts_text"].fillna("(empty)").astype(str) + " is not a date-time",
-    }).reset_index(drop=True)
+    })
+    quarantined = pd.concat([quarantined, malformed], ignore_index=True)
     readings = frame.loc[~bad, ["station_id", "ts", "parameter", "value_raw", "flag_raw", "unit_raw"]]
     readings = readings.rename(columns={"value_raw": "value", "flag_raw": "flag", "unit_raw": "unit"})
     return AdapterResult(readings.reset_index(drop=True), quarantined)

@@ -152,6 +152,12 @@ def test_upsert_stations_validates_and_keeps_other_columns(store):
         load_stations(store, kinds=["tower"])
 
 
+def test_read_long_returns_malformed_lines():
+    result = read_long(FILES / "long_malformed.csv")
+    assert len(result.readings) == 2
+    assert sorted(result.quarantined["reason"]) == ["malformed_line", "malformed_line"]
+
+
 def test_read_long_then_ingest_readings_matches_the_file_path(tmp_path, sample_dir):
     from data.ingest import ingest_files, ingest_readings
     from data.store import connect

@@ -231,6 +231,18 @@ def test_empty_and_header_only_files(beijing_store, tmp_path):
     assert report.rows_in == 0 and report.status == "committed"
 
 
+def test_malformed_csv_lines_are_quarantined_not_fatal(beijing_store):
+    path = FILES / "long_malformed.csv"
+    report = balanced(ingest_files(beijing_store, [path], progress=False)[0])
+    assert (report.rows_in, report.rows_stored, report.reasons) == (4, 2, {"malformed_line": 2})
+    details = [r[0] for r in beijing_store.execute(
+        "SELECT detail FROM quarantine WHERE reason = 'malformed_line' ORDER BY detail").fetchall()]
+    assert details[0].startswith("CSV line 3:") and "TOO MANY COLUMNS" in details[0]
+    assert details[1].startswith("CSV line 4:") and "MISSING COLUMNS" in details[1]
+    again = balanced(ingest_files(beijing_store, [path], progress=False)[0])
+    assert (again.rows_stored, again.rows_quarantined, again.rows_duplicate) == (0, 0, 4)
+
+
 def test_missing_columns_in_frame(beijing_store):
     with pytest.raises(IngestError, match="value"):
         ingest_readings(beijing_store, pd.DataFrame({"station_id": ["1001A"], "ts": [UTC_2017_CST_MIDNIGHT],
