@@ -107,7 +107,12 @@ def detect_format(path: str | Path) -> str:
 
 
 def ingest_one_file(con: duckdb.DuckDBPyConnection, path: Path, fmt: str):
-    """Read one file with its adapter and ingest it as one batch; returns an IngestReport."""
+    """Read one file with its adapter and ingest it as one batch; returns an IngestReport.
+
+    A file that turns out unreadable part-way (corrupt gzip or Parquet, undecodable text)
+    raises IngestError naming the file; its batch was rolled back, so nothing of it is stored."""
+    import zlib
+
     from data.adapters import beijing, cnemc, long
     from data.ingest import IngestError, file_sha256, ingest_readings, ingest_stations
 
@@ -122,8 +127,10 @@ def ingest_one_file(con: duckdb.DuckDBPyConnection, path: Path, fmt: str):
             return ingest_stations(con, reader(path), source, fmt, source_sha256=sha)
         reader = {"beijing": beijing.read_beijing_csv, "cnemc_day": cnemc.read_cnemc_day}[fmt]
         result = reader(path)
-    except (OSError, EOFError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise IngestError(f"{path}: cannot read as {fmt} ({exc})") from exc
+    except (OSError, EOFError, zlib.error, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError,
+            KeyError, duckdb.IOException, duckdb.InvalidInputException) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise IngestError(f"{path}: cannot read as {fmt} ({first}); nothing of this file was stored") from exc
     report = ingest_readings(con, result.readings, source, fmt, quarantined=result.quarantined,
                              source_sha256=sha)
     report.notes.extend(result.notes)
