@@ -28,7 +28,7 @@ RESOLUTION: dict[str, float] = {"PM2.5": 1.0, "PM10": 1.0, "SO2": 1.0, "NO2": 1.
 
 @register("flatline", models={"flatline": "flatline"})
 def flatline(panel: Panel, *, min_run_h: int = 3, window_h: int = 6, resolution_steps: float = 1.0,
-             floor_quantile: float = 0.05) -> dict[str, np.ndarray]:
+             floor_quantile: float = 0.05, multi_param_bonus: float = 0.5) -> dict[str, np.ndarray]:
     """Run length (h) of constant or near-constant values (rolling std within ``resolution_steps``
     reporting steps), x how much the neighbours vary meanwhile (a stuck analyser stays flat while
     the air around it changes), discounted at the series' floor where repeats are normal."""
@@ -58,7 +58,10 @@ def flatline(panel: Panel, *, min_run_h: int = 3, window_h: int = 6, resolution_
         factor = np.clip(np.nan_to_num(nanmedian_axis(nbr, axis=1), nan=1.0), 0.25, 4.0)
     else:
         factor = np.ones_like(stat)
-    return {"flatline": np.where(np.isfinite(v), stat * factor, 0.0)}
+    # a frozen data logger holds every parameter at once; independent analysers rarely stick together
+    n_flat = (run > 0).sum(axis=2, keepdims=True)
+    multi = 1.0 + multi_param_bonus * np.clip(n_flat - 1, 0, None)
+    return {"flatline": np.where(np.isfinite(v), stat * factor * multi, 0.0)}
 
 
 def nanquantile_quiet(v: np.ndarray, q: float) -> np.ndarray:

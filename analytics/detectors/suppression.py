@@ -19,7 +19,8 @@ TRACERS = ("NO2", "CO", "SO2")
 
 
 @register("suppression", models={"suppression": "suppression"}, needs=("spatial",))
-def suppression(panel: Panel, *, smooth_h: int = 3, min_pm_drop_z: float = 1.0) -> dict[str, np.ndarray]:
+def suppression(panel: Panel, *, smooth_h: int = 3, min_pm_drop_z: float = 1.0,
+                same_factor_bonus: float = 1.0) -> dict[str, np.ndarray]:
     """PM z below the station's own gases' z, for PM2.5 and PM10 together.
 
     Spraying and inlet blocking hit both PM analysers at once and by a similar factor, while
@@ -50,6 +51,13 @@ def suppression(panel: Panel, *, smooth_h: int = 3, min_pm_drop_z: float = 1.0) 
     joint = np.where(both, np.nanmin(np.where(np.isfinite(stack), stack, np.inf), axis=0),
                      0.5 * np.nan_to_num(np.nanmax(np.where(np.isfinite(stack), stack, -np.inf), axis=0), neginf=0.0))
     joint = np.clip(np.nan_to_num(joint, posinf=0.0, neginf=0.0), 0, None)
+    i25, i10 = panel.pindex("PM2.5"), panel.pindex("PM10")
+    if i25 is not None and i10 is not None and same_factor_bonus > 0:
+        # spraying/blocking scales both PM series by the same factor: their log residuals agree
+        r25, r10 = fit["resid"][:, :, i25], fit["resid"][:, :, i10]
+        mean_r = 0.5 * (r25 + r10)
+        agree = np.exp(-np.abs(r25 - r10) / (0.25 * np.abs(mean_r) + 0.05))
+        joint = joint * (1.0 + same_factor_bonus * np.nan_to_num(agree) * (mean_r < 0))
     sm = nan_rolling_mean(joint[:, :, None], smooth_h)[:, :, 0]
     stat = np.minimum(joint, np.nan_to_num(sm) * 1.5)
     for p in gaps:
