@@ -14,7 +14,7 @@ map queries use when present. Build it after a bulk load (demo, ingest, benchmar
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import duckdb
 import numpy as np
@@ -436,7 +436,7 @@ def record_review(con: Con, event_id: str, verdict: str, comment: str | None, us
     from data import audit
 
     status = "open" if verdict == "reopened" else verdict
-    when = at or datetime.utcnow().replace(microsecond=0)
+    when = at or datetime.now(UTC).replace(tzinfo=None, microsecond=0)
     comment = (comment or "").strip()[:2000] or None
     con.execute("BEGIN TRANSACTION")
     try:

@@ -338,3 +338,22 @@ def test_geo_layers_served_by_url_behind_login(server):
     assert first == pytest.approx(list(wgs84_to_gcj02(lon, lat)))
     assert client.get("/app/_geo/nope.geojson").status_code == 404
     assert client.get("/app/_geo/provinces.geojson?crs=bd09").status_code == 404
+
+
+def test_basemap_setting(monkeypatch):
+    from dataclasses import dataclass
+
+    from dashboard.internal.pages.situation_callbacks import basemap_of
+
+    @dataclass
+    class WithBasemap:
+        basemap: str
+
+    monkeypatch.delenv("ENVTRUST_BASEMAP", raising=False)
+    assert basemap_of(object()) == "offline"
+    assert basemap_of(WithBasemap("amap")) == "amap"
+    monkeypatch.setenv("ENVTRUST_BASEMAP", "osm")
+    assert basemap_of(object()) == "osm"
+    monkeypatch.setenv("ENVTRUST_BASEMAP", "google")
+    with pytest.raises(ValueError, match="offline, osm, amap"):
+        basemap_of(object())
