@@ -18,6 +18,9 @@ def test_evaluate_quick_end_to_end(tmp_path, capsys):
     for split in report["splits"].values():
         air = split["air"]
         assert air["truth_events"] == 21  # 7 air kinds x 3
+        if report["engine_available"]:  # the real engine, not a mock: it must run and be measured
+            env = air["methods"]["envtrust"]
+            assert "error" not in env and 0.0 <= env["ap"] <= 1.0 and "own_events" in env
         for name in ("rules", "buddy", "stl", "iforest"):
             m = air["methods"][name]
             assert 0.0 <= m["ap"] <= 1.0 and 0.0 <= m["event_recall"] <= 1.0
