@@ -156,6 +156,16 @@ class MethodRun:
     error: str | None = None
 
 
+def halves(readings: pd.DataFrame) -> tuple[Split, Split]:
+    """Development = first half of the days in ``readings`` (CST), held-out = the rest (custom data)."""
+    cst = pd.to_datetime(readings["ts"]) + CST_TO_UTC
+    first, last = cst.min().normalize(), cst.max().normalize() + pd.Timedelta(days=1)
+    mid = first + ((last - first) / 2).round("D")
+    fmt = "%Y-%m-%d"
+    return (Split("development", first.strftime(fmt), mid.strftime(fmt), "engine tuning allowed"),
+            Split("held_out", mid.strftime(fmt), last.strftime(fmt), "never tuned on"))
+
+
 def select_period(readings: pd.DataFrame, split: Split) -> pd.DataFrame:
     """Readings whose CST time falls in the split (ts in the frame is naive UTC)."""
     lo = pd.Timestamp(split.start_cst) - CST_TO_UTC
@@ -310,7 +320,6 @@ def run_evaluation(data_dir: str | Path | None = None, quick: bool = False, seed
     settings = load_settings()
     beijing_dir, source = _beijing_source(data_dir, quick, settings)
     full = source == "full"
-    splits = FULL_SPLITS if full else SAMPLE_SPLITS
     n_per_kind = n_per_kind or (FULL_N_PER_KIND if full else SAMPLE_N_PER_KIND)
     if methods is None:
         methods = (["envtrust"] if engine_available() else []) + list(BASELINES)
@@ -320,9 +329,10 @@ def run_evaluation(data_dir: str | Path | None = None, quick: bool = False, seed
     t_start = time.perf_counter()
     progress(f"loading Beijing data ({source}) from {beijing_dir}")
     readings, stations = load_beijing(beijing_dir)
+    splits = FULL_SPLITS if full else SAMPLE_SPLITS if source == "sample" else halves(readings)
     report: dict = {
         "data": {"source": source, "beijing_dir": str(beijing_dir), "readings": int(len(readings)),
-                 "stations": int(stations.shape[0])},
+                 "stations": int(readings["station_id"].nunique())},
         "seed": seed, "n_per_kind": n_per_kind, "methods": methods,
         "engine_available": engine_available(), "budget": DEFAULT_BUDGET, "tolerance_h": DEFAULT_TOLERANCE_H,
         "splits": {},
@@ -367,7 +377,7 @@ def _beijing_source(data_dir, quick: bool, settings) -> tuple[Path, str]:
         if any(c.glob("PRSA_Data_*_20130301-20170228.csv*")):
             return c, "full"
         if any(c.glob("PRSA_Data_*.csv*")):
-            return c, "sample"
+            return c, "sample" if c.resolve() == sample.resolve() else "custom"
     if data_dir is not None:
         raise FileNotFoundError(f"no PRSA_Data_*.csv files in {data_dir} or {Path(data_dir) / 'beijing_multisite_aq'}")
     return sample, "sample"

@@ -66,3 +66,22 @@ def test_splits_and_national_day_loader(sample_dir):
                                    sample_dir / "cnemc" / "station_list_cnemc_2024.csv")
     assert len(stations) > 1000 and set(day["parameter"]) <= {"PM2.5", "PM10", "SO2", "NO2", "CO", "O3"}
     assert day["station_id"].isin(stations["station_id"]).all()
+
+
+def test_evaluate_custom_data_dir_splits_in_halves(tmp_path, sample_dir, capsys):
+    import shutil
+
+    src = sample_dir / "beijing"
+    data = tmp_path / "beijing"
+    data.mkdir()
+    shutil.copy(src / "stations_beijing12.csv", data)
+    for name in ("Dongsi", "Tiantan", "Guanyuan", "Wanliu"):
+        shutil.copy(next(src.glob(f"PRSA_Data_{name}_*.csv.gz")), data)
+    out = tmp_path / "o"
+    assert main(["evaluate", "--data-dir", str(data), "--methods", "rules", "--out", str(out)]) == 0
+    report = json.loads((out / "evaluation.json").read_text(encoding="utf-8"))
+    assert report["data"]["source"] == "custom" and report["data"]["stations"] == 4
+    dev, held = report["splits"]["development"], report["splits"]["held_out"]
+    assert dev["end_cst"] == held["start_cst"] and dev["air"]["n_stations"] == 4
+    assert report["national_day"] == {"error": "envtrust not among the methods run"}
+    capsys.readouterr()
