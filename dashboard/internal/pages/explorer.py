@@ -19,6 +19,22 @@ EVENT_STATUSES: tuple[str, ...] = ("open", "confirmed", "false_alarm", "closed")
 PAGE_SIZE = 20
 
 
+#: AG Grid's own labels in Chinese (the grid ships English only).
+GRID_LOCALE_ZH: dict[str, str] = {
+    "page": "第", "of": "/", "to": "至", "more": "更多", "firstPage": "首页", "previousPage": "上一页",
+    "nextPage": "下一页", "lastPage": "末页", "pageSizeSelectorLabel": "每页:", "filterOoo": "筛选…",
+    "contains": "包含", "notContains": "不包含", "equals": "等于", "notEqual": "不等于", "startsWith": "开头是",
+    "endsWith": "结尾是", "blank": "为空", "notBlank": "不为空", "lessThan": "小于", "greaterThan": "大于",
+    "lessThanOrEqual": "小于等于", "greaterThanOrEqual": "大于等于", "inRange": "介于", "andCondition": "且",
+    "orCondition": "或", "noRowsToShow": "无数据", "loadingOoo": "加载中…",
+}
+
+
+def grid_locale(lang: str) -> dict[str, str]:
+    """Labels of the grid itself (pager, filter menus) in ``lang``; {} keeps AG Grid's English."""
+    return dict(GRID_LOCALE_ZH) if lang == "zh" else {}
+
+
 def column_defs(lang: str) -> list[dict]:
     """Grid columns (header text in the chosen language; sortable and filterable)."""
     return [
@@ -97,7 +113,8 @@ def layout(con, lang: str, tz: str) -> html.Div:
             columnDefs=column_defs(lang),
             rowData=[],
             defaultColDef={"sortable": True, "filter": True, "resizable": True, "floatingFilter": True},
-            dashGridOptions={"pagination": True, "paginationPageSize": PAGE_SIZE, "animateRows": False,
+            dashGridOptions={"localeText": grid_locale(lang), "pagination": True, "paginationPageSize": PAGE_SIZE,
+                             "animateRows": False,
                              "rowSelection": {"mode": "singleRow", "checkboxes": False, "enableClickSelection": True}},
             columnSize="responsiveSizeToFit",
             csvExportParams={"fileName": "envtrust_events.csv"},
