@@ -13,6 +13,7 @@ import math
 from urllib.parse import unquote
 
 import duckdb
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from dash import dcc, html
@@ -103,7 +104,7 @@ def public_map_figure(air: pd.DataFrame, water: pd.DataFrame, lang: str, layers:
         fig.add_trace(go.Scattermap(
             lon=silent["lon"], lat=silent["lat"], mode="markers",
             marker={"size": 6, "color": NO_DATA_COLOUR, "opacity": 0.6}, name=t("no_data", lang),
-            customdata=list(zip(silent[name_col], strict=True)),
+            customdata=silent[[name_col]].to_numpy(),
             hovertemplate="%{customdata[0]}<extra>" + t("no_data", lang) + "</extra>",
         ))
     for water_class, group in water.groupby("water_class", dropna=False, sort=True):
@@ -112,7 +113,7 @@ def public_map_figure(air: pd.DataFrame, water: pd.DataFrame, lang: str, layers:
             lon=group["lon"], lat=group["lat"], mode="markers",
             marker={"size": 11, "color": style["colour"], "symbol": "circle"},
             name=f"{t('water_short', lang)} {style['label']}",
-            customdata=list(zip(group[name_col], strict=True)),
+            customdata=group[[name_col]].to_numpy(),
             hovertemplate="%{customdata[0]}<extra>" + style["label"] + "</extra>",
         ))
     for level, group in air.groupby("level", dropna=False, sort=True):
@@ -121,7 +122,8 @@ def public_map_figure(air: pd.DataFrame, water: pd.DataFrame, lang: str, layers:
             lon=group["lon"], lat=group["lat"], mode="markers",
             marker={"size": 9, "color": style["colour"], "opacity": 0.9},
             name=f"AQI {style['label']}",
-            customdata=list(zip(group[name_col], group["aqi"].round(0), strict=True)),
+            customdata=np.column_stack([group[name_col].to_numpy(dtype=object),
+                                        group["aqi"].round(0).to_numpy(dtype=object)]),
             hovertemplate="%{customdata[0]}<br>AQI %{customdata[1]}<extra>" + style["label"] + "</extra>",
         ))
     shown = [f[["lon", "lat"]] for f in (air, water, silent) if f is not None and len(f)]

@@ -130,3 +130,34 @@ def test_map_cache_gives_the_same_released_hour(public_store):
     pd.testing.assert_frame_equal(before, after)
     water = public_views.released_hour_wide(public_store, "water_section", LATEST)
     assert water.loc[0, "DO"] == 9.0
+
+
+def test_latest_hour_found_beyond_the_recent_window(public_store):
+    """A newer reading of a non-public station moves the table's maximum far ahead: the bounded
+    search finds nothing and the full search still returns the real latest released hour."""
+    public_store.execute("INSERT INTO readings (station_id, ts, parameter, value, flag) "
+                         "VALUES ('P0001', ?, 'flue_SO2', 10.0, 'N')", [LATEST + pd.Timedelta(days=30)])
+    assert public_views.latest_released_ts(public_store, "air_station") == LATEST
+    public_store.execute("DELETE FROM stations WHERE kind = 'water_section'")
+    assert public_views.latest_released_ts(public_store, "water_section") is None
+
+
+def test_page_cache_expires_and_stays_bounded():
+    from dashboard.public.callbacks import PageCache
+
+    now = [0.0]
+    cache = PageCache(ttl_s=60, max_entries=2, clock=lambda: now[0])
+    calls = []
+
+    def render(value):
+        calls.append(value)
+        return value
+
+    assert cache.get_or_render(("/embed/map", "zh"), lambda: render("a")) == "a"
+    assert cache.get_or_render(("/embed/map", "zh"), lambda: render("b")) == "a"  # cached
+    now[0] = 61.0
+    assert cache.get_or_render(("/embed/map", "zh"), lambda: render("c")) == "c"  # expired
+    cache.get_or_render(("x", "zh"), lambda: render("x"))
+    cache.get_or_render(("y", "zh"), lambda: render("y"))
+    assert cache.get_or_render(("/embed/map", "zh"), lambda: render("d")) == "d"  # evicted (bound 2)
+    assert calls == ["a", "c", "x", "y", "d"]
