@@ -83,6 +83,9 @@ class EnsembleSettings:
     second_bonus: float = 0.5
     peak_level: float = 2.0  # station-hour surprise that starts a suspicious run
     peak_bonus: float = 3.0  # surprise added to the strongest reading of each run
+    persistence_window_h: int = 0  # 0 = off; else centred window of the persistence term
+    persistence_weight: float = 1.0
+    persistence_cap: float = 5.0  # keep below peak_level + peak_bonus so run peaks stay on top
     calibration: dict[str, TailCalibration] = field(default_factory=dict)  # model -> tail
     combined: TailCalibration | None = None
 
@@ -121,7 +124,8 @@ def final_score(combined: np.ndarray, settings: EnsembleSettings,
     return 1.0 - 10.0 ** (-cal.surprise(combined))
 
 
-def emphasise_peaks(combined: np.ndarray, settings: EnsembleSettings) -> np.ndarray:
+def emphasise_peaks(combined: np.ndarray, settings: EnsembleSettings,
+                    runs_from: np.ndarray | None = None) -> np.ndarray:
     """Add ``peak_bonus`` to the strongest reading of each suspicious run (station-hours with
     surprise >= ``peak_level``, per station).
 
@@ -133,7 +137,8 @@ def emphasise_peaks(combined: np.ndarray, settings: EnsembleSettings) -> np.ndar
     if settings.peak_bonus <= 0:
         return combined
     out = combined.copy()
-    sh = np.max(combined, axis=2)
+    base = combined if runs_from is None else runs_from  # runs and peaks come from the instant evidence
+    sh = np.max(base, axis=2)
     mask = sh >= settings.peak_level
     padded = np.zeros((mask.shape[0], mask.shape[1] + 2), dtype=np.int8)
     padded[:, 1:-1] = mask
@@ -146,6 +151,27 @@ def emphasise_peaks(combined: np.ndarray, settings: EnsembleSettings) -> np.ndar
         # per-run argmax via reduceat on the station's series
         seg_max_t = [a + int(np.argmax(sh[s, a:b])) for a, b in zip(starts, ends, strict=True)]
         t = np.array(seg_max_t)
-        p = np.argmax(combined[s, t, :], axis=1)
-        out[s, t, p] += settings.peak_bonus
+        p = np.argmax(base[s, t, :], axis=1)
+        out[s, t, p] = np.maximum(out[s, t, p], base[s, t, p] + settings.peak_bonus)
     return out
+
+
+def add_persistence(combined: np.ndarray, settings: EnsembleSettings) -> np.ndarray:
+    """Raise every reading of a station-hour to ``weight x`` the centred rolling mean of the
+    station-hour surprise (max over parameters, capped at ``persistence_cap``) when that is larger.
+
+    Why: interference lasts (hours to weeks) while the real data's own oddities are mostly
+    isolated hours; a moderate but persistent signal (a drift, a held clip) should outrank a lone
+    noisy hour. Calibrated afterwards like everything else.
+    """
+    w = int(settings.persistence_window_h)
+    if w <= 1:
+        return combined
+    from analytics.detectors.base import nan_rolling_mean
+
+    sh = np.max(combined, axis=2)
+    persist = settings.persistence_weight * nan_rolling_mean(sh, w, axis=1, min_count=max(1, w // 3))
+    # capped at the run level: persistence orders the middle of the ranking (AP), while the top of it
+    # (the alarm budget) stays with the peaks of suspicious runs
+    persist = np.minimum(np.nan_to_num(persist), settings.persistence_cap)
+    return np.maximum(combined, persist[:, :, None])

@@ -12,16 +12,18 @@ from __future__ import annotations
 import json
 import tomllib
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from analytics.detectors.base import InputError, build_panel, validate_readings, validate_stations
+from analytics.detectors.base import InputError, build_panel, log_values, validate_readings, validate_stations
 from analytics.ensemble import (
     EnsembleSettings,
     TailCalibration,
+    add_persistence,
     combine,
     emphasise_peaks,
     final_score,
@@ -34,6 +36,8 @@ from analytics.registry import Registry, default_registry
 PIPELINE_DIR = Path(__file__).resolve().parent / "pipelines"
 # models that may open an event on their own, and the share of the false-event budget each gets
 OWN_EVENT_MODELS = ("outage",)
+# detectors run in a worker thread (they release the GIL); they must only read the panel cache
+BACKGROUND_DETECTORS = ("iforest",)
 OWN_EVENT_BUDGET_SHARE = 0.5
 
 __all__ = ["InputError", "Pipeline", "ScoreResult", "load_pipeline", "score_partition", "run_models",
@@ -88,7 +92,10 @@ def load_pipeline(name_or_path: str | Path = "default") -> Pipeline:
     ens = EnsembleSettings(weights=dict(ens_cfg.get("weights", {})),
                            second_bonus=float(ens_cfg.get("second_bonus", 0.5)),
                            peak_level=float(ens_cfg.get("peak_level", 2.5)),
-                           peak_bonus=float(ens_cfg.get("peak_bonus", 2.0)))
+                           peak_bonus=float(ens_cfg.get("peak_bonus", 2.0)),
+                           persistence_window_h=int(ens_cfg.get("persistence_window_h", 0)),
+                           persistence_weight=float(ens_cfg.get("persistence_weight", 1.0)),
+                           persistence_cap=float(ens_cfg.get("persistence_cap", 5.0)))
     ev_cfg = cfg.get("events", {})
     events = EventSettings(threshold=float(ev_cfg.get("threshold", 4.0)),
                            low_ratio=float(ev_cfg.get("low_ratio", 0.75)),
@@ -124,15 +131,35 @@ def run_models(readings: pd.DataFrame, stations: pd.DataFrame, pipeline: Pipelin
     r = validate_readings(readings, st)
     panel, cells = build_panel(r, st, k_neighbours=pipeline.k_neighbours, max_distance_m=pipeline.max_distance_m)
     raw: dict[str, np.ndarray] = {}
+    outputs: dict[str, dict[str, np.ndarray]] = {}
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore", RuntimeWarning)
-        for name, params in pipeline.detectors:
-            spec = reg.get(name)
-            out = spec.fn(panel, **params)
-            for m, arr in out.items():
-                if arr.shape != panel.shape:
-                    raise RuntimeError(f"detector {name} returned {m} of shape {arr.shape}, panel is {panel.shape}")
-                raw[m] = arr.astype(np.float32)
+        log_values(panel)
+        names_in_pipe = dict(pipeline.detectors)
+        waiting = [(n, p) for n, p in pipeline.detectors if n in BACKGROUND_DETECTORS]
+        background = {}
+        with ThreadPoolExecutor(max_workers=1) as pool:
+
+            def submit_ready() -> None:
+                # heavy, GIL-releasing work (scikit-learn trees) overlaps the numpy detectors on the 2nd core
+                for n, p in list(waiting):
+                    if all(d in outputs for d in reg.get(n).needs if d in names_in_pipe):
+                        background[n] = pool.submit(reg.get(n).fn, panel, **p)
+                        waiting.remove((n, p))
+
+            submit_ready()
+            for name, params in pipeline.detectors:
+                if name in BACKGROUND_DETECTORS:
+                    continue
+                outputs[name] = reg.get(name).fn(panel, **params)
+                submit_ready()
+            for name, fut in background.items():
+                outputs[name] = fut.result()
+    for name, _ in pipeline.detectors:
+        for m, arr in outputs[name].items():
+            if arr.shape != panel.shape:
+                raise RuntimeError(f"detector {name} returned {m} of shape {arr.shape}, panel is {panel.shape}")
+            raw[m] = arr.astype(np.float32)
     return panel, cells, r, raw
 
 
@@ -152,7 +179,7 @@ def score_partition(readings: pd.DataFrame, stations: pd.DataFrame, pipeline: Pi
     valid = np.isfinite(panel.values)
     surprise = model_surprise(raw, pipe.ensemble, fallback_mask=valid)
     plain = combine(surprise, pipe.ensemble)
-    combined = emphasise_peaks(plain, pipe.ensemble)
+    combined = emphasise_peaks(add_persistence(plain, pipe.ensemble), pipe.ensemble, runs_from=plain)
     final = final_score(combined, pipe.ensemble, fallback_mask=valid)
     si, ti, pi = cells[:, 0], cells[:, 1], cells[:, 2]
     scores = pd.DataFrame({
@@ -161,7 +188,6 @@ def score_partition(readings: pd.DataFrame, stations: pd.DataFrame, pipeline: Pi
     })
     for m, s in surprise.items():
         scores[m] = (1.0 - 10.0 ** (-s[si, ti, pi])).astype(np.float32)
-    scores = scores.sort_values(["station_id", "parameter", "ts"], kind="stable").reset_index(drop=True)
     kinds = reg.model_kinds()
     expected = _expected_values(panel)
     def score_of(surprise_value: float) -> float:
@@ -181,7 +207,7 @@ def _expected_values(panel) -> np.ndarray | None:
 
 
 def calibrate(readings: pd.DataFrame, stations: pd.DataFrame, pipeline: Pipeline | str = "default",
-              false_events_per_station_month: float = 0.2) -> dict:
+              false_events_per_station_month: float = 0.1) -> dict:
     """Clean-data calibration: per-model tails, the combined tail, and the event threshold that
     yields at most ``false_events_per_station_month`` events on this (assumed clean) data."""
     pipe = load_pipeline(pipeline) if isinstance(pipeline, (str, Path)) else pipeline
@@ -200,7 +226,7 @@ def calibrate(readings: pd.DataFrame, stations: pd.DataFrame, pipeline: Pipeline
     pipe.ensemble.calibration = models
     surprise = model_surprise(raw, pipe.ensemble)
     plain = combine(surprise, pipe.ensemble)
-    combined = emphasise_peaks(plain, pipe.ensemble)
+    combined = emphasise_peaks(add_persistence(plain, pipe.ensemble), pipe.ensemble, runs_from=plain)
     comb_tail = fit_tail(combined, valid | (raw.get("outage", np.zeros(1)) > 0))
     sh = np.max(plain, axis=2)
     station_months = sh.shape[0] * sh.shape[1] / (24 * 30.44)

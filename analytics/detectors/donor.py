@@ -35,6 +35,8 @@ def donor(panel: Panel, *, window_h: int = 24, max_donors: int = 16) -> dict[str
         donors = build_neighbours(panel.stations, k=min(max_donors, max(S - 1, 1)), max_distance_m=np.inf)
         panel.cache[("donors", max_donors)] = donors
     copy = np.zeros(y.shape)
+    own_sd = nan_rolling_std(y, window_h, min_count=window_h // 2)  # each station's own variability
+    moving_all = own_sd >= 0.5 * nanmedian_quiet(own_sd, axis=1, keepdims=True)
     for k in range(donors.index.shape[1]):
         j = donors.index[:, k]
         has = j >= 0
@@ -45,8 +47,7 @@ def donor(panel: Panel, *, window_h: int = 24, max_donors: int = 16) -> dict[str
         sd = nan_rolling_std(d, window_h, min_count=window_h // 2)
         typical = nanmedian_quiet(sd, axis=1, keepdims=True)
         # the donor itself must vary in the window: two flat series agree trivially (flatline's case)
-        sd_j = nan_rolling_std(yj, window_h, min_count=window_h // 2)
-        moving = sd_j >= 0.5 * nanmedian_quiet(sd_j, axis=1, keepdims=True)
+        moving = np.where(has[:, None, None], moving_all[np.where(has, j, 0)], False)
         with np.errstate(all="ignore"):
             ratio = -np.log(np.maximum(sd, 0.01) / typical)
         copy = np.maximum(copy, np.where(moving, np.nan_to_num(ratio, nan=0.0), 0.0))

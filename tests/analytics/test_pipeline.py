@@ -63,7 +63,11 @@ def test_unsorted_input_gives_identical_scores(scored):
     r, s, res = scored
     shuffled = r.sample(frac=1.0, random_state=3)
     res2 = score_partition(shuffled, s, "default")
-    pd.testing.assert_frame_equal(res.scores, res2.scores)
+    keys = ["station_id", "parameter", "ts"]
+    pd.testing.assert_frame_equal(res.scores.sort_values(keys).reset_index(drop=True),
+                                  res2.scores.sort_values(keys).reset_index(drop=True))
+    # rows come back in input order
+    assert res2.scores[keys].reset_index(drop=True).equals(shuffled[keys].reset_index(drop=True))
 
 
 def test_tail_calibration_is_monotone_and_zero_below():
