@@ -410,3 +410,48 @@ def test_public_side_reveals_no_real_internal_id(real_server):
     assert leaked == []
     for dep in deps:
         assert dep["output"] not in public_text
+
+
+def test_http_slow_callback_does_not_block_other_requests(tmp_path):
+    """waitress serves requests on several threads: while one callback works for 4 s, the login page
+    and an embed answer at once (the same setup `envtrust serve` uses)."""
+    import time
+
+    def slow_app(server, settings):
+        app = dash.Dash("envtrust_test_slow", server=server, url_base_pathname="/app/")
+        app.layout = html.Div([dcc.Input(id="slow-in", value="x"), html.Div(id="slow-out")])
+
+        @app.callback(Output("slow-out", "children"), Input("slow-in", "value"))
+        def slow(value):
+            require_role()
+            time.sleep(4.0)
+            return value
+
+        return app
+
+    server = _make_server(tmp_path, factory=slow_app)
+    wsgi = waitress.create_server(server, host="127.0.0.1", port=0, threads=4)
+    thread = threading.Thread(target=wsgi.run, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{wsgi.effective_port}"
+    try:
+        session = http_login(base, "ana")
+        body = dash_callback_body("slow-out.children", [{"id": "slow-in", "property": "value", "value": "v"}])
+        slow_answer: list[int] = []
+        worker = threading.Thread(target=lambda: slow_answer.append(session.post(
+            base + "/app/_dash-update-component", data=body, headers=JSON, timeout=30).status_code))
+        worker.start()
+        time.sleep(0.3)
+        t0 = time.perf_counter()
+        assert requests.get(base + "/login", timeout=10).status_code == 200
+        assert requests.post(base + "/embed/_dash-update-component", data=embed_body(), headers=JSON,
+                             timeout=10).status_code == 200
+        assert time.perf_counter() - t0 < 3.5
+        assert worker.is_alive()  # the slow callback was still running meanwhile
+        worker.join(timeout=30)
+        assert slow_answer == [200]
+    finally:
+        wsgi.close()
+        wsgi.task_dispatcher.shutdown()
+        thread.join(timeout=5)
+        close_server(server)
