@@ -451,6 +451,13 @@ def inject_interference(readings: pd.DataFrame, stations: pd.DataFrame, kinds: l
     if readings.empty:
         return readings.copy(), pd.DataFrame(columns=TRUTH_COLUMNS)
 
+    hourly = pd.DataFrame({"s": readings["station_id"].astype(str).to_numpy(),
+                           "t": pd.to_datetime(readings["ts"]).dt.floor("h").to_numpy(),
+                           "p": readings["parameter"].astype(str).to_numpy()})
+    n_dup = int(hourly.duplicated().sum())
+    if n_dup:
+        raise ValueError(f"readings hold {n_dup} duplicate (station_id, hour, parameter) rows; "
+                         "the injector needs one reading per station, hour and parameter")
     rng = np.random.default_rng(seed)
     cube, s_idx, t_idx, p_idx = _build_cube(readings)
     kind_of = stations.assign(station_id=stations["station_id"].astype(str)).set_index("station_id")["kind"]

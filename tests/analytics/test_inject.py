@@ -121,6 +121,8 @@ def test_bad_input_is_clear(beijing):
         inject_interference(readings, stations, kinds=["teleport"])
     with pytest.raises(ValueError, match="lack columns"):
         inject_interference(readings.drop(columns=["value"]), stations)
+    with pytest.raises(ValueError, match="duplicate"):
+        inject_interference(pd.concat([readings, readings.head(5)]), stations)
     with pytest.warns(UserWarning, match="flag_abuse"):
         inject_interference(readings, stations, kinds=["flag_abuse"], n_per_kind=1)
 
