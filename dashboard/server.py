@@ -290,7 +290,7 @@ def _guard_login_post() -> flask.Response | None:
 
 
 EMBED_CSP = (
-    "default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval'; "
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; "
     "style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; font-src 'self' data:; "
     "connect-src 'self'; worker-src 'self' blob:; child-src 'self' blob:; frame-ancestors *"
 )
