@@ -137,6 +137,8 @@ def _describe(panel, s, a, b, combined, final, surprise, model_kinds, kinds, low
     rows_absent = not panel.present[s, a:b + 1, :].any(axis=1).all()
     if kind == "outage" and rows_absent:
         typical = float(np.nanmax(sl)) + peak_bonus
+    elif kind == "outage":  # null rows carry their own scores; the event adds no evidence to them
+        typical = float(np.min(hot_s)) if hot_s.size else typical
     score = float(score_of(typical)) if score_of is not None else float(np.nanmax(final[s, a:b + 1, :]))
     nb_ids = [str(panel.stations["station_id"].iloc[j]) for j in panel.neighbours.index[s] if j >= 0][:5]
     deviation = {}

@@ -38,7 +38,7 @@ PIPELINE_DIR = Path(__file__).resolve().parent / "pipelines"
 OWN_EVENT_MODELS = ("outage",)
 # detectors run in a worker thread (they release the GIL); they must only read the panel cache
 BACKGROUND_DETECTORS = ("iforest",)
-OWN_EVENT_BUDGET_SHARE = 0.5
+OWN_EVENT_BUDGET_SHARE = 0.75
 
 __all__ = ["InputError", "Pipeline", "ScoreResult", "load_pipeline", "score_partition", "run_models",
            "calibrate"]

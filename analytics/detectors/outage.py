@@ -18,7 +18,8 @@ from analytics.registry import register
 
 @register("outage", models={"outage": "outage"}, needs=("spatial",))
 def outage(panel: Panel, *, min_gap_h: int = 2, all_params_bonus: float = 1.0,
-           episode_param: str = "PM2.5", episode_ugm3: float = 75.0) -> dict[str, np.ndarray]:
+           episode_param: str = "PM2.5", episode_ugm3: float = 75.0,
+           min_history_h: int = 168) -> dict[str, np.ndarray]:
     """For missing cells: how high the neighbours put the station, x gap length, x whole-station gap.
 
     Level evidence is the larger of (a) the robust z of the neighbour prediction against the
@@ -32,6 +33,8 @@ def outage(panel: Panel, *, min_gap_h: int = 2, all_params_bonus: float = 1.0,
     centre = nanmedian_quiet(y, axis=1, keepdims=True)
     scale = robust_scale(y, axis=1, floor=0.05)
     level_z = np.clip(np.nan_to_num((fit["pred"] - centre) / scale), 0, None)
+    if panel.shape[1] < min_history_h:  # too short to know the station's own level: episode evidence only
+        level_z = np.zeros_like(level_z)
     ep = panel.pindex(episode_param)
     if ep is not None:
         c = panel.cache["log_offset"][ep]

@@ -58,6 +58,7 @@ def neighbour_fit(panel: Panel, *, min_neighbours: int = 2, distance_scale_m: fl
             sig = robust_scale(pair_res, axis=2, floor=0.02)[:, :, 0]  # [c, K]
             with np.errstate(all="ignore"):
                 rho = _nancorr(ys, yj)  # [c, K]
+            rho = np.where(np.isfinite(rho), rho, 0.5)  # too short to estimate (< 24 common hours): neutral
             w0 = np.exp(-nb.distance_m[s0:s1] / distance_scale_m) * np.clip(rho, 0.05, 1.0) ** 2 / sig**2
             w0 = np.where(has & np.isfinite(w0), w0, 0.0)
             m = nanmedian_axis(e, axis=1)  # [c, T]
