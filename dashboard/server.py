@@ -31,6 +31,9 @@ import json
 import logging
 import re
 import secrets
+import threading
+import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -59,6 +62,44 @@ SESSION_LIFETIME = timedelta(hours=12)
 InternalFactory = Callable[[Flask, Settings], dash.Dash]
 
 
+class LoginThrottle:
+    """Refuses logins for a name or a client address after too many recent failures.
+
+    At most ``max_failures`` failed attempts per key in ``window_s`` seconds; older failures are
+    forgotten. Kept per process on :class:`ServerState` (no module state), guarded by a lock because
+    waitress serves requests from several threads.
+    """
+
+    def __init__(self, max_failures: int = 5, window_s: float = 600.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.max_failures, self.window_s, self.clock = max_failures, window_s, clock
+        self._failures: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def _recent(self, key: str, now: float) -> deque[float]:
+        times = self._failures.setdefault(key, deque())
+        while times and now - times[0] > self.window_s:
+            times.popleft()
+        return times
+
+    def blocked(self, key: str) -> bool:
+        now = self.clock()
+        with self._lock:
+            return len(self._recent(key, now)) >= self.max_failures
+
+    def failed(self, key: str) -> None:
+        now = self.clock()
+        with self._lock:
+            self._recent(key, now).append(now)
+            if len(self._failures) > 10_000:  # bound memory under a spray of names
+                for stale in [k for k, v in self._failures.items() if not v or now - v[-1] > self.window_s]:
+                    del self._failures[stale]
+
+    def succeeded(self, key: str) -> None:
+        with self._lock:
+            self._failures.pop(key, None)
+
+
 @dataclass
 class ServerState:
     """What the server keeps per process (on ``app.extensions['envtrust']``)."""
@@ -68,6 +109,8 @@ class ServerState:
     public_app: dash.Dash | None = None
     internal_app: dash.Dash | None = None
     public_outputs: frozenset[str] = field(default_factory=frozenset)
+    name_throttle: LoginThrottle = field(default_factory=lambda: LoginThrottle(max_failures=5))
+    address_throttle: LoginThrottle = field(default_factory=lambda: LoginThrottle(max_failures=30))
 
 
 def server_state(app: Flask | None = None) -> ServerState:
@@ -116,6 +159,7 @@ LOGIN_TEXT: dict[str, dict[str, str]] = {
         "expired": "表单已过期，请重新提交。",
         "switch": "English",
         "logged_out": "已退出登录。",
+        "throttled": "登录失败次数过多，请 10 分钟后再试。",
     },
     "en": {
         "title": "envtrust login",
@@ -127,6 +171,7 @@ LOGIN_TEXT: dict[str, dict[str, str]] = {
         "expired": "The form expired; please submit it again.",
         "switch": "中文",
         "logged_out": "You are logged out.",
+        "throttled": "Too many failed logins; try again in 10 minutes.",
     },
 }
 
@@ -216,9 +261,17 @@ def _login_view() -> flask.Response:
     expected = session.get("csrf_token", "")
     if not expected or not hmac.compare_digest(sent, expected):
         return _render_login(lang, next_url, "expired", 400)
-    user = auth.login_user(db_cursor(), request.form.get("username", ""), request.form.get("password", ""))
+    username = request.form.get("username", "").strip()
+    name_key, address_key = username.lower(), request.remote_addr or "-"
+    state = server_state()
+    if state.name_throttle.blocked(name_key) or state.address_throttle.blocked(address_key):
+        return _render_login(lang, next_url, "throttled", 429)
+    user = auth.login_user(db_cursor(), username, request.form.get("password", ""))
     if user is None:
+        state.name_throttle.failed(name_key)
+        state.address_throttle.failed(address_key)
         return _render_login(lang, next_url, "failed", 401)
+    state.name_throttle.succeeded(name_key)
     return redirect(next_url)
 
 

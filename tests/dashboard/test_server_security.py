@@ -455,3 +455,31 @@ def test_http_slow_callback_does_not_block_other_requests(tmp_path):
         wsgi.task_dispatcher.shutdown()
         thread.join(timeout=5)
         close_server(server)
+
+
+def test_repeated_failed_logins_are_throttled(tmp_path):
+    server = _make_server(tmp_path)
+    try:
+        client = server.test_client()
+        for _ in range(5):
+            assert login(client, "adm", "wrong password!").status_code == 401
+        refused = login(client, "adm")  # right password, but the name is locked for a while
+        assert refused.status_code == 429 and "登录失败次数过多" in refused.get_data(as_text=True)
+        assert login(client, "ana").status_code == 302  # other users are not locked out
+    finally:
+        close_server(server)
+
+
+def test_login_throttle_forgets_old_failures():
+    from dashboard.server import LoginThrottle
+
+    now = [0.0]
+    throttle = LoginThrottle(max_failures=2, window_s=60, clock=lambda: now[0])
+    throttle.failed("a")
+    throttle.failed("a")
+    assert throttle.blocked("a") and not throttle.blocked("b")
+    now[0] = 61.0
+    assert not throttle.blocked("a")
+    throttle.failed("a")
+    throttle.succeeded("a")
+    assert not throttle.blocked("a")
