@@ -83,6 +83,8 @@ class EnsembleSettings:
     second_bonus: float = 0.5
     peak_level: float = 2.0  # station-hour surprise that starts a suspicious run
     peak_bonus: float = 3.0  # surprise added to the strongest reading of each run
+    full_bonus_h: int = 8  # runs this long or longer get the whole peak bonus
+    extreme_level: float = 5.0  # ... and so does any run whose peak surprise reaches this
     persistence_window_h: int = 0  # 0 = off; else centred window of the persistence term
     persistence_weight: float = 1.0
     persistence_cap: float = 5.0  # keep below peak_level + peak_bonus so run peaks stay on top
@@ -152,7 +154,11 @@ def emphasise_peaks(combined: np.ndarray, settings: EnsembleSettings,
         seg_max_t = [a + int(np.argmax(sh[s, a:b])) for a, b in zip(starts, ends, strict=True)]
         t = np.array(seg_max_t)
         p = np.argmax(base[s, t, :], axis=1)
-        out[s, t, p] = np.maximum(out[s, t, p], base[s, t, p] + settings.peak_bonus)
+        # interference lasts: a lone odd hour gets half the bonus, a run of >= full_bonus_h hours all of it
+        length = (ends - starts).astype(float)
+        share = np.clip(0.5 + 0.5 * np.log2(length) / np.log2(max(settings.full_bonus_h, 2)), 0.5, 1.0)
+        share = np.where(base[s, t, p] >= settings.extreme_level, 1.0, share)  # ... unless it is extreme
+        out[s, t, p] = np.maximum(out[s, t, p], base[s, t, p] + settings.peak_bonus * share)
     return out
 
 
