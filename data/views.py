@@ -314,6 +314,22 @@ def capture_rate(con: Con, start: datetime, end: datetime, station_ids: list[str
     return float(got) / (len(station_ids) * hours * len(AIR_POLLUTANTS))
 
 
+def reporting_stations(con: Con, end: datetime, lookback_h: int = 168, cached: bool | None = None) -> set[str]:
+    """Stations that sent at least one valid pollutant value in the ``lookback_h`` hours before ``end``.
+
+    Why: a store holds stations that never report in a period (a national list with a one-day
+    file); counting those as "expected" would make every capture rate meaningless.
+    """
+    table = "map_hourly" if (has_map_cache(con) if cached is None else cached) else "readings"
+    extra = "" if table == "map_hourly" else " AND value IS NOT NULL AND flag = 'N'"
+    rows = con.execute(
+        f"SELECT DISTINCT station_id FROM {table} WHERE ts >= ? AND ts < ? "
+        f"AND parameter IN ({_placeholders(AIR_POLLUTANTS)}){extra}",
+        [end - timedelta(hours=lookback_h), end, *AIR_POLLUTANTS],
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
 def open_event_count(con: Con, at: datetime, station_ids: list[str] | None = None) -> int:
     """Events still open that had started before ``at``."""
     sql = f"SELECT count(*) FROM events WHERE status IN ({_placeholders(OPEN_STATUSES)}) AND start < ?"
@@ -343,7 +359,8 @@ def headline(con: Con, start: datetime, end: datetime, kinds: list[str] | None =
              status: pd.DataFrame | None = None) -> dict:
     """Headline figures for ``[start, end)`` and the same-length period before it (for trends).
 
-    Returns ``{"current": {...}, "previous": {...}}`` with keys capture_rate, aqi_levels
+    The capture rate counts the standard air stations that reported in the week before the period's
+    end (:func:`reporting_stations`). Returns ``{"current": {...}, "previous": {...}}`` with keys capture_rate, aqi_levels
     {level: n stations}, water_classes {class: n}, exceedances (outlets over a limit),
     open_events, suspected_stations. ``status`` may pass the current :func:`station_status`
     to avoid computing it twice.
@@ -358,7 +375,8 @@ def headline(con: Con, start: datetime, end: datetime, kinds: list[str] | None =
     out = {}
     for name, (s, e, stt) in {"current": (start, end, cur_status), "previous": (prev_start, prev_end, prev_status)}.items():
         summary = _summarise(stt)
-        summary["capture_rate"] = capture_rate(con, s, e, air_ids, cached=cached)
+        reporting = reporting_stations(con, e, cached=cached)
+        summary["capture_rate"] = capture_rate(con, s, e, [i for i in air_ids if i in reporting], cached=cached)
         summary["open_events"] = open_event_count(con, e, ids)
         out[name] = summary
     return out

@@ -255,8 +255,8 @@ def situation_map_dict(status: pd.DataFrame, layers: set[str] | list[str] | None
             data.append({
                 "type": "scattermap", "lon": lon.tolist(), "lat": lat.tolist(), "mode": "markers",
                 "name": t("layer_suspicion", lang), "legendgroup": "suspicion",
-                "marker": {"size": (16 + 26 * sus["suspicion"].clip(0, 1)).round(1).tolist(),
-                           "color": SUSPICION_COLOUR, "opacity": 0.55},
+                "marker": {"size": (14 + 16 * sus["suspicion"].clip(0, 1)).round(1).tolist(),
+                           "color": SUSPICION_COLOUR, "opacity": 0.5},
                 "customdata": [[sid] for sid in sus["station_id"]],
                 "hovertext": _hover_texts(sus, lang), "hoverinfo": "text",
             })
@@ -273,7 +273,7 @@ def situation_map_dict(status: pd.DataFrame, layers: set[str] | list[str] | None
         nodata = part[levels.isna()]
         if not nodata.empty:
             data.append(_points(nodata, f"{t('layer_' + kind, lang)} · {t('no_data', lang)}",
-                                  NO_DATA_COLOUR, size, lang, basemap, kind))
+                                NO_DATA_COLOUR, max(5, size - 6), lang, basemap, kind, opacity=0.6))
 
     water = shown[shown["kind"] == "water_section"]
     if not water.empty:
@@ -312,7 +312,9 @@ def situation_map_dict(status: pd.DataFrame, layers: set[str] | list[str] | None
                                   NO_DATA_COLOUR, 10, lang, basemap, "polluter_outlet"))
 
     if center is None or zoom is None:
-        c, z = view_for(status["lon"], status["lat"])
+        # fit the stations that have data in the period (a national list may hold many silent ones)
+        focus = status[status["has_data"]] if "has_data" in status and status["has_data"].any() else status
+        c, z = view_for(focus["lon"], focus["lat"])
         center = center or c
         zoom = z if zoom is None else zoom
     style = "open-street-map" if basemap == "osm" else "white-bg"

@@ -15,6 +15,7 @@ from dashboard.i18n import t
 
 NEIGHBOUR_COLOURS = ("#90a4ae", "#a1887f", "#9575cd", "#4db6ac", "#f06292", "#aed581", "#ffb74d", "#7986cb")
 MODEL_COLOURS = ("#1b5e20", "#0d47a1", "#e65100", "#4a148c", "#006064", "#827717", "#bf360c", "#263238")
+MAX_MODELS = 5
 YLORRD = sequential.YlOrRd  # explicit list: plotly.js's named "YlOrRd" runs the other way
 FLAG_COLOURS = {"F": "#616161", "M": "#f9a825", "S": "#d81b60", "D": "#c62828", "C": "#1e88e5",
                 "T": "#6d4c41", "B": "#8e24aa"}
@@ -102,7 +103,11 @@ def series_figure_dict(series: pd.DataFrame, parameters: list[str], lang: str = 
                      "line": {"width": 2, "color": "#212121"}, "xaxis": "x", "yaxis": axis})
     row = len(parameters) + 1
     if has_scores:
-        for j, model in enumerate(dict.fromkeys(contributions["model"])):
+        # the ensemble plus the models that scored highest in this window (a dozen lines hide the signal)
+        peak = contributions[contributions["model"] != "ensemble"].groupby("model")["score"].max()
+        shown_models = (["ensemble"] if (contributions["model"] == "ensemble").any() else []) + \
+            peak.sort_values(ascending=False).index[:MAX_MODELS].tolist()
+        for j, model in enumerate(shown_models):
             part = contributions[contributions["model"] == model]
             agg = part.groupby("ts", as_index=False)["score"].max()  # strongest over the shown parameters
             data.append({"type": "scatter", "x": _xs(agg["ts"]), "y": _ys(agg["score"]), "mode": "lines",
