@@ -89,17 +89,45 @@ class EnsembleSettings:
     persistence_weight: float = 1.0
     persistence_cap: float = 5.0  # keep below peak_level + peak_bonus so run peaks stay on top
     calibration: dict[str, TailCalibration] = field(default_factory=dict)  # model -> tail
+    self_calibrate: tuple[str, ...] = ()  # models ranked among their own positives in each run
     combined: TailCalibration | None = None
 
 
 def model_surprise(raw: dict[str, np.ndarray], settings: EnsembleSettings,
-                   fallback_mask: np.ndarray | None = None) -> dict[str, np.ndarray]:
+                   fallback_mask: np.ndarray | None = None,
+                   uncalibrated_params: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Surprise per model (see module doc). ``uncalibrated_params`` (bool per parameter, last axis)
+    marks parameters of networks the clean calibration data did not cover (e.g. CEMS when
+    calibrated on air): their cells are calibrated on the data at hand, per model."""
+    out = _model_surprise(raw, settings, fallback_mask)
+    if uncalibrated_params is None or not np.any(uncalibrated_params):
+        return out
+    sel = np.asarray(uncalibrated_params, dtype=bool)
+    for name, x in raw.items():
+        if name in settings.self_calibrate:
+            continue
+        sub = x[..., sel]
+        mask = None if fallback_mask is None else fallback_mask[..., sel]
+        s = out[name].copy()
+        s[..., sel] = fit_tail(sub, mask).surprise(sub)
+        out[name] = s
+    return out
+
+
+def _model_surprise(raw: dict[str, np.ndarray], settings: EnsembleSettings,
+                    fallback_mask: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Surprise per model. A model without stored calibration is calibrated on the data at hand
     (self-calibration, documented: assumes most readings are clean)."""
     out = {}
     for name, x in raw.items():
         cal = settings.calibration.get(name)
-        if cal is None:
+        if name in settings.self_calibrate:
+            # models the clean calibration data cannot exercise (HJ 212 flags on an air network): rank
+            # each positive against the other positives of the same run - a routine maintenance flag
+            # at low load is ordinary among flags, one over an emission peak is not
+            cal = fit_tail(x, x > 0)
+            cal = TailCalibration(1.0, cal.quantiles, cal.n)
+        elif cal is None:
             cal = fit_tail(x, fallback_mask)
         out[name] = cal.surprise(x)
     return out

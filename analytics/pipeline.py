@@ -32,6 +32,7 @@ from analytics.ensemble import (
 )
 from analytics.events import EVENT_COLUMNS, EventSettings, build_events
 from analytics.registry import Registry, default_registry
+from data.parameters import PARAMETERS
 
 PIPELINE_DIR = Path(__file__).resolve().parent / "pipelines"
 # models that may open an event on their own, and the share of the false-event budget each gets
@@ -95,7 +96,8 @@ def load_pipeline(name_or_path: str | Path = "default") -> Pipeline:
                            peak_bonus=float(ens_cfg.get("peak_bonus", 2.0)),
                            persistence_window_h=int(ens_cfg.get("persistence_window_h", 0)),
                            persistence_weight=float(ens_cfg.get("persistence_weight", 1.0)),
-                           persistence_cap=float(ens_cfg.get("persistence_cap", 5.0)))
+                           persistence_cap=float(ens_cfg.get("persistence_cap", 5.0)),
+                           self_calibrate=tuple(ens_cfg.get("self_calibrate", ())))
     ev_cfg = cfg.get("events", {})
     events = EventSettings(threshold=float(ev_cfg.get("threshold", 4.0)),
                            low_ratio=float(ev_cfg.get("low_ratio", 0.75)),
@@ -177,7 +179,11 @@ def score_partition(readings: pd.DataFrame, stations: pd.DataFrame, pipeline: Pi
         raise InputError("no readings to score")
     panel, cells, r, raw = run_models(readings, stations, pipe, reg)
     valid = np.isfinite(panel.values)
-    surprise = model_surprise(raw, pipe.ensemble, fallback_mask=valid)
+    networks = set(pipe.extra.get("calibrated_networks", ["air"]))
+    uncal = np.array([PARAMETERS[p].network not in networks if p in PARAMETERS else True
+                      for p in panel.parameters])
+    surprise = model_surprise(raw, pipe.ensemble, fallback_mask=valid | (raw.get("outage", 0) > 0),
+                              uncalibrated_params=uncal if pipe.ensemble.calibration else None)
     plain = combine(surprise, pipe.ensemble)
     combined = emphasise_peaks(add_persistence(plain, pipe.ensemble), pipe.ensemble, runs_from=plain)
     final = final_score(combined, pipe.ensemble, fallback_mask=valid)

@@ -20,7 +20,6 @@ from analytics.detectors.base import (
     shift,
 )
 from analytics.registry import register
-from data.parameters import PARAMETERS
 
 # reporting resolution of each parameter in its canonical unit (Beijing data: integers, CO 0.1 mg/m3)
 RESOLUTION: dict[str, float] = {"PM2.5": 1.0, "PM10": 1.0, "SO2": 1.0, "NO2": 1.0, "CO": 0.1, "O3": 1.0}
@@ -35,8 +34,8 @@ def flatline(panel: Panel, *, min_run_h: int = 3, window_h: int = 6, resolution_
     v = panel.values
     same = np.isfinite(v) & ((v == shift(v, 1)) | (v == shift(v, -1)))
     exact = run_lengths(same).astype(float)
-    res = np.array([RESOLUTION.get(p, 1e-3 * ((PARAMETERS[p].max_value or 1.0) if p in PARAMETERS else 1.0))
-                    for p in panel.parameters])
+    res = np.array([RESOLUTION[p] if p in RESOLUTION else data_resolution(v[:, :, i])
+                    for i, p in enumerate(panel.parameters)])
     sd = nan_rolling_std(v, window_h, min_count=window_h)
     near_mask = np.nan_to_num(sd, nan=np.inf) <= resolution_steps * res[None, None, :] * 0.75
     near = run_lengths(near_mask).astype(float)
@@ -71,3 +70,13 @@ def nanquantile_quiet(v: np.ndarray, q: float) -> np.ndarray:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         return np.nanquantile(v, q, axis=1, keepdims=True)
+
+
+def data_resolution(v: np.ndarray) -> float:
+    """Reporting resolution estimated from the data: the 5th percentile of the non-zero hour-to-hour
+    changes (for parameters without a known resolution, e.g. CEMS flue gas in mg/m3)."""
+    d = np.abs(np.diff(v, axis=-1))
+    d = d[np.isfinite(d) & (d > 0)]
+    if d.size == 0:
+        return 1e-3
+    return float(np.quantile(d, 0.05))
