@@ -45,15 +45,11 @@ def _placeholders(values: tuple | list) -> str:
     return ", ".join("?" for _ in values) or "NULL"
 
 
-def _has_table(con: Con, name: str) -> bool:
-    row = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND schema_name = 'main'",
-                      [name]).fetchone()
-    return bool(row and row[0])
-
-
 def has_map_cache(con: Con) -> bool:
-    """True when the time-sorted ``map_hourly`` cache exists (see :func:`build_map_cache`)."""
-    return _has_table(con, "map_hourly")
+    """True when the map cache (``map_hourly`` and ``map_station_span``) exists (see :func:`build_map_cache`)."""
+    row = con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'main' "
+                      "AND table_name IN ('map_hourly', 'map_station_span')").fetchone()
+    return bool(row and row[0] == 2)
 
 
 # ---------------------------------------------------------------- stations and admin filters
@@ -70,7 +66,9 @@ def stations(con: Con, kinds: list[str] | tuple[str, ...] | None = None, provinc
         if val:
             sql += f" AND {col} = ?"
             args.append(val)
-    return con.execute(sql + " ORDER BY station_id", args).df()
+    df = con.execute(sql + " ORDER BY station_id", args).df()
+    df["kind"] = df["kind"].astype("category")  # filtered by kind many times per map update
+    return df
 
 
 def station(con: Con, station_id: str) -> dict | None:
@@ -88,7 +86,7 @@ def admin_areas(con: Con) -> pd.DataFrame:
 
 def time_extent(con: Con) -> tuple[datetime | None, datetime | None]:
     """First and last reading hour (UTC); the map cache is used when present (it is time-sorted)."""
-    table = "map_hourly" if _has_table(con, "map_hourly") else "readings"
+    table = "map_hourly" if has_map_cache(con) else "readings"
     row = con.execute(f"SELECT min(ts), max(ts) FROM {table}").fetchone()
     return (row[0], row[1]) if row else (None, None)
 
@@ -96,17 +94,24 @@ def time_extent(con: Con) -> tuple[datetime | None, datetime | None]:
 # ---------------------------------------------------------------- map cache
 
 def build_map_cache(con: Con) -> int:
-    """(Re)build ``map_hourly``: the map's parameters, valid values only, sorted by ts.
+    """(Re)build ``map_hourly`` (the map's parameters, valid values only, sorted by ts) and
+    ``map_station_span`` (each station's first and last valid pollutant hour).
 
     Why: "all stations at hour t" must not scan 10^8 station-sorted rows; sorted by ts the
     table's zone maps let DuckDB read one or two row groups. Returns the row count.
     """
+    con.execute("DROP TABLE IF EXISTS map_station_span")
     con.execute("DROP TABLE IF EXISTS map_hourly")
     con.execute(
         f"CREATE TABLE map_hourly AS SELECT station_id, ts, parameter, value FROM readings "
         f"WHERE parameter IN ({_placeholders(MAP_PARAMETERS)}) AND value IS NOT NULL AND flag = 'N' "
         f"ORDER BY ts, station_id",
         list(MAP_PARAMETERS),
+    )
+    con.execute(
+        f"CREATE TABLE map_station_span AS SELECT station_id, min(ts) AS first_ts, max(ts) AS last_ts "
+        f"FROM map_hourly WHERE parameter IN ({_placeholders(AIR_POLLUTANTS)}) GROUP BY station_id",
+        list(AIR_POLLUTANTS),
     )
     return int(con.execute("SELECT count(*) FROM map_hourly").fetchone()[0])
 
@@ -314,19 +319,24 @@ def capture_rate(con: Con, start: datetime, end: datetime, station_ids: list[str
     return float(got) / (len(station_ids) * hours * len(AIR_POLLUTANTS))
 
 
-def reporting_stations(con: Con, end: datetime, lookback_h: int = 168, cached: bool | None = None) -> set[str]:
-    """Stations that sent at least one valid pollutant value in the ``lookback_h`` hours before ``end``.
+def reporting_stations(con: Con, start: datetime, end: datetime,
+                       cached: bool | None = None) -> set[str]:
+    """Stations in service during ``[start, end)``: their first valid pollutant value is before
+    ``end`` and their last one is at or after ``start``.
 
-    Why: a store holds stations that never report in a period (a national list with a one-day
-    file); counting those as "expected" would make every capture rate meaningless.
+    Why: a store holds stations that report only now and then (a national list with a one-day
+    file); counting them as "expected" outside their span would make every capture rate
+    meaningless, while a station that goes silent inside its span still counts as missing.
+    Uses ``map_station_span`` (built with the map cache); otherwise scans the readings.
     """
-    table = "map_hourly" if (has_map_cache(con) if cached is None else cached) else "readings"
-    extra = "" if table == "map_hourly" else " AND value IS NOT NULL AND flag = 'N'"
-    rows = con.execute(
-        f"SELECT DISTINCT station_id FROM {table} WHERE ts >= ? AND ts < ? "
-        f"AND parameter IN ({_placeholders(AIR_POLLUTANTS)}){extra}",
-        [end - timedelta(hours=lookback_h), end, *AIR_POLLUTANTS],
-    ).fetchall()
+    if has_map_cache(con) if cached is None else cached:
+        rows = con.execute("SELECT station_id FROM map_station_span WHERE first_ts < ? AND last_ts >= ?",
+                           [end, start]).fetchall()
+    else:
+        rows = con.execute(
+            f"SELECT station_id FROM readings WHERE parameter IN ({_placeholders(AIR_POLLUTANTS)}) "
+            f"AND value IS NOT NULL AND flag = 'N' GROUP BY station_id HAVING min(ts) < ? AND max(ts) >= ?",
+            [*AIR_POLLUTANTS, end, start]).fetchall()
     return {r[0] for r in rows}
 
 
@@ -359,8 +369,8 @@ def headline(con: Con, start: datetime, end: datetime, kinds: list[str] | None =
              status: pd.DataFrame | None = None) -> dict:
     """Headline figures for ``[start, end)`` and the same-length period before it (for trends).
 
-    The capture rate counts the standard air stations that reported in the week before the period's
-    end (:func:`reporting_stations`). Returns ``{"current": {...}, "previous": {...}}`` with keys capture_rate, aqi_levels
+    The capture rate counts the standard air stations in service in the period
+    (:func:`reporting_stations`). Returns ``{"current": {...}, "previous": {...}}`` with keys capture_rate, aqi_levels
     {level: n stations}, water_classes {class: n}, exceedances (outlets over a limit),
     open_events, suspected_stations. ``status`` may pass the current :func:`station_status`
     to avoid computing it twice.
@@ -372,10 +382,12 @@ def headline(con: Con, start: datetime, end: datetime, kinds: list[str] | None =
     air_ids = cur_status.loc[cur_status["kind"] == "air_station", "station_id"].tolist()
     ids = cur_status["station_id"].tolist()
     cached = has_map_cache(con)
+    reporting_now = reporting_stations(con, start, end, cached=cached)
+    reporting_before = reporting_stations(con, prev_start, prev_end, cached=cached)
     out = {}
-    for name, (s, e, stt) in {"current": (start, end, cur_status), "previous": (prev_start, prev_end, prev_status)}.items():
+    for name, (s, e, stt, reporting) in {"current": (start, end, cur_status, reporting_now),
+                                         "previous": (prev_start, prev_end, prev_status, reporting_before)}.items():
         summary = _summarise(stt)
-        reporting = reporting_stations(con, e, cached=cached)
         summary["capture_rate"] = capture_rate(con, s, e, [i for i in air_ids if i in reporting], cached=cached)
         summary["open_events"] = open_event_count(con, e, ids)
         out[name] = summary

@@ -201,14 +201,17 @@ def test_values_at_mean_over_period(con):
     assert np.isfinite(v.at["1002A", "value"])
 
 
-def test_capture_rate_ignores_stations_silent_all_week(rw_con):
+def test_capture_rate_counts_stations_in_service(rw_con):
     from data.stations import upsert_stations
 
     start, end = LAST - pd.Timedelta(hours=23), LAST + HOUR
     before = views.headline(rw_con, start, end)["current"]["capture_rate"]
     upsert_stations(rw_con, pd.DataFrame([{"station_id": "9999A", "name": "无数据站", "kind": "air_station",
                                            "lon": 116.5, "lat": 40.0}]))
-    assert "9999A" not in views.reporting_stations(rw_con, end)
-    assert {"1001A", "1012A"} <= views.reporting_stations(rw_con, end)
+    assert "9999A" not in views.reporting_stations(rw_con, start, end)
+    assert {"1001A", "1012A"} <= views.reporting_stations(rw_con, start, end)
     assert views.headline(rw_con, start, end)["current"]["capture_rate"] == pytest.approx(before)
-    assert views.reporting_stations(rw_con, pd.Timestamp("2016-11-01").to_pydatetime()) == set()  # before the data
+    before_data = pd.Timestamp("2016-11-01").to_pydatetime()
+    assert views.reporting_stations(rw_con, before_data, before_data + HOUR) == set()
+    # the raw-table fallback gives the same answer as the cache
+    assert views.reporting_stations(rw_con, start, end, cached=False) == views.reporting_stations(rw_con, start, end)
