@@ -175,6 +175,25 @@ def build_store(path: Path, days: int) -> dict:
     return timings
 
 
+def refresh_map_cache(path: Path) -> float | None:
+    """Rebuild the internal app's map cache with the CURRENT ``data.views.build_map_cache`` (its
+    tables may have changed since the store was built); seconds taken, None when there is none."""
+    try:
+        from data.views import build_map_cache
+    except ImportError:
+        return None
+    from data.store import connect
+
+    con = connect(path)
+    try:
+        t0 = time.perf_counter()
+        build_map_cache(con)
+        con.execute("CHECKPOINT")
+        return time.perf_counter() - t0
+    finally:
+        con.close()
+
+
 def store_counts(path: Path) -> dict:
     import duckdb
 
@@ -589,6 +608,11 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         build = build_store(path, args.days)
         build["total_s"] = time.perf_counter() - t0
+    else:
+        print(f"reusing {path}; rebuilding the map cache with the current code", flush=True)
+        seconds = refresh_map_cache(path)
+        if seconds is not None:
+            build["map_cache_rebuilt_s"] = seconds
     counts = store_counts(path)
     print(f"store: {counts['readings']:,} readings, {counts['stations']} stations, {counts['events']} events", flush=True)
     ensure_user(path)
