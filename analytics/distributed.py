@@ -5,7 +5,10 @@ also carries every station within the neighbour radius of them (so the spatial, 
 suppression checks see the same neighbours as in one big run). Only core stations' rows are
 kept from each partition. Every per-station computation (robust scales, forests with a fixed
 seed) depends only on the station and its neighbours, and the calibration is fixed in the
-pipeline, so the partitioned result equals the single-process result (tested).
+pipeline, so the partitioned result equals the single-process result for the calibrated (air)
+network (tested). Networks that self-calibrate per run (CEMS, water; see docs/engine.md) can differ
+slightly between partitions. With few stations (Beijing's 12) every halo is the whole network and
+Dask only adds transfer cost; partitioning pays off at province scale.
 
 Note: the donor (copy) check looks for donors among up to ``max_donors`` nearest stations of
 the partition; with halos those are the same stations as in a full run only when the donor
