@@ -100,6 +100,15 @@ def build_map_cache(con: Con) -> int:
     Why: "all stations at hour t" must not scan 10^8 station-sorted rows; sorted by ts the
     table's zone maps let DuckDB read one or two row groups. Returns the row count.
     """
+    bar = con.execute("SELECT current_setting('enable_progress_bar')").fetchone()[0]
+    con.execute("SET enable_progress_bar = false")  # callers print their own progress
+    try:
+        return _build_map_cache(con)
+    finally:
+        con.execute(f"SET enable_progress_bar = {'true' if bar else 'false'}")
+
+
+def _build_map_cache(con: Con) -> int:
     con.execute("DROP TABLE IF EXISTS map_station_span")
     con.execute("DROP TABLE IF EXISTS map_hourly")
     con.execute(
