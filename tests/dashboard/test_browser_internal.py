@@ -214,8 +214,14 @@ def test_language_switch(page):
     page.wait_for_function("() => document.querySelector('#shell-nav-situation').innerText.trim() !== ''")
     assert nav.inner_text() == "态势一张图"
     wait_for_map(page)
+    page.check("#situation-resolution input[value=day]")  # a choice that must survive the switch
+    page.wait_for_function("""() => /^\\d{4}-\\d{2}-\\d{2} \\(/.test(
+        document.querySelector('#situation-time-label').innerText)""", timeout=30_000)
     page.click("#shell-lang-button")
     page.wait_for_function("() => document.querySelector('#shell-nav-situation').innerText === 'Situation map'")
+    page.wait_for_function("""() => /^\\d{4}-\\d{2}-\\d{2} \\(Local time\\)$/.test(
+        document.querySelector('#situation-time-label').innerText)""", timeout=30_000)
+    assert page.is_checked("#situation-resolution input[value=day]")
     page.wait_for_function("() => document.body.innerText.includes('Data capture rate')", timeout=30_000)
     state = wait_for_map(page)
     assert state["traces"] > 0

@@ -17,6 +17,7 @@ EVENT_KINDS: tuple[str, ...] = ("suppression", "outage", "flatline", "fabricatio
                                 "flag_abuse", "spike")
 EVENT_STATUSES: tuple[str, ...] = ("open", "confirmed", "false_alarm", "closed")
 PAGE_SIZE = 20
+KEEP = {"persistence": True, "persistence_type": "session"}  # survive the language switch
 
 
 #: AG Grid's own labels in Chinese (the grid ships English only).
@@ -95,13 +96,13 @@ def layout(con, lang: str, tz: str) -> html.Div:
         html.H2(t("events_title", lang)),
         html.Div([
             html.Div([html.Label(t("filter_kind", lang)),
-                      dcc.Dropdown(id=ExplorerIds.KIND, options=kinds, multi=True, value=[])], className="filter wide"),
+                      dcc.Dropdown(id=ExplorerIds.KIND, options=kinds, multi=True, value=[], **KEEP)], className="filter wide"),
             html.Div([html.Label(t("filter_status", lang)),
-                      dcc.Dropdown(id=ExplorerIds.STATUS, options=statuses, multi=True, value=[])],
+                      dcc.Dropdown(id=ExplorerIds.STATUS, options=statuses, multi=True, value=[], **KEEP)],
                      className="filter wide"),
             html.Div([html.Label(t("filter_min_score", lang)),
                       dcc.Input(id=ExplorerIds.MIN_SCORE, type="number", min=0, max=1, step=0.05, value=None,
-                                debounce=True)], className="filter"),
+                                debounce=True, **KEEP)], className="filter"),
             html.Div([html.Label(" "),
                       dcc.Input(id=ExplorerIds.QUICK, type="text", placeholder=t("quick_filter", lang),
                                 debounce=False)], className="filter"),

@@ -16,6 +16,8 @@ from dashboard.internal.timefmt import fmt_local, local_day_bounds_utc, one_to_l
 from data import views
 
 PLAY_INTERVAL_MS = 1500
+#: Keep what the user chose when the page is re-rendered (language switch) within the browser session.
+KEEP = {"persistence": True, "persistence_type": "session"}
 DEFAULT_LAYERS: tuple[str, ...] = ALL_LAYERS
 
 
@@ -117,26 +119,26 @@ def layout(con, lang: str, tz: str) -> html.Div:
         dcc.Interval(id=SituationIds.INTERVAL, interval=PLAY_INTERVAL_MS, disabled=True),
         html.Div([
             html.Div([html.Label(t("province", lang)),
-                      dcc.Dropdown(id=SituationIds.PROVINCE, options=prov_opts, value="", clearable=False)],
+                      dcc.Dropdown(id=SituationIds.PROVINCE, options=prov_opts, value="", clearable=False, **KEEP)],
                      className="filter"),
             html.Div([html.Label(t("city", lang)),
-                      dcc.Dropdown(id=SituationIds.CITY, options=city_opts, value="", clearable=False)],
+                      dcc.Dropdown(id=SituationIds.CITY, options=city_opts, value="", clearable=False, **KEEP)],
                      className="filter"),
             html.Div([html.Label(t("county", lang)),
-                      dcc.Dropdown(id=SituationIds.COUNTY, options=county_opts, value="", clearable=False)],
+                      dcc.Dropdown(id=SituationIds.COUNTY, options=county_opts, value="", clearable=False, **KEEP)],
                      className="filter"),
             html.Div([html.Label(t("resolution", lang)),
-                      dcc.RadioItems(id=SituationIds.RESOLUTION, value="hour", inline=True,
+                      dcc.RadioItems(id=SituationIds.RESOLUTION, value="hour", inline=True, **KEEP,
                                      options=[{"label": t("hour", lang), "value": "hour"},
                                               {"label": t("day", lang), "value": "day"}])], className="filter"),
             html.Button(t("play", lang), id=SituationIds.PLAY, n_clicks=0, className="btn"),
             html.Span(id=SituationIds.TIME_LABEL, className="time-label"),
         ], className="toolbar"),
         dcc.Slider(id=SituationIds.TIME_SLIDER, min=0, max=n_hours, step=1, value=n_hours, marks=None,
-                   updatemode="mouseup", tooltip=None, allow_direct_input=False),
+                   updatemode="mouseup", tooltip=None, allow_direct_input=False, **KEEP),
         html.Div([
             html.Div([
-                dcc.Checklist(id=SituationIds.LAYERS, options=layer_opts, value=list(DEFAULT_LAYERS), inline=True,
+                dcc.Checklist(id=SituationIds.LAYERS, options=layer_opts, value=list(DEFAULT_LAYERS), inline=True, **KEEP,
                               className="layer-list"),
                 dcc.Loading(dcc.Graph(id=SituationIds.MAP, className="situation-map",
                                       config={"displaylogo": False, "scrollZoom": True}), type="circle"),

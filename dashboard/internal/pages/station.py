@@ -26,6 +26,7 @@ ANALYSIS_WINDOW = pd.Timedelta(days=365)
 MAX_SERIES_PARAMETERS = 4
 ANALYSIS_TABS: tuple[str, ...] = ("profiles", "calendar", "polar", "scatter")
 WIND = ("WS", "WD")
+KEEP = {"persistence": True, "persistence_type": "session"}  # survive the language switch
 
 
 def default_parameters(available: list[str], event: dict | None) -> list[str]:
@@ -202,7 +203,7 @@ def layout(con, station_id: str, event_id: str | None, lang: str, tz: str) -> ht
         html.H2([station_label(st["name"], st.get("name_en"), station_id, lang),
                  html.Span(f" {station_id} · {admin}", className="subtitle")], id="station-heading"),
         html.Div([html.Label(t("parameters", lang)),
-                  dcc.Dropdown(id=StationIds.PARAMETERS, options=available, value=chosen, multi=True)],
+                  dcc.Dropdown(id=StationIds.PARAMETERS, options=available, value=chosen, multi=True, **KEEP)],
                  className="filter wide"),
         html.Div([
             html.Div(dcc.Loading(dcc.Graph(id=StationIds.SERIES, config={"displaylogo": False}), type="circle"),
@@ -218,12 +219,12 @@ def layout(con, station_id: str, event_id: str | None, lang: str, tz: str) -> ht
         html.Div([
             html.Div([html.Label(t("choose_parameter", lang)),
                       dcc.Dropdown(id=StationIds.ANALYSIS_PARAMETER, options=available, value=analysis_param,
-                                   clearable=False)], className="filter"),
+                                   clearable=False, **KEEP)], className="filter"),
             html.Div([html.Label(t("choose_neighbour", lang)),
                       dcc.Dropdown(id=StationIds.NEIGHBOUR, options=nb_opts,
-                                   value=nb_opts[0]["value"] if nb_opts else None)], className="filter wide"),
+                                   value=nb_opts[0]["value"] if nb_opts else None, **KEEP)], className="filter wide"),
         ], className="toolbar"),
-        dcc.Tabs(id=StationIds.TABS, value="profiles", children=[
+        dcc.Tabs(id=StationIds.TABS, value="profiles", **KEEP, children=[
             dcc.Tab(label=t("tab_profiles", lang), value="profiles"),
             dcc.Tab(label=t("tab_calendar", lang), value="calendar"),
             dcc.Tab(label=t("tab_polar", lang), value="polar"),
