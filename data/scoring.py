@@ -245,7 +245,7 @@ def score_store(con: duckdb.DuckDBPyConnection, pipeline="default", progress: bo
     """
     import time
 
-    from analytics.pipeline import load_pipeline, score_partition
+    from analytics.pipeline import load_pipeline, score_blocks
 
     t0 = time.perf_counter()
     pipe = load_pipeline(pipeline) if isinstance(pipeline, (str, Path)) else pipeline
@@ -255,7 +255,7 @@ def score_store(con: duckdb.DuckDBPyConnection, pipeline="default", progress: bo
         raise ScoringInputError("the store has no readings to score; ingest some first")
     if progress:
         print(f"scoring {len(readings):,} readings from {readings['station_id'].nunique()} stations ...", flush=True)
-    result = score_partition(readings, stations, pipe)
+    result = score_blocks(readings, stations, pipe)
     run_id = new_run_id()
     con.execute("BEGIN TRANSACTION")
     try:

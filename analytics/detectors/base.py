@@ -105,7 +105,9 @@ def build_panel(readings: pd.DataFrame, stations: pd.DataFrame, *, k_neighbours:
     the hour. Stations without readings stay in the panel (all NaN) so they cannot be mistaken
     for agreeing neighbours.
     """
-    st = stations.sort_values("station_id").reset_index(drop=True)
+    # stations without a single reading add nothing but memory (2,000 listed, 12 reporting)
+    st = stations[stations["station_id"].isin(set(readings["station_id"].unique()))]
+    st = st.sort_values("station_id").reset_index(drop=True)
     sid = pd.Index(st["station_id"].astype(str))
     s_codes, s_uniques = pd.factorize(readings["station_id"])
     s_idx = sid.get_indexer(s_uniques)[s_codes]
@@ -348,3 +350,20 @@ def nanmedian_axis(x: np.ndarray, axis: int) -> np.ndarray:
     b = np.take_along_axis(xs, hi, axis=axis)
     out = np.squeeze((a + b) / 2, axis=axis)
     return np.where(np.squeeze(n, axis=axis) > 0, out, np.nan)
+
+
+def neighbour_median(x: np.ndarray, index: np.ndarray, chunk_elements: int = 8_000_000) -> np.ndarray:
+    """Median over each station's neighbours (``index`` [S, K], -1 = none) of ``x`` [S, T, P],
+    in station chunks so memory stays bounded for thousands of stations. NaN where no neighbour."""
+    S, T, P = x.shape
+    K = index.shape[1]
+    out = np.full(x.shape, np.nan)
+    if K == 0:
+        return out
+    step = max(1, chunk_elements // max(1, K * T * P))
+    for s0 in range(0, S, step):
+        idx = index[s0:s0 + step]
+        has = idx >= 0
+        g = np.where(has[:, :, None, None], x[np.where(has, idx, 0)], np.nan)  # [c, K, T, P]
+        out[s0:s0 + step] = nanmedian_axis(g, axis=1)
+    return out

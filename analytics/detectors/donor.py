@@ -18,22 +18,25 @@ from analytics.detectors.base import (
     log_values,
     nan_rolling_mean,
     nan_rolling_std,
-    nanmedian_axis,
     nanmedian_quiet,
+    neighbour_median,
     shift,
 )
 from analytics.registry import register
 
 
 @register("donor", models={"donor_copy": "fabrication", "donor_smooth": "fabrication"})
-def donor(panel: Panel, *, window_h: int = 24, max_donors: int = 16) -> dict[str, np.ndarray]:
+def donor(panel: Panel, *, window_h: int = 24, max_donors: int = 16, large_network: int = 50,
+          large_network_donors: int = 6) -> dict[str, np.ndarray]:
     """donor_copy: max over donors of -log(rolling std ratio); donor_smooth: -log roughness ratio."""
     y = log_values(panel)
     S, T, P = y.shape
-    donors = panel.cache.get(("donors", max_donors))
+    # in a small network any station can be the donor; in a large one only the nearest few are checked
+    k = min(max_donors, max(S - 1, 1)) if large_network >= S else min(max_donors, large_network_donors)
+    donors = panel.cache.get(("donors", k))
     if donors is None:
-        donors = build_neighbours(panel.stations, k=min(max_donors, max(S - 1, 1)), max_distance_m=np.inf)
-        panel.cache[("donors", max_donors)] = donors
+        donors = build_neighbours(panel.stations, k=k, max_distance_m=np.inf)
+        panel.cache[("donors", k)] = donors
     copy = np.zeros(y.shape)
     own_sd = nan_rolling_std(y, window_h, min_count=window_h // 2)  # each station's own variability
     moving_all = own_sd >= 0.5 * nanmedian_quiet(own_sd, axis=1, keepdims=True)
@@ -56,12 +59,7 @@ def donor(panel: Panel, *, window_h: int = 24, max_donors: int = 16) -> dict[str
     with np.errstate(all="ignore"):
         rel = np.log(np.maximum(rr, 0.005) / nanmedian_quiet(rr, axis=1, keepdims=True))
     nb = panel.neighbours
-    if (nb.count > 0).any():
-        has = nb.index >= 0
-        nb_rel = np.where(has[:, :, None, None], rel[np.where(has, nb.index, 0)], np.nan)
-        ref = np.nan_to_num(nanmedian_axis(nb_rel, axis=1))
-    else:
-        ref = np.zeros_like(rel)
+    ref = np.nan_to_num(neighbour_median(rel, nb.index)) if (nb.count > 0).any() else np.zeros_like(rel)
     smooth = np.clip(np.nan_to_num(ref - rel), 0, None)
     valid = np.isfinite(panel.values)
     return {"donor_copy": np.where(valid, np.clip(copy, 0, None), 0.0), "donor_smooth": np.where(valid, smooth, 0.0)}

@@ -14,8 +14,8 @@ from analytics.detectors.base import (
     Panel,
     log_values,
     nan_rolling_std,
-    nanmedian_axis,
     nanmedian_quiet,
+    neighbour_median,
     run_lengths,
     shift,
 )
@@ -52,9 +52,7 @@ def flatline(panel: Panel, *, min_run_h: int = 3, window_h: int = 6, resolution_
     rel = nb_sd / typical
     nb = panel.neighbours
     if (nb.count > 0).any():
-        has = nb.index >= 0
-        nbr = np.where(has[:, :, None, None], rel[np.where(has, nb.index, 0)], np.nan)
-        factor = np.clip(np.nan_to_num(nanmedian_axis(nbr, axis=1), nan=1.0), 0.25, 4.0)
+        factor = np.clip(np.nan_to_num(neighbour_median(rel, nb.index), nan=1.0), 0.25, 4.0)
     else:
         factor = np.ones_like(stat)
     # a frozen data logger holds every parameter at once; independent analysers rarely stick together

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from analytics.detectors.base import Panel, log_values, nanmedian_axis, robust_scale, rolling_median, shift
+from analytics.detectors.base import Panel, log_values, neighbour_median, robust_scale, rolling_median, shift
 from analytics.registry import register
 from data.parameters import PARAMETERS
 
@@ -51,9 +51,7 @@ def pm_ratio(panel: Panel, *, tolerance_ugm3: float = 5.0, baseline_h: int = 168
     own = rolling_median(r[:, :, None], baseline_h, min_periods=24)[:, :, 0]
     nb = panel.neighbours
     if (nb.count > 0).any():
-        has = nb.index >= 0
-        nb_r = np.where(has[:, :, None], r[np.where(has, nb.index, 0)], np.nan)
-        ref_nb = nanmedian_axis(nb_r, axis=1)
+        ref_nb = neighbour_median(r[:, :, None], nb.index)[:, :, 0]
     else:
         ref_nb = np.full(r.shape, np.nan)
     ref = np.fmax(np.nan_to_num(own, nan=0.0), np.nan_to_num(ref_nb, nan=-1.0))
@@ -75,10 +73,7 @@ def spike(panel: Panel, *, min_neighbours: int = 1) -> dict[str, np.ndarray]:
     peak = np.minimum(y - prev, y - nxt)  # > 0 only for a local peak
     nb = panel.neighbours
     if nb.index.shape[1] and (nb.count >= min_neighbours).any():
-        idx = nb.index
-        has = idx >= 0
-        nb_peak = np.where(has[:, :, None, None], peak[np.where(has, idx, 0)], np.nan)  # [S,K,T,P]
-        shared = nanmedian_axis(nb_peak, axis=1)
+        shared = neighbour_median(peak, nb.index)
         shared = np.where(np.isfinite(shared), np.clip(shared, 0, None), 0.0)
     else:
         shared = np.zeros_like(peak)

@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _score_files(args) -> int:
-    from analytics.pipeline import load_pipeline, score_partition
+    from analytics.pipeline import load_pipeline, score_blocks
     from data.scoring import read_readings_file, read_stations_file, write_results
 
     t0 = time.perf_counter()
@@ -69,7 +69,7 @@ def _score_files(args) -> int:
 
         result = score_distributed(readings, stations, pipe, n_workers=args.workers)
     else:
-        result = score_partition(readings, stations, pipe)
+        result = score_blocks(readings, stations, pipe)
     s_path, e_path = write_results(args.out, result.scores, result.events)
     dt = time.perf_counter() - t0
     if not args.quiet:

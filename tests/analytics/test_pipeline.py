@@ -111,3 +111,36 @@ def test_single_station_is_scored_without_neighbours():
     res = score_partition(r, s, "default")
     assert len(res.scores) == len(r)
     assert res.scores["spatial_high"].max() == 0  # no neighbours = no spatial evidence, not agreement
+
+
+def test_score_blocks_mixes_networks_and_windows_sparse_data():
+    """A store-like mix: Beijing air for weeks, a water section, and 30 stations with one day only."""
+    from analytics.pipeline import score_blocks
+
+    r, s = sample_readings()
+    r = r[r["ts"] < "2016-12-15"]
+    rng = np.random.default_rng(0)
+    day = pd.date_range("2016-12-10", periods=24, freq="h")
+    extra_st, extra_r = [], []
+    for i in range(30):
+        sid = f"X{i:03d}"
+        extra_st.append({"station_id": sid, "name": sid, "kind": "air_station", "lon": 116 + rng.uniform(-1, 1),
+                         "lat": 40 + rng.uniform(-1, 1)})
+        extra_r.append(pd.DataFrame({"station_id": sid, "ts": day, "parameter": "PM2.5",
+                                     "value": rng.uniform(20, 200, 24), "flag": "N"}))
+    extra_st.append({"station_id": "W1", "name": "W1", "kind": "water_section", "lon": 116.5, "lat": 40.1})
+    wts = pd.date_range("2016-12-01", "2016-12-14 20:00", freq="4h")
+    extra_r.append(pd.DataFrame({"station_id": "W1", "ts": wts, "parameter": "DO", "value": rng.uniform(6, 9, len(wts)),
+                                 "flag": "N"}))
+    stations = pd.concat([s, pd.DataFrame(extra_st)], ignore_index=True)
+    readings = pd.concat([r, *extra_r], ignore_index=True)
+    import analytics.pipeline as ap
+
+    res = score_blocks(readings, stations, "default", max_cells=ap.MAX_PANEL_CELLS)
+    assert len(res.scores) == len(readings)
+    assert res.scores["score"].between(0, 1).all()
+    small = score_blocks(readings, stations, "default", max_cells=10_000)  # forces time windows
+    assert len(small.scores) == len(readings)
+    keys = ["station_id", "parameter", "ts"]
+    assert small.scores[keys].sort_values(keys).reset_index(drop=True).equals(
+        readings[keys].sort_values(keys).reset_index(drop=True))
