@@ -210,6 +210,7 @@ def build_demo(db_path: str | Path, *, full: bool | None = None, seed: int = 201
     from data.synthetic.micro import DEFAULT_PARENTS, generate_micro, micro_stations
     from data.synthetic.polluters import generate_polluters, polluter_outlets
     from data.synthetic.water import generate_water
+    from data.views import build_map_cache
     from geo.admin import assign_admin
     from geo.layers import load_layer
     from geo.sections import demo_sections
@@ -289,6 +290,7 @@ def build_demo(db_path: str | Path, *, full: bool | None = None, seed: int = 201
 
         t0 = time.perf_counter()
         sort_readings(con)
+        build_map_cache(con)
         step("sort", t0)
         t0 = time.perf_counter()
         add_demo_users(con, db_path)

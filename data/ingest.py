@@ -41,7 +41,9 @@ import numpy as np
 import pandas as pd
 
 from data.parameters import DATA_FLAGS, PARAMETERS
+from data.store import finish_pending_result
 from data.timeconv import to_naive_utc
+from data.views import invalidate_map_cache
 
 REASONS: tuple[str, ...] = (
     "unparseable_time",
@@ -180,6 +182,7 @@ def _frame_source_sql(con: duckdb.DuckDBPyConnection, readings: pd.DataFrame, vi
     frame = readings[cols].assign(_rid=np.arange(len(readings), dtype=np.int64))
     if isinstance(frame["ts"].dtype, pd.DatetimeTZDtype):
         frame = frame.assign(ts=to_naive_utc(frame["ts"]))
+    finish_pending_result(con)
     con.register(view, frame)
     types = _column_types(con, f"SELECT * FROM {view}")
     ts_text = _is_text(types["ts"])
@@ -252,6 +255,7 @@ def ingest_select(
     """
     adapter_q = _adapter_quarantine_frame(quarantined)
     previous = previous_batch(con, source_sha256)
+    finish_pending_result(con)
     con.execute("BEGIN TRANSACTION")
     batch_id = None
     try:
@@ -265,6 +269,8 @@ def ingest_select(
         report.already_ingested = previous is not None
         report.previous_batch_id = previous
         report.check()
+        if report.rows_stored:
+            invalidate_map_cache(con)
         con.execute(
             "UPDATE ingest_batches SET finished_at = timezone('UTC', now()), rows_in = ?, rows_stored = ?, "
             "rows_duplicate = ?, rows_quarantined = ?, status = 'committed' WHERE batch_id = ?",
@@ -605,6 +611,7 @@ def ingest_stations(
         "detail": problems[problems != ""].to_list(),
     }) if len(bad) else None
     previous = previous_batch(con, source_sha256)
+    finish_pending_result(con)
     con.execute("BEGIN TRANSACTION")
     try:
         batch_id = int(con.execute("SELECT nextval('batch_seq')").fetchall()[0][0])

@@ -44,3 +44,14 @@ def sort_readings(con: duckdb.DuckDBPyConnection) -> None:
     except Exception:
         con.execute("ROLLBACK")
         raise
+
+
+def finish_pending_result(con: duckdb.DuckDBPyConnection) -> None:
+    """Complete a partly fetched result left on ``con`` (e.g. by ``fetchone()``).
+
+    Why: DuckDB 2.0 refuses ``register()`` and some statements while a previous ``execute()``
+    result is unfinished; writers call this first so a caller's earlier query cannot break them.
+    """
+    complete = getattr(con, "complete", None)
+    if complete is not None:
+        complete()

@@ -93,6 +93,13 @@ def time_extent(con: Con) -> tuple[datetime | None, datetime | None]:
 
 # ---------------------------------------------------------------- map cache
 
+def invalidate_map_cache(con: Con) -> None:
+    """Drop the map cache: called by ingest when new readings land, so the map never shows a
+    stale picture (it falls back to the readings table until :func:`build_map_cache` runs again)."""
+    con.execute("DROP TABLE IF EXISTS map_station_span")
+    con.execute("DROP TABLE IF EXISTS map_hourly")
+
+
 def build_map_cache(con: Con) -> int:
     """(Re)build ``map_hourly`` (the map's parameters, valid values only, sorted by ts) and
     ``map_station_span`` (each station's first and last valid pollutant hour).

@@ -215,3 +215,24 @@ def test_capture_rate_counts_stations_in_service(rw_con):
     assert views.reporting_stations(rw_con, before_data, before_data + HOUR) == set()
     # the raw-table fallback gives the same answer as the cache
     assert views.reporting_stations(rw_con, start, end, cached=False) == views.reporting_stations(rw_con, start, end)
+
+
+def test_new_readings_invalidate_the_map_cache(store):
+    """A cache built before an ingest must not hide the new readings from the map."""
+    import pandas as pd
+
+    from data.ingest import ingest_readings
+    from data.stations import upsert_stations
+    from data.views import build_map_cache, has_map_cache
+
+    upsert_stations(store, pd.DataFrame({"station_id": ["X1"], "name": ["x"], "kind": ["air_station"],
+                                         "lon": [116.4], "lat": [39.9]}))
+    first = pd.DataFrame({"station_id": ["X1"], "ts": [pd.Timestamp("2017-01-01 00:00")], "parameter": ["PM2.5"],
+                          "value": [50.0], "flag": ["N"]})
+    ingest_readings(store, first, "t1", "test")
+    build_map_cache(store)
+    assert has_map_cache(store)
+    ingest_readings(store, first, "t1-again", "test")  # all duplicates: nothing new, cache stays
+    assert has_map_cache(store)
+    ingest_readings(store, first.assign(ts=pd.Timestamp("2017-01-01 01:00")), "t2", "test")
+    assert not has_map_cache(store)
