@@ -19,12 +19,16 @@ from analytics.registry import register
 @register("outage", models={"outage": "outage"}, needs=("spatial",))
 def outage(panel: Panel, *, min_gap_h: int = 2, all_params_bonus: float = 1.0,
            episode_param: str = "PM2.5", episode_ugm3: float = 75.0,
-           min_history_h: int = 168) -> dict[str, np.ndarray]:
+           min_history_h: int = 168, shared_gap_power: float = 0.0) -> dict[str, np.ndarray]:
     """For missing cells: how high the neighbours put the station, x gap length, x whole-station gap.
 
     Level evidence is the larger of (a) the robust z of the neighbour prediction against the
     station's own distribution and (b) log(predicted PM2.5 / 75 ug/m3), the GB 3095-2012 grade II
     24-h limit - a gap while the neighbours say "episode" is what a power cut looks like.
+
+    ``shared_gap_power``: a gap the neighbours share at the same hour is a network or data-system
+    outage, not one station going dark, so the statistic is multiplied by
+    ``(1 - share of neighbours also missing) ** shared_gap_power`` (0 = off).
     """
     y = log_values(panel)
     fit = spatial_fit_or_compute(panel)
@@ -45,5 +49,22 @@ def outage(panel: Panel, *, min_gap_h: int = 2, all_params_bonus: float = 1.0,
         level = level_z
     all_missing = missing.all(axis=2, keepdims=True)
     weight = (1 + np.log2(np.maximum(gap, 1)) / 4) * (1 + all_params_bonus * all_missing)
+    if shared_gap_power > 0:
+        weight = weight * (1.0 - neighbours_missing_share(panel, missing)) ** shared_gap_power
     stat = np.where(missing & (gap >= min_gap_h), level * weight, 0.0)
     return {"outage": stat}
+
+
+def neighbours_missing_share(panel: Panel, missing: np.ndarray) -> np.ndarray:
+    """Share of a station's neighbours (with the parameter) that are missing it at the same hour."""
+    idx = panel.neighbours.index
+    S = missing.shape[0]
+    count = np.zeros(missing.shape, dtype=np.float32)
+    total = np.zeros((S, 1, 1), dtype=np.float32)
+    for k in range(idx.shape[1]):
+        has = idx[:, k] >= 0
+        if not has.any():
+            continue
+        count[has] += missing[idx[has, k]]
+        total[has] += 1.0
+    return np.where(total > 0, count / np.maximum(total, 1.0), 0.0)
