@@ -237,9 +237,13 @@ def new_run_id() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
 
 
-def score_store(con: duckdb.DuckDBPyConnection, pipeline="default", progress: bool = True) -> StoreScoreSummary:
-    """Score every reading in the store and replace the scores/events tables (one run).
+def score_store(con: duckdb.DuckDBPyConnection, pipeline="default", progress: bool = True,
+                last_days: float | None = None, context_days: float = 14.0) -> StoreScoreSummary:
+    """Score the store's readings and replace the scores/events tables (one run).
 
+    ``last_days`` limits the run to the most recent days before the store's latest reading, as a
+    monitoring centre re-scores its recent window rather than years of history; ``context_days``
+    of earlier data are read as context (rolling levels, drift windows) but not saved.
     Timestamps stay UTC (the store's clock). Stations are scored together so neighbours are
     available; event review statuses of events that persist are carried over.
     """
@@ -250,12 +254,27 @@ def score_store(con: duckdb.DuckDBPyConnection, pipeline="default", progress: bo
     t0 = time.perf_counter()
     pipe = load_pipeline(pipeline) if isinstance(pipeline, (str, Path)) else pipeline
     stations = load_station_table(con)
-    readings = load_readings(con)
+    cutoff = None
+    if last_days is not None:
+        if last_days <= 0:
+            raise ScoringInputError(f"last_days must be positive, not {last_days}")
+        latest = con.execute("SELECT max(ts) FROM readings").fetchall()[0][0]
+        if latest is not None:
+            cutoff = pd.Timestamp(latest) - pd.Timedelta(days=last_days)
+    if cutoff is None:
+        readings = load_readings(con)
+    else:
+        readings = load_readings(con, start=(cutoff - pd.Timedelta(days=context_days)).to_pydatetime())
     if readings.empty:
         raise ScoringInputError("the store has no readings to score; ingest some first")
     if progress:
-        print(f"scoring {len(readings):,} readings from {readings['station_id'].nunique()} stations ...", flush=True)
+        window = "" if cutoff is None else f" (saving from {cutoff:%Y-%m-%d %H:%M} UTC on)"
+        print(f"scoring {len(readings):,} readings from {readings['station_id'].nunique()} stations{window} ...",
+              flush=True)
     result = score_blocks(readings, stations, pipe)
+    if cutoff is not None:
+        result = type(result)(scores=result.scores[result.scores["ts"] >= cutoff].reset_index(drop=True),
+                              events=result.events[result.events["end"] >= cutoff].reset_index(drop=True))
     run_id = new_run_id()
     con.execute("BEGIN TRANSACTION")
     try:

@@ -28,6 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=20170101, help="seed of the synthetic generators (default 20170101)")
     parser.add_argument("--no-score", action="store_true",
                         help="do not run the plausibility engine at the end (run `envtrust score` later)")
+    parser.add_argument("--score-days", dest="score_days", type=float, default=None,
+                        help="score the most recent N days (default 92; 0 = the whole history)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -54,7 +56,8 @@ def run(args: argparse.Namespace) -> int:
             return 0
     try:
         summary = build_demo(db, full=False if args.sample else None, seed=args.seed,
-                             progress=not args.no_progress, score=not args.no_score)
+                             progress=not args.no_progress, score=not args.no_score,
+                             score_days=_score_days(args))
     except FileNotFoundError as exc:
         raise UserError(str(exc)) from None
     for line in summary.lines():
@@ -62,3 +65,11 @@ def run(args: argparse.Namespace) -> int:
     print(accounts_text())
     print(f"(accounts also written to {db.resolve().parent / 'demo-accounts.txt'})")
     return 0
+
+
+def _score_days(args: argparse.Namespace) -> float | None:
+    from data.demo import DEMO_SCORE_DAYS
+
+    if args.score_days is None:
+        return DEMO_SCORE_DAYS
+    return None if args.score_days == 0 else args.score_days

@@ -35,6 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="run on a local Dask cluster with this many workers (0 = in process)")
     parser.add_argument("--calibrate-on", dest="calibrate_on",
                         help="readings taken as clean: write the pipeline's calibration from them")
+    parser.add_argument("--last-days", dest="last_days", type=float, default=None,
+                        help="with --db: score only the most recent N days before the latest reading "
+                             "(14 earlier days are read as context); default: everything")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
 
 
@@ -89,7 +92,7 @@ def _score_db(args) -> int:
         raise UserError(f"no envtrust store at {args.db}; build one with `envtrust demo` or `envtrust ingest`")
     con = connect(args.db)
     try:
-        summary = score_store(con, pipeline=args.pipeline, progress=not args.quiet)
+        summary = score_store(con, pipeline=args.pipeline, progress=not args.quiet, last_days=args.last_days)
     finally:
         con.close()
     if not args.quiet:
