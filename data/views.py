@@ -268,6 +268,143 @@ def suspicion(con: Con, start: datetime, end: datetime) -> pd.DataFrame:
     ).df()
 
 
+def _means_by_period(con: Con, bounds: list[datetime], cached: bool) -> pd.DataFrame:
+    """Mean of valid (flag N) values per station and period, one column per map parameter, over
+    consecutive periods ``[bounds[i], bounds[i+1])`` in ONE scan (current and previous period together).
+
+    Returns ``station_id, period (0-based), n_air (valid pollutant hours), <parameter>...`` with one
+    row per station and period that has any valid map value. Pivoted in DuckDB: pandas would
+    spend longer reshaping ~10^4 long rows than the scan takes.
+    """
+    params = list(MAP_PARAMETERS)
+    cuts = list(bounds[1:-1])
+    period_sql = " + ".join("CAST(ts >= ? AS INTEGER)" for _ in cuts) or "0"
+    means_sql = ", ".join(f"avg(value) FILTER (WHERE parameter = ?) AS p{j}" for j in range(len(params)))
+    air_sql = f"count(*) FILTER (WHERE parameter IN ({_placeholders(AIR_POLLUTANTS)})) AS n_air"
+    table, extra = ("map_hourly", "") if cached else ("readings", " AND value IS NOT NULL AND flag = 'N'")
+    sql = (f"SELECT station_id, {period_sql} AS period, {air_sql}, {means_sql} FROM {table} "
+           f"WHERE ts >= ? AND ts < ? AND parameter IN ({_placeholders(params)}){extra} GROUP BY 1, 2")
+    df = con.execute(sql, [*cuts, *AIR_POLLUTANTS, *params, bounds[0], bounds[-1], *params]).df()
+    return df.rename(columns={f"p{j}": p for j, p in enumerate(params)})
+
+
+def _suspicion_windows(con: Con, windows: list[tuple[datetime, datetime]]) -> list[pd.DataFrame]:
+    """:func:`suspicion` for several windows in one query over the (small) events table."""
+    cols, args = [], []
+    for i, (s, e) in enumerate(windows):
+        cond = 'start < ? AND "end" >= ?'
+        cols.append(f"max(score) FILTER (WHERE {cond}) AS s{i}, count(*) FILTER (WHERE {cond}) AS n{i}")
+        args += [e, s, e, s]
+    rows = con.execute(f"SELECT station_id, {', '.join(cols)} FROM events WHERE status <> 'false_alarm' "
+                       f"GROUP BY station_id", args).fetchall()
+    out = []
+    for i in range(len(windows)):
+        hit = [(r[0], r[1 + 2 * i], r[2 + 2 * i]) for r in rows if r[2 + 2 * i] > 0]
+        out.append(pd.DataFrame({"suspicion": np.array([float(h[1]) for h in hit], dtype=float),
+                                 "n_events": np.array([int(h[2]) for h in hit], dtype=np.int64)},
+                                index=pd.Index([h[0] for h in hit], dtype=object, name="station_id")))
+    return out
+
+
+def _period_wide(means: pd.DataFrame, pos: dict[str, int], n_stations: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """One period's means as a station x parameter frame in station order (only the parameters
+    that have a value somewhere in the period, as a pivot would give) and which stations have data."""
+    present = [p for p in MAP_PARAMETERS if p in means.columns and means[p].notna().any()]
+    rows = np.fromiter((pos.get(s, -1) for s in means["station_id"].tolist()), dtype=np.int64, count=len(means))
+    keep = rows >= 0
+    values = np.full((n_stations, len(present)), np.nan)
+    values[rows[keep]] = means[present].to_numpy(dtype=float)[keep]
+    has_data = np.zeros(n_stations, dtype=bool)
+    has_data[rows[keep]] = True
+    return pd.DataFrame(values, columns=present), has_data
+
+
+def _status_of_period(st: pd.DataFrame, pos: dict[str, int], wide: pd.DataFrame, has_data: np.ndarray,
+                      air: pd.DataFrame | None, air_rows: np.ndarray, sus: pd.DataFrame) -> pd.DataFrame:
+    """One period's per-station status (rows in ``st`` order) from its wide means (same row order),
+    the air stations' AQI (rows ``air_rows`` of ``st``) and suspicion. Built as arrays: pandas label
+    alignment on a few thousand Arrow-string keys cost more than the AQI computation itself."""
+    n = len(st)
+    kind = st["kind"].to_numpy()
+    ids = st["station_id"].to_numpy(dtype=object)
+    aqi = np.full(n, np.nan)
+    level = np.full(n, np.nan)
+    primary = np.full(n, None, dtype=object)
+    water_class = np.full(n, np.nan)
+    limit_ratio = np.full(n, np.nan)
+    worst = np.full(n, None, dtype=object)
+    exceedance = np.zeros(n, dtype=bool)
+    if air is not None and len(air_rows):
+        aqi[air_rows] = air["aqi"].to_numpy(dtype=float)
+        level[air_rows] = air["aqi_level"].to_numpy(dtype=float)
+        primary[air_rows] = air["primary_pollutant"].to_numpy(dtype=object)
+    water_rows = np.flatnonzero(kind == "water_section")
+    if len(water_rows):
+        water_ids = ids[water_rows].tolist()
+        body = pd.Series(st["waterbody_type"].to_numpy(dtype=object)[water_rows], index=water_ids)
+        water_wide = wide.iloc[water_rows].set_axis(water_ids, axis=0)
+        water_class[water_rows] = _water_status(water_wide, body).to_numpy(dtype=float)
+    outlet_rows = np.flatnonzero(kind == "polluter_outlet")
+    if len(outlet_rows):
+        outlet_ids = ids[outlet_rows].tolist()
+        info = pd.DataFrame({"limits_json": st["limits_json"].to_numpy(dtype=object)[outlet_rows],
+                             "ref_o2_pct": st["ref_o2_pct"].to_numpy(dtype=float)[outlet_rows]}, index=outlet_ids)
+        ex = _outlet_exceedance(wide.iloc[outlet_rows].set_axis(outlet_ids, axis=0), info)
+        limit_ratio[outlet_rows] = ex["limit_ratio"].to_numpy(dtype=float)
+        worst[outlet_rows] = ex["worst_parameter"].to_numpy(dtype=object)
+        exceedance[outlet_rows] = ex["exceedance"].to_numpy(dtype=bool)
+    suspicion_score = np.zeros(n)
+    n_events = np.zeros(n, dtype=int)
+    for sid, score, count in zip(sus.index, sus["suspicion"], sus["n_events"], strict=True):
+        i = pos.get(sid)
+        if i is not None:
+            suspicion_score[i] = score
+            n_events[i] = count
+    out = {col: st[col] for col in st.columns}
+    out.update(aqi=aqi, aqi_level=level, primary_pollutant=pd.Series(primary, index=st.index, dtype=object),
+               water_class=water_class, limit_ratio=limit_ratio,
+               worst_parameter=pd.Series(worst, index=st.index, dtype=object), exceedance=exceedance,
+               has_data=has_data, suspicion=suspicion_score, n_events=n_events)
+    return pd.DataFrame(out, index=st.index)
+
+
+def _statuses(con: Con, bounds: list[datetime], st: pd.DataFrame, cached: bool,
+              suspicion_lookback_h: int = 72) -> tuple[list[pd.DataFrame], pd.DataFrame]:
+    """Station status for consecutive periods of the SAME length ``[bounds[i], bounds[i+1])``:
+    one means scan, one AQI computation and one events query for all periods together.
+
+    Returns (statuses per period, the wide means per station and period of :func:`_means_by_period`).
+    """
+    n = len(bounds) - 1
+    averaging = "1h" if (bounds[1] - bounds[0]) <= timedelta(hours=1) else "24h"
+    means = _means_by_period(con, bounds, cached)
+    means["station_id"] = means["station_id"].astype(object)
+    st = st.reset_index(drop=True)
+    kind = st["kind"].to_numpy()
+    ids = st["station_id"].to_numpy(dtype=object)
+    pos = {sid: i for i, sid in enumerate(ids.tolist())}
+    period_col = means["period"].to_numpy()
+    wides = [_period_wide(means[period_col == i], pos, len(st)) for i in range(n)]
+    air_rows = np.flatnonzero((kind == "air_station") | (kind == "air_micro"))
+    air_ids = ids[air_rows].tolist()
+    airs: list[pd.DataFrame | None] = [None] * n
+    if air_ids:
+        if averaging == "1h":
+            # all periods' station-hours through HJ 633 together (per-call overhead dominates)
+            stacked = pd.concat([w.iloc[air_rows] for w, _ in wides], ignore_index=True)
+            res = _air_status(stacked, "1h")
+            k = len(air_ids)
+            airs = [res.iloc[i * k:(i + 1) * k] for i in range(n)]
+        else:
+            for i, (w, _) in enumerate(wides):
+                o3 = o3_daily_stats(con, bounds[i], bounds[i + 1], cached=cached)
+                airs[i] = _air_status(w.iloc[air_rows].set_axis(air_ids, axis=0), "24h", o3)
+    lookback = timedelta(hours=suspicion_lookback_h)
+    sus = _suspicion_windows(con, [(bounds[i] - lookback, bounds[i + 1]) for i in range(n)])
+    statuses = [_status_of_period(st, pos, wides[i][0], wides[i][1], airs[i], air_rows, sus[i]) for i in range(n)]
+    return statuses, means
+
+
 def station_status(con: Con, start: datetime, end: datetime, kinds: list[str] | None = None,
                    province: str | None = None, city: str | None = None, county: str | None = None,
                    suspicion_lookback_h: int = 72) -> pd.DataFrame:
@@ -278,38 +415,8 @@ def station_status(con: Con, start: datetime, end: datetime, kinds: list[str] | 
     ``start`` so an event that just ended still marks the station.
     """
     st = stations(con, kinds, province, city, county)
-    cached = has_map_cache(con)
-    means = period_means(con, start, end, cached=cached)
-    wide = means.set_index(["station_id", "parameter"])["value"].unstack("parameter")
-    wide = wide.reindex(st["station_id"])
-    averaging = "1h" if (end - start) <= timedelta(hours=1) else "24h"
-    out = st.set_index("station_id")
-    air_ids = out.index[out["kind"].isin(["air_station", "air_micro"])]
-    water_ids = out.index[out["kind"] == "water_section"]
-    outlet_ids = out.index[out["kind"] == "polluter_outlet"]
-    out["aqi"] = np.nan
-    out["aqi_level"] = np.nan
-    out["primary_pollutant"] = None
-    out["water_class"] = np.nan
-    out["limit_ratio"] = np.nan
-    out["worst_parameter"] = None
-    out["exceedance"] = False
-    if len(air_ids):
-        o3 = o3_daily_stats(con, start, end, cached=cached) if averaging == "24h" else None
-        air = _air_status(wide.loc[air_ids], averaging, o3)
-        out.loc[air_ids, ["aqi", "aqi_level", "primary_pollutant"]] = air[["aqi", "aqi_level", "primary_pollutant"]]
-    if len(water_ids):
-        out.loc[water_ids, "water_class"] = _water_status(wide.loc[water_ids], out.loc[water_ids, "waterbody_type"])
-    if len(outlet_ids):
-        ex = _outlet_exceedance(wide.loc[outlet_ids], out.loc[outlet_ids])
-        out.loc[outlet_ids, ["limit_ratio", "worst_parameter", "exceedance"]] = ex
-    n_hours = means.groupby("station_id")["n_hours"].max()
-    out["has_data"] = out.index.isin(n_hours.index)
-    sus = suspicion(con, start - timedelta(hours=suspicion_lookback_h), end).set_index("station_id")
-    out["suspicion"] = sus["suspicion"].reindex(out.index).fillna(0.0)
-    out["n_events"] = sus["n_events"].reindex(out.index).fillna(0).astype(int)
-    out["exceedance"] = out["exceedance"].astype(bool)
-    return out.reset_index()
+    statuses, _ = _statuses(con, [start, end], st, has_map_cache(con), suspicion_lookback_h)
+    return statuses[0]
 
 
 # ---------------------------------------------------------------- headline figures
@@ -368,16 +475,90 @@ def open_event_count(con: Con, at: datetime, station_ids: list[str] | None = Non
     return int(con.execute(sql, args).fetchone()[0])
 
 
+def _count_classes(values: np.ndarray) -> dict[int, int]:
+    """{class: n} of the non-NaN values (AQI levels, water classes)."""
+    values = values[~np.isnan(values)].astype(int)
+    uniq, counts = np.unique(values, return_counts=True)
+    return {int(k): int(v) for k, v in zip(uniq, counts, strict=True)}
+
+
 def _summarise(status: pd.DataFrame) -> dict:
-    air = status[status["kind"] == "air_station"]
-    water = status[status["kind"] == "water_section"]
-    outlets = status[status["kind"] == "polluter_outlet"]
+    kind = status["kind"].to_numpy()
     return {
-        "aqi_levels": {int(k): int(v) for k, v in air["aqi_level"].dropna().astype(int).value_counts().items()},
-        "water_classes": {int(k): int(v) for k, v in water["water_class"].dropna().astype(int).value_counts().items()},
-        "exceedances": int(outlets["exceedance"].sum()),
-        "suspected_stations": int((status["suspicion"] > 0).sum()),
+        "aqi_levels": _count_classes(status["aqi_level"].to_numpy(dtype=float)[kind == "air_station"]),
+        "water_classes": _count_classes(status["water_class"].to_numpy(dtype=float)[kind == "water_section"]),
+        "exceedances": int(status["exceedance"].to_numpy(dtype=bool)[kind == "polluter_outlet"].sum()),
+        "suspected_stations": int((status["suspicion"].to_numpy(dtype=float) > 0).sum()),
     }
+
+
+def _reporting_both(con: Con, periods: list[tuple[datetime, datetime]], cached: bool) -> list[set[str]]:
+    """:func:`reporting_stations` for several periods (one query on ``map_station_span`` when cached)."""
+    if not cached:
+        return [reporting_stations(con, s, e, cached=False) for s, e in periods]
+    rows = con.execute("SELECT station_id, first_ts, last_ts FROM map_station_span").fetchall()
+    return [{sid for sid, first, last in rows if first < e and last >= s} for s, e in periods]
+
+
+def _open_events_at(con: Con, ats: list[datetime], station_ids: list[str]) -> list[int]:
+    """:func:`open_event_count` at several moments, one query."""
+    if not station_ids:
+        return [0] * len(ats)
+    cols = ", ".join("count(*) FILTER (WHERE start < ?)" for _ in ats)
+    row = con.execute(f"SELECT {cols} FROM events WHERE status IN ({_placeholders(OPEN_STATUSES)}) "
+                      f"AND station_id IN (SELECT unnest(?::VARCHAR[]))",
+                      [*ats, *OPEN_STATUSES, list(station_ids)]).fetchone()
+    return [int(v or 0) for v in row]
+
+
+def situation(con: Con, start: datetime, end: datetime, kinds: list[str] | None = None,
+              province: str | None = None, city: str | None = None, county: str | None = None,
+              suspicion_lookback_h: int = 72) -> tuple[pd.DataFrame, dict]:
+    """What the situation map shows for ``[start, end)``: (:func:`station_status`, :func:`headline`).
+
+    Why one function: the map and its headline need the status of this period AND the previous
+    period of the same length; computing them together is one scan of ``[prev_start, end)``
+    grouped by period, one AQI pass, one events query, and the capture rates are counted from
+    the same scan (the valid pollutant hours per station), instead of ~10 separate queries.
+    Answers are identical to calling :func:`station_status` and :func:`headline` (tested).
+    """
+    length = end - start
+    prev_start = start - length
+    st = stations(con, kinds, province, city, county)
+    cached = has_map_cache(con)
+    (prev_status, cur_status), means = _statuses(con, [prev_start, start, end], st, cached, suspicion_lookback_h)
+    h = _headline_from(con, st, [(prev_start, start), (start, end)], [prev_status, cur_status], means, cached)
+    return cur_status, h
+
+
+def _headline_from(con: Con, st: pd.DataFrame, periods: list[tuple[datetime, datetime]],
+                   statuses: list[pd.DataFrame], means: pd.DataFrame, cached: bool) -> dict:
+    """Headline dicts (previous, current) from the statuses and the per-period means of one scan.
+
+    The capture-rate numerator is ``n_air``, the valid pollutant hours of the same scan: exactly
+    the rows :func:`capture_rate` counts.
+    """
+    kind = st["kind"].to_numpy()
+    air_ids = st["station_id"][kind == "air_station"].tolist()
+    ids = st["station_id"].tolist()
+    reporting = _reporting_both(con, periods, cached)
+    opened = _open_events_at(con, [e for _, e in periods], ids)
+    period_col = means["period"].to_numpy()
+    counts = [dict(zip(means["station_id"][period_col == i].tolist(), means["n_air"][period_col == i].tolist(),
+                       strict=True)) for i in range(len(periods))]
+    out = []
+    for i, ((s, e), stt) in enumerate(zip(periods, statuses, strict=True)):
+        summary = _summarise(stt)
+        expected = [sid for sid in air_ids if sid in reporting[i]]
+        if expected:
+            hours = max(1, int((e - s).total_seconds() // 3600))
+            got = sum(counts[i].get(sid, 0) for sid in expected)
+            summary["capture_rate"] = float(got) / (len(expected) * hours * len(AIR_POLLUTANTS))
+        else:
+            summary["capture_rate"] = float("nan")
+        summary["open_events"] = opened[i]
+        out.append(summary)
+    return {"current": out[-1], "previous": out[-2]}
 
 
 def headline(con: Con, start: datetime, end: datetime, kinds: list[str] | None = None,
@@ -388,26 +569,10 @@ def headline(con: Con, start: datetime, end: datetime, kinds: list[str] | None =
     The capture rate counts the standard air stations in service in the period
     (:func:`reporting_stations`). Returns ``{"current": {...}, "previous": {...}}`` with keys capture_rate, aqi_levels
     {level: n stations}, water_classes {class: n}, exceedances (outlets over a limit),
-    open_events, suspected_stations. ``status`` may pass the current :func:`station_status`
-    to avoid computing it twice.
+    open_events, suspected_stations. ``status`` is accepted for compatibility and not needed:
+    both periods come from one pass (see :func:`situation`).
     """
-    length = end - start
-    prev_start, prev_end = start - length, start
-    cur_status = status if status is not None else station_status(con, start, end, kinds, province, city, county)
-    prev_status = station_status(con, prev_start, prev_end, kinds, province, city, county)
-    air_ids = cur_status.loc[cur_status["kind"] == "air_station", "station_id"].tolist()
-    ids = cur_status["station_id"].tolist()
-    cached = has_map_cache(con)
-    reporting_now = reporting_stations(con, start, end, cached=cached)
-    reporting_before = reporting_stations(con, prev_start, prev_end, cached=cached)
-    out = {}
-    for name, (s, e, stt, reporting) in {"current": (start, end, cur_status, reporting_now),
-                                         "previous": (prev_start, prev_end, prev_status, reporting_before)}.items():
-        summary = _summarise(stt)
-        summary["capture_rate"] = capture_rate(con, s, e, [i for i in air_ids if i in reporting], cached=cached)
-        summary["open_events"] = open_event_count(con, e, ids)
-        out[name] = summary
-    return out
+    return situation(con, start, end, kinds, province, city, county)[1]
 
 
 # ---------------------------------------------------------------- events

@@ -194,6 +194,46 @@ def test_model_contributions_long_form(con):
     assert views.model_contributions(con, "1001A", FX.EVENT_START, FX.EVENT_END).empty
 
 
+def _headline_from_separate_queries(con, start, end) -> dict:
+    """The headline computed the long way: each figure by its own public query, period by period."""
+    out = {}
+    length = end - start
+    for name, (s, e) in {"current": (start, end), "previous": (start - length, start)}.items():
+        status = views.station_status(con, s, e)
+        air = status.loc[status["kind"] == "air_station", "station_id"].tolist()
+        reporting = views.reporting_stations(con, s, e)
+        out[name] = {
+            "aqi_levels": status.loc[status["kind"] == "air_station", "aqi_level"].dropna().astype(int)
+            .value_counts().to_dict(),
+            "water_classes": status.loc[status["kind"] == "water_section", "water_class"].dropna().astype(int)
+            .value_counts().to_dict(),
+            "exceedances": int(status.loc[status["kind"] == "polluter_outlet", "exceedance"].sum()),
+            "suspected_stations": int((views.suspicion(con, s - pd.Timedelta(hours=72), e)["suspicion"] > 0).sum()),
+            "capture_rate": views.capture_rate(con, s, e, [i for i in air if i in reporting]),
+            "open_events": views.open_event_count(con, e, status["station_id"].tolist()),
+        }
+    return out
+
+
+def test_situation_in_one_pass_equals_the_separate_queries(template, tmp_path):
+    raw_store = FX.build_internal_store(tmp_path / "nocache.duckdb", map_cache=False)
+    with connect(template, read_only=True) as cached, connect(raw_store, read_only=True) as plain:
+        for c in (cached, plain):
+            for start, end in ((LAST, LAST + HOUR), (LAST - pd.Timedelta(hours=23), LAST + HOUR),
+                               (FX.EVENT_START.to_pydatetime(), (FX.EVENT_START + HOUR).to_pydatetime())):
+                status, h = views.situation(c, start, end)
+                pd.testing.assert_frame_equal(status, views.station_status(c, start, end))
+                assert h == views.headline(c, start, end)
+                expected = _headline_from_separate_queries(c, start, end)
+                for period in ("current", "previous"):
+                    got, want = h[period], expected[period]
+                    assert got["capture_rate"] == pytest.approx(want.pop("capture_rate"))
+                    assert {k: got[k] for k in want} == want
+            status, h = views.situation(c, LAST, LAST + HOUR, kinds=["air_station"])  # a filter narrows both
+            assert status["station_id"].tolist() == views.stations(c, kinds=["air_station"])["station_id"].tolist()
+            assert h["current"]["water_classes"] == {} and h["current"]["exceedances"] == 0
+
+
 def test_values_at_mean_over_period(con):
     v = views.values_at(con, ["1001A", "1002A"], "PM2.5", LAST - pd.Timedelta(hours=2), LAST + HOUR).set_index("station_id")
     raw = views.station_series(con, "1001A", LAST - pd.Timedelta(hours=2), LAST + HOUR, ["PM2.5"])

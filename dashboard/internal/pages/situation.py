@@ -94,11 +94,10 @@ def situation_view(con, extent_start: pd.Timestamp, offset_h: int, resolution: s
                    basemap: str = "offline"):
     """Everything the map callback returns: (figure, headline cards, time label). Pure given the store."""
     start, end = period_for(extent_start, offset_h, resolution, tz)
-    status = views.station_status(con, start.to_pydatetime(), end.to_pydatetime(),
-                                  province=province or None, city=city or None, county=county or None)
+    # one pass for the map and both periods of the headline (see data.views.situation)
+    status, h = views.situation(con, start.to_pydatetime(), end.to_pydatetime(),
+                                province=province or None, city=city or None, county=county or None)
     fig = situation_map_dict(status, layers=layers, lang=lang, basemap=basemap, layer_url=layer_url)
-    h = views.headline(con, start.to_pydatetime(), end.to_pydatetime(), province=province or None,
-                       city=city or None, county=county or None, status=status)
     local = one_to_local(start, tz)
     label = fmt_local(local, "%Y-%m-%d" if resolution == "day" else "%Y-%m-%d %H:00") + f" ({t('local_time', lang)})"
     return fig, headline_cards(h, lang), label
