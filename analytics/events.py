@@ -99,7 +99,7 @@ def build_events(panel: Panel, combined: np.ndarray, final: np.ndarray, surprise
     low_level = settings.threshold * settings.low_ratio
     for s, a, b in segs:
         rows.append(_describe(panel, s, a, b, combined, final, surprise, model_kinds, kinds, low_level, expected, score_of,
-                              peak_bonus))
+                              peak_bonus, settings.model_thresholds.get("outage")))
     if not rows:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in EVENT_COLUMNS}).astype(
             {"start": "datetime64[us]", "end": "datetime64[us]", "score": float})
@@ -110,7 +110,7 @@ def build_events(panel: Panel, combined: np.ndarray, final: np.ndarray, surprise
 
 
 def _describe(panel, s, a, b, combined, final, surprise, model_kinds, kinds, low, expected, score_of=None,
-              peak_bonus: float = 0.0) -> list:
+              peak_bonus: float = 0.0, outage_open: float | None = None) -> list:
     sl = combined[s, a:b + 1, :]
     hot = np.nan_to_num(sl) >= low  # cells that carry the event
     if not hot.any():
@@ -134,8 +134,13 @@ def _describe(panel, s, a, b, combined, final, surprise, model_kinds, kinds, low
     # ranks like the peak of a suspicious run.
     hot_s = sl[hot]
     typical = float(np.quantile(hot_s, 0.25)) if hot_s.size else float(np.nanmax(sl))
-    rows_absent = not panel.present[s, a:b + 1, :].any(axis=1).all()
-    if kind == "outage" and rows_absent:
+    absent_h = ~panel.present[s, a:b + 1, :].any(axis=1)
+    rows_absent = bool(absent_h.any())
+    # a gap whose rows are absent keeps its outage evidence even when the event around it takes
+    # another kind by mass (e.g. odd readings next to the gap): the gap alone would open an event
+    gap_opens = (outage_open is not None and "outage" in surprise and rows_absent
+                 and float(np.max(surprise["outage"][s, a:b + 1][absent_h])) >= outage_open)
+    if (kind == "outage" and rows_absent) or gap_opens:
         typical = float(np.nanmax(sl)) + peak_bonus
     elif kind == "outage":  # null rows carry their own scores; the event adds no evidence to them
         typical = float(np.min(hot_s)) if hot_s.size else typical

@@ -34,3 +34,39 @@ def test_events_carry_evidence():
     assert "PM2.5" in e["parameters"]
     assert e["evidence"]["models"] and e["evidence"]["neighbours"]
     assert e["evidence"]["deviation_pct_vs_neighbours"]["PM2.5"] > 100
+
+
+def test_absent_rows_gap_keeps_its_rank_inside_an_event_of_another_kind():
+    """Rows removed during an episode inside an event whose kind (by mass) is not outage: the gap's
+    own outage evidence still ranks the event like a run peak (the gap has no reading of its own)."""
+    import pandas as pd
+
+    from analytics.detectors.testing import sample_readings
+    from analytics.events import EventSettings, build_events
+    from analytics.pipeline import load_pipeline, run_models
+
+    r, s = sample_readings()
+    t0 = pd.Timestamp("2016-12-20 06:00")
+    gap = (r["station_id"] == "1010A") & (r["ts"] >= t0) & (r["ts"] < t0 + pd.Timedelta(hours=6))
+    panel, _, _, _ = run_models(r[~gap], s, load_pipeline("default"))
+    st = int(np.nonzero(panel.stations["station_id"].to_numpy() == "1010A")[0][0])
+    a = int((t0 - panel.times[0]) / pd.Timedelta(hours=1))
+    shape = panel.shape
+    outage = np.zeros(shape)
+    outage[st, a:a + 6, :] = 5.0  # the gap (absent rows)
+    other = np.zeros(shape)
+    other[st, a - 24:a + 30, 0] = 6.0  # a day-long run of another kind around it carries more mass
+    combined = np.maximum(outage, other)
+    settings = EventSettings(threshold=5.0, low_ratio=0.75, merge_gap_h=3, min_hours=1,
+                             model_thresholds={"outage": 4.0})
+
+    def events(model_thresholds):
+        st_ = EventSettings(**{**settings.__dict__, "model_thresholds": model_thresholds})
+        return build_events(panel, combined, combined, {"outage": outage, "other": other},
+                            {"outage": "outage", "other": "drift"}, st_, score_of=lambda x: x, peak_bonus=5.0)
+
+    with_gap = events({"outage": 4.0})
+    assert len(with_gap) == 1 and with_gap.iloc[0]["kind"] == "drift"
+    assert with_gap.iloc[0]["score"] == 6.0 + 5.0  # peak + run-peak bonus
+    # a gap too weak to open an event alone lends nothing: the lower quartile of the hot hours
+    assert events({"outage": 9.0}).iloc[0]["score"] < 6.0 + 5.0
