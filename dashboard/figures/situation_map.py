@@ -52,8 +52,34 @@ HOVER_COLUMNS = ("station_id", "name", "kind", "aqi", "aqi_level", "primary_poll
                  "suspicion", "n_events")
 
 
+def _air_hover_texts(df: pd.DataFrame, lang: str) -> list[str]:
+    """:func:`_hover` for air stations with the translations looked up once per trace, not per
+    station (the same text; the hover was most of the figure's cost at 2,000 stations)."""
+    t_aqi, t_primary, t_none, t_sus = (t(k, lang) for k in ("aqi", "primary_pollutant", "no_data", "suspicion"))
+    level_names = {lvl: aqi_level_name(lvl, lang) for lvl in range(1, 7)}
+    out = []
+    for sid, name, aqi, level, primary, sus, n_ev in zip(
+            *(df[c].astype(object).tolist() for c in ("station_id", "name", "aqi", "aqi_level",
+                                                      "primary_pollutant", "suspicion", "n_events")), strict=True):
+        text = f"<b>{name}</b> ({sid})"
+        if level is not None and level == level:  # not NaN
+            lvl = int(level)
+            text += f"<br>{t_aqi} {_fmt(aqi)} {level_names[lvl] if lvl in level_names else aqi_level_name(lvl, lang)}"
+            if isinstance(primary, str):
+                text += f"<br>{t_primary}: {primary}"
+        else:
+            text += f"<br>{t_none}"
+        if sus > 0:
+            text += f"<br>{t_sus}: {_fmt(sus, 2)} ({int(n_ev)})"
+        out.append(text)
+    return out
+
+
 def _hover_texts(df: pd.DataFrame, lang: str) -> list[str]:
     """Hover text per row; only the needed columns are converted (speed at 2,000 stations)."""
+    if {"station_id", "name", "aqi", "aqi_level", "primary_pollutant", "suspicion", "n_events"} <= set(df.columns) \
+            and df["kind"].isin(["air_station", "air_micro"]).all():
+        return _air_hover_texts(df, lang)
     cols = [c for c in HOVER_COLUMNS if c in df.columns]
     return [_hover(dict(zip(cols, values, strict=True)), lang)
             for values in zip(*(df[c].astype(object).tolist() for c in cols), strict=True)]

@@ -162,3 +162,15 @@ def test_i18n_has_both_languages_and_defaults_to_chinese():
 def test_every_layer_has_a_label():
     for name in ALL_LAYERS:
         assert i18n.t(f"layer_{name}", "en")
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_air_hover_fast_path_gives_the_per_row_text(lang):
+    from dashboard.figures import situation_map as sm
+
+    air = status_frame()
+    air = air[air["kind"].isin(["air_station", "air_micro"])]
+    per_row = [sm._hover(row, lang) for row in air.to_dict("records")]
+    assert sm._hover_texts(air, lang) == per_row
+    assert "PM2.5" in per_row[0] and "0.90 (2)" in per_row[0]  # primary pollutant and suspicion shown
+    assert per_row[1].endswith(i18n.t("no_data", lang))
