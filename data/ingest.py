@@ -271,12 +271,7 @@ def ingest_select(
         report.check()
         if report.rows_stored:
             invalidate_map_cache(con)
-        con.execute(
-            "UPDATE ingest_batches SET finished_at = timezone('UTC', now()), rows_in = ?, rows_stored = ?, "
-            "rows_duplicate = ?, rows_quarantined = ?, status = 'committed' WHERE batch_id = ?",
-            [report.rows_in, report.rows_stored, report.rows_duplicate, report.rows_quarantined, batch_id],
-        )
-        con.execute("COMMIT")
+        _commit_batch(con, report, batch_id)
         return report
     except BaseException:
         con.execute("ROLLBACK")
@@ -284,6 +279,16 @@ def ingest_select(
         raise
     finally:
         _drop_temp(con)
+
+
+def _commit_batch(con: duckdb.DuckDBPyConnection, report: IngestReport, batch_id: int) -> None:
+    """Record the batch's final counts and commit: the batch row and its rows land together."""
+    con.execute(
+        "UPDATE ingest_batches SET finished_at = timezone('UTC', now()), rows_in = ?, rows_stored = ?, "
+        "rows_duplicate = ?, rows_quarantined = ?, status = 'committed' WHERE batch_id = ?",
+        [report.rows_in, report.rows_stored, report.rows_duplicate, report.rows_quarantined, batch_id],
+    )
+    con.execute("COMMIT")
 
 
 def _record_failed_batch(con: duckdb.DuckDBPyConnection, source: str, sha: str | None, fmt: str) -> None:
@@ -629,12 +634,7 @@ def ingest_stations(
             reasons=reasons, already_ingested=previous is not None, previous_batch_id=previous, kind="stations",
         )
         report.check()
-        con.execute(
-            "UPDATE ingest_batches SET finished_at = timezone('UTC', now()), rows_in = ?, rows_stored = ?, "
-            "rows_duplicate = ?, rows_quarantined = ?, status = 'committed' WHERE batch_id = ?",
-            [report.rows_in, report.rows_stored, report.rows_duplicate, report.rows_quarantined, batch_id],
-        )
-        con.execute("COMMIT")
+        _commit_batch(con, report, batch_id)
         return report
     except BaseException:
         con.execute("ROLLBACK")
