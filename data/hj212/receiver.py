@@ -466,3 +466,66 @@ async def serve(db_path: str | Path, host: str, port: int, *, ready: Callable[[s
     finally:
         await receiver.stop()
     return receiver.stats
+
+
+class ReceiverThread:
+    """The asyncio receiver on its own event loop in a background thread.
+
+    Why: DuckDB allows one writing process per file, so the dashboard server (which writes reviews)
+    and the receiver cannot run as two processes on one store. ``envtrust serve --hj212-port``
+    runs both in one process; DuckDB's per-process instance cache lets their connections share
+    the database. Use as a context manager or call :meth:`start` / :meth:`stop`.
+    """
+
+    def __init__(self, db_path: str | Path, host: str = "127.0.0.1", port: int = 0, **options):
+        import threading
+
+        self.db_path, self.host, self.requested_port, self.options = db_path, host, port, options
+        self.port = 0
+        self.stats: ReceiverStats | None = None
+        self._ready = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="hj212-receiver", daemon=True)
+
+    def _run(self) -> None:
+        async def main():
+            self._loop = asyncio.get_running_loop()
+            self._stop = asyncio.Event()
+
+            def ready(host, port):
+                self.port = port
+                self._ready.set()
+
+            self.stats = await serve(self.db_path, self.host, self.requested_port, ready=ready,
+                                     stop_event=self._stop, **self.options)
+
+        try:
+            asyncio.run(main())
+        except BaseException as exc:  # surfaced by start()/stop()
+            self._error = exc
+            self._ready.set()
+
+    def start(self, timeout_s: float = 20.0) -> ReceiverThread:
+        self._thread.start()
+        if not self._ready.wait(timeout_s):
+            raise RuntimeError("HJ 212 receiver did not start")
+        if self._error:
+            raise self._error
+        return self
+
+    def stop(self, timeout_s: float = 20.0) -> None:
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(timeout_s)
+        if self._thread.is_alive():
+            raise RuntimeError("HJ 212 receiver did not stop")
+        if self._error:
+            raise self._error
+
+    def __enter__(self) -> ReceiverThread:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

@@ -27,6 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8050, help="TCP port (default 8050)")
     parser.add_argument("--threads", type=int, default=8, help="worker threads (default 8)")
+    parser.add_argument("--hj212-port", dest="hj212_port", type=int, default=None,
+                        help="also receive HJ 212-2017 packets on this TCP port, in this process "
+                             "(DuckDB allows one writing process per store)")
 
 
 def service_urls(host: str, port: int, first_station: str | None = None) -> dict[str, str]:
@@ -80,9 +83,29 @@ def run(args: argparse.Namespace) -> int:
     else:
         print("no demo accounts file; create a user with `envtrust user add NAME --role analyst "
               f"--db {settings.db_path}`")
+    receiver = _start_hj212(settings.db_path, args.host, args.hj212_port)
     print("press Ctrl+C to stop", flush=True)
     try:
         waitress.serve(server, host=args.host, port=args.port, threads=args.threads, ident="envtrust")
     except OSError as exc:
         raise UserError(f"cannot listen on {args.host}:{args.port}: {exc}") from exc
+    finally:
+        if receiver is not None:
+            receiver.stop()
     return 0
+
+
+def _start_hj212(db_path: Path, host: str, port: int | None):
+    """Start the HJ 212 receiver thread next to the dashboard when a port is given."""
+    if port is None:
+        return None
+    if not 0 < port < 65536:
+        raise UserError(f"--hj212-port must be 1..65535, not {port}")
+    from data.hj212.receiver import ReceiverThread
+
+    try:
+        receiver = ReceiverThread(db_path, host, port).start()
+    except OSError as exc:
+        raise UserError(f"cannot listen for HJ 212 on {host}:{port}: {exc}") from exc
+    print(f"  hj212          tcp://{host}:{receiver.port} (HJ 212-2017 data loggers)")
+    return receiver

@@ -6,14 +6,12 @@ crash test runs it as a subprocess (``envtrust hj212 listen``) and kills it with
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from datetime import datetime
 from pathlib import Path
@@ -23,7 +21,7 @@ import pytest
 
 from data.hj212.client import send_packets, send_readings, station_packets, unique_qns
 from data.hj212.packet import build_cp, build_packet, parse_packet
-from data.hj212.receiver import serve
+from data.hj212.receiver import ReceiverThread
 from data.store import connect
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,50 +50,9 @@ def db(tmp_path) -> Path:
     return make_store(tmp_path / "hj212.duckdb")
 
 
-class ThreadReceiver:
-    """The asyncio receiver on its own event loop in a thread (the test talks to it over TCP)."""
-
-    def __init__(self, db_path: Path, **options):
-        self.db_path, self.options = db_path, options
-        self.port = 0
-        self.stats = None
-        self._ready = threading.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        async def main():
-            self._loop = asyncio.get_running_loop()
-            self._stop = asyncio.Event()
-
-            def ready(host, port):
-                self.port = port
-                self._ready.set()
-
-            self.stats = await serve(self.db_path, "127.0.0.1", 0, ready=ready, stop_event=self._stop,
-                                     **self.options)
-
-        try:
-            asyncio.run(main())
-        except BaseException as exc:  # surfaced by __enter__/__exit__
-            self._error = exc
-            self._ready.set()
-
-    def __enter__(self) -> ThreadReceiver:
-        self._thread.start()
-        assert self._ready.wait(20), "receiver did not start"
-        if self._error:
-            raise self._error
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(20)
-        assert not self._thread.is_alive(), "receiver did not stop"
-        if self._error:
-            raise self._error
+def ThreadReceiver(db_path: Path, **options) -> ReceiverThread:  # noqa: N802 - reads like the class it returns
+    """The product's receiver thread on a free port of 127.0.0.1 (the tests talk to it over TCP)."""
+    return ReceiverThread(db_path, "127.0.0.1", 0, **options)
 
 
 def read_answers(sock: socket.socket, n: int, timeout_s: float = 5.0) -> list:
