@@ -81,3 +81,26 @@ def spike(panel: Panel, *, min_neighbours: int = 1) -> dict[str, np.ndarray]:
     scale = robust_scale(np.where(np.isfinite(peak), np.abs(peak), np.nan), axis=1, floor=0.02)
     stat = np.clip(np.nan_to_num(excess / scale), 0, None)
     return {"spike": stat}
+
+
+@register("extreme_ratio", models={"extreme_ratio": "spike"})
+def extreme_ratio(panel: Panel, *, min_neighbours: int = 2, own_quantile: float = 0.99) -> dict[str, np.ndarray]:
+    """How far a reading sits above its neighbours' median, as a raw log ratio (not scaled by the
+    series' own noise). Why: on heavy-tailed data the scaled neighbour residual (``spatial_high``)
+    and the peak height (``spike``) reach their clean-data tail already at ordinary episodes, so a
+    PM10 of 1,000 ug/m3 beside neighbours at 120 ranked like a routine odd hour. The unscaled
+    ratio keeps growing; its clean-data calibration says how far beyond anything seen it is."""
+    y = log_values(panel)
+    nb = panel.neighbours
+    out = np.zeros(panel.shape)
+    if nb.index.shape[1] == 0 or not (nb.count >= min_neighbours).any():
+        return {"extreme_ratio": out}
+    ref = neighbour_median(y, nb.index)
+    with np.errstate(all="ignore"):  # an all-NaN series has no own high level
+        own_high = np.nanquantile(y, own_quantile, axis=1, keepdims=True)
+    enough = (nb.count >= min_neighbours)[:, None, None]
+    # both at once: far above the neighbours AND above the station's own high level (a ratio alone
+    # is ordinary at low concentrations, a high level alone is ordinary in an episode)
+    stat = np.minimum(y - ref, y - own_high)
+    stat = np.where(enough & np.isfinite(ref) & np.isfinite(own_high), np.clip(stat, 0, None), 0.0)
+    return {"extreme_ratio": np.nan_to_num(stat)}

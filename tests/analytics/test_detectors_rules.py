@@ -1,8 +1,8 @@
-"""Rule checks (range, PM2.5 > PM10, unshared spike) on a real Beijing slice."""
+"""Rule checks (range, PM2.5 > PM10, unshared spike, extreme ratio) on a real Beijing slice."""
 
 import numpy as np
 
-from analytics.detectors.rules import pm_ratio, range_check, spike
+from analytics.detectors.rules import extreme_ratio, pm_ratio, range_check, spike
 from analytics.detectors.testing import cells, firing_rate, panel_of, sample_readings, set_values
 
 
@@ -37,3 +37,20 @@ def test_spike_no_neighbour_shares_is_caught_and_shared_peaks_are_not():
     hit = spike(p)["spike"][st, ts, pi][0]
     assert hit > np.nanquantile(base[base > 0], 0.995)
     assert firing_rate(base, hit) < 0.001
+
+
+def test_extreme_ratio_ranks_an_impossible_value_among_the_rarest_but_not_a_shared_episode():
+    r, s = sample_readings()
+    base = extreme_ratio(panel_of(r, s))["extreme_ratio"]
+    assert firing_rate(base, 0) < 0.05  # needs high AND far above the neighbours at once
+    r2 = set_values(r, "1012A", "PM10", "2016-12-05 03:00", 2, lambda v: v * 0 + 1080.0)
+    p = panel_of(r2, s)
+    st, ts, pi = cells(p, "1012A", "PM10", "2016-12-05 03:00", 2)
+    hit = extreme_ratio(p)["extreme_ratio"][st, ts, pi]
+    assert firing_rate(base, hit.min()) < 0.001  # rarer than 1 in 1,000 real readings of a smog month
+    # the whole network at 1,080: an episode, not one station's impossible value
+    shared = r.copy()
+    sel = (shared["parameter"] == "PM10") & shared["ts"].between("2016-12-05 03:00", "2016-12-05 04:00")
+    shared.loc[sel, "value"] = 1080.0
+    ps = panel_of(shared, s)
+    assert (extreme_ratio(ps)["extreme_ratio"][st, ts, pi] == 0).all()
