@@ -63,30 +63,31 @@ def headline_cards(h: dict, lang: str) -> list:
                   _trend(cap, prev["capture_rate"], lang, pct=True, good_when_up=True)],
                  className="headline-card", id="headline-capture"),
     ]
-    chips = []
-    for level in range(1, 7):
-        n = cur["aqi_levels"].get(level, 0)
-        chips.append(html.Div([
-            html.Span(className="chip-swatch", style={"background": aqi_colour(level)}),
-            html.Span(f"{aqi_level_name(level, lang)} {n}"),
-            _trend(n, prev["aqi_levels"].get(level, 0), lang, good_when_up=level <= 2)], className="chip"))
-    cards.append(html.Div([html.Div(t("aqi_levels", lang), className="card-label"), *chips],
-                          className="headline-card", id="headline-aqi"))
+    cards.append(_class_card("aqi_levels", "headline-aqi", cur["aqi_levels"], prev["aqi_levels"],
+                             aqi_colour, aqi_level_name, good_up_to=2, lang=lang))
     if cur["water_classes"] or prev["water_classes"]:
-        wchips = []
-        for cls in range(1, 7):
-            n = cur["water_classes"].get(cls, 0)
-            wchips.append(html.Div([
-                html.Span(className="chip-swatch", style={"background": water_colour(cls)}),
-                html.Span(f"{water_class_name(cls, lang)} {n}"),
-                _trend(n, prev["water_classes"].get(cls, 0), lang, good_when_up=cls <= 3)], className="chip"))
-        cards.append(html.Div([html.Div(t("water_classes", lang), className="card-label"), *wchips],
-                              className="headline-card", id="headline-water"))
+        cards.append(_class_card("water_classes", "headline-water", cur["water_classes"], prev["water_classes"],
+                                 water_colour, water_class_name, good_up_to=3, lang=lang))
     for key in ("exceedances", "open_events", "suspected_stations"):
         cards.append(html.Div([html.Div(t(key, lang), className="card-label"),
                                html.Div(str(cur[key]), className="card-value"),
                                _trend(cur[key], prev[key], lang)], className="headline-card", id=f"headline-{key}"))
     return cards
+
+
+def _class_card(label_key: str, card_id: str, current: dict, previous: dict, colour, name,
+                good_up_to: int, lang: str) -> html.Div:
+    """A headline card with one chip per class 1..6 (AQI level or water class) and its trend;
+    a rise counts as good only for classes up to ``good_up_to``."""
+    chips = []
+    for cls in range(1, 7):
+        n = current.get(cls, 0)
+        chips.append(html.Div([
+            html.Span(className="chip-swatch", style={"background": colour(cls)}),
+            html.Span(f"{name(cls, lang)} {n}"),
+            _trend(n, previous.get(cls, 0), lang, good_when_up=cls <= good_up_to)], className="chip"))
+    return html.Div([html.Div(t(label_key, lang), className="card-label"), *chips],
+                    className="headline-card", id=card_id)
 
 
 def situation_view(con, extent_start: pd.Timestamp, offset_h: int, resolution: str, layers: list[str],
