@@ -428,6 +428,9 @@ def create_server(settings: Settings, *, internal_app_factory: InternalFactory |
         SESSION_COOKIE_NAME="envtrust_session",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
+        # Secure only when the deployment is HTTPS (ENVTRUST_SECURE_COOKIES=1): browsers do not send
+        # a Secure cookie over plain HTTP (Chromium excepts localhost), so on for `make run` it breaks login.
+        SESSION_COOKIE_SECURE=settings.secure_cookies,
         SESSION_REFRESH_EACH_REQUEST=False,  # no Set-Cookie on cacheable embed answers
         PERMANENT_SESSION_LIFETIME=SESSION_LIFETIME,
         MAX_CONTENT_LENGTH=2 * 1024 * 1024,

@@ -10,6 +10,12 @@ Environment variables (all optional):
 - ``ENVTRUST_SECRET_KEY``: Flask session key for the dashboard (default: random per process).
 - ``ENVTRUST_DISPLAY_TZ``: time zone the UI shows (default ``Asia/Shanghai``).
 - ``ENVTRUST_PENALTY_FACTOR``: factor for the "1.5 x city maximum" substitution rule (default 1.5).
+- ``ENVTRUST_SECURE_COOKIES``: ``1`` marks the dashboard's session cookie ``Secure`` (sent over
+  HTTPS only). Default off, because ``make run`` serves plain HTTP on localhost; switch it on
+  whenever the dashboard is reached through an HTTPS reverse proxy (docs/security.md).
+- ``ENVTRUST_HJ212_ALLOW_NO_PW``: ``1`` lets the HJ 212 receiver accept packets from a data logger
+  (MN) that has no access password configured, without checking PW (the pre-2026 behaviour).
+  Default off: such packets are refused with QnRtn 3 (docs/hj212.md).
 """
 
 from __future__ import annotations
@@ -33,6 +39,8 @@ class Settings:
     secret_key: str = field(default_factory=lambda: secrets.token_hex(32))
     display_tz: str = "Asia/Shanghai"
     penalty_factor: float = 1.5
+    secure_cookies: bool = False
+    hj212_allow_no_pw: bool = False
 
     @property
     def has_full_data(self) -> bool:
@@ -43,6 +51,21 @@ class Settings:
 def _default_shared_data() -> Path | None:
     candidate = REPO_ROOT.parent / "shared" / "data"
     return candidate if candidate.is_dir() else None
+
+
+_TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+_FALSE_WORDS = frozenset({"", "0", "false", "no", "off"})
+
+
+def env_flag(name: str, value: str) -> bool:
+    """An on/off environment variable (1/true/yes/on or 0/false/no/off/empty); anything else is
+    refused, so a typo never silently leaves a security switch in the state the operator did not mean."""
+    word = value.strip().lower()
+    if word in _TRUE_WORDS:
+        return True
+    if word in _FALSE_WORDS:
+        return False
+    raise ValueError(f"{name}={value!r}: expected 1/true/yes/on or 0/false/no/off")
 
 
 def load_settings(**overrides: object) -> Settings:
@@ -62,6 +85,10 @@ def load_settings(**overrides: object) -> Settings:
         values["display_tz"] = env["ENVTRUST_DISPLAY_TZ"]
     if "ENVTRUST_PENALTY_FACTOR" in env:
         values["penalty_factor"] = float(env["ENVTRUST_PENALTY_FACTOR"])
+    if "ENVTRUST_SECURE_COOKIES" in env:
+        values["secure_cookies"] = env_flag("ENVTRUST_SECURE_COOKIES", env["ENVTRUST_SECURE_COOKIES"])
+    if "ENVTRUST_HJ212_ALLOW_NO_PW" in env:
+        values["hj212_allow_no_pw"] = env_flag("ENVTRUST_HJ212_ALLOW_NO_PW", env["ENVTRUST_HJ212_ALLOW_NO_PW"])
     values.update({k: v for k, v in overrides.items() if v is not None})
     if "db_path" in values:
         values["db_path"] = Path(values["db_path"])  # type: ignore[arg-type]
