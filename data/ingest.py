@@ -43,7 +43,7 @@ import pandas as pd
 from data.parameters import DATA_FLAGS, PARAMETERS
 from data.store import finish_pending_result
 from data.timeconv import to_naive_utc
-from data.views import invalidate_map_cache
+from data.views import refresh_map_cache_for_batch
 
 REASONS: tuple[str, ...] = (
     "unparseable_time",
@@ -270,7 +270,8 @@ def ingest_select(
         report.previous_batch_id = previous
         report.check()
         if report.rows_stored:
-            invalidate_map_cache(con)
+            # same transaction: the map cache never disagrees with the readings (data/views.py)
+            refresh_map_cache_for_batch(con, batch_id)
         _commit_batch(con, report, batch_id)
         return report
     except BaseException:

@@ -8,7 +8,9 @@ Speed (100 M readings, station-sorted store): the station page filters by ``stat
 so DuckDB reads a handful of row groups. The map needs *all* stations at one hour/day, which a
 station-sorted table cannot prune by time; :func:`build_map_cache` writes a small time-sorted
 ``map_hourly`` table (one row per station-hour-parameter for the map's parameters only) that the
-map queries use when present. Build it after a bulk load (demo, ingest, benchmark).
+map queries use when present. Build it after a bulk load (demo, benchmark); once it exists, every
+ingest batch that stores readings adds its map rows to it in the same transaction
+(:func:`refresh_map_cache_for_batch`), so the map keeps using the cache and shows the new hours.
 """
 
 from __future__ import annotations
@@ -94,10 +96,55 @@ def time_extent(con: Con) -> tuple[datetime | None, datetime | None]:
 # ---------------------------------------------------------------- map cache
 
 def invalidate_map_cache(con: Con) -> None:
-    """Drop the map cache: called by ingest when new readings land, so the map never shows a
-    stale picture (it falls back to the readings table until :func:`build_map_cache` runs again)."""
+    """Drop the map cache (the map then reads the readings table until :func:`build_map_cache`
+    runs again). Ingest no longer calls this: it refreshes the cache with
+    :func:`refresh_map_cache_for_batch` in the batch's own transaction."""
     con.execute("DROP TABLE IF EXISTS map_station_span")
     con.execute("DROP TABLE IF EXISTS map_hourly")
+
+
+def refresh_map_cache_for_batch(con: Con, batch_id: int) -> int:
+    """Add the map rows of one ingest batch to an existing map cache; return the rows added
+    (0 and nothing done when there is no cache: a bulk load builds it once at the end).
+
+    Why incremental and not a rebuild: the ingest only ever INSERTS readings (a different value
+    for a stored key is quarantined as ``duplicate_conflict``, never overwrites), so the cache after
+    a batch is exactly the old cache plus the batch's valid map rows, and each station's span
+    widens to include the batch's pollutant hours. The cost is proportional to the batch (the
+    ``batch_id`` filter reads only the row groups the batch appended), not to the store, whereas a
+    rebuild rereads every reading (timings in docs/map-cache.md). Runs inside the caller's
+    transaction, so the cache and the readings commit or roll back together.
+
+    The appended rows sit after the ts-sorted body, in the row groups they fill: zone maps still
+    prune them (one batch covers a narrow time range, usually the latest hours). Run
+    :func:`build_map_cache` after a large back-fill to restore one fully ts-sorted table.
+    """
+    if not has_map_cache(con):
+        return 0
+    params = list(MAP_PARAMETERS)
+    added = con.execute(
+        f"INSERT INTO map_hourly SELECT station_id, ts, parameter, value FROM readings "
+        f"WHERE batch_id = ? AND parameter IN ({_placeholders(params)}) AND value IS NOT NULL AND flag = 'N' "
+        f"ORDER BY ts, station_id",
+        [batch_id, *params],
+    ).fetchall()[0][0]
+    if not added:
+        return 0
+    span = (f"SELECT station_id, min(ts) AS first_ts, max(ts) AS last_ts FROM readings WHERE batch_id = ? "
+            f"AND parameter IN ({_placeholders(AIR_POLLUTANTS)}) AND value IS NOT NULL AND flag = 'N' "
+            f"GROUP BY station_id")
+    args = [batch_id, *AIR_POLLUTANTS]
+    con.execute(
+        f"UPDATE map_station_span AS s SET first_ts = least(s.first_ts, b.first_ts), "
+        f"last_ts = greatest(s.last_ts, b.last_ts) FROM ({span}) AS b WHERE s.station_id = b.station_id",
+        args,
+    )
+    con.execute(
+        f"INSERT INTO map_station_span SELECT * FROM ({span}) AS b "
+        f"WHERE b.station_id NOT IN (SELECT station_id FROM map_station_span)",
+        args,
+    )
+    return int(added)
 
 
 def build_map_cache(con: Con) -> int:

@@ -257,22 +257,117 @@ def test_capture_rate_counts_stations_in_service(rw_con):
     assert views.reporting_stations(rw_con, start, end, cached=False) == views.reporting_stations(rw_con, start, end)
 
 
-def test_new_readings_invalidate_the_map_cache(store):
-    """A cache built before an ingest must not hide the new readings from the map."""
-    import pandas as pd
+def _one_air_station(store) -> None:
+    from data.stations import upsert_stations
+
+    upsert_stations(store, pd.DataFrame({"station_id": ["X1", "X2"], "name": ["x1", "x2"],
+                                         "kind": ["air_station", "air_station"], "lon": [116.4, 116.5],
+                                         "lat": [39.9, 39.8]}))
+
+
+def _hour(station: str, ts: str, pm25: float, flag: str = "N") -> pd.DataFrame:
+    return pd.DataFrame({"station_id": station, "ts": pd.Timestamp(ts), "parameter": ["PM2.5", "TEMP"],
+                         "value": [pm25, -3.0], "flag": flag})
+
+
+def _cache_rows(con) -> set[tuple]:
+    return set(con.execute("SELECT station_id, ts, parameter, value FROM map_hourly").fetchall())
+
+
+def test_ingest_refreshes_the_map_cache_instead_of_dropping_it(store):
+    """After an ingest that stores rows, the map still uses its cache AND shows the new hour
+    (the old behaviour dropped the cache, so the map fell back to the raw readings)."""
+    from data.ingest import ingest_readings
+
+    _one_air_station(store)
+    ingest_readings(store, _hour("X1", "2017-01-01 00:00", 50.0), "t1", "test")
+    views.build_map_cache(store)
+    new_hour = pd.Timestamp("2017-01-01 01:00").to_pydatetime()
+    report = ingest_readings(store, pd.concat([_hour("X1", "2017-01-01 01:00", 80.0),
+                                               _hour("X2", "2017-01-01 01:00", 20.0)]), "t2", "test")
+    assert report.rows_stored == 4
+    assert views.has_map_cache(store)
+    cached = views.period_means(store, new_hour, new_hour + HOUR, ["PM2.5"], cached=True)
+    assert dict(zip(cached["station_id"], cached["value"], strict=True)) == {"X1": 80.0, "X2": 20.0}
+    raw = views.period_means(store, new_hour, new_hour + HOUR, ["PM2.5"], cached=False)
+    assert cached.sort_values("station_id").reset_index(drop=True).equals(
+        raw.sort_values("station_id").reset_index(drop=True))
+    # the station spans (which stations were in service) widened too: X2 is new, X1 reaches 01:00
+    assert views.reporting_stations(store, new_hour, new_hour + HOUR) == {"X1", "X2"}
+    assert views.time_extent(store)[1] == new_hour
+    # and the refreshed cache is exactly what a full rebuild gives (non-map TEMP left out)
+    refreshed = _cache_rows(store)
+    views.build_map_cache(store)
+    assert refreshed == _cache_rows(store) and len(refreshed) == 3
+
+
+def test_map_cache_takes_only_valid_new_rows_and_nothing_twice(store):
+    from data.ingest import ingest_readings
+
+    _one_air_station(store)
+    ingest_readings(store, _hour("X1", "2017-01-01 00:00", 50.0), "t1", "test")
+    views.build_map_cache(store)
+    before = _cache_rows(store)
+    ingest_readings(store, _hour("X1", "2017-01-01 00:00", 50.0), "again", "test")  # duplicates only
+    ingest_readings(store, _hour("X1", "2017-01-01 00:00", 99.0), "conflict", "test")  # quarantined
+    assert _cache_rows(store) == before
+    ingest_readings(store, _hour("X1", "2017-01-01 02:00", 70.0, flag="M"), "maint", "test")  # stored, not valid
+    assert _cache_rows(store) == before
+    span = store.execute("SELECT first_ts, last_ts FROM map_station_span WHERE station_id = 'X1'").fetchone()
+    assert span == (pd.Timestamp("2017-01-01 00:00"), pd.Timestamp("2017-01-01 00:00"))
+
+
+def test_failed_batch_leaves_the_map_cache_untouched(store):
+    """The refresh runs inside the batch's transaction: a batch that fails adds nothing to the cache."""
+    from data import ingest
+
+    _one_air_station(store)
+    ingest.ingest_readings(store, _hour("X1", "2017-01-01 00:00", 50.0), "t1", "test")
+    views.build_map_cache(store)
+    before = _cache_rows(store)
+
+    def failing_commit(con, report, batch_id):
+        raise RuntimeError("disk full")
+
+    original = ingest._commit_batch
+    ingest._commit_batch = failing_commit
+    try:
+        with pytest.raises(RuntimeError, match="disk full"):
+            ingest.ingest_readings(store, _hour("X1", "2017-01-01 03:00", 60.0), "t3", "test")
+    finally:
+        ingest._commit_batch = original
+    assert _cache_rows(store) == before
+    assert store.execute("SELECT count(*) FROM readings WHERE ts = '2017-01-01 03:00'").fetchone()[0] == 0
+
+
+def test_ingest_into_the_sample_store_updates_the_situation_map(template, tmp_path):
+    """On the sample network with its cache: ingest one new hour for every air station; the
+    situation map of that hour comes from the cache and matches the raw-table answer."""
+    import shutil
 
     from data.ingest import ingest_readings
-    from data.stations import upsert_stations
-    from data.views import build_map_cache, has_map_cache
 
-    upsert_stations(store, pd.DataFrame({"station_id": ["X1"], "name": ["x"], "kind": ["air_station"],
-                                         "lon": [116.4], "lat": [39.9]}))
-    first = pd.DataFrame({"station_id": ["X1"], "ts": [pd.Timestamp("2017-01-01 00:00")], "parameter": ["PM2.5"],
-                          "value": [50.0], "flag": ["N"]})
-    ingest_readings(store, first, "t1", "test")
-    build_map_cache(store)
-    assert has_map_cache(store)
-    ingest_readings(store, first, "t1-again", "test")  # all duplicates: nothing new, cache stays
-    assert has_map_cache(store)
-    ingest_readings(store, first.assign(ts=pd.Timestamp("2017-01-01 01:00")), "t2", "test")
-    assert not has_map_cache(store)
+    path = tmp_path / "live.duckdb"
+    shutil.copy(template, path)
+    rw = connect(path)
+    try:
+        assert views.has_map_cache(rw)
+        air = views.stations(rw, kinds=["air_station"])["station_id"].tolist()
+        new_hour = LAST + HOUR.to_pytimedelta()
+        rows = pd.DataFrame([{"station_id": sid, "ts": new_hour, "parameter": p, "value": v + i, "flag": "N"}
+                             for i, sid in enumerate(air)
+                             for p, v in (("PM2.5", 40.0), ("PM10", 60.0), ("SO2", 5.0), ("NO2", 30.0),
+                                          ("CO", 0.8), ("O3", 50.0))])
+        ingest_readings(rw, rows, "live-hour", "test")
+        assert views.has_map_cache(rw)
+        status, _ = views.situation(rw, new_hour, new_hour + HOUR.to_pytimedelta(), kinds=["air_station"])
+        got = status.set_index("station_id")["aqi"].dropna()
+        assert set(got.index) == set(air)
+        expected = hourly_aqi(rows.pivot(index="station_id", columns="parameter", values="value"))["aqi"]
+        assert np.allclose(got.sort_index().to_numpy(), expected.sort_index().to_numpy())
+        cached = views.period_means(rw, new_hour, new_hour + HOUR.to_pytimedelta(), cached=True)
+        raw = views.period_means(rw, new_hour, new_hour + HOUR.to_pytimedelta(), cached=False)
+        key = ["station_id", "parameter"]
+        assert cached.sort_values(key).reset_index(drop=True).equals(raw.sort_values(key).reset_index(drop=True))
+    finally:
+        rw.close()
