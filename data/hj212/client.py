@@ -142,11 +142,12 @@ def station_packets(readings: pd.DataFrame, mn: str, st: str | None = None, *, c
 
 
 def send_readings(readings: pd.DataFrame, host: str, port: int, *, mn: str | None = None,
-                  st: str | None = None, old_codes: bool = False, **options) -> SendReport:
+                  st: str | None = None, old_codes: bool = False, pw: str = "123456", **options) -> SendReport:
     """Replay long readings (ts naive UTC) as CN 2061 packets, one device per station.
 
     The device id is ``mn`` (only for a one-station frame), else an ``mn`` column, else the
     station_id. ``st`` defaults to the system code of the parameters (flue_* -> 31, ww_* -> 32).
+    ``pw``: the access password every packet carries (the receiver checks it per MN).
     """
     packets: dict[str, bytes] = {}
     stations = readings["station_id"].unique()
@@ -157,6 +158,6 @@ def send_readings(readings: pd.DataFrame, host: str, port: int, *, mn: str | Non
     for sid, group in readings.groupby("station_id", sort=True):
         device = mn or (str(group["mn"].iloc[0]) if "mn" in group.columns else str(sid))
         n_hours = group["ts"].nunique()
-        packets.update(station_packets(group, device, st, old_codes=old_codes, qns=qns[:n_hours]))
+        packets.update(station_packets(group, device, st, pw=pw, old_codes=old_codes, qns=qns[:n_hours]))
         qns = qns[n_hours:]
     return send_packets(packets, host, port, **options)

@@ -42,8 +42,9 @@ REQUIRED_KEYS: tuple[str, ...] = ("ST", "CN", "PW", "MN")
 # QnRtn answer for each rejection reason (standards.md 1.6, 9011 table); 100 = unknown error.
 QNRTN_FOR_REASON: dict[str, int] = {
     "bad_crc": 9, "unknown_mn": 4, "unknown_command": 8, "bad_st": 5, "unknown_system": 5,
-    "st_mismatch": 5, "bad_header_flag": 6, "bad_qn": 7, "bad_pw": 3,
+    "st_mismatch": 5, "bad_header_flag": 6, "bad_qn": 7, "bad_pw": 3, "pw_not_configured": 3,
 }
+MN_PATTERN = re.compile(r"[0-9A-Za-z_\-]{1,24}")
 
 
 class PacketError(ValueError):
@@ -192,6 +193,8 @@ def parse_cp(body: str) -> dict[str, str]:
 def _check_fields(fields: dict[str, str]) -> None:
     for key in REQUIRED_KEYS:
         if key not in fields:
+            if key == "PW":  # answered as a PW error (QnRtn 3), like a wrong one
+                raise PacketError("bad_pw", "header has no PW (access password)")
             raise PacketError("missing_field", f"header has no {key}")
     qn = fields.get("QN")
     if qn is not None and not re.fullmatch(r"\d{17}", qn):
@@ -206,7 +209,7 @@ def _check_fields(fields: dict[str, str]) -> None:
         raise PacketError("unknown_command", f"CN {fields['CN']} is not an HJ 212-2017 command")
     if len(fields["PW"]) > 6:
         raise PacketError("bad_pw", f"PW of {len(fields['PW'])} characters (max 6)")
-    if not re.fullmatch(r"[0-9A-Za-z_\-]{1,24}", fields["MN"]):
+    if not MN_PATTERN.fullmatch(fields["MN"]):
         raise PacketError("bad_field", f"MN {fields['MN']!r} is not 1..24 letters/digits")
     if "Flag" in fields and not re.fullmatch(r"\d{1,3}", fields["Flag"]):
         raise PacketError("bad_header_flag", f"Flag {fields['Flag']!r} is not an integer")

@@ -14,6 +14,9 @@ Design (docs/hj212.md):
   which the packet log (or the ingest's duplicate check) recognises, so it is stored once.
 * Bad packets go to the quarantine table with a reason and are answered with 9011 + QnRtn
   (9 = CRC error, 4 = MN unknown, 8 = CN unknown, ...) when the header names the sender.
+* The access password (PW) of a known MN is checked against its hash before anything else is
+  done with the packet (``data.hj212.auth``): wrong, missing or not configured -> quarantined,
+  QnRtn 3, never stored. The PW itself is masked in every raw text the store keeps.
 * Only hourly data (CN 2061) of systems we have parameters for (ST 21, 22, 31, 32) become
   readings; real-time/minute/daily uploads, other systems (VOC 27, working condition 51/52 ...)
   and other commands are kept raw in the packet log and acknowledged.
@@ -34,6 +37,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from data.hj212.auth import PasswordChecker, password_hashes, redact_pw
 from data.hj212.codes import ST_NETWORKS, station_matches_st
 from data.hj212.packet import (
     CST_OFFSET,
@@ -131,13 +135,30 @@ class PacketStore:
     one worker thread only.
     """
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, ingest: Callable | None = None):
+    def __init__(self, con: duckdb.DuckDBPyConnection, ingest: Callable | None = None, *,
+                 allow_no_pw: bool | None = None):
+        """``allow_no_pw``: accept loggers without a configured password unchecked (default: the
+        setting ``ENVTRUST_HJ212_ALLOW_NO_PW``, off)."""
         if ingest is None:
             from data.ingest import ingest_readings as ingest
+        if allow_no_pw is None:
+            from envtrust.settings import load_settings
+
+            allow_no_pw = load_settings().hj212_allow_no_pw
         self.con = con
         self._ingest = ingest
         self._stations = stations_by_mn(con)
         self._refreshed = False
+        self.passwords = PasswordChecker(allow_no_pw=allow_no_pw)
+
+    def _password_refusal(self, item: Incoming) -> tuple[str, str] | None:
+        """(reason, detail) when the packet's PW (every part's, for a split packet) is not accepted."""
+        p = item.packet
+        for pw in dict.fromkeys([p.pw, *(part.pw for part in item.parts)]):
+            refusal = self.passwords.check(p.mn, pw)
+            if refusal is not None:
+                return refusal
+        return None
 
     def _station(self, mn: str) -> dict[str, object] | None:
         if mn not in self._stations and not self._refreshed:
@@ -151,6 +172,7 @@ class PacketStore:
         """Store one batch atomically (readings + quarantine via the ingest, then the packet log)."""
         outcomes: list[Outcome | None] = [None] * len(batch)
         self._refreshed = False
+        self.passwords.load(password_hashes(self.con))  # a small table; a change applies at the next commit
         readings, quarantined, log_rows, seen = [], [], [], set()
         item_keys = [None if i.packet is None else
                      (i.packet.mn, i.packet.cn, _data_time_utc(i.packet), _cp_sha256(i.packet)) for i in batch]
@@ -159,7 +181,7 @@ class PacketStore:
         already = known_packet_keys(self.con, keys)
 
         def quarantine(n: int, item: Incoming, reason: str, detail: str) -> None:
-            quarantined.append((item.raw, reason, detail))
+            quarantined.append((redact_pw(item.raw), reason, detail))
             who = item.packet if item.packet is not None else item.header
             outcomes[n] = Outcome("quarantined", _error_response(who, reason), reason)
 
@@ -176,6 +198,10 @@ class PacketStore:
             station = self._station(p.mn)
             if station is None:
                 quarantine(n, item, "unknown_mn", f"MN {p.mn} is not the hj212_mn of any station")
+                continue
+            refusal = self._password_refusal(item)
+            if refusal is not None:  # before the duplicate check: a replay with a wrong PW gets no ack
+                quarantine(n, item, *refusal)
                 continue
             if p.st in ST_NETWORKS and not station_matches_st(p.st, station["kind"], station["outlet_type"]):
                 quarantine(n, item, "st_mismatch",
@@ -197,7 +223,7 @@ class PacketStore:
                 quarantine(n, item, err.reason, err.detail)
                 continue
             if skipped:
-                quarantined.append((item.raw, skipped[0][1], "; ".join(s[2] for s in skipped)))
+                quarantined.append((redact_pw(item.raw), skipped[0][1], "; ".join(s[2] for s in skipped)))
             readings.extend(rows)
             outcomes[n] = Outcome("stored", _ack(p, item.parts))
             log_rows.append(self._log_row(item, key, station, "stored", len(rows)))
@@ -228,7 +254,8 @@ class PacketStore:
         p = item.packet
         mn, cn, data_time, sha = key
         return (None, item.peer, mn, p.st, cn, p.qn, data_time,
-                None if station is None else station["station_id"], sha, status, n_readings, None, item.raw)
+                None if station is None else station["station_id"], sha, status, n_readings, None,
+                redact_pw(item.raw))
 
 
 # ----------------------------------------------------------------------------- framing
@@ -281,8 +308,10 @@ class Receiver:
     """asyncio TCP server in front of one :class:`PacketStore`."""
 
     def __init__(self, db_path: str | Path, host: str = "0.0.0.0", port: int = 8212, *,
-                 batch_max: int = 256, max_segment: int = MAX_SEGMENT_CHARS, idle_timeout_s: float = 600.0):
+                 batch_max: int = 256, max_segment: int = MAX_SEGMENT_CHARS, idle_timeout_s: float = 600.0,
+                 allow_no_pw: bool | None = None):
         self.db_path = Path(db_path)
+        self.allow_no_pw = allow_no_pw  # None: the setting ENVTRUST_HJ212_ALLOW_NO_PW
         self.host, self.port = host, port
         self.batch_max = batch_max
         self.max_segment = max_segment
@@ -305,7 +334,7 @@ class Receiver:
 
         def open_store():
             self._con = connect(self.db_path)
-            self._store = PacketStore(self._con)
+            self._store = PacketStore(self._con, allow_no_pw=self.allow_no_pw)
 
         await loop.run_in_executor(self._executor, open_store)
         self._queue = asyncio.Queue()

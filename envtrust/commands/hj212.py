@@ -3,11 +3,16 @@
   envtrust hj212 listen --db var/envtrust.duckdb [--host 0.0.0.0] [--port 8212]
   envtrust hj212 send --host 127.0.0.1 --port 8212 readings.csv [--mn MN] [--st 31]
   envtrust hj212 check '##0101QN=...&&1C80'
+  envtrust hj212 password MN --db var/envtrust.duckdb [--password-stdin | --remove]
+  envtrust hj212 password --list --db var/envtrust.duckdb
 
 listen: stores hourly data (CN 2061) from stations whose hj212_mn matches the packet's MN,
 answers 9014 only after the readings are committed, quarantines bad packets with a reason.
 send: the readings file is long format (station_id, ts, parameter, value[, flag][, mn]) with
 ts in China Standard Time, naive (the --readings file contract); one CN 2061 packet per hour.
+password: sets a data logger's access password (PW, 1-6 characters, stored hashed); the receiver
+refuses packets with a wrong PW, and packets of loggers without one unless
+ENVTRUST_HJ212_ALLOW_NO_PW=1 (docs/hj212.md).
 """
 
 from __future__ import annotations
@@ -40,12 +45,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     send.add_argument("--window", type=int, default=32, help="packets in flight on the link (default 32)")
     send.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for an answer (default 5)")
     send.add_argument("--attempts", type=int, default=3, help="links to try before giving up (default 3)")
+    send.add_argument("--pw", default="123456",
+                      help="access password (PW) the packets carry (default 123456, the usual factory setting)")
+    password = sub.add_parser("password", help="set, remove or list data loggers' access passwords (PW)")
+    password.add_argument("mn", nargs="?", help="the data logger's MN (stations.hj212_mn)")
+    password.add_argument("--db", required=True, help="DuckDB store")
+    password.add_argument("--password-stdin", action="store_true",
+                          help="read the PW from the first line of standard input (else asked twice)")
+    password.add_argument("--remove", action="store_true", help="forget the logger's password")
+    password.add_argument("--list", action="store_true", help="list loggers and whether a password is set")
     check = sub.add_parser("check", help="parse and CRC-check one packet, print its fields")
     check.add_argument("packet", help="packet text (CR LF optional; '-' reads stdin)")
 
 
 def run(args: argparse.Namespace) -> int:
-    return {"listen": _listen, "send": _send, "check": _check}[args.action](args)
+    return {"listen": _listen, "send": _send, "check": _check, "password": _password}[args.action](args)
 
 
 def _listen(args: argparse.Namespace) -> int:
@@ -111,7 +125,7 @@ def _send(args: argparse.Namespace) -> int:
     readings = read_readings_file(Path(args.file))
     try:
         report = send_readings(readings, args.host, args.port, mn=args.mn, st=args.st, old_codes=args.old_codes,
-                               window=args.window, timeout_s=args.timeout, max_attempts=args.attempts)
+                               pw=args.pw, window=args.window, timeout_s=args.timeout, max_attempts=args.attempts)
     except ValueError as exc:
         raise UserError(str(exc)) from None
     print(report.line())
@@ -153,3 +167,47 @@ def _check(args: argparse.Namespace) -> int:
             for row in got.skipped.itertuples(index=False):
                 print(f"    not stored: {row.detail} ({row.reason})")
     return 0
+
+
+def _password(args: argparse.Namespace) -> int:
+    import getpass
+
+    import duckdb
+
+    from data.hj212.auth import logger_credentials, remove_logger_password, set_logger_password
+    from data.store import connect
+    from envtrust.commands.user import read_password
+
+    if args.list == bool(args.mn):
+        raise UserError("say what to do: `envtrust hj212 password MN --db PATH` or `... password --list --db PATH`")
+    try:
+        con = connect(Path(args.db))
+    except duckdb.Error as exc:
+        raise UserError(f"cannot open {args.db} for writing (stop the receiver or `envtrust serve` first): "
+                        f"{exc}") from None
+    try:
+        if args.list:
+            table = logger_credentials(con)
+            if table.empty:
+                print("no data loggers (no station has an hj212_mn)")
+            for row in table.itertuples(index=False):
+                state = f"password set {row.set_at:%Y-%m-%d %H:%M} UTC by {row.set_by}" if row.has_password \
+                    else "NO PASSWORD (refused unless ENVTRUST_HJ212_ALLOW_NO_PW=1)"
+                print(f"{row.mn:<24} {row.station_id or '(no station)':<16} {state}")
+            return 0
+        actor = getpass.getuser()
+        if args.remove:
+            if not remove_logger_password(con, args.mn, actor=actor):
+                raise UserError(f"MN {args.mn} has no password to remove")
+            print(f"password of MN {args.mn} removed")
+            return 0
+        known = con.execute("SELECT count(*) FROM stations WHERE hj212_mn = ?", [args.mn]).fetchone()[0]
+        try:
+            set_logger_password(con, args.mn, read_password(args.password_stdin), actor=actor)
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+        note = "" if known else " (no station has this hj212_mn yet: its packets stay refused as unknown_mn)"
+        print(f"password of MN {args.mn} set{note}")
+        return 0
+    finally:
+        con.close()

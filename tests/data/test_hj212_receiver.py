@@ -19,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from data.hj212.auth import set_logger_password
 from data.hj212.client import send_packets, send_readings, station_packets, unique_qns
 from data.hj212.packet import build_cp, build_packet, parse_packet
 from data.hj212.receiver import ReceiverThread
@@ -29,6 +30,7 @@ FLUE_MN = "MNFLUE000001"
 WW_MN = "MNWW00000001"
 AIR_MN = "MNAIR0000001"
 WATER_MN = "MNWATER00001"
+LOGGER_PW = "123456"
 
 
 def make_store(path: Path) -> Path:
@@ -41,6 +43,8 @@ def make_store(path: Path) -> Path:
         "('S1', 'River section', 'water_section', 116.2, 39.8, NULL, NULL, ?)",
         [FLUE_MN, WW_MN, AIR_MN, WATER_MN],
     )
+    for mn in (FLUE_MN, WW_MN, AIR_MN, WATER_MN):  # the PW our simulator and build_packet send
+        set_logger_password(con, mn, LOGGER_PW, actor="test")
     con.close()
     return path
 
@@ -166,6 +170,9 @@ def test_station_registered_while_the_receiver_runs(db):
         [first] = store.commit_batch([Incoming(raw.decode(), "t", packet=parse_packet(raw))])
         assert first.status == "quarantined" and first.reason == "unknown_mn"
         con.execute("UPDATE stations SET hj212_mn = 'NEWDEVICE01' WHERE station_id = 'P1'")
+        [unauthenticated] = store.commit_batch([Incoming(raw.decode(), "t", packet=parse_packet(raw))])
+        assert unauthenticated.reason == "pw_not_configured"  # known now, but no password yet
+        set_logger_password(con, "NEWDEVICE01", LOGGER_PW)
         [second] = store.commit_batch([Incoming(raw.decode(), "t", packet=parse_packet(raw))])
         assert second.status == "stored"
         assert con.execute("SELECT DISTINCT station_id FROM readings").fetchall() == [("P1",)]
