@@ -64,9 +64,18 @@ def run(args: argparse.Namespace) -> int:
 
 def _listen(args: argparse.Namespace) -> int:
     from data.hj212.receiver import serve
+    from envtrust.settings import load_settings
+
+    try:
+        allow_no_pw = load_settings().hj212_allow_no_pw
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
 
     def ready(host: str, port: int) -> None:
         print(f"hj212 receiver listening on {host}:{port}, store {args.db}", flush=True)
+        print("  access passwords: loggers without one are "
+              + ("ACCEPTED unchecked (ENVTRUST_HJ212_ALLOW_NO_PW=1)" if allow_no_pw else
+                 "refused (envtrust hj212 password --list shows them)"), flush=True)
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -74,7 +83,7 @@ def _listen(args: argparse.Namespace) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         stats = await serve(args.db, args.host, args.port, ready=ready, stop_event=stop,
-                            batch_max=args.batch_max, max_segment=args.max_segment)
+                            batch_max=args.batch_max, max_segment=args.max_segment, allow_no_pw=allow_no_pw)
         print(f"hj212 receiver stopped: {stats.frames} frames, {stats.stored} packets stored, "
               f"{stats.duplicate} duplicates, {stats.logged} logged raw, {stats.quarantined} quarantined, "
               f"{stats.batches} commits", flush=True)

@@ -209,3 +209,11 @@ def test_cli_sets_lists_and_removes_passwords(db, monkeypatch, capsys):
     monkeypatch.setattr("sys.stdin", io.StringIO("toolong7\n"))
     assert main(["hj212", "password", OPEN_MN, "--db", str(db), "--password-stdin"]) != 0
     assert "1 to 6 printable ASCII" in capsys.readouterr().err
+
+
+def test_listen_refuses_a_mistyped_allow_no_pw_setting(db, monkeypatch, capsys):
+    from envtrust.cli import main
+
+    monkeypatch.setenv("ENVTRUST_HJ212_ALLOW_NO_PW", "yes please")
+    assert main(["hj212", "listen", "--db", str(db), "--host", "127.0.0.1", "--port", "0"]) == 2
+    assert "ENVTRUST_HJ212_ALLOW_NO_PW" in capsys.readouterr().err
