@@ -26,6 +26,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from data.hj212.auth import set_logger_password  # noqa: E402
 from data.hj212.client import send_packets, station_packets, unique_qns  # noqa: E402
 from data.hj212.packet import parse_packet  # noqa: E402
 from data.store import connect  # noqa: E402
@@ -41,6 +42,8 @@ def make_store(path: Path, n_stations: int) -> list[str]:
         "VALUES (?, ?, 'polluter_outlet', 116.0, 40.0, 'flue_gas', ?)",
         [(f"S{i:04d}", f"outlet {i}", mn) for i, mn in enumerate(mns)],
     )
+    for mn in mns:  # HJ 212 access passwords are checked (the receiver refuses unknown loggers)
+        set_logger_password(con, mn, "123456", actor="benchmark")
     con.close()
     return mns
 

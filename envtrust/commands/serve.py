@@ -56,7 +56,10 @@ def run(args: argparse.Namespace) -> int:
     from dashboard.server import create_server
     from data.public_views import released_stations
 
-    settings = load_settings(db_path=args.db)
+    try:
+        settings = load_settings(db_path=args.db)
+    except ValueError as exc:  # a mistyped setting (e.g. ENVTRUST_SECURE_COOKIES=ture) is the user's to fix
+        raise UserError(str(exc)) from None
     if not Path(settings.db_path).exists():
         raise UserError(f"no envtrust store at {settings.db_path}; build one with "
                         f"`envtrust demo --db {settings.db_path}`")

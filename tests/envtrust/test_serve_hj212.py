@@ -5,6 +5,7 @@ connection as soon as they are acknowledged. Real TCP, real DuckDB, real Flask s
 import pandas as pd
 
 from dashboard.server import create_server
+from data.hj212.auth import set_logger_password
 from data.hj212.client import send_readings
 from data.hj212.receiver import ReceiverThread
 from data.store import connect
@@ -18,6 +19,7 @@ def test_receiver_and_dashboard_share_one_store_in_one_process(tmp_path):
     con = connect(db)
     con.execute("INSERT INTO stations (station_id, name, kind, lon, lat, outlet_type, hj212_mn) "
                 "VALUES ('P1', 'Plant 1 stack', 'polluter_outlet', 116.4, 39.9, 'flue_gas', ?)", [MN])
+    set_logger_password(con, MN, "123456", actor="test")  # the PW send_readings sends by default
     con.close()
 
     server = create_server(load_settings(db_path=db))  # opens the store read-write, as `serve` does
