@@ -36,7 +36,7 @@ def station_features(panel: Panel) -> np.ndarray:
     X = (X - centre) / robust_scale(X, axis=1, floor=1e-3)
     X = np.nan_to_num(np.clip(X, -20, 20))
     hours = panel.hour_of_day
-    doy = panel.times.dayofyear.to_numpy()
+    doy = panel.times.day_of_year.to_numpy()
     ctx = np.stack([np.sin(2 * np.pi * hours / 24), np.cos(2 * np.pi * hours / 24),
                     np.sin(2 * np.pi * doy / 365.25), np.cos(2 * np.pi * doy / 365.25)], axis=1)
     ctx = np.broadcast_to(ctx[None], (X.shape[0], X.shape[1], 4))

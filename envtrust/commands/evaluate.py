@@ -30,6 +30,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="events per kind and network (default 30 on full data, 3 on the sample)")
     parser.add_argument("--methods", default=None,
                         help="comma list from envtrust,rules,buddy,stl,iforest (default: all available)")
+    parser.add_argument("--fit-combiner", action="store_true",
+                        help="instead of evaluating: fit the learned combiner on the DEVELOPMENT split (injection "
+                             "seeds the evaluation never uses), write analytics/pipelines/default.combiner.json and "
+                             "re-calibrate default.calibration.json on the clean development split")
 
 
 def code_provenance() -> dict:
@@ -54,6 +58,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.n_per_kind is not None and args.n_per_kind < 1:
         raise UserError("--n-per-kind must be at least 1")
+    if args.fit_combiner:
+        return fit_combiner_on_development(args)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
     try:
         report = run_evaluation(data_dir=args.data_dir, quick=args.quick, seed=args.seed,
@@ -67,4 +73,38 @@ def run(args: argparse.Namespace) -> int:
     paths = write_report(report, Path(args.out), command)
     print(render_markdown(report, command))
     print(f"wrote {', '.join(str(p) for p in paths[:2])} (+{len(paths) - 2} truth files)")
+    return 0
+
+
+def fit_combiner_on_development(args: argparse.Namespace) -> int:
+    """Fit the combiner, then re-calibrate the pipeline (alarm level, combined tail) - development split only."""
+    import json
+
+    from analytics.evaluation.combiner import fit_on_development, write_combiner
+    from analytics.evaluation.harness import (
+        FULL_SPLITS,
+        SAMPLE_SPLITS,
+        _beijing_source,
+        load_beijing,
+        select_period,
+    )
+    from analytics.pipeline import PIPELINE_DIR, calibrate
+    from envtrust.settings import load_settings
+
+    def say(msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+
+    beijing_dir, source = _beijing_source(args.data_dir, args.quick, load_settings())
+    readings, stations = load_beijing(beijing_dir)
+    dev = (FULL_SPLITS if source == "full" else SAMPLE_SPLITS)[0]
+    part = select_period(readings, dev)
+    say(f"development split {dev.start_cst} .. {dev.end_cst} CST ({source}): {len(part):,} readings")
+    combiner = fit_on_development(part, stations, progress=say)
+    path = write_combiner(combiner, PIPELINE_DIR / "default.combiner.json")
+    say(f"wrote {path}; re-calibrating on the clean development split")
+    cal = calibrate(part, stations, "default")
+    cal_path = PIPELINE_DIR / "default.calibration.json"
+    cal_path.write_text(json.dumps(cal, indent=1) + "\n", encoding="utf-8")
+    print(f"combiner: {len(combiner.features)} features; alarm level {cal['alarm_level']:.2f}; "
+          f"event threshold {cal['event_threshold']}; wrote {path} and {cal_path}")
     return 0

@@ -1,0 +1,83 @@
+"""The learned combiner: a portable additive logistic model that orders readings under the alarm tier."""
+
+import json
+
+import numpy as np
+
+from analytics.pipeline import PIPELINE_DIR, load_pipeline
+from analytics.registry import default_registry
+from analytics.stacking import (
+    KNOTS,
+    LearnedCombiner,
+    design_rows,
+    fit_combiner,
+    hinge_basis,
+    tiered_surprise,
+)
+
+
+def _cube(rng, shape=(3, 400, 2)):
+    """Two fake models' surprises where model 'a' held over a day marks the altered readings."""
+    a = rng.exponential(0.6, size=shape)
+    b = rng.exponential(0.6, size=shape)
+    altered = np.zeros(shape, dtype=bool)
+    altered[1, 100:160, 0] = True
+    a[altered] += 2.0  # persistent moderate evidence
+    b[0, 50, 1] = 9.0  # a lone extreme hour of another model at a clean reading
+    return {"a": a, "b": b}, altered
+
+
+def test_hinge_basis_is_piecewise_linear():
+    x = np.array([0.0, 1.5, 7.0])
+    b = hinge_basis(x)
+    assert b.shape == (3, 1 + len(KNOTS))
+    assert np.allclose(b[:, 0], x)
+    assert np.allclose(b[2, 1:], np.maximum(7.0 - np.array(KNOTS), 0))
+    assert np.allclose(b[0, 1:], 0)
+
+
+def test_fitted_combiner_ranks_persistent_evidence_above_a_lone_clean_extreme():
+    rng = np.random.default_rng(0)
+    surprise, altered = _cube(rng)
+    plain = np.maximum(surprise["a"], surprise["b"])
+    scored = np.ones(altered.shape, dtype=bool)
+    design, names = design_rows(surprise, plain, scored, scored)
+    comb = fit_combiner(design, names, altered[scored], np.where(altered, 1, -1)[scored])
+    logit = comb.logit(surprise, plain, scored)
+    assert logit[altered].mean() > logit[~altered].mean() + 2
+    # the learned order beats the plain max, which ranks the lone extreme first
+    assert plain[0, 50, 1] > plain[altered].max()
+    assert logit[0, 50, 1] < np.median(logit[altered])
+
+
+def test_combiner_round_trips_through_json():
+    rng = np.random.default_rng(1)
+    surprise, altered = _cube(rng)
+    plain = np.maximum(surprise["a"], surprise["b"])
+    scored = np.ones(altered.shape, dtype=bool)
+    design, names = design_rows(surprise, plain, scored, scored)
+    comb = fit_combiner(design, names, altered[scored], np.zeros(int(scored.sum())))
+    again = LearnedCombiner.from_dict(json.loads(json.dumps(comb.to_dict())))
+    assert np.allclose(again.logit(surprise, plain, scored), comb.logit(surprise, plain, scored), atol=1e-4)
+
+
+def test_tiers_keep_alarms_on_top_and_follow_the_learned_order_below():
+    combined = np.array([[[12.0], [9.5], [3.0], [8.9]]])
+    logit = np.array([[[-5.0], [-9.0], [4.0], [-2.0]]])
+    out = tiered_surprise(combined, logit, alarm_level=9.0)[0, :, 0]
+    assert out[0] == 12.0 and out[1] == 9.5  # the alarm tier keeps its combined surprise
+    assert out[2] > out[3] and out[2] < 9.0 and out[3] < 9.0  # below: ordered by the logit, under the tier
+
+
+def test_shipped_combiner_matches_the_default_pipeline():
+    """default.combiner.json must describe the models the default pipeline produces (refit after
+    adding or renaming a model: `envtrust evaluate --fit-combiner`)."""
+    pipe = load_pipeline("default")
+    assert (PIPELINE_DIR / "default.combiner.json").exists()
+    assert pipe.ensemble.combiner is not None and pipe.ensemble.alarm_level is not None
+    kinds = default_registry().model_kinds()
+    models = {m for name, _ in pipe.detectors for m in default_registry().get(name).models}
+    fed = {f.split("@")[0] for f in pipe.ensemble.combiner.features} - {"combined"}
+    assert fed == models, (fed ^ models)
+    assert set(kinds) >= models
+    assert "development" in pipe.ensemble.combiner.fitted_on
