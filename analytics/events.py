@@ -6,6 +6,10 @@ A station-hour is suspicious when its strongest reading's combined surprise ``S`
 event threshold (calibrated on clean data to the false-event budget). An event grows while ``S``
 stays above ``low_ratio x threshold`` (hysteresis) and bridges gaps up to ``merge_gap_h`` hours.
 Its kind is the kind whose models carry most surprise inside the event.
+
+Stations of networks the clean calibration never saw (CEMS outlets when it was fitted on air) and
+station kinds with their own gap behaviour (micro-sensors) get per-station thresholds learned in
+the run (:class:`StationThresholds`, built by ``analytics.pipeline.in_run_thresholds``).
 """
 
 from __future__ import annotations
@@ -46,9 +50,106 @@ class EventSettings:
     model_thresholds: dict = field(default_factory=dict)  # model -> surprise that opens an event alone
 
 
+@dataclass(frozen=True)
+class StationThresholds:
+    """Per-station event thresholds, overriding :class:`EventSettings` where set.
+
+    ``threshold``: combined surprise that opens an event, per station [S]. ``persistent``: stations
+    whose combined opener is the centred ``window_h`` rolling mean of the station-hour surprise
+    (self-calibrated networks: a single rare hour is only rare *in this run*, interference lasts).
+    ``model_thresholds``: model -> [S] surprise that opens an event alone (``inf`` = never).
+    ``open_from`` / ``open_until``: per station, the hours (indices, inclusive) in which an
+    own-event model may open an event - a feed that has not started yet is not a gap, nor is the
+    end of every station's data.
+    """
+
+    threshold: np.ndarray
+    persistent: np.ndarray
+    window_h: int
+    model_thresholds: dict
+    open_from: np.ndarray | None = None
+    open_until: np.ndarray | None = None
+    model_window_h: dict = field(default_factory=dict)  # model -> rolling-mean window on ``persistent`` stations
+    run_tail: object | None = None  # TailCalibration of the station-hour surprise of ``persistent`` stations
+
+
+def persistent_surprise(sh: np.ndarray, window_h: int) -> np.ndarray:
+    """Centred rolling mean of the station-hour surprise [S, T] (0 where there is none)."""
+    from analytics.detectors.base import nan_rolling_mean
+
+    w = max(1, int(window_h))
+    return np.nan_to_num(nan_rolling_mean(sh, w, axis=1, min_count=max(1, w // 3)))
+
+
+def event_openers(combined: np.ndarray, surprise: dict[str, np.ndarray], settings: EventSettings,
+                  per_station: StationThresholds | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(low, high) station-hour masks [S, T]: ``high`` opens an event, ``low`` keeps it open."""
+    sh = station_hour_surprise(combined)
+    n_st = sh.shape[0]
+    thr = np.full(n_st, float(settings.threshold)) if per_station is None else per_station.threshold
+    opener = sh
+    if per_station is not None and per_station.persistent.any():
+        opener = np.where(per_station.persistent[:, None], persistent_surprise(sh, per_station.window_h), sh)
+    high = opener >= thr[:, None]
+    low = opener >= thr[:, None] * settings.low_ratio
+    models = dict(settings.model_thresholds)
+    if per_station is not None:
+        models.update(per_station.model_thresholds)
+    allowed = None
+    if per_station is not None and per_station.open_from is not None:
+        t = np.arange(sh.shape[1])[None, :]
+        allowed = t >= per_station.open_from[:, None]
+        if per_station.open_until is not None:
+            allowed &= t <= per_station.open_until[:, None]
+    for model, m_thr in models.items():
+        # a model with its own threshold opens events by itself (outage: a gap whose rows are
+        # absent has no reading score, so its event is the only evidence the analyst sees)
+        if model not in surprise:
+            continue
+        t = np.broadcast_to(np.asarray(m_thr, dtype=float), (n_st,))[:, None]
+        m = np.max(surprise[model], axis=2)
+        w = 1 if per_station is None else int(per_station.model_window_h.get(model, 1))
+        if w > 1 and per_station.persistent.any():
+            m = np.where(per_station.persistent[:, None], persistent_surprise(m, w), m)
+        h, lo = m >= t, m >= t * settings.low_ratio
+        if allowed is not None:
+            h, lo = h & allowed, lo & allowed
+        high |= h
+        low |= lo
+    return low, high
+
+
 def station_hour_surprise(combined: np.ndarray) -> np.ndarray:
     """Max over parameters of the combined surprise, [S, T]."""
     return np.max(np.nan_to_num(combined), axis=2)
+
+
+def _bridged(mask_low: np.ndarray, merge_gap_h: int) -> np.ndarray:
+    """mask_low with False gaps of up to merge_gap_h hours between True runs filled."""
+    m = mask_low.copy()
+    if merge_gap_h > 0:
+        gaps = run_lengths(~m)
+        left = np.maximum.accumulate(np.where(m, np.arange(m.shape[1])[None, :], -1), axis=1) >= 0
+        right = np.flip(np.maximum.accumulate(np.flip(m, axis=1), axis=1), axis=1)
+        m = m | ((~m) & (gaps <= merge_gap_h) & left & right)
+    return m
+
+
+def count_segments(mask_low: np.ndarray, mask_high: np.ndarray, merge_gap_h: int, min_hours: int) -> int:
+    """``len(segments(...))`` without building the list (vectorised; used by threshold searches)."""
+    m = _bridged(np.asarray(mask_low, dtype=bool), merge_gap_h)
+    padded = np.zeros((m.shape[0], m.shape[1] + 1), dtype=bool)
+    padded[:, :-1] = m
+    r = padded.ravel()
+    starts = r & ~np.concatenate([[False], r[:-1]])
+    ids = np.cumsum(starts)
+    lengths = np.bincount(ids, weights=r)
+    hi = np.zeros_like(padded)
+    hi[:, :-1] = np.asarray(mask_high, dtype=bool) & m
+    has_high = np.bincount(ids, weights=hi.ravel(), minlength=len(lengths)) > 0
+    ok = has_high & (lengths >= max(min_hours, 1))
+    ok[0] = False  # id 0 = cells before the first run
+    return int(ok.sum())
 
 
 def segments(mask_low: np.ndarray, mask_high: np.ndarray, merge_gap_h: int, min_hours: int) -> list[tuple[int, int, int]]:
@@ -81,25 +182,31 @@ def segments(mask_low: np.ndarray, mask_high: np.ndarray, merge_gap_h: int, min_
 
 def build_events(panel: Panel, combined: np.ndarray, final: np.ndarray, surprise: dict[str, np.ndarray],
                  model_kinds: dict[str, str | None], settings: EventSettings,
-                 expected: np.ndarray | None = None, score_of=None, peak_bonus: float = 0.0) -> pd.DataFrame:
-    """Events table (EVENT_COLUMNS) from the combined surprise cube [S, T, P]."""
-    sh = station_hour_surprise(combined)
-    high = sh >= settings.threshold
-    low = sh >= settings.threshold * settings.low_ratio
-    for model, thr in settings.model_thresholds.items():
-        # a model with its own clean-data threshold opens events by itself (outage: a gap whose rows
-        # are absent has no reading score, so its event is the only evidence the analyst sees)
-        if model in surprise:
-            m = np.max(surprise[model], axis=2)
-            high |= m >= thr
-            low |= m >= thr * settings.low_ratio
+                 expected: np.ndarray | None = None, score_of=None, peak_bonus: float = 0.0,
+                 per_station: StationThresholds | None = None) -> pd.DataFrame:
+    """Events table (EVENT_COLUMNS) from the combined surprise cube [S, T, P].
+
+    ``per_station`` replaces the calibrated thresholds station by station (see
+    :class:`StationThresholds`)."""
+    low, high = event_openers(combined, surprise, settings, per_station)
     segs = segments(low, high, settings.merge_gap_h, settings.min_hours)
     rows = []
     kinds = sorted({k for k in model_kinds.values() if k})
-    low_level = settings.threshold * settings.low_ratio
+    n_st = combined.shape[0]
+    thr = np.full(n_st, float(settings.threshold)) if per_station is None else per_station.threshold
+    outage_open = np.full(n_st, np.inf if settings.model_thresholds.get("outage") is None
+                          else float(settings.model_thresholds["outage"]))
+    if per_station is not None and "outage" in per_station.model_thresholds:
+        outage_open = np.broadcast_to(np.asarray(per_station.model_thresholds["outage"], dtype=float), (n_st,))
     for s, a, b in segs:
-        rows.append(_describe(panel, s, a, b, combined, final, surprise, model_kinds, kinds, low_level, expected, score_of,
-                              peak_bonus, settings.model_thresholds.get("outage")))
+        o_open = float(outage_open[s]) if np.isfinite(outage_open[s]) else None
+        scorer = score_of
+        if per_station is not None and per_station.persistent[s] and per_station.run_tail is not None:
+            # self-calibrated network: the event ranks against this run's station-hours of that network
+            tail = per_station.run_tail
+            scorer = lambda v, tail=tail: float(1.0 - 10.0 ** (-tail.surprise(np.array([v]))[0]))  # noqa: E731
+        rows.append(_describe(panel, s, a, b, combined, final, surprise, model_kinds, kinds,
+                              float(thr[s]) * settings.low_ratio, expected, scorer, peak_bonus, o_open))
     if not rows:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in EVENT_COLUMNS}).astype(
             {"start": "datetime64[us]", "end": "datetime64[us]", "score": float})
@@ -122,6 +229,10 @@ def _describe(panel, s, a, b, combined, final, surprise, model_kinds, kinds, low
         if k:
             kind_mass[k] += float(np.sum(np.where(hot, arr[s, a:b + 1, :], 0.0)))
     kind = max(kind_mass, key=kind_mass.get) if kind_mass and max(kind_mass.values()) > 0 else "spike"
+    flagged_share = suspect_flag_share(panel, s, a, b, hot)
+    if kind in FLAG_HIDEABLE_KINDS and flagged_share >= FLAG_EVENT_SHARE:
+        # high or bunched values under HJ 212 maintenance/fault flags: the flags are the interference
+        kind = "flag_abuse"
     p_hot = np.nonzero(hot.any(axis=0))[0]
     params = [panel.parameters[p] for p in p_hot]
     station_id = str(panel.stations["station_id"].iloc[s])
@@ -159,10 +270,33 @@ def _describe(panel, s, a, b, combined, final, surprise, model_kinds, kinds, low
     evidence = {"models": fired, "neighbours": nb_ids, "deviation_pct_vs_neighbours": deviation,
                 "hours": hours, "peak_surprise": round(float(np.nanmax(sl)), 2),
                 "kind_mass": {k: round(v, 1) for k, v in kind_mass.items() if v > 0}}
+    if flagged_share > 0:
+        evidence["suspect_flag_share"] = round(flagged_share, 2)
     name_zh = str(panel.stations["name"].iloc[s]) if "name" in panel.stations.columns else None
     summary = summarise(name, kind, params, hours, deviation, name_zh if name_zh not in (None, "nan") else None)
     event_id = f"{station_id}-{start:%Y%m%d%H}-{kind}"
     return [event_id, station_id, start, end, kind, score, ",".join(params), summary, evidence]
+
+
+#: HJ 212-2017 data flags that take a reading out of compliance statistics (F stopped, M maintenance,
+#: S manual, D fault, C calibration): the flags a dishonest operator sets to hide emissions
+SUSPECT_FLAGS = ("F", "M", "S", "D", "C")
+#: kinds whose high/odd values a suspect flag can hide (a stuck analyser flagged D is an honest fault)
+FLAG_HIDEABLE_KINDS = ("spike", "clipping", "flag_abuse")
+#: share of an event's hot readings under suspect flags that makes the flags the explanation
+FLAG_EVENT_SHARE = 0.5
+
+
+def suspect_flag_share(panel: Panel, s: int, a: int, b: int, hot: np.ndarray) -> float:
+    """Share of the event's hot readings that carry a suspect HJ 212 flag (0 without flags)."""
+    flags = getattr(panel, "flags", None)
+    if flags is None or not hot.any():
+        return 0.0
+    from analytics.detectors.base import FLAG_CODES
+
+    codes = [FLAG_CODES.index(f) for f in SUSPECT_FLAGS if f in FLAG_CODES]
+    flagged = np.isin(flags[s, a:b + 1, :], codes)
+    return float(flagged[hot].mean())
 
 
 def _station_name(panel: Panel, s: int) -> str:
