@@ -396,11 +396,11 @@ def _event_threshold(sh: np.ndarray, ev: EventSettings, station_months: float, b
     # walk down from strict to lax; stop before the false-event rate exceeds the budget (going
     # lower would merge everything into a few giant "events", which is not a lower rate)
     best = 12.0
-    for thr in np.arange(12.0, 1.99, -0.1):
+    for thr in np.round(np.arange(12.0, 1.99, -0.1), 2):  # the rounded value is the one used later
         n = count_segments(sh >= thr * ev.low_ratio, sh >= thr, ev.merge_gap_h, ev.min_hours)
         if n / max(station_months, 1e-9) > budget:
             break
-        best = round(float(thr), 2)
+        best = float(thr)
     return best
 
 
