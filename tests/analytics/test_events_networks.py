@@ -113,3 +113,37 @@ def test_micro_sensor_dropouts_do_not_flood_outage_events():
     assert len(micro_outages) <= 0.15 * micro_months + 1, micro_outages[["station_id", "start", "end"]]
     hit = _matches(ev, pd.Series({"station_id": "1009A", "start": t0, "end": t0 + pd.Timedelta(hours=7)}))
     assert "outage" in set(hit["kind"])
+
+
+def test_sparse_family_scores_long_running_stations_in_one_panel(monkeypatch):
+    """One day of many stations next to weeks of a few (the demo store's air family): the
+    long-running stations are scored exactly as on their own (their history is not cut into 7-day
+    windows), and every reading is scored once."""
+    import analytics.pipeline as ap
+    from analytics.detectors.testing import sample_readings
+
+    r, s = sample_readings()
+    r = r[r["ts"] < "2016-12-15"]
+    rng = np.random.default_rng(0)
+    day = pd.date_range("2016-12-10", periods=24, freq="h")
+    extra_st = pd.DataFrame({"station_id": [f"X{i:03d}" for i in range(60)], "kind": "air_station",
+                             "lon": 116 + rng.uniform(-1, 1, 60), "lat": 40 + rng.uniform(-1, 1, 60)})
+    extra_st["name"] = extra_st["station_id"]
+    extra_r = pd.concat([pd.DataFrame({"station_id": sid, "ts": day, "parameter": "PM2.5",
+                                       "value": rng.uniform(20, 200, 24), "flag": "N"})
+                         for sid in extra_st["station_id"]], ignore_index=True)
+    readings = pd.concat([r, extra_r], ignore_index=True)
+    stations = pd.concat([s, extra_st], ignore_index=True)
+    monkeypatch.setattr(ap, "SPARSE_MIN_CELLS", 0)  # the mix is small; make the sparse rule apply
+    res = ap.score_blocks(readings, stations, "default")
+    keys = ["station_id", "parameter", "ts"]
+    assert res.scores[keys].sort_values(keys).reset_index(drop=True).equals(
+        readings[keys].sort_values(keys).reset_index(drop=True))
+    alone = ap.score_partition(r, s, "default")
+    cols = ["station_id", "start", "end", "kind"]
+    bj = res.events[res.events["station_id"].isin(s["station_id"])]
+    assert len(alone.events) > 0
+    assert bj[cols].sort_values(cols).reset_index(drop=True).equals(
+        alone.events[cols].sort_values(cols).reset_index(drop=True))
+    got = res.scores[res.scores["station_id"].isin(s["station_id"])].sort_values(keys)["score"].to_numpy()
+    np.testing.assert_allclose(got, alone.scores.sort_values(keys)["score"].to_numpy())
