@@ -91,7 +91,7 @@ class EnsembleSettings:
     calibration: dict[str, TailCalibration] = field(default_factory=dict)  # model -> tail
     self_calibrate: tuple[str, ...] = ()  # models ranked among their own positives in each run
     combined: TailCalibration | None = None
-    combiner: object | None = None  # analytics.stacking.LearnedCombiner: orders readings under the alarm tier
+    combiners: tuple = ()  # analytics.stacking.LearnedCombiner per network: order readings under the alarm tier
     alarm_level: float | None = None  # combined surprise of the clean data's top 1% station-hours (calibrated)
 
 

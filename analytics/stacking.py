@@ -80,6 +80,8 @@ class LearnedCombiner:
     intercept: float
     knots: tuple[float, ...] = KNOTS
     fitted_on: str = ""
+    networks: tuple[str, ...] = ("air",)  # parameter networks (data.parameters) it orders
+    alarm: str = "calibrated"  # alarm level from the clean calibration, or "in_run" (self-calibrated networks)
 
     def logit(self, surprise: dict[str, np.ndarray], plain: np.ndarray, scored: np.ndarray) -> np.ndarray:
         """Log-odds of interference per cell [S, T, P], accumulated feature by feature."""
@@ -101,17 +103,20 @@ class LearnedCombiner:
         return out
 
     def to_dict(self) -> dict:
-        return {"features": list(self.features), "knots": list(self.knots), "intercept": float(self.intercept),
-                "coef": [[round(float(v), 6) for v in row] for row in self.coef], "fitted_on": self.fitted_on}
+        return {"networks": list(self.networks), "alarm": self.alarm, "fitted_on": self.fitted_on,
+                "features": list(self.features), "knots": list(self.knots), "intercept": float(self.intercept),
+                "coef": [[round(float(v), 6) for v in row] for row in self.coef]}
 
     @classmethod
     def from_dict(cls, d: dict) -> LearnedCombiner:
         return cls(tuple(d["features"]), np.asarray(d["coef"], dtype=np.float64), float(d["intercept"]),
-                   tuple(float(k) for k in d["knots"]), str(d.get("fitted_on", "")))
+                   tuple(float(k) for k in d["knots"]), str(d.get("fitted_on", "")),
+                   tuple(d.get("networks", ("air",))), str(d.get("alarm", "calibrated")))
 
 
 def fit_combiner(design: np.ndarray, names: list[str], positive: np.ndarray, kind: np.ndarray,
-                 negative_weight: float = 1.0, c: float = 0.1, fitted_on: str = "") -> LearnedCombiner:
+                 negative_weight: float = 1.0, c: float = 0.1, fitted_on: str = "",
+                 networks: tuple[str, ...] = ("air",), alarm: str = "calibrated") -> LearnedCombiner:
     """Fit the combiner on design rows labelled ``positive`` (reading altered by interference).
 
     Every kind gets the same total weight (a 2-hour spike counts as much as a month of drift);
@@ -128,7 +133,7 @@ def fit_combiner(design: np.ndarray, names: list[str], positive: np.ndarray, kin
         w[m] = (y.sum() / len(kinds)) / m.sum()
     model = LogisticRegression(max_iter=400, C=c).fit(design, y, sample_weight=w)
     coef = model.coef_[0].reshape(len(names), 1 + len(KNOTS))
-    return LearnedCombiner(tuple(names), coef, float(model.intercept_[0]), KNOTS, fitted_on)
+    return LearnedCombiner(tuple(names), coef, float(model.intercept_[0]), KNOTS, fitted_on, tuple(networks), alarm)
 
 
 def tiered_surprise(combined: np.ndarray, logit: np.ndarray, alarm_level: float) -> np.ndarray:
@@ -140,17 +145,28 @@ def tiered_surprise(combined: np.ndarray, logit: np.ndarray, alarm_level: float)
 
 
 def learned_order(combined: np.ndarray, surprise: dict[str, np.ndarray], plain: np.ndarray, scored: np.ndarray,
-                  combiner: LearnedCombiner | None, alarm_level: float | None,
-                  params_mask: np.ndarray | None = None) -> np.ndarray:
+                  combiners, alarm_level: float | None, param_networks) -> np.ndarray:
     """The ensemble's combined surprise with the learned order under the alarm tier (see
-    :func:`tiered_surprise`); unchanged when the pipeline has no combiner or no alarm level.
-    ``params_mask`` (bool per parameter) limits it to the networks the combiner was fitted on."""
-    if combiner is None or alarm_level is None:
-        return combined
-    tiered = tiered_surprise(combined, combiner.logit(surprise, plain, scored), float(alarm_level))
-    if params_mask is None:
-        return tiered
-    return np.where(np.asarray(params_mask, dtype=bool)[None, None, :], tiered, combined)
+    :func:`tiered_surprise`), per combiner on the parameters of its networks (``param_networks``:
+    the network of each parameter, last axis). A combiner with ``alarm == "calibrated"`` uses the
+    clean calibration's ``alarm_level`` (skipped when there is none); an ``in_run`` one (networks the
+    clean calibration does not cover, whose surprises are self-calibrated per run) takes the level
+    of the run's own top 1% station-hours."""
+    out = combined
+    nets = np.asarray(list(param_networks), dtype=object)
+    for comb in combiners or ():
+        sel = np.isin(nets, list(comb.networks))
+        if not sel.any():
+            continue
+        if comb.alarm == "in_run":
+            level = alarm_level_at_budget(combined[..., sel], scored[..., sel])
+        elif alarm_level is None:
+            continue
+        else:
+            level = float(alarm_level)
+        tiered = tiered_surprise(combined, comb.logit(surprise, plain, scored), level)
+        out = np.where(sel[None, None, :], tiered, out)
+    return out
 
 
 def alarm_level_at_budget(combined: np.ndarray, scored: np.ndarray, budget: float = 0.01) -> float:

@@ -23,10 +23,11 @@ import numpy as np
 import pandas as pd
 
 from analytics.ensemble import combine, model_surprise
-from analytics.evaluation.inject import AIR_KINDS, inject_interference
+from analytics.evaluation.inject import AIR_KINDS, CEMS_KINDS, inject_interference
 from analytics.stacking import LearnedCombiner, design_rows, fit_combiner
 
 TRAINING_SEEDS = (100, 101, 102, 103)  # never used by `envtrust evaluate` (it uses seed*1000 + 0..3)
+CEMS_NETWORKS = ("flue", "wastewater")
 NEGATIVE_SHARE = 0.12
 N_PER_KIND = 30
 
@@ -48,35 +49,42 @@ def altered_cells(original: pd.DataFrame, injected: pd.DataFrame, panel) -> np.n
     return out
 
 
-def event_window_kinds(truth: pd.DataFrame, panel) -> np.ndarray:
-    """[S, T] index into AIR_KINDS of the truth event covering each station-hour, -1 when none."""
+def event_window_kinds(truth: pd.DataFrame, panel, kinds: tuple[str, ...] = AIR_KINDS) -> np.ndarray:
+    """[S, T] index into ``kinds`` of the truth event covering each station-hour, -1 when none."""
     out = np.full(panel.shape[:2], -1, dtype=np.int16)
     sidx = {sid: i for i, sid in enumerate(panel.stations["station_id"].astype(str))}
     for ev in truth.itertuples(index=False):
         a = panel.times.get_indexer([pd.Timestamp(ev.start)])[0]
         b = panel.times.get_indexer([pd.Timestamp(ev.end)])[0]
         if a >= 0 and b >= 0 and str(ev.station_id) in sidx:
-            out[sidx[str(ev.station_id)], a:b + 1] = AIR_KINDS.index(ev.kind)
+            out[sidx[str(ev.station_id)], a:b + 1] = kinds.index(ev.kind)
     return out
 
 
 def training_rows(readings: pd.DataFrame, stations: pd.DataFrame, pipe, seed: int,
-                  negative_share: float = NEGATIVE_SHARE) -> tuple[np.ndarray, list[str], np.ndarray, np.ndarray]:
-    """Inject with ``seed``, run the pipeline's models, return (design, names, positive, kind)."""
-    from analytics.pipeline import run_models
+                  negative_share: float = NEGATIVE_SHARE, kinds: tuple[str, ...] = AIR_KINDS,
+                  networks: tuple[str, ...] = ("air",)) -> tuple[np.ndarray, list[str], np.ndarray, np.ndarray]:
+    """Inject ``kinds`` with ``seed``, run the pipeline's models and ensemble exactly as scoring does
+    (networks outside the clean calibration self-calibrated), return (design, names, positive, kind)
+    for the readings of ``networks``."""
+    from analytics.pipeline import param_networks, run_models
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        injected, truth = inject_interference(readings, stations, kinds=list(AIR_KINDS), n_per_kind=N_PER_KIND,
-                                              seed=seed)
+        injected, truth = inject_interference(readings, stations, kinds=list(kinds), n_per_kind=N_PER_KIND, seed=seed)
     panel, _, _, raw = run_models(injected, stations, pipe)
     scored = np.isfinite(panel.values) | (raw.get("outage", 0) > 0)
-    surprise = model_surprise(raw, pipe.ensemble, fallback_mask=scored)
+    nets = np.array(param_networks(panel.parameters), dtype=object)
+    calibrated = set(pipe.extra.get("calibrated_networks", ["air"]))
+    uncal = np.array([n not in calibrated for n in nets])
+    surprise = model_surprise(raw, pipe.ensemble, fallback_mask=scored,
+                              uncalibrated_params=uncal if pipe.ensemble.calibration else None)
     plain = combine(surprise, pipe.ensemble)
     altered = altered_cells(readings, injected, panel)
-    window = np.broadcast_to(event_window_kinds(truth, panel)[:, :, None], panel.shape)
+    window = np.broadcast_to(event_window_kinds(truth, panel, kinds)[:, :, None], panel.shape)
     rng = np.random.default_rng(seed)
-    rows = scored & (altered | ((window < 0) & (rng.random(panel.shape) < negative_share)))
+    ours = np.isin(nets, list(networks))[None, None, :]
+    rows = scored & ours & (altered | ((window < 0) & (rng.random(panel.shape) < negative_share)))
     design, names = design_rows(surprise, plain, scored, rows)
     return design, names, altered[rows], window[rows]
 
@@ -107,3 +115,28 @@ def write_combiner(combiner: LearnedCombiner, path: str | Path) -> Path:
     path = Path(path)
     path.write_text(json.dumps(combiner.to_dict(), indent=1) + "\n", encoding="utf-8")
     return path
+
+
+def fit_cems_on_development(start_cst: str, end_cst: str, pipeline: str = "default",
+                            seeds: tuple[int, ...] = TRAINING_SEEDS,
+                            progress: Callable[[str], None] | None = None) -> LearnedCombiner:
+    """The CEMS combiner: the project's synthetic polluter outlets over the development period with
+    the CEMS kinds injected; its alarm level is taken in each run (CEMS surprises are self-calibrated)."""
+    from analytics.evaluation.harness import cems_network
+    from analytics.pipeline import load_pipeline
+
+    progress = progress or (lambda msg: None)
+    pipe = load_pipeline(pipeline)
+    parts = []
+    for seed in seeds:
+        progress(f"  CEMS, injection seed {seed}: models ...")
+        readings, stations, _ = cems_network(start_cst, end_cst, seed)
+        parts.append(training_rows(readings, stations, pipe, seed, kinds=CEMS_KINDS, networks=CEMS_NETWORKS))
+    design = np.concatenate([p[0] for p in parts])
+    positive = np.concatenate([p[2] for p in parts])
+    kind = np.concatenate([p[3] for p in parts])
+    progress(f"  fitting on {len(positive):,} readings ({int(positive.sum()):,} altered)")
+    return fit_combiner(design, parts[0][1], positive, kind, negative_weight=1.0 / NEGATIVE_SHARE,
+                        fitted_on=f"synthetic polluter outlets {start_cst}..{end_cst} CST (development period), "
+                                  f"injection seeds {list(seeds)}",
+                        networks=CEMS_NETWORKS, alarm="in_run")

@@ -80,7 +80,7 @@ def fit_combiner_on_development(args: argparse.Namespace) -> int:
     """Fit the combiner, then re-calibrate the pipeline (alarm level, combined tail) - development split only."""
     import json
 
-    from analytics.evaluation.combiner import fit_on_development, write_combiner
+    from analytics.evaluation.combiner import fit_cems_on_development, fit_on_development, write_combiner
     from analytics.evaluation.harness import (
         FULL_SPLITS,
         SAMPLE_SPLITS,
@@ -101,6 +101,9 @@ def fit_combiner_on_development(args: argparse.Namespace) -> int:
     say(f"development split {dev.start_cst} .. {dev.end_cst} CST ({source}): {len(part):,} readings")
     combiner = fit_on_development(part, stations, progress=say)
     path = write_combiner(combiner, PIPELINE_DIR / "default.combiner.json")
+    say(f"wrote {path}; CEMS outlets over the same period")
+    cems = fit_cems_on_development(dev.start_cst, dev.end_cst, progress=say)
+    write_combiner(cems, PIPELINE_DIR / "default.combiner.cems.json")
     say(f"wrote {path}; re-calibrating on the clean development split")
     cal = calibrate(part, stations, "default")
     cal_path = PIPELINE_DIR / "default.calibration.json"
