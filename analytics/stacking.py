@@ -26,16 +26,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from analytics.detectors.base import nan_rolling_mean
-
 KNOTS = (0.5, 1.0, 2.0, 3.0, 4.5, 6.0)  # on the surprise scale (-log10 clean tail probability)
 WINDOWS_H = (7, 25, 73, 241)  # centred rolling means: hours, a day, three days, ten days
 MAX_SURPRISE = 9.0
+CURVE_END = 1000.0  # the piecewise-linear curves are exact up to here (surprises stay under ~14)
 
 
 def feature_arrays(surprise: dict[str, np.ndarray], plain: np.ndarray,
                    scored: np.ndarray) -> Iterator[tuple[str, np.ndarray]]:
-    """(name, array shaped like the panel) for every combiner feature, one at a time (bounded memory).
+    """(name, array) for every combiner feature, one at a time (bounded memory). Arrays are shaped
+    like the panel [S, T, P], or [S, T, 1] for station-hour features (broadcast against it).
 
     ``surprise``: per-model surprise [S, T, P]; ``plain``: the ensemble's combined surprise;
     ``scored``: cells that carry a score (valid readings and gaps the outage model speaks for).
@@ -43,15 +43,33 @@ def feature_arrays(surprise: dict[str, np.ndarray], plain: np.ndarray,
     for name in sorted(surprise):
         x = np.clip(np.nan_to_num(np.asarray(surprise[name], dtype=np.float64)), 0.0, MAX_SURPRISE)
         yield name, x
-        yield f"{name}@station_hour", np.broadcast_to(x.max(axis=2)[:, :, None], x.shape)
-        xv = np.where(scored | (x > 0), x, np.nan)
-        for w in WINDOWS_H:
-            yield f"{name}@mean_{w}h", np.nan_to_num(nan_rolling_mean(xv, w, axis=1, min_count=1))
-    sh = np.clip(np.max(np.nan_to_num(plain), axis=2), 0.0, None)
-    yield "combined@station_hour", np.broadcast_to(sh[:, :, None], plain.shape)
-    for w in WINDOWS_H:
-        yield f"combined@mean_{w}h", np.broadcast_to(
-            np.nan_to_num(nan_rolling_mean(sh, w, axis=1, min_count=1))[:, :, None], plain.shape)
+        yield f"{name}@station_hour", x.max(axis=2, keepdims=True)
+        for w, m in zip(WINDOWS_H, rolling_means(x, scored | (x > 0), WINDOWS_H), strict=True):
+            yield f"{name}@mean_{w}h", m
+    sh = np.clip(np.max(np.nan_to_num(plain), axis=2, keepdims=True), 0.0, None)
+    yield "combined@station_hour", sh
+    for w, m in zip(WINDOWS_H, rolling_means(sh, np.ones(sh.shape, dtype=bool), WINDOWS_H), strict=True):
+        yield f"combined@mean_{w}h", m
+
+
+def rolling_means(x: np.ndarray, counted: np.ndarray, windows: tuple[int, ...]) -> list[np.ndarray]:
+    """Centred rolling means along time (axis 1) of ``x`` over the ``counted`` cells, for several
+    windows from one pair of cumulative sums (0 where a window holds no counted cell)."""
+    T = x.shape[1]
+    pad_lo = max(w // 2 for w in windows) + 1
+    pad_hi = max(w - w // 2 - 1 for w in windows)
+    widths = [(0, 0), (pad_lo, pad_hi), (0, 0)]
+    cs = np.cumsum(np.pad(np.where(counted, x, 0.0), widths), axis=1)
+    cn = np.cumsum(np.pad(counted.astype(np.float64), widths), axis=1)
+    out = []
+    for w in windows:
+        w = max(1, min(int(w), T))
+        lo = pad_lo - w // 2 - 1  # index of the cumulative sum just before the window
+        hi = lo + w
+        total = cs[:, hi:hi + T] - cs[:, lo:lo + T]
+        n = cn[:, hi:hi + T] - cn[:, lo:lo + T]
+        out.append(np.where(n > 0.5, total / np.maximum(n, 1.0), 0.0))
+    return out
 
 
 def hinge_basis(x: np.ndarray) -> np.ndarray:
@@ -66,7 +84,7 @@ def design_rows(surprise: dict[str, np.ndarray], plain: np.ndarray, scored: np.n
     """Design matrix for the cells selected by the boolean cube ``rows`` (for fitting)."""
     cols, names = [], []
     for name, arr in feature_arrays(surprise, plain, scored):
-        cols.append(hinge_basis(arr[rows]))
+        cols.append(hinge_basis(np.broadcast_to(arr, rows.shape)[rows]))
         names.append(name)
     return np.concatenate(cols, axis=1), names
 
@@ -84,23 +102,27 @@ class LearnedCombiner:
     alarm: str = "calibrated"  # alarm level from the clean calibration, or "in_run" (self-calibrated networks)
 
     def logit(self, surprise: dict[str, np.ndarray], plain: np.ndarray, scored: np.ndarray) -> np.ndarray:
-        """Log-odds of interference per cell [S, T, P], accumulated feature by feature."""
+        """Log-odds of interference per cell [S, T, P], accumulated feature by feature; each
+        feature's hinge sum is one piecewise-linear curve, evaluated by interpolation."""
         if tuple(float(k) for k in self.knots) != tuple(float(k) for k in KNOTS):
             raise ValueError("combiner was fitted with other knots; refit it")
         known = {n: i for i, n in enumerate(self.features)}
         out = np.full(plain.shape, self.intercept, dtype=np.float64)
-        seen = set()
         for name, arr in feature_arrays(surprise, plain, scored):
             i = known.get(name)
             if i is None:
                 continue  # a model the combiner never saw adds nothing (it still counts in the ensemble)
-            seen.add(name)
-            c = self.coef[i]
-            out += c[0] * arr
-            for k, knot in enumerate(self.knots):
-                if c[k + 1] != 0.0:
-                    out += c[k + 1] * np.maximum(arr - knot, 0.0)
+            xp, fp = self.curve(i)
+            out += np.interp(arr, xp, fp)
         return out
+
+    def curve(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """Breakpoints and values of feature i's contribution c0 x + sum_k c_k max(x - knot_k, 0);
+        exact for 0 <= x <= CURVE_END (features are surprises and their means, all far below)."""
+        xp = np.array([0.0, *self.knots, CURVE_END])
+        c = self.coef[i]
+        fp = c[0] * xp + sum(c[k + 1] * np.maximum(xp - knot, 0.0) for k, knot in enumerate(self.knots))
+        return xp, fp
 
     def to_dict(self) -> dict:
         return {"networks": list(self.networks), "alarm": self.alarm, "fitted_on": self.fitted_on,
