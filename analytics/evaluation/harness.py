@@ -182,31 +182,48 @@ def engine_available() -> bool:
     return True
 
 
-def _engine_station_hours(result, grid: pd.DataFrame) -> np.ndarray:
-    """envtrust station-hour score = max(reading scores, scores of own events covering the hour).
+def _engine_station_hours(result, grid: pd.DataFrame, below_alarm: float | None = None) -> np.ndarray:
+    """envtrust station-hour score = reading scores, plus own events over hours without readings.
 
-    Events count because an outage removes rows: the engine's evidence for a gap is its event.
+    Events count because an outage removes rows: a gap's only evidence is its event. One event is
+    one case, so it raises ONE alarm (the engine's own rule for runs, see ``emphasise_peaks``): its
+    score goes to its first hour without a reading; its other such hours rank at most just under the
+    alarm tier (``below_alarm``, the final score at the calibrated alarm level), i.e. at the top of
+    the graded middle - without it one 25-hour outage would spend 25 alarms of the budget.
+    Hours with readings keep their reading scores (the event's score is derived from them).
     """
     sh = to_station_hours(result.scores, grid)
     events = result.events
-    if events is not None and not events.empty:
-        pos = grid_positions(grid)
-        for ev in events.itertuples(index=False):
-            rows = event_rows(pos, str(ev.station_id), pd.Timestamp(ev.start), pd.Timestamp(ev.end))
-            if rows.size:
-                sh[rows] = np.maximum(sh[rows], float(ev.score) if pd.notna(ev.score) else 0.0)
+    if events is None or events.empty:
+        return sh
+    has_reading = to_station_hours(result.scores.assign(_one=1.0), grid, "_one") > 0
+    pos = grid_positions(grid)
+    for ev in events.itertuples(index=False):
+        rows = event_rows(pos, str(ev.station_id), pd.Timestamp(ev.start), pd.Timestamp(ev.end))
+        rows = rows[~has_reading[rows]]
+        if not rows.size:
+            continue
+        score = float(ev.score) if pd.notna(ev.score) else 0.0
+        rest = score if below_alarm is None else min(score, below_alarm)
+        sh[rows[0]] = max(sh[rows[0]], score)
+        sh[rows[1:]] = np.maximum(sh[rows[1:]], rest)
     return sh
 
 
 def run_engine(readings: pd.DataFrame, stations: pd.DataFrame, grid: pd.DataFrame,
                pipeline: str = "default") -> MethodRun:
     """Score with envtrust's pipeline (H4's ``score_partition``); wall time includes loading it."""
+    from analytics.ensemble import final_score
     from analytics.pipeline import load_pipeline, score_partition
 
     t0 = time.perf_counter()
-    result = score_partition(readings, stations, load_pipeline(pipeline))
+    pipe = load_pipeline(pipeline)
+    result = score_partition(readings, stations, pipe)
     wall = time.perf_counter() - t0
-    return MethodRun("envtrust", _engine_station_hours(result, grid), result.events, wall, len(readings))
+    below = None
+    if pipe.ensemble.alarm_level is not None and pipe.ensemble.combined is not None:
+        below = float(np.nextafter(final_score(np.array([pipe.ensemble.alarm_level]), pipe.ensemble)[0], 0.0))
+    return MethodRun("envtrust", _engine_station_hours(result, grid, below), result.events, wall, len(readings))
 
 
 def run_baseline(name: str, readings: pd.DataFrame, grid: pd.DataFrame) -> MethodRun:

@@ -53,6 +53,27 @@ def test_engine_events_count_for_hours_without_rows():
 
     sh = _engine_station_hours(Result, grid)
     assert sh.tolist() == [0.1, 0.2, 0.3, 0.0, 0.0, 0.9, 0.9, 0.9, 0.0, 0.0]
+    # one event = one case = one alarm: its other gap hours rank just under the alarm tier
+    sh = _engine_station_hours(Result, grid, below_alarm=0.8)
+    assert sh.tolist() == [0.1, 0.2, 0.3, 0.0, 0.0, 0.9, 0.8, 0.8, 0.0, 0.0]
+
+
+def test_event_scores_never_replace_reading_scores():
+    """Hours with readings are ranked by their readings; an event over them adds nothing there."""
+    import pandas as pd
+
+    from analytics.evaluation.harness import _engine_station_hours
+    from analytics.evaluation.metrics import station_hour_grid
+
+    t = pd.date_range("2020-01-01", periods=4, freq="h")
+    grid = station_hour_grid(pd.DataFrame({"station_id": ["A", "A"], "ts": [t[0], t[-1]]}))
+
+    class Result:
+        scores = pd.DataFrame({"station_id": "A", "ts": t, "parameter": "PM2.5", "score": [0.1, 0.5, 0.2, 0.1]})
+        events = pd.DataFrame({"event_id": ["e"], "station_id": ["A"], "start": [t[1]], "end": [t[2]],
+                               "kind": ["suppression"], "score": [0.99]})
+
+    assert _engine_station_hours(Result, grid).tolist() == [0.1, 0.5, 0.2, 0.1]
 
 
 def test_splits_and_national_day_loader(sample_dir):
