@@ -34,6 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="instead of evaluating: fit the learned combiner on the DEVELOPMENT split (injection "
                              "seeds the evaluation never uses), write analytics/pipelines/default.combiner.json and "
                              "re-calibrate default.calibration.json on the clean development split")
+    parser.add_argument("--pipeline-dir", default=None,
+                        help="with --fit-combiner: write the combiner and calibration files here instead of "
+                             "analytics/pipelines/ (the default pipeline's TOML is copied next to them)")
 
 
 def code_provenance() -> dict:
@@ -79,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
 def fit_combiner_on_development(args: argparse.Namespace) -> int:
     """Fit the combiner, then re-calibrate the pipeline (alarm level, combined tail) - development split only."""
     import json
+    import shutil
 
     from analytics.evaluation.combiner import fit_cems_on_development, fit_on_development, write_combiner
     from analytics.evaluation.harness import (
@@ -99,14 +103,20 @@ def fit_combiner_on_development(args: argparse.Namespace) -> int:
     dev = (FULL_SPLITS if source == "full" else SAMPLE_SPLITS)[0]
     part = select_period(readings, dev)
     say(f"development split {dev.start_cst} .. {dev.end_cst} CST ({source}): {len(part):,} readings")
-    combiner = fit_on_development(part, stations, progress=say)
-    path = write_combiner(combiner, PIPELINE_DIR / "default.combiner.json")
+    out_dir = Path(args.pipeline_dir) if args.pipeline_dir else PIPELINE_DIR
+    out_dir.mkdir(parents=True, exist_ok=True)
+    pipeline = str(out_dir / "default.toml")
+    if out_dir != PIPELINE_DIR:  # a separate pipeline folder: start from the shipped pipeline and calibration
+        for name in ("default.toml", "default.calibration.json"):
+            shutil.copyfile(PIPELINE_DIR / name, out_dir / name)
+    combiner = fit_on_development(part, stations, pipeline=pipeline, progress=say)
+    path = write_combiner(combiner, out_dir / "default.combiner.json")
     say(f"wrote {path}; CEMS outlets over the same period")
-    cems = fit_cems_on_development(dev.start_cst, dev.end_cst, progress=say)
-    write_combiner(cems, PIPELINE_DIR / "default.combiner.cems.json")
+    cems = fit_cems_on_development(dev.start_cst, dev.end_cst, pipeline=pipeline, progress=say)
+    write_combiner(cems, out_dir / "default.combiner.cems.json")
     say(f"wrote {path}; re-calibrating on the clean development split")
-    cal = calibrate(part, stations, "default")
-    cal_path = PIPELINE_DIR / "default.calibration.json"
+    cal = calibrate(part, stations, pipeline)
+    cal_path = out_dir / "default.calibration.json"
     cal_path.write_text(json.dumps(cal, indent=1) + "\n", encoding="utf-8")
     print(f"combiner: {len(combiner.features)} features; alarm level {cal['alarm_level']:.2f}; "
           f"event threshold {cal['event_threshold']}; wrote {path} and {cal_path}")

@@ -106,3 +106,28 @@ def test_evaluate_custom_data_dir_splits_in_halves(tmp_path, sample_dir, capsys)
     assert dev["end_cst"] == held["start_cst"] and dev["air"]["n_stations"] == 4
     assert report["national_day"] == {"error": "envtrust not among the methods run"}
     capsys.readouterr()
+
+
+def test_fit_combiner_writes_a_complete_pipeline_elsewhere(tmp_path, sample_dir, capsys):
+    """`envtrust evaluate --fit-combiner` on the sample's development split: both combiners and a
+    re-calibration land in --pipeline-dir (never over the shipped files), and that pipeline scores."""
+    import json
+
+    from analytics.detectors.testing import sample_readings
+    from analytics.pipeline import PIPELINE_DIR, load_pipeline, score_partition
+    from envtrust.cli import main
+
+    shipped = (PIPELINE_DIR / "default.combiner.json").read_bytes()
+    out = tmp_path / "pipe"
+    assert main(["evaluate", "--fit-combiner", "--quick", "--pipeline-dir", str(out)]) == 0
+    assert "alarm level" in capsys.readouterr().out
+    assert (PIPELINE_DIR / "default.combiner.json").read_bytes() == shipped
+    cal = json.loads((out / "default.calibration.json").read_text())
+    assert cal["alarm_level"] > 0
+    pipe = load_pipeline(out / "default.toml")
+    nets = sorted(n for c in pipe.ensemble.combiners for n in c.networks)
+    assert nets == ["air", "flue", "wastewater"]
+    assert all("development" in c.fitted_on for c in pipe.ensemble.combiners)
+    r, s = sample_readings()
+    res = score_partition(r[r["ts"] < "2016-12-08"], s, pipe)
+    assert res.scores["score"].between(0, 1).all()
