@@ -200,13 +200,16 @@ def build_events(panel: Panel, combined: np.ndarray, final: np.ndarray, surprise
         outage_open = np.broadcast_to(np.asarray(per_station.model_thresholds["outage"], dtype=float), (n_st,))
     for s, a, b in segs:
         o_open = float(outage_open[s]) if np.isfinite(outage_open[s]) else None
-        scorer = score_of
+        scorer, bonus = score_of, peak_bonus
         if per_station is not None and per_station.persistent[s] and per_station.run_tail is not None:
-            # self-calibrated network: the event ranks against this run's station-hours of that network
+            # self-calibrated network: the event ranks against this run's station-hours of that network,
+            # and a gap ranks by its own outage evidence - the peak bonus (the air alarm budget's
+            # one-alarm-per-run lift) would put every gap of the run at the top of that tail (score 1.0)
             tail = per_station.run_tail
             scorer = lambda v, tail=tail: float(1.0 - 10.0 ** (-tail.surprise(np.array([v]))[0]))  # noqa: E731
+            bonus = 0.0
         rows.append(_describe(panel, s, a, b, combined, final, surprise, model_kinds, kinds,
-                              float(thr[s]) * settings.low_ratio, expected, scorer, peak_bonus, o_open))
+                              float(thr[s]) * settings.low_ratio, expected, scorer, bonus, o_open))
     if not rows:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in EVENT_COLUMNS}).astype(
             {"start": "datetime64[us]", "end": "datetime64[us]", "score": float})
