@@ -62,7 +62,10 @@ def run(args: argparse.Namespace) -> int:
     if args.n_per_kind is not None and args.n_per_kind < 1:
         raise UserError("--n-per-kind must be at least 1")
     if args.fit_combiner:
-        return fit_combiner_on_development(args)
+        try:
+            return fit_combiner_on_development(args)
+        except (FileNotFoundError, NotADirectoryError, ValueError) as exc:
+            raise UserError(str(exc)) from None
     methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
     try:
         report = run_evaluation(data_dir=args.data_dir, quick=args.quick, seed=args.seed,

@@ -131,3 +131,12 @@ def test_fit_combiner_writes_a_complete_pipeline_elsewhere(tmp_path, sample_dir,
     r, s = sample_readings()
     res = score_partition(r[r["ts"] < "2016-12-08"], s, pipe)
     assert res.scores["score"].between(0, 1).all()
+
+
+def test_fit_combiner_on_a_missing_data_dir_is_a_clear_error(tmp_path, capsys):
+    from envtrust.cli import main
+
+    assert main(["evaluate", "--fit-combiner", "--data-dir", str(tmp_path / "nope"),
+                 "--pipeline-dir", str(tmp_path / "pipe")]) == 2
+    err = capsys.readouterr().err
+    assert "does not exist" in err and "Traceback" not in err
