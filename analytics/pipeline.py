@@ -211,14 +211,10 @@ def score_partition(readings: pd.DataFrame, stations: pd.DataFrame, pipeline: Pi
         raise InputError("no readings to score")
     panel, cells, r, raw = run_models(readings, stations, pipe, reg)
     valid = np.isfinite(panel.values)
-    networks = set(pipe.extra.get("calibrated_networks", ["air"]))
-    uncal = np.array([PARAMETERS[p].network not in networks if p in PARAMETERS else True
-                      for p in panel.parameters])
-    surprise = model_surprise(raw, pipe.ensemble, fallback_mask=valid | (raw.get("outage", 0) > 0),
-                              uncalibrated_params=uncal if pipe.ensemble.calibration else None)
+    surprise, scored, uncal = scoring_surprise(panel, raw, pipe)
     plain = combine(surprise, pipe.ensemble)
     combined = emphasise_peaks(add_persistence(plain, pipe.ensemble), pipe.ensemble, runs_from=plain)
-    combined = learned_order(combined, surprise, plain, valid | (raw.get("outage", 0) > 0), pipe.ensemble.combiners,
+    combined = learned_order(combined, surprise, plain, scored, pipe.ensemble.combiners,
                              pipe.ensemble.alarm_level, param_networks(panel.parameters))
     final = final_score(combined, pipe.ensemble, fallback_mask=valid)
     si, ti, pi = cells[:, 0], cells[:, 1], cells[:, 2]
@@ -331,6 +327,18 @@ def in_run_thresholds(panel, plain: np.ndarray, surprise: dict[str, np.ndarray],
     return StationThresholds(threshold=threshold, persistent=persistent, window_h=window,
                              model_thresholds=model_thr, open_from=v_first, open_until=open_until,
                              model_window_h={m: int(w) for m, w in own_models.items()}, run_tail=run_tail)
+
+
+def scoring_surprise(panel, raw: dict[str, np.ndarray], pipe: Pipeline) -> tuple[dict, np.ndarray, np.ndarray]:
+    """Per-model surprise as scoring computes it, with the cells that carry a score (valid readings
+    and gaps the outage model speaks for) and the parameters outside ``calibrated_networks`` (their
+    models are self-calibrated on the run). Shared with the combiner's training."""
+    scored = np.isfinite(panel.values) | (raw.get("outage", 0) > 0)
+    networks = set(pipe.extra.get("calibrated_networks", ["air"]))
+    uncal = np.array([n not in networks for n in param_networks(panel.parameters)])
+    surprise = model_surprise(raw, pipe.ensemble, fallback_mask=scored,
+                              uncalibrated_params=uncal if pipe.ensemble.calibration else None)
+    return surprise, scored, uncal
 
 
 def param_networks(parameters) -> list[str]:

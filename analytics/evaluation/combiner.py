@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analytics.ensemble import combine, model_surprise
+from analytics.ensemble import combine
 from analytics.evaluation.inject import AIR_KINDS, CEMS_KINDS, inject_interference
 from analytics.stacking import LearnedCombiner, design_rows, fit_combiner
 
@@ -67,18 +67,14 @@ def training_rows(readings: pd.DataFrame, stations: pd.DataFrame, pipe, seed: in
     """Inject ``kinds`` with ``seed``, run the pipeline's models and ensemble exactly as scoring does
     (networks outside the clean calibration self-calibrated), return (design, names, positive, kind)
     for the readings of ``networks``."""
-    from analytics.pipeline import param_networks, run_models
+    from analytics.pipeline import param_networks, run_models, scoring_surprise
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         injected, truth = inject_interference(readings, stations, kinds=list(kinds), n_per_kind=N_PER_KIND, seed=seed)
     panel, _, _, raw = run_models(injected, stations, pipe)
-    scored = np.isfinite(panel.values) | (raw.get("outage", 0) > 0)
+    surprise, scored, _ = scoring_surprise(panel, raw, pipe)
     nets = np.array(param_networks(panel.parameters), dtype=object)
-    calibrated = set(pipe.extra.get("calibrated_networks", ["air"]))
-    uncal = np.array([n not in calibrated for n in nets])
-    surprise = model_surprise(raw, pipe.ensemble, fallback_mask=scored,
-                              uncalibrated_params=uncal if pipe.ensemble.calibration else None)
     plain = combine(surprise, pipe.ensemble)
     altered = altered_cells(readings, injected, panel)
     window = np.broadcast_to(event_window_kinds(truth, panel, kinds)[:, :, None], panel.shape)
@@ -101,14 +97,17 @@ def fit_on_development(readings: pd.DataFrame, stations: pd.DataFrame, pipeline:
     for seed in seeds:
         progress(f"  injection seed {seed}: models ...")
         parts.append(training_rows(readings, stations, pipe, seed))
+    span = f"{pd.Timestamp(readings['ts'].min()):%Y-%m-%d}..{pd.Timestamp(readings['ts'].max()):%Y-%m-%d} UTC"
+    return _fit_parts(parts, progress, fitted_on=f"Beijing development split {span}, injection seeds {list(seeds)}")
+
+
+def _fit_parts(parts, progress: Callable[[str], None], **kwargs) -> LearnedCombiner:
+    """Fit one combiner on the training rows of several injections (see :func:`training_rows`)."""
     design = np.concatenate([p[0] for p in parts])
-    names = parts[0][1]
     positive = np.concatenate([p[2] for p in parts])
     kind = np.concatenate([p[3] for p in parts])
     progress(f"  fitting on {len(positive):,} readings ({int(positive.sum()):,} altered)")
-    span = f"{pd.Timestamp(readings['ts'].min()):%Y-%m-%d}..{pd.Timestamp(readings['ts'].max()):%Y-%m-%d} UTC"
-    return fit_combiner(design, names, positive, kind, negative_weight=1.0 / NEGATIVE_SHARE,
-                        fitted_on=f"Beijing development split {span}, injection seeds {list(seeds)}")
+    return fit_combiner(design, parts[0][1], positive, kind, negative_weight=1.0 / NEGATIVE_SHARE, **kwargs)
 
 
 def write_combiner(combiner: LearnedCombiner, path: str | Path) -> Path:
@@ -132,11 +131,7 @@ def fit_cems_on_development(start_cst: str, end_cst: str, pipeline: str = "defau
         progress(f"  CEMS, injection seed {seed}: models ...")
         readings, stations, _ = cems_network(start_cst, end_cst, seed)
         parts.append(training_rows(readings, stations, pipe, seed, kinds=CEMS_KINDS, networks=CEMS_NETWORKS))
-    design = np.concatenate([p[0] for p in parts])
-    positive = np.concatenate([p[2] for p in parts])
-    kind = np.concatenate([p[3] for p in parts])
-    progress(f"  fitting on {len(positive):,} readings ({int(positive.sum()):,} altered)")
-    return fit_combiner(design, parts[0][1], positive, kind, negative_weight=1.0 / NEGATIVE_SHARE,
-                        fitted_on=f"synthetic polluter outlets {start_cst}..{end_cst} CST (development period), "
-                                  f"injection seeds {list(seeds)}",
-                        networks=CEMS_NETWORKS, alarm="in_run")
+    return _fit_parts(parts, progress,
+                      fitted_on=f"synthetic polluter outlets {start_cst}..{end_cst} CST (development period), "
+                                f"injection seeds {list(seeds)}",
+                      networks=CEMS_NETWORKS, alarm="in_run")

@@ -36,13 +36,18 @@ def test_hinge_basis_is_piecewise_linear():
     assert np.allclose(b[0, 1:], 0)
 
 
-def test_fitted_combiner_ranks_persistent_evidence_above_a_lone_clean_extreme():
-    rng = np.random.default_rng(0)
-    surprise, altered = _cube(rng)
+def _fitted(seed):
+    """A combiner fitted on :func:`_cube` (one kind of interference), with the cube it was fitted on."""
+    surprise, altered = _cube(np.random.default_rng(seed))
     plain = np.maximum(surprise["a"], surprise["b"])
     scored = np.ones(altered.shape, dtype=bool)
     design, names = design_rows(surprise, plain, scored, scored)
-    comb = fit_combiner(design, names, altered[scored], np.where(altered, 1, -1)[scored])
+    comb = fit_combiner(design, names, altered[scored], np.zeros(int(scored.sum())))
+    return comb, surprise, plain, scored, altered
+
+
+def test_fitted_combiner_ranks_persistent_evidence_above_a_lone_clean_extreme():
+    comb, surprise, plain, scored, altered = _fitted(0)
     logit = comb.logit(surprise, plain, scored)
     assert logit[altered].mean() > logit[~altered].mean() + 2
     # the learned order beats the plain max, which ranks the lone extreme first
@@ -51,12 +56,7 @@ def test_fitted_combiner_ranks_persistent_evidence_above_a_lone_clean_extreme():
 
 
 def test_combiner_round_trips_through_json():
-    rng = np.random.default_rng(1)
-    surprise, altered = _cube(rng)
-    plain = np.maximum(surprise["a"], surprise["b"])
-    scored = np.ones(altered.shape, dtype=bool)
-    design, names = design_rows(surprise, plain, scored, scored)
-    comb = fit_combiner(design, names, altered[scored], np.zeros(int(scored.sum())))
+    comb, surprise, plain, scored, _ = _fitted(1)
     again = LearnedCombiner.from_dict(json.loads(json.dumps(comb.to_dict())))
     assert np.allclose(again.logit(surprise, plain, scored), comb.logit(surprise, plain, scored), atol=1e-4)
 
