@@ -112,6 +112,11 @@ def fit_combiner_on_development(args: argparse.Namespace) -> int:
     if out_dir != PIPELINE_DIR:  # a separate pipeline folder: start from the shipped pipeline and calibration
         for name in ("default.toml", "default.calibration.json"):
             shutil.copyfile(PIPELINE_DIR / name, out_dir / name)
+    # the models' clean tails first: the combiner learns from surprises, and after a detector change
+    # the shipped tails describe the old statistics (the alarm level is re-fitted again below)
+    say("calibrating the models' clean tails on the development split")
+    cal = calibrate(part, stations, pipeline)
+    (out_dir / "default.calibration.json").write_text(json.dumps(cal, indent=1) + "\n", encoding="utf-8")
     combiner = fit_on_development(part, stations, pipeline=pipeline, progress=say)
     path = write_combiner(combiner, out_dir / "default.combiner.json")
     say(f"wrote {path}; CEMS outlets over the same period")
