@@ -23,6 +23,17 @@ Air kinds go into ``air_station``/``air_micro`` stations; CEMS kinds (``flag_abu
 ``clipping`` under the emission limit, ``flatline``) into ``polluter_outlet`` stations, whose
 limits come from ``limits_json``. :func:`synthetic_cems` makes CEMS-like outlet series when
 no synthetic polluter network is available.
+
+Water kinds (:data:`WATER_KINDS`) go into ``water_section`` stations (automatic surface-water
+stations, GB 3838-2002 parameters) and model what happens at a 水质自动站: the station stops
+while a pollution wave passes (outage), a stuck probe or frozen logger (flatline), probe drift
+(DO membrane fouling, pH electrode offset, NH3-N electrode, turbidity window fouling), data
+copied from the upstream section, replayed from earlier days or smoothed (fabrication), single
+implausible values (spike), values held under the section's GB 3838 class limit (clipping; DO
+held above it), and dilution or sample-line tampering that lowers the pollutant readings
+(suppression). Class limits come from :mod:`analytics.standards.water` (GB 3838-2002 table 1).
+The water functions draw from the same seeded generator but only when water stations are
+present, so air and CEMS injections are unchanged for a given seed.
 """
 
 from __future__ import annotations
@@ -45,6 +56,15 @@ CEMS_PARAMS: tuple[str, ...] = ("flue_SO2", "flue_NOx", "flue_dust", "ww_COD", "
 CEMS_ALL_PARAMS: tuple[str, ...] = ("flue_SO2", "flue_NOx", "flue_dust", "flue_O2", "flue_flow", "flue_temp",
                                     "ww_COD", "ww_NH3-N", "ww_flow")
 AIR_STATION_KINDS: tuple[str, ...] = ("air_station", "air_micro")
+WATER_KINDS: tuple[str, ...] = ("suppression", "outage", "flatline", "fabrication", "drift", "clipping", "spike")
+#: quality parameters of an automatic surface-water station (GB 3838-2002 units; HJ 915 routine set)
+WATER_PARAMS: tuple[str, ...] = ("pH", "DO", "CODMn", "NH3-N", "TP", "TN", "turbidity", "conductivity")
+WATER_ALL_PARAMS: tuple[str, ...] = (*WATER_PARAMS, "water_temp")
+#: the readings dilution or a tampered sample line lowers (organic matter and nutrients)
+WATER_POLLUTANTS: tuple[str, ...] = ("CODMn", "NH3-N", "TP", "TN")
+#: probes that drift between maintenance visits
+WATER_DRIFT_PARAMS: tuple[str, ...] = ("DO", "pH", "NH3-N", "CODMn", "TP", "turbidity", "conductivity")
+WATER_STATION_KINDS: tuple[str, ...] = ("water_section",)
 
 # GB 3095-2012 table 1, 24-h Grade II limits = HJ 633-2012 IAQI-100 breakpoints (ug/m3)
 PM25_24H_LIMIT_UGM3 = 75.0
@@ -342,6 +362,8 @@ _APPLY = {
 
 def _duration_h(kind: str, rng: np.random.Generator, network: str, n_times: int) -> int:
     """Event length in hours, drawn per kind (hours for spraying/spikes, days-weeks for drift)."""
+    if network == "water":
+        return _water_duration_h(kind, rng, n_times)
     if kind == "suppression":
         d = rng.integers(2, 13) if rng.random() < 0.6 else rng.integers(24, 97)
     elif kind == "outage":
@@ -375,6 +397,8 @@ def _candidate_starts(kind: str, cube: _Cube, s: int, ctx) -> np.ndarray | None:
             own = cube.values[s, :, cube.p("PM2.5")]
             return np.flatnonzero(own > PM25_24H_LIMIT_UGM3)
         return None
+    if ctx["network"] == "water":
+        return _water_candidate_starts(kind, cube, s, ctx)
     if kind in ("clipping", "flag_abuse"):
         limits = ctx["limits"](s)
         load = np.zeros(len(cube.times))
@@ -430,6 +454,344 @@ def _changed_hours(before_v, after_v, before_f, after_f, dropped) -> np.ndarray:
     return (~same | (before_f != after_f) | dropped).any(axis=1)
 
 
+# ---------------------------------------------------------------------------------------------
+# surface water: automatic stations (水质自动站), GB 3838-2002 parameters
+# ---------------------------------------------------------------------------------------------
+
+WATER_EPISODE_QUANTILE = 0.85  # "while pollution passes": hours in the top 15 % of the section's own load
+
+
+def water_class_limits(parameter: str, waterbody: str = "river") -> tuple[float, ...]:
+    """GB 3838-2002 table 1 limits of classes I..V (mg/L) for one parameter, from the project's table.
+
+    Read from :mod:`analytics.standards.water` (never re-typed). DO limits are minima (greater is
+    better). Empty when the table gives no class limits (TN in rivers, turbidity, conductivity,
+    water temperature; pH has one 6-9 range for every class).
+    """
+    from analytics.standards import water as gb3838
+
+    if parameter == "DO":
+        return tuple(float(x) for x in gb3838.DO_MIN_MG_L)
+    key = gb3838._limits_key(parameter, waterbody)  # the standard's own table, kept private there
+    return tuple(float(x) for x in gb3838._SMALLER_IS_BETTER[key]) if key else ()
+
+
+def water_station_limit(values: np.ndarray, parameter: str, waterbody: str = "river") -> float | None:
+    """The class limit a section normally meets, i.e. the line an operator would hold its data on.
+
+    Smallest class limit at or above the section's median (DO: largest minimum at or below it);
+    None when the parameter has no class limits or the section is worse than class V.
+    """
+    limits = water_class_limits(parameter, waterbody)
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if not limits or v.size == 0:
+        return None
+    med = float(np.median(v))
+    ok = [x for x in limits if (x <= med if parameter == "DO" else x >= med)]
+    if not ok:
+        return None
+    return max(ok) if parameter == "DO" else min(ok)
+
+
+def _round_decimals(values: np.ndarray, resolution: float) -> np.ndarray:
+    """Round like the water generator does (``np.round(x, decimals)``) so injected values carry
+    exactly the stored representation of the series' resolution (no tell-tale last bits)."""
+    if resolution <= 0:
+        return values
+    decimals = int(round(-np.log10(resolution)))
+    return np.round(values, decimals) if decimals >= 0 else _round_to(values, resolution)
+
+
+def _pollution_load(cube: _Cube, s: int) -> np.ndarray:
+    """Per hour, the section's pollution against its own median: max over CODMn, NH3-N and TP."""
+    load = np.full(len(cube.times), np.nan)
+    for p in ("CODMn", "NH3-N", "TP"):
+        if p not in cube.params:
+            continue
+        v = cube.values[s, :, cube.p(p)]
+        if not np.isfinite(v).any():
+            continue
+        med = float(np.nanmedian(v))
+        if med > 0:
+            load = np.fmax(load, v / med)
+    return load
+
+
+def _lookup_column(stations: pd.DataFrame, column: str) -> dict[str, object]:
+    if column not in stations:
+        return {}
+    return dict(zip(stations["station_id"].astype(str), stations[column], strict=True))
+
+
+def _water_network(cube: _Cube, stations: pd.DataFrame, water: np.ndarray) -> dict:
+    """Context of the water network: class limits, upstream sections, pollution episodes per section."""
+    waterbody_of = _lookup_column(stations, "waterbody_type")
+    upstream_of = _lookup_column(stations, "upstream_station")
+    pos = {str(sid): s for s, sid in enumerate(cube.station_ids)}
+    members = set(water.tolist())
+    limits, upstream, episodes = {}, {}, {}
+    for s in water.tolist():
+        sid = str(cube.station_ids[s])
+        waterbody = waterbody_of.get(sid)
+        waterbody = waterbody if waterbody in ("river", "lake") else "river"
+        up = upstream_of.get(sid)
+        u = pos.get(str(up)) if isinstance(up, str) else None
+        upstream[s] = u if u in members else None
+        limits[s] = {}
+        for p in (*WATER_POLLUTANTS, "DO"):
+            if p in cube.params:
+                lim = water_station_limit(cube.values[s, :, cube.p(p)], p, waterbody)
+                if lim is not None:
+                    limits[s][p] = lim
+        load = _pollution_load(cube, s)
+        episodes[s] = (np.flatnonzero(load > np.nanquantile(load, WATER_EPISODE_QUANTILE))
+                       if np.isfinite(load).any() else np.array([], dtype=int))
+    return {"network": "water", "stations": water, "same_network": water, "kinds": WATER_KINDS,
+            "params": [p for p in WATER_ALL_PARAMS if p in cube.params],
+            "water_limits": limits, "upstream": upstream, "episodes": episodes,
+            "limits": lambda s: limits.get(s, {})}
+
+
+def _water_duration_h(kind: str, rng: np.random.Generator, n_times: int) -> int:
+    """Event length in hours for water kinds (a pollution wave passes in hours to days)."""
+    if kind == "suppression":  # dilution / sample line: one wave (hours) or a campaign (days)
+        d = rng.integers(4, 25) if rng.random() < 0.6 else rng.integers(24, 121)
+    elif kind == "outage":  # station off while the wave passes
+        d = rng.integers(3, 73)
+    elif kind == "flatline":
+        d = rng.integers(6, 121)
+    elif kind == "fabrication":
+        d = rng.integers(24, 169)
+    elif kind == "drift":  # between two maintenance visits
+        d = rng.integers(7 * 24, 31 * 24)
+    elif kind == "clipping":
+        d = rng.integers(48, 241)
+    elif kind == "spike":
+        d = rng.integers(1, 4)
+    else:
+        raise ValueError(f"{kind!r} is not a water kind ({', '.join(WATER_KINDS)})")
+    return int(min(d, max(1, n_times // 6)))
+
+
+def _water_candidate_starts(kind: str, cube: _Cube, s: int, ctx) -> np.ndarray | None:
+    """Outage and suppression while pollution passes; clipping where a value is beyond the class limit."""
+    if kind in ("suppression", "outage"):
+        return ctx["episodes"][s]
+    if kind == "clipping":
+        beyond = np.zeros(len(cube.times), dtype=bool)
+        for p, lim in ctx["water_limits"].get(s, {}).items():
+            v = cube.values[s, :, cube.p(p)]
+            with np.errstate(invalid="ignore"):
+                beyond |= (v < lim) if p == "DO" else (v > lim)
+        return np.flatnonzero(beyond)
+    return None
+
+
+def _apply_water_suppression(cube, rng, s, t0, dur, ctx):
+    """Dilution (clean water into the sample) or a tampered sample line (intake in clean water, a
+    filter in the line): organics and nutrients read low while pH, DO and temperature stay."""
+    dilution = bool(rng.random() < 0.5)
+    factor = float(rng.uniform(0.3, 0.7) if dilution else rng.uniform(0.2, 0.6))
+    factors = {p: factor for p in WATER_POLLUTANTS}
+    if dilution:
+        factors["turbidity"] = factor
+        factors["conductivity"] = factor + (1.0 - factor) * float(rng.uniform(0.2, 0.5))  # tap water carries salts
+    else:
+        factors["turbidity"] = float(rng.uniform(0.1, 0.4))  # a filter holds the particles back
+    params = _params_with_data(cube, s, factors)
+    for p in params:
+        i = cube.p(p)
+        seg = cube.values[s, t0:t0 + dur, i]
+        new = seg * factors[p] * rng.normal(1.0, 0.05, size=dur)
+        cube.values[s, t0:t0 + dur, i] = _round_decimals(np.maximum(new, 0.0), cube.resolution[p])
+    return {"variant": "dilution" if dilution else "sample_line", "factor": round(factor, 3)}, params
+
+
+def _hand_set_level(x: float, parameter: str) -> float:
+    """A round number an operator would type: one decimal for pH/DO/temperature, else 2 significant digits."""
+    if parameter in ("pH", "DO", "water_temp"):
+        return round(x, 1)
+    return float(f"{x:.2g}")
+
+
+def _apply_water_flatline(cube, rng, s, t0, dur, ctx):
+    """A stuck probe (one parameter) or a frozen logger (every parameter): repeated, hand-set or
+    near-constant values."""
+    pool = _params_with_data(cube, s, ctx["params"])
+    params = [str(rng.choice(pool))] if rng.random() < 0.5 else pool[:]
+    variant = str(rng.choice(["stuck", "hand_set", "near_constant"]))
+    for p in params:
+        i = cube.p(p)
+        seg = cube.values[s, t0:t0 + dur, i]
+        finite = seg[np.isfinite(seg)]
+        if finite.size == 0:
+            continue
+        level = _hand_set_level(float(np.median(finite)), p) if variant == "hand_set" else float(finite[0])
+        new = np.full(dur, level)
+        if variant == "near_constant":
+            new = new + rng.integers(-1, 2, size=dur) * (cube.resolution[p] or 0.01)
+        cube.values[s, t0:t0 + dur, i] = np.where(np.isfinite(seg), _round_decimals(np.maximum(new, 0.0),
+                                                                                     cube.resolution[p]), seg)
+    return {"variant": variant, "scope": "probe" if len(params) == 1 else "logger"}, params
+
+
+def _apply_water_fabrication(cube, rng, s, t0, dur, ctx):
+    """Made-up data: the upstream section's readings copied (concentrations scaled), the station's
+    own data of 1-7 days earlier replayed, or a smoothed curve (no diurnal DO/pH cycle)."""
+    params = _params_with_data(cube, s, ctx["params"])
+    others = ctx["same_network"][ctx["same_network"] != s]
+    u = float(rng.random())
+    if others.size and u < 0.4:
+        up = ctx["upstream"].get(s)
+        donor = int(up) if up is not None else int(rng.choice(others))
+        scale = float(rng.uniform(0.8, 1.2))
+        for p in params:
+            i = cube.p(p)
+            src = cube.values[donor, t0:t0 + dur, i]
+            if p == "pH":
+                new = src + rng.normal(0.0, 0.03, size=dur)
+            elif p == "water_temp":
+                new = src + rng.normal(0.0, 0.2, size=dur)
+            elif p == "DO":
+                new = src * rng.normal(1.0, 0.02, size=dur)
+            else:
+                new = src * scale * rng.normal(1.0, 0.03, size=dur)
+            seg = cube.values[s, t0:t0 + dur, i]
+            ok = np.isfinite(new) & cube.present[s, t0:t0 + dur, i]
+            cube.values[s, t0:t0 + dur, i] = np.where(ok, _round_decimals(np.maximum(new, 0.0), cube.resolution[p]), seg)
+        return {"variant": "donor_copy", "donor": str(cube.station_ids[donor]), "donor_is_upstream": up is not None,
+                "scale": round(scale, 3)}, params
+    lag = int(rng.integers(1, 8)) * 24
+    if u < 0.7 and t0 >= lag:
+        for p in params:
+            i = cube.p(p)
+            src = cube.values[s, t0 - lag:t0 - lag + dur, i].copy()
+            seg = cube.values[s, t0:t0 + dur, i]
+            ok = np.isfinite(src) & np.isfinite(seg)
+            cube.values[s, t0:t0 + dur, i] = np.where(ok, src, seg)
+        return {"variant": "replay", "lag_h": lag}, params
+    window = int(rng.integers(9, 25))
+    for p in params:
+        i = cube.p(p)
+        lo, hi = max(0, t0 - window), min(len(cube.times), t0 + dur + window)
+        smooth = pd.Series(cube.values[s, lo:hi, i]).rolling(window, center=True, min_periods=1).mean()
+        smooth = smooth.to_numpy()[t0 - lo:t0 - lo + dur]
+        seg = cube.values[s, t0:t0 + dur, i]
+        cube.values[s, t0:t0 + dur, i] = np.where(np.isfinite(seg), _round_decimals(smooth, cube.resolution[p]), seg)
+    return {"variant": "smoothed", "window_h": window}, params
+
+
+def _apply_water_drift(cube, rng, s, t0, dur, ctx):
+    """One probe drifts between maintenance visits and is reset at the end (calibration):
+    DO membrane fouling reads low, a pH electrode offsets, a fouled turbidity window reads high,
+    ion-selective / photometric analysers (NH3-N, CODMn, TP) and conductivity drift either way."""
+    pool = _params_with_data(cube, s, WATER_DRIFT_PARAMS)
+    if not pool:
+        return {"variant": "none"}, []
+    p = str(rng.choice(pool))
+    i = cube.p(p)
+    ramp = np.linspace(0.0, 1.0, dur)
+    seg = cube.values[s, t0:t0 + dur, i]
+    sign = 1.0 if rng.random() < 0.5 else -1.0
+    if p == "pH":
+        offset = sign * float(rng.uniform(0.3, 1.0))
+        new = np.clip(seg + offset * ramp, 0.0, 14.0)
+        desc = {"variant": "electrode_offset", "final_offset": round(offset, 2)}
+    else:
+        if p == "DO":
+            size, variant = -float(rng.uniform(0.2, 0.5)), "membrane_fouling"
+        elif p == "turbidity":
+            size, variant = float(rng.uniform(0.3, 1.5)), "window_fouling"
+        elif p == "conductivity":
+            size, variant = sign * float(rng.uniform(0.1, 0.3)), "cell_drift"
+        else:
+            size, variant = max(sign * float(rng.uniform(0.3, 1.0)), -0.6), "span_drift"
+        new = seg * (1.0 + size * ramp)
+        desc = {"variant": variant, "final_factor": round(1.0 + size, 3)}
+    cube.values[s, t0:t0 + dur, i] = _round_decimals(np.maximum(new, 0.0), cube.resolution[p])
+    desc["parameter"] = p
+    return desc, [p]
+
+
+def _apply_water_clipping(cube, rng, s, t0, dur, ctx):
+    """Readings beyond the section's GB 3838 class limit recorded just inside it, so the section
+    keeps its class: CODMn/NH3-N/TP(/TN for lakes) at 90-99.5 % of the limit, DO at 100.5-108 %
+    of its minimum. Only the hours beyond the limit change."""
+    limits = ctx["water_limits"].get(s, {})
+    beyond_any = []
+    for p, lim in limits.items():
+        seg = cube.values[s, t0:t0 + dur, cube.p(p)]
+        with np.errstate(invalid="ignore"):
+            if ((seg < lim) if p == "DO" else (seg > lim)).any():
+                beyond_any.append(p)
+    if not beyond_any:
+        return {"variant": "under_class_limit"}, []
+    chosen = sorted(str(p) for p in rng.choice(beyond_any, size=int(rng.integers(1, len(beyond_any) + 1)),
+                                                 replace=False))
+    for p in chosen:
+        i, lim = cube.p(p), limits[p]
+        res = cube.resolution[p] or 0.001
+        seg = cube.values[s, t0:t0 + dur, i].copy()
+        with np.errstate(invalid="ignore"):
+            beyond = np.isfinite(seg) & ((seg < lim) if p == "DO" else (seg > lim))
+        n = int(beyond.sum())
+        if p == "DO":
+            held = np.ceil(lim * rng.uniform(1.005, 1.08, size=n) / res) * res
+        else:
+            held = np.floor(lim * rng.uniform(0.9, 0.995, size=n) / res) * res
+        seg[beyond] = _round_decimals(held, res)
+        cube.values[s, t0:t0 + dur, i] = seg
+    return {"variant": "under_class_limit", "limits": {p: limits[p] for p in chosen}}, chosen
+
+
+#: near the top of each analyser's range: values no river carries
+_WATER_IMPOSSIBLE: dict[str, tuple[float, float]] = {
+    "pH": (12.5, 14.0), "DO": (20.0, 25.0), "CODMn": (100.0, 200.0), "NH3-N": (50.0, 100.0),
+    "TP": (20.0, 50.0), "TN": (100.0, 200.0), "turbidity": (3000.0, 4000.0), "conductivity": (20000.0, 50000.0),
+}
+
+
+def _apply_water_spike(cube, rng, s, t0, dur, ctx):
+    """Implausible values: NH3-N above TN (ammonia is part of total nitrogen), a jump no upstream
+    section shares, or a value near the top of the analyser's range."""
+    variant = str(rng.choice(["nh3_gt_tn", "jump", "impossible"]))
+    if variant == "nh3_gt_tn" and len(_params_with_data(cube, s, ("NH3-N", "TN"))) == 2:
+        tn = cube.values[s, t0:t0 + dur, cube.p("TN")]
+        new = tn * rng.uniform(1.3, 2.0, size=dur)
+        i = cube.p("NH3-N")
+        ok = np.isfinite(new) & cube.present[s, t0:t0 + dur, i]
+        cube.values[s, t0:t0 + dur, i] = np.where(ok, _round_decimals(new, cube.resolution["NH3-N"]),
+                                                  cube.values[s, t0:t0 + dur, i])
+        return {"variant": variant}, ["NH3-N"]
+    if variant == "nh3_gt_tn":
+        variant = "jump"
+    pool = _params_with_data(cube, s, WATER_PARAMS)
+    if not pool:
+        return {"variant": variant}, []
+    p = str(rng.choice(pool))
+    i = cube.p(p)
+    seg = cube.values[s, t0:t0 + dur, i]
+    if variant == "impossible":
+        lo, hi = _WATER_IMPOSSIBLE[p]
+        new = rng.uniform(lo, hi, size=dur)
+    elif p == "pH":
+        new = np.clip(seg + (1.0 if rng.random() < 0.5 else -1.0) * rng.uniform(1.5, 3.0), 0.0, 14.0)
+    elif p == "DO":
+        new = seg * rng.uniform(2.0, 3.0)
+    else:
+        new = seg * rng.uniform(3.0, 8.0)
+    cube.values[s, t0:t0 + dur, i] = _round_decimals(new, cube.resolution[p])
+    return {"variant": variant, "parameter": p}, [p]
+
+
+_APPLY_WATER = {
+    "suppression": _apply_water_suppression, "outage": _apply_outage, "flatline": _apply_water_flatline,
+    "fabrication": _apply_water_fabrication, "drift": _apply_water_drift, "clipping": _apply_water_clipping,
+    "spike": _apply_water_spike,
+}
+
+
 def inject_interference(readings: pd.DataFrame, stations: pd.DataFrame, kinds: list[str] | tuple[str, ...] | None = None,
                         n_per_kind: int = 20, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Inject ``n_per_kind`` events of each kind into real long-format readings.
@@ -468,6 +830,9 @@ def inject_interference(readings: pd.DataFrame, stations: pd.DataFrame, kinds: l
                                           for p in AIR_PARAMS)], dtype=int)
     cems = np.array([s for s in cems if any(p in cube.params and np.isfinite(cube.values[s, :, cube.p(p)]).any()
                                             for p in CEMS_PARAMS)], dtype=int)
+    water = np.flatnonzero(np.isin(st_kind, WATER_STATION_KINDS))
+    water = np.array([s for s in water if any(p in cube.params and np.isfinite(cube.values[s, :, cube.p(p)]).any()
+                                              for p in WATER_PARAMS)], dtype=int)
     limits = _limits_lookup(stations, cube)
     networks = {
         "air": {"network": "air", "stations": air, "same_network": air, "kinds": AIR_KINDS,
@@ -478,6 +843,8 @@ def inject_interference(readings: pd.DataFrame, stations: pd.DataFrame, kinds: l
                  "params": [p for p in CEMS_PARAMS if p in cube.params], "limits": limits,
                  "ref_o2": _ref_o2_lookup(stations, cube)},
     }
+    if water.size:  # built only when water sections are present: air/CEMS runs stay as they were
+        networks["water"] = _water_network(cube, stations, water)
     occupancy = _Occupancy(len(cube.station_ids), len(cube.times))
     events: list[dict] = []
     original_values = cube.values.copy()
@@ -506,7 +873,8 @@ def inject_interference(readings: pd.DataFrame, stations: pd.DataFrame, kinds: l
                     continue
                 before_v = cube.values[s, t0:t0 + dur].copy()
                 before_f = cube.flags[s, t0:t0 + dur].copy()
-                desc, params = _APPLY[kind](cube, rng, s, t0, dur, ctx)
+                apply = _APPLY_WATER[kind] if net["network"] == "water" else _APPLY[kind]
+                desc, params = apply(cube, rng, s, t0, dur, ctx)
                 changed = _changed_hours(before_v, cube.values[s, t0:t0 + dur], before_f,
                                          cube.flags[s, t0:t0 + dur], cube.dropped[s, t0:t0 + dur])
                 # changes only count on rows that exist in the input

@@ -3,11 +3,14 @@ naive baselines (range/flatline/jump rules, buddy check, STL residuals, Isolatio
 
 Uses the full Beijing 2013-2017 set from the shared data folder when present, else the shipped
 sample (the report says which). Two splits are reported separately: development (tuning
-allowed) and held-out (never tuned on). Also scores the real CNEMC national day 2017-01-01.
+allowed) and held-out (never tuned on). Networks: Beijing air (real), CEMS outlets and surface-water
+sections (the project's honest synthetic networks). Also scores the real CNEMC national day 2017-01-01.
 
 Examples:
   envtrust evaluate --quick                      # the sample, well under a minute
   envtrust evaluate --out benchmarks/out/eval    # full data when present
+  envtrust evaluate --quick --networks water     # one network alone (air, cems, water)
+  envtrust evaluate --pipeline /path/to/copy/    # a pipeline copied elsewhere (TOML or folder with default.toml)
 """
 
 from __future__ import annotations
@@ -30,6 +33,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="events per kind and network (default 30 on full data, 3 on the sample)")
     parser.add_argument("--methods", default=None,
                         help="comma list from envtrust,rules,buddy,stl,iforest (default: all available)")
+    parser.add_argument("--networks", default=None,
+                        help="comma list from air,cems,water: the networks evaluated (default: all three)")
+    parser.add_argument("--pipeline", default="default",
+                        help="the envtrust pipeline evaluated: a TOML file, a folder holding default.toml (as written "
+                             "by --fit-combiner --pipeline-dir), or a name in analytics/pipelines/ (default: default)")
     parser.add_argument("--fit-combiner", action="store_true",
                         help="instead of evaluating: fit the learned combiner on the DEVELOPMENT split (injection "
                              "seeds the evaluation never uses), write analytics/pipelines/default.combiner.json and "
@@ -69,7 +77,8 @@ def run(args: argparse.Namespace) -> int:
     methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
     try:
         report = run_evaluation(data_dir=args.data_dir, quick=args.quick, seed=args.seed,
-                                n_per_kind=args.n_per_kind, methods=methods,
+                                n_per_kind=args.n_per_kind, methods=methods, networks=args.networks,
+                                pipeline=args.pipeline,
                                 progress=lambda msg: print(msg, file=sys.stderr, flush=True))
     except (FileNotFoundError, ValueError) as exc:
         raise UserError(str(exc)) from None

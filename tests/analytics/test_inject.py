@@ -13,9 +13,12 @@ from analytics.evaluation.inject import (
     AIR_KINDS,
     CEMS_KINDS,
     PM25_24H_LIMIT_UGM3,
+    WATER_KINDS,
     inject_interference,
     synthetic_cems,
     truth_station_hours,
+    water_class_limits,
+    water_station_limit,
 )
 
 
@@ -139,3 +142,153 @@ def test_cems_events_touch_only_parameters_the_outlet_reports():
     for ev in truth.itertuples():
         affected = set(json.loads(ev.parameters)["affected"])
         assert affected and affected <= reported[ev.station_id], (ev.kind, affected)
+
+
+# ---------------------------------------------------------------------------------------------
+# the water network must not disturb air and CEMS, and water kinds change only what they say
+# ---------------------------------------------------------------------------------------------
+
+def _csv_sha(df: pd.DataFrame) -> str:
+    import hashlib
+
+    return hashlib.sha256(df.to_csv(index=False, float_format="%.6g").encode()).hexdigest()[:16]
+
+
+def test_air_and_cems_injection_is_pinned(beijing):
+    """Adding the water network must leave air and CEMS injections byte-identical for a seed:
+    hashes taken with the code before the water network existed (commit ad9c38f)."""
+    readings, stations = beijing
+    part = readings[readings["ts"] < "2016-12-15"]
+    out, truth = inject_interference(part, stations, n_per_kind=3, seed=0)
+    assert (_csv_sha(truth), _csv_sha(out)) == ("2287180623f30047", "0deb877146b47b25")
+    cems, cems_st = synthetic_cems(n_outlets=4, hours=24 * 30, seed=1)
+    out, truth = inject_interference(cems, cems_st, kinds=list(CEMS_KINDS), n_per_kind=3, seed=0)
+    assert (_csv_sha(truth), _csv_sha(out)) == ("0c195a57a790ca4a", "0613de3a69432e2f")
+
+
+@pytest.fixture(scope="module")
+def water():
+    from analytics.evaluation.harness import water_sections
+    from data.synthetic.water import generate_water
+
+    sections = water_sections(8)
+    readings = generate_water(sections, "2016-11-30 16:00", "2016-12-21 15:00", seed=4)
+    out, truth = inject_interference(readings, sections, kinds=list(WATER_KINDS), n_per_kind=4, seed=2)
+    return readings, sections, out, truth
+
+
+def _changes(before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFrame:
+    """(station_id, ts, parameter) of every reading whose value changed or whose row was removed."""
+    a, b = _key(before)["value"], _key(after)["value"]
+    common = a.reindex(b.index)
+    same = (common == b) | (common.isna() & b.isna())
+    changed = b.index[~same.to_numpy()].append(a.index.difference(b.index))
+    return changed.to_frame(index=False)
+
+
+def test_every_water_kind_placed_on_water_sections(water):
+    _, sections, _, truth = water
+    assert set(truth["kind"]) == set(WATER_KINDS)
+    assert (truth.groupby("kind").size() == 4).all()
+    assert truth["station_id"].isin(sections["station_id"]).all()
+    for _, g in truth.sort_values("start").groupby("station_id"):
+        assert (g["start"].to_numpy()[1:] > g["end"].to_numpy()[:-1]).all(), "events overlap at one section"
+
+
+def test_water_changes_only_inside_events_and_only_the_parameters_it_names(water):
+    readings, _, out, truth = water
+    changes = _changes(readings, out)
+    assert len(changes) > 0
+    hour = pd.to_datetime(changes["ts"]).dt.floor("h")
+    owner = np.full(len(changes), -1)
+    for k, ev in enumerate(truth.itertuples()):
+        inside = (changes["station_id"] == ev.station_id) & hour.between(ev.start, ev.end)
+        affected = set(json.loads(ev.parameters)["affected"])
+        bad = inside & ~changes["parameter"].isin(affected)
+        assert not bad.any(), (ev.kind, changes[bad].head())
+        owner[inside.to_numpy()] = k
+    assert (owner >= 0).all(), "a water reading changed outside every truth event"
+
+
+def test_water_values_keep_the_generator_representation(water):
+    """Injected values equal np.round(x, decimals) of the series' resolution: no tell-tale last bits."""
+    readings, _, out, _ = water
+    for p, decimals in (("pH", 2), ("NH3-N", 3), ("TP", 3), ("turbidity", 1), ("conductivity", 0)):
+        v = out.loc[out["parameter"] == p, "value"].dropna().to_numpy()
+        assert np.array_equal(v, np.round(v, decimals)), p
+
+
+def _window(df, ev, parameter):
+    rows = df[(df["station_id"] == ev.station_id) & df["ts"].between(ev.start, ev.end) & (df["parameter"] == parameter)]
+    return rows.set_index("ts")["value"]
+
+
+def test_water_suppression_lowers_pollutants_and_leaves_ph_do_temperature(water):
+    readings, _, out, truth = water
+    for ev in truth[truth["kind"] == "suppression"].itertuples():
+        for p in ("CODMn", "NH3-N", "TP"):
+            before, after = _window(readings, ev, p), _window(out, ev, p)
+            assert after.sum() < 0.85 * before.reindex(after.index).sum(), (ev.event_id, p)
+        for p in ("pH", "DO", "water_temp"):
+            pd.testing.assert_series_equal(_window(readings, ev, p), _window(out, ev, p))
+        assert json.loads(ev.parameters)["variant"] in {"dilution", "sample_line"}
+
+
+def test_water_clipping_holds_the_section_inside_its_gb3838_class(water):
+    from analytics.standards.water import indicator_class
+
+    readings, sections, out, truth = water
+    clips = truth[truth["kind"] == "clipping"]
+    assert len(clips)
+    for ev in clips.itertuples():
+        desc = json.loads(ev.parameters)
+        assert desc["limits"] and set(desc["limits"]) == set(desc["affected"])
+        for p, lim in desc["limits"].items():
+            before, after = _window(readings, ev, p), _window(out, ev, p)
+            limit_class = indicator_class(p, lim)
+            # the recorded values never leave the class the limit belongs to; the true ones did
+            assert (indicator_class(p, after.dropna().to_numpy()) <= limit_class).all()
+            assert (indicator_class(p, before.dropna().to_numpy()) > limit_class).any()
+
+
+def test_water_class_limits_come_from_the_standard():
+    from analytics.standards.water import indicator_class
+
+    for p in ("CODMn", "NH3-N", "TP"):
+        limits = water_class_limits(p)
+        assert len(limits) == 5
+        for k, lim in enumerate(limits, start=1):  # each limit is the top of its class in GB 3838
+            assert indicator_class(p, lim) == k and indicator_class(p, lim * 1.01) == k + 1
+    assert water_class_limits("TP", "lake") != water_class_limits("TP", "river")
+    assert [indicator_class("DO", x) for x in water_class_limits("DO")] == [1, 2, 3, 4, 5]
+    assert water_class_limits("TN", "river") == () and water_class_limits("turbidity") == ()
+    assert water_station_limit(np.array([0.7, 0.8, 0.9]), "NH3-N") == 1.0  # median 0.8 -> class III limit
+    assert water_station_limit(np.array([5.5, 5.6]), "DO") == 5.0
+
+
+def test_water_outage_drift_and_spike_signatures(water):
+    readings, _, out, truth = water
+    for ev in truth.itertuples():
+        desc = json.loads(ev.parameters)
+        if ev.kind == "outage":  # the whole station stops: every parameter missing or absent
+            assert _window(out, ev, "DO").dropna().empty and _window(out, ev, "water_temp").dropna().empty
+        elif ev.kind == "drift":
+            assert desc["affected"] == [desc["parameter"]]
+            before, after = _window(readings, ev, desc["parameter"]), _window(out, ev, desc["parameter"])
+            gap = (after - before.reindex(after.index)).abs()
+            assert gap.iloc[-3:].mean() > gap.iloc[:3].mean()  # a ramp: the bias grows
+        elif ev.kind == "spike" and desc["variant"] == "nh3_gt_tn":
+            assert (_window(out, ev, "NH3-N") > _window(out, ev, "TN")).all()
+
+
+def test_mixed_air_and_water_readings_keep_kinds_apart(beijing, water):
+    readings, stations = beijing
+    w_readings, sections, _, _ = water
+    both = pd.concat([readings[readings["ts"] < "2016-12-21"], w_readings], ignore_index=True)
+    st = pd.concat([stations, sections], ignore_index=True)
+    with pytest.warns(UserWarning, match="flag_abuse"):
+        _, truth = inject_interference(both, st, kinds=["drift", "flag_abuse"], n_per_kind=2, seed=1)
+    water_ids = set(sections["station_id"])
+    drift = truth[truth["kind"] == "drift"]
+    assert drift["station_id"].isin(water_ids).sum() == 2 and (~drift["station_id"].isin(water_ids)).sum() == 2
+    assert "flag_abuse" not in set(truth["kind"])  # neither air nor water carries it

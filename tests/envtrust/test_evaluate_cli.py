@@ -25,8 +25,16 @@ def test_evaluate_quick_end_to_end(tmp_path, capsys):
             m = air["methods"][name]
             assert 0.0 <= m["ap"] <= 1.0 and 0.0 <= m["event_recall"] <= 1.0
         assert split["cems"]["truth_events"] == 9 and split["cems"]["n_stations"] <= 8
+        water = split["water"]  # the water sections are evaluated by default, with every method
+        assert water["truth_events"] == 21 and water["n_stations"] == 10  # 7 water kinds x 3
+        assert set(water["methods"]) == set(report["methods"])
+        assert all("error" not in m and 0.0 <= m["ap"] <= 1.0 for m in water["methods"].values())
+        if report["engine_available"]:
+            assert "own_events" in water["methods"]["envtrust"]
+    assert report["networks"] == ["air", "cems", "water"]
+    assert "Surface-water sections" in printed and "applied to water for reference only" in printed
     assert (out / "evaluation.md").read_text(encoding="utf-8").startswith("# envtrust evaluation")
-    assert (out / "truth_held_out_air.csv").is_file()
+    assert (out / "truth_held_out_air.csv").is_file() and (out / "truth_held_out_water.csv").is_file()
 
 
 def test_evaluate_bad_options_are_clear(tmp_path, capsys):
