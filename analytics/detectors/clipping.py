@@ -6,6 +6,15 @@ grade II 24-h limits; for polluter outlets the emission limits in ``stations.lim
 Evidence: the reading sits in a band just below a limit while the neighbours put the station
 well above it (``clip_neighbour``), and readings bunch in that band over a day more than the
 station's own history makes likely (``clip_bunch``).
+
+Polluter outlets (``kind == "polluter_outlet"``) have no spatial neighbours, and their limits apply
+to the O2-corrected hourly value (HJ 75-2017, GB 13223-2011: ``C * (21 - O2_ref) / (21 - O2)`` with
+the outlet's ``ref_o2_pct``; wastewater mg/L uncorrected), over valid (N-flagged) hours only. For
+them ``clip_bunch`` is the log-likelihood ratio (nats) that a window's share of hours held in the
+band [1 - outlet_band, 1) x limit, net of the window's hours at or above the limit, is the
+outlet's own long-run share of such hours - the larger over windows of 1, 3 and 7 days:
+an outlet held under its limit piles hours just under it AND loses the hours above it that an
+honest high-emission period has (missing mass above).
 """
 
 from __future__ import annotations
@@ -13,6 +22,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 
 from analytics.detectors.base import Panel, log_values, nan_rolling_mean
 from analytics.detectors.spatial import spatial_fit_or_compute
@@ -29,35 +39,114 @@ AIR_LIMITS: dict[str, tuple[float, ...]] = {
 }
 
 
+OUTLET_KIND = "polluter_outlet"
+O2_PARAMETER = "flue_O2"
+BUNCH_WINDOWS_H = (25, 73, 169)  # a day, three days, a week (centred)
+
+
+def _station_limits(raw) -> dict[str, float]:
+    """``limits_json`` of one station -> {parameter: limit}; {} when absent or not a JSON object."""
+    if not isinstance(raw, str) or not raw.strip():
+        return {}
+    try:
+        lims = json.loads(raw)
+    except ValueError:
+        return {}
+    if not isinstance(lims, dict):
+        return {}
+    return {k: float(v) for k, v in lims.items() if isinstance(v, (int, float)) and v > 0}
+
+
+def _is_outlet(panel: Panel) -> np.ndarray:
+    kind = panel.stations["kind"] if "kind" in panel.stations.columns else None
+    return np.zeros(panel.shape[0], dtype=bool) if kind is None else (kind.astype(str) == OUTLET_KIND).to_numpy()
+
+
 def limits_for(panel: Panel) -> dict[int, list[np.ndarray]]:
-    """parameter index -> list of per-station limit arrays [S] (NaN = no limit at that station)."""
+    """parameter index -> list of per-station limit arrays [S] (NaN = no limit at that station):
+    the air limits, and ``limits_json`` of stations that are not polluter outlets (outlets are
+    handled by :func:`outlet_limit_ratio`)."""
     S = panel.shape[0]
     out: dict[int, list[np.ndarray]] = {}
     for p, name in enumerate(panel.parameters):
         for lim in AIR_LIMITS.get(name, ()):
             out.setdefault(p, []).append(np.full(S, lim))
     if "limits_json" in panel.stations.columns:
+        outlet = _is_outlet(panel)
         for s, raw in enumerate(panel.stations["limits_json"].tolist()):
-            if not isinstance(raw, str) or not raw.strip():
+            if outlet[s]:
                 continue
-            try:
-                lims = json.loads(raw)
-            except ValueError:
-                continue
-            for name, lim in lims.items():
+            for name, lim in _station_limits(raw).items():
                 p = panel.pindex(name)
-                if p is None or not isinstance(lim, (int, float)):
+                if p is None:
                     continue
                 arr = np.full(S, np.nan)
-                arr[s] = float(lim)
+                arr[s] = lim
                 out.setdefault(p, []).append(arr)
+    return out
+
+
+def outlet_limit_ratio(panel: Panel) -> np.ndarray:
+    """[S, T, P] hourly value / emission limit at polluter outlets, NaN elsewhere.
+
+    Flue-gas values are O2-corrected to the outlet's ``ref_o2_pct`` first (HJ 75-2017,
+    GB 13223-2011; :func:`analytics.standards.cems.o2_corrected_mg_m3`), because the limit applies
+    to the corrected value and an operator holding the record under it holds the corrected value.
+    Only valid hours (HJ 212 flag N) count: flagged hours are outside the compliance data anyway.
+    """
+    from analytics.standards.cems import o2_corrected_mg_m3
+
+    out = np.full(panel.shape, np.nan)
+    if "limits_json" not in panel.stations.columns:
+        return out
+    outlet = _is_outlet(panel)
+    ref_col = panel.stations["ref_o2_pct"] if "ref_o2_pct" in panel.stations.columns else None
+    io2 = panel.pindex(O2_PARAMETER)
+    for s, raw in enumerate(panel.stations["limits_json"].tolist()):
+        if not outlet[s]:
+            continue
+        ref = pd.to_numeric(ref_col.iloc[s], errors="coerce") if ref_col is not None else np.nan
+        for name, lim in _station_limits(raw).items():
+            p = panel.pindex(name)
+            if p is None:
+                continue
+            v = panel.values[s, :, p]
+            if name.startswith("flue_") and np.isfinite(ref) and io2 is not None:
+                v = o2_corrected_mg_m3(v, panel.values[s, :, io2], ref)
+            valid = panel.flags[s, :, p] == 0
+            out[s, :, p] = np.where(valid, v / lim, np.nan)
+    return out
+
+
+def band_bunching_llr(ratio: np.ndarray, band: float, windows_h: tuple[int, ...] = BUNCH_WINDOWS_H) -> np.ndarray:
+    """[S, T, P] log-likelihood ratio (nats) of held-under-the-limit hours around each reading in
+    the band [1 - band, 1) x limit, 0 elsewhere (see module doc). Bernoulli model: the window's net
+    band share f = (hours in band - hours at or above the limit) / valid hours against the series'
+    own share b of band hours over the run; LLR = n (f ln f/b + (1-f) ln (1-f)/(1-b)) where f > b."""
+    valid = np.isfinite(ratio)
+    in_band = valid & (ratio >= 1.0 - band) & (ratio < 1.0)
+    above = valid & (ratio >= 1.0)
+    out = np.zeros(ratio.shape)
+    if not in_band.any():
+        return out
+    with np.errstate(all="ignore"):
+        n_valid = valid.sum(axis=1, keepdims=True)
+        base = np.clip(in_band.sum(axis=1, keepdims=True) / np.maximum(n_valid, 1), 1e-4, 0.5)
+        for w in windows_h:
+            share_band = nan_rolling_mean(np.where(valid, in_band, np.nan), w, min_count=max(1, w // 4))
+            share_above = nan_rolling_mean(np.where(valid, above, np.nan), w, min_count=max(1, w // 4))
+            n = nan_rolling_mean(valid.astype(float), w, min_count=1) * w
+            f = np.clip(np.nan_to_num(share_band) - np.nan_to_num(share_above), 1e-6, 1 - 1e-6)
+            llr = n * (f * np.log(f / base) + (1 - f) * np.log((1 - f) / (1 - base)))
+            out = np.maximum(out, np.where(in_band & (f > base), np.nan_to_num(llr), 0.0))
     return out
 
 
 @register("clipping", models={"clip_neighbour": "clipping", "clip_bunch": "clipping"}, needs=("spatial",))
 def clipping(panel: Panel, *, band: float = 0.15, window_h: int = 24,
-             min_band_share: float = 0.2) -> dict[str, np.ndarray]:
-    """In-band readings scored by how far above the limit the neighbours are, and by bunching."""
+             min_band_share: float = 0.2, outlet_band: float = 0.1) -> dict[str, np.ndarray]:
+    """In-band readings scored by how far above the limit the neighbours are, and by bunching
+    (at polluter outlets: O2-corrected bunching under the emission limit, see module doc)."""
     nbr = np.zeros(panel.shape)
     bunch = np.zeros(panel.shape)
     fit = spatial_fit_or_compute(panel)
@@ -82,4 +171,6 @@ def clipping(panel: Panel, *, band: float = 0.15, window_h: int = 24,
             base = np.maximum(np.nan_to_num(base), 0.01)
             b = np.where(in_band, np.log(np.maximum(np.nan_to_num(frac), 1e-3) / base), 0.0)
             bunch[:, :, p] = np.maximum(bunch[:, :, p], np.clip(b, 0, None))
+    if _is_outlet(panel).any():
+        bunch = np.maximum(bunch, band_bunching_llr(outlet_limit_ratio(panel), outlet_band))
     return {"clip_neighbour": nbr, "clip_bunch": bunch}
