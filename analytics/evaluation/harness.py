@@ -359,6 +359,23 @@ def resolve_pipeline(pipeline: str | Path | None) -> str:
     return name
 
 
+def pipeline_fingerprint(pipeline: str) -> dict[str, str]:
+    """sha256 (first 12 hex) of the pipeline's TOML and its calibration/combiner JSON files, so a
+    figure can be traced to the exact pipeline files evaluated (a copy elsewhere included)."""
+    import hashlib
+
+    try:
+        from analytics.pipeline import PIPELINE_DIR
+    except ImportError:
+        return {}
+    path = Path(pipeline) if str(pipeline).endswith(".toml") else PIPELINE_DIR / f"{pipeline}.toml"
+    if not path.is_file():
+        return {}
+    files = [path, *sorted(path.parent.glob(path.stem + ".calibration.json")),
+             *sorted(path.parent.glob(path.stem + ".combiner*.json"))]
+    return {f.name: hashlib.sha256(f.read_bytes()).hexdigest()[:12] for f in files}
+
+
 def parse_networks(networks) -> list[str]:
     """A comma list or sequence of network names -> validated list in report order (air, cems, water)."""
     if networks is None:
@@ -476,7 +493,7 @@ def run_evaluation(data_dir: str | Path | None = None, quick: bool = False, seed
         "data": {"source": source, "beijing_dir": str(beijing_dir), "readings": int(len(readings)),
                  "stations": int(readings["station_id"].nunique())},
         "seed": seed, "n_per_kind": n_per_kind, "methods": methods, "networks": networks,
-        "pipeline": pipeline,
+        "pipeline": pipeline, "pipeline_files": pipeline_fingerprint(pipeline) if "envtrust" in methods else {},
         "engine_available": engine_available(), "budget": DEFAULT_BUDGET, "tolerance_h": DEFAULT_TOLERANCE_H,
         "splits": {},
     }
@@ -611,8 +628,9 @@ def render_markdown(report: dict, command: str = "envtrust evaluate") -> str:
            f"{d['stations']} stations); seed {report['seed']}; {report['n_per_kind']} events per kind and network; "
            f"alarm budget top {report['budget']:.0%} of station-hours; match tolerance {report['tolerance_h']} h; "
            f"total wall {report['wall_s_total']} s.", ""]
-    if report.get("pipeline") not in (None, "default"):
-        out += [f"Pipeline: `{report['pipeline']}`.", ""]
+    if report.get("pipeline") not in (None, "default") or report.get("pipeline_files"):
+        files = ", ".join(f"{k} {v}" for k, v in report.get("pipeline_files", {}).items())
+        out += [f"Pipeline: `{report.get('pipeline', 'default')}`" + (f" (sha256: {files})" if files else "") + ".", ""]
     prov = report.get("provenance")
     if prov:
         mod = prov.get("engine_files_modified") or []

@@ -59,9 +59,12 @@ def test_pipeline_copied_elsewhere_is_the_one_evaluated(tmp_path, capsys):
     cut = _copy_default_pipeline(tmp_path / "cut", only_range)
     assert main([*args, "--pipeline", str(cut / "default.toml"), "--out", str(tmp_path / "c")]) == 0
     printed = capsys.readouterr().out
-    assert f"Pipeline: `{cut / 'default.toml'}`" in printed
+    assert f"Pipeline: `{cut / 'default.toml'}` (sha256: default.toml " in printed
     a, b, c = (_report(tmp_path / x) for x in "abc")
     assert b["pipeline"] == str(same / "default.toml")
+    # the copy's files are byte-identical to the shipped ones, the cut TOML is not
+    assert b["pipeline_files"] == a["pipeline_files"] and "default.calibration.json" in a["pipeline_files"]
+    assert c["pipeline_files"]["default.toml"] != a["pipeline_files"]["default.toml"]
     dev = [r["splits"]["development"]["water"]["methods"]["envtrust"] for r in (a, b, c)]
     assert dev[0]["ap"] == dev[1]["ap"] and dev[0]["event_recall"] == dev[1]["event_recall"]
     assert dev[2]["ap"] != dev[0]["ap"]
