@@ -10,7 +10,7 @@ station's own history makes likely (``clip_bunch``).
 Polluter outlets (``kind == "polluter_outlet"``) have no spatial neighbours, and their limits apply
 to the O2-corrected hourly value (HJ 75-2017, GB 13223-2011: ``C * (21 - O2_ref) / (21 - O2)`` with
 the outlet's ``ref_o2_pct``; wastewater mg/L uncorrected), over valid (N-flagged) hours only. For
-them ``clip_bunch`` is the log-likelihood ratio (nats) that a window's share of hours held in the
+them the model ``clip_limit`` is the log-likelihood ratio (nats) that a window's share of hours held in the
 band [1 - outlet_band, 1) x limit, net of the window's hours at or above the limit, is the
 outlet's own long-run share of such hours - the larger over windows of 1, 3 and 7 days:
 an outlet held under its limit piles hours just under it AND loses the hours above it that an
@@ -142,7 +142,8 @@ def band_bunching_llr(ratio: np.ndarray, band: float, windows_h: tuple[int, ...]
     return out
 
 
-@register("clipping", models={"clip_neighbour": "clipping", "clip_bunch": "clipping"}, needs=("spatial",))
+@register("clipping", models={"clip_neighbour": "clipping", "clip_bunch": "clipping", "clip_limit": "clipping"},
+          needs=("spatial",))
 def clipping(panel: Panel, *, band: float = 0.15, window_h: int = 24,
              min_band_share: float = 0.2, outlet_band: float = 0.1) -> dict[str, np.ndarray]:
     """In-band readings scored by how far above the limit the neighbours are, and by bunching
@@ -171,6 +172,7 @@ def clipping(panel: Panel, *, band: float = 0.15, window_h: int = 24,
             base = np.maximum(np.nan_to_num(base), 0.01)
             b = np.where(in_band, np.log(np.maximum(np.nan_to_num(frac), 1e-3) / base), 0.0)
             bunch[:, :, p] = np.maximum(bunch[:, :, p], np.clip(b, 0, None))
-    if _is_outlet(panel).any():
-        bunch = np.maximum(bunch, band_bunching_llr(outlet_limit_ratio(panel), outlet_band))
-    return {"clip_neighbour": nbr, "clip_bunch": bunch}
+    # polluter outlets: their own model, so its weight and event rule do not touch the air network
+    limit = band_bunching_llr(outlet_limit_ratio(panel), outlet_band) if _is_outlet(panel).any() \
+        else np.zeros(panel.shape)
+    return {"clip_neighbour": nbr, "clip_bunch": bunch, "clip_limit": limit}

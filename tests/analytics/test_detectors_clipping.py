@@ -25,6 +25,7 @@ def test_values_held_under_75_while_neighbours_are_far_above():
     ti = ((r2.loc[m, "ts"] - p.times[0]) / np.timedelta64(1, "h")).astype(int).to_numpy()
     hit = out["clip_neighbour"][st, ti, p.pindex("PM2.5")]
     assert np.median(hit) > np.quantile(clean[clean > 0], 0.99)
+    assert out["clip_limit"].max() == 0  # the outlet model stays silent on air stations
 
 
 # --- polluter outlets: O2-corrected bunching under the emission limit -------------------------
@@ -63,9 +64,9 @@ def test_outlet_held_under_its_limit_outranks_honest_outlets(outlets):
         inj, truth = inject_interference(r, s, kinds=["clipping"], n_per_kind=5, seed=11)
     assert len(truth) >= 3
     p_clean = _panel(r, s)
-    clean = clipping(p_clean)["clip_bunch"]
+    clean = clipping(p_clean)["clip_limit"]
     p = _panel(inj, s)
-    out = clipping(p)["clip_bunch"]
+    out = clipping(p)["clip_limit"]
     changed = (p.values != p_clean.values) & np.isfinite(p.values)
     assert changed.sum() > 50
     # the held hours carry far more bunching evidence than anything on the honest outlets
@@ -75,7 +76,7 @@ def test_outlet_held_under_its_limit_outranks_honest_outlets(outlets):
 
 def test_honest_outlets_rarely_bunch_under_the_limit(outlets):
     r, s = outlets
-    bunch = clipping(_panel(r, s))["clip_bunch"]
+    bunch = clipping(_panel(r, s))["clip_limit"]
     assert np.mean(bunch > 0) < 0.01
 
 
