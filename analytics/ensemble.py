@@ -97,11 +97,13 @@ class EnsembleSettings:
 
 def model_surprise(raw: dict[str, np.ndarray], settings: EnsembleSettings,
                    fallback_mask: np.ndarray | None = None,
-                   uncalibrated_params: np.ndarray | None = None) -> dict[str, np.ndarray]:
+                   uncalibrated_params: np.ndarray | None = None,
+                   parameters: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
     """Surprise per model (see module doc). ``uncalibrated_params`` (bool per parameter, last axis)
     marks parameters of networks the clean calibration data did not cover (e.g. CEMS when
-    calibrated on air): their cells are calibrated on the data at hand, per model."""
-    out = _model_surprise(raw, settings, fallback_mask)
+    calibrated on air): their cells are calibrated on the data at hand, per model. ``parameters``
+    (names along the last axis) selects per-parameter tails where the calibration has them."""
+    out = _model_surprise(raw, settings, fallback_mask, parameters)
     if uncalibrated_params is None or not np.any(uncalibrated_params):
         return out
     sel = np.asarray(uncalibrated_params, dtype=bool)
@@ -116,8 +118,14 @@ def model_surprise(raw: dict[str, np.ndarray], settings: EnsembleSettings,
     return out
 
 
+def parameter_key(model: str, parameter: str) -> str:
+    """Calibration key of one model's tail on one parameter (``model|parameter``)."""
+    return f"{model}|{parameter}"
+
+
 def _model_surprise(raw: dict[str, np.ndarray], settings: EnsembleSettings,
-                    fallback_mask: np.ndarray | None = None) -> dict[str, np.ndarray]:
+                    fallback_mask: np.ndarray | None = None,
+                    parameters: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
     """Surprise per model. A model without stored calibration is calibrated on the data at hand
     (self-calibration, documented: assumes most readings are clean)."""
     out = {}
@@ -132,6 +140,14 @@ def _model_surprise(raw: dict[str, np.ndarray], settings: EnsembleSettings,
         elif cal is None:
             cal = fit_tail(x, fallback_mask)
         out[name] = cal.surprise(x)
+        if parameters is None or name in settings.self_calibrate:
+            continue
+        # per-parameter tails: "1 in 100 clean readings" then holds for SO2 as for PM2.5, so the max
+        # over a station's parameters does not favour the parameter with the heaviest tail
+        for i, p in enumerate(parameters):
+            cal_p = settings.calibration.get(parameter_key(name, p))
+            if cal_p is not None:
+                out[name][..., i] = cal_p.surprise(x[..., i])
     return out
 
 

@@ -38,6 +38,29 @@ KIND_EN = {
     "spike": "implausible value or jump",
 }
 
+#: wording where a kind looks different in another network (zh, en); air wording otherwise
+KIND_TEXT_BY_NETWORK: dict[str, dict[str, tuple[str, str]]] = {
+    "water": {
+        "suppression": ("疑似稀释水样或改动采样管路(读数被压低)",
+                        "suspected sample dilution or sample-line tampering (readings pushed down)"),
+        "drift": ("相对邻近断面逐渐偏离(疑似探头污染或校准漂移)",
+                  "growing bias against neighbouring sections (suspected probe fouling or calibration drift)"),
+        "clipping": ("数值聚集在水质类别限值附近(疑似削峰)", "values bunched at a water-class limit (suspected clipping)"),
+    },
+    "polluter": {
+        "suppression": ("疑似掺入空气稀释烟气(读数被压低)", "suspected dilution air in the flue (readings pushed down)"),
+        "clipping": ("数值聚集在排放限值之下(疑似削峰)", "values bunched under the emission limit (suspected clipping)"),
+    },
+}
+STATION_NETWORK = {"air_station": "air", "air_micro": "air", "water_section": "water", "polluter_outlet": "polluter"}
+
+
+def kind_text(kind: str, network: str = "air") -> tuple[str, str]:
+    """(zh, en) description of an event kind as it shows in ``network``."""
+    own = KIND_TEXT_BY_NETWORK.get(network, {}).get(kind)
+    return own if own else (KIND_ZH.get(kind, kind), KIND_EN.get(kind, kind))
+
+
 EVENT_COLUMNS = ["event_id", "station_id", "start", "end", "kind", "score", "parameters", "summary", "evidence"]
 
 
@@ -276,7 +299,10 @@ def _describe(panel, s, a, b, combined, final, surprise, model_kinds, kinds, low
     if flagged_share > 0:
         evidence["suspect_flag_share"] = round(flagged_share, 2)
     name_zh = str(panel.stations["name"].iloc[s]) if "name" in panel.stations.columns else None
-    summary = summarise(name, kind, params, hours, deviation, name_zh if name_zh not in (None, "nan") else None)
+    network = STATION_NETWORK.get(str(panel.stations["kind"].iloc[s]), "air") if "kind" in panel.stations.columns \
+        else "air"
+    summary = summarise(name, kind, params, hours, deviation, name_zh if name_zh not in (None, "nan") else None,
+                        network=network)
     event_id = f"{station_id}-{start:%Y%m%d%H}-{kind}"
     return [event_id, station_id, start, end, kind, score, ",".join(params), summary, evidence]
 
@@ -311,7 +337,7 @@ def _station_name(panel: Panel, s: int) -> str:
 
 
 def summarise(name: str, kind: str, params: list[str], hours: int, deviation: dict[str, float],
-              name_zh: str | None = None) -> str:
+              name_zh: str | None = None, network: str = "air") -> str:
     """One line in English, then the same in Chinese, e.g.
     'Dongsi: PM2.5 -62% vs neighbours (PM2.5, PM10) for 12 h - suspected suppression ... | 东四：...'."""
     plist = ", ".join(params[:4]) + (" ..." if len(params) > 4 else "")
@@ -322,6 +348,7 @@ def summarise(name: str, kind: str, params: list[str], hours: int, deviation: di
     else:
         en_what = plist
         zh_what = plist
-    en = f"{name}: {en_what} for {hours} h - {KIND_EN.get(kind, kind)}"
-    zh = f"{name_zh or name}：{zh_what}，持续{hours}小时 - {KIND_ZH.get(kind, kind)}"
+    zh_kind, en_kind = kind_text(kind, network)
+    en = f"{name}: {en_what} for {hours} h - {en_kind}"
+    zh = f"{name_zh or name}：{zh_what}，持续{hours}小时 - {zh_kind}"
     return f"{en} | {zh}"

@@ -29,6 +29,7 @@ from analytics.ensemble import (
     final_score,
     fit_tail,
     model_surprise,
+    parameter_key,
 )
 from analytics.events import (
     EVENT_COLUMNS,
@@ -214,8 +215,12 @@ def score_partition(readings: pd.DataFrame, stations: pd.DataFrame, pipeline: Pi
     surprise, scored, uncal = scoring_surprise(panel, raw, pipe)
     plain = combine(surprise, pipe.ensemble)
     combined = emphasise_peaks(add_persistence(plain, pipe.ensemble), pipe.ensemble, runs_from=plain)
-    combined = learned_order(combined, surprise, plain, scored, pipe.ensemble.combiners,
+    features = combiner_surprise(panel, raw, pipe, surprise)
+    combined = learned_order(combined, features, plain, scored, pipe.ensemble.combiners,
                              pipe.ensemble.alarm_level, param_networks(panel.parameters))
+    context = context_parameters(pipe, panel.parameters)
+    if context.any():  # not judged: no share of the station-hour's persistence or run peak either
+        combined = np.where(context[None, None, :], 0.0, combined)
     final = final_score(combined, pipe.ensemble, fallback_mask=valid)
     si, ti, pi = cells[:, 0], cells[:, 1], cells[:, 2]
     scores = pd.DataFrame({
@@ -329,16 +334,48 @@ def in_run_thresholds(panel, plain: np.ndarray, surprise: dict[str, np.ndarray],
                              model_window_h={m: int(w) for m, w in own_models.items()}, run_tail=run_tail)
 
 
-def scoring_surprise(panel, raw: dict[str, np.ndarray], pipe: Pipeline) -> tuple[dict, np.ndarray, np.ndarray]:
+def scoring_surprise(panel, raw: dict[str, np.ndarray], pipe: Pipeline,
+                     for_combiner: bool = False) -> tuple[dict, np.ndarray, np.ndarray]:
     """Per-model surprise as scoring computes it, with the cells that carry a score (valid readings
     and gaps the outage model speaks for) and the parameters outside ``calibrated_networks`` (their
-    models are self-calibrated on the run). Shared with the combiner's training."""
+    models are self-calibrated on the run). Shared with the combiner's training.
+
+    ``for_combiner``: the surprises the learned combiner reads - per-parameter tails where the
+    pipeline's ``per_parameter_scope`` is "combiner" (the alarm tier keeps the pooled tails)."""
     scored = np.isfinite(panel.values) | (raw.get("outage", 0) > 0)
     networks = set(pipe.extra.get("calibrated_networks", ["air"]))
     uncal = np.array([n not in networks for n in param_networks(panel.parameters)])
     surprise = model_surprise(raw, pipe.ensemble, fallback_mask=scored,
-                              uncalibrated_params=uncal if pipe.ensemble.calibration else None)
+                              uncalibrated_params=uncal if pipe.ensemble.calibration else None,
+                              parameters=panel.parameters if uses_parameter_tails(pipe, for_combiner) else None)
+    context = context_parameters(pipe, panel.parameters)
+    if context.any():
+        for name in surprise:
+            surprise[name] = np.where(context[None, None, :], 0.0, surprise[name])
     return surprise, scored, uncal
+
+
+def context_parameters(pipe: Pipeline, parameters) -> np.ndarray:
+    """Bool per parameter: measured for context, never judged (``context_parameters`` in the TOML).
+
+    Why: water temperature follows the weather, not the operator; near the 0 degC ice floor every
+    section reads the same few tenths for weeks, which ratio-based models take for stuck probes and
+    drifts (on the synthetic water network half the false events were water_temp in winter)."""
+    names = set(pipe.extra.get("context_parameters", []))
+    return np.array([p in names for p in parameters], dtype=bool)
+
+
+def uses_parameter_tails(pipe: Pipeline, for_combiner: bool) -> bool:
+    """Whether these surprises use the per-parameter tails: everywhere (scope "all", the default),
+    or only in the learned combiner's features (scope "combiner")."""
+    return pipe.extra.get("per_parameter_scope", "all") == "all" or for_combiner
+
+
+def combiner_surprise(panel, raw: dict[str, np.ndarray], pipe: Pipeline, surprise: dict) -> dict:
+    """The combiner's input: ``surprise`` itself unless it reads per-parameter tails the tier does not."""
+    if uses_parameter_tails(pipe, False) or not per_parameter_models(pipe, raw):
+        return surprise
+    return scoring_surprise(panel, raw, pipe, for_combiner=True)[0]
 
 
 def param_networks(parameters) -> list[str]:
@@ -363,6 +400,7 @@ def calibrate(readings: pd.DataFrame, stations: pd.DataFrame, pipeline: Pipeline
     panel, _, _, raw = run_models(readings, stations, pipe)
     valid = np.isfinite(panel.values)
     models = {}
+    per_parameter = per_parameter_models(pipe, raw)
     for m, x in raw.items():
         # missing-data models (outage) are calibrated on the missing cells, the rest on valid ones
         mask = ~valid if m == "outage" else valid
@@ -370,8 +408,11 @@ def calibrate(readings: pd.DataFrame, stations: pd.DataFrame, pipeline: Pipeline
             models[m] = _outage_tail(x, mask, valid)
         else:
             models[m] = fit_tail(x, mask)
+        if m in per_parameter:
+            models.update(_parameter_tails(m, x, mask, valid, panel.parameters))
     pipe.ensemble.calibration = models
-    surprise = model_surprise(raw, pipe.ensemble)
+    surprise = model_surprise(raw, pipe.ensemble,
+                              parameters=panel.parameters if uses_parameter_tails(pipe, False) else None)
     plain = combine(surprise, pipe.ensemble)
     combined = emphasise_peaks(add_persistence(plain, pipe.ensemble), pipe.ensemble, runs_from=plain)
     scored = valid | (raw.get("outage", np.zeros(1)) > 0)
@@ -379,7 +420,9 @@ def calibrate(readings: pd.DataFrame, stations: pd.DataFrame, pipeline: Pipeline
     # the learned combiner (if the pipeline has one) orders the readings
     alarm_level = alarm_level_at_budget(combined, scored, ALARM_BUDGET)
     pipe.ensemble.alarm_level = alarm_level
-    combined = learned_order(combined, surprise, plain, scored, pipe.ensemble.combiners, alarm_level,
+    features = surprise if uses_parameter_tails(pipe, False) else model_surprise(raw, pipe.ensemble,
+                                                                                 parameters=panel.parameters)
+    combined = learned_order(combined, features, plain, scored, pipe.ensemble.combiners, alarm_level,
                              param_networks(panel.parameters))
     comb_tail = fit_tail(combined, scored)
     sh = np.max(plain, axis=2)
@@ -393,6 +436,29 @@ def calibrate(readings: pd.DataFrame, stations: pd.DataFrame, pipeline: Pipeline
     return {"models": {m: t.to_dict() for m, t in models.items()}, "combined": comb_tail.to_dict(),
             "event_threshold": threshold, "model_event_thresholds": model_thr, "false_events_per_station_month": false_events_per_station_month,
             "station_months": station_months, "readings": int(valid.sum()), "alarm_level": alarm_level}
+
+
+def per_parameter_models(pipe: Pipeline, models) -> set[str]:
+    """Models calibrated per parameter: ``per_parameter_calibration`` = true (all), false, or a list."""
+    choice = pipe.extra.get("per_parameter_calibration", False)
+    if choice is True:
+        return set(models)
+    return set(choice) & set(models) if isinstance(choice, list) else set()
+
+
+MIN_PARAMETER_CELLS = 50_000  # a parameter's own tail needs this many calibration cells (~6 station-months)
+
+
+def _parameter_tails(model: str, x: np.ndarray, mask: np.ndarray, valid: np.ndarray,
+                     parameters: tuple[str, ...]) -> dict[str, TailCalibration]:
+    """Per-parameter tails of one model, for parameters with enough calibration cells."""
+    out = {}
+    for i, p in enumerate(parameters):
+        if valid[..., i].sum() < MIN_PARAMETER_CELLS:
+            continue
+        xi, mi, vi = x[..., i], mask[..., i], valid[..., i]
+        out[parameter_key(model, p)] = _outage_tail(xi, mi, vi) if model == "outage" else fit_tail(xi, mi)
+    return out
 
 
 def _outage_tail(x: np.ndarray, mask: np.ndarray, valid: np.ndarray) -> TailCalibration:

@@ -11,7 +11,8 @@ The model is deliberately simple and portable: logistic regression on a piecewis
 basis of each model's surprise, of that surprise's rolling means over 7 h .. 10 days, and of the
 station-hour context - an additive model whose coefficients are plain numbers in JSON (no pickled
 estimator, so any scikit-learn version, or none, can score). It is fitted ONLY on the development
-years with injected interference (``analytics.evaluation.combiner``), each kind weighted equally.
+years with injected interference (``analytics.evaluation.combiner``), every altered reading
+weighted alike (see :func:`fit_combiner`).
 
 :func:`tiered_surprise` puts it together with the ensemble: readings whose combined surprise
 reaches the alarm level (calibrated on clean data to the 1% alarm budget) keep their place on
@@ -138,24 +139,37 @@ class LearnedCombiner:
 
 def fit_combiner(design: np.ndarray, names: list[str], positive: np.ndarray, kind: np.ndarray,
                  negative_weight: float = 1.0, c: float = 0.1, fitted_on: str = "",
-                 networks: tuple[str, ...] = ("air",), alarm: str = "calibrated") -> LearnedCombiner:
+                 networks: tuple[str, ...] = ("air",), alarm: str = "calibrated",
+                 kind_balance: float = 0.0) -> LearnedCombiner:
     """Fit the combiner on design rows labelled ``positive`` (reading altered by interference).
 
-    Every kind gets the same total weight (a 2-hour spike counts as much as a month of drift);
+    ``kind_balance`` sets how each kind's altered readings are weighted: 0 = every reading alike
+    (a month of drift outweighs a 2-hour spike - what an hour-level ranking is judged on), 1 = every
+    kind the same total weight. 0 is the default: the combiner orders only the readings under the
+    alarm tier, and the tier alone decides which cases reach the analyst's alarm budget, so the
+    short kinds keep their recall while the long ones get graded well (development split: AP
+    0.443 -> 0.465 and 0.403 -> 0.436 on two injection seeds, recall@1% unchanged, 0.5 in between).
     ``negative_weight`` undoes a subsampling of the negatives (1 / the share kept).
     """
     from sklearn.linear_model import LogisticRegression
 
     y = np.asarray(positive, dtype=bool)
-    k = np.asarray(kind)
-    w = np.where(y, 0.0, float(negative_weight))
-    kinds = list(np.unique(k[y]))
-    for q in kinds:
-        m = y & (k == q)
-        w[m] = (y.sum() / len(kinds)) / m.sum()
+    w = np.where(y, kind_weights(y, np.asarray(kind), kind_balance), float(negative_weight))
     model = LogisticRegression(max_iter=400, C=c).fit(design, y, sample_weight=w)
     coef = model.coef_[0].reshape(len(names), 1 + len(KNOTS))
     return LearnedCombiner(tuple(names), coef, float(model.intercept_[0]), KNOTS, fitted_on, tuple(networks), alarm)
+
+
+def kind_weights(positive: np.ndarray, kind: np.ndarray, balance: float) -> np.ndarray:
+    """Weight of each positive row: proportional to (its kind's positive count) ** -balance, scaled so
+    the positives' total weight equals their count (0 for negative rows)."""
+    w = np.zeros(positive.shape, dtype=float)
+    kinds, counts = np.unique(kind[positive], return_counts=True)
+    raw = {q: float(n) ** -float(balance) for q, n in zip(kinds, counts, strict=True)}
+    total = sum(raw[q] * n for q, n in zip(kinds, counts, strict=True))
+    for q in kinds:
+        w[positive & (kind == q)] = raw[q] * positive.sum() / total
+    return w
 
 
 def tiered_surprise(combined: np.ndarray, logit: np.ndarray, alarm_level: float) -> np.ndarray:

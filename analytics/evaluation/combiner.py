@@ -67,7 +67,7 @@ def training_rows(readings: pd.DataFrame, stations: pd.DataFrame, pipe, seed: in
     """Inject ``kinds`` with ``seed``, run the pipeline's models and ensemble exactly as scoring does
     (networks outside the clean calibration self-calibrated), return (design, names, positive, kind)
     for the readings of ``networks``."""
-    from analytics.pipeline import param_networks, run_models, scoring_surprise
+    from analytics.pipeline import combiner_surprise, param_networks, run_models, scoring_surprise
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -81,7 +81,7 @@ def training_rows(readings: pd.DataFrame, stations: pd.DataFrame, pipe, seed: in
     rng = np.random.default_rng(seed)
     ours = np.isin(nets, list(networks))[None, None, :]
     rows = scored & ours & (altered | ((window < 0) & (rng.random(panel.shape) < negative_share)))
-    design, names = design_rows(surprise, plain, scored, rows)
+    design, names = design_rows(combiner_surprise(panel, raw, pipe, surprise), plain, scored, rows)
     return design, names, altered[rows], window[rows]
 
 

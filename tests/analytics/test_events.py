@@ -70,3 +70,15 @@ def test_absent_rows_gap_keeps_its_rank_inside_an_event_of_another_kind():
     assert with_gap.iloc[0]["score"] == 6.0 + 5.0  # peak + run-peak bonus
     # a gap too weak to open an event alone lends nothing: the lower quartile of the hot hours
     assert events({"outage": 9.0}).iloc[0]["score"] < 6.0 + 5.0
+
+
+def test_summary_words_a_kind_as_it_happens_in_its_network():
+    """Suppression at an air station is spraying or a blocked inlet; at a water section it is a diluted
+    sample or a tampered sample line - the analyst reads the one that can have happened there."""
+    from analytics.events import summarise
+
+    air = summarise("Dongsi", "suppression", ["PM2.5"], 5, {"PM2.5": -60.0})
+    water = summarise("S-01", "suppression", ["NH3-N"], 5, {"NH3-N": -60.0}, network="water")
+    assert "spraying" in air and "喷淋" in air
+    assert "dilution" in water and "稀释" in water and "spraying" not in water
+    assert summarise("S-01", "spike", ["TP"], 1, {}, network="water") == summarise("S-01", "spike", ["TP"], 1, {})

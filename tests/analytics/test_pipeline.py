@@ -144,3 +144,22 @@ def test_score_blocks_mixes_networks_and_windows_sparse_data():
     keys = ["station_id", "parameter", "ts"]
     assert small.scores[keys].sort_values(keys).reset_index(drop=True).equals(
         readings[keys].sort_values(keys).reset_index(drop=True))
+
+
+def test_context_parameters_are_measured_but_never_judged():
+    """Water temperature follows the weather: the default pipeline keeps it as context, so it gets
+    score 0, no model surprise, and opens no event - even stuck at the ice floor for two weeks."""
+    from analytics.evaluation.harness import water_network
+
+    r, s, _ = water_network("2016-12-01", "2017-01-10", seed=3, max_sections=6)
+    stuck = (r["parameter"] == "water_temp") & (r["station_id"] == "W-0004") & r["ts"].between("2016-12-10", "2016-12-24")
+    r.loc[stuck, "value"] = 0.2
+    pipe = load_pipeline("default")
+    res = score_partition(r, s, pipe)
+    temp = res.scores[res.scores["parameter"] == "water_temp"]
+    assert len(temp) == (r["parameter"] == "water_temp").sum()  # still one row per reading
+    assert temp["score"].max() == 0.0 and (temp.drop(columns=["station_id", "ts", "parameter"]) == 0).all().all()
+    assert not res.events["parameters"].str.contains("water_temp").any()
+    pipe.extra = dict(pipe.extra, context_parameters=[])  # judged like any other parameter
+    judged = score_partition(r, s, pipe).scores
+    assert judged.loc[judged["parameter"] == "water_temp", "score"].median() > 0.5

@@ -83,3 +83,15 @@ def test_shipped_combiner_matches_the_default_pipeline():
         fed = {f.split("@")[0] for f in comb.features} - {"combined"}
         assert fed == models, (fed ^ models)
         assert "development" in comb.fitted_on
+
+
+def test_kind_weights_go_from_per_reading_to_per_kind():
+    from analytics.stacking import kind_weights
+
+    positive = np.array([True] * 90 + [True] * 10 + [False] * 5)
+    kind = np.array(["drift"] * 90 + ["spike"] * 10 + [""] * 5)
+    alike = kind_weights(positive, kind, 0.0)
+    per_kind = kind_weights(positive, kind, 1.0)
+    assert np.allclose(alike[:100], 1.0) and np.all(alike[100:] == 0)  # every altered reading alike
+    assert np.isclose(per_kind[:90].sum(), per_kind[90:100].sum())  # each kind the same total
+    assert np.isclose(per_kind.sum(), 100) and np.isclose(kind_weights(positive, kind, 0.5).sum(), 100)
