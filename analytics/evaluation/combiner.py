@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from analytics.ensemble import combine
-from analytics.evaluation.inject import AIR_KINDS, CEMS_KINDS, inject_interference
+from analytics.evaluation.inject import AIR_KINDS, CEMS_KINDS, WATER_KINDS, inject_interference
 from analytics.stacking import LearnedCombiner, design_rows, fit_combiner
 
 TRAINING_SEEDS = (100, 101, 102, 103)  # never used by `envtrust evaluate` (it uses seed*1000 + 0..3)
@@ -135,3 +135,25 @@ def fit_cems_on_development(start_cst: str, end_cst: str, pipeline: str = "defau
                       fitted_on=f"synthetic polluter outlets {start_cst}..{end_cst} CST (development period), "
                                 f"injection seeds {list(seeds)}",
                       networks=CEMS_NETWORKS, alarm="in_run")
+
+
+def fit_water_on_development(start_cst: str, end_cst: str, pipeline: str = "default",
+                             seeds: tuple[int, ...] = TRAINING_SEEDS, rain_mm: pd.Series | None = None,
+                             progress: Callable[[str], None] | None = None) -> LearnedCombiner:
+    """The water combiner: the evaluation's synthetic water sections (same sections, real Beijing rain
+    when given) over the development period with the water kinds injected; like CEMS, its alarm
+    level is taken in each run (water surprises are self-calibrated)."""
+    from analytics.evaluation.harness import water_network
+    from analytics.pipeline import load_pipeline
+
+    progress = progress or (lambda msg: None)
+    pipe = load_pipeline(pipeline)
+    parts = []
+    for seed in seeds:
+        progress(f"  water, injection seed {seed}: models ...")
+        readings, stations, _ = water_network(start_cst, end_cst, seed, rain_mm=rain_mm)
+        parts.append(training_rows(readings, stations, pipe, seed, kinds=WATER_KINDS, networks=("water",)))
+    return _fit_parts(parts, progress,
+                      fitted_on=f"synthetic water sections {start_cst}..{end_cst} CST (development period), "
+                                f"injection seeds {list(seeds)}",
+                      networks=("water",), alarm="in_run")

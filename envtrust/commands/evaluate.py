@@ -96,12 +96,18 @@ def fit_combiner_on_development(args: argparse.Namespace) -> int:
     import json
     import shutil
 
-    from analytics.evaluation.combiner import fit_cems_on_development, fit_on_development, write_combiner
+    from analytics.evaluation.combiner import (
+        fit_cems_on_development,
+        fit_on_development,
+        fit_water_on_development,
+        write_combiner,
+    )
     from analytics.evaluation.harness import (
         FULL_SPLITS,
         SAMPLE_SPLITS,
         _beijing_source,
         load_beijing,
+        load_beijing_rain,
         select_period,
     )
     from analytics.pipeline import PIPELINE_DIR, calibrate
@@ -131,6 +137,10 @@ def fit_combiner_on_development(args: argparse.Namespace) -> int:
     say(f"wrote {path}; CEMS outlets over the same period")
     cems = fit_cems_on_development(dev.start_cst, dev.end_cst, pipeline=pipeline, progress=say)
     write_combiner(cems, out_dir / "default.combiner.cems.json")
+    say("water sections over the same period")
+    water = fit_water_on_development(dev.start_cst, dev.end_cst, pipeline=pipeline,
+                                     rain_mm=load_beijing_rain(beijing_dir), progress=say)
+    write_combiner(water, out_dir / "default.combiner.water.json")
     say(f"wrote {path}; re-calibrating on the clean development split")
     cal = calibrate(part, stations, pipeline)
     cal_path = out_dir / "default.calibration.json"

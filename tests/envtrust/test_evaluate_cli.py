@@ -134,7 +134,7 @@ def test_fit_combiner_writes_a_complete_pipeline_elsewhere(tmp_path, sample_dir,
     assert cal["alarm_level"] > 0
     pipe = load_pipeline(out / "default.toml")
     nets = sorted(n for c in pipe.ensemble.combiners for n in c.networks)
-    assert nets == ["air", "flue", "wastewater"]
+    assert nets == ["air", "flue", "wastewater", "water"]
     assert all("development" in c.fitted_on for c in pipe.ensemble.combiners)
     r, s = sample_readings()
     res = score_partition(r[r["ts"] < "2016-12-08"], s, pipe)
