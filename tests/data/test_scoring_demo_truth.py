@@ -26,8 +26,10 @@ def test_planted_outlets_have_events_of_their_kind_in_the_store(store):
              AND e.start <= t."end" + INTERVAL 6 HOUR AND e."end" >= t.start - INTERVAL 6 HOUR
            GROUP BY ALL""").fetchdf()
     caught = found[found["n"] > 0]
-    assert len(caught) >= 3, found
-    assert {"flatline", "flag_abuse"} <= set(caught["kind"])
+    # every planted case, the steel outlet's clipping too: the store hands the engine each outlet's
+    # reference O2, so the record held at 92-99% of the O2-corrected limit (101-109% measured) is seen
+    assert len(caught) == len(found), found
+    assert {"flatline", "flag_abuse", "clipping"} <= set(caught["kind"])
     # nothing planted at most outlets: few events there (in-run budget 0.1-0.25 per station-month)
     honest = store.execute(
         "SELECT count(*) FROM events WHERE station_id NOT IN (SELECT station_id FROM demo_truth)").fetchone()[0]
