@@ -34,14 +34,14 @@ sys.path.insert(0, str(REPO))
 
 def oracle_ap(y: np.ndarray, score: np.ndarray, kinds: np.ndarray) -> dict[str, float]:
     """AP when one kind's positive hours are put on top and every other hour keeps its score."""
-    from sklearn.metrics import average_precision_score
+    from analytics.evaluation.metrics import average_precision
 
     top = float(np.max(score)) + 1.0
     out = {}
     for k in sorted(set(kinds[y]) - {""}):
         s = score.copy()
         s[y & (kinds == k)] = top
-        out[k] = float(average_precision_score(y, s))
+        out[k] = float(average_precision(np.where(y, 0, -1), s))
     return out
 
 
@@ -59,11 +59,9 @@ def drift_ramp_days(readings: pd.DataFrame, stations: pd.DataFrame) -> tuple[np.
 
 
 def main(argv: list[str] | None = None) -> int:
-    from sklearn.metrics import average_precision_score
-
     from analytics.evaluation.harness import FULL_SPLITS, load_beijing, run_engine, select_period
     from analytics.evaluation.inject import AIR_KINDS, inject_interference
-    from analytics.evaluation.metrics import label_grid, station_hour_grid
+    from analytics.evaluation.metrics import average_precision, changed_mask, label_grid, station_hour_grid
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data-dir", default="/work/shared/data/beijing_multisite_aq")
@@ -83,11 +81,16 @@ def main(argv: list[str] | None = None) -> int:
     labels = label_grid(grid, truth)
     t0 = time.perf_counter()
     score = run_engine(injected, stations, grid).station_hour_scores
+    # as the headline AP of `envtrust evaluate`: positives are the station-hours the injection changed;
+    # unchanged hours inside an event window are left out (neither positive nor clean)
+    changed = changed_mask(part, injected, grid)
+    keep = (labels < 0) | changed
+    labels, score = labels[keep], score[keep]
     y = labels >= 0
     kinds = np.where(y, truth["kind"].to_numpy()[np.clip(labels, 0, None)], "")
     print(f"split {split.name} ({split.start_cst} .. {split.end_cst} CST), injection seed "
           f"{args.seed * 1000 + 2 * k}; envtrust scored in {time.perf_counter() - t0:.1f} s")
-    print(f"positive station-hours: {y.mean():.1%}; envtrust AP {average_precision_score(y, score):.3f}")
+    print(f"positive (changed) station-hours: {y.mean():.1%}; envtrust AP {average_precision(np.where(y, 0, -1), score):.3f}")
     share = pd.Series(kinds[y]).value_counts(normalize=True)
     oracle = oracle_ap(y, score, kinds)
     print("\n| kind | share of positive hours | AP if this kind were ranked perfectly |\n|---|---|---|")
@@ -95,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {kd} | {share[kd]:.1%} | {oracle[kd]:.3f} |")
     s = score.copy()
     s[y & (kinds != "drift")] = float(np.max(score)) + 1.0
-    print(f"| every kind but drift | {1 - share.get('drift', 0):.1%} | {average_precision_score(y, s):.3f} |")
+    print(f"| every kind but drift | {1 - share.get('drift', 0):.1%} | {average_precision(np.where(y, 0, -1), s):.3f} |")
 
     clean_ramp, panel = drift_ramp_days(part, stations)
     inj_ramp, panel_i = drift_ramp_days(injected, stations)
