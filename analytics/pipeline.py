@@ -309,6 +309,20 @@ def in_run_thresholds(panel, plain: np.ndarray, surprise: dict[str, np.ndarray],
                 model_thr[m][self_cal] = fit(stat, self_cal, own_budget)
     kinds = panel.stations["kind"].astype(str).to_numpy() if "kind" in panel.stations.columns \
         else np.full(n_st, "")
+    # own-event models for one station kind only (water sections: a 1-3 h spike is averaged away by
+    # the persistent opener, but a spike opener at outlets doubles their false events)
+    by_kind = pipe.extra.get("events", {}).get("self_calibrated_own_event_models_by_kind", {})
+    for kind, models in by_kind.items():
+        rows = self_cal & (kinds == kind)
+        if not rows.any():
+            continue
+        for m, w in models.items():
+            if m in surprise:
+                model_thr.setdefault(m, np.full(n_st, np.inf))
+                stat = np.max(surprise[m], axis=2)
+                stat = persistent_surprise(stat, int(w)) if int(w) > 1 else stat
+                model_thr[m][rows] = fit(stat, rows, own_budget)
+                own_models.setdefault(m, int(w))
     cal_kinds = set(pipe.extra.get("calibrated_station_kinds", CALIBRATED_STATION_KINDS))
     v_first, v_last = station_spans(panel, valid_only=True)
     min_history = int(dict(pipe.detectors).get("outage", {}).get("min_history_h", 168))

@@ -147,3 +147,28 @@ def test_sparse_family_scores_long_running_stations_in_one_panel(monkeypatch):
         alone.events[cols].sort_values(cols).reset_index(drop=True))
     got = res.scores[res.scores["station_id"].isin(s["station_id"])].sort_values(keys)["score"].to_numpy()
     np.testing.assert_allclose(got, alone.scores.sort_values(keys)["score"].to_numpy())
+
+
+def test_water_spikes_open_their_own_events_and_only_at_water_sections():
+    """A 1-3 h spike at a water section is averaged away by the self-calibrated 12 h opener; the
+    pipeline's per-kind own-event models let the spike models open events there (not at outlets)."""
+    import warnings
+
+    from analytics.evaluation.harness import water_network
+    from analytics.evaluation.inject import inject_interference
+    from analytics.pipeline import load_pipeline, score_partition
+
+    r, s, _ = water_network("2016-12-01", "2017-01-10", seed=3, max_sections=6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        injected, truth = inject_interference(r, s, kinds=["spike"], n_per_kind=8, seed=5)
+    pipe = load_pipeline("default")
+    assert pipe.extra["events"]["self_calibrated_own_event_models_by_kind"].keys() == {"water_section"}
+    spikes = score_partition(injected, s, pipe).events.query("kind == 'spike'")
+    assert len(spikes) >= 1
+    truth = truth.assign(start=pd.to_datetime(truth["start"]), end=pd.to_datetime(truth["end"]))
+    for ev in spikes.itertuples(index=False):  # each one is an injected spike
+        assert len(_matches(truth, ev)) == 1
+    pipe.extra = dict(pipe.extra, events={k: v for k, v in pipe.extra["events"].items()
+                                          if k != "self_calibrated_own_event_models_by_kind"})
+    assert score_partition(injected, s, pipe).events.query("kind == 'spike'").empty
