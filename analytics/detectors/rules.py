@@ -1,10 +1,12 @@
-"""Rule checks for implausible values: physical range, PM2.5 > PM10, and jumps no neighbour shares.
+"""Rule checks for implausible values: physical range, PM2.5 > PM10 (NH3-N > TN), and jumps no neighbour shares.
 
 - Range: outside the physical range of data/parameters.py (negative concentrations, beyond
   analyser ranges) - HJ 818-2018 / HJ 654-2013 validity rules treat these as invalid data.
 - PM2.5 > PM10: PM2.5 is a fraction of PM10, so beyond measurement tolerance it is impossible
   (HJ 663-2013 data review practice). Real Beijing data has many small violations, so the raw
   statistic is the log ratio and the ensemble calibrates it on clean data.
+- NH3-N > TN at water sections: ammonia nitrogen is part of total nitrogen (GB 3838-2002 table 1
+  items), so beyond analyser noise it is impossible; same statistic, same model (``pm_ratio``).
 - Spike: a one- or two-hour peak (up from the previous hour AND down to the next) that the
   neighbours do not show at the same hour.
 """
@@ -36,18 +38,24 @@ def range_check(panel: Panel, *, margin: float = 0.0) -> dict[str, np.ndarray]:
     return {"range": out}
 
 
-@register("pm_ratio", models={"pm_ratio": "spike"})
-def pm_ratio(panel: Panel, *, tolerance_ugm3: float = 5.0, baseline_h: int = 168) -> dict[str, np.ndarray]:
-    """Where PM2.5 > PM10 + tolerance: how far the log ratio PM2.5/PM10 exceeds both the station's
-    own rolling median ratio (an analyser pair that always reads this way is a calibration
-    matter, not an event) and the neighbours' ratio at the same hour. On both PM rows."""
-    out = np.zeros(panel.shape)
-    i25, i10 = panel.pindex("PM2.5"), panel.pindex("PM10")
-    if i25 is None or i10 is None:
-        return {"pm_ratio": out}
-    pm25, pm10 = panel.values[:, :, i25], panel.values[:, :, i10]
+#: component <= total pairs: (component, total, log offset in the pair's unit). PM2.5 is a
+#: fraction of PM10 (ug/m3); NH3-N is part of total nitrogen (mg/L; GB 3838-2002 table 1 items,
+#: HJ 535-2009 / HJ 636-2012 methods: TN is measured after digestion that turns NH3-N into nitrate)
+COMPONENT_PAIRS: tuple[tuple[str, str, float], ...] = (("PM2.5", "PM10", 10.0), ("NH3-N", "TN", 0.1))
+
+
+def component_excess(panel: Panel, component: str, total: str, tolerance: float, offset: float,
+                     baseline_h: int = 168) -> np.ndarray | None:
+    """[S, T] how far log((component + offset) / (total + offset)) exceeds both the station's own
+    rolling median ratio (an analyser pair that always reads this way is a calibration matter, not
+    an event) and the neighbours' ratio at the same hour, where component > total + tolerance;
+    0 elsewhere. None when the panel lacks either parameter."""
+    ic, it = panel.pindex(component), panel.pindex(total)
+    if ic is None or it is None:
+        return None
+    comp, tot = panel.values[:, :, ic], panel.values[:, :, it]
     with np.errstate(all="ignore"):
-        r = np.log((np.clip(pm25, 0, None) + 10) / (np.clip(pm10, 0, None) + 10))
+        r = np.log((np.clip(comp, 0, None) + offset) / (np.clip(tot, 0, None) + offset))
     own = rolling_median(r[:, :, None], baseline_h, min_periods=24)[:, :, 0]
     nb = panel.neighbours
     if (nb.count > 0).any():
@@ -56,10 +64,26 @@ def pm_ratio(panel: Panel, *, tolerance_ugm3: float = 5.0, baseline_h: int = 168
         ref_nb = np.full(r.shape, np.nan)
     ref = np.fmax(np.nan_to_num(own, nan=0.0), np.nan_to_num(ref_nb, nan=-1.0))
     ref = np.maximum(ref, 0.0)  # a ratio above 1 is never the reference
-    stat = np.where(pm25 > pm10 + tolerance_ugm3, np.clip(r - ref, 0, None), 0.0)
-    stat = np.nan_to_num(stat)
-    out[:, :, i25] = stat
-    out[:, :, i10] = stat
+    stat = np.where(comp > tot + tolerance, np.clip(r - ref, 0, None), 0.0)
+    return np.nan_to_num(stat)
+
+
+@register("pm_ratio", models={"pm_ratio": "spike"})
+def pm_ratio(panel: Panel, *, tolerance_ugm3: float = 5.0, baseline_h: int = 168,
+             nh3_tolerance_mg_l: float = 0.05) -> dict[str, np.ndarray]:
+    """Component above its total, on both rows of the pair (:func:`component_excess`): PM2.5 >
+    PM10 + ``tolerance_ugm3`` at air stations, NH3-N > TN + ``nh3_tolerance_mg_l`` at water
+    sections (ammonia nitrogen is part of total nitrogen, so beyond analyser noise - a few % and
+    the reporting resolution - it is impossible). One model for both: the same physical rule,
+    and the pairs never share a station."""
+    out = np.zeros(panel.shape)
+    tolerance = {"PM2.5": tolerance_ugm3, "NH3-N": nh3_tolerance_mg_l}
+    for component, total, offset in COMPONENT_PAIRS:
+        stat = component_excess(panel, component, total, tolerance[component], offset, baseline_h)
+        if stat is None:
+            continue
+        out[:, :, panel.pindex(component)] = np.maximum(out[:, :, panel.pindex(component)], stat)
+        out[:, :, panel.pindex(total)] = np.maximum(out[:, :, panel.pindex(total)], stat)
     return {"pm_ratio": out}
 
 

@@ -468,12 +468,9 @@ def water_class_limits(parameter: str, waterbody: str = "river") -> tuple[float,
     better). Empty when the table gives no class limits (TN in rivers, turbidity, conductivity,
     water temperature; pH has one 6-9 range for every class).
     """
-    from analytics.standards import water as gb3838
+    from analytics.standards.water import class_limits
 
-    if parameter == "DO":
-        return tuple(float(x) for x in gb3838.DO_MIN_MG_L)
-    key = gb3838._limits_key(parameter, waterbody)  # the standard's own table, kept private there
-    return tuple(float(x) for x in gb3838._SMALLER_IS_BETTER[key]) if key else ()
+    return class_limits(parameter, waterbody)
 
 
 def water_station_limit(values: np.ndarray, parameter: str, waterbody: str = "river") -> float | None:

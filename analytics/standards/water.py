@@ -83,6 +83,27 @@ def _limits_key(indicator: str, waterbody: str) -> str | None:
     return indicator if indicator in _SMALLER_IS_BETTER else None
 
 
+def class_limits(indicator: str, waterbody: str = "river") -> tuple[float, ...]:
+    """GB 3838-2002 table 1 limits of classes I..V (mg/L) for one indicator, in class order.
+
+    Smaller-is-better items (CODMn, COD, BOD5, NH3-N, TP, TN for lakes, fecal coliform) give
+    maxima; DO gives minima (see :func:`limit_is_minimum`). Empty when the table has no class
+    limits for it in this waterbody: TN in rivers, pH (one 6-9 range for every class), and items
+    outside table 1's basic list (turbidity, conductivity, water temperature).
+    """
+    _check_waterbody(waterbody)
+    if indicator == "DO":
+        return tuple(float(x) for x in DO_MIN_MG_L)
+    key = _limits_key(indicator, waterbody)
+    return tuple(float(x) for x in _SMALLER_IS_BETTER[key]) if key else ()
+
+
+def limit_is_minimum(indicator: str) -> bool:
+    """True when the class limit is a minimum ("greater is better": dissolved oxygen), so a value
+    meets class k at or above it; False for the maxima of the smaller-is-better items."""
+    return indicator == "DO"
+
+
 def indicator_class(indicator: str, value, *, waterbody: str = "river"):
     """GB 3838 class (1..6, 6 = 劣V) of one indicator's value(s); NaN -> NaN (float output).
 

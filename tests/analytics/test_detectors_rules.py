@@ -1,6 +1,7 @@
 """Rule checks (range, PM2.5 > PM10, unshared spike, extreme ratio) on a real Beijing slice."""
 
 import numpy as np
+import pytest
 
 from analytics.detectors.rules import extreme_ratio, pm_ratio, range_check, spike
 from analytics.detectors.testing import cells, firing_rate, panel_of, sample_readings, set_values
@@ -54,3 +55,52 @@ def test_extreme_ratio_ranks_an_impossible_value_among_the_rarest_but_not_a_shar
     shared.loc[sel, "value"] = 1080.0
     ps = panel_of(shared, s)
     assert (extreme_ratio(ps)["extreme_ratio"][st, ts, pi] == 0).all()
+
+
+# --- NH3-N above TN at water sections (ammonia nitrogen is part of total nitrogen) -------------
+
+def _water_slice():
+    import warnings
+
+    from analytics.evaluation.harness import water_network
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        r, s, _ = water_network("2013-05-01", "2013-06-30", seed=7)
+    return r, s
+
+
+def test_nh3n_above_tn_is_flagged_on_both_rows_and_honest_sections_stay_quiet():
+    r, s = _water_slice()
+    clean = pm_ratio(panel_of(r, s))["pm_ratio"]
+    assert firing_rate(clean, 0.1) == 0  # honest sections: TN >= NH3-N within analyser noise
+    assert firing_rate(clean, 0) < 0.0005
+    sid = str(s["station_id"].iloc[0])
+    tn = r[(r["station_id"] == sid) & (r["parameter"] == "TN") & (r["ts"] >= "2013-06-10 03:00")]
+    start = tn["ts"].iloc[0]
+    # the injector's variant: NH3-N reported at 1.3-2 x TN for 3 hours
+    r2 = set_values(r, sid, "NH3-N", str(start), 3, lambda v: tn["value"].to_numpy()[:len(v)] * 1.4)
+    p = panel_of(r2, s)
+    out = pm_ratio(p)["pm_ratio"]
+    st, ts, pi = cells(p, sid, "NH3-N", str(start), 3)
+    assert (out[st, ts, pi] > 0.25).all()
+    assert (out[st, ts, p.pindex("TN")] > 0.25).all()
+
+
+def test_nh3n_a_little_above_tn_within_analyser_noise_is_not_flagged():
+    r, s = _water_slice()
+    sid = str(s["station_id"].iloc[0])
+    tn = r[(r["station_id"] == sid) & (r["parameter"] == "TN") & (r["ts"] >= "2013-06-10 03:00")]
+    start = tn["ts"].iloc[0]
+    # TN and NH3-N equal to within 0.02 mg/L: two analysers, one reading
+    r2 = set_values(r, sid, "NH3-N", str(start), 3, lambda v: tn["value"].to_numpy()[:len(v)] + 0.02)
+    p = panel_of(r2, s)
+    st, ts, pi = cells(p, sid, "NH3-N", str(start), 3)
+    assert (pm_ratio(p)["pm_ratio"][st, ts, pi] == 0).all()
+
+
+def test_air_pm_ratio_is_unchanged_by_the_water_pair():
+    # pinned at engine 9217e71 (before NH3-N/TN): the same sum on the real Beijing slice
+    r, s = sample_readings()
+    out = pm_ratio(panel_of(r, s))["pm_ratio"]
+    assert float(out.sum()) == pytest.approx(7.236895392188057, rel=1e-12)
