@@ -206,11 +206,15 @@ def segments(mask_low: np.ndarray, mask_high: np.ndarray, merge_gap_h: int, min_
 def build_events(panel: Panel, combined: np.ndarray, final: np.ndarray, surprise: dict[str, np.ndarray],
                  model_kinds: dict[str, str | None], settings: EventSettings,
                  expected: np.ndarray | None = None, score_of=None, peak_bonus: float = 0.0,
-                 per_station: StationThresholds | None = None) -> pd.DataFrame:
+                 per_station: StationThresholds | None = None,
+                 absent_gaps_like_readings: bool = False) -> pd.DataFrame:
     """Events table (EVENT_COLUMNS) from the combined surprise cube [S, T, P].
 
     ``per_station`` replaces the calibrated thresholds station by station (see
-    :class:`StationThresholds`)."""
+    :class:`StationThresholds`). ``absent_gaps_like_readings``: in self-calibrated networks too, a gap
+    whose rows are absent scores as its strongest hour would as a null row (the run peak's bonus,
+    the readings' calibration), so a power cut that drops the packets ranks like one that sends
+    empty ones."""
     low, high = event_openers(combined, surprise, settings, per_station)
     segs = segments(low, high, settings.merge_gap_h, settings.min_hours)
     rows = []
@@ -231,8 +235,9 @@ def build_events(panel: Panel, combined: np.ndarray, final: np.ndarray, surprise
             tail = per_station.run_tail
             scorer = lambda v, tail=tail: float(1.0 - 10.0 ** (-tail.surprise(np.array([v]))[0]))  # noqa: E731
             bonus = 0.0
+        gap = (score_of, peak_bonus) if absent_gaps_like_readings else (scorer, bonus)
         rows.append(_describe(panel, s, a, b, combined, final, surprise, model_kinds, kinds,
-                              float(thr[s]) * settings.low_ratio, expected, scorer, bonus, o_open))
+                              float(thr[s]) * settings.low_ratio, expected, scorer, bonus, o_open, gap))
     if not rows:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in EVENT_COLUMNS}).astype(
             {"start": "datetime64[us]", "end": "datetime64[us]", "score": float})
@@ -243,7 +248,7 @@ def build_events(panel: Panel, combined: np.ndarray, final: np.ndarray, surprise
 
 
 def _describe(panel, s, a, b, combined, final, surprise, model_kinds, kinds, low, expected, score_of=None,
-              peak_bonus: float = 0.0, outage_open: float | None = None) -> list:
+              peak_bonus: float = 0.0, outage_open: float | None = None, gap_scoring: tuple | None = None) -> list:
     sl = combined[s, a:b + 1, :]
     hot = np.nan_to_num(sl) >= low  # cells that carry the event
     if not hot.any():
@@ -278,6 +283,8 @@ def _describe(panel, s, a, b, combined, final, surprise, model_kinds, kinds, low
     gap_opens = (outage_open is not None and "outage" in surprise and rows_absent
                  and float(np.max(surprise["outage"][s, a:b + 1][absent_h])) >= outage_open)
     if (kind == "outage" and rows_absent) or gap_opens:
+        if gap_scoring is not None:  # absent rows: scored as the gap's strongest hour would be as a reading
+            score_of, peak_bonus = gap_scoring
         typical = float(np.nanmax(sl)) + peak_bonus
     elif kind == "outage":  # null rows carry their own scores; the event adds no evidence to them
         typical = float(np.min(hot_s)) if hot_s.size else typical

@@ -237,7 +237,9 @@ def score_partition(readings: pd.DataFrame, stations: pd.DataFrame, pipeline: Pi
 
     per_station = in_run_thresholds(panel, plain, surprise, pipe, uncal) if pipe.ensemble.calibration else None
     events = build_events(panel, plain, final, surprise, kinds, pipe.events, expected, score_of,
-                          peak_bonus=pipe.ensemble.peak_bonus, per_station=per_station)
+                          peak_bonus=pipe.ensemble.peak_bonus, per_station=per_station,
+                          absent_gaps_like_readings=bool(pipe.extra.get("events", {}).get(
+                              "absent_gaps_like_readings", False)))
     return ScoreResult(scores=scores, events=events[EVENT_COLUMNS])
 
 

@@ -172,3 +172,33 @@ def test_water_spikes_open_their_own_events_and_only_at_water_sections():
     pipe.extra = dict(pipe.extra, events={k: v for k, v in pipe.extra["events"].items()
                                           if k != "self_calibrated_own_event_models_by_kind"})
     assert score_partition(injected, s, pipe).events.query("kind == 'spike'").empty
+
+
+def test_a_water_gap_scores_the_same_whether_its_packets_are_missing_or_empty():
+    """A power cut at a water station drops its HJ 212 packets (absent rows); a logger that keeps
+    sending empty values leaves null rows. Both are the same outage and must rank the same: the
+    absent-row event scores exactly what the null-row gap's strongest reading scores."""
+    import warnings
+
+    from analytics.evaluation.harness import water_network
+    from analytics.evaluation.inject import inject_interference
+    from analytics.pipeline import load_pipeline, score_partition
+
+    r, s, _ = water_network("2016-12-01", "2017-01-10", seed=3, max_sections=6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _, truth = inject_interference(r, s, kinds=["outage"], n_per_kind=6, seed=2)
+    ev = truth.iloc[0]  # a gap while the pollution wave passes (where the injector puts outages)
+    gap = (r["station_id"] == ev.station_id) & r["ts"].between(ev.start, ev.end)
+    pipe = load_pipeline("default")
+    assert pipe.extra["events"]["absent_gaps_like_readings"] is True
+    absent = score_partition(r[~gap], s, pipe).events
+    absent = absent[(absent["station_id"] == ev.station_id) & (absent["start"] <= ev.end) & (absent["end"] >= ev.start)]
+    nulls = score_partition(r.assign(value=np.where(gap, np.nan, r["value"])), s, pipe).scores
+    null_peak = nulls.loc[(nulls["station_id"] == ev.station_id) & nulls["ts"].between(ev.start, ev.end), "score"].max()
+    assert len(absent) == 1 and absent["kind"].iloc[0] == "outage"
+    assert absent["score"].iloc[0] == pytest.approx(null_peak, abs=1e-9)
+    pipe.extra = dict(pipe.extra, events=dict(pipe.extra["events"], absent_gaps_like_readings=False))
+    before = score_partition(r[~gap], s, pipe).events
+    before = before[(before["station_id"] == ev.station_id) & (before["start"] <= ev.end) & (before["end"] >= ev.start)]
+    assert before["score"].iloc[0] < null_peak  # ranked by the run's own tail without the run-peak lift
