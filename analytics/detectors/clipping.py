@@ -212,7 +212,8 @@ def band_bunching_llr(ratio: np.ndarray, band: float, windows_h: tuple[int, ...]
     return out
 
 
-@register("clipping", models={"clip_neighbour": "clipping", "clip_bunch": "clipping", "clip_limit": "clipping"},
+@register("clipping", models={"clip_neighbour": "clipping", "clip_bunch": "clipping", "clip_limit": "clipping",
+                              "clip_class": "clipping"},
           needs=("spatial",))
 def clipping(panel: Panel, *, band: float = 0.15, window_h: int = 24,
              min_band_share: float = 0.2, outlet_band: float = 0.1,
@@ -246,7 +247,9 @@ def clipping(panel: Panel, *, band: float = 0.15, window_h: int = 24,
     # polluter outlets: their own model, so its weight and event rule do not touch the air network
     limit = band_bunching_llr(outlet_limit_ratio(panel), outlet_band) if _is_outlet(panel).any() \
         else np.zeros(panel.shape)
-    # water sections: the same evidence under their GB 3838 class limits (each candidate class)
+    # water sections: the same evidence under their GB 3838 class limit, in a model of its own
+    # (a section's level lingers near a class limit for days, so it needs its own weight)
+    water = np.zeros(panel.shape)
     for ratio in water_limit_ratios(panel):
-        limit = np.maximum(limit, band_bunching_llr(ratio, water_band, WATER_BUNCH_WINDOWS_H))
-    return {"clip_neighbour": nbr, "clip_bunch": bunch, "clip_limit": limit}
+        water = np.maximum(water, band_bunching_llr(ratio, water_band, WATER_BUNCH_WINDOWS_H))
+    return {"clip_neighbour": nbr, "clip_bunch": bunch, "clip_limit": limit, "clip_class": water}

@@ -140,8 +140,8 @@ def test_water_section_held_inside_its_class_outranks_honest_sections(water):
         inj, truth = inject_interference(r, s, kinds=["clipping"], n_per_kind=8, seed=3)
     assert len(truth) >= 5
     p_clean, p = _panel(r, s), _panel(inj, s)
-    clean = clipping(p_clean)["clip_limit"]
-    out = clipping(p)["clip_limit"]
+    clean = clipping(p_clean)["clip_class"]
+    out = clipping(p)["clip_class"]
     changed = (p.values != p_clean.values) & np.isfinite(p.values)
     assert changed.sum() > 200
     valid = np.isfinite(p.values)
@@ -155,7 +155,9 @@ def test_water_section_held_inside_its_class_outranks_honest_sections(water):
 
 def test_honest_water_sections_seldom_bunch_and_air_never_sees_water_limits(water):
     r, s = water
-    bunch = clipping(_panel(r, s))["clip_limit"]
+    out = clipping(_panel(r, s))
+    bunch = out["clip_class"]
+    assert out["clip_limit"].max() == 0  # the outlet model (its weight, its event rule) stays off water
     assert np.mean(bunch > 0) < 0.06  # honest slow wander just inside a class, ranked in-run
     from analytics.detectors.clipping import water_limit_ratios
 
@@ -169,7 +171,7 @@ def test_air_and_outlet_clipping_models_are_unchanged(outlets):
     air = clipping(panel_of(r, s))
     assert float(np.abs(air["clip_neighbour"]).sum()) == pytest.approx(104.07457521753486, rel=1e-12)
     assert float(np.abs(air["clip_bunch"]).sum()) == pytest.approx(5697.241958634275, rel=1e-12)
-    assert air["clip_limit"].max() == 0
+    assert air["clip_limit"].max() == 0 and air["clip_class"].max() == 0
     ro, so = outlets
     so = so[so["station_id"] != "P-0701"].reset_index(drop=True)
     ro = ro[ro["station_id"].isin(so["station_id"]) & (ro["ts"] < "2016-11-30")]
@@ -178,3 +180,4 @@ def test_air_and_outlet_clipping_models_are_unchanged(outlets):
         inj, _ = inject_interference(ro, so, kinds=["clipping"], n_per_kind=4, seed=11)
     out = clipping(_panel(inj, so))
     assert float(out["clip_limit"].sum()) == pytest.approx(7566.720297632606, rel=1e-9)
+    assert out["clip_class"].max() == 0  # outlets are not water sections
