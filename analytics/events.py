@@ -251,8 +251,8 @@ def _describe(panel, s, a, b, combined, final, surprise, model_kinds, kinds, low
               peak_bonus: float = 0.0, outage_open: float | None = None, gap_scoring: tuple | None = None) -> list:
     sl = combined[s, a:b + 1, :]
     hot = np.nan_to_num(sl) >= low  # cells that carry the event
-    if not hot.any():
-        hot = np.ones_like(sl, dtype=bool)
+    if not hot.any():  # opened by a persistent signal no single cell reaches: its strongest quarter
+        hot = strongest_cells(sl)
     model_max = {m: float(np.max(np.where(hot, arr[s, a:b + 1, :], 0.0))) for m, arr in surprise.items()}
     kind_mass = {k: 0.0 for k in kinds}
     for m, arr in surprise.items():
@@ -312,6 +312,16 @@ def _describe(panel, s, a, b, combined, final, surprise, model_kinds, kinds, low
                         network=network)
     event_id = f"{station_id}-{start:%Y%m%d%H}-{kind}"
     return [event_id, station_id, start, end, kind, score, ",".join(params), summary, evidence]
+
+
+def strongest_cells(sl: np.ndarray, share: float = 0.25) -> np.ndarray:
+    """The ``share`` of an event's cells with the largest positive surprise (all cells if none is
+    positive). Cells with no surprise - parameters kept as context - never carry an event."""
+    x = np.nan_to_num(sl)
+    pos = x > 0
+    if not pos.any():
+        return np.ones_like(x, dtype=bool)
+    return pos & (x >= np.quantile(x[pos], 1.0 - share))
 
 
 #: HJ 212-2017 data flags that take a reading out of compliance statistics (F stopped, M maintenance,

@@ -82,3 +82,16 @@ def test_summary_words_a_kind_as_it_happens_in_its_network():
     assert "spraying" in air and "喷淋" in air
     assert "dilution" in water and "稀释" in water and "spraying" not in water
     assert summarise("S-01", "spike", ["TP"], 1, {}, network="water") == summarise("S-01", "spike", ["TP"], 1, {})
+
+
+def test_an_event_no_single_cell_carries_names_its_strongest_cells_never_a_context_parameter():
+    """Events opened by a persistent signal (every cell under the keep-open level) are described by
+    their strongest quarter of cells; a parameter with no surprise (context, e.g. water_temp) never
+    shows up in the event's parameters."""
+    from analytics.events import strongest_cells
+
+    sl = np.array([[1.0, 0.2, 0.0], [1.5, 0.1, 0.0], [0.9, 1.2, 0.0], [0.3, 0.2, 0.0]])  # hours x params
+    hot = strongest_cells(sl)
+    assert hot[:, 2].sum() == 0  # the context parameter
+    assert hot[1, 0] and hot[2, 1] and not hot[3, 1]
+    assert strongest_cells(np.zeros((3, 2))).all()  # nothing positive: the whole event

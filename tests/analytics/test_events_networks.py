@@ -149,9 +149,10 @@ def test_sparse_family_scores_long_running_stations_in_one_panel(monkeypatch):
     np.testing.assert_allclose(got, alone.scores.sort_values(keys)["score"].to_numpy())
 
 
-def test_water_spikes_open_their_own_events_and_only_at_water_sections():
-    """A 1-3 h spike at a water section is averaged away by the self-calibrated 12 h opener; the
-    pipeline's per-kind own-event models let the spike models open events there (not at outlets)."""
+def test_own_event_models_per_station_kind_let_water_spikes_open_events():
+    """A 1-3 h spike at a water section is averaged away by the self-calibrated 12 h opener; per-kind
+    own-event models (off in the default pipeline: they double the events on an honest network) let
+    the spike models open events at water sections."""
     import warnings
 
     from analytics.evaluation.harness import water_network
@@ -163,7 +164,8 @@ def test_water_spikes_open_their_own_events_and_only_at_water_sections():
         warnings.simplefilter("ignore")
         injected, truth = inject_interference(r, s, kinds=["spike"], n_per_kind=8, seed=5)
     pipe = load_pipeline("default")
-    assert pipe.extra["events"]["self_calibrated_own_event_models_by_kind"].keys() == {"water_section"}
+    pipe.extra = dict(pipe.extra, events=dict(pipe.extra["events"], self_calibrated_own_event_models_by_kind={
+        "water_section": {"spike": 1, "extreme_ratio": 1}, "polluter_outlet": {}}))
     spikes = score_partition(injected, s, pipe).events.query("kind == 'spike'")
     assert len(spikes) >= 1
     truth = truth.assign(start=pd.to_datetime(truth["start"]), end=pd.to_datetime(truth["end"]))
@@ -171,7 +173,7 @@ def test_water_spikes_open_their_own_events_and_only_at_water_sections():
         assert len(_matches(truth, ev)) == 1
     pipe.extra = dict(pipe.extra, events={k: v for k, v in pipe.extra["events"].items()
                                           if k != "self_calibrated_own_event_models_by_kind"})
-    assert score_partition(injected, s, pipe).events.query("kind == 'spike'").empty
+    assert len(score_partition(injected, s, pipe).events.query("kind == 'spike'")) < len(spikes)
 
 
 def test_a_water_gap_scores_the_same_whether_its_packets_are_missing_or_empty():
