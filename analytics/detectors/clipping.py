@@ -15,6 +15,10 @@ band [1 - outlet_band, 1) x limit, net of the window's hours at or above the lim
 outlet's own long-run share of such hours - the larger over windows of 1, 3 and 7 days:
 an outlet held under its limit piles hours just under it AND loses the hours above it that an
 honest high-emission period has (missing mass above).
+
+Surface-water sections (``kind == "water_section"``): model ``clip_class``, the same bunching
+statistic (windows of 1 and 3 days) under the GB 3838-2002 table 1 class limit the section
+normally meets (from its median; DO held just above its class minimum), see docs/water.md.
 """
 
 from __future__ import annotations
