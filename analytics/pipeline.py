@@ -296,28 +296,8 @@ def in_run_thresholds(panel, plain: np.ndarray, surprise: dict[str, np.ndarray],
         x = np.where(in_span[rows], stat_sh[rows], 0.0)
         return _event_threshold(x, ev, float(span_months[rows].sum()), share_budget)
 
-    run_tail = None
-    if self_cal.any():
-        sh = np.max(np.nan_to_num(plain), axis=2)
-        run_tail = fit_tail(sh[self_cal][in_span[self_cal]])
-        pers = persistent_surprise(sh, window)
-        threshold[self_cal] = fit(pers, self_cal, budget * SELF_CALIBRATED_BUDGET_SHARE)
-        persistent[self_cal] = True
-        for m, w in own_models.items():
-            if m in surprise:
-                model_thr.setdefault(m, np.full(n_st, np.inf))
-                stat = np.max(surprise[m], axis=2)
-                stat = persistent_surprise(stat, int(w)) if int(w) > 1 else stat
-                model_thr[m][self_cal] = fit(stat, self_cal, own_budget)
-    kinds = panel.stations["kind"].astype(str).to_numpy() if "kind" in panel.stations.columns \
-        else np.full(n_st, "")
-    # own-event models for one station kind only (water sections: a 1-3 h spike is averaged away by
-    # the persistent opener, but a spike opener at outlets doubles their false events)
-    by_kind = pipe.extra.get("events", {}).get("self_calibrated_own_event_models_by_kind", {})
-    for kind, models in by_kind.items():
-        rows = self_cal & (kinds == kind)
-        if not rows.any():
-            continue
+    def open_alone(models: dict, rows: np.ndarray) -> None:
+        """Thresholds at which each own-event model opens events alone at ``rows`` (own budget)."""
         for m, w in models.items():
             if m in surprise:
                 model_thr.setdefault(m, np.full(n_st, np.inf))
@@ -325,6 +305,22 @@ def in_run_thresholds(panel, plain: np.ndarray, surprise: dict[str, np.ndarray],
                 stat = persistent_surprise(stat, int(w)) if int(w) > 1 else stat
                 model_thr[m][rows] = fit(stat, rows, own_budget)
                 own_models.setdefault(m, int(w))
+
+    run_tail = None
+    kinds = panel.stations["kind"].astype(str).to_numpy() if "kind" in panel.stations.columns \
+        else np.full(n_st, "")
+    if self_cal.any():
+        sh = np.max(np.nan_to_num(plain), axis=2)
+        run_tail = fit_tail(sh[self_cal][in_span[self_cal]])
+        pers = persistent_surprise(sh, window)
+        threshold[self_cal] = fit(pers, self_cal, budget * SELF_CALIBRATED_BUDGET_SHARE)
+        persistent[self_cal] = True
+        open_alone(dict(own_models), self_cal)
+        # own-event models for one station kind only (self_calibrated_own_event_models_by_kind)
+        by_kind = pipe.extra.get("events", {}).get("self_calibrated_own_event_models_by_kind", {})
+        for kind, models in by_kind.items():
+            if (self_cal & (kinds == kind)).any():
+                open_alone(models, self_cal & (kinds == kind))
     cal_kinds = set(pipe.extra.get("calibrated_station_kinds", CALIBRATED_STATION_KINDS))
     v_first, v_last = station_spans(panel, valid_only=True)
     min_history = int(dict(pipe.detectors).get("outage", {}).get("min_history_h", 168))
