@@ -40,7 +40,7 @@ from analytics.events import (
 )
 from analytics.registry import Registry, default_registry
 from analytics.stacking import LearnedCombiner, alarm_level_at_budget, learned_order
-from data.parameters import PARAMETERS
+from analytics.vocabulary import PARAMETERS
 
 PIPELINE_DIR = Path(__file__).resolve().parent / "pipelines"
 # models that may open an event on their own, and the share of the false-event budget each gets
@@ -391,7 +391,7 @@ def combiner_surprise(panel, raw: dict[str, np.ndarray], pipe: Pipeline, surpris
 
 
 def param_networks(parameters) -> list[str]:
-    """The network (data.parameters) of each parameter; '' for a name the vocabulary does not know."""
+    """The network (analytics.vocabulary) of each parameter; '' for a name the vocabulary does not know."""
     return [PARAMETERS[p].network if p in PARAMETERS else "" for p in parameters]
 
 

@@ -18,8 +18,7 @@ from importlib import import_module
 
 import numpy as np
 
-EVENT_KINDS: tuple[str, ...] = ("suppression", "outage", "flatline", "fabrication", "drift", "clipping",
-                                "flag_abuse", "spike")
+from analytics.vocabulary import EVENT_KINDS
 
 DetectorFn = Callable[..., dict[str, np.ndarray]]
 

@@ -99,7 +99,7 @@ class LearnedCombiner:
     intercept: float
     knots: tuple[float, ...] = KNOTS
     fitted_on: str = ""
-    networks: tuple[str, ...] = ("air",)  # parameter networks (data.parameters) it orders
+    networks: tuple[str, ...] = ("air",)  # parameter networks (analytics.vocabulary) it orders
     alarm: str = "calibrated"  # alarm level from the clean calibration, or "in_run" (self-calibrated networks)
 
     def logit(self, surprise: dict[str, np.ndarray], plain: np.ndarray, scored: np.ndarray) -> np.ndarray:

@@ -44,6 +44,8 @@ import pandas as pd
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from analytics.vocabulary import EVENT_KINDS  # noqa: E402
+
 OUT = REPO / "benchmarks" / "out"
 RESULTS = REPO / "benchmarks" / "results" / "dashboard.md"
 STATION_LIST = REPO / "data" / "sample" / "cnemc" / "station_list_cnemc_2024.csv"
@@ -55,7 +57,6 @@ USER, PASSWORD = "bench", "bench-password-1"
 START = pd.Timestamp("2025-01-01 00:00")  # naive UTC
 N_EVENTS = 3000
 STATIONS_PER_INSERT = 150
-EVENT_KINDS = ("suppression", "outage", "flatline", "fabrication", "drift", "clipping", "flag_abuse", "spike")
 
 # parameter, base level, seasonal amplitude (winter high for PM, summer high for O3), diurnal amplitude,
 # diurnal phase (hours), decimals. Units: ug/m3, CO mg/m3.

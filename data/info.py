@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import duckdb
 import pandas as pd
 
-from data.parameters import PARAMETERS
+from analytics.vocabulary import PARAMETERS
 
 
 @dataclass(frozen=True)

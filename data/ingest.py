@@ -15,7 +15,7 @@ rows_duplicate + rows_quarantined`` is asserted for every batch:
 - quarantined, with one machine reason (first that applies, in this order) and a human detail:
   ``unparseable_time``, ``unknown_station``, ``unknown_parameter``, ``unparseable_value``,
   ``unit_mismatch``, ``bad_flag`` (not an HJ 212-2017 flag), ``negative_concentration``
-  (concentration parameters only), ``out_of_physical_range`` (``data/parameters.py`` ranges),
+  (concentration parameters only), ``out_of_physical_range`` (``analytics/vocabulary.py`` ranges),
   ``duplicate_conflict`` (key already stored, or earlier in the batch, with a different value
   or flag: the first one kept, the newcomer quarantined), plus any reason an adapter gave.
 
@@ -40,9 +40,9 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from data.parameters import DATA_FLAGS, PARAMETERS
+from analytics.timeconv import to_naive_utc
+from analytics.vocabulary import DATA_FLAGS, PARAMETERS
 from data.store import finish_pending_result
-from data.timeconv import to_naive_utc
 from data.views import refresh_map_cache_for_batch
 
 REASONS: tuple[str, ...] = (
@@ -573,7 +573,7 @@ CASE outcome
   WHEN 'unknown_station' THEN 'station ' || coalesce('''' || station_id || '''', '(empty)')
        || ' is not in the stations table; ingest its station list first'
   WHEN 'unknown_parameter' THEN 'parameter ' || coalesce('''' || parameter || '''', '(empty)')
-       || ' is not a name in data/parameters.py'
+       || ' is not a name in analytics/vocabulary.py'
   WHEN 'unparseable_value' THEN 'value ''' || value_text || ''' is not a number'
   WHEN 'unit_mismatch' THEN 'unit ''' || unit_raw || ''' is not the canonical unit ' || p_unit || ' of ' || parameter
   WHEN 'bad_flag' THEN 'flag ''' || flag || ''' is not an HJ 212-2017 data flag (N, F, M, S, D, C, T, B)'

@@ -22,7 +22,7 @@ from __future__ import annotations
 import duckdb
 import pandas as pd
 
-from data.parameters import AIR_POLLUTANTS, VALID_FLAGS, WATER_PARAMETERS
+from analytics.vocabulary import AIR_POLLUTANTS, VALID_FLAGS, WATER_PARAMETERS
 
 RELEASED_KINDS: tuple[str, ...] = ("air_station", "water_section")
 RELEASED_PARAMETERS: dict[str, tuple[str, ...]] = {

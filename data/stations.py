@@ -1,7 +1,7 @@
 """Stations: validated upsert and loading.
 
 A station row needs ``station_id, name, kind, lon, lat`` (kind from
-``data.parameters.STATION_KINDS``; lon/lat WGS-84 degrees). Other columns of the
+``analytics.vocabulary.STATION_KINDS``; lon/lat WGS-84 degrees). Other columns of the
 ``stations`` table (``data/migrations/001_init.sql``) are optional; an upsert only
 overwrites the columns the frame carries, so admin codes filled later by
 ``geo.admin.assign_admin`` survive a re-ingest of a station list that lacks them.
@@ -12,7 +12,7 @@ from __future__ import annotations
 import duckdb
 import pandas as pd
 
-from data.parameters import SECTION_ROLES, STATION_KINDS
+from analytics.vocabulary import SECTION_ROLES, STATION_KINDS
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("station_id", "name", "kind", "lon", "lat")
 

@@ -22,7 +22,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from data.parameters import AIR_POLLUTANTS, FLUE_PARAMETERS, STATION_KINDS, WATER_PARAMETERS
+from analytics.vocabulary import AIR_POLLUTANTS, FLUE_PARAMETERS, STATION_KINDS, WATER_PARAMETERS
 
 Con = duckdb.DuckDBPyConnection
 
@@ -740,7 +740,7 @@ def multi_station_series(con: Con, station_ids: list[str], start: datetime, end:
 
 def station_parameters(con: Con, station_id: str) -> list[str]:
     """Parameters this station has ever reported, in vocabulary order."""
-    from data.parameters import PARAMETERS
+    from analytics.vocabulary import PARAMETERS
 
     got = {r[0] for r in con.execute(
         "SELECT DISTINCT parameter FROM readings WHERE station_id = ?", [station_id]).fetchall()}

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from data.parameters import PARAMETERS
+from analytics.vocabulary import PARAMETERS
 from geo.neighbours import nearest_neighbours
 
 HOUR = np.timedelta64(1, "h")

@@ -1,6 +1,6 @@
 """Rule checks for implausible values: physical range, PM2.5 > PM10 (NH3-N > TN), and jumps no neighbour shares.
 
-- Range: outside the physical range of data/parameters.py (negative concentrations, beyond
+- Range: outside the physical range of analytics/vocabulary.py (negative concentrations, beyond
   analyser ranges) - HJ 818-2018 / HJ 654-2013 validity rules treat these as invalid data.
 - PM2.5 > PM10: PM2.5 is a fraction of PM10, so beyond measurement tolerance it is impossible
   (HJ 663-2013 data review practice). Real Beijing data has many small violations, so the raw
@@ -17,7 +17,7 @@ import numpy as np
 
 from analytics.detectors.base import Panel, log_values, neighbour_median, robust_scale, rolling_median, shift
 from analytics.registry import register
-from data.parameters import PARAMETERS
+from analytics.vocabulary import PARAMETERS
 
 
 @register("range", models={"range": "spike"})

@@ -5,7 +5,7 @@ Each baseline takes long readings (``station_id, ts, parameter, value``) and ret
 station-hour (``station_id, ts, score``). They are deliberately plain - what a competent analyst
 would write in an afternoon - and are not tuned on the held-out split.
 
-- ``rules``: physical range (data/parameters.py), PM2.5 > PM10, flatline (unchanged value over
+- ``rules``: physical range (analytics/vocabulary.py), PM2.5 > PM10, flatline (unchanged value over
   ``flat_hours``), jump (hour-to-hour change in robust units).
 - ``buddy``: |value - median of the other stations at that hour|, in robust units (MAD) per
   station and parameter.
@@ -21,7 +21,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from data.parameters import PARAMETERS
+from analytics.vocabulary import PARAMETERS
 
 MAD_TO_SIGMA = 1.4826
 

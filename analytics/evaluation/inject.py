@@ -46,17 +46,23 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-EVENT_KINDS: tuple[str, ...] = (
-    "suppression", "outage", "flatline", "fabrication", "drift", "clipping", "flag_abuse", "spike",
+from analytics.vocabulary import (
+    AIR_EVENT_KINDS,
+    AIR_POLLUTANTS,
+    AIR_STATION_KINDS,
+    CEMS_EVENT_KINDS,
+    EVENT_KINDS,
+    WATER_EVENT_KINDS,
+    WATER_STATION_KINDS,
 )
-AIR_KINDS: tuple[str, ...] = ("suppression", "outage", "flatline", "fabrication", "drift", "clipping", "spike")
-CEMS_KINDS: tuple[str, ...] = ("flag_abuse", "clipping", "flatline")
-AIR_PARAMS: tuple[str, ...] = ("PM2.5", "PM10", "SO2", "NO2", "CO", "O3")
+
+AIR_KINDS = AIR_EVENT_KINDS
+CEMS_KINDS = CEMS_EVENT_KINDS
+WATER_KINDS = WATER_EVENT_KINDS
+AIR_PARAMS = AIR_POLLUTANTS
 CEMS_PARAMS: tuple[str, ...] = ("flue_SO2", "flue_NOx", "flue_dust", "ww_COD", "ww_NH3-N")
 CEMS_ALL_PARAMS: tuple[str, ...] = ("flue_SO2", "flue_NOx", "flue_dust", "flue_O2", "flue_flow", "flue_temp",
                                     "ww_COD", "ww_NH3-N", "ww_flow")
-AIR_STATION_KINDS: tuple[str, ...] = ("air_station", "air_micro")
-WATER_KINDS: tuple[str, ...] = ("suppression", "outage", "flatline", "fabrication", "drift", "clipping", "spike")
 #: quality parameters of an automatic surface-water station (GB 3838-2002 units; HJ 915 routine set)
 WATER_PARAMS: tuple[str, ...] = ("pH", "DO", "CODMn", "NH3-N", "TP", "TN", "turbidity", "conductivity")
 WATER_ALL_PARAMS: tuple[str, ...] = (*WATER_PARAMS, "water_temp")
@@ -64,7 +70,6 @@ WATER_ALL_PARAMS: tuple[str, ...] = (*WATER_PARAMS, "water_temp")
 WATER_POLLUTANTS: tuple[str, ...] = ("CODMn", "NH3-N", "TP", "TN")
 #: probes that drift between maintenance visits
 WATER_DRIFT_PARAMS: tuple[str, ...] = ("DO", "pH", "NH3-N", "CODMn", "TP", "turbidity", "conductivity")
-WATER_STATION_KINDS: tuple[str, ...] = ("water_section",)
 
 # GB 3095-2012 table 1, 24-h Grade II limits = HJ 633-2012 IAQI-100 breakpoints (ug/m3)
 PM25_24H_LIMIT_UGM3 = 75.0

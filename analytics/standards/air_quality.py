@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from analytics.vocabulary import AIR_POLLUTANTS
+
 # GB 3095-2012 tables 1 and 2: (pollutant, averaging) -> (grade I, grade II).
 # Averaging: "annual", "24h", "1h", "8h_max" (daily maximum 8h mean), "quarterly".
 GB3095_LIMITS: dict[tuple[str, str], tuple[float, float]] = {
@@ -37,7 +39,7 @@ GB3095_LIMITS: dict[tuple[str, str], tuple[float, float]] = {
     ("BaP", "annual"): (0.001, 0.001), ("BaP", "24h"): (0.0025, 0.0025),
 }
 
-DAILY_POLLUTANTS: tuple[str, ...] = ("PM2.5", "PM10", "SO2", "NO2", "CO", "O3")
+DAILY_POLLUTANTS: tuple[str, ...] = AIR_POLLUTANTS
 HOURS_PER_DAY = 24
 O3_8H_WINDOW_END_HOURS: tuple[int, ...] = tuple(range(7, 24))  # 17 windows per day
 

@@ -1,6 +1,6 @@
 """Air Quality Index per HJ 633-2012 (环境空气质量指数 AQI 技术规定（试行）).
 
-Units: SO2, NO2, O3, PM10, PM2.5 in ug/m3; CO in mg/m3 (the units of data/parameters.py).
+Units: SO2, NO2, O3, PM10, PM2.5 in ug/m3; CO in mg/m3 (the units of analytics/vocabulary.py).
 
 - IAQI (空气质量分指数) is linear between the breakpoints of HJ 633-2012 table 1:
   ``IAQI = (IAQI_hi - IAQI_lo) / (BP_hi - BP_lo) * (C - BP_lo) + IAQI_lo``, rounded UP to an
@@ -27,7 +27,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-POLLUTANTS: tuple[str, ...] = ("PM2.5", "PM10", "SO2", "NO2", "CO", "O3")
+from analytics.vocabulary import AIR_POLLUTANTS
+
+POLLUTANTS: tuple[str, ...] = AIR_POLLUTANTS
 IAQI_POINTS: tuple[int, ...] = (0, 50, 100, 150, 200, 300, 400, 500)
 DEFAULT_TABLE = "hj633_2012"
 

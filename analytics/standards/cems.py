@@ -1,7 +1,7 @@
 """Flue-gas CEMS rules: reference-O2 correction (HJ 75-2017 / GB 13223-2011) and emission limits.
 
 Concentrations are mg/m3 (dry, standard state) as measured; O2 in % (dry). The store keeps the
-measured value only (data/parameters.py); the corrected ("折算", HJ 212 ``-Zs*``) value is
+measured value only (analytics/vocabulary.py); the corrected ("折算", HJ 212 ``-Zs*``) value is
 computed here:
 
     C_ref = C_meas * (21 - O2_ref) / (21 - O2_meas)

@@ -1,7 +1,7 @@
 """Surface-water quality class per GB 3838-2002 table 1 (basic items), worst-indicator rule.
 
 Units: mg/L (pH dimensionless; fecal coliform count/L). Indicator names follow
-data/parameters.py (pH, DO, CODMn, NH3-N, TP, TN) plus COD, BOD5, fecal_coliform.
+analytics/vocabulary.py (pH, DO, CODMn, NH3-N, TP, TN) plus COD, BOD5, fecal_coliform.
 
 Rules (standards.md section 4):
 - A value meets class k if it is <= the class-k limit ("smaller is better" items), >= the

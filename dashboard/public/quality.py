@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from data.parameters import AIR_POLLUTANTS
+from analytics.vocabulary import AIR_POLLUTANTS
 
 NO_DATA_COLOUR = "#9e9e9e"
 

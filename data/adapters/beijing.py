@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from analytics.timeconv import cst_to_utc
 from data.adapters import AdapterResult, empty_quarantine, is_gzip
-from data.timeconv import cst_to_utc
 
 SHIPPED_STATIONS_CSV = Path(__file__).resolve().parents[1] / "sample" / "beijing" / "stations_beijing12.csv"
 

@@ -28,10 +28,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from analytics.timeconv import cst_to_utc
+from analytics.vocabulary import AIR_POLLUTANTS
 from data.adapters import AdapterResult, decode_bytes, empty_quarantine, is_gzip
-from data.timeconv import cst_to_utc
 
-HOURLY_TYPES: tuple[str, ...] = ("PM2.5", "PM10", "SO2", "NO2", "O3", "CO")
+HOURLY_TYPES: tuple[str, ...] = AIR_POLLUTANTS
 DERIVED_TYPES: tuple[str, ...] = (
     "AQI", "PM2.5_24h", "PM10_24h", "SO2_24h", "NO2_24h", "O3_24h", "O3_8h", "O3_8h_24h", "CO_24h",
 )

@@ -1,5 +1,5 @@
 """The generic long format: ``station_id, ts, parameter, value[, flag][, unit]`` in CSV
-(optionally gzip) or Parquet, canonical units (``data/parameters.py``).
+(optionally gzip) or Parquet, canonical units (``analytics/vocabulary.py``).
 
 Time: a naive ``ts`` is China Standard Time (UTC+8) and converted to UTC; a ``ts`` with an
 offset (``2017-01-01T00:00:00+08:00``, ``...Z``) or a tz-aware Parquet column is converted

@@ -3,7 +3,7 @@
 One HJ 212 code means different things on different networks: ``a21026`` is ambient SO2 in
 ug/m3 at an air station (ST 22) but flue-gas SO2 in mg/m3 at a stack (ST 31); ``w21003`` is
 surface-water ammonia (ST 21) or effluent ammonia (ST 32). So the lookup is keyed by the ST
-code, and the canonical names come from ``data.parameters.PARAMETERS[...].hj212_codes``
+code, and the canonical names come from ``analytics.vocabulary.PARAMETERS[...].hj212_codes``
 (2017 codes and the 2005-era codes devices still send, e.g. ``011`` for COD, ``B01`` for
 wastewater flow, ``S01`` for O2).
 
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from functools import cache
 from types import MappingProxyType
 
-from data.parameters import PARAMETERS
+from analytics.vocabulary import PARAMETERS
 
 # ST code -> the parameter networks its packets carry (standards.md 1.5).
 ST_NETWORKS: Mapping[str, tuple[str, ...]] = MappingProxyType({
@@ -43,7 +43,7 @@ ST_STATION_KINDS: Mapping[str, tuple[str, ...]] = MappingProxyType({
 })
 ST_OUTLET_TYPES: Mapping[str, str] = MappingProxyType({"31": "flue_gas", "32": "wastewater"})
 
-# Factors from the HJ 212-2017 annex unit to our canonical unit (data/parameters.py).
+# Factors from the HJ 212-2017 annex unit to our canonical unit (analytics/vocabulary.py).
 # Flow: a00000 waste gas is m3/s and w00000 wastewater L/s in HJ 212-2017; we store m3/h.
 # Checked on real packets: B02-Avg=3.0586 (m3/s) with B02-Cou=11010.8 m3 per hour (x3600), and
 # B01-Avg=208.01 (L/s) with B01-Cou=748.84 m3 per hour (x3.6). Air pressure a01006 is kPa, PRES hPa.

@@ -103,7 +103,7 @@ def read_readings_file(path: Path):
     """Long readings with ts in naive CST -> the same frame with ts naive UTC."""
     import pandas as pd
 
-    from data.timeconv import cst_to_utc
+    from analytics.timeconv import cst_to_utc
 
     if not path.is_file():
         raise UserError(f"{path}: no such file")
@@ -120,7 +120,7 @@ def read_readings_file(path: Path):
     frame = frame.assign(ts=cst_to_utc(ts), station_id=frame["station_id"].astype(str))
     if "flag" not in frame.columns:
         frame["flag"] = "N"
-    from data.parameters import PARAMETERS
+    from analytics.vocabulary import PARAMETERS
 
     unknown = sorted(set(frame["parameter"]) - {p for p, v in PARAMETERS.items() if v.hj212_codes})
     if unknown:

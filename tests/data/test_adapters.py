@@ -9,13 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from analytics.timeconv import cst_to_utc, utc_to_cst
 from data.adapters import detect_format
 from data.adapters.beijing import compass_to_deg, read_beijing_csv, read_beijing_stations
 from data.adapters.cnemc import read_cnemc_day, read_cnemc_station_list
 from data.adapters.long import read_long
 from data.ingest import IngestError
 from data.stations import StationError, load_stations, upsert_stations
-from data.timeconv import cst_to_utc, utc_to_cst
 
 FILES = Path(__file__).parent / "files"
 

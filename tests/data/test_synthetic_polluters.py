@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from data.parameters import DATA_FLAGS, PARAMETERS
+from analytics.vocabulary import DATA_FLAGS, PARAMETERS
 from data.synthetic.polluters import (
     DISHONEST,
     generate_polluters,

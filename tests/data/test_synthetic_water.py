@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
 
-from data.parameters import PARAMETERS
+from analytics.vocabulary import PARAMETERS
 from data.synthetic.water import (
     FLOW_VELOCITY_KM_H,
     WATER_SECTION_PARAMETERS,

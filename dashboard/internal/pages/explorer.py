@@ -8,13 +8,12 @@ import dash_ag_grid as dag
 import pandas as pd
 from dash import dcc, html
 
+from analytics.vocabulary import EVENT_KINDS
 from dashboard.i18n import kind_name, status_name, t
 from dashboard.internal.ids import ExplorerIds
 from dashboard.internal.timefmt import to_local
 from data import views
 
-EVENT_KINDS: tuple[str, ...] = ("suppression", "outage", "flatline", "fabrication", "drift", "clipping",
-                                "flag_abuse", "spike")
 EVENT_STATUSES: tuple[str, ...] = ("open", "confirmed", "false_alarm", "closed")
 PAGE_SIZE = 20
 KEEP = {"persistence": True, "persistence_type": "session"}  # survive the language switch

@@ -10,6 +10,7 @@ import pandas as pd
 from dash import dcc, html
 
 from analytics import profiles
+from analytics.vocabulary import AIR_POLLUTANTS, PARAMETERS
 from dashboard.figures.analysis import calendar_figure, polar_figure, profiles_figure, scatter_figure
 from dashboard.figures.situation_map import geo_map_layers
 from dashboard.figures.station import empty_figure, neighbour_map_dict, series_figure_dict
@@ -18,7 +19,6 @@ from dashboard.internal.geo_route import layer_url
 from dashboard.internal.ids import StationIds
 from dashboard.internal.timefmt import fmt_local, one_to_local, to_local
 from data import views
-from data.parameters import AIR_POLLUTANTS, PARAMETERS
 
 EVENT_PAD = pd.Timedelta(hours=72)
 DEFAULT_WINDOW = pd.Timedelta(days=14)

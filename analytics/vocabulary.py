@@ -1,4 +1,6 @@
-"""The parameter vocabulary: canonical names, units, networks, HJ 212 codes, physical ranges.
+"""The vocabulary every layer shares, defined once: parameters (canonical names, units, networks,
+HJ 212 codes, physical ranges), HJ 212 data flags, station kinds, interference (event) kinds and
+the time zone of the sources.
 
 Every reading in the store uses one of these names and its canonical unit. Ingest rejects
 names not listed here (quarantine reason ``unknown_parameter``) and values outside the
@@ -69,6 +71,7 @@ PARAMETERS: dict[str, Parameter] = {
     ]
 }
 
+#: the six pollutants of GB 3095-2012 / HJ 633-2012, in the order the national release lists them
 AIR_POLLUTANTS: tuple[str, ...] = ("PM2.5", "PM10", "SO2", "NO2", "CO", "O3")
 WATER_PARAMETERS: tuple[str, ...] = (
     "pH", "DO", "CODMn", "NH3-N", "TP", "TN", "turbidity", "conductivity", "water_temp",
@@ -90,6 +93,24 @@ DATA_FLAGS: dict[str, str] = {
 VALID_FLAGS: frozenset[str] = frozenset({"N"})
 
 STATION_KINDS: tuple[str, ...] = ("air_station", "air_micro", "water_section", "polluter_outlet")
+AIR_STATION_KINDS: tuple[str, ...] = ("air_station", "air_micro")
+WATER_STATION_KINDS: tuple[str, ...] = ("water_section",)
+
+#: the interference kinds an event can name (the engine's output vocabulary; words at the UI edge)
+EVENT_KINDS: tuple[str, ...] = (
+    "suppression", "outage", "flatline", "fabrication", "drift", "clipping", "flag_abuse", "spike",
+)
+#: the kinds that can happen at an ambient station or a water section (no HJ 212 flags there)
+AIR_EVENT_KINDS: tuple[str, ...] = ("suppression", "outage", "flatline", "fabrication", "drift", "clipping", "spike")
+WATER_EVENT_KINDS: tuple[str, ...] = AIR_EVENT_KINDS
+#: the kinds evaluated at CEMS outlets
+CEMS_EVENT_KINDS: tuple[str, ...] = ("flag_abuse", "clipping", "flatline")
+
+#: China Standard Time: a fixed UTC+8 with no daylight saving since 1991, the clock of every source;
+#: the store keeps naive UTC.
+CST_UTC_OFFSET_H: int = 8
+#: the zone the UI shows by default (settings may override it)
+DISPLAY_TZ: str = "Asia/Shanghai"
 SECTION_ROLES: tuple[str, ...] = ("inbound", "outbound", "control", "drinking_source")
 
 

@@ -12,8 +12,10 @@ import datetime as dt
 
 import pandas as pd
 
-CST_OFFSET = pd.Timedelta(hours=8)
-CST_TZ = dt.timezone(dt.timedelta(hours=8), "CST")
+from analytics.vocabulary import CST_UTC_OFFSET_H
+
+CST_OFFSET = pd.Timedelta(hours=CST_UTC_OFFSET_H)
+CST_TZ = dt.timezone(dt.timedelta(hours=CST_UTC_OFFSET_H), "CST")
 
 
 def _as_datetimes(values):
