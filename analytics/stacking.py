@@ -11,7 +11,7 @@ The model is deliberately simple and portable: logistic regression on a piecewis
 basis of each model's surprise, of that surprise's rolling means over 7 h .. 10 days, and of the
 station-hour context - an additive model whose coefficients are plain numbers in JSON (no pickled
 estimator, so any scikit-learn version, or none, can score). It is fitted ONLY on the development
-years with injected interference (``analytics.evaluation.combiner``), every altered reading
+years with injected interference (``envtrust.evaluation.combiner``), every altered reading
 weighted alike (see :func:`fit_combiner`).
 
 :func:`tiered_surprise` puts it together with the ensemble: readings whose combined surprise

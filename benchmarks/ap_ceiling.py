@@ -59,9 +59,9 @@ def drift_ramp_days(readings: pd.DataFrame, stations: pd.DataFrame) -> tuple[np.
 
 
 def main(argv: list[str] | None = None) -> int:
-    from analytics.evaluation.harness import FULL_SPLITS, load_beijing, run_engine, select_period
     from analytics.evaluation.inject import AIR_KINDS, inject_interference
     from analytics.evaluation.metrics import average_precision, changed_mask, label_grid, station_hour_grid
+    from envtrust.evaluation.harness import FULL_SPLITS, read_prsa_pollutants, run_engine, select_period
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data-dir", default="/work/shared/data/beijing_multisite_aq")
@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
 
     k = [s.name for s in FULL_SPLITS].index(args.split)
     split = FULL_SPLITS[k]
-    readings, stations = load_beijing(args.data_dir)
+    readings, stations = read_prsa_pollutants(args.data_dir)
     part = select_period(readings, split)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -41,11 +41,11 @@ def _rss_mb() -> float:
 
 
 def _load(sample: bool):
-    from analytics.evaluation.harness import _beijing_source, load_beijing
+    from envtrust.evaluation.harness import _beijing_source, read_prsa_pollutants
     from envtrust.settings import load_settings
 
     beijing_dir, source = _beijing_source(None, sample, load_settings())
-    readings, stations = load_beijing(beijing_dir)
+    readings, stations = read_prsa_pollutants(beijing_dir)
     return readings, stations, source, beijing_dir
 
 

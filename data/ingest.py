@@ -30,8 +30,7 @@ validation is set-based SQL (no per-row Python), which is what makes >= 1 M read
 from __future__ import annotations
 
 import contextlib
-import gzip
-import hashlib
+import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +41,18 @@ import pandas as pd
 
 from analytics.timeconv import to_naive_utc
 from analytics.vocabulary import DATA_FLAGS, PARAMETERS
+from data.adapters import beijing, cnemc
+from data.adapters.base import (
+    FORMATS,
+    STATION_FORMATS,
+    IngestError,
+    detect_format,
+    file_sha256,
+    is_parquet,
+    normalised_select,
+)
+from data.adapters.long import long_file_view, malformed_lines_sql, read_stations_file
+from data.stations import count_unchanged_stations, station_problems, upsert_stations
 from data.store import finish_pending_result
 from data.views import refresh_map_cache_for_batch
 
@@ -59,10 +70,6 @@ REASONS: tuple[str, ...] = (
 
 # words read as "reported missing" in a text value column (stored as NULL, not rejected)
 MISSING_WORDS: tuple[str, ...] = ("", "NA", "NAN", "NULL", "NONE", "-", "—")
-
-
-class IngestError(ValueError):
-    """A file or frame that cannot be read at all (wrong columns, unreadable file): nothing stored."""
 
 
 @dataclass
@@ -143,15 +150,6 @@ def parameters_frame() -> pd.DataFrame:
     return frame
 
 
-def file_sha256(path: str | Path) -> str:
-    """SHA-256 of the file's bytes (to recognise a re-ingest of the same content)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def previous_batch(con: duckdb.DuckDBPyConnection, source_sha256: str | None) -> int | None:
     """The first committed batch with this content hash, if any."""
     if not source_sha256:
@@ -192,20 +190,6 @@ def _frame_source_sql(con: duckdb.DuckDBPyConnection, readings: pd.DataFrame, vi
         has_flag="flag" in cols,
         has_unit="unit" in cols,
         rid_expr="_rid",
-    )
-
-
-def normalised_select(relation: str, ts_utc_expr: str, has_flag: bool, has_unit: bool, rid_expr: str) -> str:
-    """SELECT giving the columns the validator reads: rid (source order, for "first one wins"),
-    station_id, ts (UTC or NULL), ts_src (the source column as read), parameter, value_raw, flag_raw, unit_raw.
-    ``relation``, ``ts_utc_expr`` and ``rid_expr`` are internal SQL, never user text."""
-    return (
-        f"SELECT {rid_expr} AS rid, CAST(station_id AS VARCHAR) AS station_id, "
-        f"{ts_utc_expr} AS ts, ts AS ts_src, "
-        "CAST(parameter AS VARCHAR) AS parameter, value AS value_raw, "
-        f"{'CAST(flag AS VARCHAR)' if has_flag else 'NULL::VARCHAR'} AS flag_raw, "
-        f"{'CAST(unit AS VARCHAR)' if has_unit else 'NULL::VARCHAR'} AS unit_raw "
-        f"FROM {relation}"
     )
 
 
@@ -604,8 +588,6 @@ def ingest_stations(
 
     Stations already stored with identical values count as duplicates; new or changed ones as stored.
     """
-    from data.stations import count_unchanged_stations, station_problems, upsert_stations
-
     problems = station_problems(stations)
     repeated = stations["station_id"].duplicated() & (problems == "")
     problems = problems.where(~repeated, "station_id repeated earlier in this list")
@@ -696,8 +678,6 @@ def ingest_files(
     or an unknown format before anything of that file is stored (earlier files stay stored).
     ``on_report`` is called after each file (the CLI prints its line there).
     """
-    from data.adapters import FORMATS, STATION_FORMATS, detect_format, ingest_one_file
-
     paths = [Path(p) for p in paths]
     if fmt != "auto" and fmt not in FORMATS:
         raise IngestError(f"unknown format {fmt!r}; known: auto, {', '.join(FORMATS)}")
@@ -728,8 +708,39 @@ def _progress(items: Sequence, enabled: bool):
     return tqdm(items, unit="file", desc="ingest", leave=False)
 
 
-def open_text(path: str | Path):
-    """Open a CSV that may be gzip-compressed, as bytes."""
-    with open(path, "rb") as handle:
-        magic = handle.read(2)
-    return gzip.open(path, "rb") if magic == b"\x1f\x8b" else open(path, "rb")
+def ingest_long_file(con: duckdb.DuckDBPyConnection, path: str | Path, source_sha256: str | None = None):
+    """Bulk path: DuckDB reads the file and the validator runs on it directly (one batch)."""
+    select_sql = long_file_view(con, path)
+    try:
+        # a CSV is costly to parse twice: it goes through the staged path
+        parquet = is_parquet(path)
+        return ingest_select(con, select_sql, str(path), "long", source_sha256=source_sha256,
+                             cheap_rescan=parquet, late_rejects=None if parquet else malformed_lines_sql(path))
+    finally:
+        con.execute("DROP VIEW IF EXISTS _et_file")
+
+
+def ingest_one_file(con: duckdb.DuckDBPyConnection, path: Path, fmt: str):
+    """Read one file with its adapter and ingest it as one batch; returns an IngestReport.
+
+    A file that turns out unreadable part-way (corrupt gzip or Parquet, undecodable text)
+    raises IngestError naming the file; its batch was rolled back, so nothing of it is stored."""
+    sha = file_sha256(path)
+    source = str(path)
+    try:
+        if fmt == "long":
+            return ingest_long_file(con, path, source_sha256=sha)
+        if fmt in STATION_FORMATS:
+            reader = {"stations": read_stations_file, "beijing_stations": beijing.read_beijing_stations,
+                      "cnemc_stations": cnemc.read_cnemc_station_list}[fmt]
+            return ingest_stations(con, reader(path), source, fmt, source_sha256=sha)
+        reader = {"beijing": beijing.read_beijing_csv, "cnemc_day": cnemc.read_cnemc_day}[fmt]
+        result = reader(path)
+    except (OSError, EOFError, zlib.error, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError,
+            KeyError, duckdb.IOException, duckdb.InvalidInputException) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise IngestError(f"{path}: cannot read as {fmt} ({first}); nothing of this file was stored") from exc
+    report = ingest_readings(con, result.readings, source, fmt, quarantined=result.quarantined,
+                             source_sha256=sha)
+    report.notes.extend(result.notes)
+    return report

@@ -8,15 +8,12 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 import numpy as np
 import pandas as pd
-
-BEIJING_POLLUTANTS = ("PM2.5", "PM10", "SO2", "NO2", "CO", "O3")
 
 
 class ScoringInputError(ValueError):
@@ -93,50 +90,7 @@ def _json_default(obj):
     return str(obj)
 
 
-# ---------------------------------------------------------------- the real Beijing files (PRSA format)
-
-def read_prsa_long(paths: list[str | Path], stations_csv: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """PRSA hourly CSVs (UCI Beijing multi-site set) -> (long readings in CST, stations).
-
-    CO is converted from ug/m3 (as published) to mg/m3 (the canonical unit). Used by tests and the
-    evaluation when H1's adapter is not at hand; ``data.adapters.beijing`` is the production path.
-    """
-    st_raw = pd.read_csv(stations_csv)
-    code = dict(zip(st_raw["station"], st_raw["cnemc_code"], strict=True))
-    frames = []
-    for path in paths:
-        df = pd.read_csv(path, na_values=["NA", " "])
-        ts = pd.to_datetime(df[["year", "month", "day", "hour"]])
-        long = df[list(BEIJING_POLLUTANTS)].copy()
-        long["CO"] = long["CO"] / 1000.0
-        long["ts"] = ts.astype("datetime64[us]")
-        long["station_id"] = df["station"].map(code)
-        frames.append(long.melt(id_vars=["station_id", "ts"], var_name="parameter", value_name="value"))
-    readings = pd.concat(frames, ignore_index=True)
-    readings["flag"] = "N"
-    stations = pd.DataFrame({
-        "station_id": st_raw["cnemc_code"], "name": st_raw["name_zh"], "name_en": st_raw["station"],
-        "kind": "air_station", "lon": st_raw["lon"], "lat": st_raw["lat"],
-    })
-    return readings, stations
-
-
-def beijing_files(folder: str | Path) -> list[Path]:
-    """The PRSA_Data_*.csv(.gz) files in a folder, sorted."""
-    return sorted(Path(folder).glob("PRSA_Data_*.csv*"))
-
-
 # ---------------------------------------------------------------- the store
-
-@dataclass(frozen=True)
-class StoreScoreSummary:
-    run_id: str
-    readings: int
-    stations: int
-    events: int
-    events_kept_status: int
-    seconds: float
-
 
 def load_readings(con: duckdb.DuckDBPyConnection, station_ids: list[str] | None = None,
                   start: datetime | None = None, end: datetime | None = None) -> pd.DataFrame:
@@ -238,52 +192,22 @@ def new_run_id() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
 
 
-def score_store(con: duckdb.DuckDBPyConnection, pipeline="default", progress: bool = True,
-                last_days: float | None = None, context_days: float = 14.0) -> StoreScoreSummary:
-    """Score the store's readings and replace the scores/events tables (one run).
+def latest_reading_ts(con: duckdb.DuckDBPyConnection):
+    """The newest reading's time (naive UTC), or None for an empty store."""
+    return con.execute("SELECT max(ts) FROM readings").fetchall()[0][0]
 
-    ``last_days`` limits the run to the most recent days before the store's latest reading, as a
-    monitoring centre re-scores its recent window rather than years of history; ``context_days``
-    of earlier data are read as context (rolling levels, drift windows) but not saved.
-    Timestamps stay UTC (the store's clock). Stations are scored together so neighbours are
-    available; event review statuses of events that persist are carried over.
-    """
-    import time
 
-    from analytics.pipeline import load_pipeline, score_blocks
+def save_run(con: duckdb.DuckDBPyConnection, scores: pd.DataFrame, events: pd.DataFrame,
+             run_id: str) -> tuple[int, int, int]:
+    """Replace the scores and events of the store with one run's, in one transaction.
 
-    t0 = time.perf_counter()
-    pipe = load_pipeline(pipeline) if isinstance(pipeline, (str, Path)) else pipeline
-    stations = load_station_table(con)
-    cutoff = None
-    if last_days is not None:
-        if last_days <= 0:
-            raise ScoringInputError(f"last_days must be positive, not {last_days}")
-        latest = con.execute("SELECT max(ts) FROM readings").fetchall()[0][0]
-        if latest is not None:
-            cutoff = pd.Timestamp(latest) - pd.Timedelta(days=last_days)
-    if cutoff is None:
-        readings = load_readings(con)
-    else:
-        readings = load_readings(con, start=(cutoff - pd.Timedelta(days=context_days)).to_pydatetime())
-    if readings.empty:
-        raise ScoringInputError("the store has no readings to score; ingest some first")
-    if progress:
-        window = "" if cutoff is None else f" (saving from {cutoff:%Y-%m-%d %H:%M} UTC on)"
-        print(f"scoring {len(readings):,} readings from {readings['station_id'].nunique()} stations{window} ...",
-              flush=True)
-    result = score_blocks(readings, stations, pipe)
-    if cutoff is not None:
-        result = type(result)(scores=result.scores[result.scores["ts"] >= cutoff].reset_index(drop=True),
-                              events=result.events[result.events["end"] >= cutoff].reset_index(drop=True))
-    run_id = new_run_id()
+    Returns (scores saved, events saved, events whose review status was carried over)."""
     con.execute("BEGIN TRANSACTION")
     try:
-        n_scores = save_scores(con, result.scores, run_id)
-        n_events, kept = save_events(con, result.events, run_id)
+        n_scores = save_scores(con, scores, run_id)
+        n_events, kept = save_events(con, events, run_id)
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")
         raise
-    return StoreScoreSummary(run_id=run_id, readings=n_scores, stations=int(readings["station_id"].nunique()),
-                             events=n_events, events_kept_status=kept, seconds=time.perf_counter() - t0)
+    return n_scores, n_events, kept

@@ -10,6 +10,7 @@ Environment variables (all optional):
 - ``ENVTRUST_SECRET_KEY``: Flask session key for the dashboard (default: random per process).
 - ``ENVTRUST_DISPLAY_TZ``: time zone the UI shows (default ``Asia/Shanghai``).
 - ``ENVTRUST_PENALTY_FACTOR``: factor for the "1.5 x city maximum" substitution rule (default 1.5).
+- ``ENVTRUST_AQI_TABLE``: IAQI breakpoint table (default ``hj633_2012``; see analytics/standards/aqi.py).
 - ``ENVTRUST_SECURE_COOKIES``: ``1`` marks the dashboard's session cookie ``Secure`` (sent over
   HTTPS only). Default off, because ``make run`` serves plain HTTP on localhost; switch it on
   whenever the dashboard is reached through an HTTPS reverse proxy (docs/security.md).
@@ -25,8 +26,14 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from analytics.standards.aqi import DEFAULT_TABLE as DEFAULT_AQI_TABLE
+from analytics.standards.aqi import resolve_table_name
+from analytics.standards.penalty import PENALTY_FACTOR
+from analytics.vocabulary import DISPLAY_TZ
+from data import SAMPLE_DIR
+from geo.layers import set_layer_dirs
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SAMPLE_DIR = REPO_ROOT / "data" / "sample"
 
 
 @dataclass(frozen=True)
@@ -37,10 +44,16 @@ class Settings:
     shared_data: Path | None = None
     sample_dir: Path = SAMPLE_DIR
     secret_key: str = field(default_factory=lambda: secrets.token_hex(32))
-    display_tz: str = "Asia/Shanghai"
-    penalty_factor: float = 1.5
+    display_tz: str = DISPLAY_TZ
+    penalty_factor: float = PENALTY_FACTOR
+    aqi_table: str = DEFAULT_AQI_TABLE
     secure_cookies: bool = False
     hj212_allow_no_pw: bool = False
+
+    @property
+    def layer_dirs(self) -> tuple[Path, ...]:
+        """Folders with map layers searched before the shipped sample (the full data's ``geo``)."""
+        return (self.shared_data / "geo",) if self.shared_data is not None else ()
 
     @property
     def has_full_data(self) -> bool:
@@ -85,6 +98,8 @@ def load_settings(**overrides: object) -> Settings:
         values["display_tz"] = env["ENVTRUST_DISPLAY_TZ"]
     if "ENVTRUST_PENALTY_FACTOR" in env:
         values["penalty_factor"] = float(env["ENVTRUST_PENALTY_FACTOR"])
+    if "ENVTRUST_AQI_TABLE" in env:
+        values["aqi_table"] = env["ENVTRUST_AQI_TABLE"]
     if "ENVTRUST_SECURE_COOKIES" in env:
         values["secure_cookies"] = env_flag("ENVTRUST_SECURE_COOKIES", env["ENVTRUST_SECURE_COOKIES"])
     if "ENVTRUST_HJ212_ALLOW_NO_PW" in env:
@@ -92,4 +107,7 @@ def load_settings(**overrides: object) -> Settings:
     values.update({k: v for k, v in overrides.items() if v is not None})
     if "db_path" in values:
         values["db_path"] = Path(values["db_path"])  # type: ignore[arg-type]
-    return Settings(**values)  # type: ignore[arg-type]
+    settings = Settings(**values)  # type: ignore[arg-type]
+    resolve_table_name(settings.aqi_table)  # an unknown table fails here, at start-up, naming the known ones
+    set_layer_dirs(settings.layer_dirs)
+    return settings

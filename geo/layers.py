@@ -11,8 +11,9 @@ line layers use ``simplify(preserve_topology=True)``. Tolerances (degrees for li
 coverage tolerance for polygons) are per layer in :data:`LAYERS` and keep every layer under
 ~500 KB of JSON (``tests/geo/test_layers.py`` measures it).
 
-Source folder: ``<shared_data>/geo`` when that file exists there (``load_settings()``), else
-``data/sample/geo``. Results are cached per process keyed by (name, path, mtime); every call
+Source folders: the shipped ``data/sample/geo`` always; the application puts the full data set's
+``geo`` folder in front with :func:`set_layer_dirs` once at start-up (this module reads no
+settings or environment). Results are cached per process keyed by (name, path, mtime); every call
 returns a fresh ``dict`` (parsed from a cached JSON string), so callers may mutate it freely.
 """
 
@@ -27,7 +28,6 @@ import numpy as np
 import shapely
 from shapely.geometry import mapping, shape
 
-from envtrust.settings import load_settings
 from geo.coords import gcj02_to_wgs84
 
 COORD_DECIMALS = 5
@@ -72,13 +72,23 @@ LAYERS: dict[str, LayerSpec] = {
 }
 
 
+#: the layers shipped with the repository (always last in the search order)
+SAMPLE_GEO_DIR = Path(__file__).resolve().parent.parent / "data" / "sample" / "geo"
+_extra_dirs: tuple[Path, ...] = ()
+
+
+def set_layer_dirs(dirs: tuple[Path, ...] | list[Path]) -> None:
+    """Folders searched before the shipped sample (the full data set's ``geo`` folder).
+
+    Called once by the application at start-up with what its settings name; geometry is the same
+    for every user, so a process-wide search path is safe.
+    """
+    global _extra_dirs
+    _extra_dirs = tuple(Path(d) for d in dirs if Path(d) != SAMPLE_GEO_DIR)
+
+
 def _layer_dirs() -> list[Path]:
-    settings = load_settings()
-    dirs = []
-    if settings.shared_data is not None:
-        dirs.append(Path(settings.shared_data) / "geo")
-    dirs.append(Path(settings.sample_dir) / "geo")
-    return dirs
+    return [*_extra_dirs, SAMPLE_GEO_DIR]
 
 
 def layer_path(name: str) -> Path:

@@ -16,12 +16,11 @@ Breakpoint tables are data (:data:`BREAKPOINT_TABLES`). ``hj633_2012`` is the de
 table with PM2.5 IAQI-100 at 60 ug/m3 and PM10 at 120 ug/m3 (everything else unchanged) circulates
 in several public code copies labelled "HJ 633-2026"; its status is unverified here
 (standards.md section 2), so it is available as ``hj633_revision`` and chosen by the ``table``
-argument, else by the ``aqi_table`` setting, else by the ``ENVTRUST_AQI_TABLE`` environment variable.
+argument (the application passes its ``aqi_table`` setting, env ``ENVTRUST_AQI_TABLE``).
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -95,11 +94,7 @@ AQI_LEVELS: dict[int, AqiLevel] = {
 
 
 def resolve_table_name(table: str | None = None) -> str:
-    """The breakpoint table to use: argument, else setting ``aqi_table``, else env, else 2012."""
-    if table is None:
-        from envtrust.settings import load_settings
-
-        table = getattr(load_settings(), "aqi_table", None) or os.environ.get("ENVTRUST_AQI_TABLE")
+    """The breakpoint table to use (``None`` = :data:`DEFAULT_TABLE`); an unknown name fails loudly."""
     table = table or DEFAULT_TABLE
     if table not in BREAKPOINT_TABLES:
         raise ValueError(f"unknown AQI breakpoint table {table!r}; known: {', '.join(BREAKPOINT_TABLES)}")

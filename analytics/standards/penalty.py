@@ -5,7 +5,8 @@ value, e.g. after interference, as 1.5 x the highest concentration in the whole 
 period. No national text was found (standards.md 7: UNVERIFIED), so both the factor and the scope
 are choices:
 
-- factor: ``Settings.penalty_factor`` (env ``ENVTRUST_PENALTY_FACTOR``, default 1.5);
+- factor: argument ``factor`` (default :data:`PENALTY_FACTOR`; the application passes
+  ``Settings.penalty_factor``, env ``ENVTRUST_PENALTY_FACTOR``);
 - scope (our choice, documented in docs/standards.md): per pollutant, per hour, over the city's
   stations of kind ``air_station`` that have a valid value in that hour. A station-hour is
   substituted when its value is missing, its flag is not valid, or the caller marks it
@@ -18,14 +19,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-
-def _default_factor() -> float:
-    from envtrust.settings import load_settings
-
-    return float(load_settings().penalty_factor)
+#: the seeds' factor: a faked or missing value counts as 1.5 x the city's highest concentration
+PENALTY_FACTOR = 1.5
 
 
-def penalty_substitution(readings: pd.DataFrame, stations: pd.DataFrame, *, factor: float | None = None,
+def penalty_substitution(readings: pd.DataFrame, stations: pd.DataFrame, *, factor: float = PENALTY_FACTOR,
                          invalidate: pd.Series | None = None, complete: bool = True,
                          valid_flags: frozenset[str] = frozenset({"N"}),
                          city_column: str = "city_code") -> pd.DataFrame:
@@ -41,7 +39,7 @@ def penalty_substitution(readings: pd.DataFrame, stations: pd.DataFrame, *, fact
     Returns station_id, city, ts, parameter, value, valid, city_max, assessed_value, substituted.
     ``assessed_value`` = value where valid, else ``factor * city_max``.
     """
-    factor = _default_factor() if factor is None else float(factor)
+    factor = float(factor)
     if factor <= 0:
         raise ValueError(f"penalty factor must be positive; got {factor}")
     if city_column not in stations.columns:

@@ -30,7 +30,7 @@ import pandas as pd
 
 from analytics.timeconv import cst_to_utc
 from analytics.vocabulary import AIR_POLLUTANTS
-from data.adapters import AdapterResult, decode_bytes, empty_quarantine, is_gzip
+from data.adapters.base import AdapterResult, IngestError, decode_bytes, empty_quarantine, is_gzip
 
 HOURLY_TYPES: tuple[str, ...] = AIR_POLLUTANTS
 DERIVED_TYPES: tuple[str, ...] = (
@@ -53,8 +53,6 @@ def _read_csv_text(path: Path) -> pd.DataFrame:
 
 def read_cnemc_day(path: str | Path) -> AdapterResult:
     """A quotsoft daily wide file -> long hourly readings (ts naive UTC) and rejected records."""
-    from data.ingest import IngestError
-
     path = Path(path)
     raw = _read_csv_text(path)
     if list(raw.columns[:3]) != ["date", "hour", "type"]:
@@ -121,8 +119,6 @@ def _dates_from_notes(notes: pd.Series, words: str) -> pd.Series:
 
 def read_cnemc_station_list(path: str | Path) -> pd.DataFrame:
     """The national station list -> stations rows (kind air_station, CNEMC code as station_id)."""
-    from data.ingest import IngestError
-
     raw = _read_csv_text(Path(path))
     missing = [c for c in LIST_COLUMNS if c not in raw.columns]
     if missing:

@@ -18,7 +18,15 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from data.adapters import LONG_REQUIRED, AdapterResult, empty_quarantine, is_gzip, is_parquet
+from data.adapters.base import (
+    LONG_REQUIRED,
+    AdapterResult,
+    IngestError,
+    empty_quarantine,
+    is_gzip,
+    is_parquet,
+    normalised_select,
+)
 
 # a time-of-day followed by a UTC offset or Z: such strings carry their own zone
 _OFFSET_RE = r"\d:\d\d(:\d\d(\.\d+)?)?\s*([Zz]|[+-]\d\d(:?\d\d)?)$"
@@ -42,8 +50,6 @@ def _ts_utc_expr(sql_type: str) -> str:
 def long_file_view(con: duckdb.DuckDBPyConnection, path: str | Path, view: str = "_et_file") -> str:
     """Create a temp view over the file and return the normalised SELECT (ts in UTC) for
     :func:`data.ingest.ingest_select`. Raises IngestError when unreadable or columns are missing."""
-    from data.ingest import IngestError, normalised_select
-
     path = Path(path)
     # DuckDB 2.0 refuses a new relation while an earlier execute() result is unfinished
     # (e.g. a fetchone() elsewhere); running a statement to completion clears it
@@ -68,20 +74,6 @@ def long_file_view(con: duckdb.DuckDBPyConnection, path: str | Path, view: str =
     # Parquet gives its row number; for CSV, row_number() OVER () follows the scan order
     rid = "file_row_number" if "file_row_number" in columns else "row_number() OVER ()"
     return normalised_select(view, _ts_utc_expr(str(columns["ts"])), "flag" in columns, "unit" in columns, rid)
-
-
-def ingest_long_file(con: duckdb.DuckDBPyConnection, path: str | Path, source_sha256: str | None = None):
-    """Bulk path: DuckDB reads the file and the validator runs on it directly (one batch)."""
-    from data.ingest import ingest_select
-
-    select_sql = long_file_view(con, path)
-    try:
-        # a CSV is costly to parse twice: it goes through the staged path
-        parquet = is_parquet(path)
-        return ingest_select(con, select_sql, str(path), "long", source_sha256=source_sha256,
-                             cheap_rescan=parquet, late_rejects=None if parquet else malformed_lines_sql(path))
-    finally:
-        con.execute("DROP VIEW IF EXISTS _et_file")
 
 
 def malformed_lines_sql(path: str | Path) -> tuple[str, list]:

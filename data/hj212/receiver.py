@@ -136,15 +136,11 @@ class PacketStore:
     """
 
     def __init__(self, con: duckdb.DuckDBPyConnection, ingest: Callable | None = None, *,
-                 allow_no_pw: bool | None = None):
-        """``allow_no_pw``: accept loggers without a configured password unchecked (default: the
-        setting ``ENVTRUST_HJ212_ALLOW_NO_PW``, off)."""
+                 allow_no_pw: bool = False):
+        """``allow_no_pw``: accept loggers without a configured password unchecked (the application
+        passes its setting ``ENVTRUST_HJ212_ALLOW_NO_PW``; off by default)."""
         if ingest is None:
             from data.ingest import ingest_readings as ingest
-        if allow_no_pw is None:
-            from envtrust.settings import load_settings
-
-            allow_no_pw = load_settings().hj212_allow_no_pw
         self.con = con
         self._ingest = ingest
         self._stations = stations_by_mn(con)
@@ -309,9 +305,9 @@ class Receiver:
 
     def __init__(self, db_path: str | Path, host: str = "0.0.0.0", port: int = 8212, *,
                  batch_max: int = 256, max_segment: int = MAX_SEGMENT_CHARS, idle_timeout_s: float = 600.0,
-                 allow_no_pw: bool | None = None):
+                 allow_no_pw: bool = False):
         self.db_path = Path(db_path)
-        self.allow_no_pw = allow_no_pw  # None: the setting ENVTRUST_HJ212_ALLOW_NO_PW
+        self.allow_no_pw = allow_no_pw
         self.host, self.port = host, port
         self.batch_max = batch_max
         self.max_segment = max_segment

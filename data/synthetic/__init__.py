@@ -7,6 +7,6 @@
   production schedules, HJ 212 flags and a few planted dishonest outlets (ground truth returned).
 
 All are pure functions (DataFrame out, no I/O), deterministic for a given seed
-(``numpy.random.Generator``); ``data.demo`` writes their output through the normal ingest.
+(``numpy.random.Generator``); ``envtrust.demo`` writes their output through the normal ingest.
 See ``docs/demo-network.md`` and ``notebooks/01_demo_network.ipynb``.
 """

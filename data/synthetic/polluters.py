@@ -30,7 +30,7 @@ How an outlet behaves (hourly values; times naive UTC, schedules in local time U
   Only the GB 13223 values are checked in ``standards.md``; the others are from the standards'
   texts as we recall them, marked unverified in ``docs/demo-network.md``.
 
-Dishonest outlets (the ground truth is returned, ``data.demo`` stores it in ``demo_truth``):
+Dishonest outlets (the ground truth is returned, ``envtrust.demo`` stores it in ``demo_truth``):
 
 - ``flag_abuse``: during real exceedance episodes the outlet flags the hours M or D, so the
   high values are excluded from compliance averages.

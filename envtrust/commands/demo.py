@@ -34,7 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from data.demo import accounts_text, build_demo, demo_exists
+    from data.demo import demo_exists
+    from envtrust.demo import accounts_text, build_demo
 
     db = Path(args.db) if args.db else load_settings().db_path
     if db.exists() and db.is_dir():
@@ -68,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _score_days(args: argparse.Namespace) -> float | None:
-    from data.demo import DEMO_SCORE_DAYS
+    from envtrust.demo import DEMO_SCORE_DAYS
 
     if args.score_days is None:
         return DEMO_SCORE_DAYS

@@ -65,7 +65,7 @@ def code_provenance() -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    from analytics.evaluation.harness import render_markdown, run_evaluation, write_report
+    from envtrust.evaluation.harness import render_markdown, run_evaluation, write_report
 
     if args.n_per_kind is not None and args.n_per_kind < 1:
         raise UserError("--n-per-kind must be at least 1")
@@ -96,28 +96,28 @@ def fit_combiner_on_development(args: argparse.Namespace) -> int:
     import json
     import shutil
 
-    from analytics.evaluation.combiner import (
+    from analytics.pipeline import PIPELINE_DIR, calibrate
+    from envtrust.evaluation.combiner import (
         fit_cems_on_development,
         fit_on_development,
         fit_water_on_development,
         write_combiner,
     )
-    from analytics.evaluation.harness import (
+    from envtrust.evaluation.harness import (
         FULL_SPLITS,
         SAMPLE_SPLITS,
         _beijing_source,
-        load_beijing,
         load_beijing_rain,
+        read_prsa_pollutants,
         select_period,
     )
-    from analytics.pipeline import PIPELINE_DIR, calibrate
     from envtrust.settings import load_settings
 
     def say(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
 
     beijing_dir, source = _beijing_source(args.data_dir, args.quick, load_settings())
-    readings, stations = load_beijing(beijing_dir)
+    readings, stations = read_prsa_pollutants(beijing_dir)
     dev = (FULL_SPLITS if source == "full" else SAMPLE_SPLITS)[0]
     part = select_period(readings, dev)
     say(f"development split {dev.start_cst} .. {dev.end_cst} CST ({source}): {len(part):,} readings")

@@ -68,7 +68,7 @@ def _score_files(args) -> int:
     stations = read_stations_file(args.stations)
     pipe = load_pipeline(args.pipeline)
     if args.workers:
-        from analytics.distributed import score_distributed
+        from envtrust.distributed import score_distributed
 
         result = score_distributed(readings, stations, pipe, n_workers=args.workers)
     else:
@@ -85,8 +85,8 @@ def _score_files(args) -> int:
 
 
 def _score_db(args) -> int:
-    from data.scoring import score_store
     from data.store import connect
+    from envtrust.scoring import score_store
 
     if not Path(args.db).exists():
         raise UserError(f"no envtrust store at {args.db}; build one with `envtrust demo` or `envtrust ingest`")

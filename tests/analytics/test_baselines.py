@@ -7,12 +7,12 @@ import pandas as pd
 import pytest
 
 from analytics.evaluation.baselines import BASELINES, buddy_scores, iforest_scores, rules_scores, stl_scores
-from analytics.evaluation.harness import load_beijing
+from envtrust.evaluation.harness import read_prsa_pollutants
 
 
 @pytest.fixture(scope="module")
 def clean(sample_dir):
-    readings, _ = load_beijing(sample_dir / "beijing")
+    readings, _ = read_prsa_pollutants(sample_dir / "beijing")
     return readings[readings["ts"] < pd.Timestamp("2016-12-15")].reset_index(drop=True)
 
 

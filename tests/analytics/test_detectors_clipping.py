@@ -6,9 +6,9 @@ import pytest
 
 from analytics.detectors.base import build_panel, validate_readings, validate_stations
 from analytics.detectors.clipping import band_bunching_llr, clipping, outlet_limit_ratio
-from analytics.detectors.testing import panel_of, sample_readings
 from analytics.evaluation.inject import inject_interference
 from data.synthetic.polluters import generate_polluters, polluter_outlets
+from data.testing import panel_of, sample_readings
 
 
 def test_values_held_under_75_while_neighbours_are_far_above():
@@ -127,7 +127,7 @@ def test_water_ratio_puts_do_just_above_its_minimum_in_the_band():
 @pytest.fixture(scope="module")
 def water():
     """The evaluation's 10 honest synthetic sections (Beiyun/Yongding/Nanyun cluster), 90 days."""
-    from analytics.evaluation.harness import water_network
+    from envtrust.evaluation.harness import water_network
 
     r, s, _ = water_network("2013-05-01", "2013-07-30", seed=7)
     return r, s

@@ -1,7 +1,7 @@
 import numpy as np
 
 from analytics.detectors.donor import donor
-from analytics.detectors.testing import cells, panel_of, sample_readings
+from data.testing import cells, panel_of, sample_readings
 
 
 def _copy(r, target, donor_id, start, hours, scale):

@@ -1,7 +1,7 @@
 import numpy as np
 
 from analytics.detectors.drift import drift
-from analytics.detectors.testing import _sample, cells, panel_of, sample_readings, set_values
+from data.testing import _sample, cells, panel_of, sample_readings, set_values
 
 
 def test_growing_bias_is_drift():

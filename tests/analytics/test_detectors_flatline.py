@@ -2,7 +2,7 @@ import numpy as np
 
 from analytics.detectors.base import run_lengths
 from analytics.detectors.flatline import flatline
-from analytics.detectors.testing import cells, firing_rate, panel_of, sample_readings, set_values
+from data.testing import cells, firing_rate, panel_of, sample_readings, set_values
 
 
 def test_run_lengths():

@@ -1,7 +1,7 @@
 import numpy as np
 
 from analytics.detectors.iforest import iforest
-from analytics.detectors.testing import cells, panel_of, sample_readings, set_values
+from data.testing import cells, panel_of, sample_readings, set_values
 
 
 def test_isolation_forest_isolates_inconsistent_pollutant_mix():

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 
 from analytics.detectors.outage import outage
-from analytics.detectors.testing import cells, panel_of, sample_readings
+from data.testing import cells, panel_of, sample_readings
 
 
 def test_gap_during_episode_scores_higher_than_gap_in_clean_air():

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from analytics.detectors.rules import extreme_ratio, pm_ratio, range_check, spike
-from analytics.detectors.testing import cells, firing_rate, panel_of, sample_readings, set_values
+from data.testing import cells, firing_rate, panel_of, sample_readings, set_values
 
 
 def test_range_catches_negative_and_impossible_values_and_is_quiet_on_real_data():
@@ -62,7 +62,7 @@ def test_extreme_ratio_ranks_an_impossible_value_among_the_rarest_but_not_a_shar
 def _water_slice():
     import warnings
 
-    from analytics.evaluation.harness import water_network
+    from envtrust.evaluation.harness import water_network
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -1,5 +1,5 @@
 from analytics.detectors.seasonal import seasonal
-from analytics.detectors.testing import cells, firing_rate, panel_of, sample_readings, set_values
+from data.testing import cells, firing_rate, panel_of, sample_readings, set_values
 
 
 def test_seasonal_residual_catches_a_burst_and_is_quiet_on_real_data():

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 
 from analytics.detectors.spatial import neighbour_fit, spatial
-from analytics.detectors.testing import cells, panel_of, sample_readings, set_values
+from data.testing import cells, panel_of, sample_readings, set_values
 
 
 def test_suppressed_pm_is_far_below_neighbours():

@@ -1,7 +1,7 @@
 import numpy as np
 
 from analytics.detectors.suppression import suppression
-from analytics.detectors.testing import cells, firing_rate, panel_of, sample_readings, set_values
+from data.testing import cells, firing_rate, panel_of, sample_readings, set_values
 
 
 def test_pm_cut_with_gases_untouched_is_suppression():

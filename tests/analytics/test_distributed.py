@@ -2,9 +2,9 @@
 
 import pandas as pd
 
-from analytics.detectors.testing import sample_readings
-from analytics.distributed import score_distributed, station_partitions
 from analytics.pipeline import score_partition
+from data.testing import sample_readings
+from envtrust.distributed import score_distributed, station_partitions
 
 
 def test_partitions_cover_every_station_once_with_halo():

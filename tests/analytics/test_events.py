@@ -19,8 +19,8 @@ def test_summary_is_bilingual_and_says_how_far_off():
 def test_events_carry_evidence():
     import pandas as pd
 
-    from analytics.detectors.testing import sample_readings, set_values
     from analytics.pipeline import score_partition
+    from data.testing import sample_readings, set_values
 
     r, s = sample_readings()
     r = r[r["ts"] < "2016-12-16"]
@@ -41,9 +41,9 @@ def test_absent_rows_gap_keeps_its_rank_inside_an_event_of_another_kind():
     own outage evidence still ranks the event like a run peak (the gap has no reading of its own)."""
     import pandas as pd
 
-    from analytics.detectors.testing import sample_readings
     from analytics.events import EventSettings, build_events
     from analytics.pipeline import load_pipeline, run_models
+    from data.testing import sample_readings
 
     r, s = sample_readings()
     t0 = pd.Timestamp("2016-12-20 06:00")

@@ -89,9 +89,9 @@ def test_micro_sensor_dropouts_do_not_flood_outage_events():
     """Micro-sensors drop out far more often than reference stations (random gaps): their outage
     events are held to the outage budget learned from their own gaps in the run, while a
     reference station going dark during an episode still opens an outage event."""
-    from analytics.detectors.testing import sample_readings
     from analytics.pipeline import score_partition
     from data.synthetic.micro import generate_micro, micro_stations
+    from data.testing import sample_readings
 
     r, s = sample_readings()
     parents = s[s["station_id"].isin(["1001A", "1003A", "1006A"])]
@@ -120,7 +120,7 @@ def test_sparse_family_scores_long_running_stations_in_one_panel(monkeypatch):
     long-running stations are scored exactly as on their own (their history is not cut into 7-day
     windows), and every reading is scored once."""
     import analytics.pipeline as ap
-    from analytics.detectors.testing import sample_readings
+    from data.testing import sample_readings
 
     r, s = sample_readings()
     r = r[r["ts"] < "2016-12-15"]
@@ -155,9 +155,9 @@ def test_own_event_models_per_station_kind_let_water_spikes_open_events():
     the spike models open events at water sections."""
     import warnings
 
-    from analytics.evaluation.harness import water_network
     from analytics.evaluation.inject import inject_interference
     from analytics.pipeline import load_pipeline, score_partition
+    from envtrust.evaluation.harness import water_network
 
     r, s, _ = water_network("2016-12-01", "2017-01-10", seed=3, max_sections=6)
     with warnings.catch_warnings():
@@ -182,9 +182,9 @@ def test_a_water_gap_scores_the_same_whether_its_packets_are_missing_or_empty():
     absent-row event scores exactly what the null-row gap's strongest reading scores."""
     import warnings
 
-    from analytics.evaluation.harness import water_network
     from analytics.evaluation.inject import inject_interference
     from analytics.pipeline import load_pipeline, score_partition
+    from envtrust.evaluation.harness import water_network
 
     r, s, _ = water_network("2016-12-01", "2017-01-10", seed=3, max_sections=6)
     with warnings.catch_warnings():

@@ -8,7 +8,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analytics.evaluation.harness import load_beijing
 from analytics.evaluation.inject import (
     AIR_KINDS,
     CEMS_KINDS,
@@ -20,11 +19,12 @@ from analytics.evaluation.inject import (
     water_class_limits,
     water_station_limit,
 )
+from envtrust.evaluation.harness import read_prsa_pollutants
 
 
 @pytest.fixture(scope="module")
 def beijing(sample_dir):
-    return load_beijing(sample_dir / "beijing")
+    return read_prsa_pollutants(sample_dir / "beijing")
 
 
 @pytest.fixture(scope="module")
@@ -168,8 +168,8 @@ def test_air_and_cems_injection_is_pinned(beijing):
 
 @pytest.fixture(scope="module")
 def water():
-    from analytics.evaluation.harness import water_sections
     from data.synthetic.water import generate_water
+    from envtrust.evaluation.harness import water_sections
 
     sections = water_sections(8)
     readings = generate_water(sections, "2016-11-30 16:00", "2016-12-21 15:00", seed=4)

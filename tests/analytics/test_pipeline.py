@@ -5,10 +5,10 @@ import pandas as pd
 import pytest
 
 from analytics.detectors.base import InputError
-from analytics.detectors.testing import sample_readings, set_values
 from analytics.ensemble import TailCalibration, fit_tail
 from analytics.pipeline import load_pipeline, score_partition
 from analytics.registry import EVENT_KINDS, default_registry
+from data.testing import sample_readings, set_values
 
 
 @pytest.fixture(scope="module")
@@ -149,7 +149,7 @@ def test_score_blocks_mixes_networks_and_windows_sparse_data():
 def test_context_parameters_are_measured_but_never_judged():
     """Water temperature follows the weather: the default pipeline keeps it as context, so it gets
     score 0, no model surprise, and opens no event - even stuck at the ice floor for two weeks."""
-    from analytics.evaluation.harness import water_network
+    from envtrust.evaluation.harness import water_network
 
     r, s, _ = water_network("2016-12-01", "2017-01-10", seed=3, max_sections=6)
     stuck = (r["parameter"] == "water_temp") & (r["station_id"] == "W-0004") & r["ts"].between("2016-12-10", "2016-12-24")

@@ -98,10 +98,15 @@ def test_aqi_levels_table():
 
 
 def test_table_choice_and_errors(monkeypatch):
+    from envtrust.settings import load_settings
+
     monkeypatch.setenv("ENVTRUST_AQI_TABLE", "hj633_revision")
-    assert resolve_table_name() == "hj633_revision"
-    assert iaqi("PM2.5", 60.0, "24h") == 100
-    monkeypatch.delenv("ENVTRUST_AQI_TABLE")
+    table = load_settings().aqi_table
+    assert resolve_table_name(table) == "hj633_revision"
+    assert iaqi("PM2.5", 60.0, "24h", table=table) == 100
+    monkeypatch.setenv("ENVTRUST_AQI_TABLE", "nonsense")
+    with pytest.raises(ValueError, match="hj633_2012"):
+        load_settings()  # an unknown table fails at start-up
     assert resolve_table_name() == "hj633_2012"
     with pytest.raises(ValueError, match="hj633_2012"):
         resolve_table_name("nonsense")

@@ -39,11 +39,14 @@ def test_substitution_per_city_hour_pollutant():
 
 
 def test_factor_from_settings_and_invalidate(monkeypatch):
+    from envtrust.settings import load_settings
+
     monkeypatch.setenv("ENVTRUST_PENALTY_FACTOR", "2")
     r = _readings()
     inv = pd.Series(False, index=r.index)
     inv.iloc[1] = True  # B at t0, e.g. inside a confirmed interference event
-    out = penalty_substitution(r, STATIONS, invalidate=inv, complete=False).set_index(["station_id", "ts"])
+    out = penalty_substitution(r, STATIONS, factor=load_settings().penalty_factor, invalidate=inv,
+                               complete=False).set_index(["station_id", "ts"])
     t0 = pd.Timestamp("2017-01-01 00:00")
     assert out.loc[("B", t0), "assessed_value"] == 200  # 2 x A's 100
     assert ("C", pd.Timestamp("2017-01-01 01:00")) not in out.index  # complete=False: absent rows stay absent

@@ -100,8 +100,10 @@ def test_logger_without_password_is_refused_by_default(db, monkeypatch):
 
 
 def test_allow_no_pw_setting_keeps_the_old_behaviour_for_unconfigured_loggers_only(db, monkeypatch):
-    monkeypatch.setenv("ENVTRUST_HJ212_ALLOW_NO_PW", "1")  # read when the receiver starts
-    with ReceiverThread(db, "127.0.0.1", 0) as rx:
+    from envtrust.settings import load_settings
+
+    monkeypatch.setenv("ENVTRUST_HJ212_ALLOW_NO_PW", "1")  # read once at the top, passed down
+    with ReceiverThread(db, "127.0.0.1", 0, allow_no_pw=load_settings().hj212_allow_no_pw) as rx:
         open_ok, still_checked = exchange(rx.port, [packet(6, pw="anything"[:6], mn=OPEN_MN),
                                                     packet(7, pw="wrong", mn=MN)])
     assert open_ok.cn == "9014"

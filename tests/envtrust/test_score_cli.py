@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from analytics.detectors.testing import sample_readings
+from data.testing import sample_readings
 from envtrust.cli import main
 
 

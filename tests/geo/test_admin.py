@@ -18,8 +18,10 @@ BEIJING_DISTRICTS = {
 
 
 @pytest.fixture(autouse=True)
-def sample_only(monkeypatch):
-    monkeypatch.setenv("ENVTRUST_SHARED_DATA", "")
+def sample_only():
+    from geo.layers import set_layer_dirs
+
+    set_layer_dirs(())  # the shipped sample's layers only
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ import pytest
 import shapely
 from shapely.geometry import Point, shape
 
+from envtrust.settings import load_settings
 from geo import layers
 from geo.coords import wgs84_to_gcj02
 from geo.neighbours import haversine_m
@@ -23,6 +24,7 @@ SAMPLE_LAYERS = [
 def sample_only(monkeypatch):
     """Force the shipped sample (ENVTRUST_SHARED_DATA='' means: no shared data)."""
     monkeypatch.setenv("ENVTRUST_SHARED_DATA", "")
+    load_settings()
 
 
 def test_layer_names_include_the_sample_layers(sample_only):
@@ -118,6 +120,7 @@ def test_full_data_layers_when_present(tmp_path, monkeypatch):
     src = layers.layer_path("beijing_districts")  # any GCJ-02 DataV file will do as a stand-in
     (shared / "geo" / "hebei_counties_datav_gcj02.geojson").write_bytes(src.read_bytes())
     monkeypatch.setenv("ENVTRUST_SHARED_DATA", str(shared))
+    load_settings()
     assert "hebei_counties" in layers.layer_names()
     assert layers.layer_path("hebei_counties").parent == shared / "geo"
     assert layers.layer_path("provinces").parent.name == "geo"  # sample fallback

@@ -7,13 +7,13 @@ import pandas as pd
 
 
 def test_planted_outlets_have_events_of_their_kind_in_the_store(store):
-    from data.demo import _store_columns, store_truth
+    from data.demo import store_columns, store_truth
     from data.ingest import ingest_readings, ingest_stations
-    from data.scoring import score_store
     from data.synthetic.polluters import generate_polluters, polluter_outlets
+    from envtrust.scoring import score_store
 
     outlets = polluter_outlets()
-    ingest_stations(store, _store_columns(store, outlets), "synthetic:polluters", "synthetic").check()
+    ingest_stations(store, store_columns(store, outlets), "synthetic:polluters", "synthetic").check()
     readings, truth = generate_polluters(outlets, pd.Timestamp("2016-11-30 16:00"), pd.Timestamp("2017-01-10 15:00"),
                                          seed=20170101)
     ingest_readings(store, readings, "synthetic:polluters", "synthetic").check()

@@ -24,7 +24,9 @@ import pandas as pd
 
 from analytics.ensemble import combine
 from analytics.evaluation.inject import AIR_KINDS, CEMS_KINDS, WATER_KINDS, inject_interference
+from analytics.pipeline import combiner_surprise, load_pipeline, param_networks, run_models, scoring_surprise
 from analytics.stacking import LearnedCombiner, design_rows, fit_combiner
+from envtrust.evaluation.harness import cems_network, water_network
 
 TRAINING_SEEDS = (100, 101, 102, 103)  # never used by `envtrust evaluate` (it uses seed*1000 + 0..3)
 CEMS_NETWORKS = ("flue", "wastewater")
@@ -67,8 +69,6 @@ def training_rows(readings: pd.DataFrame, stations: pd.DataFrame, pipe, seed: in
     """Inject ``kinds`` with ``seed``, run the pipeline's models and ensemble exactly as scoring does
     (networks outside the clean calibration self-calibrated), return (design, names, positive, kind)
     for the readings of ``networks``."""
-    from analytics.pipeline import combiner_surprise, param_networks, run_models, scoring_surprise
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         injected, truth = inject_interference(readings, stations, kinds=list(kinds), n_per_kind=N_PER_KIND, seed=seed)
@@ -89,8 +89,6 @@ def fit_on_development(readings: pd.DataFrame, stations: pd.DataFrame, pipeline:
                        seeds: tuple[int, ...] = TRAINING_SEEDS,
                        progress: Callable[[str], None] | None = None) -> LearnedCombiner:
     """Fit the combiner on injected copies of ``readings`` (the development split, CST-selected)."""
-    from analytics.pipeline import load_pipeline
-
     progress = progress or (lambda msg: None)
     pipe = load_pipeline(pipeline)
     parts = []
@@ -121,9 +119,6 @@ def fit_cems_on_development(start_cst: str, end_cst: str, pipeline: str = "defau
                             progress: Callable[[str], None] | None = None) -> LearnedCombiner:
     """The CEMS combiner: the project's synthetic polluter outlets over the development period with
     the CEMS kinds injected; its alarm level is taken in each run (CEMS surprises are self-calibrated)."""
-    from analytics.evaluation.harness import cems_network
-    from analytics.pipeline import load_pipeline
-
     progress = progress or (lambda msg: None)
     pipe = load_pipeline(pipeline)
     parts = []
@@ -143,9 +138,6 @@ def fit_water_on_development(start_cst: str, end_cst: str, pipeline: str = "defa
     """The water combiner: the evaluation's synthetic water sections (same sections, real Beijing rain
     when given) over the development period with the water kinds injected; like CEMS, its alarm
     level is taken in each run (water surprises are self-calibrated)."""
-    from analytics.evaluation.harness import water_network
-    from analytics.pipeline import load_pipeline
-
     progress = progress or (lambda msg: None)
     pipe = load_pipeline(pipeline)
     parts = []

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from data.demo import DEMO_ACCOUNTS, accounts_file, build_demo, demo_exists
+from data.demo import demo_exists
 from data.store import connect
+from envtrust.demo import DEMO_ACCOUNTS, accounts_file, build_demo
 
 pytestmark = pytest.mark.slow
 BEIJING = [f"{n}A" for n in range(1001, 1013)]

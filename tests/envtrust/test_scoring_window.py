@@ -4,7 +4,7 @@ but not saved - the operational re-scoring a monitoring centre runs (and what th
 import pandas as pd
 
 from data.ingest import ingest_files
-from data.scoring import score_store
+from envtrust.scoring import score_store
 
 
 def test_last_days_saves_only_the_recent_window(store, sample_dir):

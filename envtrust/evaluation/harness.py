@@ -10,6 +10,7 @@ pipeline (a TOML path) can be evaluated.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 import warnings
@@ -20,13 +21,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from analytics.ensemble import final_score
 from analytics.evaluation.baselines import BASELINES
 from analytics.evaluation.inject import (
     AIR_KINDS,
     CEMS_KINDS,
     WATER_KINDS,
     inject_interference,
-    synthetic_cems,
 )
 from analytics.evaluation.metrics import (
     DEFAULT_BUDGET,
@@ -41,53 +42,15 @@ from analytics.evaluation.metrics import (
     station_months,
     to_station_hours,
 )
+from analytics.pipeline import PIPELINE_DIR, load_pipeline, score_partition
+from analytics.timeconv import CST_OFFSET
+from data.adapters.beijing import read_prsa_pollutants
+from data.adapters.cnemc import read_cnemc_day, read_cnemc_station_list
+from data.synthetic.polluters import generate_polluters, polluter_outlets
+from data.synthetic.water import generate_water
 from envtrust.settings import load_settings
-
-AIR_COLUMNS = ("PM2.5", "PM10", "SO2", "NO2", "CO", "O3")
-CST_TO_UTC = pd.Timedelta(hours=8)
-
-
-def _read_prsa_file(path: Path, code_by_name: dict[str, str]) -> pd.DataFrame:
-    """One PRSA station file -> long readings (ts naive UTC, CO converted ug/m3 -> mg/m3)."""
-    df = pd.read_csv(path, usecols=["year", "month", "day", "hour", *AIR_COLUMNS, "station"])
-    name = str(df["station"].iloc[0])
-    if name not in code_by_name:
-        raise ValueError(f"{path.name}: station {name!r} is not in stations_beijing12.csv")
-    ts = pd.to_datetime(df[["year", "month", "day", "hour"]]) - CST_TO_UTC
-    wide = df[list(AIR_COLUMNS)].apply(pd.to_numeric, errors="coerce").astype(float)
-    wide["CO"] = wide["CO"] / 1000.0  # PRSA CO is ug/m3; canonical unit is mg/m3
-    n = len(df)
-    return pd.DataFrame({
-        "station_id": np.repeat(code_by_name[name], n * len(AIR_COLUMNS)),
-        "ts": np.tile(ts.to_numpy(), len(AIR_COLUMNS)),
-        "parameter": np.repeat(np.array(AIR_COLUMNS), n),
-        "value": wide.to_numpy().T.ravel(),
-        "flag": "N",
-    })
-
-
-def load_beijing(beijing_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Read the PRSA Beijing multi-site files in ``beijing_dir`` -> ``(readings, stations)``.
-
-    Readings are long format with naive UTC ``ts`` (source is China Standard Time), the six
-    air pollutants only (meteorology is not scored). Stations use CNEMC codes (1001A..1012A).
-    """
-    beijing_dir = Path(beijing_dir)
-    table = beijing_dir / "stations_beijing12.csv"
-    files = sorted(beijing_dir.glob("PRSA_Data_*.csv*"))
-    if not table.is_file() or not files:
-        raise FileNotFoundError(f"{beijing_dir} holds no PRSA_Data_*.csv files and stations_beijing12.csv")
-    st = pd.read_csv(table, dtype=str)
-    code_by_name = dict(zip(st["station"], st["cnemc_code"], strict=True))
-    readings = pd.concat([_read_prsa_file(f, code_by_name) for f in files], ignore_index=True)
-    readings = readings.sort_values(["station_id", "ts", "parameter"], kind="stable").reset_index(drop=True)
-    stations = pd.DataFrame({
-        "station_id": st["cnemc_code"], "name": st["name_zh"], "kind": "air_station",
-        "lon": st["lon"].astype(float), "lat": st["lat"].astype(float),
-        "is_background": st["is_background_site"].eq("Y"),
-    })
-    return readings, stations
-
+from geo.neighbours import nearest_neighbours
+from geo.sections import demo_sections
 
 # ---------------------------------------------------------------------------------------------
 # CNEMC national day (quotsoft layout: date, hour, type, one column per station code)
@@ -96,29 +59,11 @@ def load_beijing(beijing_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
 def load_cnemc_day(day_csv: str | Path, station_list_csv: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The real national day -> ``(readings, stations)``: hourly values of the six pollutants.
 
-    Uses H1's adapter (``data.adapters.cnemc``) when present, else reads the quotsoft layout
-    directly (hourly ``type`` rows only; ``*_24h``/``AQI`` rows are derived and skipped).
-    ``ts`` is naive UTC (source CST - 8 h); stations lacking coordinates are dropped.
+    Read with the CNEMC adapters of ingest (hourly ``type`` rows; derived ``*_24h``/``AQI`` rows
+    are skipped); ``ts`` is naive UTC; stations lacking coordinates are dropped.
     """
-    try:
-        from data.adapters.cnemc import read_cnemc_day, read_cnemc_station_list
-        readings = read_cnemc_day(day_csv).readings
-        stations = read_cnemc_station_list(station_list_csv)
-    except ImportError:
-        raw = pd.read_csv(day_csv, dtype={"date": str})
-        raw = raw[raw["type"].isin(AIR_COLUMNS)]
-        ts = pd.to_datetime(raw["date"], format="%Y%m%d") + pd.to_timedelta(raw["hour"].astype(int), unit="h") - CST_TO_UTC
-        long = raw.drop(columns=["date", "hour"]).copy()
-        long["ts"] = ts.to_numpy()
-        long = long.melt(id_vars=["ts", "type"], var_name="station_id", value_name="value")
-        readings = pd.DataFrame({"station_id": long["station_id"].astype(str), "ts": long["ts"],
-                                 "parameter": long["type"], "value": pd.to_numeric(long["value"], errors="coerce"),
-                                 "flag": "N"})
-        st = pd.read_csv(station_list_csv, dtype=str)
-        st.columns = ["station_id", "name", "city", "lon", "lat", "is_background", "province", "prefecture"][:len(st.columns)]
-        stations = pd.DataFrame({"station_id": st["station_id"], "name": st["name"], "kind": "air_station",
-                                 "lon": pd.to_numeric(st["lon"], errors="coerce"),
-                                 "lat": pd.to_numeric(st["lat"], errors="coerce"), "city": st["city"]})
+    readings = read_cnemc_day(day_csv).readings
+    stations = read_cnemc_station_list(station_list_csv)
     stations = stations.dropna(subset=["lon", "lat"])
     stations = stations[stations["station_id"].isin(readings["station_id"].unique())].reset_index(drop=True)
     readings = readings[readings["station_id"].isin(stations["station_id"])].reset_index(drop=True)
@@ -173,7 +118,7 @@ class MethodRun:
 
 def halves(readings: pd.DataFrame) -> tuple[Split, Split]:
     """Development = first half of the days in ``readings`` (CST), held-out = the rest (custom data)."""
-    cst = pd.to_datetime(readings["ts"]) + CST_TO_UTC
+    cst = pd.to_datetime(readings["ts"]) + CST_OFFSET
     first, last = cst.min().normalize(), cst.max().normalize() + pd.Timedelta(days=1)
     mid = first + ((last - first) / 2).round("D")
     fmt = "%Y-%m-%d"
@@ -183,18 +128,10 @@ def halves(readings: pd.DataFrame) -> tuple[Split, Split]:
 
 def select_period(readings: pd.DataFrame, split: Split) -> pd.DataFrame:
     """Readings whose CST time falls in the split (ts in the frame is naive UTC)."""
-    lo = pd.Timestamp(split.start_cst) - CST_TO_UTC
-    hi = pd.Timestamp(split.end_cst) - CST_TO_UTC
+    lo = pd.Timestamp(split.start_cst) - CST_OFFSET
+    hi = pd.Timestamp(split.end_cst) - CST_OFFSET
     ts = pd.to_datetime(readings["ts"])
     return readings[(ts >= lo) & (ts < hi)].reset_index(drop=True)
-
-
-def engine_available() -> bool:
-    try:
-        from analytics.pipeline import load_pipeline, score_partition  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 def _engine_station_hours(result, grid: pd.DataFrame, below_alarm: float | None = None) -> np.ndarray:
@@ -227,10 +164,7 @@ def _engine_station_hours(result, grid: pd.DataFrame, below_alarm: float | None 
 
 def run_engine(readings: pd.DataFrame, stations: pd.DataFrame, grid: pd.DataFrame,
                pipeline: str = "default") -> MethodRun:
-    """Score with envtrust's pipeline (H4's ``score_partition``); wall time includes loading it."""
-    from analytics.ensemble import final_score
-    from analytics.pipeline import load_pipeline, score_partition
-
+    """Score with envtrust's pipeline (``score_partition``); wall time includes loading it."""
     t0 = time.perf_counter()
     pipe = load_pipeline(pipeline)
     result = score_partition(readings, stations, pipe)
@@ -250,30 +184,19 @@ def run_baseline(name: str, readings: pd.DataFrame, grid: pd.DataFrame) -> Metho
 
 def cems_network(start_cst: str, end_cst: str, seed: int,
                  max_outlets: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame, str]:
-    """Polluter outlets for the CEMS kinds: the project's synthetic polluters when available.
-
-    Falls back to :func:`analytics.evaluation.inject.synthetic_cems` (and says so in the report).
-    """
+    """Polluter outlets for the CEMS kinds: the project's seeded synthetic polluters, honest
+    (``dishonest={}``): the only interference is what the evaluation injects and labels."""
     hours = int((pd.Timestamp(end_cst) - pd.Timestamp(start_cst)) / pd.Timedelta(hours=1))
-    start_utc = pd.Timestamp(start_cst) - CST_TO_UTC
-    try:
-        from data.synthetic.polluters import generate_polluters, polluter_outlets
-    except ImportError:
-        generate_polluters = None
-    if generate_polluters is not None:
-        # an honest network (dishonest={}): the only interference is what we inject and label
-        stations = polluter_outlets()
-        if max_outlets is not None and len(stations) > max_outlets:
-            # keep both outlet types: flue-gas first, then wastewater, alternating
-            by_type = [g for _, g in stations.groupby("outlet_type", sort=True)]
-            stations = pd.concat([g.head((max_outlets + 1) // 2) for g in by_type]).head(max_outlets)
-            stations = stations.reset_index(drop=True)
-        end_utc = start_utc + pd.Timedelta(hours=hours - 1)
-        readings, _ = generate_polluters(stations, start_utc, end_utc, seed=seed, dishonest={})
-        return readings, stations, "data.synthetic.polluters (honest network, dishonest={})"
-    else:
-        readings, stations = synthetic_cems(n_outlets=CEMS_OUTLETS, start=str(start_utc), hours=hours, seed=seed)
-        return readings, stations, "analytics.evaluation.inject.synthetic_cems (fallback generator)"
+    start_utc = pd.Timestamp(start_cst) - CST_OFFSET
+    stations = polluter_outlets()
+    if max_outlets is not None and len(stations) > max_outlets:
+        # keep both outlet types: flue-gas first, then wastewater, alternating
+        by_type = [g for _, g in stations.groupby("outlet_type", sort=True)]
+        stations = pd.concat([g.head((max_outlets + 1) // 2) for g in by_type]).head(max_outlets)
+        stations = stations.reset_index(drop=True)
+    end_utc = start_utc + pd.Timedelta(hours=hours - 1)
+    readings, _ = generate_polluters(stations, start_utc, end_utc, seed=seed, dishonest={})
+    return readings, stations, "data.synthetic.polluters (honest network, dishonest={})"
 
 
 def water_sections(max_sections: int | None = WATER_SECTIONS) -> pd.DataFrame:
@@ -284,9 +207,6 @@ def water_sections(max_sections: int | None = WATER_SECTIONS) -> pd.DataFrame:
     Beiyun, Yongding and Nanyun rivers, where neighbours and upstream links exist (a lone Yangtze
     section 300 km from the next one has no spatial evidence at all). ``None`` keeps all 64.
     """
-    from geo.neighbours import nearest_neighbours
-    from geo.sections import demo_sections
-
     sections = demo_sections()
     sections = sections[sections["kind"] == "water_section"].reset_index(drop=True)
     if max_sections is None or len(sections) <= max_sections:
@@ -308,7 +228,7 @@ def load_beijing_rain(beijing_dir: str | Path) -> pd.Series | None:
         df = pd.read_csv(f, usecols=lambda c: c in {"year", "month", "day", "hour", "RAIN"})
         if "RAIN" not in df:
             return None
-        ts = pd.to_datetime(df[["year", "month", "day", "hour"]]) - CST_TO_UTC
+        ts = pd.to_datetime(df[["year", "month", "day", "hour"]]) - CST_OFFSET
         parts.append(pd.Series(pd.to_numeric(df["RAIN"], errors="coerce").to_numpy(), index=ts))
     if not parts:
         return None
@@ -324,11 +244,9 @@ def water_network(start_cst: str, end_cst: str, seed: int, max_sections: int | N
     storms from the real Beijing rain when given, upstream-downstream coherence, its own honest
     gaps); nothing is planted: the only interference is what the evaluation injects and labels.
     """
-    from data.synthetic.water import generate_water
-
     sections = water_sections(max_sections)
     hours = int((pd.Timestamp(end_cst) - pd.Timestamp(start_cst)) / pd.Timedelta(hours=1))
-    start_utc = pd.Timestamp(start_cst) - CST_TO_UTC
+    start_utc = pd.Timestamp(start_cst) - CST_OFFSET
     end_utc = start_utc + pd.Timedelta(hours=hours - 1)
     readings = generate_water(sections, start_utc, end_utc, seed=seed, rain_mm=rain_mm)
     rain = "real Beijing rain" if rain_mm is not None and float(np.nansum(rain_mm)) > 0 else "synthetic rain only"
@@ -349,10 +267,6 @@ def resolve_pipeline(pipeline: str | Path | None) -> str:
         p = p / "default.toml"
     name = str(p)
     try:
-        from analytics.pipeline import load_pipeline
-    except ImportError:
-        return name
-    try:
         load_pipeline(name)
     except Exception as exc:  # any reason a pipeline cannot load is the user's to fix
         raise ValueError(f"--pipeline {pipeline}: cannot load it: {type(exc).__name__}: {exc}") from None
@@ -362,12 +276,6 @@ def resolve_pipeline(pipeline: str | Path | None) -> str:
 def pipeline_fingerprint(pipeline: str) -> dict[str, str]:
     """sha256 (first 12 hex) of the pipeline's TOML and its calibration/combiner JSON files, so a
     figure can be traced to the exact pipeline files evaluated (a copy elsewhere included)."""
-    import hashlib
-
-    try:
-        from analytics.pipeline import PIPELINE_DIR
-    except ImportError:
-        return {}
     path = Path(pipeline) if str(pipeline).endswith(".toml") else PIPELINE_DIR / f"{pipeline}.toml"
     if not path.is_file():
         return {}
@@ -434,10 +342,6 @@ def national_day(sample_dir: Path, top: int = 10, pipeline: str | Path = "defaul
     day, stations = load_cnemc_day(sample_dir / "cnemc" / "china_sites_20170101.csv.gz",
                                    sample_dir / "cnemc" / "station_list_cnemc_2024.csv")
     out: dict = {"readings": int(len(day)), "stations": int(stations.shape[0])}
-    if not engine_available():
-        out["error"] = "envtrust engine (analytics.pipeline.score_partition) not available"
-        return out
-    from analytics.pipeline import load_pipeline, score_partition
     t0 = time.perf_counter()
     result = score_partition(day, stations, load_pipeline(str(pipeline)))
     out["wall_s"] = round(time.perf_counter() - t0, 2)
@@ -451,7 +355,7 @@ def national_day(sample_dir: Path, top: int = 10, pipeline: str | Path = "defaul
         out["top_events"] = [{
             "station_id": str(e.station_id), "name": str(names.get(e.station_id, "")),
             "city": str(cities.get(e.station_id, "")), "kind": str(e.kind),
-            "start_cst": str(pd.Timestamp(e.start) + CST_TO_UTC), "end_cst": str(pd.Timestamp(e.end) + CST_TO_UTC),
+            "start_cst": str(pd.Timestamp(e.start) + CST_OFFSET), "end_cst": str(pd.Timestamp(e.end) + CST_OFFSET),
             "score": round(float(e.score), 3), "summary": str(getattr(e, "summary", "")),
         } for e in topev.itertuples(index=False)]
     return out
@@ -477,7 +381,7 @@ def run_evaluation(data_dir: str | Path | None = None, quick: bool = False, seed
     full = source == "full"
     n_per_kind = n_per_kind or (FULL_N_PER_KIND if full else SAMPLE_N_PER_KIND)
     if methods is None:
-        methods = (["envtrust"] if engine_available() else []) + list(BASELINES)
+        methods = ["envtrust", *BASELINES]
     unknown = set(methods) - {"envtrust", *BASELINES}
     if unknown:
         raise ValueError(f"unknown methods {sorted(unknown)}; known: envtrust, {', '.join(BASELINES)}")
@@ -486,7 +390,7 @@ def run_evaluation(data_dir: str | Path | None = None, quick: bool = False, seed
     pipeline = resolve_pipeline(pipeline) if "envtrust" in methods else str(pipeline or "default")
     t_start = time.perf_counter()
     progress(f"loading Beijing data ({source}) from {beijing_dir}")
-    readings, stations = load_beijing(beijing_dir)
+    readings, stations = read_prsa_pollutants(beijing_dir)
     rain = load_beijing_rain(beijing_dir) if "water" in networks else None
     splits = FULL_SPLITS if full else SAMPLE_SPLITS if source == "sample" else halves(readings)
     report: dict = {
@@ -494,7 +398,7 @@ def run_evaluation(data_dir: str | Path | None = None, quick: bool = False, seed
                  "stations": int(readings["station_id"].nunique())},
         "seed": seed, "n_per_kind": n_per_kind, "methods": methods, "networks": networks,
         "pipeline": pipeline, "pipeline_files": pipeline_fingerprint(pipeline) if "envtrust" in methods else {},
-        "engine_available": engine_available(), "budget": DEFAULT_BUDGET, "tolerance_h": DEFAULT_TOLERANCE_H,
+        "budget": DEFAULT_BUDGET, "tolerance_h": DEFAULT_TOLERANCE_H,
         "splits": {},
     }
     truths = {}
@@ -637,8 +541,6 @@ def render_markdown(report: dict, command: str = "envtrust evaluate") -> str:
         out += [f"Code: commit {prov.get('commit')}" + (f", with uncommitted changes in {len(mod)} engine files "
                                                          f"({', '.join(mod[:6])}{' ...' if len(mod) > 6 else ''})"
                                                          if mod else ", no uncommitted engine changes") + ".", ""]
-    if not report["engine_available"]:
-        out += ["**envtrust's engine (analytics.pipeline.score_partition) was not available: baselines only.**", ""]
     for name, sp in report["splits"].items():
         out.append(f"## {name}: {sp['start_cst']} .. {sp['end_cst']} CST ({sp['purpose']})")
         out.append("")

@@ -8,14 +8,16 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
-from data.scoring import beijing_files, read_prsa_long
-from envtrust.settings import SAMPLE_DIR
+from analytics.detectors.base import build_panel, validate_readings, validate_stations
+from analytics.timeconv import utc_to_cst
+from data import SAMPLE_DIR
+from data.adapters.beijing import read_prsa_pollutants
 
 
 @lru_cache(maxsize=1)
 def _sample() -> tuple[pd.DataFrame, pd.DataFrame]:
-    folder = SAMPLE_DIR / "beijing"
-    return read_prsa_long(beijing_files(folder), folder / "stations_beijing12.csv")
+    readings, stations = read_prsa_pollutants(SAMPLE_DIR / "beijing")
+    return readings.assign(ts=utc_to_cst(readings["ts"])), stations
 
 
 def sample_readings() -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -26,8 +28,6 @@ def sample_readings() -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def panel_of(readings: pd.DataFrame, stations: pd.DataFrame):
-    from analytics.detectors.base import build_panel, validate_readings, validate_stations
-
     st = validate_stations(stations)
     return build_panel(validate_readings(readings, st), st)[0]
 
