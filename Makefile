@@ -1,5 +1,6 @@
 # envtrust: two commands. `make run` serves the dashboard on the demo data; `make test` runs every test.
-# Both create .venv and install what they need (Debian chromium for the browser tests included).
+# Both create .venv and install what they need (Debian chromium and the CJK font fonts-noto-cjk for the
+# browser tests and screenshots included).
 
 PYTHON ?= python3
 VENV   := .venv
@@ -25,10 +26,12 @@ run: demo
 	$(BIN)/envtrust serve --db $(DB) --port $(PORT)
 
 chromium:
-	@command -v chromium >/dev/null 2>&1 || { \
-	  echo "installing Debian chromium for the browser tests"; \
+	@pkgs=""; command -v chromium >/dev/null 2>&1 || pkgs="chromium"; \
+	fc-list :lang=zh family 2>/dev/null | grep -q . || pkgs="$$pkgs fonts-noto-cjk"; \
+	[ -z "$$pkgs" ] || { \
+	  echo "installing Debian $${pkgs# } for the browser tests and screenshots"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$pkgs >/dev/null; }
 
 test: $(STAMP) chromium
 	$(BIN)/ruff check .

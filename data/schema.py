@@ -8,7 +8,7 @@ Why this shape:
   memory than DuckDB should spend. Uniqueness is enforced by the ingest (anti-join against
   stored keys inside the batch transaction), and ``store.sort_readings`` rewrites the table
   in (station_id, parameter, ts) order after bulk loads, which makes a one-station drill-down
-  ~40x faster (``../shared/reference/stack-notes.md``).
+  ~40x faster (measured on the benchmark store, benchmarks/results/dashboard.md).
 - Every timestamp is naive UTC. Adapters convert from China Standard Time.
 - Migrations are numbered SQL files in ``data/migrations``; ``schema_version`` records which
   ran. Add a file, never edit an applied one.

@@ -1,4 +1,4 @@
-"""Shared fixtures. Tests never need ../shared: they use the sample shipped in data/sample."""
+"""Shared fixtures. Tests never need the shared data folder (ENVTRUST_SHARED_DATA): they use the sample shipped in data/sample."""
 
 from __future__ import annotations
 

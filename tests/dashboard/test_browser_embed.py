@@ -40,7 +40,7 @@ def _load_fixture_module():
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory):
-    """The real server (H6's internal app + the embeds) behind waitress on an ephemeral port."""
+    """The real server (the internal app + the embeds) behind waitress on an ephemeral port."""
     settings = load_settings(db_path=tmp_path_factory.mktemp("browser") / "b.duckdb", secret_key="b" * 64)
     server = create_server(settings)
     con = server.extensions["envtrust"].con

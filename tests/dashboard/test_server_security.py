@@ -2,7 +2,7 @@
 
 Two layers are exercised: Flask's test client (fast, exact) and real HTTP over a TCP socket
 against the same server running in waitress in a thread (what a hand-crafted request would hit).
-The internal app used here is H6's real ``dashboard.internal.app`` where the test says so, and a
+The internal app used here is the real ``dashboard.internal.app`` where the test says so, and a
 small role-guarded Dash app built in this file where a test needs a callback with a known role.
 """
 
@@ -352,7 +352,7 @@ def test_map_layers_are_served_cacheable_and_only_known_names(server):
         layer_url("../../etc/passwd")
 
 
-# ---------------------------------------------------------------- with H6's real internal app
+# ---------------------------------------------------------------- with the real internal app
 
 @pytest.fixture(scope="module")
 def real_server(tmp_path_factory):
