@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from analytics.standards.cems import measured_from_corrected_mg_m3
 from analytics.vocabulary import (
     AIR_EVENT_KINDS,
     AIR_POLLUTANTS,
@@ -425,7 +426,7 @@ def _measured_limit_factor(cube: _Cube, s: int, p: str, ctx) -> np.ndarray | flo
     if not p.startswith("flue_") or ref is None or "flue_O2" not in cube.params:
         return 1.0
     o2 = cube.values[s, :, cube.p("flue_O2")]
-    f = (21.0 - o2) / (21.0 - ref)
+    f = measured_from_corrected_mg_m3(1.0, o2, ref)
     return np.where(np.isfinite(f) & (f > 0.05), f, 1.0)
 
 

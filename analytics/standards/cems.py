@@ -72,22 +72,44 @@ def emission_limits_mg_m3(unit_type: str, regime: str = "new") -> dict[str, floa
         raise ValueError(f"no GB 13223 limits for {unit_type!r}/{regime!r}; known: {known}, or regime ultra_low") from None
 
 
-def o2_corrected_mg_m3(conc, o2_pct, ref_o2_pct):
+def _shaped(out: np.ndarray, index, name: str):
+    if index is not None:
+        return pd.Series(out, index=index, name=name)
+    return float(out) if out.ndim == 0 else out
+
+
+def o2_corrected_mg_m3(conc, o2_pct, ref_o2_pct, *, min_gap_pct: float | None = None):
     """Concentration at reference O2: ``C * (21 - ref_o2_pct) / (21 - o2_pct)`` (mg/m3).
 
     Vectorised and broadcasting (scalars, arrays, Series; a Series argument keeps its index).
-    NaN where any input is NaN, O2 >= 21 %, O2 < 0 or the concentration is negative.
+    NaN where any input is NaN, O2 >= 21 %, O2 < 0 or the concentration is negative: the limit
+    check of a real outlet never divides by a flue that is ambient air.
+
+    ``min_gap_pct`` floors ``21 - O2`` instead (no NaN): the synthetic outlets use 0.5 % so that a
+    start-up hour with the flue nearly ambient gets the large finite value a data logger records.
     """
     index = next((x.index for x in (conc, o2_pct, ref_o2_pct) if isinstance(x, pd.Series)), None)
     c = np.asarray(conc, dtype=float)
     o2 = np.asarray(o2_pct, dtype=float)
     ref = np.asarray(ref_o2_pct, dtype=float)
+    if min_gap_pct is not None:
+        return _shaped(c * (AMBIENT_O2_PCT - ref) / np.maximum(AMBIENT_O2_PCT - o2, min_gap_pct), index,
+                       "corrected_mg_m3")
     with np.errstate(invalid="ignore", divide="ignore"):
         bad = (o2 >= AMBIENT_O2_PCT) | (o2 < 0) | (c < 0) | (ref >= AMBIENT_O2_PCT) | (ref < 0)
         out = np.where(bad, np.nan, c * (AMBIENT_O2_PCT - ref) / (AMBIENT_O2_PCT - o2))
-    if index is not None:
-        return pd.Series(out, index=index, name="corrected_mg_m3")
-    return float(out) if out.ndim == 0 else out
+    return _shaped(out, index, "corrected_mg_m3")
+
+
+def measured_from_corrected_mg_m3(conc_ref, o2_pct, ref_o2_pct):
+    """The inverse of :func:`o2_corrected_mg_m3`: what the analyser reads at ``o2_pct`` for a value
+    ``conc_ref`` at the reference O2, ``C_ref * (21 - O2) / (21 - O2_ref)`` (mg/m3). With
+    ``conc_ref = 1`` it is the factor from a reference-O2 limit to the measured-O2 limit."""
+    index = next((x.index for x in (conc_ref, o2_pct, ref_o2_pct) if isinstance(x, pd.Series)), None)
+    c = np.asarray(conc_ref, dtype=float)
+    o2 = np.asarray(o2_pct, dtype=float)
+    ref = np.asarray(ref_o2_pct, dtype=float)
+    return _shaped(c * (AMBIENT_O2_PCT - o2) / (AMBIENT_O2_PCT - ref), index, "measured_mg_m3")
 
 
 def limits_from_stations(stations: pd.DataFrame) -> pd.DataFrame:

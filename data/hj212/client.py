@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 
 from data.hj212.codes import st_for_parameters
-from data.hj212.packet import PacketError, make_qn, parse_packet, readings_to_packets
+from data.hj212.packet import CST_OFFSET, PacketError, make_qn, parse_packet, readings_to_packets
 
 
 @dataclass
@@ -50,7 +50,7 @@ class SendReport:
 
 def unique_qns(n: int, start: datetime | None = None) -> list[str]:
     """``n`` distinct QNs (request times 1 ms apart from ``start`` CST, default now)."""
-    start = start or (datetime.now(UTC).replace(tzinfo=None) + timedelta(hours=8))  # CST wall clock
+    start = start or (datetime.now(UTC).replace(tzinfo=None) + CST_OFFSET)  # CST wall clock
     return [make_qn(start + timedelta(milliseconds=i)) for i in range(n)]
 
 

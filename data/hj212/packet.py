@@ -17,12 +17,13 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 
+from analytics.vocabulary import CST_UTC_OFFSET_H
 from data.hj212.codes import ST_NETWORKS, cached_code_table
 from data.hj212.crc import crc_hex
 
 MAX_SEGMENT_CHARS = 1024  # HJ 212-2017 table: data segment 0..1024 ASCII characters
 FRAME_OVERHEAD = 2 + 4 + 4 + 2  # '##', length, CRC, CRLF
-CST_OFFSET = timedelta(hours=8)  # China Standard Time, no daylight saving
+CST_OFFSET = timedelta(hours=CST_UTC_OFFSET_H)  # packets carry China Standard Time (DataTime, QN)
 
 # CN codes (standards.md 1.6). Data uploads, their stop commands, control and responses.
 DATA_CNS: dict[str, str] = {"2011": "Rtd", "2051": "Avg", "2061": "Avg", "2031": "Avg"}

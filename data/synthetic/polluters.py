@@ -47,7 +47,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-LOCAL_UTC_OFFSET_H = 8
+from analytics.standards.cems import measured_from_corrected_mg_m3, o2_corrected_mg_m3
+from analytics.timeconv import CST_OFFSET
 
 
 @dataclass(frozen=True)
@@ -133,9 +134,13 @@ def _outlet_row(sid, name, outlet, outlet_type, industry, lon, lat, ci, limits, 
     }
 
 
+#: floor of (21 - O2) in the outlets' reference-O2 values (start-up hours with the flue nearly ambient)
+O2_GAP_FLOOR_PCT = 0.5
+
+
 def o2_corrected(conc_mg_m3, o2_pct, ref_o2_pct):
-    """Reference-O2 concentration, HJ 75-2017 / GB 13223-2011: C * (21 - O2_ref) / (21 - O2)."""
-    return np.asarray(conc_mg_m3) * (21.0 - ref_o2_pct) / np.maximum(21.0 - np.asarray(o2_pct), 0.5)
+    """Reference-O2 concentration as the synthetic outlets' data loggers compute it (HJ 75-2017)."""
+    return np.asarray(o2_corrected_mg_m3(conc_mg_m3, o2_pct, ref_o2_pct, min_gap_pct=O2_GAP_FLOOR_PCT))
 
 
 def production_load(local: pd.DatetimeIndex, industry: str) -> np.ndarray:
@@ -224,7 +229,7 @@ def generate_polluters(outlets: pd.DataFrame, start, end, *, seed: int = 0,
     """
     dishonest = DISHONEST if dishonest is None else dishonest
     hours = pd.date_range(pd.Timestamp(start).floor("h"), pd.Timestamp(end).floor("h"), freq="h")
-    local = hours + pd.Timedelta(hours=LOCAL_UTC_OFFSET_H)
+    local = hours + CST_OFFSET
     frames, truth = [], []
     for idx, (_, o) in enumerate(outlets.sort_values("station_id").iterrows()):
         rng = np.random.default_rng([seed, idx])
@@ -273,7 +278,7 @@ def _flue_outlet(local: pd.DatetimeIndex, industry: str, rng: np.random.Generato
             level[s:e] *= rng.uniform(1.2, 2.0)
         if p in ("flue_SO2", "flue_NOx"):
             level = np.where(startup, level * (3.0 + 4.0 * (8 - since_start) / 8), level)
-        measured = level * (21.0 - o2) / (21.0 - prof.ref_o2_pct)
+        measured = measured_from_corrected_mg_m3(level, o2, prof.ref_o2_pct)
         measured = np.where(run, measured, rng.uniform(0.0, 1.5, n))
         values[p] = np.round(np.clip(measured * rng.normal(1, 0.03, n), 0, None), 2)
     flags = {p: np.where(run, "N", "F").astype(object) for p in values}
@@ -351,7 +356,7 @@ def _plant(kind, params, values, flags, limits, o, local, hours, rng) -> list[li
     rows = []
 
     def corr_factor():
-        return (21.0 - ref) / np.maximum(21.0 - o2, 0.5) if ref is not None else np.ones(n)
+        return o2_corrected(1.0, o2, ref) if ref is not None else np.ones(n)
 
     if kind == "flag_abuse":
         episodes = _episodes(n, rng, 10, 4, 24, allowed=np.isin(flags[params[0]], ["N"]))

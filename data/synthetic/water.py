@@ -29,6 +29,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from analytics.timeconv import CST_OFFSET
+
 WATER_SECTION_PARAMETERS: tuple[str, ...] = (
     "pH", "DO", "CODMn", "NH3-N", "TP", "TN", "turbidity", "conductivity", "water_temp",
 )
@@ -51,7 +53,6 @@ BEIJING_OUTBOUND_SHIFT = 0.4      # extra for sections leaving Beijing (urban wa
 CONDUCTIVITY_US_CM: dict[str, float] = {"黄河": 900.0, "长江": 330.0}
 DEFAULT_CONDUCTIVITY_US_CM = 1100.0  # Hai-basin rivers are hard and saline
 FLOW_VELOCITY_KM_H = 1.8          # ~0.5 m/s
-LOCAL_UTC_OFFSET_H = 8
 
 
 def do_saturation_mg_l(water_temp_c):
@@ -146,7 +147,7 @@ def generate_water(sections: pd.DataFrame, start, end, *, seed: int = 0,
         return pd.DataFrame({"station_id": [], "ts": [], "parameter": [], "value": [], "flag": []})
     rng = np.random.default_rng(seed)
     sections = sections.reset_index(drop=True)
-    local = hours + pd.Timedelta(hours=LOCAL_UTC_OFFSET_H)
+    local = hours + CST_OFFSET
     doy = local.day_of_year.to_numpy()
     hod = local.hour.to_numpy() + 0.5
     season = np.cos(2 * np.pi * (doy - 205) / 365.25)            # +1 late July, -1 late January
