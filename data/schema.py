@@ -11,7 +11,9 @@ Why this shape:
   ~40x faster (measured on the benchmark store, benchmarks/results/dashboard.md).
 - Every timestamp is naive UTC. Adapters convert from China Standard Time.
 - Migrations are numbered SQL files in ``data/migrations``; ``schema_version`` records which
-  ran. Add a file, never edit an applied one.
+  ran, and every file not yet recorded runs, in number order (subsystems own number ranges, so
+  a file merged later with a lower number still reaches a store that is further along). Add a
+  file, never edit an applied one.
 """
 
 from __future__ import annotations
@@ -40,11 +42,17 @@ def current_version(con: duckdb.DuckDBPyConnection) -> int:
     return int(rows[0][0]) if rows else 0
 
 
+def applied_versions(con: duckdb.DuckDBPyConnection) -> set[int]:
+    current_version(con)  # creates the table on a new store
+    return {int(v) for (v,) in con.execute("SELECT version FROM schema_version").fetchall()}
+
+
 def migrate(con: duckdb.DuckDBPyConnection) -> int:
     """Apply pending migrations in one transaction each; return the resulting version."""
-    version = current_version(con)
+    done = applied_versions(con)
+    version = max(done, default=0)
     for number, sql in migration_files():
-        if number <= version:
+        if number in done:
             continue
         con.execute("BEGIN TRANSACTION")
         try:
@@ -54,5 +62,5 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
         except Exception:
             con.execute("ROLLBACK")
             raise
-        version = number
+        version = max(version, number)
     return version
