@@ -31,16 +31,21 @@ import pandas as pd
 from analytics.detectors.base import Panel, log_values, nan_rolling_mean
 from analytics.detectors.spatial import spatial_fit_or_compute
 from analytics.registry import register
+from analytics.standards.air_quality import limit_ug_m3 as gb3095_limit
+from analytics.standards.aqi import breakpoints
 
-# HJ 633-2012 table 1 (IAQI 100, 150 and 200 breakpoints) and GB 3095-2012 grade II 24-h limits
-AIR_LIMITS: dict[str, tuple[float, ...]] = {
-    "PM2.5": (75.0, 115.0, 150.0),
-    "PM10": (150.0, 250.0, 350.0),
-    "SO2": (150.0, 500.0),
-    "NO2": (80.0, 200.0),
-    "CO": (4.0, 10.0),
-    "O3": (160.0, 200.0),
-}
+
+def _air_limits() -> dict[str, tuple[float, ...]]:
+    """The levels an operator could hold a reading under: for PM the HJ 633-2012 24-h IAQI 100, 150
+    and 200 breakpoints (watched hourly), for the gases the GB 3095-2012 grade II limits (24-h or
+    8-h, then 1-h)."""
+    pm = {p: tuple(float(b) for b in breakpoints(p, "24h")[2:5]) for p in ("PM2.5", "PM10")}
+    gases = {p: (float(gb3095_limit(p, slow)), float(gb3095_limit(p, "1h")))
+             for p, slow in (("SO2", "24h"), ("NO2", "24h"), ("CO", "24h"), ("O3", "8h_max"))}
+    return pm | gases
+
+
+AIR_LIMITS: dict[str, tuple[float, ...]] = _air_limits()
 
 
 OUTLET_KIND = "polluter_outlet"

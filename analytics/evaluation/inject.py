@@ -46,7 +46,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from analytics.standards.cems import measured_from_corrected_mg_m3
+from analytics.standards.air_quality import limit_ug_m3 as gb3095_limit
+from analytics.standards.cems import ULTRA_LOW_LIMITS_MG_M3, measured_from_corrected_mg_m3
 from analytics.vocabulary import (
     AIR_EVENT_KINDS,
     AIR_POLLUTANTS,
@@ -73,10 +74,10 @@ WATER_POLLUTANTS: tuple[str, ...] = ("CODMn", "NH3-N", "TP", "TN")
 WATER_DRIFT_PARAMS: tuple[str, ...] = ("DO", "pH", "NH3-N", "CODMn", "TP", "turbidity", "conductivity")
 
 # GB 3095-2012 table 1, 24-h Grade II limits = HJ 633-2012 IAQI-100 breakpoints (ug/m3)
-PM25_24H_LIMIT_UGM3 = 75.0
-PM10_24H_LIMIT_UGM3 = 150.0
+PM25_24H_LIMIT_UGM3 = float(gb3095_limit("PM2.5", "24h"))
+PM10_24H_LIMIT_UGM3 = float(gb3095_limit("PM10", "24h"))
 # Ultra-low emission limits for coal-fired units (mg/m3 at 6% O2), used when limits_json is absent
-DEFAULT_CEMS_LIMITS_MGM3: dict[str, float] = {"flue_SO2": 35.0, "flue_NOx": 50.0, "flue_dust": 10.0}
+DEFAULT_CEMS_LIMITS_MGM3: dict[str, float] = dict(ULTRA_LOW_LIMITS_MG_M3)
 
 GAP_BETWEEN_EVENTS_H = 24
 MAX_TRIES_PER_EVENT = 200
