@@ -21,8 +21,8 @@ Design (why it looks like this):
 
 Air kinds go into ``air_station``/``air_micro`` stations; CEMS kinds (``flag_abuse``,
 ``clipping`` under the emission limit, ``flatline``) into ``polluter_outlet`` stations, whose
-limits come from ``limits_json``. :func:`synthetic_cems` makes CEMS-like outlet series when
-no synthetic polluter network is available.
+limits come from ``limits_json`` (the ultra-low limits when absent); the outlet series come from
+the seeded polluter generator (``data.synthetic.polluters``).
 
 Water kinds (:data:`WATER_KINDS`) go into ``water_section`` stations (automatic surface-water
 stations, GB 3838-2002 parameters) and model what happens at a 水质自动站: the station stops
@@ -923,43 +923,3 @@ def truth_station_hours(truth_events: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame({"station_id": pd.Series(dtype=str), "ts": pd.Series(dtype="datetime64[ns]"),
                              "event_id": pd.Series(dtype=str), "kind": pd.Series(dtype=str)})
     return pd.concat(rows, ignore_index=True)
-
-
-def synthetic_cems(n_outlets: int = 6, start: str = "2016-12-01", hours: int = 24 * 41, seed: int = 0,
-                   lon: float = 116.5, lat: float = 39.9) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """CEMS-like hourly flue-gas series for ``n_outlets`` coal-fired outlets (fallback generator).
-
-    Used by the evaluation only when the project's synthetic polluter network is unavailable.
-    Concentrations (mg/m3) sit at 40-75% of the ultra-low limits with load-driven diurnal cycles,
-    AR(1) noise, occasional excursions above the limit and rare honest shutdowns; O2 %, flow
-    m3/h and temperature degC follow load. Returns ``(readings, stations)`` in the store layout.
-    """
-    rng = np.random.default_rng(seed)
-    times = pd.date_range(start, periods=hours, freq="h")
-    hour = times.hour.to_numpy()
-    frames, st_rows = [], []
-    for k in range(n_outlets):
-        sid = f"CEMS{k + 1:03d}"
-        load = 0.75 + 0.2 * np.sin(2 * np.pi * (hour - 8) / 24) + rng.normal(0, 0.03, hours)
-        ar = np.zeros(hours)
-        eps = rng.normal(0, 0.08, hours)
-        for t in range(1, hours):
-            ar[t] = 0.9 * ar[t - 1] + eps[t]
-        excursion = np.zeros(hours)
-        for _ in range(max(1, hours // 500)):
-            a = int(rng.integers(0, hours - 6))
-            excursion[a:a + int(rng.integers(1, 5))] = rng.uniform(0.4, 0.9)
-        load = np.clip(load, 0.3, 1.1)
-        rows = {}
-        for p, lim in DEFAULT_CEMS_LIMITS_MGM3.items():
-            base = lim * rng.uniform(0.4, 0.65)
-            rows[p] = np.round(np.clip(base * (0.7 + 0.4 * load) * np.exp(ar + excursion), 0, None), 1)
-        rows["flue_O2"] = np.round(np.clip(9.0 - 3.0 * load + rng.normal(0, 0.2, hours), 3, 20), 1)
-        rows["flue_flow"] = np.round(1.2e6 * load * rng.normal(1.0, 0.02, hours), -2)
-        rows["flue_temp"] = np.round(45 + 10 * load + rng.normal(0, 0.5, hours), 1)
-        for p, v in rows.items():
-            frames.append(pd.DataFrame({"station_id": sid, "ts": times, "parameter": p, "value": v, "flag": "N"}))
-        st_rows.append({"station_id": sid, "name": f"synthetic outlet {k + 1}", "kind": "polluter_outlet",
-                        "lon": lon + 0.05 * k, "lat": lat + 0.03 * k, "ref_o2_pct": 6.0,
-                        "limits_json": json.dumps(DEFAULT_CEMS_LIMITS_MGM3)})
-    return pd.concat(frames, ignore_index=True), pd.DataFrame(st_rows)

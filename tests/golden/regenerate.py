@@ -60,17 +60,30 @@ def plain(df: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
+def honest_outlets(n_outlets: int = 4, days: int = 30, seed: int = 1) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The first ``n_outlets`` flue-gas outlets of the demo's polluter network, honest (nothing
+    planted), hourly over ``days`` from 2016-12-01 UTC: (readings, stations)."""
+    from data.synthetic.polluters import generate_polluters, polluter_outlets
+
+    stations = polluter_outlets()
+    stations = stations[stations["outlet_type"] == "flue_gas"].head(n_outlets).reset_index(drop=True)
+    start = pd.Timestamp("2016-12-01")
+    readings, _ = generate_polluters(stations, start, start + pd.Timedelta(hours=24 * days - 1), seed=seed,
+                                     dishonest={})
+    return readings, stations
+
+
 def injector_tables() -> dict[str, pd.DataFrame]:
     """The pinned injector runs: the Beijing sample's first two weeks (air kinds, 3 per kind,
-    seed 0) and four synthetic CEMS outlets over 30 days (CEMS kinds, 3 per kind, seed 0)."""
-    from analytics.evaluation.inject import CEMS_KINDS, inject_interference, synthetic_cems
+    seed 0) and four honest synthetic flue-gas outlets over 30 days (CEMS kinds, 3 per kind, seed 0)."""
+    from analytics.evaluation.inject import CEMS_KINDS, inject_interference
     from data.adapters.beijing import read_prsa_pollutants
     from envtrust.settings import SAMPLE_DIR
 
     readings, stations = read_prsa_pollutants(SAMPLE_DIR / "beijing")
     part = readings[readings["ts"] < "2016-12-15"]
     out, truth = inject_interference(part, stations, n_per_kind=3, seed=0)
-    cems, cems_st = synthetic_cems(n_outlets=4, hours=24 * 30, seed=1)
+    cems, cems_st = honest_outlets()
     c_out, c_truth = inject_interference(cems, cems_st, kinds=list(CEMS_KINDS), n_per_kind=3, seed=0)
     return {
         "inject_air_truth": plain(truth), "inject_air_changes": changes(part, out),
