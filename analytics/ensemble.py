@@ -77,22 +77,36 @@ def fit_tail(stat: np.ndarray, mask: np.ndarray | None = None) -> TailCalibratio
     return TailCalibration(float(pos.size / n), tuple(float(v) for v in qs), n)
 
 
+#: marks a settings field set from the fitted files (calibration JSON, combiners), never from a TOML
+FITTED = {"fitted": True}
+
+
 @dataclass
 class EnsembleSettings:
+    """The ``[ensemble]`` section of a pipeline TOML (its knobs, defaults here and nowhere else) plus
+    what the fitted files install (the ``fitted`` fields). The shipped values were tuned on the
+    development split only."""
+
     weights: dict[str, float] = field(default_factory=dict)  # model -> weight (default 1)
-    second_bonus: float = 0.5
-    peak_level: float = 2.0  # station-hour surprise that starts a suspicious run
-    peak_bonus: float = 3.0  # surprise added to the strongest reading of each run
+    second_bonus: float = 0.5  # share of the second-strongest model's surprise added (models agreeing)
+    peak_level: float = 3.0  # station-hour surprise that opens a suspicious run
+    # added to the strongest reading of each run: the alarm budget is spent per case, not per hour
+    peak_bonus: float = 5.0
     full_bonus_h: int = 8  # runs this long or longer get the whole peak bonus
     extreme_level: float = 5.0  # ... and so does any run whose peak surprise reaches this
-    persistence_window_h: int = 0  # 0 = off; else centred window of the persistence term
-    persistence_weight: float = 1.0
-    persistence_cap: float = 5.0  # keep below peak_level + peak_bonus so run peaks stay on top
-    calibration: dict[str, TailCalibration] = field(default_factory=dict)  # model -> tail
-    self_calibrate: tuple[str, ...] = ()  # models ranked among their own positives in each run
-    combined: TailCalibration | None = None
-    combiners: tuple = ()  # analytics.stacking.LearnedCombiner per network: order readings under the alarm tier
-    alarm_level: float | None = None  # combined surprise of the clean data's top 1% station-hours (calibrated)
+    # centred rolling mean of the station-hour surprise (0 = off): lasting evidence outranks a lone odd hour
+    persistence_window_h: int = 25
+    persistence_weight: float = 1.5
+    persistence_cap: float = 7.8  # below peak_level + peak_bonus (8): run peaks stay on top of the ranking
+    # models ranked among their own positives in each run: HJ 212 flags never occur in the clean air
+    # calibration data
+    self_calibrate: tuple[str, ...] = ("flag_abuse",)
+    calibration: dict[str, TailCalibration] = field(default_factory=dict, metadata=FITTED)  # model -> clean tail
+    combined: TailCalibration | None = field(default=None, metadata=FITTED)
+    # analytics.stacking.LearnedCombiner per network: orders the readings under the alarm tier
+    combiners: tuple = field(default=(), metadata=FITTED)
+    # combined surprise of the clean data's top 1% station-hours
+    alarm_level: float | None = field(default=None, metadata=FITTED)
 
 
 def model_surprise(raw: dict[str, np.ndarray], settings: EnsembleSettings,

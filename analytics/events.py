@@ -9,7 +9,7 @@ Its kind is the kind whose models carry most surprise inside the event.
 
 Stations of networks the clean calibration never saw (CEMS outlets when it was fitted on air) and
 station kinds with their own gap behaviour (micro-sensors) get per-station thresholds learned in
-the run (:class:`StationThresholds`, built by ``analytics.pipeline.in_run_thresholds``).
+the run (:class:`StationThresholds`, built by ``analytics.pipeline.thresholds.in_run_thresholds``).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from analytics.detectors.base import Panel, run_lengths
+from analytics.ensemble import FITTED
 
 KIND_ZH = {
     "suppression": "疑似人为压低(喷淋/堵塞采样头)", "outage": "高值时段数据缺失(疑似断电/停机)",
@@ -66,11 +67,30 @@ EVENT_COLUMNS = ["event_id", "station_id", "start", "end", "kind", "score", "par
 
 @dataclass(frozen=True)
 class EventSettings:
-    threshold: float = 4.0  # combined surprise S that opens an event
+    """The ``[events]`` section of a pipeline TOML (defaults here and nowhere else) plus the
+    thresholds the calibration installs (``FITTED`` fields; ``threshold`` too, when it has one)."""
+
+    threshold: float = 4.0  # combined surprise S that opens an event; the calibration sets it from the budget
     low_ratio: float = 0.75  # S >= low_ratio * threshold keeps it open
     merge_gap_h: int = 3
     min_hours: int = 1
-    model_thresholds: dict = field(default_factory=dict)  # model -> surprise that opens an event alone
+    # a gap whose rows are absent scores as its strongest hour would as a null row, in self-calibrated
+    # networks too (water, CEMS): a power cut that drops the packets ranks like one that sends empty ones
+    absent_gaps_like_readings: bool = True
+    # networks outside the clean calibration (CEMS, water) open events from this centred rolling mean
+    # of the station-hour surprise: a self-calibrated surprise says "rare in this run", interference lasts
+    self_calibrated_window_h: int = 12
+    # ... and these models open events there alone (model -> rolling window, h), each at 1.5x the
+    # false-event budget: clip_limit (outlets) replaces clip_bunch there; flag_hidden opens an event
+    # alone from one flagged hour (docs/cems.md)
+    self_calibrated_own_event_models: dict[str, int] = field(default_factory=lambda: {
+        "outage": 1, "flatline": 1, "clip_limit": 24, "flag_hidden": 1})
+    # extra openers for one station kind, e.g. {water_section = {spike = 1}}. None by default: water
+    # spike openers raised own-event recall 0.38 -> 0.52 but doubled the events on an honest network
+    # (demo: 28 -> 58 water events in 3 months); the readings already flag 28/30 spikes
+    self_calibrated_own_event_models_by_kind: dict[str, dict[str, int]] = field(default_factory=dict)
+    # model -> surprise that opens an event alone (from the calibration)
+    model_thresholds: dict = field(default_factory=dict, metadata=FITTED)
 
 
 @dataclass(frozen=True)
@@ -206,15 +226,14 @@ def segments(mask_low: np.ndarray, mask_high: np.ndarray, merge_gap_h: int, min_
 def build_events(panel: Panel, combined: np.ndarray, final: np.ndarray, surprise: dict[str, np.ndarray],
                  model_kinds: dict[str, str | None], settings: EventSettings,
                  expected: np.ndarray | None = None, score_of=None, peak_bonus: float = 0.0,
-                 per_station: StationThresholds | None = None,
-                 absent_gaps_like_readings: bool = False) -> pd.DataFrame:
+                 per_station: StationThresholds | None = None) -> pd.DataFrame:
     """Events table (EVENT_COLUMNS) from the combined surprise cube [S, T, P].
 
     ``per_station`` replaces the calibrated thresholds station by station (see
-    :class:`StationThresholds`). ``absent_gaps_like_readings``: in self-calibrated networks too, a gap
-    whose rows are absent scores as its strongest hour would as a null row (the run peak's bonus,
-    the readings' calibration), so a power cut that drops the packets ranks like one that sends
-    empty ones."""
+    :class:`StationThresholds`). ``settings.absent_gaps_like_readings``: in self-calibrated networks
+    too, a gap whose rows are absent scores as its strongest hour would as a null row (the run
+    peak's bonus, the readings' calibration), so a power cut that drops the packets ranks like one
+    that sends empty ones."""
     low, high = event_openers(combined, surprise, settings, per_station)
     segs = segments(low, high, settings.merge_gap_h, settings.min_hours)
     rows = []
@@ -235,7 +254,7 @@ def build_events(panel: Panel, combined: np.ndarray, final: np.ndarray, surprise
             tail = per_station.run_tail
             scorer = lambda v, tail=tail: float(1.0 - 10.0 ** (-tail.surprise(np.array([v]))[0]))  # noqa: E731
             bonus = 0.0
-        gap = (score_of, peak_bonus) if absent_gaps_like_readings else (scorer, bonus)
+        gap = (score_of, peak_bonus) if settings.absent_gaps_like_readings else (scorer, bonus)
         rows.append(_describe(panel, s, a, b, combined, final, surprise, model_kinds, kinds,
                               float(thr[s]) * settings.low_ratio, expected, scorer, bonus, o_open, gap))
     if not rows:

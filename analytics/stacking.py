@@ -101,6 +101,8 @@ class LearnedCombiner:
     fitted_on: str = ""
     networks: tuple[str, ...] = ("air",)  # parameter networks (analytics.vocabulary) it orders
     alarm: str = "calibrated"  # alarm level from the clean calibration, or "in_run" (self-calibrated networks)
+    # analytics.pipeline.config.fit_fingerprint of the detectors and panel whose surprises it was fitted on
+    fingerprint: str = ""
 
     def logit(self, surprise: dict[str, np.ndarray], plain: np.ndarray, scored: np.ndarray) -> np.ndarray:
         """Log-odds of interference per cell [S, T, P], accumulated feature by feature; each
@@ -126,7 +128,8 @@ class LearnedCombiner:
         return xp, fp
 
     def to_dict(self) -> dict:
-        return {"networks": list(self.networks), "alarm": self.alarm, "fitted_on": self.fitted_on,
+        return {"fingerprint": self.fingerprint, "networks": list(self.networks), "alarm": self.alarm,
+                "fitted_on": self.fitted_on,
                 "features": list(self.features), "knots": list(self.knots), "intercept": float(self.intercept),
                 "coef": [[round(float(v), 6) for v in row] for row in self.coef]}
 
@@ -134,13 +137,14 @@ class LearnedCombiner:
     def from_dict(cls, d: dict) -> LearnedCombiner:
         return cls(tuple(d["features"]), np.asarray(d["coef"], dtype=np.float64), float(d["intercept"]),
                    tuple(float(k) for k in d["knots"]), str(d.get("fitted_on", "")),
-                   tuple(d.get("networks", ("air",))), str(d.get("alarm", "calibrated")))
+                   tuple(d.get("networks", ("air",))), str(d.get("alarm", "calibrated")),
+                   str(d.get("fingerprint", "")))
 
 
 def fit_combiner(design: np.ndarray, names: list[str], positive: np.ndarray, kind: np.ndarray,
                  negative_weight: float = 1.0, c: float = 0.1, fitted_on: str = "",
                  networks: tuple[str, ...] = ("air",), alarm: str = "calibrated",
-                 kind_balance: float = 0.0) -> LearnedCombiner:
+                 kind_balance: float = 0.0, fingerprint: str = "") -> LearnedCombiner:
     """Fit the combiner on design rows labelled ``positive`` (reading altered by interference).
 
     ``kind_balance`` sets how each kind's altered readings are weighted: 0 = every reading alike
@@ -149,7 +153,8 @@ def fit_combiner(design: np.ndarray, names: list[str], positive: np.ndarray, kin
     alarm tier, and the tier alone decides which cases reach the analyst's alarm budget, so the
     short kinds keep their recall while the long ones get graded well (development split: AP
     0.443 -> 0.465 and 0.403 -> 0.436 on two injection seeds, recall@1% unchanged, 0.5 in between).
-    ``negative_weight`` undoes a subsampling of the negatives (1 / the share kept).
+    ``negative_weight`` undoes a subsampling of the negatives (1 / the share kept). ``fingerprint``:
+    the pipeline's ``fit_fingerprint``, recorded so a pipeline whose detectors changed refuses it.
     """
     from sklearn.linear_model import LogisticRegression
 
@@ -157,7 +162,8 @@ def fit_combiner(design: np.ndarray, names: list[str], positive: np.ndarray, kin
     w = np.where(y, kind_weights(y, np.asarray(kind), kind_balance), float(negative_weight))
     model = LogisticRegression(max_iter=400, C=c).fit(design, y, sample_weight=w)
     coef = model.coef_[0].reshape(len(names), 1 + len(KNOTS))
-    return LearnedCombiner(tuple(names), coef, float(model.intercept_[0]), KNOTS, fitted_on, tuple(networks), alarm)
+    return LearnedCombiner(tuple(names), coef, float(model.intercept_[0]), KNOTS, fitted_on, tuple(networks), alarm,
+                           fingerprint)
 
 
 def kind_weights(positive: np.ndarray, kind: np.ndarray, balance: float) -> np.ndarray:

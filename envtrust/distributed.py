@@ -60,8 +60,8 @@ def score_distributed(readings: pd.DataFrame, stations: pd.DataFrame, pipeline: 
     from dask.distributed import Client, LocalCluster
 
     pipe = load_pipeline(pipeline) if isinstance(pipeline, str) else pipeline
-    k = max(int(dict(pipe.detectors).get("donor", {}).get("max_donors", 16)), pipe.k_neighbours)
-    parts = station_partitions(stations, n_parts or n_workers, halo_k=k, max_distance_m=pipe.max_distance_m)
+    k = max(int(pipe.detector_params("donor")["max_donors"]), pipe.panel.k_neighbours)
+    parts = station_partitions(stations, n_parts or n_workers, halo_k=k, max_distance_m=pipe.panel.max_distance_m)
     own_cluster = client is None
     cluster = None
     if own_cluster:

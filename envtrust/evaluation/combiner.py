@@ -24,7 +24,14 @@ import pandas as pd
 
 from analytics.ensemble import combine
 from analytics.evaluation.inject import AIR_KINDS, CEMS_KINDS, WATER_KINDS, inject_interference
-from analytics.pipeline import combiner_surprise, load_pipeline, param_networks, run_models, scoring_surprise
+from analytics.pipeline import (
+    combiner_surprise,
+    fit_fingerprint,
+    load_pipeline,
+    param_networks,
+    run_models,
+    scoring_surprise,
+)
 from analytics.stacking import LearnedCombiner, design_rows, fit_combiner
 from envtrust.evaluation.harness import cems_network, water_network
 
@@ -90,13 +97,14 @@ def fit_on_development(readings: pd.DataFrame, stations: pd.DataFrame, pipeline:
                        progress: Callable[[str], None] | None = None) -> LearnedCombiner:
     """Fit the combiner on injected copies of ``readings`` (the development split, CST-selected)."""
     progress = progress or (lambda msg: None)
-    pipe = load_pipeline(pipeline)
+    pipe = load_pipeline(pipeline, refit=("combiners",))  # the stale combiners are the ones refitted
     parts = []
     for seed in seeds:
         progress(f"  injection seed {seed}: models ...")
         parts.append(training_rows(readings, stations, pipe, seed))
     span = f"{pd.Timestamp(readings['ts'].min()):%Y-%m-%d}..{pd.Timestamp(readings['ts'].max()):%Y-%m-%d} UTC"
-    return _fit_parts(parts, progress, fitted_on=f"Beijing development split {span}, injection seeds {list(seeds)}")
+    return _fit_parts(parts, progress, fitted_on=f"Beijing development split {span}, injection seeds {list(seeds)}",
+                      fingerprint=fit_fingerprint(pipe))
 
 
 def _fit_parts(parts, progress: Callable[[str], None], **kwargs) -> LearnedCombiner:
@@ -120,7 +128,7 @@ def fit_cems_on_development(start_cst: str, end_cst: str, pipeline: str = "defau
     """The CEMS combiner: the project's synthetic polluter outlets over the development period with
     the CEMS kinds injected; its alarm level is taken in each run (CEMS surprises are self-calibrated)."""
     progress = progress or (lambda msg: None)
-    pipe = load_pipeline(pipeline)
+    pipe = load_pipeline(pipeline, refit=("combiners",))  # the stale combiners are the ones refitted
     parts = []
     for seed in seeds:
         progress(f"  CEMS, injection seed {seed}: models ...")
@@ -129,7 +137,7 @@ def fit_cems_on_development(start_cst: str, end_cst: str, pipeline: str = "defau
     return _fit_parts(parts, progress,
                       fitted_on=f"synthetic polluter outlets {start_cst}..{end_cst} CST (development period), "
                                 f"injection seeds {list(seeds)}",
-                      networks=CEMS_NETWORKS, alarm="in_run")
+                      networks=CEMS_NETWORKS, alarm="in_run", fingerprint=fit_fingerprint(pipe))
 
 
 def fit_water_on_development(start_cst: str, end_cst: str, pipeline: str = "default",
@@ -139,7 +147,7 @@ def fit_water_on_development(start_cst: str, end_cst: str, pipeline: str = "defa
     when given) over the development period with the water kinds injected; like CEMS, its alarm
     level is taken in each run (water surprises are self-calibrated)."""
     progress = progress or (lambda msg: None)
-    pipe = load_pipeline(pipeline)
+    pipe = load_pipeline(pipeline, refit=("combiners",))  # the stale combiners are the ones refitted
     parts = []
     for seed in seeds:
         progress(f"  water, injection seed {seed}: models ...")
@@ -148,4 +156,4 @@ def fit_water_on_development(start_cst: str, end_cst: str, pipeline: str = "defa
     return _fit_parts(parts, progress,
                       fitted_on=f"synthetic water sections {start_cst}..{end_cst} CST (development period), "
                                 f"injection seeds {list(seeds)}",
-                      networks=("water",), alarm="in_run")
+                      networks=("water",), alarm="in_run", fingerprint=fit_fingerprint(pipe))

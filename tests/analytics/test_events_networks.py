@@ -3,6 +3,8 @@ thresholds in the run, micro-sensors their dropout base rate, and a feed's edges
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -120,6 +122,7 @@ def test_sparse_family_scores_long_running_stations_in_one_panel(monkeypatch):
     long-running stations are scored exactly as on their own (their history is not cut into 7-day
     windows), and every reading is scored once."""
     import analytics.pipeline as ap
+    import analytics.pipeline.blocks as blocks
     from data.testing import sample_readings
 
     r, s = sample_readings()
@@ -134,7 +137,7 @@ def test_sparse_family_scores_long_running_stations_in_one_panel(monkeypatch):
                          for sid in extra_st["station_id"]], ignore_index=True)
     readings = pd.concat([r, extra_r], ignore_index=True)
     stations = pd.concat([s, extra_st], ignore_index=True)
-    monkeypatch.setattr(ap, "SPARSE_MIN_CELLS", 0)  # the mix is small; make the sparse rule apply
+    monkeypatch.setattr(blocks, "SPARSE_MIN_CELLS", 0)  # the mix is small; make the sparse rule apply
     res = ap.score_blocks(readings, stations, "default")
     keys = ["station_id", "parameter", "ts"]
     assert res.scores[keys].sort_values(keys).reset_index(drop=True).equals(
@@ -164,15 +167,15 @@ def test_own_event_models_per_station_kind_let_water_spikes_open_events():
         warnings.simplefilter("ignore")
         injected, truth = inject_interference(r, s, kinds=["spike"], n_per_kind=8, seed=5)
     pipe = load_pipeline("default")
-    pipe.extra = dict(pipe.extra, events=dict(pipe.extra["events"], self_calibrated_own_event_models_by_kind={
-        "water_section": {"spike": 1, "extreme_ratio": 1}, "polluter_outlet": {}}))
+    default_events = pipe.events
+    pipe.events = replace(default_events, self_calibrated_own_event_models_by_kind={
+        "water_section": {"spike": 1, "extreme_ratio": 1}, "polluter_outlet": {}})
     spikes = score_partition(injected, s, pipe).events.query("kind == 'spike'")
     assert len(spikes) >= 1
     truth = truth.assign(start=pd.to_datetime(truth["start"]), end=pd.to_datetime(truth["end"]))
     for ev in spikes.itertuples(index=False):  # each one is an injected spike
         assert len(_matches(truth, ev)) == 1
-    pipe.extra = dict(pipe.extra, events={k: v for k, v in pipe.extra["events"].items()
-                                          if k != "self_calibrated_own_event_models_by_kind"})
+    pipe.events = default_events
     assert len(score_partition(injected, s, pipe).events.query("kind == 'spike'")) < len(spikes)
 
 
@@ -193,14 +196,14 @@ def test_a_water_gap_scores_the_same_whether_its_packets_are_missing_or_empty():
     ev = truth.iloc[0]  # a gap while the pollution wave passes (where the injector puts outages)
     gap = (r["station_id"] == ev.station_id) & r["ts"].between(ev.start, ev.end)
     pipe = load_pipeline("default")
-    assert pipe.extra["events"]["absent_gaps_like_readings"] is True
+    assert pipe.events.absent_gaps_like_readings is True
     absent = score_partition(r[~gap], s, pipe).events
     absent = absent[(absent["station_id"] == ev.station_id) & (absent["start"] <= ev.end) & (absent["end"] >= ev.start)]
     nulls = score_partition(r.assign(value=np.where(gap, np.nan, r["value"])), s, pipe).scores
     null_peak = nulls.loc[(nulls["station_id"] == ev.station_id) & nulls["ts"].between(ev.start, ev.end), "score"].max()
     assert len(absent) == 1 and absent["kind"].iloc[0] == "outage"
     assert absent["score"].iloc[0] == pytest.approx(null_peak, abs=1e-9)
-    pipe.extra = dict(pipe.extra, events=dict(pipe.extra["events"], absent_gaps_like_readings=False))
+    pipe.events = replace(pipe.events, absent_gaps_like_readings=False)
     before = score_partition(r[~gap], s, pipe).events
     before = before[(before["station_id"] == ev.station_id) & (before["start"] <= ev.end) & (before["end"] >= ev.start)]
     assert before["score"].iloc[0] < null_peak  # ranked by the run's own tail without the run-peak lift

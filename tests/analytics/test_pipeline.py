@@ -160,6 +160,6 @@ def test_context_parameters_are_measured_but_never_judged():
     assert len(temp) == (r["parameter"] == "water_temp").sum()  # still one row per reading
     assert temp["score"].max() == 0.0 and (temp.drop(columns=["station_id", "ts", "parameter"]) == 0).all().all()
     assert not res.events["parameters"].str.contains("water_temp").any()
-    pipe.extra = dict(pipe.extra, context_parameters=[])  # judged like any other parameter
+    pipe.context_parameters = ()  # judged like any other parameter
     judged = score_partition(r, s, pipe).scores
     assert judged.loc[judged["parameter"] == "water_temp", "score"].median() > 0.5

@@ -1,0 +1,101 @@
+"""Clean-data calibration: fit each model's tail, the combined tail, the alarm level and the event
+thresholds on data taken as clean (:func:`calibrate`); the result is the pipeline's
+``<name>.calibration.json``, stamped with the fingerprint of the detectors it was fitted for."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from analytics.ensemble import (
+    TailCalibration,
+    add_persistence,
+    combine,
+    emphasise_peaks,
+    fit_tail,
+    model_surprise,
+    parameter_key,
+)
+from analytics.pipeline.config import Pipeline, fit_fingerprint
+from analytics.pipeline.load import FITTED_KINDS, load_pipeline
+from analytics.pipeline.run import param_networks, run_models, uses_parameter_tails
+from analytics.pipeline.thresholds import OWN_EVENT_BUDGET_SHARE, event_threshold
+from analytics.stacking import alarm_level_at_budget, learned_order
+
+# models that may open an event on their own, and the share of the false-event budget each gets
+OWN_EVENT_MODELS = ("outage",)
+ALARM_BUDGET = 0.01  # share of clean station-hours above the alarm level (issue 3's 1% budget)
+
+
+def calibrate(readings: pd.DataFrame, stations: pd.DataFrame, pipeline: Pipeline | str = "default",
+              false_events_per_station_month: float = 0.1) -> dict:
+    """Clean-data calibration: per-model tails, the combined tail, and the event threshold that
+    yields at most ``false_events_per_station_month`` events on this (assumed clean) data."""
+    pipe = load_pipeline(pipeline, refit=FITTED_KINDS) if isinstance(pipeline, (str, Path)) else pipeline
+    pipe.ensemble.calibration = {}
+    pipe.ensemble.combined = None
+    panel, _, _, raw = run_models(readings, stations, pipe)
+    valid = np.isfinite(panel.values)
+    models = {}
+    per_parameter = pipe.per_parameter_models(raw)
+    for m, x in raw.items():
+        # missing-data models (outage) are calibrated on the missing cells, the rest on valid ones
+        mask = ~valid if m == "outage" else valid
+        if m == "outage":
+            models[m] = _outage_tail(x, mask, valid)
+        else:
+            models[m] = fit_tail(x, mask)
+        if m in per_parameter:
+            models.update(_parameter_tails(m, x, mask, valid, panel.parameters))
+    pipe.ensemble.calibration = models
+    surprise = model_surprise(raw, pipe.ensemble,
+                              parameters=panel.parameters if uses_parameter_tails(pipe, False) else None)
+    plain = combine(surprise, pipe.ensemble)
+    combined = emphasise_peaks(add_persistence(plain, pipe.ensemble), pipe.ensemble, runs_from=plain)
+    scored = valid | (raw.get("outage", np.zeros(1)) > 0)
+    # the alarm tier: the clean data's top 1% of station-hours (the analyst's alarm budget); under it
+    # the learned combiner (if the pipeline has one) orders the readings
+    alarm_level = alarm_level_at_budget(combined, scored, ALARM_BUDGET)
+    pipe.ensemble.alarm_level = alarm_level
+    features = surprise if uses_parameter_tails(pipe, False) else model_surprise(raw, pipe.ensemble,
+                                                                                 parameters=panel.parameters)
+    combined = learned_order(combined, features, plain, scored, pipe.ensemble.combiners, alarm_level,
+                             param_networks(panel.parameters))
+    comb_tail = fit_tail(combined, scored)
+    sh = np.max(plain, axis=2)
+    station_months = sh.shape[0] * sh.shape[1] / (24 * 30.44)
+    threshold = event_threshold(sh, pipe.events, station_months, false_events_per_station_month)
+    model_thr = {}
+    for m in OWN_EVENT_MODELS:
+        if m in surprise:
+            model_thr[m] = event_threshold(np.max(surprise[m], axis=2), pipe.events, station_months,
+                                            false_events_per_station_month * OWN_EVENT_BUDGET_SHARE)
+    return {"fingerprint": fit_fingerprint(pipe),
+            "models": {m: t.to_dict() for m, t in models.items()}, "combined": comb_tail.to_dict(),
+            "event_threshold": threshold, "model_event_thresholds": model_thr, "false_events_per_station_month": false_events_per_station_month,
+            "station_months": station_months, "readings": int(valid.sum()), "alarm_level": alarm_level}
+
+
+MIN_PARAMETER_CELLS = 50_000  # a parameter's own tail needs this many calibration cells (~6 station-months)
+
+
+def _parameter_tails(model: str, x: np.ndarray, mask: np.ndarray, valid: np.ndarray,
+                     parameters: tuple[str, ...]) -> dict[str, TailCalibration]:
+    """Per-parameter tails of one model, for parameters with enough calibration cells."""
+    out = {}
+    for i, p in enumerate(parameters):
+        if valid[..., i].sum() < MIN_PARAMETER_CELLS:
+            continue
+        xi, mi, vi = x[..., i], mask[..., i], valid[..., i]
+        out[parameter_key(model, p)] = _outage_tail(xi, mi, vi) if model == "outage" else fit_tail(xi, mi)
+    return out
+
+
+def _outage_tail(x: np.ndarray, mask: np.ndarray, valid: np.ndarray) -> TailCalibration:
+    """Outage stats exist only on missing cells; express their tail per reading (all cells) so
+    its surprise is comparable with models that see every reading."""
+    t = fit_tail(x, mask)
+    frac_cells = mask.sum() / max(mask.size, 1)
+    return TailCalibration(t.frac_positive * frac_cells, t.quantiles, int(mask.size))

@@ -1,0 +1,95 @@
+"""Loading a pipeline: its TOML (:mod:`analytics.pipeline.config`) and the files fitted for it next
+to it - ``<name>.calibration.json`` (clean-data tails, alarm level, event thresholds) and
+``<name>.combiner*.json`` (learned combiners, one per network family).
+
+Each fitted file records the :func:`~analytics.pipeline.config.fit_fingerprint` of the detectors
+and panel it was fitted on; one that does not match the TOML is refused (:class:`StaleFitError`),
+because its numbers describe statistics the pipeline no longer computes.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from analytics.ensemble import TailCalibration
+from analytics.pipeline.config import Pipeline, fit_fingerprint, pipeline_path, read_config
+from analytics.stacking import LearnedCombiner
+
+REFIT_COMMAND = "envtrust evaluate --fit-combiner"
+FITTED_KINDS = ("calibration", "combiners")
+
+
+class StaleFitError(ValueError):
+    """A fitted file was fitted for other detectors or parameters than the pipeline's."""
+
+
+def load_pipeline(name_or_path: str | Path = "default", refit: tuple[str, ...] = ()) -> Pipeline:
+    """Load ``analytics/pipelines/<name>.toml`` (or a TOML path) and the files fitted for it.
+
+    ``refit``: the fitted kinds ("calibration", "combiners") about to be fitted again; a stale file
+    of those kinds is left out instead of refused (the refit starts from the pipeline as written).
+    """
+    unknown = sorted(set(refit) - set(FITTED_KINDS))
+    if unknown:
+        raise ValueError(f"refit: unknown fitted kinds {unknown}; known: {', '.join(FITTED_KINDS)}")
+    path = pipeline_path(name_or_path)
+    pipe = read_config(path)
+    fingerprint = fit_fingerprint(pipe)
+    cal_path = calibration_path(path)
+    if cal_path.exists():
+        cal = read_fitted(cal_path)
+        if is_current(cal, cal_path, fingerprint, "calibration" in refit):
+            apply_calibration(pipe, cal)
+    combiners = []
+    for f in combiner_paths(path):
+        d = read_fitted(f)
+        if is_current(d, f, fingerprint, "combiners" in refit):
+            combiners.append(LearnedCombiner.from_dict(d))
+    pipe.ensemble.combiners = tuple(combiners)
+    return pipe
+
+
+def calibration_path(toml_path: Path) -> Path:
+    return toml_path.with_name(toml_path.stem + ".calibration.json")
+
+
+def combiner_paths(toml_path: Path) -> list[Path]:
+    """``<name>.combiner.json`` (air) and ``<name>.combiner.<family>.json``, in name order."""
+    return sorted(toml_path.parent.glob(toml_path.stem + ".combiner*.json"))
+
+
+def read_fitted(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def is_current(fitted: dict[str, Any], path: Path, fingerprint: str, refitting: bool) -> bool:
+    """Whether a fitted file was fitted for this pipeline; a stale one raises :class:`StaleFitError`
+    unless it is about to be refitted (then it is only left out)."""
+    recorded = fitted.get("fingerprint")
+    if recorded == fingerprint:
+        return True
+    if refitting:
+        return False
+    found = f"records fingerprint {recorded}" if recorded else "records no fingerprint"
+    raise StaleFitError(
+        f"{path} was not fitted for this pipeline's detectors and parameters: it {found}, the "
+        f"pipeline's is {fingerprint}. Refit it with `{REFIT_COMMAND}` (writes the calibration and "
+        f"the combiners; add --pipeline-dir for a pipeline outside analytics/pipelines/), or restore "
+        f"the detector settings it was fitted with.")
+
+
+def apply_calibration(pipe: Pipeline, cal: dict[str, Any]) -> None:
+    """Install a calibration dict (as written by :func:`analytics.pipeline.calibration.calibrate`)."""
+    pipe.ensemble.calibration = {m: TailCalibration.from_dict(d) for m, d in cal.get("models", {}).items()}
+    if cal.get("combined"):
+        pipe.ensemble.combined = TailCalibration.from_dict(cal["combined"])
+    if cal.get("alarm_level") is not None:
+        pipe.ensemble.alarm_level = float(cal["alarm_level"])
+    pipe.false_events_per_station_month = float(cal.get("false_events_per_station_month",
+                                                        pipe.false_events_per_station_month))
+    if "event_threshold" in cal:
+        pipe.events = replace(pipe.events, threshold=float(cal["event_threshold"]),
+                              model_thresholds=dict(cal.get("model_event_thresholds", {})))

@@ -1,0 +1,176 @@
+"""Running a pipeline: validate the input, build the panel, run every detector
+(:func:`run_models`), turn their statistics into calibrated surprises, combine them and find
+events (:func:`score_partition`).
+
+``score_partition(readings, stations, pipeline)`` is pure (DataFrames in, DataFrames out) so Dask
+can ship it to workers unchanged.
+"""
+
+from __future__ import annotations
+
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from analytics.detectors.base import InputError, build_panel, log_values, validate_readings, validate_stations
+from analytics.ensemble import add_persistence, combine, emphasise_peaks, final_score, model_surprise
+from analytics.events import EVENT_COLUMNS, build_events
+from analytics.pipeline.config import Pipeline
+from analytics.pipeline.load import load_pipeline
+from analytics.pipeline.thresholds import in_run_thresholds
+from analytics.registry import Registry, default_registry
+from analytics.stacking import learned_order
+from analytics.vocabulary import PARAMETERS
+
+# detectors run in a worker thread (they release the GIL); they must only read the panel cache
+BACKGROUND_DETECTORS = ("iforest",)
+
+
+@dataclass
+class ScoreResult:
+    scores: pd.DataFrame  # station_id, ts, parameter, score, <model columns>
+    events: pd.DataFrame  # EVENT_COLUMNS
+
+
+def run_models(readings: pd.DataFrame, stations: pd.DataFrame, pipeline: Pipeline,
+               registry: Registry | None = None):
+    """Validate, build the panel, run every detector: (panel, cells, raw model stats dict)."""
+    reg = registry or default_registry()
+    st = validate_stations(stations)
+    r = validate_readings(readings, st)
+    panel, cells = build_panel(r, st, k_neighbours=pipeline.panel.k_neighbours,
+                               max_distance_m=pipeline.panel.max_distance_m)
+    raw: dict[str, np.ndarray] = {}
+    outputs: dict[str, dict[str, np.ndarray]] = {}
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        log_values(panel)
+        names_in_pipe = dict(pipeline.detectors)
+        waiting = [(n, p) for n, p in pipeline.detectors if n in BACKGROUND_DETECTORS]
+        background = {}
+        with ThreadPoolExecutor(max_workers=1) as pool:
+
+            def submit_ready() -> None:
+                # heavy, GIL-releasing work (scikit-learn trees) overlaps the numpy detectors on the 2nd core
+                for n, p in list(waiting):
+                    if all(d in outputs for d in reg.get(n).needs if d in names_in_pipe):
+                        background[n] = pool.submit(reg.get(n).fn, panel, **p)
+                        waiting.remove((n, p))
+
+            submit_ready()
+            for name, params in pipeline.detectors:
+                if name in BACKGROUND_DETECTORS:
+                    continue
+                outputs[name] = reg.get(name).fn(panel, **params)
+                submit_ready()
+            for name, fut in background.items():
+                outputs[name] = fut.result()
+    for name, _ in pipeline.detectors:
+        for m, arr in outputs[name].items():
+            if arr.shape != panel.shape:
+                raise RuntimeError(f"detector {name} returned {m} of shape {arr.shape}, panel is {panel.shape}")
+            raw[m] = arr.astype(np.float32)
+    return panel, cells, r, raw
+
+
+def score_partition(readings: pd.DataFrame, stations: pd.DataFrame, pipeline: Pipeline | str = "default",
+                    registry: Registry | None = None) -> ScoreResult:
+    """Score every reading and find events. Pure: no I/O (beyond loading a pipeline by name).
+
+    ``readings``: long (station_id, ts naive, parameter, value[, flag]); ``stations``: station_id,
+    kind, lon, lat (+ name, name_en, limits_json ...). Output timestamps are on the input's clock.
+    Raises :class:`InputError` for input that cannot be scored (message says what to fix).
+    """
+    pipe = load_pipeline(pipeline) if isinstance(pipeline, (str, Path)) else pipeline
+    reg = registry or default_registry()
+    if len(readings) == 0:
+        raise InputError("no readings to score")
+    panel, cells, r, raw = run_models(readings, stations, pipe, reg)
+    valid = np.isfinite(panel.values)
+    surprise, scored, uncal = scoring_surprise(panel, raw, pipe)
+    plain = combine(surprise, pipe.ensemble)
+    combined = emphasise_peaks(add_persistence(plain, pipe.ensemble), pipe.ensemble, runs_from=plain)
+    features = combiner_surprise(panel, raw, pipe, surprise)
+    combined = learned_order(combined, features, plain, scored, pipe.ensemble.combiners,
+                             pipe.ensemble.alarm_level, param_networks(panel.parameters))
+    context = context_parameters(pipe, panel.parameters)
+    if context.any():  # not judged: no share of the station-hour's persistence or run peak either
+        combined = np.where(context[None, None, :], 0.0, combined)
+    final = final_score(combined, pipe.ensemble, fallback_mask=valid)
+    si, ti, pi = cells[:, 0], cells[:, 1], cells[:, 2]
+    scores = pd.DataFrame({
+        "station_id": r["station_id"].to_numpy(), "ts": r["ts"].to_numpy(), "parameter": r["parameter"].to_numpy(),
+        "score": final[si, ti, pi].astype(float),
+    })
+    for m, s in surprise.items():
+        scores[m] = (1.0 - 10.0 ** (-s[si, ti, pi])).astype(np.float32)
+    kinds = reg.model_kinds()
+    expected = _expected_values(panel)
+    def score_of(surprise_value: float) -> float:
+        return float(final_score(np.array([surprise_value]), pipe.ensemble, fallback_mask=None)[0]) \
+            if pipe.ensemble.combined is not None else float(np.mean(final[combined >= surprise_value]))
+
+    per_station = in_run_thresholds(panel, plain, surprise, pipe, uncal) if pipe.ensemble.calibration else None
+    events = build_events(panel, plain, final, surprise, kinds, pipe.events, expected, score_of,
+                          peak_bonus=pipe.ensemble.peak_bonus, per_station=per_station)
+    return ScoreResult(scores=scores, events=events[EVENT_COLUMNS])
+
+
+def scoring_surprise(panel, raw: dict[str, np.ndarray], pipe: Pipeline,
+                     for_combiner: bool = False) -> tuple[dict, np.ndarray, np.ndarray]:
+    """Per-model surprise as scoring computes it, with the cells that carry a score (valid readings
+    and gaps the outage model speaks for) and the parameters outside ``calibrated_networks`` (their
+    models are self-calibrated on the run). Shared with the combiner's training.
+
+    ``for_combiner``: the surprises the learned combiner reads - per-parameter tails where the
+    pipeline's ``per_parameter_scope`` is "combiner" (the alarm tier keeps the pooled tails)."""
+    scored = np.isfinite(panel.values) | (raw.get("outage", 0) > 0)
+    networks = set(pipe.calibrated_networks)
+    uncal = np.array([n not in networks for n in param_networks(panel.parameters)])
+    surprise = model_surprise(raw, pipe.ensemble, fallback_mask=scored,
+                              uncalibrated_params=uncal if pipe.ensemble.calibration else None,
+                              parameters=panel.parameters if uses_parameter_tails(pipe, for_combiner) else None)
+    context = context_parameters(pipe, panel.parameters)
+    if context.any():
+        for name in surprise:
+            surprise[name] = np.where(context[None, None, :], 0.0, surprise[name])
+    return surprise, scored, uncal
+
+
+def context_parameters(pipe: Pipeline, parameters) -> np.ndarray:
+    """Bool per parameter: measured for context, never judged (``context_parameters`` in the TOML).
+
+    Why: water temperature follows the weather, not the operator; near the 0 degC ice floor every
+    section reads the same few tenths for weeks, which ratio-based models take for stuck probes and
+    drifts (on the synthetic water network half the false events were water_temp in winter)."""
+    names = set(pipe.context_parameters)
+    return np.array([p in names for p in parameters], dtype=bool)
+
+
+def uses_parameter_tails(pipe: Pipeline, for_combiner: bool) -> bool:
+    """Whether these surprises use the per-parameter tails: everywhere (scope "all", the default),
+    or only in the learned combiner's features (scope "combiner")."""
+    return pipe.per_parameter_scope == "all" or for_combiner
+
+
+def combiner_surprise(panel, raw: dict[str, np.ndarray], pipe: Pipeline, surprise: dict) -> dict:
+    """The combiner's input: ``surprise`` itself unless it reads per-parameter tails the tier does not."""
+    if uses_parameter_tails(pipe, False) or not pipe.per_parameter_models(raw):
+        return surprise
+    return scoring_surprise(panel, raw, pipe, for_combiner=True)[0]
+
+
+def param_networks(parameters) -> list[str]:
+    """The network (analytics.vocabulary) of each parameter; '' for a name the vocabulary does not know."""
+    return [PARAMETERS[p].network if p in PARAMETERS else "" for p in parameters]
+
+
+def _expected_values(panel) -> np.ndarray | None:
+    fit = panel.cache.get("spatial_fit")
+    if fit is None:
+        return None
+    return np.exp(fit["pred"]) - panel.cache["log_offset"][None, None, :] + panel.cache["log_shift"][None, None, :]

@@ -1,0 +1,139 @@
+"""In-run event thresholds: where the clean calibration does not describe a station (networks
+outside ``calibrated_networks``, station kinds outside ``calibrated_station_kinds``, stations with
+little history), its event thresholds are learned from the run itself at the calibration's
+false-event budget; and the threshold search both this and the calibration use."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from analytics.ensemble import fit_tail
+from analytics.events import EventSettings, StationThresholds, count_segments, persistent_surprise
+from analytics.pipeline.config import Pipeline
+
+# own-event models (outage) get 1.5x the combined budget on top of it: a gap whose rows are absent
+# has no reading score, so its event is the only evidence (tuned on the development split only)
+OWN_EVENT_BUDGET_SHARE = 1.5
+# Stations of networks outside the clean calibration (CEMS outlets when it was fitted on air) learn
+# their event thresholds in the run: the combined opener is the rolling mean of the station-hour
+# surprise over ``self_calibrated_window_h`` (EventSettings), and the own-event models open events
+# alone. The combined opener there gets the air calibration's whole own-event budget (0.1 combined
+# + 1.5 x 0.1 outage = 2.5 x the budget): every segment in the run counts against it, the planted
+# ones too (tuned on the development split: CEMS own-event recall 0.53 at 1.0, 0.60 at 2.0, 0.66 at 2.5)
+SELF_CALIBRATED_BUDGET_SHARE = 2.5
+
+
+def station_spans(panel, valid_only: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """First and last hour index with any input row (or any valid value), per station (T and -1
+    for a station without)."""
+    any_row = np.isfinite(panel.values).any(axis=2) if valid_only else panel.present.any(axis=2)
+    T = any_row.shape[1]
+    first = np.where(any_row.any(axis=1), np.argmax(any_row, axis=1), T)
+    last = np.where(any_row.any(axis=1), T - 1 - np.argmax(any_row[:, ::-1], axis=1), -1)
+    return first, last
+
+
+def in_run_thresholds(panel, plain: np.ndarray, surprise: dict[str, np.ndarray], pipe: Pipeline,
+                      uncalibrated_params: np.ndarray) -> StationThresholds:
+    """Per-station event thresholds for stations the clean calibration does not describe.
+
+    - Stations whose readings are all of networks outside ``calibrated_networks`` (their model
+      surprises are self-calibrated on this run): every opener's threshold is the smallest one whose
+      segments in this run stay within the calibration's false-event budget per station-month
+      (``false_events_per_station_month``; own-event models ``OWN_EVENT_BUDGET_SHARE`` x that).
+      Every segment counts against the budget, planted ones too, so the false-event rate is at most
+      the budget whatever the share of interference in the run.
+    - Stations of kinds outside ``calibrated_station_kinds`` (micro-sensors), and stations with
+      less valid history than the outage detector's ``min_history_h`` (and under half the run):
+      each group's combined and outage thresholds are the larger of the calibrated ones and the
+      ones the group's own readings and gaps in this run allow at the same budgets - a cheap
+      sensor's routine dropout, or a one-day file's missing hours, is not a power cut.
+    - Own-event models open events only from a station's first valid value on (a feed that has
+      not started, e.g. the first hours of a one-day national file, has no known "before"), and
+      after its last valid value only while other stations of the run keep reporting for at least
+      the outage detector's ``min_gap_h`` (a station dark while its network reports is an outage;
+      the end of everybody's data is not).
+    Station-months count each station's span from its first to its last reading.
+    """
+    ev = pipe.events
+    n_st, n_t = plain.shape[:2]
+    budget = float(pipe.false_events_per_station_month)
+    own_budget = budget * OWN_EVENT_BUDGET_SHARE
+    first, last = station_spans(panel)
+    in_span = (np.arange(n_t)[None, :] >= first[:, None]) & (np.arange(n_t)[None, :] <= last[:, None])
+    span_months = np.maximum(last - first + 1, 0) / (24 * 30.44)
+    threshold = np.full(n_st, float(ev.threshold))
+    persistent = np.zeros(n_st, dtype=bool)
+    model_thr = {m: np.full(n_st, float(t)) for m, t in ev.model_thresholds.items()}
+    window = ev.self_calibrated_window_h
+    own_models = dict(ev.self_calibrated_own_event_models)
+    cal = ~np.asarray(uncalibrated_params, dtype=bool)
+    has_cal = panel.present[:, :, cal].any(axis=(1, 2)) if cal.any() else np.zeros(n_st, dtype=bool)
+    self_cal = panel.present.any(axis=(1, 2)) & ~has_cal
+
+    def fit(stat_sh: np.ndarray, rows: np.ndarray, share_budget: float) -> float:
+        x = np.where(in_span[rows], stat_sh[rows], 0.0)
+        return event_threshold(x, ev, float(span_months[rows].sum()), share_budget)
+
+    def open_alone(models: dict, rows: np.ndarray) -> None:
+        """Thresholds at which each own-event model opens events alone at ``rows`` (own budget)."""
+        for m, w in models.items():
+            if m in surprise:
+                model_thr.setdefault(m, np.full(n_st, np.inf))
+                stat = np.max(surprise[m], axis=2)
+                stat = persistent_surprise(stat, int(w)) if int(w) > 1 else stat
+                model_thr[m][rows] = fit(stat, rows, own_budget)
+                own_models.setdefault(m, int(w))
+
+    run_tail = None
+    kinds = panel.stations["kind"].astype(str).to_numpy() if "kind" in panel.stations.columns \
+        else np.full(n_st, "")
+    if self_cal.any():
+        sh = np.max(np.nan_to_num(plain), axis=2)
+        run_tail = fit_tail(sh[self_cal][in_span[self_cal]])
+        pers = persistent_surprise(sh, window)
+        threshold[self_cal] = fit(pers, self_cal, budget * SELF_CALIBRATED_BUDGET_SHARE)
+        persistent[self_cal] = True
+        open_alone(dict(own_models), self_cal)
+        # own-event models for one station kind only (self_calibrated_own_event_models_by_kind)
+        by_kind = ev.self_calibrated_own_event_models_by_kind
+        for kind, models in by_kind.items():
+            if (self_cal & (kinds == kind)).any():
+                open_alone(models, self_cal & (kinds == kind))
+    cal_kinds = set(pipe.calibrated_station_kinds)
+    v_first, v_last = station_spans(panel, valid_only=True)
+    min_history = int(pipe.detector_params("outage")["min_history_h"])
+    valid_h = np.maximum(v_last - v_first + 1, 0)
+    # groups whose base rate the clean calibration does not describe: station kinds it never saw, and
+    # stations with less own history than the detectors assume (a one-day national file in a longer run)
+    groups = [kinds == k for k in sorted(set(kinds[~self_cal]) - cal_kinds)]
+    groups.append((valid_h > 0) & (valid_h < min(min_history, n_t / 2)) & np.isin(kinds, sorted(cal_kinds)))
+    sh_plain = np.max(np.nan_to_num(plain), axis=2)
+    out_sh = np.max(surprise["outage"], axis=2) if "outage" in surprise and "outage" in model_thr else None
+    for g in groups:
+        rows = g & ~self_cal & (span_months > 0)
+        if not rows.any():
+            continue
+        threshold[rows] = np.maximum(threshold[rows], fit(sh_plain, rows, budget))
+        if out_sh is not None:
+            model_thr["outage"][rows] = np.maximum(model_thr["outage"][rows], fit(out_sh, rows, own_budget))
+    net_last = int(v_last.max()) if len(v_last) else -1
+    min_gap = int(pipe.detector_params("outage")["min_gap_h"])
+    open_until = np.where(net_last - v_last >= min_gap, net_last, v_last)
+    return StationThresholds(threshold=threshold, persistent=persistent, window_h=window,
+                             model_thresholds=model_thr, open_from=v_first, open_until=open_until,
+                             model_window_h={m: int(w) for m, w in own_models.items()}, run_tail=run_tail)
+
+
+
+def event_threshold(sh: np.ndarray, ev: EventSettings, station_months: float, budget: float) -> float:
+    """Smallest threshold on the combined surprise with <= budget events per station-month."""
+    # walk down from strict to lax; stop before the false-event rate exceeds the budget (going
+    # lower would merge everything into a few giant "events", which is not a lower rate)
+    best = 12.0
+    for thr in np.round(np.arange(12.0, 1.99, -0.1), 2):  # the rounded value is the one used later
+        n = count_segments(sh >= thr * ev.low_ratio, sh >= thr, ev.merge_gap_h, ev.min_hours)
+        if n / max(station_months, 1e-9) > budget:
+            break
+        best = float(thr)
+    return best
