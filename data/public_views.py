@@ -10,11 +10,15 @@ What counts as released (the values a bureau publishes on its public AQI / water
 - only the parameters that are published: the six HJ 633 pollutants for air, the GB 3838 routine
   items for water.
 
-These functions touch ONLY the ``stations`` and ``readings`` tables (and ``map_hourly``, the
+The query functions touch ONLY the ``stations`` and ``readings`` tables (and ``map_hourly``, the
 time-sorted copy of valid map readings that ``data.views.build_map_cache`` writes after bulk loads,
 used for "all stations at one hour" when present) and return a fixed list of columns. They never read scores, events, event_reviews, users, audit_log, quarantine or
 ingest_batches, so nothing internal (suspicion, reviews, comments) can reach a public page.
 Every query is parameterised; nothing from the URL is formatted into SQL.
+
+:func:`with_air_quality` and :func:`with_water_class` add the station status (AQI level, water
+class) to released values through :mod:`analytics.station_status`, the same definition the internal
+map uses (``data.views``).
 """
 
 from __future__ import annotations
@@ -22,7 +26,9 @@ from __future__ import annotations
 import duckdb
 import pandas as pd
 
+from analytics.station_status import air_status, water_status
 from analytics.vocabulary import AIR_POLLUTANTS, VALID_FLAGS, WATER_PARAMETERS
+from data.views import MAP_PARAMETERS
 
 RELEASED_KINDS: tuple[str, ...] = ("air_station", "water_section")
 RELEASED_PARAMETERS: dict[str, tuple[str, ...]] = {
@@ -51,10 +57,6 @@ def _hour_source(con: duckdb.DuckDBPyConnection, kind: str) -> str:
         [MAP_CACHE_TABLE],
     ).fetchone()
     if not row or not row[0]:
-        return "readings"
-    try:
-        from data.views import MAP_PARAMETERS
-    except ImportError:
         return "readings"
     needed = MAP_NEEDS[kind]
     return MAP_CACHE_TABLE if set(needed) <= set(MAP_PARAMETERS) else "readings"
@@ -191,3 +193,39 @@ def _widen(long: pd.DataFrame, params: list[str]) -> pd.DataFrame:
     info = long[list(STATION_COLUMNS)].drop_duplicates("station_id")
     out = info.merge(wide, on="station_id", how="inner")
     return out[[*keys, *params]].sort_values("station_id", ignore_index=True)
+
+
+# ---------------------------------------------------------------- status of released values
+
+def _no_rows(wide: pd.DataFrame | None) -> pd.DataFrame:
+    """``wide`` without rows, or the columns of a released-hour frame when there is none."""
+    return wide if wide is not None else pd.DataFrame(columns=[*STATION_COLUMNS, "ts"])
+
+
+def with_air_quality(wide: pd.DataFrame | None, aqi_table: str | None = None) -> pd.DataFrame:
+    """Add ``aqi``, ``level`` (Int64 1..6) and ``primary_pollutant`` per row (HJ 633-2012 hourly AQI,
+    :func:`analytics.station_status.air_status`) to released hourly values; the index is reset."""
+    if wide is None or wide.empty:
+        return _no_rows(wide).assign(aqi=pd.Series(dtype=float), level=pd.Series(dtype=float),
+                                     primary_pollutant=pd.Series(dtype=object))
+    out = wide.reset_index(drop=True).copy()
+    status = air_status(out.reindex(columns=list(AIR_POLLUTANTS)), "1h", aqi_table=aqi_table)
+    out["aqi"] = status["aqi"]
+    out["level"] = status["aqi_level"].astype("Int64")
+    out["primary_pollutant"] = status["primary_pollutant"]
+    return out
+
+
+def with_water_class(wide: pd.DataFrame | None, waterbody: str | None = None) -> pd.DataFrame:
+    """Add ``water_class`` (Int64 1..6 = I..劣V, GB 3838-2002 worst-indicator rule,
+    :func:`analytics.station_status.water_status`) per row; the index is reset.
+
+    The waterbody (river | lake: lake TP limits differ) comes from ``waterbody`` or, per row, from the
+    ``waterbody_type`` column; unknown means river.
+    """
+    if wide is None or wide.empty:
+        return _no_rows(wide).assign(water_class=pd.Series(dtype="Int64"))
+    out = wide.reset_index(drop=True).copy()
+    body = waterbody or out.get("waterbody_type")
+    out["water_class"] = water_status(out, body).astype("Int64")
+    return out

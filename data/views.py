@@ -22,7 +22,11 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from analytics.vocabulary import AIR_POLLUTANTS, FLUE_PARAMETERS, STATION_KINDS, WATER_PARAMETERS
+from analytics.standards.cems import o2_corrected_mg_m3
+from analytics.station_status import air_status, water_status
+from analytics.vocabulary import AIR_POLLUTANTS, FLUE_PARAMETERS, PARAMETERS, STATION_KINDS
+from data import audit
+from geo.neighbours import nearest_neighbours
 
 Con = duckdb.DuckDBPyConnection
 
@@ -200,33 +204,6 @@ def period_means(con: Con, start: datetime, end: datetime,
 
 # ---------------------------------------------------------------- status per station
 
-def _air_status(wide: pd.DataFrame, averaging: str, o3_stats: pd.DataFrame | None = None) -> pd.DataFrame:
-    """AQI, level and primary pollutant per row of pollutant columns (HJ 633-2012).
-
-    ``averaging="1h"``: real-time AQI of hourly values. ``"24h"``: daily AQI of period means, with
-    ``o3_stats`` (index station_id; columns O3_8h = maximum 8-h moving mean, O3_1h = maximum hour).
-    """
-    from analytics.standards import aqi as aqi_mod
-
-    cols = [c for c in AIR_POLLUTANTS if c in wide.columns]
-    empty = pd.DataFrame({"aqi": np.nan, "aqi_level": np.nan, "primary_pollutant": None}, index=wide.index)
-    if wide.empty or not cols:
-        return empty
-    if averaging == "1h":
-        res = aqi_mod.hourly_aqi(wide[cols])
-    else:
-        daily = wide[[c for c in cols if c != "O3"]].copy()
-        if o3_stats is not None and not o3_stats.empty:
-            daily = daily.join(o3_stats[["O3_8h", "O3_1h"]], how="left")
-        if daily.shape[1] == 0:
-            return empty
-        res = aqi_mod.daily_aqi(daily)
-    out = pd.DataFrame({"aqi": res["aqi"].astype(float),
-                        "aqi_level": pd.to_numeric(res["level"], errors="coerce").astype(float),
-                        "primary_pollutant": res["primary_pollutant"]}, index=wide.index)
-    return out
-
-
 def o3_daily_stats(con: Con, start: datetime, end: datetime, cached: bool | None = None) -> pd.DataFrame:
     """Per station over ``[start, end)``: maximum 8-h moving mean of O3 (windows ending in the
     period, at least 6 valid hours, HJ 633-2012 / GB 3095-2012 sec. 8) and maximum hourly O3."""
@@ -242,38 +219,6 @@ def o3_daily_stats(con: Con, start: datetime, end: datetime, cached: bool | None
         "max(value) FILTER (WHERE ts >= ?) AS O3_1h FROM w GROUP BY station_id",
         [start - timedelta(hours=7), end, start, start],
     ).df().set_index("station_id")
-
-
-def _water_status(wide: pd.DataFrame, waterbody: pd.Series) -> pd.Series:
-    """GB 3838-2002 class (1..6 = I..worse than V) per section; lakes/reservoirs use the lake limits."""
-    from analytics.standards import water as water_mod
-
-    out = pd.Series(np.nan, index=wide.index, dtype=float)
-    cols = [c for c in WATER_PARAMETERS if c in wide.columns]
-    if wide.empty or not cols:
-        return out
-    body = waterbody.reindex(wide.index).where(lambda b: b.isin(water_mod.WATERBODIES), "river")
-    for kind in body.unique():
-        rows = body.index[body == kind]
-        cls = water_mod.water_class(wide.loc[rows, cols], waterbody=kind)
-        out.loc[rows] = pd.to_numeric(cls, errors="coerce").astype(float).to_numpy()
-    return out
-
-
-def _o2_corrected_mg_m3(conc: float, o2_pct: float, ref_o2_pct: float) -> float:
-    """Flue-gas concentration at the reference O2 (HJ 75-2017): C * (21 - O2_ref) / (21 - O2_measured).
-
-    Uses ``analytics.standards.cems`` when that module is installed (one source of truth).
-    """
-    try:
-        from analytics.standards import cems
-    except ImportError:
-        cems = None
-    if cems is not None and hasattr(cems, "o2_corrected_mg_m3"):
-        return float(cems.o2_corrected_mg_m3(conc, o2_pct, ref_o2_pct))
-    if o2_pct >= 21.0:
-        return float("nan")
-    return float(conc) * (21.0 - ref_o2_pct) / (21.0 - o2_pct)
 
 
 def _outlet_exceedance(wide: pd.DataFrame, info: pd.DataFrame) -> pd.DataFrame:
@@ -297,7 +242,7 @@ def _outlet_exceedance(wide: pd.DataFrame, info: pd.DataFrame) -> pd.DataFrame:
             if not np.isfinite(val):
                 continue
             if param in FLUE_PARAMETERS and param != "flue_O2" and np.isfinite(o2) and pd.notna(ref):
-                val = _o2_corrected_mg_m3(val, o2, float(ref))
+                val = o2_corrected_mg_m3(val, o2, float(ref))
             ratio = val / float(limit)
             if not np.isfinite(ratios[sid]) or ratio > ratios[sid]:
                 ratios[sid] = ratio
@@ -395,7 +340,7 @@ def _status_of_period(st: pd.DataFrame, pos: dict[str, int], wide: pd.DataFrame,
         water_ids = ids[water_rows].tolist()
         body = pd.Series(st["waterbody_type"].to_numpy(dtype=object)[water_rows], index=water_ids)
         water_wide = wide.iloc[water_rows].set_axis(water_ids, axis=0)
-        water_class[water_rows] = _water_status(water_wide, body).to_numpy(dtype=float)
+        water_class[water_rows] = water_status(water_wide, body).to_numpy(dtype=float)
     outlet_rows = np.flatnonzero(kind == "polluter_outlet")
     if len(outlet_rows):
         outlet_ids = ids[outlet_rows].tolist()
@@ -443,13 +388,13 @@ def _statuses(con: Con, bounds: list[datetime], st: pd.DataFrame, cached: bool,
         if averaging == "1h":
             # all periods' station-hours through HJ 633 together (per-call overhead dominates)
             stacked = pd.concat([w.iloc[air_rows] for w, _ in wides], ignore_index=True)
-            res = _air_status(stacked, "1h")
+            res = air_status(stacked, "1h")
             k = len(air_ids)
             airs = [res.iloc[i * k:(i + 1) * k] for i in range(n)]
         else:
             for i, (w, _) in enumerate(wides):
                 o3 = o3_daily_stats(con, bounds[i], bounds[i + 1], cached=cached)
-                airs[i] = _air_status(w.iloc[air_rows].set_axis(air_ids, axis=0), "24h", o3)
+                airs[i] = air_status(w.iloc[air_rows].set_axis(air_ids, axis=0), "24h", o3)
     lookback = timedelta(hours=suspicion_lookback_h)
     sus = _suspicion_windows(con, [(bounds[i] - lookback, bounds[i + 1]) for i in range(n)])
     statuses = [_status_of_period(st, pos, wides[i][0], wides[i][1], airs[i], air_rows, sus[i]) for i in range(n)]
@@ -695,8 +640,6 @@ def record_review(con: Con, event_id: str, verdict: str, comment: str | None, us
         raise ValueError(f"unknown verdict {verdict!r}; expected one of {', '.join(REVIEW_VERDICTS)}")
     if not con.execute("SELECT count(*) FROM events WHERE event_id = ?", [event_id]).fetchone()[0]:
         raise ValueError(f"unknown event {event_id!r}")
-    from data import audit
-
     status = "open" if verdict == "reopened" else verdict
     when = at or datetime.now(UTC).replace(tzinfo=None, microsecond=0)
     comment = (comment or "").strip()[:2000] or None
@@ -740,8 +683,6 @@ def multi_station_series(con: Con, station_ids: list[str], start: datetime, end:
 
 def station_parameters(con: Con, station_id: str) -> list[str]:
     """Parameters this station has ever reported, in vocabulary order."""
-    from analytics.vocabulary import PARAMETERS
-
     got = {r[0] for r in con.execute(
         "SELECT DISTINCT parameter FROM readings WHERE station_id = ?", [station_id]).fetchall()}
     return [p for p in PARAMETERS if p in got] + sorted(got - set(PARAMETERS))
@@ -756,8 +697,6 @@ def station_time_extent(con: Con, station_id: str) -> tuple[datetime | None, dat
 def neighbours(con: Con, station_id: str, k: int = 5, max_distance_m: float = 50_000.0,
                same_kind: bool = True) -> pd.DataFrame:
     """Nearest stations (of the same kind by default): station columns + ``distance_m, rank``."""
-    from geo.neighbours import nearest_neighbours
-
     me = station(con, station_id)
     if me is None:
         return pd.DataFrame(columns=["station_id", "name", "name_en", "kind", "lon", "lat", "distance_m", "rank"])

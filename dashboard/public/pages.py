@@ -21,6 +21,7 @@ from dash import dcc, html
 from dashboard.public import quality
 from dashboard.public.text import t
 from data import public_views
+from geo.layers import layer_names
 
 PUBLIC_PREFIX = "/embed/"
 MAP_STYLE = "white-bg"  # renders offline; tiled styles would fetch from the internet
@@ -83,8 +84,6 @@ def base_layers() -> list[dict]:
 
 def layer_url(name: str) -> str:
     """Where the server serves the offline map layer ``name`` (see dashboard.public.app.serve_layer)."""
-    from geo.layers import layer_names
-
     if name not in layer_names():
         raise ValueError(f"unknown map layer {name!r}; known: {', '.join(layer_names())}")
     return f"{PUBLIC_PREFIX}layers/{name}.geojson"
@@ -155,8 +154,8 @@ def map_page(con: duckdb.DuckDBPyConnection, lang: str, display_tz: str) -> list
     water_ts = public_views.latest_released_ts(con, "water_section")
     air = public_views.released_hour_wide(con, "air_station", air_ts) if air_ts is not None else None
     water = public_views.released_hour_wide(con, "water_section", water_ts) if water_ts is not None else None
-    air = quality.with_air_quality(air)
-    water = quality.with_water_class(water)
+    air = public_views.with_air_quality(air)
+    water = public_views.with_water_class(water)
     official = public_views.released_stations(con)
     silent = official[~official["station_id"].isin(pd.concat([air["station_id"], water["station_id"]]))]
     fig = public_map_figure(_display_names(air, lang), _display_names(water, lang), lang, base_layers(),
@@ -186,10 +185,10 @@ def station_page(con: duckdb.DuckDBPyConnection, station_id: str, lang: str, dis
         return [head, html.Div(t("no_data", lang), className="embed-card")]
     series = public_views.released_series(con, station_id, latest - pd.Timedelta(hours=23), latest)
     if station["kind"] == "air_station":
-        hourly = quality.with_air_quality(series)
+        hourly = public_views.with_air_quality(series)
         card, chart = _air_card(hourly, lang), air_chart(hourly, lang, display_tz)
     else:
-        hourly = quality.with_water_class(series, station.get("waterbody_type") or "river")
+        hourly = public_views.with_water_class(series, station.get("waterbody_type") or "river")
         card, chart = _water_card(hourly, lang), water_chart(hourly, lang, display_tz)
     return [head, card, dcc.Graph(figure=chart, config=GRAPH_CONFIG, className="embed-body",
                                   style={"height": "100%", "minHeight": "160px"}),

@@ -10,7 +10,9 @@ import pandas as pd
 import pytest
 
 from analytics.standards.aqi import daily_aqi, hourly_aqi
-from data import views
+from analytics.standards.cems import o2_corrected_mg_m3
+from analytics.station_status import air_status, water_status
+from data import public_views, views
 from data.audit import verify_chain
 from data.store import connect
 
@@ -108,6 +110,40 @@ def test_water_class_and_outlet_exceedance(con):
     assert now.at["P9001", "worst_parameter"] == "flue_SO2"
     before = views.station_status(con, LAST - pd.Timedelta(hours=20), LAST - pd.Timedelta(hours=19))
     assert not bool(before.set_index("station_id").at["P9001", "exceedance"])
+
+
+def test_internal_map_and_public_embeds_give_one_station_status(con):
+    """The situation map (data.views) and the embeds (data.public_views) rate the same hour the same
+    way: both go through analytics.station_status."""
+    internal = views.station_status(con, LAST, LAST + HOUR).set_index("station_id")
+    air = public_views.with_air_quality(public_views.released_hour_wide(con, "air_station", FX.SAMPLE_LAST_UTC))
+    water = public_views.with_water_class(public_views.released_hour_wide(con, "water_section", FX.SAMPLE_LAST_UTC))
+    assert len(air) == 12 and set(water["station_id"]) == {"W9001", "W9002"}
+    for _, row in air.iterrows():
+        assert internal.at[row["station_id"], "aqi"] == row["aqi"]
+        assert internal.at[row["station_id"], "aqi_level"] == row["level"]
+        assert internal.at[row["station_id"], "primary_pollutant"] == row["primary_pollutant"]
+    assert dict(zip(water["station_id"], water["water_class"], strict=True)) == \
+        {sid: internal.at[sid, "water_class"] for sid in ("W9001", "W9002")}
+
+
+def test_station_status_of_a_lake_uses_the_lake_limits():
+    wide = pd.DataFrame({"TP": [0.04, 0.04]}, index=["river", "lake"])
+    classes = water_status(wide, pd.Series(["river", "lake"], index=wide.index))
+    assert classes.to_dict() == {"river": 2.0, "lake": 3.0}  # GB 3838 TP: river II <= 0.1, lake III <= 0.05
+    assert water_status(wide, "reservoir").tolist() == [2.0, 2.0]  # unknown waterbody = river
+    assert air_status(pd.DataFrame({"TP": [1.0]})).isna().all().all()  # no pollutant: no AQI
+
+
+def test_outlet_limit_ratio_is_o2_corrected_and_unknown_at_ambient_o2():
+    """HJ 75-2017: C * (21 - O2_ref) / (21 - O2); at O2 >= 21 % the correction is undefined (NaN),
+    so the outlet has no ratio and no exceedance for that period (as analytics.standards.cems)."""
+    info = pd.DataFrame({"limits_json": ['{"flue_SO2": 35}'] * 3, "ref_o2_pct": [6.0] * 3}, index=["a", "b", "c"])
+    wide = pd.DataFrame({"flue_SO2": [30.0, 30.0, 30.0], "flue_O2": [11.0, 21.0, 25.0]}, index=info.index)
+    out = views._outlet_exceedance(wide, info)
+    assert out.at["a", "limit_ratio"] == pytest.approx(30 * 15 / 10 / 35) and bool(out.at["a", "exceedance"])
+    assert out.loc[["b", "c"], "limit_ratio"].isna().all() and not out.loc[["b", "c"], "exceedance"].any()
+    assert np.isnan(o2_corrected_mg_m3(30.0, 21.0, 6.0))
 
 
 def test_suspicion_marks_stations_with_overlapping_events(con):
