@@ -5,37 +5,33 @@ only the username. The role is read from the ``users`` table on every request, s
 or changing a role takes effect at once instead of when the cookie expires. Passwords are checked by
 :func:`data.users.verify_user` (salted scrypt hashes; the password itself is never stored).
 
-Internal Dash callbacks call :func:`require_role` first thing: the check runs on the server for
-every callback request, so hiding a button in the browser is never the only protection.
+Every callback of the internal app is registered through :func:`guarded_callback`, which calls
+:func:`require_role` before the callback's own code: the check runs on the server for every callback
+request, so hiding a button in the browser is never the only protection.
+
+The user of a request (:func:`dashboard.request_state.current_user`) and the request's store cursor
+live in :mod:`dashboard.request_state`; this module never imports the server.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
-from dataclasses import dataclass
+from collections.abc import Callable
+from typing import Any
 
+import dash
 import duckdb
-from flask import g, has_request_context, request, session
+from flask import has_request_context, request, session
 
+from dashboard.request_state import SESSION_USER_KEY, User, current_user, set_current_user
 from data import audit
 from data.users import ROLES, verify_user
 
 log = logging.getLogger(__name__)
 
-SESSION_USER_KEY = "envtrust_user"
 ALL_ROLES: tuple[str, ...] = ROLES
-
-
-@dataclass(frozen=True)
-class User:
-    """A logged-in dashboard user (role in leader | analyst | admin)."""
-
-    username: str
-    role: str
-
-    def has_role(self, *roles: str) -> bool:
-        """True when the user holds one of ``roles`` (no roles given = any logged-in user)."""
-        return not roles or self.role in roles
+GUARD_ATTRIBUTE = "envtrust_required_roles"
 
 
 class AuthError(PermissionError):
@@ -56,32 +52,10 @@ class RoleRequired(AuthError):
     status_code = 403
 
 
-def _role_of(con: duckdb.DuckDBPyConnection, username: str) -> str | None:
-    row = con.execute("SELECT role FROM users WHERE username = ?", [username]).fetchone()
-    return row[0] if row else None
-
-
-def current_user() -> User | None:
-    """The user of the current request, or None (no session, user deleted, or outside a request).
-
-    The role comes from the store, not the cookie; the answer is cached for the request in ``flask.g``.
-    """
-    if not has_request_context():
-        return None
-    if "envtrust_user" in g:
-        return g.envtrust_user
-    user: User | None = None
-    username = session.get(SESSION_USER_KEY)
-    if isinstance(username, str) and username:
-        from dashboard.server import db_cursor  # the server module imports this one
-
-        role = _role_of(db_cursor(), username)
-        if role in ALL_ROLES:
-            user = User(username=username, role=role)
-        else:
-            session.pop(SESSION_USER_KEY, None)
-    g.envtrust_user = user
-    return user
+def _check_roles(roles: tuple[str, ...]) -> None:
+    unknown = [r for r in roles if r not in ALL_ROLES]
+    if unknown:
+        raise ValueError(f"unknown role(s) {unknown}; roles are {', '.join(ALL_ROLES)}")
 
 
 def require_role(*roles: str) -> User:
@@ -90,15 +64,38 @@ def require_role(*roles: str) -> User:
     Raises :class:`NotAuthenticated` (401) without a session and :class:`RoleRequired` (403) for a
     user without the role. Both subclass PermissionError; the server turns them into JSON answers.
     """
-    unknown = [r for r in roles if r not in ALL_ROLES]
-    if unknown:
-        raise ValueError(f"unknown role(s) {unknown}; roles are {', '.join(ALL_ROLES)}")
+    _check_roles(roles)
     user = current_user()
     if user is None:
         raise NotAuthenticated("login required")
     if not user.has_role(*roles):
         raise RoleRequired(f"role {user.role!r} may not do this (needs one of {', '.join(roles)})")
     return user
+
+
+def guarded_callback(app: dash.Dash, *dependencies: Any, roles: tuple[str, ...] = (),
+                     **options: Any) -> Callable[[Callable], Callable]:
+    """``app.callback(*dependencies, **options)`` whose function runs only for a logged-in user
+    holding one of ``roles`` (none given = any logged-in user).
+
+    The check (:func:`require_role`) runs before the callback's own code; a refusal raises
+    :class:`NotAuthenticated` or :class:`RoleRequired`, which the server answers with 401 / 403 JSON.
+    A callback that needs the user reads :func:`dashboard.request_state.current_user` afterwards.
+    The registered function carries ``GUARD_ATTRIBUTE`` (the roles) so a test can prove every
+    callback of an app goes through here. Unknown role names fail at registration.
+    """
+    _check_roles(roles)
+
+    def decorate(function: Callable) -> Callable:
+        @functools.wraps(function)
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            require_role(*roles)
+            return function(*args, **kwargs)
+
+        setattr(guarded, GUARD_ATTRIBUTE, roles)
+        return app.callback(*dependencies, **options)(guarded)
+
+    return decorate
 
 
 def _client_address() -> str:
@@ -134,7 +131,7 @@ def login_user(con: duckdb.DuckDBPyConnection, username: str, password: str) -> 
     session[SESSION_USER_KEY] = username
     session.permanent = True
     user = User(username=username, role=role)
-    g.envtrust_user = user
+    set_current_user(user)
     _audit(con, username, "login", {"address": address, "role": role})
     return user
 
@@ -143,6 +140,6 @@ def logout_user(con: duckdb.DuckDBPyConnection) -> None:
     """End the session (audited as ``logout`` when someone was logged in)."""
     user = current_user()
     session.clear()
-    g.envtrust_user = None
+    set_current_user(None)
     if user is not None:
         _audit(con, user.username, "logout", {"address": _client_address()})

@@ -3,11 +3,12 @@
 Layout of the URL space and who may use it:
 
 - ``/login`` (GET form, POST with a CSRF token), ``/logout``; ``/`` redirects to ``/app/``.
-- ``/app/...`` the internal Dash app (H6's ``dashboard.internal.app.create_internal_app``). A
+- ``/app/...`` the internal Dash app (``dashboard.internal.app.create_internal_app``). A
   ``before_request`` hook guards every path under it: without a session a page GET is sent to
   ``/login?next=...`` and anything else (``_dash-layout``, ``_dash-dependencies``,
-  ``_dash-update-component`` ...) gets a 401 JSON answer. Each internal callback additionally calls
-  :func:`dashboard.auth.require_role`; a refusal becomes a 403 JSON answer.
+  ``_dash-update-component`` ...) gets a 401 JSON answer. Each internal callback is registered with
+  :func:`dashboard.auth.guarded_callback`, which checks the role again; a refusal becomes a 403 JSON
+  answer.
 - ``/embed/...`` a SEPARATE Dash app (``dashboard.public``) with its own callbacks only and
   read-only queries that return officially released values. Its callback endpoint refuses any
   output id that is not one of its own, so a crafted POST naming an internal output gets 403.
@@ -17,16 +18,16 @@ endpoints keyed by output id, and one app's ``_dash-dependencies`` lists every c
 Two apps mean the public side can neither list nor call internal callbacks.
 
 The DuckDB connection is opened once per process (read-write; DuckDB allows one writer process)
-and kept on ``app.extensions``; each request gets its own ``cursor()`` (a cursor is a separate
-connection to the same database, safe to use from the request's thread), closed at teardown.
+and kept, with the settings, in the :mod:`dashboard.request_state` installed on the app; each request
+gets its own cursor from there (``request_state.db_cursor``: a cursor is a separate connection to the
+same database, safe to use from the request's thread), closed at teardown. Nothing in the dashboard
+imports this module: it sits on top, builds the app and installs the state.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import importlib
-import importlib.util
 import json
 import logging
 import re
@@ -41,17 +42,18 @@ from html import escape
 from urllib.parse import quote, urlsplit
 
 import dash
-import duckdb
 import flask
-from flask import Flask, g, jsonify, redirect, request, session
+from flask import Flask, jsonify, redirect, request, session
 
-from dashboard import auth
+from dashboard import auth, request_state
+from dashboard.internal.app import create_internal_app
+from dashboard.public.app import create_public_app
+from dashboard.request_state import RequestState, db_cursor
 from data.store import connect
 from envtrust.settings import Settings
 
 log = logging.getLogger(__name__)
 
-EXTENSION_KEY = "envtrust"
 INTERNAL_PREFIX = "/app/"
 PUBLIC_PREFIX = "/embed/"
 CALLBACK_SUFFIX = "_dash-update-component"
@@ -101,11 +103,10 @@ class LoginThrottle:
 
 
 @dataclass
-class ServerState:
-    """What the server keeps per process (on ``app.extensions['envtrust']``)."""
+class ServerState(RequestState):
+    """What the server keeps per process: the request state (settings, connection) plus the mounted
+    apps and the login throttles. Installed with :func:`dashboard.request_state.install`."""
 
-    settings: Settings
-    con: duckdb.DuckDBPyConnection
     public_app: dash.Dash | None = None
     internal_app: dash.Dash | None = None
     public_outputs: frozenset[str] = field(default_factory=frozenset)
@@ -115,35 +116,10 @@ class ServerState:
 
 def server_state(app: Flask | None = None) -> ServerState:
     """The :class:`ServerState` of ``app`` (default: the current Flask app)."""
-    return (app or flask.current_app).extensions[EXTENSION_KEY]
-
-
-def db_cursor() -> duckdb.DuckDBPyConnection:
-    """A DuckDB cursor for the current request (created on first use, closed at teardown).
-
-    Cursors are per request because a DuckDB connection object must not be shared between threads
-    running queries at the same time; the one underlying database is shared by all of them.
-    """
-    if "envtrust_cursor" not in g:
-        g.envtrust_cursor = server_state().con.cursor()
-    return g.envtrust_cursor
-
-
-def layer_url(name: str) -> str:
-    """URL of an offline map layer (GeoJSON, WGS-84) for a plotly map layer ``source``.
-
-    Use it instead of embedding ``geo.layers.load_layer(name)`` in a figure: the browser fetches and
-    caches the layer once (Cache-Control public + ETag) and callback answers stay small.
-    """
-    from dashboard.public.pages import layer_url as _layer_url
-
-    return _layer_url(name)
-
-
-def _close_cursor(_exc: BaseException | None) -> None:
-    cursor = g.pop("envtrust_cursor", None)
-    if cursor is not None:
-        cursor.close()
+    state = request_state.state(app)
+    if not isinstance(state, ServerState):
+        raise TypeError(f"the app's state is a {type(state).__name__}, not a ServerState")
+    return state
 
 
 # ---------------------------------------------------------------- login page (zh default, en)
@@ -254,7 +230,7 @@ def _login_view() -> flask.Response:
     lang = _lang()
     next_url = safe_next(request.values.get("next"))
     if request.method == "GET":
-        if auth.current_user() is not None and "logged_out" not in request.args:
+        if request_state.current_user() is not None and "logged_out" not in request.args:
             return redirect(next_url)
         return _render_login(lang, next_url, "logged_out" if "logged_out" in request.args else None, 200)
     sent = request.form.get("csrf_token", "")
@@ -317,7 +293,7 @@ def _guard_internal() -> flask.Response | None:
         return None
     if _cross_origin_post():
         return _json_refusal(403, "cross-origin request refused")
-    if auth.current_user() is None:
+    if request_state.current_user() is None:
         if request.method == "GET" and _is_internal_page(path):
             target = request.full_path if request.query_string else path
             return redirect(f"/login?next={quote(target, safe='/')}")
@@ -400,27 +376,18 @@ def _auth_error(exc: auth.AuthError) -> flask.Response:
 
 # ---------------------------------------------------------------- mounting the Dash apps
 
-def _default_internal_factory() -> InternalFactory | None:
-    """H6's ``create_internal_app`` if the module exists; None (and a log line) otherwise."""
-    if importlib.util.find_spec("dashboard.internal") is None or \
-            importlib.util.find_spec("dashboard.internal.app") is None:
-        return None
-    module = importlib.import_module("dashboard.internal.app")
-    return module.create_internal_app
-
-
-def _not_installed() -> flask.Response:
-    return flask.make_response(
-        "envtrust: the internal dashboard (dashboard.internal.app) is not installed in this build.", 503
-    )
+def _not_mounted() -> flask.Response:
+    return flask.make_response("envtrust: the internal dashboard is not mounted on this server.", 503)
 
 
 def create_server(settings: Settings, *, internal_app_factory: InternalFactory | None = None,
                   mount_internal: bool = True) -> Flask:
-    """Build the Flask server: login, the internal app at /app/ (if available), embeds at /embed/.
+    """Build the Flask server: login, the internal app at /app/, embeds at /embed/.
 
-    ``internal_app_factory`` defaults to ``dashboard.internal.app.create_internal_app``; tests may
-    pass another factory. The store at ``settings.db_path`` is opened (and migrated) read-write.
+    ``internal_app_factory`` defaults to :func:`dashboard.internal.app.create_internal_app`; tests may
+    pass another factory, or ``mount_internal=False`` for a server with only /login and the embeds
+    (/app/ then answers 503 after the login guard). The store at ``settings.db_path`` is opened (and
+    migrated) read-write.
     """
     server = Flask("envtrust.dashboard")
     server.config.update(
@@ -437,8 +404,7 @@ def create_server(settings: Settings, *, internal_app_factory: InternalFactory |
     )
     con = connect(settings.db_path)
     state = ServerState(settings=settings, con=con)
-    server.extensions[EXTENSION_KEY] = state
-    server.teardown_appcontext(_close_cursor)
+    request_state.install(server, state)
 
     # Our guards run before Dash's own before_request hooks (registration order).
     server.before_request(_guard_login_post)
@@ -450,16 +416,14 @@ def create_server(settings: Settings, *, internal_app_factory: InternalFactory |
     server.add_url_rule("/logout", "logout", _logout_view, methods=["GET", "POST"])
     server.add_url_rule("/", "root", lambda: redirect(INTERNAL_PREFIX))
 
-    from dashboard.public.app import create_public_app
-
     state.public_app = create_public_app(server, settings)
     state.public_outputs = frozenset(state.public_app.callback_map)
 
-    factory = internal_app_factory or (_default_internal_factory() if mount_internal else None)
-    if factory is None:
-        log.warning("internal dashboard not mounted at %s: dashboard.internal.app is not importable "
-                    "(only /login and the public embeds are served)", INTERNAL_PREFIX)
-        server.add_url_rule(INTERNAL_PREFIX, "internal_missing", _not_installed)
+    factory = internal_app_factory or create_internal_app
+    if not mount_internal:
+        log.warning("internal dashboard not mounted at %s (mount_internal=False): only /login and the "
+                    "public embeds are served", INTERNAL_PREFIX)
+        server.add_url_rule(INTERNAL_PREFIX, "internal_missing", _not_mounted)
     else:
         state.internal_app = factory(server, settings)
         log.info("internal dashboard mounted at %s (%d callbacks)", INTERNAL_PREFIX,
@@ -470,7 +434,7 @@ def create_server(settings: Settings, *, internal_app_factory: InternalFactory |
 
 def close_server(server: Flask) -> None:
     """Close the process's DuckDB connection (tests; a served process just exits)."""
-    state = server.extensions.get(EXTENSION_KEY)
+    state = server.extensions.get(request_state.EXTENSION_KEY)
     if state is not None:
         state.con.close()
 

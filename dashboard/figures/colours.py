@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import math
 
+from analytics.standards.aqi import AQI_LEVELS
+from analytics.standards.water import WATER_CLASS_COLOURS
+
 NO_DATA_COLOUR = "#9e9e9e"
 SUSPICION_COLOUR = "#6a1b9a"  # purple ring: not an AQI or water-class colour, so it cannot be misread
 EXCEEDANCE_COLOUR = "#d32f2f"
@@ -33,8 +36,6 @@ def _colour_of(entry: object) -> str:
 
 def aqi_colour(level: float | int | None) -> str:
     """HJ 633-2012 colour of an AQI level 1..6; grey when the level is unknown."""
-    from analytics.standards.aqi import AQI_LEVELS
-
     if level is None or (isinstance(level, float) and math.isnan(level)):
         return NO_DATA_COLOUR
     return _colour_of(AQI_LEVELS[int(level)])
@@ -42,8 +43,6 @@ def aqi_colour(level: float | int | None) -> str:
 
 def water_colour(cls: float | int | None) -> str:
     """GB 3838-2002 class colour (1..6 = I..worse than V); grey when unknown."""
-    from analytics.standards.water import WATER_CLASS_COLOURS
-
     if cls is None or (isinstance(cls, float) and math.isnan(cls)):
         return NO_DATA_COLOUR
     return _colour_of(WATER_CLASS_COLOURS[int(cls)])

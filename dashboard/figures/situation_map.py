@@ -27,6 +27,8 @@ from dashboard.figures.colours import (
     water_colour,
 )
 from dashboard.i18n import aqi_level_name, t, water_class_name
+from geo.coords import wgs84_to_gcj02
+from geo.layers import layer_names, load_layer
 
 BASEMAPS: tuple[str, ...] = ("offline", "osm", "amap")
 AMAP_TILES = "https://webrd01.is.autonavi.com/appmaptile?lang=zh_cn&size=1&scale=1&style=8&x={x}&y={y}&z={z}"
@@ -119,8 +121,6 @@ def _hover(row: dict, lang: str) -> str:
 def display_coords(lon: np.ndarray, lat: np.ndarray, basemap: str) -> tuple[np.ndarray, np.ndarray]:
     """WGS-84 points as drawn on the chosen basemap (GCJ-02 for AutoNavi tiles)."""
     if basemap == "amap":
-        from geo.coords import wgs84_to_gcj02
-
         return wgs84_to_gcj02(np.asarray(lon, dtype=float), np.asarray(lat, dtype=float))
     return np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
 
@@ -142,8 +142,6 @@ def _shift_geojson(obj: object) -> object:
 
 def _shift_coords(c: list) -> list:
     if c and isinstance(c[0], (int, float)):
-        from geo.coords import wgs84_to_gcj02
-
         lon, lat = wgs84_to_gcj02(float(c[0]), float(c[1]))
         return [lon, lat]
     return [_shift_coords(x) for x in c]
@@ -151,8 +149,6 @@ def _shift_coords(c: list) -> list:
 
 def shifted_layer(name: str) -> dict:
     """A display layer converted to GCJ-02 (for AutoNavi tiles)."""
-    from geo.layers import load_layer
-
     return _shift_geojson(load_layer(name))
 
 
@@ -164,8 +160,6 @@ def geo_map_layers(layers: set[str] | list[str], basemap: str = "offline",
     With ``layer_url(name, crs)`` the layer is referenced by URL (the browser downloads and caches
     it once; the figure stays small); otherwise the GeoJSON is inlined in the figure.
     """
-    from geo.layers import layer_names, load_layer
-
     have = set(layer_names())
     out: list[dict] = []
     if basemap == "amap":

@@ -11,6 +11,7 @@ import plotly.graph_objects as go
 from plotly.colors import sequential
 
 from dashboard.figures.colours import NO_DATA_COLOUR, SHADE_COLOUR, SUSPICION_COLOUR
+from dashboard.figures.situation_map import view_for
 from dashboard.i18n import t
 
 NEIGHBOUR_COLOURS = ("#90a4ae", "#a1887f", "#9575cd", "#4db6ac", "#f06292", "#aed581", "#ffb74d", "#7986cb")
@@ -137,8 +138,6 @@ def neighbour_map_dict(me: dict, neighbours: pd.DataFrame, values: pd.DataFrame,
                        lang: str = "zh", basemap_layers: list[dict] | None = None) -> dict:
     """Small offline map: this station and its neighbours coloured by ``parameter`` at the moment of
     the event (mean over the suspicious period), so an analyst sees whether the station disagrees."""
-    from dashboard.figures.situation_map import view_for
-
     pts = pd.concat([pd.DataFrame([{"station_id": me["station_id"], "name": me["name"], "lon": me["lon"],
                                     "lat": me["lat"], "is_self": True}]),
                      neighbours.assign(is_self=False)[["station_id", "name", "lon", "lat", "is_self"]]],

@@ -7,11 +7,13 @@ from pathlib import Path
 import dash
 from dash import Input, Output, State
 
+from dashboard.auth import guarded_callback
 from dashboard.i18n import normalise_lang
 from dashboard.internal import layout as shell_layout
 from dashboard.internal.geo_route import register_geo_route
 from dashboard.internal.ids import ShellIds
 from dashboard.internal.pages import explorer_callbacks, situation_callbacks, station_callbacks
+from dashboard.request_state import current_user, db_cursor
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 
@@ -19,9 +21,10 @@ ASSETS = Path(__file__).resolve().parent.parent / "assets"
 def create_internal_app(server, settings) -> dash.Dash:
     """Build the internal app on ``server`` at ``/app/``: shell, router, and each page's callbacks.
 
-    Every callback calls ``dashboard.auth.require_role`` before anything else; the layout itself is
-    static (no data), and pages are rendered by the router callback, so nothing internal is served
-    without a session. Figures are built per request; the app keeps no mutable state.
+    Every callback is registered with :func:`dashboard.auth.guarded_callback`, which checks the
+    login and role before anything else; the layout itself is static (no data), and pages are
+    rendered by the router callback, so nothing internal is served without a session. Figures are
+    built per request; the app keeps no mutable state.
     """
     app = dash.Dash(
         __name__,
@@ -37,20 +40,18 @@ def create_internal_app(server, settings) -> dash.Dash:
     register_geo_route(server)
     tz = settings.display_tz
 
-    @app.callback(
+    @guarded_callback(
+        app,
         Output(ShellIds.PAGE, "children"),
         Input(ShellIds.LOCATION, "pathname"),
         Input(ShellIds.LOCATION, "search"),
         Input(ShellIds.LANG, "data"),
     )
     def render(pathname, search, lang):
-        from dashboard.auth import require_role
-        from dashboard.server import db_cursor
-
-        require_role()
         return shell_layout.render_page(db_cursor(), pathname, search, lang, tz)
 
-    @app.callback(
+    @guarded_callback(
+        app,
         Output(ShellIds.TITLE, "children"),
         Output(ShellIds.NAV_SITUATION, "children"),
         Output(ShellIds.NAV_EVENTS, "children"),
@@ -60,21 +61,17 @@ def create_internal_app(server, settings) -> dash.Dash:
         Input(ShellIds.LANG, "data"),
     )
     def header(lang):
-        from dashboard.auth import require_role
-
-        user = require_role()
+        user = current_user()
         return shell_layout.header_texts(lang, f"{user.username} ({user.role})")
 
-    @app.callback(
+    @guarded_callback(
+        app,
         Output(ShellIds.LANG, "data"),
         Input(ShellIds.LANG_BUTTON, "n_clicks"),
         State(ShellIds.LANG, "data"),
         prevent_initial_call=True,
     )
     def switch_language(_n, lang):
-        from dashboard.auth import require_role
-
-        require_role()
         return "en" if normalise_lang(lang) == "zh" else "zh"
 
     situation_callbacks.set_callbacks(app, settings)

@@ -6,9 +6,14 @@ Why: inlining the boundaries in every map figure costs ~0.5 s of JSON work per c
 
 from __future__ import annotations
 
+import json
 import re
 
 import flask
+
+from dashboard.auth import require_role
+from dashboard.figures.situation_map import shifted_layer
+from geo.layers import layer_names, load_layer_json
 
 GEO_PATH = "/app/_geo/"
 CRS = ("wgs84", "gcj02")
@@ -22,15 +27,9 @@ def layer_url(name: str, crs: str = "wgs84") -> str:
 
 def layer_body(name: str, crs: str) -> str | None:
     """The layer's GeoJSON text, or None for an unknown layer/CRS (never a path from the request)."""
-    from geo.layers import layer_names, load_layer_json
-
     if not _NAME.match(name) or name not in layer_names() or crs not in CRS:
         return None
     if crs == "gcj02":
-        import json
-
-        from dashboard.figures.situation_map import shifted_layer
-
         return json.dumps(shifted_layer(name), ensure_ascii=False, separators=(",", ":"))
     return load_layer_json(name)
 
@@ -39,8 +38,6 @@ def register_geo_route(server: flask.Flask) -> None:
     """Add ``/app/_geo/<name>.geojson`` to the server (guarded like every /app/ path)."""
 
     def serve(name: str) -> flask.Response:
-        from dashboard.auth import require_role
-
         require_role()
         body = layer_body(name, flask.request.args.get("crs", "wgs84"))
         if body is None:

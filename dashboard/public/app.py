@@ -14,6 +14,7 @@ from flask import Flask, Response, abort
 from dashboard.public.callbacks import register_callbacks
 from dashboard.public.ids import EmbedIds
 from envtrust.settings import Settings
+from geo.layers import layer_names, load_layer_json
 
 # Fills the iframe whatever its size; no external fonts or scripts (embeds make no third-party requests).
 INDEX_STRING = """<!DOCTYPE html>
@@ -80,12 +81,10 @@ def serve_layer(name: str) -> Response:
     """An offline map layer as GeoJSON (WGS-84), e.g. /embed/layers/provinces.geojson.
 
     Boundaries and rivers are public geography, so every layer of :mod:`geo.layers` is served here,
-    for the embeds and for the internal maps alike (``dashboard.server.layer_url``). Answers carry
+    for the embeds and for the internal maps alike (``dashboard.public.pages.layer_url``). Answers carry
     Cache-Control public + ETag, so a browser downloads each layer once instead of inside every
     map callback answer.
     """
-    from geo.layers import layer_names, load_layer_json
-
     if name not in layer_names():
         abort(404)
     return Response(load_layer_json(name), mimetype="application/json")

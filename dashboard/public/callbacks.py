@@ -19,6 +19,7 @@ from dash import Input, Output
 from dashboard.public.ids import EmbedIds
 from dashboard.public.pages import render_path
 from dashboard.public.text import language_from_query
+from dashboard.request_state import db_cursor
 from envtrust.settings import Settings
 
 PAGE_TTL_S = 60.0
@@ -60,8 +61,6 @@ def register_callbacks(app: dash.Dash, settings: Settings) -> None:
         Input(EmbedIds.URL, "search"),
     )
     def render_embed_page(pathname: str | None, search: str | None):
-        from dashboard.server import db_cursor  # imported late: the server imports this package
-
         lang = language_from_query(search)
         path = pathname or ""
         return cache.get_or_render((path, lang), lambda: render_path(db_cursor(), path, lang, settings.display_tz))

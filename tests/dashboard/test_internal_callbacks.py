@@ -8,6 +8,7 @@ import json
 import re
 from pathlib import Path
 
+import flask
 import pandas as pd
 import plotly.graph_objects as go
 import pytest
@@ -302,9 +303,7 @@ def test_map_callback_through_the_server(server):
 
 
 def test_every_internal_callback_checks_the_role(template, tmp_path):
-    """Each registered callback calls require_role: outside a logged-in request it must refuse."""
-    import flask
-
+    """Each registered callback checks the role: outside a logged-in request it must refuse."""
     from dashboard.auth import AuthError
     from envtrust.settings import load_settings
 
@@ -317,6 +316,37 @@ def test_every_internal_callback_checks_the_role(template, tmp_path):
             n_args = len(cb["inputs"]) + len(cb["state"])
             with pytest.raises(AuthError):
                 fn.__wrapped__(*([None] * n_args))
+
+
+def test_every_internal_callback_goes_through_the_guard(tmp_path):
+    """Each callback the internal app registers is the function ``guarded_callback`` built, with the
+    roles it checks; only the review needs more than a login."""
+    from dashboard.auth import GUARD_ATTRIBUTE
+    from envtrust.settings import load_settings
+
+    app = create_internal_app(flask.Flask("t"), load_settings(db_path=tmp_path / "unused.duckdb"))
+    roles = {key: getattr(cb["callback"].__wrapped__, GUARD_ATTRIBUTE, None) for key, cb in app.callback_map.items()}
+    assert len(roles) >= 12
+    assert [key for key, r in roles.items() if r is None] == []
+    review = f"..{StationIds.REVIEW_STATUS}.children...{StationIds.REVIEW_HISTORY}.children.."
+    assert roles.pop(review) == ("analyst", "admin")
+    assert set(roles.values()) == {()}
+
+
+def test_internal_callbacks_are_registered_only_through_the_guard():
+    """No ``app.callback`` / ``dash.callback`` / ``@callback`` in the internal app's code: a global
+    ``dash.callback`` would not even appear in ``app.callback_map`` until the first request."""
+    import ast
+
+    root = Path(__file__).resolve().parents[2] / "dashboard" / "internal"
+    direct = []
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            func = node.func if isinstance(node, ast.Call) else None
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+            if name in ("callback", "clientside_callback"):
+                direct.append(f"{path.name}:{node.lineno}")
+    assert direct == []
 
 
 def test_geo_layers_served_by_url_behind_login(server):

@@ -336,7 +336,7 @@ def test_http_cross_site_callback_post_is_refused(live):
 
 
 def test_map_layers_are_served_cacheable_and_only_known_names(server):
-    from dashboard.server import layer_url
+    from dashboard.public.pages import layer_url
 
     client = server.test_client()
     url = layer_url("provinces")

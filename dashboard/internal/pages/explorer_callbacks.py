@@ -5,15 +5,18 @@ from __future__ import annotations
 import dash
 from dash import Input, Output, State
 
+from dashboard.auth import guarded_callback
 from dashboard.i18n import t
 from dashboard.internal.ids import ExplorerIds, ShellIds
 from dashboard.internal.pages.explorer import event_href, event_rows
+from dashboard.request_state import db_cursor
 
 
 def set_callbacks(app: dash.Dash, settings) -> None:
     tz = settings.display_tz
 
-    @app.callback(
+    @guarded_callback(
+        app,
         Output(ExplorerIds.GRID, "rowData"),
         Output(ExplorerIds.COUNT, "children"),
         Input(ExplorerIds.KIND, "value"),
@@ -22,46 +25,35 @@ def set_callbacks(app: dash.Dash, settings) -> None:
         State(ShellIds.LANG, "data"),
     )
     def fill_grid(kinds, statuses, min_score, lang):
-        from dashboard.auth import require_role
-        from dashboard.server import db_cursor
-
-        require_role()
         rows = event_rows(db_cursor(), kinds, statuses, min_score, lang, tz)
         return rows, f"{t('n_events', lang)}: {len(rows)}"
 
-    @app.callback(
+    @guarded_callback(
+        app,
         Output(ExplorerIds.GRID, "dashGridOptions"),
         Input(ExplorerIds.QUICK, "value"),
         State(ExplorerIds.GRID, "dashGridOptions"),
         prevent_initial_call=True,
     )
     def quick_filter(text, options):
-        from dashboard.auth import require_role
-
-        require_role()
         return {**(options or {}), "quickFilterText": text or ""}
 
-    @app.callback(
+    @guarded_callback(
+        app,
         Output(ExplorerIds.GRID, "exportDataAsCsv"),
         Input(ExplorerIds.EXPORT, "n_clicks"),
         prevent_initial_call=True,
     )
     def export_csv(n_clicks):
-        from dashboard.auth import require_role
-
-        require_role()
         return bool(n_clicks)
 
-    @app.callback(
+    @guarded_callback(
+        app,
         Output(ExplorerIds.NAV, "href"),
         Input(ExplorerIds.GRID, "cellClicked"),
         prevent_initial_call=True,
     )
     def open_event(cell):
-        from dashboard.auth import require_role
-        from dashboard.server import db_cursor
-
-        require_role()
         href = event_href(db_cursor(), (cell or {}).get("rowId"))
         if href is None:
             raise dash.exceptions.PreventUpdate

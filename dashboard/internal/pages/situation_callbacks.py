@@ -1,4 +1,4 @@
-"""Callbacks of the situation map. Thin: check the role, get the request's cursor, call a pure view."""
+"""Callbacks of the situation map. Thin: guarded (login checked), the request's cursor, a pure view."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ import dash
 import pandas as pd
 from dash import Input, Output, State
 
+from dashboard.auth import guarded_callback
 from dashboard.figures.situation_map import BASEMAPS
 from dashboard.i18n import t
 from dashboard.internal.ids import ShellIds, SituationIds
 from dashboard.internal.pages.situation import admin_options, situation_view
+from dashboard.request_state import db_cursor
 from data import views
 
 
@@ -44,7 +46,8 @@ def set_callbacks(app: dash.Dash, settings) -> None:
     tz = settings.display_tz
     basemap = basemap_of(settings)
 
-    @app.callback(
+    @guarded_callback(
+        app,
         Output(SituationIds.MAP, "figure"),
         Output(SituationIds.HEADLINE, "children"),
         Output(SituationIds.TIME_LABEL, "children"),
@@ -58,14 +61,11 @@ def set_callbacks(app: dash.Dash, settings) -> None:
         State(ShellIds.LANG, "data"),
     )
     def update_map(offset, resolution, layers, province, city, county, extent, lang):
-        from dashboard.auth import require_role
-        from dashboard.server import db_cursor
-
-        require_role()
         return situation_view(db_cursor(), pd.Timestamp(extent["start"]), int(offset or 0), resolution or "hour",
                               layers or [], province, city, county, lang, tz, basemap)
 
-    @app.callback(
+    @guarded_callback(
+        app,
         Output(SituationIds.CITY, "options"),
         Output(SituationIds.COUNTY, "options"),
         Input(SituationIds.PROVINCE, "value"),
@@ -73,27 +73,22 @@ def set_callbacks(app: dash.Dash, settings) -> None:
         State(ShellIds.LANG, "data"),
     )
     def update_admin(province, city, lang):
-        from dashboard.auth import require_role
-        from dashboard.server import db_cursor
-
-        require_role()
         _, cities, counties = admin_options(views.admin_areas(db_cursor()), province, city, lang)
         return cities, counties
 
-    @app.callback(
+    @guarded_callback(
+        app,
         Output(SituationIds.INTERVAL, "disabled"),
         Output(SituationIds.PLAY, "children"),
         Input(SituationIds.PLAY, "n_clicks"),
         State(ShellIds.LANG, "data"),
     )
     def toggle_play(n_clicks, lang):
-        from dashboard.auth import require_role
-
-        require_role()
         playing = bool(n_clicks) and n_clicks % 2 == 1
         return (not playing), t("pause" if playing else "play", lang)
 
-    @app.callback(
+    @guarded_callback(
+        app,
         Output(SituationIds.TIME_SLIDER, "value"),
         Input(SituationIds.INTERVAL, "n_intervals"),
         State(SituationIds.TIME_SLIDER, "value"),
@@ -102,20 +97,15 @@ def set_callbacks(app: dash.Dash, settings) -> None:
         prevent_initial_call=True,
     )
     def play_step(_n, value, maximum, resolution):
-        from dashboard.auth import require_role
-
-        require_role()
         return next_offset(value, maximum, resolution)
 
-    @app.callback(
+    @guarded_callback(
+        app,
         Output(SituationIds.NAV, "href"),
         Input(SituationIds.MAP, "clickData"),
         prevent_initial_call=True,
     )
     def open_station(click):
-        from dashboard.auth import require_role
-
-        require_role()
         href = station_href(click)
         if href is None:
             raise dash.exceptions.PreventUpdate

@@ -5,8 +5,10 @@ from __future__ import annotations
 import dash
 from dash import Input, Output, State, ctx
 
+from dashboard.auth import guarded_callback
 from dashboard.internal.ids import ShellIds, StationIds
 from dashboard.internal.pages.station import analysis_view, series_view, submit_review
+from dashboard.request_state import current_user, db_cursor
 
 VERDICT_BY_BUTTON = {
     StationIds.CONFIRM: "confirmed",
@@ -18,7 +20,8 @@ VERDICT_BY_BUTTON = {
 def set_callbacks(app: dash.Dash, settings) -> None:
     tz = settings.display_tz
 
-    @app.callback(
+    @guarded_callback(
+        app,
         Output(StationIds.SERIES, "figure"),
         Output(StationIds.MINIMAP, "figure"),
         Output(StationIds.EVIDENCE, "children"),
@@ -28,13 +31,10 @@ def set_callbacks(app: dash.Dash, settings) -> None:
         State(ShellIds.LANG, "data"),
     )
     def update_series(parameters, station_id, event_id, lang):
-        from dashboard.auth import require_role
-        from dashboard.server import db_cursor
-
-        require_role()
         return series_view(db_cursor(), station_id, event_id, parameters or None, lang, tz)
 
-    @app.callback(
+    @guarded_callback(
+        app,
         Output(StationIds.ANALYSIS, "figure"),
         Input(StationIds.TABS, "value"),
         Input(StationIds.ANALYSIS_PARAMETER, "value"),
@@ -43,13 +43,10 @@ def set_callbacks(app: dash.Dash, settings) -> None:
         State(ShellIds.LANG, "data"),
     )
     def update_analysis(tab, parameter, neighbour_id, station_id, lang):
-        from dashboard.auth import require_role
-        from dashboard.server import db_cursor
-
-        require_role()
         return analysis_view(db_cursor(), station_id, tab, parameter, neighbour_id, lang, tz)
 
-    @app.callback(
+    @guarded_callback(
+        app,
         Output(StationIds.REVIEW_STATUS, "children"),
         Output(StationIds.REVIEW_HISTORY, "children"),
         Input(StationIds.CONFIRM, "n_clicks"),
@@ -59,12 +56,10 @@ def set_callbacks(app: dash.Dash, settings) -> None:
         State(StationIds.EVENT, "data"),
         State(ShellIds.LANG, "data"),
         prevent_initial_call=True,
+        roles=("analyst", "admin"),
     )
     def review(_c, _f, _r, comment, event_id, lang):
-        from dashboard.auth import require_role
-        from dashboard.server import db_cursor
-
-        user = require_role("analyst", "admin")
+        user = current_user()
         verdict = VERDICT_BY_BUTTON.get(ctx.triggered_id)
         if verdict is None or not event_id:
             raise dash.exceptions.PreventUpdate
