@@ -366,9 +366,10 @@ def _status_of_period(st: pd.DataFrame, pos: dict[str, int], wide: pd.DataFrame,
 
 
 def _statuses(con: Con, bounds: list[datetime], st: pd.DataFrame, cached: bool,
-              suspicion_lookback_h: int = 72) -> tuple[list[pd.DataFrame], pd.DataFrame]:
+              suspicion_lookback_h: int = 72, aqi_table: str | None = None) -> tuple[list[pd.DataFrame], pd.DataFrame]:
     """Station status for consecutive periods of the SAME length ``[bounds[i], bounds[i+1])``:
-    one means scan, one AQI computation and one events query for all periods together.
+    one means scan, one AQI computation (:mod:`analytics.station_status`, breakpoint table
+    ``aqi_table``) and one events query for all periods together.
 
     Returns (statuses per period, the wide means per station and period of :func:`_means_by_period`).
     """
@@ -388,13 +389,13 @@ def _statuses(con: Con, bounds: list[datetime], st: pd.DataFrame, cached: bool,
         if averaging == "1h":
             # all periods' station-hours through HJ 633 together (per-call overhead dominates)
             stacked = pd.concat([w.iloc[air_rows] for w, _ in wides], ignore_index=True)
-            res = air_status(stacked, "1h")
+            res = air_status(stacked, "1h", aqi_table=aqi_table)
             k = len(air_ids)
             airs = [res.iloc[i * k:(i + 1) * k] for i in range(n)]
         else:
             for i, (w, _) in enumerate(wides):
                 o3 = o3_daily_stats(con, bounds[i], bounds[i + 1], cached=cached)
-                airs[i] = air_status(w.iloc[air_rows].set_axis(air_ids, axis=0), "24h", o3)
+                airs[i] = air_status(w.iloc[air_rows].set_axis(air_ids, axis=0), "24h", o3, aqi_table=aqi_table)
     lookback = timedelta(hours=suspicion_lookback_h)
     sus = _suspicion_windows(con, [(bounds[i] - lookback, bounds[i + 1]) for i in range(n)])
     statuses = [_status_of_period(st, pos, wides[i][0], wides[i][1], airs[i], air_rows, sus[i]) for i in range(n)]
@@ -403,15 +404,16 @@ def _statuses(con: Con, bounds: list[datetime], st: pd.DataFrame, cached: bool,
 
 def station_status(con: Con, start: datetime, end: datetime, kinds: list[str] | None = None,
                    province: str | None = None, city: str | None = None, county: str | None = None,
-                   suspicion_lookback_h: int = 72) -> pd.DataFrame:
+                   suspicion_lookback_h: int = 72, aqi_table: str | None = None) -> pd.DataFrame:
     """Per station: position, AQI/level (air), water class (sections), exceedance (outlets), suspicion.
 
     ``[start, end)`` is the period shown: one hour gives hourly AQI (HJ 633 1-h IAQI), longer periods
     use means with 24-h breakpoints. Suspicion looks back ``suspicion_lookback_h`` hours before
-    ``start`` so an event that just ended still marks the station.
+    ``start`` so an event that just ended still marks the station. ``aqi_table``: the AQI breakpoint
+    table (the application's ``aqi_table`` setting; None = the standard's default).
     """
     st = stations(con, kinds, province, city, county)
-    statuses, _ = _statuses(con, [start, end], st, has_map_cache(con), suspicion_lookback_h)
+    statuses, _ = _statuses(con, [start, end], st, has_map_cache(con), suspicion_lookback_h, aqi_table)
     return statuses[0]
 
 
@@ -509,7 +511,7 @@ def _open_events_at(con: Con, ats: list[datetime], station_ids: list[str]) -> li
 
 def situation(con: Con, start: datetime, end: datetime, kinds: list[str] | None = None,
               province: str | None = None, city: str | None = None, county: str | None = None,
-              suspicion_lookback_h: int = 72) -> tuple[pd.DataFrame, dict]:
+              suspicion_lookback_h: int = 72, aqi_table: str | None = None) -> tuple[pd.DataFrame, dict]:
     """What the situation map shows for ``[start, end)``: (:func:`station_status`, :func:`headline`).
 
     Why one function: the map and its headline need the status of this period AND the previous
@@ -522,7 +524,8 @@ def situation(con: Con, start: datetime, end: datetime, kinds: list[str] | None 
     prev_start = start - length
     st = stations(con, kinds, province, city, county)
     cached = has_map_cache(con)
-    (prev_status, cur_status), means = _statuses(con, [prev_start, start, end], st, cached, suspicion_lookback_h)
+    (prev_status, cur_status), means = _statuses(con, [prev_start, start, end], st, cached, suspicion_lookback_h,
+                                                 aqi_table)
     h = _headline_from(con, st, [(prev_start, start), (start, end)], [prev_status, cur_status], means, cached)
     return cur_status, h
 
@@ -559,7 +562,7 @@ def _headline_from(con: Con, st: pd.DataFrame, periods: list[tuple[datetime, dat
 
 def headline(con: Con, start: datetime, end: datetime, kinds: list[str] | None = None,
              province: str | None = None, city: str | None = None, county: str | None = None,
-             status: pd.DataFrame | None = None) -> dict:
+             status: pd.DataFrame | None = None, aqi_table: str | None = None) -> dict:
     """Headline figures for ``[start, end)`` and the same-length period before it (for trends).
 
     The capture rate counts the standard air stations in service in the period
@@ -568,7 +571,7 @@ def headline(con: Con, start: datetime, end: datetime, kinds: list[str] | None =
     open_events, suspected_stations. ``status`` is accepted for compatibility and not needed:
     both periods come from one pass (see :func:`situation`).
     """
-    return situation(con, start, end, kinds, province, city, county)[1]
+    return situation(con, start, end, kinds, province, city, county, aqi_table=aqi_table)[1]
 
 
 # ---------------------------------------------------------------- events

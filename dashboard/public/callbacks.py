@@ -63,4 +63,5 @@ def register_callbacks(app: dash.Dash, settings: Settings) -> None:
     def render_embed_page(pathname: str | None, search: str | None):
         lang = language_from_query(search)
         path = pathname or ""
-        return cache.get_or_render((path, lang), lambda: render_path(db_cursor(), path, lang, settings.display_tz))
+        return cache.get_or_render((path, lang), lambda: render_path(db_cursor(), path, lang, settings.display_tz,
+                                                                    settings.aqi_table))

@@ -31,14 +31,15 @@ GRAPH_CONFIG = {"displayModeBar": False, "responsive": True, "scrollZoom": True}
 NO_DATA_COLOUR = "#9e9e9e"
 
 
-def render_path(con: duckdb.DuckDBPyConnection, pathname: str, lang: str, display_tz: str):
+def render_path(con: duckdb.DuckDBPyConnection, pathname: str, lang: str, display_tz: str,
+                aqi_table: str | None = None):
     """Dispatch on the URL path: map, station card, or a not-found note."""
     rest = pathname[len(PUBLIC_PREFIX):] if pathname.startswith(PUBLIC_PREFIX) else ""
     rest = rest.strip("/")
     if rest == "map":
-        return map_page(con, lang, display_tz)
+        return map_page(con, lang, display_tz, aqi_table)
     if rest.startswith("station/"):
-        return station_page(con, unquote(rest[len("station/"):]), lang, display_tz)
+        return station_page(con, unquote(rest[len("station/"):]), lang, display_tz, aqi_table)
     return html.Div(t("not_found_page", lang), className="embed-head")
 
 
@@ -148,13 +149,13 @@ def _display_names(df: pd.DataFrame, lang: str) -> pd.DataFrame:
     return out
 
 
-def map_page(con: duckdb.DuckDBPyConnection, lang: str, display_tz: str) -> list:
+def map_page(con: duckdb.DuckDBPyConnection, lang: str, display_tz: str, aqi_table: str | None = None) -> list:
     """The public map of the latest released hour of each network."""
     air_ts = public_views.latest_released_ts(con, "air_station")
     water_ts = public_views.latest_released_ts(con, "water_section")
     air = public_views.released_hour_wide(con, "air_station", air_ts) if air_ts is not None else None
     water = public_views.released_hour_wide(con, "water_section", water_ts) if water_ts is not None else None
-    air = public_views.with_air_quality(air)
+    air = public_views.with_air_quality(air, aqi_table)
     water = public_views.with_water_class(water)
     official = public_views.released_stations(con)
     silent = official[~official["station_id"].isin(pd.concat([air["station_id"], water["station_id"]]))]
@@ -171,7 +172,8 @@ def map_page(con: duckdb.DuckDBPyConnection, lang: str, display_tz: str) -> list
     ]
 
 
-def station_page(con: duckdb.DuckDBPyConnection, station_id: str, lang: str, display_tz: str) -> list:
+def station_page(con: duckdb.DuckDBPyConnection, station_id: str, lang: str, display_tz: str,
+                 aqi_table: str | None = None) -> list:
     """Card: latest released AQI/level/primary pollutant (air) or class (water), and the last 24 h."""
     station = public_views.released_station(con, station_id)
     if station is None:
@@ -185,7 +187,7 @@ def station_page(con: duckdb.DuckDBPyConnection, station_id: str, lang: str, dis
         return [head, html.Div(t("no_data", lang), className="embed-card")]
     series = public_views.released_series(con, station_id, latest - pd.Timedelta(hours=23), latest)
     if station["kind"] == "air_station":
-        hourly = public_views.with_air_quality(series)
+        hourly = public_views.with_air_quality(series, aqi_table)
         card, chart = _air_card(hourly, lang), air_chart(hourly, lang, display_tz)
     else:
         hourly = public_views.with_water_class(series, station.get("waterbody_type") or "river")

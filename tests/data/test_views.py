@@ -127,6 +127,17 @@ def test_internal_map_and_public_embeds_give_one_station_status(con):
         {sid: internal.at[sid, "water_class"] for sid in ("W9001", "W9002")}
 
 
+def test_the_aqi_table_setting_reaches_both_sides(con):
+    """The application passes its ``aqi_table`` setting down; the map and the embeds use the same table."""
+    default = views.station_status(con, LAST, LAST + HOUR, kinds=["air_station"]).set_index("station_id")
+    revised = views.station_status(con, LAST, LAST + HOUR, kinds=["air_station"],
+                                   aqi_table="hj633_revision").set_index("station_id")
+    assert (revised["aqi"] >= default["aqi"]).all() and (revised["aqi"] > default["aqi"]).any()
+    wide = public_views.released_hour_wide(con, "air_station", FX.SAMPLE_LAST_UTC)
+    public = public_views.with_air_quality(wide, "hj633_revision").set_index("station_id")
+    assert public["aqi"].to_dict() == revised["aqi"].to_dict()
+
+
 def test_station_status_of_a_lake_uses_the_lake_limits():
     wide = pd.DataFrame({"TP": [0.04, 0.04]}, index=["river", "lake"])
     classes = water_status(wide, pd.Series(["river", "lake"], index=wide.index))

@@ -92,12 +92,16 @@ def _class_card(label_key: str, card_id: str, current: dict, previous: dict, col
 
 def situation_view(con, extent_start: pd.Timestamp, offset_h: int, resolution: str, layers: list[str],
                    province: str | None, city: str | None, county: str | None, lang: str, tz: str,
-                   basemap: str = "offline"):
-    """Everything the map callback returns: (figure, headline cards, time label). Pure given the store."""
+                   basemap: str = "offline", aqi_table: str | None = None):
+    """Everything the map callback returns: (figure, headline cards, time label). Pure given the store.
+
+    ``aqi_table``: the AQI breakpoint table (the ``aqi_table`` setting; None = the standard's default).
+    """
     start, end = period_for(extent_start, offset_h, resolution, tz)
     # one pass for the map and both periods of the headline (see data.views.situation)
     status, h = views.situation(con, start.to_pydatetime(), end.to_pydatetime(),
-                                province=province or None, city=city or None, county=county or None)
+                                province=province or None, city=city or None, county=county or None,
+                                aqi_table=aqi_table)
     fig = situation_map_dict(status, layers=layers, lang=lang, basemap=basemap, layer_url=layer_url)
     local = one_to_local(start, tz)
     label = fmt_local(local, "%Y-%m-%d" if resolution == "day" else "%Y-%m-%d %H:00") + f" ({t('local_time', lang)})"

@@ -62,7 +62,7 @@ def set_callbacks(app: dash.Dash, settings) -> None:
     )
     def update_map(offset, resolution, layers, province, city, county, extent, lang):
         return situation_view(db_cursor(), pd.Timestamp(extent["start"]), int(offset or 0), resolution or "hour",
-                              layers or [], province, city, county, lang, tz, basemap)
+                              layers or [], province, city, county, lang, tz, basemap, settings.aqi_table)
 
     @guarded_callback(
         app,
