@@ -10,6 +10,7 @@ Environment variables (all optional):
 - ``ENVTRUST_SECRET_KEY``: Flask session key for the dashboard (default: random per process).
 - ``ENVTRUST_DISPLAY_TZ``: time zone the UI shows (default ``Asia/Shanghai``).
 - ``ENVTRUST_PENALTY_FACTOR``: factor for the "1.5 x city maximum" substitution rule (default 1.5).
+- ``ENVTRUST_BASEMAP``: map background, ``offline`` (default: our own layers), ``osm`` or ``amap``.
 - ``ENVTRUST_AQI_TABLE``: IAQI breakpoint table (default ``hj633_2012``; see analytics/standards/aqi.py).
 - ``ENVTRUST_SECURE_COOKIES``: ``1`` marks the dashboard's session cookie ``Secure`` (sent over
   HTTPS only). Default off, because ``make run`` serves plain HTTP on localhost; switch it on
@@ -34,6 +35,8 @@ from data import SAMPLE_DIR
 from geo.layers import set_layer_dirs
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+#: map backgrounds: our own offline layers, or OpenStreetMap / AMap tiles where a network is allowed
+BASEMAPS: tuple[str, ...] = ("offline", "osm", "amap")
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,7 @@ class Settings:
     display_tz: str = DISPLAY_TZ
     penalty_factor: float = PENALTY_FACTOR
     aqi_table: str = DEFAULT_AQI_TABLE
+    basemap: str = "offline"
     secure_cookies: bool = False
     hj212_allow_no_pw: bool = False
 
@@ -100,6 +104,8 @@ def load_settings(**overrides: object) -> Settings:
         values["penalty_factor"] = float(env["ENVTRUST_PENALTY_FACTOR"])
     if "ENVTRUST_AQI_TABLE" in env:
         values["aqi_table"] = env["ENVTRUST_AQI_TABLE"]
+    if "ENVTRUST_BASEMAP" in env:
+        values["basemap"] = env["ENVTRUST_BASEMAP"] or "offline"
     if "ENVTRUST_SECURE_COOKIES" in env:
         values["secure_cookies"] = env_flag("ENVTRUST_SECURE_COOKIES", env["ENVTRUST_SECURE_COOKIES"])
     if "ENVTRUST_HJ212_ALLOW_NO_PW" in env:
@@ -109,5 +115,7 @@ def load_settings(**overrides: object) -> Settings:
         values["db_path"] = Path(values["db_path"])  # type: ignore[arg-type]
     settings = Settings(**values)  # type: ignore[arg-type]
     resolve_table_name(settings.aqi_table)  # an unknown table fails here, at start-up, naming the known ones
+    if settings.basemap not in BASEMAPS:
+        raise ValueError(f"unknown basemap {settings.basemap!r} (ENVTRUST_BASEMAP); choose one of {', '.join(BASEMAPS)}")
     set_layer_dirs(settings.layer_dirs)
     return settings

@@ -27,10 +27,10 @@ from dashboard.figures.colours import (
     water_colour,
 )
 from dashboard.i18n import aqi_level_name, t, water_class_name
+from envtrust.settings import BASEMAPS
 from geo.coords import wgs84_to_gcj02
 from geo.layers import layer_names, load_layer
 
-BASEMAPS: tuple[str, ...] = ("offline", "osm", "amap")
 AMAP_TILES = "https://webrd01.is.autonavi.com/appmaptile?lang=zh_cn&size=1&scale=1&style=8&x={x}&y={y}&z={z}"
 STATION_LAYERS: tuple[str, ...] = ("air_station", "air_micro", "water_section", "polluter_outlet")
 #: Our GeoJSON layers (geo.layers names) drawn for each switchable map layer.

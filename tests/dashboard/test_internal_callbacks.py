@@ -371,19 +371,12 @@ def test_geo_layers_served_by_url_behind_login(server):
 
 
 def test_basemap_setting(monkeypatch):
-    from dataclasses import dataclass
-
-    from dashboard.internal.pages.situation_callbacks import basemap_of
-
-    @dataclass
-    class WithBasemap:
-        basemap: str
+    from envtrust.settings import load_settings
 
     monkeypatch.delenv("ENVTRUST_BASEMAP", raising=False)
-    assert basemap_of(object()) == "offline"
-    assert basemap_of(WithBasemap("amap")) == "amap"
+    assert load_settings().basemap == "offline"
     monkeypatch.setenv("ENVTRUST_BASEMAP", "osm")
-    assert basemap_of(object()) == "osm"
+    assert load_settings().basemap == "osm"
     monkeypatch.setenv("ENVTRUST_BASEMAP", "google")
     with pytest.raises(ValueError, match="offline, osm, amap"):
-        basemap_of(object())
+        load_settings()  # a typo fails at start-up with the choices named

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import os
-
 import dash
 import pandas as pd
 from dash import Input, Output, State
 
 from dashboard.auth import guarded_callback
-from dashboard.figures.situation_map import BASEMAPS
 from dashboard.i18n import t
 from dashboard.internal.ids import ShellIds, SituationIds
 from dashboard.internal.pages.situation import admin_options, situation_view
@@ -33,18 +30,9 @@ def station_href(click: dict | None) -> str | None:
     return f"/app/station/{sid}" if sid else None
 
 
-def basemap_of(settings) -> str:
-    """The map background: ``settings.basemap`` if the settings have it, else ``ENVTRUST_BASEMAP``,
-    else ``offline``. Unknown values fail at start-up with the choices named."""
-    value = getattr(settings, "basemap", None) or os.environ.get("ENVTRUST_BASEMAP") or "offline"
-    if value not in BASEMAPS:
-        raise ValueError(f"unknown basemap {value!r} (ENVTRUST_BASEMAP); choose one of {', '.join(BASEMAPS)}")
-    return value
-
-
 def set_callbacks(app: dash.Dash, settings) -> None:
     tz = settings.display_tz
-    basemap = basemap_of(settings)
+    basemap = settings.basemap
 
     @guarded_callback(
         app,
