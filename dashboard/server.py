@@ -50,6 +50,7 @@ from dashboard.internal.app import create_internal_app
 from dashboard.public.app import create_public_app
 from dashboard.request_state import RequestState, db_cursor
 from data.store import connect
+from envtrust.api import init_api
 from envtrust.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -415,6 +416,7 @@ def create_server(settings: Settings, *, internal_app_factory: InternalFactory |
     server.add_url_rule("/login", "login", _login_view, methods=["GET", "POST"])
     server.add_url_rule("/logout", "logout", _logout_view, methods=["GET", "POST"])
     server.add_url_rule("/", "root", lambda: redirect(INTERNAL_PREFIX))
+    init_api(server, con)  # /api/v1: the public data API over released values (envtrust.api)
 
     state.public_app = create_public_app(server, settings)
     state.public_outputs = frozenset(state.public_app.callback_map)

@@ -29,6 +29,9 @@ COMMANDS: dict[str, str] = {
     "serve": "serve the dashboard (internal app + public embeds)",
     "user": "manage dashboard users (add, list)",
     "hj212": "HJ 212-2017 data receiver (TCP) and packet tools",
+    "release": "the official release channel: publish, audit, finalize, correct released values",
+    "apikey": "department keys for the public data API (add, list, revoke)",
+    "export": "bulk files of released data (daily Parquet/CSV, GeoParquet/GeoJSON layers)",
 }
 
 

@@ -48,6 +48,7 @@ from data.synthetic.polluters import generate_polluters, polluter_outlets
 from data.synthetic.water import generate_water
 from data.users import add_user
 from data.views import build_map_cache
+from envtrust.release import release_demo
 from envtrust.scoring import score_store
 from envtrust.settings import load_settings
 from geo.admin import assign_admin
@@ -250,6 +251,7 @@ def build_demo(db_path: str | Path, *, full: bool | None = None, seed: int = 201
         t0 = time.perf_counter()
         summary.scoring = _score(con, progress, score_days) if score else "skipped (--no-score); run `envtrust score`"
         step("scoring", t0)
+        release_demo(con)
         summary.stations = count_stations(con)
         summary.seconds["total"] = time.perf_counter() - t_all
         record_demo_build(con, seed, full, json.dumps(asdict(summary), ensure_ascii=False, default=str))

@@ -52,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
         finally:
             con.close()
         if exists:
+            _release_if_unreleased(db)
             print(f"{db} already holds the demo; nothing to do.")
             print(accounts_text())
             return 0
@@ -74,3 +75,22 @@ def _score_days(args: argparse.Namespace) -> float | None:
     if args.score_days is None:
         return DEMO_SCORE_DAYS
     return None if args.score_days == 0 else args.score_days
+
+
+def _release_if_unreleased(db: Path) -> None:
+    """A demo store built before the release channel existed gets its release records once."""
+    import duckdb
+
+    from data.store import connect
+    from envtrust.release import has_release, release_demo
+
+    try:
+        con = connect(db)
+    except duckdb.Error:
+        return  # held open by a server: leave it
+    try:
+        if not has_release(con):
+            counts = release_demo(con)
+            print(f"{db}: release records added ({counts})")
+    finally:
+        con.close()

@@ -1,0 +1,336 @@
+"""SQL of the official release channel (issue 15): release records, their versions, and the reads
+behind the public API and the bulk files.
+
+A released value is a row of ``release_values`` (migration 040). Every change - a status step
+(preliminary -> audited -> final), a withholding, a corrected value - adds a new version and marks
+the earlier one superseded; nothing is updated in place except ``superseded_at``, so each earlier
+value stays with who changed it, when and why.
+
+The public reads (``current_*``, ``latest_current``, ``location_rows``) touch ONLY
+``release_values`` and ``stations`` (official kinds), never readings, scores, events, cases or
+reviews: a value that was not released cannot come out of them. The release steps themselves read
+``readings`` (what to publish) and ``events`` (confirmed interference, to withhold).
+Every statement is parameterised.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import duckdb
+import pandas as pd
+
+from analytics.vocabulary import CST_UTC_OFFSET_H
+
+RELEASE_STATUSES: tuple[str, ...] = ("preliminary", "audited", "final", "withheld")
+#: statuses that carry a value, in the order a value goes through them
+VALUE_STATUSES: tuple[str, ...] = ("preliminary", "audited", "final")
+OFFICIAL_KINDS: tuple[str, ...] = ("air_station", "water_section")
+LOCATION_COLUMNS: tuple[str, ...] = (
+    "station_id", "name", "name_en", "kind", "lon", "lat", "province", "city", "county", "river",
+    "waterbody_type",
+)
+_CURRENT = "v.superseded_at IS NULL"
+
+
+def _dt(ts) -> datetime:
+    return pd.Timestamp(ts).to_pydatetime()
+
+
+def _supersede_older(con: duckdb.DuckDBPyConnection, start, end, now: datetime) -> None:
+    """Mark superseded every current row in [start, end] that has a newer version."""
+    con.execute(
+        "UPDATE release_values v SET superseded_at = ? WHERE v.superseded_at IS NULL "
+        "AND v.ts BETWEEN ? AND ? AND EXISTS (SELECT 1 FROM release_values n WHERE "
+        "n.station_id = v.station_id AND n.ts = v.ts AND n.parameter = v.parameter AND n.version > v.version)",
+        [now, _dt(start), _dt(end)],
+    )
+
+
+def _in_transaction(con: duckdb.DuckDBPyConnection, statements) -> int:
+    """Run ``statements(con) -> rows`` in one transaction; return its row count."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        rows = statements(con)
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    return rows
+
+
+def insert_preliminary(con: duckdb.DuckDBPyConnection, start, end, params_by_kind: dict[str, tuple[str, ...]],
+                       valid_flags: tuple[str, ...], actor: str, now: datetime) -> int:
+    """Publish as version 1 'preliminary' every valid reading of an official station in [start, end]
+    that has no release record yet; return how many values were published."""
+
+    def run(c: duckdb.DuckDBPyConnection) -> int:
+        total = 0
+        for kind, params in params_by_kind.items():
+            row = c.execute(
+                "INSERT INTO release_values SELECT r.station_id, r.ts, r.parameter, r.value, 'preliminary', 1, "
+                "?, ?, NULL, NULL FROM readings r JOIN stations s USING (station_id) "
+                "WHERE s.kind = ? AND r.parameter IN (SELECT unnest(?)) AND r.flag IN (SELECT unnest(?)) "
+                "AND r.value IS NOT NULL AND r.ts BETWEEN ? AND ? AND NOT EXISTS (SELECT 1 FROM release_values v "
+                "WHERE v.station_id = r.station_id AND v.ts = r.ts AND v.parameter = r.parameter) "
+                "ORDER BY r.station_id, r.parameter, r.ts",
+                [now, actor, kind, list(params), list(valid_flags), _dt(start), _dt(end)],
+            ).fetchone()
+            total += int(row[0]) if row else 0
+        return total
+
+    return _in_transaction(con, run)
+
+
+def _scope_sql(station_ids: list[str] | None) -> tuple[str, list]:
+    if station_ids is None:
+        return "", []
+    return " AND v.station_id IN (SELECT unnest(?))", [list(station_ids)]
+
+
+def step_status(con: duckdb.DuckDBPyConnection, from_status: str, to_status: str, start, end,
+                station_ids: list[str] | None, actor: str, note: str, now: datetime,
+                withhold_confirmed: bool = False) -> dict[str, int]:
+    """New versions with ``to_status`` for the current ``from_status`` values in [start, end].
+
+    With ``withhold_confirmed``, values inside a confirmed interference event (events.status =
+    'confirmed', the event's station, hours and parameters) become 'withheld' (value NULL) instead.
+    Returns counts per new status.
+    """
+    scope, scope_args = _scope_sql(station_ids)
+    confirmed = (
+        "EXISTS (SELECT 1 FROM events e WHERE e.status = 'confirmed' AND e.station_id = v.station_id "
+        "AND v.ts BETWEEN e.start AND e.\"end\" AND list_contains(string_split(e.parameters, ','), v.parameter))"
+    )
+    new_status = f"CASE WHEN {confirmed} THEN 'withheld' ELSE ? END" if withhold_confirmed else "?"
+    new_value = f"CASE WHEN {confirmed} THEN NULL ELSE v.value END" if withhold_confirmed else "v.value"
+    new_note = f"CASE WHEN {confirmed} THEN ? ELSE ? END" if withhold_confirmed else "?"
+    note_args = ["withheld: confirmed interference event", note] if withhold_confirmed else [note]
+
+    def run(c: duckdb.DuckDBPyConnection) -> int:
+        c.execute(
+            f"INSERT INTO release_values SELECT v.station_id, v.ts, v.parameter, {new_value}, {new_status}, "
+            f"v.version + 1, ?, ?, {new_note}, NULL FROM release_values v "
+            f"WHERE {_CURRENT} AND v.status = ? AND v.ts BETWEEN ? AND ?{scope} "
+            "ORDER BY v.station_id, v.parameter, v.ts",
+            [to_status, now, actor, *note_args, from_status, _dt(start), _dt(end), *scope_args],
+        )
+        _supersede_older(c, start, end, now)
+        return 0
+
+    _in_transaction(con, run)
+    rows = con.execute(
+        "SELECT status, count(*) FROM release_values WHERE released_at = ? AND released_by = ? "
+        "AND ts BETWEEN ? AND ? GROUP BY status",
+        [now, actor, _dt(start), _dt(end)],
+    ).fetchall()
+    return {str(s): int(n) for s, n in rows}
+
+
+def current_version(con: duckdb.DuckDBPyConnection, station_id: str, ts, parameter: str) -> dict | None:
+    """The current release row of one value, or None when it was never released."""
+    df = con.execute(
+        "SELECT * FROM release_values v WHERE v.station_id = ? AND v.ts = ? AND v.parameter = ? AND "
+        + _CURRENT,
+        [station_id, _dt(ts), parameter],
+    ).df()
+    return None if df.empty else df.iloc[0].to_dict()
+
+
+def insert_version(con: duckdb.DuckDBPyConnection, station_id: str, ts, parameter: str, value: float | None,
+                   status: str, actor: str, note: str, now: datetime) -> int:
+    """Add the next version of one released value and supersede the current one; return its number."""
+
+    def run(c: duckdb.DuckDBPyConnection) -> int:
+        row = c.execute(
+            "SELECT max(version) FROM release_values WHERE station_id = ? AND ts = ? AND parameter = ?",
+            [station_id, _dt(ts), parameter],
+        ).fetchone()
+        version = int(row[0]) + 1 if row and row[0] is not None else 1
+        c.execute(
+            "UPDATE release_values SET superseded_at = ? WHERE station_id = ? AND ts = ? AND parameter = ? "
+            "AND superseded_at IS NULL",
+            [now, station_id, _dt(ts), parameter],
+        )
+        c.execute(
+            "INSERT INTO release_values VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
+            [station_id, _dt(ts), parameter, value, status, version, now, actor, note],
+        )
+        return version
+
+    return _in_transaction(con, run)
+
+
+def value_history(con: duckdb.DuckDBPyConnection, station_ids: list[str], parameters: list[str], start, end,
+                  limit: int, offset: int) -> tuple[pd.DataFrame, int]:
+    """Every version (current and superseded) of the released values, with their change notes."""
+    where = ("v.station_id IN (SELECT unnest(?)) AND v.parameter IN (SELECT unnest(?)) AND v.ts BETWEEN ? AND ?")
+    args = [list(station_ids), list(parameters), _dt(start), _dt(end)]
+    found = con.execute(f"SELECT count(*) FROM release_values v WHERE {where}", args).fetchone()[0]
+    df = con.execute(
+        "SELECT v.station_id, v.ts, v.parameter, v.value, v.status, v.version, v.released_at, v.released_by, "
+        f"v.note, v.superseded_at FROM release_values v WHERE {where} "
+        "ORDER BY v.station_id, v.parameter, v.ts, v.version LIMIT ? OFFSET ?",
+        [*args, limit, offset],
+    ).df()
+    return df, int(found)
+
+
+def release_count(con: duckdb.DuckDBPyConnection) -> int:
+    return int(con.execute("SELECT count(*) FROM release_values").fetchone()[0])
+
+
+def newest_release_ts(con: duckdb.DuckDBPyConnection) -> pd.Timestamp | None:
+    row = con.execute(f"SELECT max(v.ts) FROM release_values v WHERE {_CURRENT}").fetchone()
+    return pd.Timestamp(row[0]) if row and row[0] is not None else None
+
+
+def status_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Current released values per status."""
+    rows = con.execute(f"SELECT v.status, count(*) FROM release_values v WHERE {_CURRENT} GROUP BY 1").fetchall()
+    return {str(s): int(n) for s, n in rows}
+
+
+# ---------------------------------------------------------------- public reads
+
+def location_rows(con: duckdb.DuckDBPyConnection, kinds: tuple[str, ...], station_ids: list[str] | None = None,
+                  city: str | None = None, province: str | None = None) -> pd.DataFrame:
+    """Official stations and sections (never micro-stations or outlets), ordered by station_id."""
+    kinds = tuple(k for k in kinds if k in OFFICIAL_KINDS)
+    cols = ", ".join(f"s.{c}" for c in LOCATION_COLUMNS)
+    sql = f"SELECT {cols} FROM stations s WHERE s.kind IN (SELECT unnest(?))"
+    args: list = [list(kinds)]
+    if station_ids is not None:
+        sql += " AND s.station_id IN (SELECT unnest(?))"
+        args.append(list(station_ids))
+    if city is not None:
+        sql += " AND s.city = ?"
+        args.append(city)
+    if province is not None:
+        sql += " AND s.province = ?"
+        args.append(province)
+    return con.execute(sql + " ORDER BY s.station_id", args).df()
+
+
+def released_span(con: duckdb.DuckDBPyConnection, station_ids: list[str]) -> pd.DataFrame:
+    """First and last released hour per station (current versions)."""
+    return con.execute(
+        "SELECT v.station_id, min(v.ts) AS first_ts, max(v.ts) AS last_ts FROM release_values v "
+        f"WHERE {_CURRENT} AND v.station_id IN (SELECT unnest(?)) GROUP BY v.station_id",
+        [list(station_ids)],
+    ).df()
+
+
+def _current_where(station_ids: list[str], parameters: list[str], start, end,
+                   statuses: tuple[str, ...]) -> tuple[str, list]:
+    where = (f"{_CURRENT} AND v.station_id IN (SELECT unnest(?)) AND v.parameter IN (SELECT unnest(?)) "
+             "AND v.ts BETWEEN ? AND ? AND v.status IN (SELECT unnest(?))")
+    return where, [list(station_ids), list(parameters), _dt(start), _dt(end), list(statuses)]
+
+
+def current_hourly(con: duckdb.DuckDBPyConnection, station_ids: list[str], parameters: list[str], start, end,
+                   statuses: tuple[str, ...], limit: int, offset: int) -> tuple[pd.DataFrame, int]:
+    """Current released hourly values (station_id, ts, parameter, value, status, version) and how
+    many match in all (for ``meta.found``)."""
+    where, args = _current_where(station_ids, parameters, start, end, statuses)
+    found = con.execute(f"SELECT count(*) FROM release_values v WHERE {where}", args).fetchone()[0]
+    df = con.execute(
+        f"SELECT v.station_id, v.ts, v.parameter, v.value, v.status, v.version FROM release_values v "
+        f"WHERE {where} ORDER BY v.station_id, v.parameter, v.ts LIMIT ? OFFSET ?",
+        [*args, limit, offset],
+    ).df()
+    return df, int(found)
+
+
+_DAY = f"CAST(v.ts + INTERVAL {CST_UTC_OFFSET_H} HOUR AS DATE)"
+_STATUS_RANK = "CASE v.status WHEN 'preliminary' THEN 1 WHEN 'audited' THEN 2 WHEN 'final' THEN 3 ELSE 4 END"
+
+
+def current_daily(con: duckdb.DuckDBPyConnection, station_ids: list[str], parameters: list[str], start, end,
+                  statuses: tuple[str, ...], limit: int, offset: int) -> tuple[pd.DataFrame, int]:
+    """Daily (China Standard Time day) mean of the current released hours: station_id, day,
+    parameter, value, observed_hours (hours with a value), withheld_hours, status (the least
+    advanced status of its hours), and how many station-day-parameters match in all."""
+    where, args = _current_where(station_ids, parameters, start, end, statuses)
+    grouped = (
+        f"SELECT v.station_id, {_DAY} AS day, v.parameter, avg(v.value) AS value, "
+        "count(v.value) AS observed_hours, count(*) FILTER (WHERE v.status = 'withheld') AS withheld_hours, "
+        f"min({_STATUS_RANK}) AS status_rank FROM release_values v WHERE {where} "
+        "GROUP BY v.station_id, day, v.parameter"
+    )
+    found = con.execute(f"SELECT count(*) FROM ({grouped})", args).fetchone()[0]
+    df = con.execute(
+        f"SELECT * FROM ({grouped}) ORDER BY station_id, parameter, day LIMIT ? OFFSET ?",
+        [*args, limit, offset],
+    ).df()
+    df["status"] = df["status_rank"].map(dict(enumerate(RELEASE_STATUSES, start=1)))
+    return df.drop(columns="status_rank"), int(found)
+
+
+def latest_current(con: duckdb.DuckDBPyConnection, station_ids: list[str], parameters: list[str],
+                   window_days: int = 7) -> pd.DataFrame:
+    """Latest current released value per station and parameter (withheld values skipped), looking
+    back ``window_days`` from the newest released hour (zone maps skip older row groups)."""
+    newest = con.execute(f"SELECT max(v.ts) FROM release_values v WHERE {_CURRENT}").fetchone()
+    if not newest or newest[0] is None:
+        return pd.DataFrame(columns=["station_id", "parameter", "ts", "value", "status", "version"])
+    since = newest[0] - pd.Timedelta(days=window_days).to_pytimedelta()
+    return con.execute(
+        "SELECT v.station_id, v.parameter, max(v.ts) AS ts, arg_max(v.value, v.ts) AS value, "
+        "arg_max(v.status, v.ts) AS status, arg_max(v.version, v.ts) AS version FROM release_values v "
+        f"WHERE {_CURRENT} AND v.status <> 'withheld' AND v.ts >= ? AND v.station_id IN (SELECT unnest(?)) "
+        "AND v.parameter IN (SELECT unnest(?)) GROUP BY v.station_id, v.parameter ORDER BY 1, 2",
+        [since, list(station_ids), list(parameters)],
+    ).df()
+
+
+def current_long(con: duckdb.DuckDBPyConnection, station_ids: list[str], parameters: list[str], start,
+                 end) -> pd.DataFrame:
+    """Current released hourly values with a value (station_id, ts, parameter, value, status), for
+    computations such as daily AQI over released data only."""
+    where, args = _current_where(station_ids, parameters, start, end, VALUE_STATUSES)
+    return con.execute(
+        f"SELECT v.station_id, v.ts, v.parameter, v.value, v.status FROM release_values v WHERE {where}", args
+    ).df()
+
+
+def released_days(con: duckdb.DuckDBPyConnection) -> list:
+    """Every China Standard Time day that has a current released value, ascending (for the bulk files)."""
+    rows = con.execute(f"SELECT DISTINCT {_DAY} AS day FROM release_values v WHERE {_CURRENT} ORDER BY day").fetchall()
+    return [r[0] for r in rows]
+
+
+def current_day_rows(con: duckdb.DuckDBPyConnection, day) -> pd.DataFrame:
+    """All current released hourly values of one CST day, with the station's kind (bulk files)."""
+    return con.execute(
+        "SELECT v.station_id, s.kind, v.ts, v.parameter, v.value, v.status, v.version, v.released_at "
+        f"FROM release_values v JOIN stations s USING (station_id) WHERE {_CURRENT} AND {_DAY} = ? "
+        "AND s.kind IN (SELECT unnest(?)) ORDER BY v.station_id, v.parameter, v.ts",
+        [day, list(OFFICIAL_KINDS)],
+    ).df()
+
+
+# ---------------------------------------------------------------- department API keys
+
+def insert_api_key(con: duckdb.DuckDBPyConnection, key_id: str, dept: str, scopes: str, rate_per_min: int,
+                   secret_sha256: str, actor: str, now: datetime) -> None:
+    con.execute("INSERT INTO api_keys VALUES (?, ?, ?, ?, ?, ?, ?, NULL)",
+                [key_id, dept, scopes, rate_per_min, secret_sha256, now, actor])
+
+
+def api_key_row(con: duckdb.DuckDBPyConnection, key_id: str) -> dict | None:
+    """The key's stored row (hash, scopes, limit) when it exists and is not revoked."""
+    df = con.execute("SELECT * FROM api_keys WHERE key_id = ? AND revoked_at IS NULL", [key_id]).df()
+    return None if df.empty else df.iloc[0].to_dict()
+
+
+def list_api_keys(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Every key without its hash."""
+    return con.execute("SELECT key_id, dept, scopes, rate_per_min, created_at, created_by, revoked_at "
+                       "FROM api_keys ORDER BY created_at").df()
+
+
+def revoke_api_key(con: duckdb.DuckDBPyConnection, key_id: str, now: datetime) -> bool:
+    row = con.execute("UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL",
+                      [now, key_id]).fetchone()
+    return bool(row and row[0])

@@ -1,0 +1,127 @@
+"""The public data API, ``/api/v1``, mounted on the dashboard's Flask server.
+
+Why flask-smorest: it is a Flask *extension* - ``Api(app)`` attaches to the existing server that
+already carries the login, the internal Dash app and the public embeds, and generates the OpenAPI
+document from the routes' marshmallow schemas. apiflask keeps its spec and docs on its own app class
+(``APIFlask``), so the whole dashboard server would have to become an APIFlask; FastAPI would be a
+second (ASGI) server beside the WSGI one. The docs page is flask-smorest's Swagger UI page, with the
+Swagger UI files served from the ``swagger-ui-bundle`` package (no CDN: works offline).
+
+Access: anonymous callers read released data at ``anon_rate_per_min`` per client address; a
+department key (header ``X-API-Key``, see :mod:`envtrust.api.keys`) has its own limit and scopes.
+Over the limit: 429 with ``Retry-After``. Every call made with a key (accepted or refused) is
+appended to the audit trail (``data.audit.append``). Errors under ``/api/`` are JSON
+``{code, status, message, errors}``.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import flask
+import swagger_ui_bundle
+from flask import g, request
+from flask_smorest import Api, abort
+from werkzeug.exceptions import HTTPException
+
+from data import audit as audit_trail
+from envtrust.api import keys
+from envtrust.api.context import DEFAULT_ANON_RATE_PER_MIN, ApiState, api_cursor, api_state, close_cursor
+from envtrust.api.views import make_blueprint
+
+API_PREFIX = "/api/"
+DOCS_ASSETS = "/api/v1/docs-assets/"
+KEY_HEADER = "X-API-Key"
+
+
+class _Api(Api):
+    """flask-smorest's Api without its app-wide HTTPException handler (the dashboard keeps its own
+    error pages); :func:`_api_error` formats errors under /api/ only."""
+
+    def _register_error_handlers(self) -> None:
+        self._app.register_error_handler(HTTPException, _api_error)
+
+
+def _error_message(error: HTTPException) -> tuple[str, dict | None]:
+    data = getattr(error, "data", None) or {}
+    if "message" in data:
+        return str(data["message"]), data.get("errors")
+    messages = data.get("messages")
+    if messages:  # webargs validation: {"query": {"limit": ["Must be ..."]}}
+        flat = {name: errs for where in messages.values() for name, errs in where.items()}
+        text = "; ".join(f"{name}: {' '.join(map(str, errs)) if isinstance(errs, list) else errs}"
+                         for name, errs in flat.items())
+        return f"bad query parameter(s): {text}", flat
+    return error.description or error.name, None
+
+
+def _api_error(error: HTTPException):
+    if not request.path.startswith(API_PREFIX):
+        return error  # the dashboard's own pages answer as before
+    message, errors = _error_message(error)
+    payload = {"code": error.code, "status": error.name, "message": message}
+    if errors:
+        payload["errors"] = errors
+    response = flask.jsonify(payload)
+    response.status_code = error.code or 500
+    for name, value in ((getattr(error, "data", None) or {}).get("headers") or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def _admit() -> None:
+    """Before each API call: identify the caller (key or address) and apply its rate limit."""
+    state = api_state()
+    token = request.headers.get(KEY_HEADER)
+    if token is not None:
+        key = keys.verify_key(api_cursor(), token)
+        if key is None:
+            g.api_actor = f"apikey:{keys.key_id_of(token) or 'malformed'}"
+            abort(401, message=f"invalid or revoked API key in {KEY_HEADER}")
+        g.api_key, g.api_actor = key, f"apikey:{key.key_id}"
+        client, limit = f"key:{key.key_id}", key.rate_per_min
+    else:
+        client, limit = f"ip:{request.remote_addr}", state.anon_rate_per_min
+    wait_s = state.limiter.hit(client, limit)
+    if wait_s is not None:
+        abort(429, message=f"rate limit of {limit} calls per minute reached; retry in {wait_s} s",
+              headers={"Retry-After": str(wait_s)})
+
+
+def _log_keyed_call(response: flask.Response) -> flask.Response:
+    """Every call that presented a key goes to the audit trail, whatever its answer."""
+    actor = g.get("api_actor")
+    if actor is not None:
+        key = g.get("api_key")
+        detail = {"query": request.query_string.decode("utf-8", "replace")[:1000], "status": response.status_code,
+                  "dept": key.dept if key else None, "address": request.remote_addr}
+        with api_state().audit_lock:
+            audit_trail.append(api_cursor(), actor, "api_call", subject=request.path[:300], detail=detail)
+    return response
+
+
+def _serve_docs_asset(filename: str) -> flask.Response:
+    return flask.send_from_directory(swagger_ui_bundle.swagger_ui_path, filename, max_age=86400)
+
+
+def init_api(app: flask.Flask, con: duckdb.DuckDBPyConnection,
+             anon_rate_per_min: int = DEFAULT_ANON_RATE_PER_MIN) -> Api:
+    """Mount ``/api/v1`` (routes, ``openapi.json``, ``docs``) on ``app`` over the store ``con``."""
+    app.extensions["envtrust_api"] = ApiState(con=con, anon_rate_per_min=anon_rate_per_min)
+    app.config.update(
+        API_TITLE="envtrust public data API", API_VERSION="v1", OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/api/v1", OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="docs", OPENAPI_SWAGGER_UI_URL=DOCS_ASSETS,
+    )
+    api = _Api(app, spec_kwargs={"info": {
+        "description": "Released environmental monitoring data: official air stations and water sections, "
+                       "hourly and daily values with their release status (preliminary, audited, final, "
+                       "withheld). Anonymous read with a rate limit; department keys in the X-API-Key header.",
+        "license": {"name": "CC BY 4.0 (data)"}}})
+    api.spec.components.security_scheme("ApiKey", {"type": "apiKey", "in": "header", "name": KEY_HEADER})
+    blp = make_blueprint()
+    blp.before_request(_admit)
+    blp.after_request(_log_keyed_call)
+    blp.teardown_request(close_cursor)
+    api.register_blueprint(blp)
+    app.add_url_rule(DOCS_ASSETS + "<path:filename>", "api_docs_assets", _serve_docs_asset)
+    return api

@@ -1,0 +1,362 @@
+"""The routes of ``/api/v1``: locations, parameters, measurements (hour/day), latest, city rankings
+and, for keys with the ``history`` scope, every version of a released value.
+
+Every route reads through :mod:`data.release`'s public reads (``release_values`` + official
+stations) or the ranking service over them; no route reads readings, scores, events, cases or
+reviews. Answers are built as JSON (or CSV) directly from DataFrames - the schemas in
+:mod:`envtrust.api.schemas` document them, and the contract test checks the two agree.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+
+import flask
+import marshmallow as ma
+import pandas as pd
+from flask import g
+from flask_smorest import Blueprint, abort
+from webargs.flaskparser import FlaskParser
+
+from analytics.vocabulary import PARAMETERS, parameter
+from data import release as sql
+from envtrust import release as service
+import envtrust.api.schemas as s
+from envtrust.api.context import api_cursor, api_state
+
+MAX_LOCATIONS = 500
+DAY = pd.Timedelta(days=1)
+EARLIEST, LATEST = pd.Timestamp("1970-01-01"), pd.Timestamp("2100-01-01")
+
+
+class _QueryParser(FlaskParser):
+    """webargs answers 422 and ignores unknown query parameters by default; here a bad or unknown
+    query parameter is a 400 Bad Request (a typo must not silently widen a query)."""
+
+    DEFAULT_VALIDATION_STATUS = 400
+    DEFAULT_UNKNOWN_BY_LOCATION = {**FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION, "query": ma.RAISE,
+                                   "querystring": ma.RAISE}
+
+
+class ApiBlueprint(Blueprint):
+    ARGUMENTS_PARSER = _QueryParser()
+
+
+def released_parameters(kinds) -> list[str]:
+    """Released parameters of the given station kinds, in vocabulary order."""
+    out: list[str] = []
+    for kind in kinds:
+        out += [p for p in service.RELEASED_PARAMETERS.get(kind, ()) if p not in out]
+    return out
+
+
+# ---------------------------------------------------------------- parameter checks (400 answers)
+
+def _split(text: str | None) -> list[str] | None:
+    return None if text is None else [t for t in text.split(",") if t]
+
+
+def resolve_locations(location: str | None, city: str | None, kind: str | None = None,
+                      required: bool = True) -> pd.DataFrame:
+    """The official locations a query names; unknown ids are a 400 naming them."""
+    con = api_cursor()
+    kinds = (kind,) if kind else sql.OFFICIAL_KINDS
+    ids = _split(location)
+    if ids is not None:
+        if len(ids) > MAX_LOCATIONS:
+            abort(400, message=f"at most {MAX_LOCATIONS} locations per request, not {len(ids)}")
+        rows = sql.location_rows(con, kinds, station_ids=ids, city=city)
+        unknown = sorted(set(ids) - set(rows["station_id"]))
+        if unknown:
+            abort(400, message=f"unknown location(s): {', '.join(unknown)} (see /api/v1/locations)")
+        return rows
+    if city is not None:
+        rows = sql.location_rows(con, kinds, city=city)
+        if rows.empty:
+            abort(400, message=f"no official location in city {city!r} (see /api/v1/locations)")
+        return rows
+    if required:
+        abort(400, message="give location=ID[,ID...] or city=NAME")
+    return sql.location_rows(con, kinds)
+
+
+def resolve_parameters(text: str | None, kinds) -> list[str]:
+    """The released parameters asked for (all of the locations' networks by default)."""
+    allowed = released_parameters(kinds)
+    names = _split(text)
+    if names is None:
+        return allowed
+    unknown = [n for n in names if n not in allowed]
+    if unknown:
+        abort(400, message=f"unknown parameter(s): {', '.join(unknown)}; released parameters here: "
+                           f"{', '.join(allowed)}")
+    return names
+
+
+def parse_time(text: str | None, name: str, default: pd.Timestamp, end_of_day: bool = False) -> pd.Timestamp:
+    """A query time as naive UTC; a date-only ``date_to`` means the last hour of that day."""
+    if text is None:
+        return default
+    try:
+        ts = pd.Timestamp(text)
+    except (ValueError, OverflowError):
+        abort(400, message=f"{name}: {text!r} is not a valid date or date-time")
+    if ts.tzinfo is not None:
+        ts = ts.tz_convert("UTC").tz_localize(None)
+    if end_of_day and len(text) == 10:
+        ts = ts + DAY - pd.Timedelta(hours=1)
+    return ts
+
+
+def resolve_period(date_from: str | None, date_to: str | None,
+                   local_days: bool = False) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """[start, end] in naive UTC; with ``local_days`` a date-only bound is a China Standard Time day
+    (the days of ``period=day``), otherwise a UTC day."""
+    start = parse_time(date_from, "date_from", EARLIEST)
+    end = parse_time(date_to, "date_to", LATEST, end_of_day=True)
+    cst = pd.Timedelta(hours=service.CST_UTC_OFFSET_H)
+    if local_days and date_from is not None and len(date_from) == 10:
+        start -= cst
+    if local_days and date_to is not None and len(date_to) == 10:
+        end -= cst
+    if start > end:
+        abort(400, message=f"date_from ({start.isoformat()}Z) is after date_to ({end.isoformat()}Z)")
+    return start, end
+
+
+# ---------------------------------------------------------------- answers
+
+def _meta(found: int, limit: int, page: int) -> dict:
+    return {"name": "envtrust public data API", "website": "/api/v1/docs", "license": service.DATA_LICENCE,
+            "found": int(found), "limit": int(limit), "page": int(page)}
+
+
+def _json(payload: dict) -> flask.Response:
+    return flask.current_app.response_class(json.dumps(payload, ensure_ascii=False, allow_nan=False),
+                                            mimetype="application/json")
+
+
+def _csv(frame: pd.DataFrame, found: int) -> flask.Response:
+    buf = io.StringIO()
+    frame.to_csv(buf, index=False)
+    response = flask.current_app.response_class(buf.getvalue(), mimetype="text/csv")
+    response.headers["X-Total-Count"] = str(found)
+    response.headers["Content-Disposition"] = "inline; filename=envtrust.csv"
+    return response
+
+
+def _iso(series: pd.Series) -> pd.Series:
+    return pd.to_datetime(series).dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _nullable(series: pd.Series) -> list:
+    return [None if pd.isna(v) else float(v) for v in series]
+
+
+def measurement_frame(df: pd.DataFrame, period: str) -> pd.DataFrame:
+    """Flat measurement rows (the CSV columns; JSON nests the coverage)."""
+    units = {p: PARAMETERS[p].unit for p in df["parameter"].unique()}
+    if period == "hour":
+        start = pd.to_datetime(df["ts"])
+        out = pd.DataFrame({"location_id": df["station_id"], "parameter": df["parameter"]})
+        out["unit"] = df["parameter"].map(units)
+        out["period"] = "hour"
+        out["datetime_from"] = _iso(start)
+        out["datetime_to"] = _iso(start + pd.Timedelta(hours=1))
+        out["local_date"] = None
+        out["value"] = df["value"]
+        out["status"] = df["status"]
+        out["version"] = df["version"].astype(int)
+        out["expected_count"] = 1
+        out["observed_count"] = df["value"].notna().astype(int)
+        out["withheld_count"] = (df["status"] == "withheld").astype(int)
+        return out
+    local = pd.to_datetime(df["day"])
+    start = local - pd.Timedelta(hours=service.CST_UTC_OFFSET_H)
+    out = pd.DataFrame({"location_id": df["station_id"], "parameter": df["parameter"]})
+    out["unit"] = df["parameter"].map(units)
+    out["period"] = "day"
+    out["datetime_from"] = _iso(start)
+    out["datetime_to"] = _iso(start + DAY)
+    out["local_date"] = local.dt.strftime("%Y-%m-%d")
+    out["value"] = df["value"]
+    out["status"] = df["status"]
+    out["version"] = None
+    out["expected_count"] = 24
+    out["observed_count"] = df["observed_hours"].astype(int)
+    out["withheld_count"] = df["withheld_hours"].astype(int)
+    return out
+
+
+def measurement_records(flat: pd.DataFrame) -> list[dict]:
+    records = []
+    values = _nullable(flat["value"])
+    for row, value in zip(flat.itertuples(index=False), values, strict=True):
+        expected = int(row.expected_count)
+        records.append({
+            "location_id": row.location_id, "parameter": row.parameter, "unit": row.unit, "period": row.period,
+            "datetime_from": row.datetime_from, "datetime_to": row.datetime_to, "local_date": row.local_date,
+            "value": value, "status": row.status,
+            "version": None if row.version is None or pd.isna(row.version) else int(row.version),
+            "coverage": {"expected_count": expected, "observed_count": int(row.observed_count),
+                         "withheld_count": int(row.withheld_count),
+                         "percent_complete": round(100.0 * int(row.observed_count) / expected, 1)},
+        })
+    return records
+
+
+def location_record(row, kinds_params: dict[str, list[dict]]) -> dict:
+    def text(v):
+        return None if v is None or (isinstance(v, float) and pd.isna(v)) else str(v)
+
+    return {
+        "id": row.station_id, "name": row.name, "name_en": text(row.name_en), "kind": row.kind,
+        "coordinates": {"latitude": float(row.lat), "longitude": float(row.lon)},
+        "admin": {"province": text(row.province), "city": text(row.city), "county": text(row.county)},
+        "river": text(row.river), "waterbody_type": text(row.waterbody_type),
+        "parameters": kinds_params[row.kind],
+    }
+
+
+def require_scope(scope: str) -> None:
+    key = g.get("api_key")
+    if key is None:
+        abort(401, message=f"this route needs an API key (header X-API-Key) with the {scope!r} scope")
+    if scope not in key.scopes:
+        abort(403, message=f"this API key lacks the {scope!r} scope; ask the administrator")
+
+
+# ---------------------------------------------------------------- routes
+
+def make_blueprint() -> ApiBlueprint:
+    """A fresh blueprint (one per app: flask-smorest keeps documentation state on it)."""
+    blp = ApiBlueprint("api_v1", __name__, url_prefix="/api/v1",
+                       description="Released environmental monitoring data (air stations, water sections).")
+    kinds_params = {k: [{"name": p, "unit": PARAMETERS[p].unit} for p in released_parameters((k,))]
+                    for k in sql.OFFICIAL_KINDS}
+
+    @blp.route("/locations")
+    @blp.arguments(s.LocationsQuery, location="query", as_kwargs=True)
+    @blp.response(200, s.LocationsPage)
+    def locations(limit: int, page: int, kind: str | None = None, city: str | None = None,
+                  province: str | None = None):
+        """Official air stations and water sections with coordinates and admin areas."""
+        kinds = (kind,) if kind else sql.OFFICIAL_KINDS
+        rows = sql.location_rows(api_cursor(), kinds, city=city, province=province)
+        chunk = rows.iloc[(page - 1) * limit: page * limit]
+        return _json({"meta": _meta(len(rows), limit, page),
+                      "results": [location_record(r, kinds_params) for r in chunk.itertuples(index=False)]})
+
+    @blp.route("/locations/<location_id>")
+    @blp.response(200, s.LocationsPage)
+    def location(location_id: str):
+        """One official location (404 when there is none with this id)."""
+        rows = sql.location_rows(api_cursor(), sql.OFFICIAL_KINDS, station_ids=[location_id])
+        if rows.empty:
+            abort(404, message=f"unknown location {location_id!r} (see /api/v1/locations)")
+        return _json({"meta": _meta(1, 1, 1),
+                      "results": [location_record(r, kinds_params) for r in rows.itertuples(index=False)]})
+
+    @blp.route("/parameters")
+    @blp.response(200, s.ParametersPage)
+    def parameters():
+        """The released parameters with their units."""
+        results = []
+        for name in released_parameters(sql.OFFICIAL_KINDS):
+            p = parameter(name)
+            results.append({"name": name, "unit": p.unit, "label_zh": p.label_zh, "network": p.network,
+                            "kinds": [k for k in sql.OFFICIAL_KINDS if name in service.RELEASED_PARAMETERS[k]]})
+        return _json({"meta": _meta(len(results), len(results), 1), "results": results})
+
+    @blp.route("/measurements")
+    @blp.arguments(s.MeasurementsQuery, location="query", as_kwargs=True)
+    @blp.response(200, s.MeasurementsPage, description="JSON; with format=csv the same rows as CSV "
+                                                        "(coverage flattened, X-Total-Count header)")
+    def measurements(limit: int, page: int, format: str, period: str, location: str | None = None,
+                     city: str | None = None, parameter: str | None = None, date_from: str | None = None,
+                     date_to: str | None = None, status: str | None = None):
+        """Released hourly values or CST-day means, with release status and coverage."""
+        rows = resolve_locations(location, city)
+        params = resolve_parameters(parameter, rows["kind"].unique())
+        start, end = resolve_period(date_from, date_to, local_days=period == "day")
+        statuses = (status,) if status else sql.RELEASE_STATUSES
+        ids = rows["station_id"].tolist()
+        offset = (page - 1) * limit
+        if period == "hour":
+            df, found = sql.current_hourly(api_cursor(), ids, params, start, end, statuses, limit, offset)
+        else:
+            df, found = sql.current_daily(api_cursor(), ids, params, start, end, statuses, limit, offset)
+        flat = measurement_frame(df, period)
+        if format == "csv":
+            return _csv(flat, found)
+        return _json({"meta": _meta(found, limit, page), "results": measurement_records(flat)})
+
+    @blp.route("/measurements/history")
+    @blp.arguments(s.HistoryQuery, location="query", as_kwargs=True)
+    @blp.response(200, s.HistoryPage)
+    @blp.doc(security=[{"ApiKey": []}])
+    def history(limit: int, page: int, location: str | None = None, parameter: str | None = None,
+                date_from: str | None = None, date_to: str | None = None):
+        """Every version of the released hourly values, with the change notes (scope ``history``)."""
+        require_scope("history")
+        rows = resolve_locations(location, None)
+        params = resolve_parameters(parameter, rows["kind"].unique())
+        start, end = resolve_period(date_from, date_to)
+        df, found = sql.value_history(api_cursor(), rows["station_id"].tolist(), params, start, end, limit,
+                                      (page - 1) * limit)
+        results = [{
+            "location_id": r.station_id, "parameter": r.parameter,
+            "datetime_from": pd.Timestamp(r.ts).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "value": None if pd.isna(r.value) else float(r.value), "status": r.status, "version": int(r.version),
+            "released_at": pd.Timestamp(r.released_at).isoformat() + "Z", "released_by": r.released_by,
+            "note": None if r.note is None or pd.isna(r.note) else str(r.note),
+            "superseded_at": None if pd.isna(r.superseded_at) else pd.Timestamp(r.superseded_at).isoformat() + "Z",
+        } for r in df.itertuples(index=False)]
+        return _json({"meta": _meta(found, limit, page), "results": results})
+
+    @blp.route("/latest")
+    @blp.arguments(s.LatestQuery, location="query", as_kwargs=True)
+    @blp.response(200, s.LatestPage)
+    def latest(limit: int, page: int, format: str, location: str | None = None, city: str | None = None,
+               kind: str | None = None, parameter: str | None = None):
+        """The latest released value per location and parameter (withheld values skipped)."""
+        rows = resolve_locations(location, city, kind, required=False)
+        params = resolve_parameters(parameter, rows["kind"].unique() if len(rows) else sql.OFFICIAL_KINDS)
+        df = sql.latest_current(api_cursor(), rows["station_id"].tolist(), params)
+        found = len(df)
+        df = df.iloc[(page - 1) * limit: page * limit]
+        flat = pd.DataFrame({"location_id": df["station_id"], "parameter": df["parameter"],
+                             "unit": df["parameter"].map(lambda p: PARAMETERS[p].unit),
+                             "datetime": _iso(df["ts"]) if len(df) else [], "value": df["value"],
+                             "status": df["status"], "version": df["version"]})
+        if format == "csv":
+            return _csv(flat, found)
+        results = [{"location_id": r.location_id, "parameter": r.parameter, "unit": r.unit, "datetime": r.datetime,
+                    "value": float(r.value), "status": r.status, "version": int(r.version)}
+                   for r in flat.itertuples(index=False)]
+        return _json({"meta": _meta(found, limit, page), "results": results})
+
+    @blp.route("/rankings/cities")
+    @blp.arguments(s.RankingQuery, location="query", as_kwargs=True)
+    @blp.response(200, s.RankingPage)
+    def city_rankings(date: str, order_by: str):
+        """Cities ranked by the day's AQI or composite index, from released values only."""
+        try:
+            day = pd.Timestamp(date)
+        except ValueError:
+            abort(400, message=f"date: {date!r} is not a valid day")
+        table = service.city_ranking(api_cursor(), day, by=order_by)
+        results = [{"rank": int(r.rank), "city": r.city, "province": None if pd.isna(r.province) else r.province,
+                    "aqi": None if pd.isna(r.aqi) else float(r.aqi),
+                    "level": None if pd.isna(r.level) else int(r.level),
+                    "primary_pollutant": None if pd.isna(r.primary_pollutant) or r.primary_pollutant == ""
+                    else str(r.primary_pollutant),
+                    "composite_index": None if pd.isna(r.composite_index) else float(r.composite_index),
+                    "stations": int(r.stations), "status": r.status} for r in table.itertuples(index=False)]
+        return _json({"meta": _meta(len(results), len(results), 1), "results": results})
+
+    return blp
+
+
+__all__ = ["api_state", "make_blueprint"]

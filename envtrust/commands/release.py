@@ -1,0 +1,81 @@
+"""The official release channel: publish, audit, finalize and correct released values.
+
+    envtrust release publish  --db PATH [--from T] [--to T]         preliminary: valid readings not yet released
+    envtrust release audit    --db PATH --from T --to T [--station ID ...] [--note TEXT]
+    envtrust release finalize --db PATH --from T --to T [--note TEXT]
+    envtrust release correct  --db PATH STATION TIME PARAMETER (VALUE | --withhold) --reason TEXT
+
+Times are UTC (ISO 8601). Audit withholds values inside confirmed interference events. A
+correction keeps the earlier version (readable with the API's ``history`` scope).
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+from pathlib import Path
+
+import duckdb
+
+from envtrust.cli import UserError
+from envtrust.settings import load_settings
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="release_command", metavar="ACTION")
+    for name, text in (("publish", "publish valid readings not yet released as preliminary"),
+                       ("audit", "promote preliminary values to audited (withholding confirmed interference)"),
+                       ("finalize", "close audited values as final")):
+        cmd = sub.add_parser(name, help=text)
+        cmd.add_argument("--db")
+        cmd.add_argument("--from", dest="start", required=name != "publish", help="first hour, UTC")
+        cmd.add_argument("--to", dest="end", required=name != "publish", help="last hour, UTC")
+        if name != "publish":
+            cmd.add_argument("--station", action="append", help="only these stations (repeat)")
+            cmd.add_argument("--note", default={"audit": "audited", "finalize": "final"}[name])
+    fix = sub.add_parser("correct", help="change one released value with a reason")
+    fix.add_argument("station")
+    fix.add_argument("time", help="the hour, UTC")
+    fix.add_argument("parameter")
+    fix.add_argument("value", nargs="?", type=float)
+    fix.add_argument("--withhold", action="store_true", help="withhold the value instead")
+    fix.add_argument("--reason", required=True)
+    fix.add_argument("--db")
+
+
+def _open(db: str | None) -> duckdb.DuckDBPyConnection:
+    from data.store import connect
+
+    path = Path(load_settings(db_path=db).db_path)
+    try:
+        return connect(path)
+    except duckdb.IOException as exc:
+        raise UserError(f"cannot open {path} for writing (stop `envtrust serve` first): {exc}") from exc
+
+
+def run(args: argparse.Namespace) -> int:
+    from envtrust import release
+
+    if args.release_command is None:
+        raise UserError("say what to do: publish, audit, finalize or correct (see --help)")
+    con = _open(args.db)
+    actor = getpass.getuser()
+    try:
+        if args.release_command == "publish":
+            n = release.publish_preliminary(con, args.start or "1970-01-01", args.end or "2100-01-01")
+            print(f"{n} values published as preliminary")
+        elif args.release_command in ("audit", "finalize"):
+            step = release.audit_period if args.release_command == "audit" else release.finalize_period
+            counts = step(con, args.start, args.end, actor, note=args.note, station_ids=args.station)
+            print(", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "nothing to change")
+        else:
+            if args.withhold == (args.value is not None):
+                raise UserError("give either a VALUE or --withhold")
+            version = release.correct_value(con, args.station, args.time, args.parameter, args.value, actor,
+                                            args.reason, status="withheld" if args.withhold else None)
+            print(f"{args.station} {args.time} {args.parameter}: version {version}")
+    except (ValueError, release.ReleaseError) as exc:
+        raise UserError(str(exc)) from exc
+    finally:
+        con.close()
+    return 0

@@ -1,0 +1,102 @@
+"""Release transitions on a real DuckDB store: preliminary -> audited -> final, withholding of
+confirmed interference, and changes after release that keep the earlier value with a note."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from data import audit
+from data import release as sql
+from envtrust import release
+
+spec = importlib.util.spec_from_file_location("release_fixture", Path(__file__).with_name("release_fixture.py"))
+fixture = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(fixture)
+LATEST = fixture.public_fixture().LATEST
+
+
+@pytest.fixture()
+def released(store):
+    fixture.fill_release_store(store)
+    release.publish_preliminary(store, "2017-01-01", "2017-01-11")
+    return store
+
+
+def _versions(con, station, ts, parameter) -> pd.DataFrame:
+    return con.execute("SELECT * FROM release_values WHERE station_id = ? AND ts = ? AND parameter = ? "
+                       "ORDER BY version", [station, ts, parameter]).df()
+
+
+def test_publish_takes_only_valid_values_of_official_stations_once(released):
+    kinds = released.execute("SELECT DISTINCT s.kind FROM release_values v JOIN stations s USING (station_id)").df()
+    assert set(kinds["kind"]) == {"air_station", "water_section"}
+    assert released.execute("SELECT count(*) FROM release_values WHERE parameter = 'TEMP' OR value = 999").fetchone()[0] == 0
+    assert released.execute("SELECT count(*) FROM release_values WHERE ts > ?", [LATEST]).fetchone()[0] == 0
+    assert set(sql.status_counts(released)) == {"preliminary"}
+    assert release.publish_preliminary(released, "2017-01-01", "2017-01-11") == 0  # idempotent
+
+
+def test_audit_then_final_adds_versions_and_withholds_confirmed_interference(released):
+    counts = release.audit_period(released, "2017-01-09", "2017-01-10 12:00", "ana")
+    assert counts["withheld"] == 2  # 1002A NO2 at the two confirmed hours
+    held = _versions(released, "1002A", fixture.CONFIRMED_HOUR, "NO2")
+    assert list(held["status"]) == ["preliminary", "withheld"]
+    assert held["value"].iloc[0] > 0 and pd.isna(held["value"].iloc[1])
+    assert held["superseded_at"].notna().iloc[0] and held["superseded_at"].isna().iloc[1]
+    assert "confirmed interference" in held["note"].iloc[1]
+    release.finalize_period(released, "2017-01-09", "2017-01-10 06:00", "lead")
+    one = _versions(released, "1001A", pd.Timestamp("2017-01-10 03:00"), "PM2.5")
+    assert list(one["status"]) == ["preliminary", "audited", "final"]
+    assert list(one["version"]) == [1, 2, 3] and one["value"].nunique() == 1
+    assert list(_versions(released, "1002A", fixture.CONFIRMED_HOUR, "NO2")["status"]) == ["preliminary", "withheld"]
+    late = _versions(released, "1001A", LATEST, "PM2.5")
+    assert list(late["status"]) == ["preliminary"]  # outside the audited period: untouched
+    assert audit.verify_chain(released) == []
+
+
+def test_a_change_after_release_keeps_the_earlier_value_and_a_note(released):
+    ts = pd.Timestamp("2017-01-10 03:00")
+    release.audit_period(released, "2017-01-10", "2017-01-10 05:00", "ana")
+    before = sql.current_version(released, "1001A", ts, "PM2.5")
+    version = release.correct_value(released, "1001A", ts, "PM2.5", 12.5, "ana", "analyser drift corrected")
+    rows = _versions(released, "1001A", ts, "PM2.5")
+    assert version == 3 and list(rows["value"]) == [before["value"], before["value"], 12.5]
+    assert rows["note"].iloc[-1] == "analyser drift corrected" and rows["released_by"].iloc[-1] == "ana"
+    assert rows["status"].iloc[-1] == "audited"
+    logged = released.execute("SELECT detail_json FROM audit_log WHERE action = 'release_correct'").fetchone()[0]
+    assert "analyser drift corrected" in logged and str(before["value"]) in logged
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"value": 1.0, "reason": " "}, "needs a reason"),
+    ({"value": 1.0, "reason": "x", "status": "preliminary"}, "cannot go back"),
+    ({"value": 1.0, "reason": "x", "status": "withheld"}, "withheld value has no value"),
+    ({"value": 1.0, "reason": "x", "status": "published"}, "status must be one of"),
+])
+def test_changes_the_rules_refuse(released, kwargs, message):
+    ts = pd.Timestamp("2017-01-10 03:00")
+    release.audit_period(released, "2017-01-10", "2017-01-10 05:00", "ana")
+    with pytest.raises(release.ReleaseError, match=message):
+        release.correct_value(released, "1001A", ts, "PM2.5", actor="ana", **kwargs)
+    assert len(_versions(released, "1001A", ts, "PM2.5")) == 2
+
+
+def test_an_unreleased_value_cannot_be_changed_and_periods_must_not_be_inverted(released):
+    with pytest.raises(release.ReleaseError, match="never released"):
+        release.correct_value(released, "M0001", LATEST, "PM2.5", 1.0, "ana", "why")
+    with pytest.raises(release.ReleaseError, match="before it starts"):
+        release.audit_period(released, "2017-01-10", "2017-01-09", "ana")
+
+
+def test_city_ranking_uses_released_values_and_orders_best_first(released):
+    table = release.city_ranking(released, "2017-01-10")
+    assert list(table["rank"]) == [1, 2]
+    assert table["aqi"].is_monotonic_increasing
+    assert set(table["city"]) == {"北京市", "承德市"}
+    assert (table["composite_index"] > 0).all()
+    with pytest.raises(release.ReleaseError, match="order must be"):
+        release.city_ranking(released, "2017-01-10", by="score")
