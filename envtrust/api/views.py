@@ -19,10 +19,10 @@ from flask import g
 from flask_smorest import Blueprint, abort
 from webargs.flaskparser import FlaskParser
 
+import envtrust.api.schemas as s
 from analytics.vocabulary import PARAMETERS, parameter
 from data import release as sql
 from envtrust import release as service
-import envtrust.api.schemas as s
 from envtrust.api.context import api_cursor, api_state
 
 MAX_LOCATIONS = 500
