@@ -1,0 +1,229 @@
+"""Public data API speed: one-station day and city-day answers under 50 concurrent clients.
+
+    python benchmarks/api.py [--days 30] [--clients 50] [--requests 20] [--rebuild]
+
+1. Store (built once, reused from ``benchmarks/out/api-<days>d.duckdb``): the store of
+   ``benchmarks/dashboard.py`` (the real 2,016 national air station positions x ``--days`` of
+   synthetic hourly values for the six HJ 633 pollutants, 0.5 % maintenance flags, events with
+   scores), then the release channel on it: every valid value published (``publish_preliminary``),
+   the first half of the period audited (confirmed events withheld). ``--days 365`` is the 106 M
+   reading store of benchmarks/dashboard.py.
+2. ``envtrust serve`` as a separate process (waitress, 8 threads); a department key with a rate
+   limit above the load (every call is still checked and written to the audit trail).
+3. ``--clients`` threads, each sending ``--requests`` requests of one kind over its own HTTP
+   connection, all at once; wall time per request; p50/p95/max and throughput. Kinds:
+   one-station day (``location=ID&date_from=D&date_to=D``: 6 pollutants x 24 h), city-day of all
+   stations of the largest city (hourly, first page of 1,000 rows; and ``period=day``), latest.
+   Stations and days vary at random. A baseline in the same run: the same queries with 1 client.
+
+Results are written to ``benchmarks/results/api.md``; RESULTS.md carries the summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+import dashboard as dash_bench  # noqa: E402  (benchmarks/dashboard.py: the store builder)
+
+OUT = REPO / "benchmarks" / "out"
+RESULTS = REPO / "benchmarks" / "results" / "api.md"
+TARGETS_MS = {"one-station day": 100.0, "city-day hourly (1,000 rows)": 300.0, "city-day daily means": 300.0}
+
+
+def build(path: Path, days: int) -> dict:
+    """The dashboard benchmark's store plus its release records; timings."""
+    from data.store import connect
+    from envtrust import release
+
+    timings = dash_bench.build_store(path, days)
+    con = connect(path)
+    try:
+        t0 = time.perf_counter()
+        n = release.publish_preliminary(con, "1970-01-01", "2100-01-01")
+        timings["publish_s"] = time.perf_counter() - t0
+        timings["published"] = n
+        t0 = time.perf_counter()
+        half = dash_bench.START + pd.Timedelta(days=days // 2)
+        timings["audit"] = release.audit_period(con, dash_bench.START, half, "bench")
+        timings["audit_s"] = time.perf_counter() - t0
+        con.execute("CHECKPOINT")
+    finally:
+        con.close()
+    return timings
+
+
+def counts(path: Path) -> dict:
+    import duckdb
+
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return {
+            "readings": con.execute("SELECT count(*) FROM readings").fetchone()[0],
+            "release_rows": con.execute("SELECT count(*) FROM release_values").fetchone()[0],
+            "stations": con.execute("SELECT count(*) FROM stations").fetchone()[0],
+            "cities": con.execute("SELECT city, count(*) n FROM stations WHERE city IS NOT NULL GROUP BY 1 "
+                                  "ORDER BY n DESC LIMIT 1").fetchone(),
+            "station_ids": [r[0] for r in con.execute("SELECT station_id FROM stations").fetchall()],
+            "file_mb": path.stat().st_size / 2**20,
+        }
+    finally:
+        con.close()
+
+
+def make_key(path: Path) -> str:
+    from data.store import connect
+    from envtrust.api import keys
+
+    con = connect(path)
+    try:
+        return keys.create_key(con, "benchmark", frozenset({"read"}), "bench", rate_per_min=keys.MAX_KEY_RATE_PER_MIN)
+    finally:
+        con.close()
+
+
+def start_server(path: Path, port: int, log: Path) -> subprocess.Popen:
+    env = {**os.environ, "ENVTRUST_SECRET_KEY": "benchmark-secret-" + "x" * 40, "PYTHONPATH": str(REPO)}
+    with open(log, "w") as fh:
+        return subprocess.Popen([sys.executable, "-m", "envtrust", "serve", "--db", str(path), "--port", str(port),
+                                 "--threads", "8"], stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=REPO)
+
+
+def wait_up(base: str, process: subprocess.Popen, timeout_s: float = 300.0) -> None:
+    import requests
+
+    deadline = time.perf_counter() + timeout_s
+    while time.perf_counter() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError("server exited")
+        try:
+            if requests.get(base + "/api/v1/parameters", timeout=2).status_code == 200:
+                return
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    raise TimeoutError("server did not come up")
+
+
+def urls_for(kind: str, rng: random.Random, ids: list[str], city: str, days: int, n: int) -> list[str]:
+    out = []
+    for _ in range(n):
+        day = (dash_bench.START + pd.Timedelta(days=rng.randrange(days))).strftime("%Y-%m-%d")
+        if kind == "one-station day":
+            out.append(f"/api/v1/measurements?location={rng.choice(ids)}&date_from={day}&date_to={day}&limit=1000")
+        elif kind == "city-day hourly (1,000 rows)":
+            out.append(f"/api/v1/measurements?city={city}&date_from={day}&date_to={day}&limit=1000")
+        elif kind == "city-day daily means":
+            out.append(f"/api/v1/measurements?city={city}&period=day&date_from={day}&date_to={day}&limit=1000")
+        else:
+            out.append(f"/api/v1/latest?location={rng.choice(ids)}")
+    return out
+
+
+def run_clients(base: str, key: str, url_lists: list[list[str]]) -> dict:
+    """One thread per client, each with its own connection; all start together."""
+    import requests
+
+    times: list[float] = []
+    sizes: list[int] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(len(url_lists))
+
+    def client(urls: list[str]) -> None:
+        session = requests.Session()
+        session.headers["X-API-Key"] = key
+        barrier.wait()
+        for url in urls:
+            t0 = time.perf_counter()
+            answer = session.get(base + url, timeout=300)
+            elapsed = (time.perf_counter() - t0) * 1000
+            with lock:
+                times.append(elapsed)
+                sizes.append(len(answer.content))
+                if answer.status_code != 200:
+                    errors.append(f"{answer.status_code} {url} {answer.text[:120]}")
+
+    threads = [threading.Thread(target=client, args=(u,)) for u in url_lists]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - t0
+    if errors:
+        raise RuntimeError(f"{len(errors)} errors, first: {errors[0]}")
+    arr = np.array(times)
+    return {"n": len(arr), "p50_ms": float(np.percentile(arr, 50)), "p95_ms": float(np.percentile(arr, 95)),
+            "max_ms": float(arr.max()), "rps": len(arr) / wall, "kb": float(np.mean(sizes) / 1024)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--requests", type=int, default=20, help="requests per client and kind")
+    parser.add_argument("--rebuild", action="store_true")
+    args = parser.parse_args(argv)
+    OUT.mkdir(parents=True, exist_ok=True)
+    path = OUT / f"api-{args.days}d.duckdb"
+    build_timings = {}
+    if args.rebuild or not path.exists():
+        t0 = time.perf_counter()
+        build_timings = build(path, args.days)
+        build_timings["total_s"] = time.perf_counter() - t0
+        print("built", build_timings, flush=True)
+    info = counts(path)
+    key = make_key(path)
+    port = dash_bench.free_port()
+    base = f"http://127.0.0.1:{port}"
+    process = start_server(path, port, OUT / "api-serve.log")
+    rows = []
+    try:
+        wait_up(base, process)
+        rng = random.Random(20261202)
+        city, ids = info["cities"][0], info["station_ids"]
+        for kind in (*TARGETS_MS, "latest (one station)"):
+            baseline = run_clients(base, key, [urls_for(kind, rng, ids, city, args.days, args.requests)])
+            loaded = run_clients(base, key, [urls_for(kind, rng, ids, city, args.days, args.requests)
+                                             for _ in range(args.clients)])
+            rows.append((kind, baseline, loaded))
+            print(kind, "1 client", baseline, f"{args.clients} clients", loaded, flush=True)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+    lines = [
+        "# Public data API latency (benchmarks/api.py)", "",
+        f"Command: `python benchmarks/api.py --days {args.days} --clients {args.clients} --requests {args.requests}` "
+        f"at commit {commit}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores shared.", "",
+        f"Store: {info['readings']:,} readings ({info['stations']:,} stations x {args.days} days x 6 pollutants), "
+        f"{info['release_rows']:,} release rows, {info['file_mb']:.0f} MiB; city-day = {info['cities'][1]} stations "
+        f"of {info['cities'][0]}. Build: {build_timings or 'reused'}.", "",
+        "| query | target p95 | 1 client p50 / p95 ms | " f"{args.clients} clients p50 / p95 / max ms | req/s | answer KiB |",
+        "|---|---|---|---|---|---|",
+    ]
+    for kind, one, many in rows:
+        target = f"<= {TARGETS_MS[kind]:.0f} ms" if kind in TARGETS_MS else "-"
+        lines.append(f"| {kind} | {target} | {one['p50_ms']:.0f} / {one['p95_ms']:.0f} | "
+                     f"{many['p50_ms']:.0f} / {many['p95_ms']:.0f} / {many['max_ms']:.0f} | {many['rps']:.0f} | {many['kb']:.0f} |")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
