@@ -9,6 +9,7 @@ avoids the tz database on hot paths.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 import pandas as pd
 
@@ -71,3 +72,34 @@ def to_naive_utc(values):
     if isinstance(values, pd.Series):
         return values.dt.tz_convert("UTC").dt.tz_localize(None)
     return values.tz_convert("UTC").tz_localize(None)
+
+
+EARLIEST_PLAUSIBLE_UTC = dt.datetime(1980, 1, 1)  # before any automatic monitoring network in China
+MAX_AHEAD = dt.timedelta(days=1)  # a logger clock a day fast is wrong; more is not a measurement
+
+
+@dataclass(frozen=True)
+class PlausibleWindow:
+    """The times a measurement can carry: from ``earliest_utc`` to ``ahead`` after now (naive UTC).
+
+    Why: a time outside it (year 0001, 2099, ``infinity``) is a broken clock or a forged record;
+    stored, it breaks every page that shows "latest" or "released" and the key checks at the
+    end of the time range. Configured by the settings object (``envtrust/settings.py``).
+    """
+
+    earliest_utc: dt.datetime = EARLIEST_PLAUSIBLE_UTC
+    ahead: dt.timedelta = MAX_AHEAD
+
+    def bounds(self, now_utc: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+        """(earliest, latest) plausible naive-UTC time at ``now_utc`` (naive UTC)."""
+        return self.earliest_utc, now_utc + self.ahead
+
+    def describe(self, now_utc: dt.datetime) -> str:
+        """The window as people read it, for quarantine details."""
+        lo, hi = self.bounds(now_utc)
+        return f"{lo:%Y-%m-%d %H:%M} .. {hi:%Y-%m-%d %H:%M} UTC"
+
+
+def utc_now_naive() -> dt.datetime:
+    """Now as naive UTC (the store's convention)."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)

@@ -13,7 +13,8 @@ rows_duplicate + rows_quarantined`` is asserted for every batch:
   earlier in the batch; or the same raw record was already quarantined for the same reason
   by an earlier batch (so re-ingesting a file adds nothing anywhere);
 - quarantined, with one machine reason (first that applies, in this order) and a human detail:
-  ``unparseable_time``, ``unknown_station``, ``unknown_parameter``, ``unparseable_value``,
+  ``unparseable_time``, ``implausible_time`` (outside the settings' plausible window: by default
+  before 1980 or more than a day after now), ``unknown_station``, ``unknown_parameter``, ``unparseable_value``,
   ``unit_mismatch``, ``bad_flag`` (not an HJ 212-2017 flag), ``negative_concentration``
   (concentration parameters only), ``out_of_physical_range`` (``analytics/vocabulary.py`` ranges),
   ``duplicate_conflict`` (key already stored, or earlier in the batch, with a different value
@@ -23,13 +24,18 @@ A missing value (NULL/NaN/empty/``NA``) is not an error: it is stored with value
 completeness can be computed from the store.
 
 The readings table has no primary key (``data/schema.py``); uniqueness is enforced here with
-a hash anti-join in DuckDB SQL against the stored keys inside the batch's time range. All
+a hash anti-join in DuckDB SQL against the stored keys inside the batch's time range, under one
+process-wide writer lock (:data:`WRITE_LOCK`: DuckDB lets one process write a file, and inside
+it the receiver thread and the dashboard each have a connection, whose transactions would not
+see each other's uncommitted rows), and a last check inside the transaction refuses to commit a
+batch whose keys appear twice in the store (``duplicate key``) whatever path put them there. All
 validation is set-based SQL (no per-row Python), which is what makes >= 1 M readings/s possible.
 """
 
 from __future__ import annotations
 
 import contextlib
+import threading
 import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -39,11 +45,12 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from analytics.timeconv import to_naive_utc
+from analytics.timeconv import PlausibleWindow, to_naive_utc, utc_now_naive
 from analytics.vocabulary import DATA_FLAGS, PARAMETERS
 from data.adapters import beijing, cnemc
 from data.adapters.base import (
     FORMATS,
+    NUMBER_TEXT_RE,
     STATION_FORMATS,
     IngestError,
     detect_format,
@@ -58,6 +65,7 @@ from data.views import refresh_map_cache_for_batch
 
 REASONS: tuple[str, ...] = (
     "unparseable_time",
+    "implausible_time",
     "unknown_station",
     "unknown_parameter",
     "unparseable_value",
@@ -67,6 +75,13 @@ REASONS: tuple[str, ...] = (
     "out_of_physical_range",
     "duplicate_conflict",
 )
+
+# one writer of readings per process at a time (see the module docstring); re-entrant because a
+# caller may hold it around several batches
+WRITE_LOCK = threading.RLock()
+
+NUMERIC_TYPES = frozenset({"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
+                           "UINTEGER", "UBIGINT", "UHUGEINT"})
 
 # words read as "reported missing" in a text value column (stored as NULL, not rejected)
 MISSING_WORDS: tuple[str, ...] = ("", "NA", "NAN", "NULL", "NONE", "-", "—")
@@ -202,6 +217,7 @@ def ingest_readings(
     *,
     quarantined: pd.DataFrame | None = None,
     source_sha256: str | None = None,
+    window: PlausibleWindow | None = None,
 ) -> IngestReport:
     """Validate and store long readings (``station_id, ts, parameter, value[, flag][, unit]``,
     ts naive UTC or tz-aware) as one atomic batch; see the module docstring for the rules.
@@ -212,7 +228,8 @@ def ingest_readings(
     view = "_et_in_frame"
     try:
         select_sql = _frame_source_sql(con, readings, view)
-        return ingest_select(con, select_sql, source, fmt, quarantined=quarantined, source_sha256=source_sha256)
+        return ingest_select(con, select_sql, source, fmt, quarantined=quarantined, source_sha256=source_sha256,
+                             window=window)
     finally:
         with contextlib.suppress(Exception):  # never registered when the columns were wrong
             con.unregister(view)
@@ -228,6 +245,7 @@ def ingest_select(
     source_sha256: str | None = None,
     cheap_rescan: bool = True,
     late_rejects: tuple[str, list] | None = None,
+    window: PlausibleWindow | None = None,
 ) -> IngestReport:
     """Ingest from an internal normalised SELECT (see :func:`normalised_select`).
 
@@ -238,6 +256,14 @@ def ingest_select(
     path (DuckDB reads the Parquet/CSV itself, nothing goes through pandas).
     """
     adapter_q = _adapter_quarantine_frame(quarantined)
+    with WRITE_LOCK:
+        return _ingest_locked(con, select_sql, source, fmt, adapter_q, source_sha256, cheap_rescan, late_rejects,
+                              window or PlausibleWindow())
+
+
+def _ingest_locked(con, select_sql: str, source: str, fmt: str, adapter_q: pd.DataFrame, source_sha256: str | None,
+                   cheap_rescan: bool, late_rejects: tuple[str, list] | None, window: PlausibleWindow) -> IngestReport:
+    """The batch transaction of :func:`ingest_select`; the caller holds :data:`WRITE_LOCK`."""
     previous = previous_batch(con, source_sha256)
     finish_pending_result(con)
     con.execute("BEGIN TRANSACTION")
@@ -249,10 +275,11 @@ def ingest_select(
             "VALUES (?, ?, ?, ?, timezone('UTC', now()), 'running')",
             [batch_id, source, source_sha256, fmt],
         )
-        report = _run_batch(con, select_sql, batch_id, source, fmt, adapter_q, cheap_rescan, late_rejects)
+        report = _run_batch(con, select_sql, batch_id, source, fmt, adapter_q, cheap_rescan, late_rejects, window)
         report.already_ingested = previous is not None
         report.previous_batch_id = previous
         report.check()
+        _refuse_repeated_keys(con, batch_id)
         if report.rows_stored:
             # same transaction: the map cache never disagrees with the readings (data/views.py)
             refresh_map_cache_for_batch(con, batch_id)
@@ -264,6 +291,29 @@ def ingest_select(
         raise
     finally:
         _drop_temp(con)
+
+
+class DuplicateKeyError(RuntimeError):
+    """A batch would leave a (station_id, ts, parameter) key twice in readings; nothing is committed."""
+
+
+def _refuse_repeated_keys(con: duckdb.DuckDBPyConnection, batch_id: int) -> None:
+    """The store's key rule, checked inside the batch's transaction: no key of this batch is in
+    readings twice. Cost: one hash join of the batch against its stations and time range."""
+    row = con.execute(
+        """
+        WITH mine AS (SELECT station_id, ts, parameter FROM readings WHERE batch_id = ?),
+        span AS (SELECT min(ts) AS lo, max(ts) AS hi FROM mine)
+        SELECT m.station_id, m.ts, m.parameter
+        FROM mine m JOIN readings r ON r.station_id = m.station_id AND r.ts = m.ts AND r.parameter = m.parameter
+        WHERE r.ts BETWEEN (SELECT lo FROM span) AND (SELECT hi FROM span)
+        GROUP BY ALL HAVING count(*) > 1 LIMIT 1
+        """,
+        [batch_id],
+    ).fetchall()
+    if row:
+        raise DuplicateKeyError(f"batch {batch_id} would store ({row[0][0]}, {row[0][1]}, {row[0][2]}) twice; "
+                                "rolled back")
 
 
 def _commit_batch(con: duckdb.DuckDBPyConnection, report: IngestReport, batch_id: int) -> None:
@@ -311,7 +361,8 @@ def _adapter_quarantine_frame(quarantined: pd.DataFrame | None) -> pd.DataFrame:
 
 
 def _run_batch(con, select_sql: str, batch_id: int, source: str, fmt: str, adapter_q: pd.DataFrame,
-               cheap_rescan: bool = True, late_rejects: tuple[str, list] | None = None) -> IngestReport:
+               cheap_rescan: bool = True, late_rejects: tuple[str, list] | None = None,
+               window: PlausibleWindow | None = None) -> IngestReport:
     """The set-based pipeline.
 
     Bulk path (``cheap_rescan``: the source is a DataFrame or Parquet, cheap to read twice):
@@ -325,16 +376,22 @@ def _run_batch(con, select_sql: str, batch_id: int, source: str, fmt: str, adapt
     value_is_text = _is_text(types["value_raw"])
     # vx: the value as parsed (NaN possible); value: NaN -> NULL; value_bad: a cell that was
     # given but is neither a number nor a "missing" word. String work runs only on failed casts.
+    value_type = types["value_raw"].upper()
     if value_is_text:
+        # a plain decimal number only: DuckDB's cast also reads '1_000', 'true', 'inf', ' 0x10'
         words = ", ".join(f"'{w}'" for w in MISSING_WORDS)
-        vx = "TRY_CAST(value_raw AS DOUBLE)"
+        vx = (f"CASE WHEN regexp_full_match(trim(value_raw), '{NUMBER_TEXT_RE}') "
+              "THEN TRY_CAST(trim(value_raw) AS DOUBLE) END")
         bad = f"(vx IS NULL AND value_raw IS NOT NULL AND upper(trim(value_raw)) NOT IN ({words}))"
-    elif types["value_raw"].upper() in ("DOUBLE", "FLOAT", "REAL"):
+    elif value_type in ("DOUBLE", "FLOAT", "REAL"):
         vx, bad = "CAST(value_raw AS DOUBLE)", "FALSE"
-    else:
+    elif value_type in NUMERIC_TYPES or value_type.startswith("DECIMAL"):
         vx, bad = "TRY_CAST(value_raw AS DOUBLE)", "(vx IS NULL AND value_raw IS NOT NULL)"
+    else:  # BOOLEAN, DATE, ...: not a measurement even though DuckDB casts some of them
+        vx, bad = "NULL::DOUBLE", "(value_raw IS NOT NULL)"
     # the original cell text is kept only when it can differ from the parsed value
-    value_text = "value_raw" if value_is_text else "NULL::VARCHAR"
+    value_text = ("value_raw" if value_is_text else
+                  "NULL::VARCHAR" if value_type in ("DOUBLE", "FLOAT", "REAL") else "CAST(value_raw AS VARCHAR)")
 
     validated = f"""
         WITH src AS ({select_sql}),
@@ -349,6 +406,7 @@ def _run_batch(con, select_sql: str, batch_id: int, source: str, fmt: str, adapt
             SELECT v.*,
                    CASE
                      WHEN v.ts IS NULL THEN 'unparseable_time'
+                     WHEN v.ts < $ts_earliest OR v.ts > $ts_latest OR isinf(v.ts) THEN 'implausible_time'
                      WHEN s.station_id IS NULL THEN 'unknown_station'
                      WHEN p.p_name IS NULL THEN 'unknown_parameter'
                      WHEN v.value_bad THEN 'unparseable_value'
@@ -368,7 +426,10 @@ def _run_batch(con, select_sql: str, batch_id: int, source: str, fmt: str, adapt
                CASE WHEN reason IS NOT NULL THEN unit_raw END AS unit_raw
         FROM checked
     """
-    flags = {"flags": list(DATA_FLAGS)}
+    now = utc_now_naive()
+    ts_earliest, ts_latest = (window or PlausibleWindow()).bounds(now)
+    flags = {"flags": list(DATA_FLAGS), "ts_earliest": ts_earliest, "ts_latest": ts_latest}
+    window_text = (window or PlausibleWindow()).describe(now)
 
     n_direct = _insert_if_clean(con, validated, flags, batch_id, fmt) if cheap_rescan and not late_rejects else None
     if n_direct is not None:
@@ -378,7 +439,7 @@ def _run_batch(con, select_sql: str, batch_id: int, source: str, fmt: str, adapt
             "CREATE TEMP VIEW _et_cls AS SELECT *, reason AS outcome, NULL::VARCHAR AS conflict_where, "
             "NULL::DOUBLE AS other_value, NULL::VARCHAR AS other_flag FROM _et_stage"
         )
-        return _finish_batch(con, batch_id, source, fmt, adapter_q, n_direct)
+        return _finish_batch(con, batch_id, source, fmt, adapter_q, n_direct, window_text)
 
     # 1. normalise and validate in one pass into a temp table (source order kept in rid)
     con.execute(f"CREATE TEMP TABLE _et_stage AS {validated}", flags)
@@ -468,7 +529,7 @@ def _run_batch(con, select_sql: str, batch_id: int, source: str, fmt: str, adapt
         """,
         [fmt, batch_id],
     )
-    return _finish_batch(con, batch_id, source, fmt, adapter_q, None)
+    return _finish_batch(con, batch_id, source, fmt, adapter_q, None, window_text)
 
 
 def _insert_if_clean(con, validated: str, flags: dict, batch_id: int, fmt: str) -> int | None:
@@ -498,7 +559,7 @@ def _insert_if_clean(con, validated: str, flags: dict, batch_id: int, fmt: str) 
 
 
 def _finish_batch(con, batch_id: int, source: str, fmt: str, adapter_q: pd.DataFrame,
-                  n_stored_direct: int | None) -> IngestReport:
+                  n_stored_direct: int | None, window_text: str = "") -> IngestReport:
     """Quarantine the rejected rows of ``_et_cls`` and the adapter's, and count the outcomes."""
     # 4. rejected rows (validator's and adapter's), minus those already quarantined earlier
     con.execute(
@@ -520,7 +581,8 @@ def _finish_batch(con, batch_id: int, source: str, fmt: str, adapter_q: pd.DataF
         SELECT rejected.*, EXISTS (SELECT 1 FROM quarantine q WHERE q.raw = rejected.raw
                                    AND q.reason = rejected.reason) AS seen_before
         FROM rejected
-        """
+        """,
+        {"window": window_text},
     )
     con.execute(
         """
@@ -553,7 +615,10 @@ def _finish_batch(con, batch_id: int, source: str, fmt: str, adapter_q: pd.DataF
 _DETAIL_SQL = """
 CASE outcome
   WHEN 'unparseable_time' THEN 'time ' || coalesce('''' || ts_src || '''', '(empty)')
-       || ' is not a date-time'
+       || ' is not a date-time (accepted: YYYY-MM-DD[ hh:mm[:ss]] in China Standard Time, or followed by '
+       || 'Z, UTC, GMT, an offset up to +-14:00, or an IANA zone name such as Asia/Tokyo)'
+  WHEN 'implausible_time' THEN 'time ' || coalesce('''' || ts_src || '''', strftime(ts, '%Y-%m-%d %H:%M:%S'))
+       || ' is outside the plausible window ' || $window
   WHEN 'unknown_station' THEN 'station ' || coalesce('''' || station_id || '''', '(empty)')
        || ' is not in the stations table; ingest its station list first'
   WHEN 'unknown_parameter' THEN 'parameter ' || coalesce('''' || parameter || '''', '(empty)')
@@ -670,6 +735,7 @@ def ingest_files(
     fmt: str = "auto",
     progress: bool = True,
     on_report: Callable[[IngestReport], None] | None = None,
+    window: PlausibleWindow | None = None,
 ) -> list[IngestReport]:
     """Ingest files (CSV, CSV.gz, Parquet) one batch each, station lists first.
 
@@ -693,7 +759,7 @@ def ingest_files(
     for path, file_fmt in bar:
         if hasattr(bar, "set_postfix_str"):
             bar.set_postfix_str(path.name)
-        report = ingest_one_file(con, path, file_fmt)
+        report = ingest_one_file(con, path, file_fmt, window=window)
         reports.append(report)
         if on_report is not None:
             on_report(report)
@@ -708,19 +774,21 @@ def _progress(items: Sequence, enabled: bool):
     return tqdm(items, unit="file", desc="ingest", leave=False)
 
 
-def ingest_long_file(con: duckdb.DuckDBPyConnection, path: str | Path, source_sha256: str | None = None):
+def ingest_long_file(con: duckdb.DuckDBPyConnection, path: str | Path, source_sha256: str | None = None,
+                     window: PlausibleWindow | None = None):
     """Bulk path: DuckDB reads the file and the validator runs on it directly (one batch)."""
     select_sql = long_file_view(con, path)
     try:
         # a CSV is costly to parse twice: it goes through the staged path
         parquet = is_parquet(path)
         return ingest_select(con, select_sql, str(path), "long", source_sha256=source_sha256,
-                             cheap_rescan=parquet, late_rejects=None if parquet else malformed_lines_sql(path))
+                             cheap_rescan=parquet, late_rejects=None if parquet else malformed_lines_sql(path),
+                             window=window)
     finally:
         con.execute("DROP VIEW IF EXISTS _et_file")
 
 
-def ingest_one_file(con: duckdb.DuckDBPyConnection, path: Path, fmt: str):
+def ingest_one_file(con: duckdb.DuckDBPyConnection, path: Path, fmt: str, window: PlausibleWindow | None = None):
     """Read one file with its adapter and ingest it as one batch; returns an IngestReport.
 
     A file that turns out unreadable part-way (corrupt gzip or Parquet, undecodable text)
@@ -729,7 +797,7 @@ def ingest_one_file(con: duckdb.DuckDBPyConnection, path: Path, fmt: str):
     source = str(path)
     try:
         if fmt == "long":
-            return ingest_long_file(con, path, source_sha256=sha)
+            return ingest_long_file(con, path, source_sha256=sha, window=window)
         if fmt in STATION_FORMATS:
             reader = {"stations": read_stations_file, "beijing_stations": beijing.read_beijing_stations,
                       "cnemc_stations": cnemc.read_cnemc_station_list}[fmt]
@@ -737,10 +805,12 @@ def ingest_one_file(con: duckdb.DuckDBPyConnection, path: Path, fmt: str):
         reader = {"beijing": beijing.read_beijing_csv, "cnemc_day": cnemc.read_cnemc_day}[fmt]
         result = reader(path)
     except (OSError, EOFError, zlib.error, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError,
-            KeyError, duckdb.IOException, duckdb.InvalidInputException) as exc:
+            KeyError, duckdb.Error, ValueError) as exc:  # ValueError: pyarrow's ArrowInvalid on a damaged Parquet
+        if isinstance(exc, IngestError | DuplicateKeyError):
+            raise
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise IngestError(f"{path}: cannot read as {fmt} ({first}); nothing of this file was stored") from exc
     report = ingest_readings(con, result.readings, source, fmt, quarantined=result.quarantined,
-                             source_sha256=sha)
+                             source_sha256=sha, window=window)
     report.notes.extend(result.notes)
     return report

@@ -4,9 +4,16 @@ Why this shape:
 
 - ``readings`` is long (station, ts, parameter) so that every network (air, water, CEMS)
   shares one table and one scoring seam; DuckDB's columnar compression makes the repeated
-  keys cheap. There is no PRIMARY KEY on readings: an ART index on 10^8 rows costs more
-  memory than DuckDB should spend. Uniqueness is enforced by the ingest (anti-join against
-  stored keys inside the batch transaction), and ``store.sort_readings`` rewrites the table
+  keys cheap. (station_id, ts, parameter) is unique, but not by a PRIMARY KEY or UNIQUE index:
+  measured with DuckDB 2.0.1 (``benchmarks/readings_key.py``, benchmarks/RESULTS.md), a unique
+  ART index on 3*10^7 rows takes 218 s to build, grows the file from ~0.3 to 3.2 GB, holds ~1 GB
+  in memory and makes a 10,000-row insert take 16-23 s instead of ~0.1 s; 10^8 rows (a province
+  over a few years) would be >3x that. The key is enforced by ``data.ingest`` instead, the only
+  code that writes readings: one writer per process (``WRITE_LOCK``; DuckDB allows one writing
+  process), an anti-join against stored keys inside the batch transaction, and a last check of
+  the batch's keys against the store before COMMIT (``DuplicateKeyError`` rolls back). Times
+  outside the plausible window (``implausible_time``) never enter, so every key sits in a range
+  the checks can scan. ``store.sort_readings`` rewrites the table
   in (station_id, parameter, ts) order after bulk loads, which makes a one-station drill-down
   ~40x faster (measured on the benchmark store, benchmarks/results/dashboard.md).
 - Every timestamp is naive UTC. Adapters convert from China Standard Time.

@@ -18,6 +18,9 @@ Environment variables (all optional):
 - ``ENVTRUST_HJ212_ALLOW_NO_PW``: ``1`` lets the HJ 212 receiver accept packets from a data logger
   (MN) that has no access password configured, without checking PW (the pre-2026 behaviour).
   Default off: such packets are refused with QnRtn 3 (docs/hj212.md).
+- ``ENVTRUST_EARLIEST_TS``: earliest plausible measurement time, ISO date/time in UTC (default
+  ``1980-01-01``); earlier readings and packets are quarantined as ``implausible_time``.
+- ``ENVTRUST_MAX_AHEAD_H``: how many hours after now a measurement time may lie (default 24).
 """
 
 from __future__ import annotations
@@ -25,11 +28,13 @@ from __future__ import annotations
 import os
 import secrets
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from analytics.standards.aqi import DEFAULT_TABLE as DEFAULT_AQI_TABLE
 from analytics.standards.aqi import resolve_table_name
 from analytics.standards.penalty import PENALTY_FACTOR
+from analytics.timeconv import PlausibleWindow
 from analytics.vocabulary import DISPLAY_TZ
 from data import SAMPLE_DIR
 from geo.layers import set_layer_dirs
@@ -53,6 +58,7 @@ class Settings:
     basemap: str = "offline"
     secure_cookies: bool = False
     hj212_allow_no_pw: bool = False
+    plausible_window: PlausibleWindow = PlausibleWindow()
 
     @property
     def layer_dirs(self) -> tuple[Path, ...]:
@@ -85,6 +91,24 @@ def env_flag(name: str, value: str) -> bool:
     raise ValueError(f"{name}={value!r}: expected 1/true/yes/on or 0/false/no/off")
 
 
+def plausible_window_from_env(earliest: str | None, ahead_h: str | None) -> PlausibleWindow:
+    """The plausible-time window from its two variables (either may be unset); ValueError names a bad one."""
+    default = PlausibleWindow()
+    try:
+        lo = datetime.fromisoformat(earliest) if earliest else default.earliest_utc
+    except ValueError:
+        raise ValueError(f"ENVTRUST_EARLIEST_TS={earliest!r}: expected an ISO date such as 1980-01-01") from None
+    if lo.tzinfo is not None:
+        lo = lo.astimezone(UTC).replace(tzinfo=None)
+    try:
+        hours = float(ahead_h) if ahead_h else default.ahead / timedelta(hours=1)
+    except ValueError:
+        raise ValueError(f"ENVTRUST_MAX_AHEAD_H={ahead_h!r}: expected a number of hours") from None
+    if not 0 <= hours <= 24 * 366:
+        raise ValueError(f"ENVTRUST_MAX_AHEAD_H={ahead_h!r}: expected 0 to 8784 hours")
+    return PlausibleWindow(earliest_utc=lo, ahead=timedelta(hours=hours))
+
+
 def load_settings(**overrides: object) -> Settings:
     """Build settings from the environment; keyword overrides win (used by the CLI and tests)."""
     env = os.environ
@@ -110,6 +134,9 @@ def load_settings(**overrides: object) -> Settings:
         values["secure_cookies"] = env_flag("ENVTRUST_SECURE_COOKIES", env["ENVTRUST_SECURE_COOKIES"])
     if "ENVTRUST_HJ212_ALLOW_NO_PW" in env:
         values["hj212_allow_no_pw"] = env_flag("ENVTRUST_HJ212_ALLOW_NO_PW", env["ENVTRUST_HJ212_ALLOW_NO_PW"])
+    if "ENVTRUST_EARLIEST_TS" in env or "ENVTRUST_MAX_AHEAD_H" in env:
+        values["plausible_window"] = plausible_window_from_env(env.get("ENVTRUST_EARLIEST_TS"),
+                                                               env.get("ENVTRUST_MAX_AHEAD_H"))
     values.update({k: v for k, v in overrides.items() if v is not None})
     if "db_path" in values:
         values["db_path"] = Path(values["db_path"])  # type: ignore[arg-type]

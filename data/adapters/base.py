@@ -21,6 +21,10 @@ FORMATS: tuple[str, ...] = READING_FORMATS + STATION_FORMATS
 
 LONG_REQUIRED: tuple[str, ...] = ("station_id", "ts", "parameter", "value")
 
+# what a text value may hold to be read as a number: optional sign, decimal digits, optional
+# exponent. Python's float() and DuckDB's cast also take '1_000', 'true', 'inf', 'nan', ' 0x10'.
+NUMBER_TEXT_RE = r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?"
+
 
 class AdapterResult(NamedTuple):
     """Long readings (station_id, ts naive UTC, parameter, value, flag) and the source records

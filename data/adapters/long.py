@@ -1,9 +1,11 @@
 """The generic long format: ``station_id, ts, parameter, value[, flag][, unit]`` in CSV
 (optionally gzip) or Parquet, canonical units (``analytics/vocabulary.py``).
 
-Time: a naive ``ts`` is China Standard Time (UTC+8) and converted to UTC; a ``ts`` with an
-offset (``2017-01-01T00:00:00+08:00``, ``...Z``) or a tz-aware Parquet column is converted
-from its own zone. Column names are exact (lower case). Extra columns are ignored.
+Time: a naive ``ts`` is China Standard Time (UTC+8) and converted to UTC; a ``ts`` with a zone
+(``Z``, ``UTC``, ``GMT``, an offset ``+08:00``/``+0800``/``+08`` up to +-14 h, or an IANA name such
+as ``Asia/Tokyo``) or a tz-aware Parquet column is converted from its own zone; any other zone
+text (``CST``, ``EST``, ``+99:99``) and words (``infinity``, ``epoch``) are refused as
+``unparseable_time``. Column names are exact (lower case). Extra columns are ignored.
 
 Files are read by DuckDB itself (``read_parquet`` / ``read_csv``), never row by row in
 Python: this is the bulk path measured in ``benchmarks/ingest.py``. CSV cells are read as
@@ -28,8 +30,24 @@ from data.adapters.base import (
     normalised_select,
 )
 
-# a time-of-day followed by a UTC offset or Z: such strings carry their own zone
-_OFFSET_RE = r"\d:\d\d(:\d\d(\.\d+)?)?\s*([Zz]|[+-]\d\d(:?\d\d)?)$"
+# text times: a local date-time, then at most one zone notation. Each notation is honoured or the
+# time is refused (NULL -> unparseable_time); nothing is silently read as China time except a
+# time with no zone at all (the file contract). Abbreviations other than UTC/GMT (CST is China
+# Standard Time to a Chinese reader and US Central to DuckDB) are refused as ambiguous.
+_LOCAL_RE = r"\d{4}-\d{1,2}-\d{1,2}([ T]\d{1,2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?"
+_UTC_RE = _LOCAL_RE + r"\s*(Z|z|UTC|GMT)"
+_OFFSET_RE = _LOCAL_RE + r"\s*[+-]((0\d|1[0-3])(:?[0-5]\d)?|14(:?00)?)"  # real offsets: -12:00 .. +14:00
+_IANA_RE = _LOCAL_RE + r"\s+[A-Za-z_]+(/[A-Za-z0-9_+\-]+)+"  # Asia/Tokyo, America/Argentina/Salta
+
+
+def text_ts_utc_sql(col: str) -> str:
+    """SQL turning a text time column into naive UTC by the rules above (NULL when refused)."""
+    t = f"trim({col})"
+    return (f"CASE WHEN regexp_full_match({t}, '{_LOCAL_RE}') THEN TRY_CAST({t} AS TIMESTAMP) - INTERVAL 8 HOUR "
+            f"WHEN regexp_full_match({t}, '{_UTC_RE}') "
+            f"THEN TRY_CAST(regexp_extract({t}, '^{_LOCAL_RE}', 0) AS TIMESTAMP) "
+            f"WHEN regexp_full_match({t}, '{_OFFSET_RE}') OR regexp_full_match({t}, '{_IANA_RE}') "
+            f"THEN timezone('UTC', TRY_CAST({t} AS TIMESTAMPTZ)) END")
 
 
 def _ts_utc_expr(sql_type: str) -> str:
@@ -40,10 +58,7 @@ def _ts_utc_expr(sql_type: str) -> str:
     if t.startswith("TIMESTAMP") or t == "DATE":
         return "CAST(ts AS TIMESTAMP) - INTERVAL 8 HOUR"
     if t.startswith("VARCHAR"):
-        # the regex (costly) only runs on strings longer than 'YYYY-MM-DD HH:MM:SS'
-        return (f"CASE WHEN length(ts) > 19 AND regexp_matches(trim(ts), '{_OFFSET_RE}') "
-                "THEN timezone('UTC', TRY_CAST(trim(ts) AS TIMESTAMPTZ)) "
-                "ELSE TRY_CAST(trim(ts) AS TIMESTAMP) - INTERVAL 8 HOUR END")
+        return text_ts_utc_sql("ts")
     return "NULL::TIMESTAMP"
 
 

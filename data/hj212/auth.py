@@ -42,7 +42,8 @@ HASH_METHOD = "scrypt:16384:8:1"
 PW_PATTERN = re.compile(r"[!-~]{1,6}")
 PW_FORBIDDEN = set(";,=&")
 PW_MASK = "***"
-_PW_FIELD = re.compile(r"(?<![A-Za-z])PW=[^;\r\n]*")
+# every 'PW=' whatever precedes it (a malformed header may glue it to the field before, 'MN=ABCPW=')
+_PW_FIELD = re.compile(r"PW=[^;\r\n]*", re.IGNORECASE)
 
 
 def check_pw_text(password: str) -> str:

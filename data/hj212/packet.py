@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 import pandas as pd
 
 from analytics.vocabulary import CST_UTC_OFFSET_H
+from data.adapters.base import NUMBER_TEXT_RE
 from data.hj212.codes import ST_NETWORKS, cached_code_table
 from data.hj212.crc import crc_hex
 
@@ -46,6 +47,7 @@ QNRTN_FOR_REASON: dict[str, int] = {
     "st_mismatch": 5, "bad_header_flag": 6, "bad_qn": 7, "bad_pw": 3, "pw_not_configured": 3,
 }
 MN_PATTERN = re.compile(r"[0-9A-Za-z_\-]{1,24}")
+_NUMBER = re.compile(NUMBER_TEXT_RE)
 
 
 class PacketError(ValueError):
@@ -271,10 +273,12 @@ def parse_packet(raw: bytes, max_segment: int = MAX_SEGMENT_CHARS) -> Packet:
 
 
 def salvage_header(raw: bytes) -> dict[str, str]:
-    """Best-effort QN/ST/MN/PW/CN from a rejected packet, so the error response can name it."""
+    """Best-effort QN/ST/MN/PW/CN from a rejected packet, so the error response can name it.
+
+    Only printable ASCII is salvaged: the answer is an ASCII packet, whatever bytes came in."""
     text = raw.decode("ascii", errors="replace")
     out = {}
-    for key, pattern in (("QN", r"\d{17}"), ("MN", r"[0-9A-Za-z_\-]{1,24}"), ("PW", r"[^;]{0,6}"),
+    for key, pattern in (("QN", r"\d{17}"), ("MN", r"[0-9A-Za-z_\-]{1,24}"), ("PW", r"[!-:<-~]{0,6}"),
                          ("ST", r"\d{2}"), ("CN", r"\d{4}")):
         found = re.search(rf"(?:^|[#;\d])(?<![A-Za-z]){key}=({pattern});", text)
         if found:
@@ -414,10 +418,9 @@ def _item_value(fields: Mapping[str, str], suffix: str) -> float:
     text = fields.get(suffix)
     if text is None or text == "":
         return math.nan
-    try:
-        return float(text)
-    except ValueError:
-        raise PacketError("bad_field", f"value {text!r} is not a number") from None
+    if not _NUMBER.fullmatch(text):  # float() would also take '1_000', 'inf', 'nan', ' 5 '
+        raise PacketError("bad_field", f"value {text!r} is not a number")
+    return float(text)
 
 
 def packet_reading_rows(packet: Packet, station_id: str) -> tuple[list[tuple], list[tuple[str, str, str]]]:

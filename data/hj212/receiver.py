@@ -37,6 +37,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from analytics.timeconv import PlausibleWindow
 from data.hj212.auth import PasswordChecker, password_hashes, redact_pw
 from data.hj212.codes import ST_NETWORKS, station_matches_st
 from data.hj212.packet import (
@@ -104,23 +105,32 @@ def _cp_sha256(packet: Packet) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _data_time_utc(packet: Packet) -> pd.Timestamp | None:
-    try:
-        when = packet.data_time_cst
-    except PacketError:
+def _data_time_utc(packet: Packet, window: PlausibleWindow, now_utc: datetime) -> pd.Timestamp | None:
+    """DataTime as naive UTC (None when the packet has none); PacketError when it is not a real
+    time or lies outside the plausible window (year 0001, 2099: a broken clock or a forgery)."""
+    when = packet.data_time_cst
+    if when is None:
         return None
-    return None if when is None else pd.Timestamp(when - CST_OFFSET)
+    lo, hi = window.bounds(now_utc)
+    if not lo + CST_OFFSET <= when <= hi + CST_OFFSET:  # compared in CST: no overflow at year 1 or 9999
+        raise PacketError("implausible_time", f"DataTime {packet.cp.get('DataTime')} (CST) is outside the "
+                          f"plausible window {window.describe(now_utc)}")
+    return pd.Timestamp(when - CST_OFFSET)
 
 
 def _error_response(header: dict[str, str] | Packet, reason: str) -> bytes:
-    """9011 with the QnRtn for ``reason``, if we know whom to answer (MN and QN)."""
-    if isinstance(header, Packet):
-        if not header.qn:
+    """9011 with the QnRtn for ``reason``, if we know whom to answer (MN and QN); b"" when the
+    salvaged header cannot make a valid answer (an answer must never fail the batch)."""
+    try:
+        if isinstance(header, Packet):
+            if not header.qn:
+                return b""
+            return build_request_response(header, QNRTN_FOR_REASON.get(reason, 100))
+        if not header.get("MN") or not header.get("QN"):
             return b""
         return build_request_response(header, QNRTN_FOR_REASON.get(reason, 100))
-    if not header.get("MN") or not header.get("QN"):
+    except (PacketError, UnicodeError, ValueError):
         return b""
-    return build_request_response(header, QNRTN_FOR_REASON.get(reason, 100))
 
 
 def _ack(packet: Packet, parts: list[Packet]) -> bytes:
@@ -136,7 +146,7 @@ class PacketStore:
     """
 
     def __init__(self, con: duckdb.DuckDBPyConnection, ingest: Callable | None = None, *,
-                 allow_no_pw: bool = False):
+                 allow_no_pw: bool = False, window: PlausibleWindow | None = None):
         """``allow_no_pw``: accept loggers without a configured password unchecked (the application
         passes its setting ``ENVTRUST_HJ212_ALLOW_NO_PW``; off by default)."""
         if ingest is None:
@@ -146,6 +156,7 @@ class PacketStore:
         self._stations = stations_by_mn(con)
         self._refreshed = False
         self.passwords = PasswordChecker(allow_no_pw=allow_no_pw)
+        self.window = window or PlausibleWindow()
 
     def _password_refusal(self, item: Incoming) -> tuple[str, str] | None:
         """(reason, detail) when the packet's PW (every part's, for a split packet) is not accepted."""
@@ -165,74 +176,120 @@ class PacketStore:
         return self._stations.get(mn)
 
     def commit_batch(self, batch: list[Incoming]) -> list[Outcome]:
-        """Store one batch atomically (readings + quarantine via the ingest, then the packet log)."""
+        """Store one batch (readings + quarantine via the ingest, then the packet log) and say
+        what to answer for each item.
+
+        Every item is judged on its own: an item whose judgement raises anything is quarantined
+        (``unprocessable``) instead of failing the batch, and when the batch's commit itself
+        fails, the batch is committed again one item at a time, so one poison packet costs its
+        own answer only (defect 1 of issue 11)."""
+        try:
+            return self._commit_together(batch)
+        except Exception as exc:
+            if len(batch) == 1:
+                return [self._quarantine_alone(batch[0], exc)]
+            log.warning("batch of %d packets failed (%s: %s); committing them one by one",
+                        len(batch), type(exc).__name__, exc)
+            return [self.commit_batch([item])[0] for item in batch]
+
+    def _quarantine_alone(self, item: Incoming, exc: Exception) -> Outcome:
+        """The last resort for one item whose commit failed: quarantine it with the error; if
+        even that fails, raise (no answer, the device re-sends)."""
+        reason, detail = "unprocessable", f"could not be stored: {type(exc).__name__}: {str(exc)[:300]}"
+        self._ingest_all([item], [], [(redact_pw(item.raw), reason, detail)])
+        who = item.packet if item.packet is not None else item.header
+        return Outcome("quarantined", _error_response(who, reason), reason)
+
+    def _commit_together(self, batch: list[Incoming]) -> list[Outcome]:
         outcomes: list[Outcome | None] = [None] * len(batch)
         self._refreshed = False
         self.passwords.load(password_hashes(self.con))  # a small table; a change applies at the next commit
         readings, quarantined, log_rows, seen = [], [], [], set()
-        item_keys = [None if i.packet is None else
-                     (i.packet.mn, i.packet.cn, _data_time_utc(i.packet), _cp_sha256(i.packet)) for i in batch]
-        keys = pd.DataFrame([k for k in item_keys if k is not None], columns=["mn", "cn", "data_time", "cp_sha256"])
-        keys["data_time"] = pd.to_datetime(keys["data_time"]).astype("datetime64[us]")
-        already = known_packet_keys(self.con, keys)
+        now = datetime.now(UTC).replace(tzinfo=None)
 
         def quarantine(n: int, item: Incoming, reason: str, detail: str) -> None:
             quarantined.append((redact_pw(item.raw), reason, detail))
             who = item.packet if item.packet is not None else item.header
             outcomes[n] = Outcome("quarantined", _error_response(who, reason), reason)
 
+        item_keys: list[tuple | None] = [None] * len(batch)
         for n, item in enumerate(batch):
-            if item.error is not None or item.packet is None:
-                err = item.error or PacketError("bad_field", "nothing to parse")
-                quarantine(n, item, err.reason, err.detail)
-                continue
-            p = item.packet
-            if p.cn in RESPONSE_CNS:
-                outcomes[n] = Outcome("logged")
-                log_rows.append(self._log_row(item, item_keys[n], None, "logged", 0))
-                continue
-            station = self._station(p.mn)
-            if station is None:
-                quarantine(n, item, "unknown_mn", f"MN {p.mn} is not the hj212_mn of any station")
-                continue
-            refusal = self._password_refusal(item)
-            if refusal is not None:  # before the duplicate check: a replay with a wrong PW gets no ack
-                quarantine(n, item, *refusal)
-                continue
-            if p.st in ST_NETWORKS and not station_matches_st(p.st, station["kind"], station["outlet_type"]):
-                quarantine(n, item, "st_mismatch",
-                           f"ST {p.st} packet from station {station['station_id']} of kind {station['kind']}"
-                           f"/{station['outlet_type']}")
-                continue
-            key = item_keys[n]
-            if key in already or key in seen:
-                outcomes[n] = Outcome("duplicate", _ack(p, item.parts))
-                continue
-            seen.add(key)
-            if p.cn not in STORED_CNS or p.st not in ST_NETWORKS:  # e.g. VOC (27), working condition (51/52)
-                outcomes[n] = Outcome("logged", _ack(p, item.parts))
-                log_rows.append(self._log_row(item, key, station, "logged", 0))
-                continue
             try:
-                rows, skipped = packet_reading_rows(p, str(station["station_id"]))
+                item_keys[n] = self._item_key(item, now)
             except PacketError as err:
                 quarantine(n, item, err.reason, err.detail)
+            except Exception as exc:  # noqa: BLE001 - whatever a hostile packet triggers stays its own problem
+                quarantine(n, item, "unprocessable", f"{type(exc).__name__}: {str(exc)[:300]}")
+        keys = pd.DataFrame([k for k in item_keys if k is not None], columns=["mn", "cn", "data_time", "cp_sha256"])
+        keys["data_time"] = pd.to_datetime(keys["data_time"]).astype("datetime64[us]")
+        already = known_packet_keys(self.con, keys)
+
+        for n, item in enumerate(batch):
+            if outcomes[n] is not None:
                 continue
-            if skipped:
-                quarantined.append((redact_pw(item.raw), skipped[0][1], "; ".join(s[2] for s in skipped)))
-            readings.extend(rows)
-            outcomes[n] = Outcome("stored", _ack(p, item.parts))
-            log_rows.append(self._log_row(item, key, station, "stored", len(rows)))
+            try:
+                self._judge(n, item, item_keys[n], already, seen, quarantine, outcomes, readings,
+                            quarantined, log_rows)
+            except Exception as exc:  # noqa: BLE001 - see above
+                quarantine(n, item, "unprocessable", f"{type(exc).__name__}: {str(exc)[:300]}")
 
         batch_id = self._ingest_all(batch, readings, quarantined)
         if log_rows:
             frame = pd.DataFrame(log_rows, columns=PACKET_LOG_COLUMNS)
             frame["batch_id"] = batch_id
-            frame["received_at"] = pd.Timestamp(datetime.now(UTC).replace(tzinfo=None))
+            frame["received_at"] = pd.Timestamp(now)
             frame["data_time"] = pd.to_datetime(frame["data_time"]).astype("datetime64[us]")
             frame["received_at"] = frame["received_at"].astype("datetime64[us]")
             log_packets(self.con, frame)
         return [o or Outcome("quarantined") for o in outcomes]
+
+    def _item_key(self, item: Incoming, now: datetime) -> tuple | None:
+        """(mn, cn, data_time UTC, cp hash) of a parsed packet, None for a rejection; PacketError
+        when its DataTime is not plausible."""
+        if item.error is not None or item.packet is None:
+            raise item.error or PacketError("bad_field", "nothing to parse")
+        p = item.packet
+        return (p.mn, p.cn, _data_time_utc(p, self.window, now), _cp_sha256(p))
+
+    def _judge(self, n, item, key, already, seen, quarantine, outcomes, readings, quarantined, log_rows) -> None:
+        """Decide one parsed packet: log, refuse, duplicate or store (appends to the batch lists)."""
+        p = item.packet
+        if p.cn in RESPONSE_CNS:
+            outcomes[n] = Outcome("logged")
+            log_rows.append(self._log_row(item, key, None, "logged", 0))
+            return
+        station = self._station(p.mn)
+        if station is None:
+            quarantine(n, item, "unknown_mn", f"MN {p.mn} is not the hj212_mn of any station")
+            return
+        refusal = self._password_refusal(item)
+        if refusal is not None:  # before the duplicate check: a replay with a wrong PW gets no ack
+            quarantine(n, item, *refusal)
+            return
+        if p.st in ST_NETWORKS and not station_matches_st(p.st, station["kind"], station["outlet_type"]):
+            quarantine(n, item, "st_mismatch",
+                       f"ST {p.st} packet from station {station['station_id']} of kind {station['kind']}"
+                       f"/{station['outlet_type']}")
+            return
+        if key in already or key in seen:
+            outcomes[n] = Outcome("duplicate", _ack(p, item.parts))
+            return
+        if p.cn not in STORED_CNS or p.st not in ST_NETWORKS:  # e.g. VOC (27), working condition (51/52)
+            seen.add(key)
+            outcomes[n] = Outcome("logged", _ack(p, item.parts))
+            log_rows.append(self._log_row(item, key, station, "logged", 0))
+            return
+        try:
+            rows, skipped = packet_reading_rows(p, str(station["station_id"]))
+        except PacketError as err:
+            quarantine(n, item, err.reason, err.detail)
+            return
+        seen.add(key)
+        if skipped:
+            quarantined.append((redact_pw(item.raw), skipped[0][1], "; ".join(s[2] for s in skipped)))
+        readings.extend(rows)
+        outcomes[n] = Outcome("stored", _ack(p, item.parts))
+        log_rows.append(self._log_row(item, key, station, "stored", len(rows)))
 
     def _ingest_all(self, batch: list[Incoming], readings: list[tuple],
                     quarantined: list[tuple[str, str, str]]) -> int | None:
@@ -242,7 +299,7 @@ class PacketStore:
         peers = sorted({i.peer for i in batch})
         source = "hj212:" + ",".join(peers)[:200]
         report = self._ingest(self.con, frame, source, "hj212",
-                              quarantined=pd.DataFrame(quarantined, columns=QUARANTINE_COLUMNS))
+                              quarantined=pd.DataFrame(quarantined, columns=QUARANTINE_COLUMNS), window=self.window)
         return getattr(report, "batch_id", None)
 
     @staticmethod
@@ -305,9 +362,10 @@ class Receiver:
 
     def __init__(self, db_path: str | Path, host: str = "0.0.0.0", port: int = 8212, *,
                  batch_max: int = 256, max_segment: int = MAX_SEGMENT_CHARS, idle_timeout_s: float = 600.0,
-                 allow_no_pw: bool = False):
+                 allow_no_pw: bool = False, window: PlausibleWindow | None = None):
         self.db_path = Path(db_path)
         self.allow_no_pw = allow_no_pw
+        self.window = window or PlausibleWindow()
         self.host, self.port = host, port
         self.batch_max = batch_max
         self.max_segment = max_segment
@@ -330,7 +388,7 @@ class Receiver:
 
         def open_store():
             self._con = connect(self.db_path)
-            self._store = PacketStore(self._con, allow_no_pw=self.allow_no_pw)
+            self._store = PacketStore(self._con, allow_no_pw=self.allow_no_pw, window=self.window)
 
         await loop.run_in_executor(self._executor, open_store)
         self._queue = asyncio.Queue()

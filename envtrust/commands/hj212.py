@@ -67,9 +67,10 @@ def _listen(args: argparse.Namespace) -> int:
     from envtrust.settings import load_settings
 
     try:
-        allow_no_pw = load_settings().hj212_allow_no_pw
+        settings = load_settings()
     except ValueError as exc:
         raise UserError(str(exc)) from None
+    allow_no_pw = settings.hj212_allow_no_pw
 
     def ready(host: str, port: int) -> None:
         print(f"hj212 receiver listening on {host}:{port}, store {args.db}", flush=True)
@@ -83,7 +84,8 @@ def _listen(args: argparse.Namespace) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         stats = await serve(args.db, args.host, args.port, ready=ready, stop_event=stop,
-                            batch_max=args.batch_max, max_segment=args.max_segment, allow_no_pw=allow_no_pw)
+                            batch_max=args.batch_max, max_segment=args.max_segment, allow_no_pw=allow_no_pw,
+                            window=settings.plausible_window)
         print(f"hj212 receiver stopped: {stats.frames} frames, {stats.stored} packets stored, "
               f"{stats.duplicate} duplicates, {stats.logged} logged raw, {stats.quarantined} quarantined, "
               f"{stats.batches} commits", flush=True)

@@ -86,7 +86,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         print("no demo accounts file; create a user with `envtrust user add NAME --role analyst "
               f"--db {settings.db_path}`")
-    receiver = _start_hj212(settings.db_path, args.host, args.hj212_port, settings.hj212_allow_no_pw)
+    receiver = _start_hj212(settings.db_path, args.host, args.hj212_port, settings.hj212_allow_no_pw,
+                           settings.plausible_window)
     print("press Ctrl+C to stop", flush=True)
     try:
         waitress.serve(server, host=args.host, port=args.port, threads=args.threads, ident="envtrust")
@@ -98,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _start_hj212(db_path: Path, host: str, port: int | None, allow_no_pw: bool):
+def _start_hj212(db_path: Path, host: str, port: int | None, allow_no_pw: bool, window=None):
     """Start the HJ 212 receiver thread next to the dashboard when a port is given."""
     if port is None:
         return None
@@ -107,7 +108,7 @@ def _start_hj212(db_path: Path, host: str, port: int | None, allow_no_pw: bool):
     from data.hj212.receiver import ReceiverThread
 
     try:
-        receiver = ReceiverThread(db_path, host, port, allow_no_pw=allow_no_pw).start()
+        receiver = ReceiverThread(db_path, host, port, allow_no_pw=allow_no_pw, window=window).start()
     except OSError as exc:
         raise UserError(f"cannot listen for HJ 212 on {host}:{port}: {exc}") from exc
     print(f"  hj212          tcp://{host}:{receiver.port} (HJ 212-2017 data loggers)")

@@ -21,6 +21,7 @@ import pytest
 
 from data.hj212.auth import set_logger_password
 from data.hj212.client import send_packets, send_readings, station_packets, unique_qns
+from data.hj212.crc import crc_hex
 from data.hj212.packet import build_cp, build_packet, parse_packet
 from data.hj212.receiver import ReceiverThread
 from data.store import connect
@@ -402,3 +403,74 @@ def test_store_locked_by_another_writer_is_a_clear_error(db, capsys):
         holder.kill()
         with contextlib.suppress(Exception):
             holder.wait(5)
+
+
+# ----------------------------------------------------------------------------- hostile input (issue 11)
+
+def poison_packets(n: int) -> list[bytes]:
+    """Packets that broke whole batches before issue 11: a real-looking packet from a known
+    logger with the right PW but DataTime in year 0001 or 2099, and a header with a non-ASCII byte."""
+    out = []
+    for i in range(n):
+        year = "0001" if i % 2 else "2099"
+        cp = f"DataTime={year}0101000000;a21026-Avg=5,a21026-Flag=N"
+        out.append(build_packet("31", "2061", FLUE_MN, cp, qn=f"20240601{i % 24:02d}0000{i % 1000:03d}"))
+        segment = f"QN=20240602000000{i % 10:03d};ST=31;CN=2061;PW=\xe9\xe9;MN={FLUE_MN};Flag=5;CP=&&&&"
+        body = segment.encode("latin-1")
+        out.append(b"##%04d" % len(body) + body + crc_hex(body).encode() + b"\r\n")
+    return out
+
+
+def test_poison_packets_do_not_stop_good_ones(db):
+    """Defect 1: one packet must not abort the batch; every packet is judged on its own."""
+    items = {"a21026": {"Avg": 12.0, "Flag": "N"}, "a19001": {"Avg": 9.0, "Flag": "N"},
+             "a00000": {"Avg": 2.5, "Flag": "N"}}
+    good = {f"202405{d:02d}{h:02d}0000000": build_packet("31", "2061", FLUE_MN, build_cp(datetime(2024, 5, d, h), items),
+                                                        qn=f"202405{d:02d}{h:02d}0000000")
+            for d in (1, 2) for h in range(20)}
+    poison = poison_packets(20)
+    with ThreadReceiver(db) as rx, socket.create_connection(("127.0.0.1", rx.port)) as flood:
+        flood.sendall(b"".join(poison))  # queued ahead of the good packets, same batches
+        report = send_packets(good, "127.0.0.1", rx.port, timeout_s=10)
+        answers = read_answers(flood, 40)
+    assert sorted(report.acked) == sorted(good) and not report.unacked
+    assert query(db, "SELECT count(*) AS n FROM readings")["n"].iloc[0] == 40 * 3
+    q = query(db, "SELECT reason, raw FROM quarantine")
+    assert set(q["reason"]) == {"implausible_time", "bad_encoding"}
+    assert (q["reason"] == "implausible_time").sum() == 20
+    assert not q["raw"].str.contains("PW=\\\\x", regex=False).any()  # the PW is masked even when not ASCII
+    assert all(a.cn == "9011" for a in answers) and len(answers) == 40  # every bad packet answered
+
+
+def test_plausible_window_comes_from_the_settings(db):
+    from analytics.timeconv import PlausibleWindow
+
+    old = flue_packet(1, qn="20240501010000000")  # 2024-05-01 is before 2025: implausible here
+    with ThreadReceiver(db, window=PlausibleWindow(earliest_utc=datetime(2025, 1, 1))) as rx:
+        report = send_packets({"20240501010000000": old}, "127.0.0.1", rx.port, timeout_s=5)
+    assert report.refused and not report.acked
+    q = query(db, "SELECT reason, detail FROM quarantine")
+    assert q["reason"].tolist() == ["implausible_time"] and "2025-01-01" in q["detail"].iloc[0]
+
+
+def test_store_failure_of_one_packet_does_not_fail_the_batch(db):
+    """When the batch commit itself fails, the items are committed one by one: the good ones
+    are stored and the one that fails alone is quarantined as unprocessable."""
+    from data.hj212.receiver import Incoming, PacketStore
+    from data.ingest import ingest_readings
+
+    def ingest_refusing_hour_5(con, frame, *args, **kwargs):  # the real ingest, failing on one packet's rows
+        if (frame["ts"] == pd.Timestamp("2024-04-30 21:00")).any():
+            raise RuntimeError("disk full while writing hour 5")
+        return ingest_readings(con, frame, *args, **kwargs)
+
+    raws = [flue_packet(h, qn=f"20240501{h:02d}0000000") for h in range(8)]
+    con = connect(db)
+    try:
+        store = PacketStore(con, ingest=ingest_refusing_hour_5)
+        outcomes = store.commit_batch([Incoming(r.decode(), "t", packet=parse_packet(r)) for r in raws])
+    finally:
+        con.close()
+    assert [o.status for o in outcomes] == ["stored"] * 5 + ["quarantined"] + ["stored"] * 2
+    assert outcomes[5].reason == "unprocessable" and parse_packet(outcomes[5].response).cp == {"QnRtn": "100"}
+    assert query(db, "SELECT count(DISTINCT ts) AS n FROM readings")["n"].iloc[0] == 7

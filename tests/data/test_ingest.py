@@ -279,3 +279,91 @@ def test_sample_beijing_and_cnemc_end_to_end(store, sample_dir):
         "SELECT max(value) FILTER (parameter = 'PM2.5'), max(value) FILTER (parameter = 'CO') FROM readings "
         "WHERE station_id = '1001A' AND ts = ? AND source = 'beijing'", [UTC_2017_CST_MIDNIGHT]).fetchall()[0]
     assert pm == 417.0 and co == pytest.approx(5.2)
+
+
+# ----------------------------------------------------------------------------- issue 11: times and values
+
+def _expectations(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path, dtype=str, keep_default_na=False)
+
+
+def test_every_time_notation_is_honoured_or_refused(beijing_store):
+    """Defect 4: zones honoured (UTC, GMT, IANA names, real offsets) or refused (CST, +99:99,
+    words); times outside the plausible window quarantined. The corpus row says what to expect."""
+    path = FILES / "long_times.csv"
+    report = balanced(ingest_files(beijing_store, [path], progress=False)[0])
+    expect = _expectations(path)
+    stored = beijing_store.execute("SELECT ts, value FROM readings ORDER BY ts").df()
+    want = expect[expect["expect"].str[0].str.isdigit()]
+    assert [str(t)[:16] for t in stored["ts"]] == sorted(want["expect"])
+    q = beijing_store.execute("SELECT reason, raw, detail FROM quarantine").df()
+    got = {__import__("json").loads(r)["ts"]: reason for r, reason in zip(q["raw"], q["reason"], strict=True)}
+    refused = expect[~expect["expect"].str[0].str.isdigit()]
+    assert got == dict(zip(refused["ts"], refused["expect"], strict=True))
+    assert report.reasons == {"unparseable_time": 7, "implausible_time": 3}
+    assert q["detail"].str.contains("plausible window 1980-01-01").sum() == 3
+
+
+def test_infinite_and_far_times_never_reach_the_store(beijing_store, tmp_path):
+    """A Parquet TIMESTAMP column can hold 'infinity' and year 0001: quarantined, and a re-ingest
+    adds nothing (before: a second copy of the same key)."""
+    path = tmp_path / "inf.parquet"
+    beijing_store.execute(
+        f"COPY (SELECT '1001A' AS station_id, t AS ts, 'PM2.5' AS parameter, 1.0 AS value FROM "
+        f"(VALUES ('infinity'::TIMESTAMP), ('-infinity'::TIMESTAMP), ('0001-01-01'::TIMESTAMP), "
+        f"('2099-01-01'::TIMESTAMP), ('2017-01-01 00:00'::TIMESTAMP)) v(t)) TO '{path}' (FORMAT parquet)")
+    first = balanced(ingest_files(beijing_store, [path], progress=False)[0])
+    again = balanced(ingest_files(beijing_store, [path], progress=False)[0])
+    assert first.rows_stored == 1 and first.reasons == {"implausible_time": 4}
+    assert again.rows_stored == 0 and again.rows_quarantined == 0
+    assert count(beijing_store, "SELECT count(*) FROM readings") == 1
+    assert count(beijing_store, "SELECT count(*) FROM readings WHERE isinf(ts) OR ts < '1980-01-01'") == 0
+
+
+def test_plausible_window_is_configurable(beijing_store):
+    from analytics.timeconv import PlausibleWindow
+
+    rows = frame([reading(ts=pd.Timestamp("2010-06-01 00:00"))])
+    report = ingest_readings(beijing_store, rows, "t", "test", window=PlausibleWindow(earliest_utc=pd.Timestamp(
+        "2012-01-01").to_pydatetime()))
+    assert report.reasons == {"implausible_time": 1}
+    future = frame([reading(ts=pd.Timestamp.now("UTC").tz_localize(None) + pd.Timedelta(hours=30))])
+    assert ingest_readings(beijing_store, future, "t", "test").reasons == {"implausible_time": 1}
+
+
+def test_booleans_and_underscored_numbers_are_not_values(beijing_store, tmp_path):
+    path = FILES / "long_values.csv"
+    report = balanced(ingest_files(beijing_store, [path], progress=False)[0])
+    expect = _expectations(path)
+    assert report.reasons == {"unparseable_value": int((expect["expect"] == "unparseable_value").sum())}
+    values = beijing_store.execute("SELECT value FROM readings ORDER BY ts").df()["value"].tolist()
+    assert values == [12.5, 100.0, 0.0]
+    parquet = tmp_path / "bool.parquet"
+    beijing_store.execute(f"COPY (SELECT '1001A' AS station_id, TIMESTAMP '2017-02-01' AS ts, 'PM2.5' AS parameter, "
+                          f"true AS value) TO '{parquet}' (FORMAT parquet)")
+    assert ingest_files(beijing_store, [parquet], progress=False)[0].reasons == {"unparseable_value": 1}
+
+
+def test_corrupt_parquet_is_one_clear_line(beijing_store, tmp_path, sample_dir):
+    """Defect 8: a Parquet file damaged in the middle is an IngestError naming the file, not a traceback."""
+    good = tmp_path / "good.parquet"
+    beijing_store.execute(
+        f"COPY (SELECT '1001A' AS station_id, TIMESTAMP '2017-01-01' + to_hours(i) AS ts, 'PM2.5' AS parameter, "
+        f"random() AS value FROM range(200000) t(i)) TO '{good}' (FORMAT parquet, ROW_GROUP_SIZE 20000)")
+    data = bytearray(good.read_bytes())
+    middle = len(data) // 2
+    data[middle:middle + 4096] = b"\x00" * 4096
+    bad = tmp_path / "bad.parquet"
+    bad.write_bytes(bytes(data))
+    with pytest.raises(IngestError, match="bad.parquet") as err:
+        ingest_files(beijing_store, [bad], progress=False)
+    assert "\n" not in str(err.value)
+    assert count(beijing_store, "SELECT count(*) FROM readings") == 0
+    stations = tmp_path / "stations.parquet"
+    pd.DataFrame({"station_id": [f"S{i}" for i in range(5000)], "name": "x", "kind": "air_station",
+                  "lon": 116.0, "lat": 39.0}).to_parquet(stations)
+    data = bytearray(stations.read_bytes())
+    data[len(data) // 3:len(data) // 3 + 64] = b"\xff" * 64
+    stations.write_bytes(bytes(data))
+    with pytest.raises(IngestError, match="stations.parquet"):
+        ingest_files(beijing_store, [stations], fmt="stations", progress=False)
