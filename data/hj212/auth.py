@@ -14,9 +14,13 @@ Decisions (docs/hj212.md):
   against a fast one.
 * Each logger costs one scrypt check per receiver process: :class:`PasswordChecker` remembers the
   SHA-256 of the PW that passed (in memory only) and refuses a remembered wrong PW without hashing.
-  After ``max_fresh_failures`` different wrong passwords for one MN in ``window_s`` seconds it
-  stops hashing new guesses for that MN (refused unchecked), so a stream of guesses cannot keep
-  the writer thread busy; the correct password, once verified, keeps working.
+* Guessing is throttled by source address, never by MN: the MN travels in clear in every packet,
+  so a per-MN limit let anyone lock a logger out (issue 11, defect 3). After
+  ``max_fresh_failures`` different wrong passwords from one address in ``window_s`` seconds, new
+  guesses from that address are not hashed; a global budget (``max_checks_per_s``) bounds the
+  scrypt work of many addresses together. A packet that is not checked for either reason is
+  ``pw_throttled``: quarantined WITHOUT an answer (no QnRtn 3), so a right password is never
+  refused - its logger re-sends later, and a right password verified once keeps working.
 * A logger with no password configured is refused (``pw_not_configured``, QnRtn 3) unless the
   setting ``ENVTRUST_HJ212_ALLOW_NO_PW=1`` allows it (then its PW is not checked, as before 2026).
 * The PW is never written to the store: :func:`redact_pw` masks it in the raw text kept in the
@@ -115,18 +119,22 @@ class PasswordChecker:
     """Decides whether a packet's PW is accepted for its MN (see the module docstring).
 
     ``check`` returns None when accepted, else ``(reason, detail)`` with reason ``bad_pw`` or
-    ``pw_not_configured`` (both answered QnRtn 3). Kept by the receiver's single writer thread.
+    ``pw_not_configured`` (both answered QnRtn 3) or ``pw_throttled`` (not checked, not answered).
+    Kept by the receiver's single writer thread.
     """
 
     allow_no_pw: bool = False
     max_fresh_failures: int = 10
     window_s: float = 600.0
+    max_checks_per_s: float = 20.0  # ~40 ms each: at most ~0.8 s of every second of the writer thread
     clock: Callable[[], float] = time.monotonic
     max_remembered: int = 10_000
     hashes: dict[str, str] = field(default_factory=dict)
     _good: dict[str, bytes] = field(default_factory=dict)
     _bad: dict[bytes, None] = field(default_factory=dict)
-    _fresh_failures: dict[str, deque[float]] = field(default_factory=dict)
+    _fresh_failures: dict[str, deque[float]] = field(default_factory=dict)  # by source address
+    _budget: float = 0.0
+    _budget_at: float | None = None
     checks: int = 0  # scrypt verifications done (tests and the benchmark read it)
 
     def load(self, hashes: dict[str, str]) -> None:
@@ -137,7 +145,8 @@ class PasswordChecker:
             self._bad.clear()
         self.hashes = dict(hashes)
 
-    def check(self, mn: str, password: str) -> tuple[str, str] | None:
+    def check(self, mn: str, password: str, source: str = "") -> tuple[str, str] | None:
+        """Whether ``password`` is ``mn``'s; ``source`` is the sender's address (throttling key)."""
         pw_hash = self.hashes.get(mn)
         if pw_hash is None:
             if self.allow_no_pw:
@@ -150,19 +159,42 @@ class PasswordChecker:
         if digest in self._bad:
             return ("bad_pw", f"wrong PW for MN {mn} (same wrong PW as before)")
         now = self.clock()
-        recent = self._fresh_failures.setdefault(mn, deque())
-        while recent and now - recent[0] > self.window_s:
-            recent.popleft()
+        recent = self._recent_failures(source, now)
         if len(recent) >= self.max_fresh_failures:
-            return ("bad_pw", f"PW for MN {mn} not checked: {len(recent)} wrong passwords in the last "
-                    f"{self.window_s / 60:.0f} min")
+            return ("pw_throttled", f"PW for MN {mn} not checked: {len(recent)} wrong passwords from {source or '?'} "
+                    f"in the last {self.window_s / 60:.0f} min; not answered, the logger re-sends")
+        if not self._take_check(now):
+            return ("pw_throttled", f"PW for MN {mn} not checked: more than {self.max_checks_per_s:g} password "
+                    "checks a second; not answered, the logger re-sends")
         self.checks += 1
         if check_password_hash(pw_hash, password):
             self._good[mn] = digest
-            recent.clear()
             return None
         recent.append(now)
         if len(self._bad) >= self.max_remembered:
             self._bad.pop(next(iter(self._bad)))
         self._bad[digest] = None
         return ("bad_pw", f"wrong PW for MN {mn}")
+
+    def is_verified(self, mn: str, password: str) -> bool:
+        """True when this PW already passed for ``mn`` (no hashing; safe to call from the event loop)."""
+        return self._good.get(mn) == _digest(mn, password)
+
+    def _recent_failures(self, source: str, now: float) -> deque[float]:
+        if source not in self._fresh_failures and len(self._fresh_failures) >= self.max_remembered:
+            self._fresh_failures.pop(next(iter(self._fresh_failures)))  # bounded: oldest address forgotten
+        recent = self._fresh_failures.setdefault(source, deque())
+        while recent and now - recent[0] > self.window_s:
+            recent.popleft()
+        return recent
+
+    def _take_check(self, now: float) -> bool:
+        """A token of the global scrypt budget (a bucket of one second's worth)."""
+        if self._budget_at is None:
+            self._budget_at, self._budget = now, self.max_checks_per_s
+        self._budget = min(self.max_checks_per_s, self._budget + (now - self._budget_at) * self.max_checks_per_s)
+        self._budget_at = now
+        if self._budget < 1:
+            return False
+        self._budget -= 1
+        return True

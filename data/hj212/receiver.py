@@ -62,6 +62,8 @@ log = logging.getLogger("envtrust.hj212")
 STORED_CNS = frozenset({"2061"})  # the store is hourly; other data CNs are logged raw
 RESPONSE_CNS = frozenset({"9011", "9012", "9013", "9014"})  # answers from a device: log, never answer
 QUARANTINE_COLUMNS = ["raw", "reason", "detail"]
+# not answered: the packet was not judged (its logger re-sends), so no QnRtn may say it was wrong
+UNANSWERED_REASONS = frozenset({"pw_throttled"})
 
 
 @dataclass
@@ -161,8 +163,9 @@ class PacketStore:
     def _password_refusal(self, item: Incoming) -> tuple[str, str] | None:
         """(reason, detail) when the packet's PW (every part's, for a split packet) is not accepted."""
         p = item.packet
+        source = item.peer.rsplit(":", 1)[0]
         for pw in dict.fromkeys([p.pw, *(part.pw for part in item.parts)]):
-            refusal = self.passwords.check(p.mn, pw)
+            refusal = self.passwords.check(p.mn, pw, source)
             if refusal is not None:
                 return refusal
         return None
@@ -210,7 +213,8 @@ class PacketStore:
         def quarantine(n: int, item: Incoming, reason: str, detail: str) -> None:
             quarantined.append((redact_pw(item.raw), reason, detail))
             who = item.packet if item.packet is not None else item.header
-            outcomes[n] = Outcome("quarantined", _error_response(who, reason), reason)
+            answer = b"" if reason in UNANSWERED_REASONS else _error_response(who, reason)
+            outcomes[n] = Outcome("quarantined", answer, reason)
 
         item_keys: list[tuple | None] = [None] * len(batch)
         for n, item in enumerate(batch):

@@ -20,7 +20,7 @@ from data.hj212.auth import (
     redact_pw,
     set_logger_password,
 )
-from data.hj212.client import send_readings
+from data.hj212.client import send_packets, send_readings
 from data.hj212.packet import build_cp, build_packet, frame_segment, parse_packet
 from data.hj212.receiver import ReceiverThread
 from data.store import connect
@@ -174,24 +174,72 @@ def test_passwords_are_stored_hashed_and_validated(db):
         "QN=1;ST=31;CN=2061;PW=***;MN=X;CP=&&&&\nST=31;PW=***;MN=X"
 
 
-def test_checker_hashes_each_logger_once_and_stops_hashing_a_stream_of_guesses():
+def test_checker_hashes_each_logger_once_and_throttles_guessing_sources():
     from werkzeug.security import generate_password_hash
 
     now = [0.0]
     checker = PasswordChecker(max_fresh_failures=3, window_s=600, clock=lambda: now[0])
     checker.load({"M1": generate_password_hash("right", method="scrypt:1024:8:1")})
-    assert checker.check("M1", "right") is None and checker.checks == 1
-    assert checker.check("M1", "right") is None and checker.checks == 1  # remembered
-    assert checker.check("M1", "wrong")[0] == "bad_pw" and checker.checks == 2
-    assert checker.check("M1", "wrong")[0] == "bad_pw" and checker.checks == 2  # remembered wrong
-    for guess in ("g1", "g2", "g3", "g4"):
-        assert checker.check("M1", guess)[0] == "bad_pw"
-    assert checker.checks == 4  # 3 fresh failures, then guesses are refused without hashing
-    assert "not checked" in checker.check("M1", "g5")[1]
-    assert checker.check("M1", "right") is None  # the verified PW keeps working during the flood
+    assert checker.check("M1", "right", "10.0.0.1") is None and checker.checks == 1
+    assert checker.check("M1", "right", "10.0.0.1") is None and checker.checks == 1  # remembered
+    assert checker.check("M1", "wrong", "10.0.0.9")[0] == "bad_pw" and checker.checks == 2
+    assert checker.check("M1", "wrong", "10.0.0.9")[0] == "bad_pw" and checker.checks == 2  # remembered wrong
+    for guess in ("g1", "g2", "g3"):
+        assert checker.check("M1", guess, "10.0.0.9")[0] in ("bad_pw", "pw_throttled")
+    assert checker.checks == 4  # 3 fresh failures from 10.0.0.9, then its guesses are not hashed
+    assert checker.check("M1", "g5", "10.0.0.9")[0] == "pw_throttled"
+    assert checker.check("M1", "right", "10.0.0.1") is None  # the verified PW keeps working during the flood
+    assert checker.check("M1", "g7", "10.0.0.2")[0] == "bad_pw"  # another address is checked
     now[0] = 601.0
-    assert checker.check("M1", "g6")[0] == "bad_pw" and checker.checks == 5  # window passed: checked again
+    assert checker.check("M1", "g6", "10.0.0.9")[0] == "bad_pw" and checker.checks == 6  # window passed
     assert checker.check("M9", "x")[0] == "pw_not_configured"
+
+
+def test_guesses_for_an_mn_never_lock_out_its_right_password():
+    """Defect 3: after a restart (nothing verified yet), many wrong PWs for an MN from one
+    address must not refuse the right PW from the logger's own address."""
+    from werkzeug.security import generate_password_hash
+
+    checker = PasswordChecker(max_fresh_failures=10, max_checks_per_s=1000)
+    checker.load({"M1": generate_password_hash("right", method="scrypt:1024:8:1")})
+    for n in range(30):
+        assert checker.check("M1", f"bad{n}", "203.0.113.7")[0] in ("bad_pw", "pw_throttled")
+    assert checker.check("M1", "right", "198.51.100.2") is None
+
+
+def test_global_budget_defers_rather_than_refuses():
+    from werkzeug.security import generate_password_hash
+
+    now = [0.0]
+    checker = PasswordChecker(max_checks_per_s=2, clock=lambda: now[0])
+    checker.load({f"M{i}": generate_password_hash("right", method="scrypt:1024:8:1") for i in range(4)})
+    results = [checker.check(f"M{i}", "right", f"10.0.0.{i}") for i in range(4)]
+    assert results[:2] == [None, None] and [r[0] for r in results[2:]] == ["pw_throttled"] * 2
+    now[0] = 1.0
+    assert checker.check("M2", "right", "10.0.0.2") is None  # checked once the budget refills
+
+
+def test_lockout_attempt_over_tcp_from_another_address(db):
+    """Over real sockets: 15 wrong PWs for the MN from 127.0.0.2, then the logger itself
+    (127.0.0.1) with the right PW is acknowledged; the guesses beyond the limit get no answer."""
+    guesses = [packet(n % 10, pw=f"x{n:05d}") for n in range(15)]
+    good = packet(11)
+    with ReceiverThread(db, "127.0.0.1", 0) as rx:
+        with socket.create_connection(("127.0.0.1", rx.port), source_address=("127.0.0.2", 0)) as attacker:
+            attacker.sendall(b"".join(guesses))
+            attacker.settimeout(5)
+            answers = b""
+            while answers.count(b"\r\n") < 10:
+                answers += attacker.recv(65536)
+        report = send_packets({"20240501110000000": good}, "127.0.0.1", rx.port, timeout_s=10)
+    assert report.acked == ["20240501110000000"]
+    assert answers.count(b"QnRtn=3") == 10
+    con = connect(db)
+    try:
+        reasons = dict(con.execute("SELECT reason, count(*) FROM quarantine GROUP BY reason").fetchall())
+    finally:
+        con.close()
+    assert reasons == {"bad_pw": 10, "pw_throttled": 5}
 
 
 def test_cli_sets_lists_and_removes_passwords(db, monkeypatch, capsys):
