@@ -294,35 +294,70 @@ class SplitAssembler:
 
     Parts belong together when MN, CN and QN agree (the standard gives all parts the QN of the
     request). ``add`` returns the merged packet when the set is complete, otherwise None, and
-    raises PacketError(split_inconsistent) when a part contradicts the others.
+    raises PacketError(split_inconsistent) when a part contradicts the others, or
+    PacketError(split_overflow) when the link would hold more than ``max_open_sets`` sets or
+    ``max_bytes`` bytes of parts (memory bound per link; the receiver also bounds the total).
     """
 
     parts: dict[tuple[str, str, str | None], dict[int, Packet]] = field(default_factory=dict)
-    max_open_sets: int = 64  # a link may not hold more unfinished sets than this (memory bound)
+    max_open_sets: int = 16
+    max_bytes: int = 256 * 1024
+    held_bytes: int = 0
+    opened_at: dict[tuple[str, str, str | None], float] = field(default_factory=dict)
 
-    def add(self, part: Packet) -> Packet | None:
+    def add(self, part: Packet, now: float = 0.0) -> Packet | None:
         if not part.is_split:
             return part
         key = (part.mn, part.cn, part.qn)
         if key not in self.parts and len(self.parts) >= self.max_open_sets:
             raise PacketError("split_overflow", f"{len(self.parts)} split packets already unfinished on this link")
+        if self.held_bytes + len(part.segment) > self.max_bytes:
+            raise PacketError("split_overflow", f"unfinished split packets on this link hold {self.held_bytes} bytes; "
+                              f"limit {self.max_bytes}")
         have = self.parts.setdefault(key, {})
+        self.opened_at.setdefault(key, now)
         first = next(iter(have.values()), None)
         if first is not None and first.pnum != part.pnum:
-            del self.parts[key]
+            self._drop(key)
             raise PacketError("split_inconsistent", f"PNUM {part.pnum} but earlier parts said {first.pnum}")
         if part.pno in have and have[part.pno].segment != part.segment:
-            del self.parts[key]
+            self._drop(key)
             raise PacketError("split_inconsistent", f"part {part.pno} arrived twice with different content")
+        if part.pno not in have:
+            self.held_bytes += len(part.segment)
         have[part.pno] = part
         if len(have) < (part.pnum or 0):
             return None
-        del self.parts[key]
+        self._drop(key)
         return merge_split_parts([have[i] for i in sorted(have)])
+
+    def is_open(self, part: Packet) -> bool:
+        """True when ``part`` belongs to a set already collecting on this link."""
+        return (part.mn, part.cn, part.qn) in self.parts
+
+    def expire(self, now: float, timeout_s: float) -> list[tuple[str, str, str | None, int, int]]:
+        """Drop sets whose first part came more than ``timeout_s`` ago; return them as :meth:`pending` rows."""
+        old = [k for k, t in self.opened_at.items() if now - t > timeout_s]
+        rows = [self._row(k) for k in old]
+        for key in old:
+            self._drop(key)
+        return rows
+
+    def next_expiry(self, timeout_s: float) -> float | None:
+        """When the oldest open set times out (same clock as ``add``), None when nothing is open."""
+        return min(self.opened_at.values()) + timeout_s if self.opened_at else None
 
     def pending(self) -> list[tuple[str, str, str | None, int, int]]:
         """(MN, CN, QN, parts received, PNUM) of incomplete sets, to report when a link closes."""
-        return [(k[0], k[1], k[2], len(v), next(iter(v.values())).pnum or 0) for k, v in self.parts.items()]
+        return [self._row(k) for k in self.parts]
+
+    def _row(self, key: tuple[str, str, str | None]) -> tuple[str, str, str | None, int, int]:
+        have = self.parts[key]
+        return (key[0], key[1], key[2], len(have), next(iter(have.values())).pnum or 0)
+
+    def _drop(self, key: tuple[str, str, str | None]) -> None:
+        self.held_bytes -= sum(len(p.segment) for p in self.parts.pop(key, {}).values())
+        self.opened_at.pop(key, None)
 
 
 def merge_split_parts(parts: list[Packet]) -> Packet:

@@ -96,6 +96,7 @@ class ReceiverStats:
     quarantined: int = 0
     readings: int = 0
     batches: int = 0
+    links_refused: int = 0
 
     def count(self, outcomes: list[Outcome]) -> None:
         for o in outcomes:
@@ -169,6 +170,15 @@ class PacketStore:
             if refusal is not None:
                 return refusal
         return None
+
+    def sender_refusal(self, mn: str, pw: str, peer: str) -> tuple[str, str] | None:
+        """(reason, detail) when a packet from ``mn`` with ``pw`` would be refused for who sent it
+        (unknown MN, PW not accepted); the receiver asks before buffering a split set."""
+        self._refreshed = False
+        if self._station(mn) is None:
+            return ("unknown_mn", f"MN {mn} is not the hj212_mn of any station")
+        self.passwords.load(password_hashes(self.con))
+        return self.passwords.check(mn, pw, peer.rsplit(":", 1)[0])
 
     def _station(self, mn: str) -> dict[str, object] | None:
         if mn not in self._stations and not self._refreshed:
@@ -366,8 +376,20 @@ class Receiver:
 
     def __init__(self, db_path: str | Path, host: str = "0.0.0.0", port: int = 8212, *,
                  batch_max: int = 256, max_segment: int = MAX_SEGMENT_CHARS, idle_timeout_s: float = 600.0,
-                 allow_no_pw: bool = False, window: PlausibleWindow | None = None):
+                 allow_no_pw: bool = False, window: PlausibleWindow | None = None,
+                 max_links: int = 5000, split_link_bytes: int = 256 * 1024,
+                 split_total_bytes: int = 64 * 1024 * 1024, split_timeout_s: float = 60.0):
+        """Memory bounds before authentication (issue 11, defect 2): at most ``max_links``
+        connections (more are closed on accept), ``split_link_bytes`` of unfinished split parts per
+        link and ``split_total_bytes`` over all links; a split set unfinished after
+        ``split_timeout_s`` is dropped (quarantined ``split_incomplete``); the first part of a set
+        is only kept once its MN is known and its PW accepted."""
         self.db_path = Path(db_path)
+        self.max_links = max_links
+        self.split_link_bytes = split_link_bytes
+        self.split_total_bytes = split_total_bytes
+        self.split_timeout_s = split_timeout_s
+        self._split_held = 0  # bytes of unfinished split parts over all links (event-loop thread only)
         self.allow_no_pw = allow_no_pw
         self.window = window or PlausibleWindow()
         self.host, self.port = host, port
@@ -451,25 +473,42 @@ class Receiver:
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
-        self._handlers.add(task)
         peername = writer.get_extra_info("peername")
         peer = f"{peername[0]}:{peername[1]}" if peername else "?"
+        if len(self._handlers) >= self.max_links:  # refused before reading a byte: bounded memory
+            self.stats.links_refused += 1
+            writer.close()
+            return
+        self._handlers.add(task)
         # bounded: a logger that sends without reading answers is slowed down, not buffered without end
         answers: asyncio.Queue[asyncio.Future | None] = asyncio.Queue(maxsize=4 * self.batch_max)
         sender = asyncio.create_task(self._send_answers(answers, writer))
-        assembler = SplitAssembler()
+        assembler = SplitAssembler(max_bytes=self.split_link_bytes)
+        loop = asyncio.get_running_loop()
+        idle_until = loop.time() + self.idle_timeout_s
         try:
             while True:
+                expiry = assembler.next_expiry(self.split_timeout_s)
+                wait_s = min(idle_until, expiry if expiry is not None else idle_until) - loop.time()
                 try:
-                    frame = await asyncio.wait_for(read_frame(reader, self.max_frame), self.idle_timeout_s)
+                    frame = await asyncio.wait_for(read_frame(reader, self.max_frame), max(wait_s, 0.0))
+                except TimeoutError:
+                    if loop.time() >= idle_until:
+                        break
+                    held = assembler.held_bytes
+                    expired = assembler.expire(loop.time(), self.split_timeout_s)
+                    self._drop_sets(expired, held - assembler.held_bytes, peer,
+                                    f"not complete {self.split_timeout_s:g} s after its first part")
+                    continue
                 except FrameTooLong as exc:
                     await answers.put(self._submit(Incoming(
                         _text(exc.head), peer, error=PacketError("too_long", str(exc)))))
                     continue
-                except (TimeoutError, ConnectionError):
+                except ConnectionError:
                     break
                 if frame is None:
                     break
+                idle_until = loop.time() + self.idle_timeout_s
                 self.stats.frames += 1
                 junk, frame = split_junk(frame)
                 if junk.strip():
@@ -477,13 +516,11 @@ class Receiver:
                         _text(junk), peer, error=PacketError("bad_header", "bytes outside a ##...CRLF frame"))))
                 if not frame:
                     continue
-                item = self._incoming(frame, peer, assembler)
+                item = await self._incoming(frame, peer, assembler)
                 if item is not None:
                     await answers.put(self._submit(item))
         finally:
-            for mn, cn, qn, got, pnum in assembler.pending():
-                self._submit(Incoming(f"MN={mn};CN={cn};QN={qn}", peer, error=PacketError(
-                    "split_incomplete", f"link closed after {got} of {pnum} parts")))
+            self._drop_sets(assembler.pending(), assembler.held_bytes, peer, "link closed")
             with contextlib.suppress(Exception):
                 await answers.put(None)
                 await sender
@@ -492,7 +529,7 @@ class Receiver:
                 await writer.wait_closed()
             self._handlers.discard(task)
 
-    def _incoming(self, frame: bytes, peer: str, assembler: SplitAssembler) -> Incoming | None:
+    async def _incoming(self, frame: bytes, peer: str, assembler: SplitAssembler) -> Incoming | None:
         raw = _text(frame)
         try:
             packet = parse_packet(frame, self.max_segment)
@@ -501,13 +538,38 @@ class Receiver:
         if not packet.is_split:
             return Incoming(raw, peer, packet=packet)
         try:
-            whole = assembler.add(packet)
+            if not assembler.is_open(packet):
+                await self._admit_split(packet, peer)
+            if self._split_held + len(packet.segment) > self.split_total_bytes:
+                raise PacketError("split_overflow", f"unfinished split packets of all links hold {self._split_held} "
+                                  f"bytes; limit {self.split_total_bytes}")
+            held = assembler.held_bytes
+            whole = assembler.add(packet, asyncio.get_running_loop().time())
+            self._split_held += assembler.held_bytes - held
         except PacketError as err:
             return Incoming(raw, peer, error=err, header=salvage_header(frame))
         if whole is None:
             return None
         parts = sorted(assembler_parts(whole), key=lambda p: p.pno or 0)
         return Incoming(whole.segment, peer, packet=whole, parts=parts)
+
+    async def _admit_split(self, first: Packet, peer: str) -> None:
+        """PacketError unless the first part of a new split set comes from a known MN with an
+        accepted PW: nothing is buffered for an unauthenticated sender."""
+        assert self._store is not None
+        if self._store.passwords.is_verified(first.mn, first.pw):
+            return
+        refusal = await asyncio.get_running_loop().run_in_executor(
+            self._executor, self._store.sender_refusal, first.mn, first.pw, peer)
+        if refusal is not None:
+            raise PacketError(*refusal)
+
+    def _drop_sets(self, rows: list[tuple], freed_bytes: int, peer: str, why: str) -> None:
+        """Quarantine unfinished split sets a link gave up, and release the bytes they held."""
+        for mn, cn, qn, got, pnum in rows:
+            self._submit(Incoming(f"MN={mn};CN={cn};QN={qn}", peer, error=PacketError(
+                "split_incomplete", f"{why}: {got} of {pnum} parts arrived")))
+        self._split_held -= freed_bytes
 
     async def _send_answers(self, answers: asyncio.Queue, writer: asyncio.StreamWriter) -> None:
         """Write each packet's answer in arrival order, as soon as its batch is committed."""

@@ -205,7 +205,9 @@ def test_incomplete_split_packet_is_quarantined_when_the_link_closes(db):
     with ThreadReceiver(db) as rx:
         with socket.create_connection(("127.0.0.1", rx.port)) as sock:
             sock.sendall(part1)
-        time.sleep(0.5)
+        deadline = time.monotonic() + 10  # the first part's PW is checked (scrypt) before it is held
+        while query(db, "SELECT count(*) AS n FROM quarantine")["n"].iloc[0] == 0 and time.monotonic() < deadline:
+            time.sleep(0.1)
     assert query(db, "SELECT reason FROM quarantine")["reason"].tolist() == ["split_incomplete"]
     assert query(db, "SELECT count(*) AS n FROM readings")["n"].iloc[0] == 0
 
@@ -474,3 +476,48 @@ def test_store_failure_of_one_packet_does_not_fail_the_batch(db):
     assert [o.status for o in outcomes] == ["stored"] * 5 + ["quarantined"] + ["stored"] * 2
     assert outcomes[5].reason == "unprocessable" and parse_packet(outcomes[5].response).cp == {"QnRtn": "100"}
     assert query(db, "SELECT count(DISTINCT ts) AS n FROM readings")["n"].iloc[0] == 7
+
+
+def split_part(pno: int, pnum: int, qn: str, pw: str = LOGGER_PW, code: str = "a21026") -> bytes:
+    return build_packet("31", "2061", FLUE_MN, f"DataTime=20240501090000;{code}-Avg={pno},{code}-Flag=N",
+                        qn=qn, pw=pw, flag=7, pnum=pnum, pno=pno)
+
+
+def wait_for_quarantine(db: Path, n: int, timeout_s: float = 20.0) -> pd.DataFrame:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        q = query(db, "SELECT reason, detail FROM quarantine ORDER BY quarantine_id")
+        if len(q) >= n or time.monotonic() > deadline:
+            return q
+
+
+def test_split_part_with_wrong_pw_is_refused_at_once_not_buffered(db):
+    """Defect 2: the first part's MN and PW are checked before anything is held."""
+    with ThreadReceiver(db) as rx, socket.create_connection(("127.0.0.1", rx.port)) as sock:
+        sock.sendall(split_part(1, 9999, "20240501090000000", pw="nope"))
+        [answer] = read_answers(sock, 1, timeout_s=20)
+        sock.sendall(split_part(1, 9999, "20240501090000001", pw=LOGGER_PW).replace(FLUE_MN.encode(), b"NOSUCHMN0001"))
+    assert answer.cn == "9011" and answer.cp == {"QnRtn": "3"}
+    assert wait_for_quarantine(db, 2)["reason"].tolist()[:1] == ["bad_pw"]
+
+
+def test_split_bytes_are_capped_per_link_and_sets_time_out(db):
+    parts = [split_part(n, 50, f"2024050109000{n:04d}") for n in range(1, 7)]  # 6 sets, one part each
+    with ThreadReceiver(db, split_link_bytes=300, split_timeout_s=1.0) as rx, \
+            socket.create_connection(("127.0.0.1", rx.port)) as sock:
+        sock.sendall(b"".join(parts))
+        q = wait_for_quarantine(db, 6)
+    reasons = q["reason"].tolist()
+    assert reasons.count("split_overflow") >= 1 and "split_incomplete" in reasons
+    assert any("not complete 1 s after its first part" in d for d in q["detail"])
+
+
+def test_links_beyond_the_limit_are_closed(db):
+    with ThreadReceiver(db, max_links=2) as rx:
+        held = [socket.create_connection(("127.0.0.1", rx.port)) for _ in range(2)]
+        time.sleep(0.3)
+        with socket.create_connection(("127.0.0.1", rx.port)) as extra:
+            extra.settimeout(5)
+            assert extra.recv(10) == b""  # closed by the receiver
+        for sock in held:
+            sock.close()
