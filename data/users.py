@@ -1,4 +1,4 @@
-"""Dashboard users: roles leader / analyst / admin, passwords stored only as salted hashes."""
+"""Dashboard users: roles leader / analyst / admin / enforcement (执法), passwords stored only as salted hashes."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import duckdb
 import pandas as pd
 from werkzeug.security import check_password_hash, generate_password_hash
 
-ROLES: tuple[str, ...] = ("leader", "analyst", "admin")
+ROLES: tuple[str, ...] = ("leader", "analyst", "admin", "enforcement")
 
 
 def add_user(con: duckdb.DuckDBPyConnection, username: str, password: str, role: str,

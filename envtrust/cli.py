@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "release": "the official release channel: publish, audit, finalize, correct released values",
     "apikey": "department keys for the public data API (add, list, revoke)",
     "export": "bulk files of released data (daily Parquet/CSV, GeoParquet/GeoJSON layers)",
+    "case": "the closed loop: alarms, cases from clue to closure, webhook deliveries",
 }
 
 

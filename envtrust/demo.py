@@ -48,6 +48,7 @@ from data.synthetic.polluters import generate_polluters, polluter_outlets
 from data.synthetic.water import generate_water
 from data.users import add_user
 from data.views import build_map_cache
+from envtrust.demo_cases import open_demo_cases
 from envtrust.release import release_demo
 from envtrust.scoring import score_store
 from envtrust.settings import load_settings
@@ -60,6 +61,7 @@ DEMO_ACCOUNTS: tuple[tuple[str, str, str, str], ...] = (
     ("leader", "leader-demo-2017", "leader", "局领导 (demo)"),
     ("analyst", "analyst-demo-2017", "analyst", "分析员 (demo)"),
     ("admin", "admin-demo-2017", "admin", "管理员 (demo)"),
+    ("enforcer", "enforcer-demo-2017", "enforcement", "执法人员 (demo)"),
 )
 #: Water and polluters cover the last 12 months of the full Beijing period (local time).
 FULL_SYNTHETIC_WINDOW_CST: tuple[str, str] = ("2016-03-01 00:00", "2017-02-28 23:00")
@@ -250,6 +252,8 @@ def build_demo(db_path: str | Path, *, full: bool | None = None, seed: int = 201
 
         t0 = time.perf_counter()
         summary.scoring = _score(con, progress, score_days) if score else "skipped (--no-score); run `envtrust score`"
+        if score:
+            summary.scoring += "; " + open_demo_cases(con)
         step("scoring", t0)
         release_demo(con)
         summary.stations = count_stations(con)

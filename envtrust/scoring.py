@@ -22,6 +22,7 @@ from data.scoring import (
     new_run_id,
     save_run,
 )
+from envtrust.alarms import raise_alarms
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class StoreScoreSummary:
     events: int
     events_kept_status: int
     seconds: float
+    alarms: str = ""
 
 
 def score_store(con: duckdb.DuckDBPyConnection, pipeline="default", progress: bool = True,
@@ -70,5 +72,7 @@ def score_store(con: duckdb.DuckDBPyConnection, pipeline="default", progress: bo
                               events=result.events[result.events["end"] >= cutoff].reset_index(drop=True))
     run_id = new_run_id()
     n_scores, n_events, kept = save_run(con, result.scores, result.events, run_id)
+    alarms = raise_alarms(con, run_id=run_id, since=None if cutoff is None else cutoff.to_pydatetime())
     return StoreScoreSummary(run_id=run_id, readings=n_scores, stations=int(readings["station_id"].nunique()),
-                             events=n_events, events_kept_status=kept, seconds=time.perf_counter() - t0)
+                             events=n_events, events_kept_status=kept, seconds=time.perf_counter() - t0,
+                             alarms=str(alarms))

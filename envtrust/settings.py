@@ -21,6 +21,10 @@ Environment variables (all optional):
 - ``ENVTRUST_EARLIEST_TS``: earliest plausible measurement time, ISO date/time in UTC (default
   ``1980-01-01``); earlier readings and packets are quarantined as ``implausible_time``.
 - ``ENVTRUST_MAX_AHEAD_H``: how many hours after now a measurement time may lie (default 24).
+- ``ENVTRUST_WEBHOOK_URL`` / ``ENVTRUST_WEBHOOK_SECRET``: where new alarms are pushed (JSON, signed
+  with HMAC-SHA256 under the secret; docs/cases.md). Without a URL alarms wait in the outbox.
+- ``ENVTRUST_CASE_CLOCKS``: deadlines per case state over the legal defaults, e.g.
+  ``investigating=60d,clue_transferred=5wd`` (d days, wd working days, h hours; docs/cases.md).
 """
 
 from __future__ import annotations
@@ -59,6 +63,9 @@ class Settings:
     secure_cookies: bool = False
     hj212_allow_no_pw: bool = False
     plausible_window: PlausibleWindow = PlausibleWindow()
+    webhook_url: str | None = None
+    webhook_secret: str = ""
+    case_clocks: str = ""
 
     @property
     def layer_dirs(self) -> tuple[Path, ...]:
@@ -137,6 +144,10 @@ def load_settings(**overrides: object) -> Settings:
     if "ENVTRUST_EARLIEST_TS" in env or "ENVTRUST_MAX_AHEAD_H" in env:
         values["plausible_window"] = plausible_window_from_env(env.get("ENVTRUST_EARLIEST_TS"),
                                                                env.get("ENVTRUST_MAX_AHEAD_H"))
+    for name, key in (("ENVTRUST_WEBHOOK_URL", "webhook_url"), ("ENVTRUST_WEBHOOK_SECRET", "webhook_secret"),
+                      ("ENVTRUST_CASE_CLOCKS", "case_clocks")):
+        if name in env:
+            values[key] = env[name]
     values.update({k: v for k, v in overrides.items() if v is not None})
     if "db_path" in values:
         values["db_path"] = Path(values["db_path"])  # type: ignore[arg-type]

@@ -1,4 +1,4 @@
-"""Manage dashboard users (roles: leader, analyst, admin; passwords stored only as salted hashes).
+"""Manage dashboard users (roles: leader, analyst, admin, enforcement; passwords stored only as salted hashes).
 
     envtrust user add USERNAME --role analyst --db var/envtrust.duckdb [--password-stdin]
     envtrust user list --db var/envtrust.duckdb
@@ -17,6 +17,7 @@ from pathlib import Path
 
 import duckdb
 
+from data.users import ROLES
 from envtrust.cli import UserError
 from envtrust.settings import load_settings
 
@@ -25,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="user_command", metavar="ACTION")
     add = sub.add_parser("add", help="create a user (or reset one with --replace)")
     add.add_argument("username")
-    add.add_argument("--role", required=True, choices=("leader", "analyst", "admin"))
+    add.add_argument("--role", required=True, choices=ROLES)
     add.add_argument("--display-name", help="name shown in the dashboard (default: the username)")
     add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     add.add_argument("--replace", action="store_true", help="reset an existing user's password and role")

@@ -1,0 +1,172 @@
+"""SQL of the alarms and the outbound webhook (:mod:`envtrust.alarms`, :mod:`envtrust.webhook`).
+
+Inputs of the alarm rules (events, daily means, missing hours, flag counts) are read here; the
+rules themselves are pure functions in :mod:`envtrust.alarms`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import duckdb
+import pandas as pd
+
+Con = duckdb.DuckDBPyConnection
+
+ALARM_COLUMNS = ["alarm_id", "rule", "station_id", "episode_start", "episode_end", "parameter", "severity",
+                 "standard", "summary", "evidence_json", "status", "raised_at", "updated_at", "run_id"]
+
+
+# ---------------------------------------------------------------- rule inputs
+
+def stored_events(con: Con, since: datetime | None = None) -> pd.DataFrame:
+    sql = ('SELECT event_id, station_id, start, "end", kind, score, parameters, summary, status, run_id '
+           "FROM events WHERE status <> 'false_alarm'")
+    args: list = []
+    if since is not None:
+        sql += ' AND "end" >= ?'
+        args.append(since)
+    return con.execute(sql + " ORDER BY station_id, start", args).df()
+
+
+def station_info(con: Con) -> pd.DataFrame:
+    return con.execute("SELECT station_id, name, kind, enterprise, ref_o2_pct, limits_json, county, city "
+                       "FROM stations").df()
+
+
+def hourly_readings(con: Con, kinds: tuple[str, ...], parameters: tuple[str, ...] | None,
+                    since: datetime | None) -> pd.DataFrame:
+    """Hourly readings (all flags) of stations of ``kinds`` since ``since`` (UTC)."""
+    sql = ("SELECT r.station_id, r.ts, r.parameter, r.value, r.flag FROM readings r JOIN stations s "
+           f"USING (station_id) WHERE s.kind IN ({', '.join('?' for _ in kinds)})")
+    args: list = list(kinds)
+    if parameters:
+        sql += f" AND r.parameter IN ({', '.join('?' for _ in parameters)})"
+        args += list(parameters)
+    if since is not None:
+        sql += " AND r.ts >= ?"
+        args.append(since)
+    return con.execute(sql, args).df()
+
+
+def reporting_hours(con: Con, since: datetime | None) -> pd.DataFrame:
+    """Per station, each hour with at least one non-missing value (value not NULL)."""
+    sql = "SELECT DISTINCT station_id, ts FROM readings WHERE value IS NOT NULL"
+    args: list = []
+    if since is not None:
+        sql += " AND ts >= ?"
+        args.append(since)
+    return con.execute(sql + " ORDER BY station_id, ts", args).df()
+
+
+def latest_ts(con: Con) -> datetime | None:
+    return con.execute("SELECT max(ts) FROM readings").fetchone()[0]
+
+
+def daily_flag_counts(con: Con, since: datetime | None) -> pd.DataFrame:
+    """Per station and UTC day: readings in total and with a flag other than N."""
+    sql = ("SELECT station_id, date_trunc('day', ts) AS day, count(*) AS n, "
+           "count(*) FILTER (WHERE flag <> 'N') AS n_flagged, "
+           "string_agg(DISTINCT flag, '') FILTER (WHERE flag <> 'N') AS flags FROM readings")
+    args: list = []
+    if since is not None:
+        sql += " WHERE ts >= ?"
+        args.append(since)
+    return con.execute(sql + " GROUP BY station_id, day ORDER BY station_id, day", args).df()
+
+
+# ---------------------------------------------------------------- alarms
+
+def open_alarms(con: Con) -> pd.DataFrame:
+    return con.execute("SELECT * FROM alarms WHERE status = 'open' ORDER BY station_id, rule, episode_start").df()
+
+
+def insert_alarms(con: Con, frame: pd.DataFrame) -> int:
+    if frame.empty:
+        return 0
+    con.register("_alarms_in", frame[ALARM_COLUMNS])
+    try:
+        con.execute(f"INSERT INTO alarms ({', '.join(ALARM_COLUMNS)}) SELECT {', '.join(ALARM_COLUMNS)} "
+                    "FROM _alarms_in")
+    finally:
+        con.unregister("_alarms_in")
+    return len(frame)
+
+
+def extend_alarm(con: Con, alarm_id: str, episode_end: datetime, severity: float, summary: str,
+                 evidence_json: str, at: datetime) -> None:
+    """The condition lasts: the open alarm's episode grows (no new alarm, no new push)."""
+    con.execute("UPDATE alarms SET episode_end = greatest(episode_end, ?), severity = greatest(severity, ?), "
+                "summary = ?, evidence_json = ?, updated_at = ? WHERE alarm_id = ?",
+                [episode_end, severity, summary, evidence_json, at, alarm_id])
+
+
+def alarms_table(con: Con, statuses: tuple[str, ...] = ("open",), limit: int = 5000) -> pd.DataFrame:
+    marks = ", ".join("?" for _ in statuses)
+    return con.execute(
+        "SELECT a.alarm_id, a.rule, a.station_id, s.name AS station_name, s.enterprise, s.county, a.episode_start, "
+        "a.episode_end, a.parameter, a.severity, a.standard, a.summary, a.status, a.raised_at "
+        f"FROM alarms a LEFT JOIN stations s USING (station_id) WHERE a.status IN ({marks}) "
+        "ORDER BY a.raised_at DESC, a.severity DESC LIMIT ?", [*statuses, int(limit)]).df()
+
+
+def alarm(con: Con, alarm_id: str) -> dict | None:
+    df = con.execute("SELECT * FROM alarms WHERE alarm_id = ?", [alarm_id]).df()
+    return None if df.empty else df.iloc[0].to_dict()
+
+
+def set_alarm_status(con: Con, alarm_ids: list[str], status: str, at: datetime) -> None:
+    if alarm_ids:
+        marks = ", ".join("?" for _ in alarm_ids)
+        con.execute(f"UPDATE alarms SET status = ?, updated_at = ? WHERE alarm_id IN ({marks})",
+                    [status, at, *alarm_ids])
+
+
+def station_ids_with_alarm_events(con: Con) -> pd.DataFrame:
+    return con.execute("SELECT station_id, count(*) AS n FROM alarms WHERE status = 'open' GROUP BY station_id").df()
+
+
+# ---------------------------------------------------------------- webhook outbox
+
+def enqueue(con: Con, delivery_id: str, topic: str, subject: str, payload_json: str, at: datetime) -> None:
+    con.execute("INSERT INTO webhook_outbox VALUES (?, ?, ?, ?, ?, 0, ?, NULL, NULL)",
+                [delivery_id, topic, subject, payload_json, at, at])
+
+
+def due_deliveries(con: Con, now: datetime, limit: int = 100) -> pd.DataFrame:
+    return con.execute(
+        "SELECT delivery_id, topic, subject, payload_json, attempts FROM webhook_outbox WHERE delivered_at IS NULL "
+        "AND next_attempt_at <= ? ORDER BY created_at, delivery_id LIMIT ?", [now, int(limit)]).df()
+
+
+def record_attempt(con: Con, delivery_id: str, attempt: int, at: datetime, url: str, http_status: int | None,
+                   error: str | None, delivered: bool, next_attempt_at: datetime) -> None:
+    """Log one attempt and update the outbox row, in one transaction."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute("INSERT INTO webhook_attempts VALUES (?, ?, ?, ?, ?, ?)",
+                    [delivery_id, attempt, at, url, http_status, error])
+        con.execute("UPDATE webhook_outbox SET attempts = ?, delivered_at = ?, next_attempt_at = ?, last_error = ? "
+                    "WHERE delivery_id = ?",
+                    [attempt, at if delivered else None, next_attempt_at, None if delivered else error, delivery_id])
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+
+
+def outbox_table(con: Con, limit: int = 500) -> pd.DataFrame:
+    return con.execute(
+        "SELECT delivery_id, topic, subject, created_at, attempts, next_attempt_at, delivered_at, last_error "
+        "FROM webhook_outbox ORDER BY created_at DESC LIMIT ?", [int(limit)]).df()
+
+
+def attempts_of(con: Con, delivery_id: str) -> pd.DataFrame:
+    return con.execute("SELECT * FROM webhook_attempts WHERE delivery_id = ? ORDER BY attempt", [delivery_id]).df()
+
+
+def outbox_counts(con: Con) -> dict[str, int]:
+    row = con.execute("SELECT count(*) FILTER (WHERE delivered_at IS NOT NULL), "
+                      "count(*) FILTER (WHERE delivered_at IS NULL AND attempts = 0), "
+                      "count(*) FILTER (WHERE delivered_at IS NULL AND attempts > 0) FROM webhook_outbox").fetchone()
+    return {"delivered": int(row[0] or 0), "pending": int(row[1] or 0), "failing": int(row[2] or 0)}

@@ -1,0 +1,322 @@
+"""Alarm rules: what is pushed to enforcement (issue 13), each a small function with its standard.
+
+A rule takes plain frames (read by :mod:`data.alarms`) and returns candidate alarms, one row per
+station, parameter and episode (columns :data:`CANDIDATE_COLUMNS`). :func:`raise_alarms` runs the
+rules over a recent window, deduplicates against stored alarms (one open alarm per station, rule,
+parameter and episode: a continuing condition extends the open alarm instead of raising a new one),
+stores the new ones and puts each into the webhook outbox (:mod:`envtrust.webhook`).
+
+It runs at the end of every scoring run (:func:`envtrust.scoring.score_store`) and can be called
+alone after new data arrives (``envtrust case alarms``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+import pandas as pd
+
+from analytics.standards.air_quality import daily_means
+from analytics.standards.cems import FLUE_POLLUTANTS, o2_corrected_mg_m3
+from analytics.timeconv import CST_OFFSET
+from analytics.vocabulary import VALID_FLAGS
+from data import alarms as sql
+
+CANDIDATE_COLUMNS = ["rule", "station_id", "episode_start", "episode_end", "parameter", "severity", "standard",
+                     "summary", "evidence"]
+
+
+@dataclass(frozen=True)
+class AlarmSettings:
+    """Operating points of the rules. Why configurable: each bureau sets its own workload."""
+
+    min_event_score: float = 0.0      # engine events at or above this score alarm (events are already
+    #                                   above the engine's calibrated threshold; raise it to alarm fewer)
+    missing_hours: int = 6            # data missing / transmission interrupted for this many hours or more
+    flag_share: float = 0.5           # share of a day's readings carrying a non-N HJ 212 flag
+    window_days: float = 7.0          # how far back before the newest reading the rules look
+    air_grade: int = 2                # GB 3095-2012 grade of the air limits (2 = urban areas)
+
+
+# ---------------------------------------------------------------- rules
+
+def _candidates(rows: list[dict]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=CANDIDATE_COLUMNS)
+
+
+def rule_suspected_interference(events: pd.DataFrame, min_score: float) -> pd.DataFrame:
+    """An engine event (issue 3) at or above the operating point: suspected interference.
+
+    Standard: 环发〔2015〕175号 (kinds of tampering and falsification the events stand for)."""
+    ev = events[events["score"] >= min_score] if not events.empty else events
+    return _candidates([{
+        "rule": "suspected_interference", "station_id": r.station_id, "episode_start": r.start,
+        "episode_end": r.end, "parameter": r.parameters, "severity": float(r.score),
+        "standard": "环发〔2015〕175号", "summary": f"{r.kind}: {r.summary}",
+        "evidence": {"event_id": r.event_id, "kind": r.kind, "score": float(r.score), "run_id": r.run_id},
+    } for r in ev.itertuples(index=False)])
+
+
+def rule_air_daily_exceedance(readings: pd.DataFrame, grade: int) -> pd.DataFrame:
+    """A valid daily mean (24 h; O3 daily max 8 h) above its GB 3095-2012 limit at an air station."""
+    if readings.empty:
+        return _candidates([])
+    daily = daily_means(readings, grade=grade)
+    hits = daily[daily["exceedance"].astype(bool)]
+    return _candidates([{
+        "rule": "air_daily_exceedance", "station_id": r.station_id,
+        "episode_start": pd.Timestamp(r.date) - CST_OFFSET,
+        "episode_end": pd.Timestamp(r.date) - CST_OFFSET + pd.Timedelta(hours=23),
+        "parameter": r.parameter, "severity": float(r.value / r.limit), "standard": f"GB 3095-2012 grade {grade}",
+        "summary": f"{r.parameter} daily value {r.value:.1f} > limit {r.limit:g} ({pd.Timestamp(r.date):%Y-%m-%d})",
+        "evidence": {"date": f"{pd.Timestamp(r.date):%Y-%m-%d}", "value": round(float(r.value), 3),
+                     "limit": float(r.limit), "n_valid_hours": int(r.n_valid)},
+    } for r in hits.itertuples(index=False)])
+
+
+def outlet_daily_corrected_means(readings: pd.DataFrame, ref_o2: pd.Series) -> pd.DataFrame:
+    """Daily (CST day) means of O2-corrected flue-gas concentrations (HJ 75-2017) over valid hours.
+
+    ``ref_o2``: reference O2 % per station_id. Returns station_id, date, parameter, value_mg_m3, n_hours."""
+    r = readings[readings["flag"].isin(VALID_FLAGS)]
+    wide = r.pivot_table(index=["station_id", "ts"], columns="parameter", values="value", aggfunc="first")
+    if wide.empty or "flue_O2" not in wide.columns:
+        return pd.DataFrame(columns=["station_id", "date", "parameter", "value_mg_m3", "n_hours"])
+    sid = wide.index.get_level_values("station_id")
+    ref = ref_o2.reindex(sid).to_numpy(dtype=float)
+    out = []
+    for p in [c for c in FLUE_POLLUTANTS if c in wide.columns]:
+        corrected = o2_corrected_mg_m3(wide[p].to_numpy(), wide["flue_O2"].to_numpy(), ref)
+        frame = pd.DataFrame({"station_id": sid, "date": (wide.index.get_level_values("ts") + CST_OFFSET).normalize(),
+                              "parameter": p, "value": corrected}).dropna()
+        out.append(frame.groupby(["station_id", "date", "parameter"], as_index=False)
+                   .agg(value_mg_m3=("value", "mean"), n_hours=("value", "size")))
+    return pd.concat(out, ignore_index=True) if out else pd.DataFrame()
+
+
+def rule_outlet_daily_exceedance(daily: pd.DataFrame, limits: pd.DataFrame) -> pd.DataFrame:
+    """An outlet's daily mean, corrected to its reference O2, above its own emission limit
+    (``stations.limits_json``; GB 13223-2011 for power plants)."""
+    if daily.empty or limits.empty:
+        return _candidates([])
+    d = daily.merge(limits, on=["station_id", "parameter"])
+    hits = d[d["value_mg_m3"] > d["limit_mg_m3"]]
+    return _candidates([{
+        "rule": "outlet_daily_exceedance", "station_id": r.station_id,
+        "episode_start": pd.Timestamp(r.date) - CST_OFFSET,
+        "episode_end": pd.Timestamp(r.date) - CST_OFFSET + pd.Timedelta(hours=23), "parameter": r.parameter,
+        "severity": float(r.value_mg_m3 / r.limit_mg_m3), "standard": "HJ 75-2017 O2 correction; outlet limit",
+        "summary": (f"{r.parameter} daily mean {r.value_mg_m3:.1f} mg/m3 at reference O2 > limit "
+                    f"{r.limit_mg_m3:g} ({pd.Timestamp(r.date):%Y-%m-%d})"),
+        "evidence": {"date": f"{pd.Timestamp(r.date):%Y-%m-%d}", "value_mg_m3": round(float(r.value_mg_m3), 3),
+                     "limit_mg_m3": float(r.limit_mg_m3), "n_hours": int(r.n_hours)},
+    } for r in hits.itertuples(index=False)])
+
+
+def missing_runs(hours: pd.DataFrame, until: datetime, min_hours: int) -> pd.DataFrame:
+    """Runs of at least ``min_hours`` consecutive hours without any value, per station, between its
+    reporting hours and up to ``until`` (the newest hour in the store). Returns station_id, start, end, hours."""
+    rows = []
+    until = pd.Timestamp(until)
+    for sid, g in hours.groupby("station_id", sort=False):
+        ts = pd.DatetimeIndex(g["ts"]).sort_values()
+        nxt = ts[1:].append(pd.DatetimeIndex([until + pd.Timedelta(hours=1)]))
+        gap_h = (nxt - ts) / pd.Timedelta(hours=1) - 1
+        for last, n in zip(ts, gap_h, strict=True):
+            if n >= min_hours:
+                rows.append((sid, last + pd.Timedelta(hours=1), last + pd.Timedelta(hours=int(n)), int(n)))
+    return pd.DataFrame(rows, columns=["station_id", "start", "end", "hours"])
+
+
+def rule_data_missing(runs: pd.DataFrame, min_hours: int) -> pd.DataFrame:
+    """Data missing or transmission interrupted for ``min_hours`` or more (HJ 212 / HJ 75 require
+    hourly transmission; the capture-rate rules of HJ 663 and HJ 75 count the missing hours)."""
+    return _candidates([{
+        "rule": "data_missing", "station_id": r.station_id, "episode_start": r.start, "episode_end": r.end,
+        "parameter": None, "severity": float(r.hours), "standard": f"HJ 212-2017 hourly transmission; >= {min_hours} h",
+        "summary": f"no data for {r.hours} h from {pd.Timestamp(r.start):%Y-%m-%d %H:%M} UTC",
+        "evidence": {"missing_hours": int(r.hours)},
+    } for r in runs.itertuples(index=False)])
+
+
+def rule_flag_anomaly(flag_counts: pd.DataFrame, share: float) -> pd.DataFrame:
+    """A day on which at least ``share`` of a station's readings carry a non-N HJ 212 flag
+    (F/M/S/D/C/T/B: stopped, maintenance, manual value, fault, calibration, over range, comms)."""
+    if flag_counts.empty:
+        return _candidates([])
+    f = flag_counts[(flag_counts["n"] > 0) & (flag_counts["n_flagged"] / flag_counts["n"] >= share)]
+    return _candidates([{
+        "rule": "flag_anomaly", "station_id": r.station_id, "episode_start": pd.Timestamp(r.day),
+        "episode_end": pd.Timestamp(r.day) + pd.Timedelta(hours=23), "parameter": None,
+        "severity": float(r.n_flagged / r.n), "standard": "HJ 212-2017 data flags",
+        "summary": f"{r.n_flagged} of {r.n} readings flagged ({r.flags}) on {pd.Timestamp(r.day):%Y-%m-%d}",
+        "evidence": {"flags": r.flags, "n": int(r.n), "n_flagged": int(r.n_flagged)},
+    } for r in f.itertuples(index=False)])
+
+
+#: rule name -> (Chinese name, English name)
+RULE_NAMES: dict[str, tuple[str, str]] = {
+    "suspected_interference": ("疑似干预", "suspected interference"),
+    "air_daily_exceedance": ("空气日均超标", "air daily-mean exceedance"),
+    "outlet_daily_exceedance": ("排口日均超标", "outlet daily-mean exceedance"),
+    "data_missing": ("数据缺失/传输中断", "data missing / transmission interrupted"),
+    "flag_anomaly": ("数据标记异常", "HJ 212 flag anomaly"),
+}
+
+
+# ---------------------------------------------------------------- running the rules
+
+def candidate_alarms(con, settings: AlarmSettings, since: datetime | None) -> pd.DataFrame:
+    """Every rule's candidates over the store's readings and events since ``since`` (UTC)."""
+    latest = sql.latest_ts(con)
+    if latest is None:
+        return _candidates([])
+    info = sql.station_info(con)
+    air = sql.hourly_readings(con, ("air_station",), None, since)
+    outlets = sql.hourly_readings(con, ("polluter_outlet",), (*FLUE_POLLUTANTS, "flue_O2"), since)
+    limits = _outlet_limits(info)
+    ref_o2 = info.set_index("station_id")["ref_o2_pct"].astype(float)
+    frames = [
+        rule_suspected_interference(sql.stored_events(con, since), settings.min_event_score),
+        rule_air_daily_exceedance(air[["station_id", "ts", "parameter", "value", "flag"]], settings.air_grade),
+        rule_outlet_daily_exceedance(outlet_daily_corrected_means(outlets, ref_o2), limits),
+        rule_data_missing(missing_runs(sql.reporting_hours(con, since), latest, settings.missing_hours),
+                          settings.missing_hours),
+        rule_flag_anomaly(sql.daily_flag_counts(con, since), settings.flag_share),
+    ]
+    frames = [f for f in frames if not f.empty]
+    return pd.concat(frames, ignore_index=True) if frames else _candidates([])
+
+
+def _outlet_limits(info: pd.DataFrame) -> pd.DataFrame:
+    rows = []
+    for sid, raw in zip(info["station_id"], info["limits_json"], strict=True):
+        if isinstance(raw, str) and raw:
+            try:
+                rows += [(sid, p, float(v)) for p, v in json.loads(raw).items() if v]
+            except (ValueError, TypeError):
+                continue  # a malformed limit is reported by the station ingest, not here
+    return pd.DataFrame(rows, columns=["station_id", "parameter", "limit_mg_m3"])
+
+
+def alarm_id(rule: str, station_id: str, parameter: str | None, start) -> str:
+    """Stable id: the same episode found again by a re-run maps to the same alarm."""
+    key = f"{rule}|{station_id}|{parameter or ''}|{pd.Timestamp(start):%Y-%m-%dT%H}"
+    return "A" + hashlib.sha256(key.encode()).hexdigest()[:12]
+
+
+#: hours between two episodes of one rule that still count as one episode
+EPISODE_GAP_H: dict[str, int] = {"suspected_interference": 24, "air_daily_exceedance": 24,
+                                 "outlet_daily_exceedance": 24, "data_missing": 1, "flag_anomaly": 24}
+
+
+def _episode_key(row: dict) -> tuple[str, str, str]:
+    parameter = row.get("parameter")
+    return str(row["station_id"]), str(row["rule"]), parameter if isinstance(parameter, str) else ""
+
+
+def deduplicate(candidates: pd.DataFrame, stored: pd.DataFrame) -> tuple[list[dict], list[dict]]:
+    """Split candidates into new alarms and extensions of stored ones.
+
+    A candidate belongs to a stored alarm (any status) of the same station, rule and parameter whose
+    episode it overlaps or follows within the rule's gap; it extends that alarm when the alarm is open
+    and is dropped otherwise (already in a case or dismissed). Candidates are merged among themselves
+    the same way, so one run never raises two alarms for one episode. Returns (new, extensions)."""
+    episodes: dict[tuple, list[dict]] = {}
+    for r in stored.to_dict("records"):
+        episodes.setdefault(_episode_key(r), []).append(dict(r, _stored=True))
+    new: dict[str, dict] = {}
+    extended: dict[str, dict] = {}
+    for c in candidates.sort_values("episode_start", kind="stable").to_dict("records"):
+        key = _episode_key(c)
+        gap = pd.Timedelta(hours=EPISODE_GAP_H.get(c["rule"], 24))
+        start, end = pd.Timestamp(c["episode_start"]), pd.Timestamp(c["episode_end"])
+        match = next((e for e in episodes.get(key, []) if pd.Timestamp(e["episode_start"]) - gap <= end
+                      and start <= pd.Timestamp(e["episode_end"]) + gap), None)
+        if match is None:
+            row = dict(c, alarm_id=alarm_id(c["rule"], c["station_id"], c["parameter"], start), status="open")
+            episodes.setdefault(key, []).append(row)
+            new[row["alarm_id"]] = row
+            continue
+        if match["status"] != "open" or end <= pd.Timestamp(match["episode_end"]):
+            continue
+        match["episode_end"] = end
+        match["severity"] = max(float(match["severity"] or 0), float(c["severity"] or 0))
+        match["summary"], match["evidence"] = c["summary"], c["evidence"]
+        if match.get("_stored"):
+            extended[match["alarm_id"]] = match
+    return list(new.values()), list(extended.values())
+
+
+@dataclass(frozen=True)
+class AlarmRunSummary:
+    candidates: int
+    raised: int
+    extended: int
+    queued: int
+
+    def __str__(self) -> str:
+        return (f"alarms: {self.raised} new, {self.extended} extended ({self.candidates} candidates), "
+                f"{self.queued} queued for the webhook")
+
+
+def raise_alarms(con, settings: AlarmSettings | None = None, run_id: str | None = None,
+                 since: datetime | None = None, now: datetime | None = None,
+                 enqueue: Callable | None = None) -> AlarmRunSummary:
+    """Run the rules over the window, store new alarms, extend continuing ones, queue pushes.
+
+    ``since`` defaults to ``settings.window_days`` before the newest reading. Each new alarm is put
+    into the webhook outbox in the same transaction as the alarm itself, so a push is never lost."""
+    from envtrust.webhook import enqueue_alarm
+
+    settings = settings or AlarmSettings()
+    enqueue = enqueue or enqueue_alarm
+    now = now or datetime.now(UTC).replace(tzinfo=None)
+    if since is None:
+        latest = sql.latest_ts(con)
+        if latest is None:
+            return AlarmRunSummary(0, 0, 0, 0)
+        since = pd.Timestamp(latest) - pd.Timedelta(days=settings.window_days)
+    cands = candidate_alarms(con, settings, since)
+    stored = con.execute("SELECT * FROM alarms WHERE episode_end >= ?",
+                         [pd.Timestamp(since) - pd.Timedelta(days=2)]).df()
+    new, extended = deduplicate(cands, stored)
+    frame = pd.DataFrame(new)
+    if not frame.empty:
+        frame["evidence_json"] = [json.dumps(e, ensure_ascii=False, default=str) for e in frame["evidence"]]
+        frame["raised_at"] = now
+        frame["updated_at"] = now
+        frame["run_id"] = run_id
+        frame["severity"] = frame["severity"].astype(float)
+        frame["parameter"] = frame["parameter"].astype(object).where(frame["parameter"].notna(), None)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        sql.insert_alarms(con, frame if not frame.empty else pd.DataFrame(columns=sql.ALARM_COLUMNS))
+        for row in new:
+            enqueue(con, row, now)
+        for row in extended:
+            sql.extend_alarm(con, row["alarm_id"], row["episode_end"], float(row["severity"] or 0), row["summary"],
+                             json.dumps(row["evidence"], ensure_ascii=False, default=str), now)
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    return AlarmRunSummary(candidates=len(cands), raised=len(new), extended=len(extended), queued=len(new))
+
+
+def severity_text(rule: str, severity: float) -> str:
+    """The severity in the rule's unit, for tables."""
+    if not np.isfinite(severity):
+        return ""
+    if rule == "data_missing":
+        return f"{severity:.0f} h"
+    if rule == "flag_anomaly":
+        return f"{severity:.0%}"
+    if rule == "suspected_interference":
+        return f"{severity:.2f}"
+    return f"{severity:.2f} x"

@@ -1,0 +1,120 @@
+"""Outbound webhook to the enforcement system: JSON, HMAC-SHA256 signed, persisted outbox, retries.
+
+Every push is first written to ``webhook_outbox`` (in the transaction that creates the alarm), then
+:func:`deliver_due` sends what is due. A receiver that is down only delays delivery: the attempt is
+logged in ``webhook_attempts`` with its error, and the row is retried with exponential back-off
+(``base_s * 2**(attempt-1)``, at most ``max_backoff_s``) until the receiver answers 2xx.
+
+Signature (what a receiver checks): header ``X-Envtrust-Signature: sha256=<hex>`` where
+``hex = HMAC-SHA256(secret, "<X-Envtrust-Timestamp>.<raw body>")``; ``X-Envtrust-Delivery`` carries
+the delivery id so a receiver can drop a repeat (a delivery is at least once).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import urllib.error
+import urllib.request
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+
+from data import alarms as sql
+
+SIGNATURE_HEADER = "X-Envtrust-Signature"
+TIMESTAMP_HEADER = "X-Envtrust-Timestamp"
+DELIVERY_HEADER = "X-Envtrust-Delivery"
+
+
+@dataclass(frozen=True)
+class WebhookTarget:
+    url: str
+    secret: str
+    timeout_s: float = 5.0
+    base_backoff_s: float = 30.0
+    max_backoff_s: float = 3600.0
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    """The signature header value for ``body`` sent at ``timestamp``."""
+    mac = hmac.new(secret.encode("utf-8"), timestamp.encode("ascii") + b"." + body, hashlib.sha256)
+    return "sha256=" + mac.hexdigest()
+
+
+def verify(secret: str, timestamp: str, body: bytes, signature: str) -> bool:
+    """What a receiver does: recompute and compare in constant time."""
+    return hmac.compare_digest(sign(secret, timestamp, body), signature or "")
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def alarm_payload(alarm: dict) -> dict:
+    """The JSON an enforcement system receives for a new alarm."""
+    def iso(v):
+        return None if v is None or pd.isna(v) else pd.Timestamp(v).isoformat()
+    return {"type": "alarm.raised", "alarm_id": alarm["alarm_id"], "rule": alarm["rule"],
+            "station_id": alarm["station_id"], "parameter": alarm.get("parameter"),
+            "episode_start_utc": iso(alarm["episode_start"]), "episode_end_utc": iso(alarm["episode_end"]),
+            "severity": float(alarm["severity"]) if alarm.get("severity") is not None else None,
+            "standard": alarm["standard"], "summary": alarm["summary"], "evidence": alarm.get("evidence")}
+
+
+def enqueue_alarm(con, alarm: dict, now: datetime) -> str:
+    """Put one alarm into the outbox (call inside the alarm's transaction)."""
+    delivery_id = "D" + uuid.uuid4().hex[:16]
+    body = json.dumps(alarm_payload(alarm), ensure_ascii=False, sort_keys=True, default=str)
+    sql.enqueue(con, delivery_id, "alarm.raised", alarm["alarm_id"], body, now)
+    return delivery_id
+
+
+def backoff_s(attempt: int, target: WebhookTarget) -> float:
+    """Seconds to wait after failed attempt number ``attempt`` (1, 2, ...)."""
+    return min(target.base_backoff_s * 2 ** max(attempt - 1, 0), target.max_backoff_s)
+
+
+def post_once(target: WebhookTarget, delivery_id: str, body: bytes, now: datetime) -> tuple[int | None, str | None]:
+    """POST one signed body; (HTTP status or None, error text or None)."""
+    stamp = now.replace(microsecond=0).isoformat() + "Z"
+    request = urllib.request.Request(target.url, data=body, method="POST", headers={
+        "Content-Type": "application/json; charset=utf-8", TIMESTAMP_HEADER: stamp,
+        SIGNATURE_HEADER: sign(target.secret, stamp, body), DELIVERY_HEADER: delivery_id,
+        "User-Agent": "envtrust-webhook/1"})
+    try:
+        with urllib.request.urlopen(request, timeout=target.timeout_s) as response:  # noqa: S310 (configured URL)
+            status = response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code, f"HTTP {exc.code}"
+    except (urllib.error.URLError, OSError, TimeoutError) as exc:
+        return None, f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}"
+    return status, None if 200 <= status < 300 else f"HTTP {status}"
+
+
+@dataclass(frozen=True)
+class DeliveryRun:
+    attempted: int
+    delivered: int
+    failed: int
+
+    def __str__(self) -> str:
+        return f"webhook: {self.delivered} delivered, {self.failed} failed (will retry) of {self.attempted} due"
+
+
+def deliver_due(con, target: WebhookTarget, now: datetime | None = None, limit: int = 100) -> DeliveryRun:
+    """Send every outbox row that is due; log each attempt; schedule failures with back-off."""
+    now = now or _utcnow()
+    due = sql.due_deliveries(con, now, limit)
+    delivered = 0
+    for row in due.itertuples(index=False):
+        attempt = int(row.attempts) + 1
+        status, error = post_once(target, row.delivery_id, row.payload_json.encode("utf-8"), now)
+        ok = error is None
+        delivered += ok
+        retry_at = now + timedelta(seconds=backoff_s(attempt, target))
+        sql.record_attempt(con, row.delivery_id, attempt, now, target.url, status, error, ok, retry_at)
+    return DeliveryRun(attempted=len(due), delivered=delivered, failed=len(due) - delivered)

@@ -1,0 +1,68 @@
+"""Alarm rules over a small real store: each rule fires where the fixture planted its condition,
+re-runs raise nothing new, a continuing condition extends its open alarm."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from envtrust.alarms import AlarmSettings, deduplicate, missing_runs, raise_alarms, rule_flag_anomaly
+from tests.envtrust.cases_fixture import AIR, OUTLET, T0, build_store
+
+
+@pytest.fixture()
+def con(tmp_path):
+    c = build_store(tmp_path / "alarms.duckdb")
+    yield c
+    c.close()
+
+
+def test_each_rule_fires_once_where_planted(con):
+    summary = raise_alarms(con)
+    got = con.execute("SELECT rule, station_id, parameter FROM alarms ORDER BY rule").fetchall()
+    assert got == [("air_daily_exceedance", AIR[0], "PM2.5"), ("data_missing", AIR[1], None),
+                   ("flag_anomaly", OUTLET, None), ("outlet_daily_exceedance", OUTLET, "flue_SO2"),
+                   ("suspected_interference", OUTLET, "flue_SO2")]
+    assert summary.raised == 5 and summary.queued == 5
+    assert con.execute("SELECT count(*) FROM webhook_outbox").fetchone()[0] == 5
+    gap = con.execute("SELECT episode_start, episode_end, severity FROM alarms WHERE rule = 'data_missing'").fetchone()
+    assert gap == (T0 + pd.Timedelta(hours=30), T0 + pd.Timedelta(hours=39), 10.0)
+    again = raise_alarms(con)
+    assert again.raised == 0 and con.execute("SELECT count(*) FROM alarms").fetchone()[0] == 5
+
+
+def test_operating_points_are_settings(con):
+    raise_alarms(con, AlarmSettings(min_event_score=0.95, missing_hours=12))
+    rules = {r for (r,) in con.execute("SELECT rule FROM alarms").fetchall()}
+    assert "suspected_interference" not in rules and "data_missing" not in rules
+
+
+def test_a_continuing_condition_extends_the_open_alarm():
+    stored = pd.DataFrame([{"alarm_id": "A1", "rule": "data_missing", "station_id": "S", "parameter": None,
+                            "episode_start": T0, "episode_end": T0 + pd.Timedelta(hours=8), "severity": 9.0,
+                            "summary": "s", "evidence": {}, "status": "open"}])
+    cand = pd.DataFrame([{"rule": "data_missing", "station_id": "S", "parameter": None,
+                          "episode_start": T0, "episode_end": T0 + pd.Timedelta(hours=20), "severity": 21.0,
+                          "standard": "x", "summary": "longer", "evidence": {}},
+                         {"rule": "data_missing", "station_id": "S", "parameter": None,
+                          "episode_start": T0 + pd.Timedelta(days=3), "episode_end": T0 + pd.Timedelta(days=3, hours=7),
+                          "severity": 8.0, "standard": "x", "summary": "later", "evidence": {}}])
+    new, extended = deduplicate(cand, stored)
+    assert [e["alarm_id"] for e in extended] == ["A1"] and extended[0]["severity"] == 21.0
+    assert [n["summary"] for n in new] == ["later"]
+    # an alarm already in a case swallows the same episode instead of re-raising it
+    new, extended = deduplicate(cand.iloc[:1], stored.assign(status="in_case"))
+    assert new == [] and extended == []
+
+
+def test_missing_runs_count_the_trailing_gap():
+    hours = pd.DataFrame({"station_id": "S", "ts": T0 + pd.to_timedelta([0, 1, 2], unit="h")})
+    runs = missing_runs(hours, T0 + pd.Timedelta(hours=12), 6)
+    assert runs[["start", "end", "hours"]].values.tolist() == [[T0 + pd.Timedelta(hours=3),
+                                                                 T0 + pd.Timedelta(hours=12), 10]]
+
+
+def test_flag_rule_threshold():
+    counts = pd.DataFrame({"station_id": ["S", "S"], "day": [T0, T0 + pd.Timedelta(days=1)], "n": [24, 24],
+                           "n_flagged": [12, 11], "flags": ["M", "D"]})
+    assert list(rule_flag_anomaly(counts, 0.5)["episode_start"]) == [T0]
