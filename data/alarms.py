@@ -77,6 +77,11 @@ def daily_flag_counts(con: Con, since: datetime | None) -> pd.DataFrame:
 
 # ---------------------------------------------------------------- alarms
 
+def alarms_since(con: Con, since: datetime) -> pd.DataFrame:
+    """Stored alarms (any status) whose episode ends at or after ``since`` (the dedup candidates)."""
+    return con.execute("SELECT * FROM alarms WHERE episode_end >= ?", [since]).df()
+
+
 def open_alarms(con: Con) -> pd.DataFrame:
     return con.execute("SELECT * FROM alarms WHERE status = 'open' ORDER BY station_id, rule, episode_start").df()
 

@@ -52,6 +52,37 @@ def append_event(con: Con, case_id: str, expected_version: int, at: datetime, ac
     return version
 
 
+def ref_station(con: Con, kind: str, ref_id: str) -> tuple[bool, str | None]:
+    """(exists, station_id) of an alarm, an event or a station id."""
+    table, key = {"alarm": ("alarms", "alarm_id"), "event": ("events", "event_id"),
+                  "station": ("stations", "station_id")}[kind]
+    row = con.execute(f"SELECT station_id FROM {table} WHERE {key} = ?", [ref_id]).fetchone()
+    return (row is not None, row[0] if row else None)
+
+
+def alarm_event_id(con: Con, alarm_id: str) -> str | None:
+    """The engine event an interference alarm stands for (from its evidence), if any."""
+    row = con.execute("SELECT json_extract_string(evidence_json, '$.event_id') FROM alarms WHERE alarm_id = ?",
+                      [alarm_id]).fetchone()
+    return row[0] if row else None
+
+
+def planted_outlets(con: Con) -> pd.DataFrame:
+    """The demo's planted interference, one row per outlet (its first kind and span)."""
+    return con.execute('SELECT t.station_id, min(t.kind) AS kind, min(t.start) AS start, max(t."end") AS "end", '
+                       "coalesce(min(s.enterprise), min(s.name)) AS name FROM demo_truth t "
+                       "LEFT JOIN stations s USING (station_id) GROUP BY t.station_id ORDER BY t.station_id").df()
+
+
+def station_has_case(con: Con, station_id: str) -> bool:
+    return con.execute("SELECT 1 FROM cases WHERE station_id = ? LIMIT 1", [station_id]).fetchone() is not None
+
+
+def top_events(con: Con, station_id: str, n: int) -> list[str]:
+    return [e for (e,) in con.execute("SELECT event_id FROM events WHERE station_id = ? ORDER BY score DESC, "
+                                      "event_id LIMIT ?", [station_id, int(n)]).fetchall()]
+
+
 def case_version(con: Con, case_id: str) -> int:
     return int(con.execute("SELECT coalesce(max(version), 0) FROM case_events WHERE case_id = ?",
                            [case_id]).fetchone()[0])

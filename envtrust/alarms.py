@@ -283,8 +283,7 @@ def raise_alarms(con, settings: AlarmSettings | None = None, run_id: str | None 
             return AlarmRunSummary(0, 0, 0, 0)
         since = pd.Timestamp(latest) - pd.Timedelta(days=settings.window_days)
     cands = candidate_alarms(con, settings, since)
-    stored = con.execute("SELECT * FROM alarms WHERE episode_end >= ?",
-                         [pd.Timestamp(since) - pd.Timedelta(days=2)]).df()
+    stored = sql.alarms_since(con, (pd.Timestamp(since) - pd.Timedelta(days=2)).to_pydatetime())
     new, extended = deduplicate(cands, stored)
     frame = pd.DataFrame(new)
     if not frame.empty:

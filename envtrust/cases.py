@@ -99,21 +99,21 @@ class Action:
     en: str = ""
 
 
-ACTIONS: dict[str, Action] = {
+ACTIONS: dict[str, Action] = {  # the main line first: a page offers the next step of the line by default
     "transfer_clue": Action(frozenset({"analyst", "leader"}), optional=("note",), zh="移交线索", en="transfer clue"),
-    "dismiss": Action(frozenset({"analyst", "enforcement"}), reason_required=True, zh="误报", en="false alarm"),
     "accept": Action(frozenset({"enforcement"}), optional=("note",), zh="立案调查", en="accept and investigate"),
-    "transfer_agency": Action(frozenset({"enforcement"}), required=("agency",), reason_required=True,
-                              zh="转办", en="transfer to another agency"),
     "decide_penalty": Action(frozenset({"enforcement"}), required=("finding", "penalty", "legal_basis"),
                              optional=("decided_on",), zh="作出处罚决定", en="decide penalty"),
-    "decide_no_penalty": Action(frozenset({"enforcement"}), reason_required=True, zh="不予处罚", en="no penalty"),
-    "transfer_police": Action(frozenset({"enforcement"}), required=("police_organ",), reason_required=True,
-                              zh="移送公安", en="transfer to the police"),
     "disclose": Action(frozenset({"enforcement", "leader"}), zh="公开", en="disclose"),
     "request_closure": Action(frozenset({"enforcement"}), required=("rectification",),
                               zh="申请销号", en="request closure"),
     "close": Action(frozenset({"leader"}), optional=("note",), zh="批准销号", en="approve closure"),
+    "dismiss": Action(frozenset({"analyst", "enforcement"}), reason_required=True, zh="误报", en="false alarm"),
+    "decide_no_penalty": Action(frozenset({"enforcement"}), reason_required=True, zh="不予处罚", en="no penalty"),
+    "transfer_police": Action(frozenset({"enforcement"}), required=("police_organ",), reason_required=True,
+                              zh="移送公安", en="transfer to the police"),
+    "transfer_agency": Action(frozenset({"enforcement"}), required=("agency",), reason_required=True,
+                              zh="转办", en="transfer to another agency"),
     "reopen": Action(frozenset({"leader"}), reason_required=True, zh="重新打开", en="reopen"),
 }
 OPEN_ROLES: frozenset[str] = frozenset({"analyst", "leader"})
@@ -202,23 +202,21 @@ def open_case(con: duckdb.DuckDBPyConnection, actor: str, role: str, title: str,
     alarm_ids, event_ids = list(alarm_ids), list(event_ids)
     origin = "tip" if tip_id else "alarm" if alarm_ids else "event" if event_ids else "manual"
     for aid in alarm_ids:
-        row = con.execute("SELECT station_id, status FROM alarms WHERE alarm_id = ?", [aid]).fetchone()
-        if row is None:
+        exists, sid = sql.ref_station(con, "alarm", aid)
+        if not exists:
             raise CaseError(f"unknown alarm {aid!r}")
-        station_id = station_id or row[0]
-        alarm_events = con.execute("SELECT evidence_json FROM alarms WHERE alarm_id = ?", [aid]).fetchone()[0]
-        ev = json.loads(alarm_events or "{}").get("event_id")
+        station_id = station_id or sid
+        ev = sql.alarm_event_id(con, aid)
         if ev and ev not in event_ids:
             event_ids.append(ev)
     for eid in event_ids:
-        row = con.execute("SELECT station_id FROM events WHERE event_id = ?", [eid]).fetchone()
-        if row is None:
+        exists, sid = sql.ref_station(con, "event", eid)
+        if not exists:
             raise CaseError(f"unknown event {eid!r}")
-        station_id = station_id or row[0]
+        station_id = station_id or sid
     if tip_id is not None and sql.tip(con, tip_id) is None:
         raise CaseError(f"unknown tip {tip_id!r}")
-    if station_id is not None and not con.execute("SELECT 1 FROM stations WHERE station_id = ?",
-                                                  [station_id]).fetchone():
+    if station_id is not None and not sql.ref_station(con, "station", station_id)[0]:
         raise CaseError(f"unknown station {station_id!r}")
     con.execute("BEGIN TRANSACTION")
     try:

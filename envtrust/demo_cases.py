@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from data.alarms import alarms_table
-from data.cases import cases_linked_to
+from data.cases import cases_linked_to, planted_outlets, station_has_case, top_events
 from envtrust.cases import open_case, transition
 
 DEMO_ANALYST, DEMO_ENFORCER, DEMO_LEADER = "analyst", "enforcer", "leader"
@@ -39,23 +39,19 @@ def _fields(action: str, kind: str) -> dict:
 def open_demo_cases(con, now: datetime | None = None) -> str:
     """Open one case per planted outlet (skipping outlets that already have one); return a summary."""
     now = now or datetime.now(UTC).replace(tzinfo=None, microsecond=0)
-    truth = con.execute('SELECT station_id, min(kind) AS kind, min(start) AS start, max("end") AS "end" '
-                        "FROM demo_truth GROUP BY station_id ORDER BY station_id").df()
+    truth = planted_outlets(con)
     open_alarms = alarms_table(con, ("open",))
     opened = 0
     for i, t in enumerate(truth.itertuples(index=False)):
-        if con.execute("SELECT 1 FROM cases WHERE station_id = ?", [t.station_id]).fetchone():
+        if station_has_case(con, t.station_id):
             continue
-        events = [e for (e,) in con.execute(
-            "SELECT event_id FROM events WHERE station_id = ? ORDER BY score DESC LIMIT 3", [t.station_id]).fetchall()]
+        events = top_events(con, t.station_id, 3)
         events = [e for e in events if e not in cases_linked_to(con, "event", events)]
         alarms = open_alarms[(open_alarms["station_id"] == t.station_id)
                              & (open_alarms["rule"] == "suspected_interference")]["alarm_id"].head(3).tolist()
         days, actions = PLANS[i] if i < len(PLANS) else (3, ())
         at = now - timedelta(days=days)
-        name = con.execute("SELECT coalesce(enterprise, name) FROM stations WHERE station_id = ?",
-                           [t.station_id]).fetchone()[0]
-        case_id = open_case(con, DEMO_ANALYST, "analyst", f"{name}: 疑似{t.kind}", station_id=t.station_id,
+        case_id = open_case(con, DEMO_ANALYST, "analyst", f"{t.name}: 疑似{t.kind}", station_id=t.station_id,
                             alarm_ids=alarms, event_ids=[] if alarms else events,
                             legal_type=LEGAL_TYPE_OF_KIND.get(t.kind, "other"), now=at,
                             reason="demo: planted interference (demo_truth)")

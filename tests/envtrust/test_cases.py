@@ -12,6 +12,7 @@ import pytest
 
 from data import audit
 from data import cases as case_sql
+from data.users import add_user
 from envtrust import cases
 from envtrust.alarms import raise_alarms
 from envtrust.evidence import reading_hashes
@@ -177,3 +178,21 @@ def test_only_listed_roles_open_cases(con):
         cases.open_case(con, "enf", "enforcement", "x", station_id=OUTLET)
     with pytest.raises(cases.CaseError, match="unknown alarm"):
         cases.open_case(con, "ana", "analyst", "x", alarm_ids=["nope"])
+
+
+def test_demo_cases_populate_the_loop(con):
+    from envtrust.demo_cases import open_demo_cases
+
+    for user, role in (("analyst", "analyst"), ("enforcer", "enforcement"), ("leader", "leader")):
+        add_user(con, user, f"{user}-password-1", role)
+    for i, sid in enumerate((OUTLET, "AIR1", "AIR2")):
+        con.execute("INSERT INTO demo_truth VALUES (?, ?, '2017-01-03', '2017-01-04', 'clipping', 'flue_SO2', "
+                    "NULL, 'synthetic:polluters', 1)", [f"T{i}", sid])
+    now = datetime(2026, 12, 2, 12)
+    assert open_demo_cases(con, now=now) == "demo cases: 3 opened for 3 planted outlets"
+    states = dict(con.execute("SELECT c.station_id, e.to_state FROM cases c JOIN case_events e USING (case_id) "
+                              "QUALIFY row_number() OVER (PARTITION BY case_id ORDER BY version DESC) = 1").fetchall())
+    assert states == {"AIR1": "closed", "AIR2": "disclosed", OUTLET: "investigating"}
+    assert cases.overdue_count(con, now=now) == 1            # investigating for 124 days > 90
+    assert len(case_sql.public_decisions(con)) == 2
+    assert open_demo_cases(con, now=now).startswith("demo cases: 0 opened")   # idempotent rebuild
