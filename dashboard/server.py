@@ -48,6 +48,7 @@ from flask import Flask, jsonify, redirect, request, session
 from dashboard import auth, request_state
 from dashboard.internal.app import create_internal_app
 from dashboard.public.app import create_public_app
+from dashboard.public.disclosure import register_public_routes
 from dashboard.request_state import RequestState, db_cursor
 from data.store import connect
 from envtrust.api import init_api
@@ -419,6 +420,7 @@ def create_server(settings: Settings, *, internal_app_factory: InternalFactory |
     init_api(server, con)  # /api/v1: the public data API over released values (envtrust.api)
 
     state.public_app = create_public_app(server, settings)
+    register_public_routes(server)
     state.public_outputs = frozenset(state.public_app.callback_map)
 
     factory = internal_app_factory or create_internal_app

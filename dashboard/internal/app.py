@@ -10,9 +10,15 @@ from dash import Input, Output, State
 from dashboard.auth import guarded_callback
 from dashboard.i18n import normalise_lang
 from dashboard.internal import layout as shell_layout
+from dashboard.internal.evidence_route import register_evidence_route
 from dashboard.internal.geo_route import register_geo_route
 from dashboard.internal.ids import ShellIds
-from dashboard.internal.pages import explorer_callbacks, situation_callbacks, station_callbacks
+from dashboard.internal.pages import (
+    cases_callbacks,
+    explorer_callbacks,
+    situation_callbacks,
+    station_callbacks,
+)
 from dashboard.request_state import current_user, db_cursor
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
@@ -38,6 +44,7 @@ def create_internal_app(server, settings) -> dash.Dash:
     )
     app.layout = shell_layout.shell
     register_geo_route(server)
+    register_evidence_route(server)
     tz = settings.display_tz
 
     @guarded_callback(
@@ -55,6 +62,8 @@ def create_internal_app(server, settings) -> dash.Dash:
         Output(ShellIds.TITLE, "children"),
         Output(ShellIds.NAV_SITUATION, "children"),
         Output(ShellIds.NAV_EVENTS, "children"),
+        Output(ShellIds.NAV_INBOX, "children"),
+        Output(ShellIds.NAV_CASES, "children"),
         Output(ShellIds.USER, "children"),
         Output(ShellIds.LANG_BUTTON, "children"),
         Output(ShellIds.LOGOUT, "children"),
@@ -77,4 +86,5 @@ def create_internal_app(server, settings) -> dash.Dash:
     situation_callbacks.set_callbacks(app, settings)
     explorer_callbacks.set_callbacks(app, settings)
     station_callbacks.set_callbacks(app, settings)
+    cases_callbacks.set_callbacks(app, settings)
     return app

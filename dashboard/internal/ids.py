@@ -12,6 +12,8 @@ class ShellIds(StrEnum):
     PAGE = "shell-page"
     NAV_SITUATION = "shell-nav-situation"
     NAV_EVENTS = "shell-nav-events"
+    NAV_INBOX = "shell-nav-inbox"
+    NAV_CASES = "shell-nav-cases"
     TITLE = "shell-title"
     USER = "shell-user"
     LOGOUT = "shell-logout"
@@ -62,3 +64,41 @@ class StationIds(StrEnum):
     REVIEW_STATUS = "station-review-status"
     REVIEW_HISTORY = "station-review-history"
     NAV = "station-nav"
+
+
+class CasesIds(StrEnum):
+    OPEN = "cases-open"
+    OVERDUE = "cases-overdue"
+    TOTAL = "cases-total"
+    MEDIAN = "cases-median"
+    FUNNEL = "cases-funnel"
+    TABLE = "cases-table"
+
+
+class CaseIds(StrEnum):
+    CASE = "case-id-store"
+    VERSION = "case-version"
+    BODY = "case-body"
+    MESSAGE = "case-message"
+    HEADING = "case-heading"
+    STATE = "case-state"
+    ACTION = "case-action"
+    FIELDS = "case-fields"
+    FIELD = "case-field"          # pattern-matching type: {"type": FIELD, "name": <field>}
+    REASON = "case-reason"
+    SUBMIT = "case-submit"
+    HISTORY = "case-history"
+    EVIDENCE = "case-evidence"
+    EVIDENCE_HTML = "case-evidence-html"
+
+
+class InboxIds(StrEnum):
+    TASKS = "inbox-tasks"
+    ALARMS = "inbox-alarms"
+    TIPS = "inbox-tips"
+    DELIVERIES = "inbox-deliveries"
+    DELIVERY_COUNTS = "inbox-delivery-counts"
+    OPEN_ALARM = "inbox-open-alarm"   # pattern-matching type: {"type": OPEN_ALARM, "ref": alarm_id}
+    OPEN_TIP = "inbox-open-tip"       # pattern-matching type: {"type": OPEN_TIP, "ref": tip_id}
+    MESSAGE = "inbox-message"
+    NEW_CASE = "inbox-new-case"

@@ -8,7 +8,9 @@ from dash import dcc, html
 
 from dashboard.i18n import DEFAULT_LANG, normalise_lang, t
 from dashboard.internal.ids import ShellIds
-from dashboard.internal.pages import explorer, situation, station
+from dashboard.internal.pages import cases, cases_detail, cases_inbox, explorer, situation, station
+from dashboard.request_state import current_user, settings
+from envtrust.cases import parse_clocks
 
 PREFIX = "/app/"
 
@@ -23,6 +25,8 @@ def shell() -> html.Div:
             html.Nav([
                 dcc.Link(id=ShellIds.NAV_SITUATION, href=PREFIX, className="nav-link"),
                 dcc.Link(id=ShellIds.NAV_EVENTS, href=PREFIX + "events", className="nav-link"),
+                dcc.Link(id=ShellIds.NAV_INBOX, href=PREFIX + "inbox", className="nav-link"),
+                dcc.Link(id=ShellIds.NAV_CASES, href=PREFIX + "cases", className="nav-link"),
             ]),
             html.Span(id=ShellIds.USER, className="user"),
             html.Button(id=ShellIds.LANG_BUTTON, n_clicks=0, className="btn btn-light lang-button"),
@@ -42,6 +46,11 @@ def route(pathname: str | None, search: str | None) -> tuple[str, dict]:
         return "situation", {}
     if rest == "events":
         return "events", {}
+    if rest in ("cases", "inbox"):
+        return rest, {}
+    if rest.startswith("case/"):
+        case_id = unquote(rest[len("case/"):])
+        return ("case", {"case_id": case_id}) if case_id else ("not_found", {})
     if rest.startswith("station/"):
         sid = unquote(rest[len("station/"):])
         query = parse_qs((search or "").lstrip("?"))
@@ -60,12 +69,19 @@ def render_page(con, pathname: str | None, search: str | None, lang: str | None,
         return explorer.layout(con, lang, tz)
     if page == "station":
         return station.layout(con, args["station_id"], args["event_id"], lang, tz)
+    if page in ("cases", "case", "inbox"):
+        role, clocks = current_user().role, parse_clocks(settings().case_clocks)
+        if page == "cases":
+            return cases.layout(con, role, lang, tz, clocks)
+        if page == "inbox":
+            return cases_inbox.layout(con, role, lang, tz, clocks)
+        return cases_detail.layout(con, args["case_id"], role, lang, tz, clocks)
     return html.Div([html.H2(t("not_found", lang)), dcc.Link(t("nav_situation", lang), href=PREFIX)],
                     className="page")
 
 
-def header_texts(lang: str | None, username: str | None) -> tuple[str, str, str, str, str, str]:
+def header_texts(lang: str | None, username: str | None) -> tuple[str, ...]:
     """Title, nav labels, user, language-button and logout texts."""
     lang = normalise_lang(lang)
-    return (t("app_title", lang), t("nav_situation", lang), t("nav_events", lang), username or "",
-            t("lang_switch", lang), t("logout", lang))
+    return (t("app_title", lang), t("nav_situation", lang), t("nav_events", lang), t("nav_inbox", lang),
+            t("nav_cases", lang), username or "", t("lang_switch", lang), t("logout", lang))

@@ -108,7 +108,7 @@ def test_render_page_each_page_in_both_languages(con):
 
 def test_header_texts_switch_language():
     assert header_texts("zh", "ana")[1] == "态势一张图"
-    assert header_texts("en", "ana")[1] == "Situation map" and header_texts("en", "ana")[4] == "中文"
+    assert header_texts("en", "ana")[1] == "Situation map" and header_texts("en", "ana")[6] == "中文"
 
 
 # ---------------------------------------------------------------- situation map
