@@ -320,7 +320,7 @@ def test_every_internal_callback_checks_the_role(template, tmp_path):
 
 def test_every_internal_callback_goes_through_the_guard(tmp_path):
     """Each callback the internal app registers is the function ``guarded_callback`` built, with the
-    roles it checks; only the review needs more than a login."""
+    roles it checks; only the review and the case pages need more than a login."""
     from dashboard.auth import GUARD_ATTRIBUTE
     from envtrust.settings import load_settings
 
@@ -330,6 +330,10 @@ def test_every_internal_callback_goes_through_the_guard(tmp_path):
     assert [key for key, r in roles.items() if r is None] == []
     review = f"..{StationIds.REVIEW_STATUS}.children...{StationIds.REVIEW_HISTORY}.children.."
     assert roles.pop(review) == ("analyst", "admin")
+    case_roles = ("leader", "analyst", "enforcement")   # the case pages (issue 13)
+    assert roles.pop("case-fields.children") == case_roles
+    assert roles.pop("..case-body.children...case-message.children..") == case_roles
+    assert roles.pop("inbox-message.children") == ("analyst", "leader")
     assert set(roles.values()) == {()}
 
 
