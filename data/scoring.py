@@ -117,14 +117,37 @@ def load_station_table(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     ).fetchdf()
 
 
+def model_scores_json(scores: pd.DataFrame) -> list[str]:
+    """One JSON object per row: the model columns rounded to 4 decimals, zeros and NaN left out.
+
+    The same text as ``json.dumps`` of each row's dict (tested), built column by column: a rounded
+    column holds at most ~10,000 distinct values, so each distinct ``"model": value`` piece is
+    formatted once and Arrow joins the pieces per row. Why: a dict and a dumps call per row took
+    113 s of the demo's 2.2 M scores."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    model_cols = [c for c in scores.columns if c not in ("station_id", "ts", "parameter", "score")]
+    n = len(scores)
+    if not model_cols or n == 0:
+        return ["{}"] * n
+    pieces = []
+    for col in model_cols:
+        v = scores[col].round(4).to_numpy()
+        keep = (v != 0) & (v == v)
+        distinct, where = np.unique(v[keep], return_inverse=True)
+        text = pa.array(["", *(f", {json.dumps(col)}: {x!r}" for x in distinct.astype(np.float64).tolist())],
+                        pa.string())
+        index = np.zeros(n, dtype=np.int64)  # 0: the empty piece (a zero or NaN is left out)
+        index[keep] = where + 1
+        pieces.append(pc.take(text, pa.array(index)))
+    body = pc.utf8_slice_codeunits(pc.binary_join_element_wise(*pieces, ""), 2)  # drop the first ", "
+    return pc.binary_join_element_wise("{", body, "}", "").to_pylist()
+
+
 def save_scores(con: duckdb.DuckDBPyConnection, scores: pd.DataFrame, run_id: str) -> int:
     """Replace the scores table's content with this run (model columns -> JSON ``model_scores``)."""
-    model_cols = [c for c in scores.columns if c not in ("station_id", "ts", "parameter", "score")]
-    if model_cols:
-        m = scores[model_cols].round(4)
-        model_json = [json.dumps({k: v for k, v in row.items() if v and v == v}) for row in m.to_dict("records")]
-    else:
-        model_json = ["{}"] * len(scores)
+    model_json = model_scores_json(scores)
     frame = pd.DataFrame({
         "station_id": scores["station_id"].astype(str), "ts": scores["ts"], "parameter": scores["parameter"],
         "score": scores["score"].astype(float), "model_scores": model_json, "run_id": run_id,

@@ -1,88 +1,133 @@
-"""Run :func:`analytics.pipeline.score_partition` over partitions with dask.distributed.
+"""Score on Dask the way a cluster does it: the readings live as date- and network-partitioned
+Parquet (:mod:`data.partitions`, any fsspec path the workers can reach), the driver plans blocks
+from a summary of that export (:func:`analytics.pipeline.blocks.plan_blocks`, the same plan the
+single-process :func:`analytics.pipeline.score_blocks` makes), and each worker reads only its own
+block's rows, scores them and writes the block's scores and events as Parquet under a stable name
+(idempotent: a retried task rewrites the same files). The driver then reads the finished blocks
+in plan order.
 
-Partitioning is by station groups with a halo: each partition scores its *core* stations and
-also carries every station within the neighbour radius of them (so the spatial, donor and
-suppression checks see the same neighbours as in one big run). Only core stations' rows are
-kept from each partition. Every per-station computation (robust scales, forests with a fixed
-seed) depends only on the station and its neighbours, and the calibration is fixed in the
-pipeline, so the partitioned result equals the single-process result for the calibrated (air)
-network (tested). Networks that self-calibrate per run (CEMS, water; see docs/engine.md) can differ
-slightly between partitions. With few stations (Beijing's 12) every halo is the whole network and
-Dask only adds transfer cost; partitioning pays off at province scale.
+The pipeline, with its clean-data calibration and combiners, is loaded once by the driver and
+broadcast to every worker. Networks that self-calibrate per run (water, outlets) do so per block,
+exactly as the single-process run does with the same plan, so the distributed result equals the
+single-process one (tested on the sample, to the last bit of every score). A block's time range
+carries the halo of the plan (the family's whole span when it fits one panel, else 14 days either
+side of a 90-day window - longer than the longest detector look-back, the 10-day drift window).
 
-Note: the donor (copy) check looks for donors among up to ``max_donors`` nearest stations of
-the partition; with halos those are the same stations as in a full run only when the donor
-list fits inside the halo. ``halo_k`` defaults to ``max_donors`` for that reason.
+Finished blocks are not redone (their ``_SUCCESS`` marker is checked before submitting), so an
+interrupted run resumes; a failing block raises :class:`BlockFailed` naming its network, time
+block and stations.
 """
 
 from __future__ import annotations
 
-import numpy as np
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import pandas as pd
 
-from analytics.detectors.base import validate_stations
-from analytics.pipeline import Pipeline, ScoreResult, load_pipeline, score_partition
-from geo.neighbours import nearest_neighbours
+from analytics.detectors.base import validate_readings, validate_stations
+from analytics.pipeline import Pipeline, ScoreResult, fit_fingerprint, load_pipeline
+from analytics.pipeline.blocks import Block, join_results, plan_blocks, score_block
+from data.partitions import (
+    block_done,
+    export_signature,
+    keep_blocks_only_for,
+    read_block,
+    read_block_rows,
+    readings_summary_from_parquet,
+    write_block,
+)
 
 
-def station_partitions(stations: pd.DataFrame, n_parts: int, halo_k: int = 16,
-                       max_distance_m: float = 80_000.0) -> list[tuple[list[str], list[str]]]:
-    """Split stations into ``n_parts`` spatially compact groups: [(core ids, core + halo ids)].
+class BlockFailed(RuntimeError):
+    """A block could not be scored; the message names the stations and the time block."""
 
-    Groups are contiguous in a lon/lat sort (a cheap space-filling order), sizes balanced.
-    """
+
+def describe_block(block: Block, station_ids: list[str]) -> str:
+    """Network, time block and (up to 10) stations of a block, for error messages and progress."""
+    ids = sorted(set(station_ids))
+    more = f" and {len(ids) - 10} more" if len(ids) > 10 else ""
+    return (f"network {block.family}, {block.read_from:%Y-%m-%d %H:%M} to {block.read_to:%Y-%m-%d %H:%M} "
+            f"({len(ids)} stations: {', '.join(ids[:10])}{more})")
+
+
+def run_block(root: str, block: Block, stations: pd.DataFrame, pipe: Pipeline) -> str:
+    """Worker task: read the block's rows from Parquet, score them, write the outputs. Returns the
+    block's name."""
+    rows = read_block_rows(root, block)
+    try:
+        r = validate_readings(rows, stations)
+        res = score_block(r, stations, pipe, block)
+    except Exception as exc:  # noqa: BLE001 - re-raised with the block named
+        raise BlockFailed(f"block {block.name} failed ({describe_block(block, rows['station_id'].unique().tolist())}): "
+                          f"{type(exc).__name__}: {exc}") from exc
+    write_block(root, block, None if res is None else res.scores, None if res is None else res.events)
+    return block.name
+
+
+@dataclass(frozen=True)
+class DistributedRun:
+    result: ScoreResult
+    blocks: int
+    resumed: int  # blocks found finished and not redone
+
+
+def score_parquet(root: str, stations: pd.DataFrame, pipeline: Pipeline | str = "default", *,
+                  client=None, n_workers: int = 2, progress: Callable[[int, int], None] | None = None,
+                  window_days: int = 90, halo_days: int = 14, max_cells: int | None = None) -> DistributedRun:
+    """Score the readings exported under ``root`` (:func:`data.partitions.export_readings`) on a
+    Dask cluster: ``client`` (e.g. ``Client("tcp://host:8786")``) or a LocalCluster of
+    ``n_workers``. ``progress(done, total)`` is told each finished block."""
+    from dask.distributed import Client, LocalCluster, as_completed
+
+    pipe = load_pipeline(pipeline) if isinstance(pipeline, str) else pipeline
     st = validate_stations(stations)
-    order = st.assign(_k=np.round(st["lat"], 1) * 1000 + st["lon"]).sort_values("_k")["station_id"].tolist()
-    n_parts = max(1, min(n_parts, len(order)))
-    groups = [list(g) for g in np.array_split(np.array(order, dtype=object), n_parts) if len(g)]
-    nb = nearest_neighbours(st, k=halo_k, max_distance_m=np.inf)
-    by = nb.groupby("station_id")["neighbour_id"].apply(list).to_dict()
-    out = []
-    for core in groups:
-        halo = set(core)
-        for sid in core:
-            halo.update(by.get(sid, []))
-        out.append(([str(s) for s in core], sorted(str(s) for s in halo)))
-    return out
-
-
-def _score_core(readings: pd.DataFrame, stations: pd.DataFrame, pipeline: Pipeline,
-                core: list[str]) -> ScoreResult:
-    res = score_partition(readings, stations, pipeline)
-    keep = set(core)
-    return ScoreResult(scores=res.scores[res.scores["station_id"].isin(keep)].reset_index(drop=True),
-                       events=res.events[res.events["station_id"].isin(keep)].reset_index(drop=True))
+    plan = plan_blocks(readings_summary_from_parquet(root), window_days, halo_days, max_cells)
+    key = hashlib.sha256(f"{export_signature(root)}|{fit_fingerprint(pipe)}|{pipe!r}|{plan!r}".encode()).hexdigest()
+    keep_blocks_only_for(root, key)
+    todo = [b for b in plan if not block_done(root, b)]
+    own = client is None
+    cluster = None
+    if own:
+        cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None)
+        client = Client(cluster)
+    try:
+        if todo:
+            pipe_f = client.scatter(pipe, broadcast=True)
+            st_f = client.scatter(st, broadcast=True)
+            futures = [client.submit(run_block, root, b, st_f, pipe_f, key=f"envtrust-block-{b.name}", pure=False)
+                       for b in todo]
+            done = len(plan) - len(todo)
+            for fut in as_completed(futures):
+                fut.result()  # raises BlockFailed with the block named
+                done += 1
+                if progress is not None:
+                    progress(done, len(plan))
+    finally:
+        if own:
+            client.close()
+            cluster.close()
+    parts = []
+    for b in plan:
+        out = read_block(root, b)
+        parts.append(None if out is None else ScoreResult(scores=out[0], events=out[1]))
+    return DistributedRun(join_results(parts), blocks=len(plan), resumed=len(plan) - len(todo))
 
 
 def score_distributed(readings: pd.DataFrame, stations: pd.DataFrame, pipeline: Pipeline | str = "default",
-                      n_workers: int = 2, client=None, n_parts: int | None = None) -> ScoreResult:
-    """Score on a Dask cluster (a LocalCluster with ``n_workers`` unless ``client`` is given)."""
-    from dask.distributed import Client, LocalCluster
+                      root: str | None = None, n_workers: int = 2, client=None, **kw) -> ScoreResult:
+    """Readings in memory (the file contract): export them once to ``root`` (a temporary folder
+    when None), then :func:`score_parquet`."""
+    import tempfile
 
-    pipe = load_pipeline(pipeline) if isinstance(pipeline, str) else pipeline
-    k = max(int(pipe.detector_params("donor")["max_donors"]), pipe.panel.k_neighbours)
-    parts = station_partitions(stations, n_parts or n_workers, halo_k=k, max_distance_m=pipe.panel.max_distance_m)
-    own_cluster = client is None
-    cluster = None
-    if own_cluster:
-        cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                               dashboard_address=None)
-        client = Client(cluster)
-    try:
-        sid = readings["station_id"].astype(str)
-        futures = []
-        for core, halo in parts:
-            r = readings[sid.isin(set(halo))]
-            st = stations[stations["station_id"].astype(str).isin(set(halo))]
-            futures.append(client.submit(_score_core, r, st, pipe, core, pure=False))
-        results = client.gather(futures)
-    finally:
-        if own_cluster:
-            client.close()
-            cluster.close()
-    scores = pd.concat([r.scores for r in results], ignore_index=True)
-    scores = scores.sort_values(["station_id", "parameter", "ts"], kind="stable").reset_index(drop=True)
-    events = pd.concat([r.events for r in results], ignore_index=True)
-    if not events.empty:
-        events = events.sort_values(["station_id", "start"], kind="stable").reset_index(drop=True)
-    return ScoreResult(scores=scores, events=events)
+    from data.partitions import export_frame
+
+    st = validate_stations(stations)
+    r = validate_readings(readings, st)
+    if root is None:
+        with tempfile.TemporaryDirectory(prefix="envtrust-dist-") as tmp:
+            export_frame(r, st, tmp)
+            return score_parquet(tmp, st, pipeline, client=client, n_workers=n_workers, **kw).result
+    export_frame(r, st, root)
+    return score_parquet(root, st, pipeline, client=client, n_workers=n_workers, **kw).result

@@ -6,6 +6,7 @@ The orchestration of the application layer: the SQL is in :mod:`data.scoring`, t
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +38,8 @@ class StoreScoreSummary:
 
 
 def score_store(con: duckdb.DuckDBPyConnection, pipeline="default", progress: bool = True,
-                last_days: float | None = None, context_days: float = 14.0) -> StoreScoreSummary:
+                last_days: float | None = None, context_days: float = 14.0, *, client=None,
+                n_workers: int | None = None, partitions: str | None = None) -> StoreScoreSummary:
     """Score the store's readings and replace the scores/events tables (one run).
 
     ``last_days`` limits the run to the most recent days before the store's latest reading, as a
@@ -45,6 +47,10 @@ def score_store(con: duckdb.DuckDBPyConnection, pipeline="default", progress: bo
     of earlier data are read as context (rolling levels, drift windows) but not saved.
     Timestamps stay UTC (the store's clock). Stations are scored together so neighbours are
     available; event review statuses of events that persist are carried over.
+
+    With a Dask ``client`` (or ``n_workers`` for a LocalCluster) the readings are exported as
+    partitioned Parquet under ``partitions`` (a temporary folder when None) and scored by the
+    workers (:mod:`envtrust.distributed`); the result is the same as in process.
     """
     t0 = time.perf_counter()
     pipe = load_pipeline(pipeline) if isinstance(pipeline, (str, Path)) else pipeline
@@ -56,23 +62,67 @@ def score_store(con: duckdb.DuckDBPyConnection, pipeline="default", progress: bo
         latest = latest_reading_ts(con)
         if latest is not None:
             cutoff = pd.Timestamp(latest) - pd.Timedelta(days=last_days)
-    if cutoff is None:
-        readings = load_readings(con)
+    start = None if cutoff is None else (cutoff - pd.Timedelta(days=context_days)).to_pydatetime()
+    if client is not None or n_workers:
+        result = _score_on_dask(con, stations, pipe, start, client, n_workers or 2, partitions, progress)
+        n_read, n_stations = len(result.scores), int(result.scores["station_id"].nunique())
     else:
-        readings = load_readings(con, start=(cutoff - pd.Timedelta(days=context_days)).to_pydatetime())
-    if readings.empty:
-        raise ScoringInputError("the store has no readings to score; ingest some first")
-    if progress:
-        window = "" if cutoff is None else f" (saving from {cutoff:%Y-%m-%d %H:%M} UTC on)"
-        print(f"scoring {len(readings):,} readings from {readings['station_id'].nunique()} stations{window} ...",
-              flush=True)
-    result = score_blocks(readings, stations, pipe)
+        readings = load_readings(con, start=start)
+        if readings.empty:
+            raise ScoringInputError("the store has no readings to score; ingest some first")
+        n_read, n_stations = len(readings), int(readings["station_id"].nunique())
+        if progress:
+            window = "" if cutoff is None else f" (saving from {cutoff:%Y-%m-%d %H:%M} UTC on)"
+            print(f"scoring {n_read:,} readings from {n_stations} stations{window} ...", flush=True)
+        with _bar(progress) as tell:
+            result = score_blocks(readings, stations, pipe, progress=tell)
+        del readings
     if cutoff is not None:
         result = type(result)(scores=result.scores[result.scores["ts"] >= cutoff].reset_index(drop=True),
                               events=result.events[result.events["end"] >= cutoff].reset_index(drop=True))
     run_id = new_run_id()
     n_scores, n_events, kept = save_run(con, result.scores, result.events, run_id)
     alarms = raise_alarms(con, run_id=run_id, since=None if cutoff is None else cutoff.to_pydatetime())
-    return StoreScoreSummary(run_id=run_id, readings=n_scores, stations=int(readings["station_id"].nunique()),
+    return StoreScoreSummary(run_id=run_id, readings=n_scores, stations=n_stations,
                              events=n_events, events_kept_status=kept, seconds=time.perf_counter() - t0,
                              alarms=str(alarms))
+
+
+@contextlib.contextmanager
+def _bar(enabled: bool):
+    """A tqdm bar over scored blocks, as a callable told each finished block (None when quiet)."""
+    if not enabled:
+        yield None
+        return
+    from tqdm import tqdm
+
+    bar = tqdm(desc="scoring blocks", unit="block")
+    try:
+        yield lambda _block: bar.update(1)
+    finally:
+        bar.close()
+
+
+def _score_on_dask(con, stations: pd.DataFrame, pipe, start, client, n_workers: int, partitions: str | None,
+                   progress: bool):
+    """Export the window as partitioned Parquet and score it on Dask (see :mod:`envtrust.distributed`)."""
+    import tempfile
+
+    from data.partitions import export_readings
+    from envtrust.distributed import score_parquet
+
+    def run(root: str):
+        n = export_readings(con, root, start=start)
+        if n == 0:
+            raise ScoringInputError("the store has no readings to score; ingest some first")
+        if progress:
+            print(f"scoring {n:,} readings on Dask (Parquet under {root}) ...", flush=True)
+        with _bar(progress) as tell:
+            out = score_parquet(root, stations, pipe, client=client, n_workers=n_workers,
+                                progress=tell and (lambda done, total: tell(None)))
+        return out.result
+
+    if partitions is not None:
+        return run(partitions)
+    with tempfile.TemporaryDirectory(prefix="envtrust-score-") as tmp:
+        return run(tmp)

@@ -352,6 +352,24 @@ def nanmedian_axis(x: np.ndarray, axis: int) -> np.ndarray:
     return np.where(np.squeeze(n, axis=axis) > 0, out, np.nan)
 
 
+def nanquantile_axis(x: np.ndarray, q: float, axis: int = 1) -> np.ndarray:
+    """``np.nanquantile(x, q, axis=axis, keepdims=True)`` (linear method, same float operations, so
+    the same bits) from one sort; NaN for all-missing series, no warning. Why: numpy's nanquantile
+    along an axis loops in Python over every series (75,000 calls, 40 s for the demo's scoring)."""
+    xs = np.sort(x, axis=axis)  # NaN sorts last
+    n = (~np.isnan(x)).sum(axis=axis, keepdims=True)
+    virtual = (n - 1).astype(np.float64) * q
+    lo = np.floor(virtual)
+    gamma = virtual - lo
+    lo_i = np.clip(lo.astype(np.int64), 0, None)
+    hi_i = np.clip(np.minimum(lo_i + 1, n - 1), 0, None)
+    a = np.take_along_axis(xs, lo_i, axis=axis)
+    b = np.take_along_axis(xs, hi_i, axis=axis)
+    d = b - a
+    out = np.where(gamma >= 0.5, b - d * (1 - gamma), a + d * gamma)  # numpy's _lerp
+    return np.where(n > 0, out, np.nan)
+
+
 def neighbour_median(x: np.ndarray, index: np.ndarray, chunk_elements: int = 8_000_000) -> np.ndarray:
     """Median over each station's neighbours (``index`` [S, K], -1 = none) of ``x`` [S, T, P],
     in station chunks so memory stays bounded for thousands of stations. NaN where no neighbour."""

@@ -15,6 +15,7 @@ from analytics.detectors.base import (
     log_values,
     nan_rolling_std,
     nanmedian_quiet,
+    nanquantile_axis,
     neighbour_median,
     run_lengths,
     shift,
@@ -63,11 +64,7 @@ def flatline(panel: Panel, *, min_run_h: int = 3, window_h: int = 6, resolution_
 
 def nanquantile_quiet(v: np.ndarray, q: float) -> np.ndarray:
     """Per-series quantile along time, [S, 1, P] (NaN for all-missing series)."""
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return np.nanquantile(v, q, axis=1, keepdims=True)
+    return nanquantile_axis(np.asarray(v, dtype=float), q, axis=1)
 
 
 def data_resolution(v: np.ndarray) -> float:

@@ -15,7 +15,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from analytics.detectors.base import Panel, log_values, neighbour_median, robust_scale, rolling_median, shift
+from analytics.detectors.base import (
+    Panel,
+    log_values,
+    nanquantile_axis,
+    neighbour_median,
+    robust_scale,
+    rolling_median,
+    shift,
+)
 from analytics.registry import register
 from analytics.vocabulary import PARAMETERS
 
@@ -120,8 +128,7 @@ def extreme_ratio(panel: Panel, *, min_neighbours: int = 2, own_quantile: float 
     if nb.index.shape[1] == 0 or not (nb.count >= min_neighbours).any():
         return {"extreme_ratio": out}
     ref = neighbour_median(y, nb.index)
-    with np.errstate(all="ignore"):  # an all-NaN series has no own high level
-        own_high = np.nanquantile(y, own_quantile, axis=1, keepdims=True)
+    own_high = nanquantile_axis(y, own_quantile, axis=1)  # NaN: an all-NaN series has no own high level
     enough = (nb.count >= min_neighbours)[:, None, None]
     # both at once: far above the neighbours AND above the station's own high level (a ratio alone
     # is ordinary at low concentrations, a high level alone is ordinary in an episode)

@@ -1,8 +1,16 @@
 """Block scoring: a store-sized mix of networks and years, scored per network family and, where
-one dense panel would be too big or mostly empty, in time windows (:func:`score_blocks`)."""
+one dense panel would be too big or mostly empty, in time windows (:func:`score_blocks`).
+
+The cut is a plan of :class:`Block` values (:func:`plan_blocks`), made from a summary of the
+readings (:func:`readings_summary`) - not from the readings themselves - so the distributed run
+(:mod:`envtrust.distributed`) makes the same plan from Parquet metadata and every worker reads
+only its own block's rows. Scoring the same plan in one process or on many workers gives the same
+result, block by block.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -18,98 +26,168 @@ SPARSE_MIN_CELLS = 5_000_000  # ... and so is a panel this big that is less than
 SPARSE_FILL = 0.25
 SPARSE_WINDOW_DAYS = 7
 SPARSE_HALO_DAYS = 3
+DENSE_COVER = 0.5  # share of a family's hours a station must report to count as long-running
 FAMILY = {"air_station": "air", "air_micro": "air", "water_section": "water", "polluter_outlet": "polluter"}
 
 
-def score_blocks(readings: pd.DataFrame, stations: pd.DataFrame, pipeline: Pipeline | str = "default",
-                 window_days: int = 90, halo_days: int = 14,
-                 max_cells: int = MAX_PANEL_CELLS) -> ScoreResult:
-    """Score a mixed store-sized set: each network family (air incl. micro-stations, water,
-    polluters) separately, and within a family in time windows (with ``halo_days`` of context on
-    each side) whenever one dense panel would exceed ``max_cells``.
+@dataclass(frozen=True)
+class Block:
+    """One scoring task: the ``family``'s readings in [``read_from``, ``read_to``] (of ``stations``
+    only, when given), scored together; the scores with ts in [``keep_from``, ``keep_to``] and the
+    events starting there are kept, of ``keep_stations`` only when given."""
+
+    family: str
+    read_from: pd.Timestamp
+    read_to: pd.Timestamp
+    keep_from: pd.Timestamp
+    keep_to: pd.Timestamp
+    stations: tuple[str, ...] | None = None
+    keep_stations: tuple[str, ...] | None = None
+
+    @property
+    def name(self) -> str:
+        """A stable file-name-safe id (the same plan gives the same names: idempotent outputs)."""
+        part = "dense" if self.stations is not None else ("sparse" if self.keep_stations is not None else "all")
+        return f"{self.family}-{self.keep_from:%Y%m%dT%H}-{self.keep_to:%Y%m%dT%H}-{part}"
+
+
+def station_family(stations: pd.DataFrame) -> pd.Series:
+    """station_id -> network family (air incl. micro-stations, water, polluter; 'other')."""
+    return stations.set_index("station_id")["kind"].map(FAMILY).fillna("other")
+
+
+def readings_summary(readings: pd.DataFrame, stations: pd.DataFrame) -> pd.DataFrame:
+    """Per family and station: first and last ts, distinct hours, rows and the family's distinct
+    parameters (a sorted tuple per station) - everything :func:`plan_blocks` needs (the distributed run computes the same table
+    with SQL over the Parquet export)."""
+    fam = station_family(stations)
+    r = readings.assign(family=readings["station_id"].map(fam).to_numpy())
+    g = r.groupby(["family", "station_id"], sort=True)
+    per_station = g.agg(first_ts=("ts", "min"), last_ts=("ts", "max"), hours=("ts", "nunique"),
+                        rows=("ts", "size")).reset_index()
+    per_station["parameters"] = g["parameter"].agg(lambda p: tuple(sorted(set(p)))).to_numpy()
+    return per_station
+
+
+def plan_blocks(summary: pd.DataFrame, window_days: int = 90, halo_days: int = 14,
+                max_cells: int | None = None) -> list[Block]:
+    """The blocks of a store-sized mix: each network family separately, and within a family time
+    windows (with ``halo_days`` of context on each side) whenever one dense panel would exceed
+    ``max_cells``.
 
     Why: a store holds 4 years of 12 Beijing stations next to one day of 2,000 national stations
     and a year of outlets; one dense station x hour x parameter panel over all of it would need
     tens of GB although almost every cell is empty. When everything fits one panel (the file
-    contract's usual case) the result is exactly :func:`score_partition`'s.
+    contract's usual case) there is one block per family.
 
     A mostly empty family whose long-running stations (data in at least ``DENSE_COVER`` of its
-    hours) fit one panel scores those stations in that panel - a 7-day window gives the rolling
+    hours) fit one panel scores those stations in one block - a 7-day window gives the rolling
     levels, robust scales and the isolation forest far less history than the calibration assumed,
     and raised the Beijing stations' events in the sample demo from 27 to 60 - and only the
     short-lived stations (the national day) in 7-day windows, with the long-running ones as context.
     """
+    max_cells = MAX_PANEL_CELLS if max_cells is None else max_cells
+    blocks: list[Block] = []
+    for family, fs in summary.groupby("family", sort=True):
+        t0, t1 = fs["first_ts"].min(), fs["last_ts"].max()
+        hours = int((t1 - t0) / pd.Timedelta(hours=1)) + 1
+        n_params = _n_parameters(fs)
+        cells = len(fs) * hours * n_params
+        rows = int(fs["rows"].sum())
+        sparse = cells > SPARSE_MIN_CELLS and rows < SPARSE_FILL * cells
+        if cells <= max_cells and not sparse:
+            blocks.append(Block(family, t0, t1, t0, t1))
+            continue
+        wd, hd = (SPARSE_WINDOW_DAYS, SPARSE_HALO_DAYS) if sparse else (window_days, halo_days)
+        halo, step = pd.Timedelta(days=hd), pd.Timedelta(days=wd)
+        windows = [(a, min(a + step - pd.Timedelta(hours=1), t1)) for a in pd.date_range(t0.floor("D"), t1, freq=step)]
+        keep = None
+        if sparse:
+            dense = _dense_stations(fs, hours, max_cells)
+            if dense:
+                blocks.append(Block(family, t0, t1, t0, t1, stations=tuple(sorted(dense))))
+                keep = tuple(sorted(set(fs["station_id"]) - dense))
+        for a, b in windows:
+            lo, hi = (a - halo, b + halo) if len(windows) > 1 else (a, b)
+            if keep is not None:  # a window none of whose own stations reports is skipped
+                mine = fs[fs["station_id"].isin(keep)]
+                if not ((mine["first_ts"] <= hi) & (mine["last_ts"] >= lo)).any():
+                    continue
+            keep_from, keep_to = (a, b) if len(windows) > 1 else (lo, hi)
+            blocks.append(Block(family, lo, hi, keep_from, keep_to, keep_stations=keep))
+    return blocks
+
+
+def _n_parameters(fs: pd.DataFrame) -> int:
+    """Distinct parameters over the stations of a summary."""
+    return len(set().union(*fs["parameters"]))
+
+
+def _dense_stations(fs: pd.DataFrame, hours: int, max_cells: int) -> set[str]:
+    """Long-running stations of a sparse family, if they fit one reasonably full panel (else none)."""
+    cover = fs.set_index("station_id")["hours"] / max(hours, 1)
+    dense = set(cover[cover >= DENSE_COVER].index)
+    if not dense or len(dense) == cover.size:
+        return set()
+    d = fs[fs["station_id"].isin(dense)]
+    d_cells = len(dense) * hours * _n_parameters(d)
+    return dense if d_cells <= max_cells and d["rows"].sum() >= SPARSE_FILL * d_cells else set()
+
+
+def block_readings(readings: pd.DataFrame, block: Block, family: pd.Series) -> pd.DataFrame:
+    """The rows of ``readings`` (validated) a block reads."""
+    r = readings[(readings["station_id"].map(family).to_numpy() == block.family)
+                 & (readings["ts"] >= block.read_from) & (readings["ts"] <= block.read_to)]
+    if block.stations is not None:
+        r = r[r["station_id"].isin(set(block.stations))]
+    return r
+
+
+def score_block(rows: pd.DataFrame, stations: pd.DataFrame, pipe: Pipeline, block: Block) -> ScoreResult | None:
+    """Score one block's rows and keep what the block owns (see :class:`Block`); None when the
+    block holds nothing of its own to score."""
+    if rows.empty or (block.keep_stations is not None and not rows["station_id"].isin(set(block.keep_stations)).any()):
+        return None
+    ids = set(rows["station_id"].unique())
+    res = score_partition(rows, stations[stations["station_id"].isin(ids)], pipe)
+    sc, ev = res.scores, res.events
+    if (block.read_from, block.read_to) != (block.keep_from, block.keep_to):
+        sc = sc[(sc["ts"] >= block.keep_from) & (sc["ts"] <= block.keep_to)]
+        ev = ev[(ev["start"] >= block.keep_from) & (ev["start"] <= block.keep_to)]
+    if block.keep_stations is not None:
+        keep = set(block.keep_stations)
+        sc, ev = sc[sc["station_id"].isin(keep)], ev[ev["station_id"].isin(keep)]
+    return ScoreResult(scores=sc, events=ev)
+
+
+def join_results(parts: list[ScoreResult | None]) -> ScoreResult:
+    """The blocks' results as one (in plan order): model columns a block lacks are 0."""
+    parts = [p for p in parts if p is not None]
+    if not parts:
+        raise InputError("no readings to score")
+    scores = pd.concat([p.scores for p in parts], ignore_index=True)
+    model_cols = [c for c in scores.columns if c not in ("station_id", "ts", "parameter", "score")]
+    scores[model_cols] = scores[model_cols].fillna(0.0)
+    non_empty = [p.events for p in parts if not p.events.empty]
+    events = pd.concat(non_empty, ignore_index=True) if non_empty else parts[0].events
+    return ScoreResult(scores=scores, events=events[EVENT_COLUMNS].reset_index(drop=True))
+
+
+def score_blocks(readings: pd.DataFrame, stations: pd.DataFrame, pipeline: Pipeline | str = "default",
+                 window_days: int = 90, halo_days: int = 14,
+                 max_cells: int = MAX_PANEL_CELLS, progress=None) -> ScoreResult:
+    """Score a mixed store-sized set block by block (:func:`plan_blocks`); ``progress``: an
+    optional callable told each finished :class:`Block`."""
     pipe = load_pipeline(pipeline) if isinstance(pipeline, (str, Path)) else pipeline
     st = validate_stations(stations)
     r = validate_readings(readings, st)
     if r.empty:
         raise InputError("no readings to score")
-    fam = st.set_index("station_id")["kind"].map(FAMILY).fillna("other")
-    r_fam = r["station_id"].map(fam)
-    score_parts, event_parts = [], []
-    for family in sorted(r_fam.unique()):
-        rf = r[r_fam.to_numpy() == family]
-        halo = pd.Timedelta(days=halo_days)
-        t0, t1 = rf["ts"].min(), rf["ts"].max()
-        hours = int((t1 - t0) / pd.Timedelta(hours=1)) + 1
-        cells = rf["station_id"].nunique() * hours * rf["parameter"].nunique()
-        sparse = cells > SPARSE_MIN_CELLS and len(rf) < SPARSE_FILL * cells
-        keep = None
-        if cells <= max_cells and not sparse:
-            windows = [(t0, t1)]
-        else:
-            # too big, or mostly empty (one national day next to months of a few stations): windows
-            wd, hd = (SPARSE_WINDOW_DAYS, SPARSE_HALO_DAYS) if sparse else (window_days, halo_days)
-            halo = pd.Timedelta(days=hd)
-            step = pd.Timedelta(days=wd)
-            starts = pd.date_range(t0.floor("D"), t1, freq=step)
-            windows = [(a, min(a + step - pd.Timedelta(hours=1), t1)) for a in starts]
-            if sparse:
-                dense = _dense_stations(rf, hours, max_cells)
-                if dense:
-                    _score_windows(rf[rf["station_id"].isin(dense)], st, pipe, [(t0, t1)], halo, None,
-                                   score_parts, event_parts)
-                    keep = set(rf["station_id"].unique()) - dense
-        _score_windows(rf, st, pipe, windows, halo, keep, score_parts, event_parts)
-    scores = pd.concat(score_parts, ignore_index=True)
-    model_cols = [c for c in scores.columns if c not in ("station_id", "ts", "parameter", "score")]
-    scores[model_cols] = scores[model_cols].fillna(0.0)
-    events = pd.concat([e for e in event_parts if not e.empty], ignore_index=True) if any(
-        not e.empty for e in event_parts) else event_parts[0]
-    return ScoreResult(scores=scores, events=events[EVENT_COLUMNS].reset_index(drop=True))
-
-
-DENSE_COVER = 0.5  # share of a family's hours a station must report to count as long-running
-
-
-def _dense_stations(rf: pd.DataFrame, hours: int, max_cells: int) -> set[str]:
-    """Long-running stations of a sparse family, if they fit one reasonably full panel (else none)."""
-    cover = rf.groupby("station_id")["ts"].nunique() / max(hours, 1)
-    dense = set(cover[cover >= DENSE_COVER].index)
-    if not dense or len(dense) == cover.size:
-        return set()
-    rd = rf[rf["station_id"].isin(dense)]
-    d_cells = len(dense) * hours * rd["parameter"].nunique()
-    return dense if d_cells <= max_cells and len(rd) >= SPARSE_FILL * d_cells else set()
-
-
-def _score_windows(rf: pd.DataFrame, st: pd.DataFrame, pipe: Pipeline, windows: list, halo: pd.Timedelta,
-                   keep: set[str] | None, score_parts: list, event_parts: list) -> None:
-    """Score ``rf`` window by window (``halo`` of context each side when there are several);
-    keep only the rows and events of ``keep`` stations (None = all)."""
-    for a, b in windows:
-        lo, hi = (a - halo, b + halo) if len(windows) > 1 else (a, b)
-        rw = rf[(rf["ts"] >= lo) & (rf["ts"] <= hi)]
-        if rw.empty or (keep is not None and not rw["station_id"].isin(keep).any()):
-            continue
-        ids = set(rw["station_id"].unique())
-        res = score_partition(rw, st[st["station_id"].isin(ids)], pipe)
-        sc, ev = res.scores, res.events
-        if len(windows) > 1:
-            sc = sc[(sc["ts"] >= a) & (sc["ts"] <= b)]
-            ev = ev[(ev["start"] >= a) & (ev["start"] <= b)]
-        if keep is not None:
-            sc = sc[sc["station_id"].isin(keep)]
-            ev = ev[ev["station_id"].isin(keep)]
-        score_parts.append(sc)
-        event_parts.append(ev)
+    family = station_family(st)
+    plan = plan_blocks(readings_summary(r, st), window_days, halo_days, max_cells)
+    parts = []
+    for block in plan:
+        parts.append(score_block(block_readings(r, block, family), st, pipe, block))
+        if progress is not None:
+            progress(block)
+    return join_results(parts)

@@ -11,6 +11,11 @@ Store mode (timestamps UTC in the store):
 replaces the scores and events tables with a new run; review statuses of events that persist
 are kept.
 
+On Dask (local cluster or a running scheduler; readings go through partitioned Parquet under
+--partitions, a folder or fsspec URL every worker can read; finished blocks are not redone):
+    envtrust score --db var/envtrust.duckdb --scheduler tcp://HOST:8786 --partitions /shared/run1
+    envtrust score --readings r.parquet --stations s.csv --out DIR --workers 2
+
 Calibration (writes the pipeline's clean-data calibration next to its TOML):
     envtrust score --calibrate-on clean.parquet --stations stations.csv [--pipeline default]
 """
@@ -18,6 +23,7 @@ Calibration (writes the pipeline's clean-data calibration next to its TOML):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import time
 from pathlib import Path
@@ -33,6 +39,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pipeline", default="default", help="pipeline name or TOML path (default: default)")
     parser.add_argument("--workers", type=int, default=0,
                         help="run on a local Dask cluster with this many workers (0 = in process)")
+    parser.add_argument("--scheduler", help="run on the Dask scheduler at this address (tcp://HOST:PORT)")
+    parser.add_argument("--partitions", help="with --workers/--scheduler: folder or fsspec URL for the Parquet "
+                                             "readings and block outputs, shared with the workers (default: a "
+                                             "temporary folder; give one to resume an interrupted run)")
     parser.add_argument("--calibrate-on", dest="calibrate_on",
                         help="readings taken as clean: write the pipeline's calibration from them")
     parser.add_argument("--last-days", dest="last_days", type=float, default=None,
@@ -67,12 +77,15 @@ def _score_files(args) -> int:
     readings = read_readings_file(args.readings)
     stations = read_stations_file(args.stations)
     pipe = load_pipeline(args.pipeline)
-    if args.workers:
+    if args.workers or args.scheduler:
         from envtrust.distributed import score_distributed
 
-        result = score_distributed(readings, stations, pipe, n_workers=args.workers)
+        with _dask_client(args) as client, _progress_bar(args) as bar:
+            result = score_distributed(readings, stations, pipe, root=args.partitions, client=client,
+                                       n_workers=args.workers or 2, progress=bar)
     else:
-        result = score_blocks(readings, stations, pipe)
+        with _progress_bar(args) as bar:
+            result = score_blocks(readings, stations, pipe, progress=bar and (lambda _b: bar(None, None)))
     s_path, e_path = write_results(args.out, result.scores, result.events)
     dt = time.perf_counter() - t0
     if not args.quiet:
@@ -92,13 +105,63 @@ def _score_db(args) -> int:
         raise UserError(f"no envtrust store at {args.db}; build one with `envtrust demo` or `envtrust ingest`")
     con = connect(args.db)
     try:
-        summary = score_store(con, pipeline=args.pipeline, progress=not args.quiet, last_days=args.last_days)
+        with _dask_client(args) as client:
+            summary = score_store(con, pipeline=args.pipeline, progress=not args.quiet, last_days=args.last_days,
+                                  client=client, partitions=args.partitions,
+                                  n_workers=args.workers if args.workers else None)
     finally:
         con.close()
     if not args.quiet:
         print(f"run {summary.run_id}: scored {summary.readings:,} readings from {summary.stations} stations in "
               f"{summary.seconds:.1f} s; {summary.events} events ({summary.events_kept_status} kept their review status)")
     return 0
+
+
+@contextlib.contextmanager
+def _dask_client(args):
+    """A client of the scheduler at --scheduler (None without one: in process, or a LocalCluster of
+    --workers made by the distributed run itself)."""
+    if not args.scheduler:
+        yield None
+        return
+    try:
+        from dask.distributed import Client
+    except ImportError:
+        raise UserError("--scheduler needs dask.distributed: pip install 'envtrust[distributed]'") from None
+    try:
+        client = Client(args.scheduler, timeout="20s")
+    except OSError as exc:
+        raise UserError(f"cannot reach the Dask scheduler at {args.scheduler}: {exc}") from None
+    if not args.quiet:
+        print(f"Dask scheduler {args.scheduler}; dashboard {client.dashboard_link}", flush=True)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+@contextlib.contextmanager
+def _progress_bar(args):
+    """A tqdm bar over the scored blocks, as a callable (done, total) (None with --quiet)."""
+    if args.quiet:
+        yield None
+        return
+    from tqdm import tqdm
+
+    bar = tqdm(desc="scoring blocks", unit="block")
+
+    def tell(done, total) -> None:
+        if total is not None:
+            bar.total = total
+            bar.n = done
+            bar.refresh()
+        else:
+            bar.update(1)
+
+    try:
+        yield tell
+    finally:
+        bar.close()
 
 
 def _calibrate(args) -> int:
