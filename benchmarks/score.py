@@ -5,6 +5,12 @@ Each method runs in its own child process (so peak RSS is that method's, data in
     .venv/bin/python benchmarks/score.py                 # full Beijing set when present, else the sample
     .venv/bin/python benchmarks/score.py --sample        # the shipped sample
     .venv/bin/python benchmarks/score.py --methods envtrust,rules
+    .venv/bin/python benchmarks/score.py --store var/noscore.duckdb   # each network alone + the mix
+
+With ``--store`` (a store built by `envtrust demo --no-score`) the demo's scoring window (92 days
++ 14 of context, as `make run` scores it) is taken from the store and scored through
+:func:`analytics.pipeline.score_blocks` once per network family alone and once as the mix, next
+to the Beijing air reference (``envtrust`` on the Beijing set), all in one run.
 
 Prints one line per method: readings, wall and CPU seconds (scoring only, data loading
 excluded; process CPU time includes all threads), readings/s (wall), the 1-minute load average
@@ -27,6 +33,45 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 METHODS = ("envtrust", "rules", "buddy", "stl", "iforest")
+NETWORKS = ("air", "water", "polluter", "mix")
+
+
+def _store_window(db: str, family: str):
+    """The demo's scoring window from a store, one network family or the mix (all)."""
+    import pandas as pd
+
+    from analytics.pipeline.blocks import station_family
+    from data.scoring import latest_reading_ts, load_readings, load_station_table
+    from data.store import connect
+
+    con = connect(db, read_only=True)
+    try:
+        stations = load_station_table(con)
+        cutoff = pd.Timestamp(latest_reading_ts(con)) - pd.Timedelta(days=92 + 14)
+        readings = load_readings(con, start=cutoff.to_pydatetime())
+    finally:
+        con.close()
+    if family != "mix":
+        readings = readings[readings["station_id"].map(station_family(stations)).to_numpy() == family]
+    return readings.reset_index(drop=True), stations
+
+
+def run_network(family: str, db: str) -> dict:
+    """Score one network family (or the mix) of the store's demo window in this process."""
+    from analytics.pipeline import load_pipeline, score_blocks
+
+    readings, stations = _store_window(db, family)
+    rss_loaded = _rss_mb()
+    load_before = os.getloadavg()[0]
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    result = score_blocks(readings, stations, load_pipeline("default"))
+    wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"method": f"network:{family}", "source": db, "data": db, "readings": len(readings),
+            "rows_out": len(result.scores), "wall_s": round(wall, 2), "readings_per_s": round(len(readings) / wall),
+            "cpu_readings_per_s": round(len(readings) / cpu), "cpu_s": round(cpu, 2),
+            "load_avg_1min_before": round(load_before, 2), "peak_rss_mb": round(peak),
+            "rss_after_load_mb": round(rss_loaded)}
 
 
 def _rss_mb() -> float:
@@ -76,18 +121,25 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sample", action="store_true", help="use the shipped sample even when full data exist")
     ap.add_argument("--methods", default=",".join(METHODS))
+    ap.add_argument("--store", help="a demo store (envtrust demo --no-score): score each network and the mix")
     ap.add_argument("--one", help=argparse.SUPPRESS)  # child mode
     ap.add_argument("--json", help="also write the figures to this JSON file")
     args = ap.parse_args(argv)
     if args.one:
-        print(json.dumps(run_one(args.one, args.sample)))
+        row = run_network(args.one.split(":", 1)[1], args.store) if args.one.startswith("network:") \
+            else run_one(args.one, args.sample)
+        print(json.dumps(row))
         return 0
     rows = []
-    for m in [x.strip() for x in args.methods.split(",") if x.strip()]:
-        if m not in METHODS:
+    methods = [x.strip() for x in args.methods.split(",") if x.strip()]
+    if args.store:
+        methods = ["envtrust", *(f"network:{n}" for n in NETWORKS)]
+    for m in methods:
+        if m not in METHODS and not (args.store and m.startswith("network:")):
             print(f"unknown method {m!r}; known: {', '.join(METHODS)}", file=sys.stderr)
             return 2
-        cmd = [sys.executable, str(Path(__file__).resolve()), "--one", m] + (["--sample"] if args.sample else [])
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--one", m] + (["--sample"] if args.sample else []) \
+            + (["--store", str(Path(args.store).resolve())] if args.store else [])
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
         if proc.returncode != 0:
             print(f"{m}: failed\n{proc.stderr[-2000:]}", file=sys.stderr)
@@ -95,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         row = json.loads(proc.stdout.strip().splitlines()[-1])
         rows.append(row)
-        print(f"{m:9s} {row['readings']:>10,} readings  {row['wall_s']:8.2f} s wall  {row['cpu_s']:8.2f} s CPU  "
+        print(f"{m:16s} {row['readings']:>10,} readings  {row['wall_s']:8.2f} s wall  {row['cpu_s']:8.2f} s CPU  "
               f"{row['readings_per_s']:>10,} readings/s  load {row['load_avg_1min_before']:.1f}  "
               f"peak {row['peak_rss_mb']:>6,} MB (after load {row['rss_after_load_mb']:,} MB)  [{row['source']}]",
               flush=True)
