@@ -94,3 +94,36 @@ def test_failed_block_names_its_stations_and_time_block(tmp_path):
         run_block(str(tmp_path), block, st[st["station_id"] != "1001A"], load_pipeline("default"))
     msg = str(err.value)
     assert "network air" in msg and "2016-12-01 00:00 to 2016-12-03 23:00" in msg and "1001A" in msg
+
+
+def test_store_scored_on_workers_equals_store_scored_in_process(tmp_path):
+    from data.store import connect
+    from envtrust.cli import main
+
+    r, s = sample_readings()
+    r = r[r["ts"] < "2016-12-06"]
+    dbs = {}
+    for name in ("local", "dask"):
+        db = tmp_path / f"{name}.duckdb"
+        con = connect(db)
+        con.register("st", s[["station_id", "name", "kind", "lon", "lat"]])
+        con.execute("INSERT INTO stations (station_id, name, kind, lon, lat) SELECT * FROM st")
+        con.register("rr", r[["station_id", "ts", "parameter", "value", "flag"]])
+        con.execute("INSERT INTO readings (station_id, ts, parameter, value, flag) SELECT * FROM rr")
+        con.close()
+        dbs[name] = db
+    assert main(["score", "--db", str(dbs["local"]), "--quiet"]) == 0
+    assert main(["score", "--db", str(dbs["dask"]), "--quiet", "--workers", "1",
+                 "--partitions", str(tmp_path / "parts")]) == 0
+    assert (tmp_path / "parts" / "readings" / "network=air").is_dir()
+    got = {}
+    for name, db in dbs.items():
+        con = connect(db)
+        got[name] = (con.execute("SELECT station_id, ts, parameter, score, model_scores FROM scores "
+                                 "ORDER BY station_id, parameter, ts").fetchdf(),
+                     con.execute('SELECT station_id, start, "end", kind, score, evidence_json FROM events '
+                                 "ORDER BY station_id, start, kind").fetchdf())
+        con.close()
+    assert len(got["local"][0]) == len(r)
+    pd.testing.assert_frame_equal(got["local"][0], got["dask"][0], check_exact=True)
+    pd.testing.assert_frame_equal(got["local"][1], got["dask"][1], check_exact=True)
