@@ -120,3 +120,12 @@ def parameter(name: str) -> Parameter:
         return PARAMETERS[name]
     except KeyError:
         raise KeyError(f"unknown parameter {name!r}; known: {', '.join(PARAMETERS)}") from None
+
+#: how an official's interference reached the station (干预留痕), code -> Chinese label
+INTERFERENCE_CHANNELS: dict[str, str] = {
+    "written_instruction": "批示",
+    "letter": "函文",
+    "oral": "口头",
+    "hint": "暗示",
+    "other": "其他",
+}

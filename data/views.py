@@ -26,6 +26,7 @@ from analytics.standards.cems import o2_corrected_mg_m3
 from analytics.station_status import air_status, water_status
 from analytics.vocabulary import AIR_POLLUTANTS, FLUE_PARAMETERS, PARAMETERS, STATION_KINDS
 from data import audit
+from data.record import log_transaction
 from geo.neighbours import nearest_neighbours
 
 Con = duckdb.DuckDBPyConnection
@@ -634,7 +635,8 @@ def event_reviews(con: Con, event_id: str) -> pd.DataFrame:
 
 def record_review(con: Con, event_id: str, verdict: str, comment: str | None, username: str,
                   at: datetime | None = None) -> str:
-    """Store an analyst's verdict: a review row, the event's new status and an audit record.
+    """Store an analyst's verdict: a review row, the event's new status and an audit record, in
+    one transaction under the record's lock (parallel reviews neither conflict nor lose an entry).
 
     ``verdict`` is confirmed | false_alarm | reopened (reopened sets status back to open).
     Raises ValueError for an unknown verdict or event; returns the new status.
@@ -646,15 +648,10 @@ def record_review(con: Con, event_id: str, verdict: str, comment: str | None, us
     status = "open" if verdict == "reopened" else verdict
     when = at or datetime.now(UTC).replace(tzinfo=None, microsecond=0)
     comment = (comment or "").strip()[:2000] or None
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with log_transaction(con):  # the review and its audit entry land together or not at all
         con.execute("INSERT INTO event_reviews VALUES (?, ?, ?, ?, ?)", [event_id, verdict, comment, username, when])
         con.execute("UPDATE events SET status = ? WHERE event_id = ?", [status, event_id])
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
-    audit.append(con, username, "event_review", event_id, {"verdict": verdict, "comment": comment})
+        audit.append_within(con, username, "event_review", event_id, {"verdict": verdict, "comment": comment})
     return status
 
 

@@ -33,6 +33,7 @@ COMMANDS: dict[str, str] = {
     "apikey": "department keys for the public data API (add, list, revoke)",
     "export": "bulk files of released data (daily Parquet/CSV, GeoParquet/GeoJSON layers)",
     "case": "the closed loop: alarms, cases from clue to closure, webhook deliveries",
+    "record": "tamper-evident record of interference (add, checkpoint, receipt, verify, redact)",
 }
 
 

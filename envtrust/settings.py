@@ -25,6 +25,11 @@ Environment variables (all optional):
   with HMAC-SHA256 under the secret; docs/cases.md). Without a URL alarms wait in the outbox.
 - ``ENVTRUST_CASE_CLOCKS``: deadlines per case state over the legal defaults, e.g.
   ``investigating=60d,clue_transferred=5wd`` (d days, wd working days, h hours; docs/cases.md).
+- ``ENVTRUST_RECORD_KEY``: Ed25519 key that signs the record's checkpoints, kept outside the
+  database (default: ``<db name>-record-key.pem`` beside the store; its verifier key beside it
+  as ``.pub``). Created by ``envtrust init`` (docs/record.md).
+- ``ENVTRUST_RECORD_CHECKPOINT_EVERY``: sign a checkpoint every N entries of the record (default 1000).
+- ``ENVTRUST_RECORD_ORIGIN``: the record log's name in its checkpoints (default ``envtrust.local/record``).
 """
 
 from __future__ import annotations
@@ -66,6 +71,14 @@ class Settings:
     webhook_url: str | None = None
     webhook_secret: str = ""
     case_clocks: str = ""
+    record_key: Path | None = None
+    record_checkpoint_every: int = 1000
+    record_origin: str = "envtrust.local/record"
+
+    @property
+    def record_key_path(self) -> Path:
+        """The checkpoint signing key: ``record_key`` or ``<db stem>-record-key.pem`` beside the store."""
+        return self.record_key or self.db_path.with_name(self.db_path.stem + "-record-key.pem")
 
     @property
     def layer_dirs(self) -> tuple[Path, ...]:
@@ -148,7 +161,17 @@ def load_settings(**overrides: object) -> Settings:
                       ("ENVTRUST_CASE_CLOCKS", "case_clocks")):
         if name in env:
             values[key] = env[name]
+    if "ENVTRUST_RECORD_KEY" in env:
+        values["record_key"] = Path(env["ENVTRUST_RECORD_KEY"])
+    if "ENVTRUST_RECORD_CHECKPOINT_EVERY" in env:
+        values["record_checkpoint_every"] = int(env["ENVTRUST_RECORD_CHECKPOINT_EVERY"])
+    if "ENVTRUST_RECORD_ORIGIN" in env:
+        values["record_origin"] = env["ENVTRUST_RECORD_ORIGIN"]
     values.update({k: v for k, v in overrides.items() if v is not None})
+    if values.get("record_key") is not None:
+        values["record_key"] = Path(values["record_key"])  # type: ignore[arg-type]
+    if int(values.get("record_checkpoint_every", 1000)) < 1:  # type: ignore[call-overload]
+        raise ValueError("ENVTRUST_RECORD_CHECKPOINT_EVERY must be a positive number of entries")
     if "db_path" in values:
         values["db_path"] = Path(values["db_path"])  # type: ignore[arg-type]
     settings = Settings(**values)  # type: ignore[arg-type]

@@ -1,10 +1,12 @@
-"""Create the DuckDB store at --db (if missing) and apply pending schema migrations."""
+"""Create the DuckDB store at --db (if missing), apply pending schema migrations, and create the
+record's checkpoint signing key beside it (ENVTRUST_RECORD_KEY) unless it exists."""
 
 from __future__ import annotations
 
 import argparse
 
 from data.store import init_db
+from envtrust.record.service import ensure_signing_key, verifier_key_path
 from envtrust.settings import load_settings
 
 
@@ -13,7 +15,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    db = load_settings(db_path=args.db).db_path
+    settings = load_settings(db_path=args.db)
+    db = settings.db_path
     version = init_db(db)
     print(f"store {db}: schema version {version}")
+    if ensure_signing_key(settings):
+        print(f"record signing key created at {settings.record_key_path} (keep it outside the database; "
+              f"hand out {verifier_key_path(settings)})")
     return 0

@@ -13,8 +13,8 @@ from analytics.standards.aqi import daily_aqi, hourly_aqi
 from analytics.standards.cems import o2_corrected_mg_m3
 from analytics.station_status import air_status, water_status
 from data import public_views, views
-from data.audit import verify_chain
 from data.store import connect
+from envtrust.record.verify import leaf_problems
 
 
 def _fixture_module():
@@ -202,7 +202,7 @@ def test_record_review_updates_status_reviews_and_audit(rw_con):
     assert views.event(rw_con, "ev-dongsi")["status"] == "false_alarm"
     reviews = views.event_reviews(rw_con, "ev-dongsi")
     assert reviews.loc[0, ["verdict", "comment", "username"]].tolist() == ["false_alarm", "calibration day", "ana"]
-    assert verify_chain(rw_con) == []
+    assert leaf_problems(rw_con) == []
     # a dismissed event no longer marks the station, and no longer counts as open
     s = views.suspicion(rw_con, FX.EVENT_START.to_pydatetime(), FX.EVENT_END.to_pydatetime())
     assert "1003A" not in set(s["station_id"])

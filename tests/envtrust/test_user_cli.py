@@ -6,10 +6,10 @@ import io
 
 import pytest
 
-from data.audit import verify_chain
 from data.store import connect
 from data.users import verify_user
 from envtrust.cli import main
+from envtrust.record.verify import leaf_problems
 
 
 def _add(monkeypatch, db, *args, password="s3cret-pass\n"):
@@ -33,7 +33,7 @@ def test_add_then_list(tmp_path, monkeypatch, capsys):
         assert "s3cret-pass" not in stored
         actions = con.execute("SELECT action, subject FROM audit_log ORDER BY seq").fetchall()
         assert actions == [("user_add", "ana"), ("user_add", "lea")]
-        assert verify_chain(con) == []
+        assert leaf_problems(con) == []
     finally:
         con.close()
 

@@ -1,0 +1,163 @@
+"""SQL of the tamper-evident record (the Merkle log of ``envtrust.record``): leaves, content beside
+them, attachments by hash and signed checkpoints. Schema: data/migrations/020_record.sql.
+
+Appends are serialised by one process-wide lock (:data:`LOG_LOCK`) around one transaction: DuckDB
+allows one writing process per file, so inside that process the lock alone decides the next leaf
+index, and two requests can never claim the same one (issue 11, defect 5: parallel logins and
+reviews lost audit rows to write conflicts).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from datetime import datetime
+
+import duckdb
+
+Con = duckdb.DuckDBPyConnection
+
+#: one lock for every append in this process (re-entrant: a caller's transaction may append)
+LOG_LOCK = threading.RLock()
+
+
+@contextmanager
+def log_transaction(con: Con) -> Iterator[Con]:
+    """Hold :data:`LOG_LOCK` and one transaction; commit on success, roll back on any error.
+
+    Everything written inside (a review and its audit entry, say) lands together or not at all.
+    """
+    with LOG_LOCK:
+        con.execute("BEGIN TRANSACTION")
+        try:
+            yield con
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        try:
+            con.execute("COMMIT")
+        except duckdb.Error:
+            with suppress(duckdb.Error):  # a failed commit may have ended the transaction already
+                con.execute("ROLLBACK")
+            raise
+
+
+@dataclass(frozen=True)
+class Tail:
+    """The last leaf: where the next append continues."""
+
+    index: int
+    logged_at: datetime
+    entry: str
+
+
+def log_tail(con: Con) -> Tail | None:
+    """The last leaf of the log, or None when it is empty."""
+    row = con.execute(
+        "SELECT idx, logged_at, entry FROM record_log WHERE idx = (SELECT max(idx) FROM record_log)"
+    ).fetchone()
+    return Tail(int(row[0]), row[1], row[2]) if row else None
+
+
+def log_size(con: Con) -> int:
+    """Number of leaves (max index + 1; the verifier checks there are no gaps)."""
+    return int(con.execute("SELECT coalesce(max(idx) + 1, 0) FROM record_log").fetchone()[0])
+
+
+def insert_leaf(con: Con, index: int, logged_at: datetime, kind: str, actor: str, action: str,
+                subject: str | None, entry: str, salt: bytes, content: str) -> None:
+    """Store one leaf and its content (the caller holds :func:`log_transaction`)."""
+    con.execute("INSERT INTO record_log VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [index, logged_at, kind, actor, action, subject, entry])
+    con.execute("INSERT INTO record_content (idx, salt, content) VALUES (?, ?, ?)", [index, salt, content])
+
+
+def legacy_chain_head(con: Con) -> str | None:
+    """Last hash of the linear audit chain that preceded the log (None when it was empty)."""
+    row = con.execute("SELECT hash FROM audit_chain_legacy ORDER BY seq DESC LIMIT 1").fetchone()
+    return row[0] if row else None
+
+
+def legacy_chain_rows(con: Con) -> list[tuple]:
+    """Rows of the old linear chain, in order, as its hash was computed over them."""
+    return con.execute(
+        "SELECT seq, strftime(logged_at, '%Y-%m-%dT%H:%M:%S.%f'), actor, action, subject, detail_json, "
+        "prev_hash, hash FROM audit_chain_legacy ORDER BY seq"
+    ).fetchall()
+
+
+def all_leaves(con: Con) -> list[tuple]:
+    """Every leaf with its content, by index: (idx, logged_at, kind, actor, action, subject, entry,
+    salt, content, redacted_at). Read in one pass by the verifier."""
+    return con.execute(
+        "SELECT l.idx, l.logged_at, l.kind, l.actor, l.action, l.subject, l.entry, c.salt, c.content, "
+        "c.redacted_at FROM record_log l LEFT JOIN record_content c ON c.idx = l.idx ORDER BY l.idx"
+    ).fetchall()
+
+
+def leaf_entries(con: Con, size: int) -> list[str]:
+    """The canonical entries of the first ``size`` leaves, by index (to build proofs)."""
+    return [r[0] for r in con.execute("SELECT entry FROM record_log WHERE idx < ? ORDER BY idx", [size]).fetchall()]
+
+
+def leaf_entry(con: Con, index: int) -> str | None:
+    row = con.execute("SELECT entry FROM record_log WHERE idx = ?", [index]).fetchone()
+    return row[0] if row else None
+
+
+def leaf_content(con: Con, index: int) -> tuple[bytes | None, str | None, datetime | None] | None:
+    """(salt, content, redacted_at) of one leaf, or None when there is no such leaf."""
+    row = con.execute("SELECT salt, content, redacted_at FROM record_content WHERE idx = ?", [index]).fetchone()
+    return (row[0], row[1], row[2]) if row else None
+
+
+def redact_content(con: Con, index: int, at: datetime, by: str, reason: str) -> None:
+    """Clear the salt and content of one leaf (the leaf stays; the redaction is itself logged)."""
+    con.execute("UPDATE record_content SET salt = NULL, content = NULL, redacted_at = ?, redacted_by = ?, "
+                "redaction_reason = ? WHERE idx = ?", [at, by, reason, index])
+
+
+def insert_attachment(con: Con, sha256_hex: str, file_name: str, data: bytes, at: datetime) -> None:
+    """Store an attachment once per content hash (the same file attached twice is kept once)."""
+    con.execute("INSERT INTO record_attachments VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                [sha256_hex, file_name, len(data), data, at])
+
+
+def attachment(con: Con, sha256_hex: str) -> tuple[str, bytes | None] | None:
+    """(file name, bytes) of an attachment by its hash, or None."""
+    row = con.execute("SELECT file_name, data FROM record_attachments WHERE sha256 = ?", [sha256_hex]).fetchone()
+    return (row[0], row[1]) if row else None
+
+
+def redact_attachment(con: Con, sha256_hex: str, index: int) -> None:
+    """Clear an attachment's bytes unless another record that is not redacted still names it."""
+    con.execute(
+        "UPDATE record_attachments SET data = NULL WHERE sha256 = ? AND NOT EXISTS (SELECT 1 FROM record_content "
+        "WHERE idx <> ? AND content IS NOT NULL AND contains(content, ?))", [sha256_hex, index, sha256_hex])
+
+
+def insert_checkpoint(con: Con, tree_size: int, root_hex: str, at: datetime, note: str) -> None:
+    """Keep a signed checkpoint (one per tree size)."""
+    con.execute("INSERT INTO record_checkpoints VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                [tree_size, root_hex, at, note])
+
+
+def checkpoint_notes(con: Con) -> list[tuple[int, str]]:
+    """(tree size, signed note) of every stored checkpoint, smallest first."""
+    return [(int(s), n) for s, n in con.execute(
+        "SELECT tree_size, note FROM record_checkpoints ORDER BY tree_size").fetchall()]
+
+
+def checkpoint_sizes(con: Con) -> set[int]:
+    return {int(s) for (s,) in con.execute("SELECT tree_size FROM record_checkpoints").fetchall()}
+
+
+def interference_rows(con: Con, limit: int = 200) -> list[tuple]:
+    """Newest interference records: (idx, logged_at, actor, content, redacted_at)."""
+    return con.execute(
+        "SELECT l.idx, l.logged_at, l.actor, c.content, c.redacted_at FROM record_log l "
+        "LEFT JOIN record_content c ON c.idx = l.idx WHERE l.kind = 'interference' "
+        "ORDER BY l.idx DESC LIMIT ?", [limit]
+    ).fetchall()
