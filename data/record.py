@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import duckdb
+import pyarrow as pa
 
 Con = duckdb.DuckDBPyConnection
 
@@ -55,15 +56,15 @@ class Tail:
 
 def log_tail(con: Con) -> Tail | None:
     """The last leaf of the log, or None when it is empty."""
-    row = con.execute(
+    rows = con.execute(
         "SELECT idx, logged_at, entry FROM record_log WHERE idx = (SELECT max(idx) FROM record_log)"
-    ).fetchone()
-    return Tail(int(row[0]), row[1], row[2]) if row else None
+    ).fetchall()  # fetch to the end: DuckDB refuses other work while a result is open
+    return Tail(int(rows[0][0]), rows[0][1], rows[0][2]) if rows else None
 
 
 def log_size(con: Con) -> int:
     """Number of leaves (max index + 1; the verifier checks there are no gaps)."""
-    return int(con.execute("SELECT coalesce(max(idx) + 1, 0) FROM record_log").fetchone()[0])
+    return int(con.execute("SELECT coalesce(max(idx) + 1, 0) FROM record_log").fetchall()[0][0])
 
 
 def insert_leaf(con: Con, index: int, logged_at: datetime, kind: str, actor: str, action: str,
@@ -74,10 +75,26 @@ def insert_leaf(con: Con, index: int, logged_at: datetime, kind: str, actor: str
     con.execute("INSERT INTO record_content (idx, salt, content) VALUES (?, ?, ?)", [index, salt, content])
 
 
+def insert_leaves(con: Con, leaves: list[tuple], contents: list[tuple]) -> None:
+    """Store many leaves (idx, logged_at, kind, actor, action, subject, entry) and their contents
+    (idx, salt, content) with one statement each (the caller holds :func:`log_transaction`)."""
+    if not leaves:
+        return
+    names = ("idx", "logged_at", "kind", "actor", "action", "subject", "entry")
+    con.register("new_record_leaves", pa.table(list(zip(*leaves, strict=True)), names=list(names)))
+    con.register("new_record_contents", pa.table(list(zip(*contents, strict=True)), names=["idx", "salt", "content"]))
+    try:
+        con.execute("INSERT INTO record_log SELECT * FROM new_record_leaves")
+        con.execute("INSERT INTO record_content (idx, salt, content) SELECT * FROM new_record_contents")
+    finally:
+        con.unregister("new_record_leaves")
+        con.unregister("new_record_contents")
+
+
 def legacy_chain_head(con: Con) -> str | None:
     """Last hash of the linear audit chain that preceded the log (None when it was empty)."""
-    row = con.execute("SELECT hash FROM audit_chain_legacy ORDER BY seq DESC LIMIT 1").fetchone()
-    return row[0] if row else None
+    rows = con.execute("SELECT hash FROM audit_chain_legacy ORDER BY seq DESC LIMIT 1").fetchall()
+    return rows[0][0] if rows else None
 
 
 def legacy_chain_rows(con: Con) -> list[tuple]:
@@ -88,13 +105,24 @@ def legacy_chain_rows(con: Con) -> list[tuple]:
     ).fetchall()
 
 
-def all_leaves(con: Con) -> list[tuple]:
-    """Every leaf with its content, by index: (idx, logged_at, kind, actor, action, subject, entry,
-    salt, content, redacted_at). Read in one pass by the verifier."""
-    return con.execute(
-        "SELECT l.idx, l.logged_at, l.kind, l.actor, l.action, l.subject, l.entry, c.salt, c.content, "
-        "c.redacted_at FROM record_log l LEFT JOIN record_content c ON c.idx = l.idx ORDER BY l.idx"
-    ).fetchall()
+LEAF_COLUMNS = ("idx", "logged_at", "kind", "actor", "action", "subject", "entry", "salt", "content", "redacted_at")
+
+
+def iter_leaves(con: Con, batch_rows: int = 50_000) -> Iterator[tuple]:
+    """Every leaf with its content, by index, streamed in batches (one pass of the verifier):
+    (idx, logged_at as the entry spells it, kind, actor, action, subject, entry, salt, content,
+    redacted)."""
+    cur = con.cursor()
+    try:
+        cur.execute(
+            "SELECT l.idx, strftime(l.logged_at, '%Y-%m-%dT%H:%M:%S.%fZ'), l.kind, l.actor, l.action, l.subject, "
+            "l.entry, c.salt, c.content, c.redacted_at IS NOT NULL "
+            "FROM record_log l LEFT JOIN record_content c ON c.idx = l.idx ORDER BY l.idx"
+        )
+        while rows := cur.fetchmany(batch_rows):
+            yield from rows
+    finally:
+        cur.close()
 
 
 def leaf_entries(con: Con, size: int) -> list[str]:
@@ -103,14 +131,14 @@ def leaf_entries(con: Con, size: int) -> list[str]:
 
 
 def leaf_entry(con: Con, index: int) -> str | None:
-    row = con.execute("SELECT entry FROM record_log WHERE idx = ?", [index]).fetchone()
-    return row[0] if row else None
+    rows = con.execute("SELECT entry FROM record_log WHERE idx = ?", [index]).fetchall()
+    return rows[0][0] if rows else None
 
 
 def leaf_content(con: Con, index: int) -> tuple[bytes | None, str | None, datetime | None] | None:
     """(salt, content, redacted_at) of one leaf, or None when there is no such leaf."""
-    row = con.execute("SELECT salt, content, redacted_at FROM record_content WHERE idx = ?", [index]).fetchone()
-    return (row[0], row[1], row[2]) if row else None
+    rows = con.execute("SELECT salt, content, redacted_at FROM record_content WHERE idx = ?", [index]).fetchall()
+    return (rows[0][0], rows[0][1], rows[0][2]) if rows else None
 
 
 def redact_content(con: Con, index: int, at: datetime, by: str, reason: str) -> None:
@@ -127,8 +155,8 @@ def insert_attachment(con: Con, sha256_hex: str, file_name: str, data: bytes, at
 
 def attachment(con: Con, sha256_hex: str) -> tuple[str, bytes | None] | None:
     """(file name, bytes) of an attachment by its hash, or None."""
-    row = con.execute("SELECT file_name, data FROM record_attachments WHERE sha256 = ?", [sha256_hex]).fetchone()
-    return (row[0], row[1]) if row else None
+    rows = con.execute("SELECT file_name, data FROM record_attachments WHERE sha256 = ?", [sha256_hex]).fetchall()
+    return (rows[0][0], rows[0][1]) if rows else None
 
 
 def redact_attachment(con: Con, sha256_hex: str, index: int) -> None:

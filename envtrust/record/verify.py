@@ -16,8 +16,8 @@ What each check catches (tests/envtrust/test_record_tamper.py tampers with the D
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 
 import duckdb
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -61,71 +61,102 @@ class Report:
         return min(self.problems) if self.problems else None
 
 
-def _field_mismatch(entry: dict, idx: int, logged_at: datetime, kind: str, actor: str, action: str,
-                    subject: str | None) -> str | None:
-    expected = {"index": idx, "logged_at": audit.timestamp_text(logged_at), "kind": kind, "actor": actor,
-                "action": action, "subject": subject}
-    for name, value in expected.items():
+def _field_mismatch(entry: dict, fields: dict) -> str | None:
+    for name, value in fields.items():
         if entry.get(name) != value:
             return f"column {name} is {value!r} but the hashed entry says {entry.get(name)!r}"
     return None
 
 
-def check_leaves(rows: list[tuple], first_prev: str, trusted_size: int = 0) -> list[Problem]:
+@dataclass
+class LeafScan:
+    """One pass over the leaves: their hashes, the problems found, and the broken links whose
+    culprit depends on which checkpoints verify."""
+
+    leaf_hashes: list[bytes] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    broken_links: list[tuple[int, bool]] = field(default_factory=list)  # (index, index itself is odd)
+
+    def resolved(self, trusted_size: int) -> list[Problem]:
+        """Problems with each broken link blamed: entry i-1 (edited after i was written) unless i is
+        itself out of place or a verified checkpoint covers i-1; then i is the stranger."""
+        out = list(self.problems)
+        for idx, stranger in self.broken_links:
+            culprit = idx if stranger or idx == 0 or idx - 1 < trusted_size else idx - 1
+            out.append(Problem(culprit, f"entry {idx} does not follow entry {idx - 1}: its link holds "
+                                        f"another hash (entry {idx - 1} was edited, or {idx} inserted)"))
+        return sorted(out)
+
+
+def _diagnose(scan: LeafScan, row: tuple, prev_digest: str, prev_time: str | None) -> bool:
+    """The slow look at a leaf that is not exactly what its columns, content and predecessor
+    predict: say what is wrong. False when the scan cannot go on (the entry is not JSON)."""
+    idx, logged_at, kind, actor, action, subject, entry_text, salt, content, redacted = row
+    try:
+        entry = json.loads(entry_text)
+    except ValueError:
+        scan.problems.append(Problem(idx, f"entry {idx} is not JSON (edited)"))
+        return False
+    fields = {"index": idx, "logged_at": logged_at, "kind": kind, "actor": actor, "action": action,
+              "subject": subject}
+    mismatch = _field_mismatch(entry, fields)
+    if mismatch:
+        scan.problems.append(Problem(idx, f"entry {idx} was edited: {mismatch}"))
+    backwards = prev_time is not None and logged_at < prev_time
+    if backwards:
+        scan.problems.append(Problem(idx, f"entry {idx} is dated {logged_at} before entry {idx - 1} "
+                                          f"({prev_time}): appended out of order"))
+    if entry.get("prev") != prev_digest:
+        scan.broken_links.append((idx, bool(mismatch or backwards)))
+    if content is None:
+        if not redacted:
+            scan.problems.append(Problem(idx, f"the content of entry {idx} is gone without a redaction"))
+    elif salt is None or audit.commitment(salt, content) != entry.get("commitment"):
+        scan.problems.append(Problem(idx, f"the content of entry {idx} does not match its commitment (edited)"))
+    return True
+
+
+def scan_leaves(rows: Iterable[tuple], first_prev: str) -> LeafScan:
     """Per-leaf checks in index order: place, fields, link, time order, commitment, redactions.
 
-    A broken link between entries i-1 and i blames i-1 (edited after i was written) unless i is
-    itself out of place (wrong index or time) or a verified checkpoint covers i-1
-    (``trusted_size`` > i-1); then i is the stranger.
+    The fast path rebuilds each entry from its columns, its content's commitment and the
+    predecessor's hash and compares the text: equal means every field, the commitment and the
+    link hold. Anything else (and every redacted leaf) goes to :func:`_diagnose`.
     """
-    problems: list[Problem] = []
+    scan = LeafScan()
+    hashes = scan.leaf_hashes
     redaction_of: set[str] = set()
-    redacted: list[int] = []
+    redacted_leaves: list[int] = []
     prev_digest, prev_time = first_prev, None
-    for position, (idx, logged_at, kind, actor, action, subject, entry_text, salt, content, redacted_at) \
-            in enumerate(rows):
+    for position, row in enumerate(rows):
+        idx, logged_at, kind, actor, action, subject, entry_text, salt, content, redacted = row
+        hashes.append(leaf_hash(entry_text.encode("utf-8")))
         if idx != position:
-            problems.append(Problem(position, f"entry {position} is missing (the next stored entry is {idx}): "
-                                              "deleted or moved"))
+            scan.problems.append(Problem(position, f"entry {position} is missing (the next stored entry is "
+                                                   f"{idx}): deleted or moved"))
             break
-        try:
-            entry = json.loads(entry_text)
-        except ValueError:
-            problems.append(Problem(idx, f"entry {idx} is not JSON (edited)"))
+        intact = (content is not None and salt is not None and (prev_time is None or logged_at >= prev_time)
+                  and audit.build_entry(idx, logged_at, kind, actor, action, subject,
+                                        audit.commitment(salt, content), prev_digest) == entry_text)
+        if not intact and not _diagnose(scan, row, prev_digest, prev_time):
             break
-        mismatch = _field_mismatch(entry, idx, logged_at, kind, actor, action, subject)
-        if mismatch:
-            problems.append(Problem(idx, f"entry {idx} was edited: {mismatch}"))
-        backwards = prev_time is not None and logged_at < prev_time
-        if backwards:
-            problems.append(Problem(idx, f"entry {idx} is dated {logged_at} before entry {idx - 1} "
-                                         f"({prev_time}): appended out of order"))
-        if entry.get("prev") != prev_digest:
-            stranger = mismatch or backwards or idx == 0 or idx - 1 < trusted_size
-            culprit = idx if stranger else idx - 1
-            problems.append(Problem(culprit, f"entry {idx} does not follow entry {idx - 1}: its link "
-                                    f"holds another hash (entry {idx - 1} was edited, or {idx} inserted)"))
-        if content is None:
-            if redacted_at is None:
-                problems.append(Problem(idx, f"the content of entry {idx} is gone without a redaction"))
-            else:
-                redacted.append(idx)
-        elif salt is None or audit.commitment(salt, content) != entry.get("commitment"):
-            problems.append(Problem(idx, f"the content of entry {idx} does not match its commitment (edited)"))
+        if content is None and redacted:
+            redacted_leaves.append(idx)
         if kind == "redaction":
             redaction_of.add(subject or "")
         prev_digest, prev_time = audit.entry_digest(entry_text), logged_at
-    problems += [Problem(i, f"the content of entry {i} was cleared but no redaction entry records it")
-                 for i in redacted if str(i) not in redaction_of]
-    return problems
+    scan.problems += [Problem(i, f"the content of entry {i} was cleared but no redaction entry records it")
+                      for i in redacted_leaves if str(i) not in redaction_of]
+    return scan
 
 
 def verify_log(con: duckdb.DuckDBPyConnection, origin: str, key: Ed25519PublicKey,
-               handed_in: list[tuple[str, str]] = ()) -> Report:
+               handed_in: Sequence[tuple[str, str]] = ()) -> Report:
     """Verify the log in ``con``; ``handed_in`` are (label, signed note) checkpoints kept outside."""
-    rows = record.all_leaves(con)
-    report = Report(size=len(rows))
-    levels = tree_levels([leaf_hash(r[6].encode("utf-8")) for r in rows])
+    scan = scan_leaves(record.iter_leaves(con), record.legacy_chain_head(con) or audit.GENESIS)
+    size = len(scan.leaf_hashes)
+    report = Report(size=size)
+    levels = tree_levels(scan.leaf_hashes)
     root = root_hash(levels)
     report.root_hex = root.hex()
     good_sizes = [0]
@@ -140,28 +171,26 @@ def verify_log(con: duckdb.DuckDBPyConnection, origin: str, key: Ed25519PublicKe
             continue
         if cp.origin != origin:
             report.problems.append(Problem(0, f"{label} is of another log ({cp.origin!r})"))
-        elif cp.tree_size > len(rows):
-            report.problems.append(Problem(len(rows), f"{label}: the log has {len(rows)} entries but "
-                                           f"{cp.tree_size} were signed: entries {len(rows)}.."
-                                           f"{cp.tree_size - 1} were deleted"))
+        elif cp.tree_size > size:
+            report.problems.append(Problem(size, f"{label}: the log has {size} entries but {cp.tree_size} "
+                                           f"were signed: entries {size}..{cp.tree_size - 1} were deleted"))
         else:
             try:
-                verify_consistency(cp.tree_size, len(rows), cp.root_hash, root,
-                                   consistency_proof(cp.tree_size, levels))
+                verify_consistency(cp.tree_size, size, cp.root_hash, root, consistency_proof(cp.tree_size, levels))
                 good_sizes.append(cp.tree_size)
             except ProofError as exc:
                 failed.append((cp.tree_size, f"{label}: {exc}"))
     report.signed_size = max(good_sizes)
-    leaf_problems = check_leaves(rows, record.legacy_chain_head(con) or audit.GENESIS, report.signed_size)
-    report.problems += leaf_problems
-    for size, message in failed:
-        below = max(s for s in good_sizes if s < size)
-        inside = [p.index for p in leaf_problems if below <= p.index < size]
+    leaf_problems_found = scan.resolved(report.signed_size)
+    report.problems += leaf_problems_found
+    for signed, message in failed:
+        below = max(s for s in good_sizes if s < signed)
+        inside = [p.index for p in leaf_problems_found if below <= p.index < signed]
         report.problems.append(Problem(min(inside, default=below), f"{message}; an entry in {below}.."
-                                       f"{size - 1} was changed, rewritten or removed since it was signed"))
+                                       f"{signed - 1} was changed, rewritten or removed since it was signed"))
     return report
 
 
 def leaf_problems(con: duckdb.DuckDBPyConnection) -> list[Problem]:
     """The per-leaf checks alone (no key needed): what a test or a quick look asks."""
-    return check_leaves(record.all_leaves(con), record.legacy_chain_head(con) or audit.GENESIS)
+    return scan_leaves(record.iter_leaves(con), record.legacy_chain_head(con) or audit.GENESIS).resolved(0)

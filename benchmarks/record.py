@@ -1,0 +1,162 @@
+"""Speed of the record's Merkle log: appends/s and the time to verify 1 M entries.
+
+    .venv/bin/python benchmarks/record.py [--appends 1000] [--threads 8] [--entries 1000000]
+                                          [--batch 10000] [--out benchmarks/results/record.md]
+
+On a temp file store (real DuckDB, its commits synced to disk):
+
+1. baseline: a bare one-row INSERT + COMMIT into a plain table - the ceiling of any append that
+   is its own transaction on this disk and machine;
+2. ``data.audit.append``: one entry per transaction (what a login or review does);
+3. the same from ``--threads`` threads at once (the lock serialises them; none may be lost);
+4. ``data.audit.append_batch``: ``--batch`` entries per transaction, until ``--entries`` exist;
+5. a signed checkpoint of the whole log, then ``envtrust.record.verify.verify_log`` over all of
+   it with that checkpoint handed in (every leaf, link, commitment, the tree, the signatures and
+   consistency proofs), with the process's peak memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import duckdb
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from data import audit  # noqa: E402
+from data.store import connect  # noqa: E402
+from envtrust.record import service  # noqa: E402
+from envtrust.record.checkpoint import parse_verifier_key  # noqa: E402
+from envtrust.record.verify import verify_log  # noqa: E402
+from envtrust.settings import load_settings  # noqa: E402
+
+DETAIL = {"address": "10.1.2.3", "role": "analyst"}
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def bare_commits_per_s(folder: Path, n: int) -> float:
+    con = duckdb.connect(str(folder / "bare.duckdb"))
+    con.execute("CREATE TABLE t (i BIGINT PRIMARY KEY, s VARCHAR)")
+    start = time.perf_counter()
+    for i in range(n):
+        con.execute("BEGIN TRANSACTION")
+        con.execute("INSERT INTO t VALUES (?, ?)", [i, "x" * 300])
+        con.execute("COMMIT")
+    rate = n / (time.perf_counter() - start)
+    con.close()
+    return rate
+
+
+def single_appends_per_s(con: duckdb.DuckDBPyConnection, n: int) -> float:
+    start = time.perf_counter()
+    for i in range(n):
+        audit.append(con, f"user{i % 50}", "login", "dashboard", DETAIL)
+    return n / (time.perf_counter() - start)
+
+
+def threaded_appends_per_s(con: duckdb.DuckDBPyConnection, n: int, threads: int) -> tuple[float, int]:
+    before = con.execute("SELECT count(*) FROM record_log").fetchall()[0][0]
+
+    def work(k: int) -> None:
+        cur = con.cursor()
+        for i in range(n // threads):
+            audit.append(cur, f"user{k}", "login", "dashboard", {"i": i})
+        cur.close()
+
+    pool = [threading.Thread(target=work, args=(k,)) for k in range(threads)]
+    start = time.perf_counter()
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    elapsed = time.perf_counter() - start
+    added = con.execute("SELECT count(*) FROM record_log").fetchall()[0][0] - before
+    return added / elapsed, added
+
+
+def batch_appends_per_s(con: duckdb.DuckDBPyConnection, total: int, batch: int) -> float:
+    have = con.execute("SELECT count(*) FROM record_log").fetchall()[0][0]
+    todo = max(total - have, 0)
+    start = time.perf_counter()
+    done = 0
+    while done < todo:
+        k = min(batch, todo - done)
+        audit.append_batch(con, [(f"user{i % 50}", "event_review", f"ev-{i}", {"verdict": "confirmed", "i": i})
+                                 for i in range(done, done + k)])
+        done += k
+    return todo / (time.perf_counter() - start) if todo else float("nan")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--appends", type=int, default=1000)
+    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--entries", type=int, default=1_000_000)
+    parser.add_argument("--batch", type=int, default=10_000)
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True).stdout.strip()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        settings = load_settings(db_path=folder / "bench.duckdb")
+        service.ensure_signing_key(settings)
+        signer = service.signer_from_settings(settings)
+        con = connect(settings.db_path)
+        baseline = bare_commits_per_s(folder, args.appends)
+        single = single_appends_per_s(con, args.appends)
+        threaded, added = threaded_appends_per_s(con, args.appends, args.threads)
+        batch = batch_appends_per_s(con, args.entries, args.batch)
+        start = time.perf_counter()
+        note = service.checkpoint(con, signer)
+        checkpoint_s = time.perf_counter() - start
+        con.close()
+        origin, key = parse_verifier_key(service.verifier_key_path(settings).read_text(encoding="utf-8"))
+        ro = connect(settings.db_path, read_only=True)
+        rss_before = peak_rss_mb()
+        start = time.perf_counter()
+        report = verify_log(ro, origin, key, [("benchmark checkpoint", note)])
+        verify_s = time.perf_counter() - start
+        ro.close()
+        size_mb = settings.db_path.stat().st_size / 2**20
+    expected_threaded = (args.appends // args.threads) * args.threads
+    lines = [
+        f"# record benchmark (commit {commit}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})",
+        "",
+        f"`.venv/bin/python benchmarks/record.py --appends {args.appends} --threads {args.threads} "
+        f"--entries {args.entries} --batch {args.batch}` on {platform.machine()}, "
+        f"{len(__import__('os').sched_getaffinity(0))} cores, DuckDB {duckdb.__version__}, load average "
+        f"{__import__('os').getloadavg()[0]:.1f} at the end",
+        "",
+        "| measure | value |",
+        "|---|---|",
+        f"| baseline: bare one-row INSERT + COMMIT | {baseline:,.0f} /s |",
+        f"| `audit.append`, one entry per transaction | {single:,.0f} /s |",
+        f"| `audit.append` from {args.threads} threads | {threaded:,.0f} /s ({added} of {expected_threaded} stored) |",
+        f"| `audit.append_batch`, {args.batch:,} per transaction | {batch:,.0f} /s |",
+        f"| signed checkpoint of {report.size:,} entries | {checkpoint_s:.1f} s |",
+        f"| verify {report.size:,} entries (+ checkpoint) | {verify_s:.1f} s, ok={report.ok} |",
+        f"| peak memory of the process (before verify -> after) | {rss_before:,.0f} -> {peak_rss_mb():,.0f} MB |",
+        f"| store size | {size_mb:,.0f} MB |",
+    ]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.out:
+        args.out.write_text(text, encoding="utf-8")
+    return 0 if report.ok and added == expected_threaded else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
