@@ -4,7 +4,7 @@ byte for byte on every value it takes, and the package handles the rest (floats,
 from __future__ import annotations
 
 import rfc8785
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from data.audit import _plain_json, canonical_json
@@ -18,14 +18,14 @@ anything = st.recursive(scalars | st.floats(allow_nan=False, allow_infinity=Fals
                         max_leaves=20)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(plain)
 def test_fast_path_is_byte_identical_to_rfc8785(value):
     assert _plain_json(value)
     assert canonical_json(value).encode("utf-8") == rfc8785.dumps(value)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(anything)
 def test_every_value_is_rfc8785(value):
     assert canonical_json(value).encode("utf-8") == rfc8785.dumps(value)
