@@ -10,12 +10,12 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from data import audit
 from data import cases as case_sql
 from data.users import add_user
 from envtrust import cases
 from envtrust.alarms import raise_alarms
 from envtrust.evidence import reading_hashes
+from envtrust.record.verify import leaf_problems
 from tests.envtrust.cases_fixture import OUTLET, build_store
 
 DECISION = {"finding": "篡改在线监测数据", "penalty": "罚款 20 万元", "legal_basis": "大气污染防治法第一百条"}
@@ -64,7 +64,7 @@ def test_alarm_to_closure_across_three_roles(con):
     actions = [r[0] for r in con.execute("SELECT action FROM audit_log WHERE subject = ? ORDER BY seq",
                                          [case_id]).fetchall()]
     assert actions == ["case_open", *[f"case_{s[0]}" for s in FULL]]
-    assert audit.verify_chain(con) == []
+    assert leaf_problems(con) == []
 
 
 @pytest.mark.parametrize(("action", "role", "fields", "message"), [
