@@ -34,6 +34,7 @@ COMMANDS: dict[str, str] = {
     "export": "bulk files of released data (daily Parquet/CSV, GeoParquet/GeoJSON layers)",
     "case": "the closed loop: alarms, cases from clue to closure, webhook deliveries",
     "record": "tamper-evident record of interference (add, checkpoint, receipt, verify, redact)",
+    "assess": "assess cities or counties: capture, validity, HJ 663 index, ranking with the penalty rule",
 }
 
 

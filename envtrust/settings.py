@@ -11,6 +11,9 @@ Environment variables (all optional):
 - ``ENVTRUST_DISPLAY_TZ``: time zone the UI shows (default ``Asia/Shanghai``).
 - ``ENVTRUST_PENALTY_FACTOR``: factor for the "1.5 x city maximum" substitution rule (default 1.5).
 - ``ENVTRUST_BASEMAP``: map background, ``offline`` (default: our own layers), ``osm`` or ``amap``.
+- ``ENVTRUST_SUBSTITUTION_POLICY``: the assessment's substitution (penalty) policy: ``jinan-2018``
+  (default: factor x city maximum of the hour), ``mee-2015-175-day``, ``mee-2015-175-month`` or
+  ``none`` (analytics/standards/penalty.py; docs/assessment.md).
 - ``ENVTRUST_AQI_TABLE``: IAQI breakpoint table (default ``hj633_2012``; see analytics/standards/aqi.py).
 - ``ENVTRUST_SECURE_COOKIES``: ``1`` marks the dashboard's session cookie ``Secure`` (sent over
   HTTPS only). Default off, because ``make run`` serves plain HTTP on localhost; switch it on
@@ -42,7 +45,7 @@ from pathlib import Path
 
 from analytics.standards.aqi import DEFAULT_TABLE as DEFAULT_AQI_TABLE
 from analytics.standards.aqi import resolve_table_name
-from analytics.standards.penalty import PENALTY_FACTOR
+from analytics.standards.penalty import DEFAULT_POLICY_ID, PENALTY_FACTOR, resolve_policy
 from analytics.timeconv import PlausibleWindow
 from analytics.vocabulary import DISPLAY_TZ
 from data import SAMPLE_DIR
@@ -63,6 +66,7 @@ class Settings:
     secret_key: str = field(default_factory=lambda: secrets.token_hex(32))
     display_tz: str = DISPLAY_TZ
     penalty_factor: float = PENALTY_FACTOR
+    substitution_policy: str = DEFAULT_POLICY_ID
     aqi_table: str = DEFAULT_AQI_TABLE
     basemap: str = "offline"
     secure_cookies: bool = False
@@ -146,6 +150,8 @@ def load_settings(**overrides: object) -> Settings:
         values["display_tz"] = env["ENVTRUST_DISPLAY_TZ"]
     if "ENVTRUST_PENALTY_FACTOR" in env:
         values["penalty_factor"] = float(env["ENVTRUST_PENALTY_FACTOR"])
+    if "ENVTRUST_SUBSTITUTION_POLICY" in env:
+        values["substitution_policy"] = env["ENVTRUST_SUBSTITUTION_POLICY"]
     if "ENVTRUST_AQI_TABLE" in env:
         values["aqi_table"] = env["ENVTRUST_AQI_TABLE"]
     if "ENVTRUST_BASEMAP" in env:
@@ -175,6 +181,7 @@ def load_settings(**overrides: object) -> Settings:
     if "db_path" in values:
         values["db_path"] = Path(values["db_path"])  # type: ignore[arg-type]
     settings = Settings(**values)  # type: ignore[arg-type]
+    resolve_policy(settings.substitution_policy)  # an unknown policy fails at start-up too
     resolve_table_name(settings.aqi_table)  # an unknown table fails here, at start-up, naming the known ones
     if settings.basemap not in BASEMAPS:
         raise ValueError(f"unknown basemap {settings.basemap!r} (ENVTRUST_BASEMAP); choose one of {', '.join(BASEMAPS)}")
