@@ -35,6 +35,7 @@ COMMANDS: dict[str, str] = {
     "case": "the closed loop: alarms, cases from clue to closure, webhook deliveries",
     "record": "tamper-evident record of interference (add, checkpoint, receipt, verify, redact)",
     "assess": "assess cities or counties: capture, validity, HJ 663 index, ranking with the penalty rule",
+    "contractors": "contractors and labs: comparison samples, scorecard, credit history and blacklist",
 }
 
 

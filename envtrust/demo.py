@@ -13,6 +13,8 @@ What goes in (``docs/demo-network.md``):
 3. ``store.sort_readings``, the demo users (passwords printed and written to
    ``demo-accounts.txt`` next to the database), the planted ground truth in ``demo_truth``,
    and plausibility scores (:func:`envtrust.scoring.score_store`).
+4. Contractors and labs with dated assignments and a season of manual comparison samples
+   (:mod:`data.synthetic.contractors`; one operator's analysers drift low).
 
 One seed drives every generator; the same seed and data give the same database.
 """
@@ -48,6 +50,7 @@ from data.synthetic.polluters import generate_polluters, polluter_outlets
 from data.synthetic.water import generate_water
 from data.users import add_user
 from data.views import build_map_cache
+from envtrust.contractors import build_demo_contractors
 from envtrust.demo_cases import open_demo_cases
 from envtrust.release import release_demo
 from envtrust.scoring import score_store
@@ -82,6 +85,7 @@ class DemoSummary:
     rows_quarantined: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
     truth_events: int = 0
+    contractors: dict[str, int] = field(default_factory=dict)
     scoring: str = ""
     seconds: dict[str, float] = field(default_factory=dict)
     skipped: bool = False
@@ -104,6 +108,8 @@ class DemoSummary:
                    + (" (" + ", ".join(f"{k} {v:,}" for k, v in sorted(self.reasons.items())) + ")"
                       if self.reasons else ""))
         out.append(f"planted interference (demo_truth): {self.truth_events}")
+        if self.contractors:
+            out.append("contractors: " + ", ".join(f"{k} {v:,}" for k, v in self.contractors.items()))
         out.append(f"scoring: {self.scoring}")
         out.append("time: " + ", ".join(f"{k} {v:.1f}s" for k, v in self.seconds.items()))
         return out
@@ -174,7 +180,8 @@ def build_demo(db_path: str | Path, *, full: bool | None = None, seed: int = 201
     src = data_sources(full, settings.shared_data)
     summary = DemoSummary(str(db_path), full, seed)
     say = log or (lambda _m: None)
-    steps = ["stations", "beijing", "national day", "micro", "water", "polluters", "sort", "users", "scoring"]
+    steps = ["stations", "beijing", "national day", "micro", "water", "polluters", "sort", "contractors", "users",
+             "scoring"]
     bar = _bar(len(steps), progress)
     t_all = time.perf_counter()
 
@@ -246,6 +253,10 @@ def build_demo(db_path: str | Path, *, full: bool | None = None, seed: int = 201
         sort_readings(con)
         build_map_cache(con)
         step("sort", t0)
+        t0 = time.perf_counter()
+        summary.contractors = build_demo_contractors(con, lo, hi, seed=seed, beijing_air=bj_ids,
+                                                     season_days=DEMO_SCORE_DAYS)
+        step("contractors", t0)
         t0 = time.perf_counter()
         add_demo_users(con, db_path)
         step("users", t0)

@@ -124,3 +124,16 @@ def test_cli_rejects_a_directory(tmp_path, capsys):
 
     assert main(["demo", "--db", str(tmp_path), "--no-progress"]) == 2
     assert "directory" in capsys.readouterr().err
+
+
+def test_demo_has_contractors_and_a_comparison_season(built):
+    db, summary = built
+    con = connect(db)
+    try:
+        assert _one(con, "SELECT count(*) FROM contractors WHERE kind = 'operator'") >= 4
+        assert _one(con, "SELECT count(DISTINCT station_id) FROM contractor_assignments WHERE station_id IN "
+                         "(SELECT unnest(?))", [BEIJING]) == 12
+        assert _one(con, "SELECT count(*) FROM comparison_samples") == summary.contractors["samples_stored"] > 50
+        assert _one(con, "SELECT count(*) FROM credit_entries WHERE kind = 'blacklist'") >= 1
+    finally:
+        con.close()
