@@ -6,6 +6,8 @@ blank label). Station names are never translated: they are shown as in the sourc
 
 from __future__ import annotations
 
+from analytics.vocabulary import INTERFERENCE_CHANNELS
+
 DEFAULT_LANG = "zh"
 LANGS: tuple[str, ...] = ("zh", "en")
 
@@ -186,7 +188,38 @@ _TEXT: dict[str, tuple[str, str]] = {
     "tip_what": ("举报内容", "What"),
     "tip_where": ("地点", "Where"),
     "tip_when": ("时间", "When"),
+    # interference record (干预留痕)
+    "nav_record": ("干预留痕", "Interference record"),
+    "record_title": ("干预留痕记录", "Record an interference"),
+    "record_intro": ("领导干部或有关人员对监测数据的批示、函文、口头要求或暗示，须全程留痕、如实记录。记录写入防篡改日志，任何修改、删除都会被发现。",
+                     "Every instruction, letter, call or hint by an official about monitoring data is recorded in full. "
+                     "Entries go into a tamper-evident log: any later edit or deletion is found."),
+    "interferer_name": ("干预人姓名", "Name of the person interfering"),
+    "interferer_post": ("职务", "Post"),
+    "interferer_unit": ("单位", "Unit"),
+    "channel": ("方式", "Channel"),
+    "occurred_at": ("发生时间(北京时间)", "When (local time)"),
+    "record_content": ("内容(完整记录)", "Content (in full)"),
+    "record_stations": ("涉及站点(逗号分隔)", "Stations concerned (comma-separated)"),
+    "record_cases": ("涉及案件(逗号分隔)", "Cases concerned (comma-separated)"),
+    "attachments": ("附件", "Attachments"),
+    "choose_files": ("拖放或选择文件", "Drop or choose files"),
+    "record_save": ("提交记录", "Save record"),
+    "record_saved": ("已记录，编号", "Recorded as entry"),
+    "record_receipt": ("下载回执(含包含性证明)", "Download receipt (with inclusion proof)"),
+    "record_checkpoint": ("签发检查点", "Sign a checkpoint"),
+    "record_list": ("已记录的干预", "Recorded interference"),
+    "recorded_by": ("记录人", "Recorded by"),
+    "logged_at": ("入档时间", "Logged at"),
+    "entry_no": ("编号", "Entry"),
+    "redacted": ("已依法删除内容", "Content redacted"),
+    "no_records": ("暂无记录", "No records yet"),
+    "record_error": ("未保存", "Not saved"),
+    "no_signing_key": ("缺少签名密钥，请先运行 envtrust init", "No signing key: run envtrust init"),
 }
+_CHANNEL_EN: dict[str, str] = {"written_instruction": "Written instruction", "letter": "Letter", "oral": "Oral",
+                                "hint": "Hint", "other": "Other"}
+_TEXT.update({f"channel_{code}": (zh, _CHANNEL_EN[code]) for code, zh in INTERFERENCE_CHANNELS.items()})
 
 AQI_LEVEL_NAMES: dict[int, tuple[str, str]] = {
     1: ("优", "Excellent"), 2: ("良", "Good"), 3: ("轻度污染", "Lightly polluted"),

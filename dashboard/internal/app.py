@@ -16,6 +16,7 @@ from dashboard.internal.ids import ShellIds
 from dashboard.internal.pages import (
     cases_callbacks,
     explorer_callbacks,
+    record_callbacks,
     situation_callbacks,
     station_callbacks,
 )
@@ -55,7 +56,7 @@ def create_internal_app(server, settings) -> dash.Dash:
         Input(ShellIds.LANG, "data"),
     )
     def render(pathname, search, lang):
-        return shell_layout.render_page(db_cursor(), pathname, search, lang, tz)
+        return shell_layout.render_page(db_cursor(), pathname, search, lang, tz, current_user())
 
     @guarded_callback(
         app,
@@ -67,6 +68,7 @@ def create_internal_app(server, settings) -> dash.Dash:
         Output(ShellIds.USER, "children"),
         Output(ShellIds.LANG_BUTTON, "children"),
         Output(ShellIds.LOGOUT, "children"),
+        Output(ShellIds.NAV_RECORD, "children"),
         Input(ShellIds.LANG, "data"),
     )
     def header(lang):
@@ -87,4 +89,5 @@ def create_internal_app(server, settings) -> dash.Dash:
     explorer_callbacks.set_callbacks(app, settings)
     station_callbacks.set_callbacks(app, settings)
     cases_callbacks.set_callbacks(app, settings)
+    record_callbacks.set_callbacks(app, settings)
     return app

@@ -8,7 +8,7 @@ from dash import dcc, html
 
 from dashboard.i18n import DEFAULT_LANG, normalise_lang, t
 from dashboard.internal.ids import ShellIds
-from dashboard.internal.pages import cases, cases_detail, cases_inbox, explorer, situation, station
+from dashboard.internal.pages import cases, cases_detail, cases_inbox, explorer, record, situation, station
 from dashboard.request_state import current_user, settings
 from envtrust.cases import parse_clocks
 
@@ -27,6 +27,7 @@ def shell() -> html.Div:
                 dcc.Link(id=ShellIds.NAV_EVENTS, href=PREFIX + "events", className="nav-link"),
                 dcc.Link(id=ShellIds.NAV_INBOX, href=PREFIX + "inbox", className="nav-link"),
                 dcc.Link(id=ShellIds.NAV_CASES, href=PREFIX + "cases", className="nav-link"),
+                dcc.Link(id=ShellIds.NAV_RECORD, href=PREFIX + "record", className="nav-link"),
             ]),
             html.Span(id=ShellIds.USER, className="user"),
             html.Button(id=ShellIds.LANG_BUTTON, n_clicks=0, className="btn btn-light lang-button"),
@@ -37,7 +38,7 @@ def shell() -> html.Div:
 
 
 def route(pathname: str | None, search: str | None) -> tuple[str, dict]:
-    """Which page a URL shows: ('situation'|'events'|'station'|'not_found', arguments)."""
+    """Which page a URL shows: ('situation'|'events'|'record'|'station'|'not_found', arguments)."""
     path = (pathname or PREFIX).rstrip("/") + "/"
     if not path.startswith(PREFIX):
         return "not_found", {}
@@ -51,6 +52,8 @@ def route(pathname: str | None, search: str | None) -> tuple[str, dict]:
     if rest.startswith("case/"):
         case_id = unquote(rest[len("case/"):])
         return ("case", {"case_id": case_id}) if case_id else ("not_found", {})
+    if rest == "record":
+        return "record", {}
     if rest.startswith("station/"):
         sid = unquote(rest[len("station/"):])
         query = parse_qs((search or "").lstrip("?"))
@@ -59,14 +62,17 @@ def route(pathname: str | None, search: str | None) -> tuple[str, dict]:
     return "not_found", {}
 
 
-def render_page(con, pathname: str | None, search: str | None, lang: str | None, tz: str):
-    """The page component for a URL, in ``lang``. Pure given the store."""
+def render_page(con, pathname: str | None, search: str | None, lang: str | None, tz: str, user=None):
+    """The page component for a URL, in ``lang``. Pure given the store (and, for the recording
+    page, the user: it lists only what they may see)."""
     lang = normalise_lang(lang)
     page, args = route(pathname, search)
     if page == "situation":
         return situation.layout(con, lang, tz)
     if page == "events":
         return explorer.layout(con, lang, tz)
+    if page == "record" and user is not None:
+        return record.layout(con, user.username, user.role, lang, tz)
     if page == "station":
         return station.layout(con, args["station_id"], args["event_id"], lang, tz)
     if page in ("cases", "case", "inbox"):
@@ -81,7 +87,8 @@ def render_page(con, pathname: str | None, search: str | None, lang: str | None,
 
 
 def header_texts(lang: str | None, username: str | None) -> tuple[str, ...]:
-    """Title, nav labels, user, language-button and logout texts."""
+    """Title, nav labels, user, language-button and logout texts, then the recording page's nav label
+    (the order of the header callback's outputs)."""
     lang = normalise_lang(lang)
     return (t("app_title", lang), t("nav_situation", lang), t("nav_events", lang), t("nav_inbox", lang),
-            t("nav_cases", lang), username or "", t("lang_switch", lang), t("logout", lang))
+            t("nav_cases", lang), username or "", t("lang_switch", lang), t("logout", lang), t("nav_record", lang))
