@@ -64,6 +64,11 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(str(exc)) from None
     for line in summary.lines():
         print(line)
+    from envtrust.record.service import ensure_signing_key
+
+    record_settings = load_settings(db_path=db)
+    if ensure_signing_key(record_settings):  # the recording page signs checkpoints with it
+        print(f"record signing key created at {record_settings.record_key_path}")
     print(accounts_text())
     print(f"(accounts also written to {db.resolve().parent / 'demo-accounts.txt'})")
     return 0

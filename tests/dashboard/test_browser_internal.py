@@ -65,8 +65,12 @@ def base_url(tmp_path_factory):
     from dashboard.server import close_server, create_server
     from envtrust.settings import load_settings
 
+    from envtrust.record.service import ensure_signing_key
+
     db = FX.build_internal_store(tmp_path_factory.mktemp("browser") / "store.duckdb")
-    app = create_server(load_settings(db_path=db, secret_key="b" * 64))
+    settings = load_settings(db_path=db, secret_key="b" * 64)
+    ensure_signing_key(settings)  # the recording page signs checkpoints
+    app = create_server(settings)
     active = InFlight(app)
     http = make_server("127.0.0.1", 0, active, threaded=True)
     thread = threading.Thread(target=http.serve_forever, daemon=True)
@@ -231,3 +235,24 @@ def test_language_switch(page):
     screenshot(page, "situation_en")
     page.click("#shell-lang-button")
     page.wait_for_function("() => document.querySelector('#shell-nav-situation').innerText === '态势一张图'")
+
+
+def test_record_page_saves_an_interference(page, base_url):
+    """The station head records a phone call (口头) and sees it listed, in Chinese."""
+    page.goto(f"{base_url}/app/record")
+    page.wait_for_selector("#record-name", timeout=30_000)
+    assert "干预留痕" in page.locator("h2").first.inner_text()
+    page.fill("#record-name", "王五")
+    page.fill("#record-post", "副县长")
+    page.fill("#record-unit", "某县人民政府")
+    page.get_by_label("口头").check()
+    page.fill("#record-occurred-at", "2026-03-01T09:30")
+    page.fill("#record-content", "电话要求关注东四站的数据")
+    page.fill("#record-stations", "1003A")
+    page.click("#record-save")
+    page.wait_for_function("() => document.querySelector('#record-status').innerText.includes('已记录')",
+                           timeout=30_000)
+    table = page.locator("#record-list").inner_text()
+    assert "王五" in table and "副县长" in table and "口头" in table and "2026-03-01 09:30" in table
+    assert page.outside_requests == []
+    screenshot(page, "record")

@@ -166,3 +166,15 @@ def test_nothing_of_the_record_reaches_the_public_side(server):
         assert answer.status_code != 200 or MARKER not in text_of(answer), prefix
     con = server.extensions["envtrust"].con.cursor()
     assert con.execute("SELECT count(*) FROM record_log WHERE kind = 'interference'").fetchone()[0] == 1
+
+
+def test_a_missing_signing_key_never_loses_a_record(template, tmp_path):
+    settings = load_settings(db_path=FX.copy_store(template, tmp_path / "nokey.duckdb"), secret_key="n" * 64)
+    app = create_server(settings)
+    try:
+        text = text_of(post(login(app.test_client(), *FX.ANALYST[:2]), save_body()))
+        assert "已记录，编号" in text and "envtrust init" in text
+        con = app.extensions["envtrust"].con.cursor()
+        assert con.execute("SELECT count(*) FROM record_log WHERE kind = 'interference'").fetchone()[0] == 1
+    finally:
+        close_server(app)

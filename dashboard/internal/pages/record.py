@@ -119,9 +119,19 @@ def layout(con, username: str, role: str, lang: str, tz: str) -> html.Div:
     ], className="page page-record")
 
 
+def _signer_or_none(settings) -> service.Signer | None:
+    """The checkpoint signer; None when the key is missing (the record is still kept: signing can
+    follow, losing an interference record cannot be undone)."""
+    try:
+        return service.signer_from_settings(settings)
+    except CheckpointError:
+        return None
+
+
 def save_record(con, settings, form: dict, username: str, role: str, lang: str) -> tuple[str, html.Div, int | None]:
     """Validate and record the form; return (message, refreshed list, entry index or None)."""
     tz = settings.display_tz
+    signer = _signer_or_none(settings)
     try:
         rec = service.Interference(
             interferer_name=form.get("name") or "", interferer_post=form.get("post") or "",
@@ -130,21 +140,20 @@ def save_record(con, settings, form: dict, username: str, role: str, lang: str) 
             occurred_at=service.parse_occurred_at(form.get("occurred_at") or "", tz),
             recorded_by=username, stations=split_ids(form.get("stations")), cases=split_ids(form.get("cases")),
             attachments=decode_uploads(form.get("contents"), form.get("filenames")))
-        signer = service.signer_from_settings(settings)
         index = service.add_interference(con, rec, signer)
-    except CheckpointError:
-        return f"{t('record_error', lang)}: {t('no_signing_key', lang)}", records_table(
-            visible_records(con, username, role), lang, tz), None
     except service.RecordError as exc:
         return f"{t('record_error', lang)}: {exc}", records_table(visible_records(con, username, role), lang, tz), None
-    return f"{t('record_saved', lang)} {index}", records_table(visible_records(con, username, role), lang, tz), index
+    message = f"{t('record_saved', lang)} {index}" + ("" if signer else f" ({t('no_signing_key', lang)})")
+    return message, records_table(visible_records(con, username, role), lang, tz), index
 
 
 def receipt_text(con, settings, index: int, username: str, role: str) -> str | None:
-    """The receipt of entry ``index`` as JSON text, for the person who recorded it (or an admin)."""
+    """The receipt of entry ``index`` as JSON text, for the person who recorded it (or an admin);
+    None when it is not theirs or there is no key to sign it."""
     rows = {r.index: r for r in service.recent_interference(con, LIST_LIMIT)}
     row = rows.get(index)
-    if row is None or (row.actor != username and role != "admin"):
+    signer = _signer_or_none(settings)
+    if row is None or signer is None or (row.actor != username and role != "admin"):
         return None
-    doc = service.receipt(con, index, service.signer_from_settings(settings))
+    doc = service.receipt(con, index, signer)
     return json.dumps(doc, ensure_ascii=False, indent=1) + "\n"
