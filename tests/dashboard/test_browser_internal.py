@@ -63,9 +63,8 @@ def base_url(tmp_path_factory):
     from werkzeug.serving import make_server
 
     from dashboard.server import close_server, create_server
-    from envtrust.settings import load_settings
-
     from envtrust.record.service import ensure_signing_key
+    from envtrust.settings import load_settings
 
     db = FX.build_internal_store(tmp_path_factory.mktemp("browser") / "store.duckdb")
     settings = load_settings(db_path=db, secret_key="b" * 64)
