@@ -15,7 +15,7 @@ import pytest
 from dash import html
 
 from dashboard.internal.app import create_internal_app
-from dashboard.internal.ids import ExplorerIds, ShellIds, SituationIds, StationIds
+from dashboard.internal.ids import ExplorerIds, RecordIds, ShellIds, SituationIds, StationIds
 from dashboard.internal.layout import header_texts, render_page, route
 from dashboard.internal.pages.explorer import event_href, event_rows
 from dashboard.internal.pages.situation import admin_options, period_for, situation_view
@@ -320,7 +320,7 @@ def test_every_internal_callback_checks_the_role(template, tmp_path):
 
 def test_every_internal_callback_goes_through_the_guard(tmp_path):
     """Each callback the internal app registers is the function ``guarded_callback`` built, with the
-    roles it checks; only the review and the case pages need more than a login."""
+    roles it checks; only the review, the case pages and the record's checkpoint need more than a login."""
     from dashboard.auth import GUARD_ATTRIBUTE
     from envtrust.settings import load_settings
 
@@ -334,6 +334,7 @@ def test_every_internal_callback_goes_through_the_guard(tmp_path):
     assert roles.pop("case-fields.children") == case_roles
     assert roles.pop("..case-body.children...case-message.children..") == case_roles
     assert roles.pop("inbox-message.children") == ("analyst", "leader")
+    assert roles.pop(f"{RecordIds.CHECKPOINT_DOWNLOAD}.data") == ("admin",)
     assert set(roles.values()) == {()}
 
 
