@@ -203,6 +203,9 @@ def assess(readings: pd.DataFrame, stations: pd.DataFrame, period: Period, polic
     names = (m.set_index(m[code_col].astype(str))[name_col].groupby(level=0).first()
              if name_col in m.columns else pd.Series(dtype=str))
 
+    if members.empty:
+        raise ValueError(f"no standard station with a {code_col} reported in {period.label}; nothing to assess "
+                         "(admin codes come from geo.admin.assign_admin)")
     grid = expected_grid(readings, members, period)
     grid["interference"] = interval_mask(grid, interference)
     grid["excused"] = interval_mask(grid, excused)

@@ -284,3 +284,10 @@ def blacklist(con: Con, on: date | None = None) -> pd.DataFrame:
         "e.recorded_by FROM credit_entries e JOIN contractors c USING (contractor_id) "
         "WHERE e.kind = 'blacklist' AND e.start_date <= ? AND e.end_date >= ? ORDER BY e.start_date DESC",
         [day, day]).df()
+
+
+def comparison_span(con: Con) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+    """First and last comparison sample (UTC), or None: the scorecard's default window."""
+    lo, hi = con.execute("SELECT min(ts), max(ts + to_microseconds(CAST(duration_h * 3600e6 AS BIGINT))) "
+                         "FROM comparison_samples").fetchone()
+    return None if lo is None else (pd.Timestamp(lo), pd.Timestamp(hi))

@@ -254,3 +254,11 @@ def build_demo_contractors(con: duckdb.DuckDBPyConnection, utc_first, utc_last, 
                              e["end_date"], "demo")
     return {"assignments": len(asg), "samples_stored": report.rows_stored,
             "samples_quarantined": report.rows_quarantined, "samples_duplicate": report.rows_duplicate}
+
+
+def default_window(con: duckdb.DuckDBPyConnection) -> Window | None:
+    """The comparison season in the store (first to last sample), or None without samples."""
+    from data.contractors import comparison_span
+
+    span = comparison_span(con)
+    return None if span is None else Window(*span)

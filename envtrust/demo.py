@@ -256,6 +256,7 @@ def build_demo(db_path: str | Path, *, full: bool | None = None, seed: int = 201
         t0 = time.perf_counter()
         summary.contractors = build_demo_contractors(con, lo, hi, seed=seed, beijing_air=bj_ids,
                                                      season_days=DEMO_SCORE_DAYS)
+        summary.contractors["assessment_units"] = _assess(con, full)
         step("contractors", t0)
         t0 = time.perf_counter()
         add_demo_users(con, db_path)
@@ -275,6 +276,15 @@ def build_demo(db_path: str | Path, *, full: bool | None = None, seed: int = 201
             bar.close()
         con.close()
     return summary
+
+
+def _assess(con: duckdb.DuckDBPyConnection, full: bool) -> int:
+    """Store a county assessment of the demo's Beijing year (full) or month (sample) for the leaders' page."""
+    from envtrust.assessment import policy_from_settings, run_assessment
+
+    _, result = run_assessment(con, "2016" if full else "2016-12", "county", policy_from_settings(load_settings()),
+                               by="demo")
+    return len(result.units)
 
 
 def _synthetic_window(con, bj_ids: list[str], full: bool) -> tuple[pd.Timestamp, pd.Timestamp]:

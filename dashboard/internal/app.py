@@ -14,7 +14,9 @@ from dashboard.internal.evidence_route import register_evidence_route
 from dashboard.internal.geo_route import register_geo_route
 from dashboard.internal.ids import ShellIds
 from dashboard.internal.pages import (
+    assessment_callbacks,
     cases_callbacks,
+    contractors_callbacks,
     explorer_callbacks,
     record_callbacks,
     situation_callbacks,
@@ -69,6 +71,8 @@ def create_internal_app(server, settings) -> dash.Dash:
         Output(ShellIds.LANG_BUTTON, "children"),
         Output(ShellIds.LOGOUT, "children"),
         Output(ShellIds.NAV_RECORD, "children"),
+        Output(ShellIds.NAV_ASSESSMENT, "children"),
+        Output(ShellIds.NAV_CONTRACTORS, "children"),
         Input(ShellIds.LANG, "data"),
     )
     def header(lang):
@@ -90,4 +94,6 @@ def create_internal_app(server, settings) -> dash.Dash:
     station_callbacks.set_callbacks(app, settings)
     cases_callbacks.set_callbacks(app, settings)
     record_callbacks.set_callbacks(app, settings)
+    assessment_callbacks.set_callbacks(app, settings)
+    contractors_callbacks.set_callbacks(app, settings)
     return app

@@ -15,6 +15,8 @@ class ShellIds(StrEnum):
     NAV_INBOX = "shell-nav-inbox"
     NAV_CASES = "shell-nav-cases"
     NAV_RECORD = "shell-nav-record"
+    NAV_ASSESSMENT = "shell-nav-assessment"
+    NAV_CONTRACTORS = "shell-nav-contractors"
     TITLE = "shell-title"
     USER = "shell-user"
     LOGOUT = "shell-logout"
@@ -122,3 +124,18 @@ class RecordIds(StrEnum):
     CHECKPOINT = "record-checkpoint"
     CHECKPOINT_DOWNLOAD = "record-checkpoint-download"
     LIST = "record-list"
+class AssessmentIds(StrEnum):
+    LEVEL = "assessment-level"
+    RUN = "assessment-run"
+    MAP = "assessment-map"
+    GRID = "assessment-grid"
+    CAUSES = "assessment-causes"
+    EXPORT = "assessment-export"
+
+
+class ContractorIds(StrEnum):
+    GRID = "contractors-grid"
+    EXPORT = "contractors-export"
+    BLACKLIST = "contractors-blacklist"
+    CREDIT = "contractors-credit"
+    LABS = "contractors-labs"

@@ -8,7 +8,17 @@ from dash import dcc, html
 
 from dashboard.i18n import DEFAULT_LANG, normalise_lang, t
 from dashboard.internal.ids import ShellIds
-from dashboard.internal.pages import cases, cases_detail, cases_inbox, explorer, record, situation, station
+from dashboard.internal.pages import (
+    assessment,
+    cases,
+    cases_detail,
+    cases_inbox,
+    contractors,
+    explorer,
+    record,
+    situation,
+    station,
+)
 from dashboard.request_state import current_user, settings
 from envtrust.cases import parse_clocks
 
@@ -28,6 +38,8 @@ def shell() -> html.Div:
                 dcc.Link(id=ShellIds.NAV_INBOX, href=PREFIX + "inbox", className="nav-link"),
                 dcc.Link(id=ShellIds.NAV_CASES, href=PREFIX + "cases", className="nav-link"),
                 dcc.Link(id=ShellIds.NAV_RECORD, href=PREFIX + "record", className="nav-link"),
+                dcc.Link(id=ShellIds.NAV_ASSESSMENT, href=PREFIX + "assessment", className="nav-link"),
+                dcc.Link(id=ShellIds.NAV_CONTRACTORS, href=PREFIX + "contractors", className="nav-link"),
             ]),
             html.Span(id=ShellIds.USER, className="user"),
             html.Button(id=ShellIds.LANG_BUTTON, n_clicks=0, className="btn btn-light lang-button"),
@@ -45,8 +57,8 @@ def route(pathname: str | None, search: str | None) -> tuple[str, dict]:
     rest = path[len(PREFIX):].strip("/")
     if rest == "":
         return "situation", {}
-    if rest == "events":
-        return "events", {}
+    if rest in ("events", "assessment", "contractors"):
+        return rest, {}
     if rest in ("cases", "inbox"):
         return rest, {}
     if rest.startswith("case/"):
@@ -73,6 +85,10 @@ def render_page(con, pathname: str | None, search: str | None, lang: str | None,
         return explorer.layout(con, lang, tz)
     if page == "record" and user is not None:
         return record.layout(con, user.username, user.role, lang, tz)
+    if page == "assessment":
+        return assessment.layout(con, lang)
+    if page == "contractors":
+        return contractors.layout(con, lang)
     if page == "station":
         return station.layout(con, args["station_id"], args["event_id"], lang, tz)
     if page in ("cases", "case", "inbox"):
@@ -87,8 +103,9 @@ def render_page(con, pathname: str | None, search: str | None, lang: str | None,
 
 
 def header_texts(lang: str | None, username: str | None) -> tuple[str, ...]:
-    """Title, nav labels, user, language-button and logout texts, then the recording page's nav label
-    (the order of the header callback's outputs)."""
+    """Title, nav labels, user, language-button and logout texts, then the record, assessment and
+    contractor nav labels (the order of the header callback's outputs)."""
     lang = normalise_lang(lang)
     return (t("app_title", lang), t("nav_situation", lang), t("nav_events", lang), t("nav_inbox", lang),
-            t("nav_cases", lang), username or "", t("lang_switch", lang), t("logout", lang), t("nav_record", lang))
+            t("nav_cases", lang), username or "", t("lang_switch", lang), t("logout", lang), t("nav_record", lang),
+            t("nav_assessment", lang), t("nav_contractors", lang))
