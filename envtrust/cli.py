@@ -43,6 +43,22 @@ class UserError(Exception):
     """A problem the user can fix (bad path, bad option, bad file): printed without a traceback."""
 
 
+def open_store_for_writing(db: str | None):
+    """The store named by ``--db`` (or the settings), migrated; a store another process holds
+    for writing becomes one clear UserError instead of DuckDB's lock traceback."""
+    import duckdb
+
+    from data.store import connect
+    from envtrust.settings import load_settings
+
+    path = load_settings(db_path=db).db_path
+    try:
+        return connect(path)
+    except duckdb.IOException as exc:
+        raise UserError(f"cannot open {path} for writing (stop `envtrust serve` or other writers "
+                        f"first): {exc}") from exc
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="envtrust",

@@ -12,13 +12,9 @@ from __future__ import annotations
 
 import argparse
 import getpass
-from pathlib import Path
-
-import duckdb
 
 from envtrust.api import keys
-from envtrust.cli import UserError
-from envtrust.settings import load_settings
+from envtrust.cli import UserError, open_store_for_writing
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,22 +32,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     rev.add_argument("--db")
 
 
-def _open(db: str | None) -> duckdb.DuckDBPyConnection:
-    from data.store import connect
-
-    path = Path(load_settings(db_path=db).db_path)
-    try:
-        return connect(path)
-    except duckdb.IOException as exc:
-        raise UserError(f"cannot open {path} for writing (stop `envtrust serve` first): {exc}") from exc
-
 
 def run(args: argparse.Namespace) -> int:
     from data.release import list_api_keys
 
     if args.apikey_command is None:
         raise UserError("say what to do: `envtrust apikey add --dept NAME --scope read`, `list` or `revoke ID`")
-    con = _open(args.db)
+    con = open_store_for_writing(args.db)
     try:
         if args.apikey_command == "list":
             for row in list_api_keys(con).itertuples(index=False):

@@ -13,12 +13,8 @@ from __future__ import annotations
 
 import argparse
 import getpass
-from pathlib import Path
 
-import duckdb
-
-from envtrust.cli import UserError
-from envtrust.settings import load_settings
+from envtrust.cli import UserError, open_store_for_writing
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -43,22 +39,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     fix.add_argument("--db")
 
 
-def _open(db: str | None) -> duckdb.DuckDBPyConnection:
-    from data.store import connect
-
-    path = Path(load_settings(db_path=db).db_path)
-    try:
-        return connect(path)
-    except duckdb.IOException as exc:
-        raise UserError(f"cannot open {path} for writing (stop `envtrust serve` first): {exc}") from exc
-
 
 def run(args: argparse.Namespace) -> int:
     from envtrust import release
 
     if args.release_command is None:
         raise UserError("say what to do: publish, audit, finalize or correct (see --help)")
-    con = _open(args.db)
+    con = open_store_for_writing(args.db)
     actor = getpass.getuser()
     try:
         if args.release_command == "publish":

@@ -13,13 +13,9 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
-from pathlib import Path
-
-import duckdb
 
 from data.users import ROLES
-from envtrust.cli import UserError
-from envtrust.settings import load_settings
+from envtrust.cli import UserError, open_store_for_writing
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -49,16 +45,6 @@ def read_password(from_stdin: bool) -> str:
     return first
 
 
-def _open(db: str | None) -> duckdb.DuckDBPyConnection:
-    from data.store import connect
-
-    path = Path(load_settings(db_path=db).db_path)
-    try:
-        return connect(path)
-    except duckdb.IOException as exc:
-        raise UserError(f"cannot open {path} for writing (stop `envtrust serve` or other writers "
-                        f"first): {exc}") from exc
-
 
 def run(args: argparse.Namespace) -> int:
     from data import audit
@@ -67,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     if args.user_command is None:
         raise UserError("say what to do: `envtrust user add NAME --role R` or `envtrust user list`")
     if args.user_command == "list":
-        con = _open(args.db)
+        con = open_store_for_writing(args.db)
         try:
             users = list_users(con)
         finally:
@@ -79,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"{row.username:<20} {row.role:<8} {row.display_name or ''}")
         return 0
     password = read_password(args.password_stdin)
-    con = _open(args.db)
+    con = open_store_for_writing(args.db)
     try:
         try:
             add_user(con, args.username, password, args.role, args.display_name, replace=args.replace)
