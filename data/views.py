@@ -255,7 +255,7 @@ def suspicion(con: Con, start: datetime, end: datetime) -> pd.DataFrame:
     """Strongest non-dismissed event score per station among events overlapping ``[start, end)``."""
     return con.execute(
         "SELECT station_id, max(score) AS suspicion, count(*) AS n_events FROM events "
-        "WHERE start < ? AND \"end\" >= ? AND status <> 'false_alarm' GROUP BY station_id",
+        f"WHERE start < ? AND \"end\" >= ? AND status <> 'false_alarm' AND {INTERFERENCE} GROUP BY station_id",
         [end, start],
     ).df()
 
@@ -292,7 +292,7 @@ def _suspicion_windows(con: Con, windows: list[tuple[datetime, datetime]]) -> li
         cond = 'start < ? AND "end" >= ?'
         cols.append(f"max(score) FILTER (WHERE {cond}) AS s{i}, count(*) FILTER (WHERE {cond}) AS n{i}")
         args += [e, s, e, s]
-    rows = con.execute(f"SELECT station_id, {', '.join(cols)} FROM events WHERE status <> 'false_alarm' "
+    rows = con.execute(f"SELECT station_id, {', '.join(cols)} FROM events WHERE status <> 'false_alarm' AND {INTERFERENCE} "
                        f"GROUP BY station_id", args).fetchall()
     out = []
     for i in range(len(windows)):
@@ -463,7 +463,7 @@ def reporting_stations(con: Con, start: datetime, end: datetime,
 
 def open_event_count(con: Con, at: datetime, station_ids: list[str] | None = None) -> int:
     """Events still open that had started before ``at``."""
-    sql = f"SELECT count(*) FROM events WHERE status IN ({_placeholders(OPEN_STATUSES)}) AND start < ?"
+    sql = f"SELECT count(*) FROM events WHERE status IN ({_placeholders(OPEN_STATUSES)}) AND {INTERFERENCE} AND start < ?"
     args: list = [*OPEN_STATUSES, at]
     if station_ids is not None:
         if not station_ids:
@@ -504,7 +504,7 @@ def _open_events_at(con: Con, ats: list[datetime], station_ids: list[str]) -> li
         return [0] * len(ats)
     cols = ", ".join("count(*) FILTER (WHERE start < ?)" for _ in ats)
     row = con.execute(f"SELECT {cols} FROM events WHERE status IN ({_placeholders(OPEN_STATUSES)}) "
-                      f"AND station_id IN (SELECT unnest(?::VARCHAR[]))",
+                      f"AND {INTERFERENCE} AND station_id IN (SELECT unnest(?::VARCHAR[]))",
                       [*ats, *OPEN_STATUSES, list(station_ids)]).fetchone()
     return [int(v or 0) for v in row]
 
@@ -576,13 +576,20 @@ def headline(con: Con, start: datetime, end: datetime, kinds: list[str] | None =
 
 # ---------------------------------------------------------------- events
 
+#: suspected interference, i.e. every event but the data-completeness alarms (kind 'data_gap')
+INTERFERENCE = "kind <> 'data_gap'"
+INTERFERENCE_E = "e.kind <> 'data_gap'"
+
 def events_table(con: Con, kinds: list[str] | None = None, statuses: list[str] | None = None,
                  station_id: str | None = None, since: datetime | None = None, until: datetime | None = None,
-                 min_score: float | None = None, limit: int = 10_000) -> pd.DataFrame:
-    """Events ranked by score (highest first) with station name and kind, filtered by the arguments."""
+                 min_score: float | None = None, limit: int = 10_000, data_gaps: bool = False) -> pd.DataFrame:
+    """Events ranked by their graded figure (``rank_score``, then score; highest first) with station
+    name and kind, filtered by the arguments. ``data_gaps``: the data-completeness alarms (kind
+    ``data_gap``) instead of the suspected interference."""
     sql = ("SELECT e.event_id, e.station_id, s.name AS station_name, s.name_en AS station_name_en, "
            "s.kind AS station_kind, s.province, s.city, s.county, e.kind, e.start, e.\"end\", e.score, "
-           "e.parameters, e.status, e.summary FROM events e LEFT JOIN stations s USING (station_id) WHERE 1=1")
+           "e.rank_score, e.parameters, e.status, e.summary FROM events e LEFT JOIN stations s USING (station_id) "
+           f"WHERE {'NOT ' if data_gaps else ''}({INTERFERENCE_E})")
     args: list = []
     if kinds:
         sql += f" AND e.kind IN ({_placeholders(kinds)})"
@@ -602,7 +609,7 @@ def events_table(con: Con, kinds: list[str] | None = None, statuses: list[str] |
     if min_score is not None:
         sql += " AND e.score >= ?"
         args.append(float(min_score))
-    sql += " ORDER BY e.score DESC, e.start, e.event_id LIMIT ?"
+    sql += " ORDER BY e.rank_score DESC NULLS LAST, e.score DESC, e.start, e.event_id LIMIT ?"
     args.append(int(limit))
     return con.execute(sql, args).df()
 

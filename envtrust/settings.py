@@ -18,6 +18,10 @@ Environment variables (all optional):
 - ``ENVTRUST_HJ212_ALLOW_NO_PW``: ``1`` lets the HJ 212 receiver accept packets from a data logger
   (MN) that has no access password configured, without checking PW (the pre-2026 behaviour).
   Default off: such packets are refused with QnRtn 3 (docs/hj212.md).
+- ``ENVTRUST_ANALYST_CAPACITY``: the operating point - how many suspected-interference events per
+  station-month the monitoring centre can check, per network, as ``air=0.3,water=0.3,polluter=0.3``
+  (default 0.3 each; networks left out keep the default). The explorer shows how many events of
+  the period fall above it (docs/engine.md, "Operating point").
 """
 
 from __future__ import annotations
@@ -37,6 +41,25 @@ from geo.layers import set_layer_dirs
 REPO_ROOT = Path(__file__).resolve().parent.parent
 #: map backgrounds: our own offline layers, or OpenStreetMap / AMap tiles where a network is allowed
 BASEMAPS: tuple[str, ...] = ("offline", "osm", "amap")
+#: events per station-month an analyst checks, per network (the targets' operating point)
+DEFAULT_ANALYST_CAPACITY: dict[str, float] = {"air": 0.3, "water": 0.3, "polluter": 0.3}
+
+
+def parse_capacity(value: str) -> dict[str, float]:
+    """``air=0.3,water=0.5`` -> capacities per network over the defaults; a bad item is refused
+    with the known networks named."""
+    out = dict(DEFAULT_ANALYST_CAPACITY)
+    for item in (v.strip() for v in value.split(",") if v.strip()):
+        name, _, number = item.partition("=")
+        name = name.strip()
+        if name not in DEFAULT_ANALYST_CAPACITY or not number.strip():
+            raise ValueError(f"ENVTRUST_ANALYST_CAPACITY: {item!r}: expected NETWORK=NUMBER with NETWORK one of "
+                             f"{', '.join(DEFAULT_ANALYST_CAPACITY)}")
+        x = float(number)
+        if not x > 0:
+            raise ValueError(f"ENVTRUST_ANALYST_CAPACITY: {item!r}: the capacity must be positive")
+        out[name] = x
+    return out
 
 
 @dataclass(frozen=True)
@@ -53,6 +76,7 @@ class Settings:
     basemap: str = "offline"
     secure_cookies: bool = False
     hj212_allow_no_pw: bool = False
+    analyst_capacity: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_ANALYST_CAPACITY))
 
     @property
     def layer_dirs(self) -> tuple[Path, ...]:
@@ -110,6 +134,8 @@ def load_settings(**overrides: object) -> Settings:
         values["secure_cookies"] = env_flag("ENVTRUST_SECURE_COOKIES", env["ENVTRUST_SECURE_COOKIES"])
     if "ENVTRUST_HJ212_ALLOW_NO_PW" in env:
         values["hj212_allow_no_pw"] = env_flag("ENVTRUST_HJ212_ALLOW_NO_PW", env["ENVTRUST_HJ212_ALLOW_NO_PW"])
+    if "ENVTRUST_ANALYST_CAPACITY" in env:
+        values["analyst_capacity"] = parse_capacity(env["ENVTRUST_ANALYST_CAPACITY"])
     values.update({k: v for k, v in overrides.items() if v is not None})
     if "db_path" in values:
         values["db_path"] = Path(values["db_path"])  # type: ignore[arg-type]

@@ -15,7 +15,7 @@ import json
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +45,7 @@ from analytics.evaluation.metrics import (
     station_months,
     to_station_hours,
 )
+from analytics.events import DATA_GAP_KIND
 from analytics.pipeline import PIPELINE_DIR, load_pipeline, score_partition
 from analytics.timeconv import CST_OFFSET
 from data.adapters.beijing import read_prsa_pollutants
@@ -117,6 +118,7 @@ class MethodRun:
     wall_s: float
     readings: int
     error: str | None = None
+    data_gaps: int = 0  # data-completeness alarms (envtrust), not counted as own events
 
 
 def halves(readings: pd.DataFrame) -> tuple[Split, Split]:
@@ -175,7 +177,19 @@ def run_engine(readings: pd.DataFrame, stations: pd.DataFrame, grid: pd.DataFram
     below = None
     if pipe.ensemble.alarm_level is not None and pipe.ensemble.combined is not None:
         below = float(np.nextafter(final_score(np.array([pipe.ensemble.alarm_level]), pipe.ensemble)[0], 0.0))
-    return MethodRun("envtrust", _engine_station_hours(result, grid, below), result.events, wall, len(readings))
+    events = interference_events(result.events)
+    run = MethodRun("envtrust", _engine_station_hours(replace(result, events=events), grid, below),
+                    events, wall, len(readings))
+    run.data_gaps = int((result.events["kind"] == DATA_GAP_KIND).sum()) if len(result.events) else 0
+    return run
+
+
+def interference_events(events: pd.DataFrame) -> pd.DataFrame:
+    """The suspected-interference list: events without the data-completeness alarms (a gap with no
+    sign of interference has its own list and count and is no own-event candidate)."""
+    if events is None or events.empty:
+        return events
+    return events[events["kind"] != DATA_GAP_KIND].reset_index(drop=True)
 
 
 def run_baseline(name: str, readings: pd.DataFrame, grid: pd.DataFrame) -> MethodRun:
@@ -336,6 +350,8 @@ def evaluate_network(readings: pd.DataFrame, stations: pd.DataFrame, kinds: tupl
         if run.events is not None:
             m["own_events"] = event_metrics(run.events, truth, grid)
             m["own_events"]["workload"] = own_events_at_workload(run.events, truth, grid)
+            m["own_events"]["data_gaps"] = run.data_gaps
+            m["own_events"]["data_gaps_per_station_month"] = run.data_gaps / station_months(grid)
         out["methods"][name] = m
         wl = m["at_workload"][f"{WORKLOAD_RATES[0]:g}"]["recall"]
         progress(f"  {name}: AP {m['ap']:.3f}, recall@1% {m['event_recall']:.3f}, "
@@ -553,6 +569,9 @@ def _workload_tables(network: dict, kinds: list[str]) -> list[str]:
             lines.append(f"| {rate} | {w['events']} | {_f(w['recall'])} | "
                          + " | ".join(_f(w["per_kind_recall"].get(k), 2) for k in kinds)
                          + f" | {_f(w['kind_accuracy'], 2)} | {_f(w['unmatched_per_station_month'], 2)} |")
+        own = env["own_events"]
+        lines += ["", f"Data-completeness alarms (gaps with no sign of interference, a list of their own): "
+                  f"{own.get('data_gaps', 0)} ({_f(own.get('data_gaps_per_station_month'), 2)} per station-month)."]
         curve = wl.get("pr_curve") or []
         if curve:
             step = max(1, len(curve) // 8)
