@@ -614,6 +614,33 @@ def events_table(con: Con, kinds: list[str] | None = None, statuses: list[str] |
     return con.execute(sql, args).df()
 
 
+def workload(con: Con, capacity: dict[str, float]) -> pd.DataFrame:
+    """The operating point against the event list, per network: stations, station-months (each
+    network's stations over the span of the stored readings), suspected-interference events,
+    the capacity (``capacity[network]`` events per station-month) and how many events lie above
+    it; plus the data-completeness alarms (kind ``data_gap``) counted apart."""
+    from analytics.events import STATION_NETWORK
+
+    span = con.execute("SELECT min(ts), max(ts) FROM readings").fetchone()
+    hours = ((pd.Timestamp(span[1]) - pd.Timestamp(span[0])).total_seconds() / 3600 + 1) if span[0] else 0.0
+    months = hours / (24 * 365.25 / 12)
+    st = con.execute("SELECT kind, count(*) AS n FROM stations GROUP BY kind").df()
+    ev = con.execute(f"SELECT s.kind, count(*) FILTER (WHERE {INTERFERENCE_E}) AS events, "
+                     f"count(*) FILTER (WHERE NOT ({INTERFERENCE_E})) AS data_gaps "
+                     "FROM events e JOIN stations s USING (station_id) GROUP BY s.kind").df()
+    rows = []
+    for net, rate in capacity.items():
+        kinds = [k for k, n in STATION_NETWORK.items() if n == net]
+        n_st = int(st.loc[st["kind"].isin(kinds), "n"].sum())
+        events = int(ev.loc[ev["kind"].isin(kinds), "events"].sum())
+        gaps = int(ev.loc[ev["kind"].isin(kinds), "data_gaps"].sum())
+        cap = rate * n_st * months
+        rows.append({"network": net, "stations": n_st, "station_months": n_st * months, "rate": rate,
+                     "events": events, "capacity": cap, "above": max(0, events - int(round(cap))),
+                     "data_gaps": gaps})
+    return pd.DataFrame(rows)
+
+
 def event(con: Con, event_id: str) -> dict | None:
     """One event with its evidence parsed from JSON (``evidence`` key), or None."""
     df = con.execute(

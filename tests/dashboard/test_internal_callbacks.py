@@ -12,7 +12,7 @@ import flask
 import pandas as pd
 import plotly.graph_objects as go
 import pytest
-from dash import html
+from dash import dcc, html
 
 from dashboard.internal.app import create_internal_app
 from dashboard.internal.ids import ExplorerIds, ShellIds, SituationIds, StationIds
@@ -68,6 +68,16 @@ def ids_in(component) -> set[str]:
 
     walk(component)
     return found
+
+
+def visible_text(component) -> str:
+    """The words a person sees: every string child of the component tree (figures left out)."""
+    if isinstance(component, str | int | float):
+        return str(component)
+    if isinstance(component, list | tuple):
+        return " ".join(visible_text(c) for c in component)
+    children = getattr(component, "children", None)
+    return "" if children is None else visible_text(children)
 
 
 def text_in(component) -> str:
@@ -193,7 +203,15 @@ def test_series_view_with_event(con):
     xs = pd.to_datetime(fig.data[-1].x) if fig.data[-1].x is not None else None
     assert xs is None or xs.min() >= pd.Timestamp("2016-12-17 08:00")
     assert mini.layout.map.style == "white-bg" and "1003A" in [c[0] for c in mini.data[0].customdata]
-    assert "neighbour_ratio" in text_in(html.Div(evidence))
+    text = visible_text(html.Div(evidence))
+    # the evidence reads as sentences with the numbers, never as the engine's JSON
+    assert "PM2.5 69% below what 2 neighbouring stations predict (180) for 12 h" in text
+    assert "PM2.5 -69%" in text and "Dongsi: PM2.5 -69% vs neighbours" in text and "东四" not in text
+    assert "kind_mass" not in text and "{" not in text and "spatial_low" not in text
+    charts = [c for c in html.Div(evidence).children if isinstance(c, dcc.Graph)]
+    assert len(charts) == 1 and len(charts[0].figure.data) == 2  # station against its neighbour prediction
+    zh = visible_text(html.Div(series_view(con, "1003A", "ev-dongsi", None, "zh", TZ)[2]))
+    assert "PM2.5比2个邻站的预测值(180)低69%" in zh and "suspected" not in zh
 
 
 def test_series_view_without_event_and_unknown(con):
