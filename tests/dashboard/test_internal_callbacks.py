@@ -398,3 +398,36 @@ def test_basemap_setting(monkeypatch):
     monkeypatch.setenv("ENVTRUST_BASEMAP", "google")
     with pytest.raises(ValueError, match="offline, osm, amap"):
         load_settings()  # a typo fails at start-up with the choices named
+
+
+def test_explorer_ranks_by_the_graded_figure_and_lists_data_gaps_apart(template):
+    """Events sort by rank_score (the 0-1 score ties at the top), data gaps have their own list
+    and count, and the workload line sets the events against the analysts' capacity."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from dashboard.internal.pages.explorer import workload_lines
+    from data.scoring import save_events
+
+    tmp = Path(tempfile.mkdtemp()) / "copy.duckdb"
+    shutil.copy(template, tmp)
+    c = connect(tmp)
+    try:
+        t0 = pd.Timestamp("2016-12-20 00:00")
+        ev = pd.DataFrame([
+            {"event_id": f"e{k}", "station_id": sid, "start": t0 + pd.Timedelta(hours=10 * k),
+             "end": t0 + pd.Timedelta(hours=10 * k + 3), "kind": kind, "score": 1.0, "rank_score": rank,
+             "parameters": "PM2.5", "summary": f"S{k} | 站{k}", "evidence": {}}
+            for k, (sid, kind, rank) in enumerate([("1001A", "spike", 6.5), ("1002A", "outage", 9.25),
+                                                    ("1003A", "data_gap", 12.0), ("1004A", "drift", 7.75)])])
+        save_events(c, ev, "run-test")
+        rows = event_rows(c, None, None, None, "zh", TZ)
+        assert [r["event_id"] for r in rows] == ["e1", "e3", "e0"]  # by rank_score; the data gap is apart
+        assert rows[0]["summary"] == "站1" and "1.8e+09" in rows[0]["rarity"]
+        gaps = event_rows(c, None, None, None, "en", TZ, data_gaps=True)
+        assert [r["event_id"] for r in gaps] == ["e2"] and gaps[0]["summary"] == "S2"
+        lines = visible_text(workload_lines(c, {"air": 0.3, "water": 0.3, "polluter": 0.3}, "en"))
+        assert "Air: 3 suspected-interference events" in lines and "Data-completeness alarms: 1" in lines
+    finally:
+        c.close()
