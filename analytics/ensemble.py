@@ -41,7 +41,14 @@ class TailCalibration:
             return out
         return np.where(pos, self._surprise_positive(x), 0.0)
 
-    def _surprise_positive(self, x: np.ndarray) -> np.ndarray:
+    def rarity(self, x: np.ndarray) -> np.ndarray:
+        """-log10 P_clean(stat >= x) without the ``MAX_SURPRISE`` cap: the tail's log-linear
+        extrapolation keeps growing, so the strongest cases stay ordered (a graded figure for
+        ranking events; the capped surprise feeds the 0-1 score)."""
+        x = np.asarray(x, dtype=float)
+        return np.where(x > 0, self._surprise_positive(x, cap=np.inf), 0.0)
+
+    def _surprise_positive(self, x: np.ndarray, cap: float = MAX_SURPRISE) -> np.ndarray:
         q = np.maximum.accumulate(np.asarray(self.quantiles, dtype=float))
         fp = max(self.frac_positive, 1.0 / max(self.n, 1))
         # survival of the positive part at each quantile, floor at 1/n
@@ -53,7 +60,7 @@ class TailCalibration:
         slope = (logp[-2] - logp[-1]) / max(qx[-1] - qx[-2], 1e-9)
         beyond = -logp[-1] + (x - qx[-1]) * slope
         s = np.where(x > qx[-1], beyond, s)
-        return np.clip(np.nan_to_num(s), 0.0, MAX_SURPRISE)
+        return np.clip(np.nan_to_num(s, posinf=1e6), 0.0, cap)
 
     def to_dict(self) -> dict:
         return {"frac_positive": self.frac_positive, "quantiles": list(self.quantiles), "n": self.n}

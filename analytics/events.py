@@ -23,12 +23,14 @@ from analytics.detectors.base import Panel, run_lengths
 from analytics.ensemble import FITTED
 
 KIND_ZH = {
+    "data_gap": "数据缺失/传输中断(无干扰迹象)",
     "suppression": "疑似人为压低(喷淋/堵塞采样头)", "outage": "高值时段数据缺失(疑似断电/停机)",
     "flatline": "数值恒定(疑似仪器卡滞或人工设定)", "fabrication": "疑似数据复制或人工平滑",
     "drift": "相对邻站逐渐偏离(疑似校准漂移)", "clipping": "数值聚集在限值之下(疑似削峰)",
     "flag_abuse": "维护/故障标记与高排放重合(疑似滥用标记)", "spike": "不合理的突变或数值",
 }
 KIND_EN = {
+    "data_gap": "data missing / transmission interrupted (no sign of interference)",
     "suppression": "suspected suppression (spraying / blocked inlet)",
     "outage": "data missing during high pollution (suspected power cut / shutdown)",
     "flatline": "constant values (stuck analyser or hand-set data)",
@@ -62,7 +64,19 @@ def kind_text(kind: str, network: str = "air") -> tuple[str, str]:
     return own if own else (KIND_ZH.get(kind, kind), KIND_EN.get(kind, kind))
 
 
-EVENT_COLUMNS = ["event_id", "station_id", "start", "end", "kind", "score", "parameters", "summary", "evidence"]
+#: ``score``: 0-1 (1 - P_clean), the file contract's confidence; ``rank_score``: -log10 P_clean of the
+#: same evidence without the cap, the graded figure the list is sorted by (no ties at the top)
+EVENT_COLUMNS = ["event_id", "station_id", "start", "end", "kind", "score", "parameters", "summary", "evidence",
+                 "rank_score"]
+#: a gap with no sign of interference: reported as a data-completeness alarm, not as interference
+DATA_GAP_KIND = "data_gap"
+#: the neighbour prediction during a gap must sit this many robust scales above the station's own
+#: level (or the neighbours must put PM2.5 above the episode level) for the gap to be "outage
+#: during an episode" rather than a plain data gap
+GAP_LEVEL_Z = 1.0
+GAP_EPISODE_PM25_UGM3 = 75.0
+#: a suppression event needs its readings at least this far below the neighbour prediction (%)
+SUPPRESSION_MIN_DROP_PCT = 15.0
 
 
 @dataclass(frozen=True)
@@ -226,14 +240,15 @@ def segments(mask_low: np.ndarray, mask_high: np.ndarray, merge_gap_h: int, min_
 def build_events(panel: Panel, combined: np.ndarray, final: np.ndarray, surprise: dict[str, np.ndarray],
                  model_kinds: dict[str, str | None], settings: EventSettings,
                  expected: np.ndarray | None = None, score_of=None, peak_bonus: float = 0.0,
-                 per_station: StationThresholds | None = None) -> pd.DataFrame:
+                 per_station: StationThresholds | None = None, rarity_of=None) -> pd.DataFrame:
     """Events table (EVENT_COLUMNS) from the combined surprise cube [S, T, P].
 
     ``per_station`` replaces the calibrated thresholds station by station (see
     :class:`StationThresholds`). ``settings.absent_gaps_like_readings``: in self-calibrated networks
     too, a gap whose rows are absent scores as its strongest hour would as a null row (the run
     peak's bonus, the readings' calibration), so a power cut that drops the packets ranks like one
-    that sends empty ones."""
+    that sends empty ones. ``rarity_of``: combined surprise -> -log10 P_clean without the cap
+    (``rank_score``); events whose numbers do not support their kind are dropped."""
     low, high = event_openers(combined, surprise, settings, per_station)
     segs = segments(low, high, settings.merge_gap_h, settings.min_hours)
     rows = []
@@ -246,7 +261,7 @@ def build_events(panel: Panel, combined: np.ndarray, final: np.ndarray, surprise
         outage_open = np.broadcast_to(np.asarray(per_station.model_thresholds["outage"], dtype=float), (n_st,))
     for s, a, b in segs:
         o_open = float(outage_open[s]) if np.isfinite(outage_open[s]) else None
-        scorer, bonus = score_of, peak_bonus
+        scorer, bonus, rarity = score_of, peak_bonus, rarity_of
         if per_station is not None and per_station.persistent[s] and per_station.run_tail is not None:
             # self-calibrated network: the event ranks against this run's station-hours of that network,
             # and a gap ranks by its own outage evidence - the peak bonus (the air alarm budget's
@@ -254,12 +269,15 @@ def build_events(panel: Panel, combined: np.ndarray, final: np.ndarray, surprise
             tail = per_station.run_tail
             scorer = lambda v, tail=tail: float(1.0 - 10.0 ** (-tail.surprise(np.array([v]))[0]))  # noqa: E731
             bonus = 0.0
-        gap = (score_of, peak_bonus) if settings.absent_gaps_like_readings else (scorer, bonus)
-        rows.append(_describe(panel, s, a, b, combined, final, surprise, model_kinds, kinds,
-                              float(thr[s]) * settings.low_ratio, expected, scorer, bonus, o_open, gap))
+            rarity = lambda v, tail=tail: float(tail.rarity(np.array([v]))[0])  # noqa: E731
+        gap = (score_of, peak_bonus, rarity_of) if settings.absent_gaps_like_readings else (scorer, bonus, rarity)
+        row = _describe(panel, s, a, b, combined, final, surprise, model_kinds, kinds,
+                        float(thr[s]) * settings.low_ratio, expected, scorer, bonus, o_open, gap, rarity)
+        if row is not None:
+            rows.append(row)
     if not rows:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in EVENT_COLUMNS}).astype(
-            {"start": "datetime64[us]", "end": "datetime64[us]", "score": float})
+            {"start": "datetime64[us]", "end": "datetime64[us]", "score": float, "rank_score": float})
     ev = pd.DataFrame(rows, columns=EVENT_COLUMNS)
     ev["start"] = ev["start"].astype("datetime64[us]")
     ev["end"] = ev["end"].astype("datetime64[us]")
@@ -267,7 +285,9 @@ def build_events(panel: Panel, combined: np.ndarray, final: np.ndarray, surprise
 
 
 def _describe(panel, s, a, b, combined, final, surprise, model_kinds, kinds, low, expected, score_of=None,
-              peak_bonus: float = 0.0, outage_open: float | None = None, gap_scoring: tuple | None = None) -> list:
+              peak_bonus: float = 0.0, outage_open: float | None = None, gap_scoring: tuple | None = None,
+              rarity_of=None) -> list | None:
+    """One event row, or None when its numbers do not support its kind (see :func:`kind_supported`)."""
     sl = combined[s, a:b + 1, :]
     hot = np.nan_to_num(sl) >= low  # cells that carry the event
     if not hot.any():  # opened by a persistent signal no single cell reaches: its strongest quarter
@@ -303,13 +323,13 @@ def _describe(panel, s, a, b, combined, final, surprise, model_kinds, kinds, low
                  and float(np.max(surprise["outage"][s, a:b + 1][absent_h])) >= outage_open)
     if (kind == "outage" and rows_absent) or gap_opens:
         if gap_scoring is not None:  # absent rows: scored as the gap's strongest hour would be as a reading
-            score_of, peak_bonus = gap_scoring
+            score_of, peak_bonus, rarity_of = gap_scoring
         typical = float(np.nanmax(sl)) + peak_bonus
     elif kind == "outage":  # null rows carry their own scores; the event adds no evidence to them
         typical = float(np.min(hot_s)) if hot_s.size else typical
     score = float(score_of(typical)) if score_of is not None else float(np.nanmax(final[s, a:b + 1, :]))
     nb_ids = [str(panel.stations["station_id"].iloc[j]) for j in panel.neighbours.index[s] if j >= 0][:5]
-    deviation = {}
+    deviation, predicted = {}, {}
     if expected is not None:
         for p in p_hot:
             v = panel.values[s, a:b + 1, p]
@@ -317,20 +337,110 @@ def _describe(panel, s, a, b, combined, final, surprise, model_kinds, kinds, low
             ok = np.isfinite(v) & np.isfinite(e) & (e > 0)
             if ok.any():
                 deviation[panel.parameters[p]] = round(float(np.median(v[ok] / e[ok] - 1.0)) * 100, 1)
+                predicted[panel.parameters[p]] = round(float(np.median(e[ok])), 3)
     fired = {m: round(v, 2) for m, v in sorted(model_max.items(), key=lambda kv: -kv[1]) if v >= 2.0}
     hours = b - a + 1
+    if not kind_supported(kind, deviation):
+        return None
+    rank = rank_figure(typical, score, rarity_of, sl, deviation)
+    gap_level = None
+    if kind == "outage":
+        gap_level = gap_neighbour_level(panel, s, a, b)
+        if not gap_level["high"]:
+            kind = DATA_GAP_KIND
     evidence = {"models": fired, "neighbours": nb_ids, "deviation_pct_vs_neighbours": deviation,
                 "hours": hours, "peak_surprise": round(float(np.nanmax(sl)), 2),
                 "kind_mass": {k: round(v, 1) for k, v in kind_mass.items() if v > 0}}
     if flagged_share > 0:
         evidence["suspect_flag_share"] = round(flagged_share, 2)
+    if gap_level is not None:
+        evidence["gap_neighbour_level_z"] = gap_level["z"]
+        if gap_level.get("pm25") is not None:
+            evidence["gap_neighbour_pm25"] = gap_level["pm25"]
+    evidence["rarity"] = round(rank, 2)
+    evidence["neighbour_prediction"] = predicted
+    evidence["sentences"] = model_sentences(fired, deviation, predicted, hours, len(nb_ids), gap_level)
+    evidence["series"] = event_series(panel, s, a, b, expected, deviation)
     name_zh = str(panel.stations["name"].iloc[s]) if "name" in panel.stations.columns else None
     network = STATION_NETWORK.get(str(panel.stations["kind"].iloc[s]), "air") if "kind" in panel.stations.columns \
         else "air"
     summary = summarise(name, kind, params, hours, deviation, name_zh if name_zh not in (None, "nan") else None,
                         network=network)
     event_id = f"{station_id}-{start:%Y%m%d%H}-{kind}"
-    return [event_id, station_id, start, end, kind, score, ",".join(params), summary, evidence]
+    return [event_id, station_id, start, end, kind, score, ",".join(params), summary, evidence, rank]
+
+
+def rank_figure(typical: float, score: float, rarity_of, sl: np.ndarray, deviation: dict[str, float]) -> float:
+    """The graded figure an event is sorted by: -log10 P_clean of its evidence without the cap
+    (``rarity_of``), else from the 0-1 score. Two events of equal typical evidence (two capped
+    impossible values) are ordered by their strongest hour (+ 1e-3 x peak surprise), then by how
+    far the station is from its neighbours (+ 1e-7 x the largest |deviation| in %)."""
+    if rarity_of is not None:
+        r = float(rarity_of(typical))
+    else:
+        r = -float(np.log10(max(1.0 - float(score), 1e-12)))
+    peak = float(np.nanmax(np.nan_to_num(sl))) if sl.size else 0.0
+    dev = min(max((abs(v) for v in deviation.values()), default=0.0), 9999.0)
+    return round(r + 1e-3 * peak + 1e-7 * dev, 7)
+
+
+def kind_supported(kind: str, deviation: dict[str, float]) -> bool:
+    """Do the event's numbers support its kind? A suppression needs readings well below what the
+    neighbours predict (at least ``SUPPRESSION_MIN_DROP_PCT``): "-2% vs neighbours" is no suppression."""
+    if kind == "suppression":
+        return bool(deviation) and min(deviation.values()) <= -SUPPRESSION_MIN_DROP_PCT
+    return True
+
+
+def gap_neighbour_level(panel: Panel, s: int, a: int, b: int) -> dict:
+    """How high the neighbours put the station while its data are missing (robust z of the
+    neighbour prediction against the station's own level, max over parameters; the predicted
+    PM2.5 when the network has it). ``high``: a sign of interference (a gap during an episode)."""
+    from analytics.detectors.base import log_values, nanmedian_quiet, robust_scale
+
+    fit = panel.cache.get("spatial_fit")
+    if fit is None:
+        return {"z": None, "high": False}
+    y = log_values(panel)[s]
+    pred = fit["pred"][s, a:b + 1, :]
+    missing = ~np.isfinite(panel.values[s, a:b + 1, :])
+    with np.errstate(all="ignore"):
+        centre = nanmedian_quiet(y, axis=0)
+        scale = robust_scale(y[None], axis=1, floor=0.05)[0, 0]
+        z = (pred - centre[None, :]) / scale[None, :]
+    z = np.where(missing & np.isfinite(z), z, np.nan)
+    zmax = float(np.nanmax(nanmedian_quiet(z, axis=0))) if np.isfinite(z).any() else None
+    out = {"z": None if zmax is None else round(zmax, 2), "high": zmax is not None and zmax >= GAP_LEVEL_Z}
+    ep = panel.pindex("PM2.5")
+    if ep is not None and np.isfinite(pred[:, ep]).any():
+        pm = float(np.nanmax(np.exp(pred[:, ep]) - panel.cache["log_offset"][ep]))
+        out["pm25"] = round(pm, 1)
+        out["high"] = out["high"] or pm >= GAP_EPISODE_PM25_UGM3
+    return out
+
+
+#: at most this many hours of an event's chart (the event and a few hours either side)
+SERIES_MAX_H = 96
+SERIES_CONTEXT_H = 6
+
+
+def event_series(panel: Panel, s: int, a: int, b: int, expected: np.ndarray | None,
+                 deviation: dict[str, float]) -> dict:
+    """A small chart's data: the station against its neighbour prediction over the event (the
+    parameter that deviates most, else the first hot one), a few hours either side."""
+    if expected is None or not deviation:
+        return {}
+    param = max(deviation, key=lambda k: abs(deviation[k]))
+    p = panel.pindex(param)
+    lo = max(0, a - SERIES_CONTEXT_H)
+    hi = min(panel.shape[1], min(b + SERIES_CONTEXT_H, a + SERIES_MAX_H) + 1)
+
+    def cells(x):
+        return [None if not np.isfinite(v) else round(float(v), 3) for v in x]
+
+    return {"parameter": param, "start": str(panel.times[lo]), "hours": hi - lo,
+            "event_from": a - lo, "event_to": b - lo,
+            "station": cells(panel.values[s, lo:hi, p]), "neighbours": cells(expected[s, lo:hi, p])}
 
 
 def strongest_cells(sl: np.ndarray, share: float = 0.25) -> np.ndarray:
@@ -388,3 +498,72 @@ def summarise(name: str, kind: str, params: list[str], hours: int, deviation: di
     en = f"{name}: {en_what} for {hours} h - {en_kind}"
     zh = f"{name_zh or name}：{zh_what}，持续{hours}小时 - {zh_kind}"
     return f"{en} | {zh}"
+
+
+#: one sentence per model that fired: (zh, en) templates over the event's numbers
+#: ({param} {dev} {pred} {n} {h} {z} {rare}); the UI shows the user's language
+MODEL_SENTENCES: dict[str, tuple[str, str]] = {
+    "spatial_high": ("{param}比{n}个邻站的预测值({pred})高{dev}%，持续{h}小时",
+                     "{param} {dev}% above what {n} neighbouring stations predict ({pred}) for {h} h"),
+    "spatial_low": ("{param}比{n}个邻站的预测值({pred})低{dev}%，持续{h}小时",
+                    "{param} {dev}% below what {n} neighbouring stations predict ({pred}) for {h} h"),
+    "suppression": ("颗粒物较邻站预测值低{dev}%，降幅大于本站气态污染物，PM2.5与PM10同比例下降",
+                    "particulate matter {dev}% below the neighbours' prediction, more than the station's own gases, "
+                    "PM2.5 and PM10 by the same factor"),
+    "range": ("{param}超出仪器物理量程", "{param} outside the analyser's physical range"),
+    "pm_ratio": ("分量高于总量(如PM2.5高于PM10、氨氮高于总氮)", "a component above its total (PM2.5 > PM10 or NH3-N > TN)"),
+    "spike": ("{param}出现1-2小时的尖峰，邻站没有", "{param} peaks for one or two hours; the neighbours do not"),
+    "extreme_ratio": ("{param}远超邻站和本站自身的99%分位数", "{param} far beyond both the neighbours and its own 99th percentile"),
+    "flatline": ("数值在{h}小时内恒定不变(按仪器分辨率)", "values constant for {h} h (at the analyser's resolution)"),
+    "outage": ("数据缺失{h}小时，邻站读数比本站常态高{z}个稳健标准差",
+               "data missing for {h} h while the neighbours read {z} robust scales above the station's usual level"),
+    "seasonal_high": ("{param}相对本站同时段、同季节的常态偏高", "{param} high for the station's time of day and season"),
+    "seasonal_low": ("{param}相对本站同时段、同季节的常态偏低", "{param} low for the station's time of day and season"),
+    "drift": ("相对邻站的偏差持续多日({dev}%)", "a bias against the neighbours lasting days ({dev}%)"),
+    "drift_ramp": ("相对邻站的偏差逐日线性增大后突然复位", "a bias against the neighbours growing day by day, then reset"),
+    "donor_copy": ("数据与另一站点的序列成比例一致(疑似复制)", "the series moves in lockstep with another station's (copied, scaled)"),
+    "donor_smooth": ("逐时波动明显小于邻站(疑似人工平滑)", "hour-to-hour variation far below the neighbours' (hand smoothing)"),
+    "clip_neighbour": ("邻站超过限值时本站数值停在限值之下", "values held just under a limit while the neighbours exceed it"),
+    "clip_bunch": ("数值异常聚集在限值之下", "values bunched just under a limit"),
+    "clip_limit": ("折算后排放浓度聚集在排放限值之下", "O2-corrected emissions bunched just under the emission limit"),
+    "clip_class": ("数值停在水质类别限值附近", "values held at the section's water-class limit"),
+    "flag_abuse": ("维护/故障标记下的排放高于未标记时的水平", "emissions under maintenance/fault flags above the unflagged level"),
+    "flag_hidden": ("标记数据掩盖了高排放", "flagged readings hide high emissions"),
+    "iforest": ("浓度与比值组合异常(孤立森林)", "an unusual combination of levels and ratios (isolation forest)"),
+}
+
+
+def model_sentences(fired: dict[str, float], deviation: dict[str, float], predicted: dict[str, float],
+                    hours: int, n_neighbours: int, gap_level: dict | None) -> list[dict]:
+    """A sentence per model that fired (strongest first), in Chinese and English, with the numbers
+    that matter and how rare the model's evidence is on clean data ("1 in N")."""
+    param = max(deviation, key=lambda k: abs(deviation[k])) if deviation else ""
+    dev = abs(deviation[param]) if param else None
+    low_params = [k for k, v in deviation.items() if v < 0]
+    out = []
+    for model, surprise in fired.items():
+        zh, en = MODEL_SENTENCES.get(model, ("{model}模型触发", "model {model} fired"))
+        if model in ("spatial_high", "spatial_low", "drift", "suppression") and dev is None:
+            continue  # no neighbour numbers to state
+        p = param
+        if model in ("spatial_low", "suppression") and low_params:
+            p = min(low_params, key=lambda k: deviation[k])
+        values = {"model": model, "param": p or "", "h": hours, "n": n_neighbours,
+                  "dev": f"{abs(deviation[p]):.0f}" if p in deviation else "?",
+                  "pred": _fmt_value(predicted.get(p)), "z": _fmt_z(gap_level)}
+        rare = f"{10 ** min(float(surprise), 12):,.0f}"
+        out.append({"model": model, "surprise": surprise,
+                    "zh": zh.format(**values) + f"(干净数据中约{rare}个读数才出现一次)",
+                    "en": en.format(**values) + f" (about 1 in {rare} clean readings)"})
+    return out
+
+
+def _fmt_value(x: float | None) -> str:
+    if x is None:
+        return "?"
+    return f"{x:.0f}" if abs(x) >= 10 else f"{x:.2g}"
+
+
+def _fmt_z(gap_level: dict | None) -> str:
+    z = (gap_level or {}).get("z")
+    return "?" if z is None else f"{z:.1f}"

@@ -93,6 +93,17 @@ _TEXT: dict[str, tuple[str, str]] = {
     "kind_clipping": ("削峰", "Clipping"),
     "kind_flag_abuse": ("标记滥用", "Flag abuse"),
     "kind_spike": ("尖峰", "Spike"),
+    "kind_data_gap": ("数据缺失/传输中断", "Data gap / transmission interrupted"),
+    "col_rarity": ("罕见程度", "Rarity"),
+    "rarity_text": ("干净数据中约{n}小时一遇", "1 in {n} clean hours"),
+    "show_data_gaps": ("只看数据缺失/传输中断(非干扰)", "Data-completeness alarms only (not interference)"),
+    "workload_line": ("{net}：{events}条疑似干扰，核查能力{cap:.0f}条(每站每月{rate:g}条)，超出{above}条",
+                      "{net}: {events} suspected-interference events, capacity {cap:.0f} ({rate:g} per station-month), "
+                      "{above} above it"),
+    "data_gap_count": ("数据缺失/传输中断告警：{n}条", "Data-completeness alarms: {n}"),
+    "net_air": ("空气", "Air"),
+    "net_water": ("地表水", "Surface water"),
+    "net_polluter": ("污染源", "Polluters"),
     # station page
     "station_title": ("站点", "Station"),
     "parameters": ("参数", "Parameters"),
@@ -103,6 +114,11 @@ _TEXT: dict[str, tuple[str, str]] = {
     "data_flags": ("数据标记", "Data flags"),
     "neighbour_map": ("邻近站点(该时刻)", "Neighbours at that moment"),
     "evidence": ("证据摘要", "Evidence summary"),
+    "neighbour_prediction": ("邻站预测", "Neighbour prediction"),
+    "evidence_models": ("触发的模型", "Models that fired"),
+    "evidence_deviation": ("较邻站预测", "Against the neighbour prediction"),
+    "evidence_hours": ("持续{h}小时，邻站：{nb}", "{h} h; neighbours: {nb}"),
+    "evidence_flags": ("{share:.0%}的可疑读数带有维护/故障标记", "{share:.0%} of the suspicious readings carry maintenance/fault flags"),
     "tab_series": ("时间序列", "Time series"),
     "tab_profiles": ("日变化/周变化", "Diurnal / weekly"),
     "tab_calendar": ("日历图", "Calendar"),
@@ -293,6 +309,12 @@ def water_class_name(cls: int, lang: str | None = DEFAULT_LANG) -> str:
     """GB 3838-2002 class name (1..6, 6 = worse than V)."""
     zh, en = WATER_CLASS_NAMES[int(cls)]
     return en if normalise_lang(lang) == "en" else zh
+
+
+def summary_in(summary: str, lang: str | None = DEFAULT_LANG) -> str:
+    """An event summary in ``lang``: the engine writes "English | 中文"; Chinese is the default."""
+    en, sep, zh = str(summary).partition(" | ")
+    return (en if normalise_lang(lang) == "en" else zh) if sep else str(summary)
 
 
 def kind_name(kind: str, lang: str | None = DEFAULT_LANG) -> str:

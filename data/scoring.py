@@ -178,13 +178,16 @@ def save_events(con: duckdb.DuckDBPyConnection, events: pd.DataFrame, run_id: st
         "start": ev["start"], "end": ev["end"], "kind": ev["kind"], "score": ev["score"].astype(float),
         "parameters": ev["parameters"], "summary": ev["summary"], "evidence_json": ev["evidence_json"],
         "status": ev["status"], "run_id": run_id, "created_at": now,
+        "rank_score": (pd.to_numeric(ev["rank_score"], errors="coerce") if "rank_score" in ev.columns
+                       else pd.Series(np.nan, index=ev.index)).astype(float),
     })
     con.register("_events_new", frame)
     try:
         con.execute("DELETE FROM events")
         con.execute('INSERT INTO events (event_id, station_id, start, "end", kind, score, parameters, summary, '
-                    'evidence_json, status, run_id, created_at) SELECT event_id, station_id, start, "end", kind, '
-                    'score, parameters, summary, evidence_json, status, run_id, created_at FROM _events_new')
+                    'evidence_json, status, run_id, created_at, rank_score) SELECT event_id, station_id, start, '
+                    '"end", kind, score, parameters, summary, evidence_json, status, run_id, created_at, rank_score '
+                    'FROM _events_new')
     finally:
         con.unregister("_events_new")
     return len(frame), kept

@@ -256,7 +256,7 @@ def suspicion(con: Con, start: datetime, end: datetime) -> pd.DataFrame:
     """Strongest non-dismissed event score per station among events overlapping ``[start, end)``."""
     return con.execute(
         "SELECT station_id, max(score) AS suspicion, count(*) AS n_events FROM events "
-        "WHERE start < ? AND \"end\" >= ? AND status <> 'false_alarm' GROUP BY station_id",
+        f"WHERE start < ? AND \"end\" >= ? AND status <> 'false_alarm' AND {INTERFERENCE} GROUP BY station_id",
         [end, start],
     ).df()
 
@@ -293,7 +293,7 @@ def _suspicion_windows(con: Con, windows: list[tuple[datetime, datetime]]) -> li
         cond = 'start < ? AND "end" >= ?'
         cols.append(f"max(score) FILTER (WHERE {cond}) AS s{i}, count(*) FILTER (WHERE {cond}) AS n{i}")
         args += [e, s, e, s]
-    rows = con.execute(f"SELECT station_id, {', '.join(cols)} FROM events WHERE status <> 'false_alarm' "
+    rows = con.execute(f"SELECT station_id, {', '.join(cols)} FROM events WHERE status <> 'false_alarm' AND {INTERFERENCE} "
                        f"GROUP BY station_id", args).fetchall()
     out = []
     for i in range(len(windows)):
@@ -464,7 +464,7 @@ def reporting_stations(con: Con, start: datetime, end: datetime,
 
 def open_event_count(con: Con, at: datetime, station_ids: list[str] | None = None) -> int:
     """Events still open that had started before ``at``."""
-    sql = f"SELECT count(*) FROM events WHERE status IN ({_placeholders(OPEN_STATUSES)}) AND start < ?"
+    sql = f"SELECT count(*) FROM events WHERE status IN ({_placeholders(OPEN_STATUSES)}) AND {INTERFERENCE} AND start < ?"
     args: list = [*OPEN_STATUSES, at]
     if station_ids is not None:
         if not station_ids:
@@ -505,7 +505,7 @@ def _open_events_at(con: Con, ats: list[datetime], station_ids: list[str]) -> li
         return [0] * len(ats)
     cols = ", ".join("count(*) FILTER (WHERE start < ?)" for _ in ats)
     row = con.execute(f"SELECT {cols} FROM events WHERE status IN ({_placeholders(OPEN_STATUSES)}) "
-                      f"AND station_id IN (SELECT unnest(?::VARCHAR[]))",
+                      f"AND {INTERFERENCE} AND station_id IN (SELECT unnest(?::VARCHAR[]))",
                       [*ats, *OPEN_STATUSES, list(station_ids)]).fetchone()
     return [int(v or 0) for v in row]
 
@@ -577,13 +577,20 @@ def headline(con: Con, start: datetime, end: datetime, kinds: list[str] | None =
 
 # ---------------------------------------------------------------- events
 
+#: suspected interference, i.e. every event but the data-completeness alarms (kind 'data_gap')
+INTERFERENCE = "kind <> 'data_gap'"
+INTERFERENCE_E = "e.kind <> 'data_gap'"
+
 def events_table(con: Con, kinds: list[str] | None = None, statuses: list[str] | None = None,
                  station_id: str | None = None, since: datetime | None = None, until: datetime | None = None,
-                 min_score: float | None = None, limit: int = 10_000) -> pd.DataFrame:
-    """Events ranked by score (highest first) with station name and kind, filtered by the arguments."""
+                 min_score: float | None = None, limit: int = 10_000, data_gaps: bool = False) -> pd.DataFrame:
+    """Events ranked by their graded figure (``rank_score``, then score; highest first) with station
+    name and kind, filtered by the arguments. ``data_gaps``: the data-completeness alarms (kind
+    ``data_gap``) instead of the suspected interference."""
     sql = ("SELECT e.event_id, e.station_id, s.name AS station_name, s.name_en AS station_name_en, "
            "s.kind AS station_kind, s.province, s.city, s.county, e.kind, e.start, e.\"end\", e.score, "
-           "e.parameters, e.status, e.summary FROM events e LEFT JOIN stations s USING (station_id) WHERE 1=1")
+           "e.rank_score, e.parameters, e.status, e.summary FROM events e LEFT JOIN stations s USING (station_id) "
+           f"WHERE {'NOT ' if data_gaps else ''}({INTERFERENCE_E})")
     args: list = []
     if kinds:
         sql += f" AND e.kind IN ({_placeholders(kinds)})"
@@ -603,9 +610,36 @@ def events_table(con: Con, kinds: list[str] | None = None, statuses: list[str] |
     if min_score is not None:
         sql += " AND e.score >= ?"
         args.append(float(min_score))
-    sql += " ORDER BY e.score DESC, e.start, e.event_id LIMIT ?"
+    sql += " ORDER BY e.rank_score DESC NULLS LAST, e.score DESC, e.start, e.event_id LIMIT ?"
     args.append(int(limit))
     return con.execute(sql, args).df()
+
+
+def workload(con: Con, capacity: dict[str, float]) -> pd.DataFrame:
+    """The operating point against the event list, per network: stations, station-months (each
+    network's stations over the span of the stored readings), suspected-interference events,
+    the capacity (``capacity[network]`` events per station-month) and how many events lie above
+    it; plus the data-completeness alarms (kind ``data_gap``) counted apart."""
+    from analytics.events import STATION_NETWORK
+
+    span = con.execute("SELECT min(ts), max(ts) FROM readings").fetchone()
+    hours = ((pd.Timestamp(span[1]) - pd.Timestamp(span[0])).total_seconds() / 3600 + 1) if span[0] else 0.0
+    months = hours / (24 * 365.25 / 12)
+    st = con.execute("SELECT kind, count(*) AS n FROM stations GROUP BY kind").df()
+    ev = con.execute(f"SELECT s.kind, count(*) FILTER (WHERE {INTERFERENCE_E}) AS events, "
+                     f"count(*) FILTER (WHERE NOT ({INTERFERENCE_E})) AS data_gaps "
+                     "FROM events e JOIN stations s USING (station_id) GROUP BY s.kind").df()
+    rows = []
+    for net, rate in capacity.items():
+        kinds = [k for k, n in STATION_NETWORK.items() if n == net]
+        n_st = int(st.loc[st["kind"].isin(kinds), "n"].sum())
+        events = int(ev.loc[ev["kind"].isin(kinds), "events"].sum())
+        gaps = int(ev.loc[ev["kind"].isin(kinds), "data_gaps"].sum())
+        cap = rate * n_st * months
+        rows.append({"network": net, "stations": n_st, "station_months": n_st * months, "rate": rate,
+                     "events": events, "capacity": cap, "above": max(0, events - int(round(cap))),
+                     "data_gaps": gaps})
+    return pd.DataFrame(rows)
 
 
 def event(con: Con, event_id: str) -> dict | None:

@@ -33,6 +33,10 @@ Environment variables (all optional):
   as ``.pub``). Created by ``envtrust init`` (docs/record.md).
 - ``ENVTRUST_RECORD_CHECKPOINT_EVERY``: sign a checkpoint every N entries of the record (default 1000).
 - ``ENVTRUST_RECORD_ORIGIN``: the record log's name in its checkpoints (default ``envtrust.local/record``).
+- ``ENVTRUST_ANALYST_CAPACITY``: the operating point - how many suspected-interference events per
+  station-month the monitoring centre can check, per network, as ``air=0.3,water=0.3,polluter=0.3``
+  (default 0.3 each; networks left out keep the default). The explorer shows how many events of
+  the period fall above it (docs/engine.md, "Operating point").
 """
 
 from __future__ import annotations
@@ -54,6 +58,25 @@ from geo.layers import set_layer_dirs
 REPO_ROOT = Path(__file__).resolve().parent.parent
 #: map backgrounds: our own offline layers, or OpenStreetMap / AMap tiles where a network is allowed
 BASEMAPS: tuple[str, ...] = ("offline", "osm", "amap")
+#: events per station-month an analyst checks, per network (the targets' operating point)
+DEFAULT_ANALYST_CAPACITY: dict[str, float] = {"air": 0.3, "water": 0.3, "polluter": 0.3}
+
+
+def parse_capacity(value: str) -> dict[str, float]:
+    """``air=0.3,water=0.5`` -> capacities per network over the defaults; a bad item is refused
+    with the known networks named."""
+    out = dict(DEFAULT_ANALYST_CAPACITY)
+    for item in (v.strip() for v in value.split(",") if v.strip()):
+        name, _, number = item.partition("=")
+        name = name.strip()
+        if name not in DEFAULT_ANALYST_CAPACITY or not number.strip():
+            raise ValueError(f"ENVTRUST_ANALYST_CAPACITY: {item!r}: expected NETWORK=NUMBER with NETWORK one of "
+                             f"{', '.join(DEFAULT_ANALYST_CAPACITY)}")
+        x = float(number)
+        if not x > 0:
+            raise ValueError(f"ENVTRUST_ANALYST_CAPACITY: {item!r}: the capacity must be positive")
+        out[name] = x
+    return out
 
 
 @dataclass(frozen=True)
@@ -83,6 +106,7 @@ class Settings:
     def record_key_path(self) -> Path:
         """The checkpoint signing key: ``record_key`` or ``<db stem>-record-key.pem`` beside the store."""
         return self.record_key or self.db_path.with_name(self.db_path.stem + "-record-key.pem")
+    analyst_capacity: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_ANALYST_CAPACITY))
 
     @property
     def layer_dirs(self) -> tuple[Path, ...]:
@@ -173,6 +197,8 @@ def load_settings(**overrides: object) -> Settings:
         values["record_checkpoint_every"] = int(env["ENVTRUST_RECORD_CHECKPOINT_EVERY"])
     if "ENVTRUST_RECORD_ORIGIN" in env:
         values["record_origin"] = env["ENVTRUST_RECORD_ORIGIN"]
+    if "ENVTRUST_ANALYST_CAPACITY" in env:
+        values["analyst_capacity"] = parse_capacity(env["ENVTRUST_ANALYST_CAPACITY"])
     values.update({k: v for k, v in overrides.items() if v is not None})
     if values.get("record_key") is not None:
         values["record_key"] = Path(values["record_key"])  # type: ignore[arg-type]

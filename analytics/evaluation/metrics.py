@@ -266,3 +266,207 @@ def event_metrics(events: pd.DataFrame, truth_events: pd.DataFrame, grid: pd.Dat
         "kind_accuracy": float(np.mean(kind_ok)) if kind_ok else float("nan"),
         "n_events": int(len(ev)),
     }
+
+
+# ---------------------------------------------------------------------------------------------
+# at the analyst's workload: recall at a matched false-alarm rate
+# ---------------------------------------------------------------------------------------------
+
+#: unmatched alarm segments (or own events) per station-month an analyst can check
+WORKLOAD_RATES = (0.3, 1.0)
+#: flagged hours separated by at most this many unflagged hours are one alarm segment
+SEGMENT_MERGE_GAP_H = 2
+
+
+def _as_station_hour_matrix(values: np.ndarray, grid: pd.DataFrame) -> np.ndarray:
+    """Grid-ordered values [len(grid)] -> [stations, hours] (the grid is station-major)."""
+    n_st = int(grid["station_id"].nunique()) if len(grid) else 0
+    return np.asarray(values).reshape(n_st, -1) if n_st else np.asarray(values).reshape(0, 0)
+
+
+def _dilate(mask: np.ndarray, hours: int) -> np.ndarray:
+    """``mask`` [S, T] widened by ``hours`` on both sides along time."""
+    if hours <= 0 or mask.size == 0:
+        return mask.copy()
+    c = np.cumsum(np.pad(mask.astype(np.int32), ((0, 0), (hours + 1, hours))), axis=1)
+    return (c[:, 2 * hours + 1:] - c[:, :-(2 * hours + 1)]) > 0
+
+
+def alarm_segments(alarm: np.ndarray, merge_gap_h: int = SEGMENT_MERGE_GAP_H) -> np.ndarray:
+    """Segment id per station-hour [S, T] (0 = not in a segment): contiguous flagged hours of one
+    station, merged across gaps of up to ``merge_gap_h`` unflagged hours."""
+    m = alarm.astype(bool)
+    if merge_gap_h > 0 and m.size:
+        t = np.arange(m.shape[1])[None, :]
+        last_on = np.maximum.accumulate(np.where(m, t, -10**9), axis=1)
+        next_on = np.flip(np.minimum.accumulate(np.flip(np.where(m, t, 10**9), axis=1), axis=1), axis=1)
+        m = m | ((next_on - last_on - 1 <= merge_gap_h) & (last_on >= 0) & (next_on < 10**9))
+    padded = np.zeros((m.shape[0], m.shape[1] + 1), dtype=bool)
+    padded[:, :-1] = m
+    r = padded.ravel()
+    starts = r & ~np.concatenate([[False], r[:-1]])
+    ids = np.where(r, np.cumsum(starts), 0)
+    return ids.reshape(padded.shape)[:, :-1]
+
+
+def false_segments_and_caught(alarm: np.ndarray, labels: np.ndarray, near_truth: np.ndarray,
+                              n_truth: int, merge_gap_h: int = SEGMENT_MERGE_GAP_H) -> tuple[int, np.ndarray]:
+    """(unmatched alarm segments, caught truth events) for one alarm mask [S, T].
+
+    A segment is unmatched when none of its hours lies within the tolerance of a truth event
+    (``near_truth``); a truth event is caught when any of its own hours is flagged.
+    """
+    ids = alarm_segments(alarm, merge_gap_h)
+    n_seg = int(ids.max()) if ids.size else 0
+    matched = np.zeros(n_seg + 1, dtype=bool)
+    matched[ids[near_truth & (ids > 0)]] = True
+    caught = np.zeros(n_truth, dtype=bool)
+    hit = labels[alarm & (labels >= 0)]
+    caught[np.unique(hit)] = True
+    return int((~matched[1:]).sum()), caught
+
+
+def recall_at_false_alarm_rates(scores: np.ndarray, grid: pd.DataFrame, truth_events: pd.DataFrame,
+                                labels: np.ndarray | None = None, rates=WORKLOAD_RATES,
+                                tolerance_h: int = DEFAULT_TOLERANCE_H,
+                                merge_gap_h: int = SEGMENT_MERGE_GAP_H) -> dict:
+    """Event recall of a station-hour score at matched false-alarm rates (the analyst's workload).
+
+    For each rate r (unmatched alarm segments per station-month) the score is thresholded at the
+    lowest value whose unmatched segments stay within ``r x station-months`` (searched over the
+    score's distinct values by bisection: lowering a threshold adds segments, though merging can
+    occasionally remove one); every method is compared at the same false-alarm rate, not at the
+    same share of station-hours. Returns per rate: threshold, recall, per-kind recall, unmatched
+    segments per station-month, flagged share of station-hours.
+    """
+    labels = label_grid(grid, truth_events) if labels is None else labels
+    scores = np.nan_to_num(np.asarray(scores, dtype=float), nan=0.0)
+    sm = station_months(grid)
+    S = _as_station_hour_matrix(scores, grid)
+    L = _as_station_hour_matrix(labels, grid)
+    near = _dilate(L >= 0, tolerance_h)
+    kinds = truth_events["kind"].to_numpy() if len(truth_events) else np.array([])
+    cand = np.unique(S[S > 0])[::-1]  # descending distinct positive scores
+    out = {}
+    for rate in rates:
+        allowed = rate * sm
+
+        def at(i: int):
+            return false_segments_and_caught(cand[i] <= S, L, near, len(truth_events), merge_gap_h)
+
+        lo, hi = -1, len(cand) - 1  # invariant: index lo is within budget (-1 = nothing flagged)
+        best = (0, np.zeros(len(truth_events), dtype=bool))
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            fs, caught = at(mid)
+            if fs <= allowed:
+                lo, best = mid, (fs, caught)
+            else:
+                hi = mid - 1
+        fs, caught = best
+        thr = float(cand[lo]) if lo >= 0 else float("inf")
+        out[f"{rate:g}"] = {
+            "threshold": thr,
+            "recall": float(caught.mean()) if len(caught) else float("nan"),
+            "per_kind_recall": {k: float(caught[kinds == k].mean()) for k in sorted(set(kinds))},
+            "false_segments_per_station_month": fs / sm if sm else float("nan"),
+            "flagged_share": float((thr <= S).mean()) if S.size else 0.0,
+        }
+    return out
+
+
+def match_events(events: pd.DataFrame, truth_events: pd.DataFrame,
+                 tolerance_h: int = DEFAULT_TOLERANCE_H) -> tuple[np.ndarray, list[list[int]], list[int]]:
+    """Match own events to truth events (rules of :func:`event_metrics`).
+
+    Returns (matched flag per own event, own event rows matching each truth event, own event row
+    with the largest overlap per truth event or -1)."""
+    tol = pd.Timedelta(hours=tolerance_h)
+    ev = events.reset_index(drop=True).assign(
+        station_id=events["station_id"].astype(str).to_numpy(),
+        start=pd.to_datetime(events["start"]).to_numpy(), end=pd.to_datetime(events["end"]).to_numpy())
+    matched = np.zeros(len(ev), dtype=bool)
+    per_truth: list[list[int]] = []
+    best: list[int] = []
+    by_station = {sid: g for sid, g in ev.groupby("station_id")}
+    for t in truth_events.itertuples(index=False):
+        g = by_station.get(str(t.station_id))
+        if g is None:
+            per_truth.append([])
+            best.append(-1)
+            continue
+        t0, t1 = pd.Timestamp(t.start), pd.Timestamp(t.end)
+        truth_len = t1 - t0 + pd.Timedelta(hours=1)
+        max_len = max(3 * truth_len, truth_len + pd.Timedelta(hours=MAX_EXTRA_EVENT_H))
+        ov = (g["start"] <= t1 + tol) & (g["end"] >= t0 - tol) & ((g["end"] - g["start"]) < max_len)
+        idx = g.index[ov.to_numpy()].tolist()
+        per_truth.append(idx)
+        if idx:
+            matched[idx] = True
+            m = g.loc[idx]
+            overlap = (np.minimum(m["end"], t1) - np.maximum(m["start"], t0)).dt.total_seconds()
+            best.append(int(overlap.idxmax()))
+        else:
+            best.append(-1)
+    return matched, per_truth, best
+
+
+def event_rank_order(events: pd.DataFrame) -> np.ndarray:
+    """Own events in the order an analyst reads them: by ``rank_score`` (the graded figure) when the
+    table has one, else by ``score``; ties by start time."""
+    col = "rank_score" if "rank_score" in events.columns else "score"
+    key = pd.to_numeric(events[col], errors="coerce").fillna(-np.inf).to_numpy()
+    start = pd.to_datetime(events["start"]).to_numpy().astype("datetime64[ns]").astype(np.int64)
+    return np.lexsort((start, -key))
+
+
+def own_events_at_workload(events: pd.DataFrame, truth_events: pd.DataFrame, grid: pd.DataFrame,
+                           rates=WORKLOAD_RATES, tolerance_h: int = DEFAULT_TOLERANCE_H,
+                           curve_points: int = 25) -> dict:
+    """envtrust's own events read from the top of the list until the unmatched ones reach each rate.
+
+    Per rate (unmatched events per station-month): recall overall and per kind, kind accuracy,
+    events kept. ``pr_curve``: event-level precision/recall as the list is read from the top
+    (``curve_points`` points, plus the full list's end).
+    """
+    sm = station_months(grid)
+    n_truth = len(truth_events)
+    kinds = truth_events["kind"].to_numpy() if n_truth else np.array([])
+    empty = {f"{r:g}": {"recall": 0.0 if n_truth else float("nan"), "per_kind_recall": {},
+                        "kind_accuracy": float("nan"), "events": 0, "unmatched_per_station_month": 0.0}
+             for r in rates}
+    if events is None or events.empty:
+        return {"at_rate": empty, "pr_curve": []}
+    order = event_rank_order(events)
+    ev = events.iloc[order].reset_index(drop=True)
+    matched, per_truth, best = match_events(ev, truth_events, tolerance_h)
+    first_rank = np.array([min(ix) if ix else np.iinfo(np.int64).max for ix in per_truth], dtype=np.int64)
+    unmatched_cum = np.cumsum(~matched)
+    ev_kind = ev["kind"].astype(str).to_numpy()
+    out: dict = {"at_rate": {}}
+    for rate in rates:
+        allowed = rate * sm
+        # the longest top-of-list prefix whose unmatched events stay within the rate
+        k = int(np.searchsorted(unmatched_cum, allowed, side="right"))
+        while k < len(ev) and matched[k]:
+            k += 1  # matched events after the last allowed unmatched one cost nothing
+        caught = first_rank < k
+        ok = []
+        for t, ix in enumerate(per_truth):
+            kept = [i for i in ix if i < k]
+            if kept:
+                b = best[t] if best[t] in kept else kept[0]
+                ok.append(ev_kind[b] == str(kinds[t]))
+        out["at_rate"][f"{rate:g}"] = {
+            "recall": float(caught.mean()) if n_truth else float("nan"),
+            "per_kind_recall": {kd: float(caught[kinds == kd].mean()) for kd in sorted(set(kinds))},
+            "kind_accuracy": float(np.mean(ok)) if ok else float("nan"),
+            "events": k,
+            "unmatched_per_station_month": float(unmatched_cum[k - 1]) / sm if k and sm else 0.0,
+        }
+    ks = np.unique(np.r_[np.linspace(1, len(ev), min(curve_points, len(ev))).round().astype(int), len(ev)])
+    out["pr_curve"] = [{"events": int(k), "precision": float(matched[:k].mean()),
+                        "recall": float((first_rank < k).mean()) if n_truth else float("nan"),
+                        "unmatched_per_station_month": float(unmatched_cum[k - 1]) / sm if sm else float("nan")}
+                       for k in ks]
+    return out

@@ -114,9 +114,15 @@ def score_partition(readings: pd.DataFrame, stations: pd.DataFrame, pipeline: Pi
         return float(final_score(np.array([surprise_value]), pipe.ensemble, fallback_mask=None)[0]) \
             if pipe.ensemble.combined is not None else float(np.mean(final[combined >= surprise_value]))
 
+    def rarity_of(surprise_value: float) -> float:
+        tail = pipe.ensemble.combined
+        if tail is None:
+            return -float(np.log10(max(1.0 - score_of(surprise_value), 1e-12)))
+        return float(tail.rarity(np.array([surprise_value]))[0])
+
     per_station = in_run_thresholds(panel, plain, surprise, pipe, uncal) if pipe.ensemble.calibration else None
     events = build_events(panel, plain, final, surprise, kinds, pipe.events, expected, score_of,
-                          peak_bonus=pipe.ensemble.peak_bonus, per_station=per_station)
+                          peak_bonus=pipe.ensemble.peak_bonus, per_station=per_station, rarity_of=rarity_of)
     return ScoreResult(scores=scores, events=events[EVENT_COLUMNS])
 
 

@@ -169,3 +169,22 @@ def neighbour_map_dict(me: dict, neighbours: pd.DataFrame, values: pd.DataFrame,
 def neighbour_map(*args, **kwargs) -> go.Figure:
     """:func:`neighbour_map_dict` as a validated ``go.Figure``."""
     return go.Figure(neighbour_map_dict(*args, **kwargs))
+
+
+def evidence_chart(series: dict, lang: str, station_label_text: str) -> go.Figure:
+    """The small chart of an event: the station against its neighbour prediction over the event
+    (``evidence["series"]`` as the engine wrote it), the event's hours shaded. Times are the
+    engine's clock (the store's UTC) shifted by the caller's ``start`` label only."""
+    hours = int(series.get("hours", 0))
+    x = pd.date_range(pd.Timestamp(series["start"]), periods=hours, freq="h")
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=x, y=series.get("neighbours"), name=t("neighbour_prediction", lang),
+                             line={"color": "#90a4ae", "dash": "dash"}, connectgaps=False))
+    fig.add_trace(go.Scatter(x=x, y=series.get("station"), name=station_label_text,
+                             line={"color": SUSPICION_COLOUR}, connectgaps=False))
+    a, b = int(series.get("event_from", 0)), int(series.get("event_to", hours - 1))
+    if hours:
+        fig.add_vrect(x0=x[a], x1=x[min(b, hours - 1)], fillcolor=SHADE_COLOUR, opacity=0.25, line_width=0)
+    fig.update_layout(height=180, margin={"l": 40, "r": 10, "t": 10, "b": 30}, showlegend=True,
+                      legend={"orientation": "h", "y": -0.3}, yaxis_title=str(series.get("parameter", "")))
+    return fig

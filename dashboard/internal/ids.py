@@ -47,6 +47,8 @@ class ExplorerIds(StrEnum):
     EXPORT = "explorer-export"
     COUNT = "explorer-count"
     NAV = "explorer-nav"
+    DATA_GAPS = "explorer-data-gaps"
+    WORKLOAD = "explorer-workload"
 
 
 class StationIds(StrEnum):

@@ -137,3 +137,61 @@ def test_changed_mask_and_ap_on_altered_hours(grid, truth):
     m = score_metrics(scores, grid, truth, labels=label_grid(grid, truth), changed=changed)
     assert m["ap"] == pytest.approx(1.0)                # unaltered hour 12 of e1 is left out, not a miss
     assert m["ap_windows"] < 1.0 and m["changed_station_hours"] == 2
+
+
+@pytest.fixture()
+def long_grid():
+    # two stations x 3000 hours = 8.21 station-months: 0.3/stn-month allows 2 unmatched segments, 1.0 allows 8
+    readings = pd.DataFrame({"station_id": ["A", "B"], "ts": [_h(0), _h(2999)], "parameter": "PM2.5", "value": 1.0})
+    return station_hour_grid(readings)
+
+
+def _sh(grid, cells: dict[tuple[str, int], float]) -> np.ndarray:
+    out = np.zeros(len(grid))
+    for (sid, h), v in cells.items():
+        out[(0 if sid == "A" else 3000) + h] = v
+    return out
+
+
+def test_recall_at_matched_false_alarm_rates(long_grid, truth):
+    from analytics.evaluation.metrics import recall_at_false_alarm_rates
+
+    # false alarms: A 500, 501, 503 (one segment: gap of 1 h <= 2), B 1000, B 2000, A 2500
+    scores = _sh(long_grid, {("A", 500): 0.99, ("A", 501): 0.99, ("A", 503): 0.99, ("A", 11): 0.96,
+                             ("B", 1000): 0.95, ("B", 2000): 0.94, ("A", 2500): 0.93, ("B", 25): 0.92,
+                             ("A", 50): 0.5})
+    m = recall_at_false_alarm_rates(scores, long_grid, truth)
+    low, high = m["0.3"], m["1"]
+    assert low["threshold"] == pytest.approx(0.95)  # a third unmatched segment (0.94) would exceed 2.46
+    assert low["recall"] == pytest.approx(1 / 3) and low["per_kind_recall"] == {"drift": 0.0, "spike": 0.5}
+    assert low["false_segments_per_station_month"] == pytest.approx(2 / (6000 / (24 * 365.25 / 12)))
+    assert high["threshold"] == pytest.approx(0.5) and high["recall"] == 1.0
+    assert high["false_segments_per_station_month"] == pytest.approx(4 / (6000 / (24 * 365.25 / 12)))
+
+
+def test_alarm_segments_merge_gaps_of_two_hours_only():
+    from analytics.evaluation.metrics import alarm_segments
+
+    alarm = np.array([[1, 0, 0, 1, 0, 0, 0, 1, 1]], dtype=bool)
+    ids = alarm_segments(alarm, merge_gap_h=2)
+    assert ids.tolist() == [[1, 1, 1, 1, 0, 0, 0, 2, 2]]
+
+
+def test_own_events_at_workload_reads_the_list_from_the_top(long_grid, truth):
+    from analytics.evaluation.metrics import own_events_at_workload
+
+    events = pd.DataFrame({
+        "station_id": ["A", "B", "A", "B", "A", "B", "A"],
+        "start": [_h(11), _h(900), _h(1500), _h(21), _h(2000), _h(2500), _h(50)],
+        "end": [_h(12), _h(901), _h(1501), _h(28), _h(2001), _h(2501), _h(50)],
+        "kind": ["spike", "outage", "outage", "suppression", "spike", "spike", "spike"],
+        "score": [0.99, 0.98, 0.97, 0.96, 0.95, 0.94, 0.10]})
+    m = own_events_at_workload(events, truth, long_grid)
+    low = m["at_rate"]["0.3"]  # 2 unmatched allowed: e1 (spike, right kind), e3 (drift, called suppression)
+    assert low["events"] == 4 and low["recall"] == pytest.approx(2 / 3)
+    assert low["kind_accuracy"] == pytest.approx(0.5)
+    assert low["per_kind_recall"] == {"drift": 1.0, "spike": 0.5}
+    high = m["at_rate"]["1"]
+    assert high["events"] == 7 and high["recall"] == 1.0
+    assert m["pr_curve"][-1] == pytest.approx({"events": 7, "precision": 3 / 7, "recall": 1.0,
+                                               "unmatched_per_station_month": 4 / (6000 / (24 * 365.25 / 12))})

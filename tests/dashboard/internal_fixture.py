@@ -58,7 +58,17 @@ def _events() -> pd.DataFrame:
     return pd.DataFrame([
         {"event_id": "ev-dongsi", "station_id": "1003A", "start": EVENT_START, "end": EVENT_END,
          "kind": "suppression", "score": 0.91, "parameters": "PM2.5,PM10",
-         "summary": "PM2.5 far below all neighbours for 12 h", "evidence": {"neighbour_ratio": 0.31, "hours": 12}},
+         "summary": "Dongsi: PM2.5 -69% vs neighbours (PM2.5, PM10) for 12 h - suspected suppression | "
+                    "东四：PM2.5较邻站偏低69%（PM2.5, PM10），持续12小时 - 疑似人为压低",
+         "evidence": {"models": {"spatial_low": 6.2}, "neighbours": ["1001A", "1002A"], "hours": 12,
+                      "deviation_pct_vs_neighbours": {"PM2.5": -69.0, "PM10": -60.0},
+                      "neighbour_prediction": {"PM2.5": 180.0, "PM10": 240.0}, "kind_mass": {"suppression": 40.1},
+                      "sentences": [{"model": "spatial_low", "surprise": 6.2,
+                                     "zh": "PM2.5比2个邻站的预测值(180)低69%，持续12小时",
+                                     "en": "PM2.5 69% below what 2 neighbouring stations predict (180) for 12 h"}],
+                      "series": {"parameter": "PM2.5", "start": str(EVENT_START - pd.Timedelta(hours=2)), "hours": 16,
+                                 "event_from": 2, "event_to": 13, "station": [150.0, 160.0] + [50.0] * 12 + [170.0, 165.0],
+                                 "neighbours": [155.0] * 16}}},
         {"event_id": "ev-gucheng", "station_id": "1012A", "start": SAMPLE_LAST_UTC - pd.Timedelta(hours=30),
          "end": SAMPLE_LAST_UTC - pd.Timedelta(hours=20), "kind": "flatline", "score": 0.55,
          "parameters": "SO2", "summary": "SO2 constant for 10 h", "evidence": {"run_length_h": 10}},

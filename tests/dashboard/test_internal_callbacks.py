@@ -12,7 +12,7 @@ import flask
 import pandas as pd
 import plotly.graph_objects as go
 import pytest
-from dash import html
+from dash import dcc, html
 
 from dashboard.internal.app import create_internal_app
 from dashboard.internal.ids import ExplorerIds, RecordIds, ShellIds, SituationIds, StationIds
@@ -68,6 +68,16 @@ def ids_in(component) -> set[str]:
 
     walk(component)
     return found
+
+
+def visible_text(component) -> str:
+    """The words a person sees: every string child of the component tree (figures left out)."""
+    if isinstance(component, str | int | float):
+        return str(component)
+    if isinstance(component, list | tuple):
+        return " ".join(visible_text(c) for c in component)
+    children = getattr(component, "children", None)
+    return "" if children is None else visible_text(children)
 
 
 def text_in(component) -> str:
@@ -193,7 +203,15 @@ def test_series_view_with_event(con):
     xs = pd.to_datetime(fig.data[-1].x) if fig.data[-1].x is not None else None
     assert xs is None or xs.min() >= pd.Timestamp("2016-12-17 08:00")
     assert mini.layout.map.style == "white-bg" and "1003A" in [c[0] for c in mini.data[0].customdata]
-    assert "neighbour_ratio" in text_in(html.Div(evidence))
+    text = visible_text(html.Div(evidence))
+    # the evidence reads as sentences with the numbers, never as the engine's JSON
+    assert "PM2.5 69% below what 2 neighbouring stations predict (180) for 12 h" in text
+    assert "PM2.5 -69%" in text and "Dongsi: PM2.5 -69% vs neighbours" in text and "东四" not in text
+    assert "kind_mass" not in text and "{" not in text and "spatial_low" not in text
+    charts = [c for c in html.Div(evidence).children if isinstance(c, dcc.Graph)]
+    assert len(charts) == 1 and len(charts[0].figure.data) == 2  # station against its neighbour prediction
+    zh = visible_text(html.Div(series_view(con, "1003A", "ev-dongsi", None, "zh", TZ)[2]))
+    assert "PM2.5比2个邻站的预测值(180)低69%" in zh and "suspected" not in zh
 
 
 def test_series_view_without_event_and_unknown(con):
@@ -385,3 +403,36 @@ def test_basemap_setting(monkeypatch):
     monkeypatch.setenv("ENVTRUST_BASEMAP", "google")
     with pytest.raises(ValueError, match="offline, osm, amap"):
         load_settings()  # a typo fails at start-up with the choices named
+
+
+def test_explorer_ranks_by_the_graded_figure_and_lists_data_gaps_apart(template):
+    """Events sort by rank_score (the 0-1 score ties at the top), data gaps have their own list
+    and count, and the workload line sets the events against the analysts' capacity."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from dashboard.internal.pages.explorer import workload_lines
+    from data.scoring import save_events
+
+    tmp = Path(tempfile.mkdtemp()) / "copy.duckdb"
+    shutil.copy(template, tmp)
+    c = connect(tmp)
+    try:
+        t0 = pd.Timestamp("2016-12-20 00:00")
+        ev = pd.DataFrame([
+            {"event_id": f"e{k}", "station_id": sid, "start": t0 + pd.Timedelta(hours=10 * k),
+             "end": t0 + pd.Timedelta(hours=10 * k + 3), "kind": kind, "score": 1.0, "rank_score": rank,
+             "parameters": "PM2.5", "summary": f"S{k} | 站{k}", "evidence": {}}
+            for k, (sid, kind, rank) in enumerate([("1001A", "spike", 6.5), ("1002A", "outage", 9.25),
+                                                    ("1003A", "data_gap", 12.0), ("1004A", "drift", 7.75)])])
+        save_events(c, ev, "run-test")
+        rows = event_rows(c, None, None, None, "zh", TZ)
+        assert [r["event_id"] for r in rows] == ["e1", "e3", "e0"]  # by rank_score; the data gap is apart
+        assert rows[0]["summary"] == "站1" and "1.8e+09" in rows[0]["rarity"]
+        gaps = event_rows(c, None, None, None, "en", TZ, data_gaps=True)
+        assert [r["event_id"] for r in gaps] == ["e2"] and gaps[0]["summary"] == "S2"
+        lines = visible_text(workload_lines(c, {"air": 0.3, "water": 0.3, "polluter": 0.3}, "en"))
+        assert "Air: 3 suspected-interference events" in lines and "Data-completeness alarms: 1" in lines
+    finally:
+        c.close()

@@ -191,7 +191,8 @@ def test_events_table_filters_and_ranks(con):
 
 def test_event_parses_evidence(con):
     ev = views.event(con, "ev-dongsi")
-    assert ev["evidence"] == {"neighbour_ratio": 0.31, "hours": 12}
+    assert ev["evidence"]["hours"] == 12 and ev["evidence"]["deviation_pct_vs_neighbours"]["PM2.5"] == -69.0
+    assert ev["evidence"]["sentences"][0]["model"] == "spatial_low"
     assert ev["parameter_list"] == ["PM2.5", "PM10"]
     assert views.event(con, "nope") is None
 

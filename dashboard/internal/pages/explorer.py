@@ -5,11 +5,12 @@ from __future__ import annotations
 from urllib.parse import quote
 
 import dash_ag_grid as dag
+import numpy as np
 import pandas as pd
 from dash import dcc, html
 
 from analytics.vocabulary import EVENT_KINDS
-from dashboard.i18n import kind_name, status_name, t
+from dashboard.i18n import kind_name, status_name, summary_in, t
 from dashboard.internal.ids import ExplorerIds
 from dashboard.internal.timefmt import to_local
 from data import views
@@ -44,19 +45,31 @@ def column_defs(lang: str) -> list[dict]:
         {"field": "city", "headerName": t("col_city", lang), "filter": "agTextColumnFilter", "width": 110},
         {"field": "start_local", "headerName": t("col_start", lang), "filter": "agTextColumnFilter"},
         {"field": "end_local", "headerName": t("col_end", lang), "filter": "agTextColumnFilter"},
+        {"field": "rarity", "headerName": t("col_rarity", lang), "filter": "agTextColumnFilter", "width": 150,
+         "comparator": {"function": "(a, b, nodeA, nodeB) => nodeA.data.rank_score - nodeB.data.rank_score"}},
         {"field": "score", "headerName": t("col_score", lang), "filter": "agNumberColumnFilter",
-         "valueFormatter": {"function": "d3.format('.3f')(params.value)"}, "sort": "desc", "width": 110},
+         "valueFormatter": {"function": "d3.format('.3f')(params.value)"}, "width": 100},
         {"field": "parameters", "headerName": t("col_parameters", lang), "filter": "agTextColumnFilter"},
         {"field": "status_label", "headerName": t("col_status", lang), "filter": "agTextColumnFilter", "width": 110},
         {"field": "summary", "headerName": t("col_summary", lang), "filter": "agTextColumnFilter", "flex": 2},
     ]
 
 
+def rarity_text(rank_score: float | None, lang: str) -> str:
+    """The graded figure in words: "1 in N clean hours" (N = 10 ** rank_score)."""
+    if rank_score is None or not np.isfinite(rank_score):
+        return ""
+    n = 10.0 ** min(float(rank_score), 15.0)
+    return t("rarity_text", lang).format(n=f"{n:,.0f}" if n < 1e6 else f"{n:.1e}")
+
+
 def event_rows(con, kinds: list[str] | None, statuses: list[str] | None, min_score: float | None,
-               lang: str, tz: str) -> list[dict]:
-    """Events ranked by score as grid rows, periods in local time, labels in the chosen language."""
+               lang: str, tz: str, data_gaps: bool = False) -> list[dict]:
+    """Events ranked by their graded figure as grid rows, periods in local time, labels in the
+    chosen language. ``data_gaps``: the data-completeness alarms instead of suspected interference."""
     df = views.events_table(con, kinds=kinds or None, statuses=statuses or None,
-                            min_score=float(min_score) if min_score not in (None, "") else None)
+                            min_score=float(min_score) if min_score not in (None, "") else None,
+                            data_gaps=data_gaps)
     if df.empty:
         return []
     out = pd.DataFrame({
@@ -70,10 +83,12 @@ def event_rows(con, kinds: list[str] | None, statuses: list[str] | None, min_sco
         "start_local": to_local(df["start"], tz).dt.strftime("%Y-%m-%d %H:%M").to_numpy(),
         "end_local": to_local(df["end"], tz).dt.strftime("%Y-%m-%d %H:%M").to_numpy(),
         "score": df["score"].round(4),
+        "rank_score": pd.to_numeric(df["rank_score"], errors="coerce").fillna(0.0).round(6),
+        "rarity": [rarity_text(x, lang) for x in pd.to_numeric(df["rank_score"], errors="coerce")],
         "parameters": df["parameters"],
         "status": df["status"],
         "status_label": [status_name(s, lang) for s in df["status"]],
-        "summary": df["summary"],
+        "summary": [summary_in(x, lang) for x in df["summary"]],
     })
     return out.to_dict("records")
 
@@ -84,6 +99,18 @@ def event_href(con, event_id: str | None) -> str | None:
     if ev is None:
         return None
     return f"/app/station/{quote(ev['station_id'], safe='')}?event={quote(ev['event_id'], safe='')}"
+
+
+def workload_lines(con, capacity: dict[str, float], lang: str) -> list:
+    """The operating point: per network with stations, the events against the analysts' capacity,
+    and the data-completeness alarms counted apart."""
+    wl = views.workload(con, capacity)
+    wl = wl[wl["stations"] > 0]
+    lines = [html.Div(t("workload_line", lang).format(net=t(f"net_{r.network}", lang), events=r.events,
+                                                     cap=r.capacity, rate=r.rate, above=r.above))
+             for r in wl.itertuples(index=False)]
+    lines.append(html.Div(t("data_gap_count", lang).format(n=int(wl["data_gaps"].sum()))))
+    return lines
 
 
 def layout(con, lang: str, tz: str) -> html.Div:
@@ -105,9 +132,12 @@ def layout(con, lang: str, tz: str) -> html.Div:
             html.Div([html.Label(" "),
                       dcc.Input(id=ExplorerIds.QUICK, type="text", placeholder=t("quick_filter", lang),
                                 debounce=False)], className="filter"),
+            dcc.Checklist(id=ExplorerIds.DATA_GAPS, options=[{"label": t("show_data_gaps", lang), "value": "gaps"}],
+                          value=[], className="filter"),
             html.Button(t("export_csv", lang), id=ExplorerIds.EXPORT, n_clicks=0, className="btn"),
             html.Span(id=ExplorerIds.COUNT, className="count"),
         ], className="toolbar"),
+        html.Div(id=ExplorerIds.WORKLOAD, className="workload"),
         dcc.Loading(dag.AgGrid(
             id=ExplorerIds.GRID,
             columnDefs=column_defs(lang),

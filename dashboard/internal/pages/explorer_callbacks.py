@@ -8,7 +8,7 @@ from dash import Input, Output, State
 from dashboard.auth import guarded_callback
 from dashboard.i18n import t
 from dashboard.internal.ids import ExplorerIds, ShellIds
-from dashboard.internal.pages.explorer import event_href, event_rows
+from dashboard.internal.pages.explorer import event_href, event_rows, workload_lines
 from dashboard.request_state import db_cursor
 
 
@@ -19,14 +19,17 @@ def set_callbacks(app: dash.Dash, settings) -> None:
         app,
         Output(ExplorerIds.GRID, "rowData"),
         Output(ExplorerIds.COUNT, "children"),
+        Output(ExplorerIds.WORKLOAD, "children"),
         Input(ExplorerIds.KIND, "value"),
         Input(ExplorerIds.STATUS, "value"),
         Input(ExplorerIds.MIN_SCORE, "value"),
+        Input(ExplorerIds.DATA_GAPS, "value"),
         State(ShellIds.LANG, "data"),
     )
-    def fill_grid(kinds, statuses, min_score, lang):
-        rows = event_rows(db_cursor(), kinds, statuses, min_score, lang, tz)
-        return rows, f"{t('n_events', lang)}: {len(rows)}"
+    def fill_grid(kinds, statuses, min_score, gaps, lang):
+        con = db_cursor()
+        rows = event_rows(con, kinds, statuses, min_score, lang, tz, data_gaps=bool(gaps))
+        return rows, f"{t('n_events', lang)}: {len(rows)}", workload_lines(con, settings.analyst_capacity, lang)
 
     @guarded_callback(
         app,

@@ -4,8 +4,6 @@ evidence, openair-style analysis tabs and the analyst's review."""
 
 from __future__ import annotations
 
-import json
-
 import pandas as pd
 from dash import dcc, html
 
@@ -13,8 +11,8 @@ from analytics import profiles
 from analytics.vocabulary import AIR_POLLUTANTS, PARAMETERS
 from dashboard.figures.analysis import calendar_figure, polar_figure, profiles_figure, scatter_figure
 from dashboard.figures.situation_map import geo_map_layers
-from dashboard.figures.station import empty_figure, neighbour_map_dict, series_figure_dict
-from dashboard.i18n import kind_name, station_label, status_name, t
+from dashboard.figures.station import empty_figure, evidence_chart, neighbour_map_dict, series_figure_dict
+from dashboard.i18n import kind_name, station_label, status_name, summary_in, t
 from dashboard.internal.geo_route import layer_url
 from dashboard.internal.ids import StationIds
 from dashboard.internal.timefmt import fmt_local, one_to_local, to_local
@@ -65,16 +63,37 @@ def evidence_children(event: dict | None, lang: str, tz: str) -> list:
                 status_name(event["status"], lang)]),
         html.P(f"{fmt_local(one_to_local(event['start'], tz))} – {fmt_local(one_to_local(event['end'], tz))} "
                f"({t('local_time', lang)})"),
-        html.P(event["summary"], className="evidence-summary"),
+        html.P(summary_in(event["summary"], lang), className="evidence-summary"),
     ]
     ev = event.get("evidence") or {}
     if isinstance(ev, dict) and ev:
-        rows = []
-        for key, val in list(ev.items())[:20]:
-            text = val if isinstance(val, str) else json.dumps(val, ensure_ascii=False)
-            rows.append(html.Tr([html.Td(str(key)), html.Td(text[:300])]))
-        items.append(html.Table(rows, className="evidence-table"))
+        items += evidence_details(ev, lang, str(event.get("station_id", "")))
     return items
+
+
+def evidence_details(ev: dict, lang: str, station_text: str) -> list:
+    """The evidence in words: a sentence per model that fired (the user's language), the deviation
+    from the neighbour prediction per parameter, the hours and neighbours, and the small chart of
+    the station against its neighbour prediction. Never the engine's raw JSON."""
+    out = []
+    sentences = [s.get("en" if lang == "en" else "zh", "") for s in ev.get("sentences") or [] if isinstance(s, dict)]
+    if sentences:
+        out += [html.H5(t("evidence_models", lang)), html.Ul([html.Li(s) for s in sentences if s])]
+    deviation = ev.get("deviation_pct_vs_neighbours") or {}
+    predicted = ev.get("neighbour_prediction") or {}
+    if deviation:
+        parts = [f"{p} {v:+.0f}%" + (f" ({t('neighbour_prediction', lang)} {predicted[p]:.3g})" if p in predicted else "")
+                 for p, v in sorted(deviation.items(), key=lambda kv: -abs(kv[1]))]
+        out.append(html.P(f"{t('evidence_deviation', lang)}: " + "; ".join(parts)))
+    if "hours" in ev:
+        out.append(html.P(t("evidence_hours", lang).format(h=ev["hours"], nb=", ".join(ev.get("neighbours") or []) or "-")))
+    if ev.get("suspect_flag_share"):
+        out.append(html.P(t("evidence_flags", lang).format(share=float(ev["suspect_flag_share"]))))
+    series = ev.get("series") or {}
+    if series.get("hours"):
+        out.append(dcc.Graph(figure=evidence_chart(series, lang, station_text), config={"displayModeBar": False},
+                             className="evidence-chart"))
+    return out
 
 
 def series_view(con, station_id: str, event_id: str | None, parameters: list[str] | None, lang: str, tz: str):
