@@ -392,15 +392,27 @@ def kind_supported(kind: str, deviation: dict[str, float]) -> bool:
     return True
 
 
+def whole_gap_h(present_h: np.ndarray, a: int, b: int) -> tuple[int, int]:
+    """The whole run of absent hours around an event's hours [a, b]: the event keeps only the hours
+    its detector fired on (often the few where the neighbours happen to run highest), so judging
+    the neighbours over those alone would call ordinary noise an episode."""
+    while a > 0 and not present_h[a - 1]:
+        a -= 1
+    while b + 1 < present_h.size and not present_h[b + 1]:
+        b += 1
+    return a, b
+
+
 def gap_neighbour_level(panel: Panel, s: int, a: int, b: int) -> dict:
     """How high the neighbours put the station while its data are missing (robust z of the
-    neighbour prediction against the station's own level, max over parameters; the predicted
-    PM2.5 when the network has it). ``high``: a sign of interference (a gap during an episode)."""
+    neighbour prediction against the station's own level, median over the whole gap, max over
+    parameters; the predicted PM2.5's median over the gap when the network has it). ``high``: a sign of interference (a gap during an episode)."""
     from analytics.detectors.base import log_values, nanmedian_quiet, robust_scale
 
     fit = panel.cache.get("spatial_fit")
     if fit is None:
         return {"z": None, "high": False}
+    a, b = whole_gap_h(panel.present[s].any(axis=1), a, b)
     y = log_values(panel)[s]
     pred = fit["pred"][s, a:b + 1, :]
     missing = ~np.isfinite(panel.values[s, a:b + 1, :])
@@ -413,7 +425,7 @@ def gap_neighbour_level(panel: Panel, s: int, a: int, b: int) -> dict:
     out = {"z": None if zmax is None else round(zmax, 2), "high": zmax is not None and zmax >= GAP_LEVEL_Z}
     ep = panel.pindex("PM2.5")
     if ep is not None and np.isfinite(pred[:, ep]).any():
-        pm = float(np.nanmax(np.exp(pred[:, ep]) - panel.cache["log_offset"][ep]))
+        pm = float(np.nanmedian(np.exp(pred[:, ep]) - panel.cache["log_offset"][ep]))
         out["pm25"] = round(pm, 1)
         out["high"] = out["high"] or pm >= GAP_EPISODE_PM25_UGM3
     return out

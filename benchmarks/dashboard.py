@@ -115,6 +115,7 @@ def _events_frame(station_ids: list[str], days: int, rng: np.random.Generator) -
         "status": rng.choice(["open", "open", "open", "confirmed", "false_alarm"], N_EVENTS),
         "run_id": "benchmark",
         "created_at": pd.Timestamp("2026-01-01"),
+        "rank_score": np.round(rng.uniform(1.0, 8.0, N_EVENTS), 2),
     })
 
 
@@ -149,7 +150,7 @@ def build_store(path: Path, days: int) -> dict:
         ids = [r[0] for r in con.execute("SELECT station_id FROM stations ORDER BY station_id").fetchall()]
         events = _events_frame(ids, days, rng)
         con.register("_bench_events", events)
-        con.execute("INSERT INTO events SELECT * FROM _bench_events")
+        con.execute("INSERT INTO events BY NAME SELECT * FROM _bench_events")
         con.unregister("_bench_events")
         t0 = time.perf_counter()
         con.execute(

@@ -50,7 +50,7 @@ def fill_public_store(con) -> None:
     con.execute("INSERT INTO stations (station_id, name, name_en, kind, lon, lat) SELECT * FROM st_in")
     con.register("rd_in", readings)
     con.execute("INSERT INTO readings (station_id, ts, parameter, value, flag) SELECT * FROM rd_in")
-    con.execute("INSERT INTO events VALUES ('ev-1', '1001A', ?, ?, 'suppression', 0.97, 'PM2.5', "
+    con.execute("INSERT INTO events (event_id, station_id, start, \"end\", kind, score, parameters, summary, evidence_json, status, run_id, created_at) VALUES ('ev-1', '1001A', ?, ?, 'suppression', 0.97, 'PM2.5', "
                 "'嫌疑干扰 suspected interference', '{}', 'open', 'run-1', now())", [LATEST, LATEST])
     con.execute("INSERT INTO scores VALUES ('1001A', ?, 'PM2.5', 0.97, '{}', 'run-1')", [LATEST])
     con.unregister("st_in")

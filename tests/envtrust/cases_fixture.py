@@ -48,7 +48,7 @@ def build_store(path):
     con.register("_r", frame)
     con.execute("INSERT INTO readings (station_id, ts, parameter, value, flag) SELECT * FROM _r")
     con.unregister("_r")
-    con.execute("INSERT INTO events VALUES ('E1', ?, ?, ?, 'clipping', 0.93, 'flue_SO2', "
+    con.execute("INSERT INTO events (event_id, station_id, start, \"end\", kind, score, parameters, summary, evidence_json, status, run_id, created_at) VALUES ('E1', ?, ?, ?, 'clipping', 0.93, 'flue_SO2', "
                 "'flue_SO2 held just below its limit for 20 h', ?, 'open', 'run-1', now())",
                 [OUTLET, T0 + pd.Timedelta(hours=50), T0 + pd.Timedelta(hours=70),
                  json.dumps({"hours_at_ceiling": 20, "limit_mg_m3": 35})])

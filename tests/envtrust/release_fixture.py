@@ -27,6 +27,6 @@ def fill_release_store(con) -> None:
     public_fixture().fill_public_store(con)
     con.execute("UPDATE stations SET city = '北京市', province = '北京市' WHERE station_id IN ('1001A', 'W0001')")
     con.execute("UPDATE stations SET city = '承德市', province = '河北省' WHERE station_id = '1002A'")
-    con.execute("INSERT INTO events VALUES ('ev-2', '1002A', ?, ?, 'fabrication', 0.99, 'NO2', "
+    con.execute("INSERT INTO events (event_id, station_id, start, \"end\", kind, score, parameters, summary, evidence_json, status, run_id, created_at) VALUES ('ev-2', '1002A', ?, ?, 'fabrication', 0.99, 'NO2', "
                 "'确认干扰 confirmed', '{}', 'confirmed', 'run-1', now())",
                 [CONFIRMED_HOUR, CONFIRMED_HOUR + pd.Timedelta(hours=1)])

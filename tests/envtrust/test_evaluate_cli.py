@@ -30,7 +30,7 @@ def test_evaluate_quick_end_to_end(tmp_path, capsys):
         assert all("error" not in m and 0.0 <= m["ap"] <= 1.0 for m in water["methods"].values())
         assert "own_events" in water["methods"]["envtrust"]
     assert report["networks"] == ["air", "cems", "water"]
-    assert "Surface-water sections" in printed and "applied to water for reference only" in printed
+    assert "Surface-water sections" in printed and "Targets (held-out, at the analyst's workload)" in printed
     assert (out / "evaluation.md").read_text(encoding="utf-8").startswith("# envtrust evaluation")
     assert (out / "truth_held_out_air.csv").is_file() and (out / "truth_held_out_water.csv").is_file()
 
