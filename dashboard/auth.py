@@ -1,7 +1,9 @@
 """Who is logged in, and what they may do.
 
 The session cookie (signed by Flask with ``settings.secret_key``, HttpOnly, SameSite=Lax) carries
-only the username. The role is read from the ``users`` table on every request, so removing a user
+the username and a random session id whose open/closed state lives in the store
+(:mod:`data.sessions`): logout closes it, so every copy of the cookie is refused afterwards, and a
+password reset closes every session of the user. The role is read from the ``users`` table on every request, so removing a user
 or changing a role takes effect at once instead of when the cookie expires. Passwords are checked by
 :func:`data.users.verify_user` (salted scrypt hashes; the password itself is never stored).
 
@@ -18,14 +20,15 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import dash
 import duckdb
 from flask import has_request_context, request, session
 
-from dashboard.request_state import SESSION_USER_KEY, User, current_user, set_current_user
-from data import audit
+from dashboard.request_state import SESSION_ID_KEY, SESSION_USER_KEY, User, current_user, set_current_user
+from data import audit, sessions
 from data.users import ROLES, verify_user
 
 log = logging.getLogger(__name__)
@@ -115,8 +118,9 @@ def _audit(con: duckdb.DuckDBPyConnection, actor: str, action: str, detail: dict
                 log.exception("audit log append failed for %s %s", actor, action)
 
 
-def login_user(con: duckdb.DuckDBPyConnection, username: str, password: str) -> User | None:
-    """Check the password; on success start a fresh session and audit ``login``.
+def login_user(con: duckdb.DuckDBPyConnection, username: str, password: str, *,
+               lifetime: timedelta) -> User | None:
+    """Check the password; on success start a fresh server-side session and audit ``login``.
 
     A failure is audited as ``login_failed`` (with the attempted name and client address) and
     returns None; unknown users and wrong passwords get the same answer.
@@ -128,6 +132,7 @@ def login_user(con: duckdb.DuckDBPyConnection, username: str, password: str) -> 
         _audit(con, username[:64] or "-", "login_failed", {"address": address})
         return None
     session.clear()  # no session fixation: a login always starts a new session
+    session[SESSION_ID_KEY] = sessions.open_session(con, username, lifetime)
     session[SESSION_USER_KEY] = username
     session.permanent = True
     user = User(username=username, role=role)
@@ -137,8 +142,12 @@ def login_user(con: duckdb.DuckDBPyConnection, username: str, password: str) -> 
 
 
 def logout_user(con: duckdb.DuckDBPyConnection) -> None:
-    """End the session (audited as ``logout`` when someone was logged in)."""
+    """End the session in the store, so every copy of the cookie is refused (audited as ``logout``
+    when someone was logged in)."""
     user = current_user()
+    session_id = session.get(SESSION_ID_KEY)
+    if isinstance(session_id, str):
+        sessions.end_session(con, session_id, "logout")
     session.clear()
     set_current_user(None)
     if user is not None:

@@ -19,11 +19,13 @@ import duckdb
 import flask
 from flask import g, has_request_context, session
 
+from data.sessions import session_is_open
 from data.users import ROLES
 from envtrust.settings import Settings
 
 EXTENSION_KEY = "envtrust"
 SESSION_USER_KEY = "envtrust_user"
+SESSION_ID_KEY = "envtrust_sid"
 _CURSOR_KEY = "envtrust_cursor"
 _USER_KEY = "envtrust_user"
 
@@ -93,22 +95,27 @@ def _role_of(con: duckdb.DuckDBPyConnection, username: str) -> str | None:
 def current_user() -> User | None:
     """The user of the current request, or None (no session, user deleted, or outside a request).
 
-    The session cookie carries only the username; the role comes from the store on every request
-    (so removing a user or changing a role takes effect at once) and is cached for the request in
-    ``flask.g``.
+    The session cookie carries the username and a session id; the request is logged in only while
+    the store holds that session open (:func:`data.sessions.session_is_open`), so logout and a
+    password reset end every copy of the cookie. The role comes from the store on every request
+    (so removing a user or changing a role takes effect at once); the user is cached for the
+    request in ``flask.g``.
     """
     if not has_request_context():
         return None
     if _USER_KEY in g:
         return g.envtrust_user
     user: User | None = None
-    username = session.get(SESSION_USER_KEY)
+    username, session_id = session.get(SESSION_USER_KEY), session.get(SESSION_ID_KEY)
     if isinstance(username, str) and username:
-        role = _role_of(db_cursor(), username)
+        con = db_cursor()
+        open_ = isinstance(session_id, str) and session_is_open(con, session_id, username)
+        role = _role_of(con, username) if open_ else None
         if role in ROLES:
             user = User(username=username, role=role)
         else:
             session.pop(SESSION_USER_KEY, None)
+            session.pop(SESSION_ID_KEY, None)
     g.envtrust_user = user
     return user
 

@@ -70,14 +70,19 @@ class LoginThrottle:
     """Refuses logins for a name or a client address after too many recent failures.
 
     At most ``max_failures`` failed attempts per key in ``window_s`` seconds; older failures are
-    forgotten. Kept per process on :class:`ServerState` (no module state), guarded by a lock because
-    waitress serves requests from several threads.
+    forgotten. A password check in progress counts as a failure until it ends: :meth:`begin`
+    reserves a slot under the lock before the (slow) check and :meth:`failed` / :meth:`succeeded`
+    / :meth:`release` settle it, so concurrent tries cannot all pass the check before the first
+    failure is counted - at most ``max_failures`` passwords are checked per window, however many
+    requests arrive at once. Kept per process on :class:`ServerState` (no module state), guarded by
+    a lock because waitress serves requests from several threads.
     """
 
     def __init__(self, max_failures: int = 5, window_s: float = 600.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.max_failures, self.window_s, self.clock = max_failures, window_s, clock
         self._failures: dict[str, deque[float]] = {}
+        self._pending: dict[str, int] = {}
         self._lock = threading.Lock()
 
     def _recent(self, key: str, now: float) -> deque[float]:
@@ -86,21 +91,48 @@ class LoginThrottle:
             times.popleft()
         return times
 
+    def _settle(self, key: str) -> None:
+        """One check of ``key`` is over (called under the lock)."""
+        left = self._pending.get(key, 0) - 1
+        if left > 0:
+            self._pending[key] = left
+        else:
+            self._pending.pop(key, None)
+
     def blocked(self, key: str) -> bool:
+        """True when a new try for ``key`` would be refused now."""
         now = self.clock()
         with self._lock:
-            return len(self._recent(key, now)) >= self.max_failures
+            return len(self._recent(key, now)) + self._pending.get(key, 0) >= self.max_failures
+
+    def begin(self, key: str) -> bool:
+        """Reserve a password check for ``key``; False (nothing reserved) when the key is blocked."""
+        now = self.clock()
+        with self._lock:
+            if len(self._recent(key, now)) + self._pending.get(key, 0) >= self.max_failures:
+                return False
+            self._pending[key] = self._pending.get(key, 0) + 1
+            return True
+
+    def release(self, key: str) -> None:
+        """End a reserved check without a verdict (the request was refused for another reason)."""
+        with self._lock:
+            self._settle(key)
 
     def failed(self, key: str) -> None:
+        """End a reserved check of ``key`` as a failure (counted for ``window_s``)."""
         now = self.clock()
         with self._lock:
+            self._settle(key)
             self._recent(key, now).append(now)
             if len(self._failures) > 10_000:  # bound memory under a spray of names
                 for stale in [k for k, v in self._failures.items() if not v or now - v[-1] > self.window_s]:
                     del self._failures[stale]
 
     def succeeded(self, key: str) -> None:
+        """End a reserved check of ``key`` as a success: its failures are forgotten."""
         with self._lock:
+            self._settle(key)
             self._failures.pop(key, None)
 
 
@@ -242,14 +274,24 @@ def _login_view() -> flask.Response:
     username = request.form.get("username", "").strip()
     name_key, address_key = username.lower(), request.remote_addr or "-"
     state = server_state()
-    if state.name_throttle.blocked(name_key) or state.address_throttle.blocked(address_key):
+    if not state.name_throttle.begin(name_key):
         return _render_login(lang, next_url, "throttled", 429)
-    user = auth.login_user(db_cursor(), username, request.form.get("password", ""))
+    if not state.address_throttle.begin(address_key):
+        state.name_throttle.release(name_key)
+        return _render_login(lang, next_url, "throttled", 429)
+    user = None
+    try:
+        user = auth.login_user(db_cursor(), username, request.form.get("password", ""),
+                               lifetime=SESSION_LIFETIME)
+    finally:
+        if user is None:
+            state.name_throttle.failed(name_key)
+            state.address_throttle.failed(address_key)
+        else:
+            state.name_throttle.succeeded(name_key)
+            state.address_throttle.release(address_key)
     if user is None:
-        state.name_throttle.failed(name_key)
-        state.address_throttle.failed(address_key)
         return _render_login(lang, next_url, "failed", 401)
-    state.name_throttle.succeeded(name_key)
     return redirect(next_url)
 
 

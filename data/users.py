@@ -6,12 +6,18 @@ import duckdb
 import pandas as pd
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from data.sessions import end_user_sessions
+
 ROLES: tuple[str, ...] = ("leader", "analyst", "admin", "enforcement")
 
 
 def add_user(con: duckdb.DuckDBPyConnection, username: str, password: str, role: str,
              display_name: str | None = None, replace: bool = False) -> None:
-    """Create (or, with ``replace``, reset) a user; the password is hashed (scrypt) before storage."""
+    """Create (or, with ``replace``, reset) a user; the password is hashed (scrypt) before storage.
+
+    A reset ends every open dashboard session of the user (:mod:`data.sessions`): whoever held the
+    old password, or a copy of a cookie, is logged out at once.
+    """
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
     if not username or not username.replace("_", "").replace("-", "").replace(".", "").isalnum():
@@ -22,6 +28,7 @@ def add_user(con: duckdb.DuckDBPyConnection, username: str, password: str, role:
     if exists and not replace:
         raise ValueError(f"user {username!r} exists (use replace to reset)")
     if exists:
+        end_user_sessions(con, username, "password_reset")
         con.execute("DELETE FROM users WHERE username = ?", [username])
     con.execute(
         "INSERT INTO users VALUES (?, ?, ?, ?, now())",
