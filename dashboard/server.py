@@ -410,6 +410,26 @@ def stable_etag(body: bytes) -> str:
     return hashlib.sha1(_END_ID.sub(b'"end_id":""', body), usedforsecurity=False).hexdigest()
 
 
+# What a callback raises when a request carries input it could never get from the page (a number
+# where Dash sends a path, a list where it sends text, a body that names other inputs): the
+# client's fault, answered 400 with one log line instead of a 500 and a traceback.
+MALFORMED_CALLBACK_ERRORS: tuple[type[Exception], ...] = (
+    dash.exceptions.CallbackException, TypeError, ValueError, KeyError, AttributeError, IndexError,
+)
+
+
+def _malformed_callback(exc: Exception) -> flask.Response:
+    """400 for a callback request the callback cannot read; anything else keeps its own handling."""
+    if not request.path.endswith(CALLBACK_SUFFIX) or isinstance(exc, dash.exceptions.InvalidCallbackReturnValue):
+        raise exc  # not a callback request, or the callback's own answer is wrong: a server error
+    body = request.get_json(silent=True)
+    output = body.get("output") if isinstance(body, dict) else None
+    message = str(exc).splitlines()[0][:200] if str(exc) else ""
+    log.warning("malformed callback request %s output=%.120r from %s: %s: %s", request.path, output,
+                request.remote_addr, type(exc).__name__, message)
+    return _json_refusal(400, "malformed callback input")
+
+
 def _auth_error(exc: auth.AuthError) -> flask.Response:
     if isinstance(exc, auth.NotAuthenticated) and request.method == "GET" and not request.path.startswith(
         INTERNAL_PREFIX + "_"
@@ -456,6 +476,8 @@ def create_server(settings: Settings, *, internal_app_factory: InternalFactory |
     server.before_request(_guard_public_callback)
     server.after_request(_security_headers)
     server.register_error_handler(auth.AuthError, _auth_error)
+    for error in MALFORMED_CALLBACK_ERRORS:
+        server.register_error_handler(error, _malformed_callback)
     server.add_url_rule("/login", "login", _login_view, methods=["GET", "POST"])
     server.add_url_rule("/logout", "logout", _logout_view, methods=["GET", "POST"])
     server.add_url_rule("/", "root", lambda: redirect(INTERNAL_PREFIX))
