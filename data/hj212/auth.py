@@ -48,6 +48,12 @@ PW_FORBIDDEN = set(";,=&")
 PW_MASK = "***"
 # every 'PW=' whatever precedes it (a malformed header may glue it to the field before, 'MN=ABCPW=')
 _PW_FIELD = re.compile(r"PW=[^;\r\n]*", re.IGNORECASE)
+# a header field as a malformed packet may write it: key, an optional '=' or ':' and the value
+_FIELD = re.compile(r"(?P<key>[^=:;,\r\n]*)(?P<sep>[=:]?)(?P<value>[^;,\r\n]*)")
+# 'PW' glued to its value without '=' at the start of a word ('PW123456', "field 'PWabc' has")
+_PW_GLUED = re.compile(r"(?<![A-Za-z])PW(?![=:\s])[^\s'\";,&]+", re.IGNORECASE)
+# what a key is made of besides its letters in the kept text: escapes of odd bytes, blanks, digits
+_KEY_NOISE = re.compile(r"\\x[0-9a-fA-F]{2}|[^A-Za-z]")
 
 
 def check_pw_text(password: str) -> str:
@@ -58,9 +64,27 @@ def check_pw_text(password: str) -> str:
     return password
 
 
+def _mask_field(match: re.Match) -> str:
+    key, sep = match["key"], match["sep"]
+    letters = _KEY_NOISE.sub("", key).upper()
+    if sep and letters.endswith("PW"):  # 'PW =1', 'P W=1', 'PW\\x00=1', 'PW:1', "field 'PW:1"
+        return f"{key}{sep}{PW_MASK}"
+    if not sep and letters.startswith("PW"):  # 'PW123456': the '=' is missing
+        return key[:key.upper().index("W") + 1] + PW_MASK
+    return match.group(0)
+
+
 def redact_pw(raw: str) -> str:
-    """``raw`` with every ``PW=...`` field value replaced by ``***`` (same mask whatever the length)."""
-    return _PW_FIELD.sub("PW=" + PW_MASK, raw)
+    """``raw`` with every access password replaced by ``***`` (same mask whatever the length).
+
+    Also for malformed headers: a key spelled with blanks, odd bytes or another case (``PW =``,
+    ``P W=``, ``pw:``), a missing ``=``, a PW glued to the field before (``MN=ABCPW=``). Only the
+    header is searched field by field; the CP data after ``CP=&&`` keeps its text except ``PW=``.
+    Error details that quote a field go through here too, so they never carry the password.
+    """
+    masked = _PW_FIELD.sub("PW=" + PW_MASK, raw)
+    head, cp_mark, rest = masked.partition("CP=&&")
+    return _PW_GLUED.sub("PW" + PW_MASK, _FIELD.sub(_mask_field, head)) + cp_mark + rest
 
 
 def set_logger_password(con: duckdb.DuckDBPyConnection, mn: str, password: str, actor: str = "cli") -> None:

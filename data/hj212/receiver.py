@@ -209,7 +209,7 @@ class PacketStore:
         """The last resort for one item whose commit failed: quarantine it with the error; if
         even that fails, raise (no answer, the device re-sends)."""
         reason, detail = "unprocessable", f"could not be stored: {type(exc).__name__}: {str(exc)[:300]}"
-        self._ingest_all([item], [], [(redact_pw(item.raw), reason, detail)])
+        self._ingest_all([item], [], [(redact_pw(item.raw), reason, redact_pw(detail))])
         who = item.packet if item.packet is not None else item.header
         return Outcome("quarantined", _error_response(who, reason), reason)
 
@@ -221,7 +221,7 @@ class PacketStore:
         now = datetime.now(UTC).replace(tzinfo=None)
 
         def quarantine(n: int, item: Incoming, reason: str, detail: str) -> None:
-            quarantined.append((redact_pw(item.raw), reason, detail))
+            quarantined.append((redact_pw(item.raw), reason, redact_pw(detail)))
             who = item.packet if item.packet is not None else item.header
             answer = b"" if reason in UNANSWERED_REASONS else _error_response(who, reason)
             outcomes[n] = Outcome("quarantined", answer, reason)

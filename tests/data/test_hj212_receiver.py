@@ -521,3 +521,33 @@ def test_links_beyond_the_limit_are_closed(db):
             assert extra.recv(10) == b""  # closed by the receiver
         for sock in held:
             sock.close()
+
+
+PW_CORPUS = ROOT / "tests" / "data" / "files" / "hj212_pw_malformed_header.txt"
+CORPUS_PW = "Zq7xY2"
+
+
+def corpus_frames(path: Path) -> list[bytes]:
+    """The corpus lines (Python escapes for odd bytes) framed with a right length and CRC."""
+    import codecs
+
+    frames = []
+    for line in path.read_text(encoding="ascii").splitlines():
+        if line and not line.startswith("#"):
+            body = codecs.escape_decode(line.encode("ascii"))[0]
+            frames.append(b"##%04d" % len(body) + body + crc_hex(body).encode("ascii") + b"\r\n")
+    return frames
+
+
+def test_password_is_masked_in_quarantined_packets_with_malformed_headers(db):
+    """Defect 8: a header that misspells the PW field still never puts the password in the store,
+    neither in the kept raw text nor in the detail that quotes a bad field."""
+    frames = corpus_frames(PW_CORPUS)
+    with ThreadReceiver(db) as rx, socket.create_connection(("127.0.0.1", rx.port)) as link:
+        link.sendall(b"".join(frames))
+        q = wait_for_quarantine(db, len(frames))
+    assert len(q) == len(frames)
+    kept = query(db, "SELECT raw, detail FROM quarantine UNION ALL SELECT raw, NULL FROM hj212_packets")
+    leaks = [text for text in kept["raw"].tolist() + kept["detail"].dropna().tolist() if CORPUS_PW in text]
+    assert leaks == []
+    assert kept["raw"].str.contains("***", regex=False).sum() >= len(frames)
