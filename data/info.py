@@ -12,6 +12,7 @@ import duckdb
 import pandas as pd
 
 from analytics.vocabulary import PARAMETERS
+from data.scoring import scoring_state
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,7 @@ class StoreInfo:
     batches: pd.DataFrame     # format, status, batches, rows_in, rows_stored, rows_duplicate, rows_quarantined
     totals: dict[str, int]    # rows_in, rows_stored, rows_duplicate, rows_quarantined (committed batches),
                               # readings, readings_without_batch, quarantine_rows
+    scoring: dict | None = None  # the last scoring run and the batches waiting (data.scoring.scoring_state)
 
     @property
     def rows_balance(self) -> int:
@@ -59,7 +61,7 @@ def store_info(con: duckdb.DuckDBPyConnection) -> StoreInfo:
     n_quarantine = con.execute("SELECT count(*) FROM quarantine").fetchall()[0][0]
     totals = {k: int(committed[k].sum()) for k in ("rows_in", "rows_stored", "rows_duplicate", "rows_quarantined")}
     totals.update(readings=int(n_readings), readings_without_batch=int(n_orphan), quarantine_rows=int(n_quarantine))
-    return StoreInfo(stations, readings, quarantine, batches, totals)
+    return StoreInfo(stations, readings, quarantine, batches, totals, scoring_state(con))
 
 
 def to_display_time(utc: pd.Series, display_tz: str = "Asia/Shanghai") -> pd.Series:
@@ -95,4 +97,15 @@ def format_info(info: StoreInfo, display_tz: str = "Asia/Shanghai") -> str:
                f"{t['rows_duplicate']:,} + {t['rows_quarantined']:,}  {ok}")
     if t["readings_without_batch"]:
         out.append(f"note: {t['readings_without_batch']:,} readings were written outside an ingest batch")
+    out.append(scoring_line(info.scoring))
     return "\n".join(out)
+
+
+def scoring_line(state: dict | None) -> str:
+    """How far the readings are scored: the last run and the ingest batches still waiting."""
+    if state is None:
+        return "Scoring: never run (`envtrust score --db ...`, or `envtrust serve` scores it in the background)"
+    waiting = state["batches_waiting"]
+    return (f"Scoring: last run {state['run_id'] or '-'} ({state['mode']}, finished {state['finished_at']:%Y-%m-%d %H:%M} "
+            f"UTC); {waiting:,} ingest batch{'es' if waiting != 1 else ''} waiting"
+            + (" (`envtrust score --db ... --new`)" if waiting else ""))

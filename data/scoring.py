@@ -145,8 +145,10 @@ def model_scores_json(scores: pd.DataFrame) -> list[str]:
     return pc.binary_join_element_wise("{", body, "}", "").to_pylist()
 
 
-def save_scores(con: duckdb.DuckDBPyConnection, scores: pd.DataFrame, run_id: str) -> int:
-    """Replace the scores table's content with this run (model columns -> JSON ``model_scores``)."""
+def save_scores(con: duckdb.DuckDBPyConnection, scores: pd.DataFrame, run_id: str,
+                since: datetime | None = None) -> int:
+    """Replace the scores table's content with this run (model columns -> JSON ``model_scores``);
+    with ``since``, only the scores of hours at or after it (an incremental run)."""
     model_json = model_scores_json(scores)
     frame = pd.DataFrame({
         "station_id": scores["station_id"].astype(str), "ts": scores["ts"], "parameter": scores["parameter"],
@@ -154,7 +156,10 @@ def save_scores(con: duckdb.DuckDBPyConnection, scores: pd.DataFrame, run_id: st
     })
     con.register("_scores_new", frame)
     try:
-        con.execute("DELETE FROM scores")
+        if since is None:
+            con.execute("DELETE FROM scores")
+        else:
+            con.execute("DELETE FROM scores WHERE ts >= ?", [since])
         con.execute("INSERT INTO scores SELECT station_id, ts, parameter, score, model_scores, run_id FROM _scores_new")
     finally:
         con.unregister("_scores_new")
@@ -165,9 +170,16 @@ def save_events(con: duckdb.DuckDBPyConnection, events: pd.DataFrame, run_id: st
     """Replace the events table with this run's events. An event that persists (same station and
     kind, overlapping period) keeps the previous event's id and review status, so analysts'
     verdicts survive a re-score. Returns (events written, statuses kept)."""
-    ev = events_for_storage(events)
     old = con.execute('SELECT event_id, station_id, kind, start, "end", status FROM events').fetchdf()
-    ev = ev.copy()
+    frame, kept = _events_frame(events, old, run_id)
+    con.execute("DELETE FROM events")
+    _insert_events(con, frame)
+    return len(frame), kept
+
+
+def _events_frame(events: pd.DataFrame, old: pd.DataFrame, run_id: str) -> tuple[pd.DataFrame, int]:
+    """A run's events as rows of the events table, ids and review statuses carried over from ``old``."""
+    ev = events_for_storage(events).copy()
     ev["status"] = "open"
     kept = 0
     if not old.empty and not ev.empty:
@@ -181,16 +193,18 @@ def save_events(con: duckdb.DuckDBPyConnection, events: pd.DataFrame, run_id: st
         "rank_score": (pd.to_numeric(ev["rank_score"], errors="coerce") if "rank_score" in ev.columns
                        else pd.Series(np.nan, index=ev.index)).astype(float),
     })
+    return frame, kept
+
+
+def _insert_events(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame) -> None:
     con.register("_events_new", frame)
     try:
-        con.execute("DELETE FROM events")
         con.execute('INSERT INTO events (event_id, station_id, start, "end", kind, score, parameters, summary, '
                     'evidence_json, status, run_id, created_at, rank_score) SELECT event_id, station_id, start, '
                     '"end", kind, score, parameters, summary, evidence_json, status, run_id, created_at, rank_score '
                     'FROM _events_new')
     finally:
         con.unregister("_events_new")
-    return len(frame), kept
 
 
 def _carry_over_status(ev: pd.DataFrame, old: pd.DataFrame) -> tuple[pd.DataFrame, int]:
@@ -237,3 +251,97 @@ def save_run(con: duckdb.DuckDBPyConnection, scores: pd.DataFrame, events: pd.Da
         con.execute("ROLLBACK")
         raise
     return n_scores, n_events, kept
+
+
+def save_window(con: duckdb.DuckDBPyConnection, scores: pd.DataFrame, events: pd.DataFrame, run_id: str,
+                since: datetime) -> tuple[int, int, int]:
+    """Save an incremental run over the hours from ``since`` on, in one transaction.
+
+    Scores: those of hours >= ``since`` are replaced; older ones stay. Events: the run's events
+    that reach ``since`` replace the stored events that reach it or overlap one of them (same
+    station and kind) - an event open at the edge is extended or closed, and keeps its id and
+    review status; older events stay. The run's events that end before ``since`` lie in its
+    context only and are dropped (the earlier run owns them).
+    Returns (scores saved, events saved, events whose review status was carried over)."""
+    sc = scores[scores["ts"] >= pd.Timestamp(since)]
+    ev = events[events["end"] >= pd.Timestamp(since)] if not events.empty else events
+    con.execute("BEGIN TRANSACTION")
+    try:
+        n_scores = save_scores(con, sc, run_id, since=since)
+        old = con.execute('SELECT event_id, station_id, kind, start, "end", status FROM events').fetchdf()
+        replaced = _events_replaced(old, ev, since)
+        frame, kept = _events_frame(ev, old[old["event_id"].isin(replaced)], run_id)
+        con.execute("DELETE FROM events WHERE event_id IN (SELECT unnest(?::VARCHAR[]))", [sorted(replaced)])
+        _insert_events(con, frame)
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    return n_scores, len(frame), kept
+
+
+def _events_replaced(old: pd.DataFrame, new: pd.DataFrame, since: datetime) -> set[str]:
+    """Ids of stored events an incremental run from ``since`` replaces: those reaching ``since``
+    and those overlapping a new event of the same station and kind."""
+    if old.empty:
+        return set()
+    out = set(old.loc[old["end"] >= pd.Timestamp(since), "event_id"])
+    if not new.empty:
+        both = old.merge(new[["station_id", "kind", "start", "end"]], on=["station_id", "kind"], suffixes=("", "_new"))
+        hit = both[(both["start"] <= both["end_new"]) & (both["end"] >= both["start_new"])]
+        out |= set(hit["event_id"])
+    return out
+
+
+# ---------------------------------------------------------------- incremental scoring state
+
+def committed_batches(con: duckdb.DuckDBPyConnection) -> list[int]:
+    """Ingest batches committed so far: listed before a run reads the readings, so every one of
+    them is in what it reads."""
+    return [r[0] for r in con.execute("SELECT batch_id FROM ingest_batches WHERE status = 'committed' "
+                                      "ORDER BY batch_id").fetchall()]
+
+
+def unscored_batches(con: duckdb.DuckDBPyConnection) -> list[int]:
+    """Committed ingest batches whose readings no scoring run has read yet."""
+    return [r[0] for r in con.execute(
+        "SELECT batch_id FROM ingest_batches WHERE status = 'committed' "
+        "AND batch_id NOT IN (SELECT batch_id FROM scored_batches) ORDER BY batch_id").fetchall()]
+
+
+def has_scored(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether any scoring run has recorded its batches (an incremental run needs a first full run)."""
+    return bool(con.execute("SELECT count(*) FROM scoring_state").fetchall()[0][0])
+
+
+def batches_span(con: duckdb.DuckDBPyConnection, batch_ids: list[int]) -> tuple[int, datetime | None, datetime | None]:
+    """Readings of the given batches: (count, first ts, last ts), ts naive UTC."""
+    n, lo, hi = con.execute("SELECT count(*), min(ts), max(ts) FROM readings WHERE batch_id IN "
+                            "(SELECT unnest(?::BIGINT[]))", [batch_ids]).fetchall()[0]
+    return int(n), lo, hi
+
+
+def record_scoring_state(con: duckdb.DuckDBPyConnection, batch_ids: list[int], scored_from: datetime | None,
+                         scored_to: datetime | None, run_id: str, mode: str) -> None:
+    """Mark the batches a run read as scored and remember the run (one transaction)."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        if batch_ids:
+            con.execute("INSERT OR REPLACE INTO scored_batches SELECT unnest(?::BIGINT[]), ?", [batch_ids, run_id])
+        con.execute("INSERT OR REPLACE INTO scoring_state VALUES (1, ?, ?, ?, ?, ?)",
+                    [scored_from, scored_to, run_id, mode, datetime.now(UTC).replace(tzinfo=None)])
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+
+
+def scoring_state(con: duckdb.DuckDBPyConnection) -> dict | None:
+    """The last scoring run: window, run id, mode, finish time, and how many batches wait."""
+    if not con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'scoring_state'").fetchall()[0][0]:
+        return None  # a store opened read-only before migration 050
+    row = con.execute("SELECT scored_from, scored_to, run_id, mode, finished_at FROM scoring_state").fetchall()
+    if not row:
+        return None
+    keys = ("scored_from", "scored_to", "run_id", "mode", "finished_at")
+    return dict(zip(keys, row[0], strict=True)) | {"batches_waiting": len(unscored_batches(con))}

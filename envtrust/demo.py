@@ -263,7 +263,8 @@ def build_demo(db_path: str | Path, *, full: bool | None = None, seed: int = 201
         step("users", t0)
 
         t0 = time.perf_counter()
-        summary.scoring = _score(con, progress, score_days) if score else "skipped (--no-score); run `envtrust score`"
+        summary.scoring = (_score(con, progress, score_days) if score else
+                           "skipped (--no-score): `envtrust serve` scores it in the background, or run `envtrust score`")
         if score:
             summary.scoring += "; " + open_demo_cases(con)
         step("scoring", t0)
@@ -276,6 +277,14 @@ def build_demo(db_path: str | Path, *, full: bool | None = None, seed: int = 201
             bar.close()
         con.close()
     return summary
+
+
+def finish_demo_after_scoring(con: duckdb.DuckDBPyConnection) -> str:
+    """After a demo store's first scoring run (``envtrust serve`` scores a store built with
+    ``--no-score``): open the cases of the planted outlets, as a scored build does."""
+    from data.demo import demo_exists
+
+    return open_demo_cases(con) if demo_exists(con) else ""
 
 
 def _assess(con: duckdb.DuckDBPyConnection, full: bool) -> int:

@@ -17,11 +17,17 @@ import pandas as pd
 from analytics.pipeline import load_pipeline, score_blocks
 from data.scoring import (
     ScoringInputError,
+    batches_span,
+    committed_batches,
+    has_scored,
     latest_reading_ts,
     load_readings,
     load_station_table,
     new_run_id,
+    record_scoring_state,
     save_run,
+    save_window,
+    unscored_batches,
 )
 from envtrust.alarms import raise_alarms
 
@@ -63,6 +69,7 @@ def score_store(con: duckdb.DuckDBPyConnection, pipeline="default", progress: bo
         if latest is not None:
             cutoff = pd.Timestamp(latest) - pd.Timedelta(days=last_days)
     start = None if cutoff is None else (cutoff - pd.Timedelta(days=context_days)).to_pydatetime()
+    batches = committed_batches(con)  # listed before the read: every one of them is in it
     if client is not None or n_workers:
         result = _score_on_dask(con, stations, pipe, start, client, n_workers or 2, partitions, progress)
         n_read, n_stations = len(result.scores), int(result.scores["station_id"].nunique())
@@ -82,10 +89,56 @@ def score_store(con: duckdb.DuckDBPyConnection, pipeline="default", progress: bo
                               events=result.events[result.events["end"] >= cutoff].reset_index(drop=True))
     run_id = new_run_id()
     n_scores, n_events, kept = save_run(con, result.scores, result.events, run_id)
+    record_scoring_state(con, batches, cutoff if cutoff is None else cutoff.to_pydatetime(),
+                         _max_ts(result.scores), run_id, "full")
     alarms = raise_alarms(con, run_id=run_id, since=None if cutoff is None else cutoff.to_pydatetime())
     return StoreScoreSummary(run_id=run_id, readings=n_scores, stations=n_stations,
                              events=n_events, events_kept_status=kept, seconds=time.perf_counter() - t0,
                              alarms=str(alarms))
+
+
+def score_new_readings(con: duckdb.DuckDBPyConnection, pipeline="default", context_days: float = 14.0,
+                       progress: bool = False) -> StoreScoreSummary | None:
+    """Score only what arrived since the last run (None when nothing did).
+
+    The readings of committed ingest batches no run has read yet (live HJ 212 hours, a new file,
+    a resent backlog) decide the window: from their earliest hour on, scores are replaced and
+    events reaching it are extended, closed or opened (:func:`data.scoring.save_window`; review
+    statuses kept); ``context_days`` before it are read as the detectors' look-back (rolling
+    levels, robust scales, drift windows) but not saved. History before the window is neither
+    read nor re-scored. Needs one earlier full run (``envtrust score --db``), whose calibration
+    the store's history defines.
+    """
+    if not has_scored(con):
+        raise ScoringInputError("the store has not been scored yet: run `envtrust score --db` once first")
+    t0 = time.perf_counter()
+    batches = unscored_batches(con)
+    if not batches:
+        return None
+    n_new, first, _last = batches_span(con, batches)
+    if n_new == 0:  # batches that stored nothing (all duplicates or quarantined)
+        record_scoring_state(con, batches, None, None, "", "incremental")
+        return None
+    pipe = load_pipeline(pipeline) if isinstance(pipeline, (str, Path)) else pipeline
+    since = pd.Timestamp(first).floor("h")
+    readings = load_readings(con, start=(since - pd.Timedelta(days=context_days)).to_pydatetime())
+    stations = load_station_table(con)
+    if progress:
+        print(f"scoring {n_new:,} new readings from {since:%Y-%m-%d %H:%M} UTC on "
+              f"({len(readings):,} read with {context_days:g} days of context) ...", flush=True)
+    result = score_blocks(readings, stations, pipe)
+    n_stations = int(readings["station_id"].nunique())
+    del readings
+    run_id = new_run_id()
+    n_scores, n_events, kept = save_window(con, result.scores, result.events, run_id, since.to_pydatetime())
+    record_scoring_state(con, batches, since.to_pydatetime(), _max_ts(result.scores), run_id, "incremental")
+    alarms = raise_alarms(con, run_id=run_id, since=since.to_pydatetime())
+    return StoreScoreSummary(run_id=run_id, readings=n_scores, stations=n_stations, events=n_events,
+                             events_kept_status=kept, seconds=time.perf_counter() - t0, alarms=str(alarms))
+
+
+def _max_ts(scores: pd.DataFrame):
+    return None if scores.empty else pd.Timestamp(scores["ts"].max()).to_pydatetime()
 
 
 @contextlib.contextmanager

@@ -37,6 +37,9 @@ Environment variables (all optional):
   station-month the monitoring centre can check, per network, as ``air=0.3,water=0.3,polluter=0.3``
   (default 0.3 each; networks left out keep the default). The explorer shows how many events of
   the period fall above it (docs/engine.md, "Operating point").
+- ``ENVTRUST_SCORE_EVERY_S``: how often `envtrust serve` scores the readings that arrived since the
+  last run, in seconds (default 300; ``0`` switches the schedule off). A never-scored store gets
+  its first run at start (docs/distributed.md, "Incremental scoring").
 """
 
 from __future__ import annotations
@@ -101,12 +104,13 @@ class Settings:
     record_key: Path | None = None
     record_checkpoint_every: int = 1000
     record_origin: str = "envtrust.local/record"
+    analyst_capacity: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_ANALYST_CAPACITY))
+    score_every_s: float = 300.0
 
     @property
     def record_key_path(self) -> Path:
         """The checkpoint signing key: ``record_key`` or ``<db stem>-record-key.pem`` beside the store."""
         return self.record_key or self.db_path.with_name(self.db_path.stem + "-record-key.pem")
-    analyst_capacity: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_ANALYST_CAPACITY))
 
     @property
     def layer_dirs(self) -> tuple[Path, ...]:
@@ -117,6 +121,17 @@ class Settings:
     def has_full_data(self) -> bool:
         """True when the full real data sets (../shared/data) are present."""
         return self.shared_data is not None and (self.shared_data / "beijing_multisite_aq").is_dir()
+
+
+def seconds_from_env(name: str, text: str) -> float:
+    """A non-negative number of seconds from an environment variable, or a clear error."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{name} must be a number of seconds, not {text!r}") from None
+    if not value >= 0:
+        raise ValueError(f"{name} must be 0 or more seconds, not {text!r}")
+    return value
 
 
 def _default_shared_data() -> Path | None:
@@ -197,6 +212,8 @@ def load_settings(**overrides: object) -> Settings:
         values["record_checkpoint_every"] = int(env["ENVTRUST_RECORD_CHECKPOINT_EVERY"])
     if "ENVTRUST_RECORD_ORIGIN" in env:
         values["record_origin"] = env["ENVTRUST_RECORD_ORIGIN"]
+    if "ENVTRUST_SCORE_EVERY_S" in env:
+        values["score_every_s"] = seconds_from_env("ENVTRUST_SCORE_EVERY_S", env["ENVTRUST_SCORE_EVERY_S"])
     if "ENVTRUST_ANALYST_CAPACITY" in env:
         values["analyst_capacity"] = parse_capacity(env["ENVTRUST_ANALYST_CAPACITY"])
     values.update({k: v for k, v in overrides.items() if v is not None})

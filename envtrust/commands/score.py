@@ -10,6 +10,9 @@ Store mode (timestamps UTC in the store):
     envtrust score --db var/envtrust.duckdb
 replaces the scores and events tables with a new run; review statuses of events that persist
 are kept.
+    envtrust score --db var/envtrust.duckdb --new
+scores only the readings that arrived since the last run (14 days before them read as
+context); history is not re-scored, events at the edge are extended or closed.
 
 On Dask (local cluster or a running scheduler; readings go through partitioned Parquet under
 --partitions, a folder or fsspec URL every worker can read; finished blocks are not redone):
@@ -48,6 +51,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--last-days", dest="last_days", type=float, default=None,
                         help="with --db: score only the most recent N days before the latest reading "
                              "(14 earlier days are read as context); default: everything")
+    parser.add_argument("--new", action="store_true",
+                        help="with --db: score only readings that arrived since the last run (incremental)")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
 
 
@@ -99,11 +104,24 @@ def _score_files(args) -> int:
 
 def _score_db(args) -> int:
     from data.store import connect
-    from envtrust.scoring import score_store
+    from envtrust.scoring import score_new_readings, score_store
 
     if not Path(args.db).exists():
         raise UserError(f"no envtrust store at {args.db}; build one with `envtrust demo` or `envtrust ingest`")
+    if args.new and (args.last_days or args.workers or args.scheduler):
+        raise UserError("--new scores what arrived since the last run in process; it takes no --last-days, "
+                        "--workers or --scheduler")
     con = connect(args.db)
+    if args.new:
+        try:
+            summary = score_new_readings(con, pipeline=args.pipeline, progress=not args.quiet)
+        finally:
+            con.close()
+        if not args.quiet:
+            print("nothing new to score" if summary is None else
+                  f"run {summary.run_id}: scored {summary.readings:,} new readings in {summary.seconds:.1f} s; "
+                  f"{summary.events} events from the window ({summary.events_kept_status} kept their review status)")
+        return 0
     try:
         with _dask_client(args) as client:
             summary = score_store(con, pipeline=args.pipeline, progress=not args.quiet, last_days=args.last_days,

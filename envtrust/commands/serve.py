@@ -88,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
               f"--db {settings.db_path}`")
     receiver = _start_hj212(settings.db_path, args.host, args.hj212_port, settings.hj212_allow_no_pw,
                            settings.plausible_window)
+    scheduler = _start_scoring(server.extensions["envtrust"].con, settings.score_every_s)
     print("press Ctrl+C to stop", flush=True)
     try:
         waitress.serve(server, host=args.host, port=args.port, threads=args.threads, ident="envtrust")
@@ -96,7 +97,25 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if receiver is not None:
             receiver.stop()
+        if scheduler is not None:
+            scheduler.stop()
     return 0
+
+
+def _start_scoring(con, every_s: float):
+    """Score what arrives every ``every_s`` seconds (and a never-scored store at once), in a thread."""
+    if every_s <= 0:
+        print("  scoring        off (ENVTRUST_SCORE_EVERY_S=0); run `envtrust score --db ... --new`")
+        return None
+    from data.scoring import has_scored
+    from envtrust.demo import finish_demo_after_scoring
+    from envtrust.scheduler import ScoringScheduler
+
+    first = not has_scored(con.cursor())
+    scheduler = ScoringScheduler(con, every_s, after_first=finish_demo_after_scoring).start()
+    print(f"  scoring        new readings every {every_s:g} s" + (
+        "; the store is not scored yet: the first run starts now, events appear when it ends" if first else ""))
+    return scheduler
 
 
 def _start_hj212(db_path: Path, host: str, port: int | None, allow_no_pw: bool, window=None):
