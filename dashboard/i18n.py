@@ -22,6 +22,9 @@ _TEXT: dict[str, tuple[str, str]] = {
     "not_found": ("页面不存在", "Page not found"),
     "forbidden": ("无权限", "Not allowed"),
     "loading": ("加载中…", "Loading…"),
+    "scoring_pending": ("首次评分进行中：数据已可查看，可信度评分、事件和告警将在评分完成后出现（双核机器上约数分钟）。",
+                        "First scoring run in progress: the data can be viewed now; plausibility scores, events and "
+                        "alarms appear when it ends (a few minutes on two cores)."),
     # situation map
     "time": ("时间", "Time"),
     "resolution": ("时间尺度", "Resolution"),

@@ -336,6 +336,13 @@ def record_scoring_state(con: duckdb.DuckDBPyConnection, batch_ids: list[int], s
         raise
 
 
+def first_scoring_pending(con: duckdb.DuckDBPyConnection) -> bool:
+    """True while a store with readings has never been scored (no run recorded, no scores)."""
+    if scoring_state(con) is not None:
+        return False
+    return con.execute("SELECT (SELECT count(*) FROM scores) = 0 AND EXISTS (SELECT 1 FROM readings)").fetchall()[0][0]
+
+
 def scoring_state(con: duckdb.DuckDBPyConnection) -> dict | None:
     """The last scoring run: window, run id, mode, finish time, and how many batches wait."""
     if not con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'scoring_state'").fetchall()[0][0]:

@@ -20,6 +20,7 @@ from dashboard.internal.pages import (
     station,
 )
 from dashboard.request_state import current_user, settings
+from data.scoring import first_scoring_pending
 from envtrust.cases import parse_clocks
 
 PREFIX = "/app/"
@@ -76,8 +77,16 @@ def route(pathname: str | None, search: str | None) -> tuple[str, dict]:
 
 def render_page(con, pathname: str | None, search: str | None, lang: str | None, tz: str, user=None):
     """The page component for a URL, in ``lang``. Pure given the store (and, for the recording
-    page, the user: it lists only what they may see)."""
+    page, the user: it lists only what they may see). While the first scoring run of a new store
+    is still going (``envtrust serve`` started it), a line above the page says so."""
     lang = normalise_lang(lang)
+    page = _page(con, pathname, search, lang, tz, user)
+    if first_scoring_pending(con):
+        return html.Div([html.Div(t("scoring_pending", lang), className="alert alert-info scoring-pending"), page])
+    return page
+
+
+def _page(con, pathname: str | None, search: str | None, lang: str, tz: str, user=None):
     page, args = route(pathname, search)
     if page == "situation":
         return situation.layout(con, lang, tz)
