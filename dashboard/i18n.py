@@ -159,6 +159,7 @@ _TEXT: dict[str, tuple[str, str]] = {
     "cases_title": ("案件闭环", "Cases: from clue to closure"),
     "cases_open": ("在办案件", "Open cases"),
     "cases_overdue": ("超期案件", "Overdue cases"),
+    "layer_open_cases": ("有在办案件的站点", "Stations with open cases"),
     "cases_total": ("案件总数", "All cases"),
     "cases_median_close": ("平均办结天数(中位)", "Median days to close"),
     "cases_funnel": ("各环节案件数", "Cases by state"),

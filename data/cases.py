@@ -107,11 +107,12 @@ def cases_table(con: Con) -> pd.DataFrame:
     """Every case with its derived state, the time it entered it, and where it is (station, county)."""
     return con.execute(
         "WITH last AS (SELECT case_id, arg_max(to_state, version) AS state, max(version) AS version, "
-        "arg_max(occurred_at, version) AS state_since FROM case_events GROUP BY case_id), "
+        "arg_max(occurred_at, version) AS state_since, arg_max(action, version) AS last_action "
+        "FROM case_events GROUP BY case_id), "
         "closed AS (SELECT case_id, max(occurred_at) AS closed_at FROM case_events WHERE to_state = 'closed' "
         "GROUP BY case_id) "
         "SELECT c.case_id, c.title, c.station_id, c.origin, c.legal_type, c.opened_at, c.opened_by, l.state, "
-        "l.version, l.state_since, cl.closed_at, s.name AS station_name, s.enterprise, s.contractor, "
+        "l.version, l.state_since, l.last_action, cl.closed_at, s.name AS station_name, s.enterprise, s.contractor, "
         "s.county, s.city, s.kind AS station_kind "
         "FROM cases c JOIN last l USING (case_id) LEFT JOIN closed cl USING (case_id) "
         "LEFT JOIN stations s ON s.station_id = c.station_id ORDER BY c.opened_at DESC, c.case_id DESC").df()

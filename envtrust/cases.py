@@ -20,13 +20,14 @@ public decision (``case_disclosures``, the only case table the public side reads
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 import duckdb
-import numpy as np
+import holidays
 import pandas as pd
 from statemachine import State, StateMachine
 from statemachine.exceptions import TransitionNotAllowed
@@ -63,15 +64,21 @@ class CaseMachine(StateMachine):
     decide_no_penalty = investigating.to(no_penalty)
     transfer_police = investigating.to(criminal_transfer)
     disclose = penalty_decided.to(disclosed)
-    request_closure = (disclosed.to.itself() | no_penalty.to.itself() | criminal_transfer.to.itself()
-                       | transferred_out.to.itself())
+    # 国务院令 310, two steps inside 移送公安: the head approves the transfer, then the file is handed over
+    approve_police_transfer = criminal_transfer.to.itself(cond="police_awaiting_approval")
+    hand_over_police = criminal_transfer.to.itself(cond="police_transfer_approved")
+    request_closure = (disclosed.to.itself() | no_penalty.to.itself()
+                       | criminal_transfer.to.itself(cond="police_handed_over") | transferred_out.to.itself())
     close = (disclosed.to(closed, cond="closure_requested") | no_penalty.to(closed, cond="closure_requested")
              | criminal_transfer.to(closed, cond="closure_requested")
              | transferred_out.to(closed, cond="closure_requested") | false_alarm.to(closed))
     reopen = closed.to(investigating) | false_alarm.to(found) | no_penalty.to(investigating)
 
-    def __init__(self, state: str, closure_requested: bool = False):
+    def __init__(self, state: str, closure_requested: bool = False, police_step: str | None = None):
         self.closure_requested = closure_requested
+        self.police_awaiting_approval = police_step == "transfer_police"
+        self.police_transfer_approved = police_step == "approve_police_transfer"
+        self.police_handed_over = police_step in ("hand_over_police", "request_closure")
         super().__init__(start_value=state)
 
 
@@ -114,6 +121,10 @@ ACTIONS: dict[str, Action] = {  # the main line first: a page offers the next st
                               zh="移送公安", en="transfer to the police"),
     "transfer_agency": Action(frozenset({"enforcement"}), required=("agency",), reason_required=True,
                               zh="转办", en="transfer to another agency"),
+    "approve_police_transfer": Action(frozenset({"leader"}), optional=("note",), zh="批准移送",
+                                      en="approve the transfer to the police"),
+    "hand_over_police": Action(frozenset({"enforcement"}), optional=("note",), zh="移交案卷",
+                               en="hand the file over to the police"),
     "reopen": Action(frozenset({"leader"}), reason_required=True, zh="重新打开", en="reopen"),
 }
 OPEN_ROLES: frozenset[str] = frozenset({"analyst", "leader"})
@@ -128,27 +139,44 @@ MAX_TEXT = 4000
 
 # ---------------------------------------------------------------- clocks
 
-#: deadline per state: "<n>d" calendar days, "<n>wd" working days (Mon-Fri), "<n>h" hours.
+#: deadline per clock: "<n>d" calendar days, "<n>wd" working days, "<n>h" hours. A clock is a state,
+#: or a step inside one (the criminal transfer's two steps, :func:`clock_key`).
 DEFAULT_CLOCKS: dict[str, str] = {
     "found": "5wd",              # internal triage target (no legal clock)
     "clue_transferred": "7wd",   # decide whether to file a case after a clue arrives (2010 measures: 7 working days)
     "investigating": "90d",      # 行政处罚法 (2021) art. 60: decision within 90 days of filing
     "penalty_decided": "20wd",   # publish the decision within 20 working days (local disclosure catalogues)
-    "criminal_transfer": "3d",   # 国务院令 310: head decides on transfer within 3 days (then 24 h to hand over)
+    "criminal_transfer": "3d",   # 国务院令 310: the head decides on the transfer within 3 days of the report
+    "criminal_transfer_handover": "24h",  # 国务院令 310: the file reaches the police within 24 h of approval
+    "criminal_transfer_police": "3d",     # 国务院令 310: the police decide on filing within 3 days (follow up)
     "disclosed": "30d",          # internal: closure after rectification and disclosure
     "no_penalty": "30d", "transferred_out": "30d",
 }
+#: clocks that run inside a state from one of its steps, by (state, the step's action)
+STEP_CLOCKS: dict[tuple[str, str], str] = {
+    ("criminal_transfer", "approve_police_transfer"): "criminal_transfer_handover",
+    ("criminal_transfer", "hand_over_police"): "criminal_transfer_police",
+    ("criminal_transfer", "request_closure"): "criminal_transfer_police",
+}
+CLOCK_KEYS: tuple[str, ...] = (*STATES, *dict.fromkeys(STEP_CLOCKS.values()))
+#: the legal calendar: Chinese public holidays and adjusted working days (调休), counted on Beijing dates
+LEGAL_TZ = "Asia/Shanghai"
 _CLOCK = re.compile(r"^(\d+)(d|wd|h)$")
 
 
+def clock_key(state: str, last_action: str | None) -> str:
+    """The clock that runs for a case in ``state`` whose newest step was ``last_action``."""
+    return STEP_CLOCKS.get((state, str(last_action)), state)
+
+
 def parse_clocks(text: str | None) -> dict[str, str]:
-    """``"investigating=60d,clue_transferred=5wd"`` over the defaults; unknown states or units are refused."""
+    """``"investigating=60d,clue_transferred=5wd"`` over the defaults; unknown clocks or units are refused."""
     clocks = dict(DEFAULT_CLOCKS)
     for part in filter(None, (p.strip() for p in (text or "").split(","))):
         state, _, value = part.partition("=")
         state, value = state.strip(), value.strip()
-        if state not in STATES:
-            raise ValueError(f"case clock for unknown state {state!r}; states: {', '.join(STATES)}")
+        if state not in CLOCK_KEYS:
+            raise ValueError(f"case clock for unknown state {state!r}; clocks: {', '.join(CLOCK_KEYS)}")
         if value in ("", "none"):
             clocks.pop(state, None)
         elif not _CLOCK.match(value):
@@ -158,8 +186,32 @@ def parse_clocks(text: str | None) -> dict[str, str]:
     return clocks
 
 
+@functools.lru_cache(maxsize=1)
+def _china_calendar() -> holidays.HolidayBase:
+    """China's public holidays with the weekend days made working days (调休), years filled on demand."""
+    return holidays.China()
+
+
+def is_working_day(day: date) -> bool:
+    """A Chinese working day: Mon-Fri and not a public holiday, or a weekend day made a working day."""
+    return _china_calendar().is_working_day(day)
+
+
+def add_working_days(day: date, n: int) -> date:
+    """The ``n``-th working day after ``day``, counting from the first working day on or after it
+    (as numpy's ``busday_offset(roll="forward")`` does, on the Chinese legal calendar)."""
+    while not is_working_day(day):
+        day += timedelta(days=1)
+    for _ in range(n):
+        day += timedelta(days=1)
+        while not is_working_day(day):
+            day += timedelta(days=1)
+    return day
+
+
 def deadline(since: datetime, clock: str | None) -> datetime | None:
-    """When a state entered at ``since`` (UTC) is due under ``clock``; working days skip Sat/Sun."""
+    """When a clock started at ``since`` (naive UTC) runs out; working days follow the Chinese
+    calendar (public holidays, adjusted working days) on Beijing dates."""
     if not clock:
         return None
     n, unit = _CLOCK.match(clock).groups()
@@ -169,8 +221,10 @@ def deadline(since: datetime, clock: str | None) -> datetime | None:
         return since + timedelta(hours=n)
     if unit == "d":
         return since + timedelta(days=n)
-    day = np.busday_offset(np.datetime64(since.date()), n, roll="forward")
-    return datetime.combine(pd.Timestamp(day).date(), since.time())
+    local = pd.Timestamp(since).tz_localize("UTC").tz_convert(LEGAL_TZ)
+    due_day = add_working_days(local.date(), n)
+    due = pd.Timestamp(datetime.combine(due_day, local.time())).tz_localize(LEGAL_TZ)
+    return due.tz_convert("UTC").tz_localize(None).to_pydatetime()
 
 
 # ---------------------------------------------------------------- opening and moving cases
@@ -246,19 +300,35 @@ def closure_requested(history: pd.DataFrame) -> bool:
     return not history.empty and history["action"].iloc[-1] == "request_closure"
 
 
+POLICE_STEPS: tuple[str, ...] = ("transfer_police", "approve_police_transfer", "hand_over_police", "request_closure")
+
+
+def police_step(history: pd.DataFrame | None) -> str | None:
+    """The newest step of a criminal transfer in ``history`` (what the two-step clock and guards read)."""
+    if history is None or history.empty:
+        return None
+    steps = history.loc[history["action"].isin(POLICE_STEPS), "action"]
+    return None if steps.empty else str(steps.iloc[-1])
+
+
+def case_machine(state: str, history: pd.DataFrame | None) -> CaseMachine:
+    """The machine at ``state`` with the guards that ``history`` decides (closure requested, police step)."""
+    requested = closure_requested(history) if history is not None else False
+    return CaseMachine(state, closure_requested=requested, police_step=police_step(history))
+
+
+def machine_allows(state: str, action: str, history: pd.DataFrame | None) -> bool:
+    """True when the machine takes ``action`` from ``state`` with its guards (conditions included)."""
+    try:
+        case_machine(state, history).send(action)
+    except TransitionNotAllowed:
+        return False
+    return True
+
+
 def allowed_actions(state: str, role: str, history: pd.DataFrame | None = None) -> list[str]:
     """The actions ``role`` may take from ``state`` (what the page offers)."""
-    requested = closure_requested(history) if history is not None else False
-    machine = CaseMachine(state, closure_requested=requested)
-    events = {e.id for e in machine.allowed_events}
-    out = []
-    for name in ACTIONS:
-        if name not in events or role not in ACTIONS[name].roles:
-            continue
-        if name == "close" and state != "false_alarm" and not requested:
-            continue
-        out.append(name)
-    return out
+    return [name for name, spec in ACTIONS.items() if role in spec.roles and machine_allows(state, name, history)]
 
 
 @dataclass
@@ -304,13 +374,15 @@ def transition(con: duckdb.DuckDBPyConnection, case_id: str, action: str, *, act
         raise CaseError(f"unknown case {case_id!r}")
     state = case["state"]
     history = sql.case_history(con, case_id)
-    machine = CaseMachine(state, closure_requested=closure_requested(history))
+    machine = case_machine(state, history)
     try:
         machine.send(action)
     except TransitionNotAllowed as exc:
-        allowed = [e.id for e in CaseMachine(state).allowed_events]
-        why = (" (closure must be requested first, with the rectification verified)"
-               if action == "close" and "close" in allowed else "")
+        allowed = [a for a in ACTIONS if machine_allows(state, a, history)]
+        declared = {e.id for e in CaseMachine(state).allowed_events}
+        why = (" (closure must be requested first, with the rectification verified)" if action == "close"
+               else " (the head approves the transfer, then the file is handed over, then closure)"
+               if action in POLICE_STEPS else "") if action in declared else ""
         raise CaseError(f"cannot {spec.en} a case in state {STATE_NAMES[state][0]} {state}{why}; "
                         f"allowed from here: {', '.join(allowed) or 'nothing'}") from exc
     to_state = machine.current_state_value
@@ -394,7 +466,8 @@ def cases_with_clocks(con, clocks: dict[str, str] | None = None, now: datetime |
     clocks = clocks or DEFAULT_CLOCKS
     now = now or _now()
     df = sql.cases_table(con)
-    df["due_at"] = [deadline(s, clocks.get(st)) for s, st in zip(df["state_since"], df["state"], strict=True)]
+    df["clock"] = [clock_key(st, a) for st, a in zip(df["state"], df["last_action"], strict=True)]
+    df["due_at"] = [deadline(s, clocks.get(k)) for s, k in zip(df["state_since"], df["clock"], strict=True)]
     due = pd.to_datetime(df["due_at"])
     df["days_left"] = ((due - pd.Timestamp(now)) / pd.Timedelta(days=1)).round(1)
     df["overdue"] = due.notna() & (due < pd.Timestamp(now))

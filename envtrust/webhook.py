@@ -15,6 +15,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
+import threading
 import urllib.error
 import urllib.request
 import uuid
@@ -24,6 +26,12 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 
 from data import alarms as sql
+
+log = logging.getLogger(__name__)
+#: seconds between delivery rounds inside ``envtrust serve``
+DELIVERY_INTERVAL_S = 15.0
+#: longest pause of the loop after rounds that failed as a whole (store busy, a bug): it backs off too
+MAX_LOOP_PAUSE_S = 600.0
 
 SIGNATURE_HEADER = "X-Envtrust-Signature"
 TIMESTAMP_HEADER = "X-Envtrust-Timestamp"
@@ -118,3 +126,59 @@ def deliver_due(con, target: WebhookTarget, now: datetime | None = None, limit: 
         retry_at = now + timedelta(seconds=backoff_s(attempt, target))
         sql.record_attempt(con, row.delivery_id, attempt, now, target.url, status, error, ok, retry_at)
     return DeliveryRun(attempted=len(due), delivered=delivered, failed=len(due) - delivered)
+
+
+class DeliveryLoop:
+    """Delivers due pushes in a background thread: a round at start, then every ``interval_s``.
+
+    A failing receiver is handled per row (the outbox's back-off); a round that fails as a whole
+    (the store busy with another writer, an unexpected error) is logged and the loop pauses twice
+    as long after each such round, up to :data:`MAX_LOOP_PAUSE_S`, so it never dies and never spins.
+    """
+
+    def __init__(self, con, target: WebhookTarget, interval_s: float = DELIVERY_INTERVAL_S) -> None:
+        self.con, self.target, self.interval_s = con, target, float(interval_s)
+        self.rounds = self.failed_rounds = 0
+        self.last: DeliveryRun | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="envtrust-webhook", daemon=True)
+
+    def pause_s(self, consecutive_failures: int) -> float:
+        """Seconds to wait before the next round after ``consecutive_failures`` failed rounds."""
+        return min(self.interval_s * 2 ** consecutive_failures, max(MAX_LOOP_PAUSE_S, self.interval_s))
+
+    def _run(self) -> None:
+        cursor = self.con.cursor()  # this thread's own connection to the store
+        failures = 0
+        try:
+            while not self._stop.is_set():
+                try:
+                    self.last = deliver_due(cursor, self.target)
+                    failures = 0
+                    if self.last.attempted:
+                        log.info("%s", self.last)
+                except Exception:  # noqa: BLE001 (logged; the next round retries)
+                    failures += 1
+                    self.failed_rounds += 1
+                    log.exception("webhook delivery round failed (%d in a row)", failures)
+                self.rounds += 1
+                self._stop.wait(self.pause_s(failures))
+        finally:
+            cursor.close()
+
+    def start(self) -> DeliveryLoop:
+        self._thread.start()
+        return self
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        self._stop.set()
+        self._thread.join(timeout_s)
+
+
+def start_webhook_delivery(settings, con, interval_s: float = DELIVERY_INTERVAL_S) -> DeliveryLoop | None:
+    """The delivery loop ``envtrust serve`` runs beside the dashboard; None (alarms wait in the
+    persisted outbox) when no ``ENVTRUST_WEBHOOK_URL`` is set."""
+    if not settings.webhook_url:
+        return None
+    target = WebhookTarget(settings.webhook_url, settings.webhook_secret)
+    return DeliveryLoop(con, target, interval_s).start()

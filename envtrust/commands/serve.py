@@ -18,6 +18,7 @@ import duckdb
 
 from envtrust.cli import UserError
 from envtrust.settings import load_settings
+from envtrust.webhook import DELIVERY_INTERVAL_S, start_webhook_delivery
 
 DEMO_ACCOUNTS_FILE = "demo-accounts.txt"
 
@@ -89,6 +90,9 @@ def run(args: argparse.Namespace) -> int:
     receiver = _start_hj212(settings.db_path, args.host, args.hj212_port, settings.hj212_allow_no_pw,
                            settings.plausible_window)
     scheduler = _start_scoring(server.extensions["envtrust"].con, settings.score_every_s)
+    delivery = start_webhook_delivery(settings, server.extensions["envtrust"].con)
+    print(f"  webhook        {settings.webhook_url} (new alarms pushed every {DELIVERY_INTERVAL_S:g} s)"
+          if delivery else "  webhook        off (set ENVTRUST_WEBHOOK_URL; alarms wait in the outbox)")
     print("press Ctrl+C to stop", flush=True)
     try:
         waitress.serve(server, host=args.host, port=args.port, threads=args.threads, ident="envtrust")
@@ -99,6 +103,8 @@ def run(args: argparse.Namespace) -> int:
             receiver.stop()
         if scheduler is not None:
             scheduler.stop()
+        if delivery is not None:
+            delivery.stop()
     return 0
 
 

@@ -196,3 +196,53 @@ def test_demo_cases_populate_the_loop(con):
     assert cases.overdue_count(con, now=now) == 1            # investigating for 124 days > 90
     assert len(case_sql.public_decisions(con)) == 2
     assert open_demo_cases(con, now=now).startswith("demo cases: 0 opened")   # idempotent rebuild
+
+
+def test_working_day_clock_across_the_national_day_week():
+    """2026: 1-7 October are holidays, Sunday 20 September and Saturday 10 October are working days."""
+    assert cases.is_working_day(datetime(2026, 9, 20).date())        # adjusted working Sunday
+    assert not cases.is_working_day(datetime(2026, 10, 5).date())    # a Monday inside the holiday
+    assert cases.is_working_day(datetime(2026, 10, 10).date())       # adjusted working Saturday
+    # a clue transferred on Wednesday 30 September 10:00 Beijing time (02:00 UTC): the 7 working days
+    # are 8, 9, 10 (Sat), 12, 13, 14, 15 October; Mon-Fri counting would have ended on 9 October
+    assert cases.deadline(datetime(2026, 9, 30, 2), "7wd") == datetime(2026, 10, 15, 2)
+    # 23:00 UTC on 30 September is already 1 October in Beijing: the count starts on the 8th
+    assert cases.deadline(datetime(2026, 9, 30, 23), "1wd") == datetime(2026, 10, 8, 23)
+
+
+def test_criminal_transfer_runs_its_two_step_clock(con):
+    t0 = datetime(2026, 12, 1, 1, 0)
+    case_id = cases.open_case(con, "ana", "analyst", "伪造数据", station_id=OUTLET, now=t0)
+    _walk(con, case_id, [("transfer_clue", "ana", "analyst", {}), ("accept", "enf", "enforcement", {})])
+    version = case_sql.case_version(con, case_id)
+    cases.transition(con, case_id, "transfer_police", actor="enf", role="enforcement", expected_version=version,
+                     reason="涉嫌犯罪", fields={"police_organ": "某区公安分局"}, now=t0 + timedelta(hours=1))
+
+    def clock(now):
+        row = cases.cases_with_clocks(con, now=now).set_index("case_id").loc[case_id]
+        return row["clock"], row["due_at"], bool(row["overdue"])
+
+    assert clock(t0 + timedelta(days=2)) == ("criminal_transfer", t0 + timedelta(hours=1, days=3), False)
+    assert clock(t0 + timedelta(days=4))[2]                       # the head has not decided within 3 days
+    for action, role in (("hand_over_police", "enforcement"), ("request_closure", "enforcement")):
+        with pytest.raises(cases.CaseError, match="head approves the transfer"):
+            cases.transition(con, case_id, action, actor="enf", role=role, expected_version=version + 1,
+                             fields={"rectification": "x"} if action == "request_closure" else {})
+    assert cases.allowed_actions("criminal_transfer", "leader", case_sql.case_history(con, case_id)) == [
+        "approve_police_transfer"]
+    approved = t0 + timedelta(days=2)
+    cases.transition(con, case_id, "approve_police_transfer", actor="lead", role="leader",
+                     expected_version=version + 1, now=approved)
+    assert clock(approved + timedelta(hours=2)) == ("criminal_transfer_handover", approved + timedelta(hours=24),
+                                                     False)
+    assert clock(approved + timedelta(hours=25))[2]                # the file must reach the police within 24 h
+    with pytest.raises(cases.CaseError, match="head approves the transfer"):
+        cases.transition(con, case_id, "approve_police_transfer", actor="lead", role="leader",
+                         expected_version=version + 2)
+    handed = approved + timedelta(hours=20)
+    cases.transition(con, case_id, "hand_over_police", actor="enf", role="enforcement",
+                     expected_version=version + 2, now=handed)
+    assert clock(handed + timedelta(hours=1)) == ("criminal_transfer_police", handed + timedelta(days=3), False)
+    _walk(con, case_id, [("request_closure", "enf", "enforcement", {"rectification": "公安已立案"}),
+                         ("close", "lead", "leader", {})])
+    assert case_sql.case_row(con, case_id)["state"] == "closed"

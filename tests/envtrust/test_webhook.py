@@ -4,8 +4,13 @@ delivery is delayed, logged and retried with back-off, and every alarm arrives s
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -17,6 +22,7 @@ from envtrust.webhook import (
     DELIVERY_HEADER,
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
+    DeliveryLoop,
     WebhookTarget,
     deliver_due,
     verify,
@@ -101,3 +107,71 @@ def test_a_wrong_secret_is_rejected_by_the_receiver(con):
         server.server_close()
     assert run.delivered == 0 and not any(r["ok"] for r in Receiver.received)
     assert set(outbox_table(con)["last_error"]) == {"HTTP 401"}
+
+
+def _wait_for(predicate, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return predicate()
+
+
+def test_the_background_loop_delivers_after_the_receiver_comes_up(con):
+    """The loop ``envtrust serve`` runs: the receiver is down for the first rounds (logged, backed
+    off per row), comes up, and every alarm arrives signed, once."""
+    raise_alarms(con)
+    n_alarms = con.execute("SELECT count(*) FROM alarms").fetchone()[0]
+    port = _free_port()
+    target = WebhookTarget(f"http://127.0.0.1:{port}/hook", SECRET, timeout_s=2, base_backoff_s=0.3,
+                           max_backoff_s=0.5)
+    loop = DeliveryLoop(con, target, interval_s=0.1).start()
+    try:
+        assert _wait_for(lambda: outbox_counts(con.cursor())["failing"] == n_alarms, 10)
+        Receiver.received = []
+        server = ThreadingHTTPServer(("127.0.0.1", port), Receiver)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            assert _wait_for(lambda: outbox_counts(con.cursor())["delivered"] == n_alarms, 20)
+        finally:
+            server.shutdown()
+            server.server_close()
+    finally:
+        loop.stop()
+    assert loop.failed_rounds == 0 and loop.rounds >= 2
+    assert all(r["ok"] for r in Receiver.received)
+    assert sorted(r["body"]["alarm_id"] for r in Receiver.received) == sorted(
+        a for (a,) in con.execute("SELECT alarm_id FROM alarms").fetchall())
+    assert con.execute("SELECT count(*) FROM webhook_attempts WHERE error IS NOT NULL").fetchone()[0] >= n_alarms
+
+
+def test_envtrust_serve_pushes_new_alarms(tmp_path):
+    """``envtrust serve`` (a real process) delivers the outbox to a real receiver on 127.0.0.1."""
+    db = tmp_path / "serve.duckdb"
+    store = build_store(db)
+    raise_alarms(store)
+    alarm_ids = sorted(a for (a,) in store.execute("SELECT alarm_id FROM alarms").fetchall())
+    store.close()
+    hook_port, web_port = _free_port(), _free_port()
+    Receiver.received = []
+    server = ThreadingHTTPServer(("127.0.0.1", hook_port), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    env = {**os.environ, "ENVTRUST_WEBHOOK_URL": f"http://127.0.0.1:{hook_port}/hook",
+           "ENVTRUST_WEBHOOK_SECRET": SECRET}
+    proc = subprocess.Popen([sys.executable, "-m", "envtrust", "serve", "--db", str(db), "--port", str(web_port)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert _wait_for(lambda: len(Receiver.received) >= len(alarm_ids) or proc.poll() is not None, 90)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            out = proc.communicate(timeout=20)[0]
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out = proc.communicate()[0]
+        server.shutdown()
+        server.server_close()
+    assert f"webhook        http://127.0.0.1:{hook_port}/hook" in out
+    assert sorted(r["body"]["alarm_id"] for r in Receiver.received) == alarm_ids, out[-2000:]
+    assert all(r["ok"] for r in Receiver.received)

@@ -81,7 +81,7 @@ def case_body(con, case_id: str, role: str, lang: str, tz: str, clocks: dict[str
     case = cases.case_detail(con, case_id)
     if case is None:
         return [html.H2(t("case_unknown", lang))]
-    due = cases.deadline(case["state_since"], clocks.get(case["state"]))
+    due = cases.deadline(case["state_since"], clocks.get(cases.clock_key(case["state"], case.get("action"))))
     overdue = due is not None and pd.Timestamp(due) < pd.Timestamp.now(tz="UTC").tz_localize(None)
     actions = cases.allowed_actions(case["state"], role, case["history"])
     links = case["links"]

@@ -8,14 +8,18 @@ import pandas as pd
 from dash import dcc, html
 
 from dashboard.figures.colours import aqi_colour, water_colour
-from dashboard.figures.situation_map import ALL_LAYERS, situation_map_dict
+from dashboard.figures.situation_map import ALL_LAYERS, display_coords, situation_map_dict
 from dashboard.i18n import aqi_level_name, t, water_class_name
 from dashboard.internal.geo_route import layer_url
 from dashboard.internal.ids import SituationIds
 from dashboard.internal.timefmt import fmt_local, local_day_bounds_utc, one_to_local
 from data import views
+from envtrust import cases as case_service
 
 PLAY_INTERVAL_MS = 1500
+#: the roles that see cases on the map (the case roles; admin manages users, the public sees none)
+CASE_ROLES: frozenset[str] = frozenset({"analyst", "enforcement", "leader"})
+OPEN_CASE_COLOUR = "#b71c1c"
 #: Keep what the user chose when the page is re-rendered (language switch) within the browser session.
 KEEP = {"persistence": True, "persistence_type": "session"}
 DEFAULT_LAYERS: tuple[str, ...] = ALL_LAYERS
@@ -90,12 +94,51 @@ def _class_card(label_key: str, card_id: str, current: dict, previous: dict, col
                     className="headline-card", id=card_id)
 
 
+def open_case_trace(status: pd.DataFrame, open_cases: dict[str, int], lang: str, basemap: str) -> dict | None:
+    """A dark-red halo under each shown station with open cases (hover: how many), or None."""
+    marked = status[status["station_id"].isin(list(open_cases))]
+    if marked.empty:
+        return None
+    lon, lat = display_coords(marked["lon"].to_numpy(), marked["lat"].to_numpy(), basemap)
+    label = t("cases_open", lang)
+    return {
+        "type": "scattermap", "lon": lon.tolist(), "lat": lat.tolist(), "mode": "markers",
+        "name": t("layer_open_cases", lang), "legendgroup": "open_cases",
+        "marker": {"size": 30, "color": OPEN_CASE_COLOUR, "opacity": 0.35},
+        "customdata": [[sid] for sid in marked["station_id"]],
+        "hovertext": [f"<b>{name}</b> ({sid})<br>{label}: {open_cases[sid]}"
+                      for sid, name in zip(marked["station_id"], marked["name"], strict=True)],
+        "hoverinfo": "text",
+    }
+
+
+def overdue_card(n_overdue: int, lang: str) -> html.Div:
+    """The headline's overdue-cases figure (open cases past the clock of their state)."""
+    return html.Div([html.Div(t("cases_overdue", lang), className="card-label"),
+                     html.Div(str(n_overdue), className="card-value")],
+                    className="headline-card" + (" alert" if n_overdue else ""), id="headline-overdue_cases")
+
+
+def with_cases(fig: dict, cards: list, con, status: pd.DataFrame, layers: list[str], filtered: bool, lang: str,
+               basemap: str, clocks: dict[str, str] | None = None) -> tuple[dict, list]:
+    """The map with open-case halos under the stations of the layers shown, and the headline with the
+    overdue count; with an area filter only the cases of the area's stations count."""
+    shown = status[status["kind"].isin(layers)]
+    trace = open_case_trace(shown, case_service.stations_with_open_cases(con), lang, basemap)
+    if trace is not None:
+        fig = {**fig, "data": [trace, *fig["data"]]}
+    station_ids = sorted(status["station_id"]) if filtered else None
+    return fig, [*cards, overdue_card(case_service.overdue_count(con, clocks, station_ids=station_ids), lang)]
+
+
 def situation_view(con, extent_start: pd.Timestamp, offset_h: int, resolution: str, layers: list[str],
                    province: str | None, city: str | None, county: str | None, lang: str, tz: str,
-                   basemap: str = "offline", aqi_table: str | None = None):
+                   basemap: str = "offline", aqi_table: str | None = None, role: str | None = None,
+                   clocks: dict[str, str] | None = None):
     """Everything the map callback returns: (figure, headline cards, time label). Pure given the store.
 
     ``aqi_table``: the AQI breakpoint table (the ``aqi_table`` setting; None = the standard's default).
+    ``role``: the user's; the case roles also see stations with open cases and the overdue count.
     """
     start, end = period_for(extent_start, offset_h, resolution, tz)
     # one pass for the map and both periods of the headline (see data.views.situation)
@@ -103,9 +146,13 @@ def situation_view(con, extent_start: pd.Timestamp, offset_h: int, resolution: s
                                 province=province or None, city=city or None, county=county or None,
                                 aqi_table=aqi_table)
     fig = situation_map_dict(status, layers=layers, lang=lang, basemap=basemap, layer_url=layer_url)
+    cards = headline_cards(h, lang)
+    if role in CASE_ROLES:
+        fig, cards = with_cases(fig, cards, con, status, layers, bool(province or city or county), lang, basemap,
+                                clocks)
     local = one_to_local(start, tz)
     label = fmt_local(local, "%Y-%m-%d" if resolution == "day" else "%Y-%m-%d %H:00") + f" ({t('local_time', lang)})"
-    return fig, headline_cards(h, lang), label
+    return fig, cards, label
 
 
 def layout(con, lang: str, tz: str) -> html.Div:

@@ -10,8 +10,9 @@ from dashboard.auth import guarded_callback
 from dashboard.i18n import t
 from dashboard.internal.ids import ShellIds, SituationIds
 from dashboard.internal.pages.situation import admin_options, situation_view
-from dashboard.request_state import db_cursor
+from dashboard.request_state import current_user, db_cursor
 from data import views
+from envtrust.cases import parse_clocks
 
 
 def next_offset(current: int, maximum: int, resolution: str) -> int:
@@ -33,6 +34,7 @@ def station_href(click: dict | None) -> str | None:
 def set_callbacks(app: dash.Dash, settings) -> None:
     tz = settings.display_tz
     basemap = settings.basemap
+    clocks = parse_clocks(settings.case_clocks)
 
     @guarded_callback(
         app,
@@ -49,8 +51,10 @@ def set_callbacks(app: dash.Dash, settings) -> None:
         State(ShellIds.LANG, "data"),
     )
     def update_map(offset, resolution, layers, province, city, county, extent, lang):
+        user = current_user()
         return situation_view(db_cursor(), pd.Timestamp(extent["start"]), int(offset or 0), resolution or "hour",
-                              layers or [], province, city, county, lang, tz, basemap, settings.aqi_table)
+                              layers or [], province, city, county, lang, tz, basemap, settings.aqi_table,
+                              role=user.role if user else None, clocks=clocks)
 
     @guarded_callback(
         app,
