@@ -31,11 +31,15 @@ import pandas as pd
 
 from analytics.standards.air_quality import daily_means
 from analytics.standards.hj663 import (
+    DEFAULT_ROUNDING,
     INDEX_STATISTICS,
+    RoundingRules,
     composite_index,
     period_statistic,
     period_validity,
     rank_ascending,
+    round_index,
+    round_statistic,
 )
 from analytics.standards.penalty import Provenance, SubstitutionPolicy, substitute_hours
 from analytics.vocabulary import AIR_POLLUTANTS
@@ -139,7 +143,8 @@ def _unit_daily(daily: pd.DataFrame, unit_of: pd.Series) -> pd.DataFrame:
     return d.groupby(["unit", "date", "parameter"], as_index=False)["value"].mean()
 
 
-def _unit_statistics(unit_daily: pd.DataFrame, units: list[str], period: Period) -> pd.DataFrame:
+def _unit_statistics(unit_daily: pd.DataFrame, units: list[str], period: Period,
+                     rounding: RoundingRules | None = DEFAULT_ROUNDING) -> pd.DataFrame:
     groups = {key: d for key, d in unit_daily.groupby(["unit", "parameter"])}
     empty = unit_daily.iloc[0:0]
     rows = []
@@ -147,7 +152,8 @@ def _unit_statistics(unit_daily: pd.DataFrame, units: list[str], period: Period)
         for stat in INDEX_STATISTICS:
             d = groups.get((unit, stat), empty)
             ok, why = period_validity(d["date"], period.start, period.end)
-            rows.append({"unit": unit, "statistic": stat, "value": period_statistic(d["value"], stat),
+            value = round_statistic(period_statistic(d["value"], stat), stat, rounding)
+            rows.append({"unit": unit, "statistic": stat, "value": value,
                          "n_days": len(d), "valid": ok, "why_invalid": why})
     return pd.DataFrame(rows)
 
@@ -172,7 +178,8 @@ def _station_table(hours: pd.DataFrame, daily: pd.DataFrame, period: Period) -> 
 
 def assess(readings: pd.DataFrame, stations: pd.DataFrame, period: Period, policy: SubstitutionPolicy, *,
            level: str = "city", interference: pd.DataFrame | None = None,
-           excused: pd.DataFrame | None = None, grade: int = 2) -> AssessmentResult:
+           excused: pd.DataFrame | None = None, grade: int = 2,
+           rounding: RoundingRules | None = DEFAULT_ROUNDING) -> AssessmentResult:
     """Assess every unit (city or county) that has standard stations with readings in the period.
 
     ``readings``: long hourly readings (station_id, ts UTC, parameter, value, flag). ``stations``:
@@ -181,7 +188,8 @@ def assess(readings: pd.DataFrame, stations: pd.DataFrame, period: Period, polic
     (when active dates are given) and with at least one reading in it (a station that never reported
     in the period is outside that period's network). ``interference`` / ``excused``: intervals
     (station_id, start, end UTC inclusive, parameters) of confirmed interference and of accepted
-    reasons for missing data.
+    reasons for missing data. ``rounding``: the reported digits of the statistics and the index (HJ 663,
+    GB/T 8170; None = unrounded).
     """
     if level not in LEVELS:
         raise ValueError(f"level must be one of {', '.join(LEVELS)}; got {level!r}")
@@ -215,19 +223,20 @@ def assess(readings: pd.DataFrame, stations: pd.DataFrame, period: Period, polic
     raw_daily = daily_means(_as_readings(hours, "value", hours["valid"]), grade=grade)
     pen_daily = daily_means(_as_readings(hours, "assessed_value", hours["assessed_value"].notna()), grade=grade)
     units = sorted(members["unit"].unique())
-    raw = _unit_statistics(_unit_daily(raw_daily, unit_of), units, period)
-    pen = _unit_statistics(_unit_daily(pen_daily, unit_of), units, period)
+    raw = _unit_statistics(_unit_daily(raw_daily, unit_of), units, period, rounding)
+    pen = _unit_statistics(_unit_daily(pen_daily, unit_of), units, period, rounding)
     stats = raw.merge(pen, on=["unit", "statistic"], suffixes=("_raw", "_sub"))
     held = stats["value_sub"].isna() | (stats["value_sub"] < stats["value_raw"])
     stats["held_at_raw"] = held & stats["value_raw"].notna()
     stats["value_pen"] = np.where(stats["held_at_raw"], stats["value_raw"], stats["value_sub"])
 
-    table = _unit_table(stats, hours, names, members)
+    table = _unit_table(stats, hours, names, members, rounding)
     return AssessmentResult(period, level, policy, hours, _station_table(hours, raw_daily, period),
                             stats, table, contributors(hours, members))
 
 
-def _unit_table(stats: pd.DataFrame, hours: pd.DataFrame, names: pd.Series, members: pd.DataFrame) -> pd.DataFrame:
+def _unit_table(stats: pd.DataFrame, hours: pd.DataFrame, names: pd.Series, members: pd.DataFrame,
+                rounding: RoundingRules | None = DEFAULT_ROUNDING) -> pd.DataFrame:
     wide_raw = stats.pivot(index="unit", columns="statistic", values="value_raw")
     wide_pen = stats.pivot(index="unit", columns="statistic", values="value_pen")
     out = pd.DataFrame(index=wide_raw.index)
@@ -236,8 +245,8 @@ def _unit_table(stats: pd.DataFrame, hours: pd.DataFrame, names: pd.Series, memb
     capture = hours.groupby("unit")["valid"].mean()
     out["capture_rate"] = capture.reindex(out.index)
     out["valid_period"] = stats.groupby("unit")["valid_raw"].all().reindex(out.index)
-    out["index_raw"] = wide_raw.apply(composite_index, axis=1)
-    out["index_pen"] = wide_pen.apply(composite_index, axis=1)
+    out["index_raw"] = wide_raw.apply(lambda r: round_index(composite_index(r), rounding), axis=1)
+    out["index_pen"] = wide_pen.apply(lambda r: round_index(composite_index(r), rounding), axis=1)
     out["rank_raw"] = rank_ascending(out["index_raw"])
     out["rank_pen"] = rank_ascending(out["index_pen"])
     out["rank_change"] = out["rank_pen"] - out["rank_raw"]  # > 0: fell (worse) places

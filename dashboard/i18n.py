@@ -277,6 +277,7 @@ _TEXT: dict[str, tuple[str, str]] = {
     "col_end_date": ("截止日期", "End"),
     "labs_title": ("实验室", "Laboratories"),
     "col_samples": ("样品数", "Samples"),
+    "col_evaluated": ("可评价比例", "Share evaluated"),
 }
 _CHANNEL_EN: dict[str, str] = {"written_instruction": "Written instruction", "letter": "Letter", "oral": "Oral",
                                 "hint": "Hint", "other": "Other"}

@@ -36,23 +36,51 @@ def air_readings(con: Con, utc_first: pd.Timestamp, utc_last: pd.Timestamp) -> p
         [*AIR_POLLUTANTS, utc_first.to_pydatetime(), utc_last.to_pydatetime()]).df()
 
 
+#: the decisions that confirm a case's finding, and those that undo or deny it (the newest one counts)
+CONFIRMING_ACTIONS: tuple[str, ...] = ("decide_penalty", "transfer_police")
+DENYING_ACTIONS: tuple[str, ...] = ("dismiss", "decide_no_penalty", "reopen")
+#: legal types (环发〔2015〕175号 categories) that are not interference with the monitoring
+NOT_INTERFERENCE_TYPES: tuple[str, ...] = ("exceedance", "other")
+
+
 def confirmed_interference(con: Con, utc_first: pd.Timestamp, utc_last: pd.Timestamp) -> pd.DataFrame:
     """Intervals of confirmed interference overlapping the window: station_id, start, end, parameters, source.
 
-    The one switch point for the assessment's interference trigger: today an event counts when its
-    status is ``confirmed`` or its latest review verdict is ``confirmed``. When the case workflow
-    (issue 13, ``data/cases.py``) lands, this reads confirmed cases instead.
+    The one switch point for the assessment's interference trigger. Interference is confirmed by a
+    case (issue 13): a case whose newest decision is a penalty (``decide_penalty``) or a transfer
+    to the police (``transfer_police``) - not undone by a later false alarm, no-penalty decision or
+    reopening - and whose legal type is not ``exceedance`` or ``other``. Its intervals are those of
+    the engine events and alarms linked to it, at their stations (the case's station when the link
+    has none), for their parameters (empty = all). A reviewer's verdict on an event alone does not
+    penalise a city: that takes an enforcement decision.
     """
+    confirming = ", ".join(f"'{a}'" for a in CONFIRMING_ACTIONS)
+    decisive = ", ".join(f"'{a}'" for a in CONFIRMING_ACTIONS + DENYING_ACTIONS)
+    excluded = ", ".join(f"'{t}'" for t in NOT_INTERFERENCE_TYPES)
     return con.execute(
-        """
-        WITH latest AS (
-            SELECT event_id, arg_max(verdict, reviewed_at) AS verdict FROM event_reviews GROUP BY event_id
+        f"""
+        WITH decided AS (
+            SELECT case_id, arg_max(action, version) AS decision FROM case_events
+            WHERE action IN ({decisive}) GROUP BY case_id
+        ),
+        confirmed AS (
+            SELECT c.case_id, c.station_id FROM cases c JOIN decided d USING (case_id)
+            WHERE d.decision IN ({confirming}) AND coalesce(c.legal_type, '') NOT IN ({excluded})
+        ),
+        spans AS (
+            SELECT coalesce(e.station_id, k.station_id) AS station_id, e.start, e."end",
+                   coalesce(e.parameters, '') AS parameters, k.case_id
+            FROM confirmed k JOIN case_links l ON l.case_id = k.case_id AND l.kind = 'event'
+            JOIN events e ON e.event_id = l.ref_id
+            UNION ALL
+            SELECT coalesce(a.station_id, k.station_id), a.episode_start, a.episode_end,
+                   coalesce(a.parameter, ''), k.case_id
+            FROM confirmed k JOIN case_links l ON l.case_id = k.case_id AND l.kind = 'alarm'
+            JOIN alarms a ON a.alarm_id = l.ref_id
         )
-        SELECT e.station_id, e.start, e."end", e.parameters, 'event:' || e.event_id AS source
-        FROM events e LEFT JOIN latest l ON l.event_id = e.event_id
-        WHERE (e.status = 'confirmed' OR l.verdict = 'confirmed')
-          AND e."end" >= ? AND e.start <= ?
-        ORDER BY e.station_id, e.start
+        SELECT DISTINCT station_id, start, "end", parameters, 'case:' || case_id AS source FROM spans
+        WHERE "end" >= ? AND start <= ?
+        ORDER BY station_id, start, source
         """, [utc_first.to_pydatetime(), utc_last.to_pydatetime()]).df()
 
 

@@ -111,25 +111,38 @@ def _grade(score: float) -> tuple[str, str, str]:
     return GRADES[-1][1:]
 
 
-def _reasons(metrics: pd.Series, scores: pd.Series, means: pd.Series, blacklisted: bool) -> list[str]:
-    """Sentences for the components where the contractor scores clearly below the network mean."""
-    out = []
-    if blacklisted:
-        out.append("列入黑名单 (blacklisted)")
-    texts = {
-        "capture": f"数据有效率 {metrics['capture_rate']:.1%}",
-        "pass_rate": f"比对合格率 {metrics['pass_rate']:.0%} ({metrics['n_pairs']:.0f} 对)",
-        "bias": f"比对相对偏差 {metrics['rel_bias']:+.1%}",
-        "ooc": f"失控时长 {metrics['ooc_hours']:.0f} h",
-        "flags": f"可疑运维标记 {metrics['flag_events']:.0f} 次",
-        "response": f"故障中位时长 {metrics['median_outage_h']:.0f} h",
-        "tampering": f"确认篡改 {metrics['tampering']:.0f} 起",
+def _metric_texts(metrics: pd.Series) -> dict[str, tuple[str, str]]:
+    """Each component's measured value as (zh, en) text, e.g. ``比对合格率 38% (52 对)``."""
+    n_pairs = f"{metrics['n_pairs']:.0f}"
+    values = {
+        "capture": f"{metrics['capture_rate']:.1%}", "bias": f"{metrics['rel_bias']:+.1%}",
+        "ooc": f"{metrics['ooc_hours']:.0f} h", "response": f"{metrics['median_outage_h']:.0f} h",
     }
+    return {
+        "capture": (f"数据有效率 {values['capture']}", f"capture rate {values['capture']}"),
+        "pass_rate": (f"比对合格率 {metrics['pass_rate']:.0%} ({n_pairs} 对)",
+                      f"comparison pass rate {metrics['pass_rate']:.0%} ({n_pairs} pairs)"),
+        "bias": (f"比对相对偏差 {values['bias']}", f"comparison bias {values['bias']}"),
+        "ooc": (f"失控时长 {values['ooc']}", f"out-of-control {values['ooc']}"),
+        "flags": (f"可疑运维标记 {metrics['flag_events']:.0f} 次",
+                  f"{metrics['flag_events']:.0f} suspicious maintenance flags"),
+        "response": (f"故障中位时长 {values['response']}", f"median fault length {values['response']}"),
+        "tampering": (f"确认篡改 {metrics['tampering']:.0f} 起", f"{metrics['tampering']:.0f} confirmed tampering cases"),
+    }
+
+
+def _reasons(metrics: pd.Series, scores: pd.Series, means: pd.Series, blacklisted: bool) -> tuple[str, str]:
+    """The grade's reasons as (zh, en) text: blacklisting, then the components where the contractor
+    scores at least 10 points below the network mean, the widest gap first."""
+    zh, en = (["列入黑名单"], ["blacklisted"]) if blacklisted else ([], [])
+    texts = _metric_texts(metrics)
     gaps = (means - scores).dropna().sort_values(ascending=False)
     for comp, gap in gaps.items():
         if gap >= 10:
-            out.append(f"{texts[comp]} - {COMPONENTS[comp][1]} below network mean ({scores[comp]:.0f} vs {means[comp]:.0f})")
-    return out
+            score, mean = f"{scores[comp]:.0f}", f"{means[comp]:.0f}"
+            zh.append(f"{texts[comp][0]}, 低于网络均值 ({score} 分, 均值 {mean} 分)")
+            en.append(f"{texts[comp][1]}, below the network mean ({score} vs {mean} points)")
+    return "; ".join(zh) or "无明显短板", "; ".join(en) or "no clear weakness"
 
 
 def scorecard(con: duckdb.DuckDBPyConnection, window: Window) -> pd.DataFrame:
@@ -191,8 +204,9 @@ def scorecard(con: duckdb.DuckDBPyConnection, window: Window) -> pd.DataFrame:
         if cid in listed:
             grade, colour, label = GRADES[-1][1:]
         grades.append(grade), colours.append(colour), labels.append(label)
-        reasons.append("; ".join(_reasons(m.loc[cid], comp.loc[cid], means, cid in listed)) or "无明显短板")
-    m["grade"], m["colour"], m["credit_label"], m["reasons"] = grades, colours, labels, reasons
+        reasons.append(_reasons(m.loc[cid], comp.loc[cid], means, cid in listed))
+    m["grade"], m["colour"], m["credit_label"] = grades, colours, labels
+    m["reasons"], m["reasons_en"] = [r[0] for r in reasons], [r[1] for r in reasons]
     for c in comp.columns:
         m[f"score_{c}"] = comp[c]
     m["blacklisted"] = [cid in listed for cid in m.index]
@@ -209,9 +223,12 @@ def lab_summary(con: duckdb.DuckDBPyConnection, window: Window) -> pd.DataFrame:
     if results.empty:
         return labs.reset_index()
     g = results.groupby("lab_id")
-    out = pd.DataFrame({"n_samples": g.size(),
-                        "evaluated": g["verdict"].apply(lambda v: v.isin(["pass", "fail"]).mean()),
-                        "pass_rate": g["verdict"].apply(lambda v: (v == "pass").sum() / max(v.isin(["pass", "fail"]).sum(), 1))})
+    evaluated = results["verdict"].isin(["pass", "fail"])
+    passed = results["verdict"] == "pass"
+    n_evaluated = evaluated.groupby(results["lab_id"]).sum()
+    out = pd.DataFrame({"n_samples": g.size(), "evaluated": n_evaluated / g.size(),
+                        # no evaluated pair: no pass rate (not evaluated is never passed, nor failed)
+                        "pass_rate": passed.groupby(results["lab_id"]).sum() / n_evaluated.replace(0, np.nan)})
     return labs.join(out, how="left").reset_index()
 
 

@@ -12,6 +12,12 @@ Composite index (综合指数): I_sum = sum over the six pollutants of statistic
 limits being the annual limits for SO2, NO2, PM10, PM2.5, the 24h limit for CO and the 8h limit for
 O3 (GB 3095-2012 table 1). Ranking: ascending index, rank 1 = cleanest; ties share the best rank.
 
+Rounding (数值修约, UNVERIFIED: standards.md does not hold the text): each period statistic is
+rounded to whole ug/m3 (CO to 0.1 mg/m3) and the composite index to two decimals before ranking,
+half to even as GB/T 8170 prescribes (四舍六入五成双; the rule is in the corpus, the digits are our
+reading of HJ 663-2013 and the MEE city ranking rules, which cite GB/T 8170). The digits are fields of
+:class:`RoundingRules`; ``None`` keeps the unrounded arithmetic.
+
 Period validity (GB 3095-2012 table 4, UNVERIFIED, standards.md 3.2): a year needs >= 324 valid
 daily values and every month >= 27 (>= 25 in February). For a period shorter than a year only the
 monthly rule applies, to every whole calendar month inside the period; a period shorter than a
@@ -22,7 +28,8 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_EVEN, Decimal
 
 import numpy as np
 import pandas as pd
@@ -52,6 +59,36 @@ class PeriodValidityRules:
 
 
 DEFAULT_PERIOD_VALIDITY = PeriodValidityRules()
+
+
+@dataclass(frozen=True)
+class RoundingRules:
+    """Decimals of each period statistic and of the composite index (UNVERIFIED; see module doc)."""
+
+    statistic_decimals: dict[str, int] = field(default_factory=lambda: {
+        "PM2.5": 0, "PM10": 0, "SO2": 0, "NO2": 0, "CO": 1, "O3_8h": 0})
+    index_decimals: int = 2
+
+
+DEFAULT_ROUNDING = RoundingRules()
+
+
+def round_gbt8170(value: float, decimals: int) -> float:
+    """``value`` rounded to ``decimals`` half to even (GB/T 8170-2008), on its shortest decimal text so
+    that 0.35 -> 0.4 as the standard's example says (binary 0.35 is a hair below); NaN stays NaN."""
+    if value is None or math.isnan(value):
+        return float("nan")
+    return float(Decimal(repr(float(value))).quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_EVEN))
+
+
+def round_statistic(value: float, statistic: str, rules: RoundingRules | None = DEFAULT_ROUNDING) -> float:
+    """A period statistic as reported: rounded by ``rules`` (unchanged when ``rules`` is None)."""
+    return value if rules is None else round_gbt8170(value, rules.statistic_decimals[statistic])
+
+
+def round_index(value: float, rules: RoundingRules | None = DEFAULT_ROUNDING) -> float:
+    """The composite index as ranked: rounded by ``rules`` (unchanged when ``rules`` is None)."""
+    return value if rules is None else round_gbt8170(value, rules.index_decimals)
 
 
 def hj663_percentile(values, p: float) -> float:

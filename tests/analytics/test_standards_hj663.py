@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -54,3 +56,22 @@ def test_period_validity_year_month_and_short_periods():
     assert required_valid_days("2016-12-01", "2017-01-11") == {"2016-12": 27, "period": 27}
     assert required_valid_days("2016-12-01", "2016-12-03") == {"period": 2}
     assert period_validity([pd.Timestamp("2016-12-01")], "2016-12-01", "2016-12-03")[0] is False
+
+
+def test_gbt8170_rounding_half_to_even():
+    """GB/T 8170-2008's own examples and the ties that tell half-to-even from half-up."""
+    from analytics.standards.hj663 import round_gbt8170
+
+    assert round_gbt8170(12.1498, 0) == 12 and round_gbt8170(12.1498, 1) == 12.1
+    assert round_gbt8170(10.5002, 0) == 11
+    assert round_gbt8170(1.050, 1) == 1.0 and round_gbt8170(0.35, 1) == 0.4
+    assert (round_gbt8170(2.5, 0), round_gbt8170(3.5, 0), round_gbt8170(-0.0365, 3)) == (2, 4, -0.036)
+    assert round_gbt8170(5.711905, 2) == 5.71 and math.isnan(round_gbt8170(float("nan"), 0))
+
+
+def test_statistics_and_index_are_rounded_only_when_asked():
+    from analytics.standards.hj663 import round_index, round_statistic
+
+    assert (round_statistic(66.875, "PM2.5"), round_statistic(1.45, "CO"), round_statistic(66.875, "PM2.5", None)) \
+        == (67, 1.4, 66.875)
+    assert (round_index(5.685714), round_index(5.685714, None)) == (5.69, 5.685714)

@@ -9,7 +9,8 @@ City A (stations A1, A2), city B (station B1); every value constant over the 48 
   A2   50   100   10  20  2.0  120
   B1  115    70   12  24  0.8   64
 
-- A2's PM2.5 in local 2016-12-02 00:00-11:00 lies inside a confirmed interference event (12 hours).
+- A2's PM2.5 in local 2016-12-02 00:00-11:00 lies inside an engine event that a case confirmed as
+  interference (a penalty decision, legal type tampering; 12 hours).
   Raw: A2's 2 Dec PM2.5 has 12 valid hours < 20 -> no valid daily value; city A PM2.5 = mean of
   (mean(70, 50) = 60 on 1 Dec, 70 on 2 Dec) = 65. Penalised: the 12 hours become 1.5 x city max
   of the hour (A1's 70) = 105; A2's 2 Dec = (12*105 + 12*50)/24 = 77.5; city A 2 Dec =
@@ -24,6 +25,9 @@ O3 P90 of daily max 8h = 100 / 64.
 Index A raw = 65/35 + 120/70 + 20/60 + 30/40 + 1.5/4 + 100/160 = 5.654762
 Index A pen = 66.875/35 + 120/70 + 20/60 + 30/40 + 1.5/4 + 100/160 = 5.708333
 Index B     = 115/35 + 70/70 + 12/60 + 24/40 + 0.8/4 + 64/160 = 5.685714
+Rounding (HJ 663 digits, GB/T 8170 half to even): statistics to whole ug/m3 (CO to 0.1 mg/m3), so
+A's penalised PM2.5 66.875 is reported as 67; the index to two decimals from the rounded statistics:
+A raw 5.654762 -> 5.65; A pen 67/35 + ... = 5.711905 -> 5.71; B 5.685714 -> 5.69.
 Ranks: raw A 1, B 2; penalised B 1, A 2 -> A falls one place because of A2.
 """
 
@@ -72,8 +76,6 @@ def small_store(tmp_path):
     from data.scoring import save_events
     from data.stations import upsert_stations
     from data.store import connect
-    from data.views import record_review
-
     db = tmp_path / "small.duckdb"
     con = connect(db)
     try:
@@ -84,10 +86,30 @@ def small_store(tmp_path):
                                         "kind": "suppression", "score": 0.9, "parameters": "PM2.5",
                                         "summary": "PM2.5 held low", "evidence": {}}]), run_id="hand")
         event_id = con.execute("SELECT event_id FROM events").fetchone()[0]
-        record_review(con, event_id, "confirmed", "site visit: sampler head blocked", "inspector")
+        decide_case(con, event_id, "decide_penalty")
     finally:
         con.close()
     return db
+
+
+DECISIONS = {
+    "decide_penalty": ("enforcement", {"finding": "采样头被堵", "penalty": "罚款", "legal_basis": "大气法第一百条"}, ""),
+    "dismiss": ("analyst", {}, "采样头正常, 误报"),
+    "decide_no_penalty": ("enforcement", {}, "情节轻微"),
+}
+
+
+def decide_case(con, event_id: str, decision: str, legal_type: str = "tampering") -> str:
+    """A case from the event, walked to ``decision`` (and, for a penalty, disclosed and closed)."""
+    from envtrust import cases
+
+    case_id = cases.open_case(con, "ana", "analyst", "A2 PM2.5 压低", event_ids=[event_id], legal_type=legal_type)
+    steps = [] if decision == "dismiss" else [("transfer_clue", "analyst", {}, ""), ("accept", "enforcement", {}, "")]
+    steps.append((decision, *DECISIONS[decision]))
+    for version, (action, role, fields, reason) in enumerate(steps, start=1):
+        cases.transition(con, case_id, action, actor="u", role=role, expected_version=version, fields=fields,
+                         reason=reason)
+    return case_id
 
 
 def test_assess_reproduces_the_hand_checked_case(small_store, tmp_path, capsys):
@@ -97,14 +119,13 @@ def test_assess_reproduces_the_hand_checked_case(small_store, tmp_path, capsys):
     assert code == 0
     t = pd.read_csv(out, dtype={"unit": str}).set_index("unit")
     a, b = t.loc["110000"], t.loc["120000"]
-    assert a["PM2.5_raw"] == pytest.approx(65.0) and a["PM2.5_pen"] == pytest.approx(66.875)
+    assert a["PM2.5_raw"] == pytest.approx(65.0) and a["PM2.5_pen"] == 67.0
     assert a["NO2_raw"] == pytest.approx(30.0) and a["NO2_pen"] == pytest.approx(30.0)  # held at raw
     assert a["PM10_raw"] == pytest.approx(120.0) and a["CO_raw"] == pytest.approx(1.5)
     assert a["O3_8h_raw"] == pytest.approx(100.0) and b["O3_8h_raw"] == pytest.approx(64.0)
     assert b["SO2_raw"] == pytest.approx(12.0) and b["SO2_pen"] == pytest.approx(12.0)
-    assert a["index_raw"] == pytest.approx(5.654762, abs=1e-6)
-    assert a["index_pen"] == pytest.approx(5.708333, abs=1e-6)
-    assert b["index_raw"] == pytest.approx(5.685714, abs=1e-6) == b["index_pen"]
+    assert (a["index_raw"], a["index_pen"]) == (5.65, 5.71)
+    assert b["index_raw"] == 5.69 == b["index_pen"]
     assert (a["rank_raw"], a["rank_pen"], a["rank_change"]) == (1, 2, 1)
     assert (b["rank_raw"], b["rank_pen"], b["rank_change"]) == (2, 1, -1)
     assert a["substituted_hours"] == 12 + 2 and b["substituted_hours"] == 0
@@ -164,3 +185,58 @@ def test_bad_period_and_unknown_policy_are_clear_errors(small_store, capsys):
     assert "expected YYYY" in capsys.readouterr().err
     assert main(["assess", "--db", str(small_store), "--period", "2016", "--policy", "nope"]) == 2
     assert "unknown substitution policy" in capsys.readouterr().err
+
+
+def _index_a(db) -> tuple[float, float, int]:
+    from analytics.standards.penalty import resolve_policy
+    from data.store import connect
+    from envtrust.assessment import run_assessment
+
+    con = connect(db)
+    try:
+        _, result = run_assessment(con, "2016-12-01..2016-12-02", "city", resolve_policy("jinan-2018"), save=False)
+    finally:
+        con.close()
+    a = result.units.set_index("unit").loc["110000"]
+    return float(a["index_raw"]), float(a["index_pen"]), int(a["rank_pen"])
+
+
+@pytest.mark.parametrize(("decision", "legal_type", "penalised"), [
+    ("dismiss", "tampering", False),             # 误报: no interference
+    ("decide_no_penalty", "tampering", False),   # 不予处罚: nothing confirmed
+    ("decide_penalty", "exceedance", False),     # a confirmed exceedance is not interference
+    ("decide_penalty", "falsification", True),
+])
+def test_only_a_case_confirming_interference_penalises(tmp_path, decision, legal_type, penalised):
+    """The same event and readings; what the case decided is the only difference."""
+    from data.ingest import ingest_readings
+    from data.scoring import save_events
+    from data.stations import upsert_stations
+    from data.store import connect
+    from data.views import record_review
+
+    db = tmp_path / f"{decision}.duckdb"
+    con = connect(db)
+    try:
+        upsert_stations(con, _stations())
+        ingest_readings(con, _readings(), source="hand-case", fmt="long").check()
+        start, end = pd.Timestamp("2016-12-02 00:00") - CST, pd.Timestamp("2016-12-02 11:00") - CST
+        save_events(con, pd.DataFrame([{"event_id": "ev-a2", "station_id": "A2", "start": start, "end": end,
+                                        "kind": "suppression", "score": 0.9, "parameters": "PM2.5",
+                                        "summary": "PM2.5 held low", "evidence": {}}]), run_id="hand")
+        event_id = con.execute("SELECT event_id FROM events").fetchone()[0]
+        record_review(con, event_id, "confirmed", "an analyst's verdict alone", "ana")
+    finally:
+        con.close()
+    # without confirmed interference A2's 12 hours are valid measurements: city A PM2.5 = 60, not 65,
+    # index 5.654762 - 5/35 = 5.511905 -> 5.51 raw and penalised; a reviewer's verdict alone changes nothing
+    assert _index_a(db) == (5.51, 5.51, 1)
+    con = connect(db)
+    try:
+        decide_case(con, event_id, decision, legal_type)
+    finally:
+        con.close()
+    if penalised:   # the hand case: the hours are invalid in the raw result and substituted in the penalised
+        assert _index_a(db) == (5.65, 5.71, 2)
+    else:
+        assert _index_a(db) == (5.51, 5.51, 1)

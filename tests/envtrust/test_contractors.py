@@ -4,6 +4,7 @@ scorecard ranking the drifting contractor last with its reasons, quarantine, cre
 from __future__ import annotations
 
 import importlib.util
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -65,6 +66,9 @@ def test_scorecard_ranks_the_drifting_contractor_last_with_reasons(contractor_st
     worst = card.loc["OP-XY"]
     assert worst["pass_rate"] < card.drop(index="OP-XY")["pass_rate"].min()
     assert worst["rel_bias"] < -0.08 and "比对合格率" in worst["reasons"] and "比对相对偏差" in worst["reasons"]
+    assert "低于网络均值" in worst["reasons"] and "below" not in worst["reasons"]          # Chinese only
+    assert "comparison pass rate" in worst["reasons_en"] and "comparison bias" in worst["reasons_en"]
+    assert not re.search(r"[\u4e00-\u9fff]", "".join(card["reasons_en"]))                # English only
     assert worst["grade"] != "A" and worst["grade"] == card["grade"].max()  # the worst letter of all
     # shrinkage: OP-BS has 2 stations, its score sits between its raw score and the network mean
     bs = card.loc["OP-BS"]

@@ -28,12 +28,13 @@ def _clean(frame: pd.DataFrame) -> list[dict]:
     return out.replace({np.nan: None}).to_dict("records")
 
 
-def scorecard_rows(card: pd.DataFrame) -> list[dict]:
+def scorecard_rows(card: pd.DataFrame, lang: str = "zh") -> list[dict]:
+    """The grid's rows; the reasons in the page's language."""
     if card.empty:
         return []
     cols = ["rank", "contractor_id", "name", "grade", "score", "score_raw", "n_stations", "capture_rate",
             "pass_rate", "rel_bias", "ooc_hours", "reasons"]
-    out = card[cols].copy()
+    out = card.assign(reasons=card["reasons" if lang == "zh" else "reasons_en"])[cols].copy()
     for c in ("score", "score_raw"):
         out[c] = out[c].round(1)
     for c in ("capture_rate", "pass_rate", "rel_bias"):
@@ -57,6 +58,20 @@ def scorecard_columns(lang: str) -> list[dict]:
         {"field": "ooc_hours", "headerName": t("col_ooc", lang), "width": 110},
         {"field": "reasons", "headerName": t("col_reasons", lang), "flex": 3, "wrapText": True, "autoHeight": True},
     ]
+
+
+def lab_rows(labs: pd.DataFrame) -> list[dict]:
+    """The labs grid's rows: samples, share evaluated and pass rate as fractions (shown as %)."""
+    cols = [c for c in ("contractor_id", "name", "n_samples", "evaluated", "pass_rate") if c in labs.columns]
+    return _clean(labs[cols].round(4))
+
+
+def lab_columns(lang: str) -> list[dict]:
+    pct = {"function": "params.value == null ? '' : d3.format('.1%')(params.value)"}
+    return [{"field": "name", "headerName": t("col_contractor", lang)},
+            {"field": "n_samples", "headerName": t("col_samples", lang)},
+            {"field": "evaluated", "headerName": t("col_evaluated", lang), "valueFormatter": pct},
+            {"field": "pass_rate", "headerName": t("col_pass_rate", lang), "valueFormatter": pct}]
 
 
 def _grid(grid_id, columns, rows, lang, height="auto", file_name=None) -> dag.AgGrid:
@@ -88,13 +103,12 @@ def layout(con, lang: str) -> html.Div:
                          className="caption"),
                   html.Button(t("export_csv", lang), id=ContractorIds.EXPORT, n_clicks=0, className="btn")],
                  className="toolbar"),
-        _grid(ContractorIds.GRID, scorecard_columns(lang), scorecard_rows(card), lang,
+        _grid(ContractorIds.GRID, scorecard_columns(lang), scorecard_rows(card, lang), lang,
               file_name="envtrust_contractor_scorecard.csv"),
         html.H3(t("blacklist_title", lang)),
         _grid(ContractorIds.BLACKLIST, simple([f for f in credit_fields if f[0] != "kind"]), _clean(black), lang),
         html.H3(t("credit_title", lang)),
         _grid(ContractorIds.CREDIT, simple(credit_fields), _clean(credit), lang),
         html.H3(t("labs_title", lang)),
-        _grid(ContractorIds.LABS, simple([("name", "col_contractor"), ("n_samples", "col_samples"),
-                                          ("pass_rate", "col_pass_rate")]), _clean(labs.round(3)), lang),
+        _grid(ContractorIds.LABS, lab_columns(lang), lab_rows(labs), lang),
     ], className="page page-contractors")
