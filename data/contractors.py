@@ -69,14 +69,22 @@ def contractors(con: Con) -> pd.DataFrame:
 
 
 def assignments(con: Con, utc_first, utc_last) -> pd.DataFrame:
-    """Assignments overlapping the window, clipped to it, with station kind: station_id,
-    contractor_id, kind, valid_from, valid_to."""
-    lo, hi = pd.Timestamp(utc_first).to_pydatetime(), pd.Timestamp(utc_last).to_pydatetime()
+    """Assignments overlapping the window, clipped to it and to the station's service period
+    (``active_from``/``active_to``: a station is not expected to report before it is commissioned
+    or after it is retired), with station kind: station_id, contractor_id, kind, valid_from, valid_to
+    (exclusive: the window's last hour is inclusive, so an open assignment ends an hour after it)."""
+    lo = pd.Timestamp(utc_first).to_pydatetime()
+    hi = (pd.Timestamp(utc_last) + pd.Timedelta(hours=1)).to_pydatetime()
     return con.execute(
-        "SELECT a.station_id, a.contractor_id, s.kind, greatest(a.valid_from, ?) AS valid_from, "
-        "least(coalesce(a.valid_to, ?), ?) AS valid_to FROM contractor_assignments a "
-        "JOIN stations s USING (station_id) WHERE a.valid_from <= ? AND coalesce(a.valid_to, ?) > ? "
-        "ORDER BY a.contractor_id, a.station_id", [lo, hi, hi, hi, hi, lo]).df()
+        """
+        SELECT * FROM (
+            SELECT a.station_id, a.contractor_id, s.kind,
+                   greatest(a.valid_from, ?, coalesce(s.active_from, a.valid_from)) AS valid_from,
+                   least(coalesce(a.valid_to, ?), ?, coalesce(s.active_to, ?)) AS valid_to
+            FROM contractor_assignments a JOIN stations s USING (station_id)
+        ) WHERE valid_from < valid_to
+        ORDER BY contractor_id, station_id
+        """, [lo, hi, hi, hi]).df()
 
 
 # ------------------------------------------------------------------------ comparison samples

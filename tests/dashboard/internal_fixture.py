@@ -25,7 +25,9 @@ LEADER = ("boss", "boss-password-1", "leader")
 
 
 def _extra_stations() -> pd.DataFrame:
-    return pd.DataFrame([
+    """A micro-sensor, two water sections and an outlet, commissioned for the sample's last 72 hours
+    (their readings start then; capture rates count from there)."""
+    frame = pd.DataFrame([
         {"station_id": "M9001", "name": "东四微站1", "kind": "air_micro", "lon": 116.420, "lat": 39.931,
          "parent_station": "1003A", "province": "北京市", "city": "北京市"},
         {"station_id": "W9001", "name": "古北口", "name_en": "Gubeikou", "kind": "water_section", "lon": 117.15,
@@ -38,6 +40,7 @@ def _extra_stations() -> pd.DataFrame:
          "enterprise": "某热电厂", "outlet": "1号", "outlet_type": "flue_gas", "ref_o2_pct": 6.0,
          "limits_json": json.dumps({"flue_SO2": 35, "flue_NOx": 50}), "province": "北京市", "city": "北京市"},
     ])
+    return frame.assign(active_from=SAMPLE_LAST_UTC - pd.Timedelta(hours=71))
 
 
 def _extra_readings() -> pd.DataFrame:

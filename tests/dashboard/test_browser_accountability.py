@@ -1,6 +1,6 @@
 """The assessment and contractor pages in a real browser (Debian chromium via Playwright) on a real
-server and store: the sample's Beijing stations assessed by county with one confirmed interference
-event, and the seeded contractor season. ``ENVTRUST_SCREENSHOTS=docs/screenshots`` writes
+server and store: the sample's Beijing stations assessed by county with one engine event confirmed
+as interference by a case (a penalty decision), and the seeded contractor season. ``ENVTRUST_SCREENSHOTS=docs/screenshots`` writes
 assessment.png and contractors.png."""
 
 from __future__ import annotations
@@ -29,6 +29,17 @@ page = BROWSER.page
 BEIJING = [f"{n}A" for n in range(1001, 1013)]
 
 
+def _confirm_by_case(con, event_id: str) -> None:
+    """A case from the event, walked to a penalty decision: what confirms interference."""
+    from envtrust import cases
+
+    case_id = cases.open_case(con, "ana", "analyst", "东四 PM2.5 压低", event_ids=[event_id], legal_type="tampering")
+    steps = [("transfer_clue", "analyst", {}), ("accept", "enforcement", {}),
+             ("decide_penalty", "enforcement", {"finding": "采样头被堵", "penalty": "罚款", "legal_basis": "大气法"})]
+    for version, (action, role, fields) in enumerate(steps, start=1):
+        cases.transition(con, case_id, action, actor="u", role=role, expected_version=version, fields=fields)
+
+
 @pytest.fixture(scope="module")
 def base_url(tmp_path_factory):
     from werkzeug.serving import make_server
@@ -36,7 +47,6 @@ def base_url(tmp_path_factory):
     from analytics.standards.penalty import resolve_policy
     from dashboard.server import close_server, create_server
     from data.store import connect
-    from data.views import record_review
     from envtrust.assessment import run_assessment
     from envtrust.contractors import build_demo_contractors
     from envtrust.settings import load_settings
@@ -51,7 +61,7 @@ def base_url(tmp_path_factory):
         coded = assign_admin(air)
         upsert_stations(con, coded[[c for c in coded.columns if c in ("station_id", "name", "kind", "lon", "lat",
                                     "province_code", "province", "city_code", "city", "county_code", "county")]])
-        record_review(con, "ev-dongsi", "confirmed", "site visit", "inspector")
+        _confirm_by_case(con, "ev-dongsi")
         build_demo_contractors(con, pd.Timestamp("2016-11-30 16:00"), FX.SAMPLE_LAST_UTC, seed=7, beijing_air=BEIJING)
         run_assessment(con, "2016-12", "county", resolve_policy("jinan-2018"))
     finally:

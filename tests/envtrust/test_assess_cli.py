@@ -70,13 +70,13 @@ def _readings() -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["station_id", "ts", "parameter", "value", "flag"])
 
 
-@pytest.fixture()
-def small_store(tmp_path):
+def hand_store(db) -> str:
+    """The hand case's stations, readings and A2's engine event, no decision yet; returns the event id."""
     from data.ingest import ingest_readings
     from data.scoring import save_events
     from data.stations import upsert_stations
     from data.store import connect
-    db = tmp_path / "small.duckdb"
+
     con = connect(db)
     try:
         upsert_stations(con, _stations())
@@ -85,7 +85,19 @@ def small_store(tmp_path):
         save_events(con, pd.DataFrame([{"event_id": "ev-a2", "station_id": "A2", "start": start, "end": end,
                                         "kind": "suppression", "score": 0.9, "parameters": "PM2.5",
                                         "summary": "PM2.5 held low", "evidence": {}}]), run_id="hand")
-        event_id = con.execute("SELECT event_id FROM events").fetchone()[0]
+        return con.execute("SELECT event_id FROM events").fetchone()[0]
+    finally:
+        con.close()
+
+
+@pytest.fixture()
+def small_store(tmp_path):
+    from data.store import connect
+
+    db = tmp_path / "small.duckdb"
+    event_id = hand_store(db)
+    con = connect(db)
+    try:
         decide_case(con, event_id, "decide_penalty")
     finally:
         con.close()
@@ -209,22 +221,13 @@ def _index_a(db) -> tuple[float, float, int]:
 ])
 def test_only_a_case_confirming_interference_penalises(tmp_path, decision, legal_type, penalised):
     """The same event and readings; what the case decided is the only difference."""
-    from data.ingest import ingest_readings
-    from data.scoring import save_events
-    from data.stations import upsert_stations
     from data.store import connect
     from data.views import record_review
 
     db = tmp_path / f"{decision}.duckdb"
+    event_id = hand_store(db)
     con = connect(db)
     try:
-        upsert_stations(con, _stations())
-        ingest_readings(con, _readings(), source="hand-case", fmt="long").check()
-        start, end = pd.Timestamp("2016-12-02 00:00") - CST, pd.Timestamp("2016-12-02 11:00") - CST
-        save_events(con, pd.DataFrame([{"event_id": "ev-a2", "station_id": "A2", "start": start, "end": end,
-                                        "kind": "suppression", "score": 0.9, "parameters": "PM2.5",
-                                        "summary": "PM2.5 held low", "evidence": {}}]), run_id="hand")
-        event_id = con.execute("SELECT event_id FROM events").fetchone()[0]
         record_review(con, event_id, "confirmed", "an analyst's verdict alone", "ana")
     finally:
         con.close()

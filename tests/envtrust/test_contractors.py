@@ -70,6 +70,10 @@ def test_scorecard_ranks_the_drifting_contractor_last_with_reasons(contractor_st
     assert "comparison pass rate" in worst["reasons_en"] and "comparison bias" in worst["reasons_en"]
     assert not re.search(r"[\u4e00-\u9fff]", "".join(card["reasons_en"]))                # English only
     assert worst["grade"] != "A" and worst["grade"] == card["grade"].max()  # the worst letter of all
+    # OP-BS's two water sections were commissioned 72 h before the season's end and reported every
+    # hour since: capture counts from commissioning (active_from), so 72 of 72 hours, not 72 of 984
+    assert card.loc["OP-BS", "capture_rate"] == pytest.approx(1.0)
+    assert "数据有效率" not in card.loc["OP-BS", "reasons"]
     # shrinkage: OP-BS has 2 stations, its score sits between its raw score and the network mean
     bs = card.loc["OP-BS"]
     lo, hi = sorted([bs["score_raw"], card["score_raw"].mean()])
