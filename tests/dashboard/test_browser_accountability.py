@@ -98,5 +98,10 @@ def test_contractor_page_ranks_the_drifting_operator_last(page, base_url):
     last = page.locator("#contractors-grid .ag-center-cols-container .ag-row[row-index='3']")
     assert "信远环保" in last.inner_text() and "比对合格率" in last.inner_text()
     assert "旧城环保" in page.inner_text("#contractors-blacklist")
+    credit = page.inner_text("#contractors-credit")
+    assert "警示" in credit and "warning" not in credit                  # the zh page speaks Chinese
+    labs = page.inner_text("#contractors-labs")
+    assert "83.8%" in labs and "0.838" not in labs                       # pass rates as percentages
+    assert "低于网络均值" in last.inner_text() and "below" not in last.inner_text()
     BROWSER.screenshot(page, "contractors")
     assert page.outside_requests == []

@@ -14,6 +14,8 @@ from dashboard.internal.pages.explorer import grid_locale
 from data.contractors import blacklist, credit_history
 from envtrust.contractors import default_window, lab_summary, scorecard
 
+#: the credit entry kinds (data.contractors.CREDIT_KINDS) as the Chinese page names them
+CREDIT_KIND_ZH: dict[str, str] = {"commendation": "表彰", "warning": "警示", "penalty": "处罚", "blacklist": "黑名单"}
 GRADE_STYLE = {"function": "({'A': {'backgroundColor': '#2e7d32', 'color': 'white'}, "
                            "'B': {'backgroundColor': '#1565c0', 'color': 'white'}, "
                            "'C': {'backgroundColor': '#f9a825'}, "
@@ -92,6 +94,8 @@ def layout(con, lang: str) -> html.Div:
     card = scorecard(con, window)
     black = blacklist(con, on=window.last.date())
     credit = credit_history(con)
+    if not credit.empty and lang == "zh":
+        credit = credit.assign(kind=credit["kind"].map(CREDIT_KIND_ZH).fillna(credit["kind"]))
     labs = lab_summary(con, window)
     local = (window.first + pd.Timedelta(hours=8), window.last + pd.Timedelta(hours=8))
     simple = lambda fields: [{"field": f, "headerName": t(h, lang)} for f, h in fields]  # noqa: E731
