@@ -53,6 +53,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(14 earlier days are read as context); default: everything")
     parser.add_argument("--new", action="store_true",
                         help="with --db: score only readings that arrived since the last run (incremental)")
+    parser.add_argument("--context-days", dest="context_days", type=float, default=14.0,
+                        help="with --new: days before the new readings read as the detectors' look-back "
+                             "(default 14; shorter is faster, see benchmarks/province.py)")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
 
 
@@ -108,13 +111,16 @@ def _score_db(args) -> int:
 
     if not Path(args.db).exists():
         raise UserError(f"no envtrust store at {args.db}; build one with `envtrust demo` or `envtrust ingest`")
+    if args.context_days <= 0:
+        raise UserError(f"--context-days must be positive, not {args.context_days}")
     if args.new and (args.last_days or args.workers or args.scheduler):
         raise UserError("--new scores what arrived since the last run in process; it takes no --last-days, "
                         "--workers or --scheduler")
     con = connect(args.db)
     if args.new:
         try:
-            summary = score_new_readings(con, pipeline=args.pipeline, progress=not args.quiet)
+            summary = score_new_readings(con, pipeline=args.pipeline, progress=not args.quiet,
+                                         context_days=args.context_days)
         finally:
             con.close()
         if not args.quiet:

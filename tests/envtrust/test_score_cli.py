@@ -68,3 +68,31 @@ def test_db_mode_writes_scores_and_events_and_keeps_review_status(files, tmp_pat
     assert con.execute("SELECT status FROM events WHERE event_id = ?", [ev[0]]).fetchone()[0] == "confirmed"
     assert con.execute("SELECT count(*) FROM scores").fetchone()[0] == n_scores  # replaced, not appended
     con.close()
+
+
+def test_db_new_scores_only_what_arrived_and_says_so(files, tmp_path, capsys):
+    from data.ingest import ingest_readings
+    from data.store import connect
+
+    r, _, _ = files
+    _, s = sample_readings()
+    db = tmp_path / "n.duckdb"
+    con = connect(db)
+    con.register("st", s[["station_id", "name", "kind", "lon", "lat"]])
+    con.execute("INSERT INTO stations (station_id, name, kind, lon, lat) SELECT * FROM st")
+    utc = r.assign(ts=r["ts"] - pd.Timedelta(hours=8))[["station_id", "ts", "parameter", "value", "flag"]]
+    last = utc["ts"].max()
+    ingest_readings(con, utc[utc["ts"] < last], "test:history", "synthetic")
+    con.close()
+    assert main(["score", "--db", str(db), "--new", "--quiet"]) == 2  # no full run yet: a clear refusal
+    assert "not been scored yet" in capsys.readouterr().err
+    assert main(["score", "--db", str(db), "--quiet"]) == 0
+    assert main(["score", "--db", str(db), "--new", "--context-days", "0"]) == 2
+    assert main(["score", "--db", str(db), "--new"]) == 0
+    assert "nothing new to score" in capsys.readouterr().out
+
+    con = connect(db)
+    ingest_readings(con, utc[utc["ts"] == last], "test:live", "synthetic")
+    con.close()
+    assert main(["score", "--db", str(db), "--new", "--context-days", "3"]) == 0
+    assert f"scored {int((utc['ts'] == last).sum()):,} new readings" in capsys.readouterr().out
