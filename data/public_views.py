@@ -1,20 +1,20 @@
-"""Read-only queries behind the public embeds: officially released values only.
+"""Read-only queries behind the public embeds: the release records only (``release_values``).
 
-What counts as released (the values a bureau publishes on its public AQI / water quality pages):
+What the embeds show is exactly what the official release channel published (``data.release``,
+docs/api.md): the current version of each released value of an official station
+(``air_station``, ``water_section``) with its release status - ``preliminary`` (real time,
+automatic checks only), ``audited``, ``final`` or ``withheld`` (no value: inside a confirmed
+interference event). A reading that was never released (an invalid flag, a micro-station, an
+enterprise outlet, a parameter that is not published, an hour not yet published) has no release
+record, so it cannot come out of these functions; a superseded version is never read.
 
-- stations of the official networks only: ``air_station`` (national/provincial air stations) and
-  ``water_section`` (surface-water automatic sections). Micro-stations (``air_micro``) and
-  enterprise outlets (``polluter_outlet``) are internal supervision data and never appear;
-- readings flagged valid (``N``, HJ 212-2017 data flags; data/parameters.VALID_FLAGS) with a value.
-  Maintenance, calibration, fault ... hours are not published, as on the national platform;
-- only the parameters that are published: the six HJ 633 pollutants for air, the GB 3838 routine
-  items for water.
+The query functions touch ONLY the ``stations`` and ``release_values`` tables and return a fixed
+list of columns. They never read readings, scores, events, event_reviews, cases, users, the
+audit trail, quarantine or ingest_batches, so nothing internal can reach a public page. Every
+query is parameterised; nothing from the URL is formatted into SQL.
 
-The query functions touch ONLY the ``stations`` and ``readings`` tables (and ``map_hourly``, the
-time-sorted copy of valid map readings that ``data.views.build_map_cache`` writes after bulk loads,
-used for "all stations at one hour" when present) and return a fixed list of columns. They never read scores, events, event_reviews, users, audit_log, quarantine or
-ingest_batches, so nothing internal (suspicion, reviews, comments) can reach a public page.
-Every query is parameterised; nothing from the URL is formatted into SQL.
+A group of values (one station-hour, one day) carries the least advanced status of its values
+(``data.release.least_advanced_status``): an hour with one preliminary value is preliminary.
 
 :func:`with_air_quality` and :func:`with_water_class` add the station status (AQI level, water
 class) to released values through :mod:`analytics.station_status`, the same definition the internal
@@ -26,9 +26,11 @@ from __future__ import annotations
 import duckdb
 import pandas as pd
 
+from analytics.standards.air_quality import daily_means
+from analytics.standards.aqi import daily_aqi
 from analytics.station_status import air_status, water_status
-from analytics.vocabulary import AIR_POLLUTANTS, VALID_FLAGS, WATER_PARAMETERS
-from data.views import MAP_PARAMETERS
+from analytics.vocabulary import AIR_POLLUTANTS, WATER_PARAMETERS
+from data.release import RELEASE_STATUSES, STATUS_RANK
 
 RELEASED_KINDS: tuple[str, ...] = ("air_station", "water_section")
 RELEASED_PARAMETERS: dict[str, tuple[str, ...]] = {
@@ -38,28 +40,20 @@ RELEASED_PARAMETERS: dict[str, tuple[str, ...]] = {
 STATION_COLUMNS: tuple[str, ...] = (
     "station_id", "name", "name_en", "kind", "lon", "lat", "province", "city", "river", "waterbody_type",
 )
-RELEASED_FLAGS: tuple[str, ...] = tuple(sorted(VALID_FLAGS))
-# what the public map needs per network: HJ 633 pollutants; GB 3838 class indicators
-MAP_NEEDS: dict[str, tuple[str, ...]] = {
-    "air_station": AIR_POLLUTANTS,
-    "water_section": ("pH", "DO", "CODMn", "NH3-N", "TP", "TN"),
-}
-
 _STATION_SELECT = ", ".join(f"s.{c}" for c in STATION_COLUMNS)
-MAP_CACHE_TABLE = "map_hourly"
+_CURRENT = "v.superseded_at IS NULL"
+_VALUED = f"{_CURRENT} AND v.value IS NOT NULL"
+_RANK_SQL = "CASE v.status " + " ".join(f"WHEN '{s}' THEN {r}" for s, r in STATUS_RANK.items()) + " END"
+LATEST_WINDOW_DAYS = 7
 
 
-def _hour_source(con: duckdb.DuckDBPyConnection, kind: str) -> str:
-    """``map_hourly`` when it exists and holds every released parameter of ``kind`` needed for the
-    map (valid values only, sorted by ts: one hour reads one row group), else ``readings``."""
-    row = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = ? AND table_schema = 'main'",
-        [MAP_CACHE_TABLE],
-    ).fetchone()
-    if not row or not row[0]:
-        return "readings"
-    needed = MAP_NEEDS[kind]
-    return MAP_CACHE_TABLE if set(needed) <= set(MAP_PARAMETERS) else "readings"
+def _check_kind(kind: str) -> None:
+    if kind not in RELEASED_KINDS:
+        raise ValueError(f"kind must be one of {RELEASED_KINDS}, not {kind!r}")
+
+
+def _status_of_rank(rank: pd.Series) -> pd.Series:
+    return rank.map(lambda r: None if pd.isna(r) else RELEASE_STATUSES[int(r) - 1])
 
 
 def released_stations(con: duckdb.DuckDBPyConnection, kinds: tuple[str, ...] = RELEASED_KINDS) -> pd.DataFrame:
@@ -82,37 +76,23 @@ def released_station(con: duckdb.DuckDBPyConnection, station_id: str) -> dict | 
     return None if df.empty else df.iloc[0].to_dict()
 
 
-LATEST_WINDOW_DAYS = 7
-
-
 def latest_released_ts(con: duckdb.DuckDBPyConnection, kind: str) -> pd.Timestamp | None:
-    """Latest hour (naive UTC) with a released value for any station of ``kind``.
+    """Latest hour (naive UTC) with a released value (not withheld) at any station of ``kind``.
 
     Why two steps: ``max(ts)`` of a whole table comes from DuckDB's statistics (milliseconds),
-    while the filtered maximum scans every row (seconds at 10^8 readings). So the filtered query is
+    while the filtered maximum scans every row (seconds at 10^8 values). So the filtered query is
     first bounded to the last :data:`LATEST_WINDOW_DAYS` days before the table's maximum (zone maps
     skip the rest) and only falls back to the full scan when nothing was released in that window.
     """
-    if kind not in RELEASED_KINDS:
-        raise ValueError(f"kind must be one of {RELEASED_KINDS}, not {kind!r}")
-    has_stations = con.execute("SELECT count(*) FROM stations WHERE kind = ?", [kind]).fetchone()[0]
-    if not has_stations:
-        return None
-    cached = _hour_source(con, kind) == MAP_CACHE_TABLE
-    table_max = con.execute("SELECT max(ts) FROM map_hourly" if cached else "SELECT max(ts) FROM readings").fetchone()
+    _check_kind(kind)
+    table_max = con.execute("SELECT max(ts) FROM release_values").fetchone()
     if not table_max or table_max[0] is None:
         return None
     since = table_max[0] - pd.Timedelta(days=LATEST_WINDOW_DAYS).to_pytimedelta()
-    if cached:
-        sql = ("SELECT max(r.ts) FROM map_hourly r JOIN stations s USING (station_id) "
-               "WHERE s.kind = ? AND r.parameter IN (SELECT unnest(?))")
-        args: list = [kind, list(MAP_NEEDS[kind])]
-    else:
-        sql = ("SELECT max(r.ts) FROM readings r JOIN stations s USING (station_id) "
-               "WHERE s.kind = ? AND r.parameter IN (SELECT unnest(?)) AND r.flag IN (SELECT unnest(?)) "
-               "AND r.value IS NOT NULL")
-        args = [kind, list(RELEASED_PARAMETERS[kind]), list(RELEASED_FLAGS)]
-    for bounded_sql, bounded_args in ((sql + " AND r.ts >= ?", [*args, since]), (sql, args)):
+    sql = ("SELECT max(v.ts) FROM release_values v JOIN stations s USING (station_id) "
+           f"WHERE {_VALUED} AND s.kind = ? AND v.parameter IN (SELECT unnest(?))")
+    args: list = [kind, list(RELEASED_PARAMETERS[kind])]
+    for bounded_sql, bounded_args in ((sql + " AND v.ts >= ?", [*args, since]), (sql, args)):
         row = con.execute(bounded_sql, bounded_args).fetchone()
         if row and row[0] is not None:
             return pd.Timestamp(row[0])
@@ -122,77 +102,88 @@ def latest_released_ts(con: duckdb.DuckDBPyConnection, kind: str) -> pd.Timestam
 def released_hour_wide(con: duckdb.DuckDBPyConnection, kind: str, ts_utc: pd.Timestamp) -> pd.DataFrame:
     """Released values of every official station of ``kind`` at one hour, one column per parameter.
 
-    Columns: the station columns, ``ts`` (naive UTC) and one column per released parameter (NaN
-    where that parameter was not released). Stations with nothing released that hour are left out.
+    Columns: the station columns, ``ts`` (naive UTC), one column per released parameter (NaN where
+    that parameter has no released value), ``status`` (the least advanced of the hour's values) and
+    ``withheld`` (how many of the hour's values were withheld). Stations with nothing released that
+    hour are left out.
     """
-    if kind not in RELEASED_KINDS:
-        raise ValueError(f"kind must be one of {RELEASED_KINDS}, not {kind!r}")
+    _check_kind(kind)
     params = list(RELEASED_PARAMETERS[kind])
-    when = pd.Timestamp(ts_utc).to_pydatetime()
-    if _hour_source(con, kind) == MAP_CACHE_TABLE:
-        long = con.execute(
-            f"SELECT {_STATION_SELECT}, r.ts, r.parameter, r.value FROM map_hourly r "
-            "JOIN stations s USING (station_id) "
-            "WHERE s.kind = ? AND r.ts = ? AND r.parameter IN (SELECT unnest(?))",
-            [kind, when, params],
-        ).df()
-    else:
-        long = con.execute(
-            f"SELECT {_STATION_SELECT}, r.ts, r.parameter, r.value FROM readings r "
-            "JOIN stations s USING (station_id) "
-            "WHERE s.kind = ? AND r.ts = ? AND r.parameter IN (SELECT unnest(?)) "
-            "AND r.flag IN (SELECT unnest(?)) AND r.value IS NOT NULL",
-            [kind, when, params, list(RELEASED_FLAGS)],
-        ).df()
+    long = con.execute(
+        f"SELECT {_STATION_SELECT}, v.ts, v.parameter, v.value, v.status FROM release_values v "
+        f"JOIN stations s USING (station_id) WHERE {_CURRENT} AND s.kind = ? AND v.ts = ? "
+        "AND v.parameter IN (SELECT unnest(?))",
+        [kind, pd.Timestamp(ts_utc).to_pydatetime(), params],
+    ).df()
     return _widen(long, params)
+
+
+def released_long(con: duckdb.DuckDBPyConnection, station_id: str, start_utc, end_utc) -> pd.DataFrame:
+    """Every current released value (withheld ones too, without a value) of one official station in
+    [start, end] (naive UTC): ts, parameter, value, status, ordered by ts and parameter."""
+    station = released_station(con, station_id)
+    if station is None:
+        return pd.DataFrame(columns=["ts", "parameter", "value", "status"])
+    return con.execute(
+        f"SELECT v.ts, v.parameter, v.value, v.status FROM release_values v WHERE {_CURRENT} "
+        "AND v.station_id = ? AND v.ts BETWEEN ? AND ? AND v.parameter IN (SELECT unnest(?)) ORDER BY v.ts, v.parameter",
+        [station_id, pd.Timestamp(start_utc).to_pydatetime(), pd.Timestamp(end_utc).to_pydatetime(),
+         list(RELEASED_PARAMETERS[station["kind"]])],
+    ).df()
 
 
 def released_series(con: duckdb.DuckDBPyConnection, station_id: str, start_utc: pd.Timestamp,
                     end_utc: pd.Timestamp) -> pd.DataFrame:
     """Released values of one official station in [start, end] (naive UTC), wide by parameter.
 
-    Columns: ``ts`` and one column per released parameter of the station's network; empty when the
-    station is not an official one.
+    Columns: ``ts``, one column per released parameter of the station's network, ``status`` (the
+    least advanced of the hour's values) and ``withheld`` (withheld values that hour); empty when
+    the station is not an official one.
     """
     station = released_station(con, station_id)
     if station is None:
         return pd.DataFrame(columns=["ts"])
     params = list(RELEASED_PARAMETERS[station["kind"]])
-    long = con.execute(
-        "SELECT r.ts, r.parameter, r.value FROM readings r "
-        "WHERE r.station_id = ? AND r.ts BETWEEN ? AND ? AND r.parameter IN (SELECT unnest(?)) "
-        "AND r.flag IN (SELECT unnest(?)) AND r.value IS NOT NULL ORDER BY r.ts",
-        [station_id, pd.Timestamp(start_utc).to_pydatetime(), pd.Timestamp(end_utc).to_pydatetime(),
-         params, list(RELEASED_FLAGS)],
-    ).df()
+    long = released_long(con, station_id, start_utc, end_utc)
     if long.empty:
-        return pd.DataFrame(columns=["ts", *params])
-    wide = long.pivot_table(index="ts", columns="parameter", values="value", aggfunc="first")
-    return wide.reindex(columns=params).reset_index().rename_axis(columns=None)
+        return pd.DataFrame(columns=["ts", *params, "status", "withheld"])
+    wide = long.pivot_table(index="ts", columns="parameter", values="value", aggfunc="first", dropna=False)
+    wide = wide.reindex(columns=params)
+    return wide.join(_hour_status(long, ["ts"])).reset_index().rename_axis(columns=None)
 
 
 def latest_released_station_ts(con: duckdb.DuckDBPyConnection, station_id: str) -> pd.Timestamp | None:
-    """Latest hour with a released value at one official station (None if none)."""
+    """Latest hour with a released value (not withheld) at one official station (None if none)."""
     station = released_station(con, station_id)
     if station is None:
         return None
     row = con.execute(
-        "SELECT max(r.ts) FROM readings r WHERE r.station_id = ? AND r.parameter IN (SELECT unnest(?)) "
-        "AND r.flag IN (SELECT unnest(?)) AND r.value IS NOT NULL",
-        [station_id, list(RELEASED_PARAMETERS[station["kind"]]), list(RELEASED_FLAGS)],
+        f"SELECT max(v.ts) FROM release_values v WHERE {_VALUED} AND v.station_id = ? "
+        "AND v.parameter IN (SELECT unnest(?))",
+        [station_id, list(RELEASED_PARAMETERS[station["kind"]])],
     ).fetchone()
     return pd.Timestamp(row[0]) if row and row[0] is not None else None
+
+
+def _hour_status(long: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Per group: ``status`` (least advanced) and ``withheld`` (count of withheld values)."""
+    ranked = long.assign(rank=long["status"].map(STATUS_RANK), held=long["status"].eq("withheld").astype(int))
+    grouped = ranked.groupby(keys).agg(rank=("rank", "min"), withheld=("held", "sum"))
+    return pd.DataFrame({"status": _status_of_rank(grouped["rank"]), "withheld": grouped["withheld"].astype(int)},
+                        index=grouped.index)
 
 
 def _widen(long: pd.DataFrame, params: list[str]) -> pd.DataFrame:
     keys = [*STATION_COLUMNS, "ts"]
     if long.empty:
-        return pd.DataFrame(columns=[*keys, *params])
-    wide = long.pivot_table(index=["station_id", "ts"], columns="parameter", values="value", aggfunc="first")
-    wide = wide.reindex(columns=params).reset_index().rename_axis(columns=None)
+        return pd.DataFrame(columns=[*keys, *params, "status", "withheld"])
+    wide = long.pivot_table(index=["station_id", "ts"], columns="parameter", values="value", aggfunc="first",
+                            dropna=False)
+    wide = wide.reindex(columns=params).join(_hour_status(long, ["station_id", "ts"]))
+    wide = wide.reset_index().rename_axis(columns=None)
     info = long[list(STATION_COLUMNS)].drop_duplicates("station_id")
     out = info.merge(wide, on="station_id", how="inner")
-    return out[[*keys, *params]].sort_values("station_id", ignore_index=True)
+    return out[[*keys, *params, "status", "withheld"]].sort_values("station_id", ignore_index=True)
 
 
 # ---------------------------------------------------------------- status of released values
@@ -229,3 +220,54 @@ def with_water_class(wide: pd.DataFrame | None, waterbody: str | None = None) ->
     body = waterbody or out.get("waterbody_type")
     out["water_class"] = water_status(out, body).astype("Int64")
     return out
+
+
+# ---------------------------------------------------------------- daily values (CST days)
+
+def _local_day(ts: pd.Series, utc_offset_hours: int) -> pd.Series:
+    return (pd.to_datetime(ts) + pd.Timedelta(hours=utc_offset_hours)).dt.normalize()
+
+
+def _day_status(long: pd.DataFrame, utc_offset_hours: int) -> pd.DataFrame:
+    days = long.assign(date=_local_day(long["ts"], utc_offset_hours))
+    return _hour_status(days, ["date"])
+
+
+def daily_air_quality(long: pd.DataFrame, utc_offset_hours: int, aqi_table: str | None = None) -> pd.DataFrame:
+    """Daily AQI of one station's released hours (``released_long`` rows), one row per local day.
+
+    GB 3095 daily statistics (24-h means, O3 daily maximum 8-h mean, the validity rule of at least
+    20 valid hours) from the released values only, then the HJ 633 daily AQI. Columns: date (local
+    midnight), aqi, level (Int64), primary_pollutant, status, withheld. A day whose statistics are
+    all invalid keeps its row with NaN AQI.
+    """
+    columns = ["date", "aqi", "level", "primary_pollutant", "status", "withheld"]
+    if long.empty:
+        return pd.DataFrame(columns=columns)
+    valued = long[long["value"].notna()].assign(station_id="s")
+    stats = daily_means(valued, utc_offset_hours=utc_offset_hours) if len(valued) else pd.DataFrame()
+    out = _day_status(long, utc_offset_hours)
+    if stats.empty:
+        return out.assign(aqi=float("nan"), level=pd.NA, primary_pollutant=None).reset_index()[columns]
+    stats = stats[stats["valid"]]
+    wide = stats.pivot_table(index="date", columns="parameter", values="value", aggfunc="first")
+    if wide.empty:
+        return out.assign(aqi=float("nan"), level=pd.NA, primary_pollutant=None).reset_index()[columns]
+    aqi = daily_aqi(wide, table=aqi_table)
+    out = out.join(pd.DataFrame({"aqi": aqi["aqi"].astype(float),
+                                 "level": pd.to_numeric(aqi["level"], errors="coerce").astype("Int64"),
+                                 "primary_pollutant": aqi["primary_pollutant"]}, index=wide.index))
+    return out.reset_index()[columns]
+
+
+def daily_water_class(long: pd.DataFrame, utc_offset_hours: int, waterbody: str | None = None) -> pd.DataFrame:
+    """Daily GB 3838 class of one section's released hours: the class of the day's means of each
+    indicator. Columns: date (local midnight), water_class (Int64 1..6), status, withheld."""
+    columns = ["date", "water_class", "status", "withheld"]
+    if long.empty:
+        return pd.DataFrame(columns=columns)
+    days = long.assign(date=_local_day(long["ts"], utc_offset_hours))
+    means = days.pivot_table(index="date", columns="parameter", values="value", aggfunc="mean")
+    out = _day_status(long, utc_offset_hours)
+    out["water_class"] = water_status(means.reindex(out.index), waterbody).astype("Int64")
+    return out.reset_index()[columns]

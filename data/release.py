@@ -31,6 +31,17 @@ LOCATION_COLUMNS: tuple[str, ...] = (
     "waterbody_type",
 )
 _CURRENT = "v.superseded_at IS NULL"
+#: how advanced a status is; a group of values (a station-hour, a day) carries its least advanced one,
+#: and 'withheld' only when every value of the group was withheld
+STATUS_RANK: dict[str, int] = {"preliminary": 1, "audited": 2, "final": 3, "withheld": 4}
+
+
+def least_advanced_status(statuses) -> str | None:
+    """The status a group of released values carries (see :data:`STATUS_RANK`); None when empty."""
+    ranked = [STATUS_RANK[s] for s in statuses if s in STATUS_RANK]
+    if not ranked:
+        return None
+    return RELEASE_STATUSES[min(ranked) - 1]
 
 
 def _dt(ts) -> datetime:

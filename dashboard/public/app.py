@@ -28,7 +28,7 @@ INDEX_STRING = """<!DOCTYPE html>
 html, body { margin: 0; padding: 0; height: 100%; overflow: hidden;
   font-family: system-ui, "Noto Sans CJK SC", "Microsoft YaHei", sans-serif; background: #fff; }
 #react-entry-point, #react-entry-point > div { height: 100%; }
-.embed-page { height: 100%; display: flex; flex-direction: column; box-sizing: border-box; }
+.embed-page { height: 100%; display: flex; flex-direction: column; box-sizing: border-box; overflow-y: auto; }
 .embed-head { padding: .3rem .6rem; font-size: clamp(.75rem, 2.5vw, 1rem); display: flex;
   justify-content: space-between; flex-wrap: wrap; gap: .3rem; border-bottom: 1px solid #e5e7eb; }
 .embed-head small { color: #555; }
@@ -38,6 +38,15 @@ html, body { margin: 0; padding: 0; height: 100%; overflow: hidden;
   font-weight: 700; min-width: 4.5rem; text-align: center; }
 .embed-facts { font-size: clamp(.8rem, 3vw, 1rem); line-height: 1.5; }
 .embed-foot { font-size: .7rem; color: #777; padding: .2rem .6rem; }
+.embed-status { border-radius: 4px; padding: 0 .3rem; font-size: .85em; white-space: nowrap; }
+.embed-status-preliminary { background: #fff4ce; color: #5c4400; }
+.embed-status-audited { background: #dbeafe; color: #1e3a8a; }
+.embed-status-final { background: #dcfce7; color: #14532d; }
+.embed-status-withheld, .embed-status-none { background: #e5e7eb; color: #374151; }
+.embed-values, .embed-table { border-collapse: collapse; font-size: clamp(.75rem, 2.8vw, .9rem); margin: 0 .6rem; }
+.embed-values td, .embed-values th, .embed-table td, .embed-table th { padding: .15rem .5rem;
+  border-bottom: 1px solid #eee; text-align: left; }
+.embed-text { padding: .4rem .8rem; font-size: .9rem; line-height: 1.6; }
 </style>
 </head>
 <body>

@@ -18,8 +18,9 @@ import pandas as pd
 import plotly.graph_objects as go
 from dash import dcc, html
 
+from analytics.vocabulary import PARAMETERS
 from dashboard.public import quality
-from dashboard.public.text import t
+from dashboard.public.text import status_label, t
 from data import public_views
 from geo.layers import layer_names
 
@@ -113,8 +114,8 @@ def public_map_figure(air: pd.DataFrame, water: pd.DataFrame, lang: str, layers:
             lon=group["lon"], lat=group["lat"], mode="markers",
             marker={"size": 11, "color": style["colour"], "symbol": "circle"},
             name=f"{t('water_short', lang)} {style['label']}",
-            customdata=group[[name_col]].to_numpy(),
-            hovertemplate="%{customdata[0]}<extra>" + style["label"] + "</extra>",
+            customdata=np.column_stack([group[name_col].to_numpy(dtype=object), _status_words(group, lang)]),
+            hovertemplate="%{customdata[0]}<br>%{customdata[1]}<extra>" + style["label"] + "</extra>",
         ))
     for level, group in air.groupby("level", dropna=False, sort=True):
         style = quality.aqi_style(level, lang)
@@ -123,8 +124,9 @@ def public_map_figure(air: pd.DataFrame, water: pd.DataFrame, lang: str, layers:
             marker={"size": 9, "color": style["colour"], "opacity": 0.9},
             name=f"AQI {style['label']}",
             customdata=np.column_stack([group[name_col].to_numpy(dtype=object),
-                                        group["aqi"].round(0).to_numpy(dtype=object)]),
-            hovertemplate="%{customdata[0]}<br>AQI %{customdata[1]}<extra>" + style["label"] + "</extra>",
+                                        group["aqi"].round(0).to_numpy(dtype=object), _status_words(group, lang)]),
+            hovertemplate="%{customdata[0]}<br>AQI %{customdata[1]}<br>%{customdata[2]}<extra>" + style["label"]
+                          + "</extra>",
         ))
     shown = [f[["lon", "lat"]] for f in (air, water, silent) if f is not None and len(f)]
     points = pd.concat(shown) if shown else pd.DataFrame({"lon": [], "lat": []})
@@ -137,6 +139,12 @@ def public_map_figure(air: pd.DataFrame, water: pd.DataFrame, lang: str, layers:
         uirevision="embed-map",
     )
     return fig
+
+
+def _status_words(df: pd.DataFrame, lang: str) -> np.ndarray:
+    """'发布状态: 已审核' per row (the status column of released values)."""
+    statuses = df["status"] if "status" in df else pd.Series(None, index=df.index, dtype=object)
+    return np.array([f"{t('status', lang)}: {status_label(s, lang)}" for s in statuses], dtype=object)
 
 
 def _display_names(df: pd.DataFrame, lang: str) -> pd.DataFrame:
@@ -174,7 +182,8 @@ def map_page(con: duckdb.DuckDBPyConnection, lang: str, display_tz: str, aqi_tab
 
 def station_page(con: duckdb.DuckDBPyConnection, station_id: str, lang: str, display_tz: str,
                  aqi_table: str | None = None) -> list:
-    """Card: latest released AQI/level/primary pollutant (air) or class (water), and the last 24 h."""
+    """Card: the latest released hour (AQI, level, primary pollutant, or water class), each value of
+    that hour with its release status, the last 24 h and the last 30 days (daily values)."""
     station = public_views.released_station(con, station_id)
     if station is None:
         return [html.Div(t("unknown_station", lang), className="embed-head")]
@@ -185,16 +194,54 @@ def station_page(con: duckdb.DuckDBPyConnection, station_id: str, lang: str, dis
         className="embed-head")
     if latest is None:
         return [head, html.Div(t("no_data", lang), className="embed-card")]
+    month = public_views.released_long(con, station_id, latest - pd.Timedelta(days=DAYS_SHOWN) + pd.Timedelta(hours=1),
+                                       latest)
+    day_long = month[month["ts"] > latest - pd.Timedelta(hours=24)]
     series = public_views.released_series(con, station_id, latest - pd.Timedelta(hours=23), latest)
+    offset_h = _utc_offset_hours(latest, display_tz)
     if station["kind"] == "air_station":
         hourly = public_views.with_air_quality(series, aqi_table)
-        card, chart = _air_card(hourly, lang), air_chart(hourly, lang, display_tz)
+        daily = public_views.daily_air_quality(month, offset_h, aqi_table)
+        card, chart, days = _air_card(hourly, lang), air_chart(hourly, lang, display_tz), daily_air_chart(daily, lang)
     else:
-        hourly = public_views.with_water_class(series, station.get("waterbody_type") or "river")
+        body = station.get("waterbody_type") or "river"
+        hourly = public_views.with_water_class(series, body)
+        daily = public_views.daily_water_class(month, offset_h, body)
         card, chart = _water_card(hourly, lang), water_chart(hourly, lang, display_tz)
-    return [head, card, dcc.Graph(figure=chart, config=GRAPH_CONFIG, className="embed-body",
-                                  style={"height": "100%", "minHeight": "160px"}),
+        days = daily_water_chart(daily, lang)
+    values = value_table(day_long[day_long["ts"] == latest], lang)
+    return [head, card, values,
+            dcc.Graph(figure=chart, config=GRAPH_CONFIG, className="embed-body", id="embed-chart-24h",
+                      style={"height": "100%", "minHeight": "160px"}),
+            dcc.Graph(figure=days, config=GRAPH_CONFIG, className="embed-body", id="embed-chart-30d",
+                      style={"height": "100%", "minHeight": "160px"}),
             html.Div(t("source", lang), className="embed-foot")]
+
+
+DAYS_SHOWN = 30
+
+
+def _utc_offset_hours(ts_utc: pd.Timestamp, display_tz: str) -> int:
+    """Whole hours the display time zone is ahead of UTC at ``ts_utc`` (8 for Asia/Shanghai)."""
+    local = pd.Timestamp(ts_utc).tz_localize("UTC").tz_convert(display_tz)
+    return int(local.utcoffset().total_seconds() // 3600)
+
+
+def status_tag(status: str | None, lang: str) -> html.Span:
+    """The release status in words, with a class per status for styling (``embed-status-final``)."""
+    key = status if isinstance(status, str) and status else "none"
+    return html.Span(status_label(status, lang), className=f"embed-status embed-status-{key}")
+
+
+def value_table(hour: pd.DataFrame, lang: str) -> html.Table:
+    """Each released value of one hour with its unit and release status (withheld: no value)."""
+    rows = []
+    for r in hour.itertuples(index=False):
+        unit = PARAMETERS[r.parameter].unit if r.parameter in PARAMETERS else ""
+        value = "—" if pd.isna(r.value) else f"{r.value:g} {unit}"
+        rows.append(html.Tr([html.Td(r.parameter), html.Td(value), html.Td(status_tag(r.status, lang))]))
+    head = html.Tr([html.Th(t("parameter", lang)), html.Th(t("value", lang)), html.Th(t("status", lang))])
+    return html.Table([html.Thead(head), html.Tbody(rows)], className="embed-values", id="embed-values")
 
 
 def _air_card(hourly: pd.DataFrame, lang: str) -> html.Div:
@@ -210,6 +257,7 @@ def _air_card(hourly: pd.DataFrame, lang: str) -> html.Div:
             html.Div(f"{t('aqi', lang)}"),
             html.Div(f"{t('level', lang)}: {style['label']}"),
             html.Div(f"{t('primary', lang)}: {primary_text}"),
+            html.Div([f"{t('status', lang)}: ", status_tag(last.get("status"), lang)]),
         ], className="embed-facts"),
     ], className="embed-card")
 
@@ -220,7 +268,9 @@ def _water_card(hourly: pd.DataFrame, lang: str) -> html.Div:
     return html.Div([
         html.Div(style["label"], className="embed-badge",
                  style={"background": style["colour"], "color": style["text_colour"]}),
-        html.Div([html.Div(t("water_class", lang))], className="embed-facts"),
+        html.Div([html.Div(t("water_class", lang)),
+                  html.Div([f"{t('status', lang)}: ", status_tag(last.get("status"), lang)])],
+                 className="embed-facts"),
     ], className="embed-card")
 
 
@@ -228,25 +278,60 @@ def _local_index(ts: pd.Series, display_tz: str) -> pd.Series:
     return pd.to_datetime(ts).dt.tz_localize("UTC").dt.tz_convert(display_tz).dt.tz_localize(None)
 
 
+def _hover_status(frame: pd.DataFrame, lang: str) -> list[str]:
+    return [status_label(x, lang) for x in frame.get("status", pd.Series(None, index=frame.index, dtype=object))]
+
+
+def _chart_layout(fig: go.Figure, title: str) -> go.Figure:
+    fig.update_layout(title={"text": title, "font": {"size": 12}}, margin={"l": 36, "r": 8, "t": 28, "b": 28},
+                      autosize=True, bargap=0.1, plot_bgcolor="#fff", yaxis={"gridcolor": "#eee"})
+    return fig
+
+
+WATER_AXIS = {"tickvals": [1, 2, 3, 4, 5, 6], "ticktext": ["I", "II", "III", "IV", "V", "劣V"], "range": [0, 6.5]}
+
+
 def air_chart(hourly: pd.DataFrame, lang: str, display_tz: str) -> go.Figure:
-    """Bars of hourly AQI over the last 24 h, each coloured by its HJ 633 level."""
+    """Bars of hourly AQI over the last 24 h, each coloured by its HJ 633 level; the hover names the
+    hour's release status."""
     colours = [quality.aqi_style(level, lang)["colour"] for level in hourly["level"]]
     fig = go.Figure(go.Bar(x=_local_index(hourly["ts"], display_tz), y=hourly["aqi"], marker_color=colours,
-                           hovertemplate="%{x|%m-%d %H:00}<br>AQI %{y:.0f}<extra></extra>"))
-    fig.update_layout(title={"text": t("last_24h", lang), "font": {"size": 12}}, margin={"l": 36, "r": 8, "t": 28,
-                      "b": 28}, autosize=True, bargap=0.1, plot_bgcolor="#fff", yaxis={"gridcolor": "#eee"})
-    return fig
+                           customdata=_hover_status(hourly, lang),
+                           hovertemplate="%{x|%m-%d %H:00}<br>AQI %{y:.0f}<br>%{customdata}<extra></extra>"))
+    return _chart_layout(fig, t("last_24h", lang))
 
 
 def water_chart(hourly: pd.DataFrame, lang: str, display_tz: str) -> go.Figure:
     """Bars of the hourly water class over the last 24 h (height = class number, colour = class)."""
     codes = [quality.water_class_number(c) for c in hourly["water_class"]]
     colours = [quality.water_style(c, lang)["colour"] for c in hourly["water_class"]]
-    labels = [quality.water_style(c, lang)["label"] for c in hourly["water_class"]]
+    labels = [f"{quality.water_style(c, lang)['label']}<br>{s}"
+              for c, s in zip(hourly["water_class"], _hover_status(hourly, lang), strict=True)]
     fig = go.Figure(go.Bar(x=_local_index(hourly["ts"], display_tz), y=codes, marker_color=colours,
                            customdata=labels, hovertemplate="%{x|%m-%d %H:00}<br>%{customdata}<extra></extra>"))
-    fig.update_layout(title={"text": t("last_24h", lang), "font": {"size": 12}},
-                      margin={"l": 36, "r": 8, "t": 28, "b": 28}, autosize=True, bargap=0.1, plot_bgcolor="#fff",
-                      yaxis={"tickvals": [1, 2, 3, 4, 5, 6], "ticktext": ["I", "II", "III", "IV", "V", "劣V"],
-                             "range": [0, 6.5]})
+    fig = _chart_layout(fig, t("last_24h", lang))
+    fig.update_layout(yaxis=WATER_AXIS)
+    return fig
+
+
+def daily_air_chart(daily: pd.DataFrame, lang: str) -> go.Figure:
+    """Bars of the daily AQI (GB 3095 daily statistics of released hours) over the last 30 days."""
+    colours = [quality.aqi_style(level, lang)["colour"] for level in daily["level"]]
+    fig = go.Figure(go.Bar(x=pd.to_datetime(daily["date"]), y=daily["aqi"], marker_color=colours,
+                           customdata=_hover_status(daily, lang),
+                           hovertemplate="%{x|%Y-%m-%d}<br>" + t("daily_aqi", lang)
+                                         + " %{y:.0f}<br>%{customdata}<extra></extra>"))
+    return _chart_layout(fig, t("last_30d", lang))
+
+
+def daily_water_chart(daily: pd.DataFrame, lang: str) -> go.Figure:
+    """Bars of the daily water class over the last 30 days."""
+    codes = [quality.water_class_number(c) for c in daily["water_class"]]
+    colours = [quality.water_style(c, lang)["colour"] for c in daily["water_class"]]
+    labels = [f"{quality.water_style(c, lang)['label']}<br>{s}"
+              for c, s in zip(daily["water_class"], _hover_status(daily, lang), strict=True)]
+    fig = go.Figure(go.Bar(x=pd.to_datetime(daily["date"]), y=codes, marker_color=colours, customdata=labels,
+                           hovertemplate="%{x|%Y-%m-%d}<br>%{customdata}<extra></extra>"))
+    fig = _chart_layout(fig, t("last_30d", lang))
+    fig.update_layout(yaxis=WATER_AXIS)
     return fig

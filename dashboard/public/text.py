@@ -32,6 +32,16 @@ TEXT: dict[str, dict[str, str]] = {
         "legend_water": "水质类别",
         "not_found_page": "页面不存在",
         "value": "浓度",
+        "status": "发布状态",
+        "status_preliminary": "实时发布（未经审核）",
+        "status_audited": "已审核",
+        "status_final": "终审",
+        "status_withheld": "不予发布",
+        "status_none": "未发布",
+        "last_30d": "最近 30 天（日均值）",
+        "daily_aqi": "日 AQI",
+        "parameter": "项目",
+        "withheld_note": "不予发布：该时段数据经核实受到干扰，不予发布",
     },
     "en": {
         "map_title": "Air and water quality now",
@@ -54,6 +64,16 @@ TEXT: dict[str, dict[str, str]] = {
         "legend_water": "Water class",
         "not_found_page": "Page not found",
         "value": "Concentration",
+        "status": "Release status",
+        "status_preliminary": "preliminary (not yet audited)",
+        "status_audited": "audited",
+        "status_final": "final",
+        "status_withheld": "withheld",
+        "status_none": "not released",
+        "last_30d": "Last 30 days (daily)",
+        "daily_aqi": "daily AQI",
+        "parameter": "Parameter",
+        "withheld_note": "withheld: the values of this period were found to be interfered with and are not published",
     },
 }
 
@@ -68,3 +88,8 @@ def language_from_query(search: str | None) -> str:
 def t(key: str, lang: str) -> str:
     """The text for ``key`` in ``lang`` (KeyError for an unknown key, so typos fail in tests)."""
     return TEXT[lang if lang in TEXT else DEFAULT_LANGUAGE][key]
+
+
+def status_label(status: str | None, lang: str) -> str:
+    """The release status of a value or group in words (Chinese first); None = not released."""
+    return t(f"status_{status}" if isinstance(status, str) and status else "status_none", lang)

@@ -57,3 +57,12 @@ def fill_public_store(con) -> None:
     con.unregister("rd_in")
 
 
+def release_public_store(con, withhold: bool = True) -> None:
+    """The release channel on the fixture: everything valid published, the day before the last
+    audited, and the latest hour's NO2 of 1001A withheld (as after a confirmed interference case)."""
+    from envtrust import release
+
+    release.publish_preliminary(con, "2017-01-01", "2017-01-11")
+    release.audit_period(con, "2017-01-09", LATEST - pd.Timedelta(hours=12), "ana")
+    if withhold:
+        release.correct_value(con, "1001A", LATEST, "NO2", None, "ana", "confirmed interference", status="withheld")

@@ -44,7 +44,9 @@ def live(tmp_path_factory):
     settings = load_settings(db_path=tmp_path_factory.mktemp("browser") / "b.duckdb", secret_key="b" * 64)
     server = create_server(settings)
     con = server.extensions["envtrust"].con
-    _load_fixture_module().fill_public_store(con)
+    fixture = _load_fixture_module()
+    fixture.fill_public_store(con)
+    fixture.release_public_store(con)
     add_user(con, "ana", PASSWORD, "analyst")
     wsgi = waitress.create_server(server, host="127.0.0.1", port=0, threads=6)
     thread = threading.Thread(target=wsgi.run, daemon=True)
@@ -170,10 +172,13 @@ def test_station_card_in_phone_iframe(browser, live, host_site, tmp_path):
                                            "420px")
     try:
         frame.locator(".embed-badge").wait_for(timeout=30_000)
-        frame.locator(".js-plotly-plot").wait_for(timeout=30_000)
+        frame.locator("#embed-chart-24h .js-plotly-plot, #embed-chart-24h.js-plotly-plot").first.wait_for(timeout=30_000)
+        frame.locator("#embed-chart-30d .js-plotly-plot, #embed-chart-30d.js-plotly-plot").first.wait_for(timeout=30_000)
         embed = _embed_frame(page)
         text = embed.evaluate("document.body.innerText")
         assert "万寿西宫" in text and "首要污染物" in text
+        assert "发布状态" in text and "不予发布" in text  # each value with its release status
+        assert embed.evaluate("document.documentElement.scrollWidth") <= 390
         for word in INTERNAL_WORDS:
             assert word not in text.lower(), word
         _save(page, "embed-station-phone.png", tmp_path)

@@ -1,4 +1,5 @@
-"""data.public_views returns officially released values only (official networks, valid flags)."""
+"""data.public_views returns the release records only: official networks, published values, each
+with its release status; an unreleased, superseded or withheld value never comes out."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ def _load_fixture_module():
 _fixture = _load_fixture_module()
 LATEST = _fixture.LATEST
 fill_public_store = _fixture.fill_public_store
+release_public_store = _fixture.release_public_store
 INTERNAL_TABLES = ("scores", "events", "event_reviews", "users", "quarantine", "ingest_batches",
                    "audit_chain_legacy", "record_log", "record_content", "record_attachments", "record_checkpoints")
 INTERNAL_VIEWS = ("audit_log",)  # the audit trail, read from the record's Merkle log
@@ -29,6 +31,7 @@ INTERNAL_VIEWS = ("audit_log",)  # the audit trail, read from the record's Merkl
 @pytest.fixture()
 def public_store(store):
     fill_public_store(store)
+    release_public_store(store)
     return store
 
 
@@ -57,21 +60,62 @@ def test_hour_wide_has_released_values_and_drops_flagged(public_store):
     assert row.loc["1001A", "PM2.5"] == pytest.approx(40.0 + 29)
     assert pd.isna(row.loc["1002A", "PM2.5"])  # maintenance-flagged 999 is not released
     assert row.loc["1002A", "PM10"] == pytest.approx(20.0 + 29 + 1)
+    assert pd.isna(row.loc["1001A", "NO2"])  # withheld: no value
+    assert row.loc["1001A", "status"] == "preliminary" and row.loc["1001A", "withheld"] == 1
     assert "TEMP" not in wide.columns
     assert wide[["PM2.5", "PM10", "SO2", "NO2", "CO", "O3"]].max().max() < 500
 
 
-def test_series_is_one_station_in_window(public_store):
+def test_series_is_one_station_in_window_with_statuses(public_store):
     series = public_views.released_series(public_store, "1001A", LATEST - pd.Timedelta(hours=23), LATEST)
     assert len(series) == 24
-    assert list(series.columns) == ["ts", "PM2.5", "PM10", "SO2", "NO2", "CO", "O3"]
+    assert list(series.columns) == ["ts", "PM2.5", "PM10", "SO2", "NO2", "CO", "O3", "status", "withheld"]
     assert series["ts"].is_monotonic_increasing
+    audited_until = LATEST - pd.Timedelta(hours=12)
+    assert set(series.loc[series["ts"] <= audited_until, "status"]) == {"audited"}
+    assert set(series.loc[series["ts"] > audited_until, "status"]) == {"preliminary"}
 
 
 def test_water_section_series_uses_water_parameters(public_store):
     series = public_views.released_series(public_store, "W0001", LATEST - pd.Timedelta(hours=2), LATEST)
     assert len(series) == 3
     assert series["DO"].eq(9.0).all() and "PM2.5" not in series
+
+
+def test_unpublished_readings_never_come_out(public_store):
+    """A valid reading added after the release step has no release record: it is not shown until
+    it is published, and then with the status preliminary."""
+    later = LATEST + pd.Timedelta(hours=2)
+    public_store.execute("INSERT INTO readings (station_id, ts, parameter, value, flag) VALUES "
+                         "('1001A', ?, 'PM2.5', 321.0, 'N')", [later])
+    assert public_views.latest_released_ts(public_store, "air_station") == LATEST
+    assert public_views.latest_released_station_ts(public_store, "1001A") == LATEST
+    assert public_views.released_hour_wide(public_store, "air_station", later).empty
+    assert public_views.released_long(public_store, "1001A", LATEST, later)["value"].max() < 321
+    from envtrust.release import publish_preliminary
+
+    publish_preliminary(public_store, later, later)
+    hour = public_views.released_long(public_store, "1001A", later, later)
+    assert hour[["value", "status"]].values.tolist() == [[321.0, "preliminary"]]
+
+
+def test_a_corrected_value_shows_only_its_current_version(public_store):
+    from envtrust.release import correct_value
+
+    ts = LATEST - pd.Timedelta(hours=1)
+    correct_value(public_store, "1001A", ts, "PM2.5", 11.5, "ana", "analyser drift corrected")
+    hour = public_views.released_long(public_store, "1001A", ts, ts).set_index("parameter")
+    assert hour.loc["PM2.5", "value"] == 11.5 and len(hour) == 6  # one row per parameter, no old version
+
+
+def test_daily_values_come_from_released_hours(public_store):
+    long = public_views.released_long(public_store, "1001A", LATEST - pd.Timedelta(days=30), LATEST)
+    days = public_views.daily_air_quality(long, 8)
+    assert list(days["status"]) == ["audited", "preliminary"]  # the CST days 2017-01-09 (6 h) and 2017-01-10
+    assert days["withheld"].tolist() == [0, 1]
+    water = public_views.daily_water_class(
+        public_views.released_long(public_store, "W0001", LATEST - pd.Timedelta(days=30), LATEST), 8)
+    assert water["water_class"].tolist() == [2, 2]  # DO 9, NH3-N 0.3, CODMn 3, TP 0.05: class II
 
 
 def test_no_internal_column_names_in_any_answer(public_store):
@@ -113,6 +157,7 @@ def test_public_map_page_renders_with_any_network_missing(store, drop_kind):
     if drop_kind:
         store.execute("DELETE FROM readings WHERE station_id IN (SELECT station_id FROM stations WHERE kind = ?)",
                       [drop_kind])
+    release_public_store(store, withhold=drop_kind != "air_station")
     page = map_page(store, "zh", "Asia/Shanghai")
     figure = page[1].figure
     names = " ".join(trace.name for trace in figure.data)
@@ -121,26 +166,11 @@ def test_public_map_page_renders_with_any_network_missing(store, drop_kind):
     assert all(trace.mode == "markers" for trace in figure.data)  # no text labels on the public map
 
 
-def test_map_cache_gives_the_same_released_hour(public_store):
-    """With the time-sorted map cache present, the one-hour queries answer the same (valid values only)."""
-    from data.views import build_map_cache
-
-    before = public_views.released_hour_wide(public_store, "air_station", LATEST)
-    latest_before = public_views.latest_released_ts(public_store, "air_station")
-    build_map_cache(public_store)
-    assert public_views._hour_source(public_store, "air_station") == public_views.MAP_CACHE_TABLE
-    after = public_views.released_hour_wide(public_store, "air_station", LATEST)
-    assert public_views.latest_released_ts(public_store, "air_station") == latest_before
-    pd.testing.assert_frame_equal(before, after)
-    water = public_views.released_hour_wide(public_store, "water_section", LATEST)
-    assert water.loc[0, "DO"] == 9.0
-
-
 def test_latest_hour_found_beyond_the_recent_window(public_store):
     """A newer reading of a non-public station moves the table's maximum far ahead: the bounded
     search finds nothing and the full search still returns the real latest released hour."""
-    public_store.execute("INSERT INTO readings (station_id, ts, parameter, value, flag) "
-                         "VALUES ('P0001', ?, 'flue_SO2', 10.0, 'N')", [LATEST + pd.Timedelta(days=30)])
+    public_store.execute("INSERT INTO release_values VALUES ('P0001', ?, 'flue_SO2', 10.0, 'preliminary', 1, "
+                         "now(), 'crafted', NULL, NULL)", [LATEST + pd.Timedelta(days=30)])
     assert public_views.latest_released_ts(public_store, "air_station") == LATEST
     public_store.execute("DELETE FROM stations WHERE kind = 'water_section'")
     assert public_views.latest_released_ts(public_store, "water_section") is None

@@ -64,6 +64,7 @@ def _make_server(tmp_path, factory=guarded_internal_app):
     server = create_server(settings, internal_app_factory=factory)
     con = server.extensions["envtrust"].con
     fixture_data.fill_public_store(con)
+    fixture_data.release_public_store(con)
     add_user(con, "ana", PASSWORD, "analyst")
     add_user(con, "lea", PASSWORD, "leader")
     add_user(con, "adm", PASSWORD, "admin")

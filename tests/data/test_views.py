@@ -112,9 +112,10 @@ def test_water_class_and_outlet_exceedance(con):
     assert not bool(before.set_index("station_id").at["P9001", "exceedance"])
 
 
-def test_internal_map_and_public_embeds_give_one_station_status(con):
-    """The situation map (data.views) and the embeds (data.public_views) rate the same hour the same
-    way: both go through analytics.station_status."""
+def test_internal_map_and_public_embeds_give_one_station_status(rw_con):
+    """The situation map (data.views) and the embeds (data.public_views, the released values) rate
+    the same hour the same way: both go through analytics.station_status."""
+    con = _released(rw_con)
     internal = views.station_status(con, LAST, LAST + HOUR).set_index("station_id")
     air = public_views.with_air_quality(public_views.released_hour_wide(con, "air_station", FX.SAMPLE_LAST_UTC))
     water = public_views.with_water_class(public_views.released_hour_wide(con, "water_section", FX.SAMPLE_LAST_UTC))
@@ -127,8 +128,17 @@ def test_internal_map_and_public_embeds_give_one_station_status(con):
         {sid: internal.at[sid, "water_class"] for sid in ("W9001", "W9002")}
 
 
-def test_the_aqi_table_setting_reaches_both_sides(con):
+def _released(con):
+    """The store with every valid value published (the embeds read the release records only)."""
+    from envtrust.release import publish_preliminary
+
+    publish_preliminary(con, "1970-01-01", "2100-01-01")
+    return con
+
+
+def test_the_aqi_table_setting_reaches_both_sides(rw_con):
     """The application passes its ``aqi_table`` setting down; the map and the embeds use the same table."""
+    con = _released(rw_con)
     default = views.station_status(con, LAST, LAST + HOUR, kinds=["air_station"]).set_index("station_id")
     revised = views.station_status(con, LAST, LAST + HOUR, kinds=["air_station"],
                                    aqi_table="hj633_revision").set_index("station_id")
