@@ -8,8 +8,8 @@ interference event). A reading that was never released (an invalid flag, a micro
 enterprise outlet, a parameter that is not published, an hour not yet published) has no release
 record, so it cannot come out of these functions; a superseded version is never read.
 
-The query functions touch ONLY the ``stations`` and ``release_values`` tables and return a fixed
-list of columns. They never read readings, scores, events, event_reviews, cases, users, the
+The query functions touch ONLY the ``stations``, ``release_values`` and ``section_targets`` (the
+public target class of each water section) tables and return a fixed list of columns. They never read readings, scores, events, event_reviews, cases, users, the
 audit trail, quarantine or ingest_batches, so nothing internal can reach a public page. Every
 query is parameterised; nothing from the URL is formatted into SQL.
 
@@ -30,7 +30,7 @@ from analytics.standards.air_quality import daily_means
 from analytics.standards.aqi import daily_aqi
 from analytics.station_status import air_status, water_status
 from analytics.vocabulary import AIR_POLLUTANTS, WATER_PARAMETERS
-from data.release import RELEASE_STATUSES, STATUS_RANK
+from data.release import RELEASE_STATUSES, STATUS_RANK, section_targets
 
 RELEASED_KINDS: tuple[str, ...] = ("air_station", "water_section")
 RELEASED_PARAMETERS: dict[str, tuple[str, ...]] = {
@@ -271,3 +271,28 @@ def daily_water_class(long: pd.DataFrame, utc_offset_hours: int, waterbody: str 
     out = _day_status(long, utc_offset_hours)
     out["water_class"] = water_status(means.reindex(out.index), waterbody).astype("Int64")
     return out.reset_index()[columns]
+
+
+def latest_hour_per_station(con: duckdb.DuckDBPyConnection, kind: str) -> pd.DataFrame:
+    """Each official station's own latest released hour (within :data:`LATEST_WINDOW_DAYS` of the
+    network's latest), wide as :func:`released_hour_wide`; stations silent longer are left out."""
+    _check_kind(kind)
+    newest = latest_released_ts(con, kind)
+    params = list(RELEASED_PARAMETERS[kind])
+    if newest is None:
+        return _widen(pd.DataFrame(), params)
+    since = (newest - pd.Timedelta(days=LATEST_WINDOW_DAYS)).to_pydatetime()
+    long = con.execute(
+        "WITH last AS (SELECT v.station_id, max(v.ts) AS ts FROM release_values v JOIN stations s USING (station_id) "
+        f"WHERE {_VALUED} AND s.kind = ? AND v.ts >= ? AND v.parameter IN (SELECT unnest(?)) GROUP BY v.station_id) "
+        f"SELECT {_STATION_SELECT}, v.ts, v.parameter, v.value, v.status FROM release_values v "
+        "JOIN last l ON l.station_id = v.station_id AND l.ts = v.ts JOIN stations s ON s.station_id = v.station_id "
+        f"WHERE {_CURRENT} AND v.parameter IN (SELECT unnest(?))",
+        [kind, since, params, params],
+    ).df()
+    return _widen(long, params)
+
+
+def water_targets(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """The public target class (1..5) of each official water section that has one."""
+    return section_targets(con)

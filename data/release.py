@@ -345,3 +345,25 @@ def revoke_api_key(con: duckdb.DuckDBPyConnection, key_id: str, now: datetime) -
     row = con.execute("UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL",
                       [now, key_id]).fetchone()
     return bool(row and row[0])
+
+
+# ---------------------------------------------------------------- water section target classes
+
+def upsert_section_target(con: duckdb.DuckDBPyConnection, station_id: str, target_class: int, basis: str,
+                          actor: str, now: datetime) -> None:
+    con.execute("INSERT OR REPLACE INTO section_targets VALUES (?, ?, ?, ?, ?)",
+                [station_id, int(target_class), basis, now, actor])
+
+
+def section_targets(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Target class per official water section that has one: station_id, target_class, basis."""
+    return con.execute(
+        "SELECT t.station_id, t.target_class, t.basis FROM section_targets t JOIN stations s USING (station_id) "
+        "WHERE s.kind = 'water_section' ORDER BY t.station_id"
+    ).df()
+
+
+def water_section_roles(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """station_id and section_role of every official water section (for the demo's targets)."""
+    return con.execute("SELECT station_id, section_role FROM stations WHERE kind = 'water_section' "
+                       "ORDER BY station_id").df()

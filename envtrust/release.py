@@ -33,6 +33,8 @@ AUTO_ACTOR = "auto"
 DATA_LICENCE = "CC-BY-4.0"
 DATA_LICENCE_TEXT = ("Creative Commons Attribution 4.0 (CC BY 4.0): reuse freely, name the source "
                      "(envtrust official release channel) and the release status of the values.")
+DATA_LICENCE_TEXT_ZH = ("知识共享署名 4.0 国际许可协议（CC BY 4.0）：可自由使用、转载和再加工，须注明数据来源"
+                        "（envtrust 官方发布渠道）及数据的发布状态。")
 STATUS_ORDER: dict[str, int] = {"preliminary": 1, "audited": 2, "final": 3}
 RELEASED_PARAMETERS: dict[str, tuple[str, ...]] = {
     "air_station": AIR_POLLUTANTS,
@@ -118,6 +120,38 @@ def correct_value(con: duckdb.DuckDBPyConnection, station_id: str, ts, parameter
     return version
 
 
+def set_section_target(con: duckdb.DuckDBPyConnection, station_id: str, target_class: int, basis: str,
+                       actor: str) -> None:
+    """Set the GB 3838 target class (1..5 = I..V) of an official water section, with its basis
+    (the water-function zoning or assessment plan it comes from); one audit record."""
+    if not basis or not basis.strip():
+        raise ReleaseError("a target class needs its basis (the plan or zoning it comes from)")
+    if not 1 <= int(target_class) <= 5:
+        raise ReleaseError(f"the target class is 1..5 (I..V), not {target_class}")
+    kinds = sql.location_rows(con, ("water_section",), station_ids=[station_id])
+    if kinds.empty:
+        raise ReleaseError(f"{station_id} is not an official water section")
+    sql.upsert_section_target(con, station_id, int(target_class), basis.strip(), actor, _now())
+    audit_trail.append(con, actor, "section_target", subject=station_id,
+                       detail={"target_class": int(target_class), "basis": basis.strip()})
+
+
+#: the demo's target classes: drinking-water sources class II (GB 3838 class II: first-grade source
+#: protection), every other section class III - an assumption of the demo, not a real plan
+DEMO_TARGETS: dict[str | None, int] = {"drinking_source": 2}
+DEMO_DEFAULT_TARGET = 3
+DEMO_TARGET_BASIS = "demo assumption: drinking sources II, other sections III"
+
+
+def set_demo_targets(con: duckdb.DuckDBPyConnection, actor: str = "demo") -> int:
+    """Target classes for the demo's water sections (see :data:`DEMO_TARGETS`); how many were set."""
+    roles = sql.water_section_roles(con)
+    for row in roles.itertuples(index=False):
+        target = DEMO_TARGETS.get(row.section_role, DEMO_DEFAULT_TARGET)
+        set_section_target(con, row.station_id, target, DEMO_TARGET_BASIS, actor)
+    return len(roles)
+
+
 DEMO_AUDIT_LAG = pd.Timedelta(days=7)
 DEMO_FINAL_LAG = pd.Timedelta(days=30)
 
@@ -130,6 +164,7 @@ def release_demo(con: duckdb.DuckDBPyConnection, actor: str = "demo") -> dict[st
     """The demo's release history: everything valid published, audited up to a week before the
     newest hour, final up to a month before (as a bureau that audits weekly and closes monthly)."""
     published = publish_preliminary(con, "1970-01-01", "2100-01-01")
+    set_demo_targets(con, actor)
     newest = sql.newest_release_ts(con)
     if newest is None:
         return {"preliminary": 0}

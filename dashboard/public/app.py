@@ -47,6 +47,12 @@ html, body { margin: 0; padding: 0; height: 100%; overflow: hidden;
 .embed-values td, .embed-values th, .embed-table td, .embed-table th { padding: .15rem .5rem;
   border-bottom: 1px solid #eee; text-align: left; }
 .embed-text { padding: .4rem .8rem; font-size: .9rem; line-height: 1.6; }
+.embed-subhead { font-size: 1rem; margin: .4rem 0 .2rem; }
+.embed-swatch { border-radius: 4px; padding: 0 .4rem; display: inline-block; min-width: 2rem; text-align: center; }
+.embed-switches { padding: .3rem .6rem; display: flex; gap: .6rem; font-size: .85rem; }
+.embed-switch { color: #1d4ed8; text-decoration: none; }
+.embed-switch-on { font-weight: 700; text-decoration: underline; }
+.embed-missed { color: #b42318; }
 </style>
 </head>
 <body>
@@ -100,7 +106,8 @@ def serve_layer(name: str) -> Response:
 
 
 def create_public_app(server: Flask, settings: Settings) -> dash.Dash:
-    """Mount the embeds on ``server`` at /embed/ (``/embed/map``, ``/embed/station/<id>``)."""
+    """Mount the embeds on ``server`` at /embed/ (``/embed/map``, ``/embed/station/<id>``,
+    ``/embed/ranking``, ``/embed/water``, ``/embed/about``)."""
     server.add_url_rule("/embed/layers/<name>.geojson", "embed_layer", serve_layer)
     app = PublicDash(
         "dashboard.public",

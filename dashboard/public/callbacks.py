@@ -17,7 +17,7 @@ import dash
 from dash import Input, Output
 
 from dashboard.public.ids import EmbedIds
-from dashboard.public.pages import render_path
+from dashboard.public.pages import page_query, render_path
 from dashboard.public.text import language_from_query
 from dashboard.request_state import db_cursor
 from envtrust.settings import Settings
@@ -63,5 +63,7 @@ def register_callbacks(app: dash.Dash, settings: Settings) -> None:
     def render_embed_page(pathname: str | None, search: str | None):
         lang = language_from_query(search)
         path = pathname or ""
-        return cache.get_or_render((path, lang), lambda: render_path(db_cursor(), path, lang, settings.display_tz,
-                                                                    settings.aqi_table))
+        query = page_query(search)
+        return cache.get_or_render((path, lang, tuple(sorted(query.items()))),
+                                   lambda: render_path(db_cursor(), path, lang, settings.display_tz,
+                                                       settings.aqi_table, query))

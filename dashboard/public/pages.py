@@ -10,7 +10,7 @@ no text labels on the map, because MapLibre would fetch glyphs from a public fon
 from __future__ import annotations
 
 import math
-from urllib.parse import unquote
+from urllib.parse import parse_qs, unquote
 
 import duckdb
 import numpy as np
@@ -18,8 +18,10 @@ import pandas as pd
 import plotly.graph_objects as go
 from dash import dcc, html
 
-from analytics.vocabulary import PARAMETERS
-from dashboard.public import quality
+from analytics.vocabulary import CST_UTC_OFFSET_H, PARAMETERS
+from dashboard.public import lists, quality
+from dashboard.public.about import about_page
+from dashboard.public.quality import status_tag
 from dashboard.public.text import status_label, t
 from data import public_views
 from geo.layers import layer_names
@@ -33,15 +35,32 @@ NO_DATA_COLOUR = "#9e9e9e"
 
 
 def render_path(con: duckdb.DuckDBPyConnection, pathname: str, lang: str, display_tz: str,
-                aqi_table: str | None = None):
-    """Dispatch on the URL path: map, station card, or a not-found note."""
+                aqi_table: str | None = None, query: dict[str, str] | None = None):
+    """Dispatch on the URL path: map, station card, ranking, water sections, data description, or a
+    not-found note. ``query``: the page's own query arguments (see :data:`PAGE_QUERY`)."""
     rest = pathname[len(PUBLIC_PREFIX):] if pathname.startswith(PUBLIC_PREFIX) else ""
     rest = rest.strip("/")
     if rest == "map":
         return map_page(con, lang, display_tz, aqi_table)
     if rest.startswith("station/"):
         return station_page(con, unquote(rest[len("station/"):]), lang, display_tz, aqi_table)
+    if rest == "ranking":
+        return lists.ranking_page(con, lang, query or {})
+    if rest == "water":
+        return lists.water_page(con, lang, lambda ts: local_time_label(ts, display_tz))
+    if rest == "about":
+        return about_page(lang)
     return html.Div(t("not_found_page", lang), className="embed-head")
+
+
+#: the query arguments a page reads (anything else in the URL is ignored and not part of the cache key)
+PAGE_QUERY: tuple[str, ...] = ("by", "date")
+
+
+def page_query(search: str | None) -> dict[str, str]:
+    """The page's own query arguments from the URL's query string, each at most 32 characters."""
+    values = parse_qs((search or "").lstrip("?"))
+    return {k: values[k][0][:32] for k in PAGE_QUERY if values.get(k)}
 
 
 def local_time_label(ts_utc: pd.Timestamp | None, display_tz: str) -> str:
@@ -183,7 +202,8 @@ def map_page(con: duckdb.DuckDBPyConnection, lang: str, display_tz: str, aqi_tab
 def station_page(con: duckdb.DuckDBPyConnection, station_id: str, lang: str, display_tz: str,
                  aqi_table: str | None = None) -> list:
     """Card: the latest released hour (AQI, level, primary pollutant, or water class), each value of
-    that hour with its release status, the last 24 h and the last 30 days (daily values)."""
+    that hour with its release status, the last 24 h and the last 30 days (daily values of China
+    Standard Time days, as GB 3095 counts them)."""
     station = public_views.released_station(con, station_id)
     if station is None:
         return [html.Div(t("unknown_station", lang), className="embed-head")]
@@ -198,15 +218,14 @@ def station_page(con: duckdb.DuckDBPyConnection, station_id: str, lang: str, dis
                                        latest)
     day_long = month[month["ts"] > latest - pd.Timedelta(hours=24)]
     series = public_views.released_series(con, station_id, latest - pd.Timedelta(hours=23), latest)
-    offset_h = _utc_offset_hours(latest, display_tz)
     if station["kind"] == "air_station":
         hourly = public_views.with_air_quality(series, aqi_table)
-        daily = public_views.daily_air_quality(month, offset_h, aqi_table)
+        daily = public_views.daily_air_quality(month, CST_UTC_OFFSET_H, aqi_table)
         card, chart, days = _air_card(hourly, lang), air_chart(hourly, lang, display_tz), daily_air_chart(daily, lang)
     else:
         body = station.get("waterbody_type") or "river"
         hourly = public_views.with_water_class(series, body)
-        daily = public_views.daily_water_class(month, offset_h, body)
+        daily = public_views.daily_water_class(month, CST_UTC_OFFSET_H, body)
         card, chart = _water_card(hourly, lang), water_chart(hourly, lang, display_tz)
         days = daily_water_chart(daily, lang)
     values = value_table(day_long[day_long["ts"] == latest], lang)
@@ -219,18 +238,6 @@ def station_page(con: duckdb.DuckDBPyConnection, station_id: str, lang: str, dis
 
 
 DAYS_SHOWN = 30
-
-
-def _utc_offset_hours(ts_utc: pd.Timestamp, display_tz: str) -> int:
-    """Whole hours the display time zone is ahead of UTC at ``ts_utc`` (8 for Asia/Shanghai)."""
-    local = pd.Timestamp(ts_utc).tz_localize("UTC").tz_convert(display_tz)
-    return int(local.utcoffset().total_seconds() // 3600)
-
-
-def status_tag(status: str | None, lang: str) -> html.Span:
-    """The release status in words, with a class per status for styling (``embed-status-final``)."""
-    key = status if isinstance(status, str) and status else "none"
-    return html.Span(status_label(status, lang), className=f"embed-status embed-status-{key}")
 
 
 def value_table(hour: pd.DataFrame, lang: str) -> html.Table:
@@ -321,7 +328,13 @@ def daily_air_chart(daily: pd.DataFrame, lang: str) -> go.Figure:
                            customdata=_hover_status(daily, lang),
                            hovertemplate="%{x|%Y-%m-%d}<br>" + t("daily_aqi", lang)
                                          + " %{y:.0f}<br>%{customdata}<extra></extra>"))
-    return _chart_layout(fig, t("last_30d", lang))
+    return _day_axis(_chart_layout(fig, t("last_30d", lang)))
+
+
+def _day_axis(fig: go.Figure) -> go.Figure:
+    """Daily bars: one tick label per day (month-day), no clock times."""
+    fig.update_xaxes(tickformat="%m-%d", dtick=86_400_000 * 7, ticklabelmode="instant")
+    return fig
 
 
 def daily_water_chart(daily: pd.DataFrame, lang: str) -> go.Figure:
@@ -332,6 +345,6 @@ def daily_water_chart(daily: pd.DataFrame, lang: str) -> go.Figure:
               for c, s in zip(daily["water_class"], _hover_status(daily, lang), strict=True)]
     fig = go.Figure(go.Bar(x=pd.to_datetime(daily["date"]), y=codes, marker_color=colours, customdata=labels,
                            hovertemplate="%{x|%Y-%m-%d}<br>%{customdata}<extra></extra>"))
-    fig = _chart_layout(fig, t("last_30d", lang))
+    fig = _day_axis(_chart_layout(fig, t("last_30d", lang)))
     fig.update_layout(yaxis=WATER_AXIS)
     return fig

@@ -9,9 +9,11 @@ ones (AQI_LEVELS, WATER_CLASS).
 from __future__ import annotations
 
 import pandas as pd
+from dash import html
 
 from analytics.standards.aqi import AQI_LEVELS
 from analytics.standards.water import WATER_CLASS
+from dashboard.public.text import status_label
 
 NO_DATA_COLOUR = "#9e9e9e"
 
@@ -45,3 +47,9 @@ def water_style(water_class, lang: str) -> dict:
     info = WATER_CLASS[int(water_class)]
     return {"colour": info.colour_hex, "text_colour": _text_colour(info.colour_hex),
             "label": info.name_zh if lang == "zh" else info.name_en}
+
+
+def status_tag(status: str | None, lang: str) -> html.Span:
+    """The release status in words, with a class per status for styling (``embed-status-final``)."""
+    key = status if isinstance(status, str) and status else "none"
+    return html.Span(status_label(status, lang), className=f"embed-status embed-status-{key}")

@@ -4,6 +4,7 @@
     envtrust release audit    --db PATH --from T --to T [--station ID ...] [--note TEXT]
     envtrust release finalize --db PATH --from T --to T [--note TEXT]
     envtrust release correct  --db PATH STATION TIME PARAMETER (VALUE | --withhold) --reason TEXT
+    envtrust release target   --db PATH SECTION CLASS --basis TEXT     a water section's GB 3838 target class (1..5)
 
 Times are UTC (ISO 8601). Audit withholds values inside confirmed interference events. A
 correction keeps the earlier version (readable with the API's ``history`` scope).
@@ -37,14 +38,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     fix.add_argument("--withhold", action="store_true", help="withhold the value instead")
     fix.add_argument("--reason", required=True)
     fix.add_argument("--db")
-
+    target = sub.add_parser("target", help="set a water section's GB 3838 target class (1..5 = I..V)")
+    target.add_argument("station")
+    target.add_argument("target_class", type=int, metavar="CLASS")
+    target.add_argument("--basis", required=True, help="the plan or zoning the target comes from")
+    target.add_argument("--db")
 
 
 def run(args: argparse.Namespace) -> int:
     from envtrust import release
 
     if args.release_command is None:
-        raise UserError("say what to do: publish, audit, finalize or correct (see --help)")
+        raise UserError("say what to do: publish, audit, finalize, correct or target (see --help)")
     con = open_store_for_writing(args.db)
     actor = getpass.getuser()
     try:
@@ -55,6 +60,9 @@ def run(args: argparse.Namespace) -> int:
             step = release.audit_period if args.release_command == "audit" else release.finalize_period
             counts = step(con, args.start, args.end, actor, note=args.note, station_ids=args.station)
             print(", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "nothing to change")
+        elif args.release_command == "target":
+            release.set_section_target(con, args.station, args.target_class, args.basis, actor)
+            print(f"{args.station}: target class {args.target_class}")
         else:
             if args.withhold == (args.value is not None):
                 raise UserError("give either a VALUE or --withhold")

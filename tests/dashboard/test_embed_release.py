@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import threading
 from pathlib import Path
 
@@ -28,7 +29,8 @@ UNPUBLISHED = 321.4      # a valid reading added after the release step: no rele
 WITHHELD = 654.3         # published, then withheld (confirmed interference)
 SUPERSEDED = 777.7       # published, then corrected to CORRECTED
 CORRECTED = 12.5
-NEVER = ("999", "480", "900", str(UNPUBLISHED), str(WITHHELD), str(SUPERSEDED), "321.", "654.", "777.")
+#: values that must never be shown: the calibration hour (flag M), the micro-station, the outlet, and the above
+NEVER = {999.0, 480.0, 900.0, UNPUBLISHED, WITHHELD, SUPERSEDED}
 INTERNAL_WORDS = ("score", "suspect", "suppression", "嫌疑", "干扰", "可信", "ev-1", "run-1", "0.97")
 JSON = {"Content-Type": "application/json"}
 
@@ -81,8 +83,8 @@ CRAFTED_PATHS = [
 def test_crafted_embed_requests_show_no_unreleased_value(live, path, search):
     status, text = embed(live, path, search)
     assert status == 200, text[:200]
-    for value in NEVER:
-        assert value not in text, (path, value)
+    shown = {float(n) for n in re.findall(r"(?<![\w.])-?\d+(?:\.\d+)?(?![\w.])", text)}
+    assert not shown & NEVER, (path, shown & NEVER)
     for word in INTERNAL_WORDS:
         assert word not in text.lower(), (path, word)
 
