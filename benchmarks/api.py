@@ -1,6 +1,7 @@
 """Public data API speed: one-station day and city-day answers under 50 concurrent clients.
 
     python benchmarks/api.py [--days 30] [--clients 50] [--requests 20] [--rebuild]
+                             [--store PATH] [--before-code DIR] [--out PATH]
 
 1. Store (built once, reused from ``benchmarks/out/api-<days>d.duckdb``): the store of
    ``benchmarks/dashboard.py`` (the real 2,016 national air station positions x ``--days`` of
@@ -16,7 +17,12 @@
    stations of the largest city (hourly, first page of 1,000 rows; and ``period=day``), latest.
    Stations and days vary at random. A baseline in the same run: the same queries with 1 client.
 
-Results are written to ``benchmarks/results/api.md``; RESULTS.md carries the summary.
+``--before-code DIR``: a checkout of an earlier commit (``git worktree add --detach DIR COMMIT``);
+its server runs the same requests on a copy of the same store, one kind after the other with this
+checkout's, so before and after share the machine's load. ``--store PATH``: use this store (the
+server runs on a copy) instead of building one.
+
+Results are written to ``benchmarks/results/api.md`` (or ``--out``); RESULTS.md carries the summary.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import shutil
 import subprocess
 import sys
 import threading
@@ -95,11 +102,12 @@ def make_key(path: Path) -> str:
         con.close()
 
 
-def start_server(path: Path, port: int, log: Path) -> subprocess.Popen:
-    env = {**os.environ, "ENVTRUST_SECRET_KEY": "benchmark-secret-" + "x" * 40, "PYTHONPATH": str(REPO)}
+def start_server(path: Path, port: int, log: Path, code: Path = REPO) -> subprocess.Popen:
+    """``envtrust serve`` of the checkout ``code`` on ``path``."""
+    env = {**os.environ, "ENVTRUST_SECRET_KEY": "benchmark-secret-" + "x" * 40, "PYTHONPATH": str(code)}
     with open(log, "w") as fh:
         return subprocess.Popen([sys.executable, "-m", "envtrust", "serve", "--db", str(path), "--port", str(port),
-                                 "--threads", "8"], stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=REPO)
+                                 "--threads", "8"], stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=code)
 
 
 def wait_up(base: str, process: subprocess.Popen, timeout_s: float = 300.0) -> None:
@@ -170,57 +178,84 @@ def run_clients(base: str, key: str, url_lists: list[list[str]]) -> dict:
             "max_ms": float(arr.max()), "rps": len(arr) / wall, "kb": float(np.mean(sizes) / 1024)}
 
 
+def commit_of(code: Path) -> str:
+    return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=code, capture_output=True,
+                          text=True).stdout.strip()
+
+
+def serve_copy(store: Path, name: str, code: Path) -> tuple[str, subprocess.Popen, str]:
+    """A copy of ``store`` with a fresh benchmark key, served by ``code``: (base URL, process, key)."""
+    copy = OUT / f"api-serve-{name}.duckdb"
+    for suffix in ("", ".wal"):
+        Path(str(copy) + suffix).unlink(missing_ok=True)
+    shutil.copyfile(store, copy)
+    key = make_key(copy)
+    port = dash_bench.free_port()
+    process = start_server(copy, port, OUT / f"api-serve-{name}.log", code)
+    base = f"http://127.0.0.1:{port}"
+    wait_up(base, process)
+    return base, process, key
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--requests", type=int, default=20, help="requests per client and kind")
     parser.add_argument("--rebuild", action="store_true")
+    parser.add_argument("--store", type=Path, help="an existing benchmark store (served from a copy)")
+    parser.add_argument("--before-code", type=Path, help="checkout of the earlier commit to compare with")
+    parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     OUT.mkdir(parents=True, exist_ok=True)
-    path = OUT / f"api-{args.days}d.duckdb"
+    path = args.store or OUT / f"api-{args.days}d.duckdb"
     build_timings = {}
-    if args.rebuild or not path.exists():
+    if args.store is None and (args.rebuild or not path.exists()):
         t0 = time.perf_counter()
         build_timings = build(path, args.days)
         build_timings["total_s"] = time.perf_counter() - t0
         print("built", build_timings, flush=True)
     info = counts(path)
-    key = make_key(path)
-    port = dash_bench.free_port()
-    base = f"http://127.0.0.1:{port}"
-    process = start_server(path, port, OUT / "api-serve.log")
+    codes = {"after": REPO} if args.before_code is None else {"before": args.before_code.resolve(), "after": REPO}
+    servers = {}
     rows = []
     try:
-        wait_up(base, process)
-        rng = random.Random(20261202)
+        for name, code in codes.items():
+            servers[name] = serve_copy(path, name, code)
         city, ids = info["cities"][0], info["station_ids"]
         for kind in (*TARGETS_MS, "latest (one station)"):
-            baseline = run_clients(base, key, [urls_for(kind, rng, ids, city, args.days, args.requests)])
-            loaded = run_clients(base, key, [urls_for(kind, rng, ids, city, args.days, args.requests)
-                                             for _ in range(args.clients)])
-            rows.append((kind, baseline, loaded))
-            print(kind, "1 client", baseline, f"{args.clients} clients", loaded, flush=True)
+            for name, (base, _process, key) in servers.items():
+                rng = random.Random(20261202)  # the same requests for both checkouts
+                baseline = run_clients(base, key, [urls_for(kind, rng, ids, city, args.days, args.requests)])
+                loaded = run_clients(base, key, [urls_for(kind, rng, ids, city, args.days, args.requests)
+                                                 for _ in range(args.clients)])
+                rows.append((kind, name, baseline, loaded))
+                print(kind, name, "1 client", baseline, f"{args.clients} clients", loaded, flush=True)
     finally:
-        process.terminate()
-        process.wait(timeout=30)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+        for _base, process, _key in servers.values():
+            process.terminate()
+            process.wait(timeout=30)
     lines = [
         "# Public data API latency (benchmarks/api.py)", "",
-        f"Command: `python benchmarks/api.py --days {args.days} --clients {args.clients} --requests {args.requests}` "
-        f"at commit {commit}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores shared.", "",
+        f"Command: `python benchmarks/api.py --days {args.days} --clients {args.clients} --requests {args.requests}"
+        + (f" --store {path}" if args.store else "") + (" --before-code DIR" if args.before_code else "") + "` "
+        f"at commit {commit_of(REPO)}" + (f" (before: {commit_of(codes['before'])})" if args.before_code else "")
+        + f", {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores shared "
+        f"(load average at the end {os.getloadavg()[0]:.1f}).", "",
         f"Store: {info['readings']:,} readings ({info['stations']:,} stations x {args.days} days x 6 pollutants), "
         f"{info['release_rows']:,} release rows, {info['file_mb']:.0f} MiB; city-day = {info['cities'][1]} stations "
         f"of {info['cities'][0]}. Build: {build_timings or 'reused'}.", "",
-        "| query | target p95 | 1 client p50 / p95 ms | " f"{args.clients} clients p50 / p95 / max ms | req/s | answer KiB |",
-        "|---|---|---|---|---|---|",
+        "| query | code | target p95 | 1 client p50 / p95 ms | "
+        f"{args.clients} clients p50 / p95 / max ms | req/s | answer KiB |",
+        "|---|---|---|---|---|---|---|",
     ]
-    for kind, one, many in rows:
+    for kind, name, one, many in rows:
         target = f"<= {TARGETS_MS[kind]:.0f} ms" if kind in TARGETS_MS else "-"
-        lines.append(f"| {kind} | {target} | {one['p50_ms']:.0f} / {one['p95_ms']:.0f} | "
-                     f"{many['p50_ms']:.0f} / {many['p95_ms']:.0f} / {many['max_ms']:.0f} | {many['rps']:.0f} | {many['kb']:.0f} |")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        lines.append(f"| {kind} | {name} | {target} | {one['p50_ms']:.0f} / {one['p95_ms']:.0f} | "
+                     f"{many['p50_ms']:.0f} / {many['p95_ms']:.0f} / {many['max_ms']:.0f} | {many['rps']:.0f} | "
+                     f"{many['kb']:.0f} |")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines))
     return 0
 

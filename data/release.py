@@ -48,6 +48,20 @@ def _dt(ts) -> datetime:
     return pd.Timestamp(ts).to_pydatetime()
 
 
+#: up to this many values a filter is spelled ``col IN (?, ?, ...)``, which DuckDB pushes into the
+#: table scan (row groups whose min/max zone map excludes every value are skipped); longer lists
+#: become a semi-join on ``unnest(?)``, which reads the whole column
+IN_LIST_MAX = 256
+
+
+def _in(column: str, values) -> tuple[str, list]:
+    """``column IN (...)`` with one placeholder per value (or a semi-join for long lists)."""
+    values = list(values)
+    if len(values) <= IN_LIST_MAX:
+        return f"{column} IN ({', '.join('?' * len(values)) or 'NULL'})", values
+    return f"{column} IN (SELECT unnest(?))", [values]
+
+
 def _supersede_older(con: duckdb.DuckDBPyConnection, start, end, now: datetime) -> None:
     """Mark superseded every current row in [start, end] that has a newer version."""
     con.execute(
@@ -223,6 +237,20 @@ def location_rows(con: duckdb.DuckDBPyConnection, kinds: tuple[str, ...], statio
     return con.execute(sql + " ORDER BY s.station_id", args).df()
 
 
+def location_kinds(con: duckdb.DuckDBPyConnection, kinds: tuple[str, ...], station_ids: list[str] | None = None,
+                   city: str | None = None) -> list[tuple[str, str]]:
+    """(station_id, kind) of the official stations a query names, by station_id: what a
+    measurement request needs, as plain tuples (it runs on every request)."""
+    kinds_sql, kinds_args = _in("s.kind", [k for k in kinds if k in OFFICIAL_KINDS])
+    sql, args = f"SELECT s.station_id, s.kind FROM stations s WHERE {kinds_sql}", list(kinds_args)
+    if station_ids is not None:
+        ids_sql, ids_args = _in("s.station_id", station_ids)
+        sql, args = f"{sql} AND {ids_sql}", [*args, *ids_args]
+    if city is not None:
+        sql, args = f"{sql} AND s.city = ?", [*args, city]
+    return [(str(sid), str(kind)) for sid, kind in con.execute(sql + " ORDER BY s.station_id", args).fetchall()]
+
+
 def released_span(con: duckdb.DuckDBPyConnection, station_ids: list[str]) -> pd.DataFrame:
     """First and last released hour per station (current versions)."""
     return con.execute(
@@ -234,64 +262,75 @@ def released_span(con: duckdb.DuckDBPyConnection, station_ids: list[str]) -> pd.
 
 def _current_where(station_ids: list[str], parameters: list[str], start, end,
                    statuses: tuple[str, ...]) -> tuple[str, list]:
-    where = (f"{_CURRENT} AND v.station_id IN (SELECT unnest(?)) AND v.parameter IN (SELECT unnest(?)) "
-             "AND v.ts BETWEEN ? AND ? AND v.status IN (SELECT unnest(?))")
-    return where, [list(station_ids), list(parameters), _dt(start), _dt(end), list(statuses)]
+    """Current versions of the given stations, parameters, hours and statuses; the station filter
+    and the time range reach the scan, so a one-station day reads a few row groups (the table is
+    written in station order)."""
+    stations_sql, stations_args = _in("v.station_id", station_ids)
+    params_sql, params_args = _in("v.parameter", parameters)
+    status_sql, status_args = _in("v.status", statuses)
+    where = f"{_CURRENT} AND {stations_sql} AND {params_sql} AND v.ts BETWEEN ? AND ? AND {status_sql}"
+    return where, [*stations_args, *params_args, _dt(start), _dt(end), *status_args]
+
+
+def _page_with_total(con: duckdb.DuckDBPyConnection, select_sql: str, order_sql: str, args: list, limit: int,
+                     offset: int) -> tuple[list[tuple], int]:
+    """One page of ``select_sql`` as plain tuples and how many rows it has in all, in one query
+    (``count(*) OVER ()`` over the filtered rows; only a page past the end needs a second count)."""
+    rows = con.execute(
+        f"SELECT *, count(*) OVER () AS found_total FROM ({select_sql}) ORDER BY {order_sql} LIMIT ? OFFSET ?",
+        [*args, limit, offset],
+    ).fetchall()
+    if rows:
+        return [r[:-1] for r in rows], int(rows[0][-1])
+    return [], int(con.execute(f"SELECT count(*) FROM ({select_sql})", args).fetchone()[0])
 
 
 def current_hourly(con: duckdb.DuckDBPyConnection, station_ids: list[str], parameters: list[str], start, end,
-                   statuses: tuple[str, ...], limit: int, offset: int) -> tuple[pd.DataFrame, int]:
-    """Current released hourly values (station_id, ts, parameter, value, status, version) and how
-    many match in all (for ``meta.found``)."""
+                   statuses: tuple[str, ...], limit: int, offset: int) -> tuple[list[tuple], int]:
+    """Current released hourly values (station_id, ts, parameter, value, status, version), ordered
+    by station, parameter and hour, and how many match in all (for ``meta.found``)."""
     where, args = _current_where(station_ids, parameters, start, end, statuses)
-    found = con.execute(f"SELECT count(*) FROM release_values v WHERE {where}", args).fetchone()[0]
-    df = con.execute(
-        f"SELECT v.station_id, v.ts, v.parameter, v.value, v.status, v.version FROM release_values v "
-        f"WHERE {where} ORDER BY v.station_id, v.parameter, v.ts LIMIT ? OFFSET ?",
-        [*args, limit, offset],
-    ).df()
-    return df, int(found)
+    return _page_with_total(
+        con, f"SELECT v.station_id, v.ts, v.parameter, v.value, v.status, v.version FROM release_values v "
+             f"WHERE {where}", "station_id, parameter, ts", args, limit, offset)
 
 
 _DAY = f"CAST(v.ts + INTERVAL {CST_UTC_OFFSET_H} HOUR AS DATE)"
-_STATUS_RANK = "CASE v.status WHEN 'preliminary' THEN 1 WHEN 'audited' THEN 2 WHEN 'final' THEN 3 ELSE 4 END"
+_STATUS_RANK = "CASE v.status " + " ".join(f"WHEN '{s}' THEN {r}" for s, r in STATUS_RANK.items()) + " END"
 
 
 def current_daily(con: duckdb.DuckDBPyConnection, station_ids: list[str], parameters: list[str], start, end,
-                  statuses: tuple[str, ...], limit: int, offset: int) -> tuple[pd.DataFrame, int]:
-    """Daily (China Standard Time day) mean of the current released hours: station_id, day,
-    parameter, value, observed_hours (hours with a value), withheld_hours, status (the least
-    advanced status of its hours), and how many station-day-parameters match in all."""
+                  statuses: tuple[str, ...], limit: int, offset: int) -> tuple[list[tuple], int]:
+    """Daily (China Standard Time day) means of the current released hours as tuples (station_id,
+    day, parameter, value, observed_hours, withheld_hours, status - the least advanced status of its
+    hours), and how many station-day-parameters match in all."""
     where, args = _current_where(station_ids, parameters, start, end, statuses)
+    status_of_rank = " ".join(f"WHEN {r} THEN '{s}'" for s, r in STATUS_RANK.items())
     grouped = (
         f"SELECT v.station_id, {_DAY} AS day, v.parameter, avg(v.value) AS value, "
         "count(v.value) AS observed_hours, count(*) FILTER (WHERE v.status = 'withheld') AS withheld_hours, "
-        f"min({_STATUS_RANK}) AS status_rank FROM release_values v WHERE {where} "
+        f"CASE min({_STATUS_RANK}) {status_of_rank} END AS status FROM release_values v WHERE {where} "
         "GROUP BY v.station_id, day, v.parameter"
     )
-    found = con.execute(f"SELECT count(*) FROM ({grouped})", args).fetchone()[0]
-    df = con.execute(
-        f"SELECT * FROM ({grouped}) ORDER BY station_id, parameter, day LIMIT ? OFFSET ?",
-        [*args, limit, offset],
-    ).df()
-    df["status"] = df["status_rank"].map(dict(enumerate(RELEASE_STATUSES, start=1)))
-    return df.drop(columns="status_rank"), int(found)
+    return _page_with_total(con, grouped, "station_id, parameter, day", args, limit, offset)
 
 
 def latest_current(con: duckdb.DuckDBPyConnection, station_ids: list[str], parameters: list[str],
                    window_days: int = 7) -> pd.DataFrame:
     """Latest current released value per station and parameter (withheld values skipped), looking
     back ``window_days`` from the newest released hour (zone maps skip older row groups)."""
-    newest = con.execute(f"SELECT max(v.ts) FROM release_values v WHERE {_CURRENT}").fetchone()
+    newest = con.execute("SELECT max(ts) FROM release_values").fetchone()  # every value has one current version
     if not newest or newest[0] is None:
         return pd.DataFrame(columns=["station_id", "parameter", "ts", "value", "status", "version"])
     since = newest[0] - pd.Timedelta(days=window_days).to_pytimedelta()
+    stations_sql, stations_args = _in("v.station_id", station_ids)
+    params_sql, params_args = _in("v.parameter", parameters)
     return con.execute(
         "SELECT v.station_id, v.parameter, max(v.ts) AS ts, arg_max(v.value, v.ts) AS value, "
         "arg_max(v.status, v.ts) AS status, arg_max(v.version, v.ts) AS version FROM release_values v "
-        f"WHERE {_CURRENT} AND v.status <> 'withheld' AND v.ts >= ? AND v.station_id IN (SELECT unnest(?)) "
-        "AND v.parameter IN (SELECT unnest(?)) GROUP BY v.station_id, v.parameter ORDER BY 1, 2",
-        [since, list(station_ids), list(parameters)],
+        f"WHERE {_CURRENT} AND v.status <> 'withheld' AND v.ts >= ? AND {stations_sql} "
+        f"AND {params_sql} GROUP BY v.station_id, v.parameter ORDER BY 1, 2",
+        [since, *stations_args, *params_args],
     ).df()
 
 
@@ -330,9 +369,11 @@ def insert_api_key(con: duckdb.DuckDBPyConnection, key_id: str, dept: str, scope
 
 
 def api_key_row(con: duckdb.DuckDBPyConnection, key_id: str) -> dict | None:
-    """The key's stored row (hash, scopes, limit) when it exists and is not revoked."""
-    df = con.execute("SELECT * FROM api_keys WHERE key_id = ? AND revoked_at IS NULL", [key_id]).df()
-    return None if df.empty else df.iloc[0].to_dict()
+    """The key's stored row (hash, scopes, limit) when it exists and is not revoked (one row fetch,
+    no data frame: it runs on every keyed call)."""
+    cursor = con.execute("SELECT * FROM api_keys WHERE key_id = ? AND revoked_at IS NULL", [key_id])
+    row = cursor.fetchone()
+    return None if row is None else dict(zip([d[0] for d in cursor.description], row, strict=True))
 
 
 def list_api_keys(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:

@@ -10,7 +10,7 @@ Swagger UI files served from the ``swagger-ui-bundle`` package (no CDN: works of
 Access: anonymous callers read released data at ``anon_rate_per_min`` per client address; a
 department key (header ``X-API-Key``, see :mod:`envtrust.api.keys`) has its own limit and scopes.
 Over the limit: 429 with ``Retry-After``. Every call made with a key (accepted or refused) is
-appended to the audit trail (``data.audit.append``). Errors under ``/api/`` are JSON
+appended to the audit trail before its answer leaves, in group commits (:mod:`envtrust.api.auditlog`). Errors under ``/api/`` are JSON
 ``{code, status, message, errors}``.
 """
 
@@ -23,7 +23,6 @@ from flask import g, request
 from flask_smorest import Api, abort
 from werkzeug.exceptions import HTTPException
 
-from data import audit as audit_trail
 from envtrust.api import keys
 from envtrust.api.context import DEFAULT_ANON_RATE_PER_MIN, ApiState, api_cursor, api_state, close_cursor
 from envtrust.api.views import make_blueprint
@@ -94,8 +93,7 @@ def _log_keyed_call(response: flask.Response) -> flask.Response:
         key = g.get("api_key")
         detail = {"query": request.query_string.decode("utf-8", "replace")[:1000], "status": response.status_code,
                   "dept": key.dept if key else None, "address": request.remote_addr}
-        with api_state().audit_lock:
-            audit_trail.append(api_cursor(), actor, "api_call", subject=request.path[:300], detail=detail)
+        api_state().audit_log.append(api_cursor, (actor, "api_call", request.path[:300], detail))
     return response
 
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
 
 import duckdb
 import flask
 from flask import g
 
+from envtrust.api.auditlog import GroupCommitLog
 from envtrust.api.limits import RateLimiter
 
 EXTENSION_KEY = "envtrust_api"
@@ -23,7 +23,7 @@ class ApiState:
     con: duckdb.DuckDBPyConnection
     anon_rate_per_min: int = DEFAULT_ANON_RATE_PER_MIN
     limiter: RateLimiter = field(default_factory=RateLimiter)
-    audit_lock: threading.Lock = field(default_factory=threading.Lock)
+    audit_log: GroupCommitLog = field(default_factory=GroupCommitLog)
 
 
 def api_state(app: flask.Flask | None = None) -> ApiState:

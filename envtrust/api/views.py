@@ -9,8 +9,11 @@ reviews. Answers are built as JSON (or CSV) directly from DataFrames - the schem
 
 from __future__ import annotations
 
+import csv
 import io
 import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import flask
 import marshmallow as ma
@@ -57,8 +60,20 @@ def _split(text: str | None) -> list[str] | None:
     return None if text is None else [t for t in text.split(",") if t]
 
 
+@dataclass(frozen=True)
+class Locations:
+    """The official locations a query names: their ids (in id order) and the kinds among them."""
+
+    ids: list[str]
+    kinds: list[str]
+
+
+def _locations(rows: list[tuple[str, str]]) -> Locations:
+    return Locations([sid for sid, _ in rows], sorted({kind for _, kind in rows}))
+
+
 def resolve_locations(location: str | None, city: str | None, kind: str | None = None,
-                      required: bool = True) -> pd.DataFrame:
+                      required: bool = True) -> Locations:
     """The official locations a query names; unknown ids are a 400 naming them."""
     con = api_cursor()
     kinds = (kind,) if kind else sql.OFFICIAL_KINDS
@@ -66,19 +81,19 @@ def resolve_locations(location: str | None, city: str | None, kind: str | None =
     if ids is not None:
         if len(ids) > MAX_LOCATIONS:
             abort(400, message=f"at most {MAX_LOCATIONS} locations per request, not {len(ids)}")
-        rows = sql.location_rows(con, kinds, station_ids=ids, city=city)
-        unknown = sorted(set(ids) - set(rows["station_id"]))
+        rows = sql.location_kinds(con, kinds, station_ids=ids, city=city)
+        unknown = sorted(set(ids) - {sid for sid, _ in rows})
         if unknown:
             abort(400, message=f"unknown location(s): {', '.join(unknown)} (see /api/v1/locations)")
-        return rows
+        return _locations(rows)
     if city is not None:
-        rows = sql.location_rows(con, kinds, city=city)
-        if rows.empty:
+        rows = sql.location_kinds(con, kinds, city=city)
+        if not rows:
             abort(400, message=f"no official location in city {city!r} (see /api/v1/locations)")
-        return rows
+        return _locations(rows)
     if required:
         abort(400, message="give location=ID[,ID...] or city=NAME")
-    return sql.location_rows(con, kinds)
+    return _locations(sql.location_kinds(con, kinds))
 
 
 def resolve_parameters(text: str | None, kinds) -> list[str]:
@@ -140,7 +155,11 @@ def _json(payload: dict) -> flask.Response:
 def _csv(frame: pd.DataFrame, found: int) -> flask.Response:
     buf = io.StringIO()
     frame.to_csv(buf, index=False)
-    response = flask.current_app.response_class(buf.getvalue(), mimetype="text/csv")
+    return _csv_response(buf.getvalue(), found)
+
+
+def _csv_response(text: str, found: int) -> flask.Response:
+    response = flask.current_app.response_class(text, mimetype="text/csv")
     response.headers["X-Total-Count"] = str(found)
     response.headers["Content-Disposition"] = "inline; filename=envtrust.csv"
     return response
@@ -150,60 +169,67 @@ def _iso(series: pd.Series) -> pd.Series:
     return pd.to_datetime(series).dt.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _nullable(series: pd.Series) -> list:
-    return [None if pd.isna(v) else float(v) for v in series]
+#: the columns of a measurement row (CSV header; JSON nests the last three in ``coverage``)
+MEASUREMENT_COLUMNS: tuple[str, ...] = (
+    "location_id", "parameter", "unit", "period", "datetime_from", "datetime_to", "local_date", "value", "status",
+    "version", "expected_count", "observed_count", "withheld_count",
+)
+_UNITS = {name: p.unit for name, p in PARAMETERS.items()}
+_HOUR, _DAY_TD = timedelta(hours=1), timedelta(days=1)
+_CST = timedelta(hours=service.CST_UTC_OFFSET_H)
 
 
-def measurement_frame(df: pd.DataFrame, period: str) -> pd.DataFrame:
-    """Flat measurement rows (the CSV columns; JSON nests the coverage)."""
-    units = {p: PARAMETERS[p].unit for p in df["parameter"].unique()}
-    if period == "hour":
-        start = pd.to_datetime(df["ts"])
-        out = pd.DataFrame({"location_id": df["station_id"], "parameter": df["parameter"]})
-        out["unit"] = df["parameter"].map(units)
-        out["period"] = "hour"
-        out["datetime_from"] = _iso(start)
-        out["datetime_to"] = _iso(start + pd.Timedelta(hours=1))
-        out["local_date"] = None
-        out["value"] = df["value"]
-        out["status"] = df["status"]
-        out["version"] = df["version"].astype(int)
-        out["expected_count"] = 1
-        out["observed_count"] = df["value"].notna().astype(int)
-        out["withheld_count"] = (df["status"] == "withheld").astype(int)
-        return out
-    local = pd.to_datetime(df["day"])
-    start = local - pd.Timedelta(hours=service.CST_UTC_OFFSET_H)
-    out = pd.DataFrame({"location_id": df["station_id"], "parameter": df["parameter"]})
-    out["unit"] = df["parameter"].map(units)
-    out["period"] = "day"
-    out["datetime_from"] = _iso(start)
-    out["datetime_to"] = _iso(start + DAY)
-    out["local_date"] = local.dt.strftime("%Y-%m-%d")
-    out["value"] = df["value"]
-    out["status"] = df["status"]
-    out["version"] = None
-    out["expected_count"] = 24
-    out["observed_count"] = df["observed_hours"].astype(int)
-    out["withheld_count"] = df["withheld_hours"].astype(int)
+def _utc_text(ts: datetime) -> str:
+    return ts.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _number(value) -> float | None:
+    return None if value is None or value != value else float(value)  # NaN != NaN
+
+
+def hourly_rows(rows: list[tuple]) -> list[tuple]:
+    """Measurement rows (:data:`MEASUREMENT_COLUMNS`) of current hourly values (station_id, ts,
+    parameter, value, status, version). Plain tuples: one request builds up to 1,000 of them, and
+    pandas per request cost more than the query (benchmarks/RESULTS.md); the time texts are made
+    once per distinct hour."""
+    hours: dict[datetime, tuple[str, str]] = {}
+    out = []
+    for sid, ts, param, value, status, version in rows:
+        span = hours.get(ts)
+        if span is None:
+            span = hours[ts] = (_utc_text(ts), _utc_text(ts + _HOUR))
+        out.append((sid, param, _UNITS.get(param), "hour", span[0], span[1], None, _number(value), status,
+                    int(version), 1, 0 if value is None else 1, 1 if status == "withheld" else 0))
     return out
 
 
-def measurement_records(flat: pd.DataFrame) -> list[dict]:
-    records = []
-    values = _nullable(flat["value"])
-    for row, value in zip(flat.itertuples(index=False), values, strict=True):
-        expected = int(row.expected_count)
-        records.append({
-            "location_id": row.location_id, "parameter": row.parameter, "unit": row.unit, "period": row.period,
-            "datetime_from": row.datetime_from, "datetime_to": row.datetime_to, "local_date": row.local_date,
-            "value": value, "status": row.status,
-            "version": None if row.version is None or pd.isna(row.version) else int(row.version),
-            "coverage": {"expected_count": expected, "observed_count": int(row.observed_count),
-                         "withheld_count": int(row.withheld_count),
-                         "percent_complete": round(100.0 * int(row.observed_count) / expected, 1)},
-        })
-    return records
+def daily_rows(rows: list[tuple]) -> list[tuple]:
+    """Measurement rows of CST-day means (station_id, day, parameter, value, observed_hours,
+    withheld_hours, status)."""
+    out = []
+    for sid, day, param, value, observed, withheld, status in rows:
+        start = datetime(day.year, day.month, day.day) - _CST
+        out.append((sid, param, _UNITS.get(param), "day", _utc_text(start), _utc_text(start + _DAY_TD),
+                    day.isoformat(), _number(value), status, None, 24, int(observed), int(withheld)))
+    return out
+
+
+def measurement_records(rows: list[tuple]) -> list[dict]:
+    """JSON results of measurement rows: coverage nested, with the percentage of hours observed."""
+    return [{"location_id": sid, "parameter": param, "unit": unit, "period": period, "datetime_from": t0,
+             "datetime_to": t1, "local_date": local, "value": value, "status": status, "version": version,
+             "coverage": {"expected_count": expected, "observed_count": observed, "withheld_count": withheld,
+                          "percent_complete": round(100.0 * observed / expected, 1)}}
+            for (sid, param, unit, period, t0, t1, local, value, status, version, expected, observed, withheld)
+            in rows]
+
+
+def _csv_rows(columns: tuple[str, ...], rows: list[tuple], found: int) -> flask.Response:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows(rows)
+    return _csv_response(buf.getvalue(), found)
 
 
 def location_record(row, kinds_params: dict[str, list[dict]]) -> dict:
@@ -278,18 +304,19 @@ def make_blueprint() -> ApiBlueprint:
                      date_to: str | None = None, status: str | None = None):
         """Released hourly values or CST-day means, with release status and coverage."""
         rows = resolve_locations(location, city)
-        params = resolve_parameters(parameter, rows["kind"].unique())
+        params = resolve_parameters(parameter, rows.kinds)
         start, end = resolve_period(date_from, date_to, local_days=period == "day")
         statuses = (status,) if status else sql.RELEASE_STATUSES
-        ids = rows["station_id"].tolist()
+        ids = rows.ids
         offset = (page - 1) * limit
         if period == "hour":
-            df, found = sql.current_hourly(api_cursor(), ids, params, start, end, statuses, limit, offset)
+            found_rows, found = sql.current_hourly(api_cursor(), ids, params, start, end, statuses, limit, offset)
+            flat = hourly_rows(found_rows)
         else:
-            df, found = sql.current_daily(api_cursor(), ids, params, start, end, statuses, limit, offset)
-        flat = measurement_frame(df, period)
+            found_rows, found = sql.current_daily(api_cursor(), ids, params, start, end, statuses, limit, offset)
+            flat = daily_rows(found_rows)
         if format == "csv":
-            return _csv(flat, found)
+            return _csv_rows(MEASUREMENT_COLUMNS, flat, found)
         return _json({"meta": _meta(found, limit, page), "results": measurement_records(flat)})
 
     @blp.route("/measurements/history")
@@ -301,9 +328,9 @@ def make_blueprint() -> ApiBlueprint:
         """Every version of the released hourly values, with the change notes (scope ``history``)."""
         require_scope("history")
         rows = resolve_locations(location, None)
-        params = resolve_parameters(parameter, rows["kind"].unique())
+        params = resolve_parameters(parameter, rows.kinds)
         start, end = resolve_period(date_from, date_to)
-        df, found = sql.value_history(api_cursor(), rows["station_id"].tolist(), params, start, end, limit,
+        df, found = sql.value_history(api_cursor(), rows.ids, params, start, end, limit,
                                       (page - 1) * limit)
         results = [{
             "location_id": r.station_id, "parameter": r.parameter,
@@ -322,8 +349,8 @@ def make_blueprint() -> ApiBlueprint:
                kind: str | None = None, parameter: str | None = None):
         """The latest released value per location and parameter (withheld values skipped)."""
         rows = resolve_locations(location, city, kind, required=False)
-        params = resolve_parameters(parameter, rows["kind"].unique() if len(rows) else sql.OFFICIAL_KINDS)
-        df = sql.latest_current(api_cursor(), rows["station_id"].tolist(), params)
+        params = resolve_parameters(parameter, rows.kinds or sql.OFFICIAL_KINDS)
+        df = sql.latest_current(api_cursor(), rows.ids, params)
         found = len(df)
         df = df.iloc[(page - 1) * limit: page * limit]
         flat = pd.DataFrame({"location_id": df["station_id"], "parameter": df["parameter"],

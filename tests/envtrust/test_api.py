@@ -146,6 +146,47 @@ def test_bad_parameters_answer_400_with_a_clear_message(live, query, says):
     assert answer["code"] == 400 and says in answer["message"], answer
 
 
+@pytest.mark.parametrize("path, says", [
+    ("/api/v1/latest?location=NOPE", "unknown location(s): NOPE"),
+    ("/api/v1/latest?location=M0001", "unknown location(s): M0001"),  # a micro-station is not public
+    ("/api/v1/latest?limit=5000", "limit: Must be greater than or equal to 1 and less than or equal to 1000"),
+    ("/api/v1/latest?kind=polluter_outlet", "kind:"),
+    ("/api/v1/latest?parameter=PM2.5'--", "parameter:"),
+    ("/api/v1/locations?limit=1001", "limit:"),
+    ("/api/v1/locations?page=0", "page:"),
+    ("/api/v1/locations?city=%E5%8C%97%E4%BA%AC%E5%B8%82%27%3B%20DROP%20TABLE%20stations--", "city:"),
+    ("/api/v1/measurements?location=1001A&limit=abc", "limit: Not a valid integer"),
+    ("/api/v1/measurements?location=1001A&status=unaudited", "status:"),
+    ("/api/v1/measurements?location=1001A&status=preliminary'%20OR%201=1", "status:"),
+    ("/api/v1/measurements?location=1001A&format=xlsx", "format:"),
+    ("/api/v1/measurements?location=1001A&date_from=2017-01-10T12:00Z&date_to=2017-01-10T11:00Z", "is after date_to"),
+    ("/api/v1/measurements?location=1001A&period=day&date_from=2017-01-10&date_to=2017-01-09", "is after date_to"),
+    ("/api/v1/measurements?location=1001A&date_from=2017-01-01%27%20OR%20%271%27=%271", "date_from:"),
+    ("/api/v1/measurements?location=" + ",".join(["1001A"] * 501), "at most 500 locations"),
+    ("/api/v1/measurements?location=1001A,NOPE,ALSO", "unknown location(s): ALSO, NOPE"),
+    ("/api/v1/rankings/cities?date=2017-02-30", "date:"),
+    ("/api/v1/rankings/cities?date=2017-01-10&order_by=score", "order_by:"),
+    ("/api/v1/rankings/cities", "date: Missing data for required field"),
+    ("/api/v1/rankings/cities?date=2017-01-10%3BSELECT", "date:"),
+])
+def test_bad_parameters_on_every_route_answer_400(live, path, says):
+    base, _, _ = live
+    answer = get_json(base + path, expect=400)
+    assert answer["code"] == 400 and answer["status"] == "Bad Request" and says in answer["message"], answer
+    assert not any(word in json.dumps(answer, ensure_ascii=False) for word in INTERNAL_WORDS)
+
+
+def test_bad_parameters_on_the_history_route_answer_400_after_the_key_check(live):
+    base, tokens, _ = live
+    key = tokens["historian"]
+    inverted = get_json(base + "/api/v1/measurements/history?location=1001A&date_from=2017-01-10&"
+                               "date_to=2017-01-09", key, expect=400)
+    assert "is after date_to" in inverted["message"]
+    assert "unknown location(s): NOPE" in get_json(base + "/api/v1/measurements/history?location=NOPE", key,
+                                                    expect=400)["message"]
+    assert get_json(base + "/api/v1/measurements/history?location=1001A&limit=1001", key, expect=400)["code"] == 400
+
+
 def test_the_docs_page_and_its_assets_are_served_locally(live):
     base, _, _ = live
     status, _, page = get(base + "/api/v1/docs")
@@ -223,6 +264,50 @@ def test_over_the_limit_a_client_gets_429_with_retry_after(live):
         assert get(base + "/api/v1/parameters", tokens["reader"])[0] == 200  # a key has its own limit
     finally:
         state.anon_rate_per_min = saved
+
+
+def test_429_on_a_data_route_counts_down_and_clears_after_the_window(live):
+    """A fixed window: over the limit every call answers 429 with the seconds left in the window,
+    the data route is not queried, and the call after the window passes again (the limiter's
+    clock is moved forward instead of waiting a minute)."""
+    from envtrust.api.limits import RateLimiter
+
+    base, tokens, server = live
+    state = server.extensions["envtrust_api"]
+    now = [1000.0]
+    saved_limiter, saved_rate = state.limiter, state.anon_rate_per_min
+    state.limiter, state.anon_rate_per_min = RateLimiter(clock=lambda: now[0]), 2
+    try:
+        url = base + "/api/v1/measurements?location=1001A&limit=1"
+        assert [get(url)[0] for _ in range(2)] == [200, 200]
+        now[0] += 15.2
+        status, headers, body = get(url)
+        assert status == 429 and headers["Retry-After"] == "45"
+        answer = json.loads(body)
+        assert answer["code"] == 429 and "retry in 45 s" in answer["message"] and "results" not in answer
+        now[0] += 40.0
+        status, headers, _ = get(url)
+        assert status == 429 and headers["Retry-After"] == "5"
+        now[0] += 5.0
+        assert get(url)[0] == 200  # a new window
+        assert get(url, tokens["reader"])[0] == 200  # a key never shares the anonymous window
+    finally:
+        state.limiter, state.anon_rate_per_min = saved_limiter, saved_rate
+
+
+def test_a_refused_keyed_call_over_the_limit_is_still_audited(live):
+    base, tokens, server = live
+    cur = server.extensions["envtrust"].con.cursor()
+    key_id = keys.key_id_of(tokens["slow"])
+
+    def logged_429() -> int:
+        rows = cur.execute("SELECT detail_json FROM audit_log WHERE actor = ?", [f"apikey:{key_id}"]).fetchall()
+        return sum(json.loads(r[0])["status"] == 429 for r in rows)
+
+    before = logged_429()
+    for _ in range(4):
+        get(base + "/api/v1/parameters", tokens["slow"])
+    assert logged_429() >= before + 1
 
 
 # ---------------------------------------------------------------- public isolation
