@@ -352,3 +352,17 @@ def scoring_state(con: duckdb.DuckDBPyConnection) -> dict | None:
         return None
     keys = ("scored_from", "scored_to", "run_id", "mode", "finished_at")
     return dict(zip(keys, row[0], strict=True)) | {"batches_waiting": len(unscored_batches(con))}
+
+# ---------------------------------------------------------------- analysts' verdicts as labels
+
+def load_verdict_labels(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Analysts' verdicts the next run learns from (``analytics.verdicts.LABEL_COLUMNS``): the
+    latest review of each event when it is ``confirmed`` or ``false_alarm`` (a later ``reopened``
+    withdraws it), with the station, kind, hours and fired models the review recorded. Case
+    outcomes arrive here too: closing a case as 误报 or deciding a penalty reviews its events."""
+    return con.execute(
+        'SELECT station_id, kind, start, "end", verdict, models_json AS models FROM ('
+        "  SELECT *, row_number() OVER (PARTITION BY event_id ORDER BY reviewed_at DESC, rowid DESC) AS latest FROM event_reviews"
+        ") WHERE latest = 1 AND verdict IN ('confirmed', 'false_alarm') AND station_id IS NOT NULL "
+        "ORDER BY station_id, start"
+    ).fetchdf()

@@ -683,7 +683,12 @@ def record_review(con: Con, event_id: str, verdict: str, comment: str | None, us
     when = at or datetime.now(UTC).replace(tzinfo=None, microsecond=0)
     comment = (comment or "").strip()[:2000] or None
     with log_transaction(con):  # the review and its audit entry land together or not at all
-        con.execute("INSERT INTO event_reviews VALUES (?, ?, ?, ?, ?)", [event_id, verdict, comment, username, when])
+        # the review keeps what it judged (station, kind, hours, models): the engine's label
+        # outlives the event row, which the next scoring run replaces
+        con.execute('INSERT INTO event_reviews (event_id, verdict, comment, username, reviewed_at, station_id, kind, '
+                    'start, "end", models_json) SELECT ?, ?, ?, ?, ?, station_id, kind, start, "end", '
+                    "CAST(json_extract(evidence_json, '$.models') AS VARCHAR) FROM events WHERE event_id = ?",
+                    [event_id, verdict, comment, username, when, event_id])
         con.execute("UPDATE events SET status = ? WHERE event_id = ?", [status, event_id])
         audit.append_within(con, username, "event_review", event_id, {"verdict": verdict, "comment": comment})
     return status

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import contextlib
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 
 from analytics.pipeline import load_pipeline, score_blocks
+from analytics.verdicts import fit_verdicts
 from data.scoring import (
     ScoringInputError,
     batches_span,
@@ -23,6 +24,7 @@ from data.scoring import (
     latest_reading_ts,
     load_readings,
     load_station_table,
+    load_verdict_labels,
     new_run_id,
     record_scoring_state,
     save_run,
@@ -60,6 +62,7 @@ def score_store(con: duckdb.DuckDBPyConnection, pipeline="default", progress: bo
     """
     t0 = time.perf_counter()
     pipe = load_pipeline(pipeline) if isinstance(pipeline, (str, Path)) else pipeline
+    pipe = replace(pipe, verdicts=fit_verdicts(load_verdict_labels(con)))  # analysts' verdicts teach the run
     stations = load_station_table(con)
     cutoff = None
     if last_days is not None:

@@ -470,3 +470,36 @@ def own_events_at_workload(events: pd.DataFrame, truth_events: pd.DataFrame, gri
                         "unmatched_per_station_month": float(unmatched_cum[k - 1]) / sm if sm else float("nan")}
                        for k in ks]
     return out
+
+
+def unmatched_for_recall(events: pd.DataFrame, truth_events: pd.DataFrame, grid: pd.DataFrame, recall: float,
+                         tolerance_h: int = DEFAULT_TOLERANCE_H) -> float:
+    """Unmatched own events per station-month an analyst reads, from the top of the list, before
+    the events read catch ``recall`` of the truth events (inf when the whole list never does).
+    Compares two event lists at the same recall (e.g. before and after analysts' verdicts)."""
+    sm = station_months(grid)
+    n_truth = len(truth_events)
+    if not n_truth or recall <= 0:
+        return 0.0
+    if events is None or events.empty:
+        return float("inf")
+    ev = events.iloc[event_rank_order(events)].reset_index(drop=True)
+    matched, per_truth, _ = match_events(ev, truth_events, tolerance_h)
+    first_rank = np.sort(np.array([min(ix) if ix else np.iinfo(np.int64).max for ix in per_truth], dtype=np.int64))
+    need = int(np.ceil(recall * n_truth - 1e-9))
+    if need > n_truth or first_rank[need - 1] == np.iinfo(np.int64).max:
+        return float("inf")
+    k = int(first_rank[need - 1]) + 1  # read through the event that catches the need-th truth event
+    return float((~matched[:k]).sum()) / sm if sm else float("nan")
+
+
+def reviewed_prefix(events: pd.DataFrame, truth_events: pd.DataFrame, grid: pd.DataFrame, rate: float,
+                    tolerance_h: int = DEFAULT_TOLERANCE_H) -> tuple[pd.DataFrame, np.ndarray]:
+    """The events an analyst working at ``rate`` unmatched events per station-month reads (from the
+    top of the list) and whether each matches a truth event: what a replay of verdicts labels."""
+    if events is None or events.empty:
+        return events, np.zeros(0, dtype=bool)
+    ev = events.iloc[event_rank_order(events)].reset_index(drop=True)
+    matched, _, _ = match_events(ev, truth_events, tolerance_h)
+    k = int(np.searchsorted(np.cumsum(~matched), rate * station_months(grid), side="right"))
+    return ev.iloc[:k].reset_index(drop=True), matched[:k]

@@ -25,6 +25,7 @@ from analytics.detectors.base import InputError
 from analytics.ensemble import FITTED, EnsembleSettings
 from analytics.events import EventSettings
 from analytics.registry import Registry, default_registry
+from analytics.verdicts import VerdictCalibration
 from analytics.vocabulary import PARAMETERS, STATION_KINDS
 
 PIPELINE_DIR = Path(__file__).resolve().parent.parent / "pipelines"
@@ -76,6 +77,8 @@ class Pipeline:
     # often than reference stations) also learn their event thresholds in the run
     calibrated_station_kinds: tuple[str, ...] = ("air_station",)
     source: str = field(default="", metadata=NOT_CONFIGURED)  # the TOML it was read from
+    # analysts' verdicts installed for a run (analytics.verdicts.VerdictCalibration); never from a TOML
+    verdicts: VerdictCalibration | None = field(default=None, metadata=NOT_CONFIGURED)
     # the calibration's false-event budget
     false_events_per_station_month: float = field(default=0.1, metadata=FITTED)
 

@@ -24,6 +24,7 @@ from analytics.pipeline.load import load_pipeline
 from analytics.pipeline.thresholds import in_run_thresholds
 from analytics.registry import Registry, default_registry
 from analytics.stacking import learned_order
+from analytics.verdicts import apply_verdicts
 from analytics.vocabulary import PARAMETERS
 
 # detectors run in a worker thread (they release the GIL); they must only read the panel cache
@@ -144,6 +145,8 @@ def scoring_surprise(panel, raw: dict[str, np.ndarray], pipe: Pipeline,
     if context.any():
         for name in surprise:
             surprise[name] = np.where(context[None, None, :], 0.0, surprise[name])
+    # analysts' verdicts: models that raised false alarms at a station count less there
+    surprise = apply_verdicts(surprise, panel.stations["station_id"].to_numpy(), pipe.verdicts)
     return surprise, scored, uncal
 
 

@@ -38,6 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pipeline", default="default",
                         help="the envtrust pipeline evaluated: a TOML file, a folder holding default.toml (as written "
                              "by --fit-combiner --pipeline-dir), or a name in analytics/pipelines/ (default: default)")
+    parser.add_argument("--no-replay-verdicts", action="store_true",
+                        help="skip the verdict replay (the development split's simulated analyst verdicts "
+                             "installed for a second envtrust run on held-out)")
     parser.add_argument("--fit-combiner", action="store_true",
                         help="instead of evaluating: fit the learned combiner on the DEVELOPMENT split (injection "
                              "seeds the evaluation never uses), write analytics/pipelines/default.combiner.json and "
@@ -78,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         report = run_evaluation(data_dir=args.data_dir, quick=args.quick, seed=args.seed,
                                 n_per_kind=args.n_per_kind, methods=methods, networks=args.networks,
-                                pipeline=args.pipeline,
+                                pipeline=args.pipeline, replay_verdicts=not args.no_replay_verdicts,
                                 progress=lambda msg: print(msg, file=sys.stderr, flush=True))
     except (FileNotFoundError, ValueError) as exc:
         raise UserError(str(exc)) from None

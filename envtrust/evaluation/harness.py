@@ -40,14 +40,17 @@ from analytics.evaluation.metrics import (
     label_grid,
     own_events_at_workload,
     recall_at_false_alarm_rates,
+    reviewed_prefix,
     score_metrics,
     station_hour_grid,
     station_months,
     to_station_hours,
+    unmatched_for_recall,
 )
 from analytics.events import DATA_GAP_KIND
 from analytics.pipeline import PIPELINE_DIR, load_pipeline, score_partition
 from analytics.timeconv import CST_OFFSET
+from analytics.verdicts import VerdictCalibration, fit_verdicts, simulated_verdicts
 from data.adapters.beijing import read_prsa_pollutants
 from data.adapters.cnemc import read_cnemc_day, read_cnemc_station_list
 from data.synthetic.polluters import generate_polluters, polluter_outlets
@@ -168,10 +171,13 @@ def _engine_station_hours(result, grid: pd.DataFrame, below_alarm: float | None 
 
 
 def run_engine(readings: pd.DataFrame, stations: pd.DataFrame, grid: pd.DataFrame,
-               pipeline: str = "default") -> MethodRun:
-    """Score with envtrust's pipeline (``score_partition``); wall time includes loading it."""
+               pipeline: str = "default", verdicts: VerdictCalibration | None = None) -> MethodRun:
+    """Score with envtrust's pipeline (``score_partition``), with analysts' ``verdicts`` installed
+    when given; wall time includes loading it."""
     t0 = time.perf_counter()
     pipe = load_pipeline(pipeline)
+    if verdicts is not None:
+        pipe = replace(pipe, verdicts=verdicts)
     result = score_partition(readings, stations, pipe)
     wall = time.perf_counter() - t0
     below = None
@@ -315,10 +321,13 @@ def parse_networks(networks) -> list[str]:
 
 def evaluate_network(readings: pd.DataFrame, stations: pd.DataFrame, kinds: tuple[str, ...], n_per_kind: int,
                      seed: int, methods: list[str], progress: Callable[[str], None],
-                     pipeline: str | Path = "default") -> dict:
-    """Inject, score with every method, measure. Returns the metrics per method plus the truth.
+                     pipeline: str | Path = "default", verdicts: VerdictCalibration | None = None) -> dict:
+    """Inject, score with every method, measure. Returns the metrics per method plus the truth and
+    (``_labels``) the verdicts an analyst who knew the truth would give envtrust's events.
 
     ``pipeline``: the envtrust pipeline scored (a name in analytics/pipelines/ or a TOML path).
+    ``verdicts``: labels from another split (the development one) replayed: envtrust is scored a
+    second time with them installed and ``verdict_replay`` compares the two event lists.
     """
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -352,11 +361,40 @@ def evaluate_network(readings: pd.DataFrame, stations: pd.DataFrame, kinds: tupl
             m["own_events"]["workload"] = own_events_at_workload(run.events, truth, grid)
             m["own_events"]["data_gaps"] = run.data_gaps
             m["own_events"]["data_gaps_per_station_month"] = run.data_gaps / station_months(grid)
+            reviewed, matched = reviewed_prefix(run.events, truth, grid, REVIEW_RATE)
+            out["_labels"] = simulated_verdicts(reviewed, matched)
+            if verdicts is not None and verdicts.penalty:
+                progress(f"  {name} with {verdicts.labels} replayed verdicts ...")
+                again = run_engine(injected, stations, grid, pipeline=str(pipeline), verdicts=verdicts)
+                m["verdict_replay"] = verdict_replay(run.events, again, truth, grid, verdicts)
         out["methods"][name] = m
         wl = m["at_workload"][f"{WORKLOAD_RATES[0]:g}"]["recall"]
         progress(f"  {name}: AP {m['ap']:.3f}, recall@1% {m['event_recall']:.3f}, "
                  f"recall@{WORKLOAD_RATES[0]:g} false seg./stn-month {wl:.3f}, {run.wall_s:.1f} s")
     out["_truth"] = truth
+    return out
+
+
+#: the replayed analyst reviews the top of the list up to this many unmatched events per station-month
+REVIEW_RATE = WORKLOAD_RATES[-1]
+
+
+def verdict_replay(before: pd.DataFrame, after: MethodRun, truth: pd.DataFrame, grid: pd.DataFrame,
+                   verdicts: VerdictCalibration) -> dict:
+    """Own events without and with replayed verdicts: unmatched events per station-month at the
+    recall the list without verdicts reaches at each workload rate (the fall is the verdicts' effect),
+    and the workload figures with verdicts."""
+    wl_before = own_events_at_workload(before, truth, grid)["at_rate"]
+    wl_after = own_events_at_workload(after.events, truth, grid)
+    out = {"labels": verdicts.labels, "false_alarm_labels": verdicts.false_alarms,
+           "penalised_station_models": len(verdicts.penalty), "at_rate": {}, "with_verdicts": wl_after,
+           "wall_s": round(after.wall_s, 2)}
+    for rate, w in wl_before.items():
+        u0 = w["unmatched_per_station_month"]
+        u1 = unmatched_for_recall(after.events, truth, grid, w["recall"])
+        out["at_rate"][rate] = {"recall": w["recall"], "unmatched_before": u0, "unmatched_after": u1,
+                                "fall": (1.0 - u1 / u0) if u0 > 0 and np.isfinite(u1) else None,
+                                "recall_after_at_rate": wl_after["at_rate"][rate]["recall"]}
     return out
 
 
@@ -387,15 +425,17 @@ def national_day(sample_dir: Path, top: int = 10, pipeline: str | Path = "defaul
 def run_evaluation(data_dir: str | Path | None = None, quick: bool = False, seed: int = 0,
                    n_per_kind: int | None = None, methods: list[str] | None = None,
                    progress: Callable[[str], None] | None = None, networks=None,
-                   pipeline: str | Path | None = "default") -> dict:
+                   pipeline: str | Path | None = "default", replay_verdicts: bool = True) -> dict:
     """The whole evaluation: both splits, the chosen networks (air = real Beijing, cems and water =
     the project's honest synthetic networks; default all three), all methods.
 
     ``data_dir``: the shared data folder (holding ``beijing_multisite_aq``) or a folder of PRSA
     files; default from settings; ``quick`` forces the shipped sample. ``networks``: comma list or
     sequence from air, cems, water. ``pipeline``: the envtrust pipeline evaluated (name in
-    analytics/pipelines/, a TOML path, or a folder holding default.toml). Returns a JSON-able
-    report. Bad options raise ValueError/FileNotFoundError with the reason.
+    analytics/pipelines/, a TOML path, or a folder holding default.toml). ``replay_verdicts``: the
+    verdicts an analyst would give envtrust's development events (matched = confirmed, else false
+    alarm, read at ``REVIEW_RATE``) are installed for a second held-out run (``verdict_replay``).
+    Returns a JSON-able report. Bad options raise ValueError/FileNotFoundError with the reason.
     """
     progress = progress or (lambda msg: None)
     settings = load_settings()
@@ -425,6 +465,14 @@ def run_evaluation(data_dir: str | Path | None = None, quick: bool = False, seed
         "splits": {},
     }
     truths = {}
+    labels: dict[str, pd.DataFrame] = {}
+
+    def replayed(net: str, split_name: str) -> VerdictCalibration | None:
+        """The development split's simulated verdicts on ``net``, for the held-out split only."""
+        if not replay_verdicts or split_name != "held_out" or net not in labels:
+            return None
+        return fit_verdicts(labels[net])
+
     for k, split in enumerate(splits):
         entry: dict = {"start_cst": split.start_cst, "end_cst": split.end_cst, "purpose": split.purpose}
         truths[split.name] = {}
@@ -432,14 +480,14 @@ def run_evaluation(data_dir: str | Path | None = None, quick: bool = False, seed
             part = select_period(readings, split)
             progress(f"{split.name} ({split.start_cst} .. {split.end_cst} CST, {split.purpose}): air network")
             entry["air"] = evaluate_network(part, stations, AIR_KINDS, n_per_kind, seed * 1000 + 2 * k, methods,
-                                            progress, pipeline)
+                                            progress, pipeline, replayed("air", split.name))
             del part
         if "cems" in networks:
             progress(f"{split.name}: CEMS network")
             cems_r, cems_s, entry["cems_source"] = cems_network(split.start_cst, split.end_cst, seed * 1000 + 2 * k + 1,
                                                                 max_outlets=None if full else QUICK_MAX_OUTLETS)
             entry["cems"] = evaluate_network(cems_r, cems_s, CEMS_KINDS, n_per_kind, seed * 1000 + 2 * k + 1,
-                                             methods, progress, pipeline)
+                                             methods, progress, pipeline, replayed("cems", split.name))
             del cems_r
         if "water" in networks:
             progress(f"{split.name}: water network")
@@ -447,10 +495,13 @@ def run_evaluation(data_dir: str | Path | None = None, quick: bool = False, seed
             water_r, water_s, entry["water_source"] = water_network(split.start_cst, split.end_cst, water_seed,
                                                                     rain_mm=rain)
             entry["water"] = evaluate_network(water_r, water_s, WATER_KINDS, n_per_kind, water_seed, methods,
-                                              progress, pipeline)
+                                              progress, pipeline, replayed("water", split.name))
             del water_r
         for net in networks:
             truths[split.name][net] = entry[net].pop("_truth")
+            got = entry[net].pop("_labels", None)
+            if split.name == "development" and got is not None:
+                labels[net] = got
         report["splits"][split.name] = entry
     if "envtrust" in methods and "air" in networks:
         progress("national day 2017-01-01 (CNEMC)")
@@ -570,6 +621,7 @@ def _workload_tables(network: dict, kinds: list[str]) -> list[str]:
                          + " | ".join(_f(w["per_kind_recall"].get(k), 2) for k in kinds)
                          + f" | {_f(w['kind_accuracy'], 2)} | {_f(w['unmatched_per_station_month'], 2)} |")
         own = env["own_events"]
+        lines += _replay_lines(env.get("verdict_replay"))
         lines += ["", f"Data-completeness alarms (gaps with no sign of interference, a list of their own): "
                   f"{own.get('data_gaps', 0)} ({_f(own.get('data_gaps_per_station_month'), 2)} per station-month)."]
         curve = wl.get("pr_curve") or []
@@ -579,6 +631,23 @@ def _workload_tables(network: dict, kinds: list[str]) -> list[str]:
             lines += ["", "Event-level precision-recall (own events by rank): "
                       + "; ".join(f"top {p['events']}: P {_f(p['precision'], 2)} R {_f(p['recall'], 2)}"
                                   for p in pts)]
+    return lines
+
+
+def _replay_lines(replay: dict | None) -> list[str]:
+    """The verdict replay: unmatched events at the same recall without and with the development
+    split's simulated verdicts."""
+    if not replay:
+        return []
+    lines = ["", f"Analysts' verdicts replayed ({replay['labels']} development events reviewed, "
+             f"{replay['false_alarm_labels']} false alarms; {replay['penalised_station_models']} station-model "
+             "pairs lowered): unmatched events per station-month at the same recall:", "",
+             "| rate | recall | unmatched without verdicts | with verdicts | fall | recall at the rate with verdicts |",
+             "|---|---|---|---|---|---|"]
+    for rate, r in replay["at_rate"].items():
+        fall = "-" if r["fall"] is None else f"{r['fall']:.0%}"
+        lines.append(f"| {rate} | {_f(r['recall'])} | {_f(r['unmatched_before'], 3)} | {_f(r['unmatched_after'], 3)} | "
+                     f"{fall} | {_f(r['recall_after_at_rate'])} |")
     return lines
 
 
