@@ -340,12 +340,14 @@ def _describe(panel, s, a, b, combined, final, surprise, model_kinds, kinds, low
                 predicted[panel.parameters[p]] = round(float(np.median(e[ok])), 3)
     fired = {m: round(v, 2) for m, v in sorted(model_max.items(), key=lambda kv: -kv[1]) if v >= 2.0}
     hours = b - a + 1
-    if not kind_supported(kind, deviation):
+    network = STATION_NETWORK.get(str(panel.stations["kind"].iloc[s]), "air") if "kind" in panel.stations.columns \
+        else "air"
+    if not kind_supported(kind, deviation) or natural_runoff(kind, deviation, network):
         return None
     rank = rank_figure(typical, score, rarity_of, sl, deviation)
     gap_level = None
     if kind == "outage":
-        gap_level = gap_neighbour_level(panel, s, a, b)
+        gap_level = gap_neighbour_level(panel, s, a, b, EPISODE_PARAMETERS.get(network))
         if not gap_level["high"]:
             kind = DATA_GAP_KIND
     evidence = {"models": fired, "neighbours": nb_ids, "deviation_pct_vs_neighbours": deviation,
@@ -362,8 +364,6 @@ def _describe(panel, s, a, b, combined, final, surprise, model_kinds, kinds, low
     evidence["sentences"] = model_sentences(fired, deviation, predicted, hours, len(nb_ids), gap_level)
     evidence["series"] = event_series(panel, s, a, b, expected, deviation)
     name_zh = str(panel.stations["name"].iloc[s]) if "name" in panel.stations.columns else None
-    network = STATION_NETWORK.get(str(panel.stations["kind"].iloc[s]), "air") if "kind" in panel.stations.columns \
-        else "air"
     summary = summarise(name, kind, params, hours, deviation, name_zh if name_zh not in (None, "nan") else None,
                         network=network)
     event_id = f"{station_id}-{start:%Y%m%d%H}-{kind}"
@@ -403,10 +403,31 @@ def whole_gap_h(present_h: np.ndarray, a: int, b: int) -> tuple[int, int]:
     return a, b
 
 
-def gap_neighbour_level(panel: Panel, s: int, a: int, b: int) -> dict:
+#: parameters whose high level is a pollution episode, per network (all parameters where not listed):
+#: in a river, a gap while the neighbours read high DO, pH or conductivity is no sign of a hidden wave
+EPISODE_PARAMETERS: dict[str, tuple[str, ...]] = {"water": ("CODMn", "NH3-N", "TP", "TN")}
+#: a storm's runoff raises turbidity and particle-bound phosphorus and dilutes the dissolved ions
+#: (conductivity): a section showing all three against its neighbours is seeing rain, not tampering
+RUNOFF_MIN_TURBIDITY_PCT = 15.0
+RUNOFF_MIN_TP_PCT = 10.0
+RUNOFF_KINDS = ("spike", "drift")
+
+
+def natural_runoff(kind: str, deviation: dict[str, float], network: str) -> bool:
+    """Does a water event read like a storm's runoff (turbidity and TP well above the neighbours,
+    conductivity not above them)? Such an event is not raised as a spike or drift."""
+    if network != "water" or kind not in RUNOFF_KINDS:
+        return False
+    turbidity, tp, conductivity = (deviation.get(p) for p in ("turbidity", "TP", "conductivity"))
+    return (turbidity is not None and tp is not None and turbidity >= RUNOFF_MIN_TURBIDITY_PCT
+            and tp >= RUNOFF_MIN_TP_PCT and (conductivity is None or conductivity <= 0.0))
+
+
+def gap_neighbour_level(panel: Panel, s: int, a: int, b: int, parameters: tuple[str, ...] | None = None) -> dict:
     """How high the neighbours put the station while its data are missing (robust z of the
     neighbour prediction against the station's own level, median over the whole gap, max over
-    parameters; the predicted PM2.5's median over the gap when the network has it). ``high``: a sign of interference (a gap during an episode)."""
+    ``parameters`` (all when None); the predicted PM2.5's median over the gap when the network has
+    it). ``high``: a sign of interference (a gap during an episode)."""
     from analytics.detectors.base import log_values, nanmedian_quiet, robust_scale
 
     fit = panel.cache.get("spatial_fit")
@@ -421,6 +442,8 @@ def gap_neighbour_level(panel: Panel, s: int, a: int, b: int) -> dict:
         scale = robust_scale(y[None], axis=1, floor=0.05)[0, 0]
         z = (pred - centre[None, :]) / scale[None, :]
     z = np.where(missing & np.isfinite(z), z, np.nan)
+    if parameters is not None:
+        z[:, [panel.parameters[p] not in parameters for p in range(len(panel.parameters))]] = np.nan
     zmax = float(np.nanmax(nanmedian_quiet(z, axis=0))) if np.isfinite(z).any() else None
     out = {"z": None if zmax is None else round(zmax, 2), "high": zmax is not None and zmax >= GAP_LEVEL_Z}
     ep = panel.pindex("PM2.5")

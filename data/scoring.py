@@ -112,7 +112,8 @@ def load_readings(con: duckdb.DuckDBPyConnection, station_ids: list[str] | None 
 def load_station_table(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """Stations with the columns the engine uses."""
     return con.execute(
-        "SELECT station_id, name, kind, lon, lat, parent_station, limits_json, ref_o2_pct, waterbody_type FROM stations "
+        "SELECT station_id, name, kind, lon, lat, parent_station, limits_json, ref_o2_pct, waterbody_type, upstream_station "
+        "FROM stations "
         "ORDER BY station_id"
     ).fetchdf()
 

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from analytics.vocabulary import PARAMETERS
-from geo.neighbours import nearest_neighbours
+from geo.neighbours import haversine_m, nearest_neighbours
 
 HOUR = np.timedelta64(1, "h")
 SPATIAL_KINDS = {"air_station": "air", "air_micro": "air", "water_section": "water"}
@@ -30,10 +30,14 @@ class InputError(ValueError):
 
 @dataclass
 class Neighbours:
-    """k nearest neighbours per station as index arrays (-1 = none), distances in metres."""
+    """k nearest neighbours per station as index arrays (-1 = none), distances in metres, and the
+    hours by which each neighbour's series is shifted before it predicts the station (``lag_h``:
+    a river section's upstream section speaks for it ``travel time`` hours later, its downstream
+    section as many hours earlier; 0 for stations that share the air)."""
 
     index: np.ndarray  # int [S, K]
     distance_m: np.ndarray  # float [S, K] (inf where none)
+    lag_h: np.ndarray | None = None  # int [S, K]: neighbour at t - lag predicts the station at t
 
     @property
     def count(self) -> np.ndarray:
@@ -72,9 +76,44 @@ class Panel:
 FLAG_CODES: tuple[str, ...] = ("N", "F", "M", "S", "D", "C", "T", "B")
 
 
+#: river flow assumed between sections (~0.5 m/s): travel time = river km / this
+RIVER_FLOW_KM_H = 1.8
+#: river km per straight-line km where the stations table gives no ``reach_km`` (meanders)
+RIVER_SINUOSITY = 1.3
+#: a river link (upstream/downstream section) weighs like a neighbour this far away: the water
+#: carries the signal along the river, the distance over land does not apply
+RIVER_LINK_DISTANCE_M = 10_000.0
+
+
+def river_links(stations: pd.DataFrame) -> list[tuple[int, int, int, float]]:
+    """(section, linked section, lag h, distance m) for each section's upstream section and, the
+    other way round, for each section's downstream ones: ``lag`` > 0 means the linked section's
+    reading ``lag`` hours earlier predicts this one (upstream), < 0 later (downstream). Travel time
+    from ``reach_km`` when given, else straight-line distance x ``RIVER_SINUOSITY``, at
+    ``RIVER_FLOW_KM_H``. Rows are positions in ``stations``."""
+    if "upstream_station" not in stations.columns:
+        return []
+    pos = {str(sid): i for i, sid in enumerate(stations["station_id"].astype(str))}
+    lon, lat = stations["lon"].to_numpy(dtype=float), stations["lat"].to_numpy(dtype=float)
+    reach = pd.to_numeric(stations["reach_km"], errors="coerce").to_numpy() if "reach_km" in stations.columns \
+        else np.full(len(stations), np.nan)
+    links = []
+    for i, up in enumerate(stations["upstream_station"].to_numpy()):
+        j = pos.get(str(up)) if isinstance(up, str) and up else None
+        if j is None or j == i:
+            continue
+        d_m = float(haversine_m(lon[i], lat[i], lon[j], lat[j]))
+        km = float(reach[i]) if np.isfinite(reach[i]) else d_m / 1000.0 * RIVER_SINUOSITY
+        lag = int(round(km / RIVER_FLOW_KM_H))
+        links += [(i, j, lag, d_m), (j, i, -lag, d_m)]
+    return links
+
+
 def build_neighbours(stations: pd.DataFrame, k: int = 8, max_distance_m: float = 80_000.0) -> Neighbours:
     """Neighbours within the same network family (air stations and micro-stations together,
-    water sections together; polluter outlets have no spatial neighbours)."""
+    water sections together; polluter outlets have no spatial neighbours). A river section's
+    upstream and downstream sections (:func:`river_links`) come first among its neighbours,
+    whatever their distance, shifted by the travel time between them."""
     n = len(stations)
     idx = np.full((n, max(k, 1)), -1, dtype=np.int64)
     dist = np.full((n, max(k, 1)), np.inf)
@@ -94,7 +133,32 @@ def build_neighbours(stations: pd.DataFrame, k: int = 8, max_distance_m: float =
         rk = nb["rank"].to_numpy().astype(int) - 1
         idx[si, rk] = ni
         dist[si, rk] = nb["distance_m"].to_numpy()
-    return Neighbours(idx, dist)
+    water = stations["kind"].to_numpy() == "water_section"
+    links = [link for link in river_links(stations) if water[link[0]] and water[link[1]]]
+    if not links:
+        return Neighbours(idx, dist)
+    return with_river_links(idx, dist, links)
+
+
+def with_river_links(idx: np.ndarray, dist: np.ndarray, links) -> Neighbours:
+    """The neighbour table with each section's river links first (lagged), then its nearest
+    other neighbours in order, cut at the table's K."""
+    K = idx.shape[1]
+    lag = np.zeros_like(idx)
+    by_station: dict[int, list[tuple[int, int, float]]] = {}
+    for i, j, lag_h, _d in links:
+        by_station.setdefault(i, []).append((j, lag_h, RIVER_LINK_DISTANCE_M))
+    for i, linked in by_station.items():
+        rows = linked[:K]
+        taken = {j for j, _, _ in rows}
+        rows += [(int(j), 0, float(d)) for j, d in zip(idx[i], dist[i], strict=True) if j >= 0 and j not in taken]
+        rows = rows[:K]
+        idx[i] = -1
+        dist[i] = np.inf
+        lag[i] = 0
+        for r, (j, lg, d) in enumerate(rows):
+            idx[i, r], lag[i, r], dist[i, r] = j, lg, d
+    return Neighbours(idx, dist, lag)
 
 
 def build_panel(readings: pd.DataFrame, stations: pd.DataFrame, *, k_neighbours: int = 8,

@@ -49,6 +49,8 @@ def neighbour_fit(panel: Panel, *, min_neighbours: int = 2, distance_scale_m: fl
             idx = nb.index[s0:s1]  # [c, K]
             has = idx >= 0
             yj = np.where(has[:, :, None], y[np.where(has, idx, 0), :, p], np.nan)  # [c, K, T]
+            if nb.lag_h is not None and nb.lag_h[s0:s1].any():
+                yj = lagged(yj, nb.lag_h[s0:s1])
             ys = y[s0:s1, None, :, p]
             diff = ys - yj
             b = nanmedian_axis(np.moveaxis(diff, 2, 0), axis=0)  # [c, K] pair offset (median log ratio)
@@ -82,6 +84,15 @@ def neighbour_fit(panel: Panel, *, min_neighbours: int = 2, distance_scale_m: fl
     panel.cache[key] = out
     panel.cache["spatial_fit"] = out
     return out
+
+
+def lagged(yj: np.ndarray, lag_h: np.ndarray) -> np.ndarray:
+    """Neighbour series [c, K, T] shifted by ``lag_h`` [c, K] hours (value at t - lag at t; NaN
+    where that hour is outside the run): a river section's upstream reading arrives with the water."""
+    T = yj.shape[2]
+    t = np.arange(T)[None, None, :] - lag_h[:, :, None]
+    inside = (t >= 0) & (t < T)
+    return np.where(inside, np.take_along_axis(yj, np.clip(t, 0, T - 1), axis=2), np.nan)
 
 
 def _nancorr(a: np.ndarray, b: np.ndarray) -> np.ndarray:
