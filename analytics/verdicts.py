@@ -3,10 +3,13 @@
 An analyst's review (confirmed / false alarm, or a case closed as 误报 or with a penalty) says
 whether an event was interference. The next scoring run reads those labels: for each station and
 model, the false alarms and confirmations the model took part in give the odds that the model's
-evidence *at that station* is a false alarm, and the model's surprise there is lowered by
-``log10`` of those odds (capped). A station whose micro-climate, siting or analyser makes one
-model fire on honest data stops ringing for it; a model whose events at the station were
-confirmed keeps its full weight. Pure: labels in, penalties out; the SQL that loads the labels is
+evidence *at that station* is a false alarm, and an event the model raises there is lowered by
+``log10`` of those odds (capped) - its rank figure, and its 0-1 score by the same factor. An event
+like a station's past false alarms (a micro-climate, siting or analyser that makes one model fire
+on honest data) drops down the list; a model whose events at the station were confirmed keeps its
+full weight. Station-hour scores and the events' thresholds are left as they are: in networks whose
+thresholds are learned in the run (a false-event budget), lowering surprises only lets other
+stations' events fill the budget (measured: CEMS held-out unmatched events +40%). Pure: labels in, penalties out; the SQL that loads the labels is
 in :mod:`data.scoring`.
 
 Each labelled event counts once per model that fired in it (its evidence ``models``: model ->
@@ -107,18 +110,37 @@ def fit_verdicts(labels: pd.DataFrame | None, prior_events: float = PRIOR_EVENTS
                               false_alarms=int((lab["verdict"] == "false_alarm").sum()))
 
 
-def apply_verdicts(surprise: dict[str, np.ndarray], station_ids, calibration: VerdictCalibration | None
-                   ) -> dict[str, np.ndarray]:
-    """Model surprises [S, T, P] with each station's penalty subtracted (floored at 0); the input
-    arrays are not modified. Models without a penalty are passed through as they are."""
-    if calibration is None or not calibration.penalty:
-        return surprise
-    out = dict(surprise)
-    for model, x in surprise.items():
-        pen = calibration.for_model(model, station_ids)
-        if pen is None:
-            continue
-        out[model] = np.maximum(x - pen[:, None, None].astype(x.dtype), 0).astype(x.dtype)
+def event_penalty(models: dict[str, float], station_id: str, calibration: VerdictCalibration | None,
+                  how: str = "max") -> float:
+    """How far an event's figure is lowered [log10]: its fired models' penalties at the station,
+    each weighted by the model's share of the event's strongest evidence (``surprise / max``);
+    ``how`` = "max" (the most penalised model) or "mean" (surprise-weighted mean)."""
+    if calibration is None or not calibration.penalty or not models:
+        return 0.0
+    top = max(models.values())
+    parts = [(v, v / top * calibration.penalty.get((str(station_id), m), 0.0)) for m, v in models.items()]
+    if how == "mean":
+        return float(sum(v * p for v, p in parts) / max(sum(v for v, _ in parts), 1e-12))
+    return float(max(p for _, p in parts))
+
+
+def demote_events(events: pd.DataFrame, calibration: VerdictCalibration | None, how: str = "max") -> pd.DataFrame:
+    """Events with each one's figure lowered by its :func:`event_penalty`: ``rank_score`` minus the
+    penalty, ``score`` = 1 - (1 - score) x 10^penalty (the same evidence, that much less rare), and
+    the penalty kept in the evidence (``verdict_penalty``). An event like the station's past false
+    alarms drops down the list; nothing else moves."""
+    if calibration is None or not calibration.penalty or events is None or events.empty:
+        return events
+    pen = np.array([event_penalty(models_of(evidence_models(e)), sid, calibration, how)
+                    for sid, e in zip(events["station_id"], events["evidence"], strict=True)])
+    if not pen.any():
+        return events
+    out = events.copy()
+    out["rank_score"] = pd.to_numeric(out["rank_score"], errors="coerce") - pen
+    out["score"] = 1.0 - (1.0 - out["score"].astype(float)) * 10.0 ** pen
+    out["score"] = out["score"].clip(lower=0.0)
+    out["evidence"] = [({**e, "verdict_penalty": round(float(p), 3)} if p > 0 and isinstance(e, dict) else e)
+                       for e, p in zip(out["evidence"], pen, strict=True)]
     return out
 
 

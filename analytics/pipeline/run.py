@@ -24,7 +24,7 @@ from analytics.pipeline.load import load_pipeline
 from analytics.pipeline.thresholds import in_run_thresholds
 from analytics.registry import Registry, default_registry
 from analytics.stacking import learned_order
-from analytics.verdicts import apply_verdicts
+from analytics.verdicts import demote_events
 from analytics.vocabulary import PARAMETERS
 
 # detectors run in a worker thread (they release the GIL); they must only read the panel cache
@@ -124,6 +124,8 @@ def score_partition(readings: pd.DataFrame, stations: pd.DataFrame, pipeline: Pi
     per_station = in_run_thresholds(panel, plain, surprise, pipe, uncal) if pipe.ensemble.calibration else None
     events = build_events(panel, plain, final, surprise, kinds, pipe.events, expected, score_of,
                           peak_bonus=pipe.ensemble.peak_bonus, per_station=per_station, rarity_of=rarity_of)
+    # analysts' verdicts: an event like the station's past false alarms drops down the list
+    events = demote_events(events, pipe.verdicts)
     return ScoreResult(scores=scores, events=events[EVENT_COLUMNS])
 
 
@@ -145,8 +147,6 @@ def scoring_surprise(panel, raw: dict[str, np.ndarray], pipe: Pipeline,
     if context.any():
         for name in surprise:
             surprise[name] = np.where(context[None, None, :], 0.0, surprise[name])
-    # analysts' verdicts: models that raised false alarms at a station count less there
-    surprise = apply_verdicts(surprise, panel.stations["station_id"].to_numpy(), pipe.verdicts)
     return surprise, scored, uncal
 
 

@@ -50,7 +50,7 @@ from analytics.evaluation.metrics import (
 from analytics.events import DATA_GAP_KIND
 from analytics.pipeline import PIPELINE_DIR, load_pipeline, score_partition
 from analytics.timeconv import CST_OFFSET
-from analytics.verdicts import VerdictCalibration, fit_verdicts, simulated_verdicts
+from analytics.verdicts import VerdictCalibration, demote_events, fit_verdicts, simulated_verdicts
 from data.adapters.beijing import read_prsa_pollutants
 from data.adapters.cnemc import read_cnemc_day, read_cnemc_station_list
 from data.synthetic.polluters import generate_polluters, polluter_outlets
@@ -171,13 +171,10 @@ def _engine_station_hours(result, grid: pd.DataFrame, below_alarm: float | None 
 
 
 def run_engine(readings: pd.DataFrame, stations: pd.DataFrame, grid: pd.DataFrame,
-               pipeline: str = "default", verdicts: VerdictCalibration | None = None) -> MethodRun:
-    """Score with envtrust's pipeline (``score_partition``), with analysts' ``verdicts`` installed
-    when given; wall time includes loading it."""
+               pipeline: str = "default") -> MethodRun:
+    """Score with envtrust's pipeline (``score_partition``); wall time includes loading it."""
     t0 = time.perf_counter()
     pipe = load_pipeline(pipeline)
-    if verdicts is not None:
-        pipe = replace(pipe, verdicts=verdicts)
     result = score_partition(readings, stations, pipe)
     wall = time.perf_counter() - t0
     below = None
@@ -364,9 +361,9 @@ def evaluate_network(readings: pd.DataFrame, stations: pd.DataFrame, kinds: tupl
             reviewed, matched = reviewed_prefix(run.events, truth, grid, REVIEW_RATE)
             out["_labels"] = simulated_verdicts(reviewed, matched)
             if verdicts is not None and verdicts.penalty:
-                progress(f"  {name} with {verdicts.labels} replayed verdicts ...")
-                again = run_engine(injected, stations, grid, pipeline=str(pipeline), verdicts=verdicts)
-                m["verdict_replay"] = verdict_replay(run.events, again, truth, grid, verdicts)
+                # what score_partition does with the verdicts installed: the events, demoted
+                m["verdict_replay"] = verdict_replay(run.events, demote_events(run.events, verdicts), truth, grid,
+                                                     verdicts)
         out["methods"][name] = m
         wl = m["at_workload"][f"{WORKLOAD_RATES[0]:g}"]["recall"]
         progress(f"  {name}: AP {m['ap']:.3f}, recall@1% {m['event_recall']:.3f}, "
@@ -379,19 +376,18 @@ def evaluate_network(readings: pd.DataFrame, stations: pd.DataFrame, kinds: tupl
 REVIEW_RATE = WORKLOAD_RATES[-1]
 
 
-def verdict_replay(before: pd.DataFrame, after: MethodRun, truth: pd.DataFrame, grid: pd.DataFrame,
+def verdict_replay(before: pd.DataFrame, after: pd.DataFrame, truth: pd.DataFrame, grid: pd.DataFrame,
                    verdicts: VerdictCalibration) -> dict:
     """Own events without and with replayed verdicts: unmatched events per station-month at the
     recall the list without verdicts reaches at each workload rate (the fall is the verdicts' effect),
     and the workload figures with verdicts."""
     wl_before = own_events_at_workload(before, truth, grid)["at_rate"]
-    wl_after = own_events_at_workload(after.events, truth, grid)
+    wl_after = own_events_at_workload(after, truth, grid)
     out = {"labels": verdicts.labels, "false_alarm_labels": verdicts.false_alarms,
-           "penalised_station_models": len(verdicts.penalty), "at_rate": {}, "with_verdicts": wl_after,
-           "wall_s": round(after.wall_s, 2)}
+           "penalised_station_models": len(verdicts.penalty), "at_rate": {}, "with_verdicts": wl_after}
     for rate, w in wl_before.items():
         u0 = w["unmatched_per_station_month"]
-        u1 = unmatched_for_recall(after.events, truth, grid, w["recall"])
+        u1 = unmatched_for_recall(after, truth, grid, w["recall"])
         out["at_rate"][rate] = {"recall": w["recall"], "unmatched_before": u0, "unmatched_after": u1,
                                 "fall": (1.0 - u1 / u0) if u0 > 0 and np.isfinite(u1) else None,
                                 "recall_after_at_rate": wl_after["at_rate"][rate]["recall"]}
