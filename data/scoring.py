@@ -354,6 +354,7 @@ def scoring_state(con: duckdb.DuckDBPyConnection) -> dict | None:
     keys = ("scored_from", "scored_to", "run_id", "mode", "finished_at")
     return dict(zip(keys, row[0], strict=True)) | {"batches_waiting": len(unscored_batches(con))}
 
+
 # ---------------------------------------------------------------- analysts' verdicts as labels
 
 def load_verdict_labels(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:

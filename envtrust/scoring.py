@@ -123,6 +123,7 @@ def score_new_readings(con: duckdb.DuckDBPyConnection, pipeline="default", conte
         record_scoring_state(con, batches, None, None, "", "incremental")
         return None
     pipe = load_pipeline(pipeline) if isinstance(pipeline, (str, Path)) else pipeline
+    pipe = replace(pipe, verdicts=fit_verdicts(load_verdict_labels(con)))  # analysts' verdicts teach the run
     since = pd.Timestamp(first).floor("h")
     readings = load_readings(con, start=(since - pd.Timedelta(days=context_days)).to_pydatetime())
     stations = load_station_table(con)
