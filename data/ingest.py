@@ -729,6 +729,23 @@ def _store_rejected(con, rejected: pd.DataFrame, batch_id: int, source: str) -> 
 
 
 # --------------------------------------------------------------------------- files
+MIN_MEMORY_MB = 64
+
+
+def limit_memory(con: duckdb.DuckDBPyConnection, megabytes: int) -> None:
+    """Cap the DuckDB instance of ``con`` at ``megabytes`` (for a process whose work is ingest).
+
+    Why: a file's batch is one transaction, validated set-based; without a cap DuckDB keeps its
+    staging, joins and quarantine rows in memory (1.7 GB for an 81 MB file of rejected rows). With
+    one, those operators spill to ``<store>.tmp`` beside the store and peak memory stays flat
+    whatever the file size (benchmarks/RESULTS.md). The setting is the instance's, so only entry
+    points that own their process call this (``envtrust ingest``, ``envtrust hj212 listen``).
+    """
+    if megabytes < MIN_MEMORY_MB:
+        raise ValueError(f"a DuckDB memory limit below {MIN_MEMORY_MB} MB leaves no room to work ({megabytes} MB)")
+    con.execute(f"SET memory_limit = '{int(megabytes)}MB'")
+
+
 def ingest_files(
     con: duckdb.DuckDBPyConnection,
     paths: Iterable[str | Path],

@@ -24,6 +24,8 @@ Environment variables (all optional):
 - ``ENVTRUST_EARLIEST_TS``: earliest plausible measurement time, ISO date/time in UTC (default
   ``1980-01-01``); earlier readings and packets are quarantined as ``implausible_time``.
 - ``ENVTRUST_MAX_AHEAD_H``: how many hours after now a measurement time may lie (default 24).
+- ``ENVTRUST_INGEST_MEMORY_MB``: DuckDB memory limit of ``envtrust ingest`` and ``envtrust hj212
+  listen`` (default 512); larger work spills to disk, so a big file does not need more memory.
 - ``ENVTRUST_WEBHOOK_URL`` / ``ENVTRUST_WEBHOOK_SECRET``: where new alarms are pushed (JSON, signed
   with HMAC-SHA256 under the secret; docs/cases.md). Without a URL alarms wait in the outbox.
 - ``ENVTRUST_CASE_CLOCKS``: deadlines per case state over the legal defaults, e.g.
@@ -98,6 +100,7 @@ class Settings:
     secure_cookies: bool = False
     hj212_allow_no_pw: bool = False
     plausible_window: PlausibleWindow = PlausibleWindow()
+    ingest_memory_mb: int = 512
     webhook_url: str | None = None
     webhook_secret: str = ""
     case_clocks: str = ""
@@ -202,6 +205,12 @@ def load_settings(**overrides: object) -> Settings:
     if "ENVTRUST_EARLIEST_TS" in env or "ENVTRUST_MAX_AHEAD_H" in env:
         values["plausible_window"] = plausible_window_from_env(env.get("ENVTRUST_EARLIEST_TS"),
                                                                env.get("ENVTRUST_MAX_AHEAD_H"))
+    if "ENVTRUST_INGEST_MEMORY_MB" in env:
+        try:
+            values["ingest_memory_mb"] = int(env["ENVTRUST_INGEST_MEMORY_MB"])
+        except ValueError:
+            raise ValueError(f"ENVTRUST_INGEST_MEMORY_MB={env['ENVTRUST_INGEST_MEMORY_MB']!r}: expected a number "
+                             "of megabytes") from None
     for name, key in (("ENVTRUST_WEBHOOK_URL", "webhook_url"), ("ENVTRUST_WEBHOOK_SECRET", "webhook_secret"),
                       ("ENVTRUST_CASE_CLOCKS", "case_clocks")):
         if name in env:

@@ -35,23 +35,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from data.ingest import IngestError, ingest_files
+    from data.ingest import IngestError, ingest_files, limit_memory
     from data.store import connect, sort_readings
     from envtrust.cli import UserError
     from envtrust.settings import load_settings
 
-    db = load_settings(db_path=args.db).db_path
+    try:
+        settings = load_settings(db_path=args.db)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    db = settings.db_path
     try:
         con = connect(db)
     except duckdb.IOException as exc:
         raise UserError(f"cannot open {db} for writing ({str(exc).splitlines()[0]}); "
                         "is another process using it?") from exc
     try:
+        try:
+            limit_memory(con, settings.ingest_memory_mb)
+        except ValueError as exc:
+            raise UserError(f"ENVTRUST_INGEST_MEMORY_MB: {exc}") from None
+
         def emit(report) -> None:
             _print_line(report.line(), not args.no_progress)
 
         try:
-            reports = ingest_files(con, args.files, fmt=args.format, progress=not args.no_progress, on_report=emit)
+            reports = ingest_files(con, args.files, fmt=args.format, progress=not args.no_progress, on_report=emit,
+                                   window=settings.plausible_window)
         except IngestError as exc:
             raise UserError(str(exc)) from exc
         if args.sort:
