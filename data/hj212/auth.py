@@ -87,6 +87,16 @@ def redact_pw(raw: str) -> str:
     return _PW_GLUED.sub("PW" + PW_MASK, _FIELD.sub(_mask_field, head)) + cp_mark + rest
 
 
+def redact_known_pw(raw: str, pw: str) -> str:
+    """:func:`redact_pw` for the raw text of a packet that parsed, whose PW is ``pw``: when the
+    header's one ``;PW=pw;`` is the only 'PW' in the text, a plain replace does it (the receiver
+    masks every packet it logs); anything else takes the full :func:`redact_pw`."""
+    field_text = f";PW={pw};"
+    if raw.upper().count("PW") == 1 and field_text in raw:
+        return raw.replace(field_text, f";PW={PW_MASK};", 1)
+    return redact_pw(raw)
+
+
 def set_logger_password(con: duckdb.DuckDBPyConnection, mn: str, password: str, actor: str = "cli") -> None:
     """Store (or replace) the hashed password of logger ``mn``; audited as ``hj212_password_set``."""
     from data import audit

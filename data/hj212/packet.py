@@ -9,6 +9,7 @@ reason) and a human ``detail``; nothing here raises anything else on bad input.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -20,7 +21,7 @@ import pandas as pd
 from analytics.vocabulary import CST_UTC_OFFSET_H
 from data.adapters.base import NUMBER_TEXT_RE
 from data.hj212.codes import ST_NETWORKS, cached_code_table
-from data.hj212.crc import crc_hex
+from data.hj212.crc import crc_hex, state_after, tail_table
 
 MAX_SEGMENT_CHARS = 1024  # HJ 212-2017 table: data segment 0..1024 ASCII characters
 FRAME_OVERHEAD = 2 + 4 + 4 + 2  # '##', length, CRC, CRLF
@@ -91,9 +92,10 @@ class Packet:
         """'2017' when the version bits say 000001, '2005' when they are 000000."""
         return {0: "2005", 1: "2017"}.get(self.flag >> 2, f"v{self.flag >> 2}")
 
-    @property
+    @functools.cached_property
     def data_time_cst(self) -> datetime | None:
-        """``DataTime`` as a naive China Standard Time datetime (None when absent)."""
+        """``DataTime`` as a naive China Standard Time datetime (None when absent; parsed once:
+        the receiver asks for it twice per packet)."""
         text = self.cp.get("DataTime")
         return None if text is None else parse_data_time(text)
 
@@ -417,9 +419,28 @@ def build_packet(st: str, cn: str, mn: str, cp: str | Mapping[str, object], *, q
 
 
 def build_data_response(request: Packet | Mapping[str, str]) -> bytes:
-    """CN 9014 data response acknowledging an upload (ST 91, Flag 4 = 2017, no ack wanted)."""
+    """CN 9014 data response acknowledging an upload (ST 91, Flag 4 = 2017, no ack wanted).
+
+    Same bytes as ``build_packet("91", "9014", mn, "", qn=qn, pw=pw, flag=4)``; the part after the
+    QN is the same for every answer to one logger, so its CRC comes from a cached table and only
+    the QN is hashed (the receiver sends one of these per stored packet)."""
     qn, mn, pw = _ids(request)
-    return build_packet("91", "9014", mn, "", qn=qn, pw=pw, flag=4)
+    if qn is None or not (qn + mn + pw).isascii():
+        return build_packet("91", "9014", mn, "", qn=qn, pw=pw, flag=4)
+    head = f"QN={qn}"
+    tail, crc_of_state = _ack_tail(mn, pw)
+    body = head + tail
+    if len(body) > 9999:
+        return build_packet("91", "9014", mn, "", qn=qn, pw=pw, flag=4)
+    crc = crc_of_state[state_after(head.encode("ascii"))]
+    return f"##{len(body):04d}{body}{crc:04X}\r\n".encode("ascii")
+
+
+@functools.lru_cache(maxsize=16384)
+def _ack_tail(mn: str, pw: str) -> tuple[str, tuple[int, ...]]:
+    """The 9014 answer's text after the QN for one logger, and its CRC by state (crc.tail_table)."""
+    tail = f";ST=91;CN=9014;PW={pw};MN={mn};Flag=4;CP=&&&&"
+    return tail, tail_table(tail.encode("ascii"))
 
 
 def build_request_response(request: Packet | Mapping[str, str], qn_rtn: int) -> bytes:

@@ -38,7 +38,7 @@ import duckdb
 import pandas as pd
 
 from analytics.timeconv import PlausibleWindow
-from data.hj212.auth import PasswordChecker, password_hashes, redact_pw
+from data.hj212.auth import PasswordChecker, password_hashes, redact_known_pw, redact_pw
 from data.hj212.codes import ST_NETWORKS, station_matches_st
 from data.hj212.packet import (
     CST_OFFSET,
@@ -64,6 +64,8 @@ RESPONSE_CNS = frozenset({"9011", "9012", "9013", "9014"})  # answers from a dev
 QUARANTINE_COLUMNS = ["raw", "reason", "detail"]
 # not answered: the packet was not judged (its logger re-sends), so no QnRtn may say it was wrong
 UNANSWERED_REASONS = frozenset({"pw_throttled"})
+# answers waiting in one link's send buffer before its reading pauses (the logger does not read)
+ANSWER_BUFFER_BYTES = 256 * 1024
 
 
 @dataclass
@@ -76,6 +78,26 @@ class Incoming:
     parts: list[Packet] = field(default_factory=list)  # split packet: every part gets an answer
     error: PacketError | None = None
     header: dict[str, str] = field(default_factory=dict)  # salvaged from a rejected packet
+    link: Link | None = field(default=None, repr=False)  # where the answer goes
+
+
+@dataclass
+class Link:
+    """One logger's connection as the writer sees it: where answers go, and how many of its
+    packets are still waiting for a commit (the link closes only after they are answered)."""
+
+    writer: asyncio.StreamWriter
+    pending: int = 0
+    settled: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def add(self) -> None:
+        self.pending += 1
+        self.settled.clear()
+
+    def done(self) -> None:
+        self.pending -= 1
+        if self.pending <= 0:
+            self.settled.set()
 
 
 @dataclass
@@ -322,7 +344,7 @@ class PacketStore:
         mn, cn, data_time, sha = key
         return (None, item.peer, mn, p.st, cn, p.qn, data_time,
                 None if station is None else station["station_id"], sha, status, n_readings, None,
-                redact_pw(item.raw))
+                redact_known_pw(item.raw, p.pw) if not item.parts else redact_pw(item.raw))
 
 
 # ----------------------------------------------------------------------------- framing
@@ -378,13 +400,16 @@ class Receiver:
                  batch_max: int = 256, max_segment: int = MAX_SEGMENT_CHARS, idle_timeout_s: float = 600.0,
                  allow_no_pw: bool = False, window: PlausibleWindow | None = None,
                  max_links: int = 5000, split_link_bytes: int = 256 * 1024,
-                 split_total_bytes: int = 64 * 1024 * 1024, split_timeout_s: float = 60.0):
+                 split_total_bytes: int = 64 * 1024 * 1024, split_timeout_s: float = 60.0,
+                 memory_mb: int | None = None):
         """Memory bounds before authentication (issue 11, defect 2): at most ``max_links``
         connections (more are closed on accept), ``split_link_bytes`` of unfinished split parts per
         link and ``split_total_bytes`` over all links; a split set unfinished after
         ``split_timeout_s`` is dropped (quarantined ``split_incomplete``); the first part of a set
-        is only kept once its MN is known and its PW accepted."""
+        is only kept once its MN is known and its PW accepted. ``memory_mb``: DuckDB memory limit
+        of the store's instance (``data.ingest.limit_memory``; None = DuckDB's default)."""
         self.db_path = Path(db_path)
+        self.memory_mb = memory_mb
         self.max_links = max_links
         self.split_link_bytes = split_link_bytes
         self.split_total_bytes = split_total_bytes
@@ -414,6 +439,10 @@ class Receiver:
 
         def open_store():
             self._con = connect(self.db_path)
+            if self.memory_mb is not None:
+                from data.ingest import limit_memory
+
+                limit_memory(self._con, self.memory_mb)
             self._store = PacketStore(self._con, allow_no_pw=self.allow_no_pw, window=self.window)
 
         await loop.run_in_executor(self._executor, open_store)
@@ -441,35 +470,38 @@ class Receiver:
         self._executor.shutdown(wait=True)
 
     async def _writer_loop(self) -> None:
+        """Commit whatever is queued as one batch, then write each link's answers, in arrival order.
+
+        Answers are written here, after the commit returned, straight to each link (one write per
+        link per batch): no future or answer queue per packet. Packets of one link enter the queue
+        in the order they arrived and batches are taken in queue order, so a link's answers keep
+        that order. A batch that could not be committed gets no answer: its loggers re-send."""
         assert self._queue is not None and self._store is not None
         loop = asyncio.get_running_loop()
         while True:
             batch = [await self._queue.get()]
             while len(batch) < self.batch_max and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
-            items = [b[0] for b in batch]
             try:
-                outcomes = await loop.run_in_executor(self._executor, self._store.commit_batch, items)
+                outcomes = await loop.run_in_executor(self._executor, self._store.commit_batch, batch)
             except Exception as exc:  # nothing was acknowledged: devices re-send
-                log.error("batch of %d packets not committed: %s", len(items), exc)
-                for _, fut in batch:
-                    if not fut.done():
-                        fut.set_exception(exc)
+                log.error("batch of %d packets not committed: %s", len(batch), exc)
             else:
                 self.stats.batches += 1
                 self.stats.count(outcomes)
-                for (_, fut), outcome in zip(batch, outcomes, strict=True):
-                    if not fut.done():
-                        fut.set_result(outcome)
+                _write_answers(batch, outcomes)
             finally:
-                for _ in batch:
+                for item in batch:
+                    if item.link is not None:
+                        item.link.done()
                     self._queue.task_done()
 
-    def _submit(self, item: Incoming) -> asyncio.Future:
+    def _submit(self, item: Incoming, link: Link | None = None) -> None:
         assert self._queue is not None
-        fut = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait((item, fut))
-        return fut
+        if link is not None:
+            item.link = link
+            link.add()
+        self._queue.put_nowait(item)
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
@@ -480,54 +512,68 @@ class Receiver:
             writer.close()
             return
         self._handlers.add(task)
-        # bounded: a logger that sends without reading answers is slowed down, not buffered without end
-        answers: asyncio.Queue[asyncio.Future | None] = asyncio.Queue(maxsize=4 * self.batch_max)
-        sender = asyncio.create_task(self._send_answers(answers, writer))
+        link = Link(writer)
         assembler = SplitAssembler(max_bytes=self.split_link_bytes)
         loop = asyncio.get_running_loop()
-        idle_until = loop.time() + self.idle_timeout_s
+        last_frame_at = [loop.time()]
+        watchdog = asyncio.create_task(self._watch_link(writer, assembler, last_frame_at, peer))
         try:
             while True:
-                expiry = assembler.next_expiry(self.split_timeout_s)
-                wait_s = min(idle_until, expiry if expiry is not None else idle_until) - loop.time()
+                if writer.transport.get_write_buffer_size() > ANSWER_BUFFER_BYTES:
+                    # a logger that sends without reading its answers is slowed down, not buffered
+                    await writer.drain()
                 try:
-                    frame = await asyncio.wait_for(read_frame(reader, self.max_frame), max(wait_s, 0.0))
-                except TimeoutError:
-                    if loop.time() >= idle_until:
-                        break
-                    held = assembler.held_bytes
-                    expired = assembler.expire(loop.time(), self.split_timeout_s)
-                    self._drop_sets(expired, held - assembler.held_bytes, peer,
-                                    f"not complete {self.split_timeout_s:g} s after its first part")
-                    continue
+                    frame = await read_frame(reader, self.max_frame)
                 except FrameTooLong as exc:
-                    await answers.put(self._submit(Incoming(
-                        _text(exc.head), peer, error=PacketError("too_long", str(exc)))))
+                    self._submit(Incoming(_text(exc.head), peer, error=PacketError("too_long", str(exc))), link)
                     continue
                 except ConnectionError:
                     break
                 if frame is None:
                     break
-                idle_until = loop.time() + self.idle_timeout_s
+                last_frame_at[0] = loop.time()
                 self.stats.frames += 1
                 junk, frame = split_junk(frame)
                 if junk.strip():
-                    await answers.put(self._submit(Incoming(
-                        _text(junk), peer, error=PacketError("bad_header", "bytes outside a ##...CRLF frame"))))
+                    self._submit(Incoming(_text(junk), peer, error=PacketError(
+                        "bad_header", "bytes outside a ##...CRLF frame")), link)
                 if not frame:
                     continue
                 item = await self._incoming(frame, peer, assembler)
                 if item is not None:
-                    await answers.put(self._submit(item))
+                    self._submit(item, link)
         finally:
+            watchdog.cancel()
             self._drop_sets(assembler.pending(), assembler.held_bytes, peer, "link closed")
-            with contextlib.suppress(Exception):
-                await answers.put(None)
-                await sender
+            if link.pending:
+                with contextlib.suppress(Exception):
+                    await link.settled.wait()  # this link's last answers are written before it closes
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
             self._handlers.discard(task)
+
+    async def _watch_link(self, writer: asyncio.StreamWriter, assembler: SplitAssembler, last_frame_at: list[float],
+                          peer: str) -> None:
+        """Close an idle link and drop split sets that timed out, checking a few times per timeout.
+
+        Why a watchdog and not a timeout around each read: a timer per frame (``wait_for``) was a
+        tenth of the receiver's time at thousands of packets a second; this wakes a few times per
+        ``split_timeout_s`` per link instead.
+        """
+        loop = asyncio.get_running_loop()
+        period_s = max(0.05, min(self.split_timeout_s, self.idle_timeout_s) / 4)
+        while True:
+            await asyncio.sleep(period_s)
+            now = loop.time()
+            if now - last_frame_at[0] >= self.idle_timeout_s:
+                writer.transport.abort()  # the read loop ends and drops what the link held
+                return
+            held = assembler.held_bytes
+            expired = assembler.expire(now, self.split_timeout_s)
+            if expired:
+                self._drop_sets(expired, held - assembler.held_bytes, peer,
+                                f"not complete {self.split_timeout_s:g} s after its first part")
 
     async def _incoming(self, frame: bytes, peer: str, assembler: SplitAssembler) -> Incoming | None:
         raw = _text(frame)
@@ -571,22 +617,15 @@ class Receiver:
                 "split_incomplete", f"{why}: {got} of {pnum} parts arrived")))
         self._split_held -= freed_bytes
 
-    async def _send_answers(self, answers: asyncio.Queue, writer: asyncio.StreamWriter) -> None:
-        """Write each packet's answer in arrival order, as soon as its batch is committed."""
-        while True:
-            fut = await answers.get()
-            if fut is None:
-                return
-            try:
-                outcome = await fut
-            except Exception:
-                continue  # not committed: no answer, the device re-sends
-            if outcome.response:
-                try:
-                    writer.write(outcome.response)
-                    await writer.drain()
-                except ConnectionError:
-                    continue
+def _write_answers(batch: list[Incoming], outcomes: list[Outcome]) -> None:
+    """Write the answers of a committed batch: one write per link, in the batch's order."""
+    by_link: dict[asyncio.StreamWriter, list[bytes]] = {}
+    for item, outcome in zip(batch, outcomes, strict=True):
+        if outcome.response and item.link is not None:
+            by_link.setdefault(item.link.writer, []).append(outcome.response)
+    for writer, answers in by_link.items():
+        if not writer.is_closing():
+            writer.write(b"".join(answers))
 
 
 def assembler_parts(whole: Packet) -> list[Packet]:

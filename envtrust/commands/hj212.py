@@ -85,7 +85,7 @@ def _listen(args: argparse.Namespace) -> int:
             loop.add_signal_handler(sig, stop.set)
         stats = await serve(args.db, args.host, args.port, ready=ready, stop_event=stop,
                             batch_max=args.batch_max, max_segment=args.max_segment, allow_no_pw=allow_no_pw,
-                            window=settings.plausible_window)
+                            window=settings.plausible_window, memory_mb=settings.ingest_memory_mb)
         print(f"hj212 receiver stopped: {stats.frames} frames, {stats.stored} packets stored, "
               f"{stats.duplicate} duplicates, {stats.logged} logged raw, {stats.quarantined} quarantined, "
               f"{stats.batches} commits", flush=True)

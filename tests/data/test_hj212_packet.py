@@ -341,3 +341,34 @@ def test_st_helpers():
     assert not station_matches_st("31", "polluter_outlet", "wastewater")
     assert not station_matches_st("22", "polluter_outlet", None)
     assert station_matches_st("22", "air_micro", None)
+
+
+def test_crc_state_and_tail_tables_agree_with_the_crc():
+    """The 8-bit state the HJ 212 CRC carries, and the per-tail tables built on it (issue 11)."""
+    import os
+    import random
+
+    from data.hj212.crc import _TABLE, hj212_crc16, state_after, tail_table
+
+    rng = random.Random(7)
+    for _ in range(500):
+        data = os.urandom(rng.randint(1, 300))
+        assert _TABLE[state_after(data[:-1]) ^ data[-1]] == hj212_crc16(data)
+        cut = rng.randrange(len(data))
+        assert tail_table(data[cut:])[state_after(data[:cut])] == hj212_crc16(data)
+
+
+def test_fast_data_response_is_the_built_packet():
+    import random
+    import string
+
+    from data.hj212.packet import build_data_response
+
+    rng = random.Random(11)
+    for _ in range(300):
+        qn = "".join(rng.choice(string.digits) for _ in range(17))
+        mn = "".join(rng.choice(string.ascii_letters + string.digits) for _ in range(rng.randint(1, 24)))
+        pw = "".join(rng.choice(string.ascii_letters + "!-_") for _ in range(rng.randint(0, 6)))
+        expected = build_packet("91", "9014", mn, "", qn=qn, pw=pw, flag=4)
+        assert build_data_response({"QN": qn, "MN": mn, "PW": pw}) == expected
+        assert parse_packet(expected).cn == "9014"
