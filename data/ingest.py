@@ -218,18 +218,21 @@ def ingest_readings(
     quarantined: pd.DataFrame | None = None,
     source_sha256: str | None = None,
     window: PlausibleWindow | None = None,
+    before_commit: Callable[[duckdb.DuckDBPyConnection, int], None] | None = None,
 ) -> IngestReport:
     """Validate and store long readings (``station_id, ts, parameter, value[, flag][, unit]``,
     ts naive UTC or tz-aware) as one atomic batch; see the module docstring for the rules.
 
     ``quarantined``: rows an adapter already rejected (columns ``raw, reason, detail``); they
-    count in ``rows_in`` and go to the quarantine table with the batch.
+    count in ``rows_in`` and go to the quarantine table with the batch. ``before_commit(con,
+    batch_id)`` runs inside the batch's transaction just before COMMIT (the HJ 212 receiver writes
+    its packet log there: one commit per batch instead of two).
     """
     view = "_et_in_frame"
     try:
         select_sql = _frame_source_sql(con, readings, view)
         return ingest_select(con, select_sql, source, fmt, quarantined=quarantined, source_sha256=source_sha256,
-                             window=window)
+                             window=window, before_commit=before_commit)
     finally:
         with contextlib.suppress(Exception):  # never registered when the columns were wrong
             con.unregister(view)
@@ -246,6 +249,7 @@ def ingest_select(
     cheap_rescan: bool = True,
     late_rejects: tuple[str, list] | None = None,
     window: PlausibleWindow | None = None,
+    before_commit: Callable[[duckdb.DuckDBPyConnection, int], None] | None = None,
 ) -> IngestReport:
     """Ingest from an internal normalised SELECT (see :func:`normalised_select`).
 
@@ -258,11 +262,12 @@ def ingest_select(
     adapter_q = _adapter_quarantine_frame(quarantined)
     with WRITE_LOCK:
         return _ingest_locked(con, select_sql, source, fmt, adapter_q, source_sha256, cheap_rescan, late_rejects,
-                              window or PlausibleWindow())
+                              window or PlausibleWindow(), before_commit)
 
 
 def _ingest_locked(con, select_sql: str, source: str, fmt: str, adapter_q: pd.DataFrame, source_sha256: str | None,
-                   cheap_rescan: bool, late_rejects: tuple[str, list] | None, window: PlausibleWindow) -> IngestReport:
+                   cheap_rescan: bool, late_rejects: tuple[str, list] | None, window: PlausibleWindow,
+                   before_commit: Callable[[duckdb.DuckDBPyConnection, int], None] | None = None) -> IngestReport:
     """The batch transaction of :func:`ingest_select`; the caller holds :data:`WRITE_LOCK`."""
     previous = previous_batch(con, source_sha256)
     finish_pending_result(con)
@@ -283,6 +288,8 @@ def _ingest_locked(con, select_sql: str, source: str, fmt: str, adapter_q: pd.Da
         if report.rows_stored:
             # same transaction: the map cache never disagrees with the readings (data/views.py)
             refresh_map_cache_for_batch(con, batch_id)
+        if before_commit is not None:
+            before_commit(con, batch_id)
         _commit_batch(con, report, batch_id)
         return report
     except BaseException:
@@ -434,7 +441,10 @@ def _run_batch(con, select_sql: str, batch_id: int, source: str, fmt: str, adapt
     n_direct = _insert_if_clean(con, validated, flags, batch_id, fmt) if cheap_rescan and not late_rejects else None
     if n_direct is not None:
         # bulk path: valid rows went straight into readings; stage only the rejected ones
-        con.execute(f"CREATE TEMP TABLE _et_stage AS SELECT * FROM ({validated}) WHERE reason IS NOT NULL", flags)
+        n_rejected = con.execute(f"CREATE TEMP TABLE _et_stage AS SELECT * FROM ({validated}) WHERE reason IS NOT NULL",
+                                 flags).fetchall()[0][0]
+        if not n_rejected and adapter_q.empty:  # every row stored: nothing to quarantine or count
+            return IngestReport(batch_id=batch_id, source=source, fmt=fmt, rows_in=n_direct, rows_stored=n_direct)
         con.execute(
             "CREATE TEMP VIEW _et_cls AS SELECT *, reason AS outcome, NULL::VARCHAR AS conflict_where, "
             "NULL::DOUBLE AS other_value, NULL::VARCHAR AS other_flag FROM _et_stage"

@@ -269,13 +269,22 @@ class PacketStore:
             except Exception as exc:  # noqa: BLE001 - see above
                 quarantine(n, item, "unprocessable", f"{type(exc).__name__}: {str(exc)[:300]}")
 
-        batch_id = self._ingest_all(batch, readings, quarantined)
+        frame = None
         if log_rows:
             frame = pd.DataFrame(log_rows, columns=PACKET_LOG_COLUMNS)
-            frame["batch_id"] = batch_id
             frame["received_at"] = pd.Timestamp(now)
             frame["data_time"] = pd.to_datetime(frame["data_time"]).astype("datetime64[us]")
             frame["received_at"] = frame["received_at"].astype("datetime64[us]")
+
+        def log_within(con: duckdb.DuckDBPyConnection, batch_id: int) -> None:
+            """The packet log joins the readings' transaction: one commit per batch."""
+            if frame is not None:
+                frame["batch_id"] = batch_id
+                log_packets(con, frame, own_transaction=False)
+
+        logged = self._ingest_all(batch, readings, quarantined, log_within)
+        if frame is not None and not logged:  # nothing to ingest: the log commits on its own
+            frame["batch_id"] = None
             log_packets(self.con, frame)
         return [o or Outcome("quarantined") for o in outcomes]
 
@@ -327,16 +336,18 @@ class PacketStore:
         outcomes[n] = Outcome("stored", _ack(p, item.parts))
         log_rows.append(self._log_row(item, key, station, "stored", len(rows)))
 
-    def _ingest_all(self, batch: list[Incoming], readings: list[tuple],
-                    quarantined: list[tuple[str, str, str]]) -> int | None:
+    def _ingest_all(self, batch: list[Incoming], readings: list[tuple], quarantined: list[tuple[str, str, str]],
+                    before_commit: Callable[[duckdb.DuckDBPyConnection, int], None] | None = None) -> bool:
+        """Ingest the batch's readings and quarantine rows as one ingest batch, running
+        ``before_commit`` inside its transaction; False when there was nothing to ingest."""
         if not readings and not quarantined:
-            return None
+            return False
         frame = readings_frame(readings)
         peers = sorted({i.peer for i in batch})
         source = "hj212:" + ",".join(peers)[:200]
-        report = self._ingest(self.con, frame, source, "hj212",
-                              quarantined=pd.DataFrame(quarantined, columns=QUARANTINE_COLUMNS), window=self.window)
-        return getattr(report, "batch_id", None)
+        self._ingest(self.con, frame, source, "hj212", quarantined=pd.DataFrame(quarantined, columns=QUARANTINE_COLUMNS),
+                     window=self.window, before_commit=before_commit)
+        return True
 
     @staticmethod
     def _log_row(item: Incoming, key: tuple, station: dict | None, status: str, n_readings: int) -> tuple:
@@ -448,7 +459,10 @@ class Receiver:
         await loop.run_in_executor(self._executor, open_store)
         self._queue = asyncio.Queue()
         self._writer_task = asyncio.create_task(self._writer_loop())
-        self._server = await asyncio.start_server(self._handle, self.host, self.port, limit=self.max_frame)
+        # a backlog for a province's loggers reconnecting at once after a restart (asyncio's default
+        # is 100; the kernel caps it at net.core.somaxconn)
+        self._server = await asyncio.start_server(self._handle, self.host, self.port, limit=self.max_frame,
+                                                  backlog=min(self.max_links, 4096))
         sock = self._server.sockets[0].getsockname()
         return sock[0], sock[1]
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 import duckdb
 import pandas as pd
 
+from data.store import finish_pending_result
+
 PACKET_LOG_COLUMNS = ["received_at", "peer", "mn", "st", "cn", "qn", "data_time", "station_id",
                       "cp_sha256", "status", "readings_in", "batch_id", "raw"]
 DUP_KEY = ["mn", "cn", "data_time", "cp_sha256"]
@@ -42,17 +44,22 @@ def known_packet_keys(con: duckdb.DuckDBPyConnection, keys: pd.DataFrame) -> set
     return {(mn, cn, None if pd.isna(dt) else pd.Timestamp(dt), sha) for mn, cn, dt, sha in rows}
 
 
-def log_packets(con: duckdb.DuckDBPyConnection, log: pd.DataFrame) -> int:
-    """Append rows (columns ``PACKET_LOG_COLUMNS``) to the packet log in one transaction."""
+def log_packets(con: duckdb.DuckDBPyConnection, log: pd.DataFrame, *, own_transaction: bool = True) -> int:
+    """Append rows (columns ``PACKET_LOG_COLUMNS``) to the packet log, in one transaction of its
+    own or (``own_transaction=False``) in the caller's."""
     if log.empty:
         return 0
+    finish_pending_result(con)
     con.register("_hj212_log", log[PACKET_LOG_COLUMNS])
     cols = ", ".join(PACKET_LOG_COLUMNS)
+    insert = f"INSERT INTO hj212_packets (packet_id, {cols}) SELECT nextval('hj212_packet_seq'), {cols} FROM _hj212_log"
     try:
+        if not own_transaction:
+            con.execute(insert)
+            return len(log)
         con.execute("BEGIN TRANSACTION")
         try:
-            con.execute(f"INSERT INTO hj212_packets (packet_id, {cols}) "
-                        f"SELECT nextval('hj212_packet_seq'), {cols} FROM _hj212_log")
+            con.execute(insert)
             con.execute("COMMIT")
         except Exception:
             con.execute("ROLLBACK")
