@@ -8,8 +8,12 @@ interference event). A reading that was never released (an invalid flag, a micro
 enterprise outlet, a parameter that is not published, an hour not yet published) has no release
 record, so it cannot come out of these functions; a superseded version is never read.
 
-The query functions touch ONLY the ``stations``, ``release_values`` and ``section_targets`` (the
-public target class of each water section) tables and return a fixed list of columns. They never read readings, scores, events, event_reviews, cases, users, the
+The query functions touch ONLY the ``stations``, ``release_values``, ``release_by_ts`` (the current
+released values sorted by hour, kept in step by every release step: ``data.release``) and
+``section_targets`` (the public target class of each water section) tables and return a fixed list
+of columns. Reads of every station at one hour (the map, the water page) go to ``release_by_ts``,
+whose zone maps on ``ts`` skip every other hour; reads of one station go to ``release_values``,
+written in station order. They never read readings, scores, events, event_reviews, cases, users, the
 audit trail, quarantine or ingest_batches, so nothing internal can reach a public page. Every
 query is parameterised; nothing from the URL is formatted into SQL.
 
@@ -43,6 +47,8 @@ STATION_COLUMNS: tuple[str, ...] = (
 _STATION_SELECT = ", ".join(f"s.{c}" for c in STATION_COLUMNS)
 _CURRENT = "v.superseded_at IS NULL"
 _VALUED = f"{_CURRENT} AND v.value IS NOT NULL"
+#: the current released values sorted by hour (current versions only: no superseded_at filter)
+_BY_TS = "release_by_ts v"
 _RANK_SQL = "CASE v.status " + " ".join(f"WHEN '{s}' THEN {r}" for s, r in STATUS_RANK.items()) + " END"
 LATEST_WINDOW_DAYS = 7
 
@@ -85,12 +91,12 @@ def latest_released_ts(con: duckdb.DuckDBPyConnection, kind: str) -> pd.Timestam
     skip the rest) and only falls back to the full scan when nothing was released in that window.
     """
     _check_kind(kind)
-    table_max = con.execute("SELECT max(ts) FROM release_values").fetchone()
+    table_max = con.execute("SELECT max(ts) FROM release_by_ts").fetchone()
     if not table_max or table_max[0] is None:
         return None
     since = table_max[0] - pd.Timedelta(days=LATEST_WINDOW_DAYS).to_pytimedelta()
-    sql = ("SELECT max(v.ts) FROM release_values v JOIN stations s USING (station_id) "
-           f"WHERE {_VALUED} AND s.kind = ? AND v.parameter IN (SELECT unnest(?))")
+    sql = (f"SELECT max(v.ts) FROM {_BY_TS} JOIN stations s USING (station_id) "
+           "WHERE v.value IS NOT NULL AND s.kind = ? AND v.parameter IN (SELECT unnest(?))")
     args: list = [kind, list(RELEASED_PARAMETERS[kind])]
     for bounded_sql, bounded_args in ((sql + " AND v.ts >= ?", [*args, since]), (sql, args)):
         row = con.execute(bounded_sql, bounded_args).fetchone()
@@ -110,9 +116,8 @@ def released_hour_wide(con: duckdb.DuckDBPyConnection, kind: str, ts_utc: pd.Tim
     _check_kind(kind)
     params = list(RELEASED_PARAMETERS[kind])
     long = con.execute(
-        f"SELECT {_STATION_SELECT}, v.ts, v.parameter, v.value, v.status FROM release_values v "
-        f"JOIN stations s USING (station_id) WHERE {_CURRENT} AND s.kind = ? AND v.ts = ? "
-        "AND v.parameter IN (SELECT unnest(?))",
+        f"SELECT {_STATION_SELECT}, v.ts, v.parameter, v.value, v.status FROM {_BY_TS} "
+        "JOIN stations s USING (station_id) WHERE s.kind = ? AND v.ts = ? AND v.parameter IN (SELECT unnest(?))",
         [kind, pd.Timestamp(ts_utc).to_pydatetime(), params],
     ).df()
     return _widen(long, params)
@@ -283,12 +288,12 @@ def latest_hour_per_station(con: duckdb.DuckDBPyConnection, kind: str) -> pd.Dat
         return _widen(pd.DataFrame(), params)
     since = (newest - pd.Timedelta(days=LATEST_WINDOW_DAYS)).to_pydatetime()
     long = con.execute(
-        "WITH last AS (SELECT v.station_id, max(v.ts) AS ts FROM release_values v JOIN stations s USING (station_id) "
-        f"WHERE {_VALUED} AND s.kind = ? AND v.ts >= ? AND v.parameter IN (SELECT unnest(?)) GROUP BY v.station_id) "
-        f"SELECT {_STATION_SELECT}, v.ts, v.parameter, v.value, v.status FROM release_values v "
+        f"WITH last AS (SELECT v.station_id, max(v.ts) AS ts FROM {_BY_TS} JOIN stations s USING (station_id) "
+        "WHERE v.value IS NOT NULL AND s.kind = ? AND v.ts >= ? AND v.parameter IN (SELECT unnest(?)) "
+        f"GROUP BY v.station_id) SELECT {_STATION_SELECT}, v.ts, v.parameter, v.value, v.status FROM {_BY_TS} "
         "JOIN last l ON l.station_id = v.station_id AND l.ts = v.ts JOIN stations s ON s.station_id = v.station_id "
-        f"WHERE {_CURRENT} AND v.parameter IN (SELECT unnest(?))",
-        [kind, since, params, params],
+        "WHERE v.ts >= ? AND v.parameter IN (SELECT unnest(?))",
+        [kind, since, params, since, params],
     ).df()
     return _widen(long, params)
 

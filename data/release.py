@@ -7,8 +7,13 @@ the earlier one superseded; nothing is updated in place except ``superseded_at``
 value stays with who changed it, when and why.
 
 The public reads (``current_*``, ``latest_current``, ``location_rows``) touch ONLY
-``release_values`` and ``stations`` (official kinds), never readings, scores, events, cases or
-reviews: a value that was not released cannot come out of them. The release steps themselves read
+``release_values``, its time-sorted copy ``release_by_ts`` and ``stations`` (official kinds), never
+readings, scores, events, cases or reviews: a value that was not released cannot come out of them.
+
+``release_by_ts`` (migration 042) holds the current version of every released value sorted by hour,
+for the reads of every station at one hour or on one day; every step below writes its new versions
+there in its own transaction (:func:`_copy_new_versions`), and raises ``release_generation``, under
+which the public API caches its answers. The release steps themselves read
 ``readings`` (what to publish) and ``events`` (confirmed interference, to withhold).
 Every statement is parameterised.
 """
@@ -72,6 +77,56 @@ def _supersede_older(con: duckdb.DuckDBPyConnection, start, end, now: datetime) 
     )
 
 
+def _copy_new_versions(con: duckdb.DuckDBPyConnection, start, end, now: datetime, actor: str,
+                       replaces: bool = True) -> None:
+    """Keep ``release_by_ts`` in step: the versions a step just wrote (``released_at = now`` and
+    ``released_by = actor`` in [start, end]) replace the copy's rows of the same values.
+
+    Appended in hour order, so the new rows sit in row groups of narrow time ranges that the zone
+    maps still prune (:func:`rebuild_release_by_ts` restores one sorted table). ``replaces=False``
+    for first publications, which have no earlier row to delete."""
+    new = ("FROM release_values n WHERE n.released_at = ? AND n.released_by = ? AND n.ts BETWEEN ? AND ? "
+           "AND n.superseded_at IS NULL")
+    args = [now, actor, _dt(start), _dt(end)]
+    if replaces:
+        con.execute(
+            f"DELETE FROM release_by_ts c WHERE c.ts BETWEEN ? AND ? AND EXISTS (SELECT 1 {new} "
+            "AND n.station_id = c.station_id AND n.ts = c.ts AND n.parameter = c.parameter)",
+            [_dt(start), _dt(end), *args],
+        )
+    con.execute(
+        f"INSERT INTO release_by_ts SELECT n.station_id, n.ts, n.parameter, n.value, n.status, n.version {new} "
+        "ORDER BY n.ts, n.station_id, n.parameter",
+        args,
+    )
+
+
+def raise_generation(con: duckdb.DuckDBPyConnection) -> None:
+    """Mark the public data changed (see :func:`release_generation`)."""
+    con.execute("UPDATE release_generation SET generation = generation + 1")
+
+
+def release_generation(con: duckdb.DuckDBPyConnection) -> int:
+    """The number every release step and station-list change raises (the API's cache key)."""
+    row = con.execute("SELECT generation FROM release_generation").fetchone()
+    return int(row[0]) if row else 0
+
+
+def rebuild_release_by_ts(con: duckdb.DuckDBPyConnection) -> int:
+    """Rewrite ``release_by_ts`` from the current versions, as one hour-sorted table (after code
+    that wrote ``release_values`` directly, or to merge the row groups appended by many steps);
+    returns its row count."""
+
+    def run(c: duckdb.DuckDBPyConnection) -> int:
+        c.execute("DELETE FROM release_by_ts")
+        c.execute("INSERT INTO release_by_ts SELECT v.station_id, v.ts, v.parameter, v.value, v.status, v.version "
+                  f"FROM release_values v WHERE {_CURRENT} ORDER BY v.ts, v.station_id, v.parameter")
+        raise_generation(c)
+        return int(c.execute("SELECT count(*) FROM release_by_ts").fetchone()[0])
+
+    return _in_transaction(con, run)
+
+
 def _in_transaction(con: duckdb.DuckDBPyConnection, statements) -> int:
     """Run ``statements(con) -> rows`` in one transaction; return its row count."""
     con.execute("BEGIN TRANSACTION")
@@ -102,6 +157,8 @@ def insert_preliminary(con: duckdb.DuckDBPyConnection, start, end, params_by_kin
                 [now, actor, kind, list(params), list(valid_flags), _dt(start), _dt(end)],
             ).fetchone()
             total += int(row[0]) if row else 0
+        _copy_new_versions(c, start, end, now, actor, replaces=False)
+        raise_generation(c)
         return total
 
     return _in_transaction(con, run)
@@ -141,6 +198,8 @@ def step_status(con: duckdb.DuckDBPyConnection, from_status: str, to_status: str
             [to_status, now, actor, *note_args, from_status, _dt(start), _dt(end), *scope_args],
         )
         _supersede_older(c, start, end, now)
+        _copy_new_versions(c, start, end, now, actor)
+        raise_generation(c)
         return 0
 
     _in_transaction(con, run)
@@ -181,6 +240,8 @@ def insert_version(con: duckdb.DuckDBPyConnection, station_id: str, ts, paramete
             "INSERT INTO release_values VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
             [station_id, _dt(ts), parameter, value, status, version, now, actor, note],
         )
+        _copy_new_versions(c, ts, ts, now, actor)
+        raise_generation(c)
         return version
 
     return _in_transaction(con, run)
@@ -337,10 +398,15 @@ def latest_current(con: duckdb.DuckDBPyConnection, station_ids: list[str], param
 def current_long(con: duckdb.DuckDBPyConnection, station_ids: list[str], parameters: list[str], start,
                  end) -> pd.DataFrame:
     """Current released hourly values with a value (station_id, ts, parameter, value, status), for
-    computations such as daily AQI over released data only."""
-    where, args = _current_where(station_ids, parameters, start, end, VALUE_STATUSES)
+    computations over many stations and a few hours such as the city ranking's daily AQI: read from
+    ``release_by_ts``, whose zone maps skip every row group outside [start, end]."""
+    stations_sql, stations_args = _in("v.station_id", station_ids)
+    params_sql, params_args = _in("v.parameter", parameters)
+    status_sql, status_args = _in("v.status", VALUE_STATUSES)
     return con.execute(
-        f"SELECT v.station_id, v.ts, v.parameter, v.value, v.status FROM release_values v WHERE {where}", args
+        "SELECT v.station_id, v.ts, v.parameter, v.value, v.status FROM release_by_ts v "
+        f"WHERE v.ts BETWEEN ? AND ? AND {stations_sql} AND {params_sql} AND {status_sql}",
+        [_dt(start), _dt(end), *stations_args, *params_args, *status_args],
     ).df()
 
 

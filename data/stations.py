@@ -13,6 +13,7 @@ import duckdb
 import pandas as pd
 
 from analytics.vocabulary import SECTION_ROLES, STATION_KINDS
+from data.release import raise_generation
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("station_id", "name", "kind", "lon", "lat")
 
@@ -101,6 +102,7 @@ def upsert_stations(con: duckdb.DuckDBPyConnection, stations: pd.DataFrame) -> i
             f"INSERT INTO stations ({col_list}) SELECT {col_list} FROM _et_stations_in "
             f"ON CONFLICT (station_id) DO UPDATE SET {updates}"
         )
+        raise_generation(con)  # the public API's cached answers name stations
     finally:
         con.unregister("_et_stations_in")
     return len(frame)

@@ -183,6 +183,15 @@ def day_bounds_utc(day) -> tuple[pd.Timestamp, pd.Timestamp]:
     return start, start + pd.Timedelta(hours=23)
 
 
+def least_advanced_by_city(hours: pd.DataFrame, city_of: pd.Series) -> pd.Series:
+    """The least advanced release status of each city's hours (``hours``: station_id, status;
+    ``city_of``: city by station_id), vectorised: a day of all stations is ~300,000 hours."""
+    ranked = pd.DataFrame({"city": hours["station_id"].map(city_of),
+                           "rank": hours["status"].map(sql.STATUS_RANK)})
+    least = ranked.groupby("city")["rank"].min()
+    return least.map(lambda rank: sql.RELEASE_STATUSES[int(rank) - 1])
+
+
 def city_ranking(con: duckdb.DuckDBPyConnection, day, by: str = "aqi", kinds: tuple[str, ...] = ("air_station",)
                  ) -> pd.DataFrame:
     """Cities of one CST day ranked by daily AQI or composite index (lowest = best = rank 1),
@@ -214,9 +223,7 @@ def city_ranking(con: duckdb.DuckDBPyConnection, day, by: str = "aqi", kinds: tu
     wide = city.pivot(index=["city", "province"], columns="parameter", values="value")
     aqi = daily_aqi(wide)
     ratio = city.assign(r=city["value"] / city["limit"]).groupby(["city", "province"])["r"].sum()
-    rank_of = {s: i for i, s in enumerate(STATUS_ORDER)}
-    hour_status = hours.merge(stations[["station_id", "city"]], on="station_id").groupby("city")["status"].agg(
-        lambda s: min(s, key=lambda x: rank_of.get(x, 0)))
+    hour_status = least_advanced_by_city(hours, stations.set_index("station_id")["city"])
     out = pd.DataFrame({
         "city": [c for c, _ in wide.index], "province": [p for _, p in wide.index],
         "aqi": aqi["aqi"].to_numpy(dtype=float), "level": aqi["level"].to_numpy(),

@@ -75,6 +75,7 @@ CRAFTED_PATHS = [
     "/embed/station/M0001", "/embed/station/P0001", "/embed/station/1001A' OR '1'='1",
     "/embed/station/1001A%27%20OR%201%3D1--", "/embed/station/../../app/", "/embed/station/%2e%2e%2fscores",
     "/embed/events", "/embed/scores", "/embed/station/1002A/../../events",
+    "/embed/ranking", "/embed/water",  # read the time-sorted copy of the release records (release_by_ts)
 ]
 
 

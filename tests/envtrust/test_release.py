@@ -102,3 +102,81 @@ def test_city_ranking_uses_released_values_and_orders_best_first(released):
     assert (table["composite_index"] > 0).all()
     with pytest.raises(release.ReleaseError, match="order must be"):
         release.city_ranking(released, "2017-01-10", by="score")
+
+
+# ---------------------------------------------------------------- the time-sorted copy and the generation
+
+def _copy_mismatch(con) -> int:
+    """Rows in which ``release_by_ts`` and the current versions of ``release_values`` differ."""
+    current = ("SELECT station_id, ts, parameter, value, status, version FROM release_values "
+               "WHERE superseded_at IS NULL")
+    copy = "SELECT station_id, ts, parameter, value, status, version FROM release_by_ts"
+    return con.execute(f"SELECT count(*) FROM (({current} EXCEPT ALL {copy}) UNION ALL "
+                       f"({copy} EXCEPT ALL {current}))").fetchone()[0]
+
+
+@pytest.mark.parametrize("step", ["publish", "audit", "finalize", "correct", "withhold", "rebuild"])
+def test_every_release_step_keeps_the_time_sorted_copy_in_step_and_raises_the_generation(released, step):
+    release.audit_period(released, "2017-01-09", "2017-01-10 06:00", "ana")
+    assert _copy_mismatch(released) == 0
+    later = LATEST + pd.Timedelta(hours=3)
+    released.execute("INSERT INTO readings (station_id, ts, parameter, value, flag) VALUES "
+                     "('1001A', ?, 'PM2.5', 33.0, 'N')", [later])
+    before = sql.release_generation(released)
+    ts = pd.Timestamp("2017-01-10 03:00")
+    {
+        "publish": lambda: release.publish_preliminary(released, later, later),
+        "audit": lambda: release.audit_period(released, "2017-01-10 06:00", LATEST, "ana"),
+        "finalize": lambda: release.finalize_period(released, "2017-01-09", "2017-01-10 06:00", "lead"),
+        "correct": lambda: release.correct_value(released, "1001A", ts, "PM2.5", 12.5, "ana", "drift"),
+        "withhold": lambda: release.correct_value(released, "1001A", ts, "NO2", None, "ana", "case 7",
+                                                  status="withheld"),
+        "rebuild": lambda: sql.rebuild_release_by_ts(released),
+    }[step]()
+    assert _copy_mismatch(released) == 0
+    assert sql.release_generation(released) == before + 1
+    copy = released.execute("SELECT count(*), count(DISTINCT (station_id, ts, parameter)) FROM release_by_ts").fetchone()
+    assert copy[0] == copy[1]  # one row per value: its current version only
+
+
+def test_the_copy_holds_released_values_only(released):
+    """Nothing that was not released reaches ``release_by_ts``: no invalid flag, no micro-station or
+    outlet, no unpublished parameter or hour, no superseded value, no value of a withheld hour."""
+    release.audit_period(released, "2017-01-09", "2017-01-10 12:00", "ana")
+    release.correct_value(released, "1001A", LATEST, "PM2.5", 1.5, "ana", "drift")
+    released.execute("INSERT INTO readings (station_id, ts, parameter, value, flag) VALUES "
+                     "('1001A', ?, 'PM2.5', 321.0, 'N')", [LATEST + pd.Timedelta(hours=2)])
+    kinds = released.execute("SELECT DISTINCT s.kind FROM release_by_ts v JOIN stations s USING (station_id)").df()
+    assert set(kinds["kind"]) <= {"air_station", "water_section"}
+    assert released.execute("SELECT count(*) FROM release_by_ts WHERE parameter = 'TEMP' OR value IN (999, 321) "
+                            "OR ts > ?", [LATEST]).fetchone()[0] == 0
+    assert released.execute("SELECT value FROM release_by_ts WHERE station_id = '1001A' AND ts = ? "
+                            "AND parameter = 'PM2.5'", [LATEST]).fetchall() == [(1.5,)]
+    held = released.execute("SELECT value, status FROM release_by_ts WHERE station_id = '1002A' AND ts = ? "
+                            "AND parameter = 'NO2'", [fixture.CONFIRMED_HOUR]).fetchall()
+    assert held == [(None, "withheld")]
+    assert _copy_mismatch(released) == 0
+
+
+def test_a_failed_step_leaves_copy_and_generation_as_they_were(released, monkeypatch):
+    before = sql.release_generation(released)
+    count = released.execute("SELECT count(*) FROM release_by_ts").fetchone()[0]
+
+    def broken(con, *args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(sql, "raise_generation", broken)
+    with pytest.raises(RuntimeError, match="disk full"):
+        release.audit_period(released, "2017-01-09", "2017-01-10 12:00", "ana")
+    assert sql.release_generation(released) == before
+    assert released.execute("SELECT count(*) FROM release_by_ts").fetchone()[0] == count
+    assert set(sql.status_counts(released)) == {"preliminary"}
+
+
+def test_a_change_of_the_station_list_raises_the_generation(released):
+    from data.stations import upsert_stations
+
+    before = sql.release_generation(released)
+    upsert_stations(released, pd.DataFrame([("1003A", "新站", "air_station", 116.4, 39.9)],
+                                           columns=["station_id", "name", "kind", "lon", "lat"]))
+    assert sql.release_generation(released) == before + 1

@@ -1,0 +1,90 @@
+"""Where a public API request spends its CPU: cProfile of keyed requests, in process, small store.
+
+    .venv/bin/python benchmarks/api_profile.py [--days 3] [--requests 40] [--top 25] [--kind KIND]
+
+The store is ``benchmarks/api.py``'s (the 2,016 national station positions x ``--days``, every valid
+value published, the first half audited), built once into ``benchmarks/out/api-<days>d.duckdb`` and
+served from a scratch copy. The requests are the benchmark's kinds (same URLs, same random choice),
+each with a department key, so the keyed-call audit runs; they go through Flask's test client (the
+whole request path - key check, rate limit, arguments, query, answer, audit - without the HTTP
+server). Prints CPU milliseconds per request per kind, then the profile's top functions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import pstats
+import random
+import shutil
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+import api as api_bench  # noqa: E402  (benchmarks/api.py: store, URLs)
+
+# benchmarks/api.py imports benchmarks/dashboard.py as ``dashboard``; the server needs the package
+sys.path.remove(str(REPO / "benchmarks"))
+del sys.modules["dashboard"]
+
+
+def serve_in_process(store: Path):
+    """The dashboard server (API mounted, no internal app) on a scratch copy of ``store``; its key."""
+    from dashboard.server import create_server
+    from envtrust.api import keys
+    from envtrust.settings import load_settings
+
+    copy = api_bench.OUT / "api-profile-serve.duckdb"
+    for suffix in ("", ".wal"):
+        Path(str(copy) + suffix).unlink(missing_ok=True)
+    shutil.copyfile(store, copy)
+    server = create_server(load_settings(db_path=copy, secret_key="p" * 64), mount_internal=False)
+    con = server.extensions["envtrust"].con
+    key = keys.create_key(con, "profile", frozenset({"read"}), "bench", rate_per_min=keys.MAX_KEY_RATE_PER_MIN)
+    return server, key
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--days", type=int, default=3)
+    parser.add_argument("--requests", type=int, default=40, help="requests per kind")
+    parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--kind", action="append", help="only these kinds (default: all)")
+    args = parser.parse_args(argv)
+    api_bench.OUT.mkdir(parents=True, exist_ok=True)
+    store = api_bench.OUT / f"api-{args.days}d.duckdb"
+    if not store.exists():
+        print("built", api_bench.build(store, args.days), flush=True)
+    info = api_bench.counts(store)
+    server, key = serve_in_process(store)
+    client = server.test_client()
+    kinds = args.kind or [*api_bench.TARGETS_MS, "latest (one station)"]
+    profile = cProfile.Profile()
+    print(f"store: {info['release_rows']:,} release rows; {args.requests} keyed requests per kind")
+    for kind in kinds:
+        urls = api_bench.urls_for(kind, random.Random(20261202), info["station_ids"], info["cities"][0],
+                                  args.days, args.requests)
+        client.get(urls[0], headers={"X-API-Key": key})  # warm-up (first query plans, imports)
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        profile.enable()
+        for url in urls:
+            answer = client.get(url, headers={"X-API-Key": key})
+            if answer.status_code != 200:
+                raise RuntimeError(f"{answer.status_code} {url} {answer.text[:200]}")
+        profile.disable()
+        cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+        print(f"{kind}: {1000 * cpu / len(urls):.1f} ms CPU, {1000 * wall / len(urls):.1f} ms wall per request "
+              "(under the profiler)", flush=True)
+    out = io.StringIO()
+    pstats.Stats(profile, stream=out).sort_stats("cumulative").print_stats(args.top)
+    print(out.getvalue())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
