@@ -17,10 +17,15 @@
    stations of the largest city (hourly, first page of 1,000 rows; and ``period=day``), latest.
    Stations and days vary at random. A baseline in the same run: the same queries with 1 client.
 
-``--before-code DIR``: a checkout of an earlier commit (``git worktree add --detach DIR COMMIT``);
+``--before-code DIR``: a checkout of an earlier commit (``git archive COMMIT | tar -x -C DIR``);
 its server runs the same requests on a copy of the same store, one kind after the other with this
 checkout's, so before and after share the machine's load. ``--store PATH``: use this store (the
-server runs on a copy) instead of building one.
+server runs on a copy; built there first when it does not exist) instead of
+``benchmarks/out/api-<days>d.duckdb``.
+
+Besides wall times, the server process's CPU time (user + system, from /proc) over each loaded run
+gives the CPU milliseconds per answer: on a machine shared with other work, the throughput the two
+cores could give is ~2,000 / (CPU ms per answer) answers a second.
 
 Results are written to ``benchmarks/results/api.md`` (or ``--out``); RESULTS.md carries the summary.
 """
@@ -103,8 +108,11 @@ def make_key(path: Path) -> str:
 
 
 def start_server(path: Path, port: int, log: Path, code: Path = REPO) -> subprocess.Popen:
-    """``envtrust serve`` of the checkout ``code`` on ``path``."""
-    env = {**os.environ, "ENVTRUST_SECRET_KEY": "benchmark-secret-" + "x" * 40, "PYTHONPATH": str(code)}
+    """``envtrust serve`` of the checkout ``code`` on ``path``, with the background scoring off: the
+    store has never been scored, and a first scoring run of every reading would share the server's
+    CPU with the API (it did in the figures of the first two API sessions)."""
+    env = {**os.environ, "ENVTRUST_SECRET_KEY": "benchmark-secret-" + "x" * 40, "PYTHONPATH": str(code),
+           "ENVTRUST_SCORE_EVERY_S": "0"}
     with open(log, "w") as fh:
         return subprocess.Popen([sys.executable, "-m", "envtrust", "serve", "--db", str(path), "--port", str(port),
                                  "--threads", "8"], stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=code)
@@ -140,8 +148,15 @@ def urls_for(kind: str, rng: random.Random, ids: list[str], city: str, days: int
     return out
 
 
-def run_clients(base: str, key: str, url_lists: list[list[str]]) -> dict:
-    """One thread per client, each with its own connection; all start together."""
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_clients(base: str, key: str, url_lists: list[list[str]], pid: int | None = None) -> dict:
+    """One thread per client, each with its own connection; all start together. With ``pid``, the
+    server's CPU milliseconds per answer over the run too."""
     import requests
 
     times: list[float] = []
@@ -165,17 +180,19 @@ def run_clients(base: str, key: str, url_lists: list[list[str]]) -> dict:
                     errors.append(f"{answer.status_code} {url} {answer.text[:120]}")
 
     threads = [threading.Thread(target=client, args=(u,)) for u in url_lists]
+    cpu0 = process_cpu_s(pid) if pid else 0.0
     t0 = time.perf_counter()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     wall = time.perf_counter() - t0
+    cpu_ms = 1000 * (process_cpu_s(pid) - cpu0) / len(times) if pid else float("nan")
     if errors:
         raise RuntimeError(f"{len(errors)} errors, first: {errors[0]}")
     arr = np.array(times)
     return {"n": len(arr), "p50_ms": float(np.percentile(arr, 50)), "p95_ms": float(np.percentile(arr, 95)),
-            "max_ms": float(arr.max()), "rps": len(arr) / wall, "kb": float(np.mean(sizes) / 1024)}
+            "max_ms": float(arr.max()), "rps": len(arr) / wall, "kb": float(np.mean(sizes) / 1024), "cpu_ms": cpu_ms}
 
 
 def commit_of(code: Path) -> str:
@@ -207,10 +224,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--before-code", type=Path, help="checkout of the earlier commit to compare with")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
+    load_start = os.getloadavg()[0]
     OUT.mkdir(parents=True, exist_ok=True)
     path = args.store or OUT / f"api-{args.days}d.duckdb"
     build_timings = {}
-    if args.store is None and (args.rebuild or not path.exists()):
+    if args.rebuild or not path.exists():
         t0 = time.perf_counter()
         build_timings = build(path, args.days)
         build_timings["total_s"] = time.perf_counter() - t0
@@ -224,11 +242,11 @@ def main(argv: list[str] | None = None) -> int:
             servers[name] = serve_copy(path, name, code)
         city, ids = info["cities"][0], info["station_ids"]
         for kind in (*TARGETS_MS, "latest (one station)"):
-            for name, (base, _process, key) in servers.items():
+            for name, (base, process, key) in servers.items():
                 rng = random.Random(20261202)  # the same requests for both checkouts
                 baseline = run_clients(base, key, [urls_for(kind, rng, ids, city, args.days, args.requests)])
                 loaded = run_clients(base, key, [urls_for(kind, rng, ids, city, args.days, args.requests)
-                                                 for _ in range(args.clients)])
+                                                 for _ in range(args.clients)], pid=process.pid)
                 rows.append((kind, name, baseline, loaded))
                 print(kind, name, "1 client", baseline, f"{args.clients} clients", loaded, flush=True)
     finally:
@@ -241,19 +259,19 @@ def main(argv: list[str] | None = None) -> int:
         + (f" --store {path}" if args.store else "") + (" --before-code DIR" if args.before_code else "") + "` "
         f"at commit {commit_of(REPO)}" + (f" (before: {commit_of(codes['before'])})" if args.before_code else "")
         + f", {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores shared "
-        f"(load average at the end {os.getloadavg()[0]:.1f}).", "",
+        f"(load average at the start {load_start:.1f}, at the end {os.getloadavg()[0]:.1f}).", "",
         f"Store: {info['readings']:,} readings ({info['stations']:,} stations x {args.days} days x 6 pollutants), "
         f"{info['release_rows']:,} release rows, {info['file_mb']:.0f} MiB; city-day = {info['cities'][1]} stations "
         f"of {info['cities'][0]}. Build: {build_timings or 'reused'}.", "",
         "| query | code | target p95 | 1 client p50 / p95 ms | "
-        f"{args.clients} clients p50 / p95 / max ms | req/s | answer KiB |",
-        "|---|---|---|---|---|---|---|",
+        f"{args.clients} clients p50 / p95 / max ms | req/s | server CPU ms per answer | answer KiB |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for kind, name, one, many in rows:
         target = f"<= {TARGETS_MS[kind]:.0f} ms" if kind in TARGETS_MS else "-"
         lines.append(f"| {kind} | {name} | {target} | {one['p50_ms']:.0f} / {one['p95_ms']:.0f} | "
                      f"{many['p50_ms']:.0f} / {many['p95_ms']:.0f} / {many['max_ms']:.0f} | {many['rps']:.0f} | "
-                     f"{many['kb']:.0f} |")
+                     f"{many['cpu_ms']:.1f} | {many['kb']:.0f} |")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines))

@@ -1,6 +1,7 @@
 """Where a public API request spends its CPU: cProfile of keyed requests, in process, small store.
 
     .venv/bin/python benchmarks/api_profile.py [--days 3] [--requests 40] [--top 25] [--kind KIND]
+                                               [--store PATH]
 
 The store is ``benchmarks/api.py``'s (the 2,016 national station positions x ``--days``, every valid
 value published, the first half audited), built once into ``benchmarks/out/api-<days>d.duckdb`` and
@@ -8,6 +9,8 @@ served from a scratch copy. The requests are the benchmark's kinds (same URLs, s
 each with a department key, so the keyed-call audit runs; they go through Flask's test client (the
 whole request path - key check, rate limit, arguments, query, answer, audit - without the HTTP
 server). Prints CPU milliseconds per request per kind, then the profile's top functions.
+``--store PATH``: profile on that store (e.g. the 90-day one of benchmarks/api.py; ``--days`` must
+match it) instead of the small one.
 """
 
 from __future__ import annotations
@@ -55,9 +58,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=40, help="requests per kind")
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--kind", action="append", help="only these kinds (default: all)")
+    parser.add_argument("--store", type=Path, help="an existing benchmark store (served from a copy)")
     args = parser.parse_args(argv)
     api_bench.OUT.mkdir(parents=True, exist_ok=True)
-    store = api_bench.OUT / f"api-{args.days}d.duckdb"
+    store = args.store or api_bench.OUT / f"api-{args.days}d.duckdb"
     if not store.exists():
         print("built", api_bench.build(store, args.days), flush=True)
     info = api_bench.counts(store)

@@ -298,18 +298,12 @@ def location_rows(con: duckdb.DuckDBPyConnection, kinds: tuple[str, ...], statio
     return con.execute(sql + " ORDER BY s.station_id", args).df()
 
 
-def location_kinds(con: duckdb.DuckDBPyConnection, kinds: tuple[str, ...], station_ids: list[str] | None = None,
-                   city: str | None = None) -> list[tuple[str, str]]:
-    """(station_id, kind) of the official stations a query names, by station_id: what a
-    measurement request needs, as plain tuples (it runs on every request)."""
-    kinds_sql, kinds_args = _in("s.kind", [k for k in kinds if k in OFFICIAL_KINDS])
-    sql, args = f"SELECT s.station_id, s.kind FROM stations s WHERE {kinds_sql}", list(kinds_args)
-    if station_ids is not None:
-        ids_sql, ids_args = _in("s.station_id", station_ids)
-        sql, args = f"{sql} AND {ids_sql}", [*args, *ids_args]
-    if city is not None:
-        sql, args = f"{sql} AND s.city = ?", [*args, city]
-    return [(str(sid), str(kind)) for sid, kind in con.execute(sql + " ORDER BY s.station_id", args).fetchall()]
+def official_locations(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str | None]]:
+    """(station_id, kind, city) of every official station and section, by station_id: the API
+    holds them in memory per release generation (a station-list change raises it)."""
+    rows = con.execute("SELECT s.station_id, s.kind, s.city FROM stations s WHERE s.kind IN (SELECT unnest(?)) "
+                       "ORDER BY s.station_id", [list(OFFICIAL_KINDS)]).fetchall()
+    return [(str(sid), str(kind), None if city is None else str(city)) for sid, kind, city in rows]
 
 
 def released_span(con: duckdb.DuckDBPyConnection, station_ids: list[str]) -> pd.DataFrame:
@@ -377,12 +371,13 @@ def current_daily(con: duckdb.DuckDBPyConnection, station_ids: list[str], parame
 
 
 def latest_current(con: duckdb.DuckDBPyConnection, station_ids: list[str], parameters: list[str],
-                   window_days: int = 7) -> pd.DataFrame:
+                   window_days: int = 7) -> list[tuple]:
     """Latest current released value per station and parameter (withheld values skipped), looking
-    back ``window_days`` from the newest released hour (zone maps skip older row groups)."""
+    back ``window_days`` from the newest released hour (zone maps skip older row groups), as tuples
+    (station_id, parameter, ts, value, status, version) by station and parameter."""
     newest = con.execute("SELECT max(ts) FROM release_values").fetchone()  # every value has one current version
     if not newest or newest[0] is None:
-        return pd.DataFrame(columns=["station_id", "parameter", "ts", "value", "status", "version"])
+        return []
     since = newest[0] - pd.Timedelta(days=window_days).to_pytimedelta()
     stations_sql, stations_args = _in("v.station_id", station_ids)
     params_sql, params_args = _in("v.parameter", parameters)
@@ -392,7 +387,7 @@ def latest_current(con: duckdb.DuckDBPyConnection, station_ids: list[str], param
         f"WHERE {_CURRENT} AND v.status <> 'withheld' AND v.ts >= ? AND {stations_sql} "
         f"AND {params_sql} GROUP BY v.station_id, v.parameter ORDER BY 1, 2",
         [since, *stations_args, *params_args],
-    ).df()
+    ).fetchall()
 
 
 def current_long(con: duckdb.DuckDBPyConnection, station_ids: list[str], parameters: list[str], start,

@@ -12,6 +12,10 @@ department key (header ``X-API-Key``, see :mod:`envtrust.api.keys`) has its own 
 Over the limit: 429 with ``Retry-After``. Every call made with a key (accepted or refused) is
 appended to the audit trail before its answer leaves, in group commits (:mod:`envtrust.api.auditlog`). Errors under ``/api/`` are JSON
 ``{code, status, message, errors}``.
+
+After the key check and the rate limit, a GET of a public route is answered from the answer cache
+when the same path and query string were answered since the last release step
+(:mod:`envtrust.api.cache`); the audit of keyed calls runs for cached answers too.
 """
 
 from __future__ import annotations
@@ -24,12 +28,22 @@ from flask_smorest import Api, abort
 from werkzeug.exceptions import HTTPException
 
 from envtrust.api import keys
-from envtrust.api.context import DEFAULT_ANON_RATE_PER_MIN, ApiState, api_cursor, api_state, close_cursor
-from envtrust.api.views import make_blueprint
+from envtrust.api.cache import Answer
+from envtrust.api.context import (
+    DEFAULT_ANON_RATE_PER_MIN,
+    ApiState,
+    api_cursor,
+    api_generation,
+    api_state,
+    close_cursor,
+)
+from envtrust.api.views import CACHED_ROUTES, make_blueprint
 
 API_PREFIX = "/api/"
 DOCS_ASSETS = "/api/v1/docs-assets/"
 KEY_HEADER = "X-API-Key"
+#: the headers of an answer that the cache keeps with its body
+CACHED_HEADERS: tuple[str, ...] = ("X-Total-Count", "Content-Disposition")
 
 
 class _Api(Api):
@@ -67,8 +81,9 @@ def _api_error(error: HTTPException):
     return response
 
 
-def _admit() -> None:
-    """Before each API call: identify the caller (key or address) and apply its rate limit."""
+def _admit() -> flask.Response | None:
+    """Before each API call: identify the caller (key or address), apply its rate limit, and answer
+    from the cache when it can."""
     state = api_state()
     token = request.headers.get(KEY_HEADER)
     if token is not None:
@@ -84,6 +99,28 @@ def _admit() -> None:
     if wait_s is not None:
         abort(429, message=f"rate limit of {limit} calls per minute reached; retry in {wait_s} s",
               headers={"Retry-After": str(wait_s)})
+    return _cached_answer(state)
+
+
+def _cached_answer(state: ApiState) -> flask.Response | None:
+    """The cached answer of this GET of a public route, if the same request was answered at this
+    release generation; otherwise None (the route runs, :func:`_keep_answer` stores its answer)."""
+    if request.method != "GET" or request.endpoint not in CACHED_ROUTES:
+        return None
+    g.api_cache_key = (request.path, request.query_string)
+    answer = state.answers.get(api_generation(), g.api_cache_key)
+    if answer is None:
+        return None
+    g.api_cache_hit = True
+    return flask.current_app.response_class(answer.body, mimetype=answer.mimetype, headers=list(answer.headers))
+
+
+def _keep_answer(response: flask.Response) -> flask.Response:
+    key = g.get("api_cache_key")
+    if key is not None and not g.get("api_cache_hit") and response.status_code == 200:
+        headers = tuple((name, response.headers[name]) for name in CACHED_HEADERS if name in response.headers)
+        api_state().answers.put(api_generation(), key, Answer(response.get_data(), response.mimetype, headers))
+    return response
 
 
 def _log_keyed_call(response: flask.Response) -> flask.Response:
@@ -119,6 +156,7 @@ def init_api(app: flask.Flask, con: duckdb.DuckDBPyConnection,
     blp = make_blueprint()
     blp.before_request(_admit)
     blp.after_request(_log_keyed_call)
+    blp.after_request(_keep_answer)  # after_request hooks run in reverse order: the audit runs last
     blp.teardown_request(close_cursor)
     api.register_blueprint(blp)
     app.add_url_rule(DOCS_ASSETS + "<path:filename>", "api_docs_assets", _serve_docs_asset)

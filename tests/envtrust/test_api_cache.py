@@ -1,0 +1,133 @@
+"""The API's answer cache: a repeated request is answered from memory until the next release step
+(or station-list change), every keyed call is still audited, and only 200 answers are kept."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from dashboard.server import close_server, create_server
+from data.stations import upsert_stations
+from envtrust import release
+from envtrust.api import keys
+from envtrust.api.cache import Answer, AnswerCache
+from envtrust.settings import load_settings
+
+spec = importlib.util.spec_from_file_location("release_fixture", Path(__file__).with_name("release_fixture.py"))
+fixture = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(fixture)
+HOUR = "2017-01-10T03:00:00Z"
+ONE_VALUE = f"/api/v1/measurements?location=1001A&parameter=PM2.5&date_from={HOUR}&date_to={HOUR}"
+
+
+@pytest.fixture()
+def api(tmp_path):
+    """(Flask test client, server, a department key) over a store with every valid value published."""
+    server = create_server(load_settings(db_path=tmp_path / "c.duckdb", secret_key="c" * 64), mount_internal=False)
+    con = server.extensions["envtrust"].con
+    fixture.fill_release_store(con)
+    release.publish_preliminary(con, "2017-01-01", "2017-01-11")
+    server.extensions["envtrust_api"].anon_rate_per_min = 10_000
+    token = keys.create_key(con, "卫健委", frozenset({"read"}), "admin")
+    yield server.test_client(), server, token
+    close_server(server)
+
+
+def _value(client, url: str = ONE_VALUE, key: str | None = None) -> tuple[float, str]:
+    answer = client.get(url, headers={"X-API-Key": key} if key else {})
+    assert answer.status_code == 200, answer.text
+    row = answer.get_json()["results"][0]
+    return row["value"], row["status"]
+
+
+def test_a_release_step_invalidates_the_cached_answers(api):
+    client, server, _ = api
+    con, cache = server.extensions["envtrust"].con, server.extensions["envtrust_api"].answers
+    first = _value(client)
+    assert first[1] == "preliminary"
+    assert _value(client) == first and cache.hits == 1  # the same request: from the cache
+    release.correct_value(con, "1001A", "2017-01-10 03:00", "PM2.5", 12.5, "ana", "analyser drift corrected")
+    assert _value(client) == (12.5, "preliminary")  # the correction shows at once
+    release.audit_period(con, "2017-01-10", "2017-01-10 05:00", "ana")
+    assert _value(client) == (12.5, "audited")
+    assert cache.hits == 1  # both answers after a step were built afresh
+    assert _value(client) == (12.5, "audited") and cache.hits == 2
+
+
+def test_a_new_station_shows_after_the_station_list_changes(api):
+    client, server, _ = api
+    con = server.extensions["envtrust"].con
+    before = client.get("/api/v1/locations?kind=air_station").get_json()["meta"]["found"]
+    upsert_stations(con, pd.DataFrame([("1003A", "新站", "air_station", 116.4, 39.9)],
+                                      columns=["station_id", "name", "kind", "lon", "lat"]))
+    assert client.get("/api/v1/locations?kind=air_station").get_json()["meta"]["found"] == before + 1
+    assert client.get("/api/v1/measurements?location=1003A").status_code == 200  # known now, nothing released
+
+
+def test_every_keyed_call_is_audited_cached_or_not(api):
+    client, server, token = api
+    con, cache = server.extensions["envtrust"].con, server.extensions["envtrust_api"].answers
+    for _ in range(3):
+        _value(client, key=token)
+    assert cache.hits == 2
+    calls = con.execute("SELECT count(*) FROM audit_log WHERE action = 'api_call'").fetchone()[0]
+    assert calls == 3
+
+
+def test_only_good_answers_are_kept_and_the_query_is_part_of_the_key(api):
+    client, server, _ = api
+    cache = server.extensions["envtrust_api"].answers
+    for _ in range(2):
+        assert client.get("/api/v1/measurements?location=NOPE").status_code == 400
+    assert len(cache) == 0 and cache.hits == 0
+    assert client.get(ONE_VALUE + "&format=csv").mimetype == "text/csv"
+    assert client.get(ONE_VALUE).mimetype == "application/json"  # not the CSV answer of the other query
+    csv_again = client.get(ONE_VALUE + "&format=csv")
+    assert csv_again.mimetype == "text/csv" and csv_again.headers["X-Total-Count"] == "1"
+    assert cache.hits == 1
+
+
+def test_the_history_route_is_never_cached(api):
+    client, server, token = api
+    con = server.extensions["envtrust"].con
+    historian = keys.create_key(con, "水利局", frozenset({"read", "history"}), "admin")
+    url = "/api/v1/measurements/history?location=1001A&parameter=PM2.5"
+    assert client.get(url, headers={"X-API-Key": historian}).status_code == 200
+    assert client.get(url, headers={"X-API-Key": token}).status_code == 403  # no scope: no cached answer
+    assert client.get(url).status_code == 401
+
+
+# ---------------------------------------------------------------- the cache alone
+
+def _answer(size: int) -> Answer:
+    return Answer(b"x" * size, "application/json")
+
+
+def test_cache_is_emptied_by_a_newer_generation_and_never_serves_an_older_request():
+    cache = AnswerCache(max_bytes=1000)
+    cache.put(1, ("a",), _answer(10))
+    assert cache.get(1, ("a",)) is not None
+    assert cache.get(2, ("a",)) is None and len(cache) == 0  # generation 2: everything built before is gone
+    cache.put(1, ("a",), _answer(10))  # a request that read generation 1 finishes after the step
+    assert cache.get(2, ("a",)) is None
+    cache.put(2, ("a",), _answer(10))
+    assert cache.get(1, ("a",)) is None  # a request still at generation 1 builds its own answer
+    assert cache.get(2, ("a",)).body == b"x" * 10
+
+
+def test_cache_keeps_the_most_recently_used_answers_within_its_bytes():
+    cache = AnswerCache(max_bytes=800)
+    for name in "abcd":
+        cache.put(1, (name,), _answer(100))
+    cache.get(1, ("a",))
+    for name in "efgh":
+        cache.put(1, (name,), _answer(100))
+    cache.put(1, ("i",), _answer(100))  # over 800 bytes: the least recently used ("b") goes
+    assert cache.get(1, ("b",)) is None and cache.get(1, ("a",)) is not None
+    cache.put(1, ("huge",), _answer(101))  # more than an eighth of the cache: not kept
+    assert cache.get(1, ("huge",)) is None
+    assert json.dumps(sorted(k[0] for k in cache._entries)) == json.dumps(sorted("acdefghi"))
