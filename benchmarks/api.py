@@ -17,7 +17,8 @@
    stations of the largest city (hourly, first page of 1,000 rows; and ``period=day``), latest.
    Stations and days vary at random. A baseline in the same run: the same queries with 1 client.
 
-``--before-code DIR``: a checkout of an earlier commit (``git archive COMMIT | tar -x -C DIR``);
+``--before-code DIR``: a checkout of an earlier commit (``git archive COMMIT | tar -x -C DIR``, and
+the commit id in ``DIR/COMMIT``);
 its server runs the same requests on a copy of the same store, one kind after the other with this
 checkout's, so before and after share the machine's load. ``--store PATH``: use this store (the
 server runs on a copy; built there first when it does not exist) instead of
@@ -196,8 +197,12 @@ def run_clients(base: str, key: str, url_lists: list[list[str]], pid: int | None
 
 
 def commit_of(code: Path) -> str:
-    return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=code, capture_output=True,
-                          text=True).stdout.strip()
+    """The checkout's commit: git's, or the first line of ``DIR/COMMIT`` for an exported tree."""
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=code, capture_output=True,
+                            text=True).stdout.strip()
+    if (code / "COMMIT").exists() and not (code / ".git").exists():
+        commit = (code / "COMMIT").read_text().split("\n")[0].strip()
+    return commit
 
 
 def serve_copy(store: Path, name: str, code: Path) -> tuple[str, subprocess.Popen, str]:
