@@ -48,3 +48,16 @@ def test_a_failed_batch_fails_every_call_in_it(store):
         log.append(lambda: cursor, ("", "api_call", "/api/v1/x", {}))
     log.append(lambda: cursor, ("apikey:k", "api_call", "/api/v1/y", {}))  # the log goes on
     assert store.execute("SELECT count(*) FROM audit_log WHERE action = 'api_call'").fetchone()[0] == 1
+
+
+@pytest.mark.parametrize("size", [1, 3, 64, 65, 200])
+def test_a_batch_of_any_size_becomes_linked_leaves_in_order(store, size):
+    """Small batches go in as one VALUES list, large ones through Arrow: both give the same leaves."""
+    from data import audit
+
+    audit.append(store, "admin", "login")
+    indices = audit.append_batch(store, [("apikey:k", "api_call", f"/x/{i}", {"n": i}) for i in range(size)])
+    assert list(indices) == list(range(1, size + 1))
+    rows = store.execute("SELECT subject, detail_json FROM audit_log WHERE action = 'api_call' ORDER BY seq").fetchall()
+    assert [(s, json.loads(d)["n"]) for s, d in rows] == [(f"/x/{i}", i) for i in range(size)]
+    assert leaf_problems(store) == []
