@@ -183,11 +183,19 @@ def day_bounds_utc(day) -> tuple[pd.Timestamp, pd.Timestamp]:
     return start, start + pd.Timedelta(hours=23)
 
 
+def _codes(values: pd.Series) -> tuple[list, np.ndarray]:
+    """(distinct values, code of each row): a per-row lookup done once per distinct value."""
+    codes, uniques = pd.factorize(values)
+    return list(uniques), codes
+
+
 def least_advanced_by_city(hours: pd.DataFrame, city_of: pd.Series) -> pd.Series:
     """The least advanced release status of each city's hours (``hours``: station_id, status;
     ``city_of``: city by station_id), vectorised: a day of all stations is ~300,000 hours."""
-    ranked = pd.DataFrame({"city": hours["station_id"].map(city_of),
-                           "rank": hours["status"].map(sql.STATUS_RANK)})
+    stations, station_codes = _codes(hours["station_id"])
+    statuses, status_codes = _codes(hours["status"])
+    ranked = pd.DataFrame({"city": city_of.reindex(stations).to_numpy()[station_codes],
+                           "rank": np.array([sql.STATUS_RANK[s] for s in statuses])[status_codes]})
     least = ranked.groupby("city")["rank"].min()
     return least.map(lambda rank: sql.RELEASE_STATUSES[int(rank) - 1])
 

@@ -180,3 +180,18 @@ def test_a_change_of_the_station_list_raises_the_generation(released):
     upsert_stations(released, pd.DataFrame([("1003A", "新站", "air_station", 116.4, 39.9)],
                                            columns=["station_id", "name", "kind", "lon", "lat"]))
     assert sql.release_generation(released) == before + 1
+
+
+def test_a_city_carries_the_least_advanced_status_of_its_hours():
+    hours = pd.DataFrame({"station_id": ["a", "a", "b", "c", "c"],
+                          "status": ["final", "audited", "final", "preliminary", "final"]})
+    city_of = pd.Series({"a": "北京市", "b": "北京市", "c": "承德市", "d": "天津市"})
+    assert release.least_advanced_by_city(hours, city_of).to_dict() == {"北京市": "audited", "承德市": "preliminary"}
+
+
+def test_the_ranking_names_each_city_s_release_status(released):
+    release.audit_period(released, "2017-01-09 16:00", "2017-01-10 15:59", "ana")  # the whole CST day 2017-01-10
+    table = release.city_ranking(released, "2017-01-10").set_index("city")
+    assert table.loc["北京市", "status"] == "audited" and table.loc["承德市", "status"] == "audited"
+    release.correct_value(released, "1002A", "2017-01-10 05:00", "PM10", 30.0, "ana", "drift", status="final")
+    assert release.city_ranking(released, "2017-01-10").set_index("city").loc["承德市", "status"] == "audited"
