@@ -107,7 +107,8 @@ def raise_generation(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def release_generation(con: duckdb.DuckDBPyConnection) -> int:
-    """The number every release step and station-list change raises (the API's cache key)."""
+    """The number every release step, station-list change and key revocation raises (the API's
+    cache key)."""
     row = con.execute("SELECT generation FROM release_generation").fetchone()
     return int(row[0]) if row else 0
 
@@ -444,9 +445,16 @@ def list_api_keys(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
 
 
 def revoke_api_key(con: duckdb.DuckDBPyConnection, key_id: str, now: datetime) -> bool:
-    row = con.execute("UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL",
-                      [now, key_id]).fetchone()
-    return bool(row and row[0])
+    """Revoke a key; the same transaction raises the release generation, under which the API holds
+    the keys it has verified, so the next call with it is checked against the store again."""
+
+    def run(c: duckdb.DuckDBPyConnection) -> int:
+        row = c.execute("UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL",
+                        [now, key_id]).fetchone()
+        raise_generation(c)
+        return int(row[0]) if row else 0
+
+    return bool(_in_transaction(con, run))
 
 
 # ---------------------------------------------------------------- water section target classes

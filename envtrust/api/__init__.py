@@ -87,7 +87,7 @@ def _admit() -> flask.Response | None:
     state = api_state()
     token = request.headers.get(KEY_HEADER)
     if token is not None:
-        key = keys.verify_key(api_cursor(), token)
+        key = _verified_key(state, token)
         if key is None:
             g.api_actor = f"apikey:{keys.key_id_of(token) or 'malformed'}"
             abort(401, message=f"invalid or revoked API key in {KEY_HEADER}")
@@ -100,6 +100,26 @@ def _admit() -> flask.Response | None:
         abort(429, message=f"rate limit of {limit} calls per minute reached; retry in {wait_s} s",
               headers={"Retry-After": str(wait_s)})
     return _cached_answer(state)
+
+
+#: at most this many verified keys are held per generation
+MAX_VERIFIED_KEYS = 10_000
+
+
+def _verified_key(state: ApiState, token: str) -> keys.ApiKey | None:
+    """The key ``token`` stands for, checked against the store once per release generation (a
+    revocation raises it in its own transaction, so a revoked key is refused from the next call
+    on); refused tokens are never held, so a flood of bad tokens cannot grow the memory."""
+    if keys.key_id_of(token) is None:
+        return None  # malformed (and so not plain ASCII, perhaps): nothing to look up
+    known: dict[str, keys.ApiKey] = state.verified_keys.get(api_generation(), dict)
+    digest = keys.secret_digest(token)
+    key = known.get(digest)
+    if key is None:
+        key = keys.verify_key(api_cursor(), token)
+        if key is not None and len(known) < MAX_VERIFIED_KEYS:
+            known[digest] = key
+    return key
 
 
 def _cached_answer(state: ApiState) -> flask.Response | None:

@@ -30,6 +30,7 @@ class ApiState:
     audit_log: GroupCommitLog = field(default_factory=GroupCommitLog)
     answers: AnswerCache = field(default_factory=AnswerCache)
     locations: PerGeneration = field(default_factory=PerGeneration)
+    verified_keys: PerGeneration = field(default_factory=PerGeneration)
 
 
 def api_state(app: flask.Flask | None = None) -> ApiState:

@@ -131,3 +131,14 @@ def test_cache_keeps_the_most_recently_used_answers_within_its_bytes():
     cache.put(1, ("huge",), _answer(101))  # more than an eighth of the cache: not kept
     assert cache.get(1, ("huge",)) is None
     assert json.dumps(sorted(k[0] for k in cache._entries)) == json.dumps(sorted("acdefghi"))
+
+
+def test_a_revoked_key_is_refused_from_the_next_call_although_it_was_verified_before(api):
+    client, server, token = api
+    con = server.extensions["envtrust"].con
+    for _ in range(2):
+        assert client.get("/api/v1/parameters", headers={"X-API-Key": token}).status_code == 200
+    keys.revoke_key(con, keys.key_id_of(token), "admin")
+    answer = client.get("/api/v1/parameters", headers={"X-API-Key": token})
+    assert answer.status_code == 401 and "revoked" in answer.get_json()["message"]
+    assert client.get("/api/v1/parameters", headers={"X-API-Key": "et_\u00e9\u00e9"}).status_code == 401
