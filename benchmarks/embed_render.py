@@ -27,11 +27,10 @@ PAGES: tuple[tuple[str, dict[str, str]], ...] = (
 
 def time_page(store: Path, path: str, query: dict[str, str]) -> tuple[float, float]:
     """(wall ms, CPU ms) of one render on a fresh read-only connection."""
-    import duckdb
-
     from dashboard.public.pages import render_path
+    from data.store import connect
 
-    con = duckdb.connect(str(store), read_only=True)
+    con = connect(store, read_only=True)  # the store's own settings, as the server opens it
     try:
         cpu0, wall0 = time.process_time(), time.perf_counter()
         render_path(con, path, "zh", "Asia/Shanghai", query=query)

@@ -19,6 +19,7 @@ import waitress
 from analytics.verdicts import demote_events, fit_verdicts
 from dashboard.server import close_server, create_server, dash_callback_body
 from data.ingest import ingest_files
+from data.release import raise_generation
 from data.scoring import load_verdict_labels
 from data.views import record_review
 from envtrust import release
@@ -130,6 +131,7 @@ def test_verdicts_change_the_next_run_and_never_reach_the_public_side(scored):
                         "ORDER BY 1, 2, 3", [station]).fetchdf()
     pd.testing.assert_frame_equal(again, others)  # other stations' events keep their place
 
+    raise_generation(con)  # the API's cached answers are dropped: every answer below is built afresh
     public_after = _public_answers(base, station)
     for page in ("/embed/station/" + station, "/embed/map"):
         assert "response" in json.loads(public_after[page]), page  # rendered, not refused
