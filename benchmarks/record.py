@@ -9,6 +9,9 @@ On a temp file store (real DuckDB, its commits synced to disk):
    is its own transaction on this disk and machine;
 2. ``data.audit.append``: one entry per transaction (what a login or review does);
 3. the same from ``--threads`` threads at once (the lock serialises them; none may be lost);
+   and from as many threads through the group-commit log the server uses for keyed API calls
+   (``envtrust.api.auditlog.GroupCommitLog``: each caller returns after its entry's commit, callers
+   waiting meanwhile share one transaction);
 4. ``data.audit.append_batch``: ``--batch`` entries per transaction, until ``--entries`` exist;
 5. a signed checkpoint of the whole log, then ``envtrust.record.verify.verify_log`` over all of
    it with that checkpoint handed in (every leaf, link, commitment, the tree, the signatures and
@@ -35,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 from data import audit  # noqa: E402
 from data.store import connect  # noqa: E402
+from envtrust.api.auditlog import GroupCommitLog  # noqa: E402
 from envtrust.record import service  # noqa: E402
 from envtrust.record.checkpoint import parse_verifier_key  # noqa: E402
 from envtrust.record.verify import verify_log  # noqa: E402
@@ -87,6 +91,28 @@ def threaded_appends_per_s(con: duckdb.DuckDBPyConnection, n: int, threads: int)
     return added / elapsed, added
 
 
+def grouped_appends_per_s(con: duckdb.DuckDBPyConnection, n: int, threads: int) -> tuple[float, int, int]:
+    """(appends/s, entries stored, transactions) with ``threads`` callers sharing group commits."""
+    before = con.execute("SELECT count(*) FROM record_log").fetchall()[0][0]
+    log = GroupCommitLog()
+
+    def work(k: int) -> None:
+        cur = con.cursor()
+        for i in range(n // threads):
+            log.append(lambda: cur, (f"key{k}", "api_call", "/api/v1/measurements", {"i": i}))
+        cur.close()
+
+    pool = [threading.Thread(target=work, args=(k,)) for k in range(threads)]
+    start = time.perf_counter()
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    elapsed = time.perf_counter() - start
+    added = con.execute("SELECT count(*) FROM record_log").fetchall()[0][0] - before
+    return added / elapsed, added, log.batches
+
+
 def batch_appends_per_s(con: duckdb.DuckDBPyConnection, total: int, batch: int) -> float:
     have = con.execute("SELECT count(*) FROM record_log").fetchall()[0][0]
     todo = max(total - have, 0)
@@ -119,6 +145,7 @@ def main() -> int:
         baseline = bare_commits_per_s(folder, args.appends)
         single = single_appends_per_s(con, args.appends)
         threaded, added = threaded_appends_per_s(con, args.appends, args.threads)
+        grouped, grouped_added, commits = grouped_appends_per_s(con, args.appends * 4, args.threads)
         batch = batch_appends_per_s(con, args.entries, args.batch)
         start = time.perf_counter()
         note = service.checkpoint(con, signer)
@@ -133,6 +160,7 @@ def main() -> int:
         ro.close()
         size_mb = settings.db_path.stat().st_size / 2**20
     expected_threaded = (args.appends // args.threads) * args.threads
+    expected_grouped = (args.appends * 4 // args.threads) * args.threads
     lines = [
         f"# record benchmark (commit {commit}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})",
         "",
@@ -146,6 +174,8 @@ def main() -> int:
         f"| baseline: bare one-row INSERT + COMMIT | {baseline:,.0f} /s |",
         f"| `audit.append`, one entry per transaction | {single:,.0f} /s |",
         f"| `audit.append` from {args.threads} threads | {threaded:,.0f} /s ({added} of {expected_threaded} stored) |",
+        f"| group-commit log (`GroupCommitLog`) from {args.threads} threads | {grouped:,.0f} /s "
+        f"({grouped_added} of {expected_grouped} stored in {commits} transactions) |",
         f"| `audit.append_batch`, {args.batch:,} per transaction | {batch:,.0f} /s |",
         f"| signed checkpoint of {report.size:,} entries | {checkpoint_s:.1f} s |",
         f"| verify {report.size:,} entries (+ checkpoint) | {verify_s:.1f} s wall, {verify_cpu_s:.1f} s CPU, "
@@ -157,7 +187,7 @@ def main() -> int:
     print(text)
     if args.out:
         args.out.write_text(text, encoding="utf-8")
-    return 0 if report.ok and added == expected_threaded else 1
+    return 0 if report.ok and added == expected_threaded and grouped_added == expected_grouped else 1
 
 
 if __name__ == "__main__":

@@ -69,6 +69,8 @@ def run(args: argparse.Namespace) -> int:
     if args.threads < 1:
         raise UserError("--threads must be at least 1")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # the evidence pack's PDF font subsetting logs every table it touches at INFO
+    logging.getLogger("fontTools").setLevel(logging.WARNING)
     try:
         server = create_server(settings)
     except duckdb.IOException as exc:
