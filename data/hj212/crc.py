@@ -4,7 +4,8 @@ The algorithm (standards.md 1.2): register 0xFFFF; for each byte ``crc = (crc >>
 then eight right shifts, XOR-ing 0xA001 whenever the bit shifted out is 1. This is NOT
 CRC-16/MODBUS (which XORs the byte into the low byte): on the official Annex-A sample the
 HJ 212 routine gives 1C80, Modbus gives 0759. The result is written as 4 hex digits without
-byte swap. A 256-entry table makes the per-byte work one lookup (the receiver checks every packet).
+byte swap. A 256-entry table makes the per-byte work one lookup, and the linearity of the step
+(below) turns the per-byte loop into one numpy gather (the receiver checks every packet).
 
 Because ``crc >> 8`` is XOR-ed with the byte and the register has 16 bits, the low byte of the
 register never reaches the next step: after each byte the register is ``T[high ^ byte]``, so the
@@ -27,14 +28,20 @@ def _shift_eight_times(value: int) -> int:
 _TABLE: tuple[int, ...] = tuple(_shift_eight_times(i) for i in range(256))
 
 
-def hj212_crc16(data: bytes) -> int:
-    """CRC16 (HJ 212-2017 variant) of ``data``, the bytes of the data segment only."""
+def _crc16_by_loop(data: bytes) -> int:
     crc = 0xFFFF
     table = _TABLE
     for byte in data:
         crc = (crc >> 8) ^ byte
         crc = (crc >> 8) ^ table[crc & 0xFF]
     return crc
+
+
+def hj212_crc16(data: bytes) -> int:
+    """CRC16 (HJ 212-2017 variant) of ``data``, the bytes of the data segment only."""
+    if not data or len(data) > _GATHER_MAX_BYTES:
+        return _crc16_by_loop(data)
+    return _TABLE[state_after(data[:-1]) ^ data[-1]]
 
 
 def crc_hex(data: bytes) -> str:
@@ -49,12 +56,33 @@ _NEXT_ARRAY = np.frombuffer(_NEXT, dtype=np.uint8).reshape(256, 256).astype(np.i
 _TABLE_ARRAY = np.array(_TABLE, dtype=np.int64)
 
 
-def state_after(data: bytes, state: int = _START_STATE) -> int:
-    """The 8-bit state the CRC carries after ``data`` (see the module docstring)."""
+# The step from state to state is linear over GF(2): next(s, b) = STEP(s ^ b) with STEP(x ^ y) =
+# STEP(x) ^ STEP(y) (a CRC table is linear). So the state after bytes b_1..b_m is
+#   STEP^m(start) ^ STEP^m(b_1) ^ STEP^(m-1)(b_2) ^ ... ^ STEP^1(b_m),
+# one numpy gather and XOR-reduce instead of a Python loop over the bytes (27 -> 8 us for a
+# 270-byte segment): _STEP_POWERS[d, v] is STEP applied d times to v.
+_GATHER_MAX_BYTES = 1024  # the longest data segment HJ 212-2017 allows
+_STEP_POWERS = np.empty((_GATHER_MAX_BYTES + 1, 256), dtype=np.uint8)
+_STEP_POWERS[0] = np.arange(256)
+for _d in range(1, _GATHER_MAX_BYTES + 1):
+    _STEP_POWERS[_d] = _NEXT_ARRAY[_STEP_POWERS[_d - 1], 0]
+_DISTANCES = np.arange(_GATHER_MAX_BYTES, 0, -1)
+
+
+def _state_by_loop(data: bytes, state: int) -> int:
     nxt = _NEXT
     for byte in data:
         state = nxt[(state << 8) | byte]
     return state
+
+
+def state_after(data: bytes, state: int = _START_STATE) -> int:
+    """The 8-bit state the CRC carries after ``data`` (see the module docstring)."""
+    m = len(data)
+    if m > _GATHER_MAX_BYTES or m < 64:  # a short head is cheaper in the loop than in numpy
+        return _state_by_loop(data, state)
+    moved = _STEP_POWERS[_DISTANCES[-m:], np.frombuffer(data, dtype=np.uint8)]
+    return int(_STEP_POWERS[m, state]) ^ int(np.bitwise_xor.reduce(moved))
 
 
 def tail_table(tail: bytes) -> tuple[int, ...]:

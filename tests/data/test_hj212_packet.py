@@ -358,6 +358,20 @@ def test_crc_state_and_tail_tables_agree_with_the_crc():
         assert tail_table(data[cut:])[state_after(data[:cut])] == hj212_crc16(data)
 
 
+def test_gathered_crc_equals_the_byte_by_byte_register_at_every_length():
+    """The numpy form of the CRC (the state moved by each byte's distance to the end) gives the
+    register's result at every length around its switch-over points (64 and 1,024 bytes)."""
+    import random
+
+    from data.hj212.crc import _crc16_by_loop, hj212_crc16
+
+    rng = random.Random(11)
+    for length in [*range(0, 80), 255, 1023, 1024, 1025, 1026, 2000]:
+        data = bytes(rng.randrange(256) for _ in range(length))
+        assert hj212_crc16(data) == _crc16_by_loop(data), length
+    assert hj212_crc16(b"\xff" * 1024) == _crc16_by_loop(b"\xff" * 1024)
+
+
 def test_fast_data_response_is_the_built_packet():
     import random
     import string
