@@ -278,6 +278,7 @@ def phase_row(name: str, result: ClientResult, rss: list[float]) -> dict:
         "rss_start_mb": rss[0] if rss else float("nan"), "rss_peak_mb": max(rss, default=float("nan")),
         "rss_end_mb": rss[-1] if rss else float("nan"), "errors": len(result.errors),
         "first_error": result.errors[0] if result.errors else "",
+        "rss_per_minute_mb": [round(v) for v in rss[::120]],  # one sample a minute (0.5 s period)
     }
 
 
@@ -380,6 +381,9 @@ def main() -> int:
                          f"{r['acked_per_s']:,.0f} | {r['p50_ms']:.0f} | {r['p99_ms']:.0f} | {r['max_ms']:.0f} | "
                          f"{r['rss_start_mb']:.0f} / {r['rss_peak_mb']:.0f} / {r['rss_end_mb']:.0f} | "
                          f"{r['errors']} |")
+        long = [r for r in rows if r["seconds"] >= 120]
+        lines += [f"Receiver RSS once a minute, {r['phase']}: {', '.join(map(str, r['rss_per_minute_mb']))} MB"
+                  for r in long]
         lines += ["", f"Store afterwards: {check['readings']:,} readings for {check['acked']:,} acknowledged packets "
                   f"(expected {check['expected_readings']:,}), {check['stored_packets']:,} stored packet-log rows, "
                   f"{check['quarantined']:,} quarantined, {check['commits']:,} commits; warm-up (one packet per "
