@@ -368,3 +368,29 @@ def load_verdict_labels(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
         ") WHERE latest = 1 AND verdict IN ('confirmed', 'false_alarm') AND station_id IS NOT NULL "
         "ORDER BY station_id, start"
     ).fetchdf()
+
+
+# ---------------------------------------------------------------- kept per-station fits
+
+def load_station_fits(con: duckdb.DuckDBPyConnection, model: str, engine_version: str) -> pd.DataFrame:
+    """The kept fits of ``model`` made by this ``engine_version``: station_id, fit_to (UTC), fit (bytes)."""
+    return con.execute("SELECT station_id, fit_to, fit FROM station_fits WHERE model = ? AND engine_version = ? "
+                       "ORDER BY station_id", [model, engine_version]).fetchdf()
+
+
+def save_station_fits(con: duckdb.DuckDBPyConnection, model: str, engine_version: str, fits: pd.DataFrame,
+                      run_id: str) -> int:
+    """Keep the fits a run made (columns station_id, fit_from, fit_to, fit_rows, fit), replacing each
+    station's earlier fit of ``model`` whatever its version; returns how many."""
+    if fits.empty:
+        return 0
+    frame = fits[["station_id", "fit_from", "fit_to", "fit_rows", "fit"]].assign(
+        model=model, engine_version=engine_version, fitted_at=datetime.now(UTC).replace(tzinfo=None), run_id=run_id)
+    con.register("_station_fits_new", frame)
+    try:  # one statement: DuckDB commits it whole or not at all
+        con.execute("INSERT OR REPLACE INTO station_fits (station_id, model, engine_version, fit_from, fit_to, "
+                    "fit_rows, fitted_at, run_id, fit) SELECT station_id, model, engine_version, fit_from, fit_to, "
+                    "fit_rows, fitted_at, run_id, fit FROM _station_fits_new")
+    finally:
+        con.unregister("_station_fits_new")
+    return len(frame)

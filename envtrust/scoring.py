@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import contextlib
 import time
+import zlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 
-from analytics.pipeline import load_pipeline, score_blocks
+from analytics.detectors.iforest import FOREST_FORMAT, StationForest, forest_from_bytes, forest_to_bytes
+from analytics.pipeline import fit_fingerprint, load_pipeline, score_blocks
 from analytics.verdicts import fit_verdicts
 from data.scoring import (
     ScoringInputError,
@@ -23,15 +26,22 @@ from data.scoring import (
     has_scored,
     latest_reading_ts,
     load_readings,
+    load_station_fits,
     load_station_table,
     load_verdict_labels,
     new_run_id,
     record_scoring_state,
     save_run,
+    save_station_fits,
     save_window,
     unscored_batches,
 )
+from envtrust import __version__
 from envtrust.alarms import raise_alarms
+
+#: a kept isolation forest is refitted once the hours being scored are this many days (times a
+#: per-station factor in [1, 2), see :func:`forest_refit_due`) past the end of its fit window
+FOREST_REFIT_DAYS = 7.0
 
 
 @dataclass(frozen=True)
@@ -43,6 +53,8 @@ class StoreScoreSummary:
     events_kept_status: int
     seconds: float
     alarms: str = ""
+    forests_fitted: int = 0  # stations whose isolation forest this run fitted (and kept)
+    forests_kept: int = 0  # kept forests the run could apply instead of refitting
 
 
 def score_store(con: duckdb.DuckDBPyConnection, pipeline="default", progress: bool = True,
@@ -88,20 +100,21 @@ def score_store(con: duckdb.DuckDBPyConnection, pipeline="default", progress: bo
             result = score_blocks(readings, stations, pipe, progress=tell)
         del readings
     if cutoff is not None:
-        result = type(result)(scores=result.scores[result.scores["ts"] >= cutoff].reset_index(drop=True),
-                              events=result.events[result.events["end"] >= cutoff].reset_index(drop=True))
+        result = replace(result, scores=result.scores[result.scores["ts"] >= cutoff].reset_index(drop=True),
+                         events=result.events[result.events["end"] >= cutoff].reset_index(drop=True))
     run_id = new_run_id()
     n_scores, n_events, kept = save_run(con, result.scores, result.events, run_id)
     record_scoring_state(con, batches, cutoff if cutoff is None else cutoff.to_pydatetime(),
                          _max_ts(result.scores), run_id, "full")
+    n_fitted = save_station_fits(con, "iforest", forest_engine_version(pipe), forests_frame(result.forests), run_id)
     alarms = raise_alarms(con, run_id=run_id, since=None if cutoff is None else cutoff.to_pydatetime())
     return StoreScoreSummary(run_id=run_id, readings=n_scores, stations=n_stations,
                              events=n_events, events_kept_status=kept, seconds=time.perf_counter() - t0,
-                             alarms=str(alarms))
+                             alarms=str(alarms), forests_fitted=n_fitted)
 
 
 def score_new_readings(con: duckdb.DuckDBPyConnection, pipeline="default", context_days: float = 14.0,
-                       progress: bool = False) -> StoreScoreSummary | None:
+                       progress: bool = False, refit_days: float = FOREST_REFIT_DAYS) -> StoreScoreSummary | None:
     """Score only what arrived since the last run (None when nothing did).
 
     The readings of committed ingest batches no run has read yet (live HJ 212 hours, a new file,
@@ -111,6 +124,11 @@ def score_new_readings(con: duckdb.DuckDBPyConnection, pipeline="default", conte
     levels, robust scales, drift windows) but not saved. History before the window is neither
     read nor re-scored. Needs one earlier full run (``envtrust score --db``), whose calibration
     the store's history defines.
+
+    Each station's isolation forest kept in the store (fitted by an earlier run on its history) is
+    applied to the window instead of being refitted; a station without one, or whose fit is
+    older than ``refit_days`` (staggered per station, :func:`forest_refit_due`) or of another
+    engine version, is fitted on its rows here and the fit kept. ``refit_days <= 0`` refits all.
     """
     if not has_scored(con):
         raise ScoringInputError("the store has not been scored yet: run `envtrust score --db` once first")
@@ -125,6 +143,9 @@ def score_new_readings(con: duckdb.DuckDBPyConnection, pipeline="default", conte
     pipe = load_pipeline(pipeline) if isinstance(pipeline, (str, Path)) else pipeline
     pipe = replace(pipe, verdicts=fit_verdicts(load_verdict_labels(con)))  # analysts' verdicts teach the run
     since = pd.Timestamp(first).floor("h")
+    version = forest_engine_version(pipe)
+    kept_forests = {} if refit_days <= 0 else current_forests(load_station_fits(con, "iforest", version), since, refit_days)
+    pipe = replace(pipe, kept_forests=kept_forests)
     readings = load_readings(con, start=(since - pd.Timedelta(days=context_days)).to_pydatetime())
     stations = load_station_table(con)
     if progress:
@@ -136,9 +157,48 @@ def score_new_readings(con: duckdb.DuckDBPyConnection, pipeline="default", conte
     run_id = new_run_id()
     n_scores, n_events, kept = save_window(con, result.scores, result.events, run_id, since.to_pydatetime())
     record_scoring_state(con, batches, since.to_pydatetime(), _max_ts(result.scores), run_id, "incremental")
+    n_fitted = save_station_fits(con, "iforest", version, forests_frame(result.forests), run_id)
     alarms = raise_alarms(con, run_id=run_id, since=since.to_pydatetime())
     return StoreScoreSummary(run_id=run_id, readings=n_scores, stations=n_stations, events=n_events,
-                             events_kept_status=kept, seconds=time.perf_counter() - t0, alarms=str(alarms))
+                             events_kept_status=kept, seconds=time.perf_counter() - t0, alarms=str(alarms),
+                             forests_fitted=n_fitted, forests_kept=len(kept_forests))
+
+
+def forest_engine_version(pipe) -> str:
+    """What a kept isolation forest depends on besides its station's data: the envtrust version, the
+    forest's storage format, scikit-learn (the tree builder) and the pipeline's fit fingerprint
+    (detectors, their parameters, the neighbour panel). A kept forest of another version is refitted."""
+    import sklearn
+
+    return f"envtrust {__version__}; forest {FOREST_FORMAT}; scikit-learn {sklearn.__version__}; {fit_fingerprint(pipe)}"
+
+
+def forest_refit_due(station_ids, fit_to: pd.Series, since: pd.Timestamp, refit_days: float) -> np.ndarray:
+    """Bool per station: its kept forest's fit window ended at least ``refit_days`` x (1 + u) days
+    before ``since``, u in [0, 1) fixed per station (crc32 of its id).
+
+    Why staggered: a full run fits every station at once; a common age limit would refit all
+    2,000 stations of a province in the same hour a week later (minutes of CPU in one run). Spread
+    over a second week, about 1/168 of them refit in any hour, and stay spread."""
+    u = np.array([zlib.crc32(str(s).encode("utf-8")) / 2**32 for s in station_ids])
+    age_days = (since - pd.to_datetime(fit_to)).dt.total_seconds().to_numpy() / 86_400.0
+    return age_days >= refit_days * (1.0 + u)
+
+
+def current_forests(fits: pd.DataFrame, since: pd.Timestamp, refit_days: float) -> dict[str, StationForest]:
+    """station_id -> kept forest for the stations whose fit is not due (:func:`forest_refit_due`)."""
+    if fits.empty:
+        return {}
+    keep = fits[~forest_refit_due(fits["station_id"], fits["fit_to"], since, refit_days)]
+    return {sid: forest_from_bytes(bytes(blob)) for sid, blob in zip(keep["station_id"], keep["fit"], strict=True)}
+
+
+def forests_frame(forests: dict[str, StationForest]) -> pd.DataFrame:
+    """The forests a run fitted as rows for :func:`data.scoring.save_station_fits`."""
+    return pd.DataFrame({"station_id": list(forests), "fit_from": [f.fit_from for f in forests.values()],
+                         "fit_to": [f.fit_to for f in forests.values()],
+                         "fit_rows": [f.rows for f in forests.values()],
+                         "fit": [forest_to_bytes(f) for f in forests.values()]})
 
 
 def _max_ts(scores: pd.DataFrame):

@@ -5,11 +5,22 @@ PM/CO, PM/NO2), the neighbour residuals z of every pollutant, and hour/season co
 One forest per station (scikit-learn, fixed seed, so a partitioned run gives the same answer);
 the anomaly score of a station-hour is shared by its readings, scaled by how much each
 parameter's own features stand out, so the ensemble can point at a parameter.
+
+A fitted forest is kept as plain arrays (:class:`StationForest`: the feature layout, the fit
+window's standardisation and the trees' nodes), so an incremental run applies the forest a
+station was fitted with instead of refitting it every hour (``panel.cache[KEPT_FORESTS]``,
+installed by the pipeline); the forests a run fits are left in ``panel.cache[FITTED_FORESTS]``.
+Scoring walks all trees at once in numpy (:func:`forest_anomaly`) and gives scikit-learn's
+``-score_samples`` bit for bit, without its per-tree Python calls.
 """
 
 from __future__ import annotations
 
+import io
+from dataclasses import dataclass
+
 import numpy as np
+import pandas as pd
 from sklearn.ensemble import IsolationForest
 
 from analytics.detectors.base import Panel, log_values, robust_scale
@@ -17,49 +28,198 @@ from analytics.detectors.spatial import spatial_fit_or_compute
 from analytics.registry import register
 
 RATIOS = (("PM2.5", "PM10"), ("PM2.5", "CO"), ("PM2.5", "NO2"), ("PM10", "CO"))
+CONTEXT_FEATURES = ("hour_sin", "hour_cos", "doy_sin", "doy_cos")
+#: bump when the features or the stored layout change: kept forests of another format are refitted
+FOREST_FORMAT = 1
+#: panel.cache keys: station_id -> StationForest to apply (in), and the forests this run fitted (out)
+KEPT_FORESTS = "kept_forests"
+FITTED_FORESTS = "fitted_forests"
 
 
-def station_features(panel: Panel) -> np.ndarray:
-    """[S, T, F] feature cube (NaN filled with 0 after robust standardisation per station)."""
+@dataclass(frozen=True)
+class StationForest:
+    """One station's fitted isolation forest as plain arrays (stored without pickle).
+
+    ``features`` names the columns it was fitted on; ``centre``/``scale`` standardise the
+    non-context features as in the fit window. Nodes of all trees are concatenated: tree ``k``
+    starts at ``roots[k]``; at an inner node ``value`` is the split threshold (left when
+    ``x <= value``), at a leaf (``feature == -1``) the path length scikit-learn adds for a sample
+    ending there (node depth + c(leaf samples) - 1). ``left``/``right`` are indices within the tree.
+    """
+
+    features: tuple[str, ...]
+    centre: np.ndarray  # [F - 4] float64
+    scale: np.ndarray  # [F - 4] float64
+    roots: np.ndarray  # [n_trees] int64
+    feature: np.ndarray  # [N] int8, -1 at a leaf
+    value: np.ndarray  # [N] float64
+    left: np.ndarray  # [N] int16, within the tree
+    right: np.ndarray  # [N] int16
+    denominator: float  # n_trees x c(max_samples)
+    fit_from: pd.Timestamp
+    fit_to: pd.Timestamp
+    rows: int  # station-hours the forest was fitted on
+
+
+def feature_cube(panel: Panel) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    """Unstandardised features [S, T, F-4], the hour/season context [T, 4] and all F names."""
     y = log_values(panel)
     z = spatial_fit_or_compute(panel)["z"]
-    feats = [y, np.clip(z, -20, 20)]
+    feats, names = [y, np.clip(z, -20, 20)], [f"log:{p}" for p in panel.parameters] + [f"z:{p}" for p in panel.parameters]
     ratio_cols = []
     for a, b in RATIOS:
         ia, ib = panel.pindex(a), panel.pindex(b)
         if ia is not None and ib is not None:
             ratio_cols.append(y[:, :, ia] - y[:, :, ib])
+            names.append(f"ratio:{a}/{b}")
     if ratio_cols:
         feats.append(np.stack(ratio_cols, axis=2))
-    X = np.concatenate(feats, axis=2)
-    centre = np.nanmedian(X, axis=1, keepdims=True) if np.isfinite(X).any() else 0.0
-    X = (X - centre) / robust_scale(X, axis=1, floor=1e-3)
-    X = np.nan_to_num(np.clip(X, -20, 20))
     hours = panel.hour_of_day
     doy = panel.times.day_of_year.to_numpy()
     ctx = np.stack([np.sin(2 * np.pi * hours / 24), np.cos(2 * np.pi * hours / 24),
                     np.sin(2 * np.pi * doy / 365.25), np.cos(2 * np.pi * doy / 365.25)], axis=1)
-    ctx = np.broadcast_to(ctx[None], (X.shape[0], X.shape[1], 4))
-    return np.concatenate([X, ctx], axis=2)
+    return np.concatenate(feats, axis=2), ctx, tuple(names) + CONTEXT_FEATURES
+
+
+def feature_standardisation(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per station: the median and robust scale (floor 1e-3) of each feature over time, [S, 1, F]."""
+    centre = np.nanmedian(X, axis=1, keepdims=True) if np.isfinite(X).any() else np.zeros((X.shape[0], 1, X.shape[2]))
+    return centre, robust_scale(X, axis=1, floor=1e-3)
+
+
+def standardised(X: np.ndarray, centre: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """Robust z of the features, clipped to +-20, NaN -> 0."""
+    return np.nan_to_num(np.clip((X - centre) / scale, -20, 20))
+
+
+def station_features(panel: Panel) -> np.ndarray:
+    """[S, T, F] feature cube (NaN filled with 0 after robust standardisation per station)."""
+    X, ctx, _ = feature_cube(panel)
+    centre, scale = feature_standardisation(X)
+    X = standardised(X, centre, scale)
+    return np.concatenate([X, np.broadcast_to(ctx[None], (X.shape[0], X.shape[1], 4))], axis=2)
+
+
+def fit_station_forest(X: np.ndarray, features: tuple[str, ...], centre: np.ndarray, scale: np.ndarray,
+                       times: pd.DatetimeIndex, *, n_estimators: int, max_samples: int, seed: int) -> StationForest:
+    """Fit scikit-learn's IsolationForest on one station's rows ``X`` [n, F] (hours ``times``)."""
+    model = IsolationForest(n_estimators=n_estimators, max_samples=min(max_samples, len(X)),
+                            random_state=seed, n_jobs=1).fit(X)
+    return compact_forest(model, features, centre, scale, times[0], times[-1], len(X))
+
+
+def compact_forest(model: IsolationForest, features: tuple[str, ...], centre: np.ndarray, scale: np.ndarray,
+                   fit_from: pd.Timestamp, fit_to: pd.Timestamp, rows: int) -> StationForest:
+    """The fitted model's trees as node arrays (scikit-learn's own path lengths, so the score is its score)."""
+    if model._max_features != len(features) or len(features) > 127:
+        raise ValueError("a kept forest needs every feature in every tree (max_features=1.0) and <= 127 features")
+    trees = [e.tree_ for e in model.estimators_]
+    sizes = np.array([t.node_count for t in trees])
+    if sizes.max() > np.iinfo(np.int16).max:
+        raise ValueError(f"a tree of {sizes.max()} nodes does not fit the int16 layout")
+    leaf = np.concatenate([t.children_left == -1 for t in trees])
+    path = np.concatenate([(d + a) - 1.0 for d, a in zip(model._decision_path_lengths,
+                                                            model._average_path_length_per_tree, strict=True)])
+    c_max = _average_path_length(model._max_samples)
+    return StationForest(
+        features=tuple(features), centre=np.asarray(centre, dtype=float).ravel(),
+        scale=np.asarray(scale, dtype=float).ravel(),
+        roots=np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64),
+        feature=np.where(leaf, -1, np.concatenate([t.feature for t in trees])).astype(np.int8),
+        value=np.where(leaf, path, np.concatenate([t.threshold for t in trees])),
+        left=np.concatenate([t.children_left for t in trees]).astype(np.int16),
+        right=np.concatenate([t.children_right for t in trees]).astype(np.int16),
+        denominator=len(trees) * c_max, fit_from=pd.Timestamp(fit_from), fit_to=pd.Timestamp(fit_to), rows=int(rows))
+
+
+def _average_path_length(n: int) -> float:
+    """c(n): the average path length of an unsuccessful search in a binary tree of n samples
+    (scikit-learn's formula, the same float operations)."""
+    from sklearn.ensemble._iforest import _average_path_length as sk_c
+
+    return float(sk_c([n])[0])
+
+
+def forest_anomaly(forest: StationForest, X: np.ndarray) -> np.ndarray:
+    """``-IsolationForest.score_samples(X)`` of the kept forest: 2^(-mean path length / c(max_samples)).
+
+    All trees walk at once (one numpy step per tree level); comparisons in float32 against the
+    float64 thresholds and the path lengths added tree by tree, as scikit-learn does, so the
+    result is its result bit for bit."""
+    x = np.asarray(X, dtype=np.float32)
+    n = len(x)
+    roots = forest.roots[:, None]
+    local = np.zeros((len(forest.roots), n), dtype=np.int64)
+    cols = np.arange(n)[None, :]
+    while True:
+        node = roots + local
+        f = forest.feature[node]
+        inner = f >= 0
+        if not inner.any():
+            break
+        go_left = x[cols, np.maximum(f, 0)] <= forest.value[node]
+        local = np.where(inner, np.where(go_left, forest.left[node], forest.right[node]), local)
+    depths = np.zeros(n)
+    for per_tree in forest.value[roots + local]:
+        depths += per_tree
+    den = forest.denominator
+    return 2 ** (-np.divide(depths, den, out=np.ones_like(depths), where=den != 0))
+
+
+def forest_to_bytes(forest: StationForest) -> bytes:
+    """A compressed ``.npz`` of the forest's arrays (read back with ``allow_pickle=False``)."""
+    buf = io.BytesIO()
+    np.savez_compressed(buf, format=np.array(FOREST_FORMAT), features=np.array(forest.features, dtype=str),
+                        centre=forest.centre, scale=forest.scale, roots=forest.roots, feature=forest.feature,
+                        value=forest.value, left=forest.left, right=forest.right,
+                        denominator=np.array(forest.denominator),
+                        window=np.array([forest.fit_from, forest.fit_to], dtype="datetime64[ns]"),
+                        rows=np.array(forest.rows))
+    return buf.getvalue()
+
+
+def forest_from_bytes(data: bytes) -> StationForest:
+    """The forest :func:`forest_to_bytes` wrote; plain arrays only, so reading runs no code."""
+    with np.load(io.BytesIO(data), allow_pickle=False) as z:
+        if int(z["format"]) != FOREST_FORMAT:
+            raise ValueError(f"kept forest format {int(z['format'])}, this engine reads {FOREST_FORMAT}")
+        window = pd.to_datetime(z["window"])
+        return StationForest(features=tuple(str(f) for f in z["features"]), centre=z["centre"], scale=z["scale"],
+                             roots=z["roots"], feature=z["feature"], value=z["value"], left=z["left"],
+                             right=z["right"], denominator=float(z["denominator"]), fit_from=window[0],
+                             fit_to=window[1], rows=int(z["rows"]))
 
 
 @register("iforest", models={"iforest": None}, needs=("spatial",))
 def iforest(panel: Panel, *, n_estimators: int = 100, max_samples: int = 256, seed: int = 0,
             min_rows: int = 48) -> dict[str, np.ndarray]:
-    """Per-station IsolationForest anomaly score (-score_samples - 0.5, >= 0), per reading."""
-    S, T, P = panel.shape
-    X = station_features(panel)
+    """Per-station IsolationForest anomaly score (-score_samples - 0.5, >= 0), per reading.
+
+    A station with a kept forest of the same features (``panel.cache[KEPT_FORESTS]``) is scored
+    with it, whatever its rows here; every other station with ``min_rows`` hours is fitted on
+    its hours in the panel, and the fit is left in ``panel.cache[FITTED_FORESTS]``."""
+    X, ctx, names = feature_cube(panel)
+    centre, scale = feature_standardisation(X)
+    kept = panel.cache.get(KEPT_FORESTS) or {}
+    fitted = panel.cache.setdefault(FITTED_FORESTS, {})
+    ids = panel.stations["station_id"].to_numpy()
     valid_any = np.isfinite(panel.values).any(axis=2)
     out = np.zeros(panel.shape)
     z_abs = np.nan_to_num(np.abs(spatial_fit_or_compute(panel)["z"]))
-    for s in range(S):
+    for s in range(panel.shape[0]):
         rows = np.nonzero(valid_any[s])[0]
-        if len(rows) < min_rows:
+        forest = kept.get(ids[s])
+        if forest is not None and forest.features != names:
+            forest = None  # the panel carries other parameters than the fit did
+        if (forest is None and len(rows) < min_rows) or len(rows) == 0:
             continue
-        model = IsolationForest(n_estimators=n_estimators, max_samples=min(max_samples, len(rows)),
-                                random_state=seed, n_jobs=1)
-        model.fit(X[s, rows])
-        a = np.clip(-model.score_samples(X[s, rows]) - 0.5, 0, None)
+        c, sc = (centre[s, 0], scale[s, 0]) if forest is None else (forest.centre, forest.scale)
+        Xs = np.concatenate([standardised(X[s, rows], c, sc), ctx[rows]], axis=1)
+        if forest is None:
+            forest = fit_station_forest(Xs, names, c, sc, panel.times[rows], n_estimators=n_estimators,
+                                        max_samples=max_samples, seed=seed)
+            fitted[ids[s]] = forest
+        a = np.clip(forest_anomaly(forest, Xs) - 0.5, 0, None)
         share = z_abs[s, rows] / np.maximum(z_abs[s, rows].max(axis=1, keepdims=True), 1e-9)
         out[s, rows] = a[:, None] * (0.5 + 0.5 * share)
     return {"iforest": np.where(np.isfinite(panel.values), out, 0.0)}

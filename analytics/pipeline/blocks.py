@@ -164,18 +164,20 @@ def score_block(rows: pd.DataFrame, stations: pd.DataFrame, pipe: Pipeline, bloc
         return None
     ids = set(rows["station_id"].unique())
     res = score_partition(rows, stations[stations["station_id"].isin(ids)], pipe)
-    sc, ev = res.scores, res.events
+    sc, ev, forests = res.scores, res.events, res.forests
     if (block.read_from, block.read_to) != (block.keep_from, block.keep_to):
         sc = sc[(sc["ts"] >= block.keep_from) & (sc["ts"] <= block.keep_to)]
         ev = ev[(ev["start"] >= block.keep_from) & (ev["start"] <= block.keep_to)]
     if block.keep_stations is not None:
         keep = set(block.keep_stations)
         sc, ev = sc[sc["station_id"].isin(keep)], ev[ev["station_id"].isin(keep)]
-    return ScoreResult(scores=sc, events=ev)
+        forests = {k: f for k, f in forests.items() if k in keep}
+    return ScoreResult(scores=sc, events=ev, forests=forests)
 
 
 def join_results(parts: list[ScoreResult | None]) -> ScoreResult:
-    """The blocks' results as one (in plan order): model columns a block lacks are 0."""
+    """The blocks' results as one (in plan order): model columns a block lacks are 0; of a station's
+    forests fitted in several time windows the one fitted up to the latest hour is kept."""
     parts = [p for p in parts if p is not None]
     if not parts:
         raise InputError("no readings to score")
@@ -184,7 +186,12 @@ def join_results(parts: list[ScoreResult | None]) -> ScoreResult:
     scores[model_cols] = scores[model_cols].fillna(0.0)
     non_empty = [p.events for p in parts if not p.events.empty]
     events = pd.concat(non_empty, ignore_index=True) if non_empty else parts[0].events
-    return ScoreResult(scores=scores, events=events[EVENT_COLUMNS].reset_index(drop=True))
+    forests: dict = {}
+    for p in parts:
+        for station, forest in p.forests.items():
+            if station not in forests or forest.fit_to >= forests[station].fit_to:
+                forests[station] = forest
+    return ScoreResult(scores=scores, events=events[EVENT_COLUMNS].reset_index(drop=True), forests=forests)
 
 
 def score_blocks(readings: pd.DataFrame, stations: pd.DataFrame, pipeline: Pipeline | str = "default",

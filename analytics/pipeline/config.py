@@ -79,6 +79,9 @@ class Pipeline:
     source: str = field(default="", metadata=NOT_CONFIGURED)  # the TOML it was read from
     # analysts' verdicts installed for a run (analytics.verdicts.VerdictCalibration); never from a TOML
     verdicts: VerdictCalibration | None = field(default=None, metadata=NOT_CONFIGURED)
+    # station_id -> the isolation forest kept from an earlier run, applied instead of a refit
+    # (analytics.detectors.iforest.StationForest); installed for an incremental run, never from a TOML
+    kept_forests: Mapping[str, Any] | None = field(default=None, metadata=NOT_CONFIGURED)
     # the calibration's false-event budget
     false_events_per_station_month: float = field(default=0.1, metadata=FITTED)
 

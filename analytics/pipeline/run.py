@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import warnings
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from analytics.detectors.base import InputError, build_panel, log_values, validate_readings, validate_stations
+from analytics.detectors.iforest import FITTED_FORESTS, KEPT_FORESTS
 from analytics.ensemble import add_persistence, combine, emphasise_peaks, final_score, model_surprise
 from analytics.events import EVENT_COLUMNS, build_events
 from analytics.pipeline.config import Pipeline
@@ -35,6 +36,8 @@ BACKGROUND_DETECTORS = ("iforest",)
 class ScoreResult:
     scores: pd.DataFrame  # station_id, ts, parameter, score, <model columns>
     events: pd.DataFrame  # EVENT_COLUMNS
+    # station_id -> the isolation forest this run fitted (StationForest), for the caller to keep
+    forests: dict = field(default_factory=dict)
 
 
 def run_models(readings: pd.DataFrame, stations: pd.DataFrame, pipeline: Pipeline,
@@ -45,6 +48,8 @@ def run_models(readings: pd.DataFrame, stations: pd.DataFrame, pipeline: Pipelin
     r = validate_readings(readings, st)
     panel, cells = build_panel(r, st, k_neighbours=pipeline.panel.k_neighbours,
                                max_distance_m=pipeline.panel.max_distance_m)
+    if pipeline.kept_forests:
+        panel.cache[KEPT_FORESTS] = pipeline.kept_forests
     raw: dict[str, np.ndarray] = {}
     outputs: dict[str, dict[str, np.ndarray]] = {}
     with warnings.catch_warnings(), np.errstate(all="ignore"):
@@ -126,7 +131,7 @@ def score_partition(readings: pd.DataFrame, stations: pd.DataFrame, pipeline: Pi
                           peak_bonus=pipe.ensemble.peak_bonus, per_station=per_station, rarity_of=rarity_of)
     # analysts' verdicts: an event like the station's past false alarms drops down the list
     events = demote_events(events, pipe.verdicts)
-    return ScoreResult(scores=scores, events=events[EVENT_COLUMNS])
+    return ScoreResult(scores=scores, events=events[EVENT_COLUMNS], forests=panel.cache.get(FITTED_FORESTS, {}))
 
 
 def scoring_surprise(panel, raw: dict[str, np.ndarray], pipe: Pipeline,

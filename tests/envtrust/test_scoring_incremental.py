@@ -112,6 +112,52 @@ def test_a_failed_scheduled_run_is_reported_and_retried(tmp_path, sample_dir, sa
     assert scheduler.tick() is not None and scheduler.status.last_error is None
 
 
+def test_incremental_runs_apply_kept_forests_until_the_engine_changes(tmp_path, sample_dir, sample_readings,
+                                                                      monkeypatch):
+    import analytics.detectors.iforest as forest_module
+    import envtrust.scoring as scoring
+
+    latest = sample_readings["ts"].max()
+    hours = [latest - pd.Timedelta(hours=h) for h in (2, 1, 0)]
+    con = _store_with(tmp_path, sample_dir, sample_readings[sample_readings["ts"] < hours[0]])
+    n_stations = sample_readings["station_id"].nunique()
+    assert score_store(con, progress=False, last_days=10).forests_fitted == n_stations  # the history's fits, kept
+    fits = []
+    real_fit = forest_module.IsolationForest.fit
+    monkeypatch.setattr(forest_module.IsolationForest, "fit",
+                        lambda self, X, *a, **k: fits.append(len(X)) or real_fit(self, X))
+
+    runs = []
+    for i, hour in enumerate(hours):
+        if i == 2:
+            monkeypatch.setattr(scoring, "__version__", "99.0")  # an engine upgrade: no kept forest applies
+        ingest_readings(con, sample_readings[sample_readings["ts"] == hour], f"test:hour{i}", "synthetic")
+        runs.append((score_new_readings(con), len(fits)))
+
+    (first, fits_1), (second, fits_2), (upgraded, fits_3) = runs
+    assert (first.forests_kept, first.forests_fitted, fits_1) == (n_stations, 0, 0)
+    assert (second.forests_kept, second.forests_fitted, fits_2) == (n_stations, 0, 0)
+    assert (upgraded.forests_kept, upgraded.forests_fitted, fits_3) == (0, n_stations, n_stations)
+    versions = con.execute("SELECT DISTINCT engine_version FROM station_fits").fetchall()
+    assert len(versions) == 1 and versions[0][0].startswith("envtrust 99.0;")
+    assert con.execute("SELECT count(*) FROM scores WHERE ts = ?", [latest.to_pydatetime()]).fetchall()[0][0] == \
+        int((sample_readings["ts"] == latest).sum())
+
+    con.execute("DELETE FROM scored_batches WHERE run_id = ?", [upgraded.run_id])  # the last hour again ...
+    assert score_new_readings(con, refit_days=0).forests_fitted == n_stations  # ... with every forest refitted
+
+
+def test_kept_forests_fall_due_staggered_over_a_second_period():
+    from envtrust.scoring import forest_refit_due
+
+    ids = pd.Series([f"{i:04d}A" for i in range(400)])
+    since = pd.Timestamp("2017-02-01")
+    due = {age: forest_refit_due(ids, pd.Series([since - pd.Timedelta(days=age)] * len(ids)), since, 7.0).mean()
+           for age in (6.9, 7.5, 10.5, 14.0)}
+    assert due[6.9] == 0.0 and due[14.0] == 1.0
+    assert 0.0 < due[7.5] < 0.2 < 0.35 < due[10.5] < 0.65  # about (age / 7 - 1) of the stations
+
+
 def _wait(condition, timeout_s: float = 600.0) -> None:
     deadline = time.monotonic() + timeout_s
     while not condition():
