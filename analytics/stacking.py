@@ -33,24 +33,37 @@ MAX_SURPRISE = 9.0
 CURVE_END = 1000.0  # the piecewise-linear curves are exact up to here (surprises stay under ~14)
 
 
-def feature_arrays(surprise: dict[str, np.ndarray], plain: np.ndarray,
-                   scored: np.ndarray) -> Iterator[tuple[str, np.ndarray]]:
+def feature_arrays(surprise: dict[str, np.ndarray], plain: np.ndarray, scored: np.ndarray,
+                   wanted: set[str] | None = None) -> Iterator[tuple[str, np.ndarray]]:
     """(name, array) for every combiner feature, one at a time (bounded memory). Arrays are shaped
     like the panel [S, T, P], or [S, T, 1] for station-hour features (broadcast against it).
 
     ``surprise``: per-model surprise [S, T, P]; ``plain``: the ensemble's combined surprise;
-    ``scored``: cells that carry a score (valid readings and gaps the outage model speaks for).
+    ``scored``: cells that carry a score (valid readings and gaps the outage model speaks for);
+    ``wanted``: only these features (None: all) - the rolling means of a model none of whose
+    windows is wanted are not computed (they are most of the combiner's cost).
     """
+    def want(name: str) -> bool:
+        return wanted is None or name in wanted
+
+    def windows(name: str) -> tuple[int, ...]:
+        return tuple(w for w in WINDOWS_H if want(f"{name}@mean_{w}h"))
+
     for name in sorted(surprise):
         x = np.clip(np.nan_to_num(np.asarray(surprise[name], dtype=np.float64)), 0.0, MAX_SURPRISE)
-        yield name, x
-        yield f"{name}@station_hour", x.max(axis=2, keepdims=True)
-        for w, m in zip(WINDOWS_H, rolling_means(x, scored | (x > 0), WINDOWS_H), strict=True):
-            yield f"{name}@mean_{w}h", m
+        if want(name):
+            yield name, x
+        if want(f"{name}@station_hour"):
+            yield f"{name}@station_hour", x.max(axis=2, keepdims=True)
+        if ws := windows(name):
+            for w, m in zip(ws, rolling_means(x, scored | (x > 0), ws), strict=True):
+                yield f"{name}@mean_{w}h", m
     sh = np.clip(np.max(np.nan_to_num(plain), axis=2, keepdims=True), 0.0, None)
-    yield "combined@station_hour", sh
-    for w, m in zip(WINDOWS_H, rolling_means(sh, np.ones(sh.shape, dtype=bool), WINDOWS_H), strict=True):
-        yield f"combined@mean_{w}h", m
+    if want("combined@station_hour"):
+        yield "combined@station_hour", sh
+    if ws := windows("combined"):
+        for w, m in zip(ws, rolling_means(sh, np.ones(sh.shape, dtype=bool), ws), strict=True):
+            yield f"combined@mean_{w}h", m
 
 
 def rolling_means(x: np.ndarray, counted: np.ndarray, windows: tuple[int, ...]) -> list[np.ndarray]:
@@ -111,7 +124,9 @@ class LearnedCombiner:
             raise ValueError("combiner was fitted with other knots; refit it")
         known = {n: i for i, n in enumerate(self.features)}
         out = np.full(plain.shape, self.intercept, dtype=np.float64)
-        for name, arr in feature_arrays(surprise, plain, scored):
+        # a feature whose curve is 0 everywhere (all coefficients 0) adds nothing: not computed
+        used = {n for n, c in zip(self.features, self.coef, strict=True) if np.any(c != 0)}
+        for name, arr in feature_arrays(surprise, plain, scored, wanted=used):
             i = known.get(name)
             if i is None:
                 continue  # a model the combiner never saw adds nothing (it still counts in the ensemble)

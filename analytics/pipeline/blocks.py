@@ -65,7 +65,10 @@ def readings_summary(readings: pd.DataFrame, stations: pd.DataFrame) -> pd.DataF
     g = r.groupby(["family", "station_id"], sort=True)
     per_station = g.agg(first_ts=("ts", "min"), last_ts=("ts", "max"), hours=("ts", "nunique"),
                         rows=("ts", "size")).reset_index()
-    per_station["parameters"] = g["parameter"].agg(lambda p: tuple(sorted(set(p)))).to_numpy()
+    # distinct (station, parameter) pairs first: a per-station Python set over every row took
+    # 1.7 s CPU for 1,400 stations x 14 days, this 0.36 s
+    pairs = r.groupby(["family", "station_id", "parameter"], sort=True).size().reset_index()
+    per_station["parameters"] = pairs.groupby(["family", "station_id"], sort=True)["parameter"].agg(tuple).to_numpy()
     return per_station
 
 

@@ -95,3 +95,25 @@ def test_kind_weights_go_from_per_reading_to_per_kind():
     assert np.allclose(alike[:100], 1.0) and np.all(alike[100:] == 0)  # every altered reading alike
     assert np.isclose(per_kind[:90].sum(), per_kind[90:100].sum())  # each kind the same total
     assert np.isclose(per_kind.sum(), 100) and np.isclose(kind_weights(positive, kind, 0.5).sum(), 100)
+
+
+def test_logit_skips_features_of_zero_curves_and_unknown_models_exactly():
+    """The shipped combiners' log-odds equal the sum over every feature array, though the features
+    whose curve is 0 (and the rolling means no curve reads) are not computed."""
+    from analytics.stacking import feature_arrays
+
+    rng = np.random.default_rng(5)
+    shape = (4, 300, 3)
+    for comb in load_pipeline("default").ensemble.combiners:
+        models = {f.split("@")[0] for f in comb.features} - {"combined"}
+        surprise = {m: np.where(rng.random(shape) < 0.3, rng.exponential(1.0, shape), 0.0) for m in models}
+        surprise["not_in_the_combiner"] = rng.exponential(1.0, shape)
+        plain = np.max(np.stack(list(surprise.values())), axis=0)
+        scored = rng.random(shape) < 0.9
+        known = {n: i for i, n in enumerate(comb.features)}
+        every = np.full(shape, comb.intercept)
+        for name, arr in feature_arrays(surprise, plain, scored):
+            if name in known:
+                every += np.interp(arr, *comb.curve(known[name]))
+        assert any(not np.any(c) for c in comb.coef)  # the skip is exercised
+        np.testing.assert_array_equal(comb.logit(surprise, plain, scored), every)
