@@ -25,26 +25,46 @@ def test_deterministic():
     np.testing.assert_array_equal(a, b)
 
 
-def test_kept_forest_scores_as_scikit_learn_bit_for_bit():
+def test_kept_forest_is_scikit_learns_forest_bit_for_bit():
     from sklearn.ensemble import IsolationForest
 
-    from analytics.detectors.iforest import compact_forest, forest_anomaly, forest_from_bytes, forest_to_bytes
+    from analytics.detectors.iforest import (
+        fit_station_forest,
+        forest_anomaly,
+        forest_from_bytes,
+        forest_to_bytes,
+    )
 
     rng = np.random.default_rng(3)
-    for n, max_samples in ((300, 256), (60, 256), (1000, 128)):
+    for n, max_samples, seed in ((300, 256, 0), (60, 256, 1), (1000, 128, 7)):
         X = rng.normal(size=(n, 9))
         X[:, 3] = np.round(X[:, 3])  # ties: thresholds between equal float32 values
         X[: n // 10, 5] = 0.0
-        model = IsolationForest(n_estimators=50, max_samples=min(max_samples, n), random_state=1, n_jobs=1).fit(X)
+        model = IsolationForest(n_estimators=50, max_samples=min(max_samples, n), random_state=seed, n_jobs=1).fit(X)
         names = tuple(f"f{i}" for i in range(9))
-        kept = compact_forest(model, names, np.zeros(5), np.ones(5), pd.Timestamp("2017-01-01"),
-                              pd.Timestamp("2017-01-02"), n)
+        hours = pd.date_range("2017-01-01", periods=n, freq="h")
+        kept = fit_station_forest(X, names, np.zeros(5), np.ones(5), hours, n_estimators=50,
+                                  max_samples=max_samples, seed=seed)
+        assert kept.value.size == sum(e.tree_.node_count for e in model.estimators_)  # the same trees ...
         new = np.concatenate([X[:40], rng.normal(scale=3.0, size=(40, 9))])
         expected = -model.score_samples(new)
-        np.testing.assert_array_equal(forest_anomaly(kept, new), expected)
+        np.testing.assert_array_equal(forest_anomaly(kept, new), expected)  # ... and the same scores
         back = forest_from_bytes(forest_to_bytes(kept))  # stored as plain arrays, no pickle
         np.testing.assert_array_equal(forest_anomaly(back, new), expected)
-        assert (back.features, back.fit_to, back.rows) == (names, kept.fit_to, n)
+        assert (back.features, back.fit_from, back.fit_to, back.rows) == (names, hours[0], hours[-1], n)
+
+
+def test_isolation_trees_are_the_ensembles_trees():
+    from sklearn.ensemble import IsolationForest
+
+    from analytics.detectors.iforest import isolation_trees
+
+    X = np.random.default_rng(11).normal(size=(400, 6))
+    model = IsolationForest(n_estimators=30, max_samples=256, random_state=4, n_jobs=1).fit(X)
+    ours = isolation_trees(X, n_estimators=30, max_samples=256, seed=4)
+    for theirs, tree in zip((e.tree_ for e in model.estimators_), ours, strict=True):
+        for field in ("feature", "threshold", "children_left", "children_right", "n_node_samples"):
+            np.testing.assert_array_equal(getattr(tree, field), getattr(theirs, field))
 
 
 def test_a_kept_forest_is_applied_instead_of_a_refit(monkeypatch):
@@ -57,8 +77,8 @@ def test_a_kept_forest_is_applied_instead_of_a_refit(monkeypatch):
     assert len(forests) == first.shape[0]
 
     fits = []
-    real_fit = module.IsolationForest.fit
-    monkeypatch.setattr(module.IsolationForest, "fit", lambda self, X, *a, **k: fits.append(len(X)) or real_fit(self, X))
+    real_fit = module.isolation_trees
+    monkeypatch.setattr(module, "isolation_trees", lambda X, **k: fits.append(len(X)) or real_fit(X, **k))
     again = panel_of(r, s)
     again.cache[module.KEPT_FORESTS] = forests
     np.testing.assert_array_equal(iforest(again)["iforest"], fitted_scores)  # same data, same fit: same scores

@@ -123,9 +123,8 @@ def test_incremental_runs_apply_kept_forests_until_the_engine_changes(tmp_path, 
     n_stations = sample_readings["station_id"].nunique()
     assert score_store(con, progress=False, last_days=10).forests_fitted == n_stations  # the history's fits, kept
     fits = []
-    real_fit = forest_module.IsolationForest.fit
-    monkeypatch.setattr(forest_module.IsolationForest, "fit",
-                        lambda self, X, *a, **k: fits.append(len(X)) or real_fit(self, X))
+    real_fit = forest_module.isolation_trees
+    monkeypatch.setattr(forest_module, "isolation_trees", lambda X, **k: fits.append(len(X)) or real_fit(X, **k))
 
     runs = []
     for i, hour in enumerate(hours):
