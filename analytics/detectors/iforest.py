@@ -197,27 +197,32 @@ def forest_anomaly(forest: StationForest, X: np.ndarray) -> np.ndarray:
 
 
 def forest_to_bytes(forest: StationForest) -> bytes:
-    """A compressed ``.npz`` of the forest's arrays (read back with ``allow_pickle=False``)."""
+    """A compressed ``.npz`` of the forest's arrays (read back with ``allow_pickle=False``).
+
+    Six members, not one per field: reading is per member (zip and array headers), and an
+    incremental run reads one forest per station."""
     buf = io.BytesIO()
-    np.savez_compressed(buf, format=np.array(FOREST_FORMAT), features=np.array(forest.features, dtype=str),
-                        centre=forest.centre, scale=forest.scale, roots=forest.roots, feature=forest.feature,
-                        value=forest.value, left=forest.left, right=forest.right,
-                        denominator=np.array(forest.denominator),
-                        window=np.array([forest.fit_from, forest.fit_to], dtype="datetime64[ns]"),
-                        rows=np.array(forest.rows))
+    window_ns = [pd.Timestamp(forest.fit_from).value, pd.Timestamp(forest.fit_to).value]
+    np.savez_compressed(buf, features=np.array(forest.features, dtype=str),
+                        meta=np.array([FOREST_FORMAT, forest.rows, *window_ns], dtype=np.int64),
+                        standardisation=np.stack([forest.centre, forest.scale]),
+                        nodes=np.stack([forest.feature.astype(np.int16), forest.left, forest.right]),
+                        value=np.append(forest.value, forest.denominator), roots=forest.roots)
     return buf.getvalue()
 
 
 def forest_from_bytes(data: bytes) -> StationForest:
     """The forest :func:`forest_to_bytes` wrote; plain arrays only, so reading runs no code."""
     with np.load(io.BytesIO(data), allow_pickle=False) as z:
-        if int(z["format"]) != FOREST_FORMAT:
-            raise ValueError(f"kept forest format {int(z['format'])}, this engine reads {FOREST_FORMAT}")
-        window = pd.to_datetime(z["window"])
-        return StationForest(features=tuple(str(f) for f in z["features"]), centre=z["centre"], scale=z["scale"],
-                             roots=z["roots"], feature=z["feature"], value=z["value"], left=z["left"],
-                             right=z["right"], denominator=float(z["denominator"]), fit_from=window[0],
-                             fit_to=window[1], rows=int(z["rows"]))
+        meta = z["meta"]
+        if int(meta[0]) != FOREST_FORMAT:
+            raise ValueError(f"kept forest format {int(meta[0])}, this engine reads {FOREST_FORMAT}")
+        standardisation, nodes, value = z["standardisation"], z["nodes"], z["value"]
+        return StationForest(features=tuple(str(f) for f in z["features"]), centre=standardisation[0],
+                             scale=standardisation[1], roots=z["roots"], feature=nodes[0].astype(np.int8),
+                             value=value[:-1], left=nodes[1], right=nodes[2], denominator=float(value[-1]),
+                             fit_from=pd.Timestamp(int(meta[2])), fit_to=pd.Timestamp(int(meta[3])),
+                             rows=int(meta[1]))
 
 
 @register("iforest", models={"iforest": None}, needs=("spatial",))
