@@ -126,7 +126,8 @@ def _score_db(args) -> int:
         if not args.quiet:
             print("nothing new to score" if summary is None else
                   f"run {summary.run_id}: scored {summary.readings:,} new readings in {summary.seconds:.1f} s; "
-                  f"{summary.events} events from the window ({summary.events_kept_status} kept their review status)")
+                  f"{summary.events} events from the window ({summary.events_kept_status} kept their review status); "
+                  f"isolation forests: {summary.forests_kept} kept, {summary.forests_fitted} fitted")
         return 0
     try:
         with _dask_client(args) as client:
