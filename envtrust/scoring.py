@@ -186,11 +186,18 @@ def forest_refit_due(station_ids, fit_to: pd.Series, since: pd.Timestamp, refit_
 
 
 def current_forests(fits: pd.DataFrame, since: pd.Timestamp, refit_days: float) -> dict[str, StationForest]:
-    """station_id -> kept forest for the stations whose fit is not due (:func:`forest_refit_due`)."""
+    """station_id -> kept forest for the stations whose fit is not due (:func:`forest_refit_due`);
+    a fit that cannot be read (damaged, another layout) is left out, so the station is refitted."""
     if fits.empty:
         return {}
     keep = fits[~forest_refit_due(fits["station_id"], fits["fit_to"], since, refit_days)]
-    return {sid: forest_from_bytes(bytes(blob)) for sid, blob in zip(keep["station_id"], keep["fit"], strict=True)}
+    out = {}
+    for sid, blob in zip(keep["station_id"], keep["fit"], strict=True):
+        try:
+            out[sid] = forest_from_bytes(bytes(blob))
+        except ValueError:
+            continue
+    return out
 
 
 def forests_frame(forests: dict[str, StationForest]) -> pd.DataFrame:

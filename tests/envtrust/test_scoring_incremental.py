@@ -3,8 +3,10 @@ re-scoring history, events at the edge are extended or closed, review statuses s
 serving process does it on a schedule (a real thread on a real DuckDB store)."""
 
 import time
+import zlib
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -155,6 +157,20 @@ def test_kept_forests_fall_due_staggered_over_a_second_period():
            for age in (6.9, 7.5, 10.5, 14.0)}
     assert due[6.9] == 0.0 and due[14.0] == 1.0
     assert 0.0 < due[7.5] < 0.2 < 0.35 < due[10.5] < 0.65  # about (age / 7 - 1) of the stations
+
+
+def test_a_damaged_kept_forest_is_refitted_not_fatal():
+    from analytics.detectors.iforest import fit_station_forest, forest_to_bytes
+    from envtrust.scoring import current_forests
+
+    hours = pd.date_range("2017-01-01", periods=100, freq="h")
+    X = np.random.default_rng(2).normal(size=(100, 5))
+    good = fit_station_forest(X, tuple("abcde"), np.zeros(1), np.ones(1), hours, n_estimators=5, max_samples=64, seed=0)
+    fits = pd.DataFrame({"station_id": ["1001A", "1002A", "1003A", "1004A"], "fit_to": [hours[-1]] * 4,
+                         "fit": [forest_to_bytes(good), b"not a forest", forest_to_bytes(good)[:-9],
+                                 zlib.compress(b"PK\x03\x04 not a zip")]})
+    kept = current_forests(fits, hours[-1] + pd.Timedelta(hours=1), 7.0)
+    assert list(kept) == ["1001A"] and kept["1001A"].rows == 100
 
 
 def _wait(condition, timeout_s: float = 600.0) -> None:
