@@ -21,6 +21,7 @@ import pandas as pd
 
 from analytics.detectors.base import Panel, run_lengths
 from analytics.ensemble import FITTED
+from analytics.standards.analysers import analyser_disagreement
 
 KIND_ZH = {
     "data_gap": "数据缺失/传输中断(无干扰迹象)",
@@ -329,7 +330,7 @@ def _describe(panel, s, a, b, combined, final, surprise, model_kinds, kinds, low
         typical = float(np.min(hot_s)) if hot_s.size else typical
     score = float(score_of(typical)) if score_of is not None else float(np.nanmax(final[s, a:b + 1, :]))
     nb_ids = [str(panel.stations["station_id"].iloc[j]) for j in panel.neighbours.index[s] if j >= 0][:5]
-    deviation, predicted = {}, {}
+    deviation, predicted, difference = {}, {}, {}
     if expected is not None:
         for p in p_hot:
             v = panel.values[s, a:b + 1, p]
@@ -338,11 +339,12 @@ def _describe(panel, s, a, b, combined, final, surprise, model_kinds, kinds, low
             if ok.any():
                 deviation[panel.parameters[p]] = round(float(np.median(v[ok] / e[ok] - 1.0)) * 100, 1)
                 predicted[panel.parameters[p]] = round(float(np.median(e[ok])), 3)
+                difference[panel.parameters[p]] = round(float(np.median(v[ok] - e[ok])), 3)
     fired = {m: round(v, 2) for m, v in sorted(model_max.items(), key=lambda kv: -kv[1]) if v >= 2.0}
     hours = b - a + 1
     network = STATION_NETWORK.get(str(panel.stations["kind"].iloc[s]), "air") if "kind" in panel.stations.columns \
         else "air"
-    if not kind_supported(kind, deviation) or natural_runoff(kind, deviation, network):
+    if not kind_supported(kind, deviation, difference, fired, network) or natural_runoff(kind, deviation, network):
         return None
     rank = rank_figure(typical, score, rarity_of, sl, deviation)
     gap_level = None
@@ -351,7 +353,7 @@ def _describe(panel, s, a, b, combined, final, surprise, model_kinds, kinds, low
         if not gap_level["high"]:
             kind = DATA_GAP_KIND
     evidence = {"models": fired, "neighbours": nb_ids, "deviation_pct_vs_neighbours": deviation,
-                "hours": hours, "peak_surprise": round(float(np.nanmax(sl)), 2),
+                "difference_vs_neighbours": difference, "hours": hours, "peak_surprise": round(float(np.nanmax(sl)), 2),
                 "kind_mass": {k: round(v, 1) for k, v in kind_mass.items() if v > 0}}
     if flagged_share > 0:
         evidence["suspect_flag_share"] = round(flagged_share, 2)
@@ -384,12 +386,56 @@ def rank_figure(typical: float, score: float, rarity_of, sl: np.ndarray, deviati
     return round(r + 1e-3 * peak + 1e-7 * dev, 7)
 
 
-def kind_supported(kind: str, deviation: dict[str, float]) -> bool:
-    """Do the event's numbers support its kind? A suppression needs readings well below what the
-    neighbours predict (at least ``SUPPRESSION_MIN_DROP_PCT``): "-2% vs neighbours" is no suppression."""
+def kind_supported(kind: str, deviation: dict[str, float], difference: dict[str, float] | None = None,
+                   fired: dict[str, float] | None = None, network: str = "air") -> bool:
+    """Do the event's numbers support its kind?
+
+    - A suppression needs a parameter well below what the neighbours predict (at least
+      ``SUPPRESSION_MIN_DROP_PCT``: "-2% vs neighbours" is no suppression), in the air network a
+      particulate one (``SUPPRESSED_PARAMETERS``: spraying or a blocked inlet lowers PM; a gas
+      analyser alone reading its floor for an hour is its zero check, not a suppression).
+    - With ``difference`` (station minus neighbour prediction, median over the event, in the
+      parameter's unit) a spike or a suppression also needs it in absolute terms
+      (:func:`beyond_analyser_disagreement`).
+    """
     if kind == "suppression":
-        return bool(deviation) and min(deviation.values()) <= -SUPPRESSION_MIN_DROP_PCT
+        allowed = SUPPRESSED_PARAMETERS.get(network)
+        low = {p: v for p, v in deviation.items()
+               if v <= -SUPPRESSION_MIN_DROP_PCT and (allowed is None or p in allowed)}
+        if not low:
+            return False
+        deviation = low
+        difference = {p: d for p, d in difference.items() if p in low} if difference else difference
+    if kind in ABSOLUTE_KINDS and difference:
+        return beyond_analyser_disagreement(kind, difference, fired or {})
     return True
+
+
+#: kinds that say "the station reads far from its neighbours" (+1 above, -1 below), so their
+#: numbers must show it in absolute terms too
+ABSOLUTE_KINDS: dict[str, int] = {"spike": 1, "suppression": -1}
+#: models whose evidence needs no neighbour: a value outside the physical range, a component above
+#: its total (PM2.5 > PM10, NH3-N > TN)
+IMPOSSIBLE_VALUE_MODELS = ("range", "pm_ratio")
+#: the parameters a suppression lowers, per network (any parameter where not listed)
+SUPPRESSED_PARAMETERS: dict[str, tuple[str, ...]] = {"air": ("PM2.5", "PM10")}
+
+
+def beyond_analyser_disagreement(kind: str, difference: dict[str, float], fired: dict[str, float]) -> bool:
+    """Is some parameter of the event further from the neighbour prediction, in the kind's
+    direction, than two honest analysers may read apart (``analyser_disagreement``, HJ 654-2013 /
+    HJ 653-2013)? A one-hour O3 of 65 ug/m3 beside a predicted 4 is +1,600% - rare in log space
+    at the night-time analyser floor - but 61 ug/m3 is within two O3 analysers' allowed error, so
+    it is no spike. Parameters without an acceptance limit (water, CEMS) always qualify, and so
+    does a spike of impossible values (``IMPOSSIBLE_VALUE_MODELS``)."""
+    if kind == "spike" and any(m in fired for m in IMPOSSIBLE_VALUE_MODELS):
+        return True
+    sign = ABSOLUTE_KINDS[kind]
+    for p, d in difference.items():
+        floor = analyser_disagreement(p)
+        if floor is None or sign * d >= floor:
+            return True
+    return False
 
 
 def whole_gap_h(present_h: np.ndarray, a: int, b: int) -> tuple[int, int]:

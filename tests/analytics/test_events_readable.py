@@ -108,7 +108,7 @@ def test_build_events_drops_an_event_whose_numbers_do_not_support_its_kind():
     ts = pd.date_range("2020-01-01", periods=48, freq="h")
     stations = pd.DataFrame({"station_id": ["A", "B"], "kind": "air_station", "lon": [116.3, 116.35],
                              "lat": [39.9, 39.92]})
-    readings = pd.concat([pd.DataFrame({"station_id": sid, "ts": ts, "parameter": "NO2", "value": 50.0})
+    readings = pd.concat([pd.DataFrame({"station_id": sid, "ts": ts, "parameter": "PM2.5", "value": 50.0})
                           for sid in ("A", "B")], ignore_index=True)
     st = validate_stations(stations)
     panel, _ = build_panel(validate_readings(readings, st), st)
