@@ -315,4 +315,5 @@ def _beijing_polygon(cities: dict):
 
 def _score(con: duckdb.DuckDBPyConnection, progress: bool, last_days: float | None) -> str:
     """Score the store's recent window with the plausibility engine."""
-    return str(score_store(con, progress=progress, last_days=last_days))
+    return str(score_store(con, progress=progress, last_days=last_days,
+                           capacity=load_settings().analyst_capacity["air"]))

@@ -45,12 +45,14 @@ class ScoringScheduler:
     cases there)."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, every_s: float, pipeline="default",
-                 first_days: float | None = 92.0, after_first: Callable[[duckdb.DuckDBPyConnection], object] | None = None):
+                 first_days: float | None = 92.0, after_first: Callable[[duckdb.DuckDBPyConnection], object] | None = None,
+                 capacity: float | None = None):
         if every_s <= 0:
             raise ValueError(f"the scoring interval must be positive seconds, not {every_s}")
         self._cur = con.cursor()
         self.every_s = float(every_s)
         self.pipeline = pipeline
+        self.capacity = capacity  # the air network's analyst capacity: the runs' operating point
         self.first_days = first_days
         self.after_first = after_first
         self.status = SchedulerStatus()
@@ -79,11 +81,12 @@ class ScoringScheduler:
             self.status.last_tick_utc = datetime.now(UTC).replace(tzinfo=None)
             try:
                 if not has_scored(self._cur):
-                    summary = score_store(self._cur, pipeline=self.pipeline, progress=False, last_days=self.first_days)
+                    summary = score_store(self._cur, pipeline=self.pipeline, progress=False, last_days=self.first_days,
+                                          capacity=self.capacity)
                     if self.after_first is not None:
                         self.after_first(self._cur)
                 else:
-                    summary = score_new_readings(self._cur, pipeline=self.pipeline)
+                    summary = score_new_readings(self._cur, pipeline=self.pipeline, capacity=self.capacity)
             except Exception as exc:  # a failed run must not end the schedule; the next tick retries
                 self.status.last_error = f"{type(exc).__name__}: {exc}"
                 log.exception("scheduled scoring failed; the readings stay unscored and the next run retries")

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from analytics.detectors.iforest import FOREST_FORMAT, StationForest, forest_from_bytes, forest_to_bytes
-from analytics.pipeline import fit_fingerprint, load_pipeline, score_blocks
+from analytics.pipeline import at_capacity, fit_fingerprint, load_pipeline, score_blocks
 from analytics.verdicts import fit_verdicts
 from data.scoring import (
     ScoringInputError,
@@ -59,7 +59,8 @@ class StoreScoreSummary:
 
 def score_store(con: duckdb.DuckDBPyConnection, pipeline="default", progress: bool = True,
                 last_days: float | None = None, context_days: float = 14.0, *, client=None,
-                n_workers: int | None = None, partitions: str | None = None) -> StoreScoreSummary:
+                n_workers: int | None = None, partitions: str | None = None,
+                capacity: float | None = None) -> StoreScoreSummary:
     """Score the store's readings and replace the scores/events tables (one run).
 
     ``last_days`` limits the run to the most recent days before the store's latest reading, as a
@@ -71,9 +72,14 @@ def score_store(con: duckdb.DuckDBPyConnection, pipeline="default", progress: bo
     With a Dask ``client`` (or ``n_workers`` for a LocalCluster) the readings are exported as
     partitioned Parquet under ``partitions`` (a temporary folder when None) and scored by the
     workers (:mod:`envtrust.distributed`); the result is the same as in process.
+
+    ``capacity``: the analysts' capacity for the air network (events per station-month, settings
+    ``analyst_capacity["air"]``); the calibrated event thresholds follow it
+    (:func:`analytics.pipeline.at_capacity`). None keeps the calibration's own budget.
     """
     t0 = time.perf_counter()
     pipe = load_pipeline(pipeline) if isinstance(pipeline, (str, Path)) else pipeline
+    pipe = at_capacity(pipe, capacity)
     pipe = replace(pipe, verdicts=fit_verdicts(load_verdict_labels(con)))  # analysts' verdicts teach the run
     stations = load_station_table(con)
     cutoff = None
@@ -114,7 +120,8 @@ def score_store(con: duckdb.DuckDBPyConnection, pipeline="default", progress: bo
 
 
 def score_new_readings(con: duckdb.DuckDBPyConnection, pipeline="default", context_days: float = 14.0,
-                       progress: bool = False, refit_days: float = FOREST_REFIT_DAYS) -> StoreScoreSummary | None:
+                       progress: bool = False, refit_days: float = FOREST_REFIT_DAYS,
+                       capacity: float | None = None) -> StoreScoreSummary | None:
     """Score only what arrived since the last run (None when nothing did).
 
     The readings of committed ingest batches no run has read yet (live HJ 212 hours, a new file,
@@ -141,6 +148,7 @@ def score_new_readings(con: duckdb.DuckDBPyConnection, pipeline="default", conte
         record_scoring_state(con, batches, None, None, "", "incremental")
         return None
     pipe = load_pipeline(pipeline) if isinstance(pipeline, (str, Path)) else pipeline
+    pipe = at_capacity(pipe, capacity)  # the operating point, as in score_store
     pipe = replace(pipe, verdicts=fit_verdicts(load_verdict_labels(con)))  # analysts' verdicts teach the run
     since = pd.Timestamp(first).floor("h")
     version = forest_engine_version(pipe)

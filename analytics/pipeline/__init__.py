@@ -30,11 +30,11 @@ from analytics.pipeline.run import (
     score_partition,
     scoring_surprise,
 )
-from analytics.pipeline.thresholds import in_run_thresholds
+from analytics.pipeline.thresholds import at_capacity, in_run_thresholds
 
 __all__ = [
     "MAX_PANEL_CELLS", "PIPELINE_DIR", "DetectorConfig", "InputError", "PanelSettings", "Pipeline", "ScoreResult",
     "StaleFitError", "apply_calibration", "calibrate", "combiner_surprise", "fit_fingerprint", "fitted_config",
-    "in_run_thresholds", "load_pipeline", "param_networks", "run_models", "score_blocks", "score_partition",
+    "at_capacity", "in_run_thresholds", "load_pipeline", "param_networks", "run_models", "score_blocks", "score_partition",
     "scoring_surprise",
 ]

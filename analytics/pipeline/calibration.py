@@ -27,6 +27,9 @@ from analytics.stacking import alarm_level_at_budget, learned_order
 # models that may open an event on their own, and the share of the false-event budget each gets
 OWN_EVENT_MODELS = ("outage",)
 ALARM_BUDGET = 0.01  # share of clean station-hours above the alarm level (issue 3's 1% budget)
+#: false-event budgets (events per station-month on the clean data) the calibration keeps event
+#: thresholds for: the operating point follows the analysts' capacity by picking one
+CAPACITY_BUDGETS = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1.0)
 
 
 def calibrate(readings: pd.DataFrame, stations: pd.DataFrame, pipeline: Pipeline | str = "default",
@@ -67,15 +70,26 @@ def calibrate(readings: pd.DataFrame, stations: pd.DataFrame, pipeline: Pipeline
     sh = np.max(plain, axis=2)
     station_months = sh.shape[0] * sh.shape[1] / (24 * 30.44)
     threshold = event_threshold(sh, pipe.events, station_months, false_events_per_station_month)
-    model_thr = {}
-    for m in OWN_EVENT_MODELS:
-        if m in surprise:
-            model_thr[m] = event_threshold(np.max(surprise[m], axis=2), pipe.events, station_months,
-                                            false_events_per_station_month * OWN_EVENT_BUDGET_SHARE)
+    own = {m: np.max(surprise[m], axis=2) for m in OWN_EVENT_MODELS if m in surprise}
+    model_thr = {m: event_threshold(x, pipe.events, station_months,
+                                    false_events_per_station_month * OWN_EVENT_BUDGET_SHARE) for m, x in own.items()}
     return {"fingerprint": fit_fingerprint(pipe),
             "models": {m: t.to_dict() for m, t in models.items()}, "combined": comb_tail.to_dict(),
             "event_threshold": threshold, "model_event_thresholds": model_thr, "false_events_per_station_month": false_events_per_station_month,
+            "event_thresholds_by_budget": thresholds_by_budget(sh, own, pipe.events, station_months),
             "station_months": station_months, "readings": int(valid.sum()), "alarm_level": alarm_level}
+
+
+def thresholds_by_budget(sh: np.ndarray, own: dict[str, np.ndarray], ev, station_months: float,
+                         budgets: tuple[float, ...] = CAPACITY_BUDGETS) -> dict[str, dict]:
+    """The event thresholds at each false-event budget of ``budgets`` (events per station-month on
+    this clean data): the combined one, and each own-event model's at ``OWN_EVENT_BUDGET_SHARE`` x
+    the budget - so a run can follow the analysts' capacity without a refit
+    (:func:`analytics.pipeline.thresholds.at_capacity`)."""
+    return {f"{b:g}": {"threshold": event_threshold(sh, ev, station_months, b),
+                       "model_thresholds": {m: event_threshold(x, ev, station_months, b * OWN_EVENT_BUDGET_SHARE)
+                                            for m, x in own.items()}}
+            for b in budgets}
 
 
 MIN_PARAMETER_CELLS = 50_000  # a parameter's own tail needs this many calibration cells (~6 station-months)

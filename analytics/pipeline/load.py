@@ -90,6 +90,7 @@ def apply_calibration(pipe: Pipeline, cal: dict[str, Any]) -> None:
         pipe.ensemble.alarm_level = float(cal["alarm_level"])
     pipe.false_events_per_station_month = float(cal.get("false_events_per_station_month",
                                                         pipe.false_events_per_station_month))
+    pipe.event_thresholds_by_budget = dict(cal.get("event_thresholds_by_budget", {}))
     if "event_threshold" in cal:
         pipe.events = replace(pipe.events, threshold=float(cal["event_threshold"]),
                               model_thresholds=dict(cal.get("model_event_thresholds", {})))

@@ -5,6 +5,8 @@ false-event budget; and the threshold search both this and the calibration use."
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from analytics.ensemble import fit_tail
@@ -137,3 +139,22 @@ def event_threshold(sh: np.ndarray, ev: EventSettings, station_months: float, bu
             break
         best = float(thr)
     return best
+
+
+def at_capacity(pipe: Pipeline, events_per_station_month: float | None) -> Pipeline:
+    """The pipeline whose calibrated event thresholds (the air network's) spend the analysts'
+    capacity: those of the largest fitted false-event budget (``event_thresholds_by_budget``) that
+    stays within ``events_per_station_month``, so that on clean data the list holds at most that
+    many events per station-month. Unchanged when no capacity is given or the calibration has no
+    table; a capacity under every fitted budget takes the smallest. Networks whose thresholds are
+    learned in the run keep the calibration's own budget (``false_events_per_station_month``): on
+    an honest network every event they raise is a false one (docs/engine.md, "Operating point")."""
+    table = pipe.event_thresholds_by_budget
+    if events_per_station_month is None or not table:
+        return pipe
+    budgets = sorted(table, key=float)
+    within = [b for b in budgets if float(b) <= float(events_per_station_month) + 1e-9]
+    chosen = table[within[-1] if within else budgets[0]]
+    events = replace(pipe.events, threshold=float(chosen["threshold"]),
+                     model_thresholds={**pipe.events.model_thresholds, **chosen.get("model_thresholds", {})})
+    return replace(pipe, events=events)

@@ -78,13 +78,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _score_files(args) -> int:
-    from analytics.pipeline import load_pipeline, score_blocks
+    from analytics.pipeline import at_capacity, load_pipeline, score_blocks
     from data.scoring import read_readings_file, read_stations_file, write_results
 
     t0 = time.perf_counter()
     readings = read_readings_file(args.readings)
     stations = read_stations_file(args.stations)
-    pipe = load_pipeline(args.pipeline)
+    pipe = at_capacity(load_pipeline(args.pipeline), _air_capacity())
     if args.workers or args.scheduler:
         from envtrust.distributed import score_distributed
 
@@ -105,6 +105,13 @@ def _score_files(args) -> int:
     return 0
 
 
+def _air_capacity() -> float:
+    """The analysts' capacity for the air network (settings): the operating point of the run."""
+    from envtrust.settings import load_settings
+
+    return load_settings().analyst_capacity["air"]
+
+
 def _score_db(args) -> int:
     from data.store import connect
     from envtrust.scoring import score_new_readings, score_store
@@ -120,7 +127,7 @@ def _score_db(args) -> int:
     if args.new:
         try:
             summary = score_new_readings(con, pipeline=args.pipeline, progress=not args.quiet,
-                                         context_days=args.context_days)
+                                         context_days=args.context_days, capacity=_air_capacity())
         finally:
             con.close()
         if not args.quiet:
@@ -133,7 +140,7 @@ def _score_db(args) -> int:
         with _dask_client(args) as client:
             summary = score_store(con, pipeline=args.pipeline, progress=not args.quiet, last_days=args.last_days,
                                   client=client, partitions=args.partitions,
-                                  n_workers=args.workers if args.workers else None)
+                                  n_workers=args.workers if args.workers else None, capacity=_air_capacity())
     finally:
         con.close()
     if not args.quiet:

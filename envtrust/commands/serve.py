@@ -91,7 +91,8 @@ def run(args: argparse.Namespace) -> int:
               f"--db {settings.db_path}`")
     receiver = _start_hj212(settings.db_path, args.host, args.hj212_port, settings.hj212_allow_no_pw,
                            settings.plausible_window)
-    scheduler = _start_scoring(server.extensions["envtrust"].con, settings.score_every_s)
+    scheduler = _start_scoring(server.extensions["envtrust"].con, settings.score_every_s,
+                               settings.analyst_capacity["air"])
     delivery = start_webhook_delivery(settings, server.extensions["envtrust"].con)
     print(f"  webhook        {settings.webhook_url} (new alarms pushed every {DELIVERY_INTERVAL_S:g} s)"
           if delivery else "  webhook        off (set ENVTRUST_WEBHOOK_URL; alarms wait in the outbox)")
@@ -110,8 +111,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _start_scoring(con, every_s: float):
-    """Score what arrives every ``every_s`` seconds (and a never-scored store at once), in a thread."""
+def _start_scoring(con, every_s: float, capacity: float | None = None):
+    """Score what arrives every ``every_s`` seconds (and a never-scored store at once), in a thread,
+    at the air network's analyst ``capacity`` (the operating point)."""
     if every_s <= 0:
         print("  scoring        off (ENVTRUST_SCORE_EVERY_S=0); run `envtrust score --db ... --new`")
         return None
@@ -120,7 +122,8 @@ def _start_scoring(con, every_s: float):
     from envtrust.scheduler import ScoringScheduler
 
     first = not has_scored(con.cursor())
-    scheduler = ScoringScheduler(con, every_s, after_first=finish_demo_after_scoring).start()
+    scheduler = ScoringScheduler(con, every_s, after_first=finish_demo_after_scoring,
+                                 capacity=capacity).start()
     print(f"  scoring        new readings every {every_s:g} s" + (
         "; the store is not scored yet: the first run starts now, events appear when it ends" if first else ""))
     return scheduler

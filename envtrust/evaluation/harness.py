@@ -48,7 +48,7 @@ from analytics.evaluation.metrics import (
     unmatched_for_recall,
 )
 from analytics.events import DATA_GAP_KIND
-from analytics.pipeline import PIPELINE_DIR, load_pipeline, score_partition
+from analytics.pipeline import PIPELINE_DIR, at_capacity, load_pipeline, score_partition
 from analytics.timeconv import CST_OFFSET
 from analytics.verdicts import VerdictCalibration, demote_events, fit_verdicts, simulated_verdicts
 from data.adapters.beijing import read_prsa_pollutants
@@ -171,10 +171,11 @@ def _engine_station_hours(result, grid: pd.DataFrame, below_alarm: float | None 
 
 
 def run_engine(readings: pd.DataFrame, stations: pd.DataFrame, grid: pd.DataFrame,
-               pipeline: str = "default") -> MethodRun:
-    """Score with envtrust's pipeline (``score_partition``); wall time includes loading it."""
+               pipeline: str = "default", capacity: float | None = None) -> MethodRun:
+    """Score with envtrust's pipeline (``score_partition``) at the air network's analyst ``capacity``
+    (:func:`analytics.pipeline.at_capacity`); wall time includes loading it."""
     t0 = time.perf_counter()
-    pipe = load_pipeline(pipeline)
+    pipe = at_capacity(load_pipeline(pipeline), capacity)
     result = score_partition(readings, stations, pipe)
     wall = time.perf_counter() - t0
     below = None
@@ -318,13 +319,15 @@ def parse_networks(networks) -> list[str]:
 
 def evaluate_network(readings: pd.DataFrame, stations: pd.DataFrame, kinds: tuple[str, ...], n_per_kind: int,
                      seed: int, methods: list[str], progress: Callable[[str], None],
-                     pipeline: str | Path = "default", verdicts: VerdictCalibration | None = None) -> dict:
+                     pipeline: str | Path = "default", verdicts: VerdictCalibration | None = None,
+                     capacity: float | None = None) -> dict:
     """Inject, score with every method, measure. Returns the metrics per method plus the truth and
     (``_labels``) the verdicts an analyst who knew the truth would give envtrust's events.
 
     ``pipeline``: the envtrust pipeline scored (a name in analytics/pipelines/ or a TOML path).
     ``verdicts``: labels from another split (the development one) replayed: envtrust is scored a
     second time with them installed and ``verdict_replay`` compares the two event lists.
+    ``capacity``: the air network's analyst capacity, envtrust's operating point.
     """
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -343,7 +346,7 @@ def evaluate_network(readings: pd.DataFrame, stations: pd.DataFrame, kinds: tupl
     for name in methods:
         progress(f"  {name} ...")
         try:
-            run = (run_engine(injected, stations, grid, pipeline=str(pipeline)) if name == "envtrust"
+            run = (run_engine(injected, stations, grid, pipeline=str(pipeline), capacity=capacity) if name == "envtrust"
                    else run_baseline(name, injected, grid))
         except Exception as exc:  # a broken method must not hide the others' figures
             out["methods"][name] = {"error": f"{type(exc).__name__}: {exc}"}
@@ -394,13 +397,14 @@ def verdict_replay(before: pd.DataFrame, after: pd.DataFrame, truth: pd.DataFram
     return out
 
 
-def national_day(sample_dir: Path, top: int = 10, pipeline: str | Path = "default") -> dict:
+def national_day(sample_dir: Path, top: int = 10, pipeline: str | Path = "default",
+                 capacity: float | None = None) -> dict:
     """Run envtrust (``pipeline``) on the real CNEMC national day 2017-01-01 and list what it flags."""
     day, stations = load_cnemc_day(sample_dir / "cnemc" / "china_sites_20170101.csv.gz",
                                    sample_dir / "cnemc" / "station_list_cnemc_2024.csv")
     out: dict = {"readings": int(len(day)), "stations": int(stations.shape[0])}
     t0 = time.perf_counter()
-    result = score_partition(day, stations, load_pipeline(str(pipeline)))
+    result = score_partition(day, stations, at_capacity(load_pipeline(str(pipeline)), capacity))
     out["wall_s"] = round(time.perf_counter() - t0, 2)
     ev = result.events
     out["events"] = int(len(ev))
@@ -458,10 +462,12 @@ def run_evaluation(data_dir: str | Path | None = None, quick: bool = False, seed
         "seed": seed, "n_per_kind": n_per_kind, "methods": methods, "networks": networks,
         "pipeline": pipeline, "pipeline_files": pipeline_fingerprint(pipeline) if "envtrust" in methods else {},
         "budget": DEFAULT_BUDGET, "tolerance_h": DEFAULT_TOLERANCE_H,
+        "analyst_capacity": dict(settings.analyst_capacity),
         "splits": {},
     }
     truths = {}
     labels: dict[str, pd.DataFrame] = {}
+    capacity = settings.analyst_capacity["air"]  # the operating point of the calibrated (air) thresholds
 
     def replayed(net: str, split_name: str) -> VerdictCalibration | None:
         """The development split's simulated verdicts on ``net``, for the held-out split only."""
@@ -476,14 +482,14 @@ def run_evaluation(data_dir: str | Path | None = None, quick: bool = False, seed
             part = select_period(readings, split)
             progress(f"{split.name} ({split.start_cst} .. {split.end_cst} CST, {split.purpose}): air network")
             entry["air"] = evaluate_network(part, stations, AIR_KINDS, n_per_kind, seed * 1000 + 2 * k, methods,
-                                            progress, pipeline, replayed("air", split.name))
+                                            progress, pipeline, replayed("air", split.name), capacity=capacity)
             del part
         if "cems" in networks:
             progress(f"{split.name}: CEMS network")
             cems_r, cems_s, entry["cems_source"] = cems_network(split.start_cst, split.end_cst, seed * 1000 + 2 * k + 1,
                                                                 max_outlets=None if full else QUICK_MAX_OUTLETS)
             entry["cems"] = evaluate_network(cems_r, cems_s, CEMS_KINDS, n_per_kind, seed * 1000 + 2 * k + 1,
-                                             methods, progress, pipeline, replayed("cems", split.name))
+                                             methods, progress, pipeline, replayed("cems", split.name), capacity=capacity)
             del cems_r
         if "water" in networks:
             progress(f"{split.name}: water network")
@@ -491,7 +497,7 @@ def run_evaluation(data_dir: str | Path | None = None, quick: bool = False, seed
             water_r, water_s, entry["water_source"] = water_network(split.start_cst, split.end_cst, water_seed,
                                                                     rain_mm=rain)
             entry["water"] = evaluate_network(water_r, water_s, WATER_KINDS, n_per_kind, water_seed, methods,
-                                              progress, pipeline, replayed("water", split.name))
+                                              progress, pipeline, replayed("water", split.name), capacity=capacity)
             del water_r
         for net in networks:
             truths[split.name][net] = entry[net].pop("_truth")
@@ -501,7 +507,7 @@ def run_evaluation(data_dir: str | Path | None = None, quick: bool = False, seed
         report["splits"][split.name] = entry
     if "envtrust" in methods and "air" in networks:
         progress("national day 2017-01-01 (CNEMC)")
-        report["national_day"] = national_day(settings.sample_dir, pipeline=pipeline)
+        report["national_day"] = national_day(settings.sample_dir, pipeline=pipeline, capacity=capacity)
     elif "air" not in networks:
         report["national_day"] = {"error": "the air network was not run (--networks)"}
     else:
@@ -655,6 +661,10 @@ def render_markdown(report: dict, command: str = "envtrust evaluate") -> str:
            f"{d['stations']} stations); seed {report['seed']}; {report['n_per_kind']} events per kind and network; "
            f"alarm budget top {report['budget']:.0%} of station-hours; match tolerance {report['tolerance_h']} h; "
            f"total wall {report['wall_s_total']} s.", ""]
+    if report.get("analyst_capacity"):
+        caps = ", ".join(f"{k} {v:g}" for k, v in report["analyst_capacity"].items())
+        out += [f"Operating point: analyst capacity {caps} events per station-month (the air network's calibrated "
+                "event thresholds are those of the false-event budget within it).", ""]
     if report.get("pipeline") not in (None, "default") or report.get("pipeline_files"):
         files = ", ".join(f"{k} {v}" for k, v in report.get("pipeline_files", {}).items())
         out += [f"Pipeline: `{report.get('pipeline', 'default')}`" + (f" (sha256: {files})" if files else "") + ".", ""]
