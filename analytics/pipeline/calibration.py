@@ -76,20 +76,16 @@ def calibrate(readings: pd.DataFrame, stations: pd.DataFrame, pipeline: Pipeline
     return {"fingerprint": fit_fingerprint(pipe),
             "models": {m: t.to_dict() for m, t in models.items()}, "combined": comb_tail.to_dict(),
             "event_threshold": threshold, "model_event_thresholds": model_thr, "false_events_per_station_month": false_events_per_station_month,
-            "event_thresholds_by_budget": thresholds_by_budget(sh, own, pipe.events, station_months),
+            "event_thresholds_by_budget": thresholds_by_budget(sh, pipe.events, station_months),
             "station_months": station_months, "readings": int(valid.sum()), "alarm_level": alarm_level}
 
 
-def thresholds_by_budget(sh: np.ndarray, own: dict[str, np.ndarray], ev, station_months: float,
+def thresholds_by_budget(sh: np.ndarray, ev, station_months: float,
                          budgets: tuple[float, ...] = CAPACITY_BUDGETS) -> dict[str, dict]:
-    """The event thresholds at each false-event budget of ``budgets`` (events per station-month on
-    this clean data): the combined one, and each own-event model's at ``OWN_EVENT_BUDGET_SHARE`` x
-    the budget - so a run can follow the analysts' capacity without a refit
+    """The combined event threshold at each false-event budget of ``budgets`` (events per
+    station-month on this clean data), so a run can follow the analysts' capacity without a refit
     (:func:`analytics.pipeline.thresholds.at_capacity`)."""
-    return {f"{b:g}": {"threshold": event_threshold(sh, ev, station_months, b),
-                       "model_thresholds": {m: event_threshold(x, ev, station_months, b * OWN_EVENT_BUDGET_SHARE)
-                                            for m, x in own.items()}}
-            for b in budgets}
+    return {f"{b:g}": {"threshold": event_threshold(sh, ev, station_months, b)} for b in budgets}
 
 
 MIN_PARAMETER_CELLS = 50_000  # a parameter's own tail needs this many calibration cells (~6 station-months)

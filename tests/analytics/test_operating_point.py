@@ -17,7 +17,6 @@ def test_the_shipped_calibration_keeps_a_threshold_per_budget_and_its_own_budget
     assert sorted(map(float, table)) == sorted(CAPACITY_BUDGETS)
     own = table[f"{pipe.false_events_per_station_month:g}"]
     assert own["threshold"] == pipe.events.threshold  # the same walk as the calibration's own threshold
-    assert own["model_thresholds"] == pipe.events.model_thresholds
     thr = [table[f"{b:g}"]["threshold"] for b in sorted(CAPACITY_BUDGETS)]
     assert thr == sorted(thr, reverse=True)  # a larger budget never needs a stricter threshold
 
@@ -28,7 +27,7 @@ def test_at_capacity_takes_the_largest_budget_within_it(capacity, budget):
     got = at_capacity(pipe, capacity)
     want = pipe.event_thresholds_by_budget[budget]
     assert got.events.threshold == want["threshold"]
-    assert got.events.model_thresholds["outage"] == want["model_thresholds"]["outage"]
+    assert got.events.model_thresholds == pipe.events.model_thresholds  # gaps keep the calibration's budget
     assert pipe.events.threshold == load_pipeline("default").events.threshold  # the loaded pipeline is not changed
 
 
@@ -42,7 +41,7 @@ def test_no_capacity_or_no_table_keeps_the_calibrations_budget():
 def test_thresholds_by_budget_walk_the_clean_surprise():
     rng = np.random.default_rng(0)
     sh = rng.exponential(1.0, size=(4, 24 * 365))  # a year of four stations' station-hour surprise
-    table = thresholds_by_budget(sh, {}, EventSettings(), 4 * 365 / 30.44, budgets=(0.1, 1.0))
+    table = thresholds_by_budget(sh, EventSettings(), 4 * 365 / 30.44, budgets=(0.1, 1.0))
     assert table["0.1"]["threshold"] > table["1"]["threshold"]
 
 
