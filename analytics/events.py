@@ -340,11 +340,15 @@ def _describe(panel, s, a, b, combined, final, surprise, model_kinds, kinds, low
                 deviation[panel.parameters[p]] = round(float(np.median(v[ok] / e[ok] - 1.0)) * 100, 1)
                 predicted[panel.parameters[p]] = round(float(np.median(e[ok])), 3)
                 difference[panel.parameters[p]] = round(float(np.median(v[ok] - e[ok])), 3)
+    # a parameter the neighbours do not measure is judged against the station's own hours around it
+    own_level = {panel.parameters[p]: d for p in p_hot if panel.parameters[p] not in difference
+                 for d in [own_level_difference(panel.values[s, :, p], a, b)] if d is not None}
     fired = {m: round(v, 2) for m, v in sorted(model_max.items(), key=lambda kv: -kv[1]) if v >= 2.0}
     hours = b - a + 1
     network = STATION_NETWORK.get(str(panel.stations["kind"].iloc[s]), "air") if "kind" in panel.stations.columns \
         else "air"
-    if not kind_supported(kind, deviation, difference, fired, network) or natural_runoff(kind, deviation, network):
+    if (not kind_supported(kind, deviation, {**own_level, **difference}, fired, network)
+            or natural_runoff(kind, deviation, network)):
         return None
     rank = rank_figure(typical, score, rarity_of, sl, deviation)
     gap_level = None
@@ -355,6 +359,8 @@ def _describe(panel, s, a, b, combined, final, surprise, model_kinds, kinds, low
     evidence = {"models": fired, "neighbours": nb_ids, "deviation_pct_vs_neighbours": deviation,
                 "difference_vs_neighbours": difference, "hours": hours, "peak_surprise": round(float(np.nanmax(sl)), 2),
                 "kind_mass": {k: round(v, 1) for k, v in kind_mass.items() if v > 0}}
+    if own_level:
+        evidence["difference_vs_own_level"] = own_level
     if flagged_share > 0:
         evidence["suspect_flag_share"] = round(flagged_share, 2)
     if gap_level is not None:
@@ -395,8 +401,9 @@ def kind_supported(kind: str, deviation: dict[str, float], difference: dict[str,
       particulate one (``SUPPRESSED_PARAMETERS``: spraying or a blocked inlet lowers PM; a gas
       analyser alone reading its floor for an hour is its zero check, not a suppression).
     - With ``difference`` (station minus neighbour prediction, median over the event, in the
-      parameter's unit) a spike or a suppression also needs it in absolute terms
-      (:func:`beyond_analyser_disagreement`).
+      parameter's unit; for a parameter no neighbour measures, minus the station's own hours
+      around the event, :func:`own_level_difference`) a spike or a suppression also needs it in
+      absolute terms (:func:`beyond_analyser_disagreement`).
     """
     if kind == "suppression":
         allowed = SUPPRESSED_PARAMETERS.get(network)
@@ -404,7 +411,6 @@ def kind_supported(kind: str, deviation: dict[str, float], difference: dict[str,
                if v <= -SUPPRESSION_MIN_DROP_PCT and (allowed is None or p in allowed)}
         if not low:
             return False
-        deviation = low
         difference = {p: d for p, d in difference.items() if p in low} if difference else difference
     if kind in ABSOLUTE_KINDS and difference:
         return beyond_analyser_disagreement(kind, difference, fired or {})
@@ -436,6 +442,21 @@ def beyond_analyser_disagreement(kind: str, difference: dict[str, float], fired:
         if floor is None or sign * d >= floor:
             return True
     return False
+
+
+def own_level_difference(series: np.ndarray, a: int, b: int, context_h: int | None = None) -> float | None:
+    """The median of a station's readings over hours [a, b] minus the median of its own readings in
+    the ``context_h`` hours either side (``SERIES_CONTEXT_H``), in the parameter's unit; None
+    without readings on both. What a spike is measured against where no neighbour measures the
+    parameter (a reference station among micro-sensors that measure PM and NO2 only has no O3
+    prediction)."""
+    h = SERIES_CONTEXT_H if context_h is None else context_h
+    inside = series[a:b + 1]
+    around = np.r_[series[max(0, a - h):a], series[b + 1:b + 1 + h]]
+    inside, around = inside[np.isfinite(inside)], around[np.isfinite(around)]
+    if not inside.size or not around.size:
+        return None
+    return round(float(np.median(inside) - np.median(around)), 3)
 
 
 def whole_gap_h(present_h: np.ndarray, a: int, b: int) -> tuple[int, int]:

@@ -101,3 +101,29 @@ def test_the_samples_night_time_o3_blips_raise_no_event():
         sign = 1 if e.kind == "spike" else -1
         assert any(sign * d >= (analyser_disagreement(p) or 0.0)
                    for p, d in e.evidence["difference_vs_neighbours"].items()), e.summary
+
+
+def test_own_level_difference_is_the_event_against_the_hours_around_it():
+    from analytics.events import own_level_difference
+
+    series = np.full(48, 2.0)
+    series[20] = 65.0
+    assert own_level_difference(series, 20, 20) == pytest.approx(63.0)
+    series[14:20] = np.nan
+    series[21:27] = np.nan
+    assert own_level_difference(series, 20, 20) is None  # nothing around it to compare with
+
+
+def test_a_blip_no_neighbour_measures_is_judged_against_the_stations_own_hours():
+    """A reference station among PM-only sensors has no O3 prediction (the demo's Tiantan): its
+    one-hour O3 of 65 ug/m3 between hours at 2 is still no spike; one of 300 still is."""
+    for blip, raised in ((65.0, False), (300.0, True)):
+        panel = _o3_panel(blip)
+        spike = np.zeros(panel.shape)
+        spike[0, 20, 0] = 9.0
+        no_prediction = np.full(panel.shape, np.nan)
+        ev = build_events(panel, spike, spike, {"spike": spike}, {"spike": "spike"}, EventSettings(threshold=4.0),
+                          expected=no_prediction, score_of=lambda x: 0.9999)
+        assert (list(ev["kind"]) == ["spike"]) is raised
+        if raised:
+            assert ev["evidence"].iloc[0]["difference_vs_own_level"]["O3"] == pytest.approx(298.0)
