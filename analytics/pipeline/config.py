@@ -84,8 +84,8 @@ class Pipeline:
     kept_forests: Mapping[str, Any] | None = field(default=None, metadata=NOT_CONFIGURED)
     # the calibration's false-event budget
     false_events_per_station_month: float = field(default=0.1, metadata=FITTED)
-    # the calibrated event thresholds at other false-event budgets ({"0.3": {"threshold": ..,
-    # "model_thresholds": {..}}}): the operating point follows the analysts' capacity (at_capacity)
+    # the calibrated combined event threshold at other false-event budgets ({"0.3": {"threshold":
+    # 6.9}, ...}): the operating point follows the analysts' capacity (at_capacity)
     event_thresholds_by_budget: dict = field(default_factory=dict, metadata=FITTED)
 
     def model_names(self, registry: Registry | None = None) -> list[str]:
