@@ -232,7 +232,7 @@ def ingest_readings(
     try:
         select_sql = _frame_source_sql(con, readings, view)
         return ingest_select(con, select_sql, source, fmt, quarantined=quarantined, source_sha256=source_sha256,
-                             window=window, before_commit=before_commit)
+                             window=window, before_commit=before_commit, source_rows=len(readings))
     finally:
         with contextlib.suppress(Exception):  # never registered when the columns were wrong
             con.unregister(view)
@@ -250,8 +250,12 @@ def ingest_select(
     late_rejects: tuple[str, list] | None = None,
     window: PlausibleWindow | None = None,
     before_commit: Callable[[duckdb.DuckDBPyConnection, int], None] | None = None,
+    source_rows: int | None = None,
 ) -> IngestReport:
     """Ingest from an internal normalised SELECT (see :func:`normalised_select`).
+
+    ``source_rows``: how many rows the SELECT yields, when the caller knows it (a data frame's
+    length): a batch whose every row was stored then skips the pass that looks for rejected rows.
 
     ``late_rejects``: (sql, params) giving ``raw, reason, detail`` of source records the reader
     itself skipped while scanning (malformed CSV lines); run after the scan, counted in the batch.
@@ -262,12 +266,13 @@ def ingest_select(
     adapter_q = _adapter_quarantine_frame(quarantined)
     with WRITE_LOCK:
         return _ingest_locked(con, select_sql, source, fmt, adapter_q, source_sha256, cheap_rescan, late_rejects,
-                              window or PlausibleWindow(), before_commit)
+                              window or PlausibleWindow(), before_commit, source_rows)
 
 
 def _ingest_locked(con, select_sql: str, source: str, fmt: str, adapter_q: pd.DataFrame, source_sha256: str | None,
                    cheap_rescan: bool, late_rejects: tuple[str, list] | None, window: PlausibleWindow,
-                   before_commit: Callable[[duckdb.DuckDBPyConnection, int], None] | None = None) -> IngestReport:
+                   before_commit: Callable[[duckdb.DuckDBPyConnection, int], None] | None = None,
+                   source_rows: int | None = None) -> IngestReport:
     """The batch transaction of :func:`ingest_select`; the caller holds :data:`WRITE_LOCK`."""
     previous = previous_batch(con, source_sha256)
     finish_pending_result(con)
@@ -280,11 +285,13 @@ def _ingest_locked(con, select_sql: str, source: str, fmt: str, adapter_q: pd.Da
             "VALUES (?, ?, ?, ?, timezone('UTC', now()), 'running')",
             [batch_id, source, source_sha256, fmt],
         )
-        report = _run_batch(con, select_sql, batch_id, source, fmt, adapter_q, cheap_rescan, late_rejects, window)
+        report, keys_proven = _run_batch(con, select_sql, batch_id, source, fmt, adapter_q, cheap_rescan,
+                                         late_rejects, window, source_rows)
         report.already_ingested = previous is not None
         report.previous_batch_id = previous
         report.check()
-        _refuse_repeated_keys(con, batch_id)
+        if not keys_proven:
+            _refuse_repeated_keys(con, batch_id)
         if report.rows_stored:
             # same transaction: the map cache never disagrees with the readings (data/views.py)
             refresh_map_cache_for_batch(con, batch_id)
@@ -369,8 +376,10 @@ def _adapter_quarantine_frame(quarantined: pd.DataFrame | None) -> pd.DataFrame:
 
 def _run_batch(con, select_sql: str, batch_id: int, source: str, fmt: str, adapter_q: pd.DataFrame,
                cheap_rescan: bool = True, late_rejects: tuple[str, list] | None = None,
-               window: PlausibleWindow | None = None) -> IngestReport:
-    """The set-based pipeline.
+               window: PlausibleWindow | None = None, source_rows: int | None = None) -> tuple[IngestReport, bool]:
+    """The set-based pipeline; returns the report and whether the store's key rule is already
+    proven for the batch (the bulk path checked that the batch repeats no key and that no stored
+    reading shares its stations and time range, so :func:`_refuse_repeated_keys` has nothing to find).
 
     Bulk path (``cheap_rescan``: the source is a DataFrame or Parquet, cheap to read twice):
     validate and insert valid rows in one pass, check the batch for repeated keys and stored
@@ -440,16 +449,21 @@ def _run_batch(con, select_sql: str, batch_id: int, source: str, fmt: str, adapt
 
     n_direct = _insert_if_clean(con, validated, flags, batch_id, fmt) if cheap_rescan and not late_rejects else None
     if n_direct is not None:
-        # bulk path: valid rows went straight into readings; stage only the rejected ones
-        n_rejected = con.execute(f"CREATE TEMP TABLE _et_stage AS SELECT * FROM ({validated}) WHERE reason IS NOT NULL",
-                                 flags).fetchall()[0][0]
+        # bulk path: valid rows went straight into readings; stage only the rejected ones (none
+        # when the source's row count is known and every row was stored: no second pass then)
+        every_row_stored = source_rows is not None and n_direct == source_rows
+        n_rejected = 0 if every_row_stored else con.execute(
+            f"CREATE TEMP TABLE _et_stage AS SELECT * FROM ({validated}) WHERE reason IS NOT NULL", flags
+        ).fetchall()[0][0]
         if not n_rejected and adapter_q.empty:  # every row stored: nothing to quarantine or count
-            return IngestReport(batch_id=batch_id, source=source, fmt=fmt, rows_in=n_direct, rows_stored=n_direct)
+            return IngestReport(batch_id=batch_id, source=source, fmt=fmt, rows_in=n_direct, rows_stored=n_direct), True
+        if every_row_stored:  # the adapter's rejects only
+            con.execute(f"CREATE TEMP TABLE _et_stage AS SELECT * FROM ({validated}) WHERE FALSE", flags)
         con.execute(
             "CREATE TEMP VIEW _et_cls AS SELECT *, reason AS outcome, NULL::VARCHAR AS conflict_where, "
             "NULL::DOUBLE AS other_value, NULL::VARCHAR AS other_flag FROM _et_stage"
         )
-        return _finish_batch(con, batch_id, source, fmt, adapter_q, n_direct, window_text)
+        return _finish_batch(con, batch_id, source, fmt, adapter_q, n_direct, window_text), True
 
     # 1. normalise and validate in one pass into a temp table (source order kept in rid)
     con.execute(f"CREATE TEMP TABLE _et_stage AS {validated}", flags)
@@ -539,7 +553,7 @@ def _run_batch(con, select_sql: str, batch_id: int, source: str, fmt: str, adapt
         """,
         [fmt, batch_id],
     )
-    return _finish_batch(con, batch_id, source, fmt, adapter_q, None, window_text)
+    return _finish_batch(con, batch_id, source, fmt, adapter_q, None, window_text), False
 
 
 def _insert_if_clean(con, validated: str, flags: dict, batch_id: int, fmt: str) -> int | None:
