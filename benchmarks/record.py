@@ -29,6 +29,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
@@ -71,13 +72,15 @@ def single_appends_per_s(con: duckdb.DuckDBPyConnection, n: int) -> float:
     return n / (time.perf_counter() - start)
 
 
-def threaded_appends_per_s(con: duckdb.DuckDBPyConnection, n: int, threads: int) -> tuple[float, int]:
+def _appends_from_threads(con: duckdb.DuckDBPyConnection, threads: int,
+                          append_all: Callable[[duckdb.DuckDBPyConnection, int], None]) -> tuple[float, int]:
+    """(entries stored per second, entries stored) when ``threads`` threads each run
+    ``append_all(cursor, k)`` on a cursor of their own."""
     before = con.execute("SELECT count(*) FROM record_log").fetchall()[0][0]
 
     def work(k: int) -> None:
         cur = con.cursor()
-        for i in range(n // threads):
-            audit.append(cur, f"user{k}", "login", "dashboard", {"i": i})
+        append_all(cur, k)
         cur.close()
 
     pool = [threading.Thread(target=work, args=(k,)) for k in range(threads)]
@@ -91,26 +94,24 @@ def threaded_appends_per_s(con: duckdb.DuckDBPyConnection, n: int, threads: int)
     return added / elapsed, added
 
 
+def threaded_appends_per_s(con: duckdb.DuckDBPyConnection, n: int, threads: int) -> tuple[float, int]:
+    def append_all(cur: duckdb.DuckDBPyConnection, k: int) -> None:
+        for i in range(n // threads):
+            audit.append(cur, f"user{k}", "login", "dashboard", {"i": i})
+
+    return _appends_from_threads(con, threads, append_all)
+
+
 def grouped_appends_per_s(con: duckdb.DuckDBPyConnection, n: int, threads: int) -> tuple[float, int, int]:
     """(appends/s, entries stored, transactions) with ``threads`` callers sharing group commits."""
-    before = con.execute("SELECT count(*) FROM record_log").fetchall()[0][0]
     log = GroupCommitLog()
 
-    def work(k: int) -> None:
-        cur = con.cursor()
+    def append_all(cur: duckdb.DuckDBPyConnection, k: int) -> None:
         for i in range(n // threads):
             log.append(lambda: cur, (f"key{k}", "api_call", "/api/v1/measurements", {"i": i}))
-        cur.close()
 
-    pool = [threading.Thread(target=work, args=(k,)) for k in range(threads)]
-    start = time.perf_counter()
-    for t in pool:
-        t.start()
-    for t in pool:
-        t.join()
-    elapsed = time.perf_counter() - start
-    added = con.execute("SELECT count(*) FROM record_log").fetchall()[0][0] - before
-    return added / elapsed, added, log.batches
+    rate, added = _appends_from_threads(con, threads, append_all)
+    return rate, added, log.batches
 
 
 def batch_appends_per_s(con: duckdb.DuckDBPyConnection, total: int, batch: int) -> float:
