@@ -2,6 +2,7 @@
 
     python benchmarks/api.py [--days 30] [--clients 50] [--requests 20] [--rebuild]
                              [--store PATH] [--before-code DIR] [--out PATH]
+                             [--client http.client|requests] [--threads 8]
 
 1. Store (built once, reused from ``benchmarks/out/api-<days>d.duckdb``): the store of
    ``benchmarks/dashboard.py`` (the real 2,016 national air station positions x ``--days`` of
@@ -11,8 +12,12 @@
    reading store of benchmarks/dashboard.py.
 2. ``envtrust serve`` as a separate process (waitress, 8 threads); a department key with a rate
    limit above the load (every call is still checked and written to the audit trail).
-3. ``--clients`` threads, each sending ``--requests`` requests of one kind over its own HTTP
-   connection, all at once; wall time per request; p50/p95/max and throughput. Kinds:
+3. ``--clients`` threads, each sending ``--requests`` requests of one kind over its own keep-alive
+   HTTP connection (``http.client``; ``--client requests`` for the client of the earlier
+   sessions, which costs several times the client CPU on the cores the server shares), all at
+   once; wall time per request; p50/p95/max and throughput. First the ceiling of the same server
+   stack: ``/`` (a redirect: waitress + Flask + the dashboard's hooks, no API) and the cached,
+   keyed ``/api/v1/parameters`` (the API's admission, cache and audit, no query). Then the kinds:
    one-station day (``location=ID&date_from=D&date_to=D``: 6 pollutants x 24 h), city-day of all
    stations of the largest city (hourly, first page of 1,000 rows; and ``period=day``), latest.
    Stations and days vary at random. A baseline in the same run: the same queries with 1 client.
@@ -26,14 +31,17 @@ server runs on a copy; built there first when it does not exist) instead of
 
 Besides wall times, the server process's CPU time (user + system, from /proc) over each loaded run
 gives the CPU milliseconds per answer: on a machine shared with other work, the throughput the two
-cores could give is ~2,000 / (CPU ms per answer) answers a second.
+cores could give is ~2,000 / (CPU ms per answer) answers a second. The benchmark process's own CPU
+(all client threads) per request is reported beside it: the clients run on the same two cores.
 
-Results are written to ``benchmarks/results/api.md`` (or ``--out``); RESULTS.md carries the summary.
+The table is written to ``benchmarks/out/api-last.md`` (or ``--out``) and pasted, with the load
+average, into ``benchmarks/results/api.md``; RESULTS.md carries the summary.
 """
 
 from __future__ import annotations
 
 import argparse
+import http.client
 import os
 import random
 import shutil
@@ -41,7 +49,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import quote, urlsplit
 
 import numpy as np
 import pandas as pd
@@ -53,8 +63,11 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 import dashboard as dash_bench  # noqa: E402  (benchmarks/dashboard.py: the store builder)
 
 OUT = REPO / "benchmarks" / "out"
-RESULTS = REPO / "benchmarks" / "results" / "api.md"
+RESULTS = OUT / "api-last.md"  # pasted, with its load average, into benchmarks/results/api.md
 TARGETS_MS = {"one-station day": 100.0, "city-day hourly (1,000 rows)": 300.0, "city-day daily means": 300.0}
+#: the ceiling of the same server stack: no query, no encoding (path, expected status)
+CEILINGS = {"ceiling: / redirect (no API)": ("/", 302),
+            "ceiling: tiny cached JSON (parameters, keyed)": ("/api/v1/parameters", 200)}
 
 
 def build(path: Path, days: int) -> dict:
@@ -108,7 +121,7 @@ def make_key(path: Path) -> str:
         con.close()
 
 
-def start_server(path: Path, port: int, log: Path, code: Path = REPO) -> subprocess.Popen:
+def start_server(path: Path, port: int, log: Path, code: Path = REPO, threads: int = 8) -> subprocess.Popen:
     """``envtrust serve`` of the checkout ``code`` on ``path``, with the background scoring off: the
     store has never been scored, and a first scoring run of every reading would share the server's
     CPU with the API (it did in the figures of the first two API sessions)."""
@@ -116,7 +129,7 @@ def start_server(path: Path, port: int, log: Path, code: Path = REPO) -> subproc
            "ENVTRUST_SCORE_EVERY_S": "0"}
     with open(log, "w") as fh:
         return subprocess.Popen([sys.executable, "-m", "envtrust", "serve", "--db", str(path), "--port", str(port),
-                                 "--threads", "8"], stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=code)
+                                 "--threads", str(threads)], stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=code)
 
 
 def wait_up(base: str, process: subprocess.Popen, timeout_s: float = 300.0) -> None:
@@ -135,15 +148,17 @@ def wait_up(base: str, process: subprocess.Popen, timeout_s: float = 300.0) -> N
 
 
 def urls_for(kind: str, rng: random.Random, ids: list[str], city: str, days: int, n: int) -> list[str]:
+    if kind in CEILINGS:
+        return [CEILINGS[kind][0]] * n
     out = []
     for _ in range(n):
         day = (dash_bench.START + pd.Timedelta(days=rng.randrange(days))).strftime("%Y-%m-%d")
         if kind == "one-station day":
             out.append(f"/api/v1/measurements?location={rng.choice(ids)}&date_from={day}&date_to={day}&limit=1000")
         elif kind == "city-day hourly (1,000 rows)":
-            out.append(f"/api/v1/measurements?city={city}&date_from={day}&date_to={day}&limit=1000")
+            out.append(f"/api/v1/measurements?city={quote(city)}&date_from={day}&date_to={day}&limit=1000")
         elif kind == "city-day daily means":
-            out.append(f"/api/v1/measurements?city={city}&period=day&date_from={day}&date_to={day}&limit=1000")
+            out.append(f"/api/v1/measurements?city={quote(city)}&period=day&date_from={day}&date_to={day}&limit=1000")
         else:
             out.append(f"/api/v1/latest?location={rng.choice(ids)}")
     return out
@@ -155,45 +170,79 @@ def process_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run_clients(base: str, key: str, url_lists: list[list[str]], pid: int | None = None) -> dict:
-    """One thread per client, each with its own connection; all start together. With ``pid``, the
-    server's CPU milliseconds per answer over the run too."""
+def _requests_client(base: str, key: str) -> Callable[[str], tuple[int, bytes]]:
+    """GET by ``requests`` (one Session: keep-alive), as the first sessions measured."""
     import requests
 
+    session = requests.Session()
+    session.headers["X-API-Key"] = key
+
+    def get(url: str) -> tuple[int, bytes]:
+        answer = session.get(base + url, timeout=300, allow_redirects=False)
+        return answer.status_code, answer.content
+
+    return get
+
+
+def _plain_client(base: str, key: str) -> Callable[[str], tuple[int, bytes]]:
+    """GET by ``http.client`` over one keep-alive connection: the same HTTP/1.1 requests for a
+    fraction of ``requests``' client CPU, which shares the two cores with the server."""
+    host, port = urlsplit(base).hostname, urlsplit(base).port
+    conn = http.client.HTTPConnection(host, port, timeout=300)
+    headers = {"X-API-Key": key}
+
+    def get(url: str) -> tuple[int, bytes]:
+        conn.request("GET", url, headers=headers)
+        answer = conn.getresponse()
+        return answer.status, answer.read()
+
+    return get
+
+
+CLIENTS = {"http.client": _plain_client, "requests": _requests_client}
+
+
+def run_clients(base: str, key: str, url_lists: list[list[str]], pid: int | None = None,
+                client: str = "http.client", ok: int = 200) -> dict:
+    """One thread per client, each with its own keep-alive connection; all start together. Wall time
+    per request; the client process's CPU milliseconds per request (all its threads); with ``pid``,
+    the server's CPU milliseconds per answer too."""
     times: list[float] = []
     sizes: list[int] = []
     errors: list[str] = []
     lock = threading.Lock()
     barrier = threading.Barrier(len(url_lists))
 
-    def client(urls: list[str]) -> None:
-        session = requests.Session()
-        session.headers["X-API-Key"] = key
+    def run_one(urls: list[str]) -> None:
+        get = CLIENTS[client](base, key)
         barrier.wait()
         for url in urls:
             t0 = time.perf_counter()
-            answer = session.get(base + url, timeout=300)
+            status, body = get(url)
             elapsed = (time.perf_counter() - t0) * 1000
             with lock:
                 times.append(elapsed)
-                sizes.append(len(answer.content))
-                if answer.status_code != 200:
-                    errors.append(f"{answer.status_code} {url} {answer.text[:120]}")
+                sizes.append(len(body))
+                if status != ok:
+                    errors.append(f"{status} {url} {body[:120]!r}")
 
-    threads = [threading.Thread(target=client, args=(u,)) for u in url_lists]
+    threads = [threading.Thread(target=run_one, args=(u,)) for u in url_lists]
     cpu0 = process_cpu_s(pid) if pid else 0.0
+    client_cpu0 = time.process_time()
     t0 = time.perf_counter()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     wall = time.perf_counter() - t0
+    client_cpu_ms = 1000 * (time.process_time() - client_cpu0) / len(times)
     cpu_ms = 1000 * (process_cpu_s(pid) - cpu0) / len(times) if pid else float("nan")
     if errors:
         raise RuntimeError(f"{len(errors)} errors, first: {errors[0]}")
     arr = np.array(times)
     return {"n": len(arr), "p50_ms": float(np.percentile(arr, 50)), "p95_ms": float(np.percentile(arr, 95)),
-            "max_ms": float(arr.max()), "rps": len(arr) / wall, "kb": float(np.mean(sizes) / 1024), "cpu_ms": cpu_ms}
+            "max_ms": float(arr.max()), "rps": len(arr) / wall, "kb": float(np.mean(sizes) / 1024), "cpu_ms": cpu_ms,
+            "client_cpu_ms": client_cpu_ms}
 
 
 def commit_of(code: Path) -> str:
@@ -205,7 +254,7 @@ def commit_of(code: Path) -> str:
     return commit
 
 
-def serve_copy(store: Path, name: str, code: Path) -> tuple[str, subprocess.Popen, str]:
+def serve_copy(store: Path, name: str, code: Path, threads: int = 8) -> tuple[str, subprocess.Popen, str]:
     """A copy of ``store`` with a fresh benchmark key, served by ``code``: (base URL, process, key)."""
     copy = OUT / f"api-serve-{name}.duckdb"
     for suffix in ("", ".wal"):
@@ -213,7 +262,7 @@ def serve_copy(store: Path, name: str, code: Path) -> tuple[str, subprocess.Pope
     shutil.copyfile(store, copy)
     key = make_key(copy)
     port = dash_bench.free_port()
-    process = start_server(copy, port, OUT / f"api-serve-{name}.log", code)
+    process = start_server(copy, port, OUT / f"api-serve-{name}.log", code, threads)
     base = f"http://127.0.0.1:{port}"
     wait_up(base, process)
     return base, process, key
@@ -228,6 +277,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--store", type=Path, help="an existing benchmark store (served from a copy)")
     parser.add_argument("--before-code", type=Path, help="checkout of the earlier commit to compare with")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--client", choices=sorted(CLIENTS), default="http.client",
+                        help="the benchmark's HTTP client (http.client: cheapest on the shared cores)")
+    parser.add_argument("--threads", type=int, default=8, help="the server's waitress threads")
     args = parser.parse_args(argv)
     load_start = os.getloadavg()[0]
     OUT.mkdir(parents=True, exist_ok=True)
@@ -244,14 +296,17 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     try:
         for name, code in codes.items():
-            servers[name] = serve_copy(path, name, code)
+            servers[name] = serve_copy(path, name, code, args.threads)
         city, ids = info["cities"][0], info["station_ids"]
-        for kind in (*TARGETS_MS, "latest (one station)"):
+        for kind in (*CEILINGS, *TARGETS_MS, "latest (one station)"):
+            ok = CEILINGS.get(kind, ("", 200))[1]
             for name, (base, process, key) in servers.items():
                 rng = random.Random(20261202)  # the same requests for both checkouts
-                baseline = run_clients(base, key, [urls_for(kind, rng, ids, city, args.days, args.requests)])
+                baseline = run_clients(base, key, [urls_for(kind, rng, ids, city, args.days, args.requests)],
+                                       client=args.client, ok=ok)
                 loaded = run_clients(base, key, [urls_for(kind, rng, ids, city, args.days, args.requests)
-                                                 for _ in range(args.clients)], pid=process.pid)
+                                                 for _ in range(args.clients)], pid=process.pid,
+                                     client=args.client, ok=ok)
                 rows.append((kind, name, baseline, loaded))
                 print(kind, name, "1 client", baseline, f"{args.clients} clients", loaded, flush=True)
     finally:
@@ -261,6 +316,7 @@ def main(argv: list[str] | None = None) -> int:
     lines = [
         "# Public data API latency (benchmarks/api.py)", "",
         f"Command: `python benchmarks/api.py --days {args.days} --clients {args.clients} --requests {args.requests}"
+        f" --client {args.client} --threads {args.threads}"
         + (f" --store {path}" if args.store else "") + (" --before-code DIR" if args.before_code else "") + "` "
         f"at commit {commit_of(REPO)}" + (f" (before: {commit_of(codes['before'])})" if args.before_code else "")
         + f", {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores shared "
@@ -269,14 +325,15 @@ def main(argv: list[str] | None = None) -> int:
         f"{info['release_rows']:,} release rows, {info['file_mb']:.0f} MiB; city-day = {info['cities'][1]} stations "
         f"of {info['cities'][0]}. Build: {build_timings or 'reused'}.", "",
         "| query | code | target p95 | 1 client p50 / p95 ms | "
-        f"{args.clients} clients p50 / p95 / max ms | req/s | server CPU ms per answer | answer KiB |",
-        "|---|---|---|---|---|---|---|---|",
+        f"{args.clients} clients p50 / p95 / max ms | req/s | server CPU ms per answer | client CPU ms per request "
+        "| answer KiB |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for kind, name, one, many in rows:
         target = f"<= {TARGETS_MS[kind]:.0f} ms" if kind in TARGETS_MS else "-"
         lines.append(f"| {kind} | {name} | {target} | {one['p50_ms']:.0f} / {one['p95_ms']:.0f} | "
                      f"{many['p50_ms']:.0f} / {many['p95_ms']:.0f} / {many['max_ms']:.0f} | {many['rps']:.0f} | "
-                     f"{many['cpu_ms']:.1f} | {many['kb']:.0f} |")
+                     f"{many['cpu_ms']:.1f} | {many['client_cpu_ms']:.1f} | {many['kb']:.0f} |")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines))
