@@ -329,16 +329,32 @@ def _current_where(station_ids: list[str], parameters: list[str], start, end,
 
 
 def _page_with_total(con: duckdb.DuckDBPyConnection, select_sql: str, order_sql: str, args: list, limit: int,
-                     offset: int) -> tuple[list[tuple], int]:
-    """One page of ``select_sql`` as plain tuples and how many rows it has in all, in one query
-    (``count(*) OVER ()`` over the filtered rows; only a page past the end needs a second count)."""
-    rows = con.execute(
-        f"SELECT *, count(*) OVER () AS found_total FROM ({select_sql}) ORDER BY {order_sql} LIMIT ? OFFSET ?",
-        [*args, limit, offset],
-    ).fetchall()
-    if rows:
-        return [r[:-1] for r in rows], int(rows[0][-1])
-    return [], int(con.execute(f"SELECT count(*) FROM ({select_sql})", args).fetchone()[0])
+                     offset: int, at_most: int | None = None) -> tuple[list[tuple], int]:
+    """One page of ``select_sql`` as plain tuples and how many rows it has in all.
+
+    When the filter can match at most ``at_most`` rows and they cannot fill the page (a one-station
+    day: 144 rows), the page is read alone and a page shorter than ``limit`` is the whole rest of
+    the result, so its length gives the total without counting (the window count cost ~0.5 ms of
+    ~3 ms of CPU on that query, session 7). Otherwise one query returns the page and the total
+    (``count(*) OVER ()`` over the filtered rows); only a page past the end needs a second count."""
+    if at_most is not None and at_most < offset + limit:
+        rows = con.execute(f"SELECT * FROM ({select_sql}) ORDER BY {order_sql} LIMIT ? OFFSET ?",
+                           [*args, limit, offset]).fetchall()
+        if len(rows) < limit and (rows or offset == 0):
+            return rows, offset + len(rows)
+    else:
+        rows = con.execute(
+            f"SELECT *, count(*) OVER () AS found_total FROM ({select_sql}) ORDER BY {order_sql} LIMIT ? OFFSET ?",
+            [*args, limit, offset],
+        ).fetchall()
+        if rows:
+            return [r[:-1] for r in rows], int(rows[0][-1])
+    return rows, int(con.execute(f"SELECT count(*) FROM ({select_sql})", args).fetchone()[0])
+
+
+def _steps_within(start, end, step: pd.Timedelta) -> int:
+    """How many instants ``step`` apart can lie in [start, end] (hours of a range, say)."""
+    return int((pd.Timestamp(end) - pd.Timestamp(start)) // step) + 1
 
 
 def current_hourly(con: duckdb.DuckDBPyConnection, station_ids: list[str], parameters: list[str], start, end,
@@ -346,9 +362,10 @@ def current_hourly(con: duckdb.DuckDBPyConnection, station_ids: list[str], param
     """Current released hourly values (station_id, ts, parameter, value, status, version), ordered
     by station, parameter and hour, and how many match in all (for ``meta.found``)."""
     where, args = _current_where(station_ids, parameters, start, end, statuses)
+    at_most = len(station_ids) * len(parameters) * _steps_within(start, end, pd.Timedelta(hours=1))
     return _page_with_total(
         con, f"SELECT v.station_id, v.ts, v.parameter, v.value, v.status, v.version FROM release_values v "
-             f"WHERE {where}", "station_id, parameter, ts", args, limit, offset)
+             f"WHERE {where}", "station_id, parameter, ts", args, limit, offset, at_most)
 
 
 _DAY = f"CAST(v.ts + INTERVAL {CST_UTC_OFFSET_H} HOUR AS DATE)"
@@ -368,7 +385,9 @@ def current_daily(con: duckdb.DuckDBPyConnection, station_ids: list[str], parame
         f"CASE min({_STATUS_RANK}) {status_of_rank} END AS status FROM release_values v WHERE {where} "
         "GROUP BY v.station_id, day, v.parameter"
     )
-    return _page_with_total(con, grouped, "station_id, parameter, day", args, limit, offset)
+    # [start, end] touches at most one CST day more than it spans whole days
+    at_most = len(station_ids) * len(parameters) * (_steps_within(start, end, pd.Timedelta(days=1)) + 1)
+    return _page_with_total(con, grouped, "station_id, parameter, day", args, limit, offset, at_most)
 
 
 def latest_current(con: duckdb.DuckDBPyConnection, station_ids: list[str], parameters: list[str],

@@ -1,8 +1,9 @@
 """What an API request needs: the process's store connection, the rate limiter, the answer cache,
-a cursor, and the release generation it reads the store at."""
+its thread's cursor, and the release generation it reads the store at."""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 
 import duckdb
@@ -16,7 +17,6 @@ from envtrust.api.limits import RateLimiter
 
 EXTENSION_KEY = "envtrust_api"
 DEFAULT_ANON_RATE_PER_MIN = 120
-_CURSOR_KEY = "envtrust_api_cursor"
 _GENERATION_KEY = "envtrust_api_generation"
 
 
@@ -31,6 +31,7 @@ class ApiState:
     answers: AnswerCache = field(default_factory=AnswerCache)
     locations: PerGeneration = field(default_factory=PerGeneration)
     verified_keys: PerGeneration = field(default_factory=PerGeneration)
+    cursors: threading.local = field(default_factory=threading.local)
 
 
 def api_state(app: flask.Flask | None = None) -> ApiState:
@@ -38,10 +39,16 @@ def api_state(app: flask.Flask | None = None) -> ApiState:
 
 
 def api_cursor() -> duckdb.DuckDBPyConnection:
-    """A DuckDB cursor for this request (a cursor per request: connections are not thread-safe)."""
-    if _CURSOR_KEY not in g:
-        g.setdefault(_CURSOR_KEY, api_state().con.cursor())
-    return g.get(_CURSOR_KEY)
+    """This server thread's DuckDB cursor (connections are not thread-safe, so one per thread),
+    opened at its first API request and kept: waitress reuses its threads, and opening and closing a
+    cursor around every request cost more than the request's own small queries (py-spy, session 7).
+    Every read runs in autocommit and :func:`data.record.log_transaction` ends its own transaction,
+    so a kept cursor carries nothing from one request to the next."""
+    cursors = api_state().cursors
+    cursor = getattr(cursors, "cursor", None)
+    if cursor is None:
+        cursor = cursors.cursor = api_state().con.cursor()
+    return cursor
 
 
 def api_generation() -> int:
@@ -49,9 +56,3 @@ def api_generation() -> int:
     if _GENERATION_KEY not in g:
         g.setdefault(_GENERATION_KEY, sql.release_generation(api_cursor()))
     return g.get(_GENERATION_KEY)
-
-
-def close_cursor(_exc: BaseException | None = None) -> None:
-    cursor = g.pop(_CURSOR_KEY, None)
-    if cursor is not None:
-        cursor.close()

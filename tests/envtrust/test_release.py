@@ -195,3 +195,20 @@ def test_the_ranking_names_each_city_s_release_status(released):
     assert table.loc["北京市", "status"] == "audited" and table.loc["承德市", "status"] == "audited"
     release.correct_value(released, "1002A", "2017-01-10 05:00", "PM10", 30.0, "ana", "drift", status="final")
     assert release.city_ranking(released, "2017-01-10").set_index("city").loc["承德市", "status"] == "audited"
+
+
+
+@pytest.mark.parametrize("read", [sql.current_hourly, sql.current_daily])
+def test_every_page_and_total_agree_with_the_counted_query(released, read):
+    """A query that cannot fill its page skips the window count and takes the page's length as the
+    total; each page and total must be those of the counted query (``limit=1`` always counts)."""
+    release.publish_preliminary(released, "1970-01-01", "2100-01-01")
+    ids, params = ["1001A", "1002A"], ["PM2.5", "NO2"]
+    start, end = pd.Timestamp("2017-01-08 16:00"), pd.Timestamp("2017-01-10 15:00")  # two CST days
+    everything, total = read(released, ids, params, start, end, sql.RELEASE_STATUSES, 1000, 0)
+    assert total == len(everything) > 5
+    assert read(released, ids, params, start, end, sql.RELEASE_STATUSES, 1, 0)[1] == total
+    for limit in (1, 5, total - 1, total, total + 1):
+        for offset in (0, limit, total - 1, total, total + 3):
+            page, found = read(released, ids, params, start, end, sql.RELEASE_STATUSES, limit, offset)
+            assert (page, found) == (everything[offset:offset + limit], total), (limit, offset)
