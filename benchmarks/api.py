@@ -2,7 +2,7 @@
 
     python benchmarks/api.py [--days 30] [--clients 50] [--requests 20] [--rebuild]
                              [--store PATH] [--before-code DIR] [--out PATH]
-                             [--client http.client|requests] [--threads 8]
+                             [--client http.client|requests] [--threads N] [--before-threads N]
 
 1. Store (built once, reused from ``benchmarks/out/api-<days>d.duckdb``): the store of
    ``benchmarks/dashboard.py`` (the real 2,016 national air station positions x ``--days`` of
@@ -10,7 +10,8 @@
    scores), then the release channel on it: every valid value published (``publish_preliminary``),
    the first half of the period audited (confirmed events withheld). ``--days 365`` is the 106 M
    reading store of benchmarks/dashboard.py.
-2. ``envtrust serve`` as a separate process (waitress, 8 threads); a department key with a rate
+2. ``envtrust serve`` as a separate process (waitress; ``--threads``, else the checkout's default;
+   ``--before-threads`` for the before checkout); a department key with a rate
    limit above the load (every call is still checked and written to the audit trail).
 3. ``--clients`` threads, each sending ``--requests`` requests of one kind over its own keep-alive
    HTTP connection (``http.client``; ``--client requests`` for the client of the earlier
@@ -121,15 +122,17 @@ def make_key(path: Path) -> str:
         con.close()
 
 
-def start_server(path: Path, port: int, log: Path, code: Path = REPO, threads: int = 8) -> subprocess.Popen:
+def start_server(path: Path, port: int, log: Path, code: Path = REPO, threads: int | None = None) -> subprocess.Popen:
     """``envtrust serve`` of the checkout ``code`` on ``path``, with the background scoring off: the
     store has never been scored, and a first scoring run of every reading would share the server's
-    CPU with the API (it did in the figures of the first two API sessions)."""
+    CPU with the API (it did in the figures of the first two API sessions). ``threads``: waitress
+    threads (None: the checkout's own ``--threads`` default)."""
     env = {**os.environ, "ENVTRUST_SECRET_KEY": "benchmark-secret-" + "x" * 40, "PYTHONPATH": str(code),
            "ENVTRUST_SCORE_EVERY_S": "0"}
+    command = [sys.executable, "-m", "envtrust", "serve", "--db", str(path), "--port", str(port)]
     with open(log, "w") as fh:
-        return subprocess.Popen([sys.executable, "-m", "envtrust", "serve", "--db", str(path), "--port", str(port),
-                                 "--threads", str(threads)], stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=code)
+        return subprocess.Popen(command + ([] if threads is None else ["--threads", str(threads)]), stdout=fh,
+                                stderr=subprocess.STDOUT, env=env, cwd=code)
 
 
 def wait_up(base: str, process: subprocess.Popen, timeout_s: float = 300.0) -> None:
@@ -254,7 +257,7 @@ def commit_of(code: Path) -> str:
     return commit
 
 
-def serve_copy(store: Path, name: str, code: Path, threads: int = 8) -> tuple[str, subprocess.Popen, str]:
+def serve_copy(store: Path, name: str, code: Path, threads: int | None = None) -> tuple[str, subprocess.Popen, str]:
     """A copy of ``store`` with a fresh benchmark key, served by ``code``: (base URL, process, key)."""
     copy = OUT / f"api-serve-{name}.duckdb"
     for suffix in ("", ".wal"):
@@ -279,7 +282,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--client", choices=sorted(CLIENTS), default="http.client",
                         help="the benchmark's HTTP client (http.client: cheapest on the shared cores)")
-    parser.add_argument("--threads", type=int, default=8, help="the server's waitress threads")
+    parser.add_argument("--threads", type=int, help="the server's waitress threads (default: the checkout's own)")
+    parser.add_argument("--before-threads", type=int, help="the before checkout's threads (default: --threads)")
     args = parser.parse_args(argv)
     load_start = os.getloadavg()[0]
     OUT.mkdir(parents=True, exist_ok=True)
@@ -296,7 +300,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     try:
         for name, code in codes.items():
-            servers[name] = serve_copy(path, name, code, args.threads)
+            threads = args.before_threads if name == "before" and args.before_threads else args.threads
+            servers[name] = serve_copy(path, name, code, threads)
         city, ids = info["cities"][0], info["station_ids"]
         for kind in (*CEILINGS, *TARGETS_MS, "latest (one station)"):
             ok = CEILINGS.get(kind, ("", 200))[1]
@@ -316,7 +321,8 @@ def main(argv: list[str] | None = None) -> int:
     lines = [
         "# Public data API latency (benchmarks/api.py)", "",
         f"Command: `python benchmarks/api.py --days {args.days} --clients {args.clients} --requests {args.requests}"
-        f" --client {args.client} --threads {args.threads}"
+        f" --client {args.client}" + (f" --threads {args.threads}" if args.threads else "")
+        + (f" --before-threads {args.before_threads}" if args.before_threads else "")
         + (f" --store {path}" if args.store else "") + (" --before-code DIR" if args.before_code else "") + "` "
         f"at commit {commit_of(REPO)}" + (f" (before: {commit_of(codes['before'])})" if args.before_code else "")
         + f", {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores shared "
