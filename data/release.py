@@ -316,16 +316,32 @@ def released_span(con: duckdb.DuckDBPyConnection, station_ids: list[str]) -> pd.
     ).df()
 
 
+def _hours_within(start, end) -> int:
+    """How many whole hours can lie in [start, end]."""
+    return int((pd.Timestamp(end) - pd.Timestamp(start)) // pd.Timedelta(hours=1)) + 1
+
+
+#: a query of at least this many stations over at most this many hours reads ``release_by_ts``
+#: (those hours lie in a few row groups) instead of the station-sorted ``release_values`` (one
+#: stretch per station, superseded versions among them): a 40-station city-day cost 9-13 instead of
+#: 16-18 ms of CPU on the 90-day store of benchmarks/api.py (session 7); one station, or a long
+#: range, reads less in ``release_values``
+BY_TS_MIN_STATIONS, BY_TS_MAX_HOURS = 10, 72
+
+
 def _current_where(station_ids: list[str], parameters: list[str], start, end,
-                   statuses: tuple[str, ...]) -> tuple[str, list]:
-    """Current versions of the given stations, parameters, hours and statuses; the station filter
-    and the time range reach the scan, so a one-station day reads a few row groups (the table is
-    written in station order)."""
+                   statuses: tuple[str, ...]) -> tuple[str, str, list]:
+    """The table holding the current versions to read (aliased ``v``) and the filter on the given
+    stations, parameters, hours and statuses; the station filter and the time range reach the
+    scan, so a one-station day reads a few row groups of ``release_values`` (written in station
+    order) and a city-day a few of ``release_by_ts`` (written in hour order)."""
+    by_ts = len(station_ids) >= BY_TS_MIN_STATIONS and _hours_within(start, end) <= BY_TS_MAX_HOURS
     stations_sql, stations_args = _in("v.station_id", station_ids)
     params_sql, params_args = _in("v.parameter", parameters)
     status_sql, status_args = _in("v.status", statuses)
-    where = f"{_CURRENT} AND {stations_sql} AND {params_sql} AND v.ts BETWEEN ? AND ? AND {status_sql}"
-    return where, [*stations_args, *params_args, _dt(start), _dt(end), *status_args]
+    where = f"{stations_sql} AND {params_sql} AND v.ts BETWEEN ? AND ? AND {status_sql}"
+    args = [*stations_args, *params_args, _dt(start), _dt(end), *status_args]
+    return ("release_by_ts", where, args) if by_ts else ("release_values", f"{_CURRENT} AND {where}", args)
 
 
 def _page_with_total(con: duckdb.DuckDBPyConnection, select_sql: str, order_sql: str, args: list, limit: int,
@@ -334,9 +350,10 @@ def _page_with_total(con: duckdb.DuckDBPyConnection, select_sql: str, order_sql:
 
     When the filter can match at most ``at_most`` rows and they cannot fill the page (a one-station
     day: 144 rows), the page is read alone and a page shorter than ``limit`` is the whole rest of
-    the result, so its length gives the total without counting (the window count cost ~0.5 ms of
-    ~3 ms of CPU on that query, session 7). Otherwise one query returns the page and the total
-    (``count(*) OVER ()`` over the filtered rows); only a page past the end needs a second count."""
+    the result, so its length gives the total without counting (on the 90-day store the window
+    count cost ~1 ms of ~3.8 ms of CPU of that query, session 7). Otherwise one query returns the
+    page and the total (``count(*) OVER ()`` over the filtered rows); only a page past the end
+    needs a second count."""
     if at_most is not None and at_most < offset + limit:
         rows = con.execute(f"SELECT * FROM ({select_sql}) ORDER BY {order_sql} LIMIT ? OFFSET ?",
                            [*args, limit, offset]).fetchall()
@@ -352,19 +369,14 @@ def _page_with_total(con: duckdb.DuckDBPyConnection, select_sql: str, order_sql:
     return rows, int(con.execute(f"SELECT count(*) FROM ({select_sql})", args).fetchone()[0])
 
 
-def _steps_within(start, end, step: pd.Timedelta) -> int:
-    """How many instants ``step`` apart can lie in [start, end] (hours of a range, say)."""
-    return int((pd.Timestamp(end) - pd.Timestamp(start)) // step) + 1
-
-
 def current_hourly(con: duckdb.DuckDBPyConnection, station_ids: list[str], parameters: list[str], start, end,
                    statuses: tuple[str, ...], limit: int, offset: int) -> tuple[list[tuple], int]:
     """Current released hourly values (station_id, ts, parameter, value, status, version), ordered
     by station, parameter and hour, and how many match in all (for ``meta.found``)."""
-    where, args = _current_where(station_ids, parameters, start, end, statuses)
-    at_most = len(station_ids) * len(parameters) * _steps_within(start, end, pd.Timedelta(hours=1))
+    table, where, args = _current_where(station_ids, parameters, start, end, statuses)
+    at_most = len(station_ids) * len(parameters) * _hours_within(start, end)
     return _page_with_total(
-        con, f"SELECT v.station_id, v.ts, v.parameter, v.value, v.status, v.version FROM release_values v "
+        con, f"SELECT v.station_id, v.ts, v.parameter, v.value, v.status, v.version FROM {table} v "
              f"WHERE {where}", "station_id, parameter, ts", args, limit, offset, at_most)
 
 
@@ -377,17 +389,17 @@ def current_daily(con: duckdb.DuckDBPyConnection, station_ids: list[str], parame
     """Daily (China Standard Time day) means of the current released hours as tuples (station_id,
     day, parameter, value, observed_hours, withheld_hours, status - the least advanced status of its
     hours), and how many station-day-parameters match in all."""
-    where, args = _current_where(station_ids, parameters, start, end, statuses)
+    table, where, args = _current_where(station_ids, parameters, start, end, statuses)
     status_of_rank = " ".join(f"WHEN {r} THEN '{s}'" for s, r in STATUS_RANK.items())
     grouped = (
         f"SELECT v.station_id, {_DAY} AS day, v.parameter, avg(v.value) AS value, "
         "count(v.value) AS observed_hours, count(*) FILTER (WHERE v.status = 'withheld') AS withheld_hours, "
-        f"CASE min({_STATUS_RANK}) {status_of_rank} END AS status FROM release_values v WHERE {where} "
+        f"CASE min({_STATUS_RANK}) {status_of_rank} END AS status FROM {table} v WHERE {where} "
         "GROUP BY v.station_id, day, v.parameter"
     )
-    # [start, end] touches at most one CST day more than it spans whole days
-    at_most = len(station_ids) * len(parameters) * (_steps_within(start, end, pd.Timedelta(days=1)) + 1)
-    return _page_with_total(con, grouped, "station_id, parameter, day", args, limit, offset, at_most)
+    # always counted: over the grouped rows the page alone cost more CPU than page and count in
+    # one query (a 40-station city-day: 21 vs 17 ms, session 7)
+    return _page_with_total(con, grouped, "station_id, parameter, day", args, limit, offset)
 
 
 def latest_current(con: duckdb.DuckDBPyConnection, station_ids: list[str], parameters: list[str],

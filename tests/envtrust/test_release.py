@@ -212,3 +212,19 @@ def test_every_page_and_total_agree_with_the_counted_query(released, read):
         for offset in (0, limit, total - 1, total, total + 3):
             page, found = read(released, ids, params, start, end, sql.RELEASE_STATUSES, limit, offset)
             assert (page, found) == (everything[offset:offset + limit], total), (limit, offset)
+
+
+def test_the_time_sorted_copy_answers_as_the_versions_table(released, monkeypatch):
+    """Many stations over a few hours read ``release_by_ts``; after audit steps (superseded versions,
+    a withheld value) its answers are those of ``release_values``."""
+    release.audit_period(released, "2017-01-09", "2017-01-10 12:00", "ana")
+    ids = ["1001A", "1002A", "1003A"]
+    start, end = pd.Timestamp("2017-01-09 16:00"), pd.Timestamp("2017-01-10 11:00")  # before the last hour
+    for read in (sql.current_hourly, sql.current_daily):
+        from_versions = read(released, ids, ["PM2.5", "NO2"], start, end, sql.RELEASE_STATUSES, 1000, 0)
+        monkeypatch.setattr(sql, "BY_TS_MIN_STATIONS", 1)
+        from_copy = read(released, ids, ["PM2.5", "NO2"], start, end, sql.RELEASE_STATUSES, 1000, 0)
+        monkeypatch.setattr(sql, "BY_TS_MIN_STATIONS", len(ids) + 1)
+        assert from_copy == from_versions and from_copy[1] >= 4
+    assert any(row[4] == "withheld" for row in sql.current_hourly(released, ids, ["NO2"], start, end,
+                                                                   sql.RELEASE_STATUSES, 1000, 0)[0])
