@@ -35,6 +35,7 @@ from envtrust.api.context import (
     api_cursor,
     api_generation,
     api_state,
+    drop_cursor_after_error,
 )
 from envtrust.api.views import CACHED_ROUTES, make_blueprint
 
@@ -176,6 +177,7 @@ def init_api(app: flask.Flask, con: duckdb.DuckDBPyConnection,
     blp.before_request(_admit)
     blp.after_request(_log_keyed_call)
     blp.after_request(_keep_answer)  # after_request hooks run in reverse order: the audit runs last
+    blp.teardown_request(drop_cursor_after_error)
     api.register_blueprint(blp)
     app.add_url_rule(DOCS_ASSETS + "<path:filename>", "api_docs_assets", _serve_docs_asset)
     return api

@@ -4,6 +4,7 @@ its thread's cursor, and the release generation it reads the store at."""
 from __future__ import annotations
 
 import threading
+from contextlib import suppress
 from dataclasses import dataclass, field
 
 import duckdb
@@ -43,7 +44,8 @@ def api_cursor() -> duckdb.DuckDBPyConnection:
     opened at its first API request and kept: waitress reuses its threads, and opening and closing a
     cursor around every request cost more than the request's own small queries (py-spy, session 7).
     Every read runs in autocommit and :func:`data.record.log_transaction` ends its own transaction,
-    so a kept cursor carries nothing from one request to the next."""
+    so a kept cursor carries nothing from one request to the next; a request that fails with an
+    unhandled error takes its cursor with it (:func:`drop_cursor_after_error`)."""
     cursors = api_state().cursors
     cursor = getattr(cursors, "cursor", None)
     if cursor is None:
@@ -56,3 +58,17 @@ def api_generation() -> int:
     if _GENERATION_KEY not in g:
         g.setdefault(_GENERATION_KEY, sql.release_generation(api_cursor()))
     return g.get(_GENERATION_KEY)
+
+
+def drop_cursor_after_error(exc: BaseException | None = None) -> None:
+    """After a request that ended in an unhandled error (a 500), close this thread's cursor:
+    whatever state the error left it in - a transaction still open, say - goes with it, and the
+    thread's next request opens a fresh one."""
+    if exc is None:
+        return
+    cursors = api_state().cursors
+    cursor = getattr(cursors, "cursor", None)
+    if cursor is not None:
+        del cursors.cursor
+        with suppress(duckdb.Error):
+            cursor.close()

@@ -142,3 +142,23 @@ def test_a_revoked_key_is_refused_from_the_next_call_although_it_was_verified_be
     answer = client.get("/api/v1/parameters", headers={"X-API-Key": token})
     assert answer.status_code == 401 and "revoked" in answer.get_json()["message"]
     assert client.get("/api/v1/parameters", headers={"X-API-Key": "et_\u00e9\u00e9"}).status_code == 401
+
+
+def test_a_failed_audit_commit_does_not_wedge_the_thread_s_cursor(api, monkeypatch):
+    """Each server thread keeps its cursor; a call whose audit batch fails inside a transaction
+    (500) must not leave that transaction open for the thread's next calls."""
+    from data import audit
+
+    client, server, token = api
+    append_batch = audit.append_batch
+
+    def fail_inside_a_transaction(con, items, kind="audit"):
+        con.execute("BEGIN TRANSACTION")
+        raise RuntimeError("the disk went away")
+
+    monkeypatch.setattr(audit, "append_batch", fail_inside_a_transaction)
+    assert client.get("/api/v1/parameters", headers={"X-API-Key": token}).status_code == 500
+    monkeypatch.setattr(audit, "append_batch", append_batch)
+    assert client.get("/api/v1/parameters", headers={"X-API-Key": token}).status_code == 200
+    con = server.extensions["envtrust"].con
+    assert con.execute("SELECT count(*) FROM audit_log WHERE action = 'api_call'").fetchone()[0] == 1
