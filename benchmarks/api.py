@@ -3,6 +3,7 @@
     python benchmarks/api.py [--days 30] [--clients 50] [--requests 20] [--rebuild]
                              [--store PATH] [--before-code DIR] [--out PATH]
                              [--client http.client|requests] [--threads N] [--before-threads N]
+                             [--processes N]
 
 1. Store (built once, reused from ``benchmarks/out/api-<days>d.duckdb``): the store of
    ``benchmarks/dashboard.py`` (the real 2,016 national air station positions x ``--days`` of
@@ -22,6 +23,10 @@
    one-station day (``location=ID&date_from=D&date_to=D``: 6 pollutants x 24 h), city-day of all
    stations of the largest city (hourly, first page of 1,000 rows; and ``period=day``), latest.
    Stations and days vary at random. A baseline in the same run: the same queries with 1 client.
+
+``--processes N``: this checkout is also served by N processes, each on its own copy of the store,
+the clients spread over them ("after xN"): the most N public worker processes could give on the
+same cores (each copy commits its own audit groups).
 
 ``--before-code DIR``: a checkout of an earlier commit (``git archive COMMIT | tar -x -C DIR``, and
 the commit id in ``DIR/COMMIT``);
@@ -205,19 +210,24 @@ def _plain_client(base: str, key: str) -> Callable[[str], tuple[int, bytes]]:
 CLIENTS = {"http.client": _plain_client, "requests": _requests_client}
 
 
-def run_clients(base: str, key: str, url_lists: list[list[str]], pid: int | None = None,
+#: a served checkout: base URL, server process, department key
+Served = tuple[str, subprocess.Popen, str]
+
+
+def run_clients(servers: list[Served], url_lists: list[list[str]], server_cpu: bool = False,
                 client: str = "http.client", ok: int = 200) -> dict:
-    """One thread per client, each with its own keep-alive connection; all start together. Wall time
-    per request; the client process's CPU milliseconds per request (all its threads); with ``pid``,
-    the server's CPU milliseconds per answer too."""
+    """One thread per client, each with its own keep-alive connection to one of ``servers`` (client
+    i to server i mod n); all start together. Wall time per request; the client process's CPU
+    milliseconds per request (all its threads); with ``server_cpu``, the servers' CPU milliseconds
+    per answer too (summed over their processes)."""
     times: list[float] = []
     sizes: list[int] = []
     errors: list[str] = []
     lock = threading.Lock()
     barrier = threading.Barrier(len(url_lists))
 
-    def run_one(urls: list[str]) -> None:
-        get = CLIENTS[client](base, key)
+    def run_one(served: Served, urls: list[str]) -> None:
+        get = CLIENTS[client](served[0], served[2])
         barrier.wait()
         for url in urls:
             t0 = time.perf_counter()
@@ -229,8 +239,9 @@ def run_clients(base: str, key: str, url_lists: list[list[str]], pid: int | None
                 if status != ok:
                     errors.append(f"{status} {url} {body[:120]!r}")
 
-    threads = [threading.Thread(target=run_one, args=(u,)) for u in url_lists]
-    cpu0 = process_cpu_s(pid) if pid else 0.0
+    threads = [threading.Thread(target=run_one, args=(servers[i % len(servers)], u)) for i, u in enumerate(url_lists)]
+    pids = [served[1].pid for served in servers] if server_cpu else []
+    cpu0 = sum(map(process_cpu_s, pids))
     client_cpu0 = time.process_time()
     t0 = time.perf_counter()
     for t in threads:
@@ -239,7 +250,7 @@ def run_clients(base: str, key: str, url_lists: list[list[str]], pid: int | None
         t.join()
     wall = time.perf_counter() - t0
     client_cpu_ms = 1000 * (time.process_time() - client_cpu0) / len(times)
-    cpu_ms = 1000 * (process_cpu_s(pid) - cpu0) / len(times) if pid else float("nan")
+    cpu_ms = 1000 * (sum(map(process_cpu_s, pids)) - cpu0) / len(times) if pids else float("nan")
     if errors:
         raise RuntimeError(f"{len(errors)} errors, first: {errors[0]}")
     arr = np.array(times)
@@ -257,7 +268,7 @@ def commit_of(code: Path) -> str:
     return commit
 
 
-def serve_copy(store: Path, name: str, code: Path, threads: int | None = None) -> tuple[str, subprocess.Popen, str]:
+def serve_copy(store: Path, name: str, code: Path, threads: int | None = None) -> Served:
     """A copy of ``store`` with a fresh benchmark key, served by ``code``: (base URL, process, key)."""
     copy = OUT / f"api-serve-{name}.duckdb"
     for suffix in ("", ".wal"):
@@ -284,6 +295,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="the benchmark's HTTP client (http.client: cheapest on the shared cores)")
     parser.add_argument("--threads", type=int, help="the server's waitress threads (default: the checkout's own)")
     parser.add_argument("--before-threads", type=int, help="the before checkout's threads (default: --threads)")
+    parser.add_argument("--processes", type=int, default=1,
+                        help="also serve this checkout from N processes, each on its own copy of the store, the "
+                             "clients spread over them (what N public worker processes could give)")
     args = parser.parse_args(argv)
     load_start = os.getloadavg()[0]
     OUT.mkdir(parents=True, exist_ok=True)
@@ -301,21 +315,24 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for name, code in codes.items():
             threads = args.before_threads if name == "before" and args.before_threads else args.threads
-            servers[name] = serve_copy(path, name, code, threads)
+            servers[name] = [serve_copy(path, name, code, threads)]
+        if args.processes > 1:
+            servers[f"after x{args.processes}"] = [serve_copy(path, f"after-{i}", REPO, args.threads)
+                                                   for i in range(args.processes)]
         city, ids = info["cities"][0], info["station_ids"]
         for kind in (*CEILINGS, *TARGETS_MS, "latest (one station)"):
             ok = CEILINGS.get(kind, ("", 200))[1]
-            for name, (base, process, key) in servers.items():
+            for name, served in servers.items():
                 rng = random.Random(20261202)  # the same requests for both checkouts
-                baseline = run_clients(base, key, [urls_for(kind, rng, ids, city, args.days, args.requests)],
+                baseline = run_clients(served[:1], [urls_for(kind, rng, ids, city, args.days, args.requests)],
                                        client=args.client, ok=ok)
-                loaded = run_clients(base, key, [urls_for(kind, rng, ids, city, args.days, args.requests)
-                                                 for _ in range(args.clients)], pid=process.pid,
+                loaded = run_clients(served, [urls_for(kind, rng, ids, city, args.days, args.requests)
+                                              for _ in range(args.clients)], server_cpu=True,
                                      client=args.client, ok=ok)
                 rows.append((kind, name, baseline, loaded))
                 print(kind, name, "1 client", baseline, f"{args.clients} clients", loaded, flush=True)
     finally:
-        for _base, process, _key in servers.values():
+        for _base, process, _key in (one for served in servers.values() for one in served):
             process.terminate()
             process.wait(timeout=30)
     lines = [
@@ -323,6 +340,7 @@ def main(argv: list[str] | None = None) -> int:
         f"Command: `python benchmarks/api.py --days {args.days} --clients {args.clients} --requests {args.requests}"
         f" --client {args.client}" + (f" --threads {args.threads}" if args.threads else "")
         + (f" --before-threads {args.before_threads}" if args.before_threads else "")
+        + (f" --processes {args.processes}" if args.processes > 1 else "")
         + (f" --store {path}" if args.store else "") + (" --before-code DIR" if args.before_code else "") + "` "
         f"at commit {commit_of(REPO)}" + (f" (before: {commit_of(codes['before'])})" if args.before_code else "")
         + f", {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores shared "
