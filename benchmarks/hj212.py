@@ -392,7 +392,7 @@ def main() -> int:
     parser.add_argument("--paced-rate", type=float, default=5000.0, help="packets/s of all loggers (0 = skip)")
     parser.add_argument("--paced-seconds", type=float, default=20.0)
     parser.add_argument("--batch-max", type=int, default=2048, help="the receiver's --batch-max")
-    parser.add_argument("--writer", choices=["process", "thread"], default="process",
+    parser.add_argument("--writer", choices=["thread", "process"], default="thread",
                         help="the receiver's --writer: its store in a process of its own or on a thread")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds a logger waits for its last ack")
     parser.add_argument("--label", default="", help="what this run measures (written to the table)")

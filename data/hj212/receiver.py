@@ -103,11 +103,25 @@ class Link:
 
 @dataclass
 class Outcome:
-    """What the writer did with one Incoming, and the bytes to send back (may be empty)."""
+    """What the writer did with one Incoming: its status, and either the bytes to send back
+    (a 9011 refusal) or ``ack``: answer with the packet's own 9014 (``answer`` builds it)."""
 
     status: str  # stored | duplicate | logged | quarantined
     response: bytes = b""
     reason: str = ""
+    ack: bool = False
+
+    def answer(self, item: Incoming) -> bytes:
+        """The bytes to send back for ``item`` (may be empty). The 9014 is built here, by whoever
+        writes the answers (the event loop), not by the writer: with a writer process that moves
+        ~5 us per packet off the busier process."""
+        if self.response or not self.ack or item.packet is None:
+            return self.response
+        try:
+            return _ack(item.packet, item.parts)
+        except Exception as exc:  # noqa: BLE001 - a stored packet's answer must not stop the answers of others
+            log.warning("no 9014 for a %s packet: %s: %s", self.status, type(exc).__name__, exc)
+            return b""
 
 
 @dataclass
@@ -330,11 +344,11 @@ class PacketStore:
                        f"/{station['outlet_type']}")
             return
         if key in already or key in seen:
-            outcomes[n] = Outcome("duplicate", _ack(p, item.parts))
+            outcomes[n] = Outcome("duplicate", ack=True)
             return
         if p.cn not in STORED_CNS or p.st not in ST_NETWORKS:  # e.g. VOC (27), working condition (51/52)
             seen.add(key)
-            outcomes[n] = Outcome("logged", _ack(p, item.parts))
+            outcomes[n] = Outcome("logged", ack=True)
             log_rows.append(self._log_row(item, key, station, "logged", 0))
             return
         try:
@@ -346,7 +360,7 @@ class PacketStore:
         if skipped:
             quarantined.append((redact_pw(item.raw), skipped[0][1], "; ".join(s[2] for s in skipped)))
         readings.extend(rows)
-        outcomes[n] = Outcome("stored", _ack(p, item.parts))
+        outcomes[n] = Outcome("stored", ack=True)
         log_rows.append(self._log_row(item, key, station, "stored", len(rows)))
 
     def _ingest_all(self, batch: list[Incoming], readings: list[tuple], quarantined: list[tuple[str, str, str]],
@@ -425,7 +439,7 @@ class Receiver:
                  allow_no_pw: bool = False, window: PlausibleWindow | None = None,
                  max_links: int = 5000, split_link_bytes: int = 256 * 1024,
                  split_total_bytes: int = 64 * 1024 * 1024, split_timeout_s: float = 60.0,
-                 memory_mb: int | None = None, writer: str = "thread"):
+                 memory_mb: int | None = None, writer: str = "thread", duckdb_threads: int | None = None):
         """Memory bounds before authentication (issue 11, defect 2): at most ``max_links``
         connections (more are closed on accept), ``split_link_bytes`` of unfinished split parts per
         link and ``split_total_bytes`` over all links; a split set unfinished after
@@ -433,7 +447,9 @@ class Receiver:
         is only kept once its MN is known and its PW accepted. ``memory_mb``: DuckDB memory limit
         of the store's instance (``data.ingest.limit_memory``; None = DuckDB's default). ``writer``:
         where the store's work runs, "thread" (shares the process, as ``envtrust serve`` needs) or
-        "process" (its own interpreter and GIL; ``data.hj212.writer``)."""
+        "process" (its own interpreter and GIL; ``data.hj212.writer``). ``duckdb_threads``: of
+        the store's DuckDB instance (``StoreOptions``; None = DuckDB's default; leave it None
+        when the instance is shared, as in ``envtrust serve``)."""
         self.db_path = Path(db_path)
         self.memory_mb = memory_mb
         self.max_links = max_links
@@ -449,7 +465,8 @@ class Receiver:
         self.max_frame = max_segment + FRAME_OVERHEAD + 64
         self.idle_timeout_s = idle_timeout_s
         self.stats = ReceiverStats()
-        self._writer = make_writer(writer, StoreOptions(self.db_path, memory_mb, allow_no_pw, self.window))
+        self._writer = make_writer(writer, StoreOptions(self.db_path, memory_mb, allow_no_pw, self.window,
+                                                         duckdb_threads))
         self._queue: asyncio.Queue[tuple[Incoming, asyncio.Future]] | None = None
         self._server: asyncio.Server | None = None
         self._writer_task: asyncio.Task | None = None
@@ -643,8 +660,8 @@ def _write_answers(batch: list[Incoming], outcomes: list[Outcome]) -> None:
     """Write the answers of a committed batch: one write per link, in the batch's order."""
     by_link: dict[asyncio.StreamWriter, list[bytes]] = {}
     for item, outcome in zip(batch, outcomes, strict=True):
-        if outcome.response and item.link is not None:
-            by_link.setdefault(item.link.writer, []).append(outcome.response)
+        if item.link is not None and (answer := outcome.answer(item)):
+            by_link.setdefault(item.link.writer, []).append(answer)
     for writer, answers in by_link.items():
         if not writer.is_closing():
             writer.write(b"".join(answers))

@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
-import dataclasses
 import logging
 import multiprocessing
 import os
@@ -53,7 +52,10 @@ class StoreOptions:
     memory_mb: int | None
     allow_no_pw: bool
     window: PlausibleWindow
-    duckdb_threads: int | None = None  # None: DuckDB's default (one per core)
+    # DuckDB threads of the store's instance; None: DuckDB's default (one per core). 1 runs each
+    # statement on the calling thread: a commit's statements are small, and handing them to worker
+    # threads cost ~7 ms more CPU per commit (36 -> 44 ms for 1-10 packets, docs/hj212.md)
+    duckdb_threads: int | None = None
 
 
 def open_packet_store(options: StoreOptions) -> PacketStore:
@@ -104,8 +106,8 @@ def _wire_items(batch: list[Incoming]) -> list[tuple]:
     return [(i.raw, i.peer, i.packet, i.parts, i.error, i.header) for i in batch]
 
 
-def _wire_outcomes(outcomes: list[Outcome]) -> list[tuple[str, bytes, str]]:
-    return [(o.status, o.response, o.reason) for o in outcomes]
+def _wire_outcomes(outcomes: list[Outcome]) -> list[tuple[str, bytes, str, bool]]:
+    return [(o.status, o.response, o.reason, o.ack) for o in outcomes]
 
 
 def _die_with_parent(parent_pid: int) -> None:
@@ -161,14 +163,10 @@ def writer_process_main(conn, options: StoreOptions, parent_pid: int) -> None:
 
 
 class ProcessWriter:
-    """The PacketStore in a process of its own, one request at a time over a pipe.
-
-    Its DuckDB instance runs each statement on the calling thread (``threads = 1``): a commit's
-    statements are small, and handing them to worker threads cost ~7 ms more CPU per commit
-    (36 -> 44 ms for a 1-10 packet batch, measured on this machine, docs/hj212.md)."""
+    """The PacketStore in a process of its own, one request at a time over a pipe."""
 
     def __init__(self, options: StoreOptions):
-        self.options = dataclasses.replace(options, duckdb_threads=1)
+        self.options = options
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hj212-writer-pipe")
         self._conn = None
         self._process: multiprocessing.Process | None = None

@@ -284,8 +284,9 @@ def test_crash_between_ingest_commit_and_packet_log_stores_once(db):
     try:
         store = PacketStore(con)  # the receiver's writer connection
         ingest_readings(con, data_packet_to_readings(packet, {"station_id": "P1"}).readings, "hj212:test", "hj212")
-        [outcome] = store.commit_batch([Incoming(raw.decode(), "test", packet=packet)])
-        assert outcome.status == "stored" and parse_packet(outcome.response).cn == "9014"
+        item = Incoming(raw.decode(), "test", packet=packet)
+        [outcome] = store.commit_batch([item])
+        assert outcome.status == "stored" and parse_packet(outcome.answer(item)).cn == "9014"
         n = con.execute("SELECT count(*), count(DISTINCT parameter) FROM readings").fetchall()
         assert n == [(3, 3)]
         [again] = store.commit_batch([Incoming(raw.decode(), "test", packet=packet)])
@@ -302,11 +303,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_listener(db_path: Path, port: int) -> subprocess.Popen:
+def start_listener(db_path: Path, port: int, writer: str = "thread") -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.Popen(
         [sys.executable, "-m", "envtrust.cli", "hj212", "listen", "--db", str(db_path), "--host", "127.0.0.1",
-         "--port", str(port), "--batch-max", "4"],
+         "--port", str(port), "--batch-max", "4", "--writer", writer],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     line = proc.stdout.readline()
     if "listening on" not in line:
@@ -325,7 +326,8 @@ def hourly_readings(n_hours: int) -> pd.DataFrame:
 
 
 @pytest.mark.slow
-def test_sigkill_mid_stream_loses_no_acknowledged_reading(tmp_path):
+@both_writers
+def test_sigkill_mid_stream_loses_no_acknowledged_reading(tmp_path, writer):
     db_path = make_store(tmp_path / "crash.duckdb")
     n_hours = 60
     readings = hourly_readings(n_hours)
@@ -333,7 +335,7 @@ def test_sigkill_mid_stream_loses_no_acknowledged_reading(tmp_path):
     packets = station_packets(readings, FLUE_MN, "31", qns=qns)
     hour_of = dict(zip(qns, sorted(readings["ts"].unique()), strict=True))
     port = free_port()
-    proc = start_listener(db_path, port)
+    proc = start_listener(db_path, port, writer)
     acked_before_kill: list[str] = []
 
     def on_ack(qn: str) -> None:
@@ -355,7 +357,7 @@ def test_sigkill_mid_stream_loses_no_acknowledged_reading(tmp_path):
     assert len(stored) == len(stored.drop_duplicates(["ts", "parameter"]))
 
     # restart; the logger re-sends what was not acknowledged, plus some acknowledged ones (lost acks)
-    proc = start_listener(db_path, port)
+    proc = start_listener(db_path, port, writer)
     try:
         resend = {qn: packets[qn] for qn in report.unacked + report.acked[:10]}
         second = send_packets(resend, "127.0.0.1", port, window=16, timeout_s=5)
@@ -386,7 +388,7 @@ def test_listener_stops_when_its_writer_process_dies_and_vice_versa(db):
     2, a supervisor restarts it), and when the listener is killed its writer process goes too,
     so no orphan keeps the store locked."""
     port = free_port()
-    proc = start_listener(db, port)
+    proc = start_listener(db, port, "process")
     try:
         os.kill(writer_process_of(proc), signal.SIGKILL)
         report = send_packets({"20240501010000000": flue_packet(1)}, "127.0.0.1", port, timeout_s=2, max_attempts=1)
@@ -396,7 +398,7 @@ def test_listener_stops_when_its_writer_process_dies_and_vice_versa(db):
     finally:
         if proc.poll() is None:
             proc.kill()
-    proc = start_listener(db, port)
+    proc = start_listener(db, port, "process")
     writer = writer_process_of(proc)
     proc.kill()
     proc.wait(10)
