@@ -1,18 +1,20 @@
 """Where the HJ 212 receiver's :class:`~data.hj212.receiver.PacketStore` runs: a thread of the
-receiver's process, or a process of its own.
+receiver's process (the default), or a process of its own.
 
-Why a process: the store's work (parsing, judging, the ingest's pandas and DuckDB calls) and the
-event loop's work (reads, framing, answers) are both Python; in one process they take turns on
-one GIL, so the receiver used one of the machine's cores. In a writer process each has its own
-interpreter. The event loop hands over bare frames (a few hundred bytes each, pickled in well
-under a microsecond) and gets back, per item, the status and the answer bytes; a batch is
-acknowledged only after the writer process said its commit returned, so "ack after commit" and
-crash safety are those of the thread. The writer process dies with the receiver (Linux
-``PR_SET_PDEATHSIG``): after a ``kill -9`` of the receiver nothing keeps the store locked.
+Why a process: the store's work (judging, the ingest's pandas and DuckDB calls) and the event
+loop's work (reads, framing, parsing, answers) are both Python; in one process they take turns on
+one GIL, so the receiver can use one core. In a writer process each has its own interpreter. The
+event loop hands over each batch's parsed packets (pickled, ~12 us per packet both ways) and gets
+back, per item, the status, reason and any 9011 bytes; a batch is acknowledged only after the
+writer process said its commit returned, so "ack after commit" and crash safety are those of the
+thread. The writer process dies with the receiver (Linux ``PR_SET_PDEATHSIG``): after a ``kill -9``
+of the receiver nothing keeps the store locked.
 
-Why the thread stays: ``envtrust serve --hj212-port`` runs the dashboard and the receiver in one
-process on one store (DuckDB allows one writing process per file), so there the store must share
-the process.
+Why the thread is the default: where other work holds the cores, CPU and not the GIL is the limit,
+and the pickling and pipe round trips made the process writer slower (session 7 of
+``benchmarks/results/hj212.md``). And ``envtrust serve --hj212-port`` runs the dashboard and the
+receiver in one process on one store (DuckDB allows one writing process per file), so there the
+store must share the process.
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
-import logging
 import multiprocessing
 import os
 import signal
@@ -33,8 +34,6 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from analytics.timeconv import PlausibleWindow
     from data.hj212.receiver import Incoming, Outcome, PacketStore
-
-log = logging.getLogger("envtrust.hj212")
 
 WRITER_KINDS = ("thread", "process")
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
