@@ -81,6 +81,10 @@ class Incoming:
     link: Link | None = field(default=None, repr=False)  # where the answer goes
     queued_at: float = 0.0  # event-loop clock (s) when it entered the writer's queue
 
+    def __getstate__(self) -> dict:
+        """Pickled for a writer process without its link: the link is the event loop's."""
+        return {**self.__dict__, "link": None}
+
 
 @dataclass
 class Link:
@@ -385,6 +389,21 @@ class PacketStore:
                 redact_known_pw(item.raw, p.pw) if not item.parts else redact_pw(item.raw))
 
 
+def open_packet_store(options: StoreOptions) -> PacketStore:
+    """The store's write connection (memory-capped, DuckDB threads set, if asked) in a
+    PacketStore; the receiver's writer (thread or process) calls it where the store will live."""
+    from data.store import connect
+
+    con = connect(options.db_path)
+    if options.memory_mb is not None:
+        from data.ingest import limit_memory
+
+        limit_memory(con, options.memory_mb)
+    if options.duckdb_threads is not None:
+        con.execute(f"SET threads = {int(options.duckdb_threads)}")
+    return PacketStore(con, allow_no_pw=options.allow_no_pw, window=options.window)
+
+
 # ----------------------------------------------------------------------------- framing
 
 class FrameTooLong(Exception):
@@ -465,8 +484,8 @@ class Receiver:
         self.max_frame = max_segment + FRAME_OVERHEAD + 64
         self.idle_timeout_s = idle_timeout_s
         self.stats = ReceiverStats()
-        self._writer = make_writer(writer, StoreOptions(self.db_path, memory_mb, allow_no_pw, self.window,
-                                                         duckdb_threads))
+        self._writer = make_writer(writer, open_packet_store, StoreOptions(self.db_path, memory_mb, allow_no_pw,
+                                                                            self.window, duckdb_threads))
         self._queue: asyncio.Queue[tuple[Incoming, asyncio.Future]] | None = None
         self._server: asyncio.Server | None = None
         self._writer_task: asyncio.Task | None = None

@@ -29,11 +29,14 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
-if TYPE_CHECKING:
-    from analytics.timeconv import PlausibleWindow
-    from data.hj212.receiver import Incoming, Outcome, PacketStore
+from analytics.timeconv import PlausibleWindow
+
+# Why the store arrives as ``opener``: this module runs whatever store ``opener(options)`` returns
+# (``data.hj212.receiver.open_packet_store``: a PacketStore with ``commit_batch``,
+# ``sender_refusal``, ``passwords`` and ``con``) and imports nothing of the receiver, which imports it.
+Opener = Callable[["StoreOptions"], Any]
 
 WRITER_KINDS = ("thread", "process")
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
@@ -57,36 +60,21 @@ class StoreOptions:
     duckdb_threads: int | None = None
 
 
-def open_packet_store(options: StoreOptions) -> PacketStore:
-    """The store's write connection (memory-capped if asked) wrapped in a PacketStore."""
-    from data.hj212.receiver import PacketStore
-    from data.store import connect
-
-    con = connect(options.db_path)
-    if options.memory_mb is not None:
-        from data.ingest import limit_memory
-
-        limit_memory(con, options.memory_mb)
-    if options.duckdb_threads is not None:
-        con.execute(f"SET threads = {int(options.duckdb_threads)}")
-    return PacketStore(con, allow_no_pw=options.allow_no_pw, window=options.window)
-
-
 class ThreadWriter:
     """The PacketStore on one worker thread of the receiver's process."""
 
-    def __init__(self, options: StoreOptions):
-        self.options = options
+    def __init__(self, opener: Opener, options: StoreOptions):
+        self.opener, self.options = opener, options
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hj212-writer")
-        self._store: PacketStore | None = None
+        self._store: Any = None
 
     async def _run(self, fn: Callable, *args):
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
     async def start(self) -> None:
-        self._store = await self._run(open_packet_store, self.options)
+        self._store = await self._run(self.opener, self.options)
 
-    async def commit(self, batch: list[Incoming]) -> list[Outcome]:
+    async def commit(self, batch: list) -> list:
         return await self._run(self._store.commit_batch, batch)
 
     async def sender_refusal(self, mn: str, pw: str, peer: str) -> tuple[str, str] | None:
@@ -100,15 +88,6 @@ class ThreadWriter:
         self._executor.shutdown(wait=True)
 
 
-def _wire_items(batch: list[Incoming]) -> list[tuple]:
-    """What of each item crosses to the writer process (not its link, which is the event loop's)."""
-    return [(i.raw, i.peer, i.packet, i.parts, i.error, i.header) for i in batch]
-
-
-def _wire_outcomes(outcomes: list[Outcome]) -> list[tuple[str, bytes, str, bool]]:
-    return [(o.status, o.response, o.reason, o.ack) for o in outcomes]
-
-
 def _die_with_parent(parent_pid: int) -> None:
     """Ask Linux to SIGKILL this process when the receiver dies; exit if it already has."""
     with contextlib.suppress(OSError, AttributeError):
@@ -117,19 +96,18 @@ def _die_with_parent(parent_pid: int) -> None:
         os._exit(0)
 
 
-def writer_process_main(conn, options: StoreOptions, parent_pid: int) -> None:
+def writer_process_main(conn, opener: Opener, options: StoreOptions, parent_pid: int) -> None:
     """The writer process: open the store, then answer requests until "close" or the pipe ends.
 
     Requests: ("commit", items) -> ("ok", outcomes) | ("error", text); ("refusal", mn, pw, peer)
     -> ("ok", refusal); ("close",) -> ("ok", None). SIGINT is ignored: a Ctrl-C in the terminal
     reaches the whole process group, and the receiver stops its writer itself, after the last
-    commit."""
-    from data.hj212.receiver import Incoming
-
+    commit. Batches cross as the receiver's Incoming items (pickled without their link) and
+    come back as its Outcomes."""
     _die_with_parent(parent_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        store = open_packet_store(options)
+        store = opener(options)
     except Exception as exc:  # noqa: BLE001 - reported to the receiver, which raises it
         conn.send(("error", f"{type(exc).__name__}: {exc}"))
         return
@@ -147,9 +125,7 @@ def writer_process_main(conn, options: StoreOptions, parent_pid: int) -> None:
                 return
             try:
                 if kind == "commit":
-                    batch = [Incoming(raw, peer, packet=packet, parts=parts, error=error, header=header)
-                             for raw, peer, packet, parts, error, header in request[1]]
-                    conn.send(("ok", _wire_outcomes(store.commit_batch(batch))))
+                    conn.send(("ok", store.commit_batch(request[1])))
                 elif kind == "refusal":
                     conn.send(("ok", store.sender_refusal(*request[1:])))
                 else:
@@ -164,8 +140,8 @@ def writer_process_main(conn, options: StoreOptions, parent_pid: int) -> None:
 class ProcessWriter:
     """The PacketStore in a process of its own, one request at a time over a pipe."""
 
-    def __init__(self, options: StoreOptions):
-        self.options = options
+    def __init__(self, opener: Opener, options: StoreOptions):
+        self.opener, self.options = opener, options
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hj212-writer-pipe")
         self._conn = None
         self._process: multiprocessing.Process | None = None
@@ -191,7 +167,7 @@ class ProcessWriter:
 
         context = multiprocessing.get_context("spawn")  # no fork of a process with threads
         self._conn, child = context.Pipe()
-        self._process = context.Process(target=writer_process_main, args=(child, self.options, os.getpid()),
+        self._process = context.Process(target=writer_process_main, args=(child, self.opener, self.options, os.getpid()),
                                         name="hj212-writer", daemon=True)
         self._process.start()
         child.close()
@@ -203,10 +179,8 @@ class ProcessWriter:
             self._process.join(5)
             raise duckdb.IOException(value)
 
-    async def commit(self, batch: list[Incoming]) -> list[Outcome]:
-        from data.hj212.receiver import Outcome
-
-        return [Outcome(*o) for o in await self._request(("commit", _wire_items(batch)))]
+    async def commit(self, batch: list) -> list:
+        return await self._request(("commit", batch))
 
     async def sender_refusal(self, mn: str, pw: str, peer: str) -> tuple[str, str] | None:
         return await self._request(("refusal", mn, pw, peer))
@@ -221,8 +195,8 @@ class ProcessWriter:
         self._executor.shutdown(wait=True)
 
 
-def make_writer(kind: str, options: StoreOptions) -> ThreadWriter | ProcessWriter:
-    """The writer of ``kind`` (one of ``WRITER_KINDS``)."""
+def make_writer(kind: str, opener: Opener, options: StoreOptions) -> ThreadWriter | ProcessWriter:
+    """The writer of ``kind`` (one of ``WRITER_KINDS``) for the store ``opener(options)`` opens."""
     if kind not in WRITER_KINDS:
         raise ValueError(f"writer {kind!r}: expected one of {', '.join(WRITER_KINDS)}")
-    return ThreadWriter(options) if kind == "thread" else ProcessWriter(options)
+    return (ThreadWriter if kind == "thread" else ProcessWriter)(opener, options)
