@@ -211,23 +211,49 @@ async def drive(port: int, work: list[list[tuple[bytes, bytes]]], window: int, r
     return result
 
 
+def process_family(pid: int) -> list[int]:
+    """A process and its live children (the receiver's writer process), from /proc."""
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+        return [pid, *sorted({int(c) for t in tasks for c in (t / "children").read_text().split()})]
+    except OSError:
+        return []
+
+
+def process_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) of a process and its live children; 0 for a process that is gone."""
+    def own(p: int) -> float:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    return sum(own(p) for p in process_family(pid))
+
+
 class RssSampler:
-    """Samples a process's resident memory every ``period_s`` in a thread."""
+    """Samples a process's resident memory (with its children's) every ``period_s`` in a thread,
+    and its CPU seconds (with its children's) over the sampled span."""
 
     def __init__(self, pid: int, period_s: float = 0.5):
         self.pid, self.period_s, self.samples_mb = pid, period_s, []
+        self.cpu_s = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _rss_mb(self) -> float | None:
-        try:
-            with open(f"/proc/{self.pid}/status") as handle:
-                for line in handle:
-                    if line.startswith("VmRSS:"):
-                        return int(line.split()[1]) / 1024
-        except OSError:
-            return None
-        return None
+        """Resident MB of the process and its children (the writer process holds the DuckDB cache)."""
+        total = None
+        for pid in process_family(self.pid):
+            try:
+                with open(f"/proc/{pid}/status") as handle:
+                    for line in handle:
+                        if line.startswith("VmRSS:"):
+                            total = (total or 0.0) + int(line.split()[1]) / 1024
+            except OSError:
+                continue
+        return total
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -237,12 +263,25 @@ class RssSampler:
             self._stop.wait(self.period_s)
 
     def __enter__(self) -> RssSampler:
+        self._cpu_start = process_cpu_s(self.pid)
         self._thread.start()
         return self
 
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join()
+        self.cpu_s = process_cpu_s(self.pid) - self._cpu_start
+
+
+class ClientCpu:
+    """CPU seconds this (client) process used over a ``with`` block."""
+
+    def __enter__(self) -> ClientCpu:
+        self._start = time.process_time()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.cpu_s = time.process_time() - self._start
 
 
 def start_process(args: list[str], marker: str) -> tuple[subprocess.Popen, int]:
@@ -269,8 +308,11 @@ def stop_process(proc: subprocess.Popen) -> str:
     return (out.strip().splitlines() or [""])[-1]
 
 
-def phase_row(name: str, result: ClientResult, rss: list[float]) -> dict:
+def phase_row(name: str, result: ClientResult, rss: list[float], cpu_s: float = float("nan"),
+              client_cpu_s: float = float("nan")) -> dict:
     return {
+        "server_cpu_s": cpu_s, "client_cpu_s": client_cpu_s,
+        "server_us_per_packet": 1e6 * cpu_s / result.acked if result.acked else float("nan"),
         "phase": name, "sent": result.sent, "acked": result.acked, "refused": result.refused,
         "seconds": result.elapsed_s, "acked_per_s": result.acked / result.elapsed_s if result.elapsed_s else 0.0,
         "p50_ms": 1000 * result.percentile(0.50), "p99_ms": 1000 * result.percentile(0.99),
@@ -291,19 +333,20 @@ def run_receiver(args: argparse.Namespace) -> tuple[list[dict], dict]:
     flood = [logger_packets(mn, k, 1, args.packets) for k, mn in enumerate(mns)]
     paced = [logger_packets(mn, k, 1 + args.packets, paced_n) for k, mn in enumerate(mns)] if paced_n else []
     proc, port = start_process([sys.executable, "-m", "envtrust.cli", "hj212", "listen", "--db", str(db), "--host",
-                                "127.0.0.1", "--port", "0", "--batch-max", str(args.batch_max)], "listening on")
+                                "127.0.0.1", "--port", "0", "--batch-max", str(args.batch_max), "--writer", args.writer],
+                               "listening on")
     rows = []
     try:
         t0 = time.perf_counter()
         warmed = asyncio.run(warm_all(port, first))
         warm_s = time.perf_counter() - t0
-        with RssSampler(proc.pid) as rss:
+        with RssSampler(proc.pid) as rss, ClientCpu() as client:
             res = asyncio.run(drive(port, flood, args.window, None, args.timeout))
-        rows.append(phase_row("flood", res, rss.samples_mb))
+        rows.append(phase_row("flood", res, rss.samples_mb, rss.cpu_s, client.cpu_s))
         if paced:
-            with RssSampler(proc.pid) as rss:
+            with RssSampler(proc.pid) as rss, ClientCpu() as client:
                 res = asyncio.run(drive(port, paced, args.window, args.paced_rate, args.timeout))
-            rows.append(phase_row(f"paced {args.paced_rate:,.0f}/s", res, rss.samples_mb))
+            rows.append(phase_row(f"paced {args.paced_rate:,.0f}/s", res, rss.samples_mb, rss.cpu_s, client.cpu_s))
     finally:
         said = stop_process(proc)
     con = connect(db, read_only=True)
@@ -326,11 +369,11 @@ def run_echo(args: argparse.Namespace) -> dict:
     flood = [logger_packets(mn, k, 0, args.packets) for k, mn in enumerate(mns)]
     proc, port = start_process([sys.executable, "-c", ECHO_SERVER], "echo listening on")
     try:
-        with RssSampler(proc.pid) as rss:
+        with RssSampler(proc.pid) as rss, ClientCpu() as client:
             res = asyncio.run(drive(port, flood, args.window, None, args.timeout))
     finally:
         stop_process(proc)
-    return phase_row("echo ceiling (flood)", res, rss.samples_mb)
+    return phase_row("echo ceiling (flood)", res, rss.samples_mb, rss.cpu_s, client.cpu_s)
 
 
 def parse_rate(n: int = 20000) -> float:
@@ -349,6 +392,8 @@ def main() -> int:
     parser.add_argument("--paced-rate", type=float, default=5000.0, help="packets/s of all loggers (0 = skip)")
     parser.add_argument("--paced-seconds", type=float, default=20.0)
     parser.add_argument("--batch-max", type=int, default=2048, help="the receiver's --batch-max")
+    parser.add_argument("--writer", choices=["thread", "process"], default="thread",
+                        help="the receiver's --writer: its store in a process of its own or on a thread")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds a logger waits for its last ack")
     parser.add_argument("--label", default="", help="what this run measures (written to the table)")
     parser.add_argument("--out", type=Path, help="append a Markdown section here")
@@ -368,19 +413,21 @@ def main() -> int:
             f"## {args.label or 'run'} (commit {commit}, {datetime.now():%Y-%m-%d %H:%M} UTC)", "",
             f"Command: `.venv/bin/python benchmarks/hj212.py --loggers {args.loggers} --packets {args.packets} "
             f"--window {args.window} --paced-rate {args.paced_rate:g} --paced-seconds {args.paced_seconds:g} "
-            f"--batch-max {args.batch_max}`",
+            f"--batch-max {args.batch_max} --writer {args.writer}`",
             f"Machine: {platform.machine()}, {os.cpu_count()} cores shared with other work (load average "
-            f"{load:.1f} at start); receiver and echo server each in their own process, the client in the "
-            "benchmark process, 127.0.0.1.", "",
+            f"{load:.1f} at start); receiver (with its writer process when --writer process) and echo server each in "
+            "their own process, the client in the benchmark process, 127.0.0.1. Server CPU: the receiver's "
+            "process and its children over the phase.", "",
             "| phase | sent | acknowledged | s | acked packets/s | p50 ms | p99 ms | max ms | receiver RSS MB "
-            "start / peak / end | link errors |",
-            "|---|---|---|---|---|---|---|---|---|---|",
+            "start / peak / end | link errors | server CPU s (us/packet) | client CPU s |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for r in rows:
             lines.append(f"| {r['phase']} | {r['sent']:,} | {r['acked']:,} | {r['seconds']:.1f} | "
                          f"{r['acked_per_s']:,.0f} | {r['p50_ms']:.0f} | {r['p99_ms']:.0f} | {r['max_ms']:.0f} | "
                          f"{r['rss_start_mb']:.0f} / {r['rss_peak_mb']:.0f} / {r['rss_end_mb']:.0f} | "
-                         f"{r['errors']} |")
+                         f"{r['errors']} | {r['server_cpu_s']:.1f} ({r['server_us_per_packet']:.0f}) | "
+                         f"{r['client_cpu_s']:.1f} |")
         long = [r for r in rows if r["seconds"] >= 120]
         lines += [f"Receiver RSS once a minute, {r['phase']}: {', '.join(map(str, r['rss_per_minute_mb']))} MB"
                   for r in long]

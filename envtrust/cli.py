@@ -93,4 +93,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # `python -m envtrust.cli` runs this file as __main__; the commands raise envtrust.cli's
+    # UserError, which only envtrust.cli's own main() catches
+    from envtrust.cli import main as package_main
+
+    sys.exit(package_main())

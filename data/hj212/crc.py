@@ -5,7 +5,8 @@ then eight right shifts, XOR-ing 0xA001 whenever the bit shifted out is 1. This 
 CRC-16/MODBUS (which XORs the byte into the low byte): on the official Annex-A sample the
 HJ 212 routine gives 1C80, Modbus gives 0759. The result is written as 4 hex digits without
 byte swap. A 256-entry table makes the per-byte work one lookup, and the linearity of the step
-(below) turns the per-byte loop into one numpy gather (the receiver checks every packet).
+(below) turns the per-byte loop into eight parities of the message as one integer (the receiver
+checks every packet).
 
 Because ``crc >> 8`` is XOR-ed with the byte and the register has 16 bits, the low byte of the
 register never reaches the next step: after each byte the register is ``T[high ^ byte]``, so the
@@ -15,6 +16,8 @@ costs only its head (the receiver's 9014 answers differ only in their QN).
 """
 
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 
@@ -59,14 +62,28 @@ _TABLE_ARRAY = np.array(_TABLE, dtype=np.int64)
 # The step from state to state is linear over GF(2): next(s, b) = STEP(s ^ b) with STEP(x ^ y) =
 # STEP(x) ^ STEP(y) (a CRC table is linear). So the state after bytes b_1..b_m is
 #   STEP^m(start) ^ STEP^m(b_1) ^ STEP^(m-1)(b_2) ^ ... ^ STEP^1(b_m),
-# one numpy gather and XOR-reduce instead of a Python loop over the bytes (27 -> 8 us for a
-# 270-byte segment): _STEP_POWERS[d, v] is STEP applied d times to v.
+# a linear function of the message's bits: bit j of the state is the parity of the message (read as
+# one big integer) AND a mask that depends only on the length m, XOR bit j of STEP^m(start). Eight
+# C-level AND + bit_count operations on a Python int instead of a Python loop over the bytes
+# (27 us for a 270-byte segment; 6.7 us with a numpy gather of each byte's moved value; 3.1 us).
+# _STEP_POWERS[d, v] is STEP applied d times to v.
 _GATHER_MAX_BYTES = 1024  # the longest data segment HJ 212-2017 allows
 _STEP_POWERS = np.empty((_GATHER_MAX_BYTES + 1, 256), dtype=np.uint8)
 _STEP_POWERS[0] = np.arange(256)
 for _d in range(1, _GATHER_MAX_BYTES + 1):
     _STEP_POWERS[_d] = _NEXT_ARRAY[_STEP_POWERS[_d - 1], 0]
-_DISTANCES = np.arange(_GATHER_MAX_BYTES, 0, -1)
+
+
+@functools.lru_cache(maxsize=_GATHER_MAX_BYTES + 1)
+def _parity_masks(m: int) -> tuple[int, ...]:
+    """For messages of ``m`` bytes read as ``int.from_bytes(data, "big")``: mask j has the bits
+    whose moved value STEP^(distance to the end) sets bit j of the state (built once per length)."""
+    moved = _STEP_POWERS[np.arange(m, 0, -1)[:, None], (1 << np.arange(8))[None, :]]  # [byte, bit] -> state
+    masks = []
+    for j in range(8):
+        flips = ((moved >> j) & 1).astype(np.uint8)[:, ::-1]  # bit 7 first: packbits is big-endian
+        masks.append(int.from_bytes(np.packbits(flips, axis=1).tobytes(), "big"))
+    return tuple(masks)
 
 
 def _state_by_loop(data: bytes, state: int) -> int:
@@ -79,10 +96,13 @@ def _state_by_loop(data: bytes, state: int) -> int:
 def state_after(data: bytes, state: int = _START_STATE) -> int:
     """The 8-bit state the CRC carries after ``data`` (see the module docstring)."""
     m = len(data)
-    if m > _GATHER_MAX_BYTES or m < 64:  # a short head is cheaper in the loop than in numpy
+    if m > _GATHER_MAX_BYTES or m < 64:  # a short head is cheaper in the loop
         return _state_by_loop(data, state)
-    moved = _STEP_POWERS[_DISTANCES[-m:], np.frombuffer(data, dtype=np.uint8)]
-    return int(_STEP_POWERS[m, state]) ^ int(np.bitwise_xor.reduce(moved))
+    message = int.from_bytes(data, "big")
+    out = int(_STEP_POWERS[m, state])
+    for j, mask in enumerate(_parity_masks(m)):
+        out ^= ((message & mask).bit_count() & 1) << j
+    return out
 
 
 def tail_table(tail: bytes) -> tuple[int, ...]:

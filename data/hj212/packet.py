@@ -59,6 +59,10 @@ class PacketError(ValueError):
         self.reason = reason
         self.detail = detail
 
+    def __reduce__(self):
+        """Pickled with both arguments: it crosses to the receiver's writer process."""
+        return (PacketError, (self.reason, self.detail))
+
 
 @dataclass(frozen=True)
 class Packet:

@@ -29,7 +29,6 @@ import contextlib
 import hashlib
 import logging
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -56,6 +55,7 @@ from data.hj212.packet import (
     salvage_header,
 )
 from data.hj212.store import PACKET_LOG_COLUMNS, known_packet_keys, log_packets, stations_by_mn
+from data.hj212.writer import StoreOptions, WriterLost, make_writer
 
 log = logging.getLogger("envtrust.hj212")
 
@@ -79,6 +79,11 @@ class Incoming:
     error: PacketError | None = None
     header: dict[str, str] = field(default_factory=dict)  # salvaged from a rejected packet
     link: Link | None = field(default=None, repr=False)  # where the answer goes
+    queued_at: float = 0.0  # event-loop clock (s) when it entered the writer's queue
+
+    def __getstate__(self) -> dict:
+        """Pickled for a writer process without its link: the link is the event loop's."""
+        return {**self.__dict__, "link": None}
 
 
 @dataclass
@@ -102,11 +107,25 @@ class Link:
 
 @dataclass
 class Outcome:
-    """What the writer did with one Incoming, and the bytes to send back (may be empty)."""
+    """What the writer did with one Incoming: its status, and either the bytes to send back
+    (a 9011 refusal) or ``ack``: answer with the packet's own 9014 (``answer`` builds it)."""
 
     status: str  # stored | duplicate | logged | quarantined
     response: bytes = b""
     reason: str = ""
+    ack: bool = False
+
+    def answer(self, item: Incoming) -> bytes:
+        """The bytes to send back for ``item`` (may be empty). The 9014 is built here, by whoever
+        writes the answers (the event loop), not by the writer: with a writer process that moves
+        ~5 us per packet off the busier process."""
+        if self.response or not self.ack or item.packet is None:
+            return self.response
+        try:
+            return _ack(item.packet, item.parts)
+        except Exception as exc:  # noqa: BLE001 - a stored packet's answer must not stop the answers of others
+            log.warning("no 9014 for a %s packet: %s: %s", self.status, type(exc).__name__, exc)
+            return b""
 
 
 @dataclass
@@ -119,6 +138,18 @@ class ReceiverStats:
     readings: int = 0
     batches: int = 0
     links_refused: int = 0
+    # where an acknowledged packet's time goes, summed over batches (seconds): the oldest item's
+    # wait in the queue before its batch was taken, and the commit itself
+    queue_wait_s: float = 0.0
+    commit_s: float = 0.0
+    largest_batch: int = 0
+
+    def timing(self) -> str:
+        """Mean batch size, queue wait of a batch's oldest item and commit time, in ms."""
+        n = max(self.batches, 1)
+        packets = self.stored + self.duplicate + self.logged + self.quarantined
+        return (f"{packets / n:.0f} packets per commit (largest {self.largest_batch}), oldest item waited "
+                f"{1000 * self.queue_wait_s / n:.0f} ms, commit {1000 * self.commit_s / n:.0f} ms (means)")
 
     def count(self, outcomes: list[Outcome]) -> None:
         for o in outcomes:
@@ -317,11 +348,11 @@ class PacketStore:
                        f"/{station['outlet_type']}")
             return
         if key in already or key in seen:
-            outcomes[n] = Outcome("duplicate", _ack(p, item.parts))
+            outcomes[n] = Outcome("duplicate", ack=True)
             return
         if p.cn not in STORED_CNS or p.st not in ST_NETWORKS:  # e.g. VOC (27), working condition (51/52)
             seen.add(key)
-            outcomes[n] = Outcome("logged", _ack(p, item.parts))
+            outcomes[n] = Outcome("logged", ack=True)
             log_rows.append(self._log_row(item, key, station, "logged", 0))
             return
         try:
@@ -333,7 +364,7 @@ class PacketStore:
         if skipped:
             quarantined.append((redact_pw(item.raw), skipped[0][1], "; ".join(s[2] for s in skipped)))
         readings.extend(rows)
-        outcomes[n] = Outcome("stored", _ack(p, item.parts))
+        outcomes[n] = Outcome("stored", ack=True)
         log_rows.append(self._log_row(item, key, station, "stored", len(rows)))
 
     def _ingest_all(self, batch: list[Incoming], readings: list[tuple], quarantined: list[tuple[str, str, str]],
@@ -356,6 +387,21 @@ class PacketStore:
         return (None, item.peer, mn, p.st, cn, p.qn, data_time,
                 None if station is None else station["station_id"], sha, status, n_readings, None,
                 redact_known_pw(item.raw, p.pw) if not item.parts else redact_pw(item.raw))
+
+
+def open_packet_store(options: StoreOptions) -> PacketStore:
+    """The store's write connection (memory-capped, DuckDB threads set, if asked) in a
+    PacketStore; the receiver's writer (thread or process) calls it where the store will live."""
+    from data.store import connect
+
+    con = connect(options.db_path)
+    if options.memory_mb is not None:
+        from data.ingest import limit_memory
+
+        limit_memory(con, options.memory_mb)
+    if options.duckdb_threads is not None:
+        con.execute(f"SET threads = {int(options.duckdb_threads)}")
+    return PacketStore(con, allow_no_pw=options.allow_no_pw, window=options.window)
 
 
 # ----------------------------------------------------------------------------- framing
@@ -412,13 +458,17 @@ class Receiver:
                  allow_no_pw: bool = False, window: PlausibleWindow | None = None,
                  max_links: int = 5000, split_link_bytes: int = 256 * 1024,
                  split_total_bytes: int = 64 * 1024 * 1024, split_timeout_s: float = 60.0,
-                 memory_mb: int | None = None):
+                 memory_mb: int | None = None, writer: str = "thread", duckdb_threads: int | None = None):
         """Memory bounds before authentication (issue 11, defect 2): at most ``max_links``
         connections (more are closed on accept), ``split_link_bytes`` of unfinished split parts per
         link and ``split_total_bytes`` over all links; a split set unfinished after
         ``split_timeout_s`` is dropped (quarantined ``split_incomplete``); the first part of a set
         is only kept once its MN is known and its PW accepted. ``memory_mb``: DuckDB memory limit
-        of the store's instance (``data.ingest.limit_memory``; None = DuckDB's default)."""
+        of the store's instance (``data.ingest.limit_memory``; None = DuckDB's default). ``writer``:
+        where the store's work runs, "thread" (shares the process, as ``envtrust serve`` needs) or
+        "process" (its own interpreter and GIL; ``data.hj212.writer``). ``duckdb_threads``: of
+        the store's DuckDB instance (``StoreOptions``; None = DuckDB's default; leave it None
+        when the instance is shared, as in ``envtrust serve``)."""
         self.db_path = Path(db_path)
         self.memory_mb = memory_mb
         self.max_links = max_links
@@ -434,29 +484,22 @@ class Receiver:
         self.max_frame = max_segment + FRAME_OVERHEAD + 64
         self.idle_timeout_s = idle_timeout_s
         self.stats = ReceiverStats()
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hj212-writer")
+        self._writer = make_writer(writer, open_packet_store, StoreOptions(self.db_path, memory_mb, allow_no_pw,
+                                                                            self.window, duckdb_threads))
         self._queue: asyncio.Queue[tuple[Incoming, asyncio.Future]] | None = None
         self._server: asyncio.Server | None = None
         self._writer_task: asyncio.Task | None = None
-        self._store: PacketStore | None = None
-        self._con: duckdb.DuckDBPyConnection | None = None
         self._handlers: set[asyncio.Task] = set()
+
+    @property
+    def writer_task(self) -> asyncio.Task:
+        """The task that commits batches; it ends only by cancellation or ``WriterLost``."""
+        assert self._writer_task is not None
+        return self._writer_task
 
     async def start(self) -> tuple[str, int]:
         """Open the store, start the writer and listen; return the bound (host, port)."""
-        from data.store import connect
-
-        loop = asyncio.get_running_loop()
-
-        def open_store():
-            self._con = connect(self.db_path)
-            if self.memory_mb is not None:
-                from data.ingest import limit_memory
-
-                limit_memory(self._con, self.memory_mb)
-            self._store = PacketStore(self._con, allow_no_pw=self.allow_no_pw, window=self.window)
-
-        await loop.run_in_executor(self._executor, open_store)
+        await self._writer.start()
         self._queue = asyncio.Queue()
         self._writer_task = asyncio.create_task(self._writer_loop())
         # a backlog for a province's loggers reconnecting at once after a restart (asyncio's default
@@ -473,15 +516,13 @@ class Receiver:
         for task in list(self._handlers):
             task.cancel()
         await asyncio.gather(*self._handlers, return_exceptions=True)
-        if self._queue is not None:
+        if self._queue is not None and self._writer_task is not None and not self._writer_task.done():
             await self._queue.join()
         if self._writer_task is not None:
             self._writer_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(asyncio.CancelledError, WriterLost):
                 await self._writer_task
-        if self._con is not None:
-            await asyncio.get_running_loop().run_in_executor(self._executor, self._con.close)
-        self._executor.shutdown(wait=True)
+        await self._writer.close()
 
     async def _writer_loop(self) -> None:
         """Commit whatever is queued as one batch, then write each link's answers, in arrival order.
@@ -490,18 +531,24 @@ class Receiver:
         link per batch): no future or answer queue per packet. Packets of one link enter the queue
         in the order they arrived and batches are taken in queue order, so a link's answers keep
         that order. A batch that could not be committed gets no answer: its loggers re-send."""
-        assert self._queue is not None and self._store is not None
+        assert self._queue is not None
         loop = asyncio.get_running_loop()
         while True:
             batch = [await self._queue.get()]
             while len(batch) < self.batch_max and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
+            taken_at = loop.time()
             try:
-                outcomes = await loop.run_in_executor(self._executor, self._store.commit_batch, batch)
+                outcomes = await self._writer.commit(batch)
+            except WriterLost:
+                raise  # nothing can be committed any more: serve() stops the receiver
             except Exception as exc:  # nothing was acknowledged: devices re-send
                 log.error("batch of %d packets not committed: %s", len(batch), exc)
             else:
                 self.stats.batches += 1
+                self.stats.queue_wait_s += taken_at - batch[0].queued_at
+                self.stats.commit_s += loop.time() - taken_at
+                self.stats.largest_batch = max(self.stats.largest_batch, len(batch))
                 self.stats.count(outcomes)
                 _write_answers(batch, outcomes)
             finally:
@@ -515,6 +562,7 @@ class Receiver:
         if link is not None:
             item.link = link
             link.add()
+        item.queued_at = asyncio.get_running_loop().time()
         self._queue.put_nowait(item)
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -616,11 +664,7 @@ class Receiver:
     async def _admit_split(self, first: Packet, peer: str) -> None:
         """PacketError unless the first part of a new split set comes from a known MN with an
         accepted PW: nothing is buffered for an unauthenticated sender."""
-        assert self._store is not None
-        if self._store.passwords.is_verified(first.mn, first.pw):
-            return
-        refusal = await asyncio.get_running_loop().run_in_executor(
-            self._executor, self._store.sender_refusal, first.mn, first.pw, peer)
+        refusal = await self._writer.sender_refusal(first.mn, first.pw, peer)
         if refusal is not None:
             raise PacketError(*refusal)
 
@@ -635,8 +679,8 @@ def _write_answers(batch: list[Incoming], outcomes: list[Outcome]) -> None:
     """Write the answers of a committed batch: one write per link, in the batch's order."""
     by_link: dict[asyncio.StreamWriter, list[bytes]] = {}
     for item, outcome in zip(batch, outcomes, strict=True):
-        if outcome.response and item.link is not None:
-            by_link.setdefault(item.link.writer, []).append(outcome.response)
+        if item.link is not None and (answer := outcome.answer(item)):
+            by_link.setdefault(item.link.writer, []).append(answer)
     for writer, answers in by_link.items():
         if not writer.is_closing():
             writer.write(b"".join(answers))
@@ -660,12 +704,13 @@ async def serve(db_path: str | Path, host: str, port: int, *, ready: Callable[[s
     bound = await receiver.start()
     if ready is not None:
         ready(*bound)
+    stopping = asyncio.ensure_future((stop_event or asyncio.Event()).wait())
     try:
-        if stop_event is None:
-            await asyncio.Event().wait()
-        else:
-            await stop_event.wait()
+        await asyncio.wait([stopping, receiver.writer_task], return_when=asyncio.FIRST_COMPLETED)
+        if receiver.writer_task.done() and not receiver.writer_task.cancelled():
+            receiver.writer_task.result()  # raises WriterLost: nothing could be committed any more
     finally:
+        stopping.cancel()
         await receiver.stop()
     return receiver.stats
 

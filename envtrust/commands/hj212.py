@@ -35,6 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     listen.add_argument("--batch-max", type=int, default=256, help="packets per commit at most (default 256)")
     listen.add_argument("--max-segment", type=int, default=1024,
                         help="largest data segment accepted, bytes (HJ 212-2017: 1024)")
+    listen.add_argument("--writer", choices=["thread", "process"], default="thread",
+                        help="where judging and commits run: a thread of the receiver (default) or a "
+                             "process of their own (a second interpreter and GIL; docs/hj212.md)")
     send = sub.add_parser("send", help="replay a readings file as CN 2061 packets and wait for acks")
     send.add_argument("file", help="long readings file (CSV or Parquet), ts in CST")
     send.add_argument("--host", default="127.0.0.1")
@@ -85,17 +88,22 @@ def _listen(args: argparse.Namespace) -> int:
             loop.add_signal_handler(sig, stop.set)
         stats = await serve(args.db, args.host, args.port, ready=ready, stop_event=stop,
                             batch_max=args.batch_max, max_segment=args.max_segment, allow_no_pw=allow_no_pw,
-                            window=settings.plausible_window, memory_mb=settings.ingest_memory_mb)
+                            window=settings.plausible_window, memory_mb=settings.ingest_memory_mb,
+                            writer=args.writer, duckdb_threads=1)
         print(f"hj212 receiver stopped: {stats.frames} frames, {stats.stored} packets stored, "
               f"{stats.duplicate} duplicates, {stats.logged} logged raw, {stats.quarantined} quarantined, "
-              f"{stats.batches} commits", flush=True)
+              f"{stats.batches} commits; {stats.timing()}", flush=True)
 
     import duckdb
+
+    from data.hj212.writer import WriterLost
 
     try:
         asyncio.run(main())
     except duckdb.Error as exc:
         raise UserError(f"cannot open the store {args.db}: {exc}") from None
+    except WriterLost as exc:  # unacknowledged packets are re-sent by their loggers after a restart
+        raise UserError(f"receiver stopped: {exc}") from None
     except OSError as exc:
         raise UserError(f"cannot listen on {args.host}:{args.port}: {exc}") from None
     return 0

@@ -73,6 +73,8 @@ def test_every_fuzzed_item_gets_an_outcome_and_good_packets_still_commit(fuzz_st
     assert len(outcomes) == len(items)
     assert all(o.status in ("stored", "duplicate", "logged", "quarantined") for o in outcomes)
     assert all(o.reason for o in outcomes if o.status == "quarantined")
+    answers = [o.answer(item) for o, item in zip(outcomes, items, strict=True)]  # built on the event loop
+    assert parse_packet(answers[-1]).cn == "9014"
     assert outcomes[-1].status in ("stored", "duplicate") and stored == 1
 
 

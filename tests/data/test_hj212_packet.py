@@ -359,8 +359,9 @@ def test_crc_state_and_tail_tables_agree_with_the_crc():
 
 
 def test_gathered_crc_equals_the_byte_by_byte_register_at_every_length():
-    """The numpy form of the CRC (the state moved by each byte's distance to the end) gives the
-    register's result at every length around its switch-over points (64 and 1,024 bytes)."""
+    """The parity form of the CRC (the state as parities of the message under per-length masks)
+    gives the register's result at every length around its switch-over points (64 and 1,024
+    bytes), and from every start state."""
     import random
 
     from data.hj212.crc import _crc16_by_loop, hj212_crc16
@@ -370,6 +371,11 @@ def test_gathered_crc_equals_the_byte_by_byte_register_at_every_length():
         data = bytes(rng.randrange(256) for _ in range(length))
         assert hj212_crc16(data) == _crc16_by_loop(data), length
     assert hj212_crc16(b"\xff" * 1024) == _crc16_by_loop(b"\xff" * 1024)
+    from data.hj212.crc import _state_by_loop, state_after
+
+    for length in (64, 65, 270, 1024):
+        data = bytes(rng.randrange(256) for _ in range(length))
+        assert all(state_after(data, start) == _state_by_loop(data, start) for start in range(256)), length
 
 
 def test_fast_data_response_is_the_built_packet():

@@ -60,6 +60,12 @@ def ThreadReceiver(db_path: Path, **options) -> ReceiverThread:  # noqa: N802 - 
     return ReceiverThread(db_path, "127.0.0.1", 0, **options)
 
 
+# tests run once per writer: the store's work on a thread (envtrust serve) and in a process of its
+# own (envtrust hj212 listen: bare frames in, answers back over a pipe; the store is read after
+# the receiver stopped, as the writer process holds DuckDB's file lock while it runs)
+both_writers = pytest.mark.parametrize("writer", ["thread", "process"])
+
+
 def read_answers(sock: socket.socket, n: int, timeout_s: float = 5.0) -> list:
     """The next ``n`` answers (parsed packets) from the receiver."""
     sock.settimeout(timeout_s)
@@ -88,10 +94,11 @@ def query(db_path: Path, sql: str, params=None) -> pd.DataFrame:
         con.close()
 
 
-def test_acked_packets_are_stored_with_flags(db):
+@both_writers
+def test_acked_packets_are_stored_with_flags(db, writer):
     packets = {f"20240501{h:02d}0000000": flue_packet(h, so2=10.0 + h, flag="M" if h == 3 else "N",
                                                       qn=f"20240501{h:02d}0000000") for h in range(6)}
-    with ThreadReceiver(db) as rx:
+    with ThreadReceiver(db, writer=writer) as rx:
         report = send_packets(packets, "127.0.0.1", rx.port, timeout_s=5)
     assert sorted(report.acked) == sorted(packets) and not report.unacked and not report.refused
     r = query(db, "SELECT * FROM readings ORDER BY ts, parameter")
@@ -106,7 +113,8 @@ def test_acked_packets_are_stored_with_flags(db):
     assert len(log) == 6 and set(log["status"]) == {"stored"} and (log["readings_in"] == 3).all()
 
 
-def test_malformed_packets_are_quarantined_and_answered(db):
+@both_writers
+def test_malformed_packets_are_quarantined_and_answered(db, writer):
     good = flue_packet(1, qn="20240501010000000")
     bad_crc = flue_packet(2, qn="20240501020000000")[:-6] + b"0000\r\n"
     unknown_mn = flue_packet(3, qn="20240501030000000", mn="NOSUCHDEVICE")
@@ -117,7 +125,7 @@ def test_malformed_packets_are_quarantined_and_answered(db):
                              qn="20240501070000000")
     too_long = b"##9999" + b"x" * 3000 + b"\r\n"
     junk = b"hello\r\n"
-    with ThreadReceiver(db) as rx, socket.create_connection(("127.0.0.1", rx.port)) as sock:
+    with ThreadReceiver(db, writer=writer) as rx, socket.create_connection(("127.0.0.1", rx.port)) as sock:
         sock.sendall(bad_crc + unknown_mn + unknown_cn + wrong_st + bad_time + too_long + junk + bad_value + good)
         answers = read_answers(sock, 7)
     by_qn = {a.qn: a for a in answers}
@@ -181,13 +189,14 @@ def test_station_registered_while_the_receiver_runs(db):
         con.close()
 
 
-def test_split_packet_is_stored_once_and_each_part_answered(db):
+@both_writers
+def test_split_packet_is_stored_once_and_each_part_answered(db, writer):
     qn = "20240501090000000"
     part1 = build_packet("31", "2061", FLUE_MN, "DataTime=20240501090000;a21026-Avg=11,a21026-Flag=N",
                          qn=qn, flag=7, pnum=2, pno=1)
     part2 = build_packet("31", "2061", FLUE_MN, "DataTime=20240501090000;a19001-Avg=8.5,a19001-Flag=N",
                          qn=qn, flag=7, pnum=2, pno=2)
-    with ThreadReceiver(db) as rx, socket.create_connection(("127.0.0.1", rx.port)) as sock:
+    with ThreadReceiver(db, writer=writer) as rx, socket.create_connection(("127.0.0.1", rx.port)) as sock:
         sock.sendall(part2)
         sock.settimeout(0.5)
         with pytest.raises(TimeoutError):
@@ -275,8 +284,9 @@ def test_crash_between_ingest_commit_and_packet_log_stores_once(db):
     try:
         store = PacketStore(con)  # the receiver's writer connection
         ingest_readings(con, data_packet_to_readings(packet, {"station_id": "P1"}).readings, "hj212:test", "hj212")
-        [outcome] = store.commit_batch([Incoming(raw.decode(), "test", packet=packet)])
-        assert outcome.status == "stored" and parse_packet(outcome.response).cn == "9014"
+        item = Incoming(raw.decode(), "test", packet=packet)
+        [outcome] = store.commit_batch([item])
+        assert outcome.status == "stored" and parse_packet(outcome.answer(item)).cn == "9014"
         n = con.execute("SELECT count(*), count(DISTINCT parameter) FROM readings").fetchall()
         assert n == [(3, 3)]
         [again] = store.commit_batch([Incoming(raw.decode(), "test", packet=packet)])
@@ -293,11 +303,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_listener(db_path: Path, port: int) -> subprocess.Popen:
+def start_listener(db_path: Path, port: int, writer: str = "thread") -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.Popen(
         [sys.executable, "-m", "envtrust.cli", "hj212", "listen", "--db", str(db_path), "--host", "127.0.0.1",
-         "--port", str(port), "--batch-max", "4"],
+         "--port", str(port), "--batch-max", "4", "--writer", writer],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     line = proc.stdout.readline()
     if "listening on" not in line:
@@ -316,7 +326,8 @@ def hourly_readings(n_hours: int) -> pd.DataFrame:
 
 
 @pytest.mark.slow
-def test_sigkill_mid_stream_loses_no_acknowledged_reading(tmp_path):
+@both_writers
+def test_sigkill_mid_stream_loses_no_acknowledged_reading(tmp_path, writer):
     db_path = make_store(tmp_path / "crash.duckdb")
     n_hours = 60
     readings = hourly_readings(n_hours)
@@ -324,7 +335,7 @@ def test_sigkill_mid_stream_loses_no_acknowledged_reading(tmp_path):
     packets = station_packets(readings, FLUE_MN, "31", qns=qns)
     hour_of = dict(zip(qns, sorted(readings["ts"].unique()), strict=True))
     port = free_port()
-    proc = start_listener(db_path, port)
+    proc = start_listener(db_path, port, writer)
     acked_before_kill: list[str] = []
 
     def on_ack(qn: str) -> None:
@@ -346,7 +357,7 @@ def test_sigkill_mid_stream_loses_no_acknowledged_reading(tmp_path):
     assert len(stored) == len(stored.drop_duplicates(["ts", "parameter"]))
 
     # restart; the logger re-sends what was not acknowledged, plus some acknowledged ones (lost acks)
-    proc = start_listener(db_path, port)
+    proc = start_listener(db_path, port, writer)
     try:
         resend = {qn: packets[qn] for qn in report.unacked + report.acked[:10]}
         second = send_packets(resend, "127.0.0.1", port, window=16, timeout_s=5)
@@ -360,6 +371,42 @@ def test_sigkill_mid_stream_loses_no_acknowledged_reading(tmp_path):
     assert len(final) == 2 * n_hours  # every hour once, nothing twice
     expected = readings.sort_values(["parameter", "ts"]).reset_index(drop=True)
     assert final["value"].tolist() == expected["value"].tolist()
+
+
+def writer_process_of(proc: subprocess.Popen) -> int:
+    """The pid of the listener's writer process (the child multiprocessing spawned; the other
+    child is multiprocessing's resource tracker)."""
+    children = [int(pid) for task in Path(f"/proc/{proc.pid}/task").iterdir()
+                for pid in (task / "children").read_text().split()]
+    writers = [pid for pid in children if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+    assert len(writers) == 1, children
+    return writers[0]
+
+
+def test_listener_stops_when_its_writer_process_dies_and_vice_versa(db):
+    """Nothing is acknowledged without the writer process: when it dies the listener stops (exit
+    2, a supervisor restarts it), and when the listener is killed its writer process goes too,
+    so no orphan keeps the store locked."""
+    port = free_port()
+    proc = start_listener(db, port, "process")
+    try:
+        os.kill(writer_process_of(proc), signal.SIGKILL)
+        report = send_packets({"20240501010000000": flue_packet(1)}, "127.0.0.1", port, timeout_s=2, max_attempts=1)
+        assert not report.acked
+        _, err = proc.communicate(timeout=20)
+        assert proc.returncode == 2 and "writer process ended" in err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    proc = start_listener(db, port, "process")
+    writer = writer_process_of(proc)
+    proc.kill()
+    proc.wait(10)
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{writer}").exists() and "zombie" not in Path(f"/proc/{writer}/status").read_text():
+        assert time.monotonic() < deadline, "the writer process outlived the listener"
+        time.sleep(0.05)
+    assert query(db, "SELECT count(*) AS n FROM readings")["n"].iloc[0] == 0  # the store opens: no lock held
 
 
 def test_cli_check_and_bad_input(capsys):
@@ -423,7 +470,8 @@ def poison_packets(n: int) -> list[bytes]:
     return out
 
 
-def test_poison_packets_do_not_stop_good_ones(db):
+@both_writers
+def test_poison_packets_do_not_stop_good_ones(db, writer):
     """Defect 1: one packet must not abort the batch; every packet is judged on its own."""
     items = {"a21026": {"Avg": 12.0, "Flag": "N"}, "a19001": {"Avg": 9.0, "Flag": "N"},
              "a00000": {"Avg": 2.5, "Flag": "N"}}
@@ -431,7 +479,7 @@ def test_poison_packets_do_not_stop_good_ones(db):
                                                         qn=f"202405{d:02d}{h:02d}0000000")
             for d in (1, 2) for h in range(20)}
     poison = poison_packets(20)
-    with ThreadReceiver(db) as rx, socket.create_connection(("127.0.0.1", rx.port)) as flood:
+    with ThreadReceiver(db, writer=writer) as rx, socket.create_connection(("127.0.0.1", rx.port)) as flood:
         flood.sendall(b"".join(poison))  # queued ahead of the good packets, same batches
         report = send_packets(good, "127.0.0.1", rx.port, timeout_s=10)
         answers = read_answers(flood, 40)
@@ -491,9 +539,10 @@ def wait_for_quarantine(db: Path, n: int, timeout_s: float = 20.0) -> pd.DataFra
             return q
 
 
-def test_split_part_with_wrong_pw_is_refused_at_once_not_buffered(db):
+@both_writers
+def test_split_part_with_wrong_pw_is_refused_at_once_not_buffered(db, writer):
     """Defect 2: the first part's MN and PW are checked before anything is held."""
-    with ThreadReceiver(db) as rx, socket.create_connection(("127.0.0.1", rx.port)) as sock:
+    with ThreadReceiver(db, writer=writer) as rx, socket.create_connection(("127.0.0.1", rx.port)) as sock:
         sock.sendall(split_part(1, 9999, "20240501090000000", pw="nope"))
         [answer] = read_answers(sock, 1, timeout_s=20)
         sock.sendall(split_part(1, 9999, "20240501090000001", pw=LOGGER_PW).replace(FLUE_MN.encode(), b"NOSUCHMN0001"))
