@@ -12,7 +12,7 @@ the clean-data calibration), :mod:`.blocks` (scoring store-sized mixes in blocks
 
 from analytics.detectors.base import InputError
 from analytics.pipeline.blocks import MAX_PANEL_CELLS, score_blocks
-from analytics.pipeline.calibration import calibrate
+from analytics.pipeline.calibration import calibrate, calibrate_clean_events
 from analytics.pipeline.config import (
     PIPELINE_DIR,
     DetectorConfig,
@@ -21,7 +21,7 @@ from analytics.pipeline.config import (
     fit_fingerprint,
     fitted_config,
 )
-from analytics.pipeline.load import StaleFitError, apply_calibration, load_pipeline
+from analytics.pipeline.load import StaleFitError, apply_calibration, apply_clean_events, load_pipeline
 from analytics.pipeline.run import (
     ScoreResult,
     combiner_surprise,
@@ -34,7 +34,7 @@ from analytics.pipeline.thresholds import at_capacity, in_run_thresholds
 
 __all__ = [
     "MAX_PANEL_CELLS", "PIPELINE_DIR", "DetectorConfig", "InputError", "PanelSettings", "Pipeline", "ScoreResult",
-    "StaleFitError", "apply_calibration", "calibrate", "combiner_surprise", "fit_fingerprint", "fitted_config",
+    "StaleFitError", "apply_calibration", "apply_clean_events", "calibrate", "calibrate_clean_events", "combiner_surprise", "fit_fingerprint", "fitted_config",
     "at_capacity", "in_run_thresholds", "load_pipeline", "param_networks", "run_models", "score_blocks", "score_partition",
     "scoring_surprise",
 ]

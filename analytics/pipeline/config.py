@@ -87,6 +87,12 @@ class Pipeline:
     # the calibrated combined event threshold at other false-event budgets ({"0.3": {"threshold":
     # 6.9}, ...}): the operating point follows the analysts' capacity (at_capacity)
     event_thresholds_by_budget: dict = field(default_factory=dict, metadata=FITTED)
+    # station kind of a self-calibrated network -> its event thresholds fitted on clean data
+    # ({"water_section": {"threshold": 5.1, "model_thresholds": {...}, ...}}; thresholds.clean_event_thresholds)
+    clean_event_thresholds: dict = field(default_factory=dict, metadata=FITTED)
+    # network of a self-calibrated family ("water", "flue", "wastewater") -> model -> TailCalibration
+    # fitted on that network's clean data: the scale events read surprises on (run.event_surprise)
+    clean_network_tails: dict = field(default_factory=dict, metadata=FITTED)
 
     def model_names(self, registry: Registry | None = None) -> list[str]:
         reg = registry or default_registry()

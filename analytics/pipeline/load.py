@@ -91,6 +91,16 @@ def apply_calibration(pipe: Pipeline, cal: dict[str, Any]) -> None:
     pipe.false_events_per_station_month = float(cal.get("false_events_per_station_month",
                                                         pipe.false_events_per_station_month))
     pipe.event_thresholds_by_budget = dict(cal.get("event_thresholds_by_budget", {}))
+    apply_clean_events(pipe, cal.get("clean_events", {}))
     if "event_threshold" in cal:
         pipe.events = replace(pipe.events, threshold=float(cal["event_threshold"]),
                               model_thresholds=dict(cal.get("model_event_thresholds", {})))
+
+
+def apply_clean_events(pipe: Pipeline, clean: dict[str, Any]) -> Pipeline:
+    """Install the self-calibrated networks' clean calibration (``clean_events`` of the calibration
+    JSON, as :func:`analytics.pipeline.calibration.calibrate_clean_events` returns it); returns ``pipe``."""
+    pipe.clean_event_thresholds = dict(clean.get("thresholds", {}))
+    pipe.clean_network_tails = {net: {m: TailCalibration.from_dict(d) for m, d in models.items()}
+                                for net, models in clean.get("tails", {}).items()}
+    return pipe

@@ -126,8 +126,11 @@ def score_partition(readings: pd.DataFrame, stations: pd.DataFrame, pipeline: Pi
             return -float(np.log10(max(1.0 - score_of(surprise_value), 1e-12)))
         return float(tail.rarity(np.array([surprise_value]))[0])
 
-    per_station = in_run_thresholds(panel, plain, surprise, pipe, uncal) if pipe.ensemble.calibration else None
-    events = build_events(panel, plain, final, surprise, kinds, pipe.events, expected, score_of,
+    # events of networks with clean tails (water, CEMS) read surprises against clean data, not the run
+    ev_surprise = event_surprise(raw, surprise, pipe, panel.parameters)
+    ev_plain = plain if ev_surprise is surprise else combine(ev_surprise, pipe.ensemble)
+    per_station = in_run_thresholds(panel, ev_plain, ev_surprise, pipe, uncal) if pipe.ensemble.calibration else None
+    events = build_events(panel, ev_plain, final, ev_surprise, kinds, pipe.events, expected, score_of,
                           peak_bonus=pipe.ensemble.peak_bonus, per_station=per_station, rarity_of=rarity_of)
     # analysts' verdicts: an event like the station's past false alarms drops down the list
     events = demote_events(events, pipe.verdicts)
@@ -153,6 +156,35 @@ def scoring_surprise(panel, raw: dict[str, np.ndarray], pipe: Pipeline,
         for name in surprise:
             surprise[name] = np.where(context[None, None, :], 0.0, surprise[name])
     return surprise, scored, uncal
+
+
+def event_surprise(raw: dict[str, np.ndarray], surprise: dict[str, np.ndarray], pipe: Pipeline,
+                   parameters) -> dict[str, np.ndarray]:
+    """The model surprises events are built from: ``surprise`` (as scored), except on parameters of
+    networks with tails fitted on their clean data (``Pipeline.clean_network_tails``: water, flue
+    gas, wastewater), which read ``-log10 P_clean`` against those instead of against the run.
+
+    Why: a surprise ranked within the run moves with what the run holds - planted gaps make gaps
+    ordinary, a network with many honest flags makes flags ordinary - so no threshold fitted once
+    could mean the same there; the clean tails fix the scale, the clean thresholds
+    (``clean_event_thresholds``) the operating point. The station-hour scores keep the in-run
+    ranking their learned combiners were fitted on."""
+    tails = pipe.clean_network_tails
+    if not tails:
+        return surprise
+    nets = np.array(param_networks(parameters), dtype=object)
+    judged = ~context_parameters(pipe, parameters)
+    out = dict(surprise)
+    for net, models in tails.items():
+        sel = (nets == net) & judged
+        if not sel.any():
+            continue
+        for m, tail in models.items():
+            if m in raw:
+                if out[m] is surprise[m]:
+                    out[m] = surprise[m].copy()
+                out[m][..., sel] = tail.surprise(raw[m][..., sel])
+    return out
 
 
 def context_parameters(pipe: Pipeline, parameters) -> np.ndarray:

@@ -1,7 +1,7 @@
-"""In-run event thresholds: where the clean calibration does not describe a station (networks
-outside ``calibrated_networks``, station kinds outside ``calibrated_station_kinds``, stations with
-little history), its event thresholds are learned from the run itself at the calibration's
-false-event budget; and the threshold search both this and the calibration use."""
+"""Event thresholds where the air calibration does not reach: stations of kinds or networks it
+does not describe (or with little history) learn them from the run itself at the calibration's
+false-event budget, except the self-calibrated networks' station kinds with thresholds fitted once
+on their clean data (:func:`clean_event_thresholds`); and the threshold search all of these use."""
 
 from __future__ import annotations
 
@@ -10,7 +10,13 @@ from dataclasses import replace
 import numpy as np
 
 from analytics.ensemble import fit_tail
-from analytics.events import EventSettings, StationThresholds, count_segments, persistent_surprise
+from analytics.events import (
+    EventSettings,
+    StationThresholds,
+    count_segments,
+    event_openers,
+    persistent_surprise,
+)
 from analytics.pipeline.config import Pipeline
 
 # own-event models (outage) get 1.5x the combined budget on top of it: a gap whose rows are absent
@@ -40,7 +46,9 @@ def in_run_thresholds(panel, plain: np.ndarray, surprise: dict[str, np.ndarray],
     """Per-station event thresholds for stations the clean calibration does not describe.
 
     - Stations whose readings are all of networks outside ``calibrated_networks`` (their model
-      surprises are self-calibrated on this run): every opener's threshold is the smallest one whose
+      surprises are self-calibrated on this run) take the thresholds fitted for their station kind
+      on clean data (``Pipeline.clean_event_thresholds``, :func:`clean_event_thresholds`); kinds
+      without them learn them here: every opener's threshold is the smallest one whose
       segments in this run stay within the calibration's false-event budget per station-month
       (``false_events_per_station_month``; own-event models ``OWN_EVENT_BUDGET_SHARE`` x that).
       Every segment counts against the budget, planted ones too, so the false-event rate is at most
@@ -93,15 +101,24 @@ def in_run_thresholds(panel, plain: np.ndarray, surprise: dict[str, np.ndarray],
     if self_cal.any():
         sh = np.max(np.nan_to_num(plain), axis=2)
         run_tail = fit_tail(sh[self_cal][in_span[self_cal]])
-        pers = persistent_surprise(sh, window)
-        threshold[self_cal] = fit(pers, self_cal, budget * SELF_CALIBRATED_BUDGET_SHARE)
         persistent[self_cal] = True
-        open_alone(dict(own_models), self_cal)
-        # own-event models for one station kind only (self_calibrated_own_event_models_by_kind)
-        by_kind = ev.self_calibrated_own_event_models_by_kind
-        for kind, models in by_kind.items():
-            if (self_cal & (kinds == kind)).any():
-                open_alone(models, self_cal & (kinds == kind))
+        clean = pipe.clean_event_thresholds
+        # station kinds with thresholds fitted once on clean data take them; the others learn them here
+        in_run = self_cal & ~np.isin(kinds, sorted(clean))
+        if in_run.any():
+            threshold[in_run] = fit(persistent_surprise(sh, window), in_run, budget * SELF_CALIBRATED_BUDGET_SHARE)
+            open_alone(dict(own_models), in_run)
+            # own-event models for one station kind only (self_calibrated_own_event_models_by_kind)
+            for kind, models in ev.self_calibrated_own_event_models_by_kind.items():
+                if (in_run & (kinds == kind)).any():
+                    open_alone(models, in_run & (kinds == kind))
+        for kind, fitted in clean.items():
+            rows = self_cal & (kinds == kind)
+            if rows.any():
+                threshold[rows] = float(fitted["threshold"])
+                for m, t in fitted["model_thresholds"].items():
+                    model_thr.setdefault(m, np.full(n_st, np.inf))[rows] = float(t)
+                    own_models.setdefault(m, int(fitted["model_window_h"][m]))
     cal_kinds = set(pipe.calibrated_station_kinds)
     v_first, v_last = station_spans(panel, valid_only=True)
     min_history = int(pipe.detector_params("outage")["min_history_h"])
@@ -161,3 +178,50 @@ def at_capacity(pipe: Pipeline, events_per_station_month: float | None) -> Pipel
     within = [b for b in budgets if float(b) <= float(events_per_station_month) + 1e-9]
     chosen = table[within[-1] if within else budgets[0]]
     return replace(pipe, events=replace(pipe.events, threshold=float(chosen["threshold"])))
+
+
+#: per-opener false-event budgets (events per station-month) the clean fit tries, largest first
+CLEAN_OPENER_BUDGETS = (0.1, 0.075, 0.05, 0.03, 0.02, 0.015, 0.01, 0.0075, 0.005, 0.0025)
+
+
+def clean_event_thresholds(panel, plain: np.ndarray, surprise: dict[str, np.ndarray], pipe: Pipeline,
+                           uncalibrated_params: np.ndarray, events_per_station_month: float) -> dict[str, dict]:
+    """Per station kind of the self-calibrated networks (water sections, polluter outlets): the event
+    thresholds ``in_run_thresholds`` learns on *this run* - which must be clean, honest data with
+    nothing injected - at the largest per-opener budget of ``CLEAN_OPENER_BUDGETS`` whose openers
+    together (combined opener and every own-event model) open at most ``events_per_station_month``
+    events there. Kinds differ in how many openers speak (flags and emission limits exist at
+    outlets only), so the budget is found per kind, not set.
+
+    Installed as ``Pipeline.clean_event_thresholds`` they replace the in-run fit: an in-run budget
+    is spent on whatever the run holds, so an honest network raised about its budget by
+    construction (0.33 / 0.39 suspected-interference events per station-month on the development
+    split's honest water sections and outlets) and planted cases took the budget from each other.
+    ``surprise``/``plain``: read against the network's clean tails (``run.event_surprise``), as
+    scoring reads them."""
+    kinds = panel.stations["kind"].astype(str).to_numpy()
+    first, last = station_spans(panel)
+    months = np.maximum(last - first + 1, 0) / (24 * 30.44)
+    ev = pipe.events
+    out: dict[str, dict] = {}
+    for budget in CLEAN_OPENER_BUDGETS:
+        st = in_run_thresholds(panel, plain, surprise,
+                               replace(pipe, false_events_per_station_month=budget, clean_event_thresholds={}),
+                               uncalibrated_params)
+        low, high = event_openers(plain, surprise, ev, st)
+        for kind in sorted(set(kinds[st.persistent]) - set(out)):
+            rows = st.persistent & (kinds == kind)
+            rate = count_segments(low[rows], high[rows], ev.merge_gap_h, ev.min_hours) / max(months[rows].sum(), 1e-9)
+            if rate > events_per_station_month and budget != CLEAN_OPENER_BUDGETS[-1]:
+                continue
+            i = int(np.flatnonzero(rows)[0])
+            own = {m: int(w) for m, w in st.model_window_h.items()
+                   if m in st.model_thresholds and np.isfinite(st.model_thresholds[m][i])}
+            out[kind] = {"threshold": float(st.threshold[i]), "window_h": int(st.window_h),
+                         "model_thresholds": {m: float(st.model_thresholds[m][i]) for m in own},
+                         "model_window_h": own, "opener_budget": budget,
+                         "clean_events_per_station_month": round(float(rate), 4),
+                         "stations": int(rows.sum()), "station_months": round(float(months[rows].sum()), 1)}
+        if set(out) >= set(kinds[st.persistent]):
+            break
+    return out

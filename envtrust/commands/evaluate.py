@@ -45,8 +45,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="instead of evaluating: fit the learned combiner on the DEVELOPMENT split (injection "
                              "seeds the evaluation never uses), write analytics/pipelines/default.combiner.json and "
                              "re-calibrate default.calibration.json on the clean development split")
+    parser.add_argument("--fit-clean-events", action="store_true",
+                        help="instead of evaluating: fit only the water and CEMS event thresholds on their honest "
+                             "synthetic networks over the development period (part of --fit-combiner) and write "
+                             "them into default.calibration.json")
     parser.add_argument("--pipeline-dir", default=None,
-                        help="with --fit-combiner: write the combiner and calibration files here instead of "
+                        help="with --fit-combiner or --fit-clean-events: write the combiner and calibration files here instead of "
                              "analytics/pipelines/ (the default pipeline's TOML is copied next to them)")
 
 
@@ -72,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.n_per_kind is not None and args.n_per_kind < 1:
         raise UserError("--n-per-kind must be at least 1")
-    if args.fit_combiner:
+    if args.fit_combiner or args.fit_clean_events:
         try:
             return fit_combiner_on_development(args)
         except (FileNotFoundError, NotADirectoryError, ValueError) as exc:
@@ -95,13 +99,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 def fit_combiner_on_development(args: argparse.Namespace) -> int:
-    """Fit the combiner, then re-calibrate the pipeline (alarm level, combined tail) - development split only."""
+    """Fit the combiner, then re-calibrate the pipeline (alarm level, combined tail, the water and CEMS
+    clean event thresholds) - development split only; ``--fit-clean-events``: the last alone."""
     import json
     import shutil
 
     from analytics.pipeline import PIPELINE_DIR, calibrate
     from envtrust.evaluation.combiner import (
         fit_cems_on_development,
+        fit_clean_events_on_development,
         fit_on_development,
         fit_water_on_development,
         write_combiner,
@@ -130,6 +136,15 @@ def fit_combiner_on_development(args: argparse.Namespace) -> int:
     if out_dir != PIPELINE_DIR:  # a separate pipeline folder: start from the shipped pipeline and calibration
         for name in ("default.toml", "default.calibration.json"):
             shutil.copyfile(PIPELINE_DIR / name, out_dir / name)
+    rain = load_beijing_rain(beijing_dir)
+    cal_path = out_dir / "default.calibration.json"
+    if args.fit_clean_events:  # the water and CEMS event thresholds only; the rest of the calibration stays
+        cal = json.loads(cal_path.read_text(encoding="utf-8"))
+        cal["clean_events"] = fit_clean_events_on_development(dev.start_cst, dev.end_cst, pipeline,
+                                                              rain_mm=rain, progress=say)
+        cal_path.write_text(json.dumps(cal, indent=1) + "\n", encoding="utf-8")
+        print(f"clean event thresholds: {cal['clean_events']['thresholds']}; wrote {cal_path}")
+        return 0
     # the models' clean tails first: the combiner learns from surprises, and after a detector change
     # the shipped tails describe the old statistics (the alarm level is re-fitted again below)
     say("calibrating the models' clean tails on the development split")
@@ -141,12 +156,12 @@ def fit_combiner_on_development(args: argparse.Namespace) -> int:
     cems = fit_cems_on_development(dev.start_cst, dev.end_cst, pipeline=pipeline, progress=say)
     write_combiner(cems, out_dir / "default.combiner.cems.json")
     say("water sections over the same period")
-    water = fit_water_on_development(dev.start_cst, dev.end_cst, pipeline=pipeline,
-                                     rain_mm=load_beijing_rain(beijing_dir), progress=say)
+    water = fit_water_on_development(dev.start_cst, dev.end_cst, pipeline=pipeline, rain_mm=rain, progress=say)
     write_combiner(water, out_dir / "default.combiner.water.json")
     say(f"wrote {path}; re-calibrating on the clean development split")
     cal = calibrate(part, stations, pipeline)
-    cal_path = out_dir / "default.calibration.json"
+    cal["clean_events"] = fit_clean_events_on_development(dev.start_cst, dev.end_cst, pipeline,
+                                                          rain_mm=rain, progress=say)
     cal_path.write_text(json.dumps(cal, indent=1) + "\n", encoding="utf-8")
     print(f"combiner: {len(combiner.features)} features; alarm level {cal['alarm_level']:.2f}; "
           f"event threshold {cal['event_threshold']}; wrote {path} and {cal_path}")

@@ -25,6 +25,7 @@ import pandas as pd
 from analytics.ensemble import combine
 from analytics.evaluation.inject import AIR_KINDS, CEMS_KINDS, WATER_KINDS, inject_interference
 from analytics.pipeline import (
+    calibrate_clean_events,
     combiner_surprise,
     fit_fingerprint,
     load_pipeline,
@@ -36,6 +37,8 @@ from analytics.stacking import LearnedCombiner, design_rows, fit_combiner
 from envtrust.evaluation.harness import cems_network, water_network
 
 TRAINING_SEEDS = (100, 101, 102, 103)  # never used by `envtrust evaluate` (it uses seed*1000 + 0..3)
+#: generator seed of the honest water and CEMS networks the clean event thresholds are fitted on
+CLEAN_NETWORK_SEED = TRAINING_SEEDS[0]
 CEMS_NETWORKS = ("flue", "wastewater")
 NEGATIVE_SHARE = 0.12
 N_PER_KIND = 30
@@ -157,3 +160,30 @@ def fit_water_on_development(start_cst: str, end_cst: str, pipeline: str = "defa
                       fitted_on=f"synthetic water sections {start_cst}..{end_cst} CST (development period), "
                                 f"injection seeds {list(seeds)}",
                       networks=("water",), alarm="in_run", fingerprint=fit_fingerprint(pipe))
+
+
+def clean_networks(start_cst: str, end_cst: str, seed: int = CLEAN_NETWORK_SEED,
+                   rain_mm: pd.Series | None = None) -> list[tuple[str, pd.DataFrame, pd.DataFrame]]:
+    """The honest water sections and polluter outlets over a period, generated with ``seed``
+    (nothing injected): the clean data the self-calibrated networks' event thresholds are fitted on."""
+    water_r, water_s, _ = water_network(start_cst, end_cst, seed, rain_mm=rain_mm)
+    cems_r, cems_s, _ = cems_network(start_cst, end_cst, seed)
+    return [("water", water_r, water_s), ("cems", cems_r, cems_s)]
+
+
+def fit_clean_events_on_development(start_cst: str, end_cst: str, pipeline: str = "default",
+                                    rain_mm: pd.Series | None = None,
+                                    progress: Callable[[str], None] | None = None) -> dict[str, dict]:
+    """The calibration's ``clean_events``: the water and CEMS networks' clean tails and event
+    thresholds, fitted on their honest synthetic networks over the development period
+    (:func:`clean_networks`; a generator seed the evaluation never uses)."""
+    progress = progress or (lambda msg: None)
+    out: dict[str, dict] = {"tails": {}, "thresholds": {}, "fitted_on": {}}
+    for net, readings, stations in clean_networks(start_cst, end_cst, rain_mm=rain_mm):
+        progress(f"  clean {net} network: tails and event thresholds ...")
+        fitted = calibrate_clean_events(readings, stations, pipeline)
+        out["tails"].update(fitted["tails"])
+        out["thresholds"].update(fitted["thresholds"])
+        out["fitted_on"][net] = (f"honest synthetic {net} network {start_cst}..{end_cst} CST, "
+                                 f"generator seed {CLEAN_NETWORK_SEED}")
+    return out
