@@ -300,6 +300,8 @@ def _describe(panel, s, a, b, combined, final, surprise, model_kinds, kinds, low
         if k:
             kind_mass[k] += float(np.sum(np.where(hot, arr[s, a:b + 1, :], 0.0)))
     kind = max(kind_mass, key=kind_mass.get) if kind_mass and max(kind_mass.values()) > 0 else "spike"
+    if kind == "fabrication" and held_at_one_value(panel, s, a, b, hot):
+        kind = "flatline"  # a stuck probe also loses its roughness (donor_smooth); copied data keep it
     flagged_share = suspect_flag_share(panel, s, a, b, hot)
     if kind in FLAG_HIDEABLE_KINDS and flagged_share >= FLAG_EVENT_SHARE:
         # high or bunched values under HJ 212 maintenance/fault flags: the flags are the interference
@@ -376,6 +378,33 @@ def _describe(panel, s, a, b, combined, final, surprise, model_kinds, kinds, low
                         network=network)
     event_id = f"{station_id}-{start:%Y%m%d%H}-{kind}"
     return [event_id, station_id, start, end, kind, score, ",".join(params), summary, evidence, rank]
+
+
+#: a parameter held within this many reporting steps over an event's hot hours reads one value
+FLAT_RANGE_STEPS = 2.0
+
+
+def held_at_one_value(panel: Panel, s: int, a: int, b: int, hot: np.ndarray) -> bool:
+    """Whether a hot parameter of the event stays at one value over its hot hours, give or take
+    ``FLAT_RANGE_STEPS`` reporting steps (at least 3 readings): what a stuck probe, a frozen logger
+    or a hand-set level reads. Data copied from a neighbour or an earlier day, or smoothed
+    (fabrication), keep the source's variation. Why: a flat run has also lost its hour-to-hour
+    roughness, so the fabrication model (``donor_smooth``) outweighs the flatline model - on the
+    development split's water sections every caught flatline was labelled a fabrication."""
+    for p in np.nonzero(hot.any(axis=0))[0]:
+        v = panel.values[s, a:b + 1, p][hot[:, p]]
+        v = v[np.isfinite(v)]
+        if v.size >= 3 and float(v.max() - v.min()) <= FLAT_RANGE_STEPS * reporting_step(panel, int(p)):
+            return True
+    return False
+
+
+def reporting_step(panel: Panel, p: int) -> float:
+    """A parameter's reporting resolution (the flatline detector's known one, else estimated from the data)."""
+    from analytics.detectors.flatline import RESOLUTION, data_resolution
+
+    name = panel.parameters[p]
+    return float(RESOLUTION[name]) if name in RESOLUTION else float(data_resolution(panel.values[:, :, p]))
 
 
 def rank_figure(typical: float, score: float, rarity_of, sl: np.ndarray, deviation: dict[str, float]) -> float:
