@@ -150,6 +150,16 @@ def save_scores(con: duckdb.DuckDBPyConnection, scores: pd.DataFrame, run_id: st
                 since: datetime | None = None) -> int:
     """Replace the scores table's content with this run (model columns -> JSON ``model_scores``);
     with ``since``, only the scores of hours at or after it (an incremental run)."""
+    if since is None:
+        con.execute("DELETE FROM scores")
+    else:
+        con.execute("DELETE FROM scores WHERE ts >= ?", [since])
+    return append_scores(con, scores, run_id)
+
+
+def append_scores(con: duckdb.DuckDBPyConnection, scores: pd.DataFrame, run_id: str) -> int:
+    """Add one run's scores (model columns -> JSON ``model_scores``) to the scores table; a run
+    saved block by block appends each block's."""
     model_json = model_scores_json(scores)
     frame = pd.DataFrame({
         "station_id": scores["station_id"].astype(str), "ts": scores["ts"], "parameter": scores["parameter"],
@@ -157,10 +167,6 @@ def save_scores(con: duckdb.DuckDBPyConnection, scores: pd.DataFrame, run_id: st
     })
     con.register("_scores_new", frame)
     try:
-        if since is None:
-            con.execute("DELETE FROM scores")
-        else:
-            con.execute("DELETE FROM scores WHERE ts >= ?", [since])
         con.execute("INSERT INTO scores SELECT station_id, ts, parameter, score, model_scores, run_id FROM _scores_new")
     finally:
         con.unregister("_scores_new")
