@@ -57,9 +57,7 @@ def export_readings(con: duckdb.DuckDBPyConnection, root: str, start=None, end=N
     sql = (f"SELECT r.station_id, r.ts, r.parameter, r.value, r.flag, {_family_sql()} AS network, "
            f"strftime(r.ts, '%Y-%m') AS month FROM readings r JOIN stations s USING (station_id) "
            f"WHERE {' AND '.join(where)} ORDER BY network, month, r.station_id, r.parameter, r.ts")
-    n = con.execute(f"SELECT count(*) FROM ({sql})", params).fetchall()[0][0]
-    _copy_partitioned(con, sql, params, fs, target)
-    return int(n)
+    return _copy_partitioned(con, sql, params, fs, target)
 
 
 def export_frame(readings: pd.DataFrame, stations: pd.DataFrame, root: str) -> int:
@@ -81,16 +79,17 @@ def export_frame(readings: pd.DataFrame, stations: pd.DataFrame, root: str) -> i
         con.close()
 
 
-def _copy_partitioned(con, sql: str, params: list, fs, target: str) -> None:
+def _copy_partitioned(con, sql: str, params: list, fs, target: str) -> int:
+    """COPY the query's rows to ``target`` partitioned by network and month; the rows written
+    (COPY counts them: a separate count(*) ran the sorted query twice)."""
     proto = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
     if proto in ("file", "local"):
         Path(target).mkdir(parents=True, exist_ok=True)
-        con.execute(f"COPY ({sql}) TO '{target}' (FORMAT parquet, PARTITION_BY (network, month), "
-                    "OVERWRITE_OR_IGNORE true)", params)
-        return
-    con.register_filesystem(fs)  # object stores and other fsspec targets
-    con.execute(f"COPY ({sql}) TO '{proto}://{target}' (FORMAT parquet, PARTITION_BY (network, month), "
-                "OVERWRITE_OR_IGNORE true)", params)
+    else:
+        con.register_filesystem(fs)  # object stores and other fsspec targets
+        target = f"{proto}://{target}"
+    return int(con.execute(f"COPY ({sql}) TO '{target}' (FORMAT parquet, PARTITION_BY (network, month), "
+                           "OVERWRITE_OR_IGNORE true)", params).fetchall()[0][0])
 
 
 def export_signature(root: str) -> str:
