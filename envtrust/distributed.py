@@ -69,9 +69,10 @@ def run_block(root: str, block: Block, stations: pd.DataFrame, pipe: Pipeline) -
 
 @dataclass(frozen=True)
 class DistributedRun:
-    result: ScoreResult
+    result: ScoreResult | None  # None with collect=False: the outputs stay in the block files
     blocks: int
     resumed: int  # blocks found finished and not redone
+    plan: tuple[Block, ...] = ()
 
 
 def score_parquet(root: str, stations: pd.DataFrame, pipeline: Pipeline | str = "default", *,
@@ -112,7 +113,7 @@ def score_parquet(root: str, stations: pd.DataFrame, pipeline: Pipeline | str = 
             out = read_block(root, b)
             parts.append(None if out is None else ScoreResult(scores=out[0], events=out[1]))
         result = join_results(parts)
-    return DistributedRun(result, blocks=len(plan), resumed=len(plan) - len(todo))
+    return DistributedRun(result, blocks=len(plan), resumed=len(plan) - len(todo), plan=tuple(plan))
 
 
 def block_plan(root: str, stations: pd.DataFrame, window_days: int = 90, halo_days: int = 14,

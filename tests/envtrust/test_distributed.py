@@ -103,7 +103,7 @@ def test_store_scored_on_workers_equals_store_scored_in_process(tmp_path):
     r, s = sample_readings()
     r = r[r["ts"] < "2016-12-06"]
     dbs = {}
-    for name in ("local", "dask"):
+    for name in ("local", "dask", "blocks"):
         db = tmp_path / f"{name}.duckdb"
         con = connect(db)
         con.register("st", s[["station_id", "name", "kind", "lon", "lat"]])
@@ -115,6 +115,8 @@ def test_store_scored_on_workers_equals_store_scored_in_process(tmp_path):
     assert main(["score", "--db", str(dbs["local"]), "--quiet"]) == 0
     assert main(["score", "--db", str(dbs["dask"]), "--quiet", "--workers", "1",
                  "--partitions", str(tmp_path / "parts")]) == 0
+    # block by block in this process, loaded block by block (a limit the sample does not reach: no cut)
+    assert main(["score", "--db", str(dbs["blocks"]), "--quiet", "--max-block-rows", "100000000"]) == 0
     assert (tmp_path / "parts" / "readings" / "network=air").is_dir()
     got = {}
     for name, db in dbs.items():
@@ -125,8 +127,9 @@ def test_store_scored_on_workers_equals_store_scored_in_process(tmp_path):
                                  "ORDER BY station_id, start, kind").fetchdf())
         con.close()
     assert len(got["local"][0]) == len(r)
-    pd.testing.assert_frame_equal(got["local"][0], got["dask"][0], check_exact=True)
-    pd.testing.assert_frame_equal(got["local"][1], got["dask"][1], check_exact=True)
+    for other in ("dask", "blocks"):
+        pd.testing.assert_frame_equal(got["local"][0], got[other][0], check_exact=True)
+        pd.testing.assert_frame_equal(got["local"][1], got[other][1], check_exact=True)
 
 
 def test_in_process_blocks_cut_by_station_groups_load_the_store_like_one_frame(tmp_path):
