@@ -1,9 +1,24 @@
-"""A province-sized air network on one machine: full scoring against incremental scoring of one
-new hour, in one run.
+"""A province on one machine: the province-year benchmark (``--year``), and full scoring against
+incremental scoring of one new hour.
 
+    nice -n 10 .venv/bin/python benchmarks/province.py --year --dask-days 7 --max-block-rows 6000000 --no-load
     .venv/bin/python benchmarks/province.py                       # all national stations, 15 days
     .venv/bin/python benchmarks/province.py --stations 500 --days 15
     .venv/bin/python benchmarks/province.py --incremental-only     # skip the full-run baseline timing
+
+``--year``: a store of every national station position (2,016 with coordinates; the ~600 without
+a real 2017-01-01 profile borrow their nearest station's), the demo's 64 water sections and 18
+polluter outlets, a year hourly (~110 M readings; generated a month at a time, one ingest batch
+per month), under ``--workdir`` (removed at the end). Then: export to partitioned Parquet; with
+``--dask-days N`` the first N days are scored in one process and on Dask with 1 and 2 workers
+(a declared slice); the whole year is scored in one process, block by block
+(:func:`envtrust.distributed.score_parquet` with ``n_workers=0``: station groups of at most
+``--max-block-rows`` rows read, bounded memory), and (without ``--no-load``) loaded into the
+store; without ``--dask-days`` the whole year is also scored on Dask with 1 and 2 workers. Each
+phase reports wall and CPU seconds (the process and its worker processes), readings/s, the
+peak RSS of the process tree and the load average; the JSON is rewritten after each phase.
+
+Without ``--year``:
 
 Builds a store in a temporary folder: the ~2,000 real national station positions
 (``data/sample/cnemc``), each with ``--days`` of hourly readings from
@@ -19,7 +34,7 @@ regional AR(1) weather field and local noise; seeded). Then, in order:
 3. **reference**: a full run of the baseline's window, now with the new hour; the new hour's
    scores of the runs are compared pairwise (Spearman, top-1 % overlap, largest difference).
 
-Prints wall and CPU seconds (all threads; CPU also per station), readings/s and the peak RSS of each phase (sampled every 0.1 s), the load
+Prints wall and CPU seconds (all threads; CPU also per station), readings/s and the peak RSS of each phase (sampled every 0.5 s), the load
 average before each phase (the machine is shared), and writes a JSON next to ``--json``.
 Target (issue 12): the new hour of a 2,000-station province scored and its events updated in <= 60 s.
 """
@@ -40,25 +55,51 @@ sys.path.insert(0, str(REPO))
 
 
 class PeakRss:
-    """Peak resident memory of this process while the block runs (sampled, MB)."""
+    """Peak resident memory (MB) and CPU seconds of this process and its children (Dask's worker
+    processes) while the block runs, sampled every 0.5 s (walking the process tree every 0.1 s took ~3 % of
+    the scoring thread's samples in py-spy, through the GIL); the peak is of the tree's summed RSS."""
 
     def __enter__(self):
         import psutil
 
         self._proc = psutil.Process()
-        self.peak_mb = self._proc.memory_info().rss / 2**20
+        self._cpu_first: dict[int, float] = {}
+        self._cpu_last: dict[int, float] = {}
+        self.peak_mb = 0.0
+        self._take()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._thread.start()
         return self
 
+    def _take(self):
+        import psutil
+
+        rss = 0.0
+        for proc in [self._proc, *self._proc.children(recursive=True)]:
+            try:
+                rss += proc.memory_info().rss / 2**20
+                t = proc.cpu_times()
+                cpu = t.user + t.system
+            except psutil.Error:
+                continue
+            self._cpu_first.setdefault(proc.pid, 0.0 if proc.pid != self._proc.pid else cpu)
+            self._cpu_last[proc.pid] = cpu
+        self.peak_mb = max(self.peak_mb, rss)
+
     def _sample(self):
-        while not self._stop.wait(0.1):
-            self.peak_mb = max(self.peak_mb, self._proc.memory_info().rss / 2**20)
+        while not self._stop.wait(0.5):
+            self._take()
 
     def __exit__(self, *exc):
         self._stop.set()
         self._thread.join()
+        self._take()
+
+    @property
+    def cpu_s(self) -> float:
+        """CPU seconds (user + system) of the tree during the block (a child counts from its start)."""
+        return sum(self._cpu_last[pid] - self._cpu_first[pid] for pid in self._cpu_last)
 
 
 def build_store(db: Path, n_stations: int | None, days: int, seed: int):
@@ -101,6 +142,169 @@ def scores_agreement(a, b) -> dict[str, float]:
             "top1pct_overlap": round(float((top_a & top_b).sum() / max(top_a.sum(), 1)), 3)}
 
 
+def build_year_store(db: Path, n_stations: int | None, days: int, seed: int, memory_limit: str) -> dict:
+    """A province-year store: every national station position (``--stations``: the first N), those
+    without a real 2017-01-01 profile borrowing their nearest station's, plus the demo's water
+    sections and polluter outlets (all of them), ``days`` hourly from 2017-01-02. Readings are
+    generated a month at a time and ingested as one batch per month (bounded memory)."""
+    import pandas as pd
+
+    from data.adapters.cnemc import read_cnemc_station_list
+    from data.demo import store_columns
+    from data.ingest import ingest_files, ingest_readings, ingest_stations
+    from data.store import connect
+    from data.synthetic.polluters import generate_polluters, polluter_outlets
+    from data.synthetic.province import province_reading_chunks
+    from data.synthetic.water import generate_water
+    from geo.admin import assign_admin
+    from geo.sections import demo_sections
+
+    sample = REPO / "data" / "sample" / "cnemc"
+    con = connect(db)
+    con.execute(f"SET memory_limit = '{memory_limit}'")  # DuckDB's sorts spill to disk beyond it
+    con.execute("SET enable_progress_bar = false")
+    national = read_cnemc_station_list(sample / "station_list_cnemc_2024.csv")
+    if n_stations:
+        national = national.sort_values("station_id").head(n_stations)
+    sections, outlets = demo_sections(), polluter_outlets()
+    for frame, fmt in ((national, "cnemc_stations"), (sections, "synthetic"), (outlets, "synthetic")):
+        ingest_stations(con, store_columns(con, assign_admin(frame)), "province-year", fmt).check()
+    list(ingest_files(con, [sample / "china_sites_20170101.csv.gz"], fmt="cnemc_day", progress=False))
+    day = con.execute("SELECT station_id, ts, parameter, value FROM readings").fetchdf()
+    con.execute("DELETE FROM readings")
+    pos = con.execute("SELECT station_id, lon, lat FROM stations WHERE kind = 'air_station' AND lon IS NOT NULL "
+                      "ORDER BY station_id").fetchdf()
+    start, hours = pd.Timestamp("2017-01-02 00:00"), days * 24
+    for chunk in province_reading_chunks(day, pos, start, hours, chunk_hours=24 * 31, seed=seed, borrow_profiles=True):
+        ingest_readings(con, chunk, "synthetic:province", "synthetic").check()
+    end = start + pd.Timedelta(hours=hours - 1)
+    ingest_readings(con, generate_water(sections, start, end, seed=seed), "synthetic:water", "synthetic").check()
+    cems, _truth = generate_polluters(outlets, start, end, seed=seed)
+    ingest_readings(con, cems, "synthetic:polluters", "synthetic").check()
+    return {"con": con, "air_positions": len(pos), "start": start, "end": end}
+
+
+def store_counts(con) -> dict[str, int]:
+    """Stations and readings per station kind."""
+    rows = con.execute("SELECT s.kind, count(DISTINCT r.station_id), count(*) FROM readings r JOIN stations s "
+                       "USING (station_id) GROUP BY ALL ORDER BY 1").fetchall()
+    return {kind: {"stations": int(n_st), "readings": int(n)} for kind, n_st, n in rows}
+
+
+def timed_scoring(label: str, run, out: dict, key: str, n_readings: int, json_path: Path) -> dict:
+    """Run ``run()`` under the tree's memory and CPU sampler; record and print wall, CPU, readings/s,
+    peak RSS and the load before and after; the JSON is rewritten after every phase."""
+    load = os.getloadavg()
+    with PeakRss() as mem:
+        t0 = time.perf_counter()
+        extra = run() or {}
+        wall = time.perf_counter() - t0
+    rec = {"wall_s": round(wall, 1), "cpu_s": round(mem.cpu_s, 1), "readings": n_readings,
+           "readings_per_s": round(n_readings / wall), "peak_rss_mb": round(mem.peak_mb),
+           "load_before": [round(x, 2) for x in load], "load_after": [round(x, 2) for x in os.getloadavg()], **extra}
+    out[key] = rec
+    json_path.write_text(json.dumps(out, indent=2, default=str), encoding="utf-8")
+    print(f"{label}: {wall:,.1f} s wall, CPU {mem.cpu_s:,.1f} s, {n_readings / wall:,.0f} readings/s, "
+          f"peak RSS {mem.peak_mb:,.0f} MB (load {load[0]:.1f} -> {os.getloadavg()[0]:.1f}) {extra or ''}", flush=True)
+    return rec
+
+
+def province_year(args) -> int:
+    """The province-year benchmark (``--year``): build, export, then score the export in one
+    process (bounded memory) and on Dask with 1 and 2 workers - at full size, or on the declared
+    ``--dask-days`` slice when ``--dask-days`` is given."""
+    import shutil
+
+    import pandas as pd
+
+    from data.partitions import export_readings
+    from data.scoring import load_station_table, new_run_id
+    from envtrust.distributed import block_plan, load_blocks_into_store, score_parquet
+
+    json_path = Path(args.json)
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(args.workdir)
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    out: dict[str, object] = {"args": vars(args), "cpus": os.cpu_count()}
+    try:
+        t0, c0 = time.perf_counter(), time.process_time()
+        built = build_year_store(work / "province.duckdb", args.stations, args.days, args.seed, args.duckdb_memory)
+        con = built["con"]
+        counts = store_counts(con)
+        n_all = sum(v["readings"] for v in counts.values())
+        out["store"] = {"air_positions": built["air_positions"], "by_kind": counts, "readings": n_all,
+                        "build_s": round(time.perf_counter() - t0, 1), "build_cpu_s": round(time.process_time() - c0, 1),
+                        "db_mb": round((work / "province.duckdb").stat().st_size / 2**20)}
+        print(f"store: {n_all:,} readings {counts} over {args.days} days, built in {out['store']['build_s']} s "
+              f"(CPU {out['store']['build_cpu_s']} s), {out['store']['db_mb']:,} MB", flush=True)
+        stations = load_station_table(con)
+        root = str(work / "parquet")
+
+        def export(start=None, end=None):
+            return lambda: {"rows": export_readings(con, root if start is None else root + "-slice", start, end)}
+
+        timed_scoring("export to partitioned Parquet", export(), out, "export", n_all, json_path)
+
+        def score(where: str, n_workers: int, max_block_rows: int = args.max_block_rows):
+            def run():
+                t0 = time.perf_counter()
+                res = score_parquet(where, stations, n_workers=n_workers, max_block_rows=max_block_rows,
+                                    max_cells=args.max_cells, collect=False, progress=lambda done, total: print(
+                                        f"  block {done}/{total} done at {time.perf_counter() - t0:,.1f} s",
+                                        file=sys.stderr, flush=True))
+                return {"blocks": res.blocks}
+            return run
+
+        def describe_plan(where: str, key: str, max_block_rows: int = args.max_block_rows) -> None:
+            plan = block_plan(where, stations, max_cells=args.max_cells, max_block_rows=max_block_rows)
+            groups = [b for b in plan if b.group is not None]
+            out[key] = {"blocks": len(plan), "station_group_blocks": len(groups),
+                        "group_stations": [min((len(b.keep_stations) for b in groups), default=0),
+                                           max((len(b.keep_stations) for b in groups), default=0)],
+                        "read_stations_max": max((len(b.stations) for b in groups), default=0),
+                        "halo_share": round(sum(len(b.stations) for b in groups)
+                                            / max(sum(len(b.keep_stations) for b in groups), 1) - 1, 3)}
+            print(f"plan of {where}: {out[key]}", flush=True)
+
+        if args.dask_days:  # 0: no Dask runs at all
+            until = built["start"] + pd.Timedelta(days=args.dask_days) - pd.Timedelta(hours=1)
+            n_slice = export(built["start"], until)()["rows"]
+            out["dask_slice"] = {"days": args.dask_days, "readings": n_slice}
+            describe_plan(root + "-slice", "slice_plan", args.slice_block_rows)
+            print(f"declared slice for the Dask comparison: the first {args.dask_days} days, {n_slice:,} readings",
+                  flush=True)
+            for n_workers in (0, 1, 2):
+                shutil.rmtree(Path(root + "-slice") / "blocks", ignore_errors=True)
+                label = "slice, one process" if n_workers == 0 else f"slice, Dask {n_workers} worker(s)"
+                timed_scoring(label, score(root + "-slice", n_workers, args.slice_block_rows), out, f"slice_workers_{n_workers}", n_slice,
+                              json_path)
+        describe_plan(root, "full_plan")
+        timed_scoring("full, one process (blocks to Parquet)", score(root, 0), out, "full_one_process", n_all,
+                      json_path)
+
+        def load():
+            plan = block_plan(root, stations, max_cells=args.max_cells, max_block_rows=args.max_block_rows)
+            n_scores, n_events, _kept = load_blocks_into_store(con, root, plan, new_run_id())
+            return {"scores": n_scores, "events": n_events}
+
+        if not args.no_load:
+            timed_scoring("full, loading the blocks into the store", load, out, "full_load", n_all, json_path)
+        if args.dask_days is None:
+            for n_workers in (1, 2):
+                shutil.rmtree(Path(root) / "blocks", ignore_errors=True)
+                timed_scoring(f"full, Dask {n_workers} worker(s)", score(root, n_workers), out,
+                              f"full_workers_{n_workers}", n_all, json_path)
+        out["disk_mb"] = round(sum(f.stat().st_size for f in work.rglob("*") if f.is_file()) / 2**20)
+        con.close()
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    json_path.write_text(json.dumps(out, indent=2, default=str), encoding="utf-8")
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--stations", type=int, default=None, help="first N national stations (default all)")
@@ -112,7 +316,30 @@ def main() -> int:
                     type=lambda text: [float(x) for x in text.split(",")],
                     help="context of the incremental run, days; a list (e.g. 14,3) compares them (default 14)")
     ap.add_argument("--json", default=str(REPO / "benchmarks" / "results" / "province.json"))
+    ap.add_argument("--year", action="store_true",
+                    help="the province-year benchmark: every national position, water and outlets, --days 365 "
+                         "by default; one process against Dask with 1 and 2 workers")
+    ap.add_argument("--dask-days", dest="dask_days", type=int, default=None,
+                    help="with --year: compare one process and Dask 1/2 workers on the first N days only "
+                         "(the full year is scored in one process)")
+    ap.add_argument("--max-block-rows", dest="max_block_rows", type=int, default=4_000_000,
+                    help="with --year: air blocks larger than this are cut into station groups")
+    ap.add_argument("--max-cells", dest="max_cells", type=int, default=2_000_000_000,
+                    help="with --year: panel cells above which a family is cut into 90-day windows (default: never; "
+                         "the station groups bound the memory, and a group's year needs no time halo)")
+    ap.add_argument("--slice-block-rows", dest="slice_block_rows", type=int, default=1_000_000,
+                    help="with --dask-days: the slice's --max-block-rows (smaller: blocks enough for two workers)")
+    ap.add_argument("--duckdb-memory", dest="duckdb_memory", default="3GB", help="with --year: DuckDB memory_limit")
+    ap.add_argument("--workdir", default=str(REPO / "var" / "province-year"),
+                    help="with --year: where the store and the Parquet go (removed at the end unless --keep)")
+    ap.add_argument("--no-load", dest="no_load", action="store_true",
+                    help="with --year: leave the scores in the block Parquet files (skip loading them into the store)")
+    ap.add_argument("--keep", action="store_true", help="with --year: keep --workdir")
     args = ap.parse_args()
+    if args.year:
+        if args.days == 15:
+            args.days = 365
+        return province_year(args)
 
     from data.ingest import ingest_readings
     from envtrust.scoring import FOREST_REFIT_DAYS, score_new_readings, score_store

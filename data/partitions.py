@@ -13,7 +13,9 @@ task rewrites the same files and a resumed run skips finished blocks (:func:`blo
 
 from __future__ import annotations
 
+import functools
 import json
+import operator
 from pathlib import Path
 
 import duckdb
@@ -55,9 +57,7 @@ def export_readings(con: duckdb.DuckDBPyConnection, root: str, start=None, end=N
     sql = (f"SELECT r.station_id, r.ts, r.parameter, r.value, r.flag, {_family_sql()} AS network, "
            f"strftime(r.ts, '%Y-%m') AS month FROM readings r JOIN stations s USING (station_id) "
            f"WHERE {' AND '.join(where)} ORDER BY network, month, r.station_id, r.parameter, r.ts")
-    n = con.execute(f"SELECT count(*) FROM ({sql})", params).fetchall()[0][0]
-    _copy_partitioned(con, sql, params, fs, target)
-    return int(n)
+    return _copy_partitioned(con, sql, params, fs, target)
 
 
 def export_frame(readings: pd.DataFrame, stations: pd.DataFrame, root: str) -> int:
@@ -79,29 +79,40 @@ def export_frame(readings: pd.DataFrame, stations: pd.DataFrame, root: str) -> i
         con.close()
 
 
-def _copy_partitioned(con, sql: str, params: list, fs, target: str) -> None:
+def _copy_partitioned(con, sql: str, params: list, fs, target: str) -> int:
+    """COPY the query's rows to ``target`` partitioned by network and month; the rows written
+    (COPY counts them: a separate count(*) ran the sorted query twice)."""
     proto = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
     if proto in ("file", "local"):
         Path(target).mkdir(parents=True, exist_ok=True)
-        con.execute(f"COPY ({sql}) TO '{target}' (FORMAT parquet, PARTITION_BY (network, month), "
-                    "OVERWRITE_OR_IGNORE true)", params)
-        return
-    con.register_filesystem(fs)  # object stores and other fsspec targets
-    con.execute(f"COPY ({sql}) TO '{proto}://{target}' (FORMAT parquet, PARTITION_BY (network, month), "
-                "OVERWRITE_OR_IGNORE true)", params)
+    else:
+        con.register_filesystem(fs)  # object stores and other fsspec targets
+        target = f"{proto}://{target}"
+    return int(con.execute(f"COPY ({sql}) TO '{target}' (FORMAT parquet, PARTITION_BY (network, month), "
+                           "OVERWRITE_OR_IGNORE true)", params).fetchall()[0][0])
 
 
 def export_signature(root: str) -> str:
     """What the export holds (rows, time span, value sum per network), from the Parquet files."""
-    table = _dataset(root).to_table(columns=["network", "ts", "value"])
     con = duckdb.connect()
     try:
-        con.register("r", table)
-        rows = con.execute("SELECT network, count(*), min(ts), max(ts), sum(value) FROM r GROUP BY ALL "
-                           "ORDER BY network").fetchall()
+        rows = con.execute(f"SELECT network, count(*), min(ts), max(ts), sum(value) FROM {_readings_sql(con, root)} "
+                           "GROUP BY ALL ORDER BY network").fetchall()
     finally:
         con.close()
     return json.dumps(rows, default=str)
+
+
+def _readings_sql(con: duckdb.DuckDBPyConnection, root: str) -> str:
+    """The export's readings as a DuckDB table expression, streamed from the files (a province's
+    year is ~100 M rows: aggregating them through one Arrow table in memory took GBs)."""
+    fs, base = filesystem(root)
+    proto = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+    path = f"{base.rstrip('/')}/{READINGS}/*/*/*.parquet"
+    if proto not in ("file", "local"):
+        con.register_filesystem(fs)
+        path = f"{proto}://{path}"
+    return f"read_parquet('{path}', hive_partitioning = true)"
 
 
 def keep_blocks_only_for(root: str, run_key: str) -> bool:
@@ -130,14 +141,12 @@ def _dataset(root: str):
 def readings_summary_from_parquet(root: str) -> pd.DataFrame:
     """Per network family and station: first/last ts, distinct hours, rows, sorted parameters -
     the table :func:`analytics.pipeline.blocks.plan_blocks` plans from, without loading readings."""
-    table = _dataset(root).to_table(columns=["network", "station_id", "ts", "parameter"])
     con = duckdb.connect()
     try:
-        con.register("r", table)
         df = con.execute(
             "SELECT network AS family, station_id, min(ts) AS first_ts, max(ts) AS last_ts, "
             "count(DISTINCT ts) AS hours, count(*) AS rows, list(DISTINCT parameter ORDER BY parameter) AS parameters "
-            "FROM r GROUP BY ALL ORDER BY family, station_id").fetchdf()
+            f"FROM {_readings_sql(con, root)} GROUP BY ALL ORDER BY family, station_id").fetchdf()
     finally:
         con.close()
     df["parameters"] = [tuple(p) for p in df["parameters"]]
@@ -156,6 +165,9 @@ def read_block_rows(root: str, block: Block) -> pd.DataFrame:
          & (ds.field("ts") >= block.read_from.to_pydatetime()) & (ds.field("ts") <= block.read_to.to_pydatetime()))
     if block.stations is not None:
         f = f & ds.field("station_id").isin(list(block.stations))
+    if block.id_ranges:  # lets Arrow skip other stations' row groups
+        f = f & functools.reduce(operator.or_, [(ds.field("station_id") >= lo) & (ds.field("station_id") <= hi)
+                                                for lo, hi in block.id_ranges])
     table = _dataset(root).to_table(columns=["station_id", "ts", "parameter", "value", "flag"], filter=f)
     df = table.to_pandas()
     df["ts"] = df["ts"].astype("datetime64[us]")

@@ -119,7 +119,14 @@ def load_station_table(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
 
 
 def model_scores_json(scores: pd.DataFrame) -> list[str]:
-    """One JSON object per row: the model columns rounded to 4 decimals, zeros and NaN left out.
+    """One JSON object per row: the model columns rounded to 4 decimals, zeros and NaN left out
+    (:func:`model_scores_arrow` as Python strings)."""
+    return model_scores_arrow(scores).to_pylist()
+
+
+def model_scores_arrow(scores: pd.DataFrame):
+    """:func:`model_scores_json` as an Arrow string array (no Python string per row: a province's
+    block of 5 M scores held ~2 GB of them).
 
     The same text as ``json.dumps`` of each row's dict (tested), built column by column: a rounded
     column holds at most ~10,000 distinct values, so each distinct ``"model": value`` piece is
@@ -131,7 +138,7 @@ def model_scores_json(scores: pd.DataFrame) -> list[str]:
     model_cols = [c for c in scores.columns if c not in ("station_id", "ts", "parameter", "score")]
     n = len(scores)
     if not model_cols or n == 0:
-        return ["{}"] * n
+        return pa.array(["{}"] * n, pa.string())
     pieces = []
     for col in model_cols:
         v = scores[col].round(4).to_numpy()
@@ -143,28 +150,42 @@ def model_scores_json(scores: pd.DataFrame) -> list[str]:
         index[keep] = where + 1
         pieces.append(pc.take(text, pa.array(index)))
     body = pc.utf8_slice_codeunits(pc.binary_join_element_wise(*pieces, ""), 2)  # drop the first ", "
-    return pc.binary_join_element_wise("{", body, "}", "").to_pylist()
+    return pc.binary_join_element_wise("{", body, "}", "")
 
 
 def save_scores(con: duckdb.DuckDBPyConnection, scores: pd.DataFrame, run_id: str,
                 since: datetime | None = None) -> int:
     """Replace the scores table's content with this run (model columns -> JSON ``model_scores``);
     with ``since``, only the scores of hours at or after it (an incremental run)."""
-    model_json = model_scores_json(scores)
-    frame = pd.DataFrame({
-        "station_id": scores["station_id"].astype(str), "ts": scores["ts"], "parameter": scores["parameter"],
-        "score": scores["score"].astype(float), "model_scores": model_json, "run_id": run_id,
-    })
-    con.register("_scores_new", frame)
-    try:
-        if since is None:
-            con.execute("DELETE FROM scores")
-        else:
-            con.execute("DELETE FROM scores WHERE ts >= ?", [since])
-        con.execute("INSERT INTO scores SELECT station_id, ts, parameter, score, model_scores, run_id FROM _scores_new")
-    finally:
-        con.unregister("_scores_new")
-    return len(frame)
+    if since is None:
+        con.execute("DELETE FROM scores")
+    else:
+        con.execute("DELETE FROM scores WHERE ts >= ?", [since])
+    return append_scores(con, scores, run_id)
+
+
+def append_scores(con: duckdb.DuckDBPyConnection, scores: pd.DataFrame, run_id: str,
+                  chunk_rows: int = 1_000_000) -> int:
+    """Add one run's scores (model columns -> JSON ``model_scores``) to the scores table, as Arrow
+    tables of ``chunk_rows`` (bounded memory); a run saved block by block appends each block's."""
+    import pyarrow as pa
+
+    for lo in range(0, len(scores), chunk_rows):
+        part = scores.iloc[lo:lo + chunk_rows]
+        table = pa.table({
+            "station_id": pa.array(part["station_id"].astype(str).to_numpy(), pa.string()),
+            "ts": pa.array(pd.to_datetime(part["ts"]).to_numpy()),
+            "parameter": pa.array(part["parameter"].astype(str).to_numpy(), pa.string()),
+            "score": pa.array(part["score"].astype(float).to_numpy()),
+            "model_scores": model_scores_arrow(part),
+        })
+        con.register("_scores_new", table)
+        try:
+            con.execute("INSERT INTO scores SELECT station_id, ts, parameter, score, model_scores, ? FROM _scores_new",
+                        [run_id])
+        finally:
+            con.unregister("_scores_new")
+    return len(scores)
 
 
 def save_events(con: duckdb.DuckDBPyConnection, events: pd.DataFrame, run_id: str) -> tuple[int, int]:

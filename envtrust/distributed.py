@@ -27,8 +27,9 @@ from dataclasses import dataclass
 import pandas as pd
 
 from analytics.detectors.base import validate_readings, validate_stations
+from analytics.events import EVENT_COLUMNS
 from analytics.pipeline import Pipeline, ScoreResult, fit_fingerprint, load_pipeline
-from analytics.pipeline.blocks import Block, join_results, plan_blocks, score_block
+from analytics.pipeline.blocks import Block, join_results, plan_blocks, score_block, split_station_groups
 from data.partitions import (
     block_done,
     export_signature,
@@ -68,51 +69,120 @@ def run_block(root: str, block: Block, stations: pd.DataFrame, pipe: Pipeline) -
 
 @dataclass(frozen=True)
 class DistributedRun:
-    result: ScoreResult
+    result: ScoreResult | None  # None with collect=False: the outputs stay in the block files
     blocks: int
     resumed: int  # blocks found finished and not redone
+    plan: tuple[Block, ...] = ()
 
 
 def score_parquet(root: str, stations: pd.DataFrame, pipeline: Pipeline | str = "default", *,
                   client=None, n_workers: int = 2, progress: Callable[[int, int], None] | None = None,
-                  window_days: int = 90, halo_days: int = 14, max_cells: int | None = None) -> DistributedRun:
+                  window_days: int = 90, halo_days: int = 14, max_cells: int | None = None,
+                  max_block_rows: int | None = None, collect: bool = True) -> DistributedRun:
     """Score the readings exported under ``root`` (:func:`data.partitions.export_readings`) on a
     Dask cluster: ``client`` (e.g. ``Client("tcp://host:8786")``) or a LocalCluster of
-    ``n_workers``. ``progress(done, total)`` is told each finished block."""
-    from dask.distributed import Client, LocalCluster, as_completed
+    ``n_workers``; ``n_workers=0`` without a client runs the same block tasks one after another
+    in this process (the single-process run in bounded memory). ``progress(done, total)`` is told
+    each finished block.
 
+    ``max_block_rows``: cut large air blocks into station groups with a neighbour halo
+    (:func:`analytics.pipeline.blocks.split_station_groups`) so no block reads more rows.
+    ``collect=False`` leaves the results in the block files (``result`` is None; a province's
+    year does not fit memory as one frame): load them with :func:`load_blocks_into_store`."""
     pipe = load_pipeline(pipeline) if isinstance(pipeline, str) else pipeline
     st = validate_stations(stations)
-    plan = plan_blocks(readings_summary_from_parquet(root), window_days, halo_days, max_cells)
+    plan = block_plan(root, st, window_days, halo_days, max_cells, max_block_rows)
     key = hashlib.sha256(f"{export_signature(root)}|{fit_fingerprint(pipe)}|{pipe!r}|{plan!r}".encode()).hexdigest()
     keep_blocks_only_for(root, key)
     todo = [b for b in plan if not block_done(root, b)]
+    done = len(plan) - len(todo)
+    if client is None and n_workers == 0:
+        for b in todo:
+            run_block(root, b, st, pipe)
+            done += 1
+            if progress is not None:
+                progress(done, len(plan))
+    elif todo:
+        finished = iter(range(done + 1, len(plan) + 1))
+        _run_on_dask(root, todo, st, pipe, client, n_workers,
+                     lambda: progress is not None and progress(next(finished), len(plan)))
+    result = None
+    if collect:
+        parts = []
+        for b in plan:
+            out = read_block(root, b)
+            parts.append(None if out is None else ScoreResult(scores=out[0], events=out[1]))
+        result = join_results(parts)
+    return DistributedRun(result, blocks=len(plan), resumed=len(plan) - len(todo), plan=tuple(plan))
+
+
+def block_plan(root: str, stations: pd.DataFrame, window_days: int = 90, halo_days: int = 14,
+               max_cells: int | None = None, max_block_rows: int | None = None) -> list[Block]:
+    """The blocks of the export under ``root``: :func:`plan_blocks`, then (with ``max_block_rows``)
+    large air blocks cut into station groups with their neighbour halo."""
+    summary = readings_summary_from_parquet(root)
+    plan = plan_blocks(summary, window_days, halo_days, max_cells)
+    if max_block_rows is not None:
+        plan = split_station_groups(plan, summary, stations, max_block_rows)
+    return plan
+
+
+def _run_on_dask(root: str, todo: list[Block], st: pd.DataFrame, pipe: Pipeline, client, n_workers: int,
+                 tell: Callable[[], object]) -> None:
+    """Submit the blocks to the cluster (a LocalCluster of ``n_workers`` when ``client`` is None) and wait."""
+    from dask.distributed import Client, LocalCluster, as_completed
+
     own = client is None
     cluster = None
     if own:
         cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None)
         client = Client(cluster)
     try:
-        if todo:
-            pipe_f = client.scatter(pipe, broadcast=True)
-            st_f = client.scatter(st, broadcast=True)
-            futures = [client.submit(run_block, root, b, st_f, pipe_f, key=f"envtrust-block-{b.name}", pure=False)
-                       for b in todo]
-            done = len(plan) - len(todo)
-            for fut in as_completed(futures):
-                fut.result()  # raises BlockFailed with the block named
-                done += 1
-                if progress is not None:
-                    progress(done, len(plan))
+        pipe_f = client.scatter(pipe, broadcast=True)
+        st_f = client.scatter(st, broadcast=True)
+        # the longest blocks first (a year of water sections is one block), so none is left alone at the end
+        futures = [client.submit(run_block, root, b, st_f, pipe_f, key=f"envtrust-block-{b.name}", pure=False,
+                                 priority=-i) for i, b in enumerate(sorted(todo, key=longest_first))]
+        for fut in as_completed(futures):
+            fut.result()  # raises BlockFailed with the block named
+            tell()
     finally:
         if own:
             client.close()
             cluster.close()
-    parts = []
-    for b in plan:
-        out = read_block(root, b)
-        parts.append(None if out is None else ScoreResult(scores=out[0], events=out[1]))
-    return DistributedRun(join_results(parts), blocks=len(plan), resumed=len(plan) - len(todo))
+
+
+def longest_first(block: Block) -> tuple[bool, float]:
+    """Sort key: a family's whole-span block (a year of water sections or outlets, one task) before
+    station-group and time-window blocks, then the longer time range first."""
+    return block.stations is not None or block.keep_stations is not None, -(block.read_to - block.read_from).total_seconds()
+
+
+def load_blocks_into_store(con, root: str, plan: list[Block], run_id: str) -> tuple[int, int, int]:
+    """Replace the store's scores and events with the finished blocks' outputs, one block's scores
+    at a time (bounded memory; a block's model columns become the same ``model_scores`` JSON as
+    :func:`data.scoring.save_scores` writes). Returns (scores, events, events whose review
+    status was carried over)."""
+    from data.scoring import append_scores, save_events
+
+    n_scores, events = 0, []
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute("DELETE FROM scores")
+        for b in plan:
+            out = read_block(root, b)
+            if out is None:
+                continue
+            n_scores += append_scores(con, out[0], run_id)
+            if not out[1].empty:
+                events.append(out[1])
+        ev = pd.concat(events, ignore_index=True) if events else pd.DataFrame(columns=EVENT_COLUMNS)
+        n_events, kept = save_events(con, ev[EVENT_COLUMNS], run_id)
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    return n_scores, n_events, kept
 
 
 def score_distributed(readings: pd.DataFrame, stations: pd.DataFrame, pipeline: Pipeline | str = "default",

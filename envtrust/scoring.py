@@ -60,7 +60,7 @@ class StoreScoreSummary:
 def score_store(con: duckdb.DuckDBPyConnection, pipeline="default", progress: bool = True,
                 last_days: float | None = None, context_days: float = 14.0, *, client=None,
                 n_workers: int | None = None, partitions: str | None = None,
-                capacity: float | None = None) -> StoreScoreSummary:
+                capacity: float | None = None, max_block_rows: int | None = None) -> StoreScoreSummary:
     """Score the store's readings and replace the scores/events tables (one run).
 
     ``last_days`` limits the run to the most recent days before the store's latest reading, as a
@@ -76,6 +76,12 @@ def score_store(con: duckdb.DuckDBPyConnection, pipeline="default", progress: bo
     ``capacity``: the analysts' capacity for the air network (events per station-month, settings
     ``analyst_capacity["air"]``); the calibrated event thresholds follow it
     (:func:`analytics.pipeline.at_capacity`). None keeps the calibration's own budget.
+
+    ``max_block_rows``: a store too large for memory (a province's year): the readings go through
+    partitioned Parquet, air blocks larger than this are cut into station groups with a neighbour
+    halo, the blocks are scored in this process (or on ``client`` / ``n_workers``) one at a time,
+    and their outputs are loaded block by block (``docs/distributed.md``). No forests are kept, as
+    in any run on Dask; it scores the whole store (no ``last_days``).
     """
     t0 = time.perf_counter()
     pipe = load_pipeline(pipeline) if isinstance(pipeline, (str, Path)) else pipeline
@@ -91,6 +97,11 @@ def score_store(con: duckdb.DuckDBPyConnection, pipeline="default", progress: bo
             cutoff = pd.Timestamp(latest) - pd.Timedelta(days=last_days)
     start = None if cutoff is None else (cutoff - pd.Timedelta(days=context_days)).to_pydatetime()
     batches = committed_batches(con)  # listed before the read: every one of them is in it
+    if max_block_rows is not None:
+        if cutoff is not None:
+            raise ScoringInputError("a run in station-group blocks scores the whole store; it takes no last_days")
+        return _score_store_in_blocks(con, stations, pipe, client, n_workers or 0, partitions, progress,
+                                      max_block_rows, batches, t0)
     if client is not None or n_workers:
         result = _score_on_dask(con, stations, pipe, start, client, n_workers or 2, partitions, progress)
         n_read, n_stations = len(result.scores), int(result.scores["station_id"].nunique())
@@ -233,6 +244,41 @@ def _bar(enabled: bool):
         yield lambda _block: bar.update(1)
     finally:
         bar.close()
+
+
+def _score_store_in_blocks(con, stations: pd.DataFrame, pipe, client, n_workers: int, partitions: str | None,
+                           progress: bool, max_block_rows: int, batches: list[int], t0: float) -> StoreScoreSummary:
+    """:func:`score_store` in bounded memory: export, score the blocks (station groups), load them block by block."""
+    import tempfile
+
+    from data.partitions import export_readings
+    from envtrust.distributed import load_blocks_into_store, score_parquet
+
+    run_id = new_run_id()
+
+    def run(root: str):
+        n = export_readings(con, root)
+        if n == 0:
+            raise ScoringInputError("the store has no readings to score; ingest some first")
+        if progress:
+            where = "in this process" if client is None and n_workers == 0 else "on Dask"
+            print(f"scoring {n:,} readings {where} in blocks of <= {max_block_rows:,} rows (Parquet under {root}) ...",
+                  flush=True)
+        with _bar(progress) as tell:
+            out = score_parquet(root, stations, pipe, client=client, n_workers=n_workers, max_block_rows=max_block_rows,
+                                collect=False, progress=tell and (lambda done, total: tell(None)))
+        return load_blocks_into_store(con, root, list(out.plan), run_id)
+
+    if partitions is not None:
+        n_scores, n_events, kept = run(partitions)
+    else:
+        with tempfile.TemporaryDirectory(prefix="envtrust-score-") as tmp:
+            n_scores, n_events, kept = run(tmp)
+    n_stations, last = con.execute("SELECT count(DISTINCT station_id), max(ts) FROM scores").fetchall()[0]
+    record_scoring_state(con, batches, None, last, run_id, "full")
+    alarms = raise_alarms(con, run_id=run_id, since=None)
+    return StoreScoreSummary(run_id=run_id, readings=n_scores, stations=int(n_stations), events=n_events,
+                             events_kept_status=kept, seconds=time.perf_counter() - t0, alarms=str(alarms))
 
 
 def _score_on_dask(con, stations: pd.DataFrame, pipe, start, client, n_workers: int, partitions: str | None,

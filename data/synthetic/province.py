@@ -19,6 +19,8 @@ Pure and seeded: the same inputs and seed give the same readings.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import pandas as pd
 from scipy.signal import lfilter
@@ -29,33 +31,77 @@ KM_PER_DEG = 111.0
 
 
 def province_readings(day: pd.DataFrame, stations: pd.DataFrame, start: pd.Timestamp, hours: int, *,
-                      seed: int = 0, missing_rate: float = 0.02) -> pd.DataFrame:
+                      seed: int = 0, missing_rate: float = 0.02, borrow_profiles: bool = False) -> pd.DataFrame:
     """Long readings (station_id, ts, parameter, value; ts naive UTC) for ``hours`` from ``start``.
 
     ``day``: the real day (station_id, ts, parameter, value) whose hour-of-day profile each station
-    repeats; ``stations``: station_id, lon, lat of the stations to generate (those without a real
-    profile are left out)."""
+    repeats; ``stations``: station_id, lon, lat of the stations to generate. Stations without a
+    real profile are left out, or with ``borrow_profiles`` take their nearest profiled station's."""
+    chunks = province_reading_chunks(day, stations, start, hours, chunk_hours=hours, seed=seed,
+                                     missing_rate=missing_rate, borrow_profiles=borrow_profiles)
+    return pd.concat(list(chunks), ignore_index=True)
+
+
+def province_reading_chunks(day: pd.DataFrame, stations: pd.DataFrame, start: pd.Timestamp, hours: int, *,
+                            chunk_hours: int, seed: int = 0, missing_rate: float = 0.02,
+                            borrow_profiles: bool = False) -> Iterator[pd.DataFrame]:
+    """:func:`province_readings` in consecutive time chunks of ``chunk_hours`` (the last may be
+    shorter), for a year of a province that does not fit memory at once.
+
+    The series run on across chunks (the regional factor is drawn for the whole span, each local
+    AR(1) carries its state into the next chunk), so a year in monthly chunks is one year, not
+    twelve months glued together."""
     rng = np.random.default_rng(seed)
+    prof = station_profiles(day, stations, borrow_profiles)
+    keys = prof.index.to_frame(index=False)
+    pos = stations.set_index("station_id").loc[keys["station_id"], ["lon", "lat"]].to_numpy(float)
+    ts_all = pd.date_range(start, periods=hours, freq="h")
+    n, days = len(keys), hours // 24 + 2
+    regional = _regional_factor(pos, days, rng)                       # [n, days]
+    day_all = ((ts_all - ts_all[0].normalize()) // pd.Timedelta(days=1)).to_numpy()
+    shape_by_hour = prof.to_numpy(float)
+    sid, par = keys["station_id"].to_numpy(), keys["parameter"].to_numpy()
+    state = np.zeros((n, 1))  # the local AR(1)'s last value (filter state) per series
+    for lo in range(0, hours, chunk_hours):
+        hi = min(lo + chunk_hours, hours)
+        ts = ts_all[lo:hi]
+        noise = rng.normal(0, 0.12 * np.sqrt(1 - 0.81), (n, hi - lo))
+        log_local, state = lfilter([1.0], [1.0, -0.9], noise, axis=1, zi=state)  # state: 0.9 x last value
+        shape = shape_by_hour[:, ts.hour.to_numpy()]                  # [n, chunk hours]
+        values = np.round(shape * regional[:, day_all[lo:hi]] * np.exp(log_local), 1)
+        keep = rng.random((n, hi - lo)) >= missing_rate
+        out = pd.DataFrame({"station_id": np.repeat(sid, hi - lo), "ts": np.tile(ts.to_numpy(), n),
+                            "parameter": np.repeat(par, hi - lo), "value": values.ravel()})
+        yield out[keep.ravel()].reset_index(drop=True)
+
+
+def station_profiles(day: pd.DataFrame, stations: pd.DataFrame, borrow: bool = False) -> pd.DataFrame:
+    """Hour-of-day profile (columns 0..23) per (station_id, parameter) of ``stations``, from the
+    real day; with ``borrow``, a station that reported nothing that day takes the profile of the
+    nearest station that did (the national list has ~2,000 positions, the 2017 day profiles ~1,400)."""
     prof = (day.assign(hod=pd.to_datetime(day["ts"]).dt.hour)
             .pivot_table(index=["station_id", "parameter"], columns="hod", values="value", aggfunc="mean")
             .reindex(columns=range(24)))
     prof = prof.T.interpolate(limit_direction="both").T.dropna()
-    prof = prof[prof.index.get_level_values("station_id").isin(set(stations["station_id"]))]
-    keys = prof.index.to_frame(index=False)
-    pos = stations.set_index("station_id").loc[keys["station_id"], ["lon", "lat"]].to_numpy(float)
-    ts = pd.date_range(start, periods=hours, freq="h")
-    n, days = len(keys), hours // 24 + 2
-    regional = _regional_factor(pos, days, rng)                       # [n, days]
-    day_index = ((ts - ts[0].normalize()) // pd.Timedelta(days=1)).to_numpy()
-    local = np.exp(lfilter([1.0], [1.0, -0.9], rng.normal(0, 0.12 * np.sqrt(1 - 0.81), (n, hours)), axis=1))
-    shape = prof.to_numpy(float)[:, ts.hour.to_numpy()]               # [n, hours]
-    values = np.round(shape * regional[:, day_index] * local, 1)
-    keep = rng.random((n, hours)) >= missing_rate
-    sid = np.repeat(keys["station_id"].to_numpy(), hours)
-    par = np.repeat(keys["parameter"].to_numpy(), hours)
-    out = pd.DataFrame({"station_id": sid, "ts": np.tile(ts.to_numpy(), n), "parameter": par,
-                        "value": values.ravel()})
-    return out[keep.ravel()].reset_index(drop=True)
+    wanted = stations.drop_duplicates("station_id").set_index("station_id")[["lon", "lat"]].astype(float)
+    own = prof[prof.index.get_level_values("station_id").isin(set(wanted.index))]
+    if not borrow:
+        return own
+    donors = wanted.loc[sorted(set(prof.index.get_level_values("station_id")) & set(wanted.index))]
+    lacking = wanted.loc[sorted(set(wanted.index) - set(donors.index))]
+    if lacking.empty or donors.empty:
+        return own
+    dx = (lacking["lon"].to_numpy()[:, None] - donors["lon"].to_numpy()[None, :]) * np.cos(
+        np.radians(lacking["lat"].to_numpy()))[:, None]
+    dy = lacking["lat"].to_numpy()[:, None] - donors["lat"].to_numpy()[None, :]
+    nearest = donors.index.to_numpy()[np.argmin(dx**2 + dy**2, axis=1)]
+    parts = [own]
+    for sid, donor in zip(lacking.index, nearest, strict=True):
+        borrowed = prof.loc[[donor]]
+        borrowed.index = pd.MultiIndex.from_arrays([[sid] * len(borrowed), borrowed.index.get_level_values("parameter")],
+                                                   names=prof.index.names)
+        parts.append(borrowed)
+    return pd.concat(parts).sort_index()
 
 
 def _regional_factor(pos: np.ndarray, days: int, rng: np.random.Generator) -> np.ndarray:

@@ -19,6 +19,9 @@ On Dask (local cluster or a running scheduler; readings go through partitioned P
     envtrust score --db var/envtrust.duckdb --scheduler tcp://HOST:8786 --partitions /shared/run1
     envtrust score --readings r.parquet --stations s.csv --out DIR --workers 2
 
+A store too large for memory (a province's year), in this process, block by block:
+    envtrust score --db var/province.duckdb --max-block-rows 6000000 --partitions var/run1
+
 Calibration (writes the pipeline's clean-data calibration next to its TOML):
     envtrust score --calibrate-on clean.parquet --stations stations.csv [--pipeline default]
 """
@@ -46,6 +49,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--partitions", help="with --workers/--scheduler: folder or fsspec URL for the Parquet "
                                              "readings and block outputs, shared with the workers (default: a "
                                              "temporary folder; give one to resume an interrupted run)")
+    parser.add_argument("--max-block-rows", dest="max_block_rows", type=int, default=None,
+                        help="with --db: score a store too large for memory (a province's year) block by block: "
+                             "air blocks above N rows are cut into station groups with a neighbour halo, scored "
+                             "in this process (or on --workers/--scheduler) and loaded block by block")
     parser.add_argument("--calibrate-on", dest="calibrate_on",
                         help="readings taken as clean: write the pipeline's calibration from them")
     parser.add_argument("--last-days", dest="last_days", type=float, default=None,
@@ -120,6 +127,8 @@ def _score_db(args) -> int:
         raise UserError(f"no envtrust store at {args.db}; build one with `envtrust demo` or `envtrust ingest`")
     if args.context_days <= 0:
         raise UserError(f"--context-days must be positive, not {args.context_days}")
+    if args.max_block_rows is not None and (args.new or args.last_days):
+        raise UserError("--max-block-rows scores the whole store; it takes no --new or --last-days")
     if args.new and (args.last_days or args.workers or args.scheduler):
         raise UserError("--new scores what arrived since the last run in process; it takes no --last-days, "
                         "--workers or --scheduler")
@@ -140,7 +149,8 @@ def _score_db(args) -> int:
         with _dask_client(args) as client:
             summary = score_store(con, pipeline=args.pipeline, progress=not args.quiet, last_days=args.last_days,
                                   client=client, partitions=args.partitions,
-                                  n_workers=args.workers if args.workers else None, capacity=_air_capacity())
+                                  n_workers=args.workers if args.workers else None, capacity=_air_capacity(),
+                                  max_block_rows=args.max_block_rows)
     finally:
         con.close()
     if not args.quiet:

@@ -103,7 +103,7 @@ def test_store_scored_on_workers_equals_store_scored_in_process(tmp_path):
     r, s = sample_readings()
     r = r[r["ts"] < "2016-12-06"]
     dbs = {}
-    for name in ("local", "dask"):
+    for name in ("local", "dask", "blocks"):
         db = tmp_path / f"{name}.duckdb"
         con = connect(db)
         con.register("st", s[["station_id", "name", "kind", "lon", "lat"]])
@@ -115,6 +115,8 @@ def test_store_scored_on_workers_equals_store_scored_in_process(tmp_path):
     assert main(["score", "--db", str(dbs["local"]), "--quiet"]) == 0
     assert main(["score", "--db", str(dbs["dask"]), "--quiet", "--workers", "1",
                  "--partitions", str(tmp_path / "parts")]) == 0
+    # block by block in this process, loaded block by block (a limit the sample does not reach: no cut)
+    assert main(["score", "--db", str(dbs["blocks"]), "--quiet", "--max-block-rows", "100000000"]) == 0
     assert (tmp_path / "parts" / "readings" / "network=air").is_dir()
     got = {}
     for name, db in dbs.items():
@@ -125,5 +127,40 @@ def test_store_scored_on_workers_equals_store_scored_in_process(tmp_path):
                                  "ORDER BY station_id, start, kind").fetchdf())
         con.close()
     assert len(got["local"][0]) == len(r)
-    pd.testing.assert_frame_equal(got["local"][0], got["dask"][0], check_exact=True)
-    pd.testing.assert_frame_equal(got["local"][1], got["dask"][1], check_exact=True)
+    for other in ("dask", "blocks"):
+        pd.testing.assert_frame_equal(got["local"][0], got[other][0], check_exact=True)
+        pd.testing.assert_frame_equal(got["local"][1], got[other][1], check_exact=True)
+
+
+def test_in_process_blocks_cut_by_station_groups_load_the_store_like_one_frame(tmp_path):
+    """``n_workers=0`` scores the same block tasks in this process; with a row limit the air
+    blocks are cut into station groups (each reading scored once); the block-by-block load of the
+    store writes what saving the joined result writes."""
+    from data.scoring import save_run
+    from data.store import connect
+    from envtrust.distributed import block_plan, load_blocks_into_store
+
+    r, s = mixed_network()
+    pipe = load_pipeline("default")
+    st = validate_stations(s)
+    export_frame(validate_readings(r, st), st, str(tmp_path))
+    whole = score_parquet(str(tmp_path), s, pipe, n_workers=0)
+    _same(score_blocks(r, s, pipe), whole.result)  # no cut: the in-process run is the single-process run
+    cut = score_parquet(str(tmp_path), s, pipe, n_workers=0, max_block_rows=8_000)
+    plan = block_plan(str(tmp_path), st, max_block_rows=8_000)
+    assert cut.blocks == len(plan) > whole.blocks and any(b.group is not None for b in plan)
+    keys = cut.result.scores[KEYS]
+    assert len(keys) == len(keys.drop_duplicates()) == len(validate_readings(r, st))
+    stores = {}
+    for name in ("joined", "blocks"):
+        con = connect(tmp_path / f"{name}.duckdb")
+        if name == "joined":
+            save_run(con, cut.result.scores, cut.result.events, "run")
+        else:
+            load_blocks_into_store(con, str(tmp_path), plan, "run")
+        stores[name] = (con.execute("SELECT * FROM scores ORDER BY station_id, parameter, ts").fetchdf(),
+                        con.execute('SELECT station_id, start, "end", kind, score FROM events '
+                                    "ORDER BY station_id, start, kind").fetchdf())
+        con.close()
+    pd.testing.assert_frame_equal(stores["joined"][0], stores["blocks"][0], check_exact=True)
+    pd.testing.assert_frame_equal(stores["joined"][1], stores["blocks"][1], check_exact=True)
