@@ -21,6 +21,7 @@ import pandas as pd
 
 from analytics.detectors.base import Panel, run_lengths
 from analytics.ensemble import FITTED
+from analytics.standards.air_quality import gap_costing_a_valid_day_h
 from analytics.standards.analysers import analyser_disagreement
 
 KIND_ZH = {
@@ -106,6 +107,10 @@ class EventSettings:
     self_calibrated_own_event_models_by_kind: dict[str, dict[str, int]] = field(default_factory=dict)
     # model -> surprise that opens an event alone (from the calibration)
     model_thresholds: dict = field(default_factory=dict, metadata=FITTED)
+    # a run of at least this many hours without a valid value at a station, inside its reporting
+    # period, is a data-completeness alarm whatever the event thresholds (:func:`completeness_gaps`);
+    # default: the shortest gap that can cost a valid day (GB 3095-2012 table 4, unverified)
+    data_gap_min_h: int = gap_costing_a_valid_day_h()
 
 
 @dataclass(frozen=True)
@@ -249,10 +254,12 @@ def build_events(panel: Panel, combined: np.ndarray, final: np.ndarray, surprise
     too, a gap whose rows are absent scores as its strongest hour would as a null row (the run
     peak's bonus, the readings' calibration), so a power cut that drops the packets ranks like one
     that sends empty ones. ``rarity_of``: combined surprise -> -log10 P_clean without the cap
-    (``rank_score``); events whose numbers do not support their kind are dropped."""
+    (``rank_score``); events whose numbers do not support their kind are dropped. Data-completeness
+    alarms (``DATA_GAP_KIND``) come from :func:`completeness_gaps`, not from the thresholds: every
+    gap of ``settings.data_gap_min_h`` hours or more that no suspected-interference event overlaps."""
     low, high = event_openers(combined, surprise, settings, per_station)
     segs = segments(low, high, settings.merge_gap_h, settings.min_hours)
-    rows = []
+    rows, covered = [], []  # covered: (station, first, last hour) of the suspected-interference events
     kinds = sorted({k for k in model_kinds.values() if k})
     n_st = combined.shape[0]
     thr = np.full(n_st, float(settings.threshold)) if per_station is None else per_station.threshold
@@ -274,8 +281,14 @@ def build_events(panel: Panel, combined: np.ndarray, final: np.ndarray, surprise
         gap = (score_of, peak_bonus, rarity_of) if settings.absent_gaps_like_readings else (scorer, bonus, rarity)
         row = _describe(panel, s, a, b, combined, final, surprise, model_kinds, kinds,
                         float(thr[s]) * settings.low_ratio, expected, scorer, bonus, o_open, gap, rarity)
-        if row is not None:
+        # an outage with no sign of interference is left to the completeness check below, which
+        # finds every gap whether or not the interference threshold opened an event on it
+        if row is not None and row[4] != DATA_GAP_KIND:
             rows.append(row)
+            covered.append((s, a, b))
+    for s, a, b in completeness_gaps(missing_hours(panel), settings.data_gap_min_h):
+        if not any(cs == s and ca <= b and cb >= a for cs, ca, cb in covered):
+            rows.append(data_gap_row(panel, s, a, b))
     if not rows:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in EVENT_COLUMNS}).astype(
             {"start": "datetime64[us]", "end": "datetime64[us]", "score": float, "rank_score": float})
@@ -378,6 +391,69 @@ def _describe(panel, s, a, b, combined, final, surprise, model_kinds, kinds, low
                         network=network)
     event_id = f"{station_id}-{start:%Y%m%d%H}-{kind}"
     return [event_id, station_id, start, end, kind, score, ",".join(params), summary, evidence, rank]
+
+
+def missing_hours(panel: Panel) -> np.ndarray:
+    """[S, T] bool: station-hours without a valid value for any parameter (row absent, or present
+    with every value null)."""
+    return ~np.isfinite(panel.values).any(axis=2)
+
+
+def completeness_gaps(missing: np.ndarray, min_h: int) -> list[tuple[int, int, int]]:
+    """(station, first, last hour inclusive) of every run of at least ``min_h`` missing hours
+    ([S, T] ``missing``) between two hours with data at the station. Hours before a station's
+    first valid value (not commissioned yet) and after its last are outside its reporting period:
+    no gap there."""
+    out = []
+    for s in range(missing.shape[0]):
+        have = np.nonzero(~missing[s])[0]
+        if have.size < 2:
+            continue
+        run_h = np.diff(have) - 1  # missing hours between consecutive hours with data
+        out.extend((s, int(have[k]) + 1, int(have[k + 1]) - 1) for k in np.nonzero(run_h >= max(1, min_h))[0])
+    return out
+
+
+#: rank_score of a data-completeness alarm per missing hour (capped below ``DATA_GAP_RANK_CAP``): the
+#: completeness list reads longest gap first, and no gap outranks a suspected-interference event
+DATA_GAP_RANK_PER_H = 1e-4
+DATA_GAP_RANK_CAP = 0.0999
+
+
+def data_gap_row(panel: Panel, s: int, a: int, b: int) -> list:
+    """A data-completeness alarm (``DATA_GAP_KIND``) over missing hours a..b of station ``s``: score
+    0 (no sign of interference), the missing hours in words, and how high the neighbours read
+    meanwhile as evidence (:func:`gap_neighbour_level`)."""
+    hours = b - a + 1
+    absent = int((~panel.present[s, a:b + 1, :].any(axis=1)).sum())
+    empty = hours - absent
+    station_id = str(panel.stations["station_id"].iloc[s])
+    network = STATION_NETWORK.get(str(panel.stations["kind"].iloc[s]), "air") if "kind" in panel.stations.columns \
+        else "air"
+    level = gap_neighbour_level(panel, s, a, b, EPISODE_PARAMETERS.get(network))
+    nb_ids = [str(panel.stations["station_id"].iloc[j]) for j in panel.neighbours.index[s] if j >= 0][:5]
+    params = [panel.parameters[p] for p in np.nonzero(np.isfinite(panel.values[s]).any(axis=0))[0]]
+    rank = round(min(hours * DATA_GAP_RANK_PER_H, DATA_GAP_RANK_CAP), 7)
+    z = "" if level["z"] is None else f"{level['z']:.1f}"
+    sentence = {"model": "completeness", "surprise": 0.0,
+                "zh": f"{hours}小时没有有效数据（{absent}小时无记录，{empty}小时无有效值）"
+                      + (f"，邻站读数相对本站常态为{z}个稳健标准差" if z else ""),
+                "en": f"no valid data for {hours} h ({absent} h without a record, {empty} h with no valid value)"
+                      + (f"; the neighbours read {z} robust scales from the station's usual level" if z else "")}
+    evidence = {"models": {}, "neighbours": nb_ids, "hours": hours, "hours_without_record": absent,
+                "hours_without_valid_value": empty, "gap_neighbour_level_z": level["z"], "rarity": rank,
+                "neighbour_prediction": {}, "sentences": [sentence], "series": {}}
+    if level.get("pm25") is not None:
+        evidence["gap_neighbour_pm25"] = level["pm25"]
+    name = _station_name(panel, s)
+    name_zh = str(panel.stations["name"].iloc[s]) if "name" in panel.stations.columns else None
+    zh_kind, en_kind = kind_text(DATA_GAP_KIND, network)
+    summary = (f"{name}: {hours} h of data missing ({absent} h without a record, {empty} h with no valid value)"
+               f" - {en_kind} | {name_zh if name_zh not in (None, 'nan') else name}："
+               f"缺失{hours}小时数据（{absent}小时无记录，{empty}小时无有效值） - {zh_kind}")
+    start, end = panel.times[a], panel.times[b]
+    return [f"{station_id}-{start:%Y%m%d%H}-{DATA_GAP_KIND}", station_id, start, end, DATA_GAP_KIND, 0.0,
+            ",".join(params), summary, evidence, rank]
 
 
 #: a parameter held within this many reporting steps over an event's hot hours reads one value

@@ -57,6 +57,13 @@ class ValidityRules:
 DEFAULT_VALIDITY = ValidityRules()
 
 
+def gap_costing_a_valid_day_h(rules: ValidityRules = DEFAULT_VALIDITY) -> int:
+    """Shortest run of missing hours [h] that can cost a station a valid day: a 24h mean needs
+    ``min_hours_daily`` hourly values (GB 3095-2012 table 4, UNVERIFIED: standards.md 3.2), so
+    24 - 20 + 1 = 5 missing hours inside one day leave too few."""
+    return 24 - int(rules.min_hours_daily) + 1
+
+
 def limit_ug_m3(pollutant: str, averaging: str, grade: int = 2) -> float:
     """GB 3095-2012 concentration limit (ug/m3; CO mg/m3) for grade 1 or 2."""
     if grade not in (1, 2):
