@@ -435,10 +435,12 @@ def data_gap_row(panel: Panel, s: int, a: int, b: int) -> list:
     params = [panel.parameters[p] for p in np.nonzero(np.isfinite(panel.values[s]).any(axis=0))[0]]
     rank = round(min(hours * DATA_GAP_RANK_PER_H, DATA_GAP_RANK_CAP), 7)
     z = "" if level["z"] is None else f"{level['z']:.1f}"
+    how_en = ", ".join(t for n, t in ((absent, f"{absent} h without a record"),
+                                      (empty, f"{empty} h with no valid value")) if n)
+    how_zh = "，".join(t for n, t in ((absent, f"{absent}小时无记录"), (empty, f"{empty}小时无有效值")) if n)
     sentence = {"model": "completeness", "surprise": 0.0,
-                "zh": f"{hours}小时没有有效数据（{absent}小时无记录，{empty}小时无有效值）"
-                      + (f"，邻站读数相对本站常态为{z}个稳健标准差" if z else ""),
-                "en": f"no valid data for {hours} h ({absent} h without a record, {empty} h with no valid value)"
+                "zh": f"{hours}小时没有有效数据（{how_zh}）" + (f"，邻站读数相对本站常态为{z}个稳健标准差" if z else ""),
+                "en": f"no valid data for {hours} h ({how_en})"
                       + (f"; the neighbours read {z} robust scales from the station's usual level" if z else "")}
     evidence = {"models": {}, "neighbours": nb_ids, "hours": hours, "hours_without_record": absent,
                 "hours_without_valid_value": empty, "gap_neighbour_level_z": level["z"], "rarity": rank,
@@ -448,9 +450,8 @@ def data_gap_row(panel: Panel, s: int, a: int, b: int) -> list:
     name = _station_name(panel, s)
     name_zh = str(panel.stations["name"].iloc[s]) if "name" in panel.stations.columns else None
     zh_kind, en_kind = kind_text(DATA_GAP_KIND, network)
-    summary = (f"{name}: {hours} h of data missing ({absent} h without a record, {empty} h with no valid value)"
-               f" - {en_kind} | {name_zh if name_zh not in (None, 'nan') else name}："
-               f"缺失{hours}小时数据（{absent}小时无记录，{empty}小时无有效值） - {zh_kind}")
+    summary = (f"{name}: {hours} h of data missing ({how_en}) - {en_kind} | "
+               f"{name_zh if name_zh not in (None, 'nan') else name}：缺失{hours}小时数据（{how_zh}） - {zh_kind}")
     start, end = panel.times[a], panel.times[b]
     return [f"{station_id}-{start:%Y%m%d%H}-{DATA_GAP_KIND}", station_id, start, end, DATA_GAP_KIND, 0.0,
             ",".join(params), summary, evidence, rank]

@@ -66,7 +66,8 @@ def test_a_six_hour_gap_on_an_honest_water_section_is_one_completeness_alarm(hon
     assert (gap["start"], gap["end"]) == (start, end)
     assert gap["score"] == 0.0 and gap["rank_score"] < 0.1
     assert "6 h of data missing" in gap["summary"] and "no sign of interference" in gap["summary"]
-    assert "缺失6小时" in gap["summary"]
+    assert "缺失6小时" in gap["summary"] and "6 h without a record" in gap["summary"]
+    assert "no valid value" not in gap["summary"]  # the rows are absent, not empty
     assert gap["evidence"]["hours"] == 6 and gap["evidence"]["sentences"]
 
 
