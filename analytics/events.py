@@ -447,14 +447,25 @@ def data_gap_row(panel: Panel, s: int, a: int, b: int) -> list:
                 "neighbour_prediction": {}, "sentences": [sentence], "series": {}}
     if level.get("pm25") is not None:
         evidence["gap_neighbour_pm25"] = level["pm25"]
-    name = _station_name(panel, s)
     name_zh = str(panel.stations["name"].iloc[s]) if "name" in panel.stations.columns else None
-    zh_kind, en_kind = kind_text(DATA_GAP_KIND, network)
-    summary = (f"{name}: {hours} h of data missing ({how_en}) - {en_kind} | "
-               f"{name_zh if name_zh not in (None, 'nan') else name}：缺失{hours}小时数据（{how_zh}） - {zh_kind}")
+    summary = data_gap_summary(_station_name(panel, s), name_zh, hours, how_en, how_zh, network, level)
     start, end = panel.times[a], panel.times[b]
     return [f"{station_id}-{start:%Y%m%d%H}-{DATA_GAP_KIND}", station_id, start, end, DATA_GAP_KIND, 0.0,
             ",".join(params), summary, evidence, rank]
+
+
+def data_gap_summary(name: str, name_zh: str | None, hours: int, how_en: str, how_zh: str, network: str,
+                     level: dict) -> str:
+    """A data-completeness alarm in one line (English | Chinese): how many hours are missing, and
+    that there is no sign of interference - or, where the neighbours read high meanwhile
+    (``level["high"]``, :func:`gap_neighbour_level`) but the gap opened no interference event,
+    that instead: the analyst should not read "no sign" there."""
+    zh_kind, en_kind = kind_text(DATA_GAP_KIND, network)
+    if level.get("high"):
+        en_kind = "data missing / transmission interrupted (the neighbours read high meanwhile, below the outage threshold)"
+        zh_kind = "数据缺失/传输中断(期间邻站读数偏高，未达停机告警阈值)"
+    zh_name = name_zh if name_zh not in (None, "nan") else name
+    return f"{name}: {hours} h of data missing ({how_en}) - {en_kind} | {zh_name}：缺失{hours}小时数据（{how_zh}） - {zh_kind}"
 
 
 #: a parameter held within this many reporting steps over an event's hot hours reads one value

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analytics.events import DATA_GAP_KIND, EventSettings, completeness_gaps
+from analytics.events import DATA_GAP_KIND, EventSettings, completeness_gaps, data_gap_summary
 from analytics.pipeline import load_pipeline, score_partition
 from analytics.standards.air_quality import ValidityRules, gap_costing_a_valid_day_h
 
@@ -113,3 +113,12 @@ def test_an_ordinary_gap_is_a_completeness_alarm_and_a_station_before_commission
     assert list(near["kind"]) == [DATA_GAP_KIND]
     assert (near["start"].iloc[0], near["end"].iloc[0]) == (start, end)
     assert ev[(ev["station_id"] == "C") & (ev["kind"] == DATA_GAP_KIND)].empty
+
+
+def test_a_gap_summary_does_not_claim_no_sign_of_interference_when_the_neighbours_read_high():
+    quiet = data_gap_summary("Dongsi", "东四", 6, "6 h without a record", "6小时无记录", "air", {"z": 0.2, "high": False})
+    assert quiet.startswith("Dongsi: 6 h of data missing (6 h without a record)") and "no sign of interference" in quiet
+    assert "东四：缺失6小时数据" in quiet and "无干扰迹象" in quiet
+    high = data_gap_summary("Dongsi", None, 6, "6 h without a record", "6小时无记录", "air",
+                            {"z": 0.4, "pm25": 120.0, "high": True})
+    assert "no sign" not in high and "neighbours read high" in high and "无干扰迹象" not in high
