@@ -6,6 +6,7 @@ import pytest
 
 from analytics.detectors.base import InputError
 from analytics.ensemble import TailCalibration, fit_tail
+from analytics.events import DATA_GAP_KIND
 from analytics.pipeline import load_pipeline, score_partition
 from analytics.registry import EVENT_KINDS, default_registry
 from data.testing import sample_readings, set_values
@@ -56,7 +57,8 @@ def test_injected_suppression_scores_high_and_becomes_an_event(scored):
     hit = ev[(ev["station_id"] == "1003A") & (ev["start"] <= "2016-12-20 11:00") & (ev["end"] >= "2016-12-20")]
     assert len(hit) >= 1
     assert set(ev.columns) >= {"event_id", "station_id", "start", "end", "kind", "score", "parameters", "summary", "evidence"}
-    assert ev["kind"].isin(EVENT_KINDS).all()
+    # every row is a kind of interference, or a data-completeness alarm (a gap, listed apart)
+    assert ev["kind"].isin((*EVENT_KINDS, DATA_GAP_KIND)).all()
 
 
 def test_unsorted_input_gives_identical_scores(scored):
@@ -159,7 +161,9 @@ def test_context_parameters_are_measured_but_never_judged():
     temp = res.scores[res.scores["parameter"] == "water_temp"]
     assert len(temp) == (r["parameter"] == "water_temp").sum()  # still one row per reading
     assert temp["score"].max() == 0.0 and (temp.drop(columns=["station_id", "ts", "parameter"]) == 0).all().all()
-    assert not res.events["parameters"].str.contains("water_temp").any()
+    # a data-completeness alarm names every parameter the gap left empty: no judgement of water_temp
+    interference = res.events[res.events["kind"] != DATA_GAP_KIND]
+    assert not interference["parameters"].str.contains("water_temp").any()
     pipe.context_parameters = ()  # judged like any other parameter
     judged = score_partition(r, s, pipe).scores
     assert judged.loc[judged["parameter"] == "water_temp", "score"].median() > 0.5
