@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 
+from analytics.events import DATA_GAP_KIND
 from analytics.standards.air_quality import daily_means
 from analytics.standards.cems import FLUE_POLLUTANTS, o2_corrected_mg_m3
 from analytics.timeconv import CST_OFFSET
@@ -52,8 +53,10 @@ def _candidates(rows: list[dict]) -> pd.DataFrame:
 def rule_suspected_interference(events: pd.DataFrame, min_score: float) -> pd.DataFrame:
     """An engine event (issue 3) at or above the operating point: suspected interference.
 
-    Standard: 环发〔2015〕175号 (kinds of tampering and falsification the events stand for)."""
-    ev = events[events["score"] >= min_score] if not events.empty else events
+    Standard: 环发〔2015〕175号 (kinds of tampering and falsification the events stand for). A
+    data-completeness alarm of the engine (kind ``data_gap``) is not suspected interference: gaps
+    reach enforcement through :func:`rule_data_missing`."""
+    ev = events if events.empty else events[(events["score"] >= min_score) & (events["kind"] != DATA_GAP_KIND)]
     return _candidates([{
         "rule": "suspected_interference", "station_id": r.station_id, "episode_start": r.start,
         "episode_end": r.end, "parameter": r.parameters, "severity": float(r.score),

@@ -6,7 +6,14 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from envtrust.alarms import AlarmSettings, deduplicate, missing_runs, raise_alarms, rule_flag_anomaly
+from envtrust.alarms import (
+    AlarmSettings,
+    deduplicate,
+    missing_runs,
+    raise_alarms,
+    rule_flag_anomaly,
+    rule_suspected_interference,
+)
 from tests.envtrust.cases_fixture import AIR, OUTLET, T0, build_store
 
 
@@ -66,3 +73,16 @@ def test_flag_rule_threshold():
     counts = pd.DataFrame({"station_id": ["S", "S"], "day": [T0, T0 + pd.Timedelta(days=1)], "n": [24, 24],
                            "n_flagged": [12, 11], "flags": ["M", "D"]})
     assert list(rule_flag_anomaly(counts, 0.5)["episode_start"]) == [T0]
+
+
+def test_a_data_completeness_alarm_is_not_pushed_as_interference():
+    """The engine's gap alarms (kind data_gap, score 0) stay on their own list: at the default
+    operating point (min score 0) only the outage becomes a suspected-interference alarm."""
+    events = pd.DataFrame({
+        "event_id": ["E1", "E2"], "station_id": [AIR[0], AIR[1]], "start": [T0, T0],
+        "end": [T0 + pd.Timedelta(hours=6)] * 2, "kind": ["outage", "data_gap"], "score": [0.99, 0.0],
+        "parameters": ["PM2.5", "PM2.5,NO2"], "summary": ["gap during an episode", "6 h of data missing"],
+        "run_id": ["r", "r"]})
+    got = rule_suspected_interference(events, 0.0)
+    assert got["station_id"].tolist() == [AIR[0]]
+    assert got["summary"].str.startswith("outage").all()
