@@ -10,6 +10,8 @@ check, the rate limit and the keyed-call audit still run for every call (``envtr
 Why the result cannot be stale: a request reads the generation before its query, and a step
 changes the data and the generation in one transaction, so an answer is never older than the
 generation it is stored under; the first request that reads a newer generation empties the cache.
+The generation itself is read from the store only when this process has raised it since the last
+read (:class:`StoreGeneration`).
 """
 
 from __future__ import annotations
@@ -102,3 +104,30 @@ class PerGeneration(Generic[T]):
             if self._held is None or self._held[0] != generation:
                 self._held = (generation, build())
             return self._held[1]
+
+
+@dataclass
+class StoreGeneration:
+    """The store's release generation as last read, read again only when this process's count of
+    ended raises (``data.release.generation_raises_ended``) has moved or ``max_age_s`` has passed.
+
+    Why: the store read cost ~0.7 ms of CPU per request (session 8: a cached answer 1.0 -> 0.27 ms,
+    a one-station day 5.8 -> ~5 ms in process). The count moves only after a raise is committed, so
+    every release step, key revocation or station-list change made through ``data.release`` or
+    ``data.stations`` shows from the next request on; ``max_age_s`` bounds how long a raise made
+    inside some caller's own wider transaction could go unseen."""
+
+    max_age_s: float = 1.0
+    reads: int = 0  # how many times the store was read (for tests and the benchmark)
+    _held: tuple[int, float, int] | None = None  # (raises seen, monotonic time of the read, generation)
+
+    def current(self, raises: int, now_s: float, read: Callable[[], int]) -> int:
+        """The generation: the held one while ``raises`` (read *before* this call) is unchanged and
+        the read is younger than ``max_age_s``; else ``read()`` now, held for the next requests."""
+        held = self._held
+        if held is not None and held[0] == raises and now_s - held[1] < self.max_age_s:
+            return held[2]
+        generation = read()
+        self.reads += 1
+        self._held = (raises, now_s, generation)
+        return generation

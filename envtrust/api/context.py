@@ -4,6 +4,7 @@ its thread's cursor, and the release generation it reads the store at."""
 from __future__ import annotations
 
 import threading
+import time
 from contextlib import suppress
 from dataclasses import dataclass, field
 
@@ -13,7 +14,7 @@ from flask import g
 
 from data import release as sql
 from envtrust.api.auditlog import GroupCommitLog
-from envtrust.api.cache import AnswerCache, PerGeneration
+from envtrust.api.cache import AnswerCache, PerGeneration, StoreGeneration
 from envtrust.api.limits import RateLimiter
 
 EXTENSION_KEY = "envtrust_api"
@@ -32,6 +33,7 @@ class ApiState:
     answers: AnswerCache = field(default_factory=AnswerCache)
     locations: PerGeneration = field(default_factory=PerGeneration)
     verified_keys: PerGeneration = field(default_factory=PerGeneration)
+    generation: StoreGeneration = field(default_factory=StoreGeneration)
     cursors: threading.local = field(default_factory=threading.local)
 
 
@@ -54,9 +56,13 @@ def api_cursor() -> duckdb.DuckDBPyConnection:
 
 
 def api_generation() -> int:
-    """The release generation this request reads the store at (read once, before any query)."""
+    """The release generation this request reads the store at (taken once, before any query; from
+    the store only when it may have changed, see :class:`StoreGeneration`)."""
     if _GENERATION_KEY not in g:
-        g.setdefault(_GENERATION_KEY, sql.release_generation(api_cursor()))
+        raises = sql.generation_raises_ended()  # before the read: a raise ending meanwhile shows next time
+        generation = api_state().generation.current(raises, time.monotonic(),
+                                                     lambda: sql.release_generation(api_cursor()))
+        g.setdefault(_GENERATION_KEY, generation)
     return g.get(_GENERATION_KEY)
 
 

@@ -11,10 +11,12 @@ import pandas as pd
 import pytest
 
 from dashboard.server import close_server, create_server
+from data import release as sql
 from data.stations import upsert_stations
 from envtrust import release
 from envtrust.api import keys
-from envtrust.api.cache import Answer, AnswerCache
+from envtrust.api.cache import Answer, AnswerCache, StoreGeneration
+from envtrust.api.context import api_generation
 from envtrust.settings import load_settings
 
 spec = importlib.util.spec_from_file_location("release_fixture", Path(__file__).with_name("release_fixture.py"))
@@ -66,6 +68,47 @@ def test_a_new_station_shows_after_the_station_list_changes(api):
                                       columns=["station_id", "name", "kind", "lon", "lat"]))
     assert client.get("/api/v1/locations?kind=air_station").get_json()["meta"]["found"] == before + 1
     assert client.get("/api/v1/measurements?location=1003A").status_code == 200  # known now, nothing released
+
+
+def test_the_generation_is_read_from_the_store_again_only_after_a_raise(api):
+    client, server, _ = api
+    con, watch = server.extensions["envtrust"].con, server.extensions["envtrust_api"].generation
+    watch.max_age_s = 3600.0  # only the raises count here
+    _value(client)
+    reads = watch.reads
+    for _ in range(5):
+        _value(client)
+        client.get("/api/v1/parameters")
+    assert watch.reads == reads  # nothing changed: no store read
+    release.correct_value(con, "1001A", "2017-01-10 03:00", "PM2.5", 12.5, "ana", "analyser drift corrected")
+    assert _value(client) == (12.5, "preliminary") and watch.reads == reads + 1
+
+
+def test_a_raise_inside_a_wider_transaction_shows_within_the_maximum_age(api):
+    _, server, _ = api
+    con, watch = server.extensions["envtrust"].con, server.extensions["envtrust_api"].generation
+    watch.max_age_s = 3600.0
+    with server.test_request_context("/api/v1/parameters"):
+        before = api_generation()
+    con.execute("BEGIN TRANSACTION")
+    sql.raise_generation(con)  # the count moves here, before the commit
+    with server.test_request_context("/api/v1/parameters"):
+        assert api_generation() == before  # the raise is not committed yet
+    con.execute("COMMIT")  # nothing moves the count now
+    with server.test_request_context("/api/v1/parameters"):
+        assert api_generation() == before  # held: younger than max_age_s
+    watch.max_age_s = 0.0
+    with server.test_request_context("/api/v1/parameters"):
+        assert api_generation() == before + 1
+
+
+def test_store_generation_reads_when_the_raises_move_or_the_read_is_too_old():
+    values = iter([7, 8, 9])
+    watch = StoreGeneration(max_age_s=1.0)
+    assert watch.current(0, 100.0, lambda: next(values)) == 7
+    assert watch.current(0, 100.9, lambda: next(values)) == 7 and watch.reads == 1
+    assert watch.current(1, 100.9, lambda: next(values)) == 8  # a raise ended: read again
+    assert watch.current(1, 102.0, lambda: next(values)) == 9 and watch.reads == 3  # older than 1 s
 
 
 def test_every_keyed_call_is_audited_cached_or_not(api):
