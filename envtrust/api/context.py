@@ -33,6 +33,7 @@ class ApiState:
     answers: AnswerCache = field(default_factory=AnswerCache)
     locations: PerGeneration = field(default_factory=PerGeneration)
     verified_keys: PerGeneration = field(default_factory=PerGeneration)
+    newest_hour: PerGeneration = field(default_factory=PerGeneration)
     generation: StoreGeneration = field(default_factory=StoreGeneration)
     cursors: threading.local = field(default_factory=threading.local)
 

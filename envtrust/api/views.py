@@ -373,7 +373,8 @@ def make_blueprint() -> ApiBlueprint:
         """The latest released value per location and parameter (withheld values skipped)."""
         rows = resolve_locations(location, city, kind, required=False)
         params = resolve_parameters(parameter, rows.kinds or sql.OFFICIAL_KINDS)
-        found_rows = sql.latest_current(api_cursor(), rows.ids, params)
+        newest = api_state().newest_hour.get(api_generation(), lambda: sql.newest_released_hour(api_cursor()))
+        found_rows = sql.latest_current(api_cursor(), rows.ids, params, newest)
         flat = [(sid, param, _UNITS.get(param), _utc_text(ts), float(value), status, int(version))
                 for sid, param, ts, value, status, version in found_rows[(page - 1) * limit: page * limit]]
         if format == "csv":

@@ -111,6 +111,18 @@ def test_store_generation_reads_when_the_raises_move_or_the_read_is_too_old():
     assert watch.current(1, 102.0, lambda: next(values)) == 9 and watch.reads == 3  # older than 1 s
 
 
+def test_latest_moves_on_with_a_later_release(api):
+    """The newest released hour is held per generation: a later publish shows at once."""
+    client, server, _ = api
+    con = server.extensions["envtrust"].con
+    url = "/api/v1/latest?location=1001A&parameter=PM2.5"
+    con.execute("DELETE FROM release_values WHERE ts >= '2017-01-10 12:00'")  # as if published up to 11:00 only
+    sql.rebuild_release_by_ts(con)  # raises the generation too
+    assert client.get(url).get_json()["results"][0]["datetime"] == "2017-01-10T11:00:00Z"
+    release.publish_preliminary(con, "2017-01-10 12:00", "2017-01-11")
+    assert client.get(url).get_json()["results"][0]["datetime"] > "2017-01-10T11:00:00Z"
+
+
 def test_every_keyed_call_is_audited_cached_or_not(api):
     client, server, token = api
     con, cache = server.extensions["envtrust"].con, server.extensions["envtrust_api"].answers
