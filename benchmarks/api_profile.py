@@ -1,7 +1,7 @@
 """Where a public API request spends its CPU: cProfile of keyed requests, in process, small store.
 
     .venv/bin/python benchmarks/api_profile.py [--days 3] [--requests 40] [--top 25] [--kind KIND]
-                                               [--store PATH]
+                                               [--store PATH] [--no-profile] [--anonymous]
 
 The store is ``benchmarks/api.py``'s (the 2,016 national station positions x ``--days``, every valid
 value published, the first half audited), built once into ``benchmarks/out/api-<days>d.duckdb`` and
@@ -10,7 +10,11 @@ each with a department key, so the keyed-call audit runs; they go through Flask'
 whole request path - key check, rate limit, arguments, query, answer, audit - without the HTTP
 server). Prints CPU milliseconds per request per kind, then the profile's top functions.
 ``--store PATH``: profile on that store (e.g. the 90-day one of benchmarks/api.py; ``--days`` must
-match it) instead of the small one.
+match it) instead of the small one. ``--no-profile``: CPU per request only, without cProfile's
+overhead, every answer built afresh (the answer cache is emptied before each request, except for
+the ceiling kinds, which measure a cached answer): the figure to compare two checkouts with, one
+after the other on the same store (copy this script into the earlier checkout to run it there).
+``--anonymous``: no key (no keyed-call audit, whose commit dominates a lone request's CPU).
 """
 
 from __future__ import annotations
@@ -59,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--kind", action="append", help="only these kinds (default: all)")
     parser.add_argument("--store", type=Path, help="an existing benchmark store (served from a copy)")
+    parser.add_argument("--no-profile", action="store_true", help="CPU per request only, every answer built")
+    parser.add_argument("--anonymous", action="store_true", help="requests without a key (no audit)")
     args = parser.parse_args(argv)
     api_bench.OUT.mkdir(parents=True, exist_ok=True)
     store = args.store or api_bench.OUT / f"api-{args.days}d.duckdb"
@@ -67,23 +73,34 @@ def main(argv: list[str] | None = None) -> int:
     info = api_bench.counts(store)
     server, key = serve_in_process(store)
     client = server.test_client()
+    api_state = server.extensions["envtrust_api"]
+    headers = {} if args.anonymous else {"X-API-Key": key}
+    if args.anonymous:
+        api_state.anon_rate_per_min = 10**9
     kinds = args.kind or [*api_bench.TARGETS_MS, "latest (one station)"]
     profile = cProfile.Profile()
-    print(f"store: {info['release_rows']:,} release rows; {args.requests} keyed requests per kind")
+    print(f"store: {info['release_rows']:,} release rows; {args.requests} "
+          f"{'anonymous' if args.anonymous else 'keyed'} requests per kind")
     for kind in kinds:
         urls = api_bench.urls_for(kind, random.Random(20261202), info["station_ids"], info["cities"][0],
                                   args.days, args.requests)
-        client.get(urls[0], headers={"X-API-Key": key})  # warm-up (first query plans, imports)
+        client.get(urls[0], headers=headers)  # warm-up (first query plans, imports)
+        fresh = args.no_profile and kind not in api_bench.CEILINGS
         cpu0, wall0 = time.process_time(), time.perf_counter()
-        profile.enable()
+        if not args.no_profile:
+            profile.enable()
         for url in urls:
-            answer = client.get(url, headers={"X-API-Key": key})
+            if fresh:
+                api_state.answers = type(api_state.answers)()  # an empty answer cache
+            answer = client.get(url, headers=headers)
             if answer.status_code != 200:
                 raise RuntimeError(f"{answer.status_code} {url} {answer.text[:200]}")
         profile.disable()
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
-        print(f"{kind}: {1000 * cpu / len(urls):.1f} ms CPU, {1000 * wall / len(urls):.1f} ms wall per request "
-              "(under the profiler)", flush=True)
+        print(f"{kind}: {1000 * cpu / len(urls):.2f} ms CPU, {1000 * wall / len(urls):.1f} ms wall per request "
+              f"({'no profiler' if args.no_profile else 'under the profiler'})", flush=True)
+    if args.no_profile:
+        return 0
     out = io.StringIO()
     pstats.Stats(profile, stream=out).sort_stats("cumulative").print_stats(args.top)
     print(out.getvalue())
