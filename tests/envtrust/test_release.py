@@ -228,3 +228,20 @@ def test_the_time_sorted_copy_answers_as_the_versions_table(released, monkeypatc
         assert from_copy == from_versions and from_copy[1] >= 4
     assert any(row[4] == "withheld" for row in sql.current_hourly(released, ids, ["NO2"], start, end,
                                                                    sql.RELEASE_STATUSES, 1000, 0)[0])
+
+
+def test_a_status_filter_keeps_only_that_status_and_all_statuses_mean_every_value(released):
+    """Every status asked for: every current value; one status: only the values of that status."""
+    release.audit_period(released, "2017-01-09", "2017-01-10 12:00", "ana")
+    ids, params = ["1001A", "1002A"], ["PM2.5", "NO2"]
+    start, end = pd.Timestamp("2017-01-09 00:00"), pd.Timestamp("2017-01-10 23:00")
+    every, total = sql.current_hourly(released, ids, params, start, end, sql.RELEASE_STATUSES, 1000, 0)
+    counted = released.execute(
+        "SELECT count(*) FROM release_values WHERE superseded_at IS NULL AND station_id IN ('1001A', '1002A') "
+        "AND parameter IN ('PM2.5', 'NO2') AND ts BETWEEN ? AND ?", [start, end]).fetchone()[0]
+    assert total == len(every) == counted
+    assert {row[4] for row in every} == {"preliminary", "audited", "withheld"}
+    for status in ("audited", "withheld"):
+        rows, found = sql.current_hourly(released, ids, params, start, end, (status,), 1000, 0)
+        assert found == len(rows) == sum(row[4] == status for row in every) > 0
+        assert {row[4] for row in rows} == {status}
