@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from analytics.completeness import missing_runs_h
 from analytics.detectors.base import Panel, run_lengths
 from analytics.ensemble import FITTED
 from analytics.standards.air_quality import gap_costing_a_valid_day_h
@@ -401,16 +402,15 @@ def missing_hours(panel: Panel) -> np.ndarray:
 
 def completeness_gaps(missing: np.ndarray, min_h: int) -> list[tuple[int, int, int]]:
     """(station, first, last hour inclusive) of every run of at least ``min_h`` missing hours
-    ([S, T] ``missing``) between two hours with data at the station. Hours before a station's
-    first valid value (not commissioned yet) and after its last are outside its reporting period:
-    no gap there."""
+    ([S, T] ``missing``) between two hours with data at the station
+    (:func:`analytics.completeness.missing_runs_h`, the run finder the enforcement rule uses too).
+    Hours before a station's first valid value (not commissioned yet) and after its last are outside
+    its reporting period: a scored window's end is not the network's present, so a feed that stops
+    for good is the enforcement rule's to report (``envtrust.alarms.missing_runs``, bounded by the
+    registry's service dates and the newest hour of the station's data source)."""
     out = []
     for s in range(missing.shape[0]):
-        have = np.nonzero(~missing[s])[0]
-        if have.size < 2:
-            continue
-        run_h = np.diff(have) - 1  # missing hours between consecutive hours with data
-        out.extend((s, int(have[k]) + 1, int(have[k + 1]) - 1) for k in np.nonzero(run_h >= max(1, min_h))[0])
+        out.extend((s, a, b) for a, b in missing_runs_h(np.nonzero(~missing[s])[0], min_h))
     return out
 
 

@@ -59,6 +59,23 @@ def reporting_hours(con: Con, since: datetime | None) -> pd.DataFrame:
     return con.execute(sql + " ORDER BY station_id, ts", args).df()
 
 
+def station_feed_ends(con: Con, since: datetime | None) -> pd.DataFrame:
+    """Per station reporting since ``since``: the newest hour of the data sources it reports through
+    (``readings.source``; a station's feed has stopped when its source carries on without it) and
+    its end of service in the registry (``stations.active_to``, NULL while in service).
+    Columns station_id, source_last, active_to."""
+    where, args = ("WHERE ts >= ?", [since, since]) if since is not None else ("", [])
+    return con.execute(
+        f"""
+        WITH src AS (SELECT coalesce(source, '') AS source, max(ts) AS source_last FROM readings {where}
+                     GROUP BY 1),
+             fed AS (SELECT DISTINCT station_id, coalesce(source, '') AS source FROM readings {where})
+        SELECT fed.station_id, max(src.source_last) AS source_last, any_value(s.active_to) AS active_to
+        FROM fed JOIN src USING (source) LEFT JOIN stations s USING (station_id)
+        GROUP BY fed.station_id ORDER BY fed.station_id
+        """, args).df()
+
+
 def latest_ts(con: Con) -> datetime | None:
     return con.execute("SELECT max(ts) FROM readings").fetchone()[0]
 

@@ -21,8 +21,9 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 
+from analytics.completeness import GAP_EPISODE_MERGE_H, gap_episodes, missing_runs_h
 from analytics.events import DATA_GAP_KIND
-from analytics.standards.air_quality import daily_means
+from analytics.standards.air_quality import daily_means, gap_costing_a_valid_day_h
 from analytics.standards.cems import FLUE_POLLUTANTS, o2_corrected_mg_m3
 from analytics.timeconv import CST_OFFSET
 from analytics.vocabulary import VALID_FLAGS
@@ -38,7 +39,9 @@ class AlarmSettings:
 
     min_event_score: float = 0.0      # engine events at or above this score alarm (events are already
     #                                   above the engine's calibrated threshold; raise it to alarm fewer)
-    missing_hours: int = 6            # data missing / transmission interrupted for this many hours or more
+    # data missing / transmission interrupted for this many hours or more: the engine's gap length too,
+    # the shortest gap that can cost a valid day (GB 3095-2012 table 4)
+    missing_hours: int = gap_costing_a_valid_day_h()
     flag_share: float = 0.5           # share of a day's readings carrying a non-N HJ 212 flag
     window_days: float = 7.0          # how far back before the newest reading the rules look
     air_grade: int = 2                # GB 3095-2012 grade of the air limits (2 = urban areas)
@@ -121,30 +124,58 @@ def rule_outlet_daily_exceedance(daily: pd.DataFrame, limits: pd.DataFrame) -> p
     } for r in hits.itertuples(index=False)])
 
 
-def missing_runs(hours: pd.DataFrame, until: datetime, min_hours: int) -> pd.DataFrame:
-    """Runs of at least ``min_hours`` consecutive hours without any value, per station, between its
-    reporting hours and up to ``until`` (the newest hour in the store). Returns station_id, start, end, hours."""
+def expected_until(feed_ends: pd.DataFrame, latest: datetime) -> pd.Series:
+    """Per station_id, the last hour it is still expected to report: the newest hour of its data
+    source (``source_last``), never after its end of service (``active_to``, exclusive) nor after
+    ``latest`` (the newest hour in the store)."""
+    if feed_ends.empty:
+        return pd.Series(dtype="datetime64[ns]")
+    until = pd.to_datetime(feed_ends["source_last"]).fillna(pd.Timestamp(latest)).clip(upper=pd.Timestamp(latest))
+    retired = pd.to_datetime(feed_ends["active_to"]) - pd.Timedelta(hours=1)
+    until = until.where(retired.isna() | (until <= retired), retired)
+    return pd.Series(until.to_numpy(), index=feed_ends["station_id"].to_numpy())
+
+
+def _hour_index(ts) -> np.ndarray:
+    return np.asarray(pd.DatetimeIndex(ts).values.astype("datetime64[h]").astype(np.int64))
+
+
+def missing_runs(hours: pd.DataFrame, until: pd.Series, min_hours: int) -> pd.DataFrame:
+    """Runs of at least ``min_hours`` consecutive hours without any value, per station, from its
+    first reporting hour up to ``until[station_id]`` (:func:`expected_until`; a station missing
+    there ends at its last reporting hour), found by :func:`analytics.completeness.missing_runs_h`
+    (the engine's run finder). Returns station_id, start, end, hours, ongoing (the run reaches the
+    expected end: the feed has not come back)."""
     rows = []
-    until = pd.Timestamp(until)
     for sid, g in hours.groupby("station_id", sort=False):
-        ts = pd.DatetimeIndex(g["ts"]).sort_values()
-        nxt = ts[1:].append(pd.DatetimeIndex([until + pd.Timedelta(hours=1)]))
-        gap_h = (nxt - ts) / pd.Timedelta(hours=1) - 1
-        for last, n in zip(ts, gap_h, strict=True):
-            if n >= min_hours:
-                rows.append((sid, last + pd.Timedelta(hours=1), last + pd.Timedelta(hours=int(n)), int(n)))
-    return pd.DataFrame(rows, columns=["station_id", "start", "end", "hours"])
+        have = np.unique(_hour_index(g["ts"]))
+        end = until.get(sid)
+        end_h = None if end is None or pd.isna(end) else int(_hour_index([end])[0])
+        for a, b in missing_runs_h(have, min_hours, end_h):
+            rows.append((sid, pd.Timestamp(a, unit="h"), pd.Timestamp(b, unit="h"), b - a + 1,
+                         end_h is not None and b == end_h))
+    return pd.DataFrame(rows, columns=["station_id", "start", "end", "hours", "ongoing"])
 
 
 def rule_data_missing(runs: pd.DataFrame, min_hours: int) -> pd.DataFrame:
-    """Data missing or transmission interrupted for ``min_hours`` or more (HJ 212 / HJ 75 require
-    hourly transmission; the capture-rate rules of HJ 663 and HJ 75 count the missing hours)."""
-    return _candidates([{
-        "rule": "data_missing", "station_id": r.station_id, "episode_start": r.start, "episode_end": r.end,
-        "parameter": None, "severity": float(r.hours), "standard": f"HJ 212-2017 hourly transmission; >= {min_hours} h",
-        "summary": f"no data for {r.hours} h from {pd.Timestamp(r.start):%Y-%m-%d %H:%M} UTC",
-        "evidence": {"missing_hours": int(r.hours)},
-    } for r in runs.itertuples(index=False)])
+    """One alarm per episode of missing data at a station (:func:`analytics.completeness.gap_episodes`:
+    gaps of ``min_hours`` or more, those less than a day apart merged), severity = missing hours.
+    The threshold is the shortest gap that can cost a valid day (GB 3095-2012 table 4); HJ 212 / HJ 75
+    require hourly transmission and the capture-rate rules of HJ 663 and HJ 75 count the missing hours."""
+    ep = gap_episodes(runs)
+    rows = []
+    for r in ep.itertuples(index=False):
+        span = f"from {pd.Timestamp(r.start):%Y-%m-%d %H:%M} UTC"
+        if r.gaps > 1:
+            span += f" in {r.gaps} gaps to {pd.Timestamp(r.end):%Y-%m-%d %H:%M} UTC"
+        rows.append({
+            "rule": "data_missing", "station_id": r.station_id, "episode_start": r.start, "episode_end": r.end,
+            "parameter": None, "severity": float(r.hours),
+            "standard": f"GB 3095-2012 table 4 daily validity (>= {min_hours} h); HJ 212-2017 hourly transmission",
+            "summary": f"no data for {r.hours} h {span}" + ("; the feed has not come back" if r.ongoing else ""),
+            "evidence": {"missing_hours": int(r.hours), "gaps": int(r.gaps), "ongoing": bool(r.ongoing)},
+        })
+    return _candidates(rows)
 
 
 def rule_flag_anomaly(flag_counts: pd.DataFrame, share: float) -> pd.DataFrame:
@@ -188,8 +219,9 @@ def candidate_alarms(con, settings: AlarmSettings, since: datetime | None) -> pd
         rule_suspected_interference(sql.stored_events(con, since), settings.min_event_score),
         rule_air_daily_exceedance(air[["station_id", "ts", "parameter", "value", "flag"]], settings.air_grade),
         rule_outlet_daily_exceedance(outlet_daily_corrected_means(outlets, ref_o2), limits),
-        rule_data_missing(missing_runs(sql.reporting_hours(con, since), latest, settings.missing_hours),
-                          settings.missing_hours),
+        rule_data_missing(missing_runs(sql.reporting_hours(con, since),
+                                       expected_until(sql.station_feed_ends(con, since), latest),
+                                       settings.missing_hours), settings.missing_hours),
         rule_flag_anomaly(sql.daily_flag_counts(con, since), settings.flag_share),
     ]
     frames = [f for f in frames if not f.empty]
@@ -215,7 +247,8 @@ def alarm_id(rule: str, station_id: str, parameter: str | None, start) -> str:
 
 #: hours between two episodes of one rule that still count as one episode
 EPISODE_GAP_H: dict[str, int] = {"suspected_interference": 24, "air_daily_exceedance": 24,
-                                 "outlet_daily_exceedance": 24, "data_missing": 1, "flag_anomaly": 24}
+                                 "outlet_daily_exceedance": 24, "data_missing": GAP_EPISODE_MERGE_H,
+                                 "flag_anomaly": 24}
 
 
 def _episode_key(row: dict) -> tuple[str, str, str]:

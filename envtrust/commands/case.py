@@ -30,7 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="case_command", metavar="ACTION")
     al = sub.add_parser("alarms", help="run the alarm rules over the recent window")
     al.add_argument("--days", type=float, default=7.0, help="window before the newest reading (default 7)")
-    al.add_argument("--missing-hours", type=int, default=6, help="data-missing alarm after this many hours")
+    al.add_argument("--missing-hours", type=int, default=None,
+                    help="data-missing alarm after this many hours (default: the shortest gap that can cost a "
+                         "valid day, GB 3095-2012 table 4: 5)")
     ls = sub.add_parser("list", help="cases with state and clock")
     ls.add_argument("--state", help="only cases in this state")
     ls.add_argument("--overdue", action="store_true", help="only cases past their clock")
@@ -96,7 +98,8 @@ def _dispatch(con, args, settings, cases) -> int:
     if command == "alarms":
         from envtrust.alarms import AlarmSettings, raise_alarms
 
-        print(raise_alarms(con, AlarmSettings(window_days=args.days, missing_hours=args.missing_hours)))
+        chosen = {} if args.missing_hours is None else {"missing_hours": args.missing_hours}
+        print(raise_alarms(con, AlarmSettings(window_days=args.days, **chosen)))
     elif command == "list":
         df = cases.cases_with_clocks(con, cases.parse_clocks(settings.case_clocks))
         if args.state:

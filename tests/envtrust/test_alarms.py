@@ -3,9 +3,12 @@ re-runs raise nothing new, a continuing condition extends its open alarm."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
+from analytics.events import EventSettings, completeness_gaps
+from analytics.standards.air_quality import gap_costing_a_valid_day_h
 from envtrust.alarms import (
     AlarmSettings,
     deduplicate,
@@ -64,9 +67,55 @@ def test_a_continuing_condition_extends_the_open_alarm():
 
 def test_missing_runs_count_the_trailing_gap():
     hours = pd.DataFrame({"station_id": "S", "ts": T0 + pd.to_timedelta([0, 1, 2], unit="h")})
-    runs = missing_runs(hours, T0 + pd.Timedelta(hours=12), 6)
-    assert runs[["start", "end", "hours"]].values.tolist() == [[T0 + pd.Timedelta(hours=3),
-                                                                 T0 + pd.Timedelta(hours=12), 10]]
+    runs = missing_runs(hours, pd.Series({"S": T0 + pd.Timedelta(hours=12)}), 6)
+    assert runs[["start", "end", "hours", "ongoing"]].values.tolist() == [[T0 + pd.Timedelta(hours=3),
+                                                                           T0 + pd.Timedelta(hours=12), 10, True]]
+
+
+def test_the_alarm_rule_and_the_engine_find_the_same_gaps_with_one_threshold():
+    """One fact (GB 3095-2012 table 4: a 5 h gap can cost a valid day) and one run finder
+    (analytics.completeness.missing_runs_h) serve the engine's data_gap alarms and data_missing."""
+    assert AlarmSettings().missing_hours == EventSettings().data_gap_min_h == gap_costing_a_valid_day_h() == 5
+    have = [0, 1, 2, 8, 9, 13, 14]  # gaps of 5 h (3-7) and 3 h (10-12)
+    missing = np.ones((1, 15), dtype=bool)
+    missing[0, have] = False
+    hours = pd.DataFrame({"station_id": "S", "ts": T0 + pd.to_timedelta(have, unit="h")})
+    runs = missing_runs(hours, pd.Series(dtype="datetime64[ns]"), AlarmSettings().missing_hours)
+    engine = completeness_gaps(missing, EventSettings().data_gap_min_h)
+    assert engine == [(0, 3, 7)]
+    assert [((r.start - T0) // pd.Timedelta(hours=1), (r.end - T0) // pd.Timedelta(hours=1))
+            for r in runs.itertuples()] == [(a, b) for _, a, b in engine]
+
+
+def _readings(con, station: str, hours, source: str | None = None) -> None:
+    frame = pd.DataFrame({"station_id": station, "ts": T0 + pd.to_timedelta(list(hours), unit="h"),
+                          "parameter": "PM2.5", "value": 30.0, "flag": "N", "source": source})
+    con.register("_extra", frame)
+    con.execute("INSERT INTO readings (station_id, ts, parameter, value, flag, source) SELECT * FROM _extra")
+    con.unregister("_extra")
+
+
+def test_a_feed_that_stops_for_good_alarms_within_its_service_dates(con):
+    """AIR2 stops at hour 80 while the other stations of its source go on: one ongoing alarm up to
+    the newest hour; none after the registry's end of service; a one-day archive that ends for every
+    station of its source is no stopped feed."""
+    con.execute("DELETE FROM readings WHERE station_id = ? AND ts >= ?", [AIR[1], T0 + pd.Timedelta(hours=80)])
+    con.execute("INSERT INTO stations (station_id, name, kind, lon, lat) VALUES ('DAY1', '档案站', 'air_station', "
+                "116.4, 39.9)")
+    _readings(con, "DAY1", range(0, 21), source="one_day_archive")
+    raise_alarms(con)
+    got = con.execute("SELECT station_id, episode_start, episode_end, severity, summary FROM alarms "
+                      "WHERE rule = 'data_missing' ORDER BY station_id, episode_start").fetchall()
+    assert [(sid, start, end, sev) for sid, start, end, sev, _ in got] == [
+        (AIR[1], T0 + pd.Timedelta(hours=30), T0 + pd.Timedelta(hours=39), 10.0),
+        (AIR[1], T0 + pd.Timedelta(hours=80), T0 + pd.Timedelta(hours=95), 16.0)]
+    assert "has not come back" in got[1][4]
+    # retired at hour 82 (the registry's end of service): 80-81 is 2 h, below the threshold
+    con.execute("DELETE FROM alarms")
+    con.execute("UPDATE stations SET active_to = ? WHERE station_id = ?", [T0 + pd.Timedelta(hours=82), AIR[1]])
+    raise_alarms(con)
+    assert con.execute("SELECT max(episode_end) FROM alarms WHERE rule = 'data_missing'").fetchone()[0] == \
+        T0 + pd.Timedelta(hours=39)
 
 
 def test_flag_rule_threshold():
