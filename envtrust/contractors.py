@@ -4,7 +4,8 @@ the demo build.
 
 The scorecard (docs/contractors.md) scores each operator on seven components, each 0-100:
 capture rate, comparison pass rate, comparison bias, out-of-control hours, suspicious maintenance
-flags (engine ``flag_abuse`` events), fault response (median ``outage`` event length) and confirmed
+flags (engine ``flag_abuse`` events), fault response (median length of
+``outage`` and ``data_gap`` events: the station's downtime) and confirmed
 tampering. The score is the weighted mean (comparison pass rate and bias count double) of the components a contractor has
 data for, shrunk towards the
 network mean with weight n / (n + k) (n = stations, k = :data:`SHRINK_STATIONS`), so a contractor
@@ -21,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from analytics.comparison import agreement, evaluate_pairs, out_of_control_hours
+from analytics.events import DATA_GAP_KIND
 from data.assessment import confirmed_interference
 from data.contractors import (
     assignments,
@@ -91,6 +93,21 @@ def agreement_table(results: pd.DataFrame, by: tuple[str, ...] = ("contractor_id
     return pd.DataFrame(rows)
 
 
+#: engine event kinds that are a station's downtime, which its operator has to end: a gap with no
+#: sign of interference (data_gap: a fault, a broken line, a stopped analyser) and a gap during an
+#: episode (outage). HJ 75-2017 counts fault and repair periods as invalid data the operator answers
+#: for; the scorecard's fault response (accountability.md section 4) is how long they last.
+DOWNTIME_KINDS: tuple[str, ...] = ("outage", DATA_GAP_KIND)
+
+
+def median_downtime_h(events: pd.DataFrame) -> pd.Series:
+    """Median length [h] of the downtime events (:data:`DOWNTIME_KINDS`) per contractor_id
+    (``events``: kind, start, end, contractor_id); contractors without any are absent."""
+    down = events[events["kind"].isin(DOWNTIME_KINDS)]
+    hours = (pd.to_datetime(down["end"]) - pd.to_datetime(down["start"])) / pd.Timedelta(hours=1) + 1
+    return hours.groupby(down["contractor_id"]).median()
+
+
 def _component_scores(m: pd.DataFrame) -> pd.DataFrame:
     """0-100 per component from the raw metrics (NaN = no data for that component)."""
     s = pd.DataFrame(index=m.index)
@@ -99,7 +116,7 @@ def _component_scores(m: pd.DataFrame) -> pd.DataFrame:
     s["bias"] = 100 * (1 - m["abs_rel_bias"] / 0.30).clip(0, 1)
     s["ooc"] = 100 * (1 - m["ooc_share"] / 0.25).clip(0, 1)
     s["flags"] = 100 * (1 - m["flag_events_per_station"] / 3.0).clip(0, 1)
-    s["response"] = 100 * (1 - m["median_outage_h"] / 72.0).clip(0, 1)
+    s["response"] = 100 * (1 - m["median_downtime_h"] / 72.0).clip(0, 1)
     s["tampering"] = 100 * (1 - m["tampering_per_station"] / 1.0).clip(0, 1)
     return s
 
@@ -116,7 +133,7 @@ def _metric_texts(metrics: pd.Series) -> dict[str, tuple[str, str]]:
     n_pairs = f"{metrics['n_pairs']:.0f}"
     values = {
         "capture": f"{metrics['capture_rate']:.1%}", "bias": f"{metrics['rel_bias']:+.1%}",
-        "ooc": f"{metrics['ooc_hours']:.0f} h", "response": f"{metrics['median_outage_h']:.0f} h",
+        "ooc": f"{metrics['ooc_hours']:.0f} h", "response": f"{metrics['median_downtime_h']:.0f} h",
     }
     return {
         "capture": (f"数据有效率 {values['capture']}", f"capture rate {values['capture']}"),
@@ -181,9 +198,7 @@ def scorecard(con: duckdb.DuckDBPyConnection, window: Window) -> pd.DataFrame:
     flags = ev[ev["kind"] == "flag_abuse"].groupby("contractor_id").size()
     m["flag_events"] = flags.reindex(m.index).fillna(0)
     m["flag_events_per_station"] = m["flag_events"] / m["n_stations"].replace(0, np.nan)
-    outages = ev[ev["kind"] == "outage"].assign(
-        h=lambda d: (d["end"] - d["start"]) / pd.Timedelta(hours=1) + 1).groupby("contractor_id")["h"].median()
-    m["median_outage_h"] = outages.reindex(m.index)
+    m["median_downtime_h"] = median_downtime_h(ev).reindex(m.index)
     m["tampering"] = tamper.groupby("contractor_id").size().reindex(m.index).fillna(0)
     m["tampering_per_station"] = m["tampering"] / m["n_stations"].replace(0, np.nan)
     m = m[m["n_stations"] > 0]

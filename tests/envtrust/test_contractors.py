@@ -100,3 +100,17 @@ def test_cli_scorecard_export_and_blacklist(contractor_store, tmp_path, capsys):
     assert main(["contractors", "blacklist", "--db", str(db), "--on", "2017-01-05"]) == 0
     listed = capsys.readouterr().out
     assert "OP-XY" in listed and "OP-OLD" in listed and "2019-12-31" in listed
+
+
+def test_fault_response_reads_every_gap_the_operator_has_to_end():
+    """An honest gap (data_gap: no sign of interference) is downtime as much as an outage during an
+    episode; interference of other kinds is not."""
+    from envtrust.contractors import median_downtime_h
+
+    t = pd.Timestamp("2017-01-01 00:00")
+    ev = pd.DataFrame({"contractor_id": ["OP", "OP", "OP", "OQ"],
+                       "kind": ["data_gap", "outage", "drift", "data_gap"],
+                       "start": [t, t, t, t],
+                       "end": [t + pd.Timedelta(hours=5), t + pd.Timedelta(hours=9), t + pd.Timedelta(hours=99),
+                               t + pd.Timedelta(hours=23)]})
+    assert median_downtime_h(ev).to_dict() == {"OP": 8.0, "OQ": 24.0}
