@@ -203,6 +203,23 @@ RULE_NAMES: dict[str, tuple[str, str]] = {
 }
 
 
+#: the order an officer reads the rules in: a party's suspected interference, then an outlet over its
+#: own limit (both conduct of a party), a station's missing data (the duty to transmit, HJ 212), flag
+#: anomalies (a hint), and ambient daily exceedances last (they name no responsible party). Severities
+#: are in each rule's own unit (score, hours, ratio), so they rank only within a rule.
+RULE_ORDER: tuple[str, ...] = ("suspected_interference", "outlet_daily_exceedance", "data_missing", "flag_anomaly",
+                               "air_daily_exceedance")
+
+
+def rank_alarms(alarms: pd.DataFrame) -> pd.DataFrame:
+    """Alarms (rule, severity, raised_at) in reading order: by :data:`RULE_ORDER`, within a rule the
+    newest raised first, then the most severe (a 72 h gap never outranks an interference event)."""
+    order = {r: i for i, r in enumerate(RULE_ORDER)}
+    key = alarms["rule"].map(order).fillna(len(order))
+    return (alarms.assign(_order=key).sort_values(["_order", "raised_at", "severity"], ascending=[True, False, False],
+                                                  kind="stable").drop(columns="_order").reset_index(drop=True))
+
+
 # ---------------------------------------------------------------- running the rules
 
 def candidate_alarms(con, settings: AlarmSettings, since: datetime | None) -> pd.DataFrame:

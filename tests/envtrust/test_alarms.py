@@ -135,3 +135,17 @@ def test_a_data_completeness_alarm_is_not_pushed_as_interference():
     got = rule_suspected_interference(events, 0.0)
     assert got["station_id"].tolist() == [AIR[0]]
     assert got["summary"].str.startswith("outage").all()
+
+
+def test_the_inbox_reads_interference_before_long_gaps():
+    """Severities are in each rule's own unit: a 72 h gap (severity 72) never outranks an
+    interference event (severity 0.9) or an outlet over its limit (1.3 x)."""
+    from envtrust.alarms import rank_alarms
+
+    t = pd.Timestamp("2017-01-02")
+    df = pd.DataFrame({"rule": ["data_missing", "air_daily_exceedance", "suspected_interference", "data_missing",
+                                "outlet_daily_exceedance"],
+                       "severity": [72.0, 3.0, 0.9, 6.0, 1.3], "raised_at": [t] * 5})
+    assert list(zip(*rank_alarms(df)[["rule", "severity"]].to_numpy().T, strict=True)) == [
+        ("suspected_interference", 0.9), ("outlet_daily_exceedance", 1.3), ("data_missing", 72.0),
+        ("data_missing", 6.0), ("air_daily_exceedance", 3.0)]

@@ -15,7 +15,7 @@ from data import alarms as alarm_sql
 from data import cases as case_sql
 from data.views import station
 from envtrust import cases
-from envtrust.alarms import RULE_NAMES, severity_text
+from envtrust.alarms import RULE_NAMES, rank_alarms, severity_text
 
 MAX_ROWS = 200
 
@@ -79,7 +79,7 @@ def waiting_for(con, case_id: str, state: str, role: str) -> bool:
 def layout(con, role: str, lang: str, tz: str, clocks: dict[str, str]) -> html.Div:
     if role not in CASE_ROLES:
         return forbidden(lang)
-    alarms = alarm_sql.alarms_table(con, ("open",))
+    alarms = rank_alarms(alarm_sql.alarms_table(con, ("open",)))
     tips = case_sql.tips_table(con)
     all_cases = cases.cases_with_clocks(con, clocks)
     mine = all_cases[[waiting_for(con, cid, state, role) for cid, state in
