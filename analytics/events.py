@@ -366,6 +366,9 @@ def _describe(panel, s, a, b, combined, final, surprise, model_kinds, kinds, low
     if (not kind_supported(kind, deviation, {**own_level, **difference}, fired, network)
             or natural_runoff(kind, deviation, network)):
         return None
+    # after the checks: a storm's shared rise stays dropped as runoff; a shared drop of >= 15% is the
+    # suppression those checks ask for
+    kind = shared_shift_kind(kind, deviation, fired, network)
     rank = rank_figure(typical, score, rarity_of, sl, deviation)
     gap_level = None
     if kind == "outage":
@@ -507,6 +510,32 @@ def rank_figure(typical: float, score: float, rarity_of, sl: np.ndarray, deviati
     peak = float(np.nanmax(np.nan_to_num(sl))) if sl.size else 0.0
     dev = min(max((abs(v) for v in deviation.values()), default=0.0), 9999.0)
     return round(r + 1e-3 * peak + 1e-7 * dev, 7)
+
+
+#: a drift is one analyser walking off its calibration; a shift of at least this share (%) against
+#: the neighbour prediction that ``SHARED_SHIFT_MIN_PARAMETERS`` of a network's pollutant analysers
+#: (``EPISODE_PARAMETERS``: four instruments on four principles) share in one direction is the sample
+SHARED_SHIFT_PCT = SUPPRESSION_MIN_DROP_PCT
+SHARED_SHIFT_MIN_PARAMETERS = 3
+
+
+def shared_shift_kind(kind: str, deviation: dict[str, float], fired: dict[str, float], network: str) -> str:
+    """The kind of a ``drift`` whose shift the pollutant analysers share (:data:`SHARED_SHIFT_PCT`):
+    not one probe but the water reaching all of them. Pushed down together it is a diluted sample or
+    a tampered sample line (``suppression``); copied from another station's record it is
+    ``fabrication`` - where the copy model (``donor_copy``) fired, and, for a shift down, outweighs
+    the drift models. Other kinds and networks without ``EPISODE_PARAMETERS`` keep their kind."""
+    pollutants = EPISODE_PARAMETERS.get(network)
+    if kind != "drift" or not pollutants:
+        return kind
+    down = sum(1 for p in pollutants if deviation.get(p, 0.0) <= -SHARED_SHIFT_PCT)
+    up = sum(1 for p in pollutants if deviation.get(p, 0.0) >= SHARED_SHIFT_PCT)
+    copied = fired.get("donor_copy", 0.0)
+    if up >= SHARED_SHIFT_MIN_PARAMETERS and copied > 0:
+        return "fabrication"  # dilution never raises; a dirtier station's record does
+    if down >= SHARED_SHIFT_MIN_PARAMETERS:
+        return "fabrication" if copied > max(fired.get("drift", 0.0), fired.get("drift_ramp", 0.0)) else "suppression"
+    return kind
 
 
 def kind_supported(kind: str, deviation: dict[str, float], difference: dict[str, float] | None = None,

@@ -53,3 +53,23 @@ def test_planted_water_flatlines_are_raised_as_flatlines_not_fabrications():
     kinds = [events["kind"].iloc[b] for b in best if b >= 0]
     assert len(kinds) >= 3
     assert kinds.count("flatline") >= len(kinds) - 1 and "fabrication" not in kinds
+
+
+def test_a_shift_the_pollutant_analysers_share_is_the_sample_not_a_drifting_probe():
+    """Dilution lowers every pollutant alike (suppression); a copied record moves them together with
+    the copy model firing (fabrication); one probe off its calibration stays a drift; air keeps its kind."""
+    from analytics.events import shared_shift_kind
+
+    diluted = {"CODMn": -45.1, "NH3-N": -43.0, "TP": -44.6, "TN": -45.2, "turbidity": -46.9}
+    drifting = {"NH3-N": -45.3}
+    copied_up = {"DO": -8.3, "CODMn": 65.6, "NH3-N": 61.5, "TP": 59.4, "TN": 58.2}
+    assert shared_shift_kind("drift", diluted, {"drift": 7.7, "spike": 6.3}, "water") == "suppression"
+    assert shared_shift_kind("drift", diluted, {"drift": 4.8, "donor_copy": 8.6}, "water") == "fabrication"
+    assert shared_shift_kind("drift", diluted, {"drift": 9.0, "donor_copy": 4.0}, "water") == "suppression"
+    assert shared_shift_kind("drift", copied_up, {"drift": 5.5, "donor_copy": 5.4}, "water") == "fabrication"
+    assert shared_shift_kind("drift", copied_up, {"drift": 5.5}, "water") == "drift"  # a rise without a copy
+    assert shared_shift_kind("drift", drifting, {"drift": 9.0}, "water") == "drift"
+    assert shared_shift_kind("drift", {**diluted, "TP": -10.0, "TN": -9.0}, {"drift": 7.0}, "water") == "drift"
+    assert shared_shift_kind("spike", diluted, {"spike": 9.0}, "water") == "spike"
+    assert shared_shift_kind("drift", {"PM2.5": -40.0, "PM10": -40.0, "NO2": -40.0, "CO": -40.0},
+                             {"drift": 9.0}, "air") == "drift"
