@@ -368,7 +368,7 @@ def _describe(panel, s, a, b, combined, final, surprise, model_kinds, kinds, low
         return None
     # after the checks: a storm's shared rise stays dropped as runoff; a shared drop of >= 15% is the
     # suppression those checks ask for
-    kind = shared_shift_kind(kind, deviation, fired, network)
+    kind = held_at_class_minimum(shared_shift_kind(kind, deviation, fired, network), deviation, fired, network)
     rank = rank_figure(typical, score, rarity_of, sl, deviation)
     gap_level = None
     if kind == "outage":
@@ -535,6 +535,15 @@ def shared_shift_kind(kind: str, deviation: dict[str, float], fired: dict[str, f
         return "fabrication"  # dilution never raises; a dirtier station's record does
     if down >= SHARED_SHIFT_MIN_PARAMETERS:
         return "fabrication" if copied > max(fired.get("drift", 0.0), fired.get("drift_ramp", 0.0)) else "suppression"
+    return kind
+
+
+def held_at_class_minimum(kind: str, deviation: dict[str, float], fired: dict[str, float], network: str) -> str:
+    """A water ``drift`` reading DO above the neighbour prediction while the class-limit bunching
+    model (``clip_class``) fires is DO held just above its GB 3838-2002 class minimum (``clipping``),
+    not a drifting probe: a fouled DO membrane reads low, and the readings pile up at the limit."""
+    if kind == "drift" and network == "water" and deviation.get("DO", 0.0) > 0 and fired.get("clip_class", 0.0) > 0:
+        return "clipping"
     return kind
 
 

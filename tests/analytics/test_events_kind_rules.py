@@ -73,3 +73,16 @@ def test_a_shift_the_pollutant_analysers_share_is_the_sample_not_a_drifting_prob
     assert shared_shift_kind("spike", diluted, {"spike": 9.0}, "water") == "spike"
     assert shared_shift_kind("drift", {"PM2.5": -40.0, "PM10": -40.0, "NO2": -40.0, "CO": -40.0},
                              {"drift": 9.0}, "air") == "drift"
+
+
+def test_do_held_above_its_class_minimum_is_a_clipping_not_a_drift():
+    """DO above the neighbours with the class-limit bunching model firing is a clipping; DO reading
+    low (a fouled membrane), or high without bunching at a limit, stays a drift."""
+    from analytics.events import held_at_class_minimum
+
+    fired = {"drift": 7.6, "clip_class": 4.3, "drift_ramp": 3.0}
+    assert held_at_class_minimum("drift", {"DO": 20.7}, fired, "water") == "clipping"
+    assert held_at_class_minimum("drift", {"DO": -18.6}, fired, "water") == "drift"
+    assert held_at_class_minimum("drift", {"DO": 20.7}, {"drift": 7.6}, "water") == "drift"
+    assert held_at_class_minimum("spike", {"DO": 20.7}, fired, "water") == "spike"
+    assert held_at_class_minimum("drift", {"DO": 20.7}, fired, "air") == "drift"
