@@ -34,14 +34,18 @@ CURVE_END = 1000.0  # the piecewise-linear curves are exact up to here (surprise
 
 
 def feature_arrays(surprise: dict[str, np.ndarray], plain: np.ndarray, scored: np.ndarray,
-                   wanted: set[str] | None = None) -> Iterator[tuple[str, np.ndarray]]:
+                   wanted: set[str] | None = None,
+                   parameters: np.ndarray | None = None) -> Iterator[tuple[str, np.ndarray]]:
     """(name, array) for every combiner feature, one at a time (bounded memory). Arrays are shaped
     like the panel [S, T, P], or [S, T, 1] for station-hour features (broadcast against it).
 
     ``surprise``: per-model surprise [S, T, P]; ``plain``: the ensemble's combined surprise;
     ``scored``: cells that carry a score (valid readings and gaps the outage model speaks for);
     ``wanted``: only these features (None: all) - the rolling means of a model none of whose
-    windows is wanted are not computed (they are most of the combiner's cost).
+    windows is wanted are not computed (they are most of the combiner's cost). ``parameters``
+    (bool per parameter, last axis; None: all): the per-cell features of these parameters only,
+    [S, T, chosen] - the station-hour features still read every parameter, so the values are
+    those of the whole panel's features on the chosen parameters.
     """
     def want(name: str) -> bool:
         return wanted is None or name in wanted
@@ -49,14 +53,16 @@ def feature_arrays(surprise: dict[str, np.ndarray], plain: np.ndarray, scored: n
     def windows(name: str) -> tuple[int, ...]:
         return tuple(w for w in WINDOWS_H if want(f"{name}@mean_{w}h"))
 
+    cells = scored if parameters is None else scored[..., parameters]
     for name in sorted(surprise):
         x = np.clip(np.nan_to_num(np.asarray(surprise[name], dtype=np.float64)), 0.0, MAX_SURPRISE)
+        own = x if parameters is None else x[..., parameters]
         if want(name):
-            yield name, x
+            yield name, own
         if want(f"{name}@station_hour"):
             yield f"{name}@station_hour", x.max(axis=2, keepdims=True)
         if ws := windows(name):
-            for w, m in zip(ws, rolling_means(x, scored | (x > 0), ws), strict=True):
+            for w, m in zip(ws, rolling_means(own, cells | (own > 0), ws), strict=True):
                 yield f"{name}@mean_{w}h", m
     sh = np.clip(np.max(np.nan_to_num(plain), axis=2, keepdims=True), 0.0, None)
     if want("combined@station_hour"):
@@ -117,16 +123,19 @@ class LearnedCombiner:
     # analytics.pipeline.config.fit_fingerprint of the detectors and panel whose surprises it was fitted on
     fingerprint: str = ""
 
-    def logit(self, surprise: dict[str, np.ndarray], plain: np.ndarray, scored: np.ndarray) -> np.ndarray:
+    def logit(self, surprise: dict[str, np.ndarray], plain: np.ndarray, scored: np.ndarray,
+              parameters: np.ndarray | None = None) -> np.ndarray:
         """Log-odds of interference per cell [S, T, P], accumulated feature by feature; each
-        feature's hinge sum is one piecewise-linear curve, evaluated by interpolation."""
+        feature's hinge sum is one piecewise-linear curve, evaluated by interpolation.
+        ``parameters`` (bool per parameter): of these parameters only, [S, T, chosen]."""
         if tuple(float(k) for k in self.knots) != tuple(float(k) for k in KNOTS):
             raise ValueError("combiner was fitted with other knots; refit it")
         known = {n: i for i, n in enumerate(self.features)}
-        out = np.full(plain.shape, self.intercept, dtype=np.float64)
+        shape = plain.shape if parameters is None else (*plain.shape[:2], int(np.count_nonzero(parameters)))
+        out = np.full(shape, self.intercept, dtype=np.float64)
         # a feature whose curve is 0 everywhere (all coefficients 0) adds nothing: not computed
         used = {n for n, c in zip(self.features, self.coef, strict=True) if np.any(c != 0)}
-        for name, arr in feature_arrays(surprise, plain, scored, wanted=used):
+        for name, arr in feature_arrays(surprise, plain, scored, wanted=used, parameters=parameters):
             i = known.get(name)
             if i is None:
                 continue  # a model the combiner never saw adds nothing (it still counts in the ensemble)
@@ -221,8 +230,10 @@ def learned_order(combined: np.ndarray, surprise: dict[str, np.ndarray], plain: 
             continue
         else:
             level = float(alarm_level)
-        tiered = tiered_surprise(combined, comb.logit(surprise, plain, scored), level)
-        out = np.where(sel[None, None, :], tiered, out)
+        # the combiner's own parameters only (the demo's air panel carries as many met ones)
+        tiered = tiered_surprise(combined[..., sel], comb.logit(surprise, plain, scored, parameters=sel), level)
+        out = np.array(out, dtype=np.result_type(out, tiered))
+        out[..., sel] = tiered
     return out
 
 

@@ -2,6 +2,8 @@
 incremental scoring of one new hour.
 
     nice -n 10 .venv/bin/python benchmarks/province.py --year --dask-days 7 --max-block-rows 6000000 --no-load
+    .venv/bin/python benchmarks/province.py --year --days 7 --dask-days 7 --slice-block-rows 250000 \
+        --max-block-rows 250000 --no-load --slice-only     # Dask 2 vs 1 worker: 14 blocks, 12 equal
     .venv/bin/python benchmarks/province.py                       # all national stations, 15 days
     .venv/bin/python benchmarks/province.py --stations 500 --days 15
     .venv/bin/python benchmarks/province.py --incremental-only     # skip the full-run baseline timing
@@ -196,9 +198,11 @@ def timed_scoring(label: str, run, out: dict, key: str, n_readings: int, json_pa
     peak RSS and the load before and after; the JSON is rewritten after every phase."""
     load = os.getloadavg()
     with PeakRss() as mem:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         extra = run() or {}
-        wall = time.perf_counter() - t0
+        wall, driver = time.perf_counter() - t0, time.process_time() - c0
+    # the driver's own CPU (on Dask: planning, submitting, waiting) - workers must not wait on it
+    extra = {**extra, "driver_cpu_s": round(driver, 1)}
     rec = {"wall_s": round(wall, 1), "cpu_s": round(mem.cpu_s, 1), "readings": n_readings,
            "readings_per_s": round(n_readings / wall), "peak_rss_mb": round(mem.peak_mb),
            "load_before": [round(x, 2) for x in load], "load_after": [round(x, 2) for x in os.getloadavg()], **extra}
@@ -280,6 +284,10 @@ def province_year(args) -> int:
                 label = "slice, one process" if n_workers == 0 else f"slice, Dask {n_workers} worker(s)"
                 timed_scoring(label, score(root + "-slice", n_workers, args.slice_block_rows), out, f"slice_workers_{n_workers}", n_slice,
                               json_path)
+        if args.dask_days and args.slice_only:
+            con.close()
+            json_path.write_text(json.dumps(out, indent=2, default=str), encoding="utf-8")
+            return 0
         describe_plan(root, "full_plan")
         timed_scoring("full, one process (blocks to Parquet)", score(root, 0), out, "full_one_process", n_all,
                       json_path)
@@ -329,6 +337,8 @@ def main() -> int:
                          "the station groups bound the memory, and a group's year needs no time halo)")
     ap.add_argument("--slice-block-rows", dest="slice_block_rows", type=int, default=1_000_000,
                     help="with --dask-days: the slice's --max-block-rows (smaller: blocks enough for two workers)")
+    ap.add_argument("--slice-only", dest="slice_only", action="store_true",
+                    help="with --dask-days: stop after the slice's three runs (no full run)")
     ap.add_argument("--duckdb-memory", dest="duckdb_memory", default="3GB", help="with --year: DuckDB memory_limit")
     ap.add_argument("--workdir", default=str(REPO / "var" / "province-year"),
                     help="with --year: where the store and the Parquet go (removed at the end unless --keep)")

@@ -291,26 +291,51 @@ def validate_readings(readings: pd.DataFrame, stations: pd.DataFrame) -> pd.Data
 
 def nan_rolling_mean(x: np.ndarray, window: int, axis: int = 1, min_count: int = 1) -> np.ndarray:
     """Centred rolling mean ignoring NaN (cumsum based, O(n)); NaN where fewer than min_count values."""
-    x = np.moveaxis(np.asarray(x, dtype=float), axis, -1)
-    valid = np.isfinite(x)
-    xs = np.where(valid, x, 0.0)
-    window = max(1, min(int(window), x.shape[-1]))
-    half_lo = window // 2
-    half_hi = window - half_lo - 1
-    pad = [(0, 0)] * (x.ndim - 1) + [(half_lo + 1, half_hi)]
-    cs = np.cumsum(np.pad(xs, pad), axis=-1)
-    cn = np.cumsum(np.pad(valid.astype(np.float64), pad), axis=-1)
-    s = cs[..., window:] - cs[..., :-window]
-    n = cn[..., window:] - cn[..., :-window]
-    out = np.where(n >= min_count, s / np.maximum(n, 1), np.nan)
-    return np.moveaxis(out, -1, axis)
+    x = np.asarray(x, dtype=float)
+    axis = axis % x.ndim
+    window = max(1, min(int(window), x.shape[axis]))
+    return _masked_rolling_mean(x, np.isfinite(x), window, axis, min_count)[0]
 
 
 def nan_rolling_std(x: np.ndarray, window: int, axis: int = 1, min_count: int = 3) -> np.ndarray:
-    """Centred rolling standard deviation ignoring NaN."""
-    m = nan_rolling_mean(x, window, axis, min_count)
-    m2 = nan_rolling_mean(np.asarray(x, dtype=float) ** 2, window, axis, min_count)
+    """Centred rolling standard deviation ignoring NaN (from the rolling means of x and x^2; the
+    window counts are shared when x^2 is finite wherever x is)."""
+    x = np.asarray(x, dtype=float)
+    axis = axis % x.ndim
+    window = max(1, min(int(window), x.shape[axis]))
+    valid = np.isfinite(x)
+    m, n = _masked_rolling_mean(x, valid, window, axis, min_count)
+    x2 = x**2
+    valid2 = np.isfinite(x2)
+    m2, _ = _masked_rolling_mean(x2, valid2, window, axis, min_count, n if np.array_equal(valid, valid2) else None)
     return np.sqrt(np.clip(m2 - m**2, 0.0, None))
+
+
+def _masked_rolling_mean(x: np.ndarray, valid: np.ndarray, window: int, axis: int, min_count: int,
+                         counts: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(centred rolling mean of x over the ``valid`` cells, the window counts); ``counts``: the
+    counts of the same ``valid`` when already known."""
+    s = _window_sums(np.where(valid, x, 0.0), window, axis)
+    n = _window_sums(valid.astype(np.float64), window, axis) if counts is None else counts
+    return np.where(n >= min_count, s / np.maximum(n, 1), np.nan), n
+
+
+def _window_sums(a: np.ndarray, window: int, axis: int) -> np.ndarray:
+    """Centred window sums along ``axis`` (window // 2 before, the rest after) from one cumulative
+    sum, computed along the axis in place (no transposed copies: numpy's cumulative sum is
+    sequential along any axis, so the sums are the same bits)."""
+    half_lo = window // 2
+    shape = list(a.shape)
+    shape[axis] += window
+    padded = np.zeros(shape)
+    padded[_along(axis, a.ndim, slice(half_lo + 1, half_lo + 1 + a.shape[axis]))] = a
+    cs = np.cumsum(padded, axis=axis)
+    return cs[_along(axis, a.ndim, slice(window, None))] - cs[_along(axis, a.ndim, slice(None, -window))]
+
+
+def _along(axis: int, ndim: int, part: slice) -> tuple[slice, ...]:
+    """An index taking ``part`` along ``axis`` and everything along the other axes."""
+    return tuple(part if i == axis else slice(None) for i in range(ndim))
 
 
 def rolling_median(x: np.ndarray, window: int, min_periods: int = 1) -> np.ndarray:

@@ -124,6 +124,8 @@ def plan_blocks(summary: pd.DataFrame, window_days: int = 90, halo_days: int = 1
                 if span is None:  # a window none of whose own stations reports is skipped
                     continue
                 lo, hi = span
+                if hi < keep_from or lo > keep_to:  # ... and one that would read only its halo
+                    continue
             blocks.append(Block(family, lo, hi, keep_from, keep_to, keep_stations=keep))
     return blocks
 
@@ -214,7 +216,9 @@ def _own_span(own: pd.DataFrame, lo: pd.Timestamp, hi: pd.Timestamp) -> tuple[pd
     Why: the national day's 1,486 stations report 24 hours; reading the whole 7-day window plus
     its halo made a 1,522 x 312-hour panel, 13 times the cells the day needs, and two thirds of the
     sample demo's scoring time. Hours where none of the block's own stations has data add nothing
-    to their scores (their look-back is empty there)."""
+    to their scores (their look-back is empty there). A window whose span lies wholly in its halo
+    keeps nothing (no score or event of its own hours) and is not planned: the national day three
+    days before a window boundary was otherwise scored twice, once for nothing."""
     hit = own[(own["first_ts"] <= hi) & (own["last_ts"] >= lo)]
     if hit.empty:
         return None

@@ -31,6 +31,16 @@ def test_a_one_day_snapshot_is_read_over_its_day_not_the_whole_window():
     assert all(a[1] < b[0] for a, b in zip(kept, kept[1:], strict=False))
 
 
+def test_a_window_that_would_read_only_its_halo_is_not_planned():
+    """The day lies in the window from 2016-12-30 and within the 3-day halo of the window before
+    it, which keeps 2016-12-23..29: that window would score the day again and keep nothing."""
+    windows = [b for b in plan_blocks(_summary()) if b.keep_stations is not None]
+    assert len(windows) == 1
+    (b,) = windows
+    assert b.keep_from <= b.read_from and b.read_to <= b.keep_to + pd.Timedelta(days=SPARSE_HALO_DAYS)
+    assert b.keep_from <= pd.Timestamp("2016-12-31 16:00") <= b.keep_to
+
+
 def _year_summary(n: int = 300) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``n`` air stations on a 2-degree square, each a year of 6 parameters (one plain block per 90 days)."""
     import numpy as np

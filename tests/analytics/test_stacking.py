@@ -117,3 +117,21 @@ def test_logit_skips_features_of_zero_curves_and_unknown_models_exactly():
                 every += np.interp(arr, *comb.curve(known[name]))
         assert any(not np.any(c) for c in comb.coef)  # the skip is exercised
         np.testing.assert_array_equal(comb.logit(surprise, plain, scored), every)
+
+
+def test_logit_of_chosen_parameters_is_the_whole_panels_logit_there():
+    """learned_order reads each combiner's logit on its own networks' parameters only: the same
+    bits as the whole panel's logit sliced there (station-hour features still see every parameter)."""
+    rng = np.random.default_rng(11)
+    shape = (5, 400, 4)
+    chosen = np.array([True, False, True, False])
+    for comb in load_pipeline("default").ensemble.combiners:
+        models = {f.split("@")[0] for f in comb.features} - {"combined"}
+        surprise = {m: np.where(rng.random(shape) < 0.3, rng.exponential(1.5, shape), 0.0) for m in models}
+        plain = np.max(np.stack(list(surprise.values())), axis=0)
+        scored = rng.random(shape) < 0.9
+        whole = comb.logit(surprise, plain, scored)
+        np.testing.assert_array_equal(comb.logit(surprise, plain, scored, parameters=chosen), whole[..., chosen])
+        # the unchosen parameters' surprises do reach the chosen ones through the station-hour features
+        louder = {m: np.where(chosen, s, s + 3.0) for m, s in surprise.items()}
+        assert not np.array_equal(comb.logit(louder, plain, scored, parameters=chosen), whole[..., chosen])

@@ -1,0 +1,44 @@
+"""The detectors' rolling mean and standard deviation (cumulative sums along any axis, shared
+window counts) against pandas' rolling windows and against their definition."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analytics.detectors.base import nan_rolling_mean, nan_rolling_std
+
+
+def _panel(seed: int = 3) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(3.0, 1.0, size=(4, 300, 3))
+    x[rng.random(x.shape) < 0.15] = np.nan
+    x[1, :, 2] = np.nan  # a series without any value
+    return x
+
+
+@pytest.mark.parametrize("window,min_count", [(25, 1), (25, 12), (7, 3), (1, 1), (999, 3)])
+def test_rolling_mean_and_std_are_pandas_centred_windows(window, min_count):
+    x = _panel()
+    mean, std = nan_rolling_mean(x, window, min_count=min_count), nan_rolling_std(x, window, min_count=min_count)
+    w = min(window, x.shape[1])
+    for s in range(x.shape[0]):
+        frame = pd.DataFrame(x[s])
+        roll = frame.rolling(w, center=True, min_periods=min_count)
+        np.testing.assert_allclose(mean[s], roll.mean().to_numpy(), rtol=1e-9, atol=1e-9)
+        if w >= 2:  # pandas' online std differs from the cumulative-sum one by rounding only
+            np.testing.assert_allclose(std[s], roll.std(ddof=0).to_numpy(), rtol=1e-6, atol=1e-6)
+
+
+def test_rolling_std_is_its_definition_bit_for_bit_along_any_axis():
+    """sqrt(mean(x^2) - mean(x)^2) over the window, each mean with its own valid cells - also where
+    x^2 overflows (there the counts of x and x^2 differ and are not shared)."""
+    x = _panel()
+    x[0, 10, 0] = 1e200
+    with np.errstate(all="ignore"):
+        for axis, window, min_count in ((1, 24, 12), (0, 3, 1), (2, 2, 1), (-2, 25, 3)):
+            m = nan_rolling_mean(x, window, axis, min_count)
+            m2 = nan_rolling_mean(x**2, window, axis, min_count)
+            expected = np.sqrt(np.clip(m2 - m**2, 0.0, None))
+            np.testing.assert_array_equal(nan_rolling_std(x, window, axis, min_count), expected)
