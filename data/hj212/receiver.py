@@ -35,6 +35,7 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
 from analytics.timeconv import PlausibleWindow
 from data.hj212.auth import PasswordChecker, password_hashes, redact_known_pw, redact_pw
@@ -51,10 +52,10 @@ from data.hj212.packet import (
     build_request_response,
     packet_reading_rows,
     parse_packet,
-    readings_frame,
+    readings_table,
     salvage_header,
 )
-from data.hj212.store import PACKET_LOG_COLUMNS, known_packet_keys, log_packets, stations_by_mn
+from data.hj212.store import PACKET_LOG_COLUMNS, arrow_columns, known_packet_keys, log_packets, stations_by_mn
 from data.hj212.writer import StoreOptions, WriterLost, make_writer
 
 log = logging.getLogger("envtrust.hj212")
@@ -161,7 +162,7 @@ def _cp_sha256(packet: Packet) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _data_time_utc(packet: Packet, window: PlausibleWindow, now_utc: datetime) -> pd.Timestamp | None:
+def _data_time_utc(packet: Packet, window: PlausibleWindow, now_utc: datetime) -> datetime | None:
     """DataTime as naive UTC (None when the packet has none); PacketError when it is not a real
     time or lies outside the plausible window (year 0001, 2099: a broken clock or a forgery)."""
     when = packet.data_time_cst
@@ -171,7 +172,7 @@ def _data_time_utc(packet: Packet, window: PlausibleWindow, now_utc: datetime) -
     if not lo + CST_OFFSET <= when <= hi + CST_OFFSET:  # compared in CST: no overflow at year 1 or 9999
         raise PacketError("implausible_time", f"DataTime {packet.cp.get('DataTime')} (CST) is outside the "
                           f"plausible window {window.describe(now_utc)}")
-    return pd.Timestamp(when - CST_OFFSET)
+    return when - CST_OFFSET
 
 
 def _error_response(header: dict[str, str] | Packet, reason: str) -> bytes:
@@ -206,7 +207,7 @@ class PacketStore:
         """``allow_no_pw``: accept loggers without a configured password unchecked (the application
         passes its setting ``ENVTRUST_HJ212_ALLOW_NO_PW``; off by default)."""
         if ingest is None:
-            from data.ingest import ingest_readings as ingest
+            from data.ingest import ingest_typed_rows as ingest
         self.con = con
         self._ingest = ingest
         self._stations = stations_by_mn(con)
@@ -287,9 +288,7 @@ class PacketStore:
                 quarantine(n, item, err.reason, err.detail)
             except Exception as exc:  # noqa: BLE001 - whatever a hostile packet triggers stays its own problem
                 quarantine(n, item, "unprocessable", f"{type(exc).__name__}: {str(exc)[:300]}")
-        keys = pd.DataFrame([k for k in item_keys if k is not None], columns=["mn", "cn", "data_time", "cp_sha256"])
-        keys["data_time"] = pd.to_datetime(keys["data_time"]).astype("datetime64[us]")
-        already = known_packet_keys(self.con, keys)
+        already = known_packet_keys(self.con, [k for k in item_keys if k is not None])
 
         for n, item in enumerate(batch):
             if outcomes[n] is not None:
@@ -300,23 +299,17 @@ class PacketStore:
             except Exception as exc:  # noqa: BLE001 - see above
                 quarantine(n, item, "unprocessable", f"{type(exc).__name__}: {str(exc)[:300]}")
 
-        frame = None
-        if log_rows:
-            frame = pd.DataFrame(log_rows, columns=PACKET_LOG_COLUMNS)
-            frame["received_at"] = pd.Timestamp(now)
-            frame["data_time"] = pd.to_datetime(frame["data_time"]).astype("datetime64[us]")
-            frame["received_at"] = frame["received_at"].astype("datetime64[us]")
+        def log_table(batch_id: int | None) -> pa.Table:
+            return arrow_columns([(now, *row[1:11], batch_id, row[12]) for row in log_rows], PACKET_LOG_COLUMNS)
 
         def log_within(con: duckdb.DuckDBPyConnection, batch_id: int) -> None:
             """The packet log joins the readings' transaction: one commit per batch."""
-            if frame is not None:
-                frame["batch_id"] = batch_id
-                log_packets(con, frame, own_transaction=False)
+            if log_rows:
+                log_packets(con, log_table(batch_id), own_transaction=False)
 
         logged = self._ingest_all(batch, readings, quarantined, log_within)
-        if frame is not None and not logged:  # nothing to ingest: the log commits on its own
-            frame["batch_id"] = None
-            log_packets(self.con, frame)
+        if log_rows and not logged:  # nothing to ingest: the log commits on its own
+            log_packets(self.con, log_table(None))
         return [o or Outcome("quarantined") for o in outcomes]
 
     def _item_key(self, item: Incoming, now: datetime) -> tuple | None:
@@ -373,7 +366,7 @@ class PacketStore:
         ``before_commit`` inside its transaction; False when there was nothing to ingest."""
         if not readings and not quarantined:
             return False
-        frame = readings_frame(readings)
+        frame = readings_table(readings)
         peers = sorted({i.peer for i in batch})
         source = "hj212:" + ",".join(peers)[:200]
         self._ingest(self.con, frame, source, "hj212", quarantined=pd.DataFrame(quarantined, columns=QUARANTINE_COLUMNS),

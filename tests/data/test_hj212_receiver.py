@@ -522,12 +522,12 @@ def test_store_failure_of_one_packet_does_not_fail_the_batch(db):
     """When the batch commit itself fails, the items are committed one by one: the good ones
     are stored and the one that fails alone is quarantined as unprocessable."""
     from data.hj212.receiver import Incoming, PacketStore
-    from data.ingest import ingest_readings
+    from data.ingest import ingest_typed_rows
 
-    def ingest_refusing_hour_5(con, frame, *args, **kwargs):  # the real ingest, failing on one packet's rows
-        if (frame["ts"] == pd.Timestamp("2024-04-30 21:00")).any():
+    def ingest_refusing_hour_5(con, rows, *args, **kwargs):  # the real ingest, failing on one packet's rows
+        if pd.Timestamp("2024-04-30 21:00") in set(rows.column("ts").to_pandas()):
             raise RuntimeError("disk full while writing hour 5")
-        return ingest_readings(con, frame, *args, **kwargs)
+        return ingest_typed_rows(con, rows, *args, **kwargs)
 
     raws = [flue_packet(h, qn=f"20240501{h:02d}0000000") for h in range(8)]
     con = connect(db)
