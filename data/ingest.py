@@ -40,12 +40,14 @@ import threading
 import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from analytics.timeconv import PlausibleWindow, to_naive_utc, utc_now_naive
 from analytics.vocabulary import DATA_FLAGS, PARAMETERS
@@ -129,6 +131,16 @@ class IngestReport:
         for note in self.notes:
             text += f"; {note}"
         return text
+
+
+@dataclass(frozen=True)
+class TypedSource:
+    """What a caller that built its rows typed knows (:func:`ingest_typed_rows`): the SQL type of
+    ``value_raw`` and the rows' time span (naive UTC; None when there are no rows)."""
+
+    value_sql_type: str
+    ts_lo: datetime | None
+    ts_hi: datetime | None
 
 
 def normalize_unit(unit: str | None) -> str | None:
@@ -268,13 +280,13 @@ def ingest_select(
     window: PlausibleWindow | None = None,
     before_commit: Callable[[duckdb.DuckDBPyConnection, int], None] | None = None,
     source_rows: int | None = None,
-    value_sql_type: str | None = None,
+    typed: TypedSource | None = None,
 ) -> IngestReport:
     """Ingest from an internal normalised SELECT (see :func:`normalised_select`).
 
     ``source_rows``: how many rows the SELECT yields, when the caller knows it (a data frame's
     length): a batch whose every row was stored then skips the pass that looks for rejected rows.
-    ``value_sql_type``: the SQL type of ``value_raw`` when the caller knows it (else DESCRIBEd).
+    ``typed``: what the caller knows of a typed source (:func:`ingest_typed_rows`); None: DESCRIBEd.
 
     ``late_rejects``: (sql, params) giving ``raw, reason, detail`` of source records the reader
     itself skipped while scanning (malformed CSV lines); run after the scan, counted in the batch.
@@ -285,7 +297,7 @@ def ingest_select(
     adapter_q = _adapter_quarantine_frame(quarantined)
     with WRITE_LOCK:
         return _ingest_locked(con, select_sql, source, fmt, adapter_q, source_sha256, cheap_rescan, late_rejects,
-                              window or PlausibleWindow(), before_commit, source_rows, value_sql_type)
+                              window or PlausibleWindow(), before_commit, source_rows, typed)
 
 
 def ingest_typed_rows(
@@ -304,16 +316,22 @@ def ingest_typed_rows(
 
     Why a second entry: the receiver commits every ~50-1,000 ms, so a batch's fixed cost is paid
     per packet. With the types known, no DESCRIBE is needed and DuckDB scans the Arrow columns
-    as they are (registering a pandas frame of strings converted it: ~1.5 ms per frame)."""
+    as they are (registering a pandas frame of strings converted it: ~1.5 ms per frame). And a
+    receiver's batch nearly always shares stations and hours with the batches before it (loggers
+    send hour after hour, each at its own pace), so the optimistic bulk path of
+    :func:`ingest_readings` failed and fell back to the staged one (~45 statements, ~75 ms per
+    1,000-packet commit); here every row is classified in one statement (:func:`_classify_once`)."""
     view = "_et_in_frame"
     frame = readings.append_column("_rid", pa.array(np.arange(readings.num_rows, dtype=np.int64)))
     select_sql = normalised_select(view, ts_utc_expr="ts", has_flag="flag" in readings.column_names,
                                    has_unit=False, rid_expr="_rid")
+    ts = readings.column("ts")
+    typed = TypedSource("DOUBLE", pc.min(ts).as_py(), pc.max(ts).as_py())
     finish_pending_result(con)
     con.register(view, frame)
     try:
         return ingest_select(con, select_sql, source, fmt, quarantined=quarantined, window=window,
-                             before_commit=before_commit, source_rows=readings.num_rows, value_sql_type="DOUBLE")
+                             before_commit=before_commit, source_rows=readings.num_rows, typed=typed)
     finally:
         con.unregister(view)
 
@@ -321,21 +339,20 @@ def ingest_typed_rows(
 def _ingest_locked(con, select_sql: str, source: str, fmt: str, adapter_q: pd.DataFrame, source_sha256: str | None,
                    cheap_rescan: bool, late_rejects: tuple[str, list] | None, window: PlausibleWindow,
                    before_commit: Callable[[duckdb.DuckDBPyConnection, int], None] | None = None,
-                   source_rows: int | None = None, value_sql_type: str | None = None) -> IngestReport:
+                   source_rows: int | None = None, typed: TypedSource | None = None) -> IngestReport:
     """The batch transaction of :func:`ingest_select`; the caller holds :data:`WRITE_LOCK`."""
     previous = previous_batch(con, source_sha256)
     finish_pending_result(con)
     con.execute("BEGIN TRANSACTION")
     batch_id = None
     try:
-        batch_id = int(con.execute("SELECT nextval('batch_seq')").fetchall()[0][0])
-        con.execute(
+        batch_id = int(con.execute(
             "INSERT INTO ingest_batches (batch_id, source, source_sha256, format, started_at, status) "
-            "VALUES (?, ?, ?, ?, timezone('UTC', now()), 'running')",
-            [batch_id, source, source_sha256, fmt],
-        )
+            "VALUES (nextval('batch_seq'), ?, ?, ?, timezone('UTC', now()), 'running') RETURNING batch_id",
+            [source, source_sha256, fmt],
+        ).fetchall()[0][0])
         report, keys_proven = _run_batch(con, select_sql, batch_id, source, fmt, adapter_q, cheap_rescan,
-                                         late_rejects, window, source_rows, value_sql_type)
+                                         late_rejects, window, source_rows, typed)
         report.already_ingested = previous is not None
         report.previous_batch_id = previous
         report.check()
@@ -517,7 +534,7 @@ def _validation_params(window: PlausibleWindow | None) -> tuple[dict, str]:
 def _run_batch(con, select_sql: str, batch_id: int, source: str, fmt: str, adapter_q: pd.DataFrame,
                cheap_rescan: bool = True, late_rejects: tuple[str, list] | None = None,
                window: PlausibleWindow | None = None, source_rows: int | None = None,
-               value_sql_type: str | None = None) -> tuple[IngestReport, bool]:
+               typed: TypedSource | None = None) -> tuple[IngestReport, bool]:
     """The set-based pipeline; returns the report and whether the store's key rule is already
     proven for the batch (the bulk path checked that the batch repeats no key and that no stored
     reading shares its stations and time range, so :func:`_refuse_repeated_keys` has nothing to find).
@@ -529,8 +546,10 @@ def _run_batch(con, select_sql: str, batch_id: int, source: str, fmt: str, adapt
     valid row against earlier rows of the batch and the stored readings before inserting."""
     con.register("_et_params", parameters_table())
     con.register("_et_adapter_q", _quarantine_relation(adapter_q))
-    validated = _validated_sql(select_sql, value_sql_type or _column_types(con, select_sql)["value_raw"])
+    validated = _validated_sql(select_sql, typed.value_sql_type if typed else _column_types(con, select_sql)["value_raw"])
     flags, window_text = _validation_params(window)
+    if typed is not None:
+        return _classify_once(con, validated, flags, typed, batch_id, source, fmt, adapter_q, window_text), True
 
     n_direct = _insert_if_clean(con, validated, flags, batch_id, fmt) if cheap_rescan and not late_rejects else None
     if n_direct is not None:
@@ -627,6 +646,55 @@ def _run_batch(con, select_sql: str, batch_id: int, source: str, fmt: str, adapt
     return _finish_batch(con, batch_id, source, fmt, adapter_q, None, window_text), False
 
 
+def _classify_once(con, validated: str, flags: dict, typed: TypedSource, batch_id: int, source: str, fmt: str,
+                   adapter_q: pd.DataFrame, window_text: str) -> IngestReport:
+    """The typed path of :func:`_run_batch`: validate and classify every row in one statement
+    (earlier copies in the batch by a hash aggregate, stored ones by a join within the rows' time
+    span), insert the new rows, and quarantine the rest with :func:`_finish_batch` only when there
+    are any. The key rule is proven by the classification itself (under :data:`WRITE_LOCK`, in the
+    batch's transaction: a stored row's key was neither in readings nor earlier in the batch)."""
+    con.execute(
+        f"""
+        CREATE TEMP TABLE _et_cls_t AS
+        WITH st AS MATERIALIZED ({validated}),
+        firsts AS (
+            SELECT station_id, ts, parameter, min(rid) AS first_rid, arg_min(value, rid) AS first_value,
+                   arg_min(flag, rid) AS first_flag
+            FROM st WHERE reason IS NULL GROUP BY ALL HAVING count(*) > 1
+        ),
+        stored AS (
+            SELECT station_id, ts, parameter, value AS stored_value, flag AS stored_flag
+            FROM readings WHERE ts BETWEEN $ts_lo AND $ts_hi
+        ),
+        j AS (
+            SELECT st.*, fi.first_rid IS NOT NULL AND st.rid <> fi.first_rid AS later_copy,
+                   fi.first_value, fi.first_flag, r.station_id IS NOT NULL AS in_store, r.stored_value, r.stored_flag
+            FROM st
+            LEFT JOIN firsts fi ON st.reason IS NULL AND fi.station_id = st.station_id AND fi.ts = st.ts
+                                AND fi.parameter = st.parameter
+            LEFT JOIN stored r ON st.reason IS NULL AND r.station_id = st.station_id AND r.ts = st.ts
+                               AND r.parameter = st.parameter
+        )
+        {_OUTCOME_SELECT}
+        """,
+        {**flags, "ts_lo": typed.ts_lo, "ts_hi": typed.ts_hi},
+    )
+    n_in, n_new, n_dup = con.execute(
+        "SELECT count(*), count(*) FILTER (outcome IS NULL), count(*) FILTER (outcome = 'duplicate') FROM _et_cls_t"
+    ).fetchall()[0]
+    if n_new:
+        con.execute(
+            "INSERT INTO readings (station_id, ts, parameter, value, flag, source, batch_id) "
+            "SELECT station_id, ts, parameter, value, flag, ?, ? FROM _et_cls_t WHERE outcome IS NULL ORDER BY rid",
+            [fmt, batch_id],
+        )
+    if n_in == n_new + n_dup and adapter_q.empty:  # nothing to quarantine
+        return IngestReport(batch_id=batch_id, source=source, fmt=fmt, rows_in=int(n_in), rows_stored=int(n_new),
+                            rows_duplicate=int(n_dup))
+    con.execute("CREATE TEMP VIEW _et_cls AS SELECT * FROM _et_cls_t")
+    return _finish_batch(con, batch_id, source, fmt, adapter_q, None, window_text)
+
+
 def _insert_if_clean(con, validated: str, flags: dict, batch_id: int, fmt: str) -> int | None:
     """Optimistic bulk path: insert the valid rows directly, then check that the batch repeats
     no key and that no stored reading shares its stations and time range. If either check
@@ -637,11 +705,10 @@ def _insert_if_clean(con, validated: str, flags: dict, batch_id: int, fmt: str) 
         f"SELECT station_id, ts, parameter, value, flag, $fmt, $batch FROM ({validated}) WHERE reason IS NULL",
         {**flags, "fmt": fmt, "batch": batch_id},
     ).fetchall()[0][0]
-    repeats = con.execute(
-        "SELECT count(*) FROM (SELECT hash(station_id, ts, parameter) AS h FROM readings WHERE batch_id = ? "
-        "GROUP BY h HAVING count(*) > 1)", [batch_id]
-    ).fetchall()[0][0]
-    ts_lo, ts_hi = con.execute("SELECT min(ts), max(ts) FROM readings WHERE batch_id = ?", [batch_id]).fetchall()[0]
+    repeats, ts_lo, ts_hi = con.execute(  # one scan of the batch's rows: repeated keys and time span
+        "SELECT count(*) FILTER (n > 1), min(lo), max(hi) FROM (SELECT hash(station_id, ts, parameter) AS h, "
+        "count(*) AS n, min(ts) AS lo, max(ts) AS hi FROM readings WHERE batch_id = ? GROUP BY h)", [batch_id]
+    ).fetchall()[0]
     overlaps = ts_lo is not None and con.execute(
         "SELECT EXISTS (SELECT 1 FROM readings WHERE ts BETWEEN ? AND ? AND batch_id IS DISTINCT FROM ? "
         "AND station_id IN (SELECT DISTINCT station_id FROM readings WHERE batch_id = ?))",
@@ -762,12 +829,11 @@ def ingest_stations(
     finish_pending_result(con)
     con.execute("BEGIN TRANSACTION")
     try:
-        batch_id = int(con.execute("SELECT nextval('batch_seq')").fetchall()[0][0])
-        con.execute(
+        batch_id = int(con.execute(
             "INSERT INTO ingest_batches (batch_id, source, source_sha256, format, started_at, status) "
-            "VALUES (?, ?, ?, ?, timezone('UTC', now()), 'running')",
-            [batch_id, source, source_sha256, fmt],
-        )
+            "VALUES (nextval('batch_seq'), ?, ?, ?, timezone('UTC', now()), 'running') RETURNING batch_id",
+            [source, source_sha256, fmt],
+        ).fetchall()[0][0])
         unchanged = count_unchanged_stations(con, good)
         upsert_stations(con, good)
         q_new, q_seen, reasons = _store_rejected(con, _adapter_quarantine_frame(rejected), batch_id, source)

@@ -161,6 +161,22 @@ def test_resent_packets_are_not_duplicated(db):
     assert query(db, "SELECT count(*) AS n FROM hj212_packets")["n"].iloc[0] == 4
 
 
+@pytest.mark.parametrize("interval_s", [0.0, 1.0])
+def test_commits_start_at_least_the_commit_interval_apart(db, interval_s):
+    """A packet arriving within ``commit_interval_s`` of the last commit's start waits for more to
+    join its batch: eight packets 60 ms apart make two commits with a 1 s interval (the first
+    packet alone, then the other seven), about one per packet with none (the first commit, with
+    its password check, may take two)."""
+    with ThreadReceiver(db, commit_interval_s=interval_s) as rx, \
+            socket.create_connection(("127.0.0.1", rx.port)) as sock:
+        for h in range(8):
+            sock.sendall(flue_packet(h))
+            time.sleep(0.06)
+        answers = read_answers(sock, 8)
+    assert len(answers) == 8 and rx.stats.stored == 8
+    assert rx.stats.batches == 2 if interval_s else rx.stats.batches >= 5
+
+
 def test_changed_value_for_a_stored_hour_goes_to_quarantine(db):
     with ThreadReceiver(db) as rx:
         send_packets({"20240501010000000": flue_packet(1, so2=10.0, qn="20240501010000000")}, "127.0.0.1", rx.port)
