@@ -333,7 +333,8 @@ def run_receiver(args: argparse.Namespace) -> tuple[list[dict], dict]:
     flood = [logger_packets(mn, k, 1, args.packets) for k, mn in enumerate(mns)]
     paced = [logger_packets(mn, k, 1 + args.packets, paced_n) for k, mn in enumerate(mns)] if paced_n else []
     proc, port = start_process([sys.executable, "-m", "envtrust.cli", "hj212", "listen", "--db", str(db), "--host",
-                                "127.0.0.1", "--port", "0", "--batch-max", str(args.batch_max), "--writer", args.writer],
+                                "127.0.0.1", "--port", "0", "--batch-max", str(args.batch_max), "--writer", args.writer,
+                                "--commit-interval-ms", f"{args.commit_interval_ms:g}"],
                                "listening on")
     rows = []
     try:
@@ -394,6 +395,8 @@ def main() -> int:
     parser.add_argument("--batch-max", type=int, default=2048, help="the receiver's --batch-max")
     parser.add_argument("--writer", choices=["thread", "process"], default="thread",
                         help="the receiver's --writer: its store in a process of its own or on a thread")
+    parser.add_argument("--commit-interval-ms", type=float, default=50.0,
+                        help="the receiver's --commit-interval-ms: least time between two commits' starts")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds a logger waits for its last ack")
     parser.add_argument("--label", default="", help="what this run measures (written to the table)")
     parser.add_argument("--out", type=Path, help="append a Markdown section here")
@@ -413,7 +416,7 @@ def main() -> int:
             f"## {args.label or 'run'} (commit {commit}, {datetime.now():%Y-%m-%d %H:%M} UTC)", "",
             f"Command: `.venv/bin/python benchmarks/hj212.py --loggers {args.loggers} --packets {args.packets} "
             f"--window {args.window} --paced-rate {args.paced_rate:g} --paced-seconds {args.paced_seconds:g} "
-            f"--batch-max {args.batch_max} --writer {args.writer}`",
+            f"--batch-max {args.batch_max} --writer {args.writer} --commit-interval-ms {args.commit_interval_ms:g}`",
             f"Machine: {platform.machine()}, {os.cpu_count()} cores shared with other work (load average "
             f"{load:.1f} at start); receiver (with its writer process when --writer process) and echo server each in "
             "their own process, the client in the benchmark process, 127.0.0.1. Server CPU: the receiver's "

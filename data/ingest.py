@@ -35,15 +35,19 @@ validation is set-based SQL (no per-row Python), which is what makes >= 1 M read
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from analytics.timeconv import PlausibleWindow, to_naive_utc, utc_now_naive
 from analytics.vocabulary import DATA_FLAGS, PARAMETERS
@@ -129,6 +133,16 @@ class IngestReport:
         return text
 
 
+@dataclass(frozen=True)
+class TypedSource:
+    """What a caller that built its rows typed knows (:func:`ingest_typed_rows`): the SQL type of
+    ``value_raw`` and the rows' time span (naive UTC; None when there are no rows)."""
+
+    value_sql_type: str
+    ts_lo: datetime | None
+    ts_hi: datetime | None
+
+
 def normalize_unit(unit: str | None) -> str | None:
     """Spelling-insensitive unit key: 'µg/m³' == 'ug/m3', '℃' == 'degC' (Python twin of the SQL)."""
     if unit is None or (isinstance(unit, float) and pd.isna(unit)):
@@ -163,6 +177,21 @@ def parameters_frame() -> pd.DataFrame:
     frame["p_min"] = frame["p_min"].astype("float64")
     frame["p_max"] = frame["p_max"].astype("float64")
     return frame
+
+
+@functools.cache
+def parameters_table() -> pa.Table:
+    """:func:`parameters_frame` as an Arrow table, built once: registered for every batch, and
+    DuckDB scans Arrow as it is (a pandas frame of strings is converted at each registration)."""
+    return pa.Table.from_pandas(parameters_frame(), preserve_index=False)
+
+
+def _quarantine_relation(frame: pd.DataFrame) -> pd.DataFrame | pa.Table:
+    """What to register as ``_et_adapter_q``: the frame, or a typed empty Arrow table when it has
+    no rows (most batches: registering an empty pandas frame cost ~1 ms per batch)."""
+    if len(frame):
+        return frame
+    return pa.table({c: pa.array([], pa.string()) for c in ("raw", "reason", "detail")})
 
 
 def previous_batch(con: duckdb.DuckDBPyConnection, source_sha256: str | None) -> int | None:
@@ -251,11 +280,13 @@ def ingest_select(
     window: PlausibleWindow | None = None,
     before_commit: Callable[[duckdb.DuckDBPyConnection, int], None] | None = None,
     source_rows: int | None = None,
+    typed: TypedSource | None = None,
 ) -> IngestReport:
     """Ingest from an internal normalised SELECT (see :func:`normalised_select`).
 
     ``source_rows``: how many rows the SELECT yields, when the caller knows it (a data frame's
     length): a batch whose every row was stored then skips the pass that looks for rejected rows.
+    ``typed``: what the caller knows of a typed source (:func:`ingest_typed_rows`); None: DESCRIBEd.
 
     ``late_rejects``: (sql, params) giving ``raw, reason, detail`` of source records the reader
     itself skipped while scanning (malformed CSV lines); run after the scan, counted in the batch.
@@ -266,27 +297,62 @@ def ingest_select(
     adapter_q = _adapter_quarantine_frame(quarantined)
     with WRITE_LOCK:
         return _ingest_locked(con, select_sql, source, fmt, adapter_q, source_sha256, cheap_rescan, late_rejects,
-                              window or PlausibleWindow(), before_commit, source_rows)
+                              window or PlausibleWindow(), before_commit, source_rows, typed)
+
+
+def ingest_typed_rows(
+    con: duckdb.DuckDBPyConnection,
+    readings: pa.Table,
+    source: str,
+    fmt: str,
+    *,
+    quarantined: pd.DataFrame | None = None,
+    window: PlausibleWindow | None = None,
+    before_commit: Callable[[duckdb.DuckDBPyConnection, int], None] | None = None,
+) -> IngestReport:
+    """:func:`ingest_readings` for a writer that built its rows typed (the HJ 212 receiver): an
+    Arrow table ``station_id, ts, parameter, value, flag`` (string, timestamp[us] naive UTC,
+    string, float64, string); the same rules, batch and report.
+
+    Why a second entry: the receiver commits every ~50-1,000 ms, so a batch's fixed cost is paid
+    per packet. With the types known, no DESCRIBE is needed and DuckDB scans the Arrow columns
+    as they are (registering a pandas frame of strings converted it: ~1.5 ms per frame). And a
+    receiver's batch nearly always shares stations and hours with the batches before it (loggers
+    send hour after hour, each at its own pace), so the optimistic bulk path of
+    :func:`ingest_readings` failed and fell back to the staged one (~45 statements, ~75 ms per
+    1,000-packet commit); here every row is classified in one statement (:func:`_classify_once`)."""
+    view = "_et_in_frame"
+    frame = readings.append_column("_rid", pa.array(np.arange(readings.num_rows, dtype=np.int64)))
+    select_sql = normalised_select(view, ts_utc_expr="ts", has_flag="flag" in readings.column_names,
+                                   has_unit=False, rid_expr="_rid")
+    ts = readings.column("ts")
+    typed = TypedSource("DOUBLE", pc.min(ts).as_py(), pc.max(ts).as_py())
+    finish_pending_result(con)
+    con.register(view, frame)
+    try:
+        return ingest_select(con, select_sql, source, fmt, quarantined=quarantined, window=window,
+                             before_commit=before_commit, source_rows=readings.num_rows, typed=typed)
+    finally:
+        con.unregister(view)
 
 
 def _ingest_locked(con, select_sql: str, source: str, fmt: str, adapter_q: pd.DataFrame, source_sha256: str | None,
                    cheap_rescan: bool, late_rejects: tuple[str, list] | None, window: PlausibleWindow,
                    before_commit: Callable[[duckdb.DuckDBPyConnection, int], None] | None = None,
-                   source_rows: int | None = None) -> IngestReport:
+                   source_rows: int | None = None, typed: TypedSource | None = None) -> IngestReport:
     """The batch transaction of :func:`ingest_select`; the caller holds :data:`WRITE_LOCK`."""
     previous = previous_batch(con, source_sha256)
     finish_pending_result(con)
     con.execute("BEGIN TRANSACTION")
     batch_id = None
     try:
-        batch_id = int(con.execute("SELECT nextval('batch_seq')").fetchall()[0][0])
-        con.execute(
+        batch_id = int(con.execute(
             "INSERT INTO ingest_batches (batch_id, source, source_sha256, format, started_at, status) "
-            "VALUES (?, ?, ?, ?, timezone('UTC', now()), 'running')",
-            [batch_id, source, source_sha256, fmt],
-        )
+            "VALUES (nextval('batch_seq'), ?, ?, ?, timezone('UTC', now()), 'running') RETURNING batch_id",
+            [source, source_sha256, fmt],
+        ).fetchall()[0][0])
         report, keys_proven = _run_batch(con, select_sql, batch_id, source, fmt, adapter_q, cheap_rescan,
-                                         late_rejects, window, source_rows)
+                                         late_rejects, window, source_rows, typed)
         report.already_ingested = previous is not None
         report.previous_batch_id = previous
         report.check()
@@ -374,25 +440,37 @@ def _adapter_quarantine_frame(quarantined: pd.DataFrame | None) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
-def _run_batch(con, select_sql: str, batch_id: int, source: str, fmt: str, adapter_q: pd.DataFrame,
-               cheap_rescan: bool = True, late_rejects: tuple[str, list] | None = None,
-               window: PlausibleWindow | None = None, source_rows: int | None = None) -> tuple[IngestReport, bool]:
-    """The set-based pipeline; returns the report and whether the store's key rule is already
-    proven for the batch (the bulk path checked that the batch repeats no key and that no stored
-    reading shares its stations and time range, so :func:`_refuse_repeated_keys` has nothing to find).
+# the outcome of each row of ``j`` (a validated row with ``later_copy``, the first copy's
+# ``first_value, first_flag``, ``in_store`` and the stored ``stored_value, stored_flag``): NULL =
+# store; 'duplicate'; or a quarantine reason. The first copy of a key in source order wins.
+_OUTCOME_SELECT = """
+SELECT rid, station_id, ts, ts_src, parameter, value, value_text, flag, flag_raw, unit_raw, reason,
+       CASE
+         WHEN reason IS NOT NULL THEN reason
+         WHEN later_copy THEN
+           CASE WHEN value IS NOT DISTINCT FROM first_value AND flag = first_flag
+                THEN 'duplicate' ELSE 'duplicate_conflict' END
+         WHEN in_store THEN
+           CASE WHEN value IS NOT DISTINCT FROM stored_value AND flag = stored_flag
+                THEN 'duplicate' ELSE 'duplicate_conflict' END
+       END AS outcome,
+       CASE WHEN later_copy THEN 'earlier in this batch' WHEN in_store THEN 'already stored'
+       END AS conflict_where,
+       CASE WHEN later_copy THEN first_value ELSE stored_value END AS other_value,
+       CASE WHEN later_copy THEN first_flag ELSE stored_flag END AS other_flag
+FROM j
+"""
 
-    Bulk path (``cheap_rescan``: the source is a DataFrame or Parquet, cheap to read twice):
-    validate and insert valid rows in one pass, check the batch for repeated keys and stored
-    overlap, then read the source again for the rejected rows only. Staged path (CSV, or when
-    the bulk check fails): validate into a temp table, find repeated keys, and classify every
-    valid row against earlier rows of the batch and the stored readings before inserting."""
-    con.register("_et_params", parameters_frame())
-    con.register("_et_adapter_q", adapter_q)
-    types = _column_types(con, select_sql)
-    value_is_text = _is_text(types["value_raw"])
+
+def _validated_sql(select_sql: str, value_sql_type: str) -> str:
+    """The validating SELECT over a normalised source (:func:`normalised_select`) whose
+    ``value_raw`` has SQL type ``value_sql_type``: every row with its parsed value and flag and
+    ``reason`` (NULL = valid, else the first quarantine reason that applies). Parameters
+    ``$flags``, ``$ts_earliest``, ``$ts_latest`` (:func:`_validation_params`); needs ``_et_params``."""
+    value_is_text = _is_text(value_sql_type)
     # vx: the value as parsed (NaN possible); value: NaN -> NULL; value_bad: a cell that was
     # given but is neither a number nor a "missing" word. String work runs only on failed casts.
-    value_type = types["value_raw"].upper()
+    value_type = value_sql_type.upper()
     if value_is_text:
         # a plain decimal number only: DuckDB's cast also reads '1_000', 'true', 'inf', ' 0x10'
         words = ", ".join(f"'{w}'" for w in MISSING_WORDS)
@@ -442,10 +520,36 @@ def _run_batch(con, select_sql: str, batch_id: int, source: str, fmt: str, adapt
                CASE WHEN reason IS NOT NULL THEN unit_raw END AS unit_raw
         FROM checked
     """
+    return validated
+
+
+def _validation_params(window: PlausibleWindow | None) -> tuple[dict, str]:
+    """The parameters of :func:`_validated_sql` for a batch starting now, and the window as text."""
     now = utc_now_naive()
     ts_earliest, ts_latest = (window or PlausibleWindow()).bounds(now)
-    flags = {"flags": list(DATA_FLAGS), "ts_earliest": ts_earliest, "ts_latest": ts_latest}
-    window_text = (window or PlausibleWindow()).describe(now)
+    return ({"flags": list(DATA_FLAGS), "ts_earliest": ts_earliest, "ts_latest": ts_latest},
+            (window or PlausibleWindow()).describe(now))
+
+
+def _run_batch(con, select_sql: str, batch_id: int, source: str, fmt: str, adapter_q: pd.DataFrame,
+               cheap_rescan: bool = True, late_rejects: tuple[str, list] | None = None,
+               window: PlausibleWindow | None = None, source_rows: int | None = None,
+               typed: TypedSource | None = None) -> tuple[IngestReport, bool]:
+    """The set-based pipeline; returns the report and whether the store's key rule is already
+    proven for the batch (the bulk path checked that the batch repeats no key and that no stored
+    reading shares its stations and time range, so :func:`_refuse_repeated_keys` has nothing to find).
+
+    Bulk path (``cheap_rescan``: the source is a DataFrame or Parquet, cheap to read twice):
+    validate and insert valid rows in one pass, check the batch for repeated keys and stored
+    overlap, then read the source again for the rejected rows only. Staged path (CSV, or when
+    the bulk check fails): validate into a temp table, find repeated keys, and classify every
+    valid row against earlier rows of the batch and the stored readings before inserting."""
+    con.register("_et_params", parameters_table())
+    con.register("_et_adapter_q", _quarantine_relation(adapter_q))
+    validated = _validated_sql(select_sql, typed.value_sql_type if typed else _column_types(con, select_sql)["value_raw"])
+    flags, window_text = _validation_params(window)
+    if typed is not None:
+        return _classify_once(con, validated, flags, typed, batch_id, source, fmt, adapter_q, window_text), True
 
     n_direct = _insert_if_clean(con, validated, flags, batch_id, fmt) if cheap_rescan and not late_rejects else None
     if n_direct is not None:
@@ -507,7 +611,7 @@ def _run_batch(con, select_sql: str, batch_id: int, source: str, fmt: str, adapt
     else:
         # 3b. outcome per row: NULL = store; 'duplicate'; or a quarantine reason
         con.execute(
-            """
+            f"""
             CREATE TEMP TABLE _et_cls_t AS
             WITH firsts AS (
                 SELECT d.station_id, d.ts, d.parameter, d.first_rid, f.value AS first_value, f.flag AS first_flag
@@ -527,21 +631,7 @@ def _run_batch(con, select_sql: str, batch_id: int, source: str, fmt: str, adapt
                 LEFT JOIN stored r ON st.reason IS NULL AND r.station_id = st.station_id AND r.ts = st.ts
                                    AND r.parameter = st.parameter
             )
-            SELECT rid, station_id, ts, ts_src, parameter, value, value_text, flag, flag_raw, unit_raw, reason,
-                   CASE
-                     WHEN reason IS NOT NULL THEN reason
-                     WHEN later_copy THEN
-                       CASE WHEN value IS NOT DISTINCT FROM first_value AND flag = first_flag
-                            THEN 'duplicate' ELSE 'duplicate_conflict' END
-                     WHEN in_store THEN
-                       CASE WHEN value IS NOT DISTINCT FROM stored_value AND flag = stored_flag
-                            THEN 'duplicate' ELSE 'duplicate_conflict' END
-                   END AS outcome,
-                   CASE WHEN later_copy THEN 'earlier in this batch' WHEN in_store THEN 'already stored'
-                   END AS conflict_where,
-                   CASE WHEN later_copy THEN first_value ELSE stored_value END AS other_value,
-                   CASE WHEN later_copy THEN first_flag ELSE stored_flag END AS other_flag
-            FROM j
+            {_OUTCOME_SELECT}
             """,
             [ts_lo, ts_hi],
         )
@@ -556,6 +646,55 @@ def _run_batch(con, select_sql: str, batch_id: int, source: str, fmt: str, adapt
     return _finish_batch(con, batch_id, source, fmt, adapter_q, None, window_text), False
 
 
+def _classify_once(con, validated: str, flags: dict, typed: TypedSource, batch_id: int, source: str, fmt: str,
+                   adapter_q: pd.DataFrame, window_text: str) -> IngestReport:
+    """The typed path of :func:`_run_batch`: validate and classify every row in one statement
+    (earlier copies in the batch by a hash aggregate, stored ones by a join within the rows' time
+    span), insert the new rows, and quarantine the rest with :func:`_finish_batch` only when there
+    are any. The key rule is proven by the classification itself (under :data:`WRITE_LOCK`, in the
+    batch's transaction: a stored row's key was neither in readings nor earlier in the batch)."""
+    con.execute(
+        f"""
+        CREATE TEMP TABLE _et_cls_t AS
+        WITH st AS MATERIALIZED ({validated}),
+        firsts AS (
+            SELECT station_id, ts, parameter, min(rid) AS first_rid, arg_min(value, rid) AS first_value,
+                   arg_min(flag, rid) AS first_flag
+            FROM st WHERE reason IS NULL GROUP BY ALL HAVING count(*) > 1
+        ),
+        stored AS (
+            SELECT station_id, ts, parameter, value AS stored_value, flag AS stored_flag
+            FROM readings WHERE ts BETWEEN $ts_lo AND $ts_hi
+        ),
+        j AS (
+            SELECT st.*, fi.first_rid IS NOT NULL AND st.rid <> fi.first_rid AS later_copy,
+                   fi.first_value, fi.first_flag, r.station_id IS NOT NULL AS in_store, r.stored_value, r.stored_flag
+            FROM st
+            LEFT JOIN firsts fi ON st.reason IS NULL AND fi.station_id = st.station_id AND fi.ts = st.ts
+                                AND fi.parameter = st.parameter
+            LEFT JOIN stored r ON st.reason IS NULL AND r.station_id = st.station_id AND r.ts = st.ts
+                               AND r.parameter = st.parameter
+        )
+        {_OUTCOME_SELECT}
+        """,
+        {**flags, "ts_lo": typed.ts_lo, "ts_hi": typed.ts_hi},
+    )
+    n_in, n_new, n_dup = con.execute(
+        "SELECT count(*), count(*) FILTER (outcome IS NULL), count(*) FILTER (outcome = 'duplicate') FROM _et_cls_t"
+    ).fetchall()[0]
+    if n_new:
+        con.execute(
+            "INSERT INTO readings (station_id, ts, parameter, value, flag, source, batch_id) "
+            "SELECT station_id, ts, parameter, value, flag, ?, ? FROM _et_cls_t WHERE outcome IS NULL ORDER BY rid",
+            [fmt, batch_id],
+        )
+    if n_in == n_new + n_dup and adapter_q.empty:  # nothing to quarantine
+        return IngestReport(batch_id=batch_id, source=source, fmt=fmt, rows_in=int(n_in), rows_stored=int(n_new),
+                            rows_duplicate=int(n_dup))
+    con.execute("CREATE TEMP VIEW _et_cls AS SELECT * FROM _et_cls_t")
+    return _finish_batch(con, batch_id, source, fmt, adapter_q, None, window_text)
+
+
 def _insert_if_clean(con, validated: str, flags: dict, batch_id: int, fmt: str) -> int | None:
     """Optimistic bulk path: insert the valid rows directly, then check that the batch repeats
     no key and that no stored reading shares its stations and time range. If either check
@@ -566,11 +705,10 @@ def _insert_if_clean(con, validated: str, flags: dict, batch_id: int, fmt: str) 
         f"SELECT station_id, ts, parameter, value, flag, $fmt, $batch FROM ({validated}) WHERE reason IS NULL",
         {**flags, "fmt": fmt, "batch": batch_id},
     ).fetchall()[0][0]
-    repeats = con.execute(
-        "SELECT count(*) FROM (SELECT hash(station_id, ts, parameter) AS h FROM readings WHERE batch_id = ? "
-        "GROUP BY h HAVING count(*) > 1)", [batch_id]
-    ).fetchall()[0][0]
-    ts_lo, ts_hi = con.execute("SELECT min(ts), max(ts) FROM readings WHERE batch_id = ?", [batch_id]).fetchall()[0]
+    repeats, ts_lo, ts_hi = con.execute(  # one scan of the batch's rows: repeated keys and time span
+        "SELECT count(*) FILTER (n > 1), min(lo), max(hi) FROM (SELECT hash(station_id, ts, parameter) AS h, "
+        "count(*) AS n, min(ts) AS lo, max(ts) AS hi FROM readings WHERE batch_id = ? GROUP BY h)", [batch_id]
+    ).fetchall()[0]
     overlaps = ts_lo is not None and con.execute(
         "SELECT EXISTS (SELECT 1 FROM readings WHERE ts BETWEEN ? AND ? AND batch_id IS DISTINCT FROM ? "
         "AND station_id IN (SELECT DISTINCT station_id FROM readings WHERE batch_id = ?))",
@@ -691,12 +829,11 @@ def ingest_stations(
     finish_pending_result(con)
     con.execute("BEGIN TRANSACTION")
     try:
-        batch_id = int(con.execute("SELECT nextval('batch_seq')").fetchall()[0][0])
-        con.execute(
+        batch_id = int(con.execute(
             "INSERT INTO ingest_batches (batch_id, source, source_sha256, format, started_at, status) "
-            "VALUES (?, ?, ?, ?, timezone('UTC', now()), 'running')",
-            [batch_id, source, source_sha256, fmt],
-        )
+            "VALUES (nextval('batch_seq'), ?, ?, ?, timezone('UTC', now()), 'running') RETURNING batch_id",
+            [source, source_sha256, fmt],
+        ).fetchall()[0][0])
         unchanged = count_unchanged_stations(con, good)
         upsert_stations(con, good)
         q_new, q_seen, reasons = _store_rejected(con, _adapter_quarantine_frame(rejected), batch_id, source)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import pandas as pd
+import pyarrow as pa
 
 from analytics.vocabulary import CST_UTC_OFFSET_H
 from data.adapters.base import NUMBER_TEXT_RE
@@ -463,6 +464,7 @@ def _ids(request: Packet | Mapping[str, str]) -> tuple[str | None, str, str]:
 # ----------------------------------------------------------------------------- readings
 
 READING_COLUMNS = ["station_id", "ts", "parameter", "value", "flag"]
+READING_ARROW_TYPES = [pa.string(), pa.timestamp("us"), pa.string(), pa.float64(), pa.string()]
 SKIP_COLUMNS = ["code", "reason", "detail"]
 
 
@@ -519,6 +521,14 @@ def readings_frame(rows: list[tuple]) -> pd.DataFrame:
     readings["ts"] = pd.to_datetime(readings["ts"]).astype("datetime64[us]")
     readings["value"] = readings["value"].astype(float)
     return readings
+
+
+def readings_table(rows: list[tuple]) -> pa.Table:
+    """Reading tuples -> the same columns as :func:`readings_frame` as one Arrow table, built
+    column by column (no per-row objects: the receiver's writer builds one per committed batch)."""
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(READING_COLUMNS)
+    return pa.table([pa.array(col, type=t) for col, t in zip(columns, READING_ARROW_TYPES, strict=True)],
+                    names=READING_COLUMNS)
 
 
 def data_packet_to_readings(packet: Packet, station: Mapping[str, object]) -> PacketReadings:

@@ -33,6 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     listen.add_argument("--host", default="0.0.0.0", help="address to bind (default 0.0.0.0)")
     listen.add_argument("--port", type=int, default=8212, help="TCP port (default 8212; 0 = any free port)")
     listen.add_argument("--batch-max", type=int, default=256, help="packets per commit at most (default 256)")
+    listen.add_argument("--commit-interval-ms", type=float, default=50.0,
+                        help="least time between the starts of two commits, ms (default 50; 0 = commit "
+                             "whenever the last commit returned)")
     listen.add_argument("--max-segment", type=int, default=1024,
                         help="largest data segment accepted, bytes (HJ 212-2017: 1024)")
     listen.add_argument("--writer", choices=["thread", "process"], default="thread",
@@ -89,7 +92,8 @@ def _listen(args: argparse.Namespace) -> int:
         stats = await serve(args.db, args.host, args.port, ready=ready, stop_event=stop,
                             batch_max=args.batch_max, max_segment=args.max_segment, allow_no_pw=allow_no_pw,
                             window=settings.plausible_window, memory_mb=settings.ingest_memory_mb,
-                            writer=args.writer, duckdb_threads=1)
+                            writer=args.writer, duckdb_threads=1,
+                            commit_interval_s=args.commit_interval_ms / 1000)
         print(f"hj212 receiver stopped: {stats.frames} frames, {stats.stored} packets stored, "
               f"{stats.duplicate} duplicates, {stats.logged} logged raw, {stats.quarantined} quarantined, "
               f"{stats.batches} commits; {stats.timing()}", flush=True)

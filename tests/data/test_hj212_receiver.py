@@ -161,6 +161,22 @@ def test_resent_packets_are_not_duplicated(db):
     assert query(db, "SELECT count(*) AS n FROM hj212_packets")["n"].iloc[0] == 4
 
 
+@pytest.mark.parametrize("interval_s", [0.0, 1.0])
+def test_commits_start_at_least_the_commit_interval_apart(db, interval_s):
+    """A packet arriving within ``commit_interval_s`` of the last commit's start waits for more to
+    join its batch: eight packets 60 ms apart make two commits with a 1 s interval (the first
+    packet alone, then the other seven), about one per packet with none (the first commit, with
+    its password check, may take two)."""
+    with ThreadReceiver(db, commit_interval_s=interval_s) as rx, \
+            socket.create_connection(("127.0.0.1", rx.port)) as sock:
+        for h in range(8):
+            sock.sendall(flue_packet(h))
+            time.sleep(0.06)
+        answers = read_answers(sock, 8)
+    assert len(answers) == 8 and rx.stats.stored == 8
+    assert rx.stats.batches == 2 if interval_s else rx.stats.batches >= 5
+
+
 def test_changed_value_for_a_stored_hour_goes_to_quarantine(db):
     with ThreadReceiver(db) as rx:
         send_packets({"20240501010000000": flue_packet(1, so2=10.0, qn="20240501010000000")}, "127.0.0.1", rx.port)
@@ -522,12 +538,12 @@ def test_store_failure_of_one_packet_does_not_fail_the_batch(db):
     """When the batch commit itself fails, the items are committed one by one: the good ones
     are stored and the one that fails alone is quarantined as unprocessable."""
     from data.hj212.receiver import Incoming, PacketStore
-    from data.ingest import ingest_readings
+    from data.ingest import ingest_typed_rows
 
-    def ingest_refusing_hour_5(con, frame, *args, **kwargs):  # the real ingest, failing on one packet's rows
-        if (frame["ts"] == pd.Timestamp("2024-04-30 21:00")).any():
+    def ingest_refusing_hour_5(con, rows, *args, **kwargs):  # the real ingest, failing on one packet's rows
+        if pd.Timestamp("2024-04-30 21:00") in set(rows.column("ts").to_pandas()):
             raise RuntimeError("disk full while writing hour 5")
-        return ingest_readings(con, frame, *args, **kwargs)
+        return ingest_typed_rows(con, rows, *args, **kwargs)
 
     raws = [flue_packet(h, qn=f"20240501{h:02d}0000000") for h in range(8)]
     con = connect(db)

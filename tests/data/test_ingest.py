@@ -367,3 +367,55 @@ def test_corrupt_parquet_is_one_clear_line(beijing_store, tmp_path, sample_dir):
     stations.write_bytes(bytes(data))
     with pytest.raises(IngestError, match="stations.parquet"):
         ingest_files(beijing_store, [stations], fmt="stations", progress=False)
+
+
+def _typed(rows: list[dict]):
+    """``rows`` as the Arrow table ingest_typed_rows takes (the HJ 212 receiver's batch)."""
+    from data.hj212.packet import readings_table
+
+    return readings_table([(r["station_id"], r["ts"].to_pydatetime(), r["parameter"], r["value"], r["flag"])
+                           for r in rows])
+
+
+def test_typed_rows_give_the_same_outcome_as_a_frame(beijing_store, tmp_path):
+    """ingest_typed_rows (one classifying statement) and ingest_readings (optimistic, then staged)
+    store, count and quarantine the same rows, for a batch with every outcome: new, repeated in the
+    batch with the same and with another value, already stored with the same and another value, and
+    rejected by the validator."""
+    from data.ingest import ingest_typed_rows
+    from data.store import connect
+
+    other = connect(tmp_path / "other.duckdb")
+    upsert_stations(other, beijing_store.execute("SELECT * FROM stations").df())
+    h = pd.Timedelta(hours=1)
+    first = [reading(ts=UTC_2017_CST_MIDNIGHT + k * h, value=10.0 + k) for k in range(3)]
+    later = [
+        reading(ts=UTC_2017_CST_MIDNIGHT + 5 * h, value=1.0),  # new
+        reading(ts=UTC_2017_CST_MIDNIGHT + 5 * h, value=1.0),  # repeated in the batch, same value
+        reading(ts=UTC_2017_CST_MIDNIGHT + 5 * h, value=2.0),  # repeated in the batch, another value
+        reading(ts=UTC_2017_CST_MIDNIGHT, value=10.0),  # stored, same value
+        reading(ts=UTC_2017_CST_MIDNIGHT + h, value=99.0),  # stored, another value
+        reading(ts=UTC_2017_CST_MIDNIGHT + 6 * h, flag="X"),  # bad flag
+        reading(ts=UTC_2017_CST_MIDNIGHT + 7 * h, value=-1.0),  # negative concentration
+        reading(ts=UTC_2017_CST_MIDNIGHT + 8 * h, parameter="PM1"),  # unknown parameter
+    ]
+    q = pd.DataFrame({"raw": ["item x"], "reason": ["unmapped_code"], "detail": ["no parameter"]})
+    try:
+        reports = []
+        for con, ingest, convert in ((beijing_store, ingest_readings, frame), (other, ingest_typed_rows, _typed)):
+            ingest(con, convert(first), "t", "test")
+            reports.append(balanced(ingest(con, convert(later), "t", "test", quarantined=q)))
+        typed_report, frame_report = reports[1], reports[0]
+        assert (typed_report.rows_in, typed_report.rows_stored, typed_report.rows_duplicate,
+                typed_report.rows_quarantined, typed_report.reasons) == \
+               (frame_report.rows_in, frame_report.rows_stored, frame_report.rows_duplicate,
+                frame_report.rows_quarantined, frame_report.reasons)
+        assert frame_report.rows_stored == 1 and frame_report.rows_duplicate == 2
+        assert frame_report.reasons == {"bad_flag": 1, "duplicate_conflict": 2, "negative_concentration": 1,
+                                        "unknown_parameter": 1, "unmapped_code": 1}
+        sql_r = "SELECT station_id, ts, parameter, value, flag FROM readings ORDER BY ALL"
+        sql_q = "SELECT raw, reason, detail FROM quarantine ORDER BY ALL"
+        for sql in (sql_r, sql_q):
+            pd.testing.assert_frame_equal(beijing_store.execute(sql).df(), other.execute(sql).df())
+    finally:
+        other.close()
