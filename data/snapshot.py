@@ -59,15 +59,16 @@ def _store_changes(con: duckdb.DuckDBPyConnection, since: datetime | None) -> tu
                                                                                    Iterator[list[tuple]]]:
     """In one DuckDB transaction, which the caller ends (:func:`_end_store_read`) after reading the
     batches: the store's generation, its newest ``released_at``, and batches of the current versions
-    released after ``since`` (all when None) as snapshot rows."""
+    released after ``since`` (all when None) as snapshot rows - read only when the batches are
+    (a refresh that finds the snapshot current reads no rows)."""
     con.execute("BEGIN TRANSACTION")
     generation = release_generation(con)
     newest = con.execute("SELECT max(released_at) FROM release_values").fetchone()[0]
     where, args = ("", []) if since is None else (" AND v.released_at > ?", [since])
-    con.execute("SELECT v.station_id, v.parameter, CAST(epoch(v.ts) AS BIGINT), v.value, v.status, v.version "
-                f"FROM release_values v WHERE v.superseded_at IS NULL{where} ORDER BY 1, 2, 3", args)
 
     def batches() -> Iterator[list[tuple]]:
+        con.execute("SELECT v.station_id, v.parameter, CAST(epoch(v.ts) AS BIGINT), v.value, v.status, v.version "
+                    f"FROM release_values v WHERE v.superseded_at IS NULL{where} ORDER BY 1, 2, 3", args)
         while rows := con.fetchmany(_BATCH_ROWS):
             yield rows
 
