@@ -312,7 +312,11 @@ def serve_copy(store: Path, name: str, code: Path, threads: int | None = None) -
     port = dash_bench.free_port()
     process = start_server(copy, port, OUT / f"api-serve-{name}.log", code, threads)
     base = f"http://127.0.0.1:{port}"
-    wait_up(base, process)
+    try:
+        wait_up(base, process)
+    except BaseException:
+        process.terminate()  # not yet among the servers the caller stops
+        raise
     return base, process, key
 
 
