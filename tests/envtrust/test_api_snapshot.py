@@ -1,12 +1,15 @@
 """The serving snapshot (data.snapshot, envtrust.api.snapshot): its answers equal DuckDB's, a
 release change reaches the API at once, a stale or missing snapshot never answers, a failed
-update leaves the previous generation readable, and the file holds public tables only."""
+update - or a process killed mid-update - leaves the previous generation readable, and the file
+holds public tables only."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
 import sqlite3
+import subprocess
+import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -169,3 +172,35 @@ def test_the_snapshot_file_holds_only_the_released_current_values(api):
     current = con.execute("SELECT station_id, parameter, CAST(epoch(ts) AS BIGINT), value, status, version "
                           "FROM release_values WHERE superseded_at IS NULL ORDER BY 1, 2, 3").fetchall()
     assert held == current and held
+
+
+KILLED_MID_UPDATE = """
+import os, sqlite3, sys
+from datetime import datetime
+sys.path.insert(0, {repo!r})
+from data import snapshot as snap_sql
+
+def batches():
+    yield [("1001A", "PM2.5", snap_sql.epoch_s(datetime(2017, 1, 10, 3)), 99.0, "final", 99)]
+    os._exit(9)  # killed with the transaction open: no commit, no rollback
+
+snap_sql._write(sqlite3.connect({path!r}, timeout=5.0), {generation} + 1, None, batches())
+"""
+
+
+def test_a_process_killed_mid_update_leaves_the_previous_generation(api):
+    client, server, snapshot = api
+    with sqlite3.connect(snapshot.path) as snap:
+        generation = snap_sql.snapshot_state(snap)[0]
+    code = KILLED_MID_UPDATE.format(repo=str(Path(__file__).resolve().parents[2]), path=str(snapshot.path),
+                                    generation=generation)
+    assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 9
+    reader = snap_sql.open_reader(snapshot.path)
+    assert snap_sql.begin_read(reader) == generation
+    hour = datetime(2017, 1, 10, 3)
+    rows, _ = snap_sql.current_hourly(reader, ["1001A"], ["PM2.5"], hour, hour, sql.RELEASE_STATUSES, 10, 0)
+    snap_sql.end_read(reader)
+    reader.close()
+    assert [(r[3], r[4]) for r in rows] == [(12.5, "audited")]
+    before = snapshot.answered
+    assert _value(client, server) == 12.5 and snapshot.answered == before + 1
