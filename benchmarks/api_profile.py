@@ -1,7 +1,7 @@
 """Where a public API request spends its CPU: cProfile of keyed requests, in process, small store.
 
     .venv/bin/python benchmarks/api_profile.py [--days 3] [--requests 40] [--top 25] [--kind KIND]
-                                               [--store PATH] [--no-profile] [--anonymous]
+                                               [--store PATH] [--no-profile] [--anonymous] [--compare-snapshot]
 
 The store is ``benchmarks/api.py``'s (the 2,016 national station positions x ``--days``, every valid
 value published, the first half audited), built once into ``benchmarks/out/api-<days>d.duckdb`` and
@@ -15,6 +15,8 @@ overhead, every answer built afresh (the answer cache is emptied before each req
 the ceiling kinds, which measure a cached answer): the figure to compare two checkouts with, one
 after the other on the same store (copy this script into the earlier checkout to run it there).
 ``--anonymous``: no key (no keyed-call audit, whose commit dominates a lone request's CPU).
+The point reads use the serving snapshot (``data.snapshot``; built beside ``--store`` once);
+``--compare-snapshot``: each kind twice in turn, DuckDB only and then with the snapshot.
 """
 
 from __future__ import annotations
@@ -24,7 +26,6 @@ import cProfile
 import io
 import pstats
 import random
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -47,9 +48,7 @@ def serve_in_process(store: Path):
     from envtrust.settings import load_settings
 
     copy = api_bench.OUT / "api-profile-serve.duckdb"
-    for suffix in ("", ".wal"):
-        Path(str(copy) + suffix).unlink(missing_ok=True)
-    shutil.copyfile(store, copy)
+    api_bench.copy_store(store, copy)
     server = create_server(load_settings(db_path=copy, secret_key="p" * 64), mount_internal=False)
     con = server.extensions["envtrust"].con
     key = keys.create_key(con, "profile", frozenset({"read"}), "bench", rate_per_min=keys.MAX_KEY_RATE_PER_MIN)
@@ -65,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--store", type=Path, help="an existing benchmark store (served from a copy)")
     parser.add_argument("--no-profile", action="store_true", help="CPU per request only, every answer built")
     parser.add_argument("--anonymous", action="store_true", help="requests without a key (no audit)")
+    parser.add_argument("--compare-snapshot", action="store_true",
+                        help="each kind twice, alternating: point reads from DuckDB only, then with the serving snapshot")
     args = parser.parse_args(argv)
     api_bench.OUT.mkdir(parents=True, exist_ok=True)
     store = args.store or api_bench.OUT / f"api-{args.days}d.duckdb"
@@ -81,7 +82,12 @@ def main(argv: list[str] | None = None) -> int:
     profile = cProfile.Profile()
     print(f"store: {info['release_rows']:,} release rows; {args.requests} "
           f"{'anonymous' if args.anonymous else 'keyed'} requests per kind")
-    for kind in kinds:
+    snapshot = api_state.snapshot
+    snapshot.refresh()  # current before anything is measured
+    modes = ("DuckDB only", "with snapshot") if args.compare_snapshot else ("with snapshot",)
+    for kind, mode in ((kind, mode) for kind in kinds for mode in modes):
+        api_state.snapshot = snapshot if mode == "with snapshot" else None
+        answered = snapshot.answered
         urls = api_bench.urls_for(kind, random.Random(20261202), info["station_ids"], info["cities"][0],
                                   args.days, args.requests)
         client.get(urls[0], headers=headers)  # warm-up (first query plans, imports)
@@ -97,8 +103,9 @@ def main(argv: list[str] | None = None) -> int:
                 raise RuntimeError(f"{answer.status_code} {url} {answer.text[:200]}")
         profile.disable()
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
-        print(f"{kind}: {1000 * cpu / len(urls):.2f} ms CPU, {1000 * wall / len(urls):.1f} ms wall per request "
-              f"({'no profiler' if args.no_profile else 'under the profiler'})", flush=True)
+        print(f"{kind} [{mode}]: {1000 * cpu / len(urls):.2f} ms CPU, {1000 * wall / len(urls):.1f} ms wall per "
+              f"request ({'no profiler' if args.no_profile else 'under the profiler'}; "
+              f"{snapshot.answered - answered} read from the snapshot)", flush=True)
     if args.no_profile:
         return 0
     out = io.StringIO()

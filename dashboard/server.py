@@ -481,7 +481,8 @@ def create_server(settings: Settings, *, internal_app_factory: InternalFactory |
     server.add_url_rule("/login", "login", _login_view, methods=["GET", "POST"])
     server.add_url_rule("/logout", "logout", _logout_view, methods=["GET", "POST"])
     server.add_url_rule("/", "root", lambda: redirect(INTERNAL_PREFIX))
-    init_api(server, con)  # /api/v1: the public data API over released values (envtrust.api)
+    # /api/v1: the public data API over released values (envtrust.api), point reads from the snapshot
+    init_api(server, con, snapshot_path=settings.serving_snapshot_path)
 
     state.public_app = create_public_app(server, settings)
     register_public_routes(server)
@@ -501,7 +502,11 @@ def create_server(settings: Settings, *, internal_app_factory: InternalFactory |
 
 
 def close_server(server: Flask) -> None:
-    """Close the process's DuckDB connection (tests; a served process just exits)."""
+    """Close the process's DuckDB connection (tests; a served process just exits), after a running
+    refresh of the serving snapshot."""
+    api = server.extensions.get("envtrust_api")
+    if api is not None and api.snapshot is not None:
+        api.snapshot.wait(60)
     state = server.extensions.get(request_state.EXTENSION_KEY)
     if state is not None:
         state.con.close()

@@ -116,6 +116,11 @@ class Settings:
         return self.record_key or self.db_path.with_name(self.db_path.stem + "-record-key.pem")
 
     @property
+    def serving_snapshot_path(self) -> Path:
+        """The public API's serving snapshot (``data.snapshot``): ``<db stem>-public.sqlite`` beside the store."""
+        return self.db_path.with_name(self.db_path.stem + "-public.sqlite")
+
+    @property
     def layer_dirs(self) -> tuple[Path, ...]:
         """Folders with map layers searched before the shipped sample (the full data's ``geo``)."""
         return (self.shared_data / "geo",) if self.shared_data is not None else ()

@@ -20,6 +20,8 @@ when the same path and query string were answered since the last release step
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import duckdb
 import flask
 import swagger_ui_bundle
@@ -37,6 +39,7 @@ from envtrust.api.context import (
     api_state,
     drop_cursor_after_error,
 )
+from envtrust.api.snapshot import ServingSnapshot
 from envtrust.api.views import CACHED_ROUTES, make_blueprint
 
 API_PREFIX = "/api/"
@@ -159,9 +162,12 @@ def _serve_docs_asset(filename: str) -> flask.Response:
 
 
 def init_api(app: flask.Flask, con: duckdb.DuckDBPyConnection,
-             anon_rate_per_min: int = DEFAULT_ANON_RATE_PER_MIN) -> Api:
-    """Mount ``/api/v1`` (routes, ``openapi.json``, ``docs``) on ``app`` over the store ``con``."""
-    app.extensions["envtrust_api"] = ApiState(con=con, anon_rate_per_min=anon_rate_per_min)
+             anon_rate_per_min: int = DEFAULT_ANON_RATE_PER_MIN, snapshot_path: Path | None = None) -> Api:
+    """Mount ``/api/v1`` (routes, ``openapi.json``, ``docs``) on ``app`` over the store ``con``; with
+    ``snapshot_path``, the point reads use the serving snapshot there (refreshed in the background
+    from the first point read on: :class:`envtrust.api.snapshot.ServingSnapshot`)."""
+    snapshot = None if snapshot_path is None else ServingSnapshot(snapshot_path, con)
+    app.extensions["envtrust_api"] = ApiState(con=con, anon_rate_per_min=anon_rate_per_min, snapshot=snapshot)
     app.config.update(
         API_TITLE="envtrust public data API", API_VERSION="v1", OPENAPI_VERSION="3.0.3",
         OPENAPI_URL_PREFIX="/api/v1", OPENAPI_JSON_PATH="openapi.json",

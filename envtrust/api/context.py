@@ -3,10 +3,13 @@ its thread's cursor, and the release generation it reads the store at."""
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import duckdb
 import flask
@@ -16,10 +19,12 @@ from data import release as sql
 from envtrust.api.auditlog import GroupCommitLog
 from envtrust.api.cache import AnswerCache, PerGeneration, StoreGeneration
 from envtrust.api.limits import RateLimiter
+from envtrust.api.snapshot import ServingSnapshot
 
 EXTENSION_KEY = "envtrust_api"
 DEFAULT_ANON_RATE_PER_MIN = 120
 _GENERATION_KEY = "envtrust_api_generation"
+T = TypeVar("T")
 
 
 @dataclass
@@ -36,6 +41,7 @@ class ApiState:
     newest_hour: PerGeneration = field(default_factory=PerGeneration)
     generation: StoreGeneration = field(default_factory=StoreGeneration)
     cursors: threading.local = field(default_factory=threading.local)
+    snapshot: ServingSnapshot | None = None  # the point reads' SQLite snapshot (envtrust.api.snapshot)
 
 
 def api_state(app: flask.Flask | None = None) -> ApiState:
@@ -65,6 +71,13 @@ def api_generation() -> int:
                                                      lambda: sql.release_generation(api_cursor()))
         g.setdefault(_GENERATION_KEY, generation)
     return g.get(_GENERATION_KEY)
+
+
+def snapshot_read(query: Callable[[sqlite3.Connection], T]) -> T | None:
+    """``query(snapshot)`` when the serving snapshot is at this request's generation, else None (the
+    caller reads DuckDB)."""
+    snapshot = api_state().snapshot
+    return None if snapshot is None else snapshot.read(api_generation(), query)
 
 
 def drop_cursor_after_error(exc: BaseException | None = None) -> None:

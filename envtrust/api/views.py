@@ -27,10 +27,14 @@ from webargs.flaskparser import FlaskParser
 import envtrust.api.schemas as s
 from analytics.vocabulary import PARAMETERS, parameter
 from data import release as sql
+from data import snapshot as snap_sql
 from envtrust import release as service
-from envtrust.api.context import api_cursor, api_generation, api_state
+from envtrust.api.context import api_cursor, api_generation, api_state, snapshot_read
 
 MAX_LOCATIONS = 500
+#: point reads of at most this many locations go to the serving snapshot (a B-tree seek per station
+#: and parameter); wider reads - a city, every station - scan DuckDB's columns
+MAX_SNAPSHOT_LOCATIONS = 5
 DAY = pd.Timedelta(days=1)
 EARLIEST, LATEST = pd.Timestamp("1970-01-01"), pd.Timestamp("2100-01-01")
 
@@ -333,7 +337,13 @@ def make_blueprint() -> ApiBlueprint:
         ids = rows.ids
         offset = (page - 1) * limit
         if period == "hour":
-            found_rows, found = sql.current_hourly(api_cursor(), ids, params, start, end, statuses, limit, offset)
+            point = None
+            if len(ids) <= MAX_SNAPSHOT_LOCATIONS:
+                first, last = start.to_pydatetime(), end.to_pydatetime()
+                point = snapshot_read(lambda snap: snap_sql.current_hourly(snap, ids, params, first, last, statuses,
+                                                                            limit, offset))
+            found_rows, found = point or sql.current_hourly(api_cursor(), ids, params, start, end, statuses,
+                                                            limit, offset)
             flat = hourly_rows(found_rows)
         else:
             found_rows, found = sql.current_daily(api_cursor(), ids, params, start, end, statuses, limit, offset)
@@ -374,7 +384,11 @@ def make_blueprint() -> ApiBlueprint:
         rows = resolve_locations(location, city, kind, required=False)
         params = resolve_parameters(parameter, rows.kinds or sql.OFFICIAL_KINDS)
         newest = api_state().newest_hour.get(api_generation(), lambda: sql.newest_released_hour(api_cursor()))
-        found_rows = sql.latest_current(api_cursor(), rows.ids, params, newest)
+        found_rows = None
+        if 0 < len(rows.ids) <= MAX_SNAPSHOT_LOCATIONS:
+            found_rows = snapshot_read(lambda snap: snap_sql.latest_current(snap, rows.ids, params, newest))
+        if found_rows is None:
+            found_rows = sql.latest_current(api_cursor(), rows.ids, params, newest)
         flat = [(sid, param, _UNITS.get(param), _utc_text(ts), float(value), status, int(version))
                 for sid, param, ts, value, status, version in found_rows[(page - 1) * limit: page * limit]]
         if format == "csv":

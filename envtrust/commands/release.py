@@ -7,7 +7,8 @@
     envtrust release target   --db PATH SECTION CLASS --basis TEXT     a water section's GB 3838 target class (1..5)
 
 Times are UTC (ISO 8601). Audit withholds values inside confirmed interference events. A
-correction keeps the earlier version (readable with the API's ``history`` scope).
+correction keeps the earlier version (readable with the API's ``history`` scope). Each step brings
+the API's serving snapshot beside the store up to date when there is one.
 """
 
 from __future__ import annotations
@@ -45,6 +46,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     target.add_argument("--db")
 
 
+def _refresh_serving_snapshot(con, db: str | None) -> None:
+    """Bring an existing serving snapshot (``data.snapshot``) to the step's generation, so the
+    API's point reads use it from the server's start; a missing one is built by ``envtrust serve``."""
+    from data.snapshot import refresh_snapshot
+    from envtrust.settings import load_settings
+
+    path = load_settings(db_path=db).serving_snapshot_path
+    if path.exists():
+        generation, rows = refresh_snapshot(con, path)
+        print(f"serving snapshot at generation {generation} ({rows} values written)")
+
+
 def run(args: argparse.Namespace) -> int:
     from envtrust import release
 
@@ -69,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
             version = release.correct_value(con, args.station, args.time, args.parameter, args.value, actor,
                                             args.reason, status="withheld" if args.withhold else None)
             print(f"{args.station} {args.time} {args.parameter}: version {version}")
+        _refresh_serving_snapshot(con, args.db)
     except (ValueError, release.ReleaseError) as exc:
         raise UserError(str(exc)) from exc
     finally:

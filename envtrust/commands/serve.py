@@ -83,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
     except duckdb.IOException as exc:
         raise UserError(f"cannot open {settings.db_path} for writing (is another envtrust process "
                         f"using it?): {exc}") from exc
+    server.extensions["envtrust_api"].snapshot.refresh_in_background()  # built or brought up to date
     stations = released_stations(server.extensions["envtrust"].con.cursor())
     first = str(stations["station_id"].iloc[0]) if len(stations) else None
     print(f"envtrust dashboard on store {settings.db_path}")

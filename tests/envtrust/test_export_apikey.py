@@ -6,16 +6,20 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import sqlite3
 from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
 import pyarrow.parquet as pq
 
+from data import release as sql
+from data import snapshot as snap_sql
 from data.store import connect
 from envtrust import release
 from envtrust.api import keys
 from envtrust.cli import main
+from envtrust.settings import load_settings
 
 spec = importlib.util.spec_from_file_location("release_fixture", Path(__file__).with_name("release_fixture.py"))
 fixture = importlib.util.module_from_spec(spec)
@@ -91,3 +95,26 @@ def test_release_cli_corrects_with_a_reason(tmp_path, capsys):
     assert "never released" in capsys.readouterr().err
     assert main(["release", "finalize", "--from", "2017-01-10", "--to", "2017-01-09", "--db", str(db)]) == 2
     assert "before it starts" in capsys.readouterr().err
+
+
+def test_a_release_step_brings_an_existing_serving_snapshot_up_to_date(tmp_path, capsys):
+    db = _released_db(tmp_path)
+    path = load_settings(db_path=db).serving_snapshot_path
+    con = connect(db)
+    try:
+        snap_sql.build_snapshot(con, path)
+    finally:
+        con.close()
+    assert main(["release", "correct", "1001A", "2017-01-10T03:00", "PM2.5", "11", "--reason", "recheck",
+                 "--db", str(db)]) == 0
+    assert "serving snapshot at generation" in capsys.readouterr().out
+    con = connect(db)
+    try:
+        generation = sql.release_generation(con)
+    finally:
+        con.close()
+    with sqlite3.connect(path) as snap:
+        assert snap_sql.snapshot_state(snap)[0] == generation
+        assert snap.execute("SELECT value FROM current_hourly WHERE station_id = '1001A' AND parameter = 'PM2.5' "
+                            "AND ts = ?", [snap_sql.epoch_s(pd.Timestamp("2017-01-10 03:00").to_pydatetime())]
+                            ).fetchone() == (11.0,)

@@ -1,0 +1,240 @@
+"""SQL of the serving snapshot: the current released hourly values in an embedded SQLite file, for
+the public API's point reads (one station's hours, its latest values).
+
+Why a second embedded file: DuckDB, a columnar engine, spends ~1.5-3 ms of CPU on any filtered read
+of one row group, which was half of a one-station day answer; a B-tree answers the same 144 rows in
+~0.3 ms (benchmarks/results/api.md, session 8). The analytics and every write stay in DuckDB.
+
+The snapshot is derived from ``release_values`` only, never written by anything else, and holds
+only public tables (:data:`SNAPSHOT_TABLES`): the current version of every released value and the
+release generation it was made at. It is brought to the store's generation incrementally - the
+current versions released since its watermark (``released_at``, less :data:`REFRESH_OVERLAP`, so a
+step whose transaction committed after a later step's refresh is still caught; re-writing a row is
+idempotent) - in one SQLite transaction, so a reader sees one whole generation or the previous one,
+and a crash mid-update leaves the previous one. A missing snapshot is built into a scratch file and
+renamed into place. Readers take the generation and the rows in one read transaction and use the
+rows only when that generation is the store's (``envtrust.api.snapshot``).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import suppress
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import duckdb
+
+from data.release import release_generation
+
+#: the only tables of the snapshot file (all public; the public-isolation test checks the file)
+SNAPSHOT_TABLES: tuple[str, ...] = ("current_hourly", "snapshot_state")
+#: how far before its watermark a refresh reads again (release steps are seconds long)
+REFRESH_OVERLAP = timedelta(minutes=10)
+_EPOCH = datetime(1970, 1, 1)
+_BATCH_ROWS = 100_000
+_SCHEMA = (
+    "CREATE TABLE current_hourly (station_id TEXT NOT NULL, parameter TEXT NOT NULL, "
+    "ts INTEGER NOT NULL, value REAL, status TEXT NOT NULL, version INTEGER NOT NULL, "
+    "PRIMARY KEY (station_id, parameter, ts)) WITHOUT ROWID",
+    "CREATE TABLE snapshot_state (generation INTEGER NOT NULL, released_through TEXT)",
+)
+
+
+def epoch_s(ts: datetime) -> int:
+    """Whole seconds since 1970-01-01 of a naive UTC time (the snapshot's ``ts``)."""
+    return int((ts - _EPOCH).total_seconds())
+
+
+def from_epoch_s(seconds: int) -> datetime:
+    """The naive UTC time of :func:`epoch_s`."""
+    return _EPOCH + timedelta(seconds=seconds)
+
+
+# ---------------------------------------------------------------- writing (the store's process)
+
+def _store_changes(con: duckdb.DuckDBPyConnection, since: datetime | None) -> tuple[int, datetime | None,
+                                                                                   Iterator[list[tuple]]]:
+    """In one DuckDB transaction, which the caller ends (:func:`_end_store_read`) after reading the
+    batches: the store's generation, its newest ``released_at``, and batches of the current versions
+    released after ``since`` (all when None) as snapshot rows - read only when the batches are
+    (a refresh that finds the snapshot current reads no rows)."""
+    con.execute("BEGIN TRANSACTION")
+    generation = release_generation(con)
+    newest = con.execute("SELECT max(released_at) FROM release_values").fetchone()[0]
+    where, args = ("", []) if since is None else (" AND v.released_at > ?", [since])
+
+    def batches() -> Iterator[list[tuple]]:
+        con.execute("SELECT v.station_id, v.parameter, CAST(epoch(v.ts) AS BIGINT), v.value, v.status, v.version "
+                    f"FROM release_values v WHERE v.superseded_at IS NULL{where} ORDER BY 1, 2, 3", args)
+        while rows := con.fetchmany(_BATCH_ROWS):
+            yield rows
+
+    return generation, newest, batches()
+
+
+def _end_store_read(con: duckdb.DuckDBPyConnection) -> None:
+    with suppress(duckdb.Error):  # none open when BEGIN itself failed
+        con.execute("ROLLBACK")  # it only read
+
+
+def snapshot_state(snap: sqlite3.Connection) -> tuple[int, datetime | None] | None:
+    """(generation, released_through) of a snapshot, or None when it has none."""
+    try:
+        row = snap.execute("SELECT generation, released_through FROM snapshot_state").fetchone()
+    except sqlite3.DatabaseError:
+        return None
+    if row is None:
+        return None
+    return int(row[0]), None if row[1] is None else datetime.fromisoformat(row[1])
+
+
+def _write(snap: sqlite3.Connection, generation: int, newest: datetime | None, batches) -> int:
+    """Upsert the batches and set the state, in one transaction (rolled back on any error)."""
+    n = 0
+    with snap:  # BEGIN ... COMMIT, or ROLLBACK on an exception
+        for rows in batches:
+            snap.executemany("INSERT OR REPLACE INTO current_hourly VALUES (?, ?, ?, ?, ?, ?)", rows)
+            n += len(rows)
+        snap.execute("DELETE FROM snapshot_state")
+        snap.execute("INSERT INTO snapshot_state VALUES (?, ?)",
+                     [generation, None if newest is None else newest.isoformat()])
+    return n
+
+
+def build_snapshot(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[int, int]:
+    """Write a whole snapshot of the store into a scratch file and rename it to ``path`` (so no
+    reader ever opens a half-built file); returns (generation, rows)."""
+    scratch = path.with_name(path.name + ".building")
+    for stale in (scratch, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        stale.unlink(missing_ok=True)
+    snap = sqlite3.connect(scratch, isolation_level=None)
+    try:
+        snap.execute("PRAGMA journal_mode = OFF")
+        for statement in _SCHEMA:
+            snap.execute(statement)
+        snap.isolation_level = "DEFERRED"
+        try:
+            generation, newest, batches = _store_changes(con, None)
+            rows = _write(snap, generation, newest, batches)
+        finally:
+            _end_store_read(con)
+        snap.isolation_level = None
+        snap.execute("PRAGMA journal_mode = WAL")  # readers read while a refresh writes
+    finally:
+        snap.close()
+    os.replace(scratch, path)
+    return generation, rows
+
+
+def _belongs_to_store(con: duckdb.DuckDBPyConnection, generation: int, through: datetime | None) -> bool:
+    """Whether a snapshot at (``generation``, ``released_through``) can be of this store: not ahead
+    of it, its watermark a release time of the store, and at the store's generation only with the
+    store's newest release time (a store replaced at the same path - a restored copy - fails this)."""
+    store_generation = release_generation(con)
+    if generation > store_generation:
+        return False
+    if through is None:
+        return generation == store_generation or generation == 0
+    newest = con.execute("SELECT max(released_at) FROM release_values").fetchone()[0]
+    if generation == store_generation:
+        return newest == through
+    return con.execute("SELECT count(*) > 0 FROM release_values WHERE released_at = ?", [through]).fetchone()[0]
+
+
+def snapshot_is_of_store(con: duckdb.DuckDBPyConnection, path: Path) -> bool:
+    """Whether the snapshot file at ``path`` can be of the store ``con`` (see :func:`_belongs_to_store`)."""
+    snap = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        state = snapshot_state(snap)
+    finally:
+        snap.close()
+    return state is not None and _belongs_to_store(con, *state)
+
+
+def refresh_snapshot(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[int, int]:
+    """Bring the snapshot at ``path`` to the store's generation: build it when missing or unreadable
+    (or ahead of the store: a different store), else write only the values released since its
+    watermark. Returns (generation, rows written). Call from one thread at a time."""
+    if not path.exists():
+        return build_snapshot(con, path)
+    snap = sqlite3.connect(path, timeout=5.0)
+    try:
+        state = snapshot_state(snap)
+        if state is None or not _belongs_to_store(con, *state):
+            snap.close()
+            path.unlink()
+            return build_snapshot(con, path)
+        generation, through = state
+        since = None if through is None else through - REFRESH_OVERLAP
+        try:
+            store_generation, newest, batches = _store_changes(con, since)
+            if store_generation == generation:
+                return generation, 0
+            return store_generation, _write(snap, store_generation, newest or through, batches)
+        finally:
+            _end_store_read(con)
+    finally:
+        snap.close()
+
+
+# ---------------------------------------------------------------- reading (API threads)
+
+def open_reader(path: Path) -> sqlite3.Connection:
+    """A read-only connection (``check_same_thread`` off: the API keeps one per server thread)."""
+    snap = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False,
+                           timeout=0.05)
+    snap.execute("PRAGMA query_only = ON")
+    return snap
+
+
+def begin_read(snap: sqlite3.Connection) -> int | None:
+    """Start a read transaction; the snapshot's generation (None when it has none)."""
+    snap.execute("BEGIN")
+    row = snap.execute("SELECT generation FROM snapshot_state").fetchone()
+    return None if row is None else int(row[0])
+
+
+def end_read(snap: sqlite3.Connection) -> None:
+    snap.execute("COMMIT")
+
+
+def _in(values) -> str:
+    return ", ".join("?" * len(values))
+
+
+def current_hourly(snap: sqlite3.Connection, station_ids: list[str], parameters: list[str], start: datetime,
+                   end: datetime, statuses: tuple[str, ...], limit: int, offset: int) -> tuple[list[tuple], int]:
+    """:func:`data.release.current_hourly` from the snapshot: the same tuples in the same order
+    (station, parameter, hour) and the total."""
+    where = (f"station_id IN ({_in(station_ids)}) AND parameter IN ({_in(parameters)}) AND ts BETWEEN ? AND ? "
+             f"AND status IN ({_in(statuses)})")
+    args = [*station_ids, *parameters, epoch_s(start), epoch_s(end), *statuses]
+    rows = [(sid, from_epoch_s(ts), param, value, status, version) for sid, param, ts, value, status, version
+            in snap.execute(f"SELECT * FROM current_hourly WHERE {where} ORDER BY station_id, parameter, ts "
+                            "LIMIT ? OFFSET ?", [*args, limit, offset])]
+    if len(rows) < limit and (rows or offset == 0):
+        return rows, offset + len(rows)
+    return rows, int(snap.execute(f"SELECT count(*) FROM current_hourly WHERE {where}", args).fetchone()[0])
+
+
+def latest_current(snap: sqlite3.Connection, station_ids: list[str], parameters: list[str],
+                   newest: datetime | None, window_days: int = 7) -> list[tuple]:
+    """:func:`data.release.latest_current` from the snapshot (SQLite takes the other columns of a
+    ``max()`` query from the row holding the maximum)."""
+    if newest is None:
+        return []
+    since = epoch_s(newest - timedelta(days=window_days))
+    rows = snap.execute(
+        "SELECT station_id, parameter, max(ts), value, status, version FROM current_hourly "
+        f"WHERE station_id IN ({_in(station_ids)}) AND parameter IN ({_in(parameters)}) AND ts >= ? "
+        "AND status <> 'withheld' GROUP BY station_id, parameter ORDER BY 1, 2",
+        [*station_ids, *parameters, since]).fetchall()
+    return [(sid, param, from_epoch_s(ts), value, status, version) for sid, param, ts, value, status, version in rows]
+
+
+def table_names(snap: sqlite3.Connection) -> list[str]:
+    """Every table of a snapshot file (for the public-isolation test)."""
+    return [r[0] for r in snap.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY 1")]

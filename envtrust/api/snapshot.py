@@ -1,0 +1,139 @@
+"""The serving snapshot as the API uses it: per-thread read-only SQLite connections, answers only
+at the store's generation, and a background refresh when the snapshot is missing or behind.
+
+Why: a one-station day costs ~0.3 ms of CPU in the snapshot's B-tree against ~3 ms in DuckDB
+(``data.snapshot``). A stale snapshot never answers: :meth:`ServingSnapshot.read` takes the
+snapshot's generation and the rows in one read transaction and returns None - the caller then reads
+DuckDB - unless that generation is the request's. So a release step reaches the API at once (from
+DuckDB), and the snapshot takes the point reads over again when its refresh, started here in this
+process (the store's only writer), has caught up.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+import duckdb
+
+from data import snapshot as snap_sql
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ServingSnapshot:
+    """The snapshot file at ``path`` of the store ``con`` (its refresh uses a cursor of ``con``)."""
+
+    path: Path
+    con: duckdb.DuckDBPyConnection
+    answered: int = 0  # reads answered from the snapshot (tests, benchmark)
+    refreshes: int = 0
+    _readers: threading.local = field(default_factory=threading.local)
+    _lock: threading.Lock = field(default_factory=threading.Lock)  # the worker handle
+    _refresh_lock: threading.Lock = field(default_factory=threading.Lock)  # one refresh at a time
+    _worker: threading.Thread | None = None
+    _again: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.path.exists():
+            return
+        cursor = self.con.cursor()
+        try:
+            if not snap_sql.snapshot_is_of_store(cursor, self.path):
+                log.warning("serving snapshot %s is not of this store: removed", self.path)
+                self.path.unlink()
+        finally:
+            cursor.close()
+
+    def _reader(self) -> sqlite3.Connection | None:
+        """This thread's connection, opened again when the file was replaced (a rebuild)."""
+        try:
+            inode = os.stat(self.path).st_ino
+        except FileNotFoundError:
+            return None
+        held = getattr(self._readers, "held", None)
+        if held is not None and held[0] == inode:
+            return held[1]
+        if held is not None:
+            held[1].close()
+        reader = snap_sql.open_reader(self.path)
+        self._readers.held = (inode, reader)
+        return reader
+
+    def _drop_reader(self) -> None:
+        held = getattr(self._readers, "held", None)
+        if held is not None:
+            del self._readers.held
+            held[1].close()
+
+    def read(self, generation: int, query: Callable[[sqlite3.Connection], T]) -> T | None:
+        """``query(snapshot)`` when the snapshot is at ``generation``; else None (and a refresh is
+        started when the snapshot is missing or behind)."""
+        try:
+            reader = self._reader()
+            if reader is None:
+                self.refresh_in_background()
+                return None
+            held = snap_sql.begin_read(reader)
+            try:
+                if held != generation:
+                    if held is None or held < generation:
+                        self.refresh_in_background()
+                    return None
+                result = query(reader)
+            finally:
+                snap_sql.end_read(reader)
+        except sqlite3.Error as exc:  # busy, or a file being replaced: DuckDB answers this one
+            log.info("serving snapshot not read: %s", exc)
+            self._drop_reader()
+            return None
+        self.answered += 1
+        return result
+
+    def refresh(self) -> tuple[int, int]:
+        """Bring the snapshot to the store's generation now; (generation, rows written)."""
+        with self._refresh_lock:
+            cursor = self.con.cursor()
+            try:
+                outcome = snap_sql.refresh_snapshot(cursor, self.path)
+            finally:
+                cursor.close()
+            self.refreshes += 1
+            return outcome
+
+    def refresh_in_background(self) -> None:
+        """Start one refresh thread, or ask the running one to go once more."""
+        with self._lock:
+            if self._worker is not None and self._worker.is_alive():
+                self._again = True
+                return
+            self._again = False
+            self._worker = threading.Thread(target=self._refresh_until_current, name="serving-snapshot",
+                                            daemon=True)
+            self._worker.start()
+
+    def _refresh_until_current(self) -> None:
+        while True:
+            try:
+                self.refresh()
+            except Exception:  # the API goes on from DuckDB; the next stale read tries again
+                log.exception("serving snapshot refresh failed")
+                return
+            with self._lock:
+                if not self._again:
+                    return
+                self._again = False
+
+    def wait(self, timeout_s: float | None = None) -> None:
+        """Wait for a running refresh (tests, benchmark)."""
+        worker = self._worker
+        if worker is not None:
+            worker.join(timeout_s)

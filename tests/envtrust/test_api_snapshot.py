@@ -1,0 +1,206 @@
+"""The serving snapshot (data.snapshot, envtrust.api.snapshot): its answers equal DuckDB's, a
+release change reaches the API at once, a stale or missing snapshot never answers, a failed
+update - or a process killed mid-update - leaves the previous generation readable, and the file
+holds public tables only."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sqlite3
+import subprocess
+import sys
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from dashboard.server import close_server, create_server
+from data import release as sql
+from data import snapshot as snap_sql
+from envtrust import release
+from envtrust.api.cache import AnswerCache
+from envtrust.settings import load_settings
+
+spec = importlib.util.spec_from_file_location("release_fixture", Path(__file__).with_name("release_fixture.py"))
+fixture = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(fixture)
+HOUR = "2017-01-10T03:00:00Z"
+ONE_VALUE = f"/api/v1/measurements?location=1001A&parameter=PM2.5&date_from={HOUR}&date_to={HOUR}"
+POINT_READS = [
+    "/api/v1/measurements?location=1001A&date_from=2017-01-10&date_to=2017-01-10&limit=1000",
+    "/api/v1/measurements?location=1002A&parameter=NO2&date_from=2017-01-10&date_to=2017-01-10",
+    "/api/v1/measurements?location=1002A&parameter=NO2&status=withheld",
+    "/api/v1/measurements?location=1001A,W0001&limit=1000",
+    "/api/v1/measurements?location=1001A&limit=3&page=2",
+    "/api/v1/measurements?location=1001A&limit=3&page=999",
+    "/api/v1/measurements?location=W0001&status=audited&format=csv",
+    "/api/v1/measurements?location=1001A&date_from=2017-01-09T05:00Z&date_to=2017-01-09T09:00Z&format=csv",
+    "/api/v1/latest?location=1001A",
+    "/api/v1/latest?location=1002A,W0001&format=csv",
+    ONE_VALUE,
+]
+
+
+@pytest.fixture()
+def api(tmp_path):
+    """(test client, server, its ServingSnapshot) over a released store: published, one period
+    audited (a confirmed event withheld), one value corrected; the snapshot built."""
+    server = create_server(load_settings(db_path=tmp_path / "s.duckdb", secret_key="s" * 64), mount_internal=False)
+    con = server.extensions["envtrust"].con
+    fixture.fill_release_store(con)
+    release.publish_preliminary(con, "2017-01-01", "2017-01-11")
+    release.audit_period(con, "2017-01-09", "2017-01-10 06:00", "ana")
+    release.correct_value(con, "1001A", "2017-01-10 03:00", "PM2.5", 12.5, "ana", "analyser drift corrected")
+    state = server.extensions["envtrust_api"]
+    state.anon_rate_per_min = 10**6
+    state.snapshot.refresh()
+    yield server.test_client(), server, state.snapshot
+    close_server(server)
+
+
+def _answer(client, server, url: str) -> bytes:
+    server.extensions["envtrust_api"].answers = AnswerCache()  # build every answer
+    answer = client.get(url)
+    assert answer.status_code == 200, answer.text
+    return answer.data
+
+
+def _from_duckdb(client, server, url: str) -> bytes:
+    state = server.extensions["envtrust_api"]
+    snapshot, state.snapshot = state.snapshot, None
+    try:
+        return _answer(client, server, url)
+    finally:
+        state.snapshot = snapshot
+
+
+def _value(client, server) -> float:
+    return json.loads(_answer(client, server, ONE_VALUE))["results"][0]["value"]
+
+
+def test_the_snapshot_answers_as_duckdb_does(api):
+    client, server, snapshot = api
+    for url in POINT_READS:
+        before = snapshot.answered
+        assert _answer(client, server, url) == _from_duckdb(client, server, url), url
+        assert snapshot.answered == before + 1, f"{url} was not read from the snapshot"
+    withheld = _answer(client, server, POINT_READS[2]).decode()
+    assert '"status":"withheld"' in withheld and '"value":null' in withheld
+
+
+def test_a_release_change_reaches_the_api_at_once_and_the_snapshot_catches_up(api):
+    client, server, snapshot = api
+    con = server.extensions["envtrust"].con
+    assert _value(client, server) == 12.5
+    release.correct_value(con, "1001A", "2017-01-10 03:00", "PM2.5", 13.5, "ana", "second look")
+    assert _value(client, server) == 13.5  # from DuckDB while the snapshot is behind (or caught up)
+    snapshot.wait(30)
+    before = snapshot.answered
+    assert _value(client, server) == 13.5
+    assert snapshot.answered == before + 1
+    with sqlite3.connect(snapshot.path) as snap:
+        assert snap_sql.snapshot_state(snap)[0] == sql.release_generation(con)
+
+
+def test_a_stale_or_missing_snapshot_never_answers(api, monkeypatch):
+    client, server, snapshot = api
+    con = server.extensions["envtrust"].con
+    monkeypatch.setattr(type(snapshot), "refresh_in_background", lambda self: None)
+    release.correct_value(con, "1001A", "2017-01-10 03:00", "PM2.5", 14.5, "ana", "stale test")
+    before = snapshot.answered
+    assert _value(client, server) == 14.5
+    assert [_answer(client, server, u) == _from_duckdb(client, server, u) for u in POINT_READS] == [True] * len(POINT_READS)
+    assert snapshot.answered == before
+    snapshot.path.unlink()
+    assert _value(client, server) == 14.5 and snapshot.answered == before
+    snapshot.refresh()  # rebuilt when missing
+    assert _value(client, server) == 14.5 and snapshot.answered == before + 1
+
+
+def test_a_failed_update_leaves_the_previous_generation_readable(api, monkeypatch):
+    client, server, snapshot = api
+    con = server.extensions["envtrust"].con
+    with sqlite3.connect(snapshot.path) as snap:
+        generation = snap_sql.snapshot_state(snap)[0]
+    release.publish_preliminary(con, "2016-12-01", "2017-01-11")  # nothing new, but a new generation
+    release.correct_value(con, "1001A", "2017-01-10 03:00", "PM2.5", 15.5, "ana", "crash test")
+    real = snap_sql._store_changes
+
+    def crashing(c, since):
+        store_generation, newest, batches = real(c, since)
+
+        def first_then_crash():
+            yield from (next(batches),)
+            raise RuntimeError("crash mid-update")
+
+        return store_generation, newest, first_then_crash()
+
+    monkeypatch.setattr(snap_sql, "_store_changes", crashing)
+    with pytest.raises(RuntimeError, match="crash mid-update"):
+        snapshot.refresh()
+    reader = snap_sql.open_reader(snapshot.path)
+    assert snap_sql.begin_read(reader) == generation
+    hour = datetime(2017, 1, 10, 3)
+    rows, _ = snap_sql.current_hourly(reader, ["1001A"], ["PM2.5"], hour, hour, sql.RELEASE_STATUSES, 10, 0)
+    snap_sql.end_read(reader)
+    assert [r[3] for r in rows] == [12.5]  # the previous generation's value, whole
+    monkeypatch.setattr(snap_sql, "_store_changes", real)
+    snapshot.refresh()
+    assert _value(client, server) == 15.5
+
+
+def test_a_refresh_writes_only_the_values_released_since_the_last(api, monkeypatch):
+    _client, server, snapshot = api
+    con = server.extensions["envtrust"].con
+    monkeypatch.setattr(snap_sql, "REFRESH_OVERLAP", timedelta(0))
+    release.correct_value(con, "1001A", "2017-01-10 03:00", "PM2.5", 20.0, "ana", "one value")
+    generation, written = snapshot.refresh()
+    assert written == 1 and generation == sql.release_generation(con)
+    assert snapshot.refresh() == (generation, 0)
+
+
+def test_the_snapshot_file_holds_only_the_released_current_values(api):
+    _client, server, snapshot = api
+    con = server.extensions["envtrust"].con
+    with sqlite3.connect(snapshot.path) as snap:
+        assert snap_sql.table_names(snap) == sorted(snap_sql.SNAPSHOT_TABLES)
+        columns = {r[1] for r in snap.execute("PRAGMA table_info(current_hourly)")}
+        held = snap.execute("SELECT station_id, parameter, ts, value, status, version FROM current_hourly "
+                            "ORDER BY 1, 2, 3").fetchall()
+    assert columns == {"station_id", "parameter", "ts", "value", "status", "version"}
+    current = con.execute("SELECT station_id, parameter, CAST(epoch(ts) AS BIGINT), value, status, version "
+                          "FROM release_values WHERE superseded_at IS NULL ORDER BY 1, 2, 3").fetchall()
+    assert held == current and held
+
+
+KILLED_MID_UPDATE = """
+import os, sqlite3, sys
+from datetime import datetime
+sys.path.insert(0, {repo!r})
+from data import snapshot as snap_sql
+
+def batches():
+    yield [("1001A", "PM2.5", snap_sql.epoch_s(datetime(2017, 1, 10, 3)), 99.0, "final", 99)]
+    os._exit(9)  # killed with the transaction open: no commit, no rollback
+
+snap_sql._write(sqlite3.connect({path!r}, timeout=5.0), {generation} + 1, None, batches())
+"""
+
+
+def test_a_process_killed_mid_update_leaves_the_previous_generation(api):
+    client, server, snapshot = api
+    with sqlite3.connect(snapshot.path) as snap:
+        generation = snap_sql.snapshot_state(snap)[0]
+    code = KILLED_MID_UPDATE.format(repo=str(Path(__file__).resolve().parents[2]), path=str(snapshot.path),
+                                    generation=generation)
+    assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 9
+    reader = snap_sql.open_reader(snapshot.path)
+    assert snap_sql.begin_read(reader) == generation
+    hour = datetime(2017, 1, 10, 3)
+    rows, _ = snap_sql.current_hourly(reader, ["1001A"], ["PM2.5"], hour, hour, sql.RELEASE_STATUSES, 10, 0)
+    snap_sql.end_read(reader)
+    reader.close()
+    assert [(r[3], r[4]) for r in rows] == [(12.5, "audited")]
+    before = snapshot.answered
+    assert _value(client, server) == 12.5 and snapshot.answered == before + 1
