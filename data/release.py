@@ -350,7 +350,7 @@ def released_span(con: duckdb.DuckDBPyConnection, station_ids: list[str]) -> pd.
     ).df()
 
 
-def _hours_within(start, end) -> int:
+def hours_within(start, end) -> int:
     """How many whole hours can lie in [start, end]."""
     return int((pd.Timestamp(end) - pd.Timestamp(start)) // pd.Timedelta(hours=1)) + 1
 
@@ -369,7 +369,7 @@ def _current_where(station_ids: list[str], parameters: list[str], start, end,
     stations, parameters, hours and statuses; the station filter and the time range reach the
     scan, so a one-station day reads a few row groups of ``release_values`` (written in station
     order) and a city-day a few of ``release_by_ts`` (written in hour order)."""
-    by_ts = len(station_ids) >= BY_TS_MIN_STATIONS and _hours_within(start, end) <= BY_TS_MAX_HOURS
+    by_ts = len(station_ids) >= BY_TS_MIN_STATIONS and hours_within(start, end) <= BY_TS_MAX_HOURS
     stations_sql, stations_args = _in("v.station_id", station_ids)
     params_sql, params_args = _in("v.parameter", parameters)
     status_sql, status_args = _in("v.status", statuses)
@@ -408,7 +408,7 @@ def current_hourly(con: duckdb.DuckDBPyConnection, station_ids: list[str], param
     """Current released hourly values (station_id, ts, parameter, value, status, version), ordered
     by station, parameter and hour, and how many match in all (for ``meta.found``)."""
     table, where, args = _current_where(station_ids, parameters, start, end, statuses)
-    at_most = len(station_ids) * len(parameters) * _hours_within(start, end)
+    at_most = len(station_ids) * len(parameters) * hours_within(start, end)
     return _page_with_total(
         con, f"SELECT v.station_id, v.ts, v.parameter, v.value, v.status, v.version FROM {table} v "
              f"WHERE {where}", "station_id, parameter, ts", args, limit, offset, at_most)

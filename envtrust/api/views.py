@@ -32,9 +32,13 @@ from envtrust import release as service
 from envtrust.api.context import api_cursor, api_generation, api_state, snapshot_read
 
 MAX_LOCATIONS = 500
-#: point reads of at most this many locations go to the serving snapshot (a B-tree seek per station
-#: and parameter); wider reads - a city, every station - scan DuckDB's columns
+#: hourly reads of at most this many locations, or of any locations over at most
+#: :data:`SNAPSHOT_MAX_HOURS`, go to the serving snapshot (one B-tree range per station and
+#: parameter); wider reads - every hour of a city - scan DuckDB's columns. A 40-station city's
+#: hours cost 5 / 9 / 26 ms of CPU there against 16 / 27 / 49 ms in DuckDB over 1 / 7 / 30 days
+#: (benchmarks/results/api.md, session 8 round 3)
 MAX_SNAPSHOT_LOCATIONS = 5
+SNAPSHOT_MAX_HOURS = 31 * 24
 DAY = pd.Timedelta(days=1)
 EARLIEST, LATEST = pd.Timestamp("1970-01-01"), pd.Timestamp("2100-01-01")
 
@@ -338,7 +342,7 @@ def make_blueprint() -> ApiBlueprint:
         offset = (page - 1) * limit
         if period == "hour":
             point = None
-            if len(ids) <= MAX_SNAPSHOT_LOCATIONS:
+            if len(ids) <= MAX_SNAPSHOT_LOCATIONS or sql.hours_within(start, end) <= SNAPSHOT_MAX_HOURS:
                 first, last = start.to_pydatetime(), end.to_pydatetime()
                 point = snapshot_read(lambda snap: snap_sql.current_hourly(snap, ids, params, first, last, statuses,
                                                                             limit, offset))

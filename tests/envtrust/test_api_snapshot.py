@@ -12,6 +12,7 @@ import subprocess
 import sys
 from datetime import datetime, timedelta
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -19,6 +20,7 @@ from dashboard.server import close_server, create_server
 from data import release as sql
 from data import snapshot as snap_sql
 from envtrust import release
+from envtrust.api import views
 from envtrust.api.cache import AnswerCache
 from envtrust.settings import load_settings
 
@@ -39,6 +41,16 @@ POINT_READS = [
     "/api/v1/latest?location=1001A",
     "/api/v1/latest?location=1002A,W0001&format=csv",
     ONE_VALUE,
+]
+
+CITY = f"/api/v1/measurements?city={quote('北京市')}"
+CITY_DAY_READS = [
+    f"{CITY}&date_from=2017-01-10&date_to=2017-01-10&limit=1000",
+    f"{CITY}&date_from=2017-01-09&date_to=2017-01-10&limit=7&page=4",
+    f"{CITY}&date_from=2017-01-10&date_to=2017-01-10&limit=7&page=999",
+    f"/api/v1/measurements?city={quote('承德市')}&date_from=2017-01-09&date_to=2017-01-10&status=withheld",
+    f"{CITY}&parameter=PM2.5&date_from=2017-01-09&date_to=2017-01-10&status=audited&format=csv",
+    f"{CITY}&date_from=2017-01-10T00:00Z&date_to=2017-01-10T05:00Z&format=csv&limit=5&page=2",
 ]
 
 
@@ -87,6 +99,22 @@ def test_the_snapshot_answers_as_duckdb_does(api):
         assert snapshot.answered == before + 1, f"{url} was not read from the snapshot"
     withheld = _answer(client, server, POINT_READS[2]).decode()
     assert '"status":"withheld"' in withheld and '"value":null' in withheld
+
+
+def test_city_day_pages_from_the_snapshot_answer_as_duckdb_does(api, monkeypatch):
+    client, server, snapshot = api
+    monkeypatch.setattr(views, "MAX_SNAPSHOT_LOCATIONS", 0)  # the fixture's cities have 1-2 stations
+    for url in CITY_DAY_READS:
+        before = snapshot.answered
+        assert _answer(client, server, url) == _from_duckdb(client, server, url), url
+        assert snapshot.answered == before + 1, f"{url} was not read from the snapshot"
+    withheld = json.loads(_answer(client, server, CITY_DAY_READS[3]))["results"]
+    assert withheld and {(r["status"], r["value"]) for r in withheld} == {("withheld", None)}
+    paged = json.loads(_answer(client, server, CITY_DAY_READS[1]))
+    assert paged["meta"]["found"] > 28 and len(paged["results"]) == 7
+    before = snapshot.answered
+    _answer(client, server, f"{CITY}&limit=1000")  # every hour of a city: read from DuckDB
+    assert snapshot.answered == before
 
 
 def test_a_release_change_reaches_the_api_at_once_and_the_snapshot_catches_up(api):
