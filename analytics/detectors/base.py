@@ -304,11 +304,27 @@ def nan_rolling_std(x: np.ndarray, window: int, axis: int = 1, min_count: int = 
     axis = axis % x.ndim
     window = max(1, min(int(window), x.shape[axis]))
     valid = np.isfinite(x)
-    m, n = _masked_rolling_mean(x, valid, window, axis, min_count)
-    x2 = x**2
-    valid2 = np.isfinite(x2)
-    m2, _ = _masked_rolling_mean(x2, valid2, window, axis, min_count, n if np.array_equal(valid, valid2) else None)
-    return np.sqrt(np.clip(m2 - m**2, 0.0, None))
+    x0 = np.where(valid, x, 0.0)
+    x2 = np.square(x0)
+    if not np.isfinite(x2).all():  # x^2 overflows somewhere: its valid cells and counts are its own
+        m, n = _masked_rolling_mean(x, valid, window, axis, min_count)
+        with np.errstate(over="ignore"):
+            x2 = x**2
+        m2, _ = _masked_rolling_mean(x2, np.isfinite(x2), window, axis, min_count)
+        return np.sqrt(np.clip(m2 - m**2, 0.0, None))
+    # the common case: one count, one mask and one divisor serve both means; the tail in place
+    n = _window_sums(valid.astype(np.float64), window, axis)
+    short = n < min_count
+    np.maximum(n, 1, out=n)
+    m = _window_sums(x0, window, axis)
+    m /= n
+    m2 = _window_sums(x2, window, axis)
+    m2 /= n
+    m2 -= np.square(m)
+    np.clip(m2, 0.0, None, out=m2)
+    np.sqrt(m2, out=m2)
+    m2[short] = np.nan
+    return m2
 
 
 def _masked_rolling_mean(x: np.ndarray, valid: np.ndarray, window: int, axis: int, min_count: int,

@@ -31,11 +31,15 @@ def test_rolling_mean_and_std_are_pandas_centred_windows(window, min_count):
             np.testing.assert_allclose(std[s], roll.std(ddof=0).to_numpy(), rtol=1e-6, atol=1e-6)
 
 
-def test_rolling_std_is_its_definition_bit_for_bit_along_any_axis():
-    """sqrt(mean(x^2) - mean(x)^2) over the window, each mean with its own valid cells - also where
-    x^2 overflows (there the counts of x and x^2 differ and are not shared)."""
+@pytest.mark.parametrize("overflow", [False, True])
+def test_rolling_std_is_its_definition_bit_for_bit_along_any_axis(overflow):
+    """sqrt(mean(x^2) - mean(x)^2) over the window, each mean with its own valid cells - with
+    signed zeros, and also where x^2 overflows (there the counts of x and x^2 differ)."""
     x = _panel()
-    x[0, 10, 0] = 1e200
+    x[2, 20:40, 1] = -0.0
+    x[3, 50:60, 0] = 0.0
+    if overflow:
+        x[0, 10, 0] = 1e200
     with np.errstate(all="ignore"):
         for axis, window, min_count in ((1, 24, 12), (0, 3, 1), (2, 2, 1), (-2, 25, 3)):
             m = nan_rolling_mean(x, window, axis, min_count)
