@@ -45,15 +45,23 @@ def donor(panel: Panel, *, window_h: int = 24, max_donors: int = 16, large_netwo
         has = j >= 0
         if not has.any():
             continue
-        yj = np.where(has[:, None, None], y[np.where(has, j, 0)], np.nan)
-        d = y - yj
+        d = y[np.where(has, j, 0)]
+        d[~has] = np.nan
+        np.subtract(y, d, out=d)
         sd = nan_rolling_std(d, window_h, min_count=window_h // 2)
         typical = nanmedian_quiet(sd, axis=1, keepdims=True)
         # the donor itself must vary in the window: two flat series agree trivially (flatline's case)
-        moving = np.where(has[:, None, None], moving_all[np.where(has, j, 0)], False)
+        moving = moving_all[np.where(has, j, 0)]
+        moving[~has] = False
+        # -log(max(sd, 0.01) / typical) where the donor moves, else 0; computed in place in sd
         with np.errstate(all="ignore"):
-            ratio = -np.log(np.maximum(sd, 0.01) / typical)
-        copy = np.maximum(copy, np.where(moving, np.nan_to_num(ratio, nan=0.0), 0.0))
+            ratio = np.maximum(sd, 0.01, out=sd)
+            ratio /= typical
+            np.log(ratio, out=ratio)
+        np.negative(ratio, out=ratio)
+        np.nan_to_num(ratio, copy=False, nan=0.0)
+        ratio[~moving] = 0.0
+        np.maximum(copy, ratio, out=copy)
     rough = np.abs(y - 0.5 * (shift(y, 1) + shift(y, -1)))
     rr = nan_rolling_mean(rough, window_h, min_count=window_h // 2)
     with np.errstate(all="ignore"):
