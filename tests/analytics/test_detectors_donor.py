@@ -42,3 +42,30 @@ def test_smoothed_series_loses_roughness():
     st, ts, pi = cells(p, "1007A", "PM10", "2016-12-14 12:00", 72)
     clean = donor(panel_of(r, s))["donor_smooth"]
     assert np.median(donor(p)["donor_smooth"][st, ts, pi]) > np.quantile(clean[clean > 0], 0.95)
+
+
+def _donor_copy_reference(panel, k: int) -> np.ndarray:
+    """donor_copy station pair by station pair: -log(rolling std of y_s - y_j / its median) where
+    the donor moves, the maximum over donors (the detector's definition, without shared buffers)."""
+    from analytics.detectors.base import build_neighbours, log_values, nan_rolling_std, nanmedian_quiet
+
+    y = log_values(panel)
+    own_sd = nan_rolling_std(y, 24, min_count=12)
+    moving_all = own_sd >= 0.5 * nanmedian_quiet(own_sd, axis=1, keepdims=True)
+    index = build_neighbours(panel.stations, k=k, max_distance_m=np.inf).index
+    copy = np.zeros(y.shape)
+    for s in range(y.shape[0]):
+        for j in index[s][index[s] >= 0]:
+            sd = nan_rolling_std(y[s] - y[j], 24, axis=0, min_count=12)
+            with np.errstate(all="ignore"):
+                ratio = -np.log(np.maximum(sd, 0.01) / nanmedian_quiet(sd, axis=0, keepdims=True))
+            copy[s] = np.maximum(copy[s], np.where(moving_all[j], np.nan_to_num(ratio, nan=0.0), 0.0))
+    return np.where(np.isfinite(panel.values), copy, 0.0)
+
+
+def test_donor_copy_is_its_pairwise_definition_bit_for_bit():
+    r, s = sample_readings()
+    p = panel_of(_copy(r, "1002A", "1009A", "2016-12-10 00:00", 72, 1.1), s)
+    np.testing.assert_array_equal(donor(p)["donor_copy"], _donor_copy_reference(p, k=p.values.shape[0] - 1))
+    np.testing.assert_array_equal(donor(p, large_network=2, large_network_donors=3)["donor_copy"],
+                                  _donor_copy_reference(p, k=3))
