@@ -69,6 +69,10 @@ UNANSWERED_REASONS = frozenset({"pw_throttled"})
 ANSWER_BUFFER_BYTES = 256 * 1024
 # bytes taken from a link per read: a burst of ~200 packets of ~300 bytes is cut into frames at once
 READ_CHUNK_BYTES = 64 * 1024
+# a link's read buffer (asyncio's stream limit): reading pauses at twice this and resumes below it.
+# Frames are bounded by FrameSplitter, not by this; at the frame size (~1 KiB) nearly every read of
+# a logger's window paused and resumed the transport, an epoll register per read (~1/4 of the loop)
+STREAM_LIMIT_BYTES = 16 * 1024
 
 
 @dataclass
@@ -539,7 +543,7 @@ class Receiver:
         self._writer_task = asyncio.create_task(self._writer_loop())
         # a backlog for a province's loggers reconnecting at once after a restart (asyncio's default
         # is 100; the kernel caps it at net.core.somaxconn)
-        self._server = await asyncio.start_server(self._handle, self.host, self.port, limit=self.max_frame,
+        self._server = await asyncio.start_server(self._handle, self.host, self.port, limit=STREAM_LIMIT_BYTES,
                                                   backlog=min(self.max_links, 4096))
         sock = self._server.sockets[0].getsockname()
         return sock[0], sock[1]
