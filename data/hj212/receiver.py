@@ -67,6 +67,12 @@ QUARANTINE_COLUMNS = ["raw", "reason", "detail"]
 UNANSWERED_REASONS = frozenset({"pw_throttled"})
 # answers waiting in one link's send buffer before its reading pauses (the logger does not read)
 ANSWER_BUFFER_BYTES = 256 * 1024
+# bytes taken from a link per read: a burst of ~200 packets of ~300 bytes is cut into frames at once
+READ_CHUNK_BYTES = 64 * 1024
+# a link's read buffer (asyncio's stream limit): reading pauses at twice this and resumes below it.
+# Frames are bounded by FrameSplitter, not by this; at the frame size (~1 KiB) nearly every read of
+# a logger's window paused and resumed the transport, an epoll register per read (~1/4 of the loop)
+STREAM_LIMIT_BYTES = 16 * 1024
 
 
 @dataclass
@@ -416,26 +422,52 @@ class FrameTooLong(Exception):
         self.head = head
 
 
-async def read_frame(reader: asyncio.StreamReader, max_frame: int) -> bytes | None:
-    """The next CR LF-terminated run of bytes (None at a clean end of stream).
+class FrameSplitter:
+    """Cuts a link's byte stream into CR LF-terminated frames, all complete frames of a read at once.
 
-    Raises FrameTooLong after discarding a run longer than ``max_frame`` up to its CR LF, and
-    returns the unterminated tail as is at end of stream (the parser then says bad_terminator).
+    Why: one ``readuntil`` per frame cost an event-loop round per packet; a logger's burst arrives
+    in one read. A run longer than ``max_frame`` without CR LF is
+    discarded up to its CR LF and reported as a :class:`FrameTooLong` (first 256 bytes kept); the
+    unterminated tail at end of stream is returned as is by :meth:`close`.
     """
-    try:
-        return await reader.readuntil(b"\r\n")
-    except asyncio.IncompleteReadError as exc:
-        return exc.partial or None
-    except asyncio.LimitOverrunError as exc:
-        head = (await reader.readexactly(exc.consumed))[:256]
-        while True:
-            try:
-                await reader.readuntil(b"\r\n")
-                raise FrameTooLong(f"frame longer than {max_frame} bytes (first 256 kept)", head) from None
-            except asyncio.LimitOverrunError as again:
-                await reader.readexactly(again.consumed)
-            except asyncio.IncompleteReadError:
-                raise FrameTooLong(f"frame longer than {max_frame} bytes, stream ended", head) from None
+
+    def __init__(self, max_frame: int):
+        self.max_frame = max_frame
+        self._buf = b""
+        self._head: bytes | None = None  # first 256 bytes of a too-long run being discarded
+
+    def feed(self, data: bytes) -> list[bytes | FrameTooLong]:
+        """The frames (CR LF included) and too-long reports completed by ``data``, in stream order."""
+        buf = self._buf + data if self._buf else data
+        out: list[bytes | FrameTooLong] = []
+        start = 0
+        while (end := buf.find(b"\r\n", start)) >= 0:
+            end += 2
+            if self._head is not None:
+                out.append(FrameTooLong(f"frame longer than {self.max_frame} bytes (first 256 kept)", self._head))
+                self._head = None
+            elif end - start > self.max_frame:
+                out.append(FrameTooLong(f"frame longer than {self.max_frame} bytes (first 256 kept)",
+                                        buf[start:start + 256]))
+            else:
+                out.append(buf[start:end])
+            start = end
+        rest = buf[start:]
+        if len(rest) > self.max_frame:  # no CR LF within the limit: keep the head, drop the rest
+            if self._head is None:
+                self._head = rest[:256]
+            keep = 1 if rest.endswith(b"\r") else 0  # a CR LF may straddle two reads
+            rest = rest[len(rest) - keep:]
+        self._buf = rest
+        return out
+
+    def close(self) -> list[bytes | FrameTooLong]:
+        """What the end of the stream completes: a too-long report or the unterminated tail."""
+        tail, self._buf = self._buf, b""
+        if self._head is not None:
+            head, self._head = self._head, None
+            return [FrameTooLong(f"frame longer than {self.max_frame} bytes, stream ended", head)]
+        return [tail] if tail else []
 
 
 def split_junk(frame: bytes) -> tuple[bytes, bytes]:
@@ -511,7 +543,7 @@ class Receiver:
         self._writer_task = asyncio.create_task(self._writer_loop())
         # a backlog for a province's loggers reconnecting at once after a restart (asyncio's default
         # is 100; the kernel caps it at net.core.somaxconn)
-        self._server = await asyncio.start_server(self._handle, self.host, self.port, limit=self.max_frame,
+        self._server = await asyncio.start_server(self._handle, self.host, self.port, limit=STREAM_LIMIT_BYTES,
                                                   backlog=min(self.max_links, 4096))
         sock = self._server.sockets[0].getsockname()
         return sock[0], sock[1]
@@ -592,31 +624,23 @@ class Receiver:
         loop = asyncio.get_running_loop()
         last_frame_at = [loop.time()]
         watchdog = asyncio.create_task(self._watch_link(writer, assembler, last_frame_at, peer))
+        splitter = FrameSplitter(self.max_frame)
         try:
             while True:
                 if writer.transport.get_write_buffer_size() > ANSWER_BUFFER_BYTES:
                     # a logger that sends without reading its answers is slowed down, not buffered
                     await writer.drain()
                 try:
-                    frame = await read_frame(reader, self.max_frame)
-                except FrameTooLong as exc:
-                    self._submit(Incoming(_text(exc.head), peer, error=PacketError("too_long", str(exc))), link)
-                    continue
+                    data = await reader.read(READ_CHUNK_BYTES)
                 except ConnectionError:
                     break
-                if frame is None:
+                frames = splitter.feed(data) if data else splitter.close()
+                if frames:
+                    last_frame_at[0] = loop.time()
+                for frame in frames:
+                    await self._take_frame(frame, peer, assembler, link)
+                if not data:
                     break
-                last_frame_at[0] = loop.time()
-                self.stats.frames += 1
-                junk, frame = split_junk(frame)
-                if junk.strip():
-                    self._submit(Incoming(_text(junk), peer, error=PacketError(
-                        "bad_header", "bytes outside a ##...CRLF frame")), link)
-                if not frame:
-                    continue
-                item = await self._incoming(frame, peer, assembler)
-                if item is not None:
-                    self._submit(item, link)
         finally:
             watchdog.cancel()
             self._drop_sets(assembler.pending(), assembler.held_bytes, peer, "link closed")
@@ -627,6 +651,23 @@ class Receiver:
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
             self._handlers.discard(task)
+
+    async def _take_frame(self, frame: bytes | FrameTooLong, peer: str, assembler: SplitAssembler,
+                          link: Link) -> None:
+        """Judge one frame of a link (or a too-long report) and queue it for the writer."""
+        if isinstance(frame, FrameTooLong):
+            self._submit(Incoming(_text(frame.head), peer, error=PacketError("too_long", str(frame))), link)
+            return
+        self.stats.frames += 1
+        junk, frame = split_junk(frame)
+        if junk.strip():
+            self._submit(Incoming(_text(junk), peer, error=PacketError(
+                "bad_header", "bytes outside a ##...CRLF frame")), link)
+        if not frame:
+            return
+        item = await self._incoming(frame, peer, assembler)
+        if item is not None:
+            self._submit(item, link)
 
     async def _watch_link(self, writer: asyncio.StreamWriter, assembler: SplitAssembler, last_frame_at: list[float],
                           peer: str) -> None:

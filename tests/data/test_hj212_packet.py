@@ -392,3 +392,34 @@ def test_fast_data_response_is_the_built_packet():
         expected = build_packet("91", "9014", mn, "", qn=qn, pw=pw, flag=4)
         assert build_data_response({"QN": qn, "MN": mn, "PW": pw}) == expected
         assert parse_packet(expected).cn == "9014"
+
+
+def _frames(splitter, chunks: list[bytes]) -> list:
+    out = []
+    for chunk in chunks:
+        out += splitter.feed(chunk)
+    return out + splitter.close()
+
+
+def test_frame_splitter_cuts_every_read_into_whole_frames_whatever_the_chunking():
+    from data.hj212.receiver import FrameSplitter, FrameTooLong
+
+    stream = b"##a\r\n##bb\r\n" + b"x" * 600 + b"\r\n##c\r\n##tail"
+    expected = [b"##a\r\n", b"##bb\r\n", "too_long", b"##c\r\n", b"##tail"]
+    for size in (1, 2, 3, 7, 64, len(stream)):
+        chunks = [stream[i:i + size] for i in range(0, len(stream), size)]
+        got = _frames(FrameSplitter(max_frame=300), chunks)
+        shown = ["too_long" if isinstance(f, FrameTooLong) else f for f in got]
+        assert shown == expected, size
+        assert [f.head for f in got if isinstance(f, FrameTooLong)] == [b"x" * 256]
+
+
+def test_frame_splitter_holds_at_most_the_limit_of_an_endless_run():
+    from data.hj212.receiver import FrameSplitter, FrameTooLong
+
+    splitter = FrameSplitter(max_frame=100)
+    for _ in range(50):
+        assert splitter.feed(b"y" * 1000) == []
+        assert len(splitter._buf) <= 100
+    [report] = splitter.close()
+    assert isinstance(report, FrameTooLong) and "stream ended" in str(report)
