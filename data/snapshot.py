@@ -22,12 +22,13 @@ import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import suppress
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
 
-from data.release import release_generation
+from analytics.vocabulary import CST_UTC_OFFSET_H
+from data.release import MEAN_SCALE, STATUS_RANK, release_generation
 
 #: the only tables of the snapshot file (all public; the public-isolation test checks the file)
 SNAPSHOT_TABLES: tuple[str, ...] = ("current_hourly", "snapshot_state")
@@ -221,6 +222,29 @@ def current_hourly(snap: sqlite3.Connection, station_ids: list[str], parameters:
     if len(rows) < limit and (rows or offset == 0):
         return rows, offset + len(rows)
     return rows, int(snap.execute(f"SELECT count(*) FROM current_hourly WHERE {where}", args).fetchone()[0])
+
+
+def current_daily(snap: sqlite3.Connection, station_ids: list[str], parameters: list[str], start: datetime,
+                  end: datetime, statuses: tuple[str, ...], limit: int, offset: int) -> tuple[list[tuple], int]:
+    """:func:`data.release.current_daily` from the snapshot: the same tuples (the values summed as
+    whole micro-units, an exact integer sum) in the same order (station, parameter, day) and the total."""
+    where = (f"station_id IN ({_in(station_ids)}) AND parameter IN ({_in(parameters)}) AND ts BETWEEN ? AND ? "
+             f"AND status IN ({_in(statuses)})")
+    args = [*station_ids, *parameters, epoch_s(start), epoch_s(end), *statuses]
+    rank = " ".join(f"WHEN '{s}' THEN {r}" for s, r in STATUS_RANK.items())
+    status_of_rank = " ".join(f"WHEN {r} THEN '{s}'" for s, r in STATUS_RANK.items())
+    grouped = (f"SELECT station_id, date(ts + {CST_UTC_OFFSET_H * 3600}, 'unixepoch') AS day, parameter, "
+               f"sum(CAST(round(value * {MEAN_SCALE}) AS INTEGER)), count(value), "
+               f"sum(status = 'withheld'), CASE min(CASE status {rank} END) {status_of_rank} END "
+               f"FROM current_hourly WHERE {where} GROUP BY station_id, parameter, day")
+    days: dict[str, date] = {}
+    rows = [(sid, days.get(day) or days.setdefault(day, date.fromisoformat(day)), param, micro, observed,
+             withheld, status)
+            for sid, day, param, micro, observed, withheld, status
+            in snap.execute(f"{grouped} ORDER BY station_id, parameter, day LIMIT ? OFFSET ?", [*args, limit, offset])]
+    if len(rows) < limit and (rows or offset == 0):
+        return rows, offset + len(rows)
+    return rows, int(snap.execute(f"SELECT count(*) FROM ({grouped})", args).fetchone()[0])
 
 
 def latest_current(snap: sqlite3.Connection, station_ids: list[str], parameters: list[str],

@@ -6,11 +6,13 @@ holds public tables only."""
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import json
 import sqlite3
 import subprocess
 import sys
 from datetime import datetime, timedelta
+from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from urllib.parse import quote
 
@@ -53,6 +55,16 @@ CITY_DAY_READS = [
     f"{CITY}&date_from=2017-01-10T00:00Z&date_to=2017-01-10T05:00Z&format=csv&limit=5&page=2",
 ]
 
+DAY_MEANS = "/api/v1/measurements?period=day"
+DAILY_MEAN_READS = [
+    f"{DAY_MEANS}&city={quote('北京市')}&date_from=2017-01-09&date_to=2017-01-10&limit=1000",
+    f"{DAY_MEANS}&city={quote('北京市')}&date_from=2017-01-01&date_to=2017-01-11&limit=7&page=3",
+    f"{DAY_MEANS}&city={quote('北京市')}&date_from=2017-01-09&date_to=2017-01-10&limit=7&page=999",
+    f"{DAY_MEANS}&city={quote('承德市')}&date_from=2017-01-09&date_to=2017-01-10&status=withheld",
+    f"{DAY_MEANS}&city={quote('北京市')}&date_from=2017-01-09&date_to=2017-01-10&status=audited&format=csv",
+    f"{DAY_MEANS}&location=1001A,W0001&date_from=2017-01-01&date_to=2017-01-11&format=csv&limit=5&page=2",
+]
+
 
 @pytest.fixture()
 def api(tmp_path):
@@ -91,12 +103,16 @@ def _value(client, server) -> float:
     return json.loads(_answer(client, server, ONE_VALUE))["results"][0]["value"]
 
 
-def test_the_snapshot_answers_as_duckdb_does(api):
-    client, server, snapshot = api
-    for url in POINT_READS:
+def _answered_from_the_snapshot_as_duckdb(client, server, snapshot, urls: list[str]) -> None:
+    for url in urls:
         before = snapshot.answered
         assert _answer(client, server, url) == _from_duckdb(client, server, url), url
         assert snapshot.answered == before + 1, f"{url} was not read from the snapshot"
+
+
+def test_the_snapshot_answers_as_duckdb_does(api):
+    client, server, snapshot = api
+    _answered_from_the_snapshot_as_duckdb(client, server, snapshot, POINT_READS)
     withheld = _answer(client, server, POINT_READS[2]).decode()
     assert '"status":"withheld"' in withheld and '"value":null' in withheld
 
@@ -104,10 +120,7 @@ def test_the_snapshot_answers_as_duckdb_does(api):
 def test_city_day_pages_from_the_snapshot_answer_as_duckdb_does(api, monkeypatch):
     client, server, snapshot = api
     monkeypatch.setattr(views, "MAX_SNAPSHOT_LOCATIONS", 0)  # the fixture's cities have 1-2 stations
-    for url in CITY_DAY_READS:
-        before = snapshot.answered
-        assert _answer(client, server, url) == _from_duckdb(client, server, url), url
-        assert snapshot.answered == before + 1, f"{url} was not read from the snapshot"
+    _answered_from_the_snapshot_as_duckdb(client, server, snapshot, CITY_DAY_READS)
     withheld = json.loads(_answer(client, server, CITY_DAY_READS[3]))["results"]
     assert withheld and {(r["status"], r["value"]) for r in withheld} == {("withheld", None)}
     paged = json.loads(_answer(client, server, CITY_DAY_READS[1]))
@@ -115,6 +128,58 @@ def test_city_day_pages_from_the_snapshot_answer_as_duckdb_does(api, monkeypatch
     before = snapshot.answered
     _answer(client, server, f"{CITY}&limit=1000")  # every hour of a city: read from DuckDB
     assert snapshot.answered == before
+
+
+def test_daily_means_from_the_snapshot_answer_as_duckdb_does(api, monkeypatch):
+    client, server, snapshot = api
+    monkeypatch.setattr(views, "MAX_SNAPSHOT_LOCATIONS", 0)  # the fixture's cities have 1-2 stations
+    _answered_from_the_snapshot_as_duckdb(client, server, snapshot, DAILY_MEAN_READS)
+    withheld = json.loads(_answer(client, server, DAILY_MEAN_READS[3]))["results"]
+    assert withheld and all(r["coverage"]["withheld_count"] > 0 for r in withheld)
+    paged = json.loads(_answer(client, server, DAILY_MEAN_READS[1]))
+    assert paged["meta"]["found"] > 21 and len(paged["results"]) == 7
+    assert b"\n" in _answer(client, server, DAILY_MEAN_READS[4]).strip()  # a header and rows
+
+
+def _exact_daily_mean(values: list[float], decimals: int) -> float:
+    """The definition written out independently: Decimal arithmetic, half to even."""
+    total = sum(Decimal(repr(v)) for v in values)
+    return float((total / len(values)).quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_EVEN))
+
+
+def test_a_daily_mean_is_the_rounded_exact_mean_of_its_hours_on_both_paths(api, monkeypatch):
+    client, server, _snapshot = api
+    monkeypatch.setattr(views, "MAX_SNAPSHOT_LOCATIONS", 0)
+    where = "location=1001A,1002A,W0001"
+    cst_day = f"{where}&date_from=2017-01-08T16:00Z&date_to=2017-01-09T15:00Z"  # CST 2017-01-09
+    page = json.loads(_answer(client, server, f"/api/v1/measurements?{cst_day}&limit=1000"))
+    hours = page["results"]
+    assert page["meta"]["found"] == len(hours)
+    by_key: dict[tuple, list[float]] = {}
+    for h in hours:
+        if h["value"] is not None:
+            by_key.setdefault((h["location_id"], h["parameter"]), []).append(h["value"])
+    url = f"{DAY_MEANS}&{where}&date_from=2017-01-09&date_to=2017-01-09&limit=1000"
+    for answer in (_answer(client, server, url), _from_duckdb(client, server, url)):
+        means = {(r["location_id"], r["parameter"]): r["value"] for r in json.loads(answer)["results"]}
+        expected = {k: _exact_daily_mean(v, views.DAILY_MEAN_DECIMALS.get(k[1], views.OTHER_DAILY_MEAN_DECIMALS))
+                    for k, v in by_key.items()}
+        assert {k: means[k] for k in expected} == expected and len(expected) > 6
+
+
+def test_a_daily_mean_is_the_same_in_any_order_and_rounds_half_to_even():
+    values = [35.7, 0.1, 0.2, 12.3]  # a float sum of these depends on the order: 48.3 / ...01 / ...04
+    orders = [list(o) for o in itertools.permutations(values)]
+    assert len({sum(o) for o in orders}) > 1
+    micro = {sum(round(v * sql.MEAN_SCALE) for v in o) for o in orders}
+    assert len(micro) == 1
+    assert len({views.published_daily_mean("TEMP", m, len(values)) for m in micro}) == 1
+    assert views.published_daily_mean("PM2.5", 71_000_000, 2) == 36.0  # 35.5 -> even 36
+    assert views.published_daily_mean("PM2.5", 69_000_000, 2) == 34.0  # 34.5 -> even 34
+    assert views.published_daily_mean("CO", 700_000, 2) == 0.4  # 0.35 -> 0.4 (GB/T 8170's example)
+    assert views.published_daily_mean("O3", 3 * 40_400_000, 3) == 40.0
+    assert views.published_daily_mean("TP", 25_000, 2) == 0.012  # 0.0125 -> even 0.012
+    assert views.published_daily_mean("PM2.5", None, 0) is None
 
 
 def test_a_release_change_reaches_the_api_at_once_and_the_snapshot_catches_up(api):
