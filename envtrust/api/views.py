@@ -256,12 +256,17 @@ def hourly_rows(rows: list[tuple]) -> list[tuple]:
 
 def daily_rows(rows: list[tuple]) -> list[tuple]:
     """Measurement rows of CST-day means from daily sums (station_id, day, parameter, sum in
-    micro-units, observed_hours, withheld_hours, status), the mean as :func:`published_daily_mean`."""
+    micro-units, observed_hours, withheld_hours, status), the mean as :func:`published_daily_mean`;
+    each distinct day's texts made once (a city-day page has 240 rows of one day)."""
+    days: dict = {}
     out = []
     for sid, day, param, value_micro, observed, withheld, status in rows:
-        start = datetime(day.year, day.month, day.day) - _CST
-        out.append((sid, param, _UNITS.get(param), "day", _utc_text(start), _utc_text(start + _DAY_TD),
-                    day.isoformat(), published_daily_mean(param, value_micro, observed), status, None, 24, int(observed), int(withheld)))
+        texts = days.get(day)
+        if texts is None:
+            start = datetime(day.year, day.month, day.day) - _CST
+            texts = days[day] = (_utc_text(start), _utc_text(start + _DAY_TD), day.isoformat())
+        out.append((sid, param, _UNITS.get(param), "day", *texts, published_daily_mean(param, value_micro, observed),
+                    status, None, 24, int(observed), int(withheld)))
     return out
 
 
