@@ -224,6 +224,9 @@ def current_hourly(snap: sqlite3.Connection, station_ids: list[str], parameters:
     return rows, int(snap.execute(f"SELECT count(*) FROM current_hourly WHERE {where}", args).fetchone()[0])
 
 
+_EPOCH_DAY = date(1970, 1, 1)
+
+
 def current_daily(snap: sqlite3.Connection, station_ids: list[str], parameters: list[str], start: datetime,
                   end: datetime, statuses: tuple[str, ...], limit: int, offset: int) -> tuple[list[tuple], int]:
     """:func:`data.release.current_daily` from the snapshot: the same tuples (the values summed as
@@ -233,13 +236,14 @@ def current_daily(snap: sqlite3.Connection, station_ids: list[str], parameters: 
     args = [*station_ids, *parameters, epoch_s(start), epoch_s(end), *statuses]
     rank = " ".join(f"WHEN '{s}' THEN {r}" for s, r in STATUS_RANK.items())
     status_of_rank = " ".join(f"WHEN {r} THEN '{s}'" for s, r in STATUS_RANK.items())
-    grouped = (f"SELECT station_id, date(ts + {CST_UTC_OFFSET_H * 3600}, 'unixepoch') AS day, parameter, "
+    # the CST day as a day number: ~1 ms of CPU less than date() on a 40-station city-day (5,700 hours)
+    grouped = (f"SELECT station_id, (ts + {CST_UTC_OFFSET_H * 3600}) / 86400 AS day, parameter, "
                f"sum(CAST(round(value * {MEAN_SCALE}) AS INTEGER)), count(value), "
                f"sum(status = 'withheld'), CASE min(CASE status {rank} END) {status_of_rank} END "
                f"FROM current_hourly WHERE {where} GROUP BY station_id, parameter, day")
-    days: dict[str, date] = {}
-    rows = [(sid, days.get(day) or days.setdefault(day, date.fromisoformat(day)), param, micro, observed,
-             withheld, status)
+    days: dict[int, date] = {}
+    rows = [(sid, days.get(day) or days.setdefault(day, _EPOCH_DAY + timedelta(days=day)), param, micro,
+             observed, withheld, status)
             for sid, day, param, micro, observed, withheld, status
             in snap.execute(f"{grouped} ORDER BY station_id, parameter, day LIMIT ? OFFSET ?", [*args, limit, offset])]
     if len(rows) < limit and (rows or offset == 0):
