@@ -8,11 +8,18 @@ takes everything queued so far and appends it with ``data.audit.append_batch`` (
 leaves linked in queue order), then wakes the calls of that batch. Calls that arrive meanwhile form
 the next batch. A call whose batch fails to commit gets the error (the server answers 500): no
 answer goes out for a call that is not recorded.
+
+The writer lingers before it writes while entries keep arriving (each wait at most ``linger_s``,
+all of them at most ``max_linger_s``), as PostgreSQL's ``commit_delay`` does: a batch costs ~5 ms
+of CPU whatever its size (reading the log's tail, inserting the leaves, the commit), and under 50
+clients the calls otherwise met the writer one or two at a time, so the audit took most of an
+answer's CPU. A lone call waits one ``linger_s`` more.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -35,21 +42,31 @@ class GroupCommitLog:
     """Appends audit entries in batches; :meth:`append` returns once its entry is committed."""
 
     max_batch: int = 512
-    _cond: threading.Condition = field(default_factory=threading.Condition)
+    linger_s: float = 0.002  # the writer writes once no entry arrived for this long ...
+    max_linger_s: float = 0.010  # ... or once it has waited this long in all
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _cond: threading.Condition = field(init=False)  # a batch was written
+    _arrived: threading.Condition = field(init=False)  # an entry was queued (wakes a lingering writer)
     _queue: list[_Slot] = field(default_factory=list)
     _writing: bool = False
     batches: int = 0  # how many transactions were committed (for the benchmark and tests)
+
+    def __post_init__(self) -> None:
+        self._cond = threading.Condition(self._lock)
+        self._arrived = threading.Condition(self._lock)
 
     def append(self, cursor: Callable[[], duckdb.DuckDBPyConnection], entry: Entry) -> None:
         """Record ``entry``; block until it is committed (raise if its batch failed)."""
         slot = _Slot(entry)
         with self._cond:
             self._queue.append(slot)
+            self._arrived.notify()
             while not slot.done:
                 if self._writing:
                     self._cond.wait()
                     continue
                 self._writing = True
+                self._linger()
                 batch, self._queue = self._queue[:self.max_batch], self._queue[self.max_batch:]
                 self._cond.release()
                 try:
@@ -62,6 +79,17 @@ class GroupCommitLog:
                 self._cond.notify_all()
         if slot.error is not None:
             raise slot.error
+
+    def _linger(self) -> None:
+        """Wait (holding the writer's turn, not the lock) while entries keep arriving."""
+        deadline = time.monotonic() + self.max_linger_s
+        while len(self._queue) < self.max_batch:
+            queued, left = len(self._queue), deadline - time.monotonic()
+            if left <= 0:
+                return
+            self._arrived.wait(min(self.linger_s, left))
+            if len(self._queue) == queued:
+                return
 
     def _write(self, cursor: Callable[[], duckdb.DuckDBPyConnection], batch: list[_Slot]) -> BaseException | None:
         try:
