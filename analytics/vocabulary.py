@@ -100,6 +100,19 @@ WATER_STATION_KINDS: tuple[str, ...] = ("water_section",)
 EVENT_KINDS: tuple[str, ...] = (
     "suppression", "outage", "flatline", "fabrication", "drift", "clipping", "flag_abuse", "spike",
 )
+#: each event kind in the official wording (Chinese, English): the UI's labels and the names the
+#: application gives cases, so a case title and the explorer say the same thing
+EVENT_KIND_LABELS: dict[str, tuple[str, str]] = {
+    "suppression": ("压低数据", "Suppression"),
+    "outage": ("断线/缺测", "Outage"),
+    "flatline": ("数值不变", "Flatline"),
+    "fabrication": ("伪造数据", "Fabrication"),
+    "drift": ("漂移", "Drift"),
+    "clipping": ("削峰", "Clipping"),
+    "flag_abuse": ("标记滥用", "Flag abuse"),
+    "spike": ("尖峰", "Spike"),
+    "data_gap": ("数据缺失/传输中断", "Data gap / transmission interrupted"),
+}
 #: the kinds that can happen at an ambient station or a water section (no HJ 212 flags there)
 AIR_EVENT_KINDS: tuple[str, ...] = ("suppression", "outage", "flatline", "fabrication", "drift", "clipping", "spike")
 WATER_EVENT_KINDS: tuple[str, ...] = AIR_EVENT_KINDS

@@ -6,7 +6,7 @@ blank label). Station names are never translated: they are shown as in the sourc
 
 from __future__ import annotations
 
-from analytics.vocabulary import INTERFERENCE_CHANNELS
+from analytics.vocabulary import EVENT_KIND_LABELS, INTERFERENCE_CHANNELS
 
 DEFAULT_LANG = "zh"
 LANGS: tuple[str, ...] = ("zh", "en")
@@ -88,15 +88,6 @@ _TEXT: dict[str, tuple[str, str]] = {
     "status_confirmed": ("已确认", "Confirmed"),
     "status_false_alarm": ("误报", "False alarm"),
     "status_closed": ("已销号", "Closed"),
-    "kind_suppression": ("压低数据", "Suppression"),
-    "kind_outage": ("断线/缺测", "Outage"),
-    "kind_flatline": ("数值不变", "Flatline"),
-    "kind_fabrication": ("伪造数据", "Fabrication"),
-    "kind_drift": ("漂移", "Drift"),
-    "kind_clipping": ("削峰", "Clipping"),
-    "kind_flag_abuse": ("标记滥用", "Flag abuse"),
-    "kind_spike": ("尖峰", "Spike"),
-    "kind_data_gap": ("数据缺失/传输中断", "Data gap / transmission interrupted"),
     "col_rarity": ("罕见程度", "Rarity"),
     "rarity_text": ("干净数据中约{n}小时一遇", "1 in {n} clean hours"),
     "show_data_gaps": ("只看数据缺失/传输中断(非干扰)", "Data-completeness alarms only (not interference)"),
@@ -281,6 +272,7 @@ _TEXT: dict[str, tuple[str, str]] = {
 }
 _CHANNEL_EN: dict[str, str] = {"written_instruction": "Written instruction", "letter": "Letter", "oral": "Oral",
                                 "hint": "Hint", "other": "Other"}
+_TEXT.update({f"kind_{kind}": labels for kind, labels in EVENT_KIND_LABELS.items()})
 _TEXT.update({f"channel_{code}": (zh, _CHANNEL_EN[code]) for code, zh in INTERFERENCE_CHANNELS.items()})
 
 AQI_LEVEL_NAMES: dict[int, tuple[str, str]] = {

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from analytics.vocabulary import EVENT_KIND_LABELS
 from data.alarms import alarms_table
 from data.cases import cases_linked_to, planted_outlets, station_has_case, top_events
 from envtrust.cases import open_case, transition
@@ -51,7 +52,7 @@ def open_demo_cases(con, now: datetime | None = None) -> str:
                              & (open_alarms["rule"] == "suspected_interference")]["alarm_id"].head(3).tolist()
         days, actions = PLANS[i] if i < len(PLANS) else (3, ())
         at = now - timedelta(days=days)
-        case_id = open_case(con, DEMO_ANALYST, "analyst", f"{t.name}: 疑似{t.kind}", station_id=t.station_id,
+        case_id = open_case(con, DEMO_ANALYST, "analyst", f"{t.name}: 疑似{EVENT_KIND_LABELS.get(t.kind, (t.kind,))[0]}", station_id=t.station_id,
                             alarm_ids=alarms, event_ids=[] if alarms else events,
                             legal_type=LEGAL_TYPE_OF_KIND.get(t.kind, "other"), now=at,
                             reason="demo: planted interference (demo_truth)")

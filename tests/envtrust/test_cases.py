@@ -196,6 +196,8 @@ def test_demo_cases_populate_the_loop(con):
     assert cases.overdue_count(con, now=now) == 1            # investigating for 124 days > 90
     assert len(case_sql.public_decisions(con)) == 2
     assert open_demo_cases(con, now=now).startswith("demo cases: 0 opened")   # idempotent rebuild
+    titles = [t for (t,) in con.execute("SELECT title FROM cases").fetchall()]
+    assert titles and all(t.endswith(": 疑似削峰") for t in titles)  # the kind in words, not its code
 
 
 def test_working_day_clock_across_the_national_day_week():
