@@ -12,8 +12,10 @@ current versions released since its watermark (``released_at``, less :data:`REFR
 step whose transaction committed after a later step's refresh is still caught; re-writing a row is
 idempotent) - in one SQLite transaction, so a reader sees one whole generation or the previous one,
 and a crash mid-update leaves the previous one. A missing snapshot is built into a scratch file and
-renamed into place. Readers take the generation and the rows in one read transaction and use the
-rows only when that generation is the store's (``envtrust.api.snapshot``).
+renamed into place. Every read statement returns the snapshot's generation as its first column
+(one statement is one read transaction: the generation is the one its rows were read at), and a
+read raises :class:`SnapshotNotAt` unless that generation is the one the caller asked for; the
+API uses the rows only at the store's generation (``envtrust.api.snapshot``).
 """
 
 from __future__ import annotations
@@ -183,6 +185,20 @@ def refresh_snapshot(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[int, i
 
 # ---------------------------------------------------------------- reading (API threads)
 
+class SnapshotNotAt(Exception):
+    """The snapshot was read at another generation than the one asked for (``held``: None when it
+    has none); its rows are not used."""
+
+    def __init__(self, held: int | None, wanted: int) -> None:
+        super().__init__(f"serving snapshot at generation {held}, not {wanted}")
+        self.held, self.wanted = held, wanted
+
+
+#: the snapshot's generation as a column: SQLite evaluates the uncorrelated subquery once per
+#: statement, in the statement's own read transaction
+_GENERATION = "(SELECT generation FROM snapshot_state)"
+
+
 def open_reader(path: Path) -> sqlite3.Connection:
     """A read-only connection (``check_same_thread`` off: the API keeps one per server thread)."""
     snap = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False,
@@ -202,68 +218,97 @@ def end_read(snap: sqlite3.Connection) -> None:
     snap.execute("COMMIT")
 
 
+def rows_at(snap: sqlite3.Connection, generation: int, statement: str, args: list) -> list[tuple]:
+    """The rows of ``statement`` - whose first column is :data:`_GENERATION` - read at
+    ``generation``; :class:`SnapshotNotAt` otherwise. Why one statement: a ``BEGIN``, a generation
+    read and a ``COMMIT`` around each query were three more SQLite calls per request, each giving
+    up and taking back the GIL among the server's threads (py-spy, session 8: 9 % of a one-station
+    day's samples). A statement that finds no row says nothing of its generation: it runs again
+    with the generation in one read transaction (rare: an empty page)."""
+    rows = snap.execute(statement, args).fetchall()
+    if rows:
+        held = rows[0][0]
+    else:
+        held = begin_read(snap)
+        try:
+            rows = snap.execute(statement, args).fetchall()
+        finally:
+            end_read(snap)
+    if held != generation:
+        raise SnapshotNotAt(held, generation)
+    return rows
+
+
 def _in(values) -> str:
     return ", ".join("?" * len(values))
 
 
-def current_hourly(snap: sqlite3.Connection, station_ids: list[str], parameters: list[str], start: datetime,
-                   end: datetime, statuses: tuple[str, ...], limit: int, offset: int) -> tuple[list[tuple], int]:
-    """:func:`data.release.current_hourly` from the snapshot: the same tuples in the same order
-    (station, parameter, hour) and the total. One index range per station and parameter: a
-    40-station city-day page of 1,000 of its 5,700 values costs ~1.3 ms of CPU, its count ~1.4 ms."""
+def current_hourly(snap: sqlite3.Connection, generation: int, station_ids: list[str], parameters: list[str],
+                   start: datetime, end: datetime, statuses: tuple[str, ...], limit: int,
+                   offset: int) -> tuple[list[tuple], int]:
+    """:func:`data.release.current_hourly` from the snapshot at ``generation`` (else
+    :class:`SnapshotNotAt`): the same tuples in the same order (station, parameter, hour) and the
+    total. One index range per station and parameter: a 40-station city-day page of 1,000 of its
+    5,700 values costs ~1.3 ms of CPU, its count ~1.4 ms."""
     where = (f"station_id IN ({_in(station_ids)}) AND parameter IN ({_in(parameters)}) AND ts BETWEEN ? AND ? "
              f"AND status IN ({_in(statuses)})")
     args = [*station_ids, *parameters, epoch_s(start), epoch_s(end), *statuses]
     hours: dict[int, datetime] = {}  # a city-day page has 1,000 rows of 24 hours
+    page = rows_at(snap, generation, f"SELECT {_GENERATION}, * FROM current_hourly WHERE {where} "
+                                     "ORDER BY station_id, parameter, ts LIMIT ? OFFSET ?", [*args, limit, offset])
     rows = [(sid, hours.get(ts) or hours.setdefault(ts, from_epoch_s(ts)), param, value, status, version)
-            for sid, param, ts, value, status, version
-            in snap.execute(f"SELECT * FROM current_hourly WHERE {where} ORDER BY station_id, parameter, ts "
-                            "LIMIT ? OFFSET ?", [*args, limit, offset])]
+            for _held, sid, param, ts, value, status, version in page]
     if len(rows) < limit and (rows or offset == 0):
         return rows, offset + len(rows)
-    return rows, int(snap.execute(f"SELECT count(*) FROM current_hourly WHERE {where}", args).fetchone()[0])
+    return rows, int(rows_at(snap, generation, f"SELECT {_GENERATION}, count(*) FROM current_hourly WHERE {where}",
+                             args)[0][1])
 
 
 _EPOCH_DAY = date(1970, 1, 1)
 
 
-def current_daily(snap: sqlite3.Connection, station_ids: list[str], parameters: list[str], start: datetime,
-                  end: datetime, statuses: tuple[str, ...], limit: int, offset: int) -> tuple[list[tuple], int]:
-    """:func:`data.release.current_daily` from the snapshot: the same tuples (the values summed as
-    whole micro-units, an exact integer sum) in the same order (station, parameter, day) and the total."""
+def current_daily(snap: sqlite3.Connection, generation: int, station_ids: list[str], parameters: list[str],
+                  start: datetime, end: datetime, statuses: tuple[str, ...], limit: int,
+                  offset: int) -> tuple[list[tuple], int]:
+    """:func:`data.release.current_daily` from the snapshot at ``generation`` (else
+    :class:`SnapshotNotAt`): the same tuples (the values summed as whole micro-units, an exact
+    integer sum) in the same order (station, parameter, day) and the total."""
     where = (f"station_id IN ({_in(station_ids)}) AND parameter IN ({_in(parameters)}) AND ts BETWEEN ? AND ? "
              f"AND status IN ({_in(statuses)})")
     args = [*station_ids, *parameters, epoch_s(start), epoch_s(end), *statuses]
     rank = " ".join(f"WHEN '{s}' THEN {r}" for s, r in STATUS_RANK.items())
     status_of_rank = " ".join(f"WHEN {r} THEN '{s}'" for s, r in STATUS_RANK.items())
     # the CST day as a day number: ~1 ms of CPU less than date() on a 40-station city-day (5,700 hours)
-    grouped = (f"SELECT station_id, (ts + {CST_UTC_OFFSET_H * 3600}) / 86400 AS day, parameter, "
+    grouped = (f"SELECT {_GENERATION}, station_id, (ts + {CST_UTC_OFFSET_H * 3600}) / 86400 AS day, parameter, "
                f"sum(CAST(round(value * {MEAN_SCALE}) AS INTEGER)), count(value), "
                f"sum(status = 'withheld'), CASE min(CASE status {rank} END) {status_of_rank} END "
                f"FROM current_hourly WHERE {where} GROUP BY station_id, parameter, day")
     days: dict[int, date] = {}
+    page = rows_at(snap, generation, f"{grouped} ORDER BY station_id, parameter, day LIMIT ? OFFSET ?",
+                   [*args, limit, offset])
     rows = [(sid, days.get(day) or days.setdefault(day, _EPOCH_DAY + timedelta(days=day)), param, micro,
              observed, withheld, status)
-            for sid, day, param, micro, observed, withheld, status
-            in snap.execute(f"{grouped} ORDER BY station_id, parameter, day LIMIT ? OFFSET ?", [*args, limit, offset])]
+            for _held, sid, day, param, micro, observed, withheld, status in page]
     if len(rows) < limit and (rows or offset == 0):
         return rows, offset + len(rows)
-    return rows, int(snap.execute(f"SELECT count(*) FROM ({grouped})", args).fetchone()[0])
+    return rows, int(rows_at(snap, generation, f"SELECT {_GENERATION}, count(*) FROM ({grouped})", args)[0][1])
 
 
-def latest_current(snap: sqlite3.Connection, station_ids: list[str], parameters: list[str],
+def latest_current(snap: sqlite3.Connection, generation: int, station_ids: list[str], parameters: list[str],
                    newest: datetime | None, window_days: int = 7) -> list[tuple]:
-    """:func:`data.release.latest_current` from the snapshot (SQLite takes the other columns of a
-    ``max()`` query from the row holding the maximum)."""
+    """:func:`data.release.latest_current` from the snapshot at ``generation`` (else
+    :class:`SnapshotNotAt`; SQLite takes the other columns of a ``max()`` query from the row
+    holding the maximum)."""
     if newest is None:
         return []
     since = epoch_s(newest - timedelta(days=window_days))
-    rows = snap.execute(
-        "SELECT station_id, parameter, max(ts), value, status, version FROM current_hourly "
-        f"WHERE station_id IN ({_in(station_ids)}) AND parameter IN ({_in(parameters)}) AND ts >= ? "
-        "AND status <> 'withheld' GROUP BY station_id, parameter ORDER BY 1, 2",
-        [*station_ids, *parameters, since]).fetchall()
-    return [(sid, param, from_epoch_s(ts), value, status, version) for sid, param, ts, value, status, version in rows]
+    rows = rows_at(snap, generation,
+                   f"SELECT {_GENERATION}, station_id, parameter, max(ts), value, status, version FROM current_hourly "
+                   f"WHERE station_id IN ({_in(station_ids)}) AND parameter IN ({_in(parameters)}) AND ts >= ? "
+                   "AND status <> 'withheld' GROUP BY station_id, parameter ORDER BY 2, 3",
+                   [*station_ids, *parameters, since])
+    return [(sid, param, from_epoch_s(ts), value, status, version)
+            for _held, sid, param, ts, value, status, version in rows]
 
 
 def table_names(snap: sqlite3.Connection) -> list[str]:

@@ -73,9 +73,9 @@ def api_generation() -> int:
     return g.get(_GENERATION_KEY)
 
 
-def snapshot_read(query: Callable[[sqlite3.Connection], T]) -> T | None:
-    """``query(snapshot)`` when the serving snapshot is at this request's generation, else None (the
-    caller reads DuckDB)."""
+def snapshot_read(query: Callable[[sqlite3.Connection, int], T]) -> T | None:
+    """``query(snapshot, generation)`` when the serving snapshot is at this request's generation,
+    else None (the caller reads DuckDB)."""
     snapshot = api_state().snapshot
     return None if snapshot is None else snapshot.read(api_generation(), query)
 

@@ -371,8 +371,8 @@ def make_blueprint() -> ApiBlueprint:
         answer = None
         if len(ids) <= MAX_SNAPSHOT_LOCATIONS or sql.hours_within(start, end) <= SNAPSHOT_MAX_HOURS:
             first, last = start.to_pydatetime(), end.to_pydatetime()
-            answer = snapshot_read(lambda snap: snapshot_query(snap, ids, params, first, last, statuses, limit,
-                                                               offset))
+            answer = snapshot_read(lambda snap, at: snapshot_query(snap, at, ids, params, first, last, statuses,
+                                                                   limit, offset))
         found_rows, found = answer or store_query(api_cursor(), ids, params, start, end, statuses, limit, offset)
         flat = to_rows(found_rows)
         if format == "csv":
@@ -413,7 +413,7 @@ def make_blueprint() -> ApiBlueprint:
         newest = api_state().newest_hour.get(api_generation(), lambda: sql.newest_released_hour(api_cursor()))
         found_rows = None
         if 0 < len(rows.ids) <= MAX_SNAPSHOT_LOCATIONS:
-            found_rows = snapshot_read(lambda snap: snap_sql.latest_current(snap, rows.ids, params, newest))
+            found_rows = snapshot_read(lambda snap, at: snap_sql.latest_current(snap, at, rows.ids, params, newest))
         if found_rows is None:
             found_rows = sql.latest_current(api_cursor(), rows.ids, params, newest)
         flat = [(sid, param, _UNITS.get(param), _utc_text(ts), float(value), status, int(version))

@@ -211,6 +211,62 @@ def test_a_stale_or_missing_snapshot_never_answers(api, monkeypatch):
     assert _value(client, server) == 14.5 and snapshot.answered == before + 1
 
 
+def test_every_read_is_checked_against_its_own_statements_generation(api):
+    """Each statement carries the generation it read at: any other is refused, an empty page too."""
+    _client, _server, snapshot = api
+    reader = snap_sql.open_reader(snapshot.path)
+    with sqlite3.connect(snapshot.path) as snap:
+        generation = snap_sql.snapshot_state(snap)[0]
+    hour, later = datetime(2017, 1, 10, 3), datetime(2099, 1, 1)
+    reads = [
+        lambda at: snap_sql.current_hourly(reader, at, ["1001A"], ["PM2.5"], hour, hour, sql.RELEASE_STATUSES, 10, 0),
+        lambda at: snap_sql.current_hourly(reader, at, ["1001A"], ["PM2.5"], later, later, sql.RELEASE_STATUSES,
+                                           10, 0),  # an empty page
+        lambda at: snap_sql.current_hourly(reader, at, ["1001A"], ["PM2.5"], hour, later, sql.RELEASE_STATUSES,
+                                           1, 0),  # a full page and its count
+        lambda at: snap_sql.current_daily(reader, at, ["1001A"], ["PM2.5"], hour, later, sql.RELEASE_STATUSES, 1, 0),
+        lambda at: snap_sql.latest_current(reader, at, ["1001A"], ["PM2.5"], hour),
+    ]
+    try:
+        assert [len(read(generation)[0]) for read in reads[:4]] == [1, 0, 1, 1]
+        assert reads[2](generation)[1] > 1 and len(reads[4](generation)) == 1
+        for read in reads:
+            for other in (generation - 1, generation + 1):
+                with pytest.raises(snap_sql.SnapshotNotAt) as refused:
+                    read(other)
+                assert (refused.value.held, refused.value.wanted) == (generation, other)
+    finally:
+        reader.close()
+
+
+def test_a_rebuilt_file_is_found_without_a_stat_per_request(api, monkeypatch):
+    """A thread's connection is checked against the file once per FILE_CHECK_S, and at once after
+    it read an older generation (a rebuild replaced the file)."""
+    from envtrust.api import snapshot as serving
+
+    client, server, snapshot = api
+    stats = []
+    real_stat = serving.os.stat
+
+    def counted_stat(path, *args, **kwargs):
+        if str(path) == str(snapshot.path):
+            stats.append(path)
+        return real_stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(serving.os, "stat", counted_stat)
+    monkeypatch.setattr(type(snapshot), "refresh_in_background", lambda self: None)
+    before = snapshot.answered
+    for _ in range(5):
+        _value(client, server)
+    assert snapshot.answered == before + 5 and len(stats) <= 1
+    con = server.extensions["envtrust"].con
+    release.correct_value(con, "1001A", "2017-01-10 03:00", "PM2.5", 16.5, "ana", "rebuild test")
+    snapshot.path.unlink()
+    snap_sql.build_snapshot(con, snapshot.path)  # a new file at the store's generation
+    assert _value(client, server) == 16.5  # the old connection's older generation: from DuckDB ...
+    assert _value(client, server) == 16.5 and snapshot.answered == before + 6  # ... then the new file
+
+
 def test_a_failed_update_leaves_the_previous_generation_readable(api, monkeypatch):
     client, server, snapshot = api
     con = server.extensions["envtrust"].con
@@ -233,10 +289,9 @@ def test_a_failed_update_leaves_the_previous_generation_readable(api, monkeypatc
     with pytest.raises(RuntimeError, match="crash mid-update"):
         snapshot.refresh()
     reader = snap_sql.open_reader(snapshot.path)
-    assert snap_sql.begin_read(reader) == generation
     hour = datetime(2017, 1, 10, 3)
-    rows, _ = snap_sql.current_hourly(reader, ["1001A"], ["PM2.5"], hour, hour, sql.RELEASE_STATUSES, 10, 0)
-    snap_sql.end_read(reader)
+    rows, _ = snap_sql.current_hourly(reader, generation, ["1001A"], ["PM2.5"], hour, hour, sql.RELEASE_STATUSES,
+                                      10, 0)
     assert [r[3] for r in rows] == [12.5]  # the previous generation's value, whole
     monkeypatch.setattr(snap_sql, "_store_changes", real)
     snapshot.refresh()
@@ -289,10 +344,9 @@ def test_a_process_killed_mid_update_leaves_the_previous_generation(api):
                                     generation=generation)
     assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 9
     reader = snap_sql.open_reader(snapshot.path)
-    assert snap_sql.begin_read(reader) == generation
     hour = datetime(2017, 1, 10, 3)
-    rows, _ = snap_sql.current_hourly(reader, ["1001A"], ["PM2.5"], hour, hour, sql.RELEASE_STATUSES, 10, 0)
-    snap_sql.end_read(reader)
+    rows, _ = snap_sql.current_hourly(reader, generation, ["1001A"], ["PM2.5"], hour, hour, sql.RELEASE_STATUSES,
+                                      10, 0)
     reader.close()
     assert [(r[3], r[4]) for r in rows] == [(12.5, "audited")]
     before = snapshot.answered
