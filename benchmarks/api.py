@@ -3,7 +3,7 @@
     python benchmarks/api.py [--days 30] [--clients 50] [--requests 20] [--rebuild]
                              [--store PATH] [--before-code DIR] [--out PATH]
                              [--client http.client|requests] [--threads N] [--before-threads N]
-                             [--processes N]
+                             [--processes N] [--kind KIND ...]
 
 1. Store (built once, reused from ``benchmarks/out/api-<days>d.duckdb``): the store of
    ``benchmarks/dashboard.py`` (the real 2,016 national air station positions x ``--days`` of
@@ -25,6 +25,7 @@
    one-station day (``location=ID&date_from=D&date_to=D``: 6 pollutants x 24 h), city-day of all
    stations of the largest city (hourly, first page of 1,000 rows; and ``period=day``), latest.
    Stations and days vary at random. A baseline in the same run: the same queries with 1 client.
+   ``--kind`` (repeatable) measures only the kinds named.
 
 ``--processes N``: this checkout is also served by N processes, each on its own copy of the store,
 the clients spread over them ("after xN"): the most N public worker processes could give on the
@@ -76,6 +77,8 @@ TARGETS_MS = {"one-station day": 100.0, "city-day hourly (1,000 rows)": 300.0, "
 #: the ceiling of the same server stack: no query, no encoding (path, expected status)
 CEILINGS = {"ceiling: / redirect (no API)": ("/", 302),
             "ceiling: tiny cached JSON (parameters, keyed)": ("/api/v1/parameters", 200)}
+#: every kind measured, in order
+KINDS: tuple[str, ...] = (*CEILINGS, *TARGETS_MS, "latest (one station)")
 
 
 def build(path: Path, days: int) -> dict:
@@ -336,6 +339,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--processes", type=int, default=1,
                         help="also serve this checkout from N processes, each on its own copy of the store, the "
                              "clients spread over them (what N public worker processes could give)")
+    parser.add_argument("--kind", action="append", choices=KINDS,
+                        help="measure only this kind (repeatable; default: every kind)")
     args = parser.parse_args(argv)
     load_start = os.getloadavg()[0]
     OUT.mkdir(parents=True, exist_ok=True)
@@ -358,7 +363,7 @@ def main(argv: list[str] | None = None) -> int:
             servers[f"after x{args.processes}"] = [serve_copy(path, f"after-{i}", REPO, args.threads)
                                                    for i in range(args.processes)]
         city, ids = info["cities"][0], info["station_ids"]
-        for kind in (*CEILINGS, *TARGETS_MS, "latest (one station)"):
+        for kind in args.kind or KINDS:
             ok = CEILINGS.get(kind, ("", 200))[1]
             for name, served in servers.items():
                 rng = random.Random(20261202)  # the same requests for both checkouts
@@ -379,6 +384,7 @@ def main(argv: list[str] | None = None) -> int:
         f" --client {args.client}" + (f" --threads {args.threads}" if args.threads else "")
         + (f" --before-threads {args.before_threads}" if args.before_threads else "")
         + (f" --processes {args.processes}" if args.processes > 1 else "")
+        + "".join(f' --kind "{kind}"' for kind in args.kind or ())
         + (f" --store {path}" if args.store else "") + (" --before-code DIR" if args.before_code else "") + "` "
         f"at commit {commit_of(REPO)}" + (f" (before: {commit_of(codes['before'])})" if args.before_code else "")
         + f", {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores shared "
