@@ -52,6 +52,22 @@ class _QueryParser(FlaskParser):
     DEFAULT_UNKNOWN_BY_LOCATION = {**FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION, "query": ma.RAISE,
                                    "querystring": ma.RAISE}
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._schemas: dict[type, ma.Schema] = {}
+
+    def _get_schema(self, argmap, req) -> ma.Schema:
+        """One instance per query schema class, made at its first request. webargs makes a new
+        instance of a schema class for every request - a deep copy of every declared field, ~0.2 ms
+        of a ~1.7 ms one-station day (cProfile, session 9); ``load`` keeps no state on the instance
+        (the unknown-field policy is passed to each ``load``), so threads can share one."""
+        if isinstance(argmap, type) and issubclass(argmap, ma.Schema):
+            schema = self._schemas.get(argmap)
+            if schema is None:
+                schema = self._schemas[argmap] = argmap()
+            return schema
+        return super()._get_schema(argmap, req)
+
 
 class ApiBlueprint(Blueprint):
     ARGUMENTS_PARSER = _QueryParser()
@@ -212,7 +228,8 @@ _CST = timedelta(hours=service.CST_UTC_OFFSET_H)
 
 
 def _utc_text(ts: datetime) -> str:
-    return ts.strftime("%Y-%m-%dT%H:%M:%SZ")
+    """``2017-01-10T03:00:00Z`` of a naive UTC time (``isoformat``: half the CPU of ``strftime``)."""
+    return ts.isoformat(timespec="seconds") + "Z"
 
 
 def _number(value) -> float | None:
