@@ -41,7 +41,10 @@ server runs on a copy; built there first when it does not exist) instead of
 Besides wall times, the server process's CPU time (user + system, from /proc) over each loaded run
 gives the CPU milliseconds per answer: on a machine shared with other work, the throughput the two
 cores could give is ~2,000 / (CPU ms per answer) answers a second. The benchmark process's own CPU
-(all client threads) per request is reported beside it: the clients run on the same two cores.
+(all client threads) per request is reported beside it: the clients run on the same two cores. So
+are the server's context switches per answer (all its threads, /proc): each is a thread that
+blocked or was preempted, mostly one hand-off of the GIL - a count the machine's load moves less
+than it moves CPU time.
 
 The table is written to ``benchmarks/out/api-last.md`` (or ``--out``) and pasted, with the load
 average, into ``benchmarks/results/api.md``; RESULTS.md carries the summary.
@@ -183,6 +186,19 @@ def process_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def process_switches(pid: int) -> int:
+    """Context switches (voluntary + involuntary) of a process's live threads so far (Linux /proc):
+    each is a thread that blocked or was preempted - under the GIL, mostly one hand-off of it."""
+    total = 0
+    for status in Path(f"/proc/{pid}/task").glob("*/status"):
+        try:
+            text = status.read_text()
+        except OSError:  # the thread ended meanwhile
+            continue
+        total += sum(int(line.split()[1]) for line in text.splitlines() if "ctxt_switches:" in line)
+    return total
+
+
 def _requests_client(base: str, key: str) -> Callable[[str], tuple[int, bytes]]:
     """GET by ``requests`` (one Session: keep-alive), as the first sessions measured."""
     import requests
@@ -246,7 +262,7 @@ def run_clients(servers: list[Served], url_lists: list[list[str]], server_cpu: b
 
     threads = [threading.Thread(target=run_one, args=(servers[i % len(servers)], u)) for i, u in enumerate(url_lists)]
     pids = [served[1].pid for served in servers] if server_cpu else []
-    cpu0 = sum(map(process_cpu_s, pids))
+    cpu0, switches0 = sum(map(process_cpu_s, pids)), sum(map(process_switches, pids))
     client_cpu0 = time.process_time()
     t0 = time.perf_counter()
     for t in threads:
@@ -256,12 +272,13 @@ def run_clients(servers: list[Served], url_lists: list[list[str]], server_cpu: b
     wall = time.perf_counter() - t0
     client_cpu_ms = 1000 * (time.process_time() - client_cpu0) / len(times)
     cpu_ms = 1000 * (sum(map(process_cpu_s, pids)) - cpu0) / len(times) if pids else float("nan")
+    switches = (sum(map(process_switches, pids)) - switches0) / len(times) if pids else float("nan")
     if errors:
         raise RuntimeError(f"{len(errors)} errors, first: {errors[0]}")
     arr = np.array(times)
     return {"n": len(arr), "p50_ms": float(np.percentile(arr, 50)), "p95_ms": float(np.percentile(arr, 95)),
             "max_ms": float(arr.max()), "rps": len(arr) / wall, "kb": float(np.mean(sizes) / 1024), "cpu_ms": cpu_ms,
-            "client_cpu_ms": client_cpu_ms}
+            "client_cpu_ms": client_cpu_ms, "switches": switches}
 
 
 def commit_of(code: Path) -> str:
@@ -393,15 +410,15 @@ def main(argv: list[str] | None = None) -> int:
         f"{info['release_rows']:,} release rows, {info['file_mb']:.0f} MiB; city-day = {info['cities'][1]} stations "
         f"of {info['cities'][0]}. Build: {build_timings or 'reused'}.", "",
         "| query | code | target p95 | 1 client p50 / p95 ms | "
-        f"{args.clients} clients p50 / p95 / max ms | req/s | server CPU ms per answer | client CPU ms per request "
-        "| answer KiB |",
-        "|---|---|---|---|---|---|---|---|---|",
+        f"{args.clients} clients p50 / p95 / max ms | req/s | server CPU ms per answer | server context switches "
+        "per answer | client CPU ms per request | answer KiB |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for kind, name, one, many in rows:
         target = f"<= {TARGETS_MS[kind]:.0f} ms" if kind in TARGETS_MS else "-"
         lines.append(f"| {kind} | {name} | {target} | {one['p50_ms']:.0f} / {one['p95_ms']:.0f} | "
                      f"{many['p50_ms']:.0f} / {many['p95_ms']:.0f} / {many['max_ms']:.0f} | {many['rps']:.0f} | "
-                     f"{many['cpu_ms']:.1f} | {many['client_cpu_ms']:.1f} | {many['kb']:.0f} |")
+                     f"{many['cpu_ms']:.1f} | {many['switches']:.1f} | {many['client_cpu_ms']:.1f} | {many['kb']:.0f} |")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines))
