@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/api_profile.py [--days 3] [--requests 40] [--top 25] [--kind KIND]
                                                [--store PATH] [--no-profile] [--anonymous] [--compare-snapshot]
+                                               [--sort KEY]
 
 The store is ``benchmarks/api.py``'s (the 2,016 national station positions x ``--days``, every valid
 value published, the first half audited), built once into ``benchmarks/out/api-<days>d.duckdb`` and
@@ -60,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--days", type=int, default=3)
     parser.add_argument("--requests", type=int, default=40, help="requests per kind")
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--sort", action="append", help="profile order (pstats keys; default: cumulative)")
     parser.add_argument("--kind", action="append", help="only these kinds (default: all)")
     parser.add_argument("--store", type=Path, help="an existing benchmark store (served from a copy)")
     parser.add_argument("--no-profile", action="store_true", help="CPU per request only, every answer built")
@@ -67,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--compare-snapshot", action="store_true",
                         help="each kind twice, alternating: point reads from DuckDB only, then with the serving snapshot")
     args = parser.parse_args(argv)
+    args.sort = args.sort or ["cumulative"]
     api_bench.OUT.mkdir(parents=True, exist_ok=True)
     store = args.store or api_bench.OUT / f"api-{args.days}d.duckdb"
     if not store.exists():
@@ -109,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.no_profile:
         return 0
     out = io.StringIO()
-    pstats.Stats(profile, stream=out).sort_stats("cumulative").print_stats(args.top)
+    pstats.Stats(profile, stream=out).sort_stats(*args.sort).print_stats(args.top)
     print(out.getvalue())
     return 0
 
