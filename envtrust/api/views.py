@@ -289,14 +289,27 @@ def daily_rows(rows: list[tuple]) -> list[tuple]:
     return out
 
 
+def coverage_record(expected: int, observed: int, withheld: int) -> dict:
+    """A measurement's ``coverage``: its hour counts and the percentage of hours observed."""
+    return {"expected_count": expected, "observed_count": observed, "withheld_count": withheld,
+            "percent_complete": round(100.0 * observed / expected, 1)}
+
+
 def measurement_records(rows: list[tuple]) -> list[dict]:
-    """JSON results of measurement rows: coverage nested, with the percentage of hours observed."""
-    return [{"location_id": sid, "parameter": param, "unit": unit, "period": period, "datetime_from": t0,
-             "datetime_to": t1, "local_date": local, "value": value, "status": status, "version": version,
-             "coverage": {"expected_count": expected, "observed_count": observed, "withheld_count": withheld,
-                          "percent_complete": round(100.0 * observed / expected, 1)}}
-            for (sid, param, unit, period, t0, t1, local, value, status, version, expected, observed, withheld)
-            in rows]
+    """JSON results of measurement rows, coverage nested. A page has few distinct coverages (an
+    hour is observed or not, withheld or not), so each is made once and shared by its rows (the
+    answer is only serialised): a 1,000-row page's records took 1.5 ms with one per row."""
+    coverages: dict[tuple[int, int, int], dict] = {}
+    out = []
+    for sid, param, unit, period, t0, t1, local, value, status, version, expected, observed, withheld in rows:
+        counts = (expected, observed, withheld)
+        coverage = coverages.get(counts)
+        if coverage is None:
+            coverage = coverages[counts] = coverage_record(expected, observed, withheld)
+        out.append({"location_id": sid, "parameter": param, "unit": unit, "period": period, "datetime_from": t0,
+                    "datetime_to": t1, "local_date": local, "value": value, "status": status, "version": version,
+                    "coverage": coverage})
+    return out
 
 
 def _csv_rows(columns: tuple[str, ...], rows: list[tuple], found: int) -> flask.Response:
