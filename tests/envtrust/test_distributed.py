@@ -208,3 +208,18 @@ def test_a_failing_block_in_threads_is_named(tmp_path, sparse_rule, monkeypatch)
     monkeypatch.setattr("envtrust.distributed.score_block", broken)
     with pytest.raises(BlockFailed, match=r"block water-.*network water.*W1, W2.*ValueError: boom"):
         score_parquet(str(tmp_path), s, "default", n_workers=0, threads=2)
+
+
+def test_local_workers_allocate_like_a_plain_process(monkeypatch):
+    """Dask's nanny would start workers with MALLOC_TRIM_THRESHOLD_ (glibc then maps and faults in
+    every large array afresh); ours start without it."""
+    import os
+
+    from dask.distributed import Client
+
+    from envtrust.distributed import local_cluster
+
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    with local_cluster(1) as cluster, Client(cluster) as client:
+        env = client.run(lambda: os.environ.get("MALLOC_TRIM_THRESHOLD_"))
+    assert list(env.values()) == [None]
