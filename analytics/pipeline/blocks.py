@@ -246,10 +246,11 @@ def _dense_stations(fs: pd.DataFrame, hours: int, max_cells: int) -> set[str]:
     return dense if d_cells <= max_cells and d["rows"].sum() >= SPARSE_FILL * d_cells else set()
 
 
-def block_readings(readings: pd.DataFrame, block: Block, family: pd.Series) -> pd.DataFrame:
-    """The rows of ``readings`` (validated) a block reads."""
-    r = readings[(readings["station_id"].map(family).to_numpy() == block.family)
-                 & (readings["ts"] >= block.read_from) & (readings["ts"] <= block.read_to)]
+def block_readings(readings: pd.DataFrame, block: Block, row_family: np.ndarray) -> pd.DataFrame:
+    """The rows of ``readings`` (validated) a block reads; ``row_family``: each row's network
+    family (mapped once for all blocks: mapping 2.5 M station ids per block took 0.45 s a block)."""
+    r = readings[(row_family == block.family)
+                 & (readings["ts"] >= block.read_from).to_numpy() & (readings["ts"] <= block.read_to).to_numpy()]
     if block.stations is not None:
         r = r[r["station_id"].isin(set(block.stations))]
     return r
@@ -342,12 +343,12 @@ def score_blocks(readings: pd.DataFrame, stations: pd.DataFrame, pipeline: Pipel
     r = validate_readings(readings, st)
     if r.empty:
         raise InputError("no readings to score")
-    family = station_family(st)
+    row_family = r["station_id"].map(station_family(st)).to_numpy()
     plan = plan_blocks(readings_summary(r, st), window_days, halo_days, max_cells)
     parts: dict[int, ScoreResult | None] = {}
     index = {id(b): i for i, b in enumerate(plan)}
     def task(b: Block) -> ScoreResult | None:
-        return score_block(block_readings(r, b, family), st, pipe, b, threads)
+        return score_block(block_readings(r, b, row_family), st, pipe, b, threads)
 
     for block, res in blocks_in_threads(plan, task, threads):
         parts[index[id(block)]] = res
