@@ -12,8 +12,9 @@ incremental scoring of one new hour.
 a real 2017-01-01 profile borrow their nearest station's), the demo's 64 water sections and 18
 polluter outlets, a year hourly (~110 M readings; generated a month at a time, one ingest batch
 per month), under ``--workdir`` (removed at the end). Then: export to partitioned Parquet; with
-``--dask-days N`` the first N days are scored in one process and on Dask with 1 and 2 workers
-(a declared slice); the whole year is scored in one process, block by block
+``--dask-days N`` the first N days are scored in one process (once per ``--threads`` number:
+blocks and detectors at once) and on Dask with 1 and 2 workers (a declared slice); the whole
+year is scored in one process, block by block
 (:func:`envtrust.distributed.score_parquet` with ``n_workers=0``: station groups of at most
 ``--max-block-rows`` rows read, bounded memory), and (without ``--no-load``) loaded into the
 store; without ``--dask-days`` the whole year is also scored on Dask with 1 and 2 workers. Each
@@ -251,10 +252,11 @@ def province_year(args) -> int:
 
         timed_scoring("export to partitioned Parquet", export(), out, "export", n_all, json_path)
 
-        def score(where: str, n_workers: int, max_block_rows: int = args.max_block_rows):
+        def score(where: str, n_workers: int, max_block_rows: int = args.max_block_rows, threads: int = 2):
             def run():
                 t0 = time.perf_counter()
                 res = score_parquet(where, stations, n_workers=n_workers, max_block_rows=max_block_rows,
+                                    threads=threads,
                                     max_cells=args.max_cells, collect=False, progress=lambda done, total: print(
                                         f"  block {done}/{total} done at {time.perf_counter() - t0:,.1f} s",
                                         file=sys.stderr, flush=True))
@@ -279,18 +281,20 @@ def province_year(args) -> int:
             describe_plan(root + "-slice", "slice_plan", args.slice_block_rows)
             print(f"declared slice for the Dask comparison: the first {args.dask_days} days, {n_slice:,} readings",
                   flush=True)
-            for n_workers in (0, 1, 2):
+            runs = [(0, t) for t in args.threads] + [(1, 2), (2, 2)]  # a worker's task: two detector threads
+            for n_workers, threads in runs:
                 shutil.rmtree(Path(root + "-slice") / "blocks", ignore_errors=True)
-                label = "slice, one process" if n_workers == 0 else f"slice, Dask {n_workers} worker(s)"
-                timed_scoring(label, score(root + "-slice", n_workers, args.slice_block_rows), out, f"slice_workers_{n_workers}", n_slice,
-                              json_path)
+                label = f"slice, one process, {threads} thread(s)" if n_workers == 0 else f"slice, Dask {n_workers} worker(s)"
+                key = f"slice_one_process_threads_{threads}" if n_workers == 0 else f"slice_workers_{n_workers}"
+                timed_scoring(label, score(root + "-slice", n_workers, args.slice_block_rows, threads), out, key,
+                              n_slice, json_path)
         if args.dask_days and args.slice_only:
             con.close()
             json_path.write_text(json.dumps(out, indent=2, default=str), encoding="utf-8")
             return 0
         describe_plan(root, "full_plan")
-        timed_scoring("full, one process (blocks to Parquet)", score(root, 0), out, "full_one_process", n_all,
-                      json_path)
+        timed_scoring(f"full, one process, {args.threads[-1]} thread(s) (blocks to Parquet)",
+                      score(root, 0, threads=args.threads[-1]), out, "full_one_process", n_all, json_path)
 
         def load():
             plan = block_plan(root, stations, max_cells=args.max_cells, max_block_rows=args.max_block_rows)
@@ -339,6 +343,9 @@ def main() -> int:
                     help="with --dask-days: the slice's --max-block-rows (smaller: blocks enough for two workers)")
     ap.add_argument("--slice-only", dest="slice_only", action="store_true",
                     help="with --dask-days: stop after the slice's three runs (no full run)")
+    ap.add_argument("--threads", default=[1, 2], type=lambda text: [int(x) for x in text.split(",")],
+                    help="with --year: blocks and detectors at once in the one-process runs; the slice runs each, "
+                         "the full year the last (default 1,2; memory grows with it)")
     ap.add_argument("--duckdb-memory", dest="duckdb_memory", default="3GB", help="with --year: DuckDB memory_limit")
     ap.add_argument("--workdir", default=str(REPO / "var" / "province-year"),
                     help="with --year: where the store and the Parquet go (removed at the end unless --keep)")

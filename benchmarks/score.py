@@ -10,7 +10,8 @@ Each method runs in its own child process (so peak RSS is that method's, data in
 With ``--store`` (a store built by `envtrust demo --no-score`) the demo's scoring window (92 days
 + 14 of context, as `make run` scores it) is taken from the store and scored through
 :func:`analytics.pipeline.score_blocks` once per network family alone and once as the mix, next
-to the Beijing air reference (``envtrust`` on the Beijing set), all in one run.
+to the Beijing air reference (``envtrust`` on the Beijing set), all in one run - each with
+``--threads`` 1 and 2 (blocks and detectors at once; the method reads ``network:air:2``).
 
 Prints one line per method: readings, wall and CPU seconds (scoring only, data loading
 excluded; process CPU time includes all threads), readings/s (wall), the 1-minute load average
@@ -56,18 +57,19 @@ def _store_window(db: str, family: str):
     return readings.reset_index(drop=True), stations
 
 
-def run_network(family: str, db: str) -> dict:
-    """Score one network family (or the mix) of the store's demo window in this process."""
+def run_network(family: str, db: str, threads: int) -> dict:
+    """Score one network family (or the mix) of the store's demo window in this process,
+    ``threads`` blocks and detectors at once."""
     from analytics.pipeline import load_pipeline, score_blocks
 
     readings, stations = _store_window(db, family)
     rss_loaded = _rss_mb()
     load_before = os.getloadavg()[0]
     cpu0, t0 = time.process_time(), time.perf_counter()
-    result = score_blocks(readings, stations, load_pipeline("default"))
+    result = score_blocks(readings, stations, load_pipeline("default"), threads=threads)
     wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"method": f"network:{family}", "source": db, "data": db, "readings": len(readings),
+    return {"method": f"network:{family}:{threads}", "source": db, "threads": threads, "data": db, "readings": len(readings),
             "rows_out": len(result.scores), "wall_s": round(wall, 2), "readings_per_s": round(len(readings) / wall),
             "cpu_readings_per_s": round(len(readings) / cpu), "cpu_s": round(cpu, 2),
             "load_avg_1min_before": round(load_before, 2), "peak_rss_mb": round(peak),
@@ -122,18 +124,25 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sample", action="store_true", help="use the shipped sample even when full data exist")
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--store", help="a demo store (envtrust demo --no-score): score each network and the mix")
+    ap.add_argument("--threads", default="1,2",
+                    help="with --store: blocks and detectors at once, one run per number (default 1,2: one "
+                         "thread against two; envtrust's default is the cores)")
     ap.add_argument("--one", help=argparse.SUPPRESS)  # child mode
     ap.add_argument("--json", help="also write the figures to this JSON file")
     args = ap.parse_args(argv)
     if args.one:
-        row = run_network(args.one.split(":", 1)[1], args.store) if args.one.startswith("network:") \
-            else run_one(args.one, args.sample)
+        if args.one.startswith("network:"):
+            _, family, threads = args.one.split(":")
+            row = run_network(family, args.store, int(threads))
+        else:
+            row = run_one(args.one, args.sample)
         print(json.dumps(row))
         return 0
     rows = []
     methods = [x.strip() for x in args.methods.split(",") if x.strip()]
     if args.store:
-        methods = ["envtrust", *(f"network:{n}" for n in NETWORKS)]
+        threads = [int(t) for t in args.threads.split(",") if t.strip()]
+        methods = ["envtrust", *(f"network:{n}:{t}" for n in NETWORKS for t in threads)]
     for m in methods:
         if m not in METHODS and not (args.store and m.startswith("network:")):
             print(f"unknown method {m!r}; known: {', '.join(METHODS)}", file=sys.stderr)
@@ -147,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         row = json.loads(proc.stdout.strip().splitlines()[-1])
         rows.append(row)
-        print(f"{m:16s} {row['readings']:>10,} readings  {row['wall_s']:8.2f} s wall  {row['cpu_s']:8.2f} s CPU  "
+        print(f"{m:18s} {row['readings']:>10,} readings  {row['wall_s']:8.2f} s wall  {row['cpu_s']:8.2f} s CPU  "
               f"{row['readings_per_s']:>10,} readings/s  load {row['load_avg_1min_before']:.1f}  "
               f"peak {row['peak_rss_mb']:>6,} MB (after load {row['rss_after_load_mb']:,} MB)  [{row['source']}]",
               flush=True)

@@ -315,5 +315,6 @@ def _beijing_polygon(cities: dict):
 
 def _score(con: duckdb.DuckDBPyConnection, progress: bool, last_days: float | None) -> str:
     """Score the store's recent window with the plausibility engine."""
+    settings = load_settings()
     return str(score_store(con, progress=progress, last_days=last_days,
-                           capacity=load_settings().analyst_capacity["air"]))
+                           capacity=settings.analyst_capacity["air"], threads=settings.score_threads))

@@ -18,6 +18,7 @@ import pandas as pd
 
 from analytics.detectors.iforest import FOREST_FORMAT, StationForest, forest_from_bytes, forest_to_bytes
 from analytics.pipeline import at_capacity, fit_fingerprint, load_pipeline, score_blocks
+from analytics.pipeline.run import DETECTOR_THREADS
 from analytics.verdicts import fit_verdicts
 from data.scoring import (
     ScoringInputError,
@@ -60,7 +61,8 @@ class StoreScoreSummary:
 def score_store(con: duckdb.DuckDBPyConnection, pipeline="default", progress: bool = True,
                 last_days: float | None = None, context_days: float = 14.0, *, client=None,
                 n_workers: int | None = None, partitions: str | None = None,
-                capacity: float | None = None, max_block_rows: int | None = None) -> StoreScoreSummary:
+                capacity: float | None = None, max_block_rows: int | None = None,
+                threads: int = DETECTOR_THREADS) -> StoreScoreSummary:
     """Score the store's readings and replace the scores/events tables (one run).
 
     ``last_days`` limits the run to the most recent days before the store's latest reading, as a
@@ -82,6 +84,9 @@ def score_store(con: duckdb.DuckDBPyConnection, pipeline="default", progress: bo
     halo, the blocks are scored in this process (or on ``client`` / ``n_workers``) one at a time,
     and their outputs are loaded block by block (``docs/distributed.md``). No forests are kept, as
     in any run on Dask; it scores the whole store (no ``last_days``).
+
+    ``threads``: blocks scored at once in this process (settings ``score_threads``); the same
+    result for any number (:func:`analytics.pipeline.blocks.blocks_in_threads`).
     """
     t0 = time.perf_counter()
     pipe = load_pipeline(pipeline) if isinstance(pipeline, (str, Path)) else pipeline
@@ -101,7 +106,7 @@ def score_store(con: duckdb.DuckDBPyConnection, pipeline="default", progress: bo
         if cutoff is not None:
             raise ScoringInputError("a run in station-group blocks scores the whole store; it takes no last_days")
         return _score_store_in_blocks(con, stations, pipe, client, n_workers or 0, partitions, progress,
-                                      max_block_rows, batches, t0)
+                                      max_block_rows, batches, t0, threads)
     if client is not None or n_workers:
         result = _score_on_dask(con, stations, pipe, start, client, n_workers or 2, partitions, progress)
         n_read, n_stations = len(result.scores), int(result.scores["station_id"].nunique())
@@ -114,7 +119,7 @@ def score_store(con: duckdb.DuckDBPyConnection, pipeline="default", progress: bo
             window = "" if cutoff is None else f" (saving from {cutoff:%Y-%m-%d %H:%M} UTC on)"
             print(f"scoring {n_read:,} readings from {n_stations} stations{window} ...", flush=True)
         with _bar(progress) as tell:
-            result = score_blocks(readings, stations, pipe, progress=tell)
+            result = score_blocks(readings, stations, pipe, progress=tell, threads=threads)
         del readings
     if cutoff is not None:
         result = replace(result, scores=result.scores[result.scores["ts"] >= cutoff].reset_index(drop=True),
@@ -247,7 +252,8 @@ def _bar(enabled: bool):
 
 
 def _score_store_in_blocks(con, stations: pd.DataFrame, pipe, client, n_workers: int, partitions: str | None,
-                           progress: bool, max_block_rows: int, batches: list[int], t0: float) -> StoreScoreSummary:
+                           progress: bool, max_block_rows: int, batches: list[int], t0: float,
+                           threads: int) -> StoreScoreSummary:
     """:func:`score_store` in bounded memory: export, score the blocks (station groups), load them block by block."""
     import tempfile
 
@@ -266,7 +272,7 @@ def _score_store_in_blocks(con, stations: pd.DataFrame, pipe, client, n_workers:
                   flush=True)
         with _bar(progress) as tell:
             out = score_parquet(root, stations, pipe, client=client, n_workers=n_workers, max_block_rows=max_block_rows,
-                                collect=False, progress=tell and (lambda done, total: tell(None)))
+                                collect=False, progress=tell and (lambda done, total: tell(None)), threads=threads)
         return load_blocks_into_store(con, root, list(out.plan), run_id)
 
     if partitions is not None:

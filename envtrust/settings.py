@@ -42,6 +42,9 @@ Environment variables (all optional):
 - ``ENVTRUST_SCORE_EVERY_S``: how often `envtrust serve` scores the readings that arrived since the
   last run, in seconds (default 300; ``0`` switches the schedule off). A never-scored store gets
   its first run at start (docs/distributed.md, "Incremental scoring").
+- ``ENVTRUST_SCORE_THREADS``: how many scoring blocks (networks, time windows, station groups) a
+  run in this process scores at once, in threads (default: the CPU cores this process may use;
+  ``1`` one after another). Memory grows with it (docs/distributed.md, "Two blocks at once").
 """
 
 from __future__ import annotations
@@ -84,6 +87,25 @@ def parse_capacity(value: str) -> dict[str, float]:
     return out
 
 
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return max(len(os.sched_getaffinity(0)), 1)
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def positive_int_from_env(name: str, value: str) -> int:
+    """A whole number >= 1 from an environment variable; anything else is refused with its name."""
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise ValueError(f"{name}={value!r}: expected a whole number >= 1")
+    return n
+
+
 @dataclass(frozen=True)
 class Settings:
     """Process-wide configuration; immutable so no request can change another's view."""
@@ -109,6 +131,7 @@ class Settings:
     record_origin: str = "envtrust.local/record"
     analyst_capacity: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_ANALYST_CAPACITY))
     score_every_s: float = 300.0
+    score_threads: int = field(default_factory=usable_cores)
 
     @property
     def record_key_path(self) -> Path:
@@ -228,6 +251,8 @@ def load_settings(**overrides: object) -> Settings:
         values["record_origin"] = env["ENVTRUST_RECORD_ORIGIN"]
     if "ENVTRUST_SCORE_EVERY_S" in env:
         values["score_every_s"] = seconds_from_env("ENVTRUST_SCORE_EVERY_S", env["ENVTRUST_SCORE_EVERY_S"])
+    if "ENVTRUST_SCORE_THREADS" in env:
+        values["score_threads"] = positive_int_from_env("ENVTRUST_SCORE_THREADS", env["ENVTRUST_SCORE_THREADS"])
     if "ENVTRUST_ANALYST_CAPACITY" in env:
         values["analyst_capacity"] = parse_capacity(env["ENVTRUST_ANALYST_CAPACITY"])
     values.update({k: v for k, v in overrides.items() if v is not None})

@@ -9,7 +9,7 @@ can ship it to workers unchanged.
 from __future__ import annotations
 
 import warnings
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,8 +35,9 @@ from analytics.stacking import learned_order
 from analytics.verdicts import demote_events
 from analytics.vocabulary import PARAMETERS
 
-# detectors run in a worker thread (they release the GIL); they must only read the panel cache
-BACKGROUND_DETECTORS = ("iforest",)
+# detectors started first when several are ready: the longest (the forests) and the one others need
+FIRST_DETECTORS = ("spatial", "iforest")
+DETECTOR_THREADS = 2  # detectors of one panel run at once (their numpy and scikit-learn work releases the GIL)
 
 
 @dataclass
@@ -48,8 +49,11 @@ class ScoreResult:
 
 
 def run_models(readings: pd.DataFrame, stations: pd.DataFrame, pipeline: Pipeline,
-               registry: Registry | None = None):
-    """Validate, build the panel, run every detector: (panel, cells, raw model stats dict)."""
+               registry: Registry | None = None, threads: int = DETECTOR_THREADS):
+    """Validate, build the panel, run every detector: (panel, cells, raw model stats dict).
+
+    ``threads``: detectors run at once (:func:`run_detectors`); the outputs are the same bits for
+    any number."""
     reg = registry or default_registry()
     st = validate_stations(stations)
     r = validate_readings(readings, st)
@@ -58,30 +62,10 @@ def run_models(readings: pd.DataFrame, stations: pd.DataFrame, pipeline: Pipelin
     if pipeline.kept_forests:
         panel.cache[KEPT_FORESTS] = pipeline.kept_forests
     raw: dict[str, np.ndarray] = {}
-    outputs: dict[str, dict[str, np.ndarray]] = {}
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore", RuntimeWarning)
         log_values(panel)
-        names_in_pipe = dict(pipeline.detectors)
-        waiting = [(n, p) for n, p in pipeline.detectors if n in BACKGROUND_DETECTORS]
-        background = {}
-        with ThreadPoolExecutor(max_workers=1) as pool:
-
-            def submit_ready() -> None:
-                # heavy, GIL-releasing work (scikit-learn trees) overlaps the numpy detectors on the 2nd core
-                for n, p in list(waiting):
-                    if all(d in outputs for d in reg.get(n).needs if d in names_in_pipe):
-                        background[n] = pool.submit(reg.get(n).fn, panel, **p)
-                        waiting.remove((n, p))
-
-            submit_ready()
-            for name, params in pipeline.detectors:
-                if name in BACKGROUND_DETECTORS:
-                    continue
-                outputs[name] = reg.get(name).fn(panel, **params)
-                submit_ready()
-            for name, fut in background.items():
-                outputs[name] = fut.result()
+        outputs = run_detectors(panel, pipeline.detectors, reg, threads)
     for name, _ in pipeline.detectors:
         for m, arr in outputs[name].items():
             if arr.shape != panel.shape:
@@ -90,9 +74,51 @@ def run_models(readings: pd.DataFrame, stations: pd.DataFrame, pipeline: Pipelin
     return panel, cells, r, raw
 
 
+def run_detectors(panel, detectors: list[tuple[str, dict]], reg: Registry, threads: int) -> dict[str, dict]:
+    """Every detector's outputs by name, ``threads`` detectors at a time: a detector starts once
+    the detectors it ``needs`` (their results in ``panel.cache``) have finished; of those ready,
+    :data:`FIRST_DETECTORS` first, then pipeline order.
+
+    Why: one panel's detectors are independent numpy and scikit-learn work that mostly runs
+    without the GIL (py-spy: 2-10 % of the rules', spatial, donor and flatline samples hold it),
+    so two at once use the second core even when a run is one block (docs/distributed.md, "Two
+    blocks at once"). Each reads the panel and the caches of what it needs, and a cache it fills
+    (seasonal levels, donor lists) holds the same values whichever detector fills it first."""
+    in_pipe = dict(detectors)
+    needs = {n: [d for d in reg.get(n).needs if d in in_pipe and d != n] for n, _ in detectors}
+    order = sorted(range(len(detectors)), key=lambda i: (detectors[i][0] not in FIRST_DETECTORS,
+                                                         FIRST_DETECTORS.index(detectors[i][0])
+                                                         if detectors[i][0] in FIRST_DETECTORS else i))
+    waiting = [detectors[i] for i in order]
+    outputs: dict[str, dict] = {}
+
+    def ready() -> list[tuple[str, dict]]:
+        return [(n, p) for n, p in waiting if all(d in outputs for d in needs[n])]
+
+    if threads <= 1:
+        while waiting:
+            n, p = ready()[0]
+            waiting.remove((n, p))
+            outputs[n] = reg.get(n).fn(panel, **p)
+        return outputs
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="envtrust-detector") as pool:
+        running: dict = {}
+        while waiting or running:
+            for n, p in ready()[:max(threads - len(running), 0)]:
+                waiting.remove((n, p))
+                running[pool.submit(reg.get(n).fn, panel, **p)] = n
+            if not running:
+                raise RuntimeError(f"detectors wait for each other: {[n for n, _ in waiting]}")
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                outputs[running.pop(fut)] = fut.result()
+    return outputs
+
+
 def score_partition(readings: pd.DataFrame, stations: pd.DataFrame, pipeline: Pipeline | str = "default",
-                    registry: Registry | None = None) -> ScoreResult:
+                    registry: Registry | None = None, threads: int = DETECTOR_THREADS) -> ScoreResult:
     """Score every reading and find events. Pure: no I/O (beyond loading a pipeline by name).
+    ``threads``: detectors run at once (:func:`run_detectors`; the same bits for any number).
 
     ``readings``: long (station_id, ts naive, parameter, value[, flag]); ``stations``: station_id,
     kind, lon, lat (+ name, name_en, limits_json ...). Output timestamps are on the input's clock.
@@ -102,7 +128,7 @@ def score_partition(readings: pd.DataFrame, stations: pd.DataFrame, pipeline: Pi
     reg = registry or default_registry()
     if len(readings) == 0:
         raise InputError("no readings to score")
-    panel, cells, r, raw = run_models(readings, stations, pipe, reg)
+    panel, cells, r, raw = run_models(readings, stations, pipe, reg, threads)
     valid = np.isfinite(panel.values)
     surprise, scored, uncal = scoring_surprise(panel, raw, pipe)
     plain = combine(surprise, pipe.ensemble)

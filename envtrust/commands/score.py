@@ -100,7 +100,8 @@ def _score_files(args) -> int:
                                        n_workers=args.workers or 2, progress=bar)
     else:
         with _progress_bar(args) as bar:
-            result = score_blocks(readings, stations, pipe, progress=bar and (lambda _b: bar(None, None)))
+            result = score_blocks(readings, stations, pipe, progress=bar and (lambda _b: bar(None, None)),
+                                  threads=_score_threads())
     s_path, e_path = write_results(args.out, result.scores, result.events)
     dt = time.perf_counter() - t0
     if not args.quiet:
@@ -117,6 +118,13 @@ def _air_capacity() -> float:
     from envtrust.settings import load_settings
 
     return load_settings().analyst_capacity["air"]
+
+
+def _score_threads() -> int:
+    """Blocks scored at once in this process (settings ``score_threads``)."""
+    from envtrust.settings import load_settings
+
+    return load_settings().score_threads
 
 
 def _score_db(args) -> int:
@@ -150,7 +158,7 @@ def _score_db(args) -> int:
             summary = score_store(con, pipeline=args.pipeline, progress=not args.quiet, last_days=args.last_days,
                                   client=client, partitions=args.partitions,
                                   n_workers=args.workers if args.workers else None, capacity=_air_capacity(),
-                                  max_block_rows=args.max_block_rows)
+                                  max_block_rows=args.max_block_rows, threads=_score_threads())
     finally:
         con.close()
     if not args.quiet:

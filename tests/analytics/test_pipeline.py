@@ -167,3 +167,18 @@ def test_context_parameters_are_measured_but_never_judged():
     pipe.context_parameters = ()  # judged like any other parameter
     judged = score_partition(r, s, pipe).scores
     assert judged.loc[judged["parameter"] == "water_temp", "score"].median() > 0.5
+
+
+@pytest.mark.parametrize("threads", [2, 4])
+def test_detectors_in_threads_give_the_serial_outputs_bit_for_bit(threads):
+    """Detectors run at once (their needs respected) give every model's raw statistic of one after another."""
+    from analytics.pipeline.run import run_models
+
+    r, s = sample_readings()
+    r = r[r["ts"] < "2016-12-15"]
+    pipe = load_pipeline("default")
+    *_, serial = run_models(r, s, pipe, threads=1)
+    *_, threaded = run_models(r, s, pipe, threads=threads)
+    assert serial.keys() == threaded.keys() and "iforest" in serial and "drift" in serial
+    for name, arr in serial.items():
+        np.testing.assert_array_equal(arr, threaded[name], err_msg=name)

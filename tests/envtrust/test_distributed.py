@@ -1,6 +1,8 @@
 """Distributed scoring over partitioned Parquet equals the single-process run, block by block;
 finished blocks are not redone; a failing block names its stations and time block."""
 
+import shutil
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -164,3 +166,60 @@ def test_in_process_blocks_cut_by_station_groups_load_the_store_like_one_frame(t
         con.close()
     pd.testing.assert_frame_equal(stores["joined"][0], stores["blocks"][0], check_exact=True)
     pd.testing.assert_frame_equal(stores["joined"][1], stores["blocks"][1], check_exact=True)
+
+
+def test_blocks_in_threads_give_the_serial_run_bit_for_bit(tmp_path, sparse_rule):
+    """Blocks and detectors in threads give the very frames of one thread - scores, events and
+    forests, in plan order - in memory and from Parquet; every block is reported."""
+    r, s = mixed_network()
+    pipe = load_pipeline("default")
+    serial = score_blocks(r, s, pipe, threads=1)
+    seen = []
+    threaded = score_blocks(r, s, pipe, threads=3, progress=seen.append)
+    plan = blocks.plan_blocks(blocks.readings_summary(validate_readings(r, validate_stations(s)), validate_stations(s)))
+    assert len(plan) >= 3 and sorted(b.name for b in seen) == sorted(b.name for b in plan)
+    pd.testing.assert_frame_equal(serial.scores, threaded.scores, check_exact=True)
+    pd.testing.assert_frame_equal(serial.events, threaded.events, check_exact=True)
+    assert serial.forests.keys() == threaded.forests.keys()
+    for sid, forest in serial.forests.items():
+        for part in ("centre", "scale", "roots", "feature", "value", "left", "right"):
+            np.testing.assert_array_equal(getattr(forest, part), getattr(threaded.forests[sid], part))
+    st = validate_stations(s)
+    export_frame(validate_readings(r, st), st, str(tmp_path))
+    one = score_parquet(str(tmp_path), s, pipe, n_workers=0, max_block_rows=8_000, threads=1)
+    shutil.rmtree(tmp_path / "blocks")
+    two = score_parquet(str(tmp_path), s, pipe, n_workers=0, max_block_rows=8_000, threads=2)
+    assert two.resumed == 0 and two.blocks == one.blocks >= 3
+    pd.testing.assert_frame_equal(one.result.scores, two.result.scores, check_exact=True)
+    pd.testing.assert_frame_equal(one.result.events, two.result.events, check_exact=True)
+
+
+def test_a_failing_block_in_threads_is_named(tmp_path, sparse_rule, monkeypatch):
+    r, s = mixed_network()
+    st = validate_stations(s)
+    export_frame(validate_readings(r, st), st, str(tmp_path))
+    real = blocks.score_block
+
+    def broken(rows, stations, pipe, block, threads):
+        if block.family == "water":
+            raise ValueError("boom")
+        return real(rows, stations, pipe, block, threads)
+
+    monkeypatch.setattr("envtrust.distributed.score_block", broken)
+    with pytest.raises(BlockFailed, match=r"block water-.*network water.*W1, W2.*ValueError: boom"):
+        score_parquet(str(tmp_path), s, "default", n_workers=0, threads=2)
+
+
+def test_local_workers_allocate_like_a_plain_process(monkeypatch):
+    """Dask's nanny would start workers with MALLOC_TRIM_THRESHOLD_ (glibc then maps and faults in
+    every large array afresh); ours start without it."""
+    import os
+
+    from dask.distributed import Client
+
+    from envtrust.distributed import local_cluster
+
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    with local_cluster(1) as cluster, Client(cluster) as client:
+        env = client.run(lambda: os.environ.get("MALLOC_TRIM_THRESHOLD_"))
+    assert list(env.values()) == [None]
