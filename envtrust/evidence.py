@@ -21,8 +21,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from analytics.vocabulary import in_language
 from data import cases as sql
 from data.views import neighbours
+from envtrust.alarms import RULE_NAMES, readable_summaries
 
 PACK_MARGIN = pd.Timedelta(hours=24)
 PACK_MAX_SPAN = pd.Timedelta(days=7)
@@ -90,11 +92,18 @@ def _table(df: pd.DataFrame) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
 
 
+def _both(summary: str) -> str:
+    """A bilingual summary as the pack writes it: Chinese, then the English in brackets."""
+    zh, en = in_language(summary, "zh"), in_language(summary, "en")
+    return zh if zh == en else f"{zh} ({en})"
+
+
 def evidence_sentences(alarms: pd.DataFrame, events: pd.DataFrame) -> list[str]:
-    """One sentence per alarm and event, with its numbers."""
-    out = [f"[{a.rule}] {a.summary} ({a.standard})" for a in alarms.itertuples(index=False)]
+    """One sentence per alarm and event, with its numbers, Chinese first like the rest of the pack."""
+    out = [f"[{RULE_NAMES.get(a.rule, (a.rule,))[0]} {a.rule}] {_both(text)} ({a.standard})"
+           for a, text in zip(alarms.itertuples(index=False), readable_summaries(alarms), strict=True)]
     for e in events.itertuples(index=False):
-        out.append(f"[{e.kind}, score {float(e.score):.2f}] {e.summary}")
+        out.append(f"[{e.kind}, score {float(e.score):.2f}] {_both(e.summary)}")
         try:
             ev = json.loads(e.evidence_json) if e.evidence_json else {}
         except ValueError:

@@ -1,5 +1,6 @@
 """A small real store for the closed-loop tests: two air stations, one flue-gas outlet with its own
-limit, readings with a daily exceedance, a data gap and a flagged day, and one engine event."""
+limit, readings with a daily exceedance, a data gap and a flagged day, and one engine event (its
+summary in both languages, as the engine writes it)."""
 
 from __future__ import annotations
 
@@ -49,7 +50,8 @@ def build_store(path):
     con.execute("INSERT INTO readings (station_id, ts, parameter, value, flag) SELECT * FROM _r")
     con.unregister("_r")
     con.execute("INSERT INTO events (event_id, station_id, start, \"end\", kind, score, parameters, summary, evidence_json, status, run_id, created_at) VALUES ('E1', ?, ?, ?, 'clipping', 0.93, 'flue_SO2', "
-                "'flue_SO2 held just below its limit for 20 h', ?, 'open', 'run-1', now())",
+                "'flue_SO2 held just below its limit for 20 h | 烟气二氧化硫持续20小时贴近排放限值', ?, 'open', 'run-1', "
+                "now())",
                 [OUTLET, T0 + pd.Timedelta(hours=50), T0 + pd.Timedelta(hours=70),
                  json.dumps({"hours_at_ceiling": 20, "limit_mg_m3": 35})])
     con.execute("INSERT INTO scores VALUES (?, ?, 'flue_SO2', 0.9, NULL, 'run-1')",
