@@ -112,3 +112,11 @@ def test_alarms_stored_in_english_only_read_in_chinese(con):
     assert "自2017-01-02 14:00（北京时间）起缺失数据10小时" in shown
     assert "2017-01-05 烟气二氧化硫日均折算浓度60.0 mg/m3，超过排放限值35 mg/m3（1.71倍）" in shown
     assert not [s for s in shown if "no data" in s or "daily mean" in s]
+
+
+def test_an_interference_alarm_shows_its_events_rarity(con):
+    con.execute("UPDATE events SET rank_score = 4.0 WHERE event_id = 'E1'")
+    for lang, text in (("zh", "干净数据中约10,000小时一遇"), ("en", "1 in 10,000 clean hours")):
+        table = _find(cases_inbox.layout(con, "analyst", lang, TZ, cases.DEFAULT_CLOCKS), InboxIds.ALARMS)
+        row = next(r for r in table.children[1].children if getattr(r, "data-rule") == "suspected_interference")
+        assert _cells(row.children[3]) == [text]

@@ -218,3 +218,15 @@ def test_the_migration_retires_open_ambient_exceedance_alarms(con):
     assert left == {"ACASE"}
     assert con.execute("SELECT count(*) FROM webhook_outbox").fetchone()[0] == n_outbox - 1
     assert con.execute("SELECT count(*) FROM alarms WHERE rule = 'outlet_daily_exceedance'").fetchone()[0] == 1
+
+
+def test_interference_alarms_rank_by_their_events_graded_figure():
+    """Scores tie at the top (0.998 vs 0.997 both read 1.00); the events' rank_score does not."""
+    from envtrust.alarms import rank_alarms
+
+    t = pd.Timestamp("2017-01-02")
+    df = pd.DataFrame({"alarm_id": ["A", "B", "C", "D"],
+                       "rule": ["suspected_interference"] * 3 + ["data_missing"],
+                       "severity": [0.998, 0.997, 0.999, 9.0], "event_rank_score": [2.5, 4.6, None, None],
+                       "raised_at": [t] * 4})
+    assert rank_alarms(df)["alarm_id"].tolist() == ["B", "A", "C", "D"]

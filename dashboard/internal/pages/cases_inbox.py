@@ -13,6 +13,7 @@ from dash import html
 from dashboard.i18n import summary_in, t
 from dashboard.internal.ids import InboxIds
 from dashboard.internal.pages.cases import CASE_ROLES, case_table, forbidden, local_text, rule_label
+from dashboard.internal.pages.explorer import rarity_text
 from data import alarms as alarm_sql
 from data import cases as case_sql
 from data.views import station
@@ -29,13 +30,21 @@ def _open_button(kind: str, ref_id: str, lang: str, can_open: bool):
                        className="btn btn-sm btn-outline-primary")
 
 
+def severity_cell(rule: str, severity: float, event_rank_score: float | None, lang: str) -> str:
+    """The rule's severity; for an engine event's alarm its rarity ("1 in N clean hours"), which
+    ranks where the 0-1 scores tie."""
+    rarity = rarity_text(event_rank_score, lang) if rule == "suspected_interference" else ""
+    return rarity or severity_text(rule, severity)
+
+
 def alarm_table(df: pd.DataFrame, lang: str, tz: str, can_open: bool, table_id: str = InboxIds.ALARMS) -> html.Table:
     cols = ("col_rule", "col_station", "col_episode", "col_severity", "col_summary")
     head = html.Tr([html.Th(t(k, lang)) for k in cols] + [html.Th("")])
     body = [html.Tr([
         html.Td(rule_label(r.rule, lang)), html.Td(r.station_name if isinstance(r.station_name, str) else r.station_id),
         html.Td(f"{local_text(r.episode_start, tz)} .. {local_text(r.episode_end, tz)}"),
-        html.Td(severity_text(r.rule, float(r.severity))), html.Td(summary_in(r.summary, lang)),
+        html.Td(severity_cell(r.rule, float(r.severity), r.event_rank_score, lang)),
+        html.Td(summary_in(r.summary, lang)),
         html.Td(_open_button(InboxIds.OPEN_ALARM, r.alarm_id, lang, can_open)),
     ], **{"data-alarm": r.alarm_id, "data-rule": r.rule}) for r in df.head(MAX_ROWS).itertuples(index=False)]
     return html.Table([html.Thead(head), html.Tbody(body)], id=table_id, className="table table-sm")
