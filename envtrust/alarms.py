@@ -94,11 +94,14 @@ def flag_anomaly_summary(n_flagged: int, n: int, flags: str, day_start_utc) -> s
 def readable_summary(rule: str, parameter: str | None, episode_start, episode_end, summary: str,
                      evidence_json: str | None) -> str:
     """The stored alarm's summary in both languages. An alarm stored before summaries were bilingual
-    (English only) is written again from its evidence by its rule's sentence function above."""
-    if BILINGUAL_SEP in str(summary):
-        return summary
+    (English only) is written again from its evidence by its rule's sentence function above; an
+    interference alarm of that time loses the event kind's code in front of its English half."""
     try:
         ev = json.loads(evidence_json) if isinstance(evidence_json, str) else {}
+        if rule == "suspected_interference" and str(summary).startswith(f"{ev.get('kind')}: "):
+            return str(summary)[len(f"{ev.get('kind')}: "):]
+        if BILINGUAL_SEP in str(summary):
+            return summary
         if rule == "outlet_daily_exceedance":
             return outlet_exceedance_summary(str(parameter), float(ev["value_mg_m3"]), float(ev["limit_mg_m3"]),
                                              ev["date"])
@@ -107,7 +110,7 @@ def readable_summary(rule: str, parameter: str | None, episode_start, episode_en
                                         bool(ev.get("ongoing", False)))
         if rule == "flag_anomaly":
             return flag_anomaly_summary(int(ev["n_flagged"]), int(ev["n"]), str(ev["flags"]), episode_start)
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, AttributeError):
         pass  # evidence of another shape: the stored sentence as it is
     return summary
 

@@ -103,7 +103,8 @@ def test_the_officers_header_counts_what_enforcement_acts_on(con):
 
 def test_alarms_stored_in_english_only_read_in_chinese(con):
     """Stores written before the summaries were bilingual: the page writes the sentence again from
-    the alarm's evidence, with the same numbers."""
+    the alarm's evidence, with the same numbers (and drops the kind code older interference alarms
+    put in front of the event's sentence)."""
     con.execute("UPDATE alarms SET summary = 'no data for 10 h from 2017-01-02 06:00 UTC' WHERE rule = 'data_missing'")
     con.execute("UPDATE alarms SET summary = 'flue_SO2 daily mean 60.0 mg/m3 at reference O2 > limit 35 (2017-01-05)' "
                 "WHERE rule = 'outlet_daily_exceedance'")
@@ -112,6 +113,9 @@ def test_alarms_stored_in_english_only_read_in_chinese(con):
     assert "自2017-01-02 14:00（北京时间）起缺失数据10小时" in shown
     assert "2017-01-05 烟气二氧化硫日均折算浓度60.0 mg/m3，超过排放限值35 mg/m3（1.71倍）" in shown
     assert not [s for s in shown if "no data" in s or "daily mean" in s]
+    con.execute("UPDATE alarms SET summary = 'clipping: ' || summary WHERE rule = 'suspected_interference'")
+    english = _cells(_find(cases_inbox.layout(con, "analyst", "en", TZ, cases.DEFAULT_CLOCKS), InboxIds.ALARMS))
+    assert "flue_SO2 held just below its limit for 20 h" in english  # the old kind code in front is gone
 
 
 def test_an_interference_alarm_shows_its_events_rarity(con):
