@@ -1,10 +1,11 @@
 """Alarm rules: what is pushed to enforcement (issue 13), each a small function with its standard.
 
 A rule takes plain frames (read by :mod:`data.alarms`) and returns candidate alarms, one row per
-station, parameter and episode (columns :data:`CANDIDATE_COLUMNS`). :func:`raise_alarms` runs the
-rules over a recent window, deduplicates against stored alarms (one open alarm per station, rule,
-parameter and episode: a continuing condition extends the open alarm instead of raising a new one),
-stores the new ones and puts each into the webhook outbox (:mod:`envtrust.webhook`).
+station, parameter and episode (columns :data:`CANDIDATE_COLUMNS`), each with its summary in both
+UI languages. :func:`raise_alarms` runs the rules over a recent window, deduplicates against stored
+alarms (one open alarm per station, rule, parameter and episode: a continuing condition extends the
+open alarm instead of raising a new one), stores the new ones and puts each one for enforcement
+(:func:`alarm_audience`) into the webhook outbox (:mod:`envtrust.webhook`).
 
 It runs at the end of every scoring run (:func:`envtrust.scoring.score_store`) and can be called
 alone after new data arrives (``envtrust case alarms``).
