@@ -134,6 +134,23 @@ def parameter(name: str) -> Parameter:
     except KeyError:
         raise KeyError(f"unknown parameter {name!r}; known: {', '.join(PARAMETERS)}") from None
 
+#: one line in both UI languages, "English | 中文": the engine's event summaries and the alarm
+#: summaries are stored so, and every page shows the half in the user's language (:func:`in_language`)
+BILINGUAL_SEP = " | "
+
+
+def bilingual(en: str, zh: str) -> str:
+    """The stored form of a sentence in both languages (numbers and units the same in both)."""
+    return f"{en}{BILINGUAL_SEP}{zh}"
+
+
+def in_language(text: str, lang: str) -> str:
+    """The half of a :func:`bilingual` line in ``lang`` (``en``; anything else: Chinese); a line
+    written in one language only is returned as it is."""
+    en, sep, zh = str(text).partition(BILINGUAL_SEP)
+    return (en if lang == "en" else zh) if sep else str(text)
+
+
 #: how an official's interference reached the station (干预留痕), code -> Chinese label
 INTERFERENCE_CHANNELS: dict[str, str] = {
     "written_instruction": "批示",

@@ -6,7 +6,7 @@ blank label). Station names are never translated: they are shown as in the sourc
 
 from __future__ import annotations
 
-from analytics.vocabulary import EVENT_KIND_LABELS, INTERFERENCE_CHANNELS
+from analytics.vocabulary import EVENT_KIND_LABELS, INTERFERENCE_CHANNELS, in_language
 
 DEFAULT_LANG = "zh"
 LANGS: tuple[str, ...] = ("zh", "en")
@@ -189,7 +189,10 @@ _TEXT: dict[str, tuple[str, str]] = {
     "col_episode": ("时段", "Period"),
     "col_count": ("数量", "Count"),
     "inbox_title": ("待办", "Inbox"),
-    "inbox_alarms": ("新报警", "New alarms"),
+    "inbox_alarms": ("待执法处置的报警", "Alarms for enforcement"),
+    "inbox_monitoring_alarms": ("监测站点数据缺失/标记异常（监测中心与运维单位处理，不推送执法）",
+                                "Monitoring stations: missing data and flags (monitoring centre and contractor; "
+                                "not pushed to enforcement)"),
     "inbox_tips": ("公众举报", "Public tips"),
     "inbox_tasks": ("待我办理的案件", "Cases waiting for me"),
     "inbox_deliveries": ("推送记录 (webhook)", "Push log (webhook)"),
@@ -309,9 +312,9 @@ def water_class_name(cls: int, lang: str | None = DEFAULT_LANG) -> str:
 
 
 def summary_in(summary: str, lang: str | None = DEFAULT_LANG) -> str:
-    """An event summary in ``lang``: the engine writes "English | 中文"; Chinese is the default."""
-    en, sep, zh = str(summary).partition(" | ")
-    return (en if normalise_lang(lang) == "en" else zh) if sep else str(summary)
+    """An event or alarm summary in ``lang``: both are stored "English | 中文"
+    (:func:`analytics.vocabulary.bilingual`); Chinese is the default."""
+    return in_language(summary, normalise_lang(lang))
 
 
 def kind_name(kind: str, lang: str | None = DEFAULT_LANG) -> str:

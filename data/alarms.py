@@ -34,6 +34,11 @@ def station_info(con: Con) -> pd.DataFrame:
                        "FROM stations").df()
 
 
+def station_kinds(con: Con) -> dict[str, str]:
+    """station_id -> station kind (who an alarm goes to depends on it)."""
+    return dict(con.execute("SELECT station_id, kind FROM stations").fetchall())
+
+
 def hourly_readings(con: Con, kinds: tuple[str, ...], parameters: tuple[str, ...] | None,
                     since: datetime | None) -> pd.DataFrame:
     """Hourly readings (all flags) of stations of ``kinds`` since ``since`` (UTC)."""
@@ -124,11 +129,17 @@ def extend_alarm(con: Con, alarm_id: str, episode_end: datetime, severity: float
 
 
 def alarms_table(con: Con, statuses: tuple[str, ...] = ("open",), limit: int = 5000) -> pd.DataFrame:
+    """Alarms with their station's name and kind, and for an engine event's alarm the event's graded
+    figure (``event_rank_score``, NULL for other rules)."""
     marks = ", ".join("?" for _ in statuses)
     return con.execute(
-        "SELECT a.alarm_id, a.rule, a.station_id, s.name AS station_name, s.enterprise, s.county, a.episode_start, "
-        "a.episode_end, a.parameter, a.severity, a.standard, a.summary, a.status, a.raised_at "
-        f"FROM alarms a LEFT JOIN stations s USING (station_id) WHERE a.status IN ({marks}) "
+        "SELECT a.alarm_id, a.rule, a.station_id, s.name AS station_name, s.kind AS station_kind, s.enterprise, "
+        "s.county, a.episode_start, "
+        "a.episode_end, a.parameter, a.severity, a.standard, a.summary, a.evidence_json, a.status, a.raised_at, "
+        "e.rank_score AS event_rank_score "
+        "FROM alarms a LEFT JOIN stations s USING (station_id) "
+        "LEFT JOIN events e ON e.event_id = json_extract_string(a.evidence_json, '$.event_id') "
+        f"WHERE a.status IN ({marks}) "
         "ORDER BY a.raised_at DESC, a.severity DESC LIMIT ?", [*statuses, int(limit)]).df()
 
 

@@ -1,10 +1,11 @@
 """Alarm rules: what is pushed to enforcement (issue 13), each a small function with its standard.
 
 A rule takes plain frames (read by :mod:`data.alarms`) and returns candidate alarms, one row per
-station, parameter and episode (columns :data:`CANDIDATE_COLUMNS`). :func:`raise_alarms` runs the
-rules over a recent window, deduplicates against stored alarms (one open alarm per station, rule,
-parameter and episode: a continuing condition extends the open alarm instead of raising a new one),
-stores the new ones and puts each into the webhook outbox (:mod:`envtrust.webhook`).
+station, parameter and episode (columns :data:`CANDIDATE_COLUMNS`), each with its summary in both
+UI languages. :func:`raise_alarms` runs the rules over a recent window, deduplicates against stored
+alarms (one open alarm per station, rule, parameter and episode: a continuing condition extends the
+open alarm instead of raising a new one), stores the new ones and puts each one for enforcement
+(:func:`alarm_audience`) into the webhook outbox (:mod:`envtrust.webhook`).
 
 It runs at the end of every scoring run (:func:`envtrust.scoring.score_store`) and can be called
 alone after new data arrives (``envtrust case alarms``).
@@ -23,10 +24,10 @@ import pandas as pd
 
 from analytics.completeness import GAP_EPISODE_MERGE_H, gap_episodes, missing_runs_h
 from analytics.events import DATA_GAP_KIND
-from analytics.standards.air_quality import daily_means, gap_costing_a_valid_day_h
+from analytics.standards.air_quality import gap_costing_a_valid_day_h
 from analytics.standards.cems import FLUE_POLLUTANTS, o2_corrected_mg_m3
 from analytics.timeconv import CST_OFFSET
-from analytics.vocabulary import VALID_FLAGS
+from analytics.vocabulary import BILINGUAL_SEP, PARAMETERS, VALID_FLAGS, bilingual
 from data import alarms as sql
 
 CANDIDATE_COLUMNS = ["rule", "station_id", "episode_start", "episode_end", "parameter", "severity", "standard",
@@ -44,7 +45,83 @@ class AlarmSettings:
     missing_hours: int = gap_costing_a_valid_day_h()
     flag_share: float = 0.5           # share of a day's readings carrying a non-N HJ 212 flag
     window_days: float = 7.0          # how far back before the newest reading the rules look
-    air_grade: int = 2                # GB 3095-2012 grade of the air limits (2 = urban areas)
+
+
+# ---------------------------------------------------------------- sentences
+# Each rule's summary is written here once, in both UI languages from the same numbers
+# (:func:`analytics.vocabulary.bilingual`, "English | 中文"); pages show the user's half. Times
+# are Beijing time (CST), the clock of the sources and of the officer.
+
+def _cst_text(ts_utc) -> str:
+    return f"{pd.Timestamp(ts_utc) + CST_OFFSET:%Y-%m-%d %H:%M}"
+
+
+def _parameter_zh(parameter: str) -> str:
+    p = PARAMETERS.get(parameter)
+    return p.label_zh if p is not None else parameter
+
+
+def outlet_exceedance_summary(parameter: str, value_mg_m3: float, limit_mg_m3: float, day) -> str:
+    """An outlet's O2-corrected daily mean over its emission limit (HJ 75-2017 折算浓度)."""
+    ratio = value_mg_m3 / limit_mg_m3
+    d = f"{pd.Timestamp(day):%Y-%m-%d}"
+    return bilingual(
+        f"{parameter} daily mean {value_mg_m3:.1f} mg/m3 at reference O2 above its emission limit "
+        f"{limit_mg_m3:g} mg/m3 ({ratio:.2f} x) on {d}",
+        f"{d} {_parameter_zh(parameter)}日均折算浓度{value_mg_m3:.1f} mg/m3，超过排放限值{limit_mg_m3:g} mg/m3"
+        f"（{ratio:.2f}倍）")
+
+
+def data_missing_summary(hours: int, gaps: int, start_utc, end_utc, ongoing: bool) -> str:
+    """A station's missing-data episode: hours missing, from when, in how many gaps, still ongoing."""
+    en = f"no data for {hours} h from {_cst_text(start_utc)} Beijing time"
+    zh = f"自{_cst_text(start_utc)}（北京时间）起缺失数据{hours}小时"
+    if gaps > 1:
+        en += f" in {gaps} gaps to {_cst_text(end_utc)}"
+        zh += f"（共{gaps}段，至{_cst_text(end_utc)}）"
+    if ongoing:
+        en += "; the feed has not come back"
+        zh += "，数据传输尚未恢复"
+    return bilingual(en, zh)
+
+
+def flag_anomaly_summary(n_flagged: int, n: int, flags: str, day_start_utc) -> str:
+    """A day (UTC, shown as its Beijing-time hours) on which most readings carry HJ 212 flags."""
+    first, last = _cst_text(day_start_utc), _cst_text(pd.Timestamp(day_start_utc) + pd.Timedelta(hours=23))
+    return bilingual(f"{n_flagged} of {n} readings flagged ({flags}) from {first} to {last} Beijing time",
+                     f"{first}至{last}（北京时间）{n}条读数中{n_flagged}条带数据标记（{flags}）")
+
+
+def readable_summary(rule: str, parameter: str | None, episode_start, episode_end, summary: str,
+                     evidence_json: str | None) -> str:
+    """The stored alarm's summary in both languages. An alarm stored before summaries were bilingual
+    (English only) is written again from its evidence by its rule's sentence function above; an
+    interference alarm of that time loses the event kind's code in front of its English half."""
+    try:
+        ev = json.loads(evidence_json) if isinstance(evidence_json, str) else {}
+        if rule == "suspected_interference" and str(summary).startswith(f"{ev.get('kind')}: "):
+            return str(summary)[len(f"{ev.get('kind')}: "):]
+        if BILINGUAL_SEP in str(summary):
+            return summary
+        if rule == "outlet_daily_exceedance":
+            return outlet_exceedance_summary(str(parameter), float(ev["value_mg_m3"]), float(ev["limit_mg_m3"]),
+                                             ev["date"])
+        if rule == "data_missing":
+            return data_missing_summary(int(ev["missing_hours"]), int(ev.get("gaps", 1)), episode_start, episode_end,
+                                        bool(ev.get("ongoing", False)))
+        if rule == "flag_anomaly":
+            return flag_anomaly_summary(int(ev["n_flagged"]), int(ev["n"]), str(ev["flags"]), episode_start)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        pass  # evidence of another shape: the stored sentence as it is
+    return summary
+
+
+def readable_summaries(alarms: pd.DataFrame) -> list[str]:
+    """:func:`readable_summary` of each stored alarm (rule, parameter, episode_start, episode_end,
+    summary, evidence_json)."""
+    return [readable_summary(*row) for row in zip(
+        alarms["rule"], alarms["parameter"], alarms["episode_start"], alarms["episode_end"], alarms["summary"],
+        alarms["evidence_json"], strict=True)]
 
 
 # ---------------------------------------------------------------- rules
@@ -63,26 +140,9 @@ def rule_suspected_interference(events: pd.DataFrame, min_score: float) -> pd.Da
     return _candidates([{
         "rule": "suspected_interference", "station_id": r.station_id, "episode_start": r.start,
         "episode_end": r.end, "parameter": r.parameters, "severity": float(r.score),
-        "standard": "环发〔2015〕175号", "summary": f"{r.kind}: {r.summary}",
+        "standard": "环发〔2015〕175号", "summary": r.summary,
         "evidence": {"event_id": r.event_id, "kind": r.kind, "score": float(r.score), "run_id": r.run_id},
     } for r in ev.itertuples(index=False)])
-
-
-def rule_air_daily_exceedance(readings: pd.DataFrame, grade: int) -> pd.DataFrame:
-    """A valid daily mean (24 h; O3 daily max 8 h) above its GB 3095-2012 limit at an air station."""
-    if readings.empty:
-        return _candidates([])
-    daily = daily_means(readings, grade=grade)
-    hits = daily[daily["exceedance"].astype(bool)]
-    return _candidates([{
-        "rule": "air_daily_exceedance", "station_id": r.station_id,
-        "episode_start": pd.Timestamp(r.date) - CST_OFFSET,
-        "episode_end": pd.Timestamp(r.date) - CST_OFFSET + pd.Timedelta(hours=23),
-        "parameter": r.parameter, "severity": float(r.value / r.limit), "standard": f"GB 3095-2012 grade {grade}",
-        "summary": f"{r.parameter} daily value {r.value:.1f} > limit {r.limit:g} ({pd.Timestamp(r.date):%Y-%m-%d})",
-        "evidence": {"date": f"{pd.Timestamp(r.date):%Y-%m-%d}", "value": round(float(r.value), 3),
-                     "limit": float(r.limit), "n_valid_hours": int(r.n_valid)},
-    } for r in hits.itertuples(index=False)])
 
 
 def outlet_daily_corrected_means(readings: pd.DataFrame, ref_o2: pd.Series) -> pd.DataFrame:
@@ -117,8 +177,7 @@ def rule_outlet_daily_exceedance(daily: pd.DataFrame, limits: pd.DataFrame) -> p
         "episode_start": pd.Timestamp(r.date) - CST_OFFSET,
         "episode_end": pd.Timestamp(r.date) - CST_OFFSET + pd.Timedelta(hours=23), "parameter": r.parameter,
         "severity": float(r.value_mg_m3 / r.limit_mg_m3), "standard": "HJ 75-2017 O2 correction; outlet limit",
-        "summary": (f"{r.parameter} daily mean {r.value_mg_m3:.1f} mg/m3 at reference O2 > limit "
-                    f"{r.limit_mg_m3:g} ({pd.Timestamp(r.date):%Y-%m-%d})"),
+        "summary": outlet_exceedance_summary(r.parameter, float(r.value_mg_m3), float(r.limit_mg_m3), r.date),
         "evidence": {"date": f"{pd.Timestamp(r.date):%Y-%m-%d}", "value_mg_m3": round(float(r.value_mg_m3), 3),
                      "limit_mg_m3": float(r.limit_mg_m3), "n_hours": int(r.n_hours)},
     } for r in hits.itertuples(index=False)])
@@ -165,14 +224,11 @@ def rule_data_missing(runs: pd.DataFrame, min_hours: int) -> pd.DataFrame:
     ep = gap_episodes(runs)
     rows = []
     for r in ep.itertuples(index=False):
-        span = f"from {pd.Timestamp(r.start):%Y-%m-%d %H:%M} UTC"
-        if r.gaps > 1:
-            span += f" in {r.gaps} gaps to {pd.Timestamp(r.end):%Y-%m-%d %H:%M} UTC"
         rows.append({
             "rule": "data_missing", "station_id": r.station_id, "episode_start": r.start, "episode_end": r.end,
             "parameter": None, "severity": float(r.hours),
             "standard": f"GB 3095-2012 table 4 daily validity (>= {min_hours} h); HJ 212-2017 hourly transmission",
-            "summary": f"no data for {r.hours} h {span}" + ("; the feed has not come back" if r.ongoing else ""),
+            "summary": data_missing_summary(int(r.hours), int(r.gaps), r.start, r.end, bool(r.ongoing)),
             "evidence": {"missing_hours": int(r.hours), "gaps": int(r.gaps), "ongoing": bool(r.ongoing)},
         })
     return _candidates(rows)
@@ -188,12 +244,13 @@ def rule_flag_anomaly(flag_counts: pd.DataFrame, share: float) -> pd.DataFrame:
         "rule": "flag_anomaly", "station_id": r.station_id, "episode_start": pd.Timestamp(r.day),
         "episode_end": pd.Timestamp(r.day) + pd.Timedelta(hours=23), "parameter": None,
         "severity": float(r.n_flagged / r.n), "standard": "HJ 212-2017 data flags",
-        "summary": f"{r.n_flagged} of {r.n} readings flagged ({r.flags}) on {pd.Timestamp(r.day):%Y-%m-%d}",
+        "summary": flag_anomaly_summary(int(r.n_flagged), int(r.n), r.flags, r.day),
         "evidence": {"flags": r.flags, "n": int(r.n), "n_flagged": int(r.n_flagged)},
     } for r in f.itertuples(index=False)])
 
 
-#: rule name -> (Chinese name, English name)
+#: rule name -> (Chinese name, English name). ``air_daily_exceedance`` is a retired rule (see
+#: :data:`AUDIENCES`); its name stays for alarms of older stores that are already in a case.
 RULE_NAMES: dict[str, tuple[str, str]] = {
     "suspected_interference": ("疑似干预", "suspected interference"),
     "air_daily_exceedance": ("空气日均超标", "air daily-mean exceedance"),
@@ -204,20 +261,50 @@ RULE_NAMES: dict[str, tuple[str, str]] = {
 
 
 #: the order an officer reads the rules in: a party's suspected interference, then an outlet over its
-#: own limit (both conduct of a party), a station's missing data (the duty to transmit, HJ 212), flag
-#: anomalies (a hint), and ambient daily exceedances last (they name no responsible party). Severities
-#: are in each rule's own unit (score, hours, ratio), so they rank only within a rule.
-RULE_ORDER: tuple[str, ...] = ("suspected_interference", "outlet_daily_exceedance", "data_missing", "flag_anomaly",
-                               "air_daily_exceedance")
+#: own limit (both conduct of a party), missing data (the duty to transmit, HJ 212), flag anomalies
+#: (a hint). Severities are in each rule's own unit (score, hours, ratio), so they rank only within a rule.
+RULE_ORDER: tuple[str, ...] = ("suspected_interference", "outlet_daily_exceedance", "data_missing", "flag_anomaly")
+
+#: Who acts on an alarm. The enforcement officer (执法人员) acts on a party's conduct: suspected
+#: interference, an outlet over its own limit, and an outlet's missing data or flags (the polluter's
+#: duty to transmit and to flag honestly: seed 003 items 9-10, "日均值超标、数据异常 ... 推送执法机构").
+#: A monitoring station's missing data or flags are the monitoring centre's work with the station's
+#: contractor (the analyst's data-completeness list, journeys.md); they are not pushed to enforcement.
+#: An ambient station's daily exceedance is air quality, not a violation of anyone: it is no alarm
+#: at all; leaders see it on the situation map (day resolution: AQI level 3 and worse is a 24-h
+#: value above its GB 3095-2012 grade-2 limit, the HJ 633-2012 IAQI 100 breakpoints being those limits).
+ENFORCEMENT = "enforcement"
+MONITORING = "monitoring"
+AUDIENCES: tuple[str, ...] = (ENFORCEMENT, MONITORING)
+PARTY_RULES: tuple[str, ...] = ("suspected_interference", "outlet_daily_exceedance")
+
+
+def alarm_audience(rule: str, station_kind: str | None) -> str:
+    """:data:`ENFORCEMENT` or :data:`MONITORING` for an alarm of ``rule`` at a station of ``station_kind``."""
+    return ENFORCEMENT if rule in PARTY_RULES or station_kind == "polluter_outlet" else MONITORING
+
+
+def alarm_audiences(alarms: pd.DataFrame) -> pd.Series:
+    """:func:`alarm_audience` of each alarm (columns rule, station_kind)."""
+    return pd.Series([alarm_audience(r, k if isinstance(k, str) else None)
+                      for r, k in zip(alarms["rule"], alarms["station_kind"], strict=True)],
+                     index=alarms.index, dtype=object)
 
 
 def rank_alarms(alarms: pd.DataFrame) -> pd.DataFrame:
-    """Alarms (rule, severity, raised_at) in reading order: by :data:`RULE_ORDER`, within a rule the
-    newest raised first, then the most severe (a 72 h gap never outranks an interference event)."""
+    """Alarms (rule, severity, raised_at; optional event_rank_score) in reading order: by
+    :data:`RULE_ORDER`, within a rule the newest raised first, then the most severe (a 72 h gap never
+    outranks an interference event). A suspected-interference alarm is as severe as its event's
+    graded figure (``events.rank_score``, -log10 of the clean-data tail probability) where there is
+    one: its 0-1 score ties at 1.00 at the top (the demo: 0.985-0.99998 for 67 alarms, rank 1.8-4.6)."""
     order = {r: i for i, r in enumerate(RULE_ORDER)}
     key = alarms["rule"].map(order).fillna(len(order))
-    return (alarms.assign(_order=key).sort_values(["_order", "raised_at", "severity"], ascending=[True, False, False],
-                                                  kind="stable").drop(columns="_order").reset_index(drop=True))
+    severity = alarms["severity"]
+    if "event_rank_score" in alarms.columns:
+        severity = pd.to_numeric(alarms["event_rank_score"], errors="coerce").fillna(severity)
+    return (alarms.assign(_order=key, _severity=severity)
+            .sort_values(["_order", "raised_at", "_severity"], ascending=[True, False, False], kind="stable")
+            .drop(columns=["_order", "_severity"]).reset_index(drop=True))
 
 
 # ---------------------------------------------------------------- running the rules
@@ -228,13 +315,11 @@ def candidate_alarms(con, settings: AlarmSettings, since: datetime | None) -> pd
     if latest is None:
         return _candidates([])
     info = sql.station_info(con)
-    air = sql.hourly_readings(con, ("air_station",), None, since)
     outlets = sql.hourly_readings(con, ("polluter_outlet",), (*FLUE_POLLUTANTS, "flue_O2"), since)
     limits = _outlet_limits(info)
     ref_o2 = info.set_index("station_id")["ref_o2_pct"].astype(float)
     frames = [
         rule_suspected_interference(sql.stored_events(con, since), settings.min_event_score),
-        rule_air_daily_exceedance(air[["station_id", "ts", "parameter", "value", "flag"]], settings.air_grade),
         rule_outlet_daily_exceedance(outlet_daily_corrected_means(outlets, ref_o2), limits),
         rule_data_missing(missing_runs(sql.reporting_hours(con, since),
                                        expected_until(sql.station_feed_ends(con, since), latest),
@@ -263,9 +348,8 @@ def alarm_id(rule: str, station_id: str, parameter: str | None, start) -> str:
 
 
 #: hours between two episodes of one rule that still count as one episode
-EPISODE_GAP_H: dict[str, int] = {"suspected_interference": 24, "air_daily_exceedance": 24,
-                                 "outlet_daily_exceedance": 24, "data_missing": GAP_EPISODE_MERGE_H,
-                                 "flag_anomaly": 24}
+EPISODE_GAP_H: dict[str, int] = {"suspected_interference": 24, "outlet_daily_exceedance": 24,
+                                 "data_missing": GAP_EPISODE_MERGE_H, "flag_anomaly": 24}
 
 
 def _episode_key(row: dict) -> tuple[str, str, str]:
@@ -323,8 +407,9 @@ def raise_alarms(con, settings: AlarmSettings | None = None, run_id: str | None 
                  enqueue: Callable | None = None) -> AlarmRunSummary:
     """Run the rules over the window, store new alarms, extend continuing ones, queue pushes.
 
-    ``since`` defaults to ``settings.window_days`` before the newest reading. Each new alarm is put
-    into the webhook outbox in the same transaction as the alarm itself, so a push is never lost."""
+    ``since`` defaults to ``settings.window_days`` before the newest reading. Each new alarm for
+    enforcement (:func:`alarm_audience`) is put into the webhook outbox in the same transaction as
+    the alarm itself, so a push is never lost; the monitoring centre's alarms stay in the app."""
     from envtrust.webhook import enqueue_alarm
 
     settings = settings or AlarmSettings()
@@ -338,6 +423,8 @@ def raise_alarms(con, settings: AlarmSettings | None = None, run_id: str | None 
     cands = candidate_alarms(con, settings, since)
     stored = sql.alarms_since(con, (pd.Timestamp(since) - pd.Timedelta(days=2)).to_pydatetime())
     new, extended = deduplicate(cands, stored)
+    kinds = sql.station_kinds(con)
+    pushed = [row for row in new if alarm_audience(row["rule"], kinds.get(row["station_id"])) == ENFORCEMENT]
     frame = pd.DataFrame(new)
     if not frame.empty:
         frame["evidence_json"] = [json.dumps(e, ensure_ascii=False, default=str) for e in frame["evidence"]]
@@ -349,7 +436,7 @@ def raise_alarms(con, settings: AlarmSettings | None = None, run_id: str | None 
     con.execute("BEGIN TRANSACTION")
     try:
         sql.insert_alarms(con, frame if not frame.empty else pd.DataFrame(columns=sql.ALARM_COLUMNS))
-        for row in new:
+        for row in pushed:
             enqueue(con, row, now)
         for row in extended:
             sql.extend_alarm(con, row["alarm_id"], row["episode_end"], float(row["severity"] or 0), row["summary"],
@@ -358,7 +445,7 @@ def raise_alarms(con, settings: AlarmSettings | None = None, run_id: str | None 
     except Exception:
         con.execute("ROLLBACK")
         raise
-    return AlarmRunSummary(candidates=len(cands), raised=len(new), extended=len(extended), queued=len(new))
+    return AlarmRunSummary(candidates=len(cands), raised=len(new), extended=len(extended), queued=len(pushed))
 
 
 def severity_text(rule: str, severity: float) -> str:

@@ -21,8 +21,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from analytics.vocabulary import EVENT_KIND_LABELS, in_language
 from data import cases as sql
 from data.views import neighbours
+from envtrust.alarms import RULE_NAMES, readable_summaries
 
 PACK_MARGIN = pd.Timedelta(hours=24)
 PACK_MAX_SPAN = pd.Timedelta(days=7)
@@ -90,18 +92,34 @@ def _table(df: pd.DataFrame) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
 
 
+def _zh_en(zh: str, en: str) -> str:
+    """Chinese, then the English in brackets (the pack's language order); one of them when equal or missing."""
+    if not en or en == zh:
+        return zh or en
+    return f"{zh} ({en})" if zh else en
+
+
+def _both(summary: str) -> str:
+    """A bilingual summary (:func:`analytics.vocabulary.bilingual`) as the pack writes it."""
+    return _zh_en(in_language(summary, "zh"), in_language(summary, "en"))
+
+
 def evidence_sentences(alarms: pd.DataFrame, events: pd.DataFrame) -> list[str]:
-    """One sentence per alarm and event, with its numbers."""
-    out = [f"[{a.rule}] {a.summary} ({a.standard})" for a in alarms.itertuples(index=False)]
+    """One sentence per alarm and event, with its numbers, Chinese first like the rest of the pack;
+    under each event, the engine's sentence per model that fired (its numbers: deviation, neighbour
+    prediction, hours, rarity on clean data) - never the engine's raw evidence keys."""
+    out = [f"[{RULE_NAMES.get(a.rule, (a.rule,))[0]} {a.rule}] {_both(text)} ({a.standard})"
+           for a, text in zip(alarms.itertuples(index=False), readable_summaries(alarms), strict=True)]
     for e in events.itertuples(index=False):
-        out.append(f"[{e.kind}, score {float(e.score):.2f}] {e.summary}")
+        out.append(f"[{EVENT_KIND_LABELS.get(e.kind, (e.kind,))[0]} {e.kind}, score {float(e.score):.2f}] "
+                   f"{_both(e.summary)}")
         try:
             ev = json.loads(e.evidence_json) if e.evidence_json else {}
         except ValueError:
             ev = {}
-        for key, value in (ev.items() if isinstance(ev, dict) else []):
-            if isinstance(value, (str, int, float)):
-                out.append(f"  {key}: {value}")
+        sentences = ev.get("sentences") if isinstance(ev, dict) else None
+        out += [f"  {_zh_en(str(x.get('zh') or ''), str(x.get('en') or ''))}" for x in sentences or []
+                if isinstance(x, dict) and (x.get("zh") or x.get("en"))]
     return out
 
 

@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 
+from analytics.vocabulary import in_language
 from data import alarms as sql
 
 log = logging.getLogger(__name__)
@@ -63,14 +64,16 @@ def _utcnow() -> datetime:
 
 
 def alarm_payload(alarm: dict) -> dict:
-    """The JSON an enforcement system receives for a new alarm."""
+    """The JSON an enforcement system receives for a new alarm: the summary in Chinese, and in
+    English beside it (``summary_en``)."""
     def iso(v):
         return None if v is None or pd.isna(v) else pd.Timestamp(v).isoformat()
     return {"type": "alarm.raised", "alarm_id": alarm["alarm_id"], "rule": alarm["rule"],
             "station_id": alarm["station_id"], "parameter": alarm.get("parameter"),
             "episode_start_utc": iso(alarm["episode_start"]), "episode_end_utc": iso(alarm["episode_end"]),
             "severity": float(alarm["severity"]) if alarm.get("severity") is not None else None,
-            "standard": alarm["standard"], "summary": alarm["summary"], "evidence": alarm.get("evidence")}
+            "standard": alarm["standard"], "summary": in_language(alarm["summary"], "zh"),
+            "summary_en": in_language(alarm["summary"], "en"), "evidence": alarm.get("evidence")}
 
 
 def enqueue_alarm(con, alarm: dict, now: datetime) -> str:

@@ -81,6 +81,7 @@ class CasesIds(StrEnum):
 
 
 class CaseIds(StrEnum):
+    LINKS = "case-links"
     CASE = "case-id-store"
     VERSION = "case-version"
     BODY = "case-body"
@@ -99,7 +100,8 @@ class CaseIds(StrEnum):
 
 class InboxIds(StrEnum):
     TASKS = "inbox-tasks"
-    ALARMS = "inbox-alarms"
+    ALARMS = "inbox-alarms"                  # alarms for enforcement (the header's count)
+    MONITORING_ALARMS = "inbox-monitoring"   # monitoring stations' data completeness and flags
     TIPS = "inbox-tips"
     DELIVERIES = "inbox-deliveries"
     DELIVERY_COUNTS = "inbox-delivery-counts"

@@ -118,14 +118,21 @@ class ServingSnapshot:
         return result
 
     def refresh(self) -> tuple[int, int]:
-        """Bring the snapshot to the store's generation now; (generation, rows written)."""
+        """Bring the snapshot to the store's generation now; (generation, rows written). Logged at
+        start and end: a first build on a full store takes minutes in a background thread, and the
+        API answers from DuckDB meanwhile - the log says why and for how long."""
         with self._refresh_lock:
+            building = not self.path.exists()
+            log.info("serving snapshot %s: %s", self.path, "building" if building else "refresh started")
+            t0 = time.perf_counter()
             cursor = self.con.cursor()
             try:
                 outcome = snap_sql.refresh_snapshot(cursor, self.path)
             finally:
                 cursor.close()
             self.refreshes += 1
+            log.info("serving snapshot %s: %s generation %d, %s rows written in %.1f s", self.path,
+                     "built at" if building else "at", outcome[0], f"{outcome[1]:,}", time.perf_counter() - t0)
             return outcome
 
     def refresh_in_background(self) -> None:

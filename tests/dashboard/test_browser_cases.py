@@ -84,7 +84,7 @@ def test_alarm_to_closure_and_public_decision(browser, base_url):
     page.goto(f"{base_url}/app/inbox")
     row = page.locator('#inbox-alarms tr[data-rule="suspected_interference"]')
     row.wait_for(timeout=30_000)
-    assert "held just below its limit" in row.inner_text()
+    assert "贴近排放限值" in row.inner_text() and "held just below" not in row.inner_text()
     row.locator("button").click()
     page.locator("#inbox-new-case").click()
     page.wait_for_url(f"{base_url}/app/case/**")

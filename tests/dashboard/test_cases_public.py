@@ -63,7 +63,7 @@ def test_decisions_page_shows_the_decision_and_nothing_else(server):
         body = client.get(url).get_data(as_text=True)
         assert "PUBLIC-FINDING" in body and "示例电厂" in body and "罚款 20 万元" in body
         for secret in (OPEN_TITLE, "INTERNAL-TITLE", "INTERNAL-REASON", server.case_id, "enf", "E1",
-                       "flue_SO2 held just below"):
+                       "flue_SO2 held just below", "贴近排放限值"):
             assert secret not in body, (url, secret)
 
 

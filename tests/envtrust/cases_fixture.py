@@ -1,5 +1,6 @@
 """A small real store for the closed-loop tests: two air stations, one flue-gas outlet with its own
-limit, readings with a daily exceedance, a data gap and a flagged day, and one engine event."""
+limit, readings with a daily exceedance, a data gap and a flagged day, and one engine event (its
+summary in both languages, as the engine writes it)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,11 @@ T0 = pd.Timestamp("2017-01-01 00:00")  # UTC
 HOURS = 96
 OUTLET = "OUT1"
 AIR = ("AIR1", "AIR2")
+#: the engine event's evidence as the engine writes it: raw figures and a sentence per model that fired
+E1_EVIDENCE = {"hours": 20, "peak_surprise": 6.2, "kind_mass": {"clipping": 3.1},
+               "sentences": [{"model": "clipping", "surprise": 3.0,
+                              "zh": "烟气二氧化硫20小时贴近排放限值35 mg/m3(干净数据中约1,000个读数才出现一次)",
+                              "en": "flue_SO2 within 2% of its 35 mg/m3 limit for 20 h (about 1 in 1,000 clean readings)"}]}
 
 
 def _station(con, sid, name, kind, lon, lat, **extra):
@@ -49,9 +55,10 @@ def build_store(path):
     con.execute("INSERT INTO readings (station_id, ts, parameter, value, flag) SELECT * FROM _r")
     con.unregister("_r")
     con.execute("INSERT INTO events (event_id, station_id, start, \"end\", kind, score, parameters, summary, evidence_json, status, run_id, created_at) VALUES ('E1', ?, ?, ?, 'clipping', 0.93, 'flue_SO2', "
-                "'flue_SO2 held just below its limit for 20 h', ?, 'open', 'run-1', now())",
+                "'flue_SO2 held just below its limit for 20 h | 烟气二氧化硫持续20小时贴近排放限值', ?, 'open', 'run-1', "
+                "now())",
                 [OUTLET, T0 + pd.Timedelta(hours=50), T0 + pd.Timedelta(hours=70),
-                 json.dumps({"hours_at_ceiling": 20, "limit_mg_m3": 35})])
+                 json.dumps(E1_EVIDENCE, ensure_ascii=False)])
     con.execute("INSERT INTO scores VALUES (?, ?, 'flue_SO2', 0.9, NULL, 'run-1')",
                 [OUTLET, T0 + pd.Timedelta(hours=55)])
     for user, role in (("ana", "analyst"), ("enf", "enforcement"), ("lead", "leader")):

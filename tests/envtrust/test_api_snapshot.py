@@ -8,6 +8,8 @@ from __future__ import annotations
 import importlib.util
 import itertools
 import json
+import logging
+import re
 import sqlite3
 import subprocess
 import sys
@@ -298,14 +300,32 @@ def test_a_failed_update_leaves_the_previous_generation_readable(api, monkeypatc
     assert _value(client, server) == 15.5
 
 
-def test_a_refresh_writes_only_the_values_released_since_the_last(api, monkeypatch):
+def test_a_refresh_writes_only_the_values_released_since_the_last(api, monkeypatch, caplog):
     _client, server, snapshot = api
     con = server.extensions["envtrust"].con
     monkeypatch.setattr(snap_sql, "REFRESH_OVERLAP", timedelta(0))
     release.correct_value(con, "1001A", "2017-01-10 03:00", "PM2.5", 20.0, "ana", "one value")
-    generation, written = snapshot.refresh()
+    with caplog.at_level(logging.INFO, logger="envtrust.api.snapshot"):
+        generation, written = snapshot.refresh()
     assert written == 1 and generation == sql.release_generation(con)
+    assert [r.getMessage().split(": ", 1)[1].split(" in ")[0] for r in caplog.records] == [
+        "refresh started", f"at generation {generation}, 1 rows written"]
     assert snapshot.refresh() == (generation, 0)
+
+
+def test_the_first_build_is_logged_with_rows_and_seconds(api, caplog):
+    """``envtrust serve`` builds the snapshot in a background thread at start: its start and end
+    are in the log."""
+    _client, _server, snapshot = api
+    snapshot.wait(30)
+    snapshot.path.unlink()
+    with caplog.at_level(logging.INFO, logger="envtrust.api.snapshot"):
+        snapshot.refresh_in_background()
+        snapshot.wait(30)
+    start, end = (r.getMessage() for r in caplog.records)
+    assert start == f"serving snapshot {snapshot.path}: building"
+    assert re.fullmatch(rf"serving snapshot {re.escape(str(snapshot.path))}: built at generation \d+, "
+                        r"[1-9][\d,]* rows written in \d+\.\d s", end), end
 
 
 def test_the_snapshot_file_holds_only_the_released_current_values(api):

@@ -10,7 +10,7 @@ def test_case_cli_walk(tmp_path, capsys):
     db = tmp_path / "cli.duckdb"
     build_store(db).close()
     assert main(["case", "--db", str(db), "alarms"]) == 0
-    assert "5 new" in capsys.readouterr().out
+    assert "4 new" in capsys.readouterr().out
     assert main(["case", "--db", str(db), "open", "--user", "ana", "--role", "analyst", "--title", "排口",
                  "--event", "E1"]) == 0
     case_id = capsys.readouterr().out.split()[-1]

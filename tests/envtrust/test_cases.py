@@ -141,6 +141,10 @@ def test_evidence_pack_is_frozen_with_reading_hashes(con):
     each, _ = reading_hashes(readings[readings["parameter"] == "flue_SO2"])
     assert each[60] in pack["html"] and pack["readings_sha256"] in pack["html"]
     assert "flue_SO2 held just below its limit" in pack["html"] and "<svg" in pack["html"]
+    # the evidence in words, Chinese first, and none of the engine's raw keys
+    assert ("烟气二氧化硫20小时贴近排放限值35 mg/m3(干净数据中约1,000个读数才出现一次) (flue_SO2 within 2% of its "
+            "35 mg/m3 limit for 20 h (about 1 in 1,000 clean readings))") in pack["html"]
+    assert "peak_surprise" not in pack["html"] and "kind_mass" not in pack["html"]
     assert pack["pdf"] is None or bytes(pack["pdf"]).startswith(b"%PDF")
     # later changes to the data do not touch the pack
     con.execute("UPDATE readings SET value = value + 1 WHERE station_id = ?", [OUTLET])

@@ -15,6 +15,7 @@ from dash import dcc, html
 from dashboard.i18n import t
 from dashboard.internal.ids import CasesIds
 from envtrust import cases
+from envtrust.alarms import RULE_NAMES
 
 CASE_ROLES: tuple[str, ...] = ("leader", "analyst", "enforcement")
 PREFIX = "/app/"
@@ -33,6 +34,11 @@ def local_text(ts, tz: str, fmt: str = "%Y-%m-%d %H:%M") -> str:
 
 def state_label(state: str, lang: str) -> str:
     zh, en = cases.STATE_NAMES.get(state, (state, state))
+    return zh if lang == "zh" else en
+
+
+def rule_label(rule: str, lang: str) -> str:
+    zh, en = RULE_NAMES.get(rule, (rule, rule))
     return zh if lang == "zh" else en
 
 

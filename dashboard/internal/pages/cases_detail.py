@@ -11,10 +11,12 @@ from urllib.parse import quote
 import pandas as pd
 from dash import dcc, html
 
-from dashboard.i18n import t
+from dashboard.i18n import kind_name, summary_in, t
 from dashboard.internal.ids import CaseIds
-from dashboard.internal.pages.cases import CASE_ROLES, forbidden, local_text, state_label
+from dashboard.internal.pages.cases import CASE_ROLES, forbidden, local_text, rule_label, state_label
+from data import cases as case_sql
 from envtrust import cases
+from envtrust.alarms import readable_summaries
 
 EVIDENCE_PREFIX = "/app/case-evidence/"
 
@@ -76,6 +78,20 @@ def _evidence(case: dict, lang: str) -> html.Div:
                      html.Div(f"{pack['engine_version']} · {pack['frozen_at']}")], id=CaseIds.EVIDENCE)
 
 
+def link_items(con, case_id: str, links: pd.DataFrame, lang: str) -> list:
+    """One line per linked alarm and event (its rule or kind and summary in ``lang``), then the tip."""
+    alarms = case_sql.linked_alarms(con, case_id)
+    events = case_sql.linked_events(con, case_id)
+    alarms = alarms.assign(summary=readable_summaries(alarms))
+    items = [html.Li(f"{rule_label(a.rule, lang)}: {summary_in(a.summary, lang)}", **{"data-alarm": a.alarm_id})
+             for a in alarms.itertuples(index=False)]
+    items += [html.Li(f"{kind_name(e.kind, lang)}: {summary_in(e.summary, lang)}", **{"data-event": e.event_id})
+              for e in events.itertuples(index=False)]
+    shown = set(alarms.get("alarm_id", [])) | set(events.get("event_id", []))
+    items += [html.Li(f"{r.kind}: {r.ref_id}") for r in links.itertuples(index=False) if r.ref_id not in shown]
+    return items or [html.Li("-")]
+
+
 def case_body(con, case_id: str, role: str, lang: str, tz: str, clocks: dict[str, str]) -> list:
     """Everything that changes after a transition (re-rendered by the submit callback)."""
     case = cases.case_detail(con, case_id)
@@ -108,7 +124,7 @@ def case_body(con, case_id: str, role: str, lang: str, tz: str, clocks: dict[str
         form if actions else html.P(t("case_no_action", lang), className="note"),
         html.H3(t("case_evidence", lang)), _evidence(case, lang),
         html.H3(t("case_links", lang)),
-        html.Ul([html.Li(f"{r.kind}: {r.ref_id}") for r in links.itertuples(index=False)] or [html.Li("-")]),
+        html.Ul(link_items(con, case_id, links, lang), id=CaseIds.LINKS),
         html.H3(t("case_history", lang)), _history(case["history"], lang, tz),
     ]
 

@@ -1,6 +1,8 @@
-"""Inbox (/app/inbox): what waits for the logged-in user - new alarms and public tips (analysts
-open cases from them), cases whose current step is the user's role, and the webhook push log
-(a failing push shows here with its error; it is never silent).
+"""Inbox (/app/inbox): what waits for the logged-in user - new alarms for enforcement and public
+tips (analysts open cases from them), the monitoring stations' data-completeness and flag alarms
+on their own list (analysts and leaders; :func:`envtrust.alarms.alarm_audience`), cases whose
+current step is the user's role, and the webhook push log (a failing push shows here with its
+error; it is never silent). Summaries show in the user's language.
 """
 
 from __future__ import annotations
@@ -8,21 +10,17 @@ from __future__ import annotations
 import pandas as pd
 from dash import html
 
-from dashboard.i18n import t
+from dashboard.i18n import summary_in, t
 from dashboard.internal.ids import InboxIds
-from dashboard.internal.pages.cases import CASE_ROLES, case_table, forbidden, local_text
+from dashboard.internal.pages.cases import CASE_ROLES, case_table, forbidden, local_text, rule_label
+from dashboard.internal.pages.explorer import rarity_text
 from data import alarms as alarm_sql
 from data import cases as case_sql
 from data.views import station
 from envtrust import cases
-from envtrust.alarms import RULE_NAMES, rank_alarms, severity_text
+from envtrust.alarms import ENFORCEMENT, alarm_audiences, rank_alarms, readable_summaries, severity_text
 
 MAX_ROWS = 200
-
-
-def rule_label(rule: str, lang: str) -> str:
-    zh, en = RULE_NAMES.get(rule, (rule, rule))
-    return zh if lang == "zh" else en
 
 
 def _open_button(kind: str, ref_id: str, lang: str, can_open: bool):
@@ -32,16 +30,24 @@ def _open_button(kind: str, ref_id: str, lang: str, can_open: bool):
                        className="btn btn-sm btn-outline-primary")
 
 
-def alarm_table(df: pd.DataFrame, lang: str, tz: str, can_open: bool) -> html.Table:
+def severity_cell(rule: str, severity: float, event_rank_score: float | None, lang: str) -> str:
+    """The rule's severity; for an engine event's alarm its rarity ("1 in N clean hours"), which
+    ranks where the 0-1 scores tie."""
+    rarity = rarity_text(event_rank_score, lang) if rule == "suspected_interference" else ""
+    return rarity or severity_text(rule, severity)
+
+
+def alarm_table(df: pd.DataFrame, lang: str, tz: str, can_open: bool, table_id: str = InboxIds.ALARMS) -> html.Table:
     cols = ("col_rule", "col_station", "col_episode", "col_severity", "col_summary")
     head = html.Tr([html.Th(t(k, lang)) for k in cols] + [html.Th("")])
     body = [html.Tr([
         html.Td(rule_label(r.rule, lang)), html.Td(r.station_name if isinstance(r.station_name, str) else r.station_id),
         html.Td(f"{local_text(r.episode_start, tz)} .. {local_text(r.episode_end, tz)}"),
-        html.Td(severity_text(r.rule, float(r.severity))), html.Td(r.summary),
+        html.Td(severity_cell(r.rule, float(r.severity), r.event_rank_score, lang)),
+        html.Td(summary_in(r.summary, lang)),
         html.Td(_open_button(InboxIds.OPEN_ALARM, r.alarm_id, lang, can_open)),
     ], **{"data-alarm": r.alarm_id, "data-rule": r.rule}) for r in df.head(MAX_ROWS).itertuples(index=False)]
-    return html.Table([html.Thead(head), html.Tbody(body)], id=InboxIds.ALARMS, className="table table-sm")
+    return html.Table([html.Thead(head), html.Tbody(body)], id=table_id, className="table table-sm")
 
 
 def tip_table(df: pd.DataFrame, lang: str, tz: str, can_open: bool) -> html.Table:
@@ -80,6 +86,10 @@ def layout(con, role: str, lang: str, tz: str, clocks: dict[str, str]) -> html.D
     if role not in CASE_ROLES:
         return forbidden(lang)
     alarms = rank_alarms(alarm_sql.alarms_table(con, ("open",)))
+    alarms["summary"] = readable_summaries(alarms)
+    for_enforcement = (alarm_audiences(alarms) == ENFORCEMENT).to_numpy(dtype=bool)
+    monitoring = alarms[~for_enforcement]
+    alarms = alarms[for_enforcement]
     tips = case_sql.tips_table(con)
     all_cases = cases.cases_with_clocks(con, clocks)
     mine = all_cases[[waiting_for(con, cid, state, role) for cid, state in
@@ -89,8 +99,12 @@ def layout(con, role: str, lang: str, tz: str, clocks: dict[str, str]) -> html.D
     can_open = role in cases.OPEN_ROLES
     parts += [html.Div(id=InboxIds.MESSAGE, role="status"),
               html.H3(f"{t('inbox_alarms', lang)} ({len(alarms)})"), alarm_table(alarms, lang, tz, can_open),
-              html.H3(f"{t('inbox_tips', lang)} ({len(tips)})"), tip_table(tips, lang, tz, can_open),
-              html.H3(t("inbox_deliveries", lang)), outbox_view(con, lang, tz)]
+              html.H3(f"{t('inbox_tips', lang)} ({len(tips)})"), tip_table(tips, lang, tz, can_open)]
+    if role != "enforcement":
+        parts += [html.H3(f"{t('inbox_monitoring_alarms', lang)} ({len(monitoring)})"),
+                  alarm_table(monitoring, lang, tz, can_open, InboxIds.MONITORING_ALARMS)]
+    parts += [
+html.H3(t("inbox_deliveries", lang)), outbox_view(con, lang, tz)]
     return html.Div(parts, className="page inbox-page")
 
 
