@@ -323,11 +323,21 @@ def copy_store(store: Path, copy: Path) -> None:
     shutil.copyfile(snapshot, copied)
 
 
+def copy_store_by(code: Path, store: Path, copy: Path) -> None:
+    """:func:`copy_store` as the checkout ``code`` does it (in a subprocess): its snapshot is of its
+    own format and file name (``data.snapshot.SNAPSHOT_FORMAT``), built beside the store once."""
+    if code == REPO:
+        return copy_store(store, copy)
+    run = "import sys; from pathlib import Path; import api; api.copy_store(Path(sys.argv[1]), Path(sys.argv[2]))"
+    subprocess.run([sys.executable, "-c", run, str(store), str(copy)], cwd=code / "benchmarks", check=True,
+                   env={**os.environ, "PYTHONPATH": str(code)})
+
+
 def serve_copy(store: Path, name: str, code: Path, threads: int | None = None) -> Served:
-    """A copy of ``store`` (and its serving snapshot) with a fresh benchmark key, served by ``code``:
-    (base URL, process, key)."""
+    """A copy of ``store`` (and its serving snapshot, of ``code``'s format) with a fresh benchmark
+    key, served by ``code``: (base URL, process, key)."""
     copy = OUT / f"api-serve-{name}.duckdb"
-    copy_store(store, copy)
+    copy_store_by(code, store, copy)
     key = make_key(copy)
     port = dash_bench.free_port()
     process = start_server(copy, port, OUT / f"api-serve-{name}.log", code, threads)

@@ -16,6 +16,17 @@ renamed into place. Every read statement returns the snapshot's generation as it
 (one statement is one read transaction: the generation is the one its rows were read at), and a
 read raises :class:`SnapshotNotAt` unless that generation is the one the caller asked for; the
 API uses the rows only at the store's generation (``envtrust.api.snapshot``).
+
+Each value is held twice: as a REAL (the daily sums and ``/latest`` read it) and as its exact text
+(``value_text``, Python's shortest ``repr``, which ``float`` reads back to the same double), so an
+hourly page is read as **one** row - a JSON array built inside SQLite - and not one row per hour:
+Python's ``sqlite3`` gives up the GIL around every ``sqlite3_step``, ~145 times for a one-station
+day, and each release can hand the GIL to another of the server's 32 threads (session 9, round 2:
+under 50 clients a one-step page cut ~11-17 of ~35 context switches per answer). SQLite 3.40 prints
+a REAL with at most 16 significant digits (0.84 as 0.8399999999999999), so the text is written at
+refresh, not printed at read. The file's layout is :data:`SNAPSHOT_FORMAT` (``PRAGMA user_version``,
+and the file name, ``envtrust.settings``): a file of another format is not of the store - it is
+removed and built again, never misread.
 """
 
 from __future__ import annotations
@@ -28,10 +39,14 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
+import orjson
 
 from analytics.vocabulary import CST_UTC_OFFSET_H
 from data.release import MEAN_SCALE, STATUS_RANK, release_generation
 
+#: the snapshot file's layout (``PRAGMA user_version``); raised when the layout changes, so an older
+#: file is rebuilt, not misread. 2: ``value_text``, the exact text of each value (session 9)
+SNAPSHOT_FORMAT = 2
 #: the only tables of the snapshot file (all public; the public-isolation test checks the file)
 SNAPSHOT_TABLES: tuple[str, ...] = ("current_hourly", "snapshot_state")
 #: how far before its watermark a refresh reads again (release steps are seconds long)
@@ -40,7 +55,7 @@ _EPOCH = datetime(1970, 1, 1)
 _BATCH_ROWS = 100_000
 _SCHEMA = (
     "CREATE TABLE current_hourly (station_id TEXT NOT NULL, parameter TEXT NOT NULL, "
-    "ts INTEGER NOT NULL, value REAL, status TEXT NOT NULL, version INTEGER NOT NULL, "
+    "ts INTEGER NOT NULL, value REAL, status TEXT NOT NULL, version INTEGER NOT NULL, value_text TEXT, "
     "PRIMARY KEY (station_id, parameter, ts)) WITHOUT ROWID",
     "CREATE TABLE snapshot_state (generation INTEGER NOT NULL, released_through TEXT)",
 )
@@ -84,8 +99,11 @@ def _end_store_read(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def snapshot_state(snap: sqlite3.Connection) -> tuple[int, datetime | None] | None:
-    """(generation, released_through) of a snapshot, or None when it has none."""
+    """(generation, released_through) of a snapshot, or None when it has none or is of another
+    :data:`SNAPSHOT_FORMAT`."""
     try:
+        if snap.execute("PRAGMA user_version").fetchone()[0] != SNAPSHOT_FORMAT:
+            return None
         row = snap.execute("SELECT generation, released_through FROM snapshot_state").fetchone()
     except sqlite3.DatabaseError:
         return None
@@ -94,12 +112,19 @@ def snapshot_state(snap: sqlite3.Connection) -> tuple[int, datetime | None] | No
     return int(row[0]), None if row[1] is None else datetime.fromisoformat(row[1])
 
 
+def value_text(value: float | None) -> str | None:
+    """The exact text of a released value (``float(value_text(v)) == v``; None stays None)."""
+    return None if value is None else repr(value)
+
+
 def _write(snap: sqlite3.Connection, generation: int, newest: datetime | None, batches) -> int:
-    """Upsert the batches and set the state, in one transaction (rolled back on any error)."""
+    """Upsert the batches (rows of :func:`_store_changes`, each given its :func:`value_text`) and set
+    the state, in one transaction (rolled back on any error)."""
     n = 0
     with snap:  # BEGIN ... COMMIT, or ROLLBACK on an exception
         for rows in batches:
-            snap.executemany("INSERT OR REPLACE INTO current_hourly VALUES (?, ?, ?, ?, ?, ?)", rows)
+            snap.executemany("INSERT OR REPLACE INTO current_hourly VALUES (?, ?, ?, ?, ?, ?, ?)",
+                             [(*row, value_text(row[3])) for row in rows])
             n += len(rows)
         snap.execute("DELETE FROM snapshot_state")
         snap.execute("INSERT INTO snapshot_state VALUES (?, ?)",
@@ -116,6 +141,7 @@ def build_snapshot(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[int, int
     snap = sqlite3.connect(scratch, isolation_level=None)
     try:
         snap.execute("PRAGMA journal_mode = OFF")
+        snap.execute(f"PRAGMA user_version = {SNAPSHOT_FORMAT}")
         for statement in _SCHEMA:
             snap.execute(statement)
         snap.isolation_level = "DEFERRED"
@@ -249,15 +275,21 @@ def current_hourly(snap: sqlite3.Connection, generation: int, station_ids: list[
     """:func:`data.release.current_hourly` from the snapshot at ``generation`` (else
     :class:`SnapshotNotAt`): the same tuples in the same order (station, parameter, hour) and the
     total. One index range per station and parameter: a 40-station city-day page of 1,000 of its
-    5,700 values costs ~1.3 ms of CPU, its count ~1.4 ms."""
+    5,700 values costs ~1.3 ms of CPU, its count ~1.4 ms. The page is one row, a JSON array of
+    the hours (in the order of the limited subquery: SQLite feeds the aggregate from it as a
+    co-routine), so the statement is one ``sqlite3_step`` - one GIL hand-off - not one per hour;
+    an empty page is ``[]`` with the generation, so it needs no second read either."""
     where = (f"station_id IN ({_in(station_ids)}) AND parameter IN ({_in(parameters)}) AND ts BETWEEN ? AND ? "
              f"AND status IN ({_in(statuses)})")
     args = [*station_ids, *parameters, epoch_s(start), epoch_s(end), *statuses]
     hours: dict[int, datetime] = {}  # a city-day page has 1,000 rows of 24 hours
-    page = rows_at(snap, generation, f"SELECT {_GENERATION}, * FROM current_hourly WHERE {where} "
-                                     "ORDER BY station_id, parameter, ts LIMIT ? OFFSET ?", [*args, limit, offset])
-    rows = [(sid, hours.get(ts) or hours.setdefault(ts, from_epoch_s(ts)), param, value, status, version)
-            for _held, sid, param, ts, value, status, version in page]
+    page = rows_at(snap, generation,
+                   f"SELECT {_GENERATION}, json_group_array(json_array(station_id, parameter, ts, value_text, status, "
+                   f"version)) FROM (SELECT * FROM current_hourly WHERE {where} "
+                   "ORDER BY station_id, parameter, ts LIMIT ? OFFSET ?)", [*args, limit, offset])
+    rows = [(sid, hours.get(ts) or hours.setdefault(ts, from_epoch_s(ts)), param,
+             None if text is None else float(text), status, version)
+            for sid, param, ts, text, status, version in orjson.loads(page[0][1])]
     if len(rows) < limit and (rows or offset == 0):
         return rows, offset + len(rows)
     return rows, int(rows_at(snap, generation, f"SELECT {_GENERATION}, count(*) FROM current_hourly WHERE {where}",

@@ -140,8 +140,12 @@ class Settings:
 
     @property
     def serving_snapshot_path(self) -> Path:
-        """The public API's serving snapshot (``data.snapshot``): ``<db stem>-public.sqlite`` beside the store."""
-        return self.db_path.with_name(self.db_path.stem + "-public.sqlite")
+        """The public API's serving snapshot (``data.snapshot``): ``<db stem>-public-v<format>.sqlite``
+        beside the store (a file of an earlier ``data.snapshot.SNAPSHOT_FORMAT`` is left alone, never
+        read: two checkouts of different formats can serve copies of one store side by side)."""
+        from data.snapshot import SNAPSHOT_FORMAT  # not at import: settings import nothing heavy
+
+        return self.db_path.with_name(f"{self.db_path.stem}-public-v{SNAPSHOT_FORMAT}.sqlite")
 
     @property
     def layer_dirs(self) -> tuple[Path, ...]:

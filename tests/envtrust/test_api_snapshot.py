@@ -336,10 +336,38 @@ def test_the_snapshot_file_holds_only_the_released_current_values(api):
         columns = {r[1] for r in snap.execute("PRAGMA table_info(current_hourly)")}
         held = snap.execute("SELECT station_id, parameter, ts, value, status, version FROM current_hourly "
                             "ORDER BY 1, 2, 3").fetchall()
-    assert columns == {"station_id", "parameter", "ts", "value", "status", "version"}
+    assert columns == {"station_id", "parameter", "ts", "value", "status", "version", "value_text"}
     current = con.execute("SELECT station_id, parameter, CAST(epoch(ts) AS BIGINT), value, status, version "
                           "FROM release_values WHERE superseded_at IS NULL ORDER BY 1, 2, 3").fetchall()
     assert held == current and held
+
+
+def test_values_that_sqlite_cannot_print_exactly_answer_as_duckdb_does(api):
+    """The hourly page comes from each value's stored text: a double with 17 significant digits, or
+    0.84 (which SQLite 3.40 prints as 0.8399999999999999), is answered bit for bit."""
+    client, server, snapshot = api
+    con = server.extensions["envtrust"].con
+    for value in (0.1 + 0.2, 0.84):
+        release.correct_value(con, "1001A", "2017-01-10 03:00", "PM2.5", value, "ana", "an inexact decimal")
+        snapshot.refresh()
+        _answered_from_the_snapshot_as_duckdb(client, server, snapshot, [ONE_VALUE, POINT_READS[0]])
+        assert _value(client, server) == value
+
+
+def test_a_snapshot_of_another_format_is_rebuilt_not_read(api):
+    """A file whose ``user_version`` is not SNAPSHOT_FORMAT (an older layout) has no state: it is
+    not of the store, a refresh replaces it, and the serving snapshot removes it at start."""
+    _client, server, snapshot = api
+    con = server.extensions["envtrust"].con
+    with sqlite3.connect(snapshot.path) as snap:
+        snap.execute(f"PRAGMA user_version = {snap_sql.SNAPSHOT_FORMAT - 1}")
+        assert snap_sql.snapshot_state(snap) is None
+    assert not snap_sql.snapshot_is_of_store(con, snapshot.path)
+    inode = snapshot.path.stat().st_ino
+    generation, rows = snapshot.refresh()
+    assert rows > 0 and generation == sql.release_generation(con) and snapshot.path.stat().st_ino != inode
+    assert snap_sql.snapshot_is_of_store(con, snapshot.path)
+    assert snapshot.path.name.endswith(f"-public-v{snap_sql.SNAPSHOT_FORMAT}.sqlite")
 
 
 KILLED_MID_UPDATE = """
