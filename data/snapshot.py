@@ -304,23 +304,26 @@ def current_daily(snap: sqlite3.Connection, generation: int, station_ids: list[s
                   offset: int) -> tuple[list[tuple], int]:
     """:func:`data.release.current_daily` from the snapshot at ``generation`` (else
     :class:`SnapshotNotAt`): the same tuples (the values summed as whole micro-units, an exact
-    integer sum) in the same order (station, parameter, day) and the total."""
+    integer sum) in the same order (station, parameter, day) and the total. The page is one row, a
+    JSON array of the days, as in :func:`current_hourly` (a city-day: 240 days, one step)."""
     where = (f"station_id IN ({_in(station_ids)}) AND parameter IN ({_in(parameters)}) AND ts BETWEEN ? AND ? "
              f"AND status IN ({_in(statuses)})")
     args = [*station_ids, *parameters, epoch_s(start), epoch_s(end), *statuses]
     rank = " ".join(f"WHEN '{s}' THEN {r}" for s, r in STATUS_RANK.items())
     status_of_rank = " ".join(f"WHEN {r} THEN '{s}'" for s, r in STATUS_RANK.items())
     # the CST day as a day number: ~1 ms of CPU less than date() on a 40-station city-day (5,700 hours)
-    grouped = (f"SELECT {_GENERATION}, station_id, (ts + {CST_UTC_OFFSET_H * 3600}) / 86400 AS day, parameter, "
-               f"sum(CAST(round(value * {MEAN_SCALE}) AS INTEGER)), count(value), "
-               f"sum(status = 'withheld'), CASE min(CASE status {rank} END) {status_of_rank} END "
-               f"FROM current_hourly WHERE {where} GROUP BY station_id, parameter, day")
+    grouped = (f"SELECT station_id, (ts + {CST_UTC_OFFSET_H * 3600}) / 86400 AS day, parameter, "
+               f"sum(CAST(round(value * {MEAN_SCALE}) AS INTEGER)) AS micro, count(value) AS observed, "
+               f"sum(status = 'withheld') AS withheld, CASE min(CASE status {rank} END) {status_of_rank} END "
+               f"AS day_status FROM current_hourly WHERE {where} GROUP BY station_id, parameter, day")
     days: dict[int, date] = {}
-    page = rows_at(snap, generation, f"{grouped} ORDER BY station_id, parameter, day LIMIT ? OFFSET ?",
+    page = rows_at(snap, generation,
+                   f"SELECT {_GENERATION}, json_group_array(json_array(station_id, day, parameter, micro, observed, "
+                   f"withheld, day_status)) FROM ({grouped} ORDER BY station_id, parameter, day LIMIT ? OFFSET ?)",
                    [*args, limit, offset])
     rows = [(sid, days.get(day) or days.setdefault(day, _EPOCH_DAY + timedelta(days=day)), param, micro,
              observed, withheld, status)
-            for _held, sid, day, param, micro, observed, withheld, status in page]
+            for sid, day, param, micro, observed, withheld, status in orjson.loads(page[0][1])]
     if len(rows) < limit and (rows or offset == 0):
         return rows, offset + len(rows)
     return rows, int(rows_at(snap, generation, f"SELECT {_GENERATION}, count(*) FROM ({grouped})", args)[0][1])
@@ -330,17 +333,20 @@ def latest_current(snap: sqlite3.Connection, generation: int, station_ids: list[
                    newest: datetime | None, window_days: int = 7) -> list[tuple]:
     """:func:`data.release.latest_current` from the snapshot at ``generation`` (else
     :class:`SnapshotNotAt`; SQLite takes the other columns of a ``max()`` query from the row
-    holding the maximum)."""
+    holding the maximum). One row, a JSON array, as in :func:`current_hourly`; the subquery's
+    ``LIMIT`` (every station and parameter) keeps its ``ORDER BY`` a part of its meaning, so no
+    SQLite version may drop it."""
     if newest is None:
         return []
     since = epoch_s(newest - timedelta(days=window_days))
-    rows = rows_at(snap, generation,
-                   f"SELECT {_GENERATION}, station_id, parameter, max(ts), value, status, version FROM current_hourly "
-                   f"WHERE station_id IN ({_in(station_ids)}) AND parameter IN ({_in(parameters)}) AND ts >= ? "
-                   "AND status <> 'withheld' GROUP BY station_id, parameter ORDER BY 2, 3",
-                   [*station_ids, *parameters, since])
-    return [(sid, param, from_epoch_s(ts), value, status, version)
-            for _held, sid, param, ts, value, status, version in rows]
+    latest = rows_at(snap, generation,
+                     f"SELECT {_GENERATION}, json_group_array(json_array(station_id, parameter, ts, value_text, status, "
+                     "version)) FROM (SELECT station_id, parameter, max(ts) AS ts, value_text, status, version "
+                     f"FROM current_hourly WHERE station_id IN ({_in(station_ids)}) AND parameter IN "
+                     f"({_in(parameters)}) AND ts >= ? AND status <> 'withheld' GROUP BY station_id, parameter "
+                     "ORDER BY 1, 2 LIMIT ?)", [*station_ids, *parameters, since, len(station_ids) * len(parameters)])
+    return [(sid, param, from_epoch_s(ts), None if text is None else float(text), status, version)
+            for sid, param, ts, text, status, version in orjson.loads(latest[0][1])]
 
 
 def table_names(snap: sqlite3.Connection) -> list[str]:
