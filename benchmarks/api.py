@@ -12,7 +12,8 @@
    the first half of the period audited (confirmed events withheld). ``--days 365`` is the 106 M
    reading store of benchmarks/dashboard.py. Its serving snapshot (``data.snapshot``, the point
    reads' SQLite file) is built beside it once and copied with it, so no server builds one while
-   it is measured (a checkout without the snapshot ignores the file).
+   it is measured (a checkout without the snapshot ignores the file). Each checkout builds and
+   copies its own, by its own code: the file's name carries its format (``SNAPSHOT_FORMAT``).
 2. ``envtrust serve`` as a separate process (waitress; ``--threads``, else the checkout's default;
    ``--before-threads`` for the before checkout); a department key with a rate
    limit above the load (every call is still checked and written to the audit trail).
