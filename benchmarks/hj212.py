@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import platform
 import random
@@ -43,6 +44,7 @@ sys.path.insert(0, str(ROOT))
 
 from data.hj212.auth import set_logger_password  # noqa: E402
 from data.hj212.packet import build_cp, build_packet, parse_packet  # noqa: E402
+from data.hj212.trace import LatencyTrace  # noqa: E402
 from data.store import connect  # noqa: E402
 
 PW = "123456"
@@ -332,24 +334,34 @@ def run_receiver(args: argparse.Namespace) -> tuple[list[dict], dict]:
     first = [logger_packets(mn, k, 0, 1)[0] for k, mn in enumerate(mns)]
     flood = [logger_packets(mn, k, 1, args.packets) for k, mn in enumerate(mns)]
     paced = [logger_packets(mn, k, 1 + args.packets, paced_n) for k, mn in enumerate(mns)] if paced_n else []
+    trace_path = tmp / "latency_trace.json"
     proc, port = start_process([sys.executable, "-m", "envtrust.cli", "hj212", "listen", "--db", str(db), "--host",
                                 "127.0.0.1", "--port", "0", "--batch-max", str(args.batch_max), "--writer", args.writer,
-                                "--commit-interval-ms", f"{args.commit_interval_ms:g}"],
+                                "--commit-interval-ms", f"{args.commit_interval_ms:g}",
+                                *(["--latency-trace", str(trace_path)] if args.latency_trace else [])],
                                "listening on")
-    rows = []
+    rows, spans = [], []
     try:
         t0 = time.perf_counter()
         warmed = asyncio.run(warm_all(port, first))
         warm_s = time.perf_counter() - t0
         with RssSampler(proc.pid) as rss, ClientCpu() as client:
+            spans.append(time.monotonic())
             res = asyncio.run(drive(port, flood, args.window, None, args.timeout))
         rows.append(phase_row("flood", res, rss.samples_mb, rss.cpu_s, client.cpu_s))
         if paced:
             with RssSampler(proc.pid) as rss, ClientCpu() as client:
+                spans.append(time.monotonic())
                 res = asyncio.run(drive(port, paced, args.window, args.paced_rate, args.timeout))
             rows.append(phase_row(f"paced {args.paced_rate:,.0f}/s", res, rss.samples_mb, rss.cpu_s, client.cpu_s))
+        spans.append(time.monotonic())
     finally:
         said = stop_process(proc)
+    if args.latency_trace and trace_path.exists():
+        # the receiver's clock is time.monotonic of this machine: phases are cut by this process's readings
+        trace = LatencyTrace.read(trace_path)
+        for row, start, end in zip(rows, spans, spans[1:], strict=False):
+            row["trace"] = trace.between(start, end).summary()
     con = connect(db, read_only=True)
     readings = con.execute("SELECT count(*) FROM readings").fetchone()[0]
     logged = con.execute("SELECT count(*) FROM hj212_packets WHERE status = 'stored'").fetchone()[0]
@@ -398,6 +410,8 @@ def main() -> int:
     parser.add_argument("--commit-interval-ms", type=float, default=50.0,
                         help="the receiver's --commit-interval-ms: least time between two commits' starts")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds a logger waits for its last ack")
+    parser.add_argument("--latency-trace", action="store_true",
+                        help="run the receiver with --latency-trace and report where each phase's packets' time went")
     parser.add_argument("--label", default="", help="what this run measures (written to the table)")
     parser.add_argument("--out", type=Path, help="append a Markdown section here")
     args = parser.parse_args()
@@ -434,6 +448,11 @@ def main() -> int:
         long = [r for r in rows if r["seconds"] >= 120]
         lines += [f"Receiver RSS once a minute, {r['phase']}: {', '.join(map(str, r['rss_per_minute_mb']))} MB"
                   for r in long]
+        for r in rows:
+            if r.get("trace"):
+                lines += ["", f"Receiver latency trace, {r['phase']} (ms; queue = read -> batch closed, dispatch = "
+                          "-> commit starts in the writer thread, commit, handback = -> event loop resumes, write = "
+                          "-> answers written):", "", "```", json.dumps(r["trace"], indent=1), "```"]
         lines += ["", f"Store afterwards: {check['readings']:,} readings for {check['acked']:,} acknowledged packets "
                   f"(expected {check['expected_readings']:,}), {check['stored_packets']:,} stored packet-log rows, "
                   f"{check['quarantined']:,} quarantined, {check['commits']:,} commits; warm-up (one packet per "

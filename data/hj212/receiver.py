@@ -56,6 +56,7 @@ from data.hj212.packet import (
     salvage_header,
 )
 from data.hj212.store import PACKET_LOG_COLUMNS, arrow_columns, known_packet_keys, log_packets, stations_by_mn
+from data.hj212.trace import BatchTimes, LatencyTrace
 from data.hj212.writer import StoreOptions, WriterLost, make_writer
 
 log = logging.getLogger("envtrust.hj212")
@@ -150,6 +151,7 @@ class ReceiverStats:
     queue_wait_s: float = 0.0
     commit_s: float = 0.0
     largest_batch: int = 0
+    trace: LatencyTrace | None = None  # where each packet's time went (Receiver(latency_trace=True))
 
     def timing(self) -> str:
         """Mean batch size, queue wait of a batch's oldest item and commit time, in ms."""
@@ -493,7 +495,7 @@ class Receiver:
                  max_links: int = 5000, split_link_bytes: int = 256 * 1024,
                  split_total_bytes: int = 64 * 1024 * 1024, split_timeout_s: float = 60.0,
                  memory_mb: int | None = None, writer: str = "thread", duckdb_threads: int | None = None,
-                 commit_interval_s: float = 0.05):
+                 commit_interval_s: float = 0.05, latency_trace: bool = False):
         """Memory bounds before authentication (issue 11, defect 2): at most ``max_links``
         connections (more are closed on accept), ``split_link_bytes`` of unfinished split parts per
         link and ``split_total_bytes`` over all links; a split set unfinished after
@@ -506,7 +508,9 @@ class Receiver:
         when the instance is shared, as in ``envtrust serve``). ``commit_interval_s``: least time
         between the starts of two commits; a packet arriving sooner waits for more to join its
         batch (each commit costs ~25-30 ms of CPU whatever its size: committing whenever the last
-        commit returned spent most of a core on that at 5,000 packets/s)."""
+        commit returned spent most of a core on that at 5,000 packets/s). ``latency_trace``: record
+        where each acknowledged packet's time goes (``data.hj212.trace``; a debug and benchmark
+        mode, in ``self.stats.trace``)."""
         self.db_path = Path(db_path)
         self.memory_mb = memory_mb
         self.max_links = max_links
@@ -522,7 +526,8 @@ class Receiver:
         self.max_segment = max_segment
         self.max_frame = max_segment + FRAME_OVERHEAD + 64
         self.idle_timeout_s = idle_timeout_s
-        self.stats = ReceiverStats()
+        self.stats = ReceiverStats(trace=LatencyTrace(self.db_path.with_name(self.db_path.name + ".wal"))
+                                   if latency_trace else None)
         self._writer = make_writer(writer, open_packet_store, StoreOptions(self.db_path, memory_mb, allow_no_pw,
                                                                             self.window, duckdb_threads))
         self._queue: asyncio.Queue[tuple[Incoming, asyncio.Future]] | None = None
@@ -595,7 +600,11 @@ class Receiver:
                 self.stats.commit_s += loop.time() - taken_at
                 self.stats.largest_batch = max(self.stats.largest_batch, len(batch))
                 self.stats.count(outcomes)
+                resumed_at = loop.time()
                 _write_answers(batch, outcomes)
+                if self.stats.trace is not None:
+                    self.stats.trace.add(BatchTimes([i.queued_at for i in batch], taken_at, *self._writer.last_commit_span,
+                                              resumed_at, loop.time()))
             finally:
                 for item in batch:
                     if item.link is not None:

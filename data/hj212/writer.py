@@ -25,6 +25,7 @@ import ctypes
 import multiprocessing
 import os
 import signal
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -67,6 +68,14 @@ class ThreadWriter:
         self.opener, self.options = opener, options
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hj212-writer")
         self._store: Any = None
+        self.last_commit_span: tuple[float, float] = (0.0, 0.0)  # time.monotonic at its start and end
+
+    def _commit_timed(self, batch: list) -> list:
+        start = time.monotonic()
+        try:
+            return self._store.commit_batch(batch)
+        finally:
+            self.last_commit_span = (start, time.monotonic())
 
     async def _run(self, fn: Callable, *args):
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
@@ -75,7 +84,7 @@ class ThreadWriter:
         self._store = await self._run(self.opener, self.options)
 
     async def commit(self, batch: list) -> list:
-        return await self._run(self._store.commit_batch, batch)
+        return await self._run(self._commit_timed, batch)
 
     async def sender_refusal(self, mn: str, pw: str, peer: str) -> tuple[str, str] | None:
         if self._store.passwords.is_verified(mn, pw):  # no hashing: safe on the event loop
@@ -143,6 +152,7 @@ class ProcessWriter:
     def __init__(self, opener: Opener, options: StoreOptions):
         self.opener, self.options = opener, options
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hj212-writer-pipe")
+        self.last_commit_span: tuple[float, float] = (0.0, 0.0)  # the pipe round trip, time.monotonic
         self._conn = None
         self._process: multiprocessing.Process | None = None
 
@@ -179,8 +189,15 @@ class ProcessWriter:
             self._process.join(5)
             raise duckdb.IOException(value)
 
+    def _commit_timed(self, batch: list) -> list:
+        start = time.monotonic()
+        try:
+            return self._call(("commit", batch))
+        finally:
+            self.last_commit_span = (start, time.monotonic())
+
     async def commit(self, batch: list) -> list:
-        return await self._request(("commit", batch))
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self._commit_timed, batch)
 
     async def sender_refusal(self, mn: str, pw: str, peer: str) -> tuple[str, str] | None:
         return await self._request(("refusal", mn, pw, peer))

@@ -38,6 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "whenever the last commit returned)")
     listen.add_argument("--max-segment", type=int, default=1024,
                         help="largest data segment accepted, bytes (HJ 212-2017: 1024)")
+    listen.add_argument("--latency-trace", type=Path, metavar="FILE",
+                        help="record where each packet's time goes and write it to FILE as JSON at the end "
+                             "(debug and benchmark mode; data.hj212.trace)")
     listen.add_argument("--writer", choices=["thread", "process"], default="thread",
                         help="where judging and commits run: a thread of the receiver (default) or a "
                              "process of their own (a second interpreter and GIL; docs/hj212.md)")
@@ -93,7 +96,10 @@ def _listen(args: argparse.Namespace) -> int:
                             batch_max=args.batch_max, max_segment=args.max_segment, allow_no_pw=allow_no_pw,
                             window=settings.plausible_window, memory_mb=settings.ingest_memory_mb,
                             writer=args.writer, duckdb_threads=1,
-                            commit_interval_s=args.commit_interval_ms / 1000)
+                            commit_interval_s=args.commit_interval_ms / 1000,
+                            latency_trace=args.latency_trace is not None)
+        if stats.trace is not None:
+            stats.trace.write(args.latency_trace)
         print(f"hj212 receiver stopped: {stats.frames} frames, {stats.stored} packets stored, "
               f"{stats.duplicate} duplicates, {stats.logged} logged raw, {stats.quarantined} quarantined, "
               f"{stats.batches} commits; {stats.timing()}", flush=True)
