@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import platform
 import random
@@ -66,7 +65,11 @@ async def main():
     server = await asyncio.start_server(echo, "127.0.0.1", 0, backlog=4096)
     print("echo listening on 127.0.0.1:%d" % server.sockets[0].getsockname()[1], flush=True)
     await server.serve_forever()
-asyncio.run(main())
+if sys.argv[1:] == ["uvloop"]:  # the receiver's loop, so that the ceiling stays comparable
+    import uvloop
+    uvloop.run(main())
+else:
+    asyncio.run(main())
 """
 
 
@@ -337,7 +340,7 @@ def run_receiver(args: argparse.Namespace) -> tuple[list[dict], dict]:
     trace_path = tmp / "latency_trace.json"
     proc, port = start_process([sys.executable, "-m", "envtrust.cli", "hj212", "listen", "--db", str(db), "--host",
                                 "127.0.0.1", "--port", "0", "--batch-max", str(args.batch_max), "--writer", args.writer,
-                                "--commit-interval-ms", f"{args.commit_interval_ms:g}",
+                                "--commit-interval-ms", f"{args.commit_interval_ms:g}", "--event-loop", args.event_loop,
                                 *(["--latency-trace", str(trace_path)] if args.latency_trace else [])],
                                "listening on")
     rows, spans = [], []
@@ -380,7 +383,7 @@ def run_receiver(args: argparse.Namespace) -> tuple[list[dict], dict]:
 def run_echo(args: argparse.Namespace) -> dict:
     mns = [f"BENCH{i:08d}" for i in range(args.loggers)]
     flood = [logger_packets(mn, k, 0, args.packets) for k, mn in enumerate(mns)]
-    proc, port = start_process([sys.executable, "-c", ECHO_SERVER], "echo listening on")
+    proc, port = start_process([sys.executable, "-c", ECHO_SERVER, args.event_loop], "echo listening on")
     try:
         with RssSampler(proc.pid) as rss, ClientCpu() as client:
             res = asyncio.run(drive(port, flood, args.window, None, args.timeout))
@@ -397,6 +400,26 @@ def parse_rate(n: int = 20000) -> float:
     return n / (time.perf_counter() - t0)
 
 
+def trace_lines(phase: str, summary: dict) -> list[str]:
+    """A phase's latency trace (``LatencyTrace.summary``) as a Markdown table and two lines."""
+    stages = list(summary["stage_ms_p50"])
+    cpu = summary["cpu_us_per_packet"]
+    out = [f"Receiver latency trace, {phase}: {summary['packets']:,} packets in {summary['batches']} commits, "
+           f"CPU per packet: event-loop thread {cpu['event_loop']:.0f} us, writer thread {cpu['writer']:.0f} us, "
+           f"batch size p50 / p99 / max {' / '.join(map(str, summary['batch_size_p50_p99_max']))}, "
+           f"commit cycle p50 / p99 {' / '.join(map(str, summary['batch_cycle_ms_p50_p99']))} ms. Stages (ms): "
+           "queue = read -> batch closed; dispatch = -> commit starts on the writer; commit; handback = -> "
+           "event loop resumes; write = -> answers written.", "",
+           f"| ms | {' | '.join(stages)} | total |", "|---|" + "---|" * (len(stages) + 1)]
+    for label, key, total in (("p50", "stage_ms_p50", "p50"), ("p99", "stage_ms_p99", "p99"),
+                              ("mean of the slowest 1 %", "slowest_1pct_mean_stage_ms", None)):
+        cells = " | ".join(f"{summary[key][s]:.1f}" for s in stages)
+        out.append(f"| {label} | {cells} | {summary['total_ms'][total] if total else '-'} |")
+    slow = ", ".join(f"{c['ms']:.0f} ms ({c['packets']} packets, at {c['at_s']:.1f} s, WAL {c['wal_kb_after']:,} KiB "
+                     "after)" for c in summary["slowest_commits"][:5])
+    return [*out, "", f"Slowest commits: {slow}."]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--loggers", type=int, default=500, help="concurrent data loggers, one link each")
@@ -410,6 +433,8 @@ def main() -> int:
     parser.add_argument("--commit-interval-ms", type=float, default=50.0,
                         help="the receiver's --commit-interval-ms: least time between two commits' starts")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds a logger waits for its last ack")
+    parser.add_argument("--event-loop", choices=["uvloop", "asyncio"], default="uvloop",
+                        help="the receiver's --event-loop, and the echo server's loop")
     parser.add_argument("--latency-trace", action="store_true",
                         help="run the receiver with --latency-trace and report where each phase's packets' time went")
     parser.add_argument("--label", default="", help="what this run measures (written to the table)")
@@ -430,7 +455,8 @@ def main() -> int:
             f"## {args.label or 'run'} (commit {commit}, {datetime.now():%Y-%m-%d %H:%M} UTC)", "",
             f"Command: `.venv/bin/python benchmarks/hj212.py --loggers {args.loggers} --packets {args.packets} "
             f"--window {args.window} --paced-rate {args.paced_rate:g} --paced-seconds {args.paced_seconds:g} "
-            f"--batch-max {args.batch_max} --writer {args.writer} --commit-interval-ms {args.commit_interval_ms:g}`",
+            f"--batch-max {args.batch_max} --writer {args.writer} --commit-interval-ms {args.commit_interval_ms:g} "
+            f"--event-loop {args.event_loop}{' --latency-trace' if args.latency_trace else ''}`",
             f"Machine: {platform.machine()}, {os.cpu_count()} cores shared with other work (load average "
             f"{load:.1f} at start); receiver (with its writer process when --writer process) and echo server each in "
             "their own process, the client in the benchmark process, 127.0.0.1. Server CPU: the receiver's "
@@ -449,10 +475,8 @@ def main() -> int:
         lines += [f"Receiver RSS once a minute, {r['phase']}: {', '.join(map(str, r['rss_per_minute_mb']))} MB"
                   for r in long]
         for r in rows:
-            if r.get("trace"):
-                lines += ["", f"Receiver latency trace, {r['phase']} (ms; queue = read -> batch closed, dispatch = "
-                          "-> commit starts in the writer thread, commit, handback = -> event loop resumes, write = "
-                          "-> answers written):", "", "```", json.dumps(r["trace"], indent=1), "```"]
+            if r.get("trace", {}).get("packets"):
+                lines += ["", *trace_lines(r["phase"], r["trace"])]
         lines += ["", f"Store afterwards: {check['readings']:,} readings for {check['acked']:,} acknowledged packets "
                   f"(expected {check['expected_readings']:,}), {check['stored_packets']:,} stored packet-log rows, "
                   f"{check['quarantined']:,} quarantined, {check['commits']:,} commits; warm-up (one packet per "

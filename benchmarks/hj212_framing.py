@@ -23,7 +23,9 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from hj212 import logger_packets  # noqa: E402
 
-from data.hj212.receiver import READ_CHUNK_BYTES, FrameSplitter  # noqa: E402
+from data.hj212.receiver import FrameSplitter  # noqa: E402
+
+READ_CHUNK_BYTES = 64 * 1024  # what the receiver's stream read took per read (session 8)
 
 MAX_FRAME = 1100
 

@@ -28,7 +28,8 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -68,12 +69,6 @@ QUARANTINE_COLUMNS = ["raw", "reason", "detail"]
 UNANSWERED_REASONS = frozenset({"pw_throttled"})
 # answers waiting in one link's send buffer before its reading pauses (the logger does not read)
 ANSWER_BUFFER_BYTES = 256 * 1024
-# bytes taken from a link per read: a burst of ~200 packets of ~300 bytes is cut into frames at once
-READ_CHUNK_BYTES = 64 * 1024
-# a link's read buffer (asyncio's stream limit): reading pauses at twice this and resumes below it.
-# Frames are bounded by FrameSplitter, not by this; at the frame size (~1 KiB) nearly every read of
-# a logger's window paused and resumed the transport, an epoll register per read (~1/4 of the loop)
-STREAM_LIMIT_BYTES = 16 * 1024
 
 
 @dataclass
@@ -87,7 +82,7 @@ class Incoming:
     error: PacketError | None = None
     header: dict[str, str] = field(default_factory=dict)  # salvaged from a rejected packet
     link: Link | None = field(default=None, repr=False)  # where the answer goes
-    queued_at: float = 0.0  # event-loop clock (s) when it entered the writer's queue
+    queued_at: float = 0.0  # time.monotonic (s) when its bytes were read (the writer's queue follows)
 
     def __getstate__(self) -> dict:
         """Pickled for a writer process without its link: the link is the event loop's."""
@@ -99,18 +94,22 @@ class Link:
     """One logger's connection as the writer sees it: where answers go, and how many of its
     packets are still waiting for a commit (the link closes only after they are answered)."""
 
-    writer: asyncio.StreamWriter
+    transport: asyncio.Transport
     pending: int = 0
-    settled: asyncio.Event = field(default_factory=asyncio.Event)
+    closing: bool = False  # no more frames: close once the pending packets are answered
 
     def add(self) -> None:
         self.pending += 1
-        self.settled.clear()
 
     def done(self) -> None:
         self.pending -= 1
+        if self.pending <= 0 and self.closing:
+            self.transport.close()
+
+    def close_when_answered(self) -> None:
+        self.closing = True
         if self.pending <= 0:
-            self.settled.set()
+            self.transport.close()
 
 
 @dataclass
@@ -533,7 +532,7 @@ class Receiver:
         self._queue: asyncio.Queue[tuple[Incoming, asyncio.Future]] | None = None
         self._server: asyncio.Server | None = None
         self._writer_task: asyncio.Task | None = None
-        self._handlers: set[asyncio.Task] = set()
+        self._links: set[LinkProtocol] = set()
 
     @property
     def writer_task(self) -> asyncio.Task:
@@ -548,20 +547,22 @@ class Receiver:
         self._writer_task = asyncio.create_task(self._writer_loop())
         # a backlog for a province's loggers reconnecting at once after a restart (asyncio's default
         # is 100; the kernel caps it at net.core.somaxconn)
-        self._server = await asyncio.start_server(self._handle, self.host, self.port, limit=STREAM_LIMIT_BYTES,
-                                                  backlog=min(self.max_links, 4096))
+        self._server = await asyncio.get_running_loop().create_server(
+            lambda: LinkProtocol(self), self.host, self.port, backlog=min(self.max_links, 4096))
         sock = self._server.sockets[0].getsockname()
         return sock[0], sock[1]
 
     async def stop(self) -> None:
-        """Stop listening, let the writer commit what is queued, close the store."""
+        """Stop listening, let the writer commit what is queued and answer it, close the links and
+        the store."""
         if self._server is not None:
             self._server.close()
-        for task in list(self._handlers):
-            task.cancel()
-        await asyncio.gather(*self._handlers, return_exceptions=True)
+        for link in list(self._links):
+            link.end()
         if self._queue is not None and self._writer_task is not None and not self._writer_task.done():
             await self._queue.join()
+        for link in list(self._links):
+            link.transport.close()
         if self._writer_task is not None:
             self._writer_task.cancel()
             with contextlib.suppress(asyncio.CancelledError, WriterLost):
@@ -578,16 +579,15 @@ class Receiver:
         A commit starts at least ``commit_interval_s`` after the one before, unless ``batch_max``
         packets are already waiting."""
         assert self._queue is not None
-        loop = asyncio.get_running_loop()
         last_start = -self.commit_interval_s
         while True:
             batch = [await self._queue.get()]
-            early_s = self.commit_interval_s - (loop.time() - last_start)
+            early_s = self.commit_interval_s - (time.monotonic() - last_start)
             if early_s > 0 and self._queue.qsize() + 1 < self.batch_max:
                 await asyncio.sleep(early_s)  # gather more: a commit's fixed cost is paid per commit
             while len(batch) < self.batch_max and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
-            last_start = taken_at = loop.time()
+            last_start = taken_at = time.monotonic()
             try:
                 outcomes = await self._writer.commit(batch)
             except WriterLost:
@@ -597,156 +597,240 @@ class Receiver:
             else:
                 self.stats.batches += 1
                 self.stats.queue_wait_s += taken_at - batch[0].queued_at
-                self.stats.commit_s += loop.time() - taken_at
+                self.stats.commit_s += time.monotonic() - taken_at
                 self.stats.largest_batch = max(self.stats.largest_batch, len(batch))
                 self.stats.count(outcomes)
-                resumed_at = loop.time()
+                resumed_at = time.monotonic()
                 _write_answers(batch, outcomes)
                 if self.stats.trace is not None:
-                    self.stats.trace.add(BatchTimes([i.queued_at for i in batch], taken_at, *self._writer.last_commit_span,
-                                              resumed_at, loop.time()))
+                    start, end, writer_cpu_s = self._writer.last_commit_span
+                    self.stats.trace.add(BatchTimes([i.queued_at for i in batch], taken_at, start, end, resumed_at,
+                                                    time.monotonic(), writer_cpu_s=writer_cpu_s,
+                                                    loop_cpu_s=time.thread_time()))
             finally:
                 for item in batch:
                     if item.link is not None:
                         item.link.done()
                     self._queue.task_done()
 
-    def _submit(self, item: Incoming, link: Link | None = None) -> None:
+    def _submit(self, item: Incoming, link: Link | None = None, now: float | None = None) -> None:
+        """Queue ``item`` for the writer; ``now``: ``time.monotonic`` when its bytes were read.
+        (The receiver's clock is ``time.monotonic``, not the loop's: uvloop's ``loop.time()`` is
+        cached per loop iteration in milliseconds.)"""
         assert self._queue is not None
         if link is not None:
             item.link = link
             link.add()
-        item.queued_at = asyncio.get_running_loop().time()
+        item.queued_at = time.monotonic() if now is None else now
         self._queue.put_nowait(item)
 
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        peername = writer.get_extra_info("peername")
-        peer = f"{peername[0]}:{peername[1]}" if peername else "?"
-        if len(self._handlers) >= self.max_links:  # refused before reading a byte: bounded memory
-            self.stats.links_refused += 1
-            writer.close()
-            return
-        self._handlers.add(task)
-        link = Link(writer)
-        assembler = SplitAssembler(max_bytes=self.split_link_bytes)
-        loop = asyncio.get_running_loop()
-        last_frame_at = [loop.time()]
-        watchdog = asyncio.create_task(self._watch_link(writer, assembler, last_frame_at, peer))
-        splitter = FrameSplitter(self.max_frame)
-        try:
-            while True:
-                if writer.transport.get_write_buffer_size() > ANSWER_BUFFER_BYTES:
-                    # a logger that sends without reading its answers is slowed down, not buffered
-                    await writer.drain()
-                try:
-                    data = await reader.read(READ_CHUNK_BYTES)
-                except ConnectionError:
-                    break
-                frames = splitter.feed(data) if data else splitter.close()
-                if frames:
-                    last_frame_at[0] = loop.time()
-                for frame in frames:
-                    await self._take_frame(frame, peer, assembler, link)
-                if not data:
-                    break
-        finally:
-            watchdog.cancel()
-            self._drop_sets(assembler.pending(), assembler.held_bytes, peer, "link closed")
-            if link.pending:
-                with contextlib.suppress(Exception):
-                    await link.settled.wait()  # this link's last answers are written before it closes
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
-            self._handlers.discard(task)
-
-    async def _take_frame(self, frame: bytes | FrameTooLong, peer: str, assembler: SplitAssembler,
-                          link: Link) -> None:
-        """Judge one frame of a link (or a too-long report) and queue it for the writer."""
+    def take_frame(self, frame: bytes | FrameTooLong, link: LinkProtocol) -> Coroutine | None:
+        """Judge one frame of a link (or a too-long report) and queue it for the writer; when it is
+        the first part of a split set that must be admitted first, nothing is queued and the
+        coroutine that admits and queues it is returned (the link reads on once it is done)."""
+        peer, now = link.peer, link.last_frame_at
         if isinstance(frame, FrameTooLong):
-            self._submit(Incoming(_text(frame.head), peer, error=PacketError("too_long", str(frame))), link)
-            return
+            self._submit(Incoming(_text(frame.head), peer, error=PacketError("too_long", str(frame))), link.link, now)
+            return None
         self.stats.frames += 1
         junk, frame = split_junk(frame)
         if junk.strip():
             self._submit(Incoming(_text(junk), peer, error=PacketError(
-                "bad_header", "bytes outside a ##...CRLF frame")), link)
+                "bad_header", "bytes outside a ##...CRLF frame")), link.link, now)
         if not frame:
-            return
-        item = await self._incoming(frame, peer, assembler)
-        if item is not None:
-            self._submit(item, link)
-
-    async def _watch_link(self, writer: asyncio.StreamWriter, assembler: SplitAssembler, last_frame_at: list[float],
-                          peer: str) -> None:
-        """Close an idle link and drop split sets that timed out, checking a few times per timeout.
-
-        Why a watchdog and not a timeout around each read: a timer per frame (``wait_for``) was a
-        tenth of the receiver's time at thousands of packets a second; this wakes a few times per
-        ``split_timeout_s`` per link instead.
-        """
-        loop = asyncio.get_running_loop()
-        period_s = max(0.05, min(self.split_timeout_s, self.idle_timeout_s) / 4)
-        while True:
-            await asyncio.sleep(period_s)
-            now = loop.time()
-            if now - last_frame_at[0] >= self.idle_timeout_s:
-                writer.transport.abort()  # the read loop ends and drops what the link held
-                return
-            held = assembler.held_bytes
-            expired = assembler.expire(now, self.split_timeout_s)
-            if expired:
-                self._drop_sets(expired, held - assembler.held_bytes, peer,
-                                f"not complete {self.split_timeout_s:g} s after its first part")
-
-    async def _incoming(self, frame: bytes, peer: str, assembler: SplitAssembler) -> Incoming | None:
+            return None
         raw = _text(frame)
         try:
             packet = parse_packet(frame, self.max_segment)
         except PacketError as err:
-            return Incoming(raw, peer, error=err, header=salvage_header(frame))
+            self._submit(Incoming(raw, peer, error=err, header=salvage_header(frame)), link.link, now)
+            return None
         if not packet.is_split:
-            return Incoming(raw, peer, packet=packet)
+            self._submit(Incoming(raw, peer, packet=packet), link.link, now)
+            return None
+        if not link.assembler.is_open(packet) and not self._writer.is_verified(packet.mn, packet.pw):
+            return self._admit_split(packet, frame, raw, link)
+        self._add_split(packet, frame, raw, link)
+        return None
+
+    async def _admit_split(self, first: Packet, frame: bytes, raw: str, link: LinkProtocol) -> None:
+        """Queue the first part of a new split set once its MN is known and its PW accepted, else
+        its refusal: nothing is buffered for an unauthenticated sender."""
         try:
-            if not assembler.is_open(packet):
-                await self._admit_split(packet, peer)
+            refusal = await self._writer.sender_refusal(first.mn, first.pw, link.peer)
+            if refusal is not None:
+                raise PacketError(*refusal)
+        except PacketError as err:
+            self._submit(Incoming(raw, link.peer, error=err, header=salvage_header(frame)), link.link)
+            return
+        self._add_split(first, frame, raw, link)
+
+    def _add_split(self, packet: Packet, frame: bytes, raw: str, link: LinkProtocol) -> None:
+        """Hold one part of a split set (within the link's and the total byte caps); queue the
+        merged packet when the set is complete, or the part's refusal."""
+        assembler = link.assembler
+        try:
             if self._split_held + len(packet.segment) > self.split_total_bytes:
                 raise PacketError("split_overflow", f"unfinished split packets of all links hold {self._split_held} "
                                   f"bytes; limit {self.split_total_bytes}")
             held = assembler.held_bytes
-            whole = assembler.add(packet, asyncio.get_running_loop().time())
+            whole = assembler.add(packet, time.monotonic())
             self._split_held += assembler.held_bytes - held
         except PacketError as err:
-            return Incoming(raw, peer, error=err, header=salvage_header(frame))
-        if whole is None:
-            return None
-        parts = sorted(assembler_parts(whole), key=lambda p: p.pno or 0)
-        return Incoming(whole.segment, peer, packet=whole, parts=parts)
+            self._submit(Incoming(raw, link.peer, error=err, header=salvage_header(frame)), link.link)
+            return
+        if whole is not None:
+            parts = sorted(assembler_parts(whole), key=lambda p: p.pno or 0)
+            self._submit(Incoming(whole.segment, link.peer, packet=whole, parts=parts), link.link)
 
-    async def _admit_split(self, first: Packet, peer: str) -> None:
-        """PacketError unless the first part of a new split set comes from a known MN with an
-        accepted PW: nothing is buffered for an unauthenticated sender."""
-        refusal = await self._writer.sender_refusal(first.mn, first.pw, peer)
-        if refusal is not None:
-            raise PacketError(*refusal)
+    async def watch_link(self, link: LinkProtocol) -> None:
+        """Close an idle link and drop split sets that timed out, checking a few times per timeout.
 
-    def _drop_sets(self, rows: list[tuple], freed_bytes: int, peer: str, why: str) -> None:
+        Why a watchdog and not a timer per frame: a timer per frame (``wait_for``) was a tenth of
+        the receiver's time at thousands of packets a second; this wakes a few times per
+        ``split_timeout_s`` per link instead.
+        """
+        period_s = max(0.05, min(self.split_timeout_s, self.idle_timeout_s) / 4)
+        while True:
+            await asyncio.sleep(period_s)
+            now = time.monotonic()
+            if now - link.last_frame_at >= self.idle_timeout_s:
+                link.transport.abort()  # connection_lost drops what the link held
+                return
+            held = link.assembler.held_bytes
+            expired = link.assembler.expire(now, self.split_timeout_s)
+            if expired:
+                self.drop_sets(expired, held - link.assembler.held_bytes, link.peer,
+                               f"not complete {self.split_timeout_s:g} s after its first part")
+
+    def drop_sets(self, rows: list[tuple], freed_bytes: int, peer: str, why: str) -> None:
         """Quarantine unfinished split sets a link gave up, and release the bytes they held."""
         for mn, cn, qn, got, pnum in rows:
             self._submit(Incoming(f"MN={mn};CN={cn};QN={qn}", peer, error=PacketError(
                 "split_incomplete", f"{why}: {got} of {pnum} parts arrived")))
         self._split_held -= freed_bytes
 
+
+class LinkProtocol(asyncio.Protocol):
+    """One logger's TCP link: cuts each read into frames and hands them to the receiver.
+
+    Why a protocol and not asyncio streams: with streams every read woke the link's task through a
+    future and a ``StreamReader`` buffer; at a paced 5,000 packets/s from 500 loggers nearly every
+    read is one packet, so that machinery was paid per packet. Here a read is framed and judged in
+    ``data_received`` itself. Reading pauses while the link's unsent answers exceed
+    ``ANSWER_BUFFER_BYTES`` (a logger that sends without reading is slowed down, not buffered) and
+    while the first part of a split set waits for its password check (frames after it keep their
+    order). At the end of the stream the link stays open until its last answers are written.
+    """
+
+    def __init__(self, receiver: Receiver):
+        self.receiver = receiver
+        self.refused = False
+        self.ended = False  # the logger ended its stream (or the receiver stops): no more frames
+        self._paused: set[str] = set()
+        self._admitting: asyncio.Task | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:
+        rx = self.receiver
+        self.transport = transport
+        if len(rx._links) >= rx.max_links:  # refused before reading a byte: bounded memory
+            rx.stats.links_refused += 1
+            self.refused = True
+            transport.close()
+            return
+        peername = transport.get_extra_info("peername")
+        self.peer = f"{peername[0]}:{peername[1]}" if peername else "?"
+        transport.set_write_buffer_limits(high=ANSWER_BUFFER_BYTES)
+        self.link = Link(transport)
+        self.assembler = SplitAssembler(max_bytes=rx.split_link_bytes)
+        self.splitter = FrameSplitter(rx.max_frame)
+        self.loop = asyncio.get_running_loop()
+        self.last_frame_at = time.monotonic()
+        rx._links.add(self)
+        self._watchdog = self.loop.create_task(rx.watch_link(self))
+
+    def data_received(self, data: bytes) -> None:
+        if self.refused or self.ended:
+            return
+        frames = self.splitter.feed(data)
+        if frames:
+            self.last_frame_at = time.monotonic()
+            self._take(frames)
+
+    def eof_received(self) -> bool:
+        if not self.refused and not self.ended:
+            self._take(self.splitter.close())
+            self.end()
+        return True  # keep the transport open: the last answers are still to be written
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.refused:
+            return
+        self.end()
+        self._watchdog.cancel()
+        if self._admitting is not None:
+            self._admitting.cancel()
+        self.receiver._links.discard(self)
+
+    def pause_writing(self) -> None:
+        self._pause("answers")
+
+    def resume_writing(self) -> None:
+        self._resume("answers")
+
+    def end(self) -> None:
+        """No more frames from this link: drop its unfinished split sets and close it once its last
+        answers are written (at once when none are waiting)."""
+        if self.ended:
+            return
+        self.ended = True
+        if self._admitting is None:
+            self._close_when_answered()
+
+    def _close_when_answered(self) -> None:
+        self.receiver.drop_sets(self.assembler.pending(), self.assembler.held_bytes, self.peer, "link closed")
+        self.link.close_when_answered()
+
+    def _take(self, frames: list[bytes | FrameTooLong]) -> None:
+        for n, frame in enumerate(frames):
+            admit = self.receiver.take_frame(frame, self)
+            if admit is not None:  # the rest waits for the admission, and so does the link
+                self._pause("admission")
+                self._admitting = self.loop.create_task(self._take_after(admit, frames[n + 1:]))
+                return
+
+    async def _take_after(self, admit: Coroutine, rest: list[bytes | FrameTooLong]) -> None:
+        try:
+            await admit
+            for frame in rest:
+                if (admit := self.receiver.take_frame(frame, self)) is not None:
+                    await admit
+        finally:
+            self._admitting = None
+            self._resume("admission")
+            if self.ended:
+                self._close_when_answered()
+
+    def _pause(self, why: str) -> None:
+        if not self._paused and not self.transport.is_closing():
+            self.transport.pause_reading()
+        self._paused.add(why)
+
+    def _resume(self, why: str) -> None:
+        self._paused.discard(why)
+        if not self._paused and not self.transport.is_closing():
+            self.transport.resume_reading()
+
+
 def _write_answers(batch: list[Incoming], outcomes: list[Outcome]) -> None:
     """Write the answers of a committed batch: one write per link, in the batch's order."""
-    by_link: dict[asyncio.StreamWriter, list[bytes]] = {}
+    by_link: dict[asyncio.Transport, list[bytes]] = {}
     for item, outcome in zip(batch, outcomes, strict=True):
         if item.link is not None and (answer := outcome.answer(item)):
-            by_link.setdefault(item.link.writer, []).append(answer)
-    for writer, answers in by_link.items():
-        if not writer.is_closing():
-            writer.write(b"".join(answers))
+            by_link.setdefault(item.link.transport, []).append(answer)
+    for transport, answers in by_link.items():
+        if not transport.is_closing():
+            transport.write(b"".join(answers))
 
 
 def assembler_parts(whole: Packet) -> list[Packet]:
@@ -758,6 +842,26 @@ def assembler_parts(whole: Packet) -> list[Packet]:
         with contextlib.suppress(PacketError):
             out.append(parse_segment(seg))
     return out
+
+
+EVENT_LOOPS = ("uvloop", "asyncio")
+
+
+def new_event_loop(kind: str = "uvloop") -> asyncio.AbstractEventLoop:
+    """The receiver's event loop: uvloop's (``kind`` "uvloop", where it is installed: a Linux
+    dependency of envtrust) or asyncio's own ("asyncio", and wherever uvloop is missing). Why: the
+    loop's work per packet (a read, its callbacks, a write per link and commit) shares one GIL with
+    the writer thread, and uvloop does it in C."""
+    if kind not in EVENT_LOOPS:
+        raise ValueError(f"event loop {kind!r}: expected one of {', '.join(EVENT_LOOPS)}")
+    if kind == "uvloop":
+        try:
+            import uvloop
+        except ImportError:
+            log.info("uvloop is not installed: the receiver runs on asyncio's own event loop")
+        else:
+            return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
 
 
 async def serve(db_path: str | Path, host: str, port: int, *, ready: Callable[[str, int], None] | None = None,
@@ -787,10 +891,13 @@ class ReceiverThread:
     the database. Use as a context manager or call :meth:`start` / :meth:`stop`.
     """
 
-    def __init__(self, db_path: str | Path, host: str = "127.0.0.1", port: int = 0, **options):
+    def __init__(self, db_path: str | Path, host: str = "127.0.0.1", port: int = 0, *, event_loop: str = "uvloop",
+                 **options):
+        """``event_loop``: ``new_event_loop``'s kind; ``options``: the Receiver's."""
         import threading
 
         self.db_path, self.host, self.requested_port, self.options = db_path, host, port, options
+        self.event_loop = event_loop
         self.port = 0
         self.stats: ReceiverStats | None = None
         self._ready = threading.Event()
@@ -812,7 +919,8 @@ class ReceiverThread:
                                      stop_event=self._stop, **self.options)
 
         try:
-            asyncio.run(main())
+            with asyncio.Runner(loop_factory=lambda: new_event_loop(self.event_loop)) as runner:
+                runner.run(main())
         except BaseException as exc:  # surfaced by start()/stop()
             self._error = exc
             self._ready.set()

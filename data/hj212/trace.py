@@ -7,7 +7,7 @@ hj212 listen --latency-trace FILE``) records, per batch, the event-loop times be
 packet, its read time; nothing of this runs when the trace is off, except the per-batch commit
 span the writer always keeps (two clock reads per commit).
 
-Stages of one packet (seconds, ``time.monotonic``, the event loop's clock):
+Stages of one packet (seconds of ``time.monotonic``, the receiver's clock):
 
 * ``queue``: read from its link -> its batch is closed (waiting for the commit interval, for the
   commit before to return, or behind ``batch_max`` others),
@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +32,7 @@ STAGES = ("queue", "dispatch", "commit", "handback", "write")
 
 @dataclass
 class BatchTimes:
-    """Event-loop clock readings (s) of one committed batch; ``read_at``: each packet's read time."""
+    """``time.monotonic`` readings (s) of one committed batch; ``read_at``: each packet's read time."""
 
     read_at: list[float]
     closed_at: float
@@ -41,6 +41,8 @@ class BatchTimes:
     resumed_at: float
     written_at: float
     wal_bytes: int = -1
+    writer_cpu_s: float = float("nan")  # the writer thread's CPU in this commit
+    loop_cpu_s: float = float("nan")  # the event-loop thread's CPU so far (time.thread_time), when written
 
 
 @dataclass
@@ -69,8 +71,25 @@ class LatencyTrace:
         return np.vstack(rows) if rows else np.zeros((0, len(STAGES)))
 
     def between(self, start_s: float, end_s: float) -> LatencyTrace:
-        """The batches closed within [start_s, end_s] of the event-loop clock (one benchmark phase)."""
-        return LatencyTrace(None, [b for b in self.batches if start_s <= b.closed_at <= end_s])
+        """The packets read within [start_s, end_s] of ``time.monotonic`` (one benchmark phase),
+        in the batches that hold them."""
+        kept = []
+        for b in self.batches:
+            read_at = [t for t in b.read_at if start_s <= t <= end_s]
+            if read_at:
+                kept.append(replace(b, read_at=read_at))
+        return LatencyTrace(None, kept)
+
+    def cpu_us_per_packet(self) -> dict[str, float]:
+        """CPU per packet of the event-loop thread (between the first and the last batch's answers)
+        and of the writer thread (its commits), microseconds; NaN when unknown."""
+        if len(self.batches) < 2:
+            return {"event_loop": float("nan"), "writer": float("nan")}
+        after_first = sum(len(b.read_at) for b in self.batches[1:])
+        loop_s = self.batches[-1].loop_cpu_s - self.batches[0].loop_cpu_s
+        writer_s = sum(b.writer_cpu_s for b in self.batches)
+        return {"event_loop": round(1e6 * loop_s / after_first, 1),
+                "writer": round(1e6 * writer_s / sum(len(b.read_at) for b in self.batches), 1)}
 
     def summary(self) -> dict:
         """Percentiles of each stage and of the total, the mean stages of the slowest 1 % of
@@ -86,7 +105,7 @@ class LatencyTrace:
         sizes = np.array([len(b.read_at) for b in self.batches])
         cycle = np.diff([b.closed_at for b in self.batches])
         return {
-            "packets": int(len(m)), "batches": len(self.batches),
+            "packets": int(len(m)), "batches": len(self.batches), "cpu_us_per_packet": self.cpu_us_per_packet(),
             "batch_size_p50_p99_max": [int(np.quantile(sizes, 0.5)), int(np.quantile(sizes, 0.99)), int(sizes.max())],
             "batch_cycle_ms_p50_p99": [ms(np.quantile(cycle, 0.5)), ms(np.quantile(cycle, 0.99))] if len(cycle) else [],
             "total_ms": {"p50": ms(np.quantile(total, 0.5)), "p99": ms(np.quantile(total, 0.99)), "max": ms(total.max())},

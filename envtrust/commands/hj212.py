@@ -38,6 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "whenever the last commit returned)")
     listen.add_argument("--max-segment", type=int, default=1024,
                         help="largest data segment accepted, bytes (HJ 212-2017: 1024)")
+    listen.add_argument("--event-loop", choices=["uvloop", "asyncio"], default="uvloop",
+                        help="uvloop (default; asyncio's own loop where uvloop is not installed) or asyncio")
     listen.add_argument("--latency-trace", type=Path, metavar="FILE",
                         help="record where each packet's time goes and write it to FILE as JSON at the end "
                              "(debug and benchmark mode; data.hj212.trace)")
@@ -72,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _listen(args: argparse.Namespace) -> int:
-    from data.hj212.receiver import serve
+    from data.hj212.receiver import new_event_loop, serve
     from envtrust.settings import load_settings
 
     try:
@@ -109,7 +111,8 @@ def _listen(args: argparse.Namespace) -> int:
     from data.hj212.writer import WriterLost
 
     try:
-        asyncio.run(main())
+        with asyncio.Runner(loop_factory=lambda: new_event_loop(args.event_loop)) as runner:
+            runner.run(main())
     except duckdb.Error as exc:
         raise UserError(f"cannot open the store {args.db}: {exc}") from None
     except WriterLost as exc:  # unacknowledged packets are re-sent by their loggers after a restart

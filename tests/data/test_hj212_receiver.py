@@ -632,3 +632,74 @@ def test_password_is_masked_in_quarantined_packets_with_malformed_headers(db):
     leaks = [text for text in kept["raw"].tolist() + kept["detail"].dropna().tolist() if CORPUS_PW in text]
     assert leaks == []
     assert kept["raw"].str.contains("***", regex=False).sum() >= len(frames)
+
+
+@pytest.mark.parametrize("event_loop", ["uvloop", "asyncio"])
+def test_frames_after_a_new_split_set_wait_for_its_password_check(db, event_loop):
+    """The first part of a split set waits for its PW check (scrypt, on the writer); the frames
+    behind it on the same link are judged after it, so the link's answers keep the link's order."""
+    qn = "20240501090000000"
+    parts = [build_packet("31", "2061", FLUE_MN, f"DataTime=20240501090000;{code}-Avg=11,{code}-Flag=N",
+                          qn=qn, flag=7, pnum=2, pno=n) for n, code in ((1, "a21026"), (2, "a19001"))]
+    after = [flue_packet(h) for h in (1, 2, 3)]
+    with ThreadReceiver(db, event_loop=event_loop) as rx, socket.create_connection(("127.0.0.1", rx.port)) as sock:
+        sock.sendall(b"".join(parts + after))  # one read: the split set first, then three packets
+        answers = read_answers(sock, 5, timeout_s=20)
+    assert [a.qn for a in answers] == [qn, qn] + [f"20240501{h:02d}0000000" for h in (1, 2, 3)]
+    assert all(a.cn == "9014" for a in answers)
+
+
+def test_reading_pauses_while_answers_pile_up_or_a_split_set_is_admitted():
+    """A link stops reading while its unsent answers exceed the limit (a logger that does not read
+    them) or while a new split set's first part waits for its PW check, and reads again only when
+    neither holds."""
+    from data.hj212.receiver import LinkProtocol
+
+    class Transport:
+        reading = True
+
+        def is_closing(self) -> bool:
+            return False
+
+        def pause_reading(self) -> None:
+            self.reading = False
+
+        def resume_reading(self) -> None:
+            self.reading = True
+
+    link = LinkProtocol(receiver=None)
+    link.transport = transport = Transport()
+    link.pause_writing()
+    assert not transport.reading
+    link._pause("admission")
+    link.resume_writing()
+    assert not transport.reading  # still admitting
+    link._resume("admission")
+    assert transport.reading
+
+
+def test_event_loop_is_asyncio_where_uvloop_is_missing(monkeypatch):
+    import asyncio
+
+    from data.hj212.receiver import new_event_loop
+
+    monkeypatch.setitem(sys.modules, "uvloop", None)  # import uvloop raises ImportError
+    loop = new_event_loop("uvloop")
+    try:
+        assert isinstance(loop, asyncio.BaseEventLoop) and type(loop).__module__.startswith("asyncio")
+    finally:
+        loop.close()
+    with pytest.raises(ValueError, match="expected one of"):
+        new_event_loop("trio")
+
+
+def test_latency_trace_accounts_for_every_acknowledged_packet(db):
+    packets = {f"20240501{h:02d}0000000": flue_packet(h) for h in range(12)}
+    with ThreadReceiver(db, latency_trace=True) as rx:
+        report = send_packets(packets, "127.0.0.1", rx.port, timeout_s=10)
+    assert sorted(report.acked) == sorted(packets)
+    summary = rx.stats.trace.summary()
+    assert summary["packets"] == len(packets) and summary["batches"] == rx.stats.batches
+    stages = summary["stage_ms_p50"]
+    assert all(v >= 0 for v in stages.values()) and stages["commit"] > 0
+    assert summary["total_ms"]["max"] >= max(summary["stage_ms_p99"].values())
