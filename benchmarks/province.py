@@ -281,7 +281,7 @@ def province_year(args) -> int:
             describe_plan(root + "-slice", "slice_plan", args.slice_block_rows)
             print(f"declared slice for the Dask comparison: the first {args.dask_days} days, {n_slice:,} readings",
                   flush=True)
-            runs = [(0, t) for t in args.threads] + [(1, 2), (2, 2)]  # a worker's task: two detector threads
+            runs = [(0, t) for t in args.threads] + [(1, 1), (2, 1)]  # a worker's task: one thread (its own choice)
             for n_workers, threads in runs:
                 shutil.rmtree(Path(root + "-slice") / "blocks", ignore_errors=True)
                 label = f"slice, one process, {threads} thread(s)" if n_workers == 0 else f"slice, Dask {n_workers} worker(s)"

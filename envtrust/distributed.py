@@ -55,6 +55,9 @@ from data.partitions import (
 # three slice blocks against 0.17 M and 0.9 s in one process (a worker spent ~25 % more CPU on the
 # same blocks). Unset, a worker allocates like a plain Python process.
 WORKER_MALLOC_CONFIG = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
+# a worker is one core (one task, one detector thread); a cluster scales by workers, so a second
+# thread per task would only oversubscribe the cores the other workers use
+WORKER_TASK_THREADS = 1
 
 
 class BlockFailed(RuntimeError):
@@ -101,7 +104,7 @@ def score_parquet(root: str, stations: pd.DataFrame, pipeline: Pipeline | str = 
     ``n_workers``; ``n_workers=0`` without a client runs the same block tasks one after another
     in this process (the single-process run in bounded memory), ``threads`` blocks at a time
     (:func:`analytics.pipeline.blocks.blocks_in_threads`; memory grows with it) and ``threads``
-    detectors at a time within a block (a worker's task runs the default two). ``progress(done,
+    detectors at a time within a block (a worker's task runs one: :data:`WORKER_TASK_THREADS`). ``progress(done,
     total)`` is told each finished block.
 
     ``max_block_rows``: cut large air blocks into station groups with a neighbour halo
@@ -169,7 +172,7 @@ def _run_on_dask(root: str, todo: list[Block], st: pd.DataFrame, pipe: Pipeline,
         pipe_f = client.scatter(pipe, broadcast=True)
         st_f = client.scatter(st, broadcast=True)
         # the longest blocks first (a year of water sections is one block), so none is left alone at the end
-        futures = [client.submit(run_block, root, b, st_f, pipe_f, key=f"envtrust-block-{b.name}", pure=False,
+        futures = [client.submit(run_block, root, b, st_f, pipe_f, WORKER_TASK_THREADS, key=f"envtrust-block-{b.name}", pure=False,
                                  priority=-i) for i, b in enumerate(sorted(todo, key=longest_first))]
         for fut in as_completed(futures):
             fut.result()  # raises BlockFailed with the block named
