@@ -1,5 +1,5 @@
-"""The enforcement inbox on a scored store: what the officer's header counts, what goes to the
-monitoring centre's list, which rows show the other language, and the CPU of one render.
+"""The enforcement inbox on a scored store: what the officer's header counts, what waits for the
+analyst's determination, what goes to the monitoring centre's list, which rows show the other language, and the CPU of one render.
 
 Works on a copy of the store (the original is never opened: a running server may hold it).
 Usage: .venv/bin/python benchmarks/inbox.py --db var/envtrust.duckdb [--renders 10] [--fresh]
@@ -25,7 +25,13 @@ from dashboard.internal.pages import cases_inbox  # noqa: E402
 from data import alarms as alarm_sql  # noqa: E402
 from data.store import connect  # noqa: E402
 from envtrust import cases  # noqa: E402
-from envtrust.alarms import ENFORCEMENT, alarm_audiences, raise_alarms, readable_summaries  # noqa: E402
+from envtrust.alarms import (  # noqa: E402
+    ENFORCEMENT,
+    REVIEW,
+    alarm_audiences,
+    raise_alarms,
+    readable_summaries,
+)
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
@@ -51,7 +57,9 @@ def counts(con) -> list[str]:
     alarms = alarm_sql.alarms_table(con, ("open",))
     audience = alarm_audiences(alarms)
     out = [f"open alarms {len(alarms)}: enforcement (officer's header) {int((audience == ENFORCEMENT).sum())}, "
-           f"monitoring list {int((audience != ENFORCEMENT).sum())}"]
+           f"analyst's determination list {int((audience == REVIEW).sum())}, "
+           f"monitoring list {int(((audience != ENFORCEMENT) & (audience != REVIEW)).sum())}",
+           f"webhook outbox: {alarm_sql.outbox_counts(con)}"]
     by = alarms.assign(audience=audience).groupby(["audience", "rule", "station_kind"]).size()
     out += [f"  {a:<12} {r:<24} {k:<16} {n}" for (a, r, k), n in by.items()]
     texts = readable_summaries(alarms)

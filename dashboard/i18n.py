@@ -190,6 +190,9 @@ _TEXT: dict[str, tuple[str, str]] = {
     "col_count": ("数量", "Count"),
     "inbox_title": ("待办", "Inbox"),
     "inbox_alarms": ("待执法处置的报警", "Alarms for enforcement"),
+    "inbox_review_alarms": ("待研判的疑似干预（确认事件或移交线索后推送执法）",
+                            "Suspected interference to determine (pushed to enforcement when you confirm "
+                            "the event or transfer a case)"),
     "inbox_monitoring_alarms": ("监测站点数据缺失/标记异常（监测中心与运维单位处理，不推送执法）",
                                 "Monitoring stations: missing data and flags (monitoring centre and contractor; "
                                 "not pushed to enforcement)"),

@@ -14,7 +14,8 @@ import pandas as pd
 Con = duckdb.DuckDBPyConnection
 
 ALARM_COLUMNS = ["alarm_id", "rule", "station_id", "episode_start", "episode_end", "parameter", "severity",
-                 "standard", "summary", "evidence_json", "status", "raised_at", "updated_at", "run_id"]
+                 "standard", "summary", "evidence_json", "status", "raised_at", "updated_at", "run_id", "pushed_at",
+                 "pushed_by"]
 
 
 # ---------------------------------------------------------------- rule inputs
@@ -136,6 +137,7 @@ def alarms_table(con: Con, statuses: tuple[str, ...] = ("open",), limit: int = 5
         "SELECT a.alarm_id, a.rule, a.station_id, s.name AS station_name, s.kind AS station_kind, s.enterprise, "
         "s.county, a.episode_start, "
         "a.episode_end, a.parameter, a.severity, a.standard, a.summary, a.evidence_json, a.status, a.raised_at, "
+        "a.pushed_at, "
         "e.rank_score AS event_rank_score "
         "FROM alarms a LEFT JOIN stations s USING (station_id) "
         "LEFT JOIN events e ON e.event_id = json_extract_string(a.evidence_json, '$.event_id') "
@@ -153,6 +155,42 @@ def set_alarm_status(con: Con, alarm_ids: list[str], status: str, at: datetime) 
         marks = ", ".join("?" for _ in alarm_ids)
         con.execute(f"UPDATE alarms SET status = ?, updated_at = ? WHERE alarm_id IN ({marks})",
                     [status, at, *alarm_ids])
+
+
+def mark_pushed(con: Con, alarm_ids: list[str], by: str, at: datetime) -> pd.DataFrame:
+    """Record that the alarms not yet put to enforcement are now (by ``by`` at ``at``); return those
+    rows (the ones to push). Run inside the caller's transaction: of two concurrent callers only the
+    first finds the alarm unpushed, so an alarm is pushed once."""
+    if not alarm_ids:
+        return pd.DataFrame(columns=ALARM_COLUMNS)
+    marks = ", ".join("?" for _ in alarm_ids)
+    return con.execute(f"UPDATE alarms SET pushed_at = ?, pushed_by = ?, updated_at = ? WHERE pushed_at IS NULL "
+                       f"AND alarm_id IN ({marks}) RETURNING *", [at, by, at, *alarm_ids]).df()
+
+
+def interference_alarm_ids(con: Con, event_ids: list[str], statuses: tuple[str, ...]) -> list[str]:
+    """The suspected-interference alarms of ``statuses`` that stand for the engine events ``event_ids``."""
+    if not event_ids:
+        return []
+    return [a for (a,) in con.execute(
+        f"SELECT alarm_id FROM alarms WHERE rule = 'suspected_interference' AND status IN "
+        f"({', '.join('?' for _ in statuses)}) AND json_extract_string(evidence_json, '$.event_id') IN "
+        f"({', '.join('?' for _ in event_ids)}) ORDER BY alarm_id", [*statuses, *event_ids]).fetchall()]
+
+
+def case_interference_alarm_ids(con: Con, case_id: str) -> list[str]:
+    """Suspected-interference alarms linked to a case, directly or through a linked engine event."""
+    return [a for (a,) in con.execute(
+        "SELECT alarm_id FROM alarms WHERE rule = 'suspected_interference' AND (alarm_id IN (SELECT ref_id "
+        "FROM case_links WHERE case_id = ? AND kind = 'alarm') OR json_extract_string(evidence_json, '$.event_id') "
+        "IN (SELECT ref_id FROM case_links WHERE case_id = ? AND kind = 'event')) ORDER BY alarm_id",
+        [case_id, case_id]).fetchall()]
+
+
+def has_push(con: Con, alarm_id: str) -> bool:
+    """True when the outbox already holds the alarm's push (a store older than migration 012)."""
+    return bool(con.execute("SELECT count(*) FROM webhook_outbox WHERE topic = 'alarm.raised' AND subject = ?",
+                            [alarm_id]).fetchone()[0])
 
 
 def station_ids_with_alarm_events(con: Con) -> pd.DataFrame:

@@ -16,6 +16,7 @@ ingest batch that stores readings adds its map rows to it in the same transactio
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import duckdb
@@ -668,12 +669,13 @@ def event_reviews(con: Con, event_id: str) -> pd.DataFrame:
 
 
 def record_review(con: Con, event_id: str, verdict: str, comment: str | None, username: str,
-                  at: datetime | None = None) -> str:
+                  at: datetime | None = None, within: Callable[[Con], None] | None = None) -> str:
     """Store an analyst's verdict: a review row, the event's new status and an audit record, in
     one transaction under the record's lock (parallel reviews neither conflict nor lose an entry).
 
     ``verdict`` is confirmed | false_alarm | reopened (reopened sets status back to open).
-    Raises ValueError for an unknown verdict or event; returns the new status.
+    ``within``: what the verdict means elsewhere (its alarm, :func:`envtrust.alarms.review_event`),
+    run in the same transaction. Raises ValueError for an unknown verdict or event; returns the new status.
     """
     if verdict not in REVIEW_VERDICTS:
         raise ValueError(f"unknown verdict {verdict!r}; expected one of {', '.join(REVIEW_VERDICTS)}")
@@ -691,6 +693,8 @@ def record_review(con: Con, event_id: str, verdict: str, comment: str | None, us
                     [event_id, verdict, comment, username, when, event_id])
         con.execute("UPDATE events SET status = ? WHERE event_id = ?", [status, event_id])
         audit.append_within(con, username, "event_review", event_id, {"verdict": verdict, "comment": comment})
+        if within is not None:
+            within(con)
     return status
 
 

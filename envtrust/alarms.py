@@ -29,6 +29,7 @@ from analytics.standards.cems import FLUE_POLLUTANTS, o2_corrected_mg_m3
 from analytics.timeconv import CST_OFFSET
 from analytics.vocabulary import BILINGUAL_SEP, PARAMETERS, VALID_FLAGS, bilingual
 from data import alarms as sql
+from data import audit
 
 CANDIDATE_COLUMNS = ["rule", "station_id", "episode_start", "episode_end", "parameter", "severity", "standard",
                      "summary", "evidence"]
@@ -268,26 +269,37 @@ RULE_ORDER: tuple[str, ...] = ("suspected_interference", "outlet_daily_exceedanc
 #: Who acts on an alarm. The enforcement officer (执法人员) acts on a party's conduct: suspected
 #: interference, an outlet over its own limit, and an outlet's missing data or flags (the polluter's
 #: duty to transmit and to flag honestly: seed 003 items 9-10, "日均值超标、数据异常 ... 推送执法机构").
+#: An engine suspicion reaches the officer through the analyst (:data:`REVIEW`): the monitoring
+#: centre makes the preliminary determination (初步认定) and pushes it, when the analyst confirms the
+#: event or transfers a case (:func:`push_to_enforcement`); an outlet's daily exceedance, flags and
+#: missing data are themselves a determination and are pushed when raised.
 #: A monitoring station's missing data or flags are the monitoring centre's work with the station's
 #: contractor (the analyst's data-completeness list, journeys.md); they are not pushed to enforcement.
 #: An ambient station's daily exceedance is air quality, not a violation of anyone: it is no alarm
 #: at all; leaders see it on the situation map (day resolution: AQI level 3 and worse is a 24-h
 #: value above its GB 3095-2012 grade-2 limit, the HJ 633-2012 IAQI 100 breakpoints being those limits).
 ENFORCEMENT = "enforcement"
+REVIEW = "review"
 MONITORING = "monitoring"
-AUDIENCES: tuple[str, ...] = (ENFORCEMENT, MONITORING)
+AUDIENCES: tuple[str, ...] = (ENFORCEMENT, REVIEW, MONITORING)
 PARTY_RULES: tuple[str, ...] = ("suspected_interference", "outlet_daily_exceedance")
+#: rules whose alarm waits for the analyst's determination before it is pushed
+REVIEWED_RULES: tuple[str, ...] = ("suspected_interference",)
 
 
-def alarm_audience(rule: str, station_kind: str | None) -> str:
-    """:data:`ENFORCEMENT` or :data:`MONITORING` for an alarm of ``rule`` at a station of ``station_kind``."""
+def alarm_audience(rule: str, station_kind: str | None, pushed: bool = False) -> str:
+    """:data:`ENFORCEMENT`, :data:`REVIEW` or :data:`MONITORING` for an alarm of ``rule`` at a station
+    of ``station_kind``; ``pushed``: an analyst has put it to enforcement (alarms.pushed_at)."""
+    if rule in REVIEWED_RULES and not pushed:
+        return REVIEW
     return ENFORCEMENT if rule in PARTY_RULES or station_kind == "polluter_outlet" else MONITORING
 
 
 def alarm_audiences(alarms: pd.DataFrame) -> pd.Series:
-    """:func:`alarm_audience` of each alarm (columns rule, station_kind)."""
-    return pd.Series([alarm_audience(r, k if isinstance(k, str) else None)
-                      for r, k in zip(alarms["rule"], alarms["station_kind"], strict=True)],
+    """:func:`alarm_audience` of each alarm (columns rule, station_kind, pushed_at)."""
+    pushed = alarms["pushed_at"].notna() if "pushed_at" in alarms.columns else pd.Series(False, index=alarms.index)
+    return pd.Series([alarm_audience(r, k if isinstance(k, str) else None, bool(p))
+                      for r, k, p in zip(alarms["rule"], alarms["station_kind"], pushed, strict=True)],
                      index=alarms.index, dtype=object)
 
 
@@ -409,7 +421,8 @@ def raise_alarms(con, settings: AlarmSettings | None = None, run_id: str | None 
 
     ``since`` defaults to ``settings.window_days`` before the newest reading. Each new alarm for
     enforcement (:func:`alarm_audience`) is put into the webhook outbox in the same transaction as
-    the alarm itself, so a push is never lost; the monitoring centre's alarms stay in the app."""
+    the alarm itself, so a push is never lost; the monitoring centre's alarms stay in the app, and a
+    suspected interference waits for the analyst (:func:`push_to_enforcement`)."""
     from envtrust.webhook import enqueue_alarm
 
     settings = settings or AlarmSettings()
@@ -425,8 +438,11 @@ def raise_alarms(con, settings: AlarmSettings | None = None, run_id: str | None 
     new, extended = deduplicate(cands, stored)
     kinds = sql.station_kinds(con)
     pushed = [row for row in new if alarm_audience(row["rule"], kinds.get(row["station_id"])) == ENFORCEMENT]
+    pushed_ids = {row["alarm_id"] for row in pushed}
     frame = pd.DataFrame(new)
     if not frame.empty:
+        frame["pushed_at"] = [now if a in pushed_ids else None for a in frame["alarm_id"]]
+        frame["pushed_by"] = ["rule" if a in pushed_ids else None for a in frame["alarm_id"]]
         frame["evidence_json"] = [json.dumps(e, ensure_ascii=False, default=str) for e in frame["evidence"]]
         frame["raised_at"] = now
         frame["updated_at"] = now
@@ -446,6 +462,57 @@ def raise_alarms(con, settings: AlarmSettings | None = None, run_id: str | None 
         con.execute("ROLLBACK")
         raise
     return AlarmRunSummary(candidates=len(cands), raised=len(new), extended=len(extended), queued=len(pushed))
+
+
+# ---------------------------------------------------------------- the analyst's determination
+
+def _stored_alarm(row: dict) -> dict:
+    """A stored alarm row as :func:`envtrust.webhook.alarm_payload` reads it (evidence parsed)."""
+    try:
+        evidence = json.loads(row["evidence_json"]) if isinstance(row.get("evidence_json"), str) else None
+    except ValueError:
+        evidence = None
+    return dict(row, evidence=evidence)
+
+
+def push_to_enforcement(con, alarm_ids: list[str], actor: str, now: datetime,
+                        enqueue: Callable | None = None) -> list[str]:
+    """Put the alarms an analyst determined (初步认定) to enforcement: mark them pushed and queue each
+    one's webhook push, inside the caller's transaction. An alarm already pushed is skipped, so a
+    confirmation and a case transfer, or two concurrent confirmations, push it once. Returns the ids
+    pushed now."""
+    from envtrust.webhook import enqueue_alarm
+
+    enqueue = enqueue or enqueue_alarm
+    done = sql.mark_pushed(con, list(alarm_ids), actor, now)
+    for row in done.to_dict("records"):
+        if not sql.has_push(con, row["alarm_id"]):
+            enqueue(con, _stored_alarm(row), now)
+    return list(done["alarm_id"])
+
+
+def review_event(con, event_id: str, verdict: str, comment: str | None, username: str,
+                 at: datetime | None = None, enqueue: Callable | None = None) -> str:
+    """An analyst's verdict on an engine event (:func:`data.views.record_review`), with what it means
+    for its suspected-interference alarm, in the review's transaction: ``confirmed`` pushes the open
+    alarm to enforcement (:func:`push_to_enforcement`); ``false_alarm`` dismisses it and pushes
+    nothing; ``reopened`` opens a dismissed one again. Returns the
+    event's new status."""
+    from data.views import record_review
+
+    now = at or datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+
+    def consequences(c) -> None:
+        if verdict == "confirmed":
+            for alarm_id in push_to_enforcement(c, sql.interference_alarm_ids(c, [event_id], ("open",)), username,
+                                                now, enqueue):
+                audit.append_within(c, username, "alarm_push", alarm_id, {"event_id": event_id, "via": "event_review"})
+        elif verdict == "false_alarm":
+            sql.set_alarm_status(c, sql.interference_alarm_ids(c, [event_id], ("open",)), "dismissed", now)
+        else:
+            sql.set_alarm_status(c, sql.interference_alarm_ids(c, [event_id], ("dismissed",)), "open", now)
+
+    return record_review(con, event_id, verdict, comment, username, at=now, within=consequences)
 
 
 def severity_text(rule: str, severity: float) -> str:

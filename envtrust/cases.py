@@ -11,7 +11,9 @@ the action exists; the user's role may take it; the machine allows it from the c
 (no skipping); its required fields are present; the case is still at the version the user read
 (optimistic check, so of two concurrent transitions only one succeeds).
 
-Side effects: the evidence pack is frozen at the clue transfer (:mod:`envtrust.evidence`);
+Side effects: the evidence pack is frozen at the clue transfer (:mod:`envtrust.evidence`), and the
+case's alarms not yet pushed to enforcement are pushed then (the analyst's preliminary determination,
+:func:`envtrust.alarms.push_to_enforcement`, in the transition's transaction);
 a penalty decision labels the linked engine events ``confirmed`` and a false alarm labels them
 ``false_alarm`` (the labels the engine learns from, ``event_reviews``); disclosure writes the
 public decision (``case_disclosures``, the only case table the public side reads).
@@ -32,10 +34,11 @@ import pandas as pd
 from statemachine import State, StateMachine
 from statemachine.exceptions import TransitionNotAllowed
 
+from data import alarms as alarm_sql
 from data import audit
 from data import cases as sql
-from data.alarms import set_alarm_status
 from data.views import record_review
+from envtrust.alarms import push_to_enforcement
 
 
 class CaseError(ValueError):
@@ -285,7 +288,7 @@ def open_case(con: duckdb.DuckDBPyConnection, actor: str, role: str, title: str,
         if tip_id:
             sql.link(con, case_id, "tip", tip_id, now)
             sql.set_tip_status(con, tip_id, "in_case")
-        set_alarm_status(con, alarm_ids, "in_case", now)
+        alarm_sql.set_alarm_status(con, alarm_ids, "in_case", now)
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")
@@ -400,6 +403,10 @@ def transition(con: duckdb.DuckDBPyConnection, case_id: str, action: str, *, act
         if action == "disclose":
             _write_disclosure(con, case, history, now)
             effects.append("disclosure published")
+        pushed = push_to_enforcement(con, alarm_sql.case_interference_alarm_ids(con, case_id), actor, now) \
+            if action == "transfer_clue" else []
+        if pushed:
+            effects.append(f"{len(pushed)} alarm{'s' * (len(pushed) != 1)} pushed to enforcement")
         con.execute("COMMIT")
     except sql.VersionConflict as exc:
         con.execute("ROLLBACK")
@@ -420,7 +427,8 @@ def transition(con: duckdb.DuckDBPyConnection, case_id: str, action: str, *, act
                           reason or clean.get("finding"), now)
         effects.append(f"{n} engine events labelled")
     audit.append(con, actor, f"case_{action}", case_id, {"role": role, "from": state, "to": to_state,
-                                                        "version": version, "reason": reason or None, **clean})
+                                                        "version": version, "reason": reason or None, **clean,
+                                                        **({"pushed_alarms": pushed} if pushed else {})})
     return TransitionResult(case_id, state, to_state, version, effects)
 
 

@@ -101,6 +101,7 @@ class CaseIds(StrEnum):
 class InboxIds(StrEnum):
     TASKS = "inbox-tasks"
     ALARMS = "inbox-alarms"                  # alarms for enforcement (the header's count)
+    REVIEW_ALARMS = "inbox-review"           # suspected interference waiting for the analyst's determination
     MONITORING_ALARMS = "inbox-monitoring"   # monitoring stations' data completeness and flags
     TIPS = "inbox-tips"
     DELIVERIES = "inbox-deliveries"

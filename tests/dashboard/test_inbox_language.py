@@ -13,7 +13,7 @@ from analytics.vocabulary import in_language
 from dashboard.internal.ids import CaseIds, InboxIds
 from dashboard.internal.pages import cases_detail, cases_inbox
 from envtrust import cases
-from envtrust.alarms import raise_alarms
+from envtrust.alarms import raise_alarms, review_event
 from tests.envtrust.cases_fixture import build_store
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -73,7 +73,8 @@ def test_inbox_and_case_rows_show_summaries_in_the_users_language(con, lang):
     own = {in_language(s, lang) for s in summaries}
     other = {in_language(s, "en" if lang == "zh" else "zh") for s in summaries}
     page = cases_inbox.layout(con, "analyst", lang, TZ, cases.DEFAULT_CLOCKS)
-    shown = _cells(_find(page, InboxIds.ALARMS)) + _cells(_find(page, InboxIds.MONITORING_ALARMS))
+    shown = _cells(_find(page, InboxIds.ALARMS)) + _cells(_find(page, InboxIds.REVIEW_ALARMS)) + \
+        _cells(_find(page, InboxIds.MONITORING_ALARMS))
     assert own <= set(shown) and not other & set(shown)
     for text in shown:
         assert not any(o in text for o in other)
@@ -91,14 +92,23 @@ def test_inbox_and_case_rows_show_summaries_in_the_users_language(con, lang):
 
 def test_the_officers_header_counts_what_enforcement_acts_on(con):
     """The fixture's air-station data gap is the monitoring centre's: not in the officer's list or
-    count; analysts see it on its own list with its own count."""
+    count; analysts see it on its own list with its own count. The engine's suspicion waits on the
+    analyst's list until the analyst confirms the event; then it is the officer's."""
     officer = cases_inbox.layout(con, "enforcement", "zh", TZ, cases.DEFAULT_CLOCKS)
-    assert "待执法处置的报警 (3)" in _headings(officer)
-    assert set(_rules(_find(officer, InboxIds.ALARMS))) == {"suspected_interference", "outlet_daily_exceedance", "flag_anomaly"}
-    assert _find(officer, InboxIds.MONITORING_ALARMS) is None
+    assert "待执法处置的报警 (2)" in _headings(officer)
+    assert set(_rules(_find(officer, InboxIds.ALARMS))) == {"outlet_daily_exceedance", "flag_anomaly"}
+    assert _find(officer, InboxIds.MONITORING_ALARMS) is None and _find(officer, InboxIds.REVIEW_ALARMS) is None
     analyst = cases_inbox.layout(con, "analyst", "zh", TZ, cases.DEFAULT_CLOCKS)
     assert any(h.startswith("监测站点数据缺失") and h.endswith("(1)") for h in _headings(analyst))
     assert _rules(_find(analyst, InboxIds.MONITORING_ALARMS)) == ["data_missing"]
+    assert any(h.startswith("待研判的疑似干预") and h.endswith("(1)") for h in _headings(analyst))
+    assert _rules(_find(analyst, InboxIds.REVIEW_ALARMS)) == ["suspected_interference"]
+    review_event(con, "E1", "confirmed", None, "ana")
+    officer = cases_inbox.layout(con, "enforcement", "zh", TZ, cases.DEFAULT_CLOCKS)
+    assert "待执法处置的报警 (3)" in _headings(officer)
+    assert "suspected_interference" in _rules(_find(officer, InboxIds.ALARMS))
+    analyst = cases_inbox.layout(con, "analyst", "zh", TZ, cases.DEFAULT_CLOCKS)
+    assert _rules(_find(analyst, InboxIds.REVIEW_ALARMS)) == []
 
 
 def test_alarms_stored_in_english_only_read_in_chinese(con):
@@ -109,18 +119,19 @@ def test_alarms_stored_in_english_only_read_in_chinese(con):
     con.execute("UPDATE alarms SET summary = 'flue_SO2 daily mean 60.0 mg/m3 at reference O2 > limit 35 (2017-01-05)' "
                 "WHERE rule = 'outlet_daily_exceedance'")
     page = cases_inbox.layout(con, "analyst", "zh", TZ, cases.DEFAULT_CLOCKS)
-    shown = _cells(_find(page, InboxIds.ALARMS)) + _cells(_find(page, InboxIds.MONITORING_ALARMS))
+    shown = _cells(_find(page, InboxIds.ALARMS)) + _cells(_find(page, InboxIds.REVIEW_ALARMS)) + \
+        _cells(_find(page, InboxIds.MONITORING_ALARMS))
     assert "自2017-01-02 14:00（北京时间）起缺失数据10小时" in shown
     assert "2017-01-05 烟气二氧化硫日均折算浓度60.0 mg/m3，超过排放限值35 mg/m3（1.71倍）" in shown
     assert not [s for s in shown if "no data" in s or "daily mean" in s]
     con.execute("UPDATE alarms SET summary = 'clipping: ' || summary WHERE rule = 'suspected_interference'")
-    english = _cells(_find(cases_inbox.layout(con, "analyst", "en", TZ, cases.DEFAULT_CLOCKS), InboxIds.ALARMS))
+    english = _cells(_find(cases_inbox.layout(con, "analyst", "en", TZ, cases.DEFAULT_CLOCKS), InboxIds.REVIEW_ALARMS))
     assert "flue_SO2 held just below its limit for 20 h" in english  # the old kind code in front is gone
 
 
 def test_an_interference_alarm_shows_its_events_rarity(con):
     con.execute("UPDATE events SET rank_score = 4.0 WHERE event_id = 'E1'")
     for lang, text in (("zh", "干净数据中约10,000小时一遇"), ("en", "1 in 10,000 clean hours")):
-        table = _find(cases_inbox.layout(con, "analyst", lang, TZ, cases.DEFAULT_CLOCKS), InboxIds.ALARMS)
+        table = _find(cases_inbox.layout(con, "analyst", lang, TZ, cases.DEFAULT_CLOCKS), InboxIds.REVIEW_ALARMS)
         row = next(r for r in table.children[1].children if getattr(r, "data-rule") == "suspected_interference")
         assert _cells(row.children[3]) == [text]

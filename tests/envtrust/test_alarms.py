@@ -3,7 +3,10 @@ re-runs raise nothing new, a continuing condition extends its open alarm."""
 
 from __future__ import annotations
 
+import json
 import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
@@ -13,14 +16,17 @@ from analytics.events import EventSettings, completeness_gaps
 from analytics.standards.air_quality import gap_costing_a_valid_day_h
 from analytics.vocabulary import in_language
 from data.schema import migrate
+from envtrust import cases
 from envtrust.alarms import (
     ENFORCEMENT,
     MONITORING,
+    REVIEW,
     AlarmSettings,
     alarm_audience,
     deduplicate,
     missing_runs,
     raise_alarms,
+    review_event,
     rule_data_missing,
     rule_flag_anomaly,
     rule_suspected_interference,
@@ -37,15 +43,18 @@ def con(tmp_path):
 
 def test_each_rule_fires_once_where_planted(con):
     """AIR1's PM2.5 day above the GB 3095-2012 limit is air quality, not a violation: no alarm. Only
-    what enforcement acts on is pushed: the outlet's alarms, not the air station's data gap."""
+    the rules that are a determination themselves are pushed when raised: the outlet's exceedance and
+    flags, not the air station's data gap nor the engine's suspicion (it waits for the analyst)."""
     summary = raise_alarms(con)
     got = con.execute("SELECT rule, station_id, parameter FROM alarms ORDER BY rule").fetchall()
     assert got == [("data_missing", AIR[1], None), ("flag_anomaly", OUTLET, None),
                    ("outlet_daily_exceedance", OUTLET, "flue_SO2"), ("suspected_interference", OUTLET, "flue_SO2")]
-    assert summary.raised == 4 and summary.queued == 3
+    assert summary.raised == 4 and summary.queued == 2
     pushed = {s for (s,) in con.execute("SELECT a.rule FROM webhook_outbox o JOIN alarms a ON o.subject = a.alarm_id")
               .fetchall()}
-    assert pushed == {"flag_anomaly", "outlet_daily_exceedance", "suspected_interference"}
+    assert pushed == {"flag_anomaly", "outlet_daily_exceedance"}
+    marked = {r for (r,) in con.execute("SELECT rule FROM alarms WHERE pushed_at IS NOT NULL").fetchall()}
+    assert marked == pushed
     gap = con.execute("SELECT episode_start, episode_end, severity FROM alarms WHERE rule = 'data_missing'").fetchone()
     assert gap == (T0 + pd.Timedelta(hours=30), T0 + pd.Timedelta(hours=39), 10.0)
     again = raise_alarms(con)
@@ -192,12 +201,91 @@ def test_the_summaries_give_beijing_time():
 
 
 @pytest.mark.parametrize(("rule", "kind", "audience"), [
-    ("suspected_interference", "air_station", ENFORCEMENT), ("outlet_daily_exceedance", "polluter_outlet", ENFORCEMENT),
+    ("suspected_interference", "air_station", REVIEW), ("suspected_interference", "polluter_outlet", REVIEW),
+    ("outlet_daily_exceedance", "polluter_outlet", ENFORCEMENT),
     ("data_missing", "polluter_outlet", ENFORCEMENT), ("flag_anomaly", "polluter_outlet", ENFORCEMENT),
     ("data_missing", "air_micro", MONITORING), ("data_missing", "water_section", MONITORING),
     ("flag_anomaly", "air_station", MONITORING)])
 def test_who_acts_on_an_alarm(rule, kind, audience):
     assert alarm_audience(rule, kind) == audience
+
+
+def test_a_determined_suspicion_is_for_enforcement():
+    assert alarm_audience("suspected_interference", "air_station", pushed=True) == ENFORCEMENT
+    assert alarm_audience("data_missing", "air_station", pushed=True) == MONITORING
+
+
+def _interference(con) -> str:
+    return con.execute("SELECT alarm_id FROM alarms WHERE rule = 'suspected_interference'").fetchone()[0]
+
+
+def _pushes(con, alarm_id: str) -> int:
+    return con.execute("SELECT count(*) FROM webhook_outbox WHERE subject = ?", [alarm_id]).fetchone()[0]
+
+
+def test_the_analysts_confirmation_pushes_the_suspicion_once(con):
+    """Seed 003 item 9: the monitoring centre determines (初步认定) and pushes. Confirming the event
+    moves its alarm to the officer and queues one push; confirming again queues none."""
+    raise_alarms(con)
+    aid = _interference(con)
+    assert _pushes(con, aid) == 0
+    assert review_event(con, "E1", "confirmed", "plateau at the limit", "ana") == "confirmed"
+    row = con.execute("SELECT pushed_by, status FROM alarms WHERE alarm_id = ?", [aid]).fetchone()
+    assert row == ("ana", "open") and _pushes(con, aid) == 1
+    body = json.loads(con.execute("SELECT payload_json FROM webhook_outbox WHERE subject = ?", [aid]).fetchone()[0])
+    assert body["alarm_id"] == aid and body["evidence"]["event_id"] == "E1" and "贴近排放限值" in body["summary"]
+    review_event(con, "E1", "confirmed", "again", "ana2")
+    assert _pushes(con, aid) == 1
+    audit = con.execute("SELECT count(*) FROM record_log WHERE action = 'alarm_push' AND subject = ?", [aid])
+    assert audit.fetchone()[0] == 1
+
+
+def test_a_false_alarm_verdict_pushes_nothing(con):
+    raise_alarms(con)
+    aid = _interference(con)
+    n = con.execute("SELECT count(*) FROM webhook_outbox").fetchone()[0]
+    review_event(con, "E1", "false_alarm", "calibration", "ana")
+    assert con.execute("SELECT count(*) FROM webhook_outbox").fetchone()[0] == n
+    assert con.execute("SELECT status, pushed_at FROM alarms WHERE alarm_id = ?", [aid]).fetchone() == ("dismissed",
+                                                                                                          None)
+    review_event(con, "E1", "reopened", None, "ana")
+    assert con.execute("SELECT status FROM alarms WHERE alarm_id = ?", [aid]).fetchone()[0] == "open"
+
+
+def test_concurrent_confirmations_push_once(con):
+    """Four analysts confirm the same event at once, each on their own connection: four reviews, one push."""
+    raise_alarms(con)
+    aid = _interference(con)
+    barrier = threading.Barrier(4)
+
+    def confirm(i: int) -> str:
+        cur = con.cursor()
+        try:
+            barrier.wait()
+            return review_event(cur, "E1", "confirmed", f"r{i}", f"ana{i}")
+        finally:
+            cur.close()
+
+    with ThreadPoolExecutor(4) as pool:
+        assert list(pool.map(confirm, range(4))) == ["confirmed"] * 4
+    assert con.execute("SELECT count(*) FROM event_reviews WHERE event_id = 'E1'").fetchone()[0] == 4
+    assert _pushes(con, aid) == 1
+
+
+def test_transferring_a_case_pushes_its_suspicion_once(con):
+    """The analyst's other way to enforcement: a case opened from the alarm and transferred. The
+    penalty decision later confirms the event without a second push."""
+    raise_alarms(con)
+    aid = _interference(con)
+    case_id = cases.open_case(con, "ana", "analyst", "一号排口", alarm_ids=[aid])
+    assert _pushes(con, aid) == 0
+    result = cases.transition(con, case_id, "transfer_clue", actor="ana", role="analyst", expected_version=1)
+    assert "1 alarm pushed to enforcement" in result.side_effects and _pushes(con, aid) == 1
+    cases.transition(con, case_id, "accept", actor="off", role="enforcement", expected_version=2)
+    cases.transition(con, case_id, "decide_penalty", actor="off", role="enforcement", expected_version=3,
+                     fields={"finding": "f", "penalty": "p", "legal_basis": "b"})
+    review_event(con, "E1", "confirmed", None, "ana")
+    assert _pushes(con, aid) == 1
 
 
 def test_the_migration_retires_open_ambient_exceedance_alarms(con):
@@ -218,6 +306,29 @@ def test_the_migration_retires_open_ambient_exceedance_alarms(con):
     assert left == {"ACASE"}
     assert con.execute("SELECT count(*) FROM webhook_outbox").fetchone()[0] == n_outbox - 1
     assert con.execute("SELECT count(*) FROM alarms WHERE rule = 'outlet_daily_exceedance'").fetchone()[0] == 1
+
+
+def test_the_migration_returns_unreviewed_suspicions_to_the_analyst(con):
+    """Stores before migration 012 pushed every interference alarm when raised: the unsent push of an
+    unreviewed one goes and it waits for the analyst; the outlet's exceedance stays pushed; a later
+    confirmation does not push an alarm whose push was already delivered."""
+    raise_alarms(con)
+    aid = _interference(con)
+    con.execute("INSERT INTO webhook_outbox VALUES ('DOLD', 'alarm.raised', ?, '{}', now(), 0, now(), NULL, NULL)",
+                [aid])
+    con.execute("ALTER TABLE alarms DROP COLUMN pushed_by")
+    con.execute("ALTER TABLE alarms DROP COLUMN pushed_at")
+    con.execute("DELETE FROM schema_version WHERE version = 12")
+    migrate(con)
+    rows = dict(con.execute("SELECT rule, pushed_at IS NOT NULL FROM alarms").fetchall())
+    assert rows == {"suspected_interference": False, "outlet_daily_exceedance": True, "flag_anomaly": True,
+                    "data_missing": False}
+    assert _pushes(con, aid) == 0
+    con.execute("INSERT INTO webhook_outbox VALUES ('DSENT', 'alarm.raised', ?, '{}', now(), 1, now(), now(), NULL)",
+                [aid])
+    review_event(con, "E1", "confirmed", None, "ana")
+    assert _pushes(con, aid) == 1
+    assert con.execute("SELECT pushed_by FROM alarms WHERE alarm_id = ?", [aid]).fetchone()[0] == "ana"
 
 
 def test_interference_alarms_rank_by_their_events_graded_figure():

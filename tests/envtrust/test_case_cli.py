@@ -19,7 +19,9 @@ def test_case_cli_walk(tmp_path, capsys):
     assert "cannot accept and investigate a case in state 发现" in capsys.readouterr().err
     assert main(["case", "--db", str(db), "move", case_id, "transfer_clue", "--user", "ana", "--role", "analyst",
                  "--version", "1"]) == 0
-    assert "found -> clue_transferred, version 2 (evidence pack frozen)" in capsys.readouterr().out
+    # the case holds the event E1: its suspected-interference alarm goes to enforcement with the clue
+    assert ("found -> clue_transferred, version 2 (1 alarm pushed to enforcement; evidence pack frozen)"
+            in capsys.readouterr().out)
     assert main(["case", "--db", str(db), "show", case_id]) == 0
     assert "clue_transferred" in capsys.readouterr().out
     out = tmp_path / "pack.html"

@@ -1,6 +1,8 @@
 """Inbox (/app/inbox): what waits for the logged-in user - new alarms for enforcement and public
-tips (analysts open cases from them), the monitoring stations' data-completeness and flag alarms
-on their own list (analysts and leaders; :func:`envtrust.alarms.alarm_audience`), cases whose
+tips (analysts open cases from them), the engine's suspected interference waiting for the analyst's
+determination (confirming the event on the station page, or transferring a case, pushes it to
+enforcement), the monitoring stations' data-completeness and flag alarms on their own list
+(analysts and leaders; :func:`envtrust.alarms.alarm_audience`), cases whose
 current step is the user's role, and the webhook push log (a failing push shows here with its
 error; it is never silent). Summaries show in the user's language.
 """
@@ -18,7 +20,14 @@ from data import alarms as alarm_sql
 from data import cases as case_sql
 from data.views import station
 from envtrust import cases
-from envtrust.alarms import ENFORCEMENT, alarm_audiences, rank_alarms, readable_summaries, severity_text
+from envtrust.alarms import (
+    ENFORCEMENT,
+    REVIEW,
+    alarm_audiences,
+    rank_alarms,
+    readable_summaries,
+    severity_text,
+)
 
 MAX_ROWS = 200
 
@@ -87,9 +96,10 @@ def layout(con, role: str, lang: str, tz: str, clocks: dict[str, str]) -> html.D
         return forbidden(lang)
     alarms = rank_alarms(alarm_sql.alarms_table(con, ("open",)))
     alarms["summary"] = readable_summaries(alarms)
-    for_enforcement = (alarm_audiences(alarms) == ENFORCEMENT).to_numpy(dtype=bool)
-    monitoring = alarms[~for_enforcement]
-    alarms = alarms[for_enforcement]
+    audience = alarm_audiences(alarms).to_numpy()
+    to_review = alarms[audience == REVIEW]
+    monitoring = alarms[(audience != ENFORCEMENT) & (audience != REVIEW)]
+    alarms = alarms[audience == ENFORCEMENT]
     tips = case_sql.tips_table(con)
     all_cases = cases.cases_with_clocks(con, clocks)
     mine = all_cases[[waiting_for(con, cid, state, role) for cid, state in
@@ -101,7 +111,9 @@ def layout(con, role: str, lang: str, tz: str, clocks: dict[str, str]) -> html.D
               html.H3(f"{t('inbox_alarms', lang)} ({len(alarms)})"), alarm_table(alarms, lang, tz, can_open),
               html.H3(f"{t('inbox_tips', lang)} ({len(tips)})"), tip_table(tips, lang, tz, can_open)]
     if role != "enforcement":
-        parts += [html.H3(f"{t('inbox_monitoring_alarms', lang)} ({len(monitoring)})"),
+        parts += [html.H3(f"{t('inbox_review_alarms', lang)} ({len(to_review)})"),
+                  alarm_table(to_review, lang, tz, can_open, InboxIds.REVIEW_ALARMS),
+                  html.H3(f"{t('inbox_monitoring_alarms', lang)} ({len(monitoring)})"),
                   alarm_table(monitoring, lang, tz, can_open, InboxIds.MONITORING_ALARMS)]
     parts += [
 html.H3(t("inbox_deliveries", lang)), outbox_view(con, lang, tz)]

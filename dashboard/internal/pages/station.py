@@ -17,6 +17,7 @@ from dashboard.internal.geo_route import layer_url
 from dashboard.internal.ids import StationIds
 from dashboard.internal.timefmt import fmt_local, one_to_local, to_local
 from data import views
+from envtrust.alarms import review_event
 
 EVENT_PAD = pd.Timedelta(hours=72)
 DEFAULT_WINDOW = pd.Timedelta(days=14)
@@ -179,8 +180,9 @@ def review_history(con, event_id: str | None, lang: str, tz: str) -> list:
 
 
 def submit_review(con, event_id: str, verdict: str, comment: str | None, username: str, lang: str, tz: str):
-    """Store the verdict (review row, event status, audit record); return (message, history)."""
-    status = views.record_review(con, event_id, verdict, comment, username)
+    """Store the verdict (review row, event status, audit record; a confirmation pushes the event's
+    alarm to enforcement, :func:`envtrust.alarms.review_event`); return (message, history)."""
+    status = review_event(con, event_id, verdict, comment, username)
     return f"{t('saved', lang)}: {status_name(status, lang)}", review_history(con, event_id, lang, tz)
 
 
