@@ -391,8 +391,9 @@ def _describe(panel, s, a, b, combined, final, surprise, model_kinds, kinds, low
     evidence["sentences"] = model_sentences(fired, deviation, predicted, hours, len(nb_ids), gap_level)
     evidence["series"] = event_series(panel, s, a, b, expected, deviation)
     name_zh = str(panel.stations["name"].iloc[s]) if "name" in panel.stations.columns else None
+    evidence["kind_figures"] = kind_figures(panel, s, a, b, kind, params, gap_level, flagged_share)
     summary = summarise(name, kind, params, hours, deviation, name_zh if name_zh not in (None, "nan") else None,
-                        network=network)
+                        network=network, figures={**evidence["kind_figures"], "own_level": own_level})
     event_id = f"{station_id}-{start:%Y%m%d%H}-{kind}"
     return [event_id, station_id, start, end, kind, score, ",".join(params), summary, evidence, rank]
 
@@ -465,8 +466,11 @@ def data_gap_summary(name: str, name_zh: str | None, hours: int, how_en: str, ho
     that instead: the analyst should not read "no sign" there."""
     zh_kind, en_kind = kind_text(DATA_GAP_KIND, network)
     if level.get("high"):
-        en_kind = "data missing / transmission interrupted (the neighbours read high meanwhile, below the outage threshold)"
-        zh_kind = "数据缺失/传输中断(期间邻站读数偏高，未达停机告警阈值)"
+        z = f" at {level['z']:+.1f} robust scales" if level.get("z") is not None else ""
+        zh_z = f"，{level['z']:+.1f}个稳健标准差" if level.get("z") is not None else ""
+        en_kind = (f"data missing / transmission interrupted (the neighbours read high meanwhile{z}, below the "
+                   "outage threshold)")
+        zh_kind = f"数据缺失/传输中断(期间邻站读数偏高{zh_z}，未达停机告警阈值)"
     zh_name = name_zh if name_zh not in (None, "nan") else name
     return f"{name}: {hours} h of data missing ({how_en}) - {en_kind} | {zh_name}：缺失{hours}小时数据（{how_zh}） - {zh_kind}"
 
@@ -739,18 +743,125 @@ def _station_name(panel: Panel, s: int) -> str:
     return str(row["station_id"])
 
 
-def summarise(name: str, kind: str, params: list[str], hours: int, deviation: dict[str, float],
-              name_zh: str | None = None, network: str = "air") -> str:
-    """One line in English, then the same in Chinese, e.g.
-    'Dongsi: PM2.5 -62% vs neighbours (PM2.5, PM10) for 12 h - suspected suppression ... | 东四：...'."""
+#: days back a copied record is looked for (a week: the same weekday's hours)
+REPEAT_LAGS_D = range(1, 8)
+
+
+def repeated_day_hours(series: np.ndarray, a: int, b: int, tolerance: float) -> tuple[int, int, int]:
+    """Hours a..b of an hourly ``series`` whose value repeats, within ``tolerance``, the value at the
+    same hour ``d`` days earlier, for the ``d`` in :data:`REPEAT_LAGS_D` with most such hours (a
+    record copied from another day). Returns (repeating hours, d, hours with a value); (0, 0, n)
+    when nothing repeats."""
+    x = series[a:b + 1]
+    have = np.isfinite(x)
+    best = (0, 0)
+    for d in REPEAT_LAGS_D:
+        lo = a - 24 * d
+        if lo < 0:
+            break
+        y = series[lo:lo + len(x)]
+        n = int((have & np.isfinite(y) & (np.abs(x - y) <= tolerance)).sum())
+        if n > best[0]:
+            best = (n, d)
+    return best[0], best[1], int(have.sum())
+
+
+def roughness_ratio(series: np.ndarray, a: int, b: int) -> float | None:
+    """Hour-to-hour roughness of hours a..b (mean |x_t - (x_t-1 + x_t+1) / 2|, the donor detector's
+    measure of hand smoothing) over the same outside them: under 1 is smoother than usual."""
+    x = np.asarray(series, dtype=float)
+    rough = np.full(x.shape, np.nan)
+    rough[1:-1] = np.abs(x[1:-1] - 0.5 * (x[:-2] + x[2:]))
+    inside = np.zeros(x.shape, dtype=bool)
+    inside[a:b + 1] = True
+    ev, usual = rough[inside], rough[~inside]
+    if not np.isfinite(ev).any() or not np.isfinite(usual).any():
+        return None
+    usual_mean = float(np.nanmean(usual))
+    return None if usual_mean <= 0 else round(float(np.nanmean(ev)) / usual_mean, 3)
+
+
+#: share of an event's hours repeating an earlier day's above which a record reads as copied
+REPEAT_MIN_SHARE = 0.5
+
+
+def kind_figures(panel: Panel, s: int, a: int, b: int, kind: str, params: list[str], gap_level: dict | None,
+                 flagged_share: float) -> dict:
+    """The numbers that support an event's kind, for its summary (:func:`summarise`) beside the
+    neighbour deviation: an outage's neighbour level over the gap; a copied record's hours that
+    repeat another day's and its roughness against its usual (hand smoothing); a flatline's held
+    value; the share of readings under suspect flags."""
+    out: dict = {}
+    if kind in ("outage", DATA_GAP_KIND) and gap_level:
+        out.update({k: gap_level[k] for k in ("z", "pm25") if gap_level.get(k) is not None})
+    if kind in ("fabrication", "flatline") and params:
+        found = []
+        for name in params:
+            p = panel.pindex(name)
+            step = reporting_step(panel, p)
+            n, d, have = repeated_day_hours(panel.values[s, :, p], a, b, 0.5 * step if step > 0 else 0.0)
+            x = panel.values[s, a:b + 1, p]
+            if have:
+                found.append({"parameter": name, "repeat_hours": n, "repeat_lag_days": d, "hours_with_value": have,
+                              "repeat_share": round(n / have, 2),
+                              "roughness_ratio": roughness_ratio(panel.values[s, :, p], a, b),
+                              "held_value": round(float(np.nanmedian(x)), 4)})
+        if found:  # the parameter that repeats an earlier day most (a stuck value repeats too)
+            best = max(found, key=lambda f: f["repeat_share"])
+            out.update({k: v for k, v in best.items() if kind == "flatline" or k != "held_value"})
+    if kind == "flag_abuse" and flagged_share > 0:
+        out["suspect_flag_share"] = round(flagged_share, 2)
+    return out
+
+
+def evidence_clause(kind: str, params: list[str], deviation: dict[str, float], figures: dict) -> tuple[str, str]:
+    """(en, zh) what an event's summary says it saw, with the numbers of its kind
+    (:func:`kind_figures`), else the neighbour deviation, else the parameters."""
     plist = ", ".join(params[:4]) + (" ..." if len(params) > 4 else "")
+    if kind in ("outage", DATA_GAP_KIND) and figures.get("z") is not None:
+        z, pm = figures["z"], figures.get("pm25")
+        if pm is not None:
+            return (f"no data while the neighbours put PM2.5 at about {pm:.0f} ug/m3 ({z:+.1f} robust scales from "
+                    "the station's usual level)",
+                    f"数据缺失期间邻站推算PM2.5约{pm:.0f}微克/立方米（相对本站常态{z:+.1f}个稳健标准差）")
+        return (f"no data while the neighbours read {z:+.1f} robust scales from the station's usual level",
+                f"数据缺失期间邻站读数相对本站常态{z:+.1f}个稳健标准差")
+    if kind == "flatline" and figures.get("held_value") is not None:
+        v = _fmt_value(figures["held_value"])
+        return f"{figures['parameter']} held at {v} ({plist})", f"{figures['parameter']}恒定在{v}（{plist}）"
+    if kind == "fabrication" and figures.get("repeat_share", 0) < REPEAT_MIN_SHARE \
+            and figures.get("roughness_ratio") is not None:
+        r = figures["roughness_ratio"]
+        return (f"{figures['parameter']} hour-to-hour variation {r:.0%} of its usual ({plist})",
+                f"{figures['parameter']}逐时波动仅为本站常态的{r:.0%}（{plist}）")
+    if kind == "fabrication" and figures.get("repeat_hours"):
+        n, have, d, share = (figures[k] for k in ("repeat_hours", "hours_with_value", "repeat_lag_days",
+                                                   "repeat_share"))
+        return (f"{figures['parameter']}: {n} of {have} h repeat the values of {d} day{'s' * (d != 1)} earlier "
+                f"({share:.0%}) ({plist})",
+                f"{figures['parameter']}：{have}小时中{n}小时与{d}天前同时段数值相同（{share:.0%}）（{plist}）")
+    if kind == "flag_abuse" and figures.get("suspect_flag_share"):
+        share = figures["suspect_flag_share"]
+        return (f"{share:.0%} of the event's readings under maintenance/fault flags ({plist})",
+                f"{share:.0%}的读数带维护/故障标记（{plist}）")
     if deviation:
         p0 = max(deviation, key=lambda k: abs(deviation[k]))
-        en_what = f"{p0} {deviation[p0]:+.0f}% vs neighbours ({plist})"
-        zh_what = f"{p0}较邻站{'偏高' if deviation[p0] > 0 else '偏低'}{abs(deviation[p0]):.0f}%（{plist}）"
-    else:
-        en_what = plist
-        zh_what = plist
+        return (f"{p0} {deviation[p0]:+.0f}% vs neighbours ({plist})",
+                f"{p0}较邻站{'偏高' if deviation[p0] > 0 else '偏低'}{abs(deviation[p0]):.0f}%（{plist}）")
+    own = figures.get("own_level") or {}
+    if own and params and params[0] in own:  # no neighbours measure it: the station's own hours around it
+        p0, d = params[0], own[params[0]]
+        return (f"{p0} {_fmt_value(d) if d < 0 else '+' + _fmt_value(d)} against the station's own level ({plist})",
+                f"{p0}较本站常态{'偏高' if d > 0 else '偏低'}{_fmt_value(abs(d))}（{plist}）")
+    return plist, plist
+
+
+def summarise(name: str, kind: str, params: list[str], hours: int, deviation: dict[str, float],
+              name_zh: str | None = None, network: str = "air", figures: dict | None = None) -> str:
+    """One line in English, then the same in Chinese, e.g.
+    'Dongsi: PM2.5 -62% vs neighbours (PM2.5, PM10) for 12 h - suspected suppression ... | 东四：...',
+    stating the numbers of its kind (:func:`evidence_clause`)."""
+    en_what, zh_what = evidence_clause(kind, params, deviation, figures or {})
     zh_kind, en_kind = kind_text(kind, network)
     en = f"{name}: {en_what} for {hours} h - {en_kind}"
     zh = f"{name_zh or name}：{zh_what}，持续{hours}小时 - {zh_kind}"

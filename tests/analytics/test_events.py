@@ -1,6 +1,6 @@
 import numpy as np
 
-from analytics.events import segments, summarise
+from analytics.events import repeated_day_hours, roughness_ratio, segments, summarise
 
 
 def test_segments_bridge_short_gaps_and_need_a_peak():
@@ -96,3 +96,84 @@ def test_an_event_no_single_cell_carries_names_its_strongest_cells_never_a_conte
     assert hot[:, 2].sum() == 0  # the context parameter
     assert hot[1, 0] and hot[2, 1] and not hot[3, 1]
     assert strongest_cells(np.zeros((3, 2))).all()  # nothing positive: the whole event
+
+
+# every kind's summary states the numbers that support it, in both languages (issue 10 item 5)
+
+def _halves(s: str) -> tuple[str, str]:
+    en, zh = s.split(" | ")
+    return en, zh
+
+
+def test_an_outage_summary_gives_the_neighbours_level_not_a_gas_deviation():
+    """The predecessor's example read "CO较邻站偏低12% ... 高值时段数据缺失": the CO figure is noise. An
+    outage's evidence is how high the neighbours read during the gap."""
+    s = summarise("Dongsi", "outage", ["PM2.5", "CO"], 9, {"CO": -12.0}, "东四",
+                  figures={"z": 3.4, "pm25": 186.0})
+    en, zh = _halves(s)
+    assert "-12%" not in s and "偏低12%" not in s
+    assert "neighbours put PM2.5 at about 186 ug/m3 (+3.4 robust scales" in en and "for 9 h" in en
+    assert "邻站推算PM2.5约186微克/立方米（相对本站常态+3.4个稳健标准差）" in zh and "持续9小时" in zh
+
+
+def test_a_data_gap_event_summary_gives_the_neighbours_level():
+    en, zh = _halves(summarise("Dongsi", "data_gap", ["CO"], 7, {"CO": -5.0}, "东四", figures={"z": 0.3}))
+    assert "neighbours read +0.3 robust scales" in en and "-5%" not in en and "常态+0.3个稳健标准差" in zh
+
+
+def test_a_copied_record_summary_says_what_was_copied():
+    """The predecessor's example "长江 安徽-江苏界：TN，持续23小时" had no numbers at all."""
+    figures = {"parameter": "TN", "repeat_hours": 20, "repeat_lag_days": 7, "hours_with_value": 23,
+               "repeat_share": 0.87}
+    en, zh = _halves(summarise("Yangtze AH-JS", "fabrication", ["TN"], 23, {}, "长江 安徽-江苏界", "water", figures))
+    assert "TN: 20 of 23 h repeat the values of 7 days earlier (87%)" in en
+    assert "TN：23小时中20小时与7天前同时段数值相同（87%）" in zh and "持续23小时" in zh
+
+
+def test_a_smoothed_record_summary_gives_its_roughness():
+    """The demo's copied-looking water record is hand smoothing (donor_smooth): few hours repeat a day."""
+    figures = {"parameter": "TN", "repeat_hours": 2, "repeat_lag_days": 4, "hours_with_value": 23,
+               "repeat_share": 0.09, "roughness_ratio": 0.06}
+    en, zh = _halves(summarise("Yangtze AH-JS", "fabrication", ["TN"], 23, {}, "长江 安徽-江苏界", "water", figures))
+    assert "TN hour-to-hour variation 6% of its usual" in en and "TN逐时波动仅为本站常态的6%" in zh
+
+
+def test_roughness_ratio_sees_a_smoothed_stretch():
+    rng = np.random.default_rng(2)
+    series = rng.normal(10, 1, 200)
+    series[100:124] = np.linspace(10, 11, 24)
+    assert roughness_ratio(series, 100, 123) < 0.1
+    assert 0.7 < roughness_ratio(series, 20, 43) < 1.4
+
+
+def test_a_flatline_summary_gives_the_held_value():
+    en, zh = _halves(summarise("Dongsi", "flatline", ["SO2"], 30, {}, "东四",
+                               figures={"parameter": "SO2", "held_value": 8.0}))
+    assert "SO2 held at 8 (SO2) for 30 h" in en and "SO2恒定在8（SO2）" in zh
+
+
+def test_a_flag_abuse_summary_gives_the_flagged_share():
+    en, zh = _halves(summarise("Out-1", "flag_abuse", ["flue_SO2"], 12, {"flue_SO2": 40.0}, None, "polluter",
+                               figures={"suspect_flag_share": 0.75}))
+    assert "75% of the event's readings under maintenance/fault flags" in en and "75%的读数带维护/故障标记" in zh
+
+
+def test_deviation_kinds_state_the_deviation():
+    for kind in ("suppression", "spike", "drift", "clipping"):
+        en, zh = _halves(summarise("Dongsi", kind, ["PM2.5"], 5, {"PM2.5": 48.0}, "东四"))
+        assert "PM2.5 +48% vs neighbours" in en and "偏高48%" in zh, kind
+
+
+def test_repeated_day_hours_finds_the_copied_day():
+    rng = np.random.default_rng(1)
+    series = rng.normal(10, 2, 24 * 10).round(1)
+    series[24 * 9: 24 * 9 + 20] = series[24 * 6: 24 * 6 + 20]  # 20 hours copied from 3 days earlier
+    assert repeated_day_hours(series, 24 * 9, 24 * 9 + 22, 0.05) == (20, 3, 23)
+    assert repeated_day_hours(series, 24 * 8, 24 * 8 + 22, 0.05)[0] <= 1  # a day nobody copied
+
+
+def test_without_neighbours_a_summary_gives_the_stations_own_level():
+    """An outlet has no neighbours: its clipping or spike reads against its own hours around it."""
+    en, zh = _halves(summarise("Out-1", "clipping", ["flue_SO2", "flue_O2"], 38, {}, None, "polluter",
+                               figures={"own_level": {"flue_SO2": 110.42, "flue_O2": -0.05}}))
+    assert "flue_SO2 +110 against the station's own level" in en and "flue_SO2较本站常态偏高110" in zh

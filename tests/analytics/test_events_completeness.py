@@ -122,3 +122,9 @@ def test_a_gap_summary_does_not_claim_no_sign_of_interference_when_the_neighbour
     high = data_gap_summary("Dongsi", None, 6, "6 h without a record", "6小时无记录", "air",
                             {"z": 0.4, "pm25": 120.0, "high": True})
     assert "no sign" not in high and "neighbours read high" in high and "无干扰迹象" not in high
+
+
+def test_a_gap_summary_with_high_neighbours_gives_their_level():
+    high = data_gap_summary("Dongsi", "东四", 6, "6 h without a record", "6小时无记录", "air",
+                            {"z": 2.1, "high": True})
+    assert "neighbours read high meanwhile at +2.1 robust scales" in high and "偏高，+2.1个稳健标准差" in high
