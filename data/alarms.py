@@ -187,6 +187,14 @@ def case_interference_alarm_ids(con: Con, case_id: str) -> list[str]:
         [case_id, case_id]).fetchall()]
 
 
+def confirmed_event_ids(con: Con, event_ids: list[str]) -> set[str]:
+    """Of ``event_ids``, the engine events an analyst has confirmed."""
+    if not event_ids:
+        return set()
+    return {e for (e,) in con.execute(f"SELECT event_id FROM events WHERE status = 'confirmed' AND event_id IN "
+                                      f"({', '.join('?' for _ in event_ids)})", list(event_ids)).fetchall()}
+
+
 def has_push(con: Con, alarm_id: str) -> bool:
     """True when the outbox already holds the alarm's push (a store older than migration 012)."""
     return bool(con.execute("SELECT count(*) FROM webhook_outbox WHERE topic = 'alarm.raised' AND subject = ?",

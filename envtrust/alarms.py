@@ -437,7 +437,11 @@ def raise_alarms(con, settings: AlarmSettings | None = None, run_id: str | None 
     stored = sql.alarms_since(con, (pd.Timestamp(since) - pd.Timedelta(days=2)).to_pydatetime())
     new, extended = deduplicate(cands, stored)
     kinds = sql.station_kinds(con)
-    pushed = [row for row in new if alarm_audience(row["rule"], kinds.get(row["station_id"])) == ENFORCEMENT]
+    # an event the analyst confirmed before its alarm was raised (a re-scored window) is determined already
+    confirmed = sql.confirmed_event_ids(con, [row["evidence"].get("event_id") for row in new
+                                              if row["rule"] in REVIEWED_RULES])
+    pushed = [row for row in new if alarm_audience(row["rule"], kinds.get(row["station_id"]),
+                                                   row["evidence"].get("event_id") in confirmed) == ENFORCEMENT]
     pushed_ids = {row["alarm_id"] for row in pushed}
     frame = pd.DataFrame(new)
     if not frame.empty:

@@ -240,6 +240,14 @@ def test_the_analysts_confirmation_pushes_the_suspicion_once(con):
     assert audit.fetchone()[0] == 1
 
 
+def test_an_event_confirmed_before_its_alarm_is_pushed_when_raised(con):
+    con.execute("UPDATE events SET status = 'confirmed' WHERE event_id = 'E1'")
+    assert raise_alarms(con).queued == 3
+    aid = _interference(con)
+    assert _pushes(con, aid) == 1
+    assert con.execute("SELECT pushed_by FROM alarms WHERE alarm_id = ?", [aid]).fetchone()[0] == "rule"
+
+
 def test_a_false_alarm_verdict_pushes_nothing(con):
     raise_alarms(con)
     aid = _interference(con)
