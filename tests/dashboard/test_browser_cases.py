@@ -79,10 +79,11 @@ def act(page, expected_state: str, fields: dict[str, str] | None = None) -> None
 
 
 def test_alarm_to_closure_and_public_decision(browser, base_url):
-    # analyst: the inbox shows the interference alarm; one click opens a case; transfer the clue
+    # analyst: the inbox shows the interference alarm waiting for the determination; one click opens a
+    # case; transferring the clue pushes it to enforcement
     ctx, page = login(browser, base_url, "analyst")
     page.goto(f"{base_url}/app/inbox")
-    row = page.locator('#inbox-alarms tr[data-rule="suspected_interference"]')
+    row = page.locator('#inbox-review tr[data-rule="suspected_interference"]')
     row.wait_for(timeout=30_000)
     assert "贴近排放限值" in row.inner_text() and "held just below" not in row.inner_text()
     row.locator("button").click()
