@@ -318,12 +318,16 @@ def test_the_migration_retires_open_ambient_exceedance_alarms(con):
 
 def test_the_migration_returns_unreviewed_suspicions_to_the_analyst(con):
     """Stores before migration 012 pushed every interference alarm when raised: the unsent push of an
-    unreviewed one goes and it waits for the analyst; the outlet's exceedance stays pushed; a later
+    unreviewed one goes and it waits for the analyst, as does an air station's data gap's (the
+    monitoring centre's); the outlet's exceedance stays pushed; a later
     confirmation does not push an alarm whose push was already delivered."""
     raise_alarms(con)
     aid = _interference(con)
     con.execute("INSERT INTO webhook_outbox VALUES ('DOLD', 'alarm.raised', ?, '{}', now(), 0, now(), NULL, NULL)",
                 [aid])
+    gap = con.execute("SELECT alarm_id FROM alarms WHERE rule = 'data_missing'").fetchone()[0]  # an air station's
+    con.execute("INSERT INTO webhook_outbox VALUES ('DGAP', 'alarm.raised', ?, '{}', now(), 0, now(), NULL, NULL)",
+                [gap])
     con.execute("ALTER TABLE alarms DROP COLUMN pushed_by")
     con.execute("ALTER TABLE alarms DROP COLUMN pushed_at")
     con.execute("DELETE FROM schema_version WHERE version = 12")
@@ -331,7 +335,7 @@ def test_the_migration_returns_unreviewed_suspicions_to_the_analyst(con):
     rows = dict(con.execute("SELECT rule, pushed_at IS NOT NULL FROM alarms").fetchall())
     assert rows == {"suspected_interference": False, "outlet_daily_exceedance": True, "flag_anomaly": True,
                     "data_missing": False}
-    assert _pushes(con, aid) == 0
+    assert _pushes(con, aid) == 0 and _pushes(con, gap) == 0
     con.execute("INSERT INTO webhook_outbox VALUES ('DSENT', 'alarm.raised', ?, '{}', now(), 1, now(), now(), NULL)",
                 [aid])
     review_event(con, "E1", "confirmed", None, "ana")
