@@ -26,6 +26,12 @@ from envtrust.cases import parse_clocks
 PREFIX = "/app/"
 
 
+def _nav_link(ident: str, href: str, label_key: str) -> dcc.Link:
+    """A header link labelled in the default language until the header callback answers
+    (a label-less dcc.Link shows its href, "/app/", meanwhile)."""
+    return dcc.Link(t(label_key, DEFAULT_LANG), id=ident, href=href, className="nav-link")
+
+
 def shell() -> html.Div:
     """Static shell; the page inside is rendered by the router callback (after the role check)."""
     return html.Div([
@@ -34,13 +40,13 @@ def shell() -> html.Div:
         html.Header([
             html.Span(id=ShellIds.TITLE, className="title"),
             html.Nav([
-                dcc.Link(id=ShellIds.NAV_SITUATION, href=PREFIX, className="nav-link"),
-                dcc.Link(id=ShellIds.NAV_EVENTS, href=PREFIX + "events", className="nav-link"),
-                dcc.Link(id=ShellIds.NAV_INBOX, href=PREFIX + "inbox", className="nav-link"),
-                dcc.Link(id=ShellIds.NAV_CASES, href=PREFIX + "cases", className="nav-link"),
-                dcc.Link(id=ShellIds.NAV_RECORD, href=PREFIX + "record", className="nav-link"),
-                dcc.Link(id=ShellIds.NAV_ASSESSMENT, href=PREFIX + "assessment", className="nav-link"),
-                dcc.Link(id=ShellIds.NAV_CONTRACTORS, href=PREFIX + "contractors", className="nav-link"),
+                _nav_link(ShellIds.NAV_SITUATION, PREFIX, "nav_situation"),
+                _nav_link(ShellIds.NAV_EVENTS, PREFIX + "events", "nav_events"),
+                _nav_link(ShellIds.NAV_INBOX, PREFIX + "inbox", "nav_inbox"),
+                _nav_link(ShellIds.NAV_CASES, PREFIX + "cases", "nav_cases"),
+                _nav_link(ShellIds.NAV_RECORD, PREFIX + "record", "nav_record"),
+                _nav_link(ShellIds.NAV_ASSESSMENT, PREFIX + "assessment", "nav_assessment"),
+                _nav_link(ShellIds.NAV_CONTRACTORS, PREFIX + "contractors", "nav_contractors"),
             ]),
             html.Span(id=ShellIds.USER, className="user"),
             html.Button(id=ShellIds.LANG_BUTTON, n_clicks=0, className="btn btn-light lang-button"),
