@@ -102,9 +102,9 @@ class EventSettings:
     # alone from one flagged hour (docs/cems.md)
     self_calibrated_own_event_models: dict[str, int] = field(default_factory=lambda: {
         "outage": 1, "flatline": 1, "clip_limit": 24, "flag_hidden": 1})
-    # extra openers for one station kind, e.g. {water_section = {spike = 1}}. None by default: water
-    # spike openers raised own-event recall 0.38 -> 0.52 but doubled the events on an honest network
-    # (demo: 28 -> 58 water events in 3 months); the readings already flag 28/30 spikes
+    # extra openers for one station kind, e.g. {water_section = {pm_ratio = 1}} (none here; the shipped
+    # pipeline gives water sections the impossible-value models: a 1-3 h spike is averaged away by the
+    # 12 h opener). Fitted on clean data with the other openers, so an honest network stays quiet
     self_calibrated_own_event_models_by_kind: dict[str, dict[str, int]] = field(default_factory=dict)
     # model -> surprise that opens an event alone (from the calibration)
     model_thresholds: dict = field(default_factory=dict, metadata=FITTED)

@@ -63,7 +63,8 @@ def test_the_shipped_values_are_the_tuned_ones():
     assert (ens.persistence_window_h, ens.persistence_weight, ens.persistence_cap) == (25, 1.5, 7.8)
     assert ens.self_calibrate == ("flag_abuse",) and ens.weights["outage"] == 30.0
     assert (ev.low_ratio, ev.merge_gap_h, ev.min_hours, ev.self_calibrated_window_h) == (0.75, 3, 1, 12)
-    assert ev.absent_gaps_like_readings is True and ev.self_calibrated_own_event_models_by_kind == {}
+    assert ev.absent_gaps_like_readings is True
+    assert ev.self_calibrated_own_event_models_by_kind == {"water_section": {"pm_ratio": 1, "extreme_ratio": 1}}
     assert ev.self_calibrated_own_event_models == {"outage": 1, "flatline": 1, "clip_limit": 24, "flag_hidden": 1}
     assert (pipe.panel.k_neighbours, pipe.panel.max_distance_m) == (8, 80_000.0)
     assert pipe.per_parameter_calibration is True and pipe.per_parameter_scope == "combiner"
