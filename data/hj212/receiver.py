@@ -72,21 +72,6 @@ ANSWER_BUFFER_BYTES = 256 * 1024
 
 
 @dataclass
-class Prepared:
-    """What judging a parsed packet needs from the packet alone, computed by the event loop when the
-    packet arrives (:func:`prepare_packet`): its duplicate key (or the error that quarantines it)
-    and its readings without the station id (or the error). Why: the writer's commit is the one
-    serial step every packet waits for; this work (~10 us per packet) then runs on the event loop
-    while the writer thread waits for DuckDB (which releases the GIL), not inside the commit."""
-
-    key: tuple | None = None  # (mn, cn, data_time UTC, cp hash)
-    key_error: Exception | None = None
-    rows: list[tuple] | None = None  # packet_reading_rows with an empty station id; None: not a stored kind
-    skipped: list[tuple] = field(default_factory=list)
-    rows_error: Exception | None = None
-
-
-@dataclass
 class Incoming:
     """One unit of work for the writer: a checked packet (maybe merged from parts) or a rejection."""
 
@@ -98,7 +83,6 @@ class Incoming:
     header: dict[str, str] = field(default_factory=dict)  # salvaged from a rejected packet
     link: Link | None = field(default=None, repr=False)  # where the answer goes
     queued_at: float = 0.0  # time.monotonic (s) when its bytes were read (the writer's queue follows)
-    prepared: Prepared | None = None  # the packet-only part of its judging, done on arrival
 
     def __getstate__(self) -> dict:
         """Pickled for a writer process without its link: the link is the event loop's."""
@@ -204,24 +188,6 @@ def _window_cst(window: PlausibleWindow, now_utc: datetime) -> tuple[datetime, d
     """The plausible window at ``now_utc`` as naive China Standard Time (DataTime's clock)."""
     lo, hi = window.bounds(now_utc)
     return lo + CST_OFFSET, hi + CST_OFFSET
-
-
-def prepare_packet(packet: Packet, window: PlausibleWindow, now_utc: datetime,
-                   bounds_cst: tuple[datetime, datetime]) -> Prepared:
-    """The packet-only part of judging ``packet`` (:class:`Prepared`); never raises: an error is
-    kept and raised again by the writer, which quarantines the packet with it."""
-    prep = Prepared()
-    try:
-        prep.key = (packet.mn, packet.cn, _data_time_utc(packet, window, now_utc, bounds_cst), _cp_sha256(packet))
-    except Exception as exc:  # noqa: BLE001 - judged by the writer, as if found there
-        prep.key_error = exc
-        return prep
-    if packet.cn in STORED_CNS and packet.st in ST_NETWORKS:
-        try:
-            prep.rows, prep.skipped = packet_reading_rows(packet, "")
-        except Exception as exc:  # noqa: BLE001 - see above
-            prep.rows_error = exc
-    return prep
 
 
 def _error_response(header: dict[str, str] | Packet, reason: str) -> bytes:
@@ -367,10 +333,6 @@ class PacketStore:
         when its DataTime is not plausible."""
         if item.error is not None or item.packet is None:
             raise item.error or PacketError("bad_field", "nothing to parse")
-        if item.prepared is not None:
-            if item.prepared.key_error is not None:
-                raise item.prepared.key_error
-            return item.prepared.key
         p = item.packet
         return (p.mn, p.cn, _data_time_utc(p, self.window, now, bounds_cst), _cp_sha256(p))
 
@@ -403,7 +365,7 @@ class PacketStore:
             log_rows.append(self._log_row(item, key, station, "logged", 0))
             return
         try:
-            rows, skipped = _reading_rows(item, str(station["station_id"]))
+            rows, skipped = packet_reading_rows(p, str(station["station_id"]))
         except PacketError as err:
             quarantine(n, item, err.reason, err.detail)
             return
@@ -434,17 +396,6 @@ class PacketStore:
         return (None, item.peer, mn, p.st, cn, p.qn, data_time,
                 None if station is None else station["station_id"], sha, status, n_readings, None,
                 redact_known_pw(item.raw, p.pw) if not item.parts else redact_pw(item.raw))
-
-
-def _reading_rows(item: Incoming, station_id: str) -> tuple[list[tuple], list[tuple[str, str, str]]]:
-    """``packet_reading_rows`` of the item's packet for ``station_id``, from its :class:`Prepared`
-    rows when the event loop made them (raising the error it kept)."""
-    prep = item.prepared
-    if prep is None or (prep.rows is None and prep.rows_error is None):
-        return packet_reading_rows(item.packet, station_id)
-    if prep.rows_error is not None:
-        raise prep.rows_error
-    return [(station_id, *row[1:]) for row in prep.rows], prep.skipped
 
 
 def open_packet_store(options: StoreOptions) -> PacketStore:
@@ -568,8 +519,6 @@ class Receiver:
         self._split_held = 0  # bytes of unfinished split parts over all links (event-loop thread only)
         self.allow_no_pw = allow_no_pw
         self.window = window or PlausibleWindow()
-        self._window_at_s = -1e9  # when _prepare last took the window's bounds (time.monotonic)
-        self._window_now_utc, self._window_bounds_cst = datetime.min, (datetime.min, datetime.min)
         self.host, self.port = host, port
         self.batch_max = batch_max
         self.commit_interval_s = commit_interval_s
@@ -673,17 +622,7 @@ class Receiver:
             item.link = link
             link.add()
         item.queued_at = time.monotonic() if now is None else now
-        if item.packet is not None and item.prepared is None:
-            item.prepared = self._prepare(item.packet, item.queued_at)
         self._queue.put_nowait(item)
-
-    def _prepare(self, packet: Packet, now_s: float) -> Prepared:
-        """:func:`prepare_packet` with the plausible window's bounds taken once a second."""
-        if now_s - self._window_at_s >= 1.0:
-            self._window_at_s = now_s
-            self._window_now_utc = datetime.now(UTC).replace(tzinfo=None)
-            self._window_bounds_cst = _window_cst(self.window, self._window_now_utc)
-        return prepare_packet(packet, self.window, self._window_now_utc, self._window_bounds_cst)
 
     def take_frame(self, frame: bytes | FrameTooLong, link: LinkProtocol) -> Coroutine | None:
         """Judge one frame of a link (or a too-long report) and queue it for the writer; when it is

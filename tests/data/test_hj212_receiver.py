@@ -13,7 +13,7 @@ import socket
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
@@ -703,43 +703,3 @@ def test_latency_trace_accounts_for_every_acknowledged_packet(db):
     stages = summary["stage_ms_p50"]
     assert all(v >= 0 for v in stages.values()) and stages["commit"] > 0
     assert summary["total_ms"]["max"] >= max(summary["stage_ms_p99"].values())
-
-
-def test_judging_prepared_on_arrival_decides_as_the_writer_alone(tmp_path):
-    """The event loop prepares each packet's key and readings on arrival (``prepare_packet``); the
-    writer must then decide every packet exactly as when it does all the work itself: stored,
-    quarantined with the same reason (an implausible time, a value that is not a number), items
-    it cannot use kept as skipped."""
-    from analytics.timeconv import PlausibleWindow
-    from data.hj212.receiver import Incoming, PacketStore, _window_cst, prepare_packet
-
-    def cp(when: datetime, so2: str) -> str:
-        return f"DataTime={when:%Y%m%d%H%M%S};a21026-Avg={so2},a21026-Flag=N;zz999-Avg=1,zz999-Flag=N"
-
-    raws = [build_packet("31", "2061", FLUE_MN, cp(datetime(2024, 5, 1, h), "20"), qn=f"20240501{h:02d}0000000")
-            for h in range(3)]
-    raws.append(build_packet("31", "2061", FLUE_MN, cp(datetime(2099, 1, 1), "20"), qn="20990101000000000"))
-    raws.append(build_packet("31", "2061", FLUE_MN, cp(datetime(2024, 5, 1, 5), "abc"), qn="20240501050000000"))
-    raws.append(build_packet("31", "2011", FLUE_MN, cp(datetime(2024, 5, 1, 6), "1"), qn="20240501060000000"))
-    window = PlausibleWindow()
-    now = datetime.now(UTC).replace(tzinfo=None)
-    results = []
-    for prepared in (False, True):
-        db = make_store(tmp_path / f"prepared_{prepared}.duckdb")
-        items = [Incoming(r.decode(), "127.0.0.1:1", packet=parse_packet(r)) for r in raws]
-        if prepared:
-            for item in items:
-                item.prepared = prepare_packet(item.packet, window, now, _window_cst(window, now))
-        con = connect(db)
-        try:
-            outcomes = PacketStore(con, window=window).commit_batch(items)
-        finally:
-            con.close()
-        results.append(([(o.status, o.reason) for o in outcomes],
-                        query(db, "SELECT station_id, ts, parameter, value FROM readings ORDER BY ts").values.tolist(),
-                        sorted(query(db, "SELECT reason FROM quarantine")["reason"])))
-    assert results[0] == results[1]
-    statuses, readings, reasons = results[1]
-    assert [s for s, _ in statuses] == ["stored"] * 3 + ["quarantined", "quarantined", "logged"]
-    assert statuses[3][1] == "implausible_time" and statuses[4][1] == "bad_field"
-    assert len(readings) == 3 and "unmapped_code" in reasons
