@@ -89,7 +89,7 @@ _TEXT: dict[str, tuple[str, str]] = {
     "status_false_alarm": ("误报", "False alarm"),
     "status_closed": ("已销号", "Closed"),
     "col_rarity": ("罕见程度", "Rarity"),
-    "rarity_text": ("干净数据中约{n}小时一遇", "1 in {n} clean hours"),
+    "rarity_text": ("约{n}小时一遇(干净数据)", "1 in {n} clean hours"),  # the number first: cells are narrow
     "show_data_gaps": ("只看数据缺失/传输中断(非干扰)", "Data-completeness alarms only (not interference)"),
     "workload_line": ("{net}：{events}条疑似干扰，核查能力{cap:.0f}条(每站每月{rate:g}条)，超出{above}条",
                       "{net}: {events} suspected-interference events, capacity {cap:.0f} ({rate:g} per station-month), "

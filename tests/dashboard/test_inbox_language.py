@@ -131,7 +131,7 @@ def test_alarms_stored_in_english_only_read_in_chinese(con):
 
 def test_an_interference_alarm_shows_its_events_rarity(con):
     con.execute("UPDATE events SET rank_score = 4.0 WHERE event_id = 'E1'")
-    for lang, text in (("zh", "干净数据中约10,000小时一遇"), ("en", "1 in 10,000 clean hours")):
+    for lang, text in (("zh", "约10,000小时一遇(干净数据)"), ("en", "1 in 10,000 clean hours")):
         table = _find(cases_inbox.layout(con, "analyst", lang, TZ, cases.DEFAULT_CLOCKS), InboxIds.REVIEW_ALARMS)
         row = next(r for r in table.children[1].children if getattr(r, "data-rule") == "suspected_interference")
         assert _cells(row.children[3]) == [text]
