@@ -187,12 +187,16 @@ def case_interference_alarm_ids(con: Con, case_id: str) -> list[str]:
         [case_id, case_id]).fetchall()]
 
 
-def confirmed_event_ids(con: Con, event_ids: list[str]) -> set[str]:
-    """Of ``event_ids``, the engine events an analyst has confirmed."""
-    if not event_ids:
-        return set()
-    return {e for (e,) in con.execute(f"SELECT event_id FROM events WHERE status = 'confirmed' AND event_id IN "
-                                      f"({', '.join('?' for _ in event_ids)})", list(event_ids)).fetchall()}
+def event_confirmers(con: Con, event_ids: list[str]) -> dict[str, str]:
+    """Of ``event_ids``, the engine events an analyst has confirmed, each with the analyst of its
+    latest confirmation ('rule' when the status was set without a review row)."""
+    ids = [e for e in event_ids if e is not None]
+    if not ids:
+        return {}
+    return dict(con.execute(
+        "SELECT e.event_id, coalesce((SELECT r.username FROM event_reviews r WHERE r.event_id = e.event_id AND "
+        "r.verdict = 'confirmed' ORDER BY r.reviewed_at DESC LIMIT 1), 'rule') FROM events e "
+        f"WHERE e.status = 'confirmed' AND e.event_id IN ({', '.join('?' for _ in ids)})", ids).fetchall())
 
 
 def has_push(con: Con, alarm_id: str) -> bool:

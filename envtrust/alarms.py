@@ -30,6 +30,7 @@ from analytics.timeconv import CST_OFFSET
 from analytics.vocabulary import BILINGUAL_SEP, PARAMETERS, VALID_FLAGS, bilingual
 from data import alarms as sql
 from data import audit
+from data.record import log_transaction
 
 CANDIDATE_COLUMNS = ["rule", "station_id", "episode_start", "episode_end", "parameter", "severity", "standard",
                      "summary", "evidence"]
@@ -437,34 +438,35 @@ def raise_alarms(con, settings: AlarmSettings | None = None, run_id: str | None 
     stored = sql.alarms_since(con, (pd.Timestamp(since) - pd.Timedelta(days=2)).to_pydatetime())
     new, extended = deduplicate(cands, stored)
     kinds = sql.station_kinds(con)
-    # an event the analyst confirmed before its alarm was raised (a re-scored window) is determined already
-    confirmed = sql.confirmed_event_ids(con, [row["evidence"].get("event_id") for row in new
-                                              if row["rule"] in REVIEWED_RULES])
-    pushed = [row for row in new if alarm_audience(row["rule"], kinds.get(row["station_id"]),
-                                                   row["evidence"].get("event_id") in confirmed) == ENFORCEMENT]
-    pushed_ids = {row["alarm_id"] for row in pushed}
+    # an event the analyst confirmed before its alarm was raised (a re-scored window) is determined
+    # already: its alarm goes to enforcement in the analyst's name
+    confirmers = sql.event_confirmers(con, [row["evidence"].get("event_id") for row in new
+                                            if row["rule"] in REVIEWED_RULES])
+    pushed_by = {row["alarm_id"]: confirmers.get(row["evidence"].get("event_id"), "rule") for row in new
+                 if alarm_audience(row["rule"], kinds.get(row["station_id"]),
+                                   row["evidence"].get("event_id") in confirmers) == ENFORCEMENT}
+    pushed = [row for row in new if row["alarm_id"] in pushed_by]
     frame = pd.DataFrame(new)
     if not frame.empty:
-        frame["pushed_at"] = [now if a in pushed_ids else None for a in frame["alarm_id"]]
-        frame["pushed_by"] = ["rule" if a in pushed_ids else None for a in frame["alarm_id"]]
+        frame["pushed_at"] = [now if a in pushed_by else None for a in frame["alarm_id"]]
+        frame["pushed_by"] = [pushed_by.get(a) for a in frame["alarm_id"]]
         frame["evidence_json"] = [json.dumps(e, ensure_ascii=False, default=str) for e in frame["evidence"]]
         frame["raised_at"] = now
         frame["updated_at"] = now
         frame["run_id"] = run_id
         frame["severity"] = frame["severity"].astype(float)
         frame["parameter"] = frame["parameter"].astype(object).where(frame["parameter"].notna(), None)
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with log_transaction(con):  # the alarms, their pushes and the audit of the analysts' pushes together
         sql.insert_alarms(con, frame if not frame.empty else pd.DataFrame(columns=sql.ALARM_COLUMNS))
         for row in pushed:
             enqueue(con, row, now)
+            event_id = row["evidence"].get("event_id")
+            if event_id in confirmers:
+                audit.append_within(con, confirmers[event_id], "alarm_push", row["alarm_id"],
+                                    {"event_id": event_id, "via": "confirmed_before_raised"})
         for row in extended:
             sql.extend_alarm(con, row["alarm_id"], row["episode_end"], float(row["severity"] or 0), row["summary"],
                              json.dumps(row["evidence"], ensure_ascii=False, default=str), now)
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
     return AlarmRunSummary(candidates=len(cands), raised=len(new), extended=len(extended), queued=len(pushed))
 
 

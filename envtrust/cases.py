@@ -21,7 +21,6 @@ public decision (``case_disclosures``, the only case table the public side reads
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import re
@@ -37,6 +36,7 @@ from statemachine.exceptions import TransitionNotAllowed
 from data import alarms as alarm_sql
 from data import audit
 from data import cases as sql
+from data.record import log_transaction
 from data.views import record_review
 from envtrust.alarms import push_to_enforcement
 
@@ -396,27 +396,28 @@ def transition(con: duckdb.DuckDBPyConnection, case_id: str, action: str, *, act
                         f"{expected_version}); reload it")
     now = now or _now()
     effects: list[str] = []
-    con.execute("BEGIN TRANSACTION")
+    pushed: list[str] = []
     try:
-        version = sql.append_event(con, case_id, int(expected_version), now, actor, role, action, state, to_state,
-                                   reason or None, clean)
-        if action == "disclose":
-            _write_disclosure(con, case, history, now)
-            effects.append("disclosure published")
-        pushed = push_to_enforcement(con, alarm_sql.case_interference_alarm_ids(con, case_id), actor, now) \
-            if action == "transfer_clue" else []
-        if pushed:
-            effects.append(f"{len(pushed)} alarm{'s' * (len(pushed) != 1)} pushed to enforcement")
-        con.execute("COMMIT")
+        # under the record's lock, like a review: a transfer and a review that push the same alarm
+        # queue one after the other instead of failing on each other's write; the step and its
+        # audit entry land together or not at all
+        with log_transaction(con):
+            version = sql.append_event(con, case_id, int(expected_version), now, actor, role, action, state,
+                                       to_state, reason or None, clean)
+            if action == "disclose":
+                _write_disclosure(con, case, history, now)
+                effects.append("disclosure published")
+            if action == "transfer_clue":
+                pushed = push_to_enforcement(con, alarm_sql.case_interference_alarm_ids(con, case_id), actor, now)
+            audit.append_within(con, actor, f"case_{action}", case_id,
+                                {"role": role, "from": state, "to": to_state, "version": version,
+                                 "reason": reason or None, **clean, **({"pushed_alarms": pushed} if pushed else {})})
     except sql.VersionConflict as exc:
-        con.execute("ROLLBACK")
         raise CaseError(str(exc)) from exc
     except duckdb.TransactionException as exc:
-        _rollback_quietly(con)
         raise CaseError(f"case {case_id} changed meanwhile (concurrent transition); reload it") from exc
-    except Exception:
-        _rollback_quietly(con)
-        raise
+    if pushed:
+        effects.append(f"{len(pushed)} alarm{'s' * (len(pushed) != 1)} pushed to enforcement")
     if action == "transfer_clue" and sql.evidence(con, case_id) is None:
         from envtrust.evidence import freeze_evidence
 
@@ -426,15 +427,7 @@ def transition(con: duckdb.DuckDBPyConnection, case_id: str, action: str, *, act
         n = _label_events(con, case_id, "false_alarm" if to_state == "false_alarm" else "confirmed", actor,
                           reason or clean.get("finding"), now)
         effects.append(f"{n} engine events labelled")
-    audit.append(con, actor, f"case_{action}", case_id, {"role": role, "from": state, "to": to_state,
-                                                        "version": version, "reason": reason or None, **clean,
-                                                        **({"pushed_alarms": pushed} if pushed else {})})
     return TransitionResult(case_id, state, to_state, version, effects)
-
-
-def _rollback_quietly(con) -> None:
-    with contextlib.suppress(duckdb.Error):
-        con.execute("ROLLBACK")
 
 
 def _label_events(con, case_id: str, verdict: str, actor: str, comment: str | None, now: datetime) -> int:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -31,6 +32,7 @@ from envtrust.alarms import (
     rule_flag_anomaly,
     rule_suspected_interference,
 )
+from envtrust.webhook import enqueue_alarm
 from tests.envtrust.cases_fixture import AIR, OUTLET, T0, build_store
 
 
@@ -241,11 +243,15 @@ def test_the_analysts_confirmation_pushes_the_suspicion_once(con):
 
 
 def test_an_event_confirmed_before_its_alarm_is_pushed_when_raised(con):
-    con.execute("UPDATE events SET status = 'confirmed' WHERE event_id = 'E1'")
+    """A re-scored window raises the alarm of an event the analyst had already confirmed: it goes to
+    enforcement at once, in the analyst's name, and the push is audited."""
+    review_event(con, "E1", "confirmed", "plateau at the limit", "ana")
     assert raise_alarms(con).queued == 3
     aid = _interference(con)
     assert _pushes(con, aid) == 1
-    assert con.execute("SELECT pushed_by FROM alarms WHERE alarm_id = ?", [aid]).fetchone()[0] == "rule"
+    assert con.execute("SELECT pushed_by FROM alarms WHERE alarm_id = ?", [aid]).fetchone()[0] == "ana"
+    audit = con.execute("SELECT actor FROM record_log WHERE action = 'alarm_push' AND subject = ?", [aid])
+    assert audit.fetchall() == [("ana",)]
 
 
 def test_a_false_alarm_verdict_pushes_nothing(con):
@@ -294,6 +300,45 @@ def test_transferring_a_case_pushes_its_suspicion_once(con):
                      fields={"finding": "f", "penalty": "p", "legal_basis": "b"})
     review_event(con, "E1", "confirmed", None, "ana")
     assert _pushes(con, aid) == 1
+
+
+def test_a_transfer_during_a_confirmation_of_its_alarm_waits_and_lands(con):
+    """An analyst transfers the case while a colleague's confirmation of its event is writing the
+    same alarm row: the transfer waits for it and is accepted (not refused as "changed
+    meanwhile"); one push, each step audited once."""
+    raise_alarms(con)
+    aid = _interference(con)
+    case_id = cases.open_case(con, "ana", "analyst", "一号排口", event_ids=["E1"])  # the alarm stays open
+    writing = threading.Event()
+
+    def enqueue_slowly(c, row, now) -> None:  # the confirmation, mid-transaction, holds the alarm row
+        enqueue_alarm(c, row, now)
+        writing.set()
+        time.sleep(0.3)
+
+    def confirm() -> str:
+        cur = con.cursor()
+        try:
+            return review_event(cur, "E1", "confirmed", "plateau", "ana2", enqueue=enqueue_slowly)
+        finally:
+            cur.close()
+
+    def transfer() -> str:
+        cur = con.cursor()
+        try:
+            assert writing.wait(5)
+            return cases.transition(cur, case_id, "transfer_clue", actor="ana", role="analyst",
+                                    expected_version=1).to_state
+        finally:
+            cur.close()
+
+    with ThreadPoolExecutor(2) as pool:
+        verdict, moved = pool.submit(confirm), pool.submit(transfer)
+        assert (verdict.result(), moved.result()) == ("confirmed", "clue_transferred")
+    assert _pushes(con, aid) == 1
+    audited = dict(con.execute("SELECT action, count(*) FROM record_log WHERE subject IN (?, 'E1') GROUP BY action",
+                               [case_id]).fetchall())
+    assert audited == {"case_open": 1, "case_transfer_clue": 1, "event_review": 1}
 
 
 def test_the_migration_retires_open_ambient_exceedance_alarms(con):
