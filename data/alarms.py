@@ -86,12 +86,13 @@ def latest_ts(con: Con) -> datetime | None:
     return con.execute("SELECT max(ts) FROM readings").fetchone()[0]
 
 
-def daily_flag_counts(con: Con, since: datetime | None) -> pd.DataFrame:
-    """Per station and UTC day: readings in total and with a flag other than N."""
-    sql = ("SELECT station_id, date_trunc('day', ts) AS day, count(*) AS n, "
+def daily_flag_counts(con: Con, since: datetime | None, day_offset_h: int) -> pd.DataFrame:
+    """Per station and local day (UTC + ``day_offset_h``; ``day`` is the day's first hour in UTC):
+    readings in total and with a flag other than N."""
+    sql = ("SELECT station_id, date_trunc('day', ts + to_hours(?)) - to_hours(?) AS day, count(*) AS n, "
            "count(*) FILTER (WHERE flag <> 'N') AS n_flagged, "
            "string_agg(DISTINCT flag, '') FILTER (WHERE flag <> 'N') AS flags FROM readings")
-    args: list = []
+    args: list = [day_offset_h, day_offset_h]
     if since is not None:
         sql += " WHERE ts >= ?"
         args.append(since)

@@ -27,7 +27,7 @@ from analytics.events import DATA_GAP_KIND
 from analytics.standards.air_quality import gap_costing_a_valid_day_h
 from analytics.standards.cems import FLUE_POLLUTANTS, o2_corrected_mg_m3
 from analytics.timeconv import CST_OFFSET
-from analytics.vocabulary import BILINGUAL_SEP, PARAMETERS, VALID_FLAGS, bilingual
+from analytics.vocabulary import BILINGUAL_SEP, CST_UTC_OFFSET_H, PARAMETERS, VALID_FLAGS, bilingual
 from data import alarms as sql
 from data import audit
 from data.record import log_transaction
@@ -88,7 +88,7 @@ def data_missing_summary(hours: int, gaps: int, start_utc, end_utc, ongoing: boo
 
 
 def flag_anomaly_summary(n_flagged: int, n: int, flags: str, day_start_utc) -> str:
-    """A day (UTC, shown as its Beijing-time hours) on which most readings carry HJ 212 flags."""
+    """A Beijing day (``day_start_utc``: its first hour in UTC) on which most readings carry HJ 212 flags."""
     first, last = _cst_text(day_start_utc), _cst_text(pd.Timestamp(day_start_utc) + pd.Timedelta(hours=23))
     return bilingual(f"{n_flagged} of {n} readings flagged ({flags}) from {first} to {last} Beijing time",
                      f"{first}至{last}（北京时间）{n}条读数中{n_flagged}条带数据标记（{flags}）")
@@ -237,8 +237,9 @@ def rule_data_missing(runs: pd.DataFrame, min_hours: int) -> pd.DataFrame:
 
 
 def rule_flag_anomaly(flag_counts: pd.DataFrame, share: float) -> pd.DataFrame:
-    """A day on which at least ``share`` of a station's readings carry a non-N HJ 212 flag
-    (F/M/S/D/C/T/B: stopped, maintenance, manual value, fault, calibration, over range, comms)."""
+    """A Beijing day (as daily data are counted) on which at least ``share`` of a station's readings
+    carry a non-N HJ 212 flag (F/M/S/D/C/T/B: stopped, maintenance, manual value, fault, calibration,
+    over range, comms)."""
     if flag_counts.empty:
         return _candidates([])
     f = flag_counts[(flag_counts["n"] > 0) & (flag_counts["n_flagged"] / flag_counts["n"] >= share)]
@@ -337,7 +338,7 @@ def candidate_alarms(con, settings: AlarmSettings, since: datetime | None) -> pd
         rule_data_missing(missing_runs(sql.reporting_hours(con, since),
                                        expected_until(sql.station_feed_ends(con, since), latest),
                                        settings.missing_hours), settings.missing_hours),
-        rule_flag_anomaly(sql.daily_flag_counts(con, since), settings.flag_share),
+        rule_flag_anomaly(sql.daily_flag_counts(con, since, CST_UTC_OFFSET_H), settings.flag_share),
     ]
     frames = [f for f in frames if not f.empty]
     return pd.concat(frames, ignore_index=True) if frames else _candidates([])

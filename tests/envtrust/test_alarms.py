@@ -146,6 +146,23 @@ def test_flag_rule_threshold():
     assert list(rule_flag_anomaly(counts, 0.5)["episode_start"]) == [T0]
 
 
+def test_flags_are_counted_per_beijing_day(con):
+    """13 flagged hours from 00:00 to 12:00 Beijing time on 2 January (16:00-04:00 UTC) are most of
+    that Beijing day but under half of either UTC day: one alarm, for the Beijing day."""
+    con.execute("DELETE FROM readings WHERE station_id = ?", [OUTLET])
+    day_utc = T0 + pd.Timedelta(hours=16)  # 2017-01-02 00:00 Beijing time
+    rows = [(OUTLET, T0 + pd.Timedelta(hours=i), "flue_O2", 6.0,
+             "M" if day_utc <= T0 + pd.Timedelta(hours=i) < day_utc + pd.Timedelta(hours=13) else "N")
+            for i in range(72)]
+    con.execute("INSERT INTO readings (station_id, ts, parameter, value, flag) SELECT * FROM "
+                "(SELECT unnest(?) AS s, unnest(?) AS t, unnest(?) AS p, unnest(?) AS v, unnest(?) AS f)",
+                [list(col) for col in zip(*rows, strict=True)])
+    raise_alarms(con)
+    got = con.execute("SELECT episode_start, summary FROM alarms WHERE rule = 'flag_anomaly'").fetchall()
+    assert [start for start, _ in got] == [day_utc]
+    assert in_language(got[0][1], "zh") == "2017-01-02 00:00至2017-01-02 23:00（北京时间）24条读数中13条带数据标记（M）"
+
+
 def test_a_data_completeness_alarm_is_not_pushed_as_interference():
     """The engine's gap alarms (kind data_gap, score 0) stay on their own list: at the default
     operating point (min score 0) only the outage becomes a suspected-interference alarm."""
