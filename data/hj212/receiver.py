@@ -59,6 +59,7 @@ from data.hj212.packet import (
 from data.hj212.store import PACKET_LOG_COLUMNS, arrow_columns, known_packet_keys, log_packets, stations_by_mn
 from data.hj212.trace import BatchTimes, LatencyTrace
 from data.hj212.writer import StoreOptions, WriterLost, make_writer
+from data.judge import KnownStations
 
 log = logging.getLogger("envtrust.hj212")
 
@@ -227,6 +228,7 @@ class PacketStore:
         self._ingest = ingest
         self._stations = stations_by_mn(con)
         self._refreshed = False
+        self._station_ids = KnownStations()  # the ingest's station check, cached per connection
         self.passwords = PasswordChecker(allow_no_pw=allow_no_pw)
         self.window = window or PlausibleWindow()
 
@@ -386,7 +388,7 @@ class PacketStore:
         peers = sorted({i.peer for i in batch})
         source = "hj212:" + ",".join(peers)[:200]
         self._ingest(self.con, frame, source, "hj212", quarantined=pd.DataFrame(quarantined, columns=QUARANTINE_COLUMNS),
-                     window=self.window, before_commit=before_commit)
+                     window=self.window, before_commit=before_commit, stations=self._station_ids)
         return True
 
     @staticmethod
