@@ -644,9 +644,9 @@ def _run_batch(con, select_sql: str, batch_id: int, source: str, fmt: str, adapt
 def _store_judged(con, readings: pa.Table, batch_id: int, source: str, fmt: str, adapter_q: pd.DataFrame,
                   window: PlausibleWindow, stations: KnownStations) -> IngestReport:
     """The typed path of :func:`ingest_typed_rows`, inside the batch's transaction: the checks
-    and the in-batch key check in Python (:func:`data.judge.judge_rows`), then two DuckDB
-    statements: which candidate keys are already stored (a join within the candidates' time
-    span) and the insert of the new rows. Rows to quarantine go through :func:`_finish_batch`
+    and the in-batch key check in Python (:func:`data.judge.judge_rows`), then DuckDB inserts the
+    rows whose key is not stored (:func:`_insert_new_keys`: one statement unless some key was).
+    Rows to quarantine go through :func:`_finish_batch`
     (the same raw text and details as the SQL path) only when there are any. The key rule is
     proven by the classification itself (under :data:`WRITE_LOCK`, in the batch's transaction:
     a stored row's key was neither in readings nor earlier in the batch)."""
@@ -654,22 +654,15 @@ def _store_judged(con, readings: pa.Table, batch_id: int, source: str, fmt: str,
     judged = judge_rows(readings, stations.known(con, readings.column("station_id")), parameters_table(),
                         params["flags"], (params["ts_earliest"], params["ts_latest"]))
     outcome = judged.outcome
-    new = judged.rows.filter(pa.array(outcome == 0))
-    stored = _stored_copies(con, new) if new.num_rows else None
-    if stored is not None and stored.num_rows:
+    n_new, stored = _insert_new_keys(con, judged.rows.filter(pa.array(outcome == 0)), batch_id, fmt)
+    if stored.num_rows:
         at = stored.column("rid").to_numpy()
         rows = judged.rows
         same = same_readings(_float_column(rows, "value")[at], _null_mask(rows, "value")[at],
                              rows.column("flag").take(pa.array(at)),
                              _float_column(stored, "value"), _null_mask(stored, "value"), stored.column("flag"))
         outcome[at] = np.where(same, DUPLICATE, CONFLICT)
-        new = judged.rows.filter(pa.array(outcome == 0))
-    if new.num_rows:
-        con.register("_et_new", new)
-        con.execute("INSERT INTO readings (station_id, ts, parameter, value, flag, source, batch_id) "
-                    "SELECT station_id, ts, parameter, value, flag, ?, ? FROM _et_new ORDER BY rid", [fmt, batch_id])
-        con.unregister("_et_new")
-    n_in, n_new, n_dup = len(outcome), new.num_rows, int((outcome == DUPLICATE).sum())
+    n_in, n_dup = len(outcome), int((outcome == DUPLICATE).sum())
     if n_in == n_new + n_dup and adapter_q.empty:  # nothing to quarantine
         return IngestReport(batch_id=batch_id, source=source, fmt=fmt, rows_in=n_in, rows_stored=n_new,
                             rows_duplicate=n_dup)
@@ -684,21 +677,43 @@ def _store_judged(con, readings: pa.Table, batch_id: int, source: str, fmt: str,
     return report
 
 
-def _stored_copies(con, new: pa.Table) -> pa.Table:
-    """``rid, value, flag`` of the stored reading for each row of ``new`` whose key is in readings."""
-    ts = new.column("ts")
-    con.register("_et_new", new)
+def _insert_new_keys(con, candidates: pa.Table, batch_id: int, fmt: str) -> tuple[int, pa.Table]:
+    """Insert the candidate rows whose key is not stored yet; return how many, and ``rid, value,
+    flag`` of the stored reading for each candidate whose key was (to tell duplicates from
+    conflicts). One statement in the usual batch, where every candidate is new; the stored
+    copies are looked up only when some candidate was not inserted. The insert's ``ORDER BY``
+    ends the anti-join before the first row is written, so the probe never meets this batch's rows."""
+    none = pa.table({"rid": pa.array([], pa.int64()), "value": pa.array([], pa.float64()),
+                     "flag": pa.array([], pa.string())})
+    if not candidates.num_rows:
+        return 0, none
+    ts = candidates.column("ts")
+    span = [pc.min(ts).as_py(), pc.max(ts).as_py()]
+    con.register("_et_new", candidates)
     try:
-        rows = con.execute(  # nearly always none: a tuple per row is cheaper than an Arrow result here
+        inserted = con.execute(
+            "INSERT INTO readings (station_id, ts, parameter, value, flag, source, batch_id) "
+            "SELECT station_id, ts, parameter, value, flag, ?, ? FROM _et_new n WHERE NOT EXISTS "
+            "(SELECT 1 FROM readings r WHERE r.ts BETWEEN ? AND ? AND r.station_id = n.station_id "
+            "AND r.ts = n.ts AND r.parameter = n.parameter) ORDER BY rid",
+            [fmt, batch_id, *span],
+        ).fetchall()[0][0]
+        if inserted == candidates.num_rows:
+            return int(inserted), none
+        rows = con.execute(
             "SELECT n.rid, r.value, r.flag FROM _et_new n JOIN readings r ON r.station_id = n.station_id "
-            "AND r.ts = n.ts AND r.parameter = n.parameter WHERE r.ts BETWEEN ? AND ?",
-            [pc.min(ts).as_py(), pc.max(ts).as_py()],
+            "AND r.ts = n.ts AND r.parameter = n.parameter WHERE r.ts BETWEEN ? AND ? "
+            "AND r.batch_id IS DISTINCT FROM ?",
+            [*span, batch_id],
         ).fetchall()
     finally:
         con.unregister("_et_new")
-    rid, value, flag = zip(*rows, strict=True) if rows else ((), (), ())
-    return pa.table({"rid": pa.array(rid, pa.int64()), "value": pa.array(value, pa.float64()),
-                     "flag": pa.array(flag, pa.string())})
+    if inserted + len(rows) != candidates.num_rows:  # each candidate is either inserted or stored before
+        raise RuntimeError(f"batch {batch_id}: {candidates.num_rows} new keys, {inserted} inserted, "
+                           f"{len(rows)} stored before; rolled back")
+    rid, value, flag = zip(*rows, strict=True)
+    return int(inserted), pa.table({"rid": pa.array(rid, pa.int64()), "value": pa.array(value, pa.float64()),
+                                    "flag": pa.array(flag, pa.string())})
 
 
 def _float_column(table: pa.Table, name: str) -> np.ndarray:
@@ -709,7 +724,7 @@ def _null_mask(table: pa.Table, name: str) -> np.ndarray:
     return np.asarray(table.column(name).is_null().to_numpy(), dtype=bool)
 
 
-def _judged_outcomes(judged: Judged, stored: pa.Table | None) -> pa.Table:
+def _judged_outcomes(judged: Judged, stored: pa.Table) -> pa.Table:
     """The rows of a judged batch that are not stored, with what :func:`_finish_batch` reads of
     ``_et_cls``: the outcome, whether a check rejected the row (its source flag and time are then
     quoted), and for a key seen before where (``conflict_where``) and with which value and flag."""
@@ -722,7 +737,7 @@ def _judged_outcomes(judged: Judged, stored: pa.Table | None) -> pa.Table:
     value, null = _float_column(rows, "value"), _null_mask(rows, "value")
     other_value, other_null = value[other_at], null[other_at]
     other_flag = np.asarray(rows.column("flag").to_numpy(zero_copy_only=False), dtype=object)[other_at]
-    if stored is not None and stored.num_rows:
+    if stored.num_rows:
         at = stored.column("rid").to_numpy()
         where[at] = "already stored"
         other_value[at], other_null[at] = _float_column(stored, "value"), _null_mask(stored, "value")

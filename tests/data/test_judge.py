@@ -239,3 +239,23 @@ def test_receiver_stores_and_quarantines_the_same_with_either_judge(tmp_path, se
     finally:
         for con in cons:
             con.close()
+
+
+def test_a_large_batch_inserts_each_new_key_once_and_finds_each_stored_one(tmp_path):
+    """The insert's anti-join against stored keys never meets the rows it is inserting: 30,000 rows,
+    a third of them already stored (same values), all in one batch."""
+    _, con = two_stores(tmp_path)
+    start = datetime(2024, 1, 1)
+    rows = [(s, start + timedelta(hours=h), p, float(h % 20), "N")
+            for s in STATIONS[:2] for h in range(2500) for p in ("flue_SO2", "flue_O2", "flue_temp", "flue_NOx",
+                                                                 "flue_dust", "flue_flow")]
+    try:
+        first = ingest_typed_rows(con, typed_table(rows[::3]), "t", "hj212")
+        second = ingest_typed_rows(con, typed_table(rows), "t", "hj212")
+        stored = con.execute("SELECT count(*), count(DISTINCT (station_id, ts, parameter)) FROM readings").fetchone()
+    finally:
+        con.close()
+    assert first.rows_stored == 10_000
+    assert (second.rows_in, second.rows_stored, second.rows_duplicate, second.rows_quarantined) == \
+           (30_000, 20_000, 10_000, 0)
+    assert stored == (30_000, 30_000)
