@@ -428,10 +428,16 @@ def _drop_temp(con: duckdb.DuckDBPyConnection) -> None:
             con.unregister(name)
 
 
+@functools.cache
+def _no_adapter_quarantine() -> pd.DataFrame:
+    """The empty adapter quarantine, built once (~0.5 ms per batch otherwise); only ever read."""
+    return pd.DataFrame({"raw": pd.Series([], dtype=object), "reason": pd.Series([], dtype=object),
+                         "detail": pd.Series([], dtype=object)})
+
+
 def _adapter_quarantine_frame(quarantined: pd.DataFrame | None) -> pd.DataFrame:
     if quarantined is None or quarantined.empty:
-        return pd.DataFrame({"raw": pd.Series([], dtype=object), "reason": pd.Series([], dtype=object),
-                             "detail": pd.Series([], dtype=object)})
+        return _no_adapter_quarantine()
     missing = [c for c in ("raw", "reason") if c not in quarantined.columns]
     if missing:
         raise IngestError(f"quarantined rows lack column(s) {', '.join(missing)} (need raw, reason, detail)")

@@ -387,7 +387,8 @@ class PacketStore:
         frame = readings_table(readings)
         peers = sorted({i.peer for i in batch})
         source = "hj212:" + ",".join(peers)[:200]
-        self._ingest(self.con, frame, source, "hj212", quarantined=pd.DataFrame(quarantined, columns=QUARANTINE_COLUMNS),
+        rejected = pd.DataFrame(quarantined, columns=QUARANTINE_COLUMNS) if quarantined else None
+        self._ingest(self.con, frame, source, "hj212", quarantined=rejected,
                      window=self.window, before_commit=before_commit, stations=self._station_ids)
         return True
 
