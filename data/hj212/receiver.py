@@ -509,7 +509,7 @@ class Receiver:
         the store's DuckDB instance (``StoreOptions``; None = DuckDB's default; leave it None
         when the instance is shared, as in ``envtrust serve``). ``commit_interval_s``: least time
         between the starts of two commits; a packet arriving sooner waits for more to join its
-        batch (each commit costs ~25-30 ms of CPU whatever its size: committing whenever the last
+        batch (each commit costs ~15-20 ms of CPU whatever its size: committing whenever the last
         commit returned spent most of a core on that at 5,000 packets/s). ``latency_trace``: record
         where each acknowledged packet's time goes (``data.hj212.trace``; a debug and benchmark
         mode, in ``self.stats.trace``)."""
