@@ -29,7 +29,9 @@ process-wide writer lock (:data:`WRITE_LOCK`: DuckDB lets one process write a fi
 it the receiver thread and the dashboard each have a connection, whose transactions would not
 see each other's uncommitted rows), and a last check inside the transaction refuses to commit a
 batch whose keys appear twice in the store (``duplicate key``) whatever path put them there. All
-validation is set-based SQL (no per-row Python), which is what makes >= 1 M readings/s possible.
+validation is set-based SQL (no per-row Python), which is what makes >= 1 M readings/s possible;
+the receiver's small typed batches are checked by the vectorised Python twin in ``data/judge.py``
+(:func:`ingest_typed_rows`), because planning the SQL cost more than running it.
 """
 
 from __future__ import annotations
@@ -40,7 +42,6 @@ import threading
 import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 
 import duckdb
@@ -63,6 +64,7 @@ from data.adapters.base import (
     normalised_select,
 )
 from data.adapters.long import long_file_view, malformed_lines_sql, read_stations_file
+from data.judge import CONFLICT, DUPLICATE, OUTCOMES, Judged, KnownStations, judge_rows, same_readings
 from data.stations import count_unchanged_stations, station_problems, upsert_stations
 from data.store import finish_pending_result
 from data.views import refresh_map_cache_for_batch
@@ -131,16 +133,6 @@ class IngestReport:
         for note in self.notes:
             text += f"; {note}"
         return text
-
-
-@dataclass(frozen=True)
-class TypedSource:
-    """What a caller that built its rows typed knows (:func:`ingest_typed_rows`): the SQL type of
-    ``value_raw`` and the rows' time span (naive UTC; None when there are no rows)."""
-
-    value_sql_type: str
-    ts_lo: datetime | None
-    ts_hi: datetime | None
 
 
 def normalize_unit(unit: str | None) -> str | None:
@@ -280,13 +272,11 @@ def ingest_select(
     window: PlausibleWindow | None = None,
     before_commit: Callable[[duckdb.DuckDBPyConnection, int], None] | None = None,
     source_rows: int | None = None,
-    typed: TypedSource | None = None,
 ) -> IngestReport:
     """Ingest from an internal normalised SELECT (see :func:`normalised_select`).
 
     ``source_rows``: how many rows the SELECT yields, when the caller knows it (a data frame's
     length): a batch whose every row was stored then skips the pass that looks for rejected rows.
-    ``typed``: what the caller knows of a typed source (:func:`ingest_typed_rows`); None: DESCRIBEd.
 
     ``late_rejects``: (sql, params) giving ``raw, reason, detail`` of source records the reader
     itself skipped while scanning (malformed CSV lines); run after the scan, counted in the batch.
@@ -297,7 +287,7 @@ def ingest_select(
     adapter_q = _adapter_quarantine_frame(quarantined)
     with WRITE_LOCK:
         return _ingest_locked(con, select_sql, source, fmt, adapter_q, source_sha256, cheap_rescan, late_rejects,
-                              window or PlausibleWindow(), before_commit, source_rows, typed)
+                              window or PlausibleWindow(), before_commit, source_rows)
 
 
 def ingest_typed_rows(
@@ -309,50 +299,60 @@ def ingest_typed_rows(
     quarantined: pd.DataFrame | None = None,
     window: PlausibleWindow | None = None,
     before_commit: Callable[[duckdb.DuckDBPyConnection, int], None] | None = None,
+    stations: KnownStations | None = None,
 ) -> IngestReport:
     """:func:`ingest_readings` for a writer that built its rows typed (the HJ 212 receiver): an
     Arrow table ``station_id, ts, parameter, value, flag`` (string, timestamp[us] naive UTC,
     string, float64, string); the same rules, batch and report.
 
     Why a second entry: the receiver commits every ~50-1,000 ms, so a batch's fixed cost is paid
-    per packet. With the types known, no DESCRIBE is needed and DuckDB scans the Arrow columns
-    as they are (registering a pandas frame of strings converted it: ~1.5 ms per frame). And a
-    receiver's batch nearly always shares stations and hours with the batches before it (loggers
-    send hour after hour, each at its own pace), so the optimistic bulk path of
-    :func:`ingest_readings` failed and fell back to the staged one (~45 statements, ~75 ms per
-    1,000-packet commit); here every row is classified in one statement (:func:`_classify_once`)."""
-    view = "_et_in_frame"
-    frame = readings.append_column("_rid", pa.array(np.arange(readings.num_rows, dtype=np.int64)))
-    select_sql = normalised_select(view, ts_utc_expr="ts", has_flag="flag" in readings.column_names,
-                                   has_unit=False, rid_expr="_rid")
-    ts = readings.column("ts")
-    typed = TypedSource("DOUBLE", pc.min(ts).as_py(), pc.max(ts).as_py())
-    finish_pending_result(con)
-    con.register(view, frame)
-    try:
-        return ingest_select(con, select_sql, source, fmt, quarantined=quarantined, window=window,
-                             before_commit=before_commit, source_rows=readings.num_rows, typed=typed)
-    finally:
-        con.unregister(view)
+    per packet. The checks that need nothing of the store run in Python on the Arrow columns
+    (:mod:`data.judge`): DuckDB planned the validating statement at every commit (~8-11 ms of
+    CPU whatever the batch size). DuckDB keeps the check against stored keys and the inserts
+    (:func:`_store_judged`). ``stations``: the connection's cache of station ids (the receiver
+    keeps one per connection); None reads them for this batch."""
+    adapter_q = _adapter_quarantine_frame(quarantined)
+    with WRITE_LOCK:
+        return _batch_transaction(
+            con, source, fmt, None,
+            lambda batch_id: (_store_judged(con, readings, batch_id, source, fmt, adapter_q,
+                                            window or PlausibleWindow(), stations or KnownStations()), True),
+            before_commit, drop_temps=False)
 
 
 def _ingest_locked(con, select_sql: str, source: str, fmt: str, adapter_q: pd.DataFrame, source_sha256: str | None,
                    cheap_rescan: bool, late_rejects: tuple[str, list] | None, window: PlausibleWindow,
                    before_commit: Callable[[duckdb.DuckDBPyConnection, int], None] | None = None,
-                   source_rows: int | None = None, typed: TypedSource | None = None) -> IngestReport:
+                   source_rows: int | None = None) -> IngestReport:
     """The batch transaction of :func:`ingest_select`; the caller holds :data:`WRITE_LOCK`."""
+    return _batch_transaction(
+        con, source, fmt, source_sha256,
+        lambda batch_id: _run_batch(con, select_sql, batch_id, source, fmt, adapter_q, cheap_rescan, late_rejects,
+                                    window, source_rows),
+        before_commit)
+
+
+def _batch_transaction(con, source: str, fmt: str, source_sha256: str | None,
+                       run: Callable[[int], tuple[IngestReport, bool]],
+                       before_commit: Callable[[duckdb.DuckDBPyConnection, int], None] | None,
+                       drop_temps: bool = True) -> IngestReport:
+    """One batch in one transaction: its ``ingest_batches`` row, ``run(batch_id)`` (the report, and
+    whether the store's key rule is already proven for the batch), the key check, the map cache,
+    ``before_commit``, COMMIT; on any error ROLLBACK and a ``failed`` batch row. ``drop_temps``:
+    drop the staged paths' temp tables afterwards; a caller that cleans up after itself says False
+    (~1 ms of DROPs per commit), and they are dropped only after a failure."""
     previous = previous_batch(con, source_sha256)
     finish_pending_result(con)
     con.execute("BEGIN TRANSACTION")
     batch_id = None
+    committed = False
     try:
         batch_id = int(con.execute(
             "INSERT INTO ingest_batches (batch_id, source, source_sha256, format, started_at, status) "
             "VALUES (nextval('batch_seq'), ?, ?, ?, timezone('UTC', now()), 'running') RETURNING batch_id",
             [source, source_sha256, fmt],
         ).fetchall()[0][0])
-        report, keys_proven = _run_batch(con, select_sql, batch_id, source, fmt, adapter_q, cheap_rescan,
-                                         late_rejects, window, source_rows, typed)
+        report, keys_proven = run(batch_id)
         report.already_ingested = previous is not None
         report.previous_batch_id = previous
         report.check()
@@ -364,13 +364,15 @@ def _ingest_locked(con, select_sql: str, source: str, fmt: str, adapter_q: pd.Da
         if before_commit is not None:
             before_commit(con, batch_id)
         _commit_batch(con, report, batch_id)
+        committed = True
         return report
     except BaseException:
         con.execute("ROLLBACK")
         _record_failed_batch(con, source, source_sha256, fmt)
         raise
     finally:
-        _drop_temp(con)
+        if drop_temps or not committed:
+            _drop_temp(con)
 
 
 class DuplicateKeyError(RuntimeError):
@@ -423,15 +425,21 @@ def _drop_temp(con: duckdb.DuckDBPyConnection) -> None:
     for name in ("_et_stage", "_et_dupkeys", "_et_cls_t", "_et_q"):
         with contextlib.suppress(Exception):
             con.execute(f"DROP TABLE IF EXISTS {name}")
-    for name in ("_et_params", "_et_adapter_q"):
+    for name in ("_et_params", "_et_adapter_q", "_et_new", "_et_judged"):
         with contextlib.suppress(Exception):
             con.unregister(name)
 
 
+@functools.cache
+def _no_adapter_quarantine() -> pd.DataFrame:
+    """The empty adapter quarantine, built once (~0.5 ms per batch otherwise); only ever read."""
+    return pd.DataFrame({"raw": pd.Series([], dtype=object), "reason": pd.Series([], dtype=object),
+                         "detail": pd.Series([], dtype=object)})
+
+
 def _adapter_quarantine_frame(quarantined: pd.DataFrame | None) -> pd.DataFrame:
     if quarantined is None or quarantined.empty:
-        return pd.DataFrame({"raw": pd.Series([], dtype=object), "reason": pd.Series([], dtype=object),
-                             "detail": pd.Series([], dtype=object)})
+        return _no_adapter_quarantine()
     missing = [c for c in ("raw", "reason") if c not in quarantined.columns]
     if missing:
         raise IngestError(f"quarantined rows lack column(s) {', '.join(missing)} (need raw, reason, detail)")
@@ -533,8 +541,7 @@ def _validation_params(window: PlausibleWindow | None) -> tuple[dict, str]:
 
 def _run_batch(con, select_sql: str, batch_id: int, source: str, fmt: str, adapter_q: pd.DataFrame,
                cheap_rescan: bool = True, late_rejects: tuple[str, list] | None = None,
-               window: PlausibleWindow | None = None, source_rows: int | None = None,
-               typed: TypedSource | None = None) -> tuple[IngestReport, bool]:
+               window: PlausibleWindow | None = None, source_rows: int | None = None) -> tuple[IngestReport, bool]:
     """The set-based pipeline; returns the report and whether the store's key rule is already
     proven for the batch (the bulk path checked that the batch repeats no key and that no stored
     reading shares its stations and time range, so :func:`_refuse_repeated_keys` has nothing to find).
@@ -545,10 +552,8 @@ def _run_batch(con, select_sql: str, batch_id: int, source: str, fmt: str, adapt
     the bulk check fails): validate into a temp table, find repeated keys, and classify every
     valid row against earlier rows of the batch and the stored readings before inserting."""
     con.register("_et_params", parameters_table())
-    validated = _validated_sql(select_sql, typed.value_sql_type if typed else _column_types(con, select_sql)["value_raw"])
+    validated = _validated_sql(select_sql, _column_types(con, select_sql)["value_raw"])
     flags, window_text = _validation_params(window)
-    if typed is not None:
-        return _classify_once(con, validated, flags, typed, batch_id, source, fmt, adapter_q, window_text), True
 
     n_direct = _insert_if_clean(con, validated, flags, batch_id, fmt) if cheap_rescan and not late_rejects else None
     if n_direct is not None:
@@ -644,53 +649,119 @@ def _run_batch(con, select_sql: str, batch_id: int, source: str, fmt: str, adapt
     return _finish_batch(con, batch_id, source, fmt, adapter_q, None, window_text), False
 
 
-def _classify_once(con, validated: str, flags: dict, typed: TypedSource, batch_id: int, source: str, fmt: str,
-                   adapter_q: pd.DataFrame, window_text: str) -> IngestReport:
-    """The typed path of :func:`_run_batch`: validate and classify every row in one statement
-    (earlier copies in the batch by a hash aggregate, stored ones by a join within the rows' time
-    span), insert the new rows, and quarantine the rest with :func:`_finish_batch` only when there
-    are any. The key rule is proven by the classification itself (under :data:`WRITE_LOCK`, in the
-    batch's transaction: a stored row's key was neither in readings nor earlier in the batch)."""
-    con.execute(
-        f"""
-        CREATE TEMP TABLE _et_cls_t AS
-        WITH st AS MATERIALIZED ({validated}),
-        firsts AS (
-            SELECT station_id, ts, parameter, min(rid) AS first_rid, arg_min(value, rid) AS first_value,
-                   arg_min(flag, rid) AS first_flag
-            FROM st WHERE reason IS NULL GROUP BY ALL HAVING count(*) > 1
-        ),
-        stored AS (
-            SELECT station_id, ts, parameter, value AS stored_value, flag AS stored_flag
-            FROM readings WHERE ts BETWEEN $ts_lo AND $ts_hi
-        ),
-        j AS (
-            SELECT st.*, fi.first_rid IS NOT NULL AND st.rid <> fi.first_rid AS later_copy,
-                   fi.first_value, fi.first_flag, r.station_id IS NOT NULL AS in_store, r.stored_value, r.stored_flag
-            FROM st
-            LEFT JOIN firsts fi ON st.reason IS NULL AND fi.station_id = st.station_id AND fi.ts = st.ts
-                                AND fi.parameter = st.parameter
-            LEFT JOIN stored r ON st.reason IS NULL AND r.station_id = st.station_id AND r.ts = st.ts
-                               AND r.parameter = st.parameter
-        )
-        {_OUTCOME_SELECT}
-        """,
-        {**flags, "ts_lo": typed.ts_lo, "ts_hi": typed.ts_hi},
-    )
-    n_in, n_new, n_dup = con.execute(
-        "SELECT count(*), count(*) FILTER (outcome IS NULL), count(*) FILTER (outcome = 'duplicate') FROM _et_cls_t"
-    ).fetchall()[0]
-    if n_new:
-        con.execute(
-            "INSERT INTO readings (station_id, ts, parameter, value, flag, source, batch_id) "
-            "SELECT station_id, ts, parameter, value, flag, ?, ? FROM _et_cls_t WHERE outcome IS NULL ORDER BY rid",
-            [fmt, batch_id],
-        )
+def _store_judged(con, readings: pa.Table, batch_id: int, source: str, fmt: str, adapter_q: pd.DataFrame,
+                  window: PlausibleWindow, stations: KnownStations) -> IngestReport:
+    """The typed path of :func:`ingest_typed_rows`, inside the batch's transaction: the checks
+    and the in-batch key check in Python (:func:`data.judge.judge_rows`), then DuckDB inserts the
+    rows whose key is not stored (:func:`_insert_new_keys`: one statement unless some key was).
+    Rows to quarantine go through :func:`_finish_batch`
+    (the same raw text and details as the SQL path) only when there are any. The key rule is
+    proven by the classification itself (under :data:`WRITE_LOCK`, in the batch's transaction:
+    a stored row's key was neither in readings nor earlier in the batch)."""
+    params, window_text = _validation_params(window)
+    judged = judge_rows(readings, stations.known(con, readings.column("station_id")), parameters_table(),
+                        params["flags"], (params["ts_earliest"], params["ts_latest"]))
+    outcome = judged.outcome
+    n_new, stored = _insert_new_keys(con, judged.rows.filter(pa.array(outcome == 0)), batch_id, fmt)
+    if stored.num_rows:
+        at = stored.column("rid").to_numpy()
+        rows = judged.rows
+        same = same_readings(_float_column(rows, "value")[at], _null_mask(rows, "value")[at],
+                             rows.column("flag").take(pa.array(at)),
+                             _float_column(stored, "value"), _null_mask(stored, "value"), stored.column("flag"))
+        outcome[at] = np.where(same, DUPLICATE, CONFLICT)
+    n_in, n_dup = len(outcome), int((outcome == DUPLICATE).sum())
     if n_in == n_new + n_dup and adapter_q.empty:  # nothing to quarantine
-        return IngestReport(batch_id=batch_id, source=source, fmt=fmt, rows_in=int(n_in), rows_stored=int(n_new),
-                            rows_duplicate=int(n_dup))
-    con.execute("CREATE TEMP VIEW _et_cls AS SELECT * FROM _et_cls_t")
-    return _finish_batch(con, batch_id, source, fmt, adapter_q, None, window_text)
+        return IngestReport(batch_id=batch_id, source=source, fmt=fmt, rows_in=n_in, rows_stored=n_new,
+                            rows_duplicate=n_dup)
+    con.register("_et_judged", _judged_outcomes(judged, stored))
+    con.register("_et_params", parameters_table())
+    con.execute(
+        "CREATE TEMP VIEW _et_cls AS SELECT rid, station_id, ts, CASE WHEN rejected THEN CAST(ts AS VARCHAR) END "
+        "AS ts_src, parameter, value, NULL::VARCHAR AS value_text, flag, flag_raw, NULL::VARCHAR AS unit_raw, "
+        "outcome, conflict_where, other_value, other_flag FROM _et_judged")
+    report = _finish_batch(con, batch_id, source, fmt, adapter_q, n_new, window_text)
+    _drop_temp(con)
+    return report
+
+
+def _insert_new_keys(con, candidates: pa.Table, batch_id: int, fmt: str) -> tuple[int, pa.Table]:
+    """Insert the candidate rows whose key is not stored yet; return how many, and ``rid, value,
+    flag`` of the stored reading for each candidate whose key was (to tell duplicates from
+    conflicts). One statement in the usual batch, where every candidate is new; the stored
+    copies are looked up only when some candidate was not inserted. The insert's ``ORDER BY``
+    ends the anti-join before the first row is written, so the probe never meets this batch's rows."""
+    none = pa.table({"rid": pa.array([], pa.int64()), "value": pa.array([], pa.float64()),
+                     "flag": pa.array([], pa.string())})
+    if not candidates.num_rows:
+        return 0, none
+    ts = candidates.column("ts")
+    span = [pc.min(ts).as_py(), pc.max(ts).as_py()]
+    con.register("_et_new", candidates)
+    try:
+        inserted = con.execute(
+            "INSERT INTO readings (station_id, ts, parameter, value, flag, source, batch_id) "
+            "SELECT station_id, ts, parameter, value, flag, ?, ? FROM _et_new n WHERE NOT EXISTS "
+            "(SELECT 1 FROM readings r WHERE r.ts BETWEEN ? AND ? AND r.station_id = n.station_id "
+            "AND r.ts = n.ts AND r.parameter = n.parameter) ORDER BY rid",
+            [fmt, batch_id, *span],
+        ).fetchall()[0][0]
+        if inserted == candidates.num_rows:
+            return int(inserted), none
+        rows = con.execute(
+            "SELECT n.rid, r.value, r.flag FROM _et_new n JOIN readings r ON r.station_id = n.station_id "
+            "AND r.ts = n.ts AND r.parameter = n.parameter WHERE r.ts BETWEEN ? AND ? "
+            "AND r.batch_id IS DISTINCT FROM ?",
+            [*span, batch_id],
+        ).fetchall()
+    finally:
+        con.unregister("_et_new")
+    if inserted + len(rows) != candidates.num_rows:  # each candidate is either inserted or stored before
+        raise RuntimeError(f"batch {batch_id}: {candidates.num_rows} new keys, {inserted} inserted, "
+                           f"{len(rows)} stored before; rolled back")
+    rid, value, flag = zip(*rows, strict=True)
+    return int(inserted), pa.table({"rid": pa.array(rid, pa.int64()), "value": pa.array(value, pa.float64()),
+                                    "flag": pa.array(flag, pa.string())})
+
+
+def _float_column(table: pa.Table, name: str) -> np.ndarray:
+    return np.asarray(table.column(name).cast(pa.float64()).to_numpy(), dtype=np.float64)
+
+
+def _null_mask(table: pa.Table, name: str) -> np.ndarray:
+    return np.asarray(table.column(name).is_null().to_numpy(), dtype=bool)
+
+
+def _judged_outcomes(judged: Judged, stored: pa.Table) -> pa.Table:
+    """The rows of a judged batch that are not stored, with what :func:`_finish_batch` reads of
+    ``_et_cls``: the outcome, whether a check rejected the row (its source flag and time are then
+    quoted), and for a key seen before where (``conflict_where``) and with which value and flag."""
+    rows, outcome = judged.rows, judged.outcome
+    n = rows.num_rows
+    where = np.full(n, None, dtype=object)
+    other_at = judged.first_rid.copy()
+    later = judged.first_rid != np.arange(n)
+    where[later] = "earlier in this batch"
+    value, null = _float_column(rows, "value"), _null_mask(rows, "value")
+    other_value, other_null = value[other_at], null[other_at]
+    other_flag = np.asarray(rows.column("flag").to_numpy(zero_copy_only=False), dtype=object)[other_at]
+    if stored.num_rows:
+        at = stored.column("rid").to_numpy()
+        where[at] = "already stored"
+        other_value[at], other_null[at] = _float_column(stored, "value"), _null_mask(stored, "value")
+        other_flag[at] = stored.column("flag").to_numpy(zero_copy_only=False)
+    keyed = where != None  # noqa: E711 - numpy's elementwise comparison
+    rejected = (outcome > 0) & (outcome < DUPLICATE)
+    kept = outcome > 0
+    table = rows.append_column("outcome", pa.array(OUTCOMES, pa.string()).take(pa.array(outcome)))
+    table = table.append_column("rejected", pa.array(rejected))
+    table = table.set_column(table.column_names.index("flag_raw"), "flag_raw",
+                             pc.if_else(pa.array(rejected), rows.column("flag_raw"), pa.scalar(None, pa.string())))
+    table = table.append_column("conflict_where", pa.array(where, pa.string()))
+    table = table.append_column("other_value", pa.array(np.where(keyed, other_value, np.nan),
+                                                        mask=~keyed | other_null, type=pa.float64()))
+    table = table.append_column("other_flag", pa.array(np.where(keyed, other_flag, None), pa.string()))
+    return table.filter(pa.array(kept))
 
 
 def _insert_if_clean(con, validated: str, flags: dict, batch_id: int, fmt: str) -> int | None:

@@ -59,6 +59,7 @@ from data.hj212.packet import (
 from data.hj212.store import PACKET_LOG_COLUMNS, arrow_columns, known_packet_keys, log_packets, stations_by_mn
 from data.hj212.trace import BatchTimes, LatencyTrace
 from data.hj212.writer import StoreOptions, WriterLost, make_writer
+from data.judge import KnownStations
 
 log = logging.getLogger("envtrust.hj212")
 
@@ -227,6 +228,7 @@ class PacketStore:
         self._ingest = ingest
         self._stations = stations_by_mn(con)
         self._refreshed = False
+        self._station_ids = KnownStations()  # the ingest's station check, cached per connection
         self.passwords = PasswordChecker(allow_no_pw=allow_no_pw)
         self.window = window or PlausibleWindow()
 
@@ -385,8 +387,9 @@ class PacketStore:
         frame = readings_table(readings)
         peers = sorted({i.peer for i in batch})
         source = "hj212:" + ",".join(peers)[:200]
-        self._ingest(self.con, frame, source, "hj212", quarantined=pd.DataFrame(quarantined, columns=QUARANTINE_COLUMNS),
-                     window=self.window, before_commit=before_commit)
+        rejected = pd.DataFrame(quarantined, columns=QUARANTINE_COLUMNS) if quarantined else None
+        self._ingest(self.con, frame, source, "hj212", quarantined=rejected,
+                     window=self.window, before_commit=before_commit, stations=self._station_ids)
         return True
 
     @staticmethod
@@ -506,7 +509,7 @@ class Receiver:
         the store's DuckDB instance (``StoreOptions``; None = DuckDB's default; leave it None
         when the instance is shared, as in ``envtrust serve``). ``commit_interval_s``: least time
         between the starts of two commits; a packet arriving sooner waits for more to join its
-        batch (each commit costs ~25-30 ms of CPU whatever its size: committing whenever the last
+        batch (each commit costs ~15-20 ms of CPU whatever its size: committing whenever the last
         commit returned spent most of a core on that at 5,000 packets/s). ``latency_trace``: record
         where each acknowledged packet's time goes (``data.hj212.trace``; a debug and benchmark
         mode, in ``self.stats.trace``)."""
