@@ -8,6 +8,7 @@ import importlib.util
 import re
 from pathlib import Path
 
+import flask
 import pytest
 
 from dashboard.server import close_server, create_server
@@ -139,3 +140,18 @@ def test_embeds_stay_framable_but_not_sniffable(https_server):
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert response.headers["Referrer-Policy"] == "same-origin"
     assert "Set-Cookie" not in response.headers  # the embeds never start a session, Secure or not
+
+
+def test_api_calls_open_no_session_and_set_no_cookie(plain_server):
+    """/api/ answers by key or address only: Flask's null session there (no signed-cookie work per
+    call), the login's session everywhere else."""
+    client = plain_server.test_client()
+    _login(client)
+    assert client.get("/app/").status_code == 503  # logged in: the guard lets the user through
+    for path, null in (("/api/v1/parameters", True), ("/api/", True), ("/app/", False), ("/login", False),
+                       ("/apis", False)):
+        with plain_server.test_request_context(path):
+            assert plain_server.session_interface.is_null_session(flask.session) is null, path
+    answer = client.get("/api/v1/parameters")
+    assert answer.status_code == 200 and not answer.headers.getlist("Set-Cookie")
+    assert client.get("/app/").status_code == 503  # the API call left the login's session alone
