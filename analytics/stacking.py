@@ -27,6 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from analytics.threads import by_stations
+
 KNOTS = (0.5, 1.0, 2.0, 3.0, 4.5, 6.0)  # on the surprise scale (-log10 clean tail probability)
 WINDOWS_H = (7, 25, 73, 241)  # centred rolling means: hours, a day, three days, ten days
 MAX_SURPRISE = 9.0
@@ -211,13 +213,14 @@ def tiered_surprise(combined: np.ndarray, logit: np.ndarray, alarm_level: float)
 
 
 def learned_order(combined: np.ndarray, surprise: dict[str, np.ndarray], plain: np.ndarray, scored: np.ndarray,
-                  combiners, alarm_level: float | None, param_networks) -> np.ndarray:
+                  combiners, alarm_level: float | None, param_networks, threads: int = 1) -> np.ndarray:
     """The ensemble's combined surprise with the learned order under the alarm tier (see
     :func:`tiered_surprise`), per combiner on the parameters of its networks (``param_networks``:
     the network of each parameter, last axis). A combiner with ``alarm == "calibrated"`` uses the
     clean calibration's ``alarm_level`` (skipped when there is none); an ``in_run`` one (networks the
     clean calibration does not cover, whose surprises are self-calibrated per run) takes the level
-    of the run's own top 1% station-hours."""
+    of the run's own top 1% station-hours. ``threads``: station chunks whose log-odds are computed
+    at once (every feature is per station: the same bits for any number)."""
     out = combined
     nets = np.asarray(list(param_networks), dtype=object)
     for comb in combiners or ():
@@ -231,7 +234,10 @@ def learned_order(combined: np.ndarray, surprise: dict[str, np.ndarray], plain: 
         else:
             level = float(alarm_level)
         # the combiner's own parameters only (the demo's air panel carries as many met ones)
-        tiered = tiered_surprise(combined[..., sel], comb.logit(surprise, plain, scored, parameters=sel), level)
+        def logit_of(part: slice, comb=comb, sel=sel) -> np.ndarray:
+            return comb.logit({n: a[part] for n, a in surprise.items()}, plain[part], scored[part], parameters=sel)
+
+        tiered = tiered_surprise(combined[..., sel], by_stations(logit_of, combined.shape[0], threads), level)
         out = np.array(out, dtype=np.result_type(out, tiered))
         out[..., sel] = tiered
     return out

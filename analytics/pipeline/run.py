@@ -32,6 +32,7 @@ from analytics.pipeline.load import load_pipeline
 from analytics.pipeline.thresholds import in_run_thresholds
 from analytics.registry import Registry, default_registry
 from analytics.stacking import learned_order
+from analytics.threads import map_in_threads
 from analytics.verdicts import demote_events
 from analytics.vocabulary import PARAMETERS
 
@@ -130,12 +131,12 @@ def score_partition(readings: pd.DataFrame, stations: pd.DataFrame, pipeline: Pi
         raise InputError("no readings to score")
     panel, cells, r, raw = run_models(readings, stations, pipe, reg, threads)
     valid = np.isfinite(panel.values)
-    surprise, scored, uncal = scoring_surprise(panel, raw, pipe)
-    plain = combine(surprise, pipe.ensemble)
+    surprise, scored, uncal = scoring_surprise(panel, raw, pipe, threads=threads)
+    plain = combine(surprise, pipe.ensemble, threads)
     combined = emphasise_peaks(add_persistence(plain, pipe.ensemble), pipe.ensemble, runs_from=plain)
-    features = combiner_surprise(panel, raw, pipe, surprise)
+    features = combiner_surprise(panel, raw, pipe, surprise, threads)
     combined = learned_order(combined, features, plain, scored, pipe.ensemble.combiners,
-                             pipe.ensemble.alarm_level, param_networks(panel.parameters))
+                             pipe.ensemble.alarm_level, param_networks(panel.parameters), threads)
     context = context_parameters(pipe, panel.parameters)
     if context.any():  # not judged: no share of the station-hour's persistence or run peak either
         combined = np.where(context[None, None, :], 0.0, combined)
@@ -161,7 +162,7 @@ def score_partition(readings: pd.DataFrame, stations: pd.DataFrame, pipeline: Pi
 
     # events of networks with clean tails (water, CEMS) read surprises against clean data, not the run
     ev_surprise = event_surprise(raw, surprise, pipe, panel.parameters)
-    ev_plain = plain if ev_surprise is surprise else combine(ev_surprise, pipe.ensemble)
+    ev_plain = plain if ev_surprise is surprise else combine(ev_surprise, pipe.ensemble, threads)
     per_station = in_run_thresholds(panel, ev_plain, ev_surprise, pipe, uncal) if pipe.ensemble.calibration else None
     events = build_events(panel, ev_plain, final, ev_surprise, kinds, pipe.events, expected, score_of,
                           peak_bonus=pipe.ensemble.peak_bonus, per_station=per_station, rarity_of=rarity_of)
@@ -171,19 +172,21 @@ def score_partition(readings: pd.DataFrame, stations: pd.DataFrame, pipeline: Pi
 
 
 def scoring_surprise(panel, raw: dict[str, np.ndarray], pipe: Pipeline,
-                     for_combiner: bool = False) -> tuple[dict, np.ndarray, np.ndarray]:
+                     for_combiner: bool = False, threads: int = 1) -> tuple[dict, np.ndarray, np.ndarray]:
     """Per-model surprise as scoring computes it, with the cells that carry a score (valid readings
     and gaps the outage model speaks for) and the parameters outside ``calibrated_networks`` (their
     models are self-calibrated on the run). Shared with the combiner's training.
 
     ``for_combiner``: the surprises the learned combiner reads - per-parameter tails where the
-    pipeline's ``per_parameter_scope`` is "combiner" (the alarm tier keeps the pooled tails)."""
+    pipeline's ``per_parameter_scope`` is "combiner" (the alarm tier keeps the pooled tails).
+    ``threads``: models calibrated at once (the same bits for any number)."""
     scored = np.isfinite(panel.values) | (raw.get("outage", 0) > 0)
     networks = set(pipe.calibrated_networks)
     uncal = np.array([n not in networks for n in param_networks(panel.parameters)])
     surprise = model_surprise(raw, pipe.ensemble, fallback_mask=scored,
                               uncalibrated_params=uncal if pipe.ensemble.calibration else None,
-                              parameters=panel.parameters if uses_parameter_tails(pipe, for_combiner) else None)
+                              parameters=panel.parameters if uses_parameter_tails(pipe, for_combiner) else None,
+                              threads=threads)
     context = context_parameters(pipe, panel.parameters)
     if context.any():
         for name in surprise:
@@ -236,7 +239,7 @@ def uses_parameter_tails(pipe: Pipeline, for_combiner: bool) -> bool:
     return pipe.per_parameter_scope == "all" or for_combiner
 
 
-def combiner_surprise(panel, raw: dict[str, np.ndarray], pipe: Pipeline, surprise: dict) -> dict:
+def combiner_surprise(panel, raw: dict[str, np.ndarray], pipe: Pipeline, surprise: dict, threads: int = 1) -> dict:
     """The combiner's input: ``surprise`` itself unless it reads per-parameter tails the tier does
     not; then ``surprise`` with each calibrated, judged parameter that has its own tail re-read
     against that tail - what ``scoring_surprise(..., for_combiner=True)`` computes, the same bits.
@@ -252,18 +255,21 @@ def combiner_surprise(panel, raw: dict[str, np.ndarray], pipe: Pipeline, surpris
     networks = set(pipe.calibrated_networks)
     judged = [i for i, (p, net) in enumerate(zip(panel.parameters, param_networks(panel.parameters), strict=True))
               if net in networks and p not in set(pipe.context_parameters)]
-    out = dict(surprise)
-    for name, x in raw.items():
+    def reread(name: str) -> np.ndarray:
+        out = surprise[name]
         if name in pipe.ensemble.self_calibrate:
-            continue
+            return out
         for i in judged:
             tail = cal.get(parameter_key(name, panel.parameters[i]))
             if tail is None:
                 continue
-            if out[name] is surprise[name]:
-                out[name] = surprise[name].copy()
-            out[name][..., i] = tail.surprise(x[..., i])
-    return out
+            if out is surprise[name]:
+                out = surprise[name].copy()
+            out[..., i] = tail.surprise(raw[name][..., i])
+        return out
+
+    # ``threads`` models at once (each its own: the same bits)
+    return {**surprise, **dict(zip(raw, map_in_threads(reread, list(raw), threads), strict=True))}
 
 
 def param_networks(parameters) -> list[str]:
