@@ -53,8 +53,9 @@ def run_models(readings: pd.DataFrame, stations: pd.DataFrame, pipeline: Pipelin
                registry: Registry | None = None, threads: int = DETECTOR_THREADS):
     """Validate, build the panel, run every detector: (panel, cells, raw model stats dict).
 
-    ``threads``: detectors run at once (:func:`run_detectors`); the outputs are the same bits for
-    any number."""
+    ``threads``: detectors run at once (:func:`run_detectors`), and the pieces of one detector
+    (``Panel.threads``: the neighbour fit's parameters, the forests' stations); the outputs are
+    the same bits for any number."""
     reg = registry or default_registry()
     st = validate_stations(stations)
     r = validate_readings(readings, st)
@@ -62,6 +63,7 @@ def run_models(readings: pd.DataFrame, stations: pd.DataFrame, pipeline: Pipelin
                                max_distance_m=pipeline.panel.max_distance_m)
     if pipeline.kept_forests:
         panel.cache[KEPT_FORESTS] = pipeline.kept_forests
+    panel.threads = threads  # a long detector's own pieces (the forests' stations) at once too
     raw: dict[str, np.ndarray] = {}
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore", RuntimeWarning)
