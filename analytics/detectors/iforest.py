@@ -111,6 +111,17 @@ def fit_station_forest(X: np.ndarray, features: tuple[str, ...], centre: np.ndar
     return compact_forest(trees, max_samples, features, centre, scale, times[0], times[-1], len(X))
 
 
+def import_tree_builder() -> None:
+    """Import the scikit-learn modules the forests are grown with (:func:`isolation_trees`).
+
+    Why a function: the import takes ~1 s of CPU (scikit-learn's validation, scipy.stats), on
+    the critical path of a run's first forest, so a run with a spare thread starts it at once,
+    beside validation and the neighbour fit (``analytics.pipeline.run.run_models``)."""
+    import sklearn.ensemble._iforest  # noqa: F401
+    import sklearn.tree._classes  # noqa: F401
+    import sklearn.utils.random  # noqa: F401
+
+
 def isolation_trees(X: np.ndarray, *, n_estimators: int, max_samples: int, seed: int) -> list:
     """The fitted trees (``sklearn.tree._tree.Tree``) of ``IsolationForest(n_estimators=n_estimators,
     max_samples=max_samples, random_state=seed).fit(X)``, the same random draws in the same order,

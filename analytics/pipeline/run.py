@@ -8,6 +8,7 @@ can ship it to workers unchanged.
 
 from __future__ import annotations
 
+import threading
 import warnings
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from analytics.detectors.base import InputError, build_panel, log_values, validate_readings, validate_stations
-from analytics.detectors.iforest import FITTED_FORESTS, KEPT_FORESTS
+from analytics.detectors.iforest import FITTED_FORESTS, KEPT_FORESTS, import_tree_builder
 from analytics.ensemble import (
     add_persistence,
     combine,
@@ -57,6 +58,8 @@ def run_models(readings: pd.DataFrame, stations: pd.DataFrame, pipeline: Pipelin
     (``Panel.threads``: the neighbour fit's parameters, the forests' stations); the outputs are
     the same bits for any number."""
     reg = registry or default_registry()
+    if threads > 1 and "iforest" in dict(pipeline.detectors):
+        threading.Thread(target=import_tree_builder, name="envtrust-import", daemon=True).start()
     st = validate_stations(stations)
     r = validate_readings(readings, st)
     panel, cells = build_panel(r, st, k_neighbours=pipeline.panel.k_neighbours,
