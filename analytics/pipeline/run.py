@@ -151,8 +151,11 @@ def score_partition(readings: pd.DataFrame, stations: pd.DataFrame, pipeline: Pi
         "station_id": r["station_id"].to_numpy(), "ts": r["ts"].to_numpy(), "parameter": r["parameter"].to_numpy(),
         "score": final[si, ti, pi].astype(float),
     })
-    for m, s in surprise.items():
-        scores[m] = (1.0 - 10.0 ** (-s[si, ti, pi])).astype(np.float32)
+    def model_column(s: np.ndarray) -> np.ndarray:
+        return (1.0 - 10.0 ** (-s[si, ti, pi])).astype(np.float32)
+
+    for m, col in zip(surprise, map_in_threads(model_column, surprise.values(), threads), strict=True):
+        scores[m] = col
     kinds = reg.model_kinds()
     expected = _expected_values(panel)
     def score_of(surprise_value: float) -> float:
@@ -166,7 +169,7 @@ def score_partition(readings: pd.DataFrame, stations: pd.DataFrame, pipeline: Pi
         return float(tail.rarity(np.array([surprise_value]))[0])
 
     # events of networks with clean tails (water, CEMS) read surprises against clean data, not the run
-    ev_surprise = event_surprise(raw, surprise, pipe, panel.parameters)
+    ev_surprise = event_surprise(raw, surprise, pipe, panel.parameters, threads)
     ev_plain = plain if ev_surprise is surprise else combine(ev_surprise, pipe.ensemble, threads)
     per_station = in_run_thresholds(panel, ev_plain, ev_surprise, pipe, uncal) if pipe.ensemble.calibration else None
     events = build_events(panel, ev_plain, final, ev_surprise, kinds, pipe.events, expected, score_of,
@@ -200,7 +203,7 @@ def scoring_surprise(panel, raw: dict[str, np.ndarray], pipe: Pipeline,
 
 
 def event_surprise(raw: dict[str, np.ndarray], surprise: dict[str, np.ndarray], pipe: Pipeline,
-                   parameters) -> dict[str, np.ndarray]:
+                   parameters, threads: int = 1) -> dict[str, np.ndarray]:
     """The model surprises events are built from: ``surprise`` (as scored), except on parameters of
     networks with tails fitted on their clean data (``Pipeline.clean_network_tails``: water, flue
     gas, wastewater), which read ``-log10 P_clean`` against those instead of against the run.
@@ -209,23 +212,24 @@ def event_surprise(raw: dict[str, np.ndarray], surprise: dict[str, np.ndarray], 
     ordinary, a network with many honest flags makes flags ordinary - so no threshold fitted once
     could mean the same there; the clean tails fix the scale, the clean thresholds
     (``clean_event_thresholds``) the operating point. The station-hour scores keep the in-run
-    ranking their learned combiners were fitted on."""
+    ranking their learned combiners were fitted on. ``threads``: models re-read at once."""
     tails = pipe.clean_network_tails
     if not tails:
         return surprise
     nets = np.array(param_networks(parameters), dtype=object)
     judged = ~context_parameters(pipe, parameters)
-    out = dict(surprise)
-    for net, models in tails.items():
-        sel = (nets == net) & judged
-        if not sel.any():
-            continue
-        for m, tail in models.items():
-            if m in raw:
-                if out[m] is surprise[m]:
-                    out[m] = surprise[m].copy()
-                out[m][..., sel] = tail.surprise(raw[m][..., sel])
-    return out
+    reads = [((nets == net) & judged, models) for net, models in tails.items()]
+
+    def reread(m: str) -> np.ndarray:  # one model across the networks, in their order
+        out = surprise[m]
+        for sel, models in reads:
+            if m in models and sel.any():
+                if out is surprise[m]:
+                    out = surprise[m].copy()
+                out[..., sel] = models[m].surprise(raw[m][..., sel])
+        return out
+
+    return {**surprise, **dict(zip(raw, map_in_threads(reread, list(raw), threads), strict=True))}
 
 
 def context_parameters(pipe: Pipeline, parameters) -> np.ndarray:
