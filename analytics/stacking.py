@@ -36,8 +36,8 @@ CURVE_END = 1000.0  # the piecewise-linear curves are exact up to here (surprise
 
 
 def feature_arrays(surprise: dict[str, np.ndarray], plain: np.ndarray, scored: np.ndarray,
-                   wanted: set[str] | None = None,
-                   parameters: np.ndarray | None = None) -> Iterator[tuple[str, np.ndarray]]:
+                   wanted: set[str] | None = None, parameters: np.ndarray | None = None,
+                   skip_silent: bool = False) -> Iterator[tuple[str, np.ndarray]]:
     """(name, array) for every combiner feature, one at a time (bounded memory). Arrays are shaped
     like the panel [S, T, P], or [S, T, 1] for station-hour features (broadcast against it).
 
@@ -47,7 +47,8 @@ def feature_arrays(surprise: dict[str, np.ndarray], plain: np.ndarray, scored: n
     windows is wanted are not computed (they are most of the combiner's cost). ``parameters``
     (bool per parameter, last axis; None: all): the per-cell features of these parameters only,
     [S, T, chosen] - the station-hour features still read every parameter, so the values are
-    those of the whole panel's features on the chosen parameters.
+    those of the whole panel's features on the chosen parameters. ``skip_silent``: a model whose
+    surprise is 0 on every cell yields none of its features (all of them are 0 there).
     """
     def want(name: str) -> bool:
         return wanted is None or name in wanted
@@ -58,6 +59,8 @@ def feature_arrays(surprise: dict[str, np.ndarray], plain: np.ndarray, scored: n
     cells = scored if parameters is None else scored[..., parameters]
     for name in sorted(surprise):
         x = np.clip(np.nan_to_num(np.asarray(surprise[name], dtype=np.float64)), 0.0, MAX_SURPRISE)
+        if skip_silent and not x.any():
+            continue
         own = x if parameters is None else x[..., parameters]
         if want(name):
             yield name, own
@@ -137,7 +140,8 @@ class LearnedCombiner:
         out = np.full(shape, self.intercept, dtype=np.float64)
         # a feature whose curve is 0 everywhere (all coefficients 0) adds nothing: not computed
         used = {n for n, c in zip(self.features, self.coef, strict=True) if np.any(c != 0)}
-        for name, arr in feature_arrays(surprise, plain, scored, wanted=used, parameters=parameters):
+        # a silent model's features are all 0, where every curve is 0 (+0.0 at its first breakpoint)
+        for name, arr in feature_arrays(surprise, plain, scored, wanted=used, parameters=parameters, skip_silent=True):
             i = known.get(name)
             if i is None:
                 continue  # a model the combiner never saw adds nothing (it still counts in the ensemble)
