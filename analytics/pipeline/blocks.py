@@ -137,11 +137,12 @@ def plan_blocks(summary: pd.DataFrame, window_days: int = 90, halo_days: int = 1
             if dense:
                 blocks.append(Block(family, t0, t1, t0, t1, stations=tuple(sorted(dense))))
                 keep = tuple(sorted(set(fs["station_id"]) - dense))
+        own = fs if keep is None else fs[fs["station_id"].isin(keep)]
         for a, b in windows:
             lo, hi = (a - halo, b + halo) if len(windows) > 1 else (a, b)
             keep_from, keep_to = (a, b) if len(windows) > 1 else (lo, hi)
             if sparse:
-                span = _own_span(fs if keep is None else fs[fs["station_id"].isin(keep)], lo, hi)
+                span = _own_span(own, lo, hi)
                 if span is None:  # a window none of whose own stations reports is skipped
                     continue
                 lo, hi = span

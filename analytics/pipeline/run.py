@@ -148,7 +148,8 @@ def score_partition(readings: pd.DataFrame, stations: pd.DataFrame, pipeline: Pi
     final = final_score(combined, pipe.ensemble, fallback_mask=valid)
     si, ti, pi = cells[:, 0], cells[:, 1], cells[:, 2]
     scores = pd.DataFrame({
-        "station_id": r["station_id"].to_numpy(), "ts": r["ts"].to_numpy(), "parameter": r["parameter"].to_numpy(),
+        # the columns' own arrays: a round trip of the Arrow strings through numpy objects held the GIL 0.3 s (demo air)
+        "station_id": r["station_id"].array, "ts": r["ts"].to_numpy(), "parameter": r["parameter"].array,
         "score": final[si, ti, pi].astype(float),
     })
     def model_column(s: np.ndarray) -> np.ndarray:
