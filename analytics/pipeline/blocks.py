@@ -276,11 +276,12 @@ def block_readings(readings: pd.DataFrame, block: Block, row_family: np.ndarray)
 def score_block(rows: pd.DataFrame, stations: pd.DataFrame, pipe: Pipeline, block: Block,
                 threads: int = DETECTOR_THREADS) -> ScoreResult | None:
     """Score one block's rows (``threads`` detectors at once) and keep what the block owns (see
-    :class:`Block`); None when the block holds nothing of its own to score."""
+    :class:`Block`); None when the block holds nothing of its own to score. ``rows`` are
+    :func:`validate_readings`' output (the callers validate once for all blocks)."""
     if rows.empty or (block.keep_stations is not None and not rows["station_id"].isin(set(block.keep_stations)).any()):
         return None
     ids = set(rows["station_id"].unique())
-    res = score_partition(rows, stations[stations["station_id"].isin(ids)], pipe, threads=threads)
+    res = score_partition(rows, stations[stations["station_id"].isin(ids)], pipe, threads=threads, validated=True)
     sc, ev, forests = res.scores, res.events, res.forests
     if (block.read_from, block.read_to) != (block.keep_from, block.keep_to):
         sc = sc[(sc["ts"] >= block.keep_from) & (sc["ts"] <= block.keep_to)]

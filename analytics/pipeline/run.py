@@ -51,17 +51,18 @@ class ScoreResult:
 
 
 def run_models(readings: pd.DataFrame, stations: pd.DataFrame, pipeline: Pipeline,
-               registry: Registry | None = None, threads: int = DETECTOR_THREADS):
+               registry: Registry | None = None, threads: int = DETECTOR_THREADS, validated: bool = False):
     """Validate, build the panel, run every detector: (panel, cells, raw model stats dict).
 
     ``threads``: detectors run at once (:func:`run_detectors`), and the pieces of one detector
     (``Panel.threads``: the neighbour fit's parameters, the forests' stations); the outputs are
-    the same bits for any number."""
+    the same bits for any number. ``validated``: ``readings`` are already
+    :func:`validate_readings`' output for these stations (a block's rows), not checked again."""
     reg = registry or default_registry()
     if threads > 1 and "iforest" in dict(pipeline.detectors):
         threading.Thread(target=import_tree_builder, name="envtrust-import", daemon=True).start()
     st = validate_stations(stations)
-    r = validate_readings(readings, st)
+    r = readings if validated else validate_readings(readings, st)
     panel, cells = build_panel(r, st, k_neighbours=pipeline.panel.k_neighbours,
                                max_distance_m=pipeline.panel.max_distance_m)
     if pipeline.kept_forests:
@@ -122,9 +123,11 @@ def run_detectors(panel, detectors: list[tuple[str, dict]], reg: Registry, threa
 
 
 def score_partition(readings: pd.DataFrame, stations: pd.DataFrame, pipeline: Pipeline | str = "default",
-                    registry: Registry | None = None, threads: int = DETECTOR_THREADS) -> ScoreResult:
+                    registry: Registry | None = None, threads: int = DETECTOR_THREADS,
+                    validated: bool = False) -> ScoreResult:
     """Score every reading and find events. Pure: no I/O (beyond loading a pipeline by name).
     ``threads``: detectors run at once (:func:`run_detectors`; the same bits for any number).
+    ``validated``: the readings are :func:`validate_readings`' output already (see :func:`run_models`).
 
     ``readings``: long (station_id, ts naive, parameter, value[, flag]); ``stations``: station_id,
     kind, lon, lat (+ name, name_en, limits_json ...). Output timestamps are on the input's clock.
@@ -134,7 +137,7 @@ def score_partition(readings: pd.DataFrame, stations: pd.DataFrame, pipeline: Pi
     reg = registry or default_registry()
     if len(readings) == 0:
         raise InputError("no readings to score")
-    panel, cells, r, raw = run_models(readings, stations, pipe, reg, threads)
+    panel, cells, r, raw = run_models(readings, stations, pipe, reg, threads, validated)
     valid = np.isfinite(panel.values)
     surprise, scored, uncal = scoring_surprise(panel, raw, pipe, threads=threads)
     plain = combine(surprise, pipe.ensemble, threads)
