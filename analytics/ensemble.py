@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from analytics.threads import by_stations, map_in_threads
+
 PROBS = np.array([0.0, 0.5, 0.75, 0.9, 0.95, 0.99, 0.995, 0.999, 0.9995, 0.9999, 0.99999])
 MAX_SURPRISE = 9.0
 
@@ -119,24 +121,26 @@ class EnsembleSettings:
 def model_surprise(raw: dict[str, np.ndarray], settings: EnsembleSettings,
                    fallback_mask: np.ndarray | None = None,
                    uncalibrated_params: np.ndarray | None = None,
-                   parameters: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
+                   parameters: tuple[str, ...] | None = None, threads: int = 1) -> dict[str, np.ndarray]:
     """Surprise per model (see module doc). ``uncalibrated_params`` (bool per parameter, last axis)
     marks parameters of networks the clean calibration data did not cover (e.g. CEMS when
     calibrated on air): their cells are calibrated on the data at hand, per model. ``parameters``
-    (names along the last axis) selects per-parameter tails where the calibration has them."""
-    out = _model_surprise(raw, settings, fallback_mask, parameters)
-    if uncalibrated_params is None or not np.any(uncalibrated_params):
-        return out
-    sel = np.asarray(uncalibrated_params, dtype=bool)
-    for name, x in raw.items():
-        if name in settings.self_calibrate:
-            continue
-        sub = x[..., sel]
+    (names along the last axis) selects per-parameter tails where the calibration has them.
+    ``threads``: models calibrated at once (each model's surprise is its own: the same bits)."""
+    sel = None if uncalibrated_params is None or not np.any(uncalibrated_params) \
+        else np.asarray(uncalibrated_params, dtype=bool)
+
+    def one(name: str) -> np.ndarray:
+        s = _one_model_surprise(name, raw[name], settings, fallback_mask, parameters)
+        if sel is None or name in settings.self_calibrate:
+            return s
+        sub = raw[name][..., sel]
         mask = None if fallback_mask is None else fallback_mask[..., sel]
-        s = out[name].copy()
+        s = s.copy()
         s[..., sel] = fit_tail(sub, mask).surprise(sub)
-        out[name] = s
-    return out
+        return s
+
+    return dict(zip(raw, map_in_threads(one, list(raw), threads), strict=True))
 
 
 def parameter_key(model: str, parameter: str) -> str:
@@ -144,46 +148,50 @@ def parameter_key(model: str, parameter: str) -> str:
     return f"{model}|{parameter}"
 
 
-def _model_surprise(raw: dict[str, np.ndarray], settings: EnsembleSettings,
-                    fallback_mask: np.ndarray | None = None,
-                    parameters: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
-    """Surprise per model. A model without stored calibration is calibrated on the data at hand
-    (self-calibration, documented: assumes most readings are clean)."""
-    out = {}
-    for name, x in raw.items():
-        cal = settings.calibration.get(name)
-        if name in settings.self_calibrate:
-            # models the clean calibration data cannot exercise (HJ 212 flags on an air network): rank
-            # each positive against the other positives of the same run - a routine maintenance flag
-            # at low load is ordinary among flags, one over an emission peak is not
-            cal = fit_tail(x, x > 0)
-            cal = TailCalibration(1.0, cal.quantiles, cal.n)
-        elif cal is None:
-            cal = fit_tail(x, fallback_mask)
-        out[name] = cal.surprise(x)
-        if parameters is None or name in settings.self_calibrate:
-            continue
-        # per-parameter tails: "1 in 100 clean readings" then holds for SO2 as for PM2.5, so the max
-        # over a station's parameters does not favour the parameter with the heaviest tail
-        for i, p in enumerate(parameters):
-            cal_p = settings.calibration.get(parameter_key(name, p))
-            if cal_p is not None:
-                out[name][..., i] = cal_p.surprise(x[..., i])
+def _one_model_surprise(name: str, x: np.ndarray, settings: EnsembleSettings,
+                        fallback_mask: np.ndarray | None = None,
+                        parameters: tuple[str, ...] | None = None) -> np.ndarray:
+    """Surprise of one model's statistic ``x``. A model without stored calibration is calibrated
+    on the data at hand (self-calibration, documented: assumes most readings are clean)."""
+    cal = settings.calibration.get(name)
+    if name in settings.self_calibrate:
+        # models the clean calibration data cannot exercise (HJ 212 flags on an air network): rank
+        # each positive against the other positives of the same run - a routine maintenance flag
+        # at low load is ordinary among flags, one over an emission peak is not
+        cal = fit_tail(x, x > 0)
+        cal = TailCalibration(1.0, cal.quantiles, cal.n)
+    elif cal is None:
+        cal = fit_tail(x, fallback_mask)
+    out = cal.surprise(x)
+    if parameters is None or name in settings.self_calibrate:
+        return out
+    # per-parameter tails: "1 in 100 clean readings" then holds for SO2 as for PM2.5, so the max
+    # over a station's parameters does not favour the parameter with the heaviest tail
+    for i, p in enumerate(parameters):
+        cal_p = settings.calibration.get(parameter_key(name, p))
+        if cal_p is not None:
+            out[..., i] = cal_p.surprise(x[..., i])
     return out
 
 
-def combine(surprise: dict[str, np.ndarray], settings: EnsembleSettings) -> np.ndarray:
-    """S = max weighted surprise + bonus x second largest (cells x models -> cells)."""
+def combine(surprise: dict[str, np.ndarray], settings: EnsembleSettings, threads: int = 1) -> np.ndarray:
+    """S = max weighted surprise + bonus x second largest (cells x models -> cells); ``threads``:
+    station chunks combined at once (cell by cell: the same bits)."""
     names = list(surprise)
     if not names:
         raise ValueError("no model outputs to combine")
-    first = np.zeros(surprise[names[0]].shape, dtype=np.float64)
-    second = np.zeros_like(first)
-    for n in names:
-        x = np.clip(surprise[n] + np.log10(max(settings.weights.get(n, 1.0), 1e-6)), 0, None)
-        second = np.maximum(second, np.minimum(first, x))
-        first = np.maximum(first, x)
-    return first + settings.second_bonus * second
+    shifts = {n: np.log10(max(settings.weights.get(n, 1.0), 1e-6)) for n in names}
+
+    def part(rows: slice) -> np.ndarray:
+        first = np.zeros(surprise[names[0]][rows].shape, dtype=np.float64)
+        second = np.zeros_like(first)
+        for n in names:
+            x = np.clip(surprise[n][rows] + shifts[n], 0, None)
+            second = np.maximum(second, np.minimum(first, x))
+            first = np.maximum(first, x)
+        return first + settings.second_bonus * second
+
+    return by_stations(part, surprise[names[0]].shape[0], threads)
 
 
 def final_score(combined: np.ndarray, settings: EnsembleSettings,

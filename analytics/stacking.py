@@ -27,6 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from analytics.threads import by_stations
+
 KNOTS = (0.5, 1.0, 2.0, 3.0, 4.5, 6.0)  # on the surprise scale (-log10 clean tail probability)
 WINDOWS_H = (7, 25, 73, 241)  # centred rolling means: hours, a day, three days, ten days
 MAX_SURPRISE = 9.0
@@ -34,8 +36,8 @@ CURVE_END = 1000.0  # the piecewise-linear curves are exact up to here (surprise
 
 
 def feature_arrays(surprise: dict[str, np.ndarray], plain: np.ndarray, scored: np.ndarray,
-                   wanted: set[str] | None = None,
-                   parameters: np.ndarray | None = None) -> Iterator[tuple[str, np.ndarray]]:
+                   wanted: set[str] | None = None, parameters: np.ndarray | None = None,
+                   skip_silent: bool = False) -> Iterator[tuple[str, np.ndarray]]:
     """(name, array) for every combiner feature, one at a time (bounded memory). Arrays are shaped
     like the panel [S, T, P], or [S, T, 1] for station-hour features (broadcast against it).
 
@@ -45,7 +47,8 @@ def feature_arrays(surprise: dict[str, np.ndarray], plain: np.ndarray, scored: n
     windows is wanted are not computed (they are most of the combiner's cost). ``parameters``
     (bool per parameter, last axis; None: all): the per-cell features of these parameters only,
     [S, T, chosen] - the station-hour features still read every parameter, so the values are
-    those of the whole panel's features on the chosen parameters.
+    those of the whole panel's features on the chosen parameters. ``skip_silent``: a model whose
+    surprise is 0 on every cell yields none of its features (all of them are 0 there).
     """
     def want(name: str) -> bool:
         return wanted is None or name in wanted
@@ -56,6 +59,8 @@ def feature_arrays(surprise: dict[str, np.ndarray], plain: np.ndarray, scored: n
     cells = scored if parameters is None else scored[..., parameters]
     for name in sorted(surprise):
         x = np.clip(np.nan_to_num(np.asarray(surprise[name], dtype=np.float64)), 0.0, MAX_SURPRISE)
+        if skip_silent and not x.any():
+            continue
         own = x if parameters is None else x[..., parameters]
         if want(name):
             yield name, own
@@ -135,7 +140,8 @@ class LearnedCombiner:
         out = np.full(shape, self.intercept, dtype=np.float64)
         # a feature whose curve is 0 everywhere (all coefficients 0) adds nothing: not computed
         used = {n for n, c in zip(self.features, self.coef, strict=True) if np.any(c != 0)}
-        for name, arr in feature_arrays(surprise, plain, scored, wanted=used, parameters=parameters):
+        # a silent model's features are all 0, where every curve is 0 (+0.0 at its first breakpoint)
+        for name, arr in feature_arrays(surprise, plain, scored, wanted=used, parameters=parameters, skip_silent=True):
             i = known.get(name)
             if i is None:
                 continue  # a model the combiner never saw adds nothing (it still counts in the ensemble)
@@ -211,13 +217,14 @@ def tiered_surprise(combined: np.ndarray, logit: np.ndarray, alarm_level: float)
 
 
 def learned_order(combined: np.ndarray, surprise: dict[str, np.ndarray], plain: np.ndarray, scored: np.ndarray,
-                  combiners, alarm_level: float | None, param_networks) -> np.ndarray:
+                  combiners, alarm_level: float | None, param_networks, threads: int = 1) -> np.ndarray:
     """The ensemble's combined surprise with the learned order under the alarm tier (see
     :func:`tiered_surprise`), per combiner on the parameters of its networks (``param_networks``:
     the network of each parameter, last axis). A combiner with ``alarm == "calibrated"`` uses the
     clean calibration's ``alarm_level`` (skipped when there is none); an ``in_run`` one (networks the
     clean calibration does not cover, whose surprises are self-calibrated per run) takes the level
-    of the run's own top 1% station-hours."""
+    of the run's own top 1% station-hours. ``threads``: station chunks whose log-odds are computed
+    at once (every feature is per station: the same bits for any number)."""
     out = combined
     nets = np.asarray(list(param_networks), dtype=object)
     for comb in combiners or ():
@@ -231,7 +238,10 @@ def learned_order(combined: np.ndarray, surprise: dict[str, np.ndarray], plain: 
         else:
             level = float(alarm_level)
         # the combiner's own parameters only (the demo's air panel carries as many met ones)
-        tiered = tiered_surprise(combined[..., sel], comb.logit(surprise, plain, scored, parameters=sel), level)
+        def logit_of(part: slice, comb=comb, sel=sel) -> np.ndarray:
+            return comb.logit({n: a[part] for n, a in surprise.items()}, plain[part], scored[part], parameters=sel)
+
+        tiered = tiered_surprise(combined[..., sel], by_stations(logit_of, combined.shape[0], threads), level)
         out = np.array(out, dtype=np.result_type(out, tiered))
         out[..., sel] = tiered
     return out

@@ -56,6 +56,8 @@ class Panel:
     flags: np.ndarray  # uint8 [S, T, P]; 0 = N/absent, else index into FLAG_CODES
     neighbours: Neighbours
     cache: dict = field(default_factory=dict)  # per-run memo of derived arrays (log values, residuals)
+    # pieces of one detector (parameters, stations) run at once (analytics.threads; the same bits)
+    threads: int = 1
 
     @property
     def shape(self) -> tuple[int, int, int]:

@@ -27,6 +27,7 @@ import pandas as pd
 from analytics.detectors.base import Panel, log_values, robust_scale
 from analytics.detectors.spatial import spatial_fit_or_compute
 from analytics.registry import register
+from analytics.threads import map_in_threads
 
 RATIOS = (("PM2.5", "PM10"), ("PM2.5", "CO"), ("PM2.5", "NO2"), ("PM10", "CO"))
 CONTEXT_FEATURES = ("hour_sin", "hour_cos", "doy_sin", "doy_cos")
@@ -108,6 +109,17 @@ def fit_station_forest(X: np.ndarray, features: tuple[str, ...], centre: np.ndar
     max_samples = min(max_samples, len(X))
     trees = isolation_trees(X, n_estimators=n_estimators, max_samples=max_samples, seed=seed)
     return compact_forest(trees, max_samples, features, centre, scale, times[0], times[-1], len(X))
+
+
+def import_tree_builder() -> None:
+    """Import the scikit-learn modules the forests are grown with (:func:`isolation_trees`).
+
+    Why a function: the import takes ~1 s of CPU (scikit-learn's validation, scipy.stats), on
+    the critical path of a run's first forest, so a run with a spare thread starts it at once,
+    beside validation and the neighbour fit (``analytics.pipeline.run.run_models``)."""
+    import sklearn.ensemble._iforest  # noqa: F401
+    import sklearn.tree._classes  # noqa: F401
+    import sklearn.utils.random  # noqa: F401
 
 
 def isolation_trees(X: np.ndarray, *, n_estimators: int, max_samples: int, seed: int) -> list:
@@ -275,20 +287,31 @@ def iforest(panel: Panel, *, n_estimators: int = 100, max_samples: int = 256, se
     valid_any = np.isfinite(panel.values).any(axis=2)
     out = np.zeros(panel.shape)
     z_abs = np.nan_to_num(np.abs(spatial_fit_or_compute(panel)["z"]))
-    for s in range(panel.shape[0]):
+
+    def station(s: int) -> tuple[np.ndarray, np.ndarray, StationForest | None] | None:
+        """(hours, anomaly per hour and parameter, the forest fitted here or None) of station s."""
         rows = np.nonzero(valid_any[s])[0]
         forest = kept.get(ids[s])
         if forest is not None and forest.features != names:
             forest = None  # the panel carries other parameters than the fit did
         if (forest is None and len(rows) < min_rows) or len(rows) == 0:
-            continue
+            return None
         c, sc = (centre[s, 0], scale[s, 0]) if forest is None else (forest.centre, forest.scale)
         Xs = np.concatenate([standardised(X[s, rows], c, sc), ctx[rows]], axis=1)
+        new = None
         if forest is None:
-            forest = fit_station_forest(Xs, names, c, sc, panel.times[rows], n_estimators=n_estimators,
-                                        max_samples=max_samples, seed=seed)
-            fitted[ids[s]] = forest
+            forest = new = fit_station_forest(Xs, names, c, sc, panel.times[rows], n_estimators=n_estimators,
+                                              max_samples=max_samples, seed=seed)
         a = np.clip(forest_anomaly(forest, Xs) - 0.5, 0, None)
         share = z_abs[s, rows] / np.maximum(z_abs[s, rows].max(axis=1, keepdims=True), 1e-9)
-        out[s, rows] = a[:, None] * (0.5 + 0.5 * share)
+        return rows, a[:, None] * (0.5 + 0.5 * share), new
+
+    # stations are independent (each forest has its own seeded draws): ``panel.threads`` at once
+    for s, res in enumerate(map_in_threads(station, range(panel.shape[0]), panel.threads)):
+        if res is None:
+            continue
+        rows, anomaly, new = res
+        out[s, rows] = anomaly
+        if new is not None:
+            fitted[ids[s]] = new
     return {"iforest": np.where(np.isfinite(panel.values), out, 0.0)}

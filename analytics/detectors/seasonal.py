@@ -13,24 +13,34 @@ import numpy as np
 
 from analytics.detectors.base import Panel, log_values, nanmedian_quiet, robust_scale, rolling_median
 from analytics.registry import register
+from analytics.threads import by_stations
 
 
 def seasonal_residual_z(panel: Panel, level_window_h: int = 49) -> np.ndarray:
-    """Robust z of the residual after removing the rolling level and the diurnal profile (memoised)."""
+    """Robust z of the residual after removing the rolling level and the diurnal profile (memoised).
+
+    Every step runs along each station's own time axis, so station chunks run at once
+    (``panel.threads``; the same bits): pandas' rolling median holds the GIL for half its time,
+    and a chunk of it runs beside another chunk's numpy work."""
     key = ("seasonal_z", level_window_h)
     if key in panel.cache:
         return panel.cache[key]
     y = log_values(panel)
-    level = rolling_median(y, level_window_h, min_periods=max(3, level_window_h // 4))
-    dev = y - level
     hours = panel.hour_of_day
-    profile = np.full((y.shape[0], 24, y.shape[2]), 0.0)
-    for h in range(24):
-        sel = hours == h
-        if sel.any():
-            profile[:, h, :] = np.nan_to_num(nanmedian_quiet(dev[:, sel, :], axis=1))
-    r = dev - profile[:, hours, :]
-    z = r / robust_scale(r, axis=1, floor=0.02)
+
+    def chunk(rows: slice) -> np.ndarray:
+        yc = y[rows]
+        level = rolling_median(yc, level_window_h, min_periods=max(3, level_window_h // 4))
+        dev = yc - level
+        profile = np.full((yc.shape[0], 24, yc.shape[2]), 0.0)
+        for h in range(24):
+            sel = hours == h
+            if sel.any():
+                profile[:, h, :] = np.nan_to_num(nanmedian_quiet(dev[:, sel, :], axis=1))
+        r = dev - profile[:, hours, :]
+        return r / robust_scale(r, axis=1, floor=0.02)
+
+    z = by_stations(chunk, y.shape[0], panel.threads)
     panel.cache[key] = z
     return z
 

@@ -20,6 +20,7 @@ import numpy as np
 
 from analytics.detectors.base import Panel, log_values, nanmedian_axis, robust_scale
 from analytics.registry import register
+from analytics.threads import map_in_threads
 
 CHUNK_ELEMENTS = 8_000_000
 
@@ -43,7 +44,8 @@ def neighbour_fit(panel: Panel, *, min_neighbours: int = 2, distance_scale_m: fl
     n_used = np.zeros(y.shape, dtype=np.int16)
     offsets = np.full((S, K, P), np.nan)
     chunk = max(1, CHUNK_ELEMENTS // max(1, K * T))
-    for p in range(P):
+
+    def fit_parameter(p: int) -> None:  # writes only parameter p's cells
         for s0 in range(0, S, chunk):
             s1 = min(S, s0 + chunk)
             idx = nb.index[s0:s1]  # [c, K]
@@ -76,6 +78,9 @@ def neighbour_fit(panel: Panel, *, min_neighbours: int = 2, distance_scale_m: fl
             pred[s0:s1, :, p] = np.where(ok, pr, np.nan)
             spread[s0:s1, :, p] = np.where(ok, sp, np.nan)
             n_used[s0:s1, :, p] = cnt
+
+    # parameters are independent: ``panel.threads`` at once
+    map_in_threads(fit_parameter, range(P), panel.threads)
     resid = y - pred
     scale = robust_scale(resid, axis=1, floor=0.02)
     z = resid / scale

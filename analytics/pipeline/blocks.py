@@ -70,17 +70,33 @@ def station_family(stations: pd.DataFrame) -> pd.Series:
 def readings_summary(readings: pd.DataFrame, stations: pd.DataFrame) -> pd.DataFrame:
     """Per family and station: first and last ts, distinct hours, rows and the family's distinct
     parameters (a sorted tuple per station) - everything :func:`plan_blocks` needs (the distributed run computes the same table
-    with SQL over the Parquet export)."""
-    fam = station_family(stations)
-    r = readings.assign(family=readings["station_id"].map(fam).to_numpy())
-    g = r.groupby(["family", "station_id"], sort=True)
-    per_station = g.agg(first_ts=("ts", "min"), last_ts=("ts", "max"), hours=("ts", "nunique"),
-                        rows=("ts", "size")).reset_index()
+    with SQL over the Parquet export).
+
+    Grouped on integer codes of the station ids and parameters, not on the strings: the demo air
+    window's summary took 0.34 s CPU grouped by (family, station_id) strings, this 0.10 s."""
+    codes, ids = pd.factorize(readings["station_id"])
+    by_code = pd.DataFrame({"code": codes, "ts": readings["ts"].to_numpy()}).groupby("code", sort=False)["ts"]
+    stats = by_code.agg(["min", "max", "nunique", "size"])
+    seen = stats.index.to_numpy()
+    per_station = pd.DataFrame({"family": ids.map(station_family(stations)), "station_id": ids}).iloc[seen]
+    per_station = per_station.reset_index(drop=True).assign(
+        first_ts=stats["min"].to_numpy(), last_ts=stats["max"].to_numpy(),
+        hours=stats["nunique"].to_numpy(), rows=stats["size"].to_numpy())
     # distinct (station, parameter) pairs first: a per-station Python set over every row took
-    # 1.7 s CPU for 1,400 stations x 14 days, this 0.36 s
-    pairs = r.groupby(["family", "station_id", "parameter"], sort=True).size().reset_index()
-    per_station["parameters"] = pairs.groupby(["family", "station_id"], sort=True)["parameter"].agg(tuple).to_numpy()
-    return per_station
+    # 1.7 s CPU for 1,400 stations x 14 days
+    p_codes, p_names = pd.factorize(readings["parameter"])
+    pairs = np.unique(codes.astype(np.int64) * len(p_names) + p_codes)
+    names = np.asarray(p_names, dtype=object)
+    params = {int(c): tuple(sorted(names[p])) for c, p in pd.Series(pairs % len(p_names)).groupby(pairs // len(p_names))}
+    per_station["parameters"] = [params[c] for c in seen]
+    return per_station.sort_values(["family", "station_id"]).reset_index(drop=True)
+
+
+def row_families(station_ids: pd.Series, stations: pd.DataFrame) -> np.ndarray:
+    """Each row's network family (object array), mapped once per distinct station: mapping the
+    demo air window's 0.8 M ids row by row took 0.14 s CPU."""
+    codes, ids = pd.factorize(station_ids)
+    return np.asarray(ids.map(station_family(stations)), dtype=object)[codes]
 
 
 def plan_blocks(summary: pd.DataFrame, window_days: int = 90, halo_days: int = 14,
@@ -121,11 +137,12 @@ def plan_blocks(summary: pd.DataFrame, window_days: int = 90, halo_days: int = 1
             if dense:
                 blocks.append(Block(family, t0, t1, t0, t1, stations=tuple(sorted(dense))))
                 keep = tuple(sorted(set(fs["station_id"]) - dense))
+        own = fs if keep is None else fs[fs["station_id"].isin(keep)]
         for a, b in windows:
             lo, hi = (a - halo, b + halo) if len(windows) > 1 else (a, b)
             keep_from, keep_to = (a, b) if len(windows) > 1 else (lo, hi)
             if sparse:
-                span = _own_span(fs if keep is None else fs[fs["station_id"].isin(keep)], lo, hi)
+                span = _own_span(own, lo, hi)
                 if span is None:  # a window none of whose own stations reports is skipped
                     continue
                 lo, hi = span
@@ -259,11 +276,12 @@ def block_readings(readings: pd.DataFrame, block: Block, row_family: np.ndarray)
 def score_block(rows: pd.DataFrame, stations: pd.DataFrame, pipe: Pipeline, block: Block,
                 threads: int = DETECTOR_THREADS) -> ScoreResult | None:
     """Score one block's rows (``threads`` detectors at once) and keep what the block owns (see
-    :class:`Block`); None when the block holds nothing of its own to score."""
+    :class:`Block`); None when the block holds nothing of its own to score. ``rows`` are
+    :func:`validate_readings`' output (the callers validate once for all blocks)."""
     if rows.empty or (block.keep_stations is not None and not rows["station_id"].isin(set(block.keep_stations)).any()):
         return None
     ids = set(rows["station_id"].unique())
-    res = score_partition(rows, stations[stations["station_id"].isin(ids)], pipe, threads=threads)
+    res = score_partition(rows, stations[stations["station_id"].isin(ids)], pipe, threads=threads, validated=True)
     sc, ev, forests = res.scores, res.events, res.forests
     if (block.read_from, block.read_to) != (block.keep_from, block.keep_to):
         sc = sc[(sc["ts"] >= block.keep_from) & (sc["ts"] <= block.keep_to)]
@@ -343,7 +361,7 @@ def score_blocks(readings: pd.DataFrame, stations: pd.DataFrame, pipeline: Pipel
     r = validate_readings(readings, st)
     if r.empty:
         raise InputError("no readings to score")
-    row_family = r["station_id"].map(station_family(st)).to_numpy()
+    row_family = row_families(r["station_id"], st)
     plan = plan_blocks(readings_summary(r, st), window_days, halo_days, max_cells)
     parts: dict[int, ScoreResult | None] = {}
     index = {id(b): i for i, b in enumerate(plan)}

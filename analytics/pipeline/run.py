@@ -8,6 +8,7 @@ can ship it to workers unchanged.
 
 from __future__ import annotations
 
+import threading
 import warnings
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from analytics.detectors.base import InputError, build_panel, log_values, validate_readings, validate_stations
-from analytics.detectors.iforest import FITTED_FORESTS, KEPT_FORESTS
+from analytics.detectors.iforest import FITTED_FORESTS, KEPT_FORESTS, import_tree_builder
 from analytics.ensemble import (
     add_persistence,
     combine,
@@ -32,11 +33,14 @@ from analytics.pipeline.load import load_pipeline
 from analytics.pipeline.thresholds import in_run_thresholds
 from analytics.registry import Registry, default_registry
 from analytics.stacking import learned_order
+from analytics.threads import map_in_threads
 from analytics.verdicts import demote_events
 from analytics.vocabulary import PARAMETERS
 
-# detectors started first when several are ready: the longest (the forests) and the one others need
-FIRST_DETECTORS = ("spatial", "iforest")
+# detectors started first when several are ready, longest first: the one others need, the forests,
+# then the donor search and the seasonal medians - either left to the end ran alone for seconds
+# (demo air: donor 3.4 s on one core after everything else had finished)
+FIRST_DETECTORS = ("spatial", "iforest", "donor", "seasonal")
 DETECTOR_THREADS = 2  # detectors of one panel run at once (their numpy and scikit-learn work releases the GIL)
 
 
@@ -49,18 +53,23 @@ class ScoreResult:
 
 
 def run_models(readings: pd.DataFrame, stations: pd.DataFrame, pipeline: Pipeline,
-               registry: Registry | None = None, threads: int = DETECTOR_THREADS):
+               registry: Registry | None = None, threads: int = DETECTOR_THREADS, validated: bool = False):
     """Validate, build the panel, run every detector: (panel, cells, raw model stats dict).
 
-    ``threads``: detectors run at once (:func:`run_detectors`); the outputs are the same bits for
-    any number."""
+    ``threads``: detectors run at once (:func:`run_detectors`), and the pieces of one detector
+    (``Panel.threads``: the neighbour fit's parameters, the forests' stations); the outputs are
+    the same bits for any number. ``validated``: ``readings`` are already
+    :func:`validate_readings`' output for these stations (a block's rows), not checked again."""
     reg = registry or default_registry()
+    if threads > 1 and "iforest" in dict(pipeline.detectors):
+        threading.Thread(target=import_tree_builder, name="envtrust-import", daemon=True).start()
     st = validate_stations(stations)
-    r = validate_readings(readings, st)
+    r = readings if validated else validate_readings(readings, st)
     panel, cells = build_panel(r, st, k_neighbours=pipeline.panel.k_neighbours,
                                max_distance_m=pipeline.panel.max_distance_m)
     if pipeline.kept_forests:
         panel.cache[KEPT_FORESTS] = pipeline.kept_forests
+    panel.threads = threads  # a long detector's own pieces (the forests' stations) at once too
     raw: dict[str, np.ndarray] = {}
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -116,9 +125,11 @@ def run_detectors(panel, detectors: list[tuple[str, dict]], reg: Registry, threa
 
 
 def score_partition(readings: pd.DataFrame, stations: pd.DataFrame, pipeline: Pipeline | str = "default",
-                    registry: Registry | None = None, threads: int = DETECTOR_THREADS) -> ScoreResult:
+                    registry: Registry | None = None, threads: int = DETECTOR_THREADS,
+                    validated: bool = False) -> ScoreResult:
     """Score every reading and find events. Pure: no I/O (beyond loading a pipeline by name).
     ``threads``: detectors run at once (:func:`run_detectors`; the same bits for any number).
+    ``validated``: the readings are :func:`validate_readings`' output already (see :func:`run_models`).
 
     ``readings``: long (station_id, ts naive, parameter, value[, flag]); ``stations``: station_id,
     kind, lon, lat (+ name, name_en, limits_json ...). Output timestamps are on the input's clock.
@@ -128,25 +139,29 @@ def score_partition(readings: pd.DataFrame, stations: pd.DataFrame, pipeline: Pi
     reg = registry or default_registry()
     if len(readings) == 0:
         raise InputError("no readings to score")
-    panel, cells, r, raw = run_models(readings, stations, pipe, reg, threads)
+    panel, cells, r, raw = run_models(readings, stations, pipe, reg, threads, validated)
     valid = np.isfinite(panel.values)
-    surprise, scored, uncal = scoring_surprise(panel, raw, pipe)
-    plain = combine(surprise, pipe.ensemble)
+    surprise, scored, uncal = scoring_surprise(panel, raw, pipe, threads=threads)
+    plain = combine(surprise, pipe.ensemble, threads)
     combined = emphasise_peaks(add_persistence(plain, pipe.ensemble), pipe.ensemble, runs_from=plain)
-    features = combiner_surprise(panel, raw, pipe, surprise)
+    features = combiner_surprise(panel, raw, pipe, surprise, threads)
     combined = learned_order(combined, features, plain, scored, pipe.ensemble.combiners,
-                             pipe.ensemble.alarm_level, param_networks(panel.parameters))
+                             pipe.ensemble.alarm_level, param_networks(panel.parameters), threads)
     context = context_parameters(pipe, panel.parameters)
     if context.any():  # not judged: no share of the station-hour's persistence or run peak either
         combined = np.where(context[None, None, :], 0.0, combined)
     final = final_score(combined, pipe.ensemble, fallback_mask=valid)
     si, ti, pi = cells[:, 0], cells[:, 1], cells[:, 2]
     scores = pd.DataFrame({
-        "station_id": r["station_id"].to_numpy(), "ts": r["ts"].to_numpy(), "parameter": r["parameter"].to_numpy(),
+        # the columns' own arrays: a round trip of the Arrow strings through numpy objects held the GIL 0.3 s (demo air)
+        "station_id": r["station_id"].array, "ts": r["ts"].to_numpy(), "parameter": r["parameter"].array,
         "score": final[si, ti, pi].astype(float),
     })
-    for m, s in surprise.items():
-        scores[m] = (1.0 - 10.0 ** (-s[si, ti, pi])).astype(np.float32)
+    def model_column(s: np.ndarray) -> np.ndarray:
+        return (1.0 - 10.0 ** (-s[si, ti, pi])).astype(np.float32)
+
+    for m, col in zip(surprise, map_in_threads(model_column, surprise.values(), threads), strict=True):
+        scores[m] = col
     kinds = reg.model_kinds()
     expected = _expected_values(panel)
     def score_of(surprise_value: float) -> float:
@@ -160,8 +175,8 @@ def score_partition(readings: pd.DataFrame, stations: pd.DataFrame, pipeline: Pi
         return float(tail.rarity(np.array([surprise_value]))[0])
 
     # events of networks with clean tails (water, CEMS) read surprises against clean data, not the run
-    ev_surprise = event_surprise(raw, surprise, pipe, panel.parameters)
-    ev_plain = plain if ev_surprise is surprise else combine(ev_surprise, pipe.ensemble)
+    ev_surprise = event_surprise(raw, surprise, pipe, panel.parameters, threads)
+    ev_plain = plain if ev_surprise is surprise else combine(ev_surprise, pipe.ensemble, threads)
     per_station = in_run_thresholds(panel, ev_plain, ev_surprise, pipe, uncal) if pipe.ensemble.calibration else None
     events = build_events(panel, ev_plain, final, ev_surprise, kinds, pipe.events, expected, score_of,
                           peak_bonus=pipe.ensemble.peak_bonus, per_station=per_station, rarity_of=rarity_of)
@@ -171,19 +186,21 @@ def score_partition(readings: pd.DataFrame, stations: pd.DataFrame, pipeline: Pi
 
 
 def scoring_surprise(panel, raw: dict[str, np.ndarray], pipe: Pipeline,
-                     for_combiner: bool = False) -> tuple[dict, np.ndarray, np.ndarray]:
+                     for_combiner: bool = False, threads: int = 1) -> tuple[dict, np.ndarray, np.ndarray]:
     """Per-model surprise as scoring computes it, with the cells that carry a score (valid readings
     and gaps the outage model speaks for) and the parameters outside ``calibrated_networks`` (their
     models are self-calibrated on the run). Shared with the combiner's training.
 
     ``for_combiner``: the surprises the learned combiner reads - per-parameter tails where the
-    pipeline's ``per_parameter_scope`` is "combiner" (the alarm tier keeps the pooled tails)."""
+    pipeline's ``per_parameter_scope`` is "combiner" (the alarm tier keeps the pooled tails).
+    ``threads``: models calibrated at once (the same bits for any number)."""
     scored = np.isfinite(panel.values) | (raw.get("outage", 0) > 0)
     networks = set(pipe.calibrated_networks)
     uncal = np.array([n not in networks for n in param_networks(panel.parameters)])
     surprise = model_surprise(raw, pipe.ensemble, fallback_mask=scored,
                               uncalibrated_params=uncal if pipe.ensemble.calibration else None,
-                              parameters=panel.parameters if uses_parameter_tails(pipe, for_combiner) else None)
+                              parameters=panel.parameters if uses_parameter_tails(pipe, for_combiner) else None,
+                              threads=threads)
     context = context_parameters(pipe, panel.parameters)
     if context.any():
         for name in surprise:
@@ -192,7 +209,7 @@ def scoring_surprise(panel, raw: dict[str, np.ndarray], pipe: Pipeline,
 
 
 def event_surprise(raw: dict[str, np.ndarray], surprise: dict[str, np.ndarray], pipe: Pipeline,
-                   parameters) -> dict[str, np.ndarray]:
+                   parameters, threads: int = 1) -> dict[str, np.ndarray]:
     """The model surprises events are built from: ``surprise`` (as scored), except on parameters of
     networks with tails fitted on their clean data (``Pipeline.clean_network_tails``: water, flue
     gas, wastewater), which read ``-log10 P_clean`` against those instead of against the run.
@@ -201,23 +218,24 @@ def event_surprise(raw: dict[str, np.ndarray], surprise: dict[str, np.ndarray], 
     ordinary, a network with many honest flags makes flags ordinary - so no threshold fitted once
     could mean the same there; the clean tails fix the scale, the clean thresholds
     (``clean_event_thresholds``) the operating point. The station-hour scores keep the in-run
-    ranking their learned combiners were fitted on."""
+    ranking their learned combiners were fitted on. ``threads``: models re-read at once."""
     tails = pipe.clean_network_tails
     if not tails:
         return surprise
     nets = np.array(param_networks(parameters), dtype=object)
     judged = ~context_parameters(pipe, parameters)
-    out = dict(surprise)
-    for net, models in tails.items():
-        sel = (nets == net) & judged
-        if not sel.any():
-            continue
-        for m, tail in models.items():
-            if m in raw:
-                if out[m] is surprise[m]:
-                    out[m] = surprise[m].copy()
-                out[m][..., sel] = tail.surprise(raw[m][..., sel])
-    return out
+    reads = [((nets == net) & judged, models) for net, models in tails.items()]
+
+    def reread(m: str) -> np.ndarray:  # one model across the networks, in their order
+        out = surprise[m]
+        for sel, models in reads:
+            if m in models and sel.any():
+                if out is surprise[m]:
+                    out = surprise[m].copy()
+                out[..., sel] = models[m].surprise(raw[m][..., sel])
+        return out
+
+    return {**surprise, **dict(zip(raw, map_in_threads(reread, list(raw), threads), strict=True))}
 
 
 def context_parameters(pipe: Pipeline, parameters) -> np.ndarray:
@@ -236,7 +254,7 @@ def uses_parameter_tails(pipe: Pipeline, for_combiner: bool) -> bool:
     return pipe.per_parameter_scope == "all" or for_combiner
 
 
-def combiner_surprise(panel, raw: dict[str, np.ndarray], pipe: Pipeline, surprise: dict) -> dict:
+def combiner_surprise(panel, raw: dict[str, np.ndarray], pipe: Pipeline, surprise: dict, threads: int = 1) -> dict:
     """The combiner's input: ``surprise`` itself unless it reads per-parameter tails the tier does
     not; then ``surprise`` with each calibrated, judged parameter that has its own tail re-read
     against that tail - what ``scoring_surprise(..., for_combiner=True)`` computes, the same bits.
@@ -252,18 +270,21 @@ def combiner_surprise(panel, raw: dict[str, np.ndarray], pipe: Pipeline, surpris
     networks = set(pipe.calibrated_networks)
     judged = [i for i, (p, net) in enumerate(zip(panel.parameters, param_networks(panel.parameters), strict=True))
               if net in networks and p not in set(pipe.context_parameters)]
-    out = dict(surprise)
-    for name, x in raw.items():
+    def reread(name: str) -> np.ndarray:
+        out = surprise[name]
         if name in pipe.ensemble.self_calibrate:
-            continue
+            return out
         for i in judged:
             tail = cal.get(parameter_key(name, panel.parameters[i]))
             if tail is None:
                 continue
-            if out[name] is surprise[name]:
-                out[name] = surprise[name].copy()
-            out[name][..., i] = tail.surprise(x[..., i])
-    return out
+            if out is surprise[name]:
+                out = surprise[name].copy()
+            out[..., i] = tail.surprise(raw[name][..., i])
+        return out
+
+    # ``threads`` models at once (each its own: the same bits)
+    return {**surprise, **dict(zip(raw, map_in_threads(reread, list(raw), threads), strict=True))}
 
 
 def param_networks(parameters) -> list[str]:

@@ -182,3 +182,12 @@ def test_detectors_in_threads_give_the_serial_outputs_bit_for_bit(threads):
     assert serial.keys() == threaded.keys() and "iforest" in serial and "drift" in serial
     for name, arr in serial.items():
         np.testing.assert_array_equal(arr, threaded[name], err_msg=name)
+
+
+def test_scoring_in_threads_gives_the_serial_frames_bit_for_bit(scored):
+    """Detectors, model surprises, the combination and the learned combiner's station chunks in
+    threads give the scores and events of one thread, bit for bit."""
+    r, s, serial = scored
+    threaded = score_partition(r, s, "default", threads=3)
+    pd.testing.assert_frame_equal(serial.scores, threaded.scores, check_exact=True)
+    pd.testing.assert_frame_equal(serial.events, threaded.events, check_exact=True)

@@ -135,3 +135,22 @@ def test_logit_of_chosen_parameters_is_the_whole_panels_logit_there():
         # the unchosen parameters' surprises do reach the chosen ones through the station-hour features
         louder = {m: np.where(chosen, s, s + 3.0) for m, s in surprise.items()}
         assert not np.array_equal(comb.logit(louder, plain, scored, parameters=chosen), whole[..., chosen])
+
+
+def test_a_silent_model_adds_nothing_to_the_log_odds_bit_for_bit():
+    """The combiner skips a model that is 0 on every cell; its features would add +0.0 each."""
+    from analytics.stacking import feature_arrays
+
+    rng = np.random.default_rng(3)
+    surprise, _ = _cube(rng)
+    surprise["silent"] = np.zeros_like(surprise["a"])
+    plain = np.maximum(surprise["a"], surprise["b"])
+    scored = np.ones(plain.shape, dtype=bool)
+    names = [n for n, _ in feature_arrays(surprise, plain, scored)]
+    assert any(n.startswith("silent") for n in names)
+    comb = LearnedCombiner(tuple(names), rng.normal(size=(len(names), 1 + len(KNOTS))), -1.5)
+    expected = np.full(plain.shape, comb.intercept)
+    for name, arr in feature_arrays(surprise, plain, scored):  # every feature, the silent ones too
+        xp, fp = comb.curve(names.index(name))
+        expected += np.interp(arr, xp, fp)
+    np.testing.assert_array_equal(comb.logit(surprise, plain, scored), expected)
