@@ -46,17 +46,16 @@ from data.hj212.packet import (
     FRAME_OVERHEAD,
     MAX_SEGMENT_CHARS,
     QNRTN_FOR_REASON,
+    BatchReadings,
     Packet,
     PacketError,
     SplitAssembler,
     build_data_response,
     build_request_response,
-    packet_reading_rows,
     parse_packet,
-    readings_table,
     salvage_header,
 )
-from data.hj212.store import PACKET_LOG_COLUMNS, arrow_columns, known_packet_keys, log_packets, stations_by_mn
+from data.hj212.store import known_packet_keys, log_packets, packet_log_table, stations_by_mn
 from data.hj212.trace import BatchTimes, LatencyTrace
 from data.hj212.writer import StoreOptions, WriterLost, make_writer
 from data.judge import KnownStations
@@ -232,14 +231,21 @@ class PacketStore:
         self.passwords = PasswordChecker(allow_no_pw=allow_no_pw)
         self.window = window or PlausibleWindow()
 
-    def _password_refusal(self, item: Incoming) -> tuple[str, str] | None:
-        """(reason, detail) when the packet's PW (every part's, for a split packet) is not accepted."""
+    def _password_refusal(self, item: Incoming, accepted: set[tuple]) -> tuple[str, str] | None:
+        """(reason, detail) when the packet's PW (every part's, for a split packet) is not accepted.
+        ``accepted``: the batch's (MN, PWs) already accepted, checked once per batch: within a
+        batch the hashes do not change, so an accepted PW stays accepted (a refusal is asked
+        again: its detail and the throttle count each packet)."""
         p = item.packet
+        pws = (p.pw,) if not item.parts else tuple(dict.fromkeys([p.pw, *(part.pw for part in item.parts)]))
+        if (p.mn, pws) in accepted:
+            return None
         source = item.peer.rsplit(":", 1)[0]
-        for pw in dict.fromkeys([p.pw, *(part.pw for part in item.parts)]):
+        for pw in pws:
             refusal = self.passwords.check(p.mn, pw, source)
             if refusal is not None:
                 return refusal
+        accepted.add((p.mn, pws))
         return None
 
     def sender_refusal(self, mn: str, pw: str, peer: str) -> tuple[str, str] | None:
@@ -280,7 +286,7 @@ class PacketStore:
         """The last resort for one item whose commit failed: quarantine it with the error; if
         even that fails, raise (no answer, the device re-sends)."""
         reason, detail = "unprocessable", f"could not be stored: {type(exc).__name__}: {str(exc)[:300]}"
-        self._ingest_all([item], [], [(redact_pw(item.raw), reason, redact_pw(detail))])
+        self._ingest_all([item], BatchReadings(), [(redact_pw(item.raw), reason, redact_pw(detail))])
         who = item.packet if item.packet is not None else item.header
         return Outcome("quarantined", _error_response(who, reason), reason)
 
@@ -288,8 +294,10 @@ class PacketStore:
         outcomes: list[Outcome | None] = [None] * len(batch)
         self._refreshed = False
         self.passwords.load(password_hashes(self.con))  # a small table; a change applies at the next commit
-        readings, quarantined, log_rows, seen = [], [], [], set()
+        readings, quarantined, log_rows, seen = BatchReadings(), [], [], set()
         now = datetime.now(UTC).replace(tzinfo=None)
+        times: dict[str, datetime | PacketError] = {}  # the batch's DataTimes (a few hours), judged once each
+        accepted: set[tuple] = set()
 
         def quarantine(n: int, item: Incoming, reason: str, detail: str) -> None:
             quarantined.append((redact_pw(item.raw), reason, redact_pw(detail)))
@@ -301,7 +309,7 @@ class PacketStore:
         bounds_cst = _window_cst(self.window, now)
         for n, item in enumerate(batch):
             try:
-                item_keys[n] = self._item_key(item, now, bounds_cst)
+                item_keys[n] = self._item_key(item, now, bounds_cst, times)
             except PacketError as err:
                 quarantine(n, item, err.reason, err.detail)
             except Exception as exc:  # noqa: BLE001 - whatever a hostile packet triggers stays its own problem
@@ -312,13 +320,13 @@ class PacketStore:
             if outcomes[n] is not None:
                 continue
             try:
-                self._judge(n, item, item_keys[n], already, seen, quarantine, outcomes, readings,
+                self._judge(n, item, item_keys[n], already, seen, accepted, quarantine, outcomes, readings,
                             quarantined, log_rows)
             except Exception as exc:  # noqa: BLE001 - see above
                 quarantine(n, item, "unprocessable", f"{type(exc).__name__}: {str(exc)[:300]}")
 
         def log_table(batch_id: int | None) -> pa.Table:
-            return arrow_columns([(now, *row[1:11], batch_id, row[12]) for row in log_rows], PACKET_LOG_COLUMNS)
+            return packet_log_table(log_rows, now, batch_id)
 
         def log_within(con: duckdb.DuckDBPyConnection, batch_id: int) -> None:
             """The packet log joins the readings' transaction: one commit per batch."""
@@ -330,15 +338,27 @@ class PacketStore:
             log_packets(self.con, log_table(None))
         return [o or Outcome("quarantined") for o in outcomes]
 
-    def _item_key(self, item: Incoming, now: datetime, bounds_cst: tuple[datetime, datetime]) -> tuple | None:
+    def _item_key(self, item: Incoming, now: datetime, bounds_cst: tuple[datetime, datetime],
+                  times: dict[str, datetime | PacketError]) -> tuple | None:
         """(mn, cn, data_time UTC, cp hash) of a parsed packet, None for a rejection; PacketError
-        when its DataTime is not plausible."""
+        when its DataTime is not plausible. ``times``: the batch's DataTime texts already judged."""
         if item.error is not None or item.packet is None:
             raise item.error or PacketError("bad_field", "nothing to parse")
         p = item.packet
-        return (p.mn, p.cn, _data_time_utc(p, self.window, now, bounds_cst), _cp_sha256(p))
+        text = p.cp.get("DataTime")
+        when = None if text is None else times.get(text)
+        if when is None and text is not None:
+            try:
+                when = _data_time_utc(p, self.window, now, bounds_cst)
+            except PacketError as err:
+                when = err
+            times[text] = when
+        if isinstance(when, PacketError):
+            raise PacketError(when.reason, when.detail)
+        return (p.mn, p.cn, when, _cp_sha256(p))
 
-    def _judge(self, n, item, key, already, seen, quarantine, outcomes, readings, quarantined, log_rows) -> None:
+    def _judge(self, n, item, key, already, seen, accepted, quarantine, outcomes, readings, quarantined,
+               log_rows) -> None:
         """Decide one parsed packet: log, refuse, duplicate or store (appends to the batch lists)."""
         p = item.packet
         if p.cn in RESPONSE_CNS:
@@ -349,7 +369,7 @@ class PacketStore:
         if station is None:
             quarantine(n, item, "unknown_mn", f"MN {p.mn} is not the hj212_mn of any station")
             return
-        refusal = self._password_refusal(item)
+        refusal = self._password_refusal(item, accepted)
         if refusal is not None:  # before the duplicate check: a replay with a wrong PW gets no ack
             quarantine(n, item, *refusal)
             return
@@ -366,25 +386,25 @@ class PacketStore:
             outcomes[n] = Outcome("logged", ack=True)
             log_rows.append(self._log_row(item, key, station, "logged", 0))
             return
+        before = len(readings)
         try:
-            rows, skipped = packet_reading_rows(p, str(station["station_id"]))
+            skipped = readings.add(p, str(station["station_id"]), key[2])
         except PacketError as err:
             quarantine(n, item, err.reason, err.detail)
             return
         seen.add(key)
         if skipped:
             quarantined.append((redact_pw(item.raw), skipped[0][1], "; ".join(s[2] for s in skipped)))
-        readings.extend(rows)
         outcomes[n] = Outcome("stored", ack=True)
-        log_rows.append(self._log_row(item, key, station, "stored", len(rows)))
+        log_rows.append(self._log_row(item, key, station, "stored", len(readings) - before))
 
-    def _ingest_all(self, batch: list[Incoming], readings: list[tuple], quarantined: list[tuple[str, str, str]],
+    def _ingest_all(self, batch: list[Incoming], readings: BatchReadings, quarantined: list[tuple[str, str, str]],
                     before_commit: Callable[[duckdb.DuckDBPyConnection, int], None] | None = None) -> bool:
         """Ingest the batch's readings and quarantine rows as one ingest batch, running
         ``before_commit`` inside its transaction; False when there was nothing to ingest."""
-        if not readings and not quarantined:
+        if not len(readings) and not quarantined:
             return False
-        frame = readings_table(readings)
+        frame = readings.table()
         peers = sorted({i.peer for i in batch})
         source = "hj212:" + ",".join(peers)[:200]
         rejected = pd.DataFrame(quarantined, columns=QUARANTINE_COLUMNS) if quarantined else None
@@ -394,10 +414,11 @@ class PacketStore:
 
     @staticmethod
     def _log_row(item: Incoming, key: tuple, station: dict | None, status: str, n_readings: int) -> tuple:
+        """A packet-log row in ``data.hj212.store.LOGGED_COLUMNS`` order (the time and batch are the batch's)."""
         p = item.packet
         mn, cn, data_time, sha = key
-        return (None, item.peer, mn, p.st, cn, p.qn, data_time,
-                None if station is None else station["station_id"], sha, status, n_readings, None,
+        return (item.peer, mn, p.st, cn, p.qn, data_time,
+                None if station is None else station["station_id"], sha, status, n_readings,
                 redact_known_pw(item.raw, p.pw) if not item.parts else redact_pw(item.raw))
 
 

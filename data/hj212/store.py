@@ -5,6 +5,8 @@ All statements are parameterised; the receiver's single writer connection runs t
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import duckdb
 import pandas as pd
 import pyarrow as pa
@@ -29,6 +31,19 @@ def arrow_columns(rows: list[tuple], columns: list[str]) -> pa.Table:
     values = list(zip(*rows, strict=True)) if rows else [()] * len(columns)
     return pa.table([pa.array(v, type=PACKET_LOG_TYPES[c]) for v, c in zip(values, columns, strict=True)],
                     names=columns)
+
+
+# what a packet-log row carries of its own: the time received and the ingest batch are the commit's
+LOGGED_COLUMNS = [c for c in PACKET_LOG_COLUMNS if c not in ("received_at", "batch_id")]
+
+
+def packet_log_table(rows: list[tuple], received_at: datetime, batch_id: int | None) -> pa.Table:
+    """Packet-log rows (:data:`LOGGED_COLUMNS` order) of one commit, received at ``received_at``
+    (naive UTC), of ingest batch ``batch_id`` (None: no readings or quarantine rows), as Arrow."""
+    table = arrow_columns(rows, LOGGED_COLUMNS)
+    n = table.num_rows
+    return (table.append_column("received_at", pa.array([received_at] * n, _TS))
+            .append_column("batch_id", pa.array([batch_id] * n, pa.int64())))
 
 
 def stations_by_mn(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, object]]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pandas as pd
 import pytest
@@ -11,6 +11,7 @@ import pytest
 from data.hj212.codes import hj212_code_for, map_code, st_for_parameters, station_matches_st
 from data.hj212.crc import crc_hex, hj212_crc16
 from data.hj212.packet import (
+    BatchReadings,
     PacketError,
     SplitAssembler,
     build_cp,
@@ -18,7 +19,9 @@ from data.hj212.packet import (
     build_packet,
     build_request_response,
     data_packet_to_readings,
+    packet_reading_rows,
     parse_packet,
+    readings_table,
     readings_to_packets,
     salvage_header,
 )
@@ -256,6 +259,41 @@ def test_missing_value_is_nan_and_non_numeric_is_rejected():
     with pytest.raises(PacketError) as err:
         data_packet_to_readings(p, {"station_id": "P"})
     assert err.value.reason == "bad_field"
+
+
+BATCH_CPS = [  # (CP, whether a value is not a number)
+    ("DataTime=20240101000000;a21026-Avg=1.5,a21026-Flag=N;a19001-Avg=8,a19001-Flag=;a00000-Avg=2", False),
+    ("DataTime=20240101010000;a21026-Avg=,a21026-Flag=D;a21002-ZsAvg=3;a99999-Avg=1;a34013-Avg=+.5e1", False),
+    ("DataTime=20240101010000;a21026-Avg=1.,a21026-Flag=X;a00000-Cou=5", False),
+    ("DataTime=20240101020000;a21026-Avg=1;a19001-Avg=1_000", True),
+    ("DataTime=20240101020000;a21026-Avg= 5", True),
+    ("DataTime=20240101030000;a21002-Avg=7,a21002-Flag=M", False),
+    ("DataTime=20240101030000", False),
+]
+
+
+def test_batch_readings_are_the_per_packet_rows_as_columns():
+    """A batch gathered as columns: the same table as the per-packet tuples, the same skipped
+    items, and the same error for a value that is not a number (the packet adds nothing)."""
+    batch, rows = BatchReadings(), []
+    for n, (cp, bad) in enumerate(BATCH_CPS):
+        p = parse_packet(build_packet("31", "2061", f"M{n}", cp))
+        ts_utc = p.data_time_cst - timedelta(hours=8)
+        if bad:
+            with pytest.raises(PacketError) as expected:
+                packet_reading_rows(p, f"P{n}")
+            with pytest.raises(PacketError) as got:
+                batch.add(p, f"P{n}", ts_utc)
+            assert (got.value.reason, got.value.detail) == (expected.value.reason, expected.value.detail)
+            continue
+        packet_rows, skipped = packet_reading_rows(p, f"P{n}")
+        rows.extend(packet_rows)
+        assert batch.add(p, f"P{n}", ts_utc) == skipped
+    assert len(batch) == len(rows) == 7
+    got, want = batch.table(), readings_table(rows)
+    assert got.schema == want.schema
+    pd.testing.assert_frame_equal(got.to_pandas(), want.to_pandas())  # NaN equals NaN here
+    assert BatchReadings().table().equals(readings_table([]))
 
 
 @pytest.mark.parametrize(("cp", "reason"), [
