@@ -225,25 +225,28 @@ def process_family(pid: int) -> list[int]:
         return []
 
 
+def own_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) of one process, without its children; 0 for a process that is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def process_cpu_s(pid: int) -> float:
     """CPU seconds (user + system) of a process and its live children; 0 for a process that is gone."""
-    def own(p: int) -> float:
-        try:
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return 0.0
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    return sum(own(p) for p in process_family(pid))
+    return sum(own_cpu_s(p) for p in process_family(pid))
 
 
 class RssSampler:
     """Samples a process's resident memory (with its children's) every ``period_s`` in a thread,
-    and its CPU seconds (with its children's) over the sampled span."""
+    and its CPU seconds (with its children's; ``own_cpu_s``: the process alone, so a writer
+    process's share is ``cpu_s - own_cpu_s``) over the sampled span."""
 
     def __init__(self, pid: int, period_s: float = 0.5):
         self.pid, self.period_s, self.samples_mb = pid, period_s, []
-        self.cpu_s = 0.0
+        self.cpu_s = self.own_cpu_s = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -268,7 +271,7 @@ class RssSampler:
             self._stop.wait(self.period_s)
 
     def __enter__(self) -> RssSampler:
-        self._cpu_start = process_cpu_s(self.pid)
+        self._cpu_start, self._own_start = process_cpu_s(self.pid), own_cpu_s(self.pid)
         self._thread.start()
         return self
 
@@ -276,6 +279,7 @@ class RssSampler:
         self._stop.set()
         self._thread.join()
         self.cpu_s = process_cpu_s(self.pid) - self._cpu_start
+        self.own_cpu_s = own_cpu_s(self.pid) - self._own_start
 
 
 class ClientCpu:
@@ -314,10 +318,15 @@ def stop_process(proc: subprocess.Popen) -> str:
 
 
 def phase_row(name: str, result: ClientResult, rss: list[float], cpu_s: float = float("nan"),
-              client_cpu_s: float = float("nan")) -> dict:
+              client_cpu_s: float = float("nan"), own_cpu_s: float = float("nan")) -> dict:
+    """One phase's figures; ``own_cpu_s``: the receiver's process without its children (the
+    writer process, when there is one, is ``cpu_s - own_cpu_s``)."""
+    per_packet = (lambda s: 1e6 * s / result.acked) if result.acked else (lambda s: float("nan"))
     return {
         "server_cpu_s": cpu_s, "client_cpu_s": client_cpu_s,
-        "server_us_per_packet": 1e6 * cpu_s / result.acked if result.acked else float("nan"),
+        "server_us_per_packet": per_packet(cpu_s),
+        "receiver_process_us_per_packet": per_packet(own_cpu_s),
+        "children_us_per_packet": per_packet(cpu_s - own_cpu_s),
         "phase": name, "sent": result.sent, "acked": result.acked, "refused": result.refused,
         "seconds": result.elapsed_s, "acked_per_s": result.acked / result.elapsed_s if result.elapsed_s else 0.0,
         "p50_ms": 1000 * result.percentile(0.50), "p99_ms": 1000 * result.percentile(0.99),
@@ -351,12 +360,13 @@ def run_receiver(args: argparse.Namespace) -> tuple[list[dict], dict]:
         with RssSampler(proc.pid) as rss, ClientCpu() as client:
             spans.append(time.monotonic())
             res = asyncio.run(drive(port, flood, args.window, None, args.timeout))
-        rows.append(phase_row("flood", res, rss.samples_mb, rss.cpu_s, client.cpu_s))
+        rows.append(phase_row("flood", res, rss.samples_mb, rss.cpu_s, client.cpu_s, rss.own_cpu_s))
         if paced:
             with RssSampler(proc.pid) as rss, ClientCpu() as client:
                 spans.append(time.monotonic())
                 res = asyncio.run(drive(port, paced, args.window, args.paced_rate, args.timeout))
-            rows.append(phase_row(f"paced {args.paced_rate:,.0f}/s", res, rss.samples_mb, rss.cpu_s, client.cpu_s))
+            rows.append(phase_row(f"paced {args.paced_rate:,.0f}/s", res, rss.samples_mb, rss.cpu_s, client.cpu_s,
+                                  rss.own_cpu_s))
         spans.append(time.monotonic())
     finally:
         said = stop_process(proc)
@@ -389,7 +399,7 @@ def run_echo(args: argparse.Namespace) -> dict:
             res = asyncio.run(drive(port, flood, args.window, None, args.timeout))
     finally:
         stop_process(proc)
-    return phase_row("echo ceiling (flood)", res, rss.samples_mb, rss.cpu_s, client.cpu_s)
+    return phase_row("echo ceiling (flood)", res, rss.samples_mb, rss.cpu_s, client.cpu_s, rss.own_cpu_s)
 
 
 def parse_rate(n: int = 20000) -> float:
@@ -471,6 +481,9 @@ def main() -> int:
                          f"{r['rss_start_mb']:.0f} / {r['rss_peak_mb']:.0f} / {r['rss_end_mb']:.0f} | "
                          f"{r['errors']} | {r['server_cpu_s']:.1f} ({r['server_us_per_packet']:.0f}) | "
                          f"{r['client_cpu_s']:.1f} |")
+        lines += ["", "Server CPU per packet by process: " + "; ".join(
+            f"{r['phase']}: receiver process {r['receiver_process_us_per_packet']:.0f} us, its children (the writer "
+            f"process with --writer process) {r['children_us_per_packet']:.0f} us" for r in rows), ""]
         long = [r for r in rows if r["seconds"] >= 120]
         lines += [f"Receiver RSS once a minute, {r['phase']}: {', '.join(map(str, r['rss_per_minute_mb']))} MB"
                   for r in long]
