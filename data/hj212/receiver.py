@@ -112,10 +112,13 @@ class Link:
             self.transport.close()
 
 
-@dataclass
+@dataclass(frozen=True)
 class Outcome:
     """What the writer did with one Incoming: its status, and either the bytes to send back
-    (a 9011 refusal) or ``ack``: answer with the packet's own 9014 (``answer`` builds it)."""
+    (a 9011 refusal) or ``ack``: answer with the packet's own 9014 (``answer`` builds it).
+    Frozen: the outcomes without a refusal are shared constants (:data:`STORED` ...), one object
+    for a batch's thousands of stored packets (and one pickled object to a writer process's
+    parent, which pickle's memo sends once)."""
 
     status: str  # stored | duplicate | logged | quarantined
     response: bytes = b""
@@ -133,6 +136,13 @@ class Outcome:
         except Exception as exc:  # noqa: BLE001 - a stored packet's answer must not stop the answers of others
             log.warning("no 9014 for a %s packet: %s: %s", self.status, type(exc).__name__, exc)
             return b""
+
+
+STORED = Outcome("stored", ack=True)
+DUPLICATE = Outcome("duplicate", ack=True)
+LOGGED_ACK = Outcome("logged", ack=True)  # kept raw, answered
+LOGGED = Outcome("logged")  # a device's answer: logged, never answered
+NOT_JUDGED = Outcome("quarantined")
 
 
 @dataclass
@@ -336,7 +346,7 @@ class PacketStore:
         logged = self._ingest_all(batch, readings, quarantined, log_within)
         if log_rows and not logged:  # nothing to ingest: the log commits on its own
             log_packets(self.con, log_table(None))
-        return [o or Outcome("quarantined") for o in outcomes]
+        return [o or NOT_JUDGED for o in outcomes]
 
     def _item_key(self, item: Incoming, now: datetime, bounds_cst: tuple[datetime, datetime],
                   times: dict[str, datetime | PacketError]) -> tuple | None:
@@ -362,7 +372,7 @@ class PacketStore:
         """Decide one parsed packet: log, refuse, duplicate or store (appends to the batch lists)."""
         p = item.packet
         if p.cn in RESPONSE_CNS:
-            outcomes[n] = Outcome("logged")
+            outcomes[n] = LOGGED
             log_rows.append(self._log_row(item, key, None, "logged", 0))
             return
         station = self._station(p.mn)
@@ -379,11 +389,11 @@ class PacketStore:
                        f"/{station['outlet_type']}")
             return
         if key in already or key in seen:
-            outcomes[n] = Outcome("duplicate", ack=True)
+            outcomes[n] = DUPLICATE
             return
         if p.cn not in STORED_CNS or p.st not in ST_NETWORKS:  # e.g. VOC (27), working condition (51/52)
             seen.add(key)
-            outcomes[n] = Outcome("logged", ack=True)
+            outcomes[n] = LOGGED_ACK
             log_rows.append(self._log_row(item, key, station, "logged", 0))
             return
         before = len(readings)
@@ -395,7 +405,7 @@ class PacketStore:
         seen.add(key)
         if skipped:
             quarantined.append((redact_pw(item.raw), skipped[0][1], "; ".join(s[2] for s in skipped)))
-        outcomes[n] = Outcome("stored", ack=True)
+        outcomes[n] = STORED
         log_rows.append(self._log_row(item, key, station, "stored", len(readings) - before))
 
     def _ingest_all(self, batch: list[Incoming], readings: BatchReadings, quarantined: list[tuple[str, str, str]],
