@@ -576,12 +576,14 @@ class BatchReadings:
         if not _NUMBERS_OR_EMPTY.fullmatch(";".join(texts)):
             return self._add_rows(*packet_reading_rows(packet, station_id))  # raises its bad_field
         values = [(float(t) if t else math.nan) * f for t, f in zip(texts, layout.factors, strict=True)]
+        flags = [(cp.get(k) if k else None) or "N" for k in layout.flag_keys]
+        # all computed before anything is appended: a packet adds all its readings or none
         self._stations.append(station_id)
         self._times.append(ts_utc)
         self._counts.append(len(values))
         self._parameters.extend(layout.parameters)
         self._values.extend(values)
-        self._flags.extend([(cp.get(k) if k else None) or "N" for k in layout.flag_keys])
+        self._flags.extend(flags)
         return list(layout.skipped)
 
     def _add_rows(self, rows: list[tuple], skipped: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
