@@ -1,7 +1,9 @@
 """The ensemble's calibration: a surprise means the same rarity on every parameter."""
+import warnings
+
 import numpy as np
 
-from analytics.ensemble import EnsembleSettings, fit_tail, model_surprise, parameter_key
+from analytics.ensemble import MAX_SURPRISE, PROBS, EnsembleSettings, fit_tail, model_surprise, parameter_key
 
 
 def test_per_parameter_tails_make_one_in_a_hundred_mean_the_same_on_every_parameter():
@@ -19,3 +21,22 @@ def test_per_parameter_tails_make_one_in_a_hundred_mean_the_same_on_every_parame
     # a parameter without its own tail falls back to the pooled one
     fallback = model_surprise({"m": x}, per_param, parameters=("PM2.5", "NO2"))["m"]
     assert np.allclose(fallback[..., 1], model_surprise({"m": x}, pooled)["m"][..., 1])
+
+
+def test_tail_extrapolates_only_past_its_last_quantile_bit_for_bit():
+    """The surprise computed where it applies equals the interpolation and the log-linear tail
+    computed everywhere and selected (the plain formula), on ordinary, extreme and odd values."""
+    rng = np.random.default_rng(5)
+    cal = fit_tail(rng.exponential(1.0, size=5000))
+    x = np.concatenate([rng.exponential(3.0, size=2000), [0.0, 1e-300, 1e300, np.inf, np.nan, 60.0]])
+    q = np.maximum.accumulate(np.asarray(cal.quantiles, dtype=float))
+    fp = max(cal.frac_positive, 1.0 / cal.n)
+    logp = np.log10(fp) + np.log10(np.maximum(1.0 - PROBS, 0.5 / max(cal.n * fp, 1.0)))
+    qx = q + np.arange(len(q)) * 1e-12
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        beyond = -logp[-1] + (x - qx[-1]) * (logp[-2] - logp[-1]) / max(qx[-1] - qx[-2], 1e-9)
+        plain = np.nan_to_num(np.where(x > qx[-1], beyond, -np.interp(x, qx, logp)), posinf=1e6)
+        assert (x > qx[-1]).sum() > 10
+        np.testing.assert_array_equal(cal.rarity(x), np.where(x > 0, np.clip(plain, 0.0, None), 0.0))
+        np.testing.assert_array_equal(cal.surprise(x), np.where(x > 0, np.clip(plain, 0.0, MAX_SURPRISE), 0.0))
