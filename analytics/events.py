@@ -104,7 +104,8 @@ class EventSettings:
         "outage": 1, "flatline": 1, "clip_limit": 24, "flag_hidden": 1})
     # extra openers for one station kind, e.g. {water_section = {pm_ratio = 1}} (none here; the shipped
     # pipeline gives water sections the impossible-value models: a 1-3 h spike is averaged away by the
-    # 12 h opener). Fitted on clean data with the other openers, so an honest network stays quiet
+    # 12 h opener). Fitted on clean data after the other openers, in what they leave of the clean
+    # budget (thresholds.clean_event_thresholds), so an honest network stays quiet and the others keep theirs
     self_calibrated_own_event_models_by_kind: dict[str, dict[str, int]] = field(default_factory=dict)
     # model -> surprise that opens an event alone (from the calibration)
     model_thresholds: dict = field(default_factory=dict, metadata=FITTED)

@@ -2,7 +2,7 @@
 injected events whose station-hours ever rise above what the same split's un-injected data reach
 0.3 times per station-month.
 
-    .venv/bin/python benchmarks/event_ceiling.py --networks air,water,cems --seed 0 [--split held_out]
+    .venv/bin/python benchmarks/event_ceiling.py --networks air,water,cems --seed 0 [--split held_out] [--candidates]
 
 For each network (built and injected exactly as ``envtrust evaluate`` builds that split and seed)
 the engine's event statistics are computed twice - on the un-injected data ("clean": the real
@@ -22,6 +22,11 @@ event within 6 h of the truth): the ceiling of own-event recall for that statist
   in all: an upper bound of what today's openers can reach;
 - ``any model``: some model's station-hour surprise above its own clean threshold at the rate -
   each of ~20 models spending the whole rate, so a loose upper bound, not an operating point.
+
+``--candidates`` also measures candidate openers for evidence the combined surprise does not carry
+(:func:`candidate_statistics`: models graded over days, every analyser copied at once, a Page CUSUM
+of the neighbour residual), each at its own clean threshold at the rate and - what a shared budget
+allows - with today's openers at a third of it.
 
 Nothing is tuned here; read on the development split during tuning.
 """
@@ -69,9 +74,12 @@ def network_split(net: str, k: int, seed: int, beijing_dir: Path):
     return r, s, CEMS_KINDS, iseed
 
 
-def event_statistics(readings: pd.DataFrame, stations: pd.DataFrame, pipe) -> dict:
+def event_statistics(readings: pd.DataFrame, stations: pd.DataFrame, pipe, candidates: bool = False,
+                     tails: dict | None = None) -> dict:
     """Station-hour statistics [S, T] the engine's events read (see the module docstring), with the
-    panel's station ids, hours and each station's months in its span."""
+    panel's station ids, hours and each station's months in its span; with ``candidates`` also the
+    candidate openers of :func:`candidate_statistics` (raw ones scaled by ``tails``, fitted here
+    when None - on the clean data)."""
     panel, _, _, raw = run_models(readings, stations, pipe)
     surprise, _, uncal = scoring_surprise(panel, raw, pipe)
     ev_surprise = event_surprise(raw, surprise, pipe, panel.parameters)
@@ -89,8 +97,70 @@ def event_statistics(readings: pd.DataFrame, stations: pd.DataFrame, pipe) -> di
     stats.update({f"model:{m}": np.max(x, axis=2) for m, x in ev_surprise.items()})
     first, last = station_spans(panel)
     t = np.arange(peak.shape[1])[None, :]
-    return {"stats": stats, "in_span": (t >= first[:, None]) & (t <= last[:, None]),
+    in_span = (t >= first[:, None]) & (t <= last[:, None])
+    if candidates:
+        cand, tails = candidate_statistics(panel, ev_surprise, in_span, tails)
+        stats.update(cand)
+    return {"stats": stats, "tails": tails, "in_span": in_span,
             "stations": [str(s) for s in panel.stations["station_id"]], "times": pd.DatetimeIndex(panel.times)}
+
+
+#: rolling windows (h) over which a model's station-hour surprise is graded as a candidate opener
+GRADED_WINDOWS_H = (24, 72)
+#: Page CUSUM allowance, in units of the daily residual's slow wander (drift.residual_scale)
+CUSUM_ALLOWANCE = 0.5
+
+
+def page_cusum_days(z: np.ndarray, allowance: float = CUSUM_ALLOWANCE) -> np.ndarray:
+    """[S, D, P] two-sided Page CUSUM of daily residuals ``z`` (NaN days carry the sum over):
+    max(S+, S-) with S+ = max(0, S+ + z - k), S- = max(0, S- - z - k) - a bias that keeps
+    growing day after day piles up; one that wanders back and forth does not."""
+    up = np.zeros(z.shape[::2])
+    down = np.zeros_like(up)
+    out = np.zeros(z.shape)
+    for d in range(z.shape[1]):
+        zd = z[:, d]
+        ok = np.isfinite(zd)
+        up = np.where(ok, np.maximum(0.0, up + np.where(ok, zd, 0.0) - allowance), up)
+        down = np.where(ok, np.maximum(0.0, down - np.where(ok, zd, 0.0) - allowance), down)
+        out[:, d] = np.maximum(up, down)
+    return out
+
+
+def candidate_statistics(panel, ev_surprise: dict[str, np.ndarray], in_span: np.ndarray,
+                         tails: dict | None) -> tuple[dict[str, np.ndarray], dict]:
+    """Candidate openers [S, T] for evidence the combined surprise does not carry (session 10):
+
+    - ``graded:M:W``: model M's station-hour surprise (max over parameters) as a centred W-hour
+      rolling mean - a copy or a ramp lasts days, one rare hour does not;
+    - ``allparams:donor_copy:W``: the *smallest* donor_copy surprise over the station's parameters,
+      rolled over W hours - a copied station has every analyser collapse onto a donor at once;
+    - ``cusum``: Page CUSUM of the neighbour residual's daily means (drift's units: the slow
+      wander), max over parameters, spread to the day's hours and scaled by its clean tail.
+    """
+    from analytics.detectors.drift import daily_means, residual_scale
+    from analytics.detectors.spatial import spatial_fit_or_compute
+    from analytics.ensemble import fit_tail
+
+    out = {}
+    for m in ("drift", "drift_ramp", "donor_copy", "donor_smooth", "spatial_low", "suppression"):
+        if m in ev_surprise:
+            x = np.max(ev_surprise[m], axis=2)
+            for w in GRADED_WINDOWS_H:
+                out[f"graded:{m}:{w}"] = persistent_surprise(x, w)
+    if "donor_copy" in ev_surprise:
+        has = np.isfinite(panel.values)
+        low = np.min(np.where(has, ev_surprise["donor_copy"], np.inf), axis=2)
+        low = np.where(np.isfinite(low), low, 0.0)
+        for w in GRADED_WINDOWS_H:
+            out[f"allparams:donor_copy:{w}"] = persistent_surprise(low, w)
+    days = daily_means(spatial_fit_or_compute(panel)["resid"])
+    z = days / np.maximum(residual_scale(days), 0.02)
+    cusum = np.max(np.nan_to_num(page_cusum_days(z)), axis=2)
+    raw = {"cusum": np.repeat(cusum, 24, axis=1)[:, : in_span.shape[1]]}
+    tails = tails or {n: fit_tail(x[in_span]) for n, x in raw.items()}
+    out.update({n: tails[n].surprise(x) for n, x in raw.items()})
+    return out, tails
 
 
 def clean_thresholds(clean: dict, settings, months: float, rate: float) -> dict[str, float]:
@@ -111,6 +181,20 @@ def truth_maxima(injected: dict, truth: pd.DataFrame) -> dict[str, np.ndarray]:
         for name, x in injected["stats"].items():
             out[name][j] = float(np.max(x[s, a:b])) if b > a else -np.inf
     return out
+
+
+def candidate_shares(truth: pd.DataFrame, maxima: dict[str, np.ndarray], thresholds: dict[str, float],
+                     shared: dict[str, float], kinds: tuple[str, ...]) -> dict[str, dict[str, tuple[float, float]]]:
+    """Per candidate opener and kind: (share visible at its own threshold at the rate, share visible
+    to today's openers or the candidate at the ``shared`` threshold - a third of the rate)."""
+    tk = truth["kind"].to_numpy()
+    today = np.any([maxima[n] >= thresholds[n] for n in maxima if n.startswith(("combined", "own:"))], axis=0)
+    rows = {}
+    for name in [n for n in maxima if n.startswith(("graded:", "allparams:", "cusum", "model:drift", "model:donor"))]:
+        own, both = maxima[name] >= thresholds[name], today | (maxima[name] >= shared[name])
+        rows[name] = {kd: (float(own[tk == kd].mean()), float(both[tk == kd].mean())) for kd in kinds if (tk == kd).any()}
+        rows[name]["all"] = (float(own.mean()), float(both.mean()))
+    return rows
 
 
 def visible_shares(truth: pd.DataFrame, maxima: dict[str, np.ndarray], thresholds: dict[str, float]) -> dict:
@@ -137,6 +221,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--split", default="development", choices=[s.name for s in H.FULL_SPLITS])
     ap.add_argument("--rate", type=float, default=0.3, help="events per station-month the clean data may open")
     ap.add_argument("--json", default="", help="also write the figures here")
+    ap.add_argument("--candidates", action="store_true",
+                    help="also measure the candidate openers of candidate_statistics (per kind: at their own "
+                         "rate, and with today's openers at a third of it)")
     args = ap.parse_args(argv)
     beijing_dir = Path(load_settings().shared_data or "") / "beijing_multisite_aq"
     if not beijing_dir.is_dir():
@@ -153,9 +240,11 @@ def main(argv: list[str] | None = None) -> int:
                                                   n_per_kind=H.FULL_N_PER_KIND, seed=iseed)
         pipe = at_capacity(load_pipeline("default"), capacity)
         months = station_months(station_hour_grid(readings))
-        thr = clean_thresholds(event_statistics(readings, stations, pipe), pipe.events, months, args.rate)
-        shares = visible_shares(truth, truth_maxima(event_statistics(injected, stations, pipe), truth), thr)
-        out[net] = {"thresholds": {n: v for n, v in thr.items() if not n.startswith("model:")},
+        clean = event_statistics(readings, stations, pipe, args.candidates)
+        thr = clean_thresholds(clean, pipe.events, months, args.rate)
+        maxima = truth_maxima(event_statistics(injected, stations, pipe, args.candidates, clean["tails"]), truth)
+        shares = visible_shares(truth, maxima, thr)
+        out[net] = {"thresholds": {n: v for n, v in thr.items() if n.startswith(("combined", "own:"))},
                     "visible": shares, "cpu_s": round(time.process_time() - c0, 1),
                     "wall_s": round(time.perf_counter() - t0, 1)}
         print(f"\n{net}, {args.split}, seed {args.seed} (injection {iseed}), clean data at {args.rate:g} "
@@ -164,6 +253,16 @@ def main(argv: list[str] | None = None) -> int:
         print("| kind | combined | openers | any model |\n|---|---|---|---|")
         for kd, row in shares.items():
             print(f"| {kd} | {row['combined']:.2f} | {row['openers']:.2f} | {row['any model']:.2f} |", flush=True)
+        if args.candidates:
+            shared = {n: event_threshold(np.where(clean["in_span"], clean["stats"][n], 0.0), pipe.events, months,
+                                         args.rate / 3) for n in clean["stats"] if n in maxima}
+            cand = candidate_shares(truth, maxima, thr, shared, tuple(kinds))
+            out[net]["candidates"] = cand
+            print(f"\ncandidates: visible at their own {args.rate:g} / today's openers + candidate at {args.rate / 3:.2g}")
+            print("| candidate | " + " | ".join(list(next(iter(cand.values())))) + " |")
+            for name, row in cand.items():
+                print(f"| {name} (thr {thr[name]:.1f} / {shared[name]:.1f}) | "
+                      + " | ".join(f"{a:.2f} / {b:.2f}" for a, b in row.values()) + " |", flush=True)
     print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MB")
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=1))

@@ -40,10 +40,10 @@ def cache_models() -> None:
     plain_run = pipeline_run.run_models
     done: dict = {}
 
-    def cached(readings, stations, pipeline, registry=None):
+    def cached(readings, stations, pipeline, *args, **kwargs):
         key = (id(readings), id(stations))
         if key not in done:
-            done[key] = plain_run(readings, stations, pipeline, registry)
+            done[key] = plain_run(readings, stations, pipeline, *args, **kwargs)
         return done[key]
 
     pipeline_run.run_models = cached

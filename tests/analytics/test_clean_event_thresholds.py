@@ -22,6 +22,7 @@ from analytics.pipeline import (
     scoring_surprise,
 )
 from analytics.pipeline.run import event_surprise
+from analytics.pipeline.thresholds import CLEAN_OPENER_BUDGETS
 from envtrust.evaluation.harness import water_network
 
 
@@ -73,3 +74,23 @@ def test_clean_thresholds_do_not_move_with_what_the_run_holds(sections):
     tail = pipe.clean_network_tails["water"]["outage"]
     judged = [i for i, p in enumerate(panel.parameters) if p != "water_temp"]
     np.testing.assert_allclose(ev["outage"][..., judged], tail.surprise(raw["outage"][..., judged]))
+
+
+def test_a_kinds_extra_openers_fit_in_what_the_others_leave_without_moving_them(sections):
+    clean, _, stations = sections
+    base = replace(load_pipeline("default"), clean_event_thresholds={}, clean_network_tails={})
+    alone = replace(base, events=replace(base.events, self_calibrated_own_event_models_by_kind={}))
+    # models that do speak on clean sections, at a target where the first stage has room: fitted
+    # jointly here they took it from the others (outage 3.2 -> 5.2, flatline 4.7 -> 5.2)
+    extra = {"spike": 1, "spatial_high": 1, "seasonal_high": 1}
+    with_extra = replace(base, events=replace(base.events, self_calibrated_own_event_models_by_kind={"water_section": extra}))
+    first = calibrate_clean_events(clean, stations, alone, 0.3)["thresholds"]["water_section"]
+    staged = calibrate_clean_events(clean, stations, with_extra, 0.3)["thresholds"]["water_section"]
+    assert not set(extra) & set(first["model_thresholds"])
+    # the openers every section has keep the thresholds (and budget) they had alone ...
+    assert staged["threshold"] == first["threshold"] and staged["opener_budget"] == first["opener_budget"]
+    for m, t in first["model_thresholds"].items():
+        assert staged["model_thresholds"][m] == t and staged["model_window_h"][m] == first["model_window_h"][m]
+    # ... the extras open events there too, and the kind's clean rate stays within the target
+    assert set(extra) <= set(staged["model_thresholds"]) and staged["extra_opener_budget"] in CLEAN_OPENER_BUDGETS
+    assert staged["clean_events_per_station_month"] <= 0.3

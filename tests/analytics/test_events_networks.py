@@ -173,7 +173,7 @@ def test_a_planted_water_spike_becomes_a_spike_event_and_honest_sections_stay_qu
     shipped pipeline lets the impossible-value models (NH3-N above TN, a value far beyond the
     neighbours and the section's own 99th percentile) open events there alone, at thresholds fitted
     on clean sections - so the planted spikes become spike events and the honest sections raise at
-    most 0.1 suspected-interference events per station-month."""
+    most the events the other openers raise there (0.1 suspected-interference events per station-month)."""
     from analytics.evaluation.metrics import station_hour_grid, station_months
     from analytics.events import DATA_GAP_KIND
     from analytics.pipeline import load_pipeline, score_partition
@@ -188,9 +188,13 @@ def test_a_planted_water_spike_becomes_a_spike_event_and_honest_sections_stay_qu
     # at a section with no DO neighbours, and a turbidity spike inside a storm's runoff
     assert sum(caught) >= 4, (truth, events[["station_id", "start", "end", "kind"]])
     quiet = score_partition(honest, s, pipe).events
-    n = int((quiet["kind"] != DATA_GAP_KIND).sum())
-    assert n / station_months(station_hour_grid(honest)) <= 0.1, quiet[["station_id", "start", "end", "kind"]]
-    # without the spike openers (same thresholds otherwise) the spikes are missed
+    quiet = quiet[quiet["kind"] != DATA_GAP_KIND]
+    # 7.9 station-months, where the clean-fitted openers (0.05 per station-month on clean data) expect
+    # 0.4 events: at most one (here a hand-smoothing-like conductivity stretch the combined opener
+    # raises at W-0007); the development split's 1,535 honest station-months read 0.021
+    assert station_months(station_hour_grid(honest)) > 7 and len(quiet) <= 1, quiet[["station_id", "start", "end", "kind"]]
+    # without the spike openers (same thresholds otherwise) the spikes are missed, and the honest
+    # sections raise the same events: the spike openers add none there
     pipe.events = replace(pipe.events, self_calibrated_own_event_models_by_kind={})
     pipe.clean_event_thresholds = {k: {**v, "model_thresholds": {m: t for m, t in v["model_thresholds"].items()
                                                                 if m not in ("pm_ratio", "extreme_ratio")}}
@@ -198,6 +202,10 @@ def test_a_planted_water_spike_becomes_a_spike_event_and_honest_sections_stay_qu
     without = score_partition(injected, s, pipe).events
     without_openers = sum(bool((_matches(without, t)["kind"] == "spike").any()) for t in truth.itertuples())
     assert without_openers <= sum(caught) - 3, without_openers
+    quiet_without = score_partition(honest, s, pipe).events
+    quiet_without = quiet_without[quiet_without["kind"] != DATA_GAP_KIND]
+    pd.testing.assert_frame_equal(quiet[["station_id", "start", "end", "kind"]].reset_index(drop=True),
+                                  quiet_without[["station_id", "start", "end", "kind"]].reset_index(drop=True))
 
 
 def test_a_water_gap_scores_the_same_whether_its_packets_are_missing_or_empty():
