@@ -32,14 +32,8 @@ from analytics.pipeline.run import (
 from analytics.pipeline.thresholds import OWN_EVENT_BUDGET_SHARE, clean_event_thresholds, event_threshold
 from analytics.stacking import alarm_level_at_budget, learned_order
 
-#: models that may open an event on their own at the calibrated stations -> the share of the false-event
-#: budget each gets on top of the combined opener's. ``donor_copy`` / ``donor_smooth``: a station copied
-#: from another (24-168 h) or smoothed by hand reads a combined surprise under the opener (fabrication
-#: 0.23 / 0.10 caught on the development split) while these models alone see 0.57 / 0.47 of the copies
-#: and 0.67 / 0.67 of the flatlines (benchmarks/event_ceiling.py --candidates); at 0.3 of the budget
-#: (threshold 4.5 each) own-event recall 0.433 / 0.371 -> 0.476 / 0.410 at 0.3 unmatched per station-month
-#: (tuned on the development split only; 0.4 / 0.5 let their false events crowd outages off the list)
-OWN_EVENT_MODELS = {"outage": OWN_EVENT_BUDGET_SHARE, "donor_copy": 0.3, "donor_smooth": 0.3}
+# models that may open an event on their own, and the share of the false-event budget each gets
+OWN_EVENT_MODELS = ("outage",)
 ALARM_BUDGET = 0.01  # share of clean station-hours above the alarm level (issue 3's 1% budget)
 #: false-event budgets (events per station-month on the clean data) the calibration keeps event
 #: thresholds for: the operating point follows the analysts' capacity by picking one
@@ -91,7 +85,7 @@ def calibrate(readings: pd.DataFrame, stations: pd.DataFrame, pipeline: Pipeline
     threshold = event_threshold(sh, pipe.events, station_months, false_events_per_station_month)
     own = {m: np.max(surprise[m], axis=2) for m in OWN_EVENT_MODELS if m in surprise}
     model_thr = {m: event_threshold(x, pipe.events, station_months,
-                                    false_events_per_station_month * OWN_EVENT_MODELS[m]) for m, x in own.items()}
+                                    false_events_per_station_month * OWN_EVENT_BUDGET_SHARE) for m, x in own.items()}
     return {"fingerprint": fit_fingerprint(pipe),
             "models": {m: t.to_dict() for m, t in models.items()}, "combined": comb_tail.to_dict(),
             "event_threshold": threshold, "model_event_thresholds": model_thr, "false_events_per_station_month": false_events_per_station_month,

@@ -81,18 +81,12 @@ def in_run_thresholds(panel, plain: np.ndarray, surprise: dict[str, np.ndarray],
     span_months = np.maximum(last - first + 1, 0) / (24 * 30.44)
     threshold = np.full(n_st, float(ev.threshold))
     persistent = np.zeros(n_st, dtype=bool)
+    model_thr = {m: np.full(n_st, float(t)) for m, t in ev.model_thresholds.items()}
     window = ev.self_calibrated_window_h
     own_models = dict(ev.self_calibrated_own_event_models)
     cal = ~np.asarray(uncalibrated_params, dtype=bool)
     has_cal = panel.present[:, :, cal].any(axis=(1, 2)) if cal.any() else np.zeros(n_st, dtype=bool)
     self_cal = panel.present.any(axis=(1, 2)) & ~has_cal
-    kinds = panel.stations["kind"].astype(str).to_numpy() if "kind" in panel.stations.columns \
-        else np.full(n_st, "")
-    cal_kinds = set(pipe.calibrated_station_kinds)
-    # the calibration's openers other than outage (donor_copy, donor_smooth) describe its reference
-    # stations' surprises only: never at self-calibrated stations nor at kinds it never saw
-    reference = ~self_cal & np.isin(kinds, sorted(cal_kinds))
-    model_thr = {m: np.where(reference | (m == "outage"), float(t), np.inf) for m, t in ev.model_thresholds.items()}
 
     def fit(stat_sh: np.ndarray, rows: np.ndarray, share_budget: float) -> float:
         x = np.where(in_span[rows], stat_sh[rows], 0.0)
@@ -107,6 +101,8 @@ def in_run_thresholds(panel, plain: np.ndarray, surprise: dict[str, np.ndarray],
                 own_models.setdefault(m, int(w))
 
     run_tail = None
+    kinds = panel.stations["kind"].astype(str).to_numpy() if "kind" in panel.stations.columns \
+        else np.full(n_st, "")
     if self_cal.any():
         sh = np.max(np.nan_to_num(plain), axis=2)
         run_tail = fit_tail(sh[self_cal][in_span[self_cal]])
@@ -128,6 +124,7 @@ def in_run_thresholds(panel, plain: np.ndarray, surprise: dict[str, np.ndarray],
                 for m, t in fitted["model_thresholds"].items():
                     model_thr.setdefault(m, np.full(n_st, np.inf))[rows] = float(t)
                     own_models.setdefault(m, int(fitted["model_window_h"][m]))
+    cal_kinds = set(pipe.calibrated_station_kinds)
     v_first, v_last = station_spans(panel, valid_only=True)
     min_history = int(pipe.detector_params("outage")["min_history_h"])
     valid_h = np.maximum(v_last - v_first + 1, 0)
@@ -284,9 +281,7 @@ def _with_extra_openers(panel, plain: np.ndarray, surprise: dict[str, np.ndarray
         added = {m: event_threshold(x, pipe.events, months, budget * OWN_EVENT_BUDGET_SHARE) for m, x in stats.items()}
         thresholds = {**fitted["model_thresholds"], **added}
         together = replace(st, threshold=np.where(rows, fitted["threshold"], np.inf),
-                           # st's other openers closed (the calibration's air ones would apply through EventSettings)
-                           model_thresholds={**{m: np.full(len(rows), np.inf) for m in st.model_thresholds},
-                                             **{m: np.where(rows, v, np.inf) for m, v in thresholds.items()}},
+                           model_thresholds={m: np.where(rows, v, np.inf) for m, v in thresholds.items()},
                            model_window_h=windows)
         rate = _clean_kind_rate(panel, plain, surprise, pipe.events, together, rows)
         if rate <= events_per_station_month or budget == CLEAN_OPENER_BUDGETS[-1]:
