@@ -281,7 +281,10 @@ def _with_extra_openers(panel, plain: np.ndarray, surprise: dict[str, np.ndarray
         added = {m: event_threshold(x, pipe.events, months, budget * OWN_EVENT_BUDGET_SHARE) for m, x in stats.items()}
         thresholds = {**fitted["model_thresholds"], **added}
         together = replace(st, threshold=np.where(rows, fitted["threshold"], np.inf),
-                           model_thresholds={m: np.where(rows, v, np.inf) for m, v in thresholds.items()},
+                           # st's other openers closed: ones the calibration sets for every station
+                           # (EventSettings.model_thresholds) would otherwise count here too
+                           model_thresholds={**{m: np.full(len(rows), np.inf) for m in st.model_thresholds},
+                                             **{m: np.where(rows, v, np.inf) for m, v in thresholds.items()}},
                            model_window_h=windows)
         rate = _clean_kind_rate(panel, plain, surprise, pipe.events, together, rows)
         if rate <= events_per_station_month or budget == CLEAN_OPENER_BUDGETS[-1]:
