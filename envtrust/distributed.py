@@ -32,6 +32,7 @@ from analytics.pipeline import Pipeline, ScoreResult, fit_fingerprint, load_pipe
 from analytics.pipeline.blocks import (
     DETECTOR_THREADS,
     Block,
+    block_inner_threads,
     blocks_in_threads,
     join_results,
     longest_first,
@@ -119,7 +120,8 @@ def score_parquet(root: str, stations: pd.DataFrame, pipeline: Pipeline | str = 
     todo = [b for b in plan if not block_done(root, b)]
     done = len(plan) - len(todo)
     if client is None and n_workers == 0:
-        for _b, _name in blocks_in_threads(todo, lambda b: run_block(root, b, st, pipe, threads), threads):
+        inner = block_inner_threads(threads, len(todo))
+        for _b, _name in blocks_in_threads(todo, lambda b: run_block(root, b, st, pipe, inner), threads):
             done += 1
             if progress is not None:
                 progress(done, len(plan))

@@ -365,11 +365,27 @@ def score_blocks(readings: pd.DataFrame, stations: pd.DataFrame, pipeline: Pipel
     plan = plan_blocks(readings_summary(r, st), window_days, halo_days, max_cells)
     parts: dict[int, ScoreResult | None] = {}
     index = {id(b): i for i, b in enumerate(plan)}
+    inner = block_inner_threads(threads, len(plan))
+
     def task(b: Block) -> ScoreResult | None:
-        return score_block(block_readings(r, b, row_family), st, pipe, b, threads)
+        return score_block(block_readings(r, b, row_family), st, pipe, b, inner)
 
     for block, res in blocks_in_threads(plan, task, threads):
         parts[index[id(block)]] = res
         if progress is not None:
             progress(block)
     return join_results([parts[i] for i in range(len(plan))])
+
+
+
+def block_inner_threads(threads: int, n_blocks: int) -> int:
+    """Threads inside each block (detectors, their pieces, the post-detector phases) when
+    ``n_blocks`` blocks share ``threads`` block threads.
+
+    Why: with more blocks than threads the blocks already keep every core busy, and threads
+    inside them only contend for the GIL and the caches (the province slice's 14 blocks on 2
+    cores: 81.6 s CPU with inner threads against 57.2 s without, benchmarks/results/score.md,
+    session 10); with as many blocks as threads or fewer, a block keeps its inner threads for the
+    time it runs alone (demo air's two unequal blocks: 9.4 s against 11.5 s without). Scores are
+    the same bits either way."""
+    return threads if n_blocks <= threads else 1

@@ -148,6 +148,15 @@ def test_score_blocks_mixes_networks_and_windows_sparse_data():
         readings[keys].sort_values(keys).reset_index(drop=True))
 
 
+def test_blocks_that_fill_the_cores_run_without_threads_inside():
+    """Two block threads: one or two blocks keep two threads inside each (a block may run alone);
+    three or more blocks already fill both cores, so each block runs its detectors one by one."""
+    from analytics.pipeline.blocks import block_inner_threads
+
+    assert [block_inner_threads(2, n) for n in (1, 2, 3, 14)] == [2, 2, 1, 1]
+    assert block_inner_threads(1, 5) == 1
+
+
 def test_context_parameters_are_measured_but_never_judged():
     """Water temperature follows the weather: the default pipeline keeps it as context, so it gets
     score 0, no model surprise, and opens no event - even stuck at the ice floor for two weeks."""
