@@ -87,11 +87,16 @@ def data_missing_summary(hours: int, gaps: int, start_utc, end_utc, ongoing: boo
     return bilingual(en, zh)
 
 
-def flag_anomaly_summary(n_flagged: int, n: int, flags: str, day_start_utc) -> str:
-    """A Beijing day (``day_start_utc``: its first hour in UTC) on which most readings carry HJ 212 flags."""
-    first, last = _cst_text(day_start_utc), _cst_text(pd.Timestamp(day_start_utc) + pd.Timedelta(hours=23))
-    return bilingual(f"{n_flagged} of {n} readings flagged ({flags}) from {first} to {last} Beijing time",
-                     f"{first}至{last}（北京时间）{n}条读数中{n_flagged}条带数据标记（{flags}）")
+def flag_anomaly_summary(n_flagged: int, n: int, flags: str, first_day_utc, last_day_utc=None) -> str:
+    """Beijing days from ``first_day_utc`` to ``last_day_utc`` (each given by its first hour in UTC;
+    one day when no last is given) on which most readings carry HJ 212 flags, with the readings
+    of the whole run of days counted."""
+    last_day_utc = first_day_utc if last_day_utc is None else last_day_utc
+    days = int((pd.Timestamp(last_day_utc) - pd.Timestamp(first_day_utc)) / pd.Timedelta(days=1)) + 1
+    first, last = _cst_text(first_day_utc), _cst_text(pd.Timestamp(last_day_utc) + pd.Timedelta(hours=23))
+    return bilingual(f"{n_flagged} of {n} readings flagged ({flags}) from {first} to {last} Beijing time"
+                     + (f" ({days} days in a row)" if days > 1 else ""),
+                     f"{first}至{last}（北京时间{f'，连续{days}天' if days > 1 else ''}）{n}条读数中{n_flagged}条带数据标记（{flags}）")
 
 
 def readable_summary(rule: str, parameter: str | None, episode_start, episode_end, summary: str,
@@ -237,19 +242,27 @@ def rule_data_missing(runs: pd.DataFrame, min_hours: int) -> pd.DataFrame:
 
 
 def rule_flag_anomaly(flag_counts: pd.DataFrame, share: float) -> pd.DataFrame:
-    """A Beijing day (as daily data are counted) on which at least ``share`` of a station's readings
-    carry a non-N HJ 212 flag (F/M/S/D/C/T/B: stopped, maintenance, manual value, fault, calibration,
-    over range, comms)."""
+    """A run of Beijing days (as daily data are counted) on each of which at least ``share`` of a
+    station's readings carry a non-N HJ 212 flag (F/M/S/D/C/T/B: stopped, maintenance, manual
+    value, fault, calibration, over range, comms): one candidate per run of consecutive days,
+    counting the readings of all of them, so a station stopped for six weeks reads as six weeks."""
     if flag_counts.empty:
         return _candidates([])
     f = flag_counts[(flag_counts["n"] > 0) & (flag_counts["n_flagged"] / flag_counts["n"] >= share)]
+    f = f.sort_values(["station_id", "day"])
+    day = pd.to_datetime(f["day"])
+    new_run = (f["station_id"] != f["station_id"].shift()) | (day.diff() != pd.Timedelta(days=1))
+    runs = f.assign(day=day, run=new_run.cumsum()).groupby("run", sort=True).agg(
+        station_id=("station_id", "first"), first=("day", "min"), last=("day", "max"), n=("n", "sum"),
+        n_flagged=("n_flagged", "sum"), flags=("flags", lambda x: "".join(sorted(set("".join(x.dropna()))))))
     return _candidates([{
-        "rule": "flag_anomaly", "station_id": r.station_id, "episode_start": pd.Timestamp(r.day),
-        "episode_end": pd.Timestamp(r.day) + pd.Timedelta(hours=23), "parameter": None,
+        "rule": "flag_anomaly", "station_id": r.station_id, "episode_start": pd.Timestamp(r.first),
+        "episode_end": pd.Timestamp(r.last) + pd.Timedelta(hours=23), "parameter": None,
         "severity": float(r.n_flagged / r.n), "standard": "HJ 212-2017 data flags",
-        "summary": flag_anomaly_summary(int(r.n_flagged), int(r.n), r.flags, r.day),
-        "evidence": {"flags": r.flags, "n": int(r.n), "n_flagged": int(r.n_flagged)},
-    } for r in f.itertuples(index=False)])
+        "summary": flag_anomaly_summary(int(r.n_flagged), int(r.n), r.flags, r.first, r.last),
+        "evidence": {"flags": r.flags, "n": int(r.n), "n_flagged": int(r.n_flagged),
+                     "days": int((r.last - r.first) / pd.Timedelta(days=1)) + 1},
+    } for r in runs.itertuples(index=False)])
 
 
 #: rule name -> (Chinese name, English name). ``air_daily_exceedance`` is a retired rule (see

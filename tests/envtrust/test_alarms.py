@@ -146,6 +146,21 @@ def test_flag_rule_threshold():
     assert list(rule_flag_anomaly(counts, 0.5)["episode_start"]) == [T0]
 
 
+def test_a_run_of_flagged_days_is_one_alarm_counting_every_day():
+    """A station stopped (F) for three days and flagged M on a fourth after a clean day: two
+    alarms, the first counting all three days' readings, not the last day's."""
+    days = [T0 + pd.Timedelta(hours=16) + pd.Timedelta(days=i) for i in range(5)]  # from 2 Jan, Beijing time
+    counts = pd.DataFrame({"station_id": "S", "day": days, "n": 24, "n_flagged": [24, 24, 20, 0, 13],
+                           "flags": ["F", "F", "FM", None, "M"]})
+    got = rule_flag_anomaly(counts, 0.5)
+    assert list(zip(got["episode_start"], got["episode_end"], strict=True)) == [
+        (days[0], days[2] + pd.Timedelta(hours=23)), (days[4], days[4] + pd.Timedelta(hours=23))]
+    first = got.iloc[0]
+    assert first["evidence"] == {"flags": "FM", "n": 72, "n_flagged": 68, "days": 3}
+    assert in_language(first["summary"], "zh") == \
+        "2017-01-02 00:00至2017-01-04 23:00（北京时间，连续3天）72条读数中68条带数据标记（FM）"
+
+
 def test_flags_are_counted_per_beijing_day(con):
     """13 flagged hours from 00:00 to 12:00 Beijing time on 2 January (16:00-04:00 UTC) are most of
     that Beijing day but under half of either UTC day: one alarm, for the Beijing day."""
