@@ -64,7 +64,16 @@ from data.adapters.base import (
     normalised_select,
 )
 from data.adapters.long import long_file_view, malformed_lines_sql, read_stations_file
-from data.judge import CONFLICT, DUPLICATE, OUTCOMES, Judged, KnownStations, judge_rows, same_readings
+from data.judge import (
+    CONFLICT,
+    DUPLICATE,
+    OUTCOMES,
+    Judged,
+    KnownStations,
+    judge_rows,
+    same_readings,
+    values_and_nulls,
+)
 from data.stations import count_unchanged_stations, station_problems, upsert_stations
 from data.store import finish_pending_result
 from data.views import refresh_map_cache_for_batch
@@ -666,9 +675,9 @@ def _store_judged(con, readings: pa.Table, batch_id: int, source: str, fmt: str,
     if stored.num_rows:
         at = stored.column("rid").to_numpy()
         rows = judged.rows
-        same = same_readings(_float_column(rows, "value")[at], _null_mask(rows, "value")[at],
-                             rows.column("flag").take(pa.array(at)),
-                             _float_column(stored, "value"), _null_mask(stored, "value"), stored.column("flag"))
+        value, null = values_and_nulls(rows)
+        same = same_readings(value[at], null[at], rows.column("flag").take(pa.array(at)),
+                             *values_and_nulls(stored), stored.column("flag"))
         outcome[at] = np.where(same, DUPLICATE, CONFLICT)
     n_in, n_dup = len(outcome), int((outcome == DUPLICATE).sum())
     if n_in == n_new + n_dup and adapter_q.empty:  # nothing to quarantine
@@ -724,14 +733,6 @@ def _insert_new_keys(con, candidates: pa.Table, batch_id: int, fmt: str) -> tupl
                                     "flag": pa.array(flag, pa.string())})
 
 
-def _float_column(table: pa.Table, name: str) -> np.ndarray:
-    return np.asarray(table.column(name).cast(pa.float64()).to_numpy(), dtype=np.float64)
-
-
-def _null_mask(table: pa.Table, name: str) -> np.ndarray:
-    return np.asarray(table.column(name).is_null().to_numpy(), dtype=bool)
-
-
 def _judged_outcomes(judged: Judged, stored: pa.Table) -> pa.Table:
     """The rows of a judged batch that are not stored, with what :func:`_finish_batch` reads of
     ``_et_cls``: the outcome, whether a check rejected the row (its source flag and time are then
@@ -742,13 +743,13 @@ def _judged_outcomes(judged: Judged, stored: pa.Table) -> pa.Table:
     other_at = judged.first_rid.copy()
     later = judged.first_rid != np.arange(n)
     where[later] = "earlier in this batch"
-    value, null = _float_column(rows, "value"), _null_mask(rows, "value")
+    value, null = values_and_nulls(rows)
     other_value, other_null = value[other_at], null[other_at]
     other_flag = np.asarray(rows.column("flag").to_numpy(zero_copy_only=False), dtype=object)[other_at]
     if stored.num_rows:
         at = stored.column("rid").to_numpy()
         where[at] = "already stored"
-        other_value[at], other_null[at] = _float_column(stored, "value"), _null_mask(stored, "value")
+        other_value[at], other_null[at] = values_and_nulls(stored)
         other_flag[at] = stored.column("flag").to_numpy(zero_copy_only=False)
     keyed = where != None  # noqa: E711 - numpy's elementwise comparison
     rejected = (outcome > 0) & (outcome < DUPLICATE)

@@ -80,6 +80,13 @@ def _as_float(array: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return np.asarray(array.cast(pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
 
 
+def values_and_nulls(table: pa.Table) -> tuple[np.ndarray, np.ndarray]:
+    """(float64 values with NULL as NaN, NULL mask) of a table's ``value`` column: NaN stored
+    as a value and a missing value are told apart by the mask."""
+    column = table.column("value")
+    return _as_float(column), _as_bool(column.is_null())
+
+
 def _ts_micros(ts: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
     """(microseconds since 1970 as int64, null mask) of a naive timestamp column."""
     ts = ts.cast(pa.timestamp("us"))
@@ -178,8 +185,7 @@ def judge_rows(readings: pa.Table, known_station: np.ndarray, params: pa.Table, 
     first = first_copy_rids(rows, outcome == 0)
     later = first != np.arange(n)
     if later.any():
-        value = _as_float(rows.column("value"))
-        null = _as_bool(rows.column("value").is_null())
+        value, null = values_and_nulls(rows)
         flag = rows.column("flag")
         at = first[later]
         same = same_readings(value[later], null[later], flag.filter(pa.array(later)),
