@@ -27,7 +27,14 @@ from analytics.events import DATA_GAP_KIND
 from analytics.standards.air_quality import gap_costing_a_valid_day_h
 from analytics.standards.cems import FLUE_POLLUTANTS, o2_corrected_mg_m3
 from analytics.timeconv import CST_OFFSET
-from analytics.vocabulary import BILINGUAL_SEP, CST_UTC_OFFSET_H, PARAMETERS, VALID_FLAGS, bilingual
+from analytics.vocabulary import (
+    BILINGUAL_SEP,
+    CST_UTC_OFFSET_H,
+    PARAMETERS,
+    VALID_FLAGS,
+    bilingual,
+    in_language,
+)
 from data import alarms as sql
 from data import audit
 from data.record import log_transaction
@@ -99,6 +106,16 @@ def flag_anomaly_summary(n_flagged: int, n: int, flags: str, first_day_utc, last
                      f"{first}至{last}（北京时间{f'，连续{days}天' if days > 1 else ''}）{n}条读数中{n_flagged}条带数据标记（{flags}）")
 
 
+def episode_summary(first_utc, last_utc, parts: int, worst_part_summary: str) -> str:
+    """An alarm grown from several parts of one episode (an outlet over its limit on three days, two
+    interference events a night apart): the whole span and how many parts, then the worst part's
+    sentence - the alarm's severity is the worst part's, so the sentence shown is that part's too."""
+    first, last = _cst_text(first_utc), _cst_text(last_utc)
+    return bilingual(f"{parts} episodes from {first} to {last} Beijing time; the worst: "
+                     f"{in_language(worst_part_summary, 'en')}",
+                     f"{first}至{last}（北京时间）共{parts}次，最严重一次：{in_language(worst_part_summary, 'zh')}")
+
+
 def readable_summary(rule: str, parameter: str | None, episode_start, episode_end, summary: str,
                      evidence_json: str | None) -> str:
     """The stored alarm's summary in both languages. An alarm stored before summaries were bilingual
@@ -110,14 +127,19 @@ def readable_summary(rule: str, parameter: str | None, episode_start, episode_en
             return str(summary)[len(f"{ev.get('kind')}: "):]
         if BILINGUAL_SEP in str(summary):
             return summary
+        part = None
         if rule == "outlet_daily_exceedance":
-            return outlet_exceedance_summary(str(parameter), float(ev["value_mg_m3"]), float(ev["limit_mg_m3"]),
+            part = outlet_exceedance_summary(str(parameter), float(ev["value_mg_m3"]), float(ev["limit_mg_m3"]),
                                              ev["date"])
         if rule == "data_missing":
-            return data_missing_summary(int(ev["missing_hours"]), int(ev.get("gaps", 1)), episode_start, episode_end,
+            part = data_missing_summary(int(ev["missing_hours"]), int(ev.get("gaps", 1)), episode_start, episode_end,
                                         bool(ev.get("ongoing", False)))
         if rule == "flag_anomaly":
-            return flag_anomaly_summary(int(ev["n_flagged"]), int(ev["n"]), str(ev["flags"]), episode_start)
+            part = flag_anomaly_summary(int(ev["n_flagged"]), int(ev["n"]), str(ev["flags"]), episode_start)
+        if part is not None and int(ev.get("parts", 1)) > 1:
+            return episode_summary(episode_start, episode_end, int(ev["parts"]), part)
+        if part is not None:
+            return part
     except (ValueError, KeyError, TypeError, AttributeError):
         pass  # evidence of another shape: the stored sentence as it is
     return summary
@@ -384,6 +406,45 @@ def _episode_key(row: dict) -> tuple[str, str, str]:
     return str(row["station_id"]), str(row["rule"]), parameter if isinstance(parameter, str) else ""
 
 
+def _evidence(row: dict) -> dict:
+    if isinstance(row.get("evidence"), dict):
+        return row["evidence"]
+    try:
+        return json.loads(row.get("evidence_json") or "{}")
+    except (TypeError, ValueError):
+        return {}
+
+
+def _extend(alarm: dict, part: dict) -> None:
+    """Grow ``alarm`` by a later candidate of its episode. A candidate that starts where the alarm
+    starts was found again over a longer stretch (a gap still open, a run of flagged days) and says
+    the whole episode itself. A candidate that starts later is another part (or the latest part
+    found again, longer): the alarm then counts its parts and keeps the worst part's sentence and
+    evidence under the whole span, since its severity is the worst part's."""
+    start = pd.Timestamp(part["episode_start"])
+    worse = float(part["severity"] or 0) > float(alarm["severity"] or 0)
+    alarm["severity"] = max(float(alarm["severity"] or 0), float(part["severity"] or 0))
+    alarm["episode_end"] = pd.Timestamp(part["episode_end"])
+    if start <= pd.Timestamp(alarm["episode_start"]):
+        alarm["summary"], alarm["evidence"] = part["summary"], part["evidence"]
+        return
+    before = _evidence(alarm)
+    last_part_start = pd.Timestamp(before.get("last_part_start", alarm["episode_start"]))
+    parts = int(before.get("parts", 1)) + (0 if start <= last_part_start else 1)
+    if worse:
+        worst, worst_summary = dict(part["evidence"]), part["summary"]
+    else:
+        worst = {k: v for k, v in before.items() if k not in _PART_KEYS}
+        worst_summary = before.get("worst_part_summary", alarm["summary"])
+    alarm["evidence"] = dict(worst, parts=parts, last_part_start=f"{max(start, last_part_start):%Y-%m-%dT%H:%M}",
+                             worst_part_summary=worst_summary)
+    alarm["summary"] = episode_summary(alarm["episode_start"], alarm["episode_end"], parts, worst_summary)
+
+
+#: evidence keys an alarm of several parts adds to its worst part's evidence
+_PART_KEYS = ("parts", "last_part_start", "worst_part_summary")
+
+
 def deduplicate(candidates: pd.DataFrame, stored: pd.DataFrame) -> tuple[list[dict], list[dict]]:
     """Split candidates into new alarms and extensions of stored ones.
 
@@ -409,9 +470,7 @@ def deduplicate(candidates: pd.DataFrame, stored: pd.DataFrame) -> tuple[list[di
             continue
         if match["status"] != "open" or end <= pd.Timestamp(match["episode_end"]):
             continue
-        match["episode_end"] = end
-        match["severity"] = max(float(match["severity"] or 0), float(c["severity"] or 0))
-        match["summary"], match["evidence"] = c["summary"], c["evidence"]
+        _extend(match, c)
         if match.get("_stored"):
             extended[match["alarm_id"]] = match
     return list(new.values()), list(extended.values())

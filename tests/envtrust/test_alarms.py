@@ -15,7 +15,7 @@ import pytest
 
 from analytics.events import EventSettings, completeness_gaps
 from analytics.standards.air_quality import gap_costing_a_valid_day_h
-from analytics.vocabulary import in_language
+from analytics.vocabulary import bilingual, in_language
 from data.schema import migrate
 from envtrust import cases
 from envtrust.alarms import (
@@ -85,6 +85,32 @@ def test_a_continuing_condition_extends_the_open_alarm():
     # an alarm already in a case swallows the same episode instead of re-raising it
     new, extended = deduplicate(cand.iloc[:1], stored.assign(status="in_case"))
     assert new == [] and extended == []
+
+
+def _outlet_day(day: int, severity: float, sentence: str) -> dict:
+    start = T0 + pd.Timedelta(days=day)
+    return {"rule": "outlet_daily_exceedance", "station_id": "S", "parameter": "SO2", "episode_start": start,
+            "episode_end": start + pd.Timedelta(hours=23), "severity": severity, "standard": "x",
+            "summary": bilingual(f"day {day} {sentence}", f"第{day}天{sentence}"), "evidence": {"day": day}}
+
+
+def test_an_alarm_of_several_parts_says_its_span_and_its_worst_part():
+    """An outlet over its limit on three days in a row is one alarm; its sentence spans the three
+    days and quotes the worst day, whose severity the alarm carries, not the mildest last day."""
+    first = _outlet_day(0, 3.0, "3x")
+    stored = pd.DataFrame([dict(first, alarm_id="A1", status="open", evidence_json='{"day": 0}')]).drop(
+        columns=["evidence"])
+    new, extended = deduplicate(pd.DataFrame([_outlet_day(1, 1.5, "1.5x"), _outlet_day(2, 1.2, "1.2x")]), stored)
+    assert new == [] and [e["alarm_id"] for e in extended] == ["A1"]
+    alarm = extended[0]
+    assert alarm["severity"] == 3.0 and alarm["evidence"]["parts"] == 3 and alarm["evidence"]["day"] == 0
+    assert in_language(alarm["summary"], "zh").endswith("共3次，最严重一次：第0天3x")
+    assert "3 episodes from" in in_language(alarm["summary"], "en")
+    # the next run finds the last day again, longer: the same part, not a fourth
+    stored = pd.DataFrame([dict(alarm, evidence_json=json.dumps(alarm.pop("evidence")))])
+    longer = dict(_outlet_day(2, 4.0, "4x"), episode_end=T0 + pd.Timedelta(days=3, hours=5))
+    _, extended = deduplicate(pd.DataFrame([longer]), stored)
+    assert extended[0]["evidence"]["parts"] == 3 and extended[0]["summary"].endswith("最严重一次：第2天4x")
 
 
 def test_missing_runs_count_the_trailing_gap():
