@@ -320,6 +320,7 @@ def copy_store(store: Path, copy: Path) -> None:
     snapshot, copied = prebuilt_snapshot(store), load_settings(db_path=copy).serving_snapshot_path
     for stale in (Path(f"{copy}.wal"), Path(f"{copied}-wal"), Path(f"{copied}-shm")):
         stale.unlink(missing_ok=True)
+    shutil.rmtree(load_settings(db_path=copy).api_journal_path, ignore_errors=True)  # an earlier run's calls
     shutil.copyfile(store, copy)
     shutil.copyfile(snapshot, copied)
 

@@ -148,6 +148,12 @@ class Settings:
         return self.db_path.with_name(f"{self.db_path.stem}-public-v{SNAPSHOT_FORMAT}.sqlite")
 
     @property
+    def api_journal_path(self) -> Path:
+        """The keyed API calls' audit journal (``data.journal``): the folder ``<db stem>-api-journal``
+        beside the store, folded into the record by the serving process."""
+        return self.db_path.with_name(f"{self.db_path.stem}-api-journal")
+
+    @property
     def layer_dirs(self) -> tuple[Path, ...]:
         """Folders with map layers searched before the shipped sample (the full data's ``geo``)."""
         return (self.shared_data / "geo",) if self.shared_data is not None else ()

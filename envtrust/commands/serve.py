@@ -60,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("the waitress package is missing: pip install waitress") from exc
     from dashboard.server import create_server
     from data.public_views import released_stations
+    from envtrust.api import close_audit_log
 
     try:
         settings = load_settings(db_path=args.db)
@@ -110,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise UserError(f"cannot listen on {args.host}:{args.port}: {exc}") from exc
     finally:
+        close_audit_log(server.extensions["envtrust_api"], server.extensions["envtrust"].con)  # fold the journal
         if receiver is not None:
             receiver.stop()
         if scheduler is not None:
