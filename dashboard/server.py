@@ -498,7 +498,8 @@ def create_server(settings: Settings, *, internal_app_factory: InternalFactory |
     server.add_url_rule("/logout", "logout", _logout_view, methods=["GET", "POST"])
     server.add_url_rule("/", "root", lambda: redirect(INTERNAL_PREFIX))
     # /api/v1: the public data API over released values (envtrust.api), point reads from the snapshot
-    init_api(server, con, snapshot_path=settings.serving_snapshot_path, journal_path=settings.api_journal_path)
+    init_api(server, con, anon_rate_per_min=settings.api_anon_rate_per_min,
+             snapshot_path=settings.serving_snapshot_path, journal_path=settings.api_journal_path)
 
     state.public_app = create_public_app(server, settings)
     register_public_routes(server)
