@@ -23,6 +23,7 @@ went on); that line is dropped. Any other unreadable line is damage: the fold st
 
 from __future__ import annotations
 
+import fcntl
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -41,6 +42,24 @@ Entry = tuple[str, str, str | None, str]  # actor, action, subject, content (can
 
 class JournalDamaged(RuntimeError):
     """A journal line other than a segment's last cannot be read."""
+
+
+class JournalBusy(RuntimeError):
+    """Another writer (in this process or another) holds the journal."""
+
+
+def lock_folder(folder: Path) -> int:
+    """Hold ``folder`` for one writer (an exclusive ``flock`` on its ``.lock`` file, released when the
+    returned descriptor closes or the process ends): two writers would number their entries alike,
+    and the fold mark would then skip one writer's entries."""
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise JournalBusy(f"{folder} is held by another writer (is another envtrust serve running?)") from None
+    return fd
 
 
 def segment_path(folder: Path, number: int) -> Path:

@@ -143,6 +143,7 @@ class JournaledLog(GroupCommitLog):
     _file_lock: threading.Lock = field(default_factory=threading.Lock)  # the open segment, the numbers
     _fold_lock: threading.Lock = field(default_factory=threading.Lock)
     _fd: int | None = None
+    _lock_fd: int | None = None  # the folder's writer lock (data.journal.lock_folder)
     _segment: int = 0
     _segment_bytes: int = 0
     _next_number: int = 0
@@ -154,6 +155,7 @@ class JournaledLog(GroupCommitLog):
         """Fold every segment left by an earlier process, open a new segment, start the folder (with
         ``background``); the number of leftover entries folded."""
         with self._fold_lock, self._file_lock:
+            self._lock_fd = journal.lock_folder(self.folder)
             self._next_number = journal.last_number(self.folder, con, self.journal) + 1
             left = journal.segment_numbers(self.folder)
             leftovers = journal.fold(con, self.folder, self.journal, left)
@@ -187,9 +189,10 @@ class JournaledLog(GroupCommitLog):
             self._folder_thread.join()
         self.fold(con)
         with self._file_lock:
-            if self._fd is not None:
-                os.close(self._fd)
-                self._fd = None
+            for fd in (self._fd, self._lock_fd):
+                if fd is not None:
+                    os.close(fd)
+            self._fd = self._lock_fd = None
 
     def _next_segment(self) -> None:
         """Close the open segment and open the following one (the caller holds the file lock)."""

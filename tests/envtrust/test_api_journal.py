@@ -121,6 +121,7 @@ def test_a_crash_after_the_fold_commit_but_before_the_files_go_folds_nothing_twi
         log.fold(store)
     monkeypatch.undo()
     assert [d["n"] for d in _api_calls(store)] == list(range(5))  # committed with the mark
+    os.close(log._lock_fd)  # the crashed writer's lock ends with it
     assert JournaledLog(folder=folder).open(store, background=False) == 0  # the mark skips them
     assert [d["n"] for d in _api_calls(store)] == list(range(5)) and _journaled_numbers(folder) == []
     assert leaf_problems(store) == []
@@ -155,3 +156,15 @@ def test_a_bad_entry_fails_its_own_call_and_a_failed_sync_fails_the_group(store,
     log.close(store)
     assert store.execute("SELECT subject FROM audit_log WHERE action = 'api_call'").fetchall() == [("/kept",)]
     assert leaf_problems(store) == []
+
+
+def test_a_second_writer_of_the_same_journal_is_refused(store, tmp_path):
+    """Two writers would number their entries alike, and the fold mark would skip one's."""
+    first = JournaledLog(folder=tmp_path / "journal")
+    first.open(store, background=False)
+    with pytest.raises(journal.JournalBusy):
+        JournaledLog(folder=tmp_path / "journal").open(store, background=False)
+    first.close(store)
+    second = JournaledLog(folder=tmp_path / "journal")
+    second.open(store, background=False)  # free once the first closed
+    second.close(store)
