@@ -34,6 +34,8 @@ import orjson
 from data import audit, record
 
 SUFFIX = ".jsonl"
+#: the journal of the public data API's keyed calls (its name in ``record_journal_folds``)
+API_CALLS = "api_calls"
 #: entries folded in one transaction (Arrow inserts above 512: ~55 ms a 2,000-leaf batch)
 FOLD_CHUNK = 5_000
 
@@ -138,6 +140,16 @@ def last_number(folder: Path, con: duckdb.DuckDBPyConnection, journal: str) -> i
         if entries:
             highest = max(highest, entries[-1][0])
     return highest
+
+
+def pending(con: duckdb.DuckDBPyConnection, folder: Path, journal: str) -> int:
+    """How many entries of the journal are not yet in the record (left by a stopped or killed writer,
+    or waiting for the running one's next fold)."""
+    numbers = [n for number in segment_numbers(folder) for n, _ in read_segment(segment_path(folder, number))]
+    if not numbers:  # no journal: nothing to ask the store (which may predate migration 021)
+        return 0
+    mark = record.journal_folded_through(con, journal)
+    return sum(n > mark for n in numbers)
 
 
 def fold(con: duckdb.DuckDBPyConnection, folder: Path, journal: str, segments: Sequence[int],

@@ -136,7 +136,7 @@ class JournaledLog(GroupCommitLog):
     """
 
     folder: Path = Path("api-journal")
-    journal: str = "api_calls"
+    journal_name: str = journal.API_CALLS  # in record_journal_folds
     fold_every_s: float = 1.0
     linger_s: float = 0.001
     max_linger_s: float = 0.004
@@ -156,9 +156,9 @@ class JournaledLog(GroupCommitLog):
         ``background``); the number of leftover entries folded."""
         with self._fold_lock, self._file_lock:
             self._lock_fd = journal.lock_folder(self.folder)
-            self._next_number = journal.last_number(self.folder, con, self.journal) + 1
+            self._next_number = journal.last_number(self.folder, con, self.journal_name) + 1
             left = journal.segment_numbers(self.folder)
-            leftovers = journal.fold(con, self.folder, self.journal, left)
+            leftovers = journal.fold(con, self.folder, self.journal_name, left)
             self._segment, self._segment_bytes = (left[-1] + 1 if left else 1), 0
             self._fd = journal.open_segment(self.folder, self._segment)
         if leftovers:
@@ -178,7 +178,7 @@ class JournaledLog(GroupCommitLog):
                 if self._fd is not None and self._segment_bytes:
                     self._next_segment()
                 closed = [n for n in journal.segment_numbers(self.folder) if n < self._segment]
-            folded = journal.fold(con, self.folder, self.journal, closed) if closed else 0
+            folded = journal.fold(con, self.folder, self.journal_name, closed) if closed else 0
             self.folded += folded
             return folded
 

@@ -94,9 +94,10 @@ def test_a_kill_between_journal_and_fold_loses_no_call(tmp_path):
     assert sorted(_journaled_numbers(folder)) == list(range(40))
     con = connect(db)
     try:
-        assert _api_calls(con) == []
+        assert _api_calls(con) == [] and journal.pending(con, folder, journal.API_CALLS) == 40  # `record verify` says so
         log = JournaledLog(folder=folder)
         assert log.open(con, background=False) == 40
+        assert journal.pending(con, folder, journal.API_CALLS) == 0
         assert sorted(d["n"] for d in _api_calls(con)) == list(range(40))
         log.append(lambda: None, ("apikey:k", "api_call", "/api/v1/next", {"n": 40}))
         log.close(con)
