@@ -156,11 +156,16 @@ class JournaledLog(GroupCommitLog):
         ``background``); the number of leftover entries folded."""
         with self._fold_lock, self._file_lock:
             self._lock_fd = journal.lock_folder(self.folder)
-            self._next_number = journal.last_number(self.folder, con, self.journal_name) + 1
-            left = journal.segment_numbers(self.folder)
-            leftovers = journal.fold(con, self.folder, self.journal_name, left)
-            self._segment, self._segment_bytes = (left[-1] + 1 if left else 1), 0
-            self._fd = journal.open_segment(self.folder, self._segment)
+            try:
+                self._next_number = journal.last_number(self.folder, con, self.journal_name) + 1
+                left = journal.segment_numbers(self.folder)
+                leftovers = journal.fold(con, self.folder, self.journal_name, left)
+                self._segment, self._segment_bytes = (left[-1] + 1 if left else 1), 0
+                self._fd = journal.open_segment(self.folder, self._segment)
+            except BaseException:  # not open: the folder is free for the next try
+                os.close(self._lock_fd)
+                self._lock_fd = None
+                raise
         if leftovers:
             log.warning("folded %d keyed-call audit entries left in %s by an earlier process", leftovers,
                         self.folder)
@@ -226,16 +231,20 @@ class JournaledLog(GroupCommitLog):
         if not entries:
             return errors
         with self._file_lock:
-            if self._fd is None:
+            if self._lock_fd is None:
                 return [RuntimeError("the keyed-call audit journal is not open")] * len(batch)
+            if self._fd is None:  # the last failed write could not open the following segment either
+                try:
+                    self._next_segment()
+                except OSError as exc:
+                    return [exc] * len(batch)
             first, self._next_number = self._next_number, self._next_number + len(entries)
             data = journal.encode(first, entries)
             try:
                 journal.write_synced(self._fd, data)
             except OSError as exc:  # a torn write stays at the end of its segment: appends go on in a new one
-                self._segment_bytes = 1
-                with suppress(OSError):
-                    self._next_segment()
+                with suppress(OSError):  # (whole lines written before the error are folded: their
+                    self._next_segment()  # calls are recorded although they were answered 500)
                 return [exc] * len(batch)
             self._segment_bytes += len(data)
         self.batches += 1

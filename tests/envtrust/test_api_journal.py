@@ -150,10 +150,13 @@ def test_a_bad_entry_fails_its_own_call_and_a_failed_sync_fails_the_group(store,
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(journal, "write_synced", full_disk)
+    monkeypatch.setattr(journal, "open_segment", full_disk)  # not even a new segment file
     with pytest.raises(OSError, match="No space"):
         log.append(lambda: None, ("apikey:k", "api_call", "/lost", {}))
+    with pytest.raises(OSError, match="No space"):
+        log.append(lambda: None, ("apikey:k", "api_call", "/lost too", {}))
     monkeypatch.undo()
-    log.append(lambda: None, ("apikey:k", "api_call", "/kept", {}))  # the journal goes on
+    log.append(lambda: None, ("apikey:k", "api_call", "/kept", {}))  # the journal goes on in a new segment
     log.close(store)
     assert store.execute("SELECT subject FROM audit_log WHERE action = 'api_call'").fetchall() == [("/kept",)]
     assert leaf_problems(store) == []
