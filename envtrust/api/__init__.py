@@ -10,7 +10,8 @@ Swagger UI files served from the ``swagger-ui-bundle`` package (no CDN: works of
 Access: anonymous callers read released data at ``anon_rate_per_min`` per client address; a
 department key (header ``X-API-Key``, see :mod:`envtrust.api.keys`) has its own limit and scopes.
 Over the limit: 429 with ``Retry-After``. Every call made with a key (accepted or refused) is
-appended to the audit trail before its answer leaves, in group commits (:mod:`envtrust.api.auditlog`). Errors under ``/api/`` are JSON
+durably journaled before its answer leaves, in synced groups, and folded into the audit trail within a
+second (:mod:`envtrust.api.auditlog`, :mod:`data.journal`). Errors under ``/api/`` are JSON
 ``{code, status, message, errors}``.
 
 After the key check and the rate limit, a GET of a public route is answered from the answer cache

@@ -1,5 +1,7 @@
-"""The audit of keyed API calls, committed in groups: every call is in the audit trail before its
-answer leaves, without one transaction (one disk sync) per call.
+"""The audit of keyed API calls, written in groups: every call is durably recorded before its answer
+leaves, without one transaction (one disk sync) per call. The server uses :class:`JournaledLog`
+(each group synced to an append-only journal, folded into the audit trail within a second); its
+base, :class:`GroupCommitLog`, commits each group straight into the record.
 
 Why: ``data.audit.append`` holds the record's log lock for one transaction per entry, so under 50
 concurrent keyed clients every answer queued behind every other call's commit. Here a call adds its
