@@ -26,7 +26,10 @@
    one-station day (``location=ID&date_from=D&date_to=D``: 6 pollutants x 24 h), city-day of all
    stations of the largest city (hourly, first page of 1,000 rows; and ``period=day``), latest.
    Stations and days vary at random. A baseline in the same run: the same queries with 1 client.
-   ``--kind`` (repeatable) measures only the kinds named.
+   ``--kind`` (repeatable) measures only the kinds named. Two kinds run only when named: the
+   cached JSON and the one-station day ``(anonymous)``, sent without a key (no key check, no
+   keyed-call audit; the servers run with ``ENVTRUST_API_ANON_RATE`` above the load), to show
+   what the key costs.
 
 ``--processes N``: this checkout is also served by N processes, each on its own copy of the store,
 the clients spread over them ("after xN"): the most N public worker processes could give on the
@@ -81,8 +84,12 @@ TARGETS_MS = {"one-station day": 100.0, "city-day hourly (1,000 rows)": 300.0, "
 #: the ceiling of the same server stack: no query, no encoding (path, expected status)
 CEILINGS = {"ceiling: / redirect (no API)": ("/", 302),
             "ceiling: tiny cached JSON (parameters, keyed)": ("/api/v1/parameters", 200)}
-#: every kind measured, in order
+#: every kind measured by default, in order
 KINDS: tuple[str, ...] = (*CEILINGS, *TARGETS_MS, "latest (one station)")
+#: kinds sent without a key (no key check, no keyed-call audit), named with ``--kind`` only: the
+#: served checkout must read ENVTRUST_API_ANON_RATE (session 11 on), which lifts the anonymous limit
+ANONYMOUS = " (anonymous)"
+ANONYMOUS_KINDS: tuple[str, ...] = ("ceiling: tiny cached JSON (parameters)" + ANONYMOUS, "one-station day" + ANONYMOUS)
 
 
 def build(path: Path, days: int) -> dict:
@@ -142,7 +149,7 @@ def start_server(path: Path, port: int, log: Path, code: Path = REPO, threads: i
     CPU with the API (it did in the figures of the first two API sessions). ``threads``: waitress
     threads (None: the checkout's own ``--threads`` default)."""
     env = {**os.environ, "ENVTRUST_SECRET_KEY": "benchmark-secret-" + "x" * 40, "PYTHONPATH": str(code),
-           "ENVTRUST_SCORE_EVERY_S": "0"}
+           "ENVTRUST_SCORE_EVERY_S": "0", "ENVTRUST_API_ANON_RATE": str(10**9)}  # for the anonymous kinds
     command = [sys.executable, "-m", "envtrust", "serve", "--db", str(path), "--port", str(port)]
     with open(log, "w") as fh:
         return subprocess.Popen(command + ([] if threads is None else ["--threads", str(threads)]), stdout=fh,
@@ -164,7 +171,14 @@ def wait_up(base: str, process: subprocess.Popen, timeout_s: float = 300.0) -> N
     raise TimeoutError("server did not come up")
 
 
+def keyed_kind(kind: str) -> str:
+    """The kind an anonymous kind sends without a key (``ANONYMOUS_KINDS``)."""
+    base = kind.removesuffix(ANONYMOUS)
+    return "ceiling: tiny cached JSON (parameters, keyed)" if base == "ceiling: tiny cached JSON (parameters)" else base
+
+
 def urls_for(kind: str, rng: random.Random, ids: list[str], city: str, days: int, n: int) -> list[str]:
+    kind = keyed_kind(kind)
     if kind in CEILINGS:
         return [CEILINGS[kind][0]] * n
     out = []
@@ -205,7 +219,8 @@ def _requests_client(base: str, key: str) -> Callable[[str], tuple[int, bytes]]:
     import requests
 
     session = requests.Session()
-    session.headers["X-API-Key"] = key
+    if key:
+        session.headers["X-API-Key"] = key
 
     def get(url: str) -> tuple[int, bytes]:
         answer = session.get(base + url, timeout=300, allow_redirects=False)
@@ -219,7 +234,7 @@ def _plain_client(base: str, key: str) -> Callable[[str], tuple[int, bytes]]:
     fraction of ``requests``' client CPU, which shares the two cores with the server."""
     host, port = urlsplit(base).hostname, urlsplit(base).port
     conn = http.client.HTTPConnection(host, port, timeout=300)
-    headers = {"X-API-Key": key}
+    headers = {"X-API-Key": key} if key else {}
 
     def get(url: str) -> tuple[int, bytes]:
         conn.request("GET", url, headers=headers)
@@ -237,11 +252,11 @@ Served = tuple[str, subprocess.Popen, str]
 
 
 def run_clients(servers: list[Served], url_lists: list[list[str]], server_cpu: bool = False,
-                client: str = "http.client", ok: int = 200) -> dict:
+                client: str = "http.client", ok: int = 200, anonymous: bool = False) -> dict:
     """One thread per client, each with its own keep-alive connection to one of ``servers`` (client
     i to server i mod n); all start together. Wall time per request; the client process's CPU
     milliseconds per request (all its threads); with ``server_cpu``, the servers' CPU milliseconds
-    per answer too (summed over their processes)."""
+    per answer too (summed over their processes). ``anonymous``: no key sent."""
     times: list[float] = []
     sizes: list[int] = []
     errors: list[str] = []
@@ -249,7 +264,7 @@ def run_clients(servers: list[Served], url_lists: list[list[str]], server_cpu: b
     barrier = threading.Barrier(len(url_lists))
 
     def run_one(served: Served, urls: list[str]) -> None:
-        get = CLIENTS[client](served[0], served[2])
+        get = CLIENTS[client](served[0], "" if anonymous else served[2])
         barrier.wait()
         for url in urls:
             t0 = time.perf_counter()
@@ -320,6 +335,7 @@ def copy_store(store: Path, copy: Path) -> None:
     snapshot, copied = prebuilt_snapshot(store), load_settings(db_path=copy).serving_snapshot_path
     for stale in (Path(f"{copy}.wal"), Path(f"{copied}-wal"), Path(f"{copied}-shm")):
         stale.unlink(missing_ok=True)
+    shutil.rmtree(load_settings(db_path=copy).api_journal_path, ignore_errors=True)  # an earlier run's calls
     shutil.copyfile(store, copy)
     shutil.copyfile(snapshot, copied)
 
@@ -367,8 +383,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--processes", type=int, default=1,
                         help="also serve this checkout from N processes, each on its own copy of the store, the "
                              "clients spread over them (what N public worker processes could give)")
-    parser.add_argument("--kind", action="append", choices=KINDS,
-                        help="measure only this kind (repeatable; default: every kind)")
+    parser.add_argument("--kind", action="append", choices=KINDS + ANONYMOUS_KINDS,
+                        help="measure only this kind (repeatable; default: every kind but the anonymous ones)")
     args = parser.parse_args(argv)
     load_start = os.getloadavg()[0]
     OUT.mkdir(parents=True, exist_ok=True)
@@ -392,14 +408,14 @@ def main(argv: list[str] | None = None) -> int:
                                                    for i in range(args.processes)]
         city, ids = info["cities"][0], info["station_ids"]
         for kind in args.kind or KINDS:
-            ok = CEILINGS.get(kind, ("", 200))[1]
+            ok, anonymous = CEILINGS.get(keyed_kind(kind), ("", 200))[1], kind in ANONYMOUS_KINDS
             for name, served in servers.items():
                 rng = random.Random(20261202)  # the same requests for both checkouts
                 baseline = run_clients(served[:1], [urls_for(kind, rng, ids, city, args.days, args.requests)],
-                                       client=args.client, ok=ok)
+                                       client=args.client, ok=ok, anonymous=anonymous)
                 loaded = run_clients(served, [urls_for(kind, rng, ids, city, args.days, args.requests)
                                               for _ in range(args.clients)], server_cpu=True,
-                                     client=args.client, ok=ok)
+                                     client=args.client, ok=ok, anonymous=anonymous)
                 rows.append((kind, name, baseline, loaded))
                 print(kind, name, "1 client", baseline, f"{args.clients} clients", loaded, flush=True)
     finally:
@@ -426,7 +442,7 @@ def main(argv: list[str] | None = None) -> int:
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for kind, name, one, many in rows:
-        target = f"<= {TARGETS_MS[kind]:.0f} ms" if kind in TARGETS_MS else "-"
+        target = f"<= {TARGETS_MS[kind]:.0f} ms" if kind in TARGETS_MS else "-"  # the keyed kinds' target
         lines.append(f"| {kind} | {name} | {target} | {one['p50_ms']:.0f} / {one['p95_ms']:.0f} | "
                      f"{many['p50_ms']:.0f} / {many['p95_ms']:.0f} / {many['max_ms']:.0f} | {many['rps']:.0f} | "
                      f"{many['cpu_ms']:.1f} | {many['switches']:.1f} | {many['client_cpu_ms']:.1f} | {many['kb']:.0f} |")

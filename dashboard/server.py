@@ -52,7 +52,7 @@ from dashboard.public.app import create_public_app
 from dashboard.public.disclosure import register_public_routes
 from dashboard.request_state import RequestState, db_cursor
 from data.store import connect
-from envtrust.api import API_PREFIX, init_api
+from envtrust.api import API_PREFIX, close_audit_log, init_api
 from envtrust.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -498,7 +498,8 @@ def create_server(settings: Settings, *, internal_app_factory: InternalFactory |
     server.add_url_rule("/logout", "logout", _logout_view, methods=["GET", "POST"])
     server.add_url_rule("/", "root", lambda: redirect(INTERNAL_PREFIX))
     # /api/v1: the public data API over released values (envtrust.api), point reads from the snapshot
-    init_api(server, con, snapshot_path=settings.serving_snapshot_path)
+    init_api(server, con, anon_rate_per_min=settings.api_anon_rate_per_min,
+             snapshot_path=settings.serving_snapshot_path, journal_path=settings.api_journal_path)
 
     state.public_app = create_public_app(server, settings)
     register_public_routes(server)
@@ -519,11 +520,13 @@ def create_server(settings: Settings, *, internal_app_factory: InternalFactory |
 
 def close_server(server: Flask) -> None:
     """Close the process's DuckDB connection (tests; a served process just exits), after a running
-    refresh of the serving snapshot."""
+    refresh of the serving snapshot and with the keyed-call audit journal folded into the record."""
     api = server.extensions.get("envtrust_api")
     if api is not None and api.snapshot is not None:
         api.snapshot.wait(60)
     state = server.extensions.get(request_state.EXTENSION_KEY)
+    if api is not None and state is not None:
+        close_audit_log(api, state.con)
     if state is not None:
         state.con.close()
 

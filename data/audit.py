@@ -108,7 +108,8 @@ def _now_utc() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def _check(kind: str, actor: str, action: str) -> None:
+def check_entry(kind: str, actor: str, action: str) -> None:
+    """Refuse an entry the log cannot take (an unknown kind, no actor or no action)."""
     if kind not in KINDS:
         raise ValueError(f"unknown record kind {kind!r}; expected one of {', '.join(KINDS)}")
     if not actor or not action:
@@ -126,7 +127,7 @@ def _leaves_after(con: duckdb.DuckDBPyConnection, items: Sequence[tuple[str, str
         index, logged_at, prev = tail.index + 1, max(now, tail.logged_at), entry_digest(tail.entry)
     leaves, contents = [], []
     for actor, action, subject, detail in items:
-        _check(kind, actor, action)
+        check_entry(kind, actor, action)
         content = canonical_json(detail)
         salt = secrets.token_bytes(SALT_BYTES)
         entry = build_entry(index, logged_at, kind, actor, action, subject, commitment(salt, content), prev)
@@ -155,13 +156,16 @@ def append(con: duckdb.DuckDBPyConnection, actor: str, action: str, subject: str
 
 
 def append_batch(con: duckdb.DuckDBPyConnection, items: Sequence[tuple[str, str, str | None, object]],
-                 kind: str = "audit") -> range:
+                 kind: str = "audit", folded: tuple[str, int] | None = None) -> range:
     """Append many (actor, action, subject, detail) entries in one transaction: one commit (one
     disk sync) for all, for bulk writers (an imported backlog of paper records, say). Returns
-    their indices."""
+    their indices. ``folded`` = (journal, last entry number): the entries come from that journal
+    (``data.journal``), whose fold mark moves in the same transaction."""
     with record.log_transaction(con):
         leaves, contents = _leaves_after(con, items, kind)
         record.insert_leaves(con, leaves, contents)
+        if folded is not None:
+            record.mark_journal_folded(con, *folded)
     return range(leaves[0][0], leaves[-1][0] + 1) if leaves else range(0)
 
 

@@ -131,6 +131,20 @@ def legacy_chain_rows(con: Con) -> list[tuple]:
     ).fetchall()
 
 
+def journal_folded_through(con: Con, journal: str) -> int:
+    """The number of the last entry of ``journal`` folded into the log (-1 when none was)."""
+    rows = con.execute("SELECT max(folded_through) FROM record_journal_folds WHERE journal = ?", [journal]).fetchall()
+    return -1 if rows[0][0] is None else int(rows[0][0])
+
+
+def mark_journal_folded(con: Con, journal: str, through: int) -> None:
+    """Record that ``journal``'s entries up to number ``through`` are in the log (inside the fold's
+    :func:`log_transaction`, so the mark and the leaves commit together)."""
+    if con.execute("UPDATE record_journal_folds SET folded_through = ? WHERE journal = ?",
+                   [through, journal]).fetchall()[0][0] == 0:
+        con.execute("INSERT INTO record_journal_folds VALUES (?, ?)", [journal, through])
+
+
 LEAF_COLUMNS = ("idx", "logged_at", "kind", "actor", "action", "subject", "entry", "salt", "content", "redacted_at")
 
 

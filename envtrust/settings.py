@@ -39,6 +39,8 @@ Environment variables (all optional):
   station-month the monitoring centre can check, per network, as ``air=0.3,water=0.3,polluter=0.3``
   (default 0.3 each; networks left out keep the default). The explorer shows how many events of
   the period fall above it (docs/engine.md, "Operating point").
+- ``ENVTRUST_API_ANON_RATE``: calls a minute that the public data API answers one anonymous address
+  (default 120; over it, 429 with ``Retry-After``). Department keys carry their own limits.
 - ``ENVTRUST_SCORE_EVERY_S``: how often `envtrust serve` scores the readings that arrived since the
   last run, in seconds (default 300; ``0`` switches the schedule off). A never-scored store gets
   its first run at start (docs/distributed.md, "Incremental scoring").
@@ -106,6 +108,9 @@ def positive_int_from_env(name: str, value: str) -> int:
     return n
 
 
+#: the public data API's calls a minute per anonymous address (``ENVTRUST_API_ANON_RATE``)
+DEFAULT_API_ANON_RATE_PER_MIN = 120
+
 @dataclass(frozen=True)
 class Settings:
     """Process-wide configuration; immutable so no request can change another's view."""
@@ -130,6 +135,7 @@ class Settings:
     record_checkpoint_every: int = 1000
     record_origin: str = "envtrust.local/record"
     analyst_capacity: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_ANALYST_CAPACITY))
+    api_anon_rate_per_min: int = DEFAULT_API_ANON_RATE_PER_MIN
     score_every_s: float = 300.0
     score_threads: int = field(default_factory=usable_cores)
 
@@ -146,6 +152,12 @@ class Settings:
         from data.snapshot import SNAPSHOT_FORMAT  # not at import: settings import nothing heavy
 
         return self.db_path.with_name(f"{self.db_path.stem}-public-v{SNAPSHOT_FORMAT}.sqlite")
+
+    @property
+    def api_journal_path(self) -> Path:
+        """The keyed API calls' audit journal (``data.journal``): the folder ``<db stem>-api-journal``
+        beside the store, folded into the record by the serving process."""
+        return self.db_path.with_name(f"{self.db_path.stem}-api-journal")
 
     @property
     def layer_dirs(self) -> tuple[Path, ...]:
@@ -253,6 +265,8 @@ def load_settings(**overrides: object) -> Settings:
         values["record_checkpoint_every"] = int(env["ENVTRUST_RECORD_CHECKPOINT_EVERY"])
     if "ENVTRUST_RECORD_ORIGIN" in env:
         values["record_origin"] = env["ENVTRUST_RECORD_ORIGIN"]
+    if "ENVTRUST_API_ANON_RATE" in env:
+        values["api_anon_rate_per_min"] = positive_int_from_env("ENVTRUST_API_ANON_RATE", env["ENVTRUST_API_ANON_RATE"])
     if "ENVTRUST_SCORE_EVERY_S" in env:
         values["score_every_s"] = seconds_from_env("ENVTRUST_SCORE_EVERY_S", env["ENVTRUST_SCORE_EVERY_S"])
     if "ENVTRUST_SCORE_THREADS" in env:

@@ -10,7 +10,8 @@ Swagger UI files served from the ``swagger-ui-bundle`` package (no CDN: works of
 Access: anonymous callers read released data at ``anon_rate_per_min`` per client address; a
 department key (header ``X-API-Key``, see :mod:`envtrust.api.keys`) has its own limit and scopes.
 Over the limit: 429 with ``Retry-After``. Every call made with a key (accepted or refused) is
-appended to the audit trail before its answer leaves, in group commits (:mod:`envtrust.api.auditlog`). Errors under ``/api/`` are JSON
+durably journaled before its answer leaves, in synced groups, and folded into the audit trail within a
+second (:mod:`envtrust.api.auditlog`, :mod:`data.journal`). Errors under ``/api/`` are JSON
 ``{code, status, message, errors}``.
 
 After the key check and the rate limit, a GET of a public route is answered from the answer cache
@@ -20,6 +21,7 @@ when the same path and query string were answered since the last release step
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -29,7 +31,9 @@ from flask import g, request
 from flask_smorest import Api, abort
 from werkzeug.exceptions import HTTPException
 
+from data.audit import timestamp_text
 from envtrust.api import keys
+from envtrust.api.auditlog import JournaledLog
 from envtrust.api.cache import Answer
 from envtrust.api.context import (
     DEFAULT_ANON_RATE_PER_MIN,
@@ -152,7 +156,8 @@ def _log_keyed_call(response: flask.Response) -> flask.Response:
     if actor is not None:
         key = g.get("api_key")
         detail = {"query": request.query_string.decode("utf-8", "replace")[:1000], "status": response.status_code,
-                  "dept": key.dept if key else None, "address": request.remote_addr}
+                  "dept": key.dept if key else None, "address": request.remote_addr,
+                  "called_at": timestamp_text(datetime.now(UTC).replace(tzinfo=None))}
         api_state().audit_log.append(api_cursor, (actor, "api_call", request.path[:300], detail))
     return response
 
@@ -162,12 +167,20 @@ def _serve_docs_asset(filename: str) -> flask.Response:
 
 
 def init_api(app: flask.Flask, con: duckdb.DuckDBPyConnection,
-             anon_rate_per_min: int = DEFAULT_ANON_RATE_PER_MIN, snapshot_path: Path | None = None) -> Api:
+             anon_rate_per_min: int = DEFAULT_ANON_RATE_PER_MIN, snapshot_path: Path | None = None,
+             journal_path: Path | None = None) -> Api:
     """Mount ``/api/v1`` (routes, ``openapi.json``, ``docs``) on ``app`` over the store ``con``; with
     ``snapshot_path``, the point reads use the serving snapshot there (refreshed in the background
-    from the first point read on: :class:`envtrust.api.snapshot.ServingSnapshot`)."""
+    from the first point read on: :class:`envtrust.api.snapshot.ServingSnapshot`); with
+    ``journal_path``, keyed calls are audited through the journal there (:class:`JournaledLog`:
+    leftovers of an earlier process are folded now, the rest in the background), else committed
+    to the record directly in groups."""
     snapshot = None if snapshot_path is None else ServingSnapshot(snapshot_path, con)
-    app.extensions["envtrust_api"] = ApiState(con=con, anon_rate_per_min=anon_rate_per_min, snapshot=snapshot)
+    state = ApiState(con=con, anon_rate_per_min=anon_rate_per_min, snapshot=snapshot)
+    if journal_path is not None:
+        state.audit_log = JournaledLog(folder=journal_path)
+        state.audit_log.open(con)
+    app.extensions["envtrust_api"] = state
     app.config.update(
         API_TITLE="envtrust public data API", API_VERSION="v1", OPENAPI_VERSION="3.0.3",
         OPENAPI_URL_PREFIX="/api/v1", OPENAPI_JSON_PATH="openapi.json",
@@ -187,3 +200,9 @@ def init_api(app: flask.Flask, con: duckdb.DuckDBPyConnection,
     api.register_blueprint(blp)
     app.add_url_rule(DOCS_ASSETS + "<path:filename>", "api_docs_assets", _serve_docs_asset)
     return api
+
+
+def close_audit_log(state: ApiState, con: duckdb.DuckDBPyConnection) -> None:
+    """Stop the keyed-call journal's folder and fold what it holds (before ``con`` closes)."""
+    if isinstance(state.audit_log, JournaledLog):
+        state.audit_log.close(con)

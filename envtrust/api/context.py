@@ -20,9 +20,10 @@ from envtrust.api.auditlog import GroupCommitLog
 from envtrust.api.cache import AnswerCache, PerGeneration, StoreGeneration
 from envtrust.api.limits import RateLimiter
 from envtrust.api.snapshot import ServingSnapshot
+from envtrust.settings import DEFAULT_API_ANON_RATE_PER_MIN
 
 EXTENSION_KEY = "envtrust_api"
-DEFAULT_ANON_RATE_PER_MIN = 120
+DEFAULT_ANON_RATE_PER_MIN = DEFAULT_API_ANON_RATE_PER_MIN
 _GENERATION_KEY = "envtrust_api_generation"
 T = TypeVar("T")
 

@@ -137,6 +137,7 @@ def _signed(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _verify(args: argparse.Namespace, settings: Settings) -> int:
+    from data import journal
     from envtrust.record import checkpoint as notes
     from envtrust.record import service
     from envtrust.record.verify import verify_log
@@ -150,8 +151,12 @@ def _verify(args: argparse.Namespace, settings: Settings) -> int:
     con = _open(settings, read_only=True)
     try:
         report = verify_log(con, origin, key, handed_in)
+        waiting = journal.pending(con, settings.api_journal_path, journal.API_CALLS)
     finally:
         con.close()
+    if waiting:
+        print(f"record verify: {waiting} keyed API call(s) wait in {settings.api_journal_path}, not yet in the "
+              "log: `envtrust serve` folds them when it starts (or within a second while it runs)")
     receipt_problems = []
     for path in args.receipt:
         try:

@@ -1,12 +1,14 @@
 """Serve the dashboard: the internal app (login required), /login, and the public embeds.
 
-    envtrust serve --db var/envtrust.duckdb [--host 127.0.0.1] [--port 8050] [--threads 32]
+    envtrust serve --db var/envtrust.duckdb [--host 127.0.0.1] [--port 8050] [--threads 64]
 
 Runs a multi-threaded WSGI server (waitress), so a slow callback occupies one thread and never
-blocks the others. 32 threads by default: an API call spends most of its time waiting (for the
-keyed-call audit's group commit, for DuckDB), not computing, so more threads in flight mean larger
+blocks the others. 64 threads by default: an API call spends much of its time waiting (for the
+keyed-call audit's synced group, for DuckDB), not computing, so more threads in flight mean larger
 audit groups and more overlap; on the 90-day store of benchmarks/api.py, 50 clients, 32 threads
-answered 15-75 % more calls a second than 8 with 15-40 % less CPU per answer (session 7). The store is opened read-write by this process (DuckDB allows one writing
+answered 15-75 % more calls a second than 8 with 15-40 % less CPU per answer (session 7), and with
+the journaled audit 64 answered 7-33 % more than 32 at no more CPU per answer, every connection
+with a thread of its own (session 11). The store is opened read-write by this process (DuckDB allows one writing
 process): stop other writers first. If ``demo-accounts.txt`` lies next to the store (written by
 ``envtrust demo``), its accounts are printed so a newcomer can log in at once.
 """
@@ -24,7 +26,7 @@ from envtrust.settings import load_settings
 from envtrust.webhook import DELIVERY_INTERVAL_S, start_webhook_delivery
 
 DEMO_ACCOUNTS_FILE = "demo-accounts.txt"
-DEFAULT_THREADS = 32
+DEFAULT_THREADS = 64
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -60,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("the waitress package is missing: pip install waitress") from exc
     from dashboard.server import create_server
     from data.public_views import released_stations
+    from envtrust.api import close_audit_log
 
     try:
         settings = load_settings(db_path=args.db)
@@ -110,6 +113,7 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise UserError(f"cannot listen on {args.host}:{args.port}: {exc}") from exc
     finally:
+        close_audit_log(server.extensions["envtrust_api"], server.extensions["envtrust"].con)  # fold the journal
         if receiver is not None:
             receiver.stop()
         if scheduler is not None:

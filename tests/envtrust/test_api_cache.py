@@ -129,6 +129,7 @@ def test_every_keyed_call_is_audited_cached_or_not(api):
     for _ in range(3):
         _value(client, key=token)
     assert cache.hits == 2
+    server.extensions["envtrust_api"].audit_log.fold(con)
     calls = con.execute("SELECT count(*) FROM audit_log WHERE action = 'api_call'").fetchone()[0]
     assert calls == 3
 
@@ -203,8 +204,13 @@ def test_a_failed_audit_commit_does_not_wedge_the_thread_s_cursor(api, monkeypat
     """Each server thread keeps its cursor; a call whose audit batch fails inside a transaction
     (500) must not leave that transaction open for the thread's next calls."""
     from data import audit
+    from envtrust.api import close_audit_log
+    from envtrust.api.auditlog import GroupCommitLog
 
     client, server, token = api
+    state = server.extensions["envtrust_api"]
+    close_audit_log(state, server.extensions["envtrust"].con)
+    state.audit_log = GroupCommitLog()  # the direct group commit (no journal), whose transaction fails
     append_batch = audit.append_batch
 
     def fail_inside_a_transaction(con, items, kind="audit"):
