@@ -453,6 +453,9 @@ def main() -> int:
                     help="with --reuse: score the whole-family blocks and N air group blocks only, and estimate "
                          "the year's CPU from their CPU per row read")
     args = ap.parse_args()
+    from envtrust.allocator import tune_allocator
+
+    tune_allocator()  # as the envtrust command does, before any thread starts
     if args.reuse and (args.dask_days is not None or not args.year):
         ap.error("--reuse scores the year in one process: give --year, and no --dask-days")
     if args.year:
