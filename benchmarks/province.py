@@ -2,6 +2,12 @@
 incremental scoring of one new hour.
 
     nice -n 10 .venv/bin/python benchmarks/province.py --year --dask-days 7 --max-block-rows 6000000 --no-load
+    # the year built once and kept (~15 min), then the one-process year alone from it (2 blocks at once)
+    nice -n 19 .venv/bin/python benchmarks/province.py --year --build-only --workdir /work/var-shared/year
+    .venv/bin/python benchmarks/province.py --year --reuse --workdir /work/var-shared/year \
+        --max-block-rows 3000000 --threads 2 --no-load
+    .venv/bin/python benchmarks/province.py --year --reuse --workdir /work/var-shared/year \
+        --max-block-rows 3000000 --sample-blocks 4     # a CPU estimate of the year from 6 of its blocks
     .venv/bin/python benchmarks/province.py --year --days 7 --dask-days 7 --slice-block-rows 250000 \
         --max-block-rows 250000 --no-load --slice-only     # Dask 2 vs 1 worker: 14 blocks, 12 equal
     .venv/bin/python benchmarks/province.py                       # all national stations, 15 days
@@ -20,6 +26,9 @@ year is scored in one process, block by block
 store; without ``--dask-days`` the whole year is also scored on Dask with 1 and 2 workers. Each
 phase reports wall and CPU seconds (the process and its worker processes), readings/s, the
 peak RSS of the process tree and the load average; the JSON is rewritten after each phase.
+``--build-only`` stops after the export and keeps ``--workdir`` (with ``built.json``, the store's
+counts); ``--reuse`` starts from such a workdir: no generation, no export, no Dask - the year in
+one process only (``--threads`` blocks at once; earlier block outputs are removed first).
 
 Without ``--year``:
 
