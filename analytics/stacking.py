@@ -57,17 +57,27 @@ def feature_arrays(surprise: dict[str, np.ndarray], plain: np.ndarray, scored: n
         return tuple(w for w in WINDOWS_H if want(f"{name}@mean_{w}h"))
 
     cells = scored if parameters is None else scored[..., parameters]
+    cell_counts: dict[tuple[int, ...], list] = {}  # windows' counts of ``cells``, shared by the models 0 outside them
     for name in sorted(surprise):
-        x = np.clip(np.nan_to_num(np.asarray(surprise[name], dtype=np.float64)), 0.0, MAX_SURPRISE)
-        if skip_silent and not x.any():
+        s = np.asarray(surprise[name], dtype=np.float64)
+        # x = clip(nan_to_num(s), 0, MAX_SURPRISE) is nonzero exactly where s > 0
+        if skip_silent and not (s > 0).any():
             continue
-        own = x if parameters is None else x[..., parameters]
+        own = clipped_surprise(s if parameters is None else s[..., parameters])
         if want(name):
             yield name, own
         if want(f"{name}@station_hour"):
-            yield f"{name}@station_hour", x.max(axis=2, keepdims=True)
+            # the max over every parameter of the clipped surprise, = the clipped max (NaN ignored)
+            yield f"{name}@station_hour", clipped_surprise(np.fmax.reduce(s, axis=2, keepdims=True))
         if ws := windows(name):
-            for w, m in zip(ws, rolling_means(own, cells | (own > 0), ws), strict=True):
+            speaks = own > 0
+            if (speaks & ~cells).any():  # a model speaking outside the scored cells counts those too
+                means = rolling_means(own, cells | speaks, ws)
+            else:
+                if ws not in cell_counts:
+                    cell_counts[ws] = window_counts(cells, ws)
+                means = rolling_means(own, cells, ws, counts=cell_counts[ws])
+            for w, m in zip(ws, means, strict=True):
                 yield f"{name}@mean_{w}h", m
     sh = np.clip(np.max(np.nan_to_num(plain), axis=2, keepdims=True), 0.0, None)
     if want("combined@station_hour"):
@@ -77,23 +87,63 @@ def feature_arrays(surprise: dict[str, np.ndarray], plain: np.ndarray, scored: n
             yield f"combined@mean_{w}h", m
 
 
-def rolling_means(x: np.ndarray, counted: np.ndarray, windows: tuple[int, ...]) -> list[np.ndarray]:
-    """Centred rolling means along time (axis 1) of ``x`` over the ``counted`` cells, for several
-    windows from one pair of cumulative sums (0 where a window holds no counted cell)."""
-    T = x.shape[1]
-    pad_lo = max(w // 2 for w in windows) + 1
-    pad_hi = max(w - w // 2 - 1 for w in windows)
-    widths = [(0, 0), (pad_lo, pad_hi), (0, 0)]
-    cs = np.cumsum(np.pad(np.where(counted, x, 0.0), widths), axis=1)
-    cn = np.cumsum(np.pad(counted.astype(np.float64), widths), axis=1)
-    out = []
+def clipped_surprise(s: np.ndarray) -> np.ndarray:
+    """``clip(nan_to_num(s), 0, MAX_SURPRISE)`` as a new array (NaN -> 0), the features' scale."""
+    x = np.nan_to_num(s)  # a copy: the caller's surprise stays as it is
+    return np.clip(x, 0.0, MAX_SURPRISE, out=x)
+
+
+def _padding(windows: tuple[int, ...]) -> tuple[int, int]:
+    """Hours before and after the series that centred windows of these lengths reach."""
+    return max(w // 2 for w in windows) + 1, max(w - w // 2 - 1 for w in windows)
+
+
+def _padded_cumsum(x: np.ndarray, counted: np.ndarray, pad: tuple[int, int]) -> np.ndarray:
+    """Cumulative sum along time (axis 1) of ``x`` on the ``counted`` cells (0 elsewhere), the
+    series padded with ``pad`` zeros before and after."""
+    pad_lo, pad_hi = pad
+    buf = np.zeros((x.shape[0], x.shape[1] + pad_lo + pad_hi, *x.shape[2:]))
+    np.copyto(buf[:, pad_lo:pad_lo + x.shape[1]], x, where=counted)
+    return np.cumsum(buf, axis=1)
+
+
+def _window_edges(w: int, T: int, pad_lo: int) -> tuple[int, int]:
+    """Indices of the padded cumulative sum just before and at the end of a centred window of ``w`` hours."""
+    w = max(1, min(int(w), T))
+    lo = pad_lo - w // 2 - 1
+    return lo, lo + w
+
+
+def window_counts(counted: np.ndarray, windows: tuple[int, ...]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per window: the divisor of a centred rolling mean over the ``counted`` cells (their number,
+    at least 1) and where the window holds none. Why apart: most models count the same cells
+    (the scored ones), so their windows' counts are computed once per combiner run."""
+    pad = _padding(windows)
+    cn = _padded_cumsum(counted.astype(np.float64), np.True_, pad)
+    T, out = counted.shape[1], []
     for w in windows:
-        w = max(1, min(int(w), T))
-        lo = pad_lo - w // 2 - 1  # index of the cumulative sum just before the window
-        hi = lo + w
-        total = cs[:, hi:hi + T] - cs[:, lo:lo + T]
+        lo, hi = _window_edges(w, T, pad[0])
         n = cn[:, hi:hi + T] - cn[:, lo:lo + T]
-        out.append(np.where(n > 0.5, total / np.maximum(n, 1.0), 0.0))
+        empty = ~(n > 0.5)
+        out.append((np.maximum(n, 1.0, out=n), empty))
+    return out
+
+
+def rolling_means(x: np.ndarray, counted: np.ndarray, windows: tuple[int, ...],
+                  counts: list[tuple[np.ndarray, np.ndarray]] | None = None) -> list[np.ndarray]:
+    """Centred rolling means along time (axis 1) of ``x`` over the ``counted`` cells, for several
+    windows from one pair of cumulative sums (0 where a window holds no counted cell).
+    ``counts``: :func:`window_counts` of ``counted`` for these windows, when already computed."""
+    T = x.shape[1]
+    pad = _padding(windows)
+    cs = _padded_cumsum(x, counted, pad)
+    out = []
+    for w, (divisor, empty) in zip(windows, counts or window_counts(counted, windows), strict=True):
+        lo, hi = _window_edges(w, T, pad[0])
+        total = cs[:, hi:hi + T] - cs[:, lo:lo + T]
+        total /= divisor
+        total[empty] = 0.0
+        out.append(total)
     return out
 
 

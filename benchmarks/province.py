@@ -2,6 +2,12 @@
 incremental scoring of one new hour.
 
     nice -n 10 .venv/bin/python benchmarks/province.py --year --dask-days 7 --max-block-rows 6000000 --no-load
+    # the year built once and kept (~15 min), then the one-process year alone from it (2 blocks at once)
+    nice -n 19 .venv/bin/python benchmarks/province.py --year --build-only --workdir /work/var-shared/year
+    .venv/bin/python benchmarks/province.py --year --reuse --workdir /work/var-shared/year \
+        --max-block-rows 3000000 --threads 2 --no-load
+    .venv/bin/python benchmarks/province.py --year --reuse --workdir /work/var-shared/year \
+        --max-block-rows 3000000 --sample-blocks 4     # a CPU estimate of the year from 6 of its blocks
     .venv/bin/python benchmarks/province.py --year --days 7 --dask-days 7 --slice-block-rows 250000 \
         --max-block-rows 250000 --no-load --slice-only     # Dask 2 vs 1 worker: 14 blocks, 12 equal
     .venv/bin/python benchmarks/province.py                       # all national stations, 15 days
@@ -20,6 +26,9 @@ year is scored in one process, block by block
 store; without ``--dask-days`` the whole year is also scored on Dask with 1 and 2 workers. Each
 phase reports wall and CPU seconds (the process and its worker processes), readings/s, the
 peak RSS of the process tree and the load average; the JSON is rewritten after each phase.
+``--build-only`` stops after the export and keeps ``--workdir`` (with ``built.json``, the store's
+counts); ``--reuse`` starts from such a workdir: no generation, no export, no Dask - the year in
+one process only (``--threads`` blocks at once; earlier block outputs are removed first).
 
 Without ``--year``:
 
@@ -214,10 +223,112 @@ def timed_scoring(label: str, run, out: dict, key: str, n_readings: int, json_pa
     return rec
 
 
+BUILT = "built.json"  # the workdir's record of a finished build and export (what ``--reuse`` needs)
+
+
+def build_year_workdir(args, work: Path, out: dict, json_path: Path):
+    """Build the year's store under ``work`` and export it to partitioned Parquet, recording both
+    in ``work/built.json``; with ``--reuse``, open what an earlier ``--keep`` run left instead
+    (no generation, no export). Returns (connection, readings, first hour)."""
+    import shutil
+
+    import pandas as pd
+
+    from data.partitions import export_readings
+    from data.store import connect
+
+    if args.reuse:
+        built = json.loads((work / BUILT).read_text(encoding="utf-8"))
+        out["store"], out["export"] = built["store"], built["export"]
+        print(f"reusing {work}: {built['store']['readings']:,} readings, built and exported earlier", flush=True)
+        return connect(work / "province.duckdb"), built["store"]["readings"], pd.Timestamp(built["start"])
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    t0, c0 = time.perf_counter(), time.process_time()
+    built = build_year_store(work / "province.duckdb", args.stations, args.days, args.seed, args.duckdb_memory)
+    con = built["con"]
+    counts = store_counts(con)
+    n_all = sum(v["readings"] for v in counts.values())
+    out["store"] = {"air_positions": built["air_positions"], "by_kind": counts, "readings": n_all,
+                    "days": args.days, "build_s": round(time.perf_counter() - t0, 1),
+                    "build_cpu_s": round(time.process_time() - c0, 1),
+                    "db_mb": round((work / "province.duckdb").stat().st_size / 2**20)}
+    print(f"store: {n_all:,} readings {counts} over {args.days} days, built in {out['store']['build_s']} s "
+          f"(CPU {out['store']['build_cpu_s']} s), {out['store']['db_mb']:,} MB", flush=True)
+    root = str(work / "parquet")
+    timed_scoring("export to partitioned Parquet", lambda: {"rows": export_readings(con, root)}, out, "export",
+                  n_all, json_path)
+    (work / BUILT).write_text(json.dumps({"store": out["store"], "export": out["export"], "start": str(built["start"])},
+                                         indent=2), encoding="utf-8")
+    return con, n_all, built["start"]
+
+
+def sample_blocks(root: str, stations, plan: list, n_air: int) -> list:
+    """The whole-family blocks (water, outlets) and ``n_air`` air station-group blocks spread
+    evenly over the plan: enough to estimate the year's CPU from the CPU per row read."""
+    groups = [b for b in plan if b.group is not None]
+    step = max(len(groups) // max(n_air, 1), 1)
+    return [b for b in plan if b.group is None] + groups[::step][:n_air]
+
+
+def block_rows_read(summary, block) -> int:
+    """Rows a block reads (its family's stations, or its read stations; whole-span blocks)."""
+    fam = summary[summary["family"] == block.family]
+    if block.stations is not None:
+        fam = fam[fam["station_id"].isin(set(block.stations))]
+    return int(fam["rows"].sum())
+
+
+def estimate_year_cpu(args, root: str, stations, out: dict, json_path: Path) -> None:
+    """Score a sample of the year's blocks (``--sample-blocks``), ``--threads`` blocks at a time,
+    recording each block's thread CPU and the rows it read; extrapolate each family's CPU per row
+    read to the whole plan (the year's CPU estimate; wall ~ CPU / cores on an idle machine)."""
+    from analytics.detectors.base import validate_stations
+    from analytics.pipeline import load_pipeline
+    from analytics.pipeline.blocks import block_inner_threads, blocks_in_threads
+    from data.partitions import readings_summary_from_parquet
+    from envtrust.distributed import block_plan, run_block
+
+    summary = readings_summary_from_parquet(root)
+    plan = block_plan(root, stations, max_cells=args.max_cells, max_block_rows=args.max_block_rows)
+    todo = sample_blocks(root, stations, plan, args.sample_blocks)
+    st, pipe = validate_stations(stations), load_pipeline("default")
+    threads = args.threads[-1]
+    inner = block_inner_threads(threads, len(plan))  # as in the whole run, not the sample
+    per_block: dict[str, dict] = {}
+
+    def task(b):
+        c0, t0 = time.thread_time(), time.perf_counter()
+        run_block(root, b, st, pipe, inner)
+        per_block[b.name] = {"family": b.family, "rows_read": block_rows_read(summary, b),
+                             "thread_cpu_s": round(time.thread_time() - c0, 1), "wall_s": round(time.perf_counter() - t0, 1)}
+        print(f"  {b.name}: {per_block[b.name]}", file=sys.stderr, flush=True)
+
+    def run():
+        for _ in blocks_in_threads(todo, task, threads):
+            pass
+        return {"blocks": len(todo)}
+
+    n_sample = sum(block_rows_read(summary, b) for b in todo)
+    timed_scoring(f"sample of {len(todo)} of the year's {len(plan)} blocks, {threads} thread(s)", run, out,
+                  "year_sample", n_sample, json_path)
+    est = 0.0
+    for family in sorted({b.family for b in plan}):
+        done = [v for v in per_block.values() if v["family"] == family]
+        cpu_per_row = sum(v["thread_cpu_s"] for v in done) / max(sum(v["rows_read"] for v in done), 1)
+        est += cpu_per_row * sum(block_rows_read(summary, b) for b in plan if b.family == family)
+    out["year_sample"]["blocks_sampled"] = per_block
+    out["year_sample"]["year_cpu_s_estimate"] = round(est)
+    json_path.write_text(json.dumps(out, indent=2, default=str), encoding="utf-8")
+    print(f"year estimate: {est:,.0f} CPU s for {len(plan)} blocks ({est / 60:,.1f} CPU min)", flush=True)
+
+
 def province_year(args) -> int:
     """The province-year benchmark (``--year``): build, export, then score the export in one
     process (bounded memory) and on Dask with 1 and 2 workers - at full size, or on the declared
-    ``--dask-days`` slice when ``--dask-days`` is given."""
+    ``--dask-days`` slice when ``--dask-days`` is given. ``--build-only`` stops after the export
+    (with ``--keep``); ``--reuse`` starts from such a workdir and scores the year in one process."""
     import shutil
 
     import pandas as pd
@@ -229,28 +340,19 @@ def province_year(args) -> int:
     json_path = Path(args.json)
     json_path.parent.mkdir(parents=True, exist_ok=True)
     work = Path(args.workdir)
-    if work.exists():
-        shutil.rmtree(work)
-    work.mkdir(parents=True)
     out: dict[str, object] = {"args": vars(args), "cpus": os.cpu_count()}
+    con = None
     try:
-        t0, c0 = time.perf_counter(), time.process_time()
-        built = build_year_store(work / "province.duckdb", args.stations, args.days, args.seed, args.duckdb_memory)
-        con = built["con"]
-        counts = store_counts(con)
-        n_all = sum(v["readings"] for v in counts.values())
-        out["store"] = {"air_positions": built["air_positions"], "by_kind": counts, "readings": n_all,
-                        "build_s": round(time.perf_counter() - t0, 1), "build_cpu_s": round(time.process_time() - c0, 1),
-                        "db_mb": round((work / "province.duckdb").stat().st_size / 2**20)}
-        print(f"store: {n_all:,} readings {counts} over {args.days} days, built in {out['store']['build_s']} s "
-              f"(CPU {out['store']['build_cpu_s']} s), {out['store']['db_mb']:,} MB", flush=True)
+        con, n_all, start = build_year_workdir(args, work, out, json_path)
+        if args.build_only:
+            return 0
         stations = load_station_table(con)
         root = str(work / "parquet")
-
-        def export(start=None, end=None):
-            return lambda: {"rows": export_readings(con, root if start is None else root + "-slice", start, end)}
-
-        timed_scoring("export to partitioned Parquet", export(), out, "export", n_all, json_path)
+        if args.reuse:  # nothing of an earlier run's scores is resumed
+            shutil.rmtree(Path(root) / "blocks", ignore_errors=True)
+        if args.sample_blocks:
+            estimate_year_cpu(args, root, stations, out, json_path)
+            return 0
 
         def score(where: str, n_workers: int, max_block_rows: int = args.max_block_rows, threads: int = 2):
             def run():
@@ -275,8 +377,8 @@ def province_year(args) -> int:
             print(f"plan of {where}: {out[key]}", flush=True)
 
         if args.dask_days:  # 0: no Dask runs at all
-            until = built["start"] + pd.Timedelta(days=args.dask_days) - pd.Timedelta(hours=1)
-            n_slice = export(built["start"], until)()["rows"]
+            until = start + pd.Timedelta(days=args.dask_days) - pd.Timedelta(hours=1)
+            n_slice = export_readings(con, root + "-slice", start, until)
             out["dask_slice"] = {"days": args.dask_days, "readings": n_slice}
             describe_plan(root + "-slice", "slice_plan", args.slice_block_rows)
             print(f"declared slice for the Dask comparison: the first {args.dask_days} days, {n_slice:,} readings",
@@ -289,8 +391,6 @@ def province_year(args) -> int:
                 timed_scoring(label, score(root + "-slice", n_workers, args.slice_block_rows, threads), out, key,
                               n_slice, json_path)
         if args.dask_days and args.slice_only:
-            con.close()
-            json_path.write_text(json.dumps(out, indent=2, default=str), encoding="utf-8")
             return 0
         describe_plan(root, "full_plan")
         timed_scoring(f"full, one process, {args.threads[-1]} thread(s) (blocks to Parquet)",
@@ -303,17 +403,18 @@ def province_year(args) -> int:
 
         if not args.no_load:
             timed_scoring("full, loading the blocks into the store", load, out, "full_load", n_all, json_path)
-        if args.dask_days is None:
+        if args.dask_days is None and not args.reuse:
             for n_workers in (1, 2):
                 shutil.rmtree(Path(root) / "blocks", ignore_errors=True)
                 timed_scoring(f"full, Dask {n_workers} worker(s)", score(root, n_workers), out,
                               f"full_workers_{n_workers}", n_all, json_path)
         out["disk_mb"] = round(sum(f.stat().st_size for f in work.rglob("*") if f.is_file()) / 2**20)
-        con.close()
     finally:
-        if not args.keep:
+        if con is not None:
+            con.close()
+        if not (args.keep or args.reuse or args.build_only):
             shutil.rmtree(work, ignore_errors=True)
-    json_path.write_text(json.dumps(out, indent=2, default=str), encoding="utf-8")
+        json_path.write_text(json.dumps(out, indent=2, default=str), encoding="utf-8")
     return 0
 
 
@@ -352,7 +453,20 @@ def main() -> int:
     ap.add_argument("--no-load", dest="no_load", action="store_true",
                     help="with --year: leave the scores in the block Parquet files (skip loading them into the store)")
     ap.add_argument("--keep", action="store_true", help="with --year: keep --workdir")
+    ap.add_argument("--build-only", dest="build_only", action="store_true",
+                    help="with --year: build the store and the Parquet export under --workdir, keep them, stop")
+    ap.add_argument("--reuse", action="store_true",
+                    help="with --year: score the year in one process from the store and export an earlier "
+                         "--build-only (or --keep) run left in --workdir: no generation, no export, no Dask")
+    ap.add_argument("--sample-blocks", dest="sample_blocks", type=int, default=0,
+                    help="with --reuse: score the whole-family blocks and N air group blocks only, and estimate "
+                         "the year's CPU from their CPU per row read")
     args = ap.parse_args()
+    from envtrust.allocator import tune_allocator
+
+    tune_allocator()  # as the envtrust command does, before any thread starts
+    if args.reuse and (args.dask_days is not None or not args.year):
+        ap.error("--reuse scores the year in one process: give --year, and no --dask-days")
     if args.year:
         if args.days == 15:
             args.days = 365

@@ -147,6 +147,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", help="also write the figures to this JSON file")
     args = ap.parse_args(argv)
     if args.one:
+        from envtrust.allocator import tune_allocator
+
+        tune_allocator()  # as the envtrust command does, before any thread starts
         if args.one.startswith("network:"):
             _, family, threads = args.one.split(":")
             row = run_network(family, args.store, int(threads))

@@ -17,6 +17,7 @@ import importlib
 import sys
 
 from envtrust import __version__
+from envtrust.allocator import tune_allocator
 
 # name -> one-line help; module envtrust.commands.<name with - as _>
 COMMANDS: dict[str, str] = {
@@ -77,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    tune_allocator()  # before any thread starts: scoring's temporaries reuse one heap
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "_run", None):

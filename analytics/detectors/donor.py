@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 from analytics.detectors.base import (
@@ -23,7 +25,23 @@ from analytics.detectors.base import (
     shift,
 )
 from analytics.registry import register
-from analytics.threads import by_stations
+from analytics.threads import by_stations, map_in_threads
+
+PAIR_BATCH_CELLS = 1_000_000  # donor pairs scored at once: about 8 MB per temporary
+
+
+def donor_pairs(index: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The unordered pairs (a < b) of stations and their donors in ``index`` [S, K] (-1: none),
+    with whether b is a's donor (forward) and whether a is b's (backward)."""
+    station = np.repeat(np.arange(index.shape[0]), index.shape[1])
+    donor = index.ravel()
+    keep = (donor >= 0) & (donor != station)
+    directed = set(zip(station[keep].tolist(), donor[keep].tolist(), strict=True))
+    pairs = sorted({(min(s, j), max(s, j)) for s, j in directed})
+    arr = np.array(pairs, dtype=np.int64).reshape(-1, 2)
+    forward = np.array([(a, b) in directed for a, b in pairs], dtype=bool)
+    backward = np.array([(b, a) in directed for a, b in pairs], dtype=bool)
+    return arr, forward, backward
 
 
 @register("donor", models={"donor_copy": "fabrication", "donor_smooth": "fabrication"})
@@ -46,32 +64,32 @@ def donor(panel: Panel, *, window_h: int = 24, max_donors: int = 16, large_netwo
 
     moving_all = by_stations(moving_of, S, threads)
 
-    def copy_of(rows: slice) -> np.ndarray:  # stations' pairs with their donors (read from the whole panel)
-        yc, index = y[rows], donors.index[rows]
-        copy = np.zeros(yc.shape)
-        for k in range(index.shape[1]):
-            j = index[:, k]
-            has = j >= 0
-            if not has.any():
-                continue
-            d = y[np.where(has, j, 0)]
-            d[~has] = np.nan
-            np.subtract(yc, d, out=d)
-            sd = nan_rolling_std(d, window_h, min_count=window_h // 2)
-            typical = nanmedian_quiet(sd, axis=1, keepdims=True)
-            # the donor itself must vary in the window: two flat series agree trivially (flatline's case)
-            moving = moving_all[np.where(has, j, 0)]
-            moving[~has] = False
-            # -log(max(sd, 0.01) / typical) where the donor moves, else 0; computed in place in sd
-            with np.errstate(all="ignore"):
-                ratio = np.maximum(sd, 0.01, out=sd)
-                ratio /= typical
-                np.log(ratio, out=ratio)
-            np.negative(ratio, out=ratio)
-            np.nan_to_num(ratio, copy=False, nan=0.0)
-            ratio[~moving] = 0.0
-            np.maximum(copy, ratio, out=copy)
-        return copy
+    # each unordered pair of a station and its donor once: the rolling standard deviation of
+    # y_a - y_b is the same bits as that of y_b - y_a (IEEE subtraction and sums are exactly
+    # antisymmetric, and the squares equal), so a pair in both donor lists is computed once
+    pairs, forward, backward = donor_pairs(donors.index)
+    copy = np.zeros(y.shape)
+    merge = threading.Lock()
+    batch = max(1, PAIR_BATCH_CELLS // max(T * P, 1))
+
+    def copy_of(part: slice) -> None:  # -log(max(sd, 0.01) / typical) where the donor moves, else 0
+        a, b = pairs[part, 0], pairs[part, 1]
+        d = np.subtract(y[a], y[b])
+        ratio = nan_rolling_std(d, window_h, min_count=window_h // 2)
+        typical = nanmedian_quiet(ratio, axis=1, keepdims=True)
+        with np.errstate(all="ignore"):
+            np.maximum(ratio, 0.01, out=ratio)
+            ratio /= typical
+            np.log(ratio, out=ratio)
+        np.negative(ratio, out=ratio)
+        np.nan_to_num(ratio, copy=False, nan=0.0)
+        with merge:  # each station's max over its donors (max: any order, the same bits; copy >= 0)
+            for i, (sa, sb, fw, bw) in enumerate(zip(a, b, forward[part], backward[part], strict=True)):
+                for station, donor_, wanted in ((sa, sb, fw), (sb, sa, bw)):
+                    if wanted and moving_all[donor_].any():  # a donor that never moves adds 0 everywhere
+                        np.maximum(copy[station], np.where(moving_all[donor_], ratio[i], 0.0), out=copy[station])
+
+    map_in_threads(copy_of, [slice(i, i + batch) for i in range(0, len(pairs), batch)], threads)
 
     def roughness_of(rows: slice) -> np.ndarray:  # log roughness against the station's usual
         yc = y[rows]
@@ -81,7 +99,6 @@ def donor(panel: Panel, *, window_h: int = 24, max_donors: int = 16, large_netwo
             return np.log(np.maximum(rr, 0.005) / nanmedian_quiet(rr, axis=1, keepdims=True))
 
     # station chunks at once (``panel.threads``): every step runs along a station's own time axis
-    copy = by_stations(copy_of, S, threads)
     rel = by_stations(roughness_of, S, threads)
     nb = panel.neighbours
     ref = np.nan_to_num(neighbour_median(rel, nb.index)) if (nb.count > 0).any() else np.zeros_like(rel)

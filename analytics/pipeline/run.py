@@ -225,12 +225,14 @@ def event_surprise(raw: dict[str, np.ndarray], surprise: dict[str, np.ndarray], 
         return surprise
     nets = np.array(param_networks(parameters), dtype=object)
     judged = ~context_parameters(pipe, parameters)
-    reads = [((nets == net) & judged, models) for net, models in tails.items()]
+    reads = [(sel, models) for net, models in tails.items() if (sel := (nets == net) & judged).any()]
+    if not reads:  # no network of this panel has clean tails (an air block): the surprises as scored
+        return surprise
 
     def reread(m: str) -> np.ndarray:  # one model across the networks, in their order
         out = surprise[m]
         for sel, models in reads:
-            if m in models and sel.any():
+            if m in models:
                 if out is surprise[m]:
                     out = surprise[m].copy()
                 out[..., sel] = models[m].surprise(raw[m][..., sel])
