@@ -350,6 +350,7 @@ def run_receiver(args: argparse.Namespace) -> tuple[list[dict], dict]:
     proc, port = start_process([sys.executable, "-m", "envtrust.cli", "hj212", "listen", "--db", str(db), "--host",
                                 "127.0.0.1", "--port", "0", "--batch-max", str(args.batch_max), "--writer", args.writer,
                                 "--commit-interval-ms", f"{args.commit_interval_ms:g}", "--event-loop", args.event_loop,
+                                "--checkpoint", args.checkpoint,
                                 *(["--latency-trace", str(trace_path)] if args.latency_trace else [])],
                                "listening on")
     rows, spans = [], []
@@ -442,6 +443,8 @@ def main() -> int:
                         help="the receiver's --writer: its store in a process of its own or on a thread")
     parser.add_argument("--commit-interval-ms", type=float, default=50.0,
                         help="the receiver's --commit-interval-ms: least time between two commits' starts")
+    parser.add_argument("--checkpoint", choices=["duckdb", "writer"], default="duckdb",
+                        help="the receiver's --checkpoint: who checkpoints the WAL (data.hj212.wal)")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds a logger waits for its last ack")
     parser.add_argument("--event-loop", choices=["uvloop", "asyncio"], default="uvloop",
                         help="the receiver's --event-loop, and the echo server's loop")
@@ -466,7 +469,8 @@ def main() -> int:
             f"Command: `.venv/bin/python benchmarks/hj212.py --loggers {args.loggers} --packets {args.packets} "
             f"--window {args.window} --paced-rate {args.paced_rate:g} --paced-seconds {args.paced_seconds:g} "
             f"--batch-max {args.batch_max} --writer {args.writer} --commit-interval-ms {args.commit_interval_ms:g} "
-            f"--event-loop {args.event_loop}{' --latency-trace' if args.latency_trace else ''}`",
+            f"--event-loop {args.event_loop} --checkpoint {args.checkpoint}"
+            f"{' --latency-trace' if args.latency_trace else ''}`",
             f"Machine: {platform.machine()}, {os.cpu_count()} cores shared with other work (load average "
             f"{load:.1f} at start); receiver (with its writer process when --writer process) and echo server each in "
             "their own process, the client in the benchmark process, 127.0.0.1. Server CPU: the receiver's "

@@ -1,13 +1,23 @@
 """Commit wall time of the HJ 212 writer batch after batch, and what DuckDB's checkpoints add.
 
     .venv/bin/python benchmarks/hj212_checkpoint.py [--loggers 500] [--hours 100] [--batch 250]
-        [--checkpoint-threshold 16MB]
+        [--rate 5000] [--policy duckdb writer]
 
 Why: at a paced 5,000 packets/s the receiver commits ~250 packets every 50 ms; a commit after which
-DuckDB checkpoints (its WAL passed ``checkpoint_threshold``) takes longer, and at high utilisation
-the backlog it leaves sets the p99 ack latency. This commits ``--batch``-packet batches of a live-
-like stream (``benchmarks/hj212_commit.py``'s loggers) back to back through ``PacketStore`` and
-reports the wall time of every commit, marking those after which the WAL shrank (a checkpoint).
+DuckDB checkpoints (its WAL passed ``checkpoint_threshold``) takes longer, and the backlog it leaves
+sets the p99 ack latency. This commits a live-like stream (``benchmarks/hj212_commit.py``'s
+loggers) through ``PacketStore`` in process, once per checkpoint policy on a fresh store:
+
+* ``duckdb``: DuckDB's automatic checkpoint at 16 MiB of WAL, inside the commit that passes it
+  (the receiver before session 11);
+* ``writer``: the receiver's writer checkpoints between commits (``data.hj212.wal``).
+
+With ``--rate`` > 0 the packets "arrive" at that rate and the writer works like the receiver's
+(a commit at least every 50 ms of what has arrived, at most ``--batch-max``, then the writer's
+checkpoint if due): a packet's simulated ack latency is its wait plus its batch's commit, without
+the event loop's work. With ``--rate 0``, ``--batch``-packet commits back to back. Reported: the
+wall time of commits inside which DuckDB checkpointed vs the others, the writer's checkpoints
+(wall and CPU), the simulated latency percentiles and the CPU per packet of it all.
 """
 
 from __future__ import annotations
@@ -29,38 +39,90 @@ from hj212_commit import staggered_items, verify_passwords  # noqa: E402
 
 from analytics.timeconv import PlausibleWindow  # noqa: E402
 from data.hj212.receiver import open_packet_store  # noqa: E402
+from data.hj212.wal import CheckpointPolicy, wal_path, wal_size_bytes  # noqa: E402
 from data.hj212.writer import StoreOptions  # noqa: E402
+
+COMMIT_INTERVAL_S = 0.05  # the receiver's default --commit-interval-ms
+
+
+def ms_quantiles(values_s: list[float], qs=(0.5, 0.99)) -> str:
+    if not values_s:
+        return "-"
+    return " / ".join(f"{1000 * np.quantile(values_s, q):.0f}" for q in qs)
+
+
+def run(policy: str, args: argparse.Namespace) -> str:
+    db = Path(tempfile.mkdtemp(prefix="hj212ckpt")) / "bench.duckdb"
+    wal = wal_path(db)
+    mns = make_store(db, args.loggers)
+    options = StoreOptions(db, None, False, PlausibleWindow(), duckdb_threads=1,
+                           checkpoint=CheckpointPolicy(wal_bytes=args.wal_kib * 1024, merge_every=args.merge_every)
+                           if policy == "writer" else None)
+    store = open_packet_store(options)
+    verify_passwords(store, staggered_items(mns, 0, 1))
+    items = staggered_items(mns, 10, args.hours)
+    commits: list[tuple[float, int, bool]] = []  # wall s, packets, DuckDB checkpointed inside it
+    latencies_s: list[float] = []
+    cpu_start, t0, pos = time.process_time(), time.monotonic(), 0
+    while pos < len(items):
+        if args.rate > 0:
+            arrived = min(len(items), int((time.monotonic() - t0) * args.rate))
+            if arrived <= pos:
+                time.sleep((pos + 1) / args.rate - (time.monotonic() - t0))
+                continue
+            batch = items[pos:min(arrived, pos + args.batch_max)]
+        else:
+            batch = items[pos:pos + args.batch]
+        before = wal_size_bytes(wal)
+        start = time.monotonic()
+        store.commit_batch(batch)
+        end = time.monotonic()
+        commits.append((end - start, len(batch), wal_size_bytes(wal) < before))
+        if args.rate > 0:
+            latencies_s.extend(end - (t0 + (pos + k) / args.rate) for k in range(len(batch)))
+        pos += len(batch)
+        store.after_commit(len(batch))
+        if args.rate > 0:
+            time.sleep(max(0.0, COMMIT_INTERVAL_S - (time.monotonic() - start)))
+    cpu_s = time.process_time() - cpu_start
+    store.con.close()
+    inside = [w for w, _, c in commits if c]
+    plain = [w for w, _, c in commits if not c]
+    done = list(store.wal.done) if store.wal is not None else []
+    quick = [d for d in done if not d.merged]
+    merged = [d for d in done if d.merged]
+    name = f"writer (steps of {args.wal_kib} KiB, merge every {args.merge_every})" if policy == "writer" else policy
+    line = (f"policy {name}: {len(items):,} packets in {len(commits)} commits, {1e6 * cpu_s / len(items):.0f} us CPU "
+            f"per packet (commits and checkpoints); commit wall p50 / p99 ms: {ms_quantiles(plain)} without a "
+            f"checkpoint, {len(inside)} with DuckDB's checkpoint inside: "
+            f"{', '.join(f'{1000 * w:.0f}' for w in inside) or '-'} ms")
+    if done:
+        line += (f"; the writer's checkpoints: {len(quick)} quick (wall p50 / p99 / max "
+                 f"{ms_quantiles([d.wall_s for d in quick], (0.5, 0.99, 1))} ms, CPU p50 / max "
+                 f"{ms_quantiles([d.cpu_s for d in quick], (0.5, 1))} ms), {len(merged)} merging (wall "
+                 f"{', '.join(f'{1000 * d.wall_s:.0f}' for d in merged)} ms, CPU "
+                 f"{', '.join(f'{1000 * d.cpu_s:.0f}' for d in merged)} ms)")
+    if latencies_s:
+        line += (f"; simulated ack latency at {args.rate:,}/s p50 / p99 / max "
+                 f"{ms_quantiles(latencies_s, (0.5, 0.99, 1))} ms")
+    return line + f"; store file {db.stat().st_size >> 20} MiB"
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--loggers", type=int, default=500)
     parser.add_argument("--hours", type=int, default=100, help="packets per logger")
-    parser.add_argument("--batch", type=int, default=250, help="packets per commit")
-    parser.add_argument("--checkpoint-threshold", default="16MB", help="DuckDB's checkpoint_threshold")
+    parser.add_argument("--batch", type=int, default=250, help="packets per commit with --rate 0")
+    parser.add_argument("--batch-max", type=int, default=2048, help="most packets per commit with --rate")
+    parser.add_argument("--rate", type=int, default=5000, help="packets/s arriving; 0: back-to-back commits")
+    parser.add_argument("--wal-kib", type=int, default=CheckpointPolicy.wal_bytes // 1024,
+                        help="the writer's checkpoint step (CheckpointPolicy.wal_bytes), KiB")
+    parser.add_argument("--merge-every", type=int, default=CheckpointPolicy.merge_every,
+                        help="quick checkpoints before a merging one (CheckpointPolicy.merge_every)")
+    parser.add_argument("--policy", nargs="+", choices=("duckdb", "writer"), default=["duckdb", "writer"])
     args = parser.parse_args()
-    db = Path(tempfile.mkdtemp(prefix="hj212ckpt")) / "bench.duckdb"
-    wal = db.with_name(db.name + ".wal")
-    mns = make_store(db, args.loggers)
-    store = open_packet_store(StoreOptions(db, None, False, PlausibleWindow(), duckdb_threads=1))
-    store.con.execute(f"SET checkpoint_threshold = '{args.checkpoint_threshold}'")
-    verify_passwords(store, staggered_items(mns, 0, 1))
-    items = staggered_items(mns, 10, args.hours)
-    walls_ms, wal_bytes = [], []
-    cpu_start = time.process_time()
-    for i in range(0, len(items), args.batch):
-        start = time.perf_counter()
-        store.commit_batch(items[i:i + args.batch])
-        walls_ms.append(1000 * (time.perf_counter() - start))
-        wal_bytes.append(wal.stat().st_size if wal.exists() else 0)
-    cpu_s = time.process_time() - cpu_start
-    store.con.close()
-    checkpointed = [n for n in range(1, len(wal_bytes)) if wal_bytes[n] < wal_bytes[n - 1]]
-    others = np.array([w for n, w in enumerate(walls_ms) if n not in checkpointed])
-    print(f"{len(walls_ms)} commits of {args.batch} packets, checkpoint_threshold {args.checkpoint_threshold}: "
-          f"{1e6 * cpu_s / len(items):.0f} us CPU per packet; commits without a checkpoint: wall p50 "
-          f"{np.median(others):.0f} ms, p99 {np.quantile(others, 0.99):.0f} ms; {len(checkpointed)} checkpointing "
-          f"commits: {', '.join(f'{walls_ms[n]:.0f}' for n in checkpointed)} ms")
+    for policy in args.policy:
+        print(run(policy, args), flush=True)
     return 0
 
 

@@ -57,6 +57,7 @@ from data.hj212.packet import (
 )
 from data.hj212.store import known_packet_keys, log_packets, packet_log_table, stations_by_mn
 from data.hj212.trace import BatchTimes, LatencyTrace
+from data.hj212.wal import CheckpointDone, CheckpointPolicy, WalKeeper
 from data.hj212.writer import StoreOptions, WriterLost, make_writer
 from data.judge import KnownStations
 
@@ -240,6 +241,12 @@ class PacketStore:
         self._station_ids = KnownStations()  # the ingest's station check, cached per connection
         self.passwords = PasswordChecker(allow_no_pw=allow_no_pw)
         self.window = window or PlausibleWindow()
+        self.wal: WalKeeper | None = None  # checkpoints between commits (open_packet_store sets it)
+
+    def after_commit(self, batch_size: int) -> CheckpointDone | None:
+        """Checkpoint the WAL if due (``data.hj212.wal``); the writer calls it after a commit has
+        returned, so no packet waits for it in its own commit."""
+        return None if self.wal is None else self.wal.after_commit(batch_size)
 
     def _password_refusal(self, item: Incoming, accepted: set[tuple]) -> tuple[str, str] | None:
         """(reason, detail) when the packet's PW (every part's, for a split packet) is not accepted.
@@ -444,7 +451,10 @@ def open_packet_store(options: StoreOptions) -> PacketStore:
         limit_memory(con, options.memory_mb)
     if options.duckdb_threads is not None:
         con.execute(f"SET threads = {int(options.duckdb_threads)}")
-    return PacketStore(con, allow_no_pw=options.allow_no_pw, window=options.window)
+    store = PacketStore(con, allow_no_pw=options.allow_no_pw, window=options.window)
+    if options.checkpoint is not None:
+        store.wal = WalKeeper(con, options.db_path, options.checkpoint)
+    return store
 
 
 # ----------------------------------------------------------------------------- framing
@@ -528,7 +538,8 @@ class Receiver:
                  max_links: int = 5000, split_link_bytes: int = 256 * 1024,
                  split_total_bytes: int = 64 * 1024 * 1024, split_timeout_s: float = 60.0,
                  memory_mb: int | None = None, writer: str = "thread", duckdb_threads: int | None = None,
-                 commit_interval_s: float = 0.05, latency_trace: bool = False):
+                 commit_interval_s: float = 0.05, latency_trace: bool = False,
+                 checkpoint: CheckpointPolicy | None = None):
         """Memory bounds before authentication (issue 11, defect 2): at most ``max_links``
         connections (more are closed on accept), ``split_link_bytes`` of unfinished split parts per
         link and ``split_total_bytes`` over all links; a split set unfinished after
@@ -543,7 +554,8 @@ class Receiver:
         batch (each commit costs ~15-20 ms of CPU whatever its size: committing whenever the last
         commit returned spent most of a core on that at 5,000 packets/s). ``latency_trace``: record
         where each acknowledged packet's time goes (``data.hj212.trace``; a debug and benchmark
-        mode, in ``self.stats.trace``)."""
+        mode, in ``self.stats.trace``). ``checkpoint``: when the writer checkpoints DuckDB's WAL,
+        between commits (``data.hj212.wal``; None, the default: DuckDB's own, inside a commit)."""
         self.db_path = Path(db_path)
         self.memory_mb = memory_mb
         self.max_links = max_links
@@ -562,7 +574,7 @@ class Receiver:
         self.stats = ReceiverStats(trace=LatencyTrace(self.db_path.with_name(self.db_path.name + ".wal"))
                                    if latency_trace else None)
         self._writer = make_writer(writer, open_packet_store, StoreOptions(self.db_path, memory_mb, allow_no_pw,
-                                                                            self.window, duckdb_threads))
+                                                                            self.window, duckdb_threads, checkpoint))
         self._queue: asyncio.Queue[tuple[Incoming, asyncio.Future]] | None = None
         self._server: asyncio.Server | None = None
         self._writer_task: asyncio.Task | None = None

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from analytics.timeconv import PlausibleWindow
+from data.hj212.wal import CheckpointPolicy
 
 # Why the store arrives as ``opener``: this module runs whatever store ``opener(options)`` returns
 # (``data.hj212.receiver.open_packet_store``: a PacketStore with ``commit_batch``,
@@ -59,6 +60,9 @@ class StoreOptions:
     # statement on the calling thread: a commit's statements are small, and handing them to worker
     # threads cost ~7 ms more CPU per commit (36 -> 44 ms for 1-10 packets, docs/hj212.md)
     duckdb_threads: int | None = None
+    # when the writer checkpoints the WAL, between commits (data.hj212.wal); None (the default):
+    # DuckDB's own automatic checkpoint, inside the commit that passes its threshold
+    checkpoint: CheckpointPolicy | None = None
 
 
 class ThreadWriter:
@@ -86,7 +90,10 @@ class ThreadWriter:
         self._store = await self._run(self.opener, self.options)
 
     async def commit(self, batch: list) -> list:
-        return await self._run(self._commit_timed, batch)
+        outcomes = await self._run(self._commit_timed, batch)
+        # off the ack path: the batch is answered meanwhile; the next commit queues behind it
+        self._executor.submit(self._store.after_commit, len(batch))
+        return outcomes
 
     def is_verified(self, mn: str, pw: str) -> bool:
         """True when ``pw`` was already accepted for ``mn`` (no hashing: safe on the event loop)."""
@@ -141,6 +148,7 @@ def writer_process_main(conn, opener: Opener, options: StoreOptions, parent_pid:
             try:
                 if kind == "commit":
                     conn.send(("ok", store.commit_batch(request[1])))
+                    store.after_commit(len(request[1]))  # while the receiver answers the batch
                 elif kind == "refusal":
                     conn.send(("ok", store.sender_refusal(*request[1:])))
                 else:

@@ -46,6 +46,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     listen.add_argument("--writer", choices=["thread", "process"], default="thread",
                         help="where judging and commits run: a thread of the receiver (default) or a "
                              "process of their own (a second interpreter and GIL; docs/hj212.md)")
+    listen.add_argument("--checkpoint", choices=["duckdb", "writer"], default="duckdb",
+                        help="who checkpoints DuckDB's WAL: DuckDB inside the commit that passes its 16 MiB "
+                             "threshold (default), or the writer between commits, in steps of "
+                             "--checkpoint-wal-kib (data.hj212.wal; docs/hj212.md says when it helps)")
+    listen.add_argument("--checkpoint-wal-kib", type=int, default=1024,
+                        help="WAL size after which the writer checkpoints, KiB (default 1024)")
     send = sub.add_parser("send", help="replay a readings file as CN 2061 packets and wait for acks")
     send.add_argument("file", help="long readings file (CSV or Parquet), ts in CST")
     send.add_argument("--host", default="127.0.0.1")
@@ -75,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _listen(args: argparse.Namespace) -> int:
     from data.hj212.receiver import new_event_loop, serve
+    from data.hj212.wal import CheckpointPolicy
     from envtrust.settings import load_settings
 
     try:
@@ -99,7 +106,9 @@ def _listen(args: argparse.Namespace) -> int:
                             window=settings.plausible_window, memory_mb=settings.ingest_memory_mb,
                             writer=args.writer, duckdb_threads=1,
                             commit_interval_s=args.commit_interval_ms / 1000,
-                            latency_trace=args.latency_trace is not None)
+                            latency_trace=args.latency_trace is not None,
+                            checkpoint=None if args.checkpoint == "duckdb" else
+                            CheckpointPolicy(wal_bytes=1024 * args.checkpoint_wal_kib))
         if stats.trace is not None:
             stats.trace.write(args.latency_trace)
         print(f"hj212 receiver stopped: {stats.frames} frames, {stats.stored} packets stored, "
