@@ -443,7 +443,7 @@ def main() -> int:
                         help="the receiver's --writer: its store in a process of its own or on a thread")
     parser.add_argument("--commit-interval-ms", type=float, default=50.0,
                         help="the receiver's --commit-interval-ms: least time between two commits' starts")
-    parser.add_argument("--checkpoint", choices=["duckdb", "writer"], default="duckdb",
+    parser.add_argument("--checkpoint", choices=["writer", "duckdb"], default="writer",
                         help="the receiver's --checkpoint: who checkpoints the WAL (data.hj212.wal)")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds a logger waits for its last ack")
     parser.add_argument("--event-loop", choices=["uvloop", "asyncio"], default="uvloop",

@@ -61,7 +61,7 @@ def run(policy: str, args: argparse.Namespace) -> str:
     store = open_packet_store(options)
     verify_passwords(store, staggered_items(mns, 0, 1))
     items = staggered_items(mns, 10, args.hours)
-    commits: list[tuple[float, int, bool]] = []  # wall s, packets, DuckDB checkpointed inside it
+    commits: list[tuple[float, float, bool]] = []  # wall s, CPU s, DuckDB checkpointed inside it
     latencies_s: list[float] = []
     cpu_start, t0, pos = time.process_time(), time.monotonic(), 0
     while pos < len(items):
@@ -74,10 +74,11 @@ def run(policy: str, args: argparse.Namespace) -> str:
         else:
             batch = items[pos:pos + args.batch]
         before = wal_size_bytes(wal)
-        start = time.monotonic()
+        start, cpu = time.monotonic(), time.thread_time()
         store.commit_batch(batch)
         end = time.monotonic()
-        commits.append((end - start, len(batch), wal_size_bytes(wal) < before))
+        after = wal_size_bytes(wal)
+        commits.append((end - start, time.thread_time() - cpu, after < before or after == 0))
         if args.rate > 0:
             latencies_s.extend(end - (t0 + (pos + k) / args.rate) for k in range(len(batch)))
         pos += len(batch)
@@ -86,16 +87,18 @@ def run(policy: str, args: argparse.Namespace) -> str:
             time.sleep(max(0.0, COMMIT_INTERVAL_S - (time.monotonic() - start)))
     cpu_s = time.process_time() - cpu_start
     store.con.close()
-    inside = [w for w, _, c in commits if c]
+    inside = [(w, cpu) for w, cpu, c in commits if c]
     plain = [w for w, _, c in commits if not c]
+    plain_cpu = [cpu for _, cpu, c in commits if not c]
     done = list(store.wal.done) if store.wal is not None else []
     quick = [d for d in done if not d.merged]
     merged = [d for d in done if d.merged]
     name = f"writer (steps of {args.wal_kib} KiB, merge every {args.merge_every})" if policy == "writer" else policy
     line = (f"policy {name}: {len(items):,} packets in {len(commits)} commits, {1e6 * cpu_s / len(items):.0f} us CPU "
             f"per packet (commits and checkpoints); commit wall p50 / p99 ms: {ms_quantiles(plain)} without a "
-            f"checkpoint, {len(inside)} with DuckDB's checkpoint inside: "
-            f"{', '.join(f'{1000 * w:.0f}' for w in inside) or '-'} ms")
+            f"checkpoint (CPU p50 {ms_quantiles(plain_cpu, (0.5,))} ms), {len(inside)} with DuckDB's checkpoint "
+            f"inside: wall {', '.join(f'{1000 * w:.0f}' for w, _ in inside) or '-'} ms, CPU "
+            f"{', '.join(f'{1000 * cpu:.0f}' for _, cpu in inside) or '-'} ms")
     if done:
         line += (f"; the writer's checkpoints: {len(quick)} quick (wall p50 / p99 / max "
                  f"{ms_quantiles([d.wall_s for d in quick], (0.5, 0.99, 1))} ms, CPU p50 / max "
@@ -117,7 +120,7 @@ def main() -> int:
     parser.add_argument("--rate", type=int, default=5000, help="packets/s arriving; 0: back-to-back commits")
     parser.add_argument("--wal-kib", type=int, default=CheckpointPolicy.wal_bytes // 1024,
                         help="the writer's checkpoint step (CheckpointPolicy.wal_bytes), KiB")
-    parser.add_argument("--merge-every", type=int, default=CheckpointPolicy.merge_every,
+    parser.add_argument("--merge-every", type=int, default=None,
                         help="quick checkpoints before a merging one (CheckpointPolicy.merge_every)")
     parser.add_argument("--policy", nargs="+", choices=("duckdb", "writer"), default=["duckdb", "writer"])
     args = parser.parse_args()

@@ -57,7 +57,7 @@ from data.hj212.packet import (
 )
 from data.hj212.store import known_packet_keys, log_packets, packet_log_table, stations_by_mn
 from data.hj212.trace import BatchTimes, LatencyTrace
-from data.hj212.wal import CheckpointDone, CheckpointPolicy, WalKeeper
+from data.hj212.wal import DEFAULT_POLICY, CheckpointDone, CheckpointPolicy, WalKeeper
 from data.hj212.writer import StoreOptions, WriterLost, make_writer
 from data.judge import KnownStations
 
@@ -539,7 +539,7 @@ class Receiver:
                  split_total_bytes: int = 64 * 1024 * 1024, split_timeout_s: float = 60.0,
                  memory_mb: int | None = None, writer: str = "thread", duckdb_threads: int | None = None,
                  commit_interval_s: float = 0.05, latency_trace: bool = False,
-                 checkpoint: CheckpointPolicy | None = None):
+                 checkpoint: CheckpointPolicy | None = DEFAULT_POLICY):
         """Memory bounds before authentication (issue 11, defect 2): at most ``max_links``
         connections (more are closed on accept), ``split_link_bytes`` of unfinished split parts per
         link and ``split_total_bytes`` over all links; a split set unfinished after
@@ -555,7 +555,7 @@ class Receiver:
         commit returned spent most of a core on that at 5,000 packets/s). ``latency_trace``: record
         where each acknowledged packet's time goes (``data.hj212.trace``; a debug and benchmark
         mode, in ``self.stats.trace``). ``checkpoint``: when the writer checkpoints DuckDB's WAL,
-        between commits (``data.hj212.wal``; None, the default: DuckDB's own, inside a commit)."""
+        between commits (``data.hj212.wal``; None: DuckDB's own, inside a commit)."""
         self.db_path = Path(db_path)
         self.memory_mb = memory_mb
         self.max_links = max_links

@@ -1,29 +1,33 @@
-"""Checkpointing the HJ 212 receiver's DuckDB write-ahead log between commits, in small steps,
-instead of inside the commit that passes DuckDB's threshold (``Receiver(checkpoint=...)``,
-``envtrust hj212 listen --checkpoint writer``; off by default).
+"""Checkpointing the HJ 212 receiver's DuckDB write-ahead log between commits, and merging row
+groups only when the writer is lightly loaded (``Receiver(checkpoint=...)``, ``envtrust hj212
+listen --checkpoint {writer,duckdb}``; the writer's is the default).
 
-Why it exists: DuckDB checkpoints automatically inside the commit after which its estimate of the
-WAL passes ``checkpoint_threshold`` (16 MiB); that commit returned 200-450 ms late at a paced
-5,000 packets/s (~35 ms otherwise), and the packets queued behind it set the p99 ack latency
-(session 10 of ``benchmarks/results/hj212.md``). Measured on DuckDB 2.0.1 (session 11):
+Why: DuckDB checkpoints automatically inside the commit after which its estimate of the WAL
+passes ``checkpoint_threshold`` (16 MiB); that commit returned 200-450 ms late at a paced 5,000
+packets/s (~35 ms otherwise), and the packets queued behind it set the p99 ack latency (session
+10 of ``benchmarks/results/hj212.md``). Measured on DuckDB 2.0.1 (session 11):
 
 * a checkpoint cannot run beside the receiver's commits: an ``INSERT`` on another connection of
   the instance, even into a table the checkpoint does not write, waits until the checkpoint
-  ends. A checkpoint in another thread delays the next commit as much as one inside it.
-* a checkpoint's cost is ~8 ms of CPU plus the rows it writes, plus DuckDB's vacuum merging the
-  small row groups earlier checkpoints wrote, in a binary-counter pattern (at 16 MiB: 60, 106,
-  60, 189 ms of CPU; in 1 MiB steps 8, 13, 8, 22, 8, 13, 8, 39, ... 120-170 ms). With
-  ``max_vacuum_tasks = 0`` a 1 MiB step costs 8-13 ms and the merge is left for later - but the
-  merge later costs what it would have: ~75-120 ms of CPU per 16 MiB, ~320 ms for 64 MiB.
+  ends. A checkpoint in another thread delays the next commit as much as one inside it; what
+  can change is when it runs and how long it takes.
+* what makes some checkpoints long is DuckDB's vacuum merging the small row groups earlier
+  checkpoints wrote (the packet log's ~20,000 rows per 16 MiB are a sixth of a row group), in a
+  binary-counter pattern: at 16 MiB 60, 106, 60, 189 ms of CPU. With ``max_vacuum_tasks = 0``
+  every 16 MiB checkpoint cost 60-61 ms. Smaller steps do not help: the merge they defer costs
+  what it would have (1 MiB steps: 8-13 ms each, but ~75-120 ms per merge of 16 of them).
 
 So the writer, after a commit has returned (its packets can be answered) and before it takes the
-next batch, runs a quick checkpoint (no merge) once the WAL file holds ``wal_bytes``, and a
-merging one when the writer is lightly loaded (the batch just committed held at most
-``light_batch`` packets) or at the latest after ``merge_every`` quick ones. That keeps the merges
-out of bursts shorter than ``merge_every`` steps; under a sustained load the merges come as
-often as DuckDB's own checkpoints and cost as much (``docs/hj212.md``), so it is not the default.
-DuckDB's own ``checkpoint_threshold`` is raised to ``wal_limit_bytes`` (the WAL's bound should the
-writer's checkpoints fail: ``CHECKPOINT`` refuses while another connection holds changes).
+next batch, runs a quick checkpoint (no merge) once the WAL file holds ``wal_bytes``, and merges
+when the writer is lightly loaded (the batch just committed held at most ``light_batch``
+packets), or, if ``merge_every`` is set, at the latest after that many quick checkpoints. Under
+a sustained load the packet log keeps row groups of ~20,000 rows until the load eases; the first
+merge after it rewrites what accumulated (DuckDB's ``max_vacuum_tasks``, 100, bounds the merges of
+one checkpoint), while few packets arrive to wait for it.
+DuckDB's own ``checkpoint_threshold`` is raised to ``wal_limit_bytes``: the WAL's bound should
+the writer's checkpoints fail (``CHECKPOINT`` refuses while another connection holds changes, as
+can happen in ``envtrust serve``). A crash replays the WAL on open: ~0.4 s for 16 MiB, ~0.8 s
+for 64 MiB.
 """
 
 from __future__ import annotations
@@ -43,10 +47,13 @@ log = logging.getLogger("envtrust.hj212")
 class CheckpointPolicy:
     """When the receiver's writer checkpoints (module docstring); sizes in bytes."""
 
-    wal_bytes: int = 1 << 20  # a quick checkpoint (no merge) once the WAL holds this much
-    merge_every: int = 16  # quick checkpoints before a merging one at the latest (~16 MiB of WAL)
+    wal_bytes: int = 16 << 20  # a quick checkpoint (no merge) once the WAL file holds this much
+    merge_every: int | None = None  # quick checkpoints before a merging one at the latest; None: only when light
     light_batch: int = 32  # a batch this small means the writer is lightly loaded: merge now
     wal_limit_bytes: int = 64 << 20  # DuckDB's checkpoint_threshold: the WAL's bound
+
+
+DEFAULT_POLICY = CheckpointPolicy()
 
 
 @dataclass(frozen=True)
@@ -78,10 +85,11 @@ def checkpoint_due(policy: CheckpointPolicy, wal_bytes: int, unmerged: int, batc
     """"merge", "quick" or None: what the writer runs after committing ``batch_size`` packets,
     with ``wal_bytes`` in the WAL and ``unmerged`` quick checkpoints since the last merge."""
     light = batch_size <= policy.light_batch
-    if unmerged and (light or unmerged >= policy.merge_every):
+    every = policy.merge_every
+    if unmerged and (light or (every is not None and unmerged >= every)):
         return "merge"
     if wal_bytes >= policy.wal_bytes:
-        return "merge" if light or unmerged + 1 >= policy.merge_every else "quick"
+        return "merge" if light or (every is not None and unmerged + 1 >= every) else "quick"
     return None
 
 

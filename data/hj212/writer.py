@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from analytics.timeconv import PlausibleWindow
-from data.hj212.wal import CheckpointPolicy
+from data.hj212.wal import DEFAULT_POLICY, CheckpointPolicy
 
 # Why the store arrives as ``opener``: this module runs whatever store ``opener(options)`` returns
 # (``data.hj212.receiver.open_packet_store``: a PacketStore with ``commit_batch``,
@@ -60,9 +60,9 @@ class StoreOptions:
     # statement on the calling thread: a commit's statements are small, and handing them to worker
     # threads cost ~7 ms more CPU per commit (36 -> 44 ms for 1-10 packets, docs/hj212.md)
     duckdb_threads: int | None = None
-    # when the writer checkpoints the WAL, between commits (data.hj212.wal); None (the default):
-    # DuckDB's own automatic checkpoint, inside the commit that passes its threshold
-    checkpoint: CheckpointPolicy | None = None
+    # when the writer checkpoints the WAL, between commits (data.hj212.wal); None: DuckDB's own
+    # automatic checkpoint, inside the commit that passes its threshold
+    checkpoint: CheckpointPolicy | None = DEFAULT_POLICY
 
 
 class ThreadWriter:

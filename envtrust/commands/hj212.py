@@ -46,12 +46,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     listen.add_argument("--writer", choices=["thread", "process"], default="thread",
                         help="where judging and commits run: a thread of the receiver (default) or a "
                              "process of their own (a second interpreter and GIL; docs/hj212.md)")
-    listen.add_argument("--checkpoint", choices=["duckdb", "writer"], default="duckdb",
-                        help="who checkpoints DuckDB's WAL: DuckDB inside the commit that passes its 16 MiB "
-                             "threshold (default), or the writer between commits, in steps of "
-                             "--checkpoint-wal-kib (data.hj212.wal; docs/hj212.md says when it helps)")
-    listen.add_argument("--checkpoint-wal-kib", type=int, default=1024,
-                        help="WAL size after which the writer checkpoints, KiB (default 1024)")
+    listen.add_argument("--checkpoint", choices=["writer", "duckdb"], default="writer",
+                        help="who checkpoints DuckDB's WAL: the writer between commits, without merging row "
+                             "groups while busy (default; data.hj212.wal), or DuckDB inside the commit that "
+                             "passes its 16 MiB threshold")
+    listen.add_argument("--checkpoint-wal-kib", type=int, default=16384,
+                        help="WAL file size after which the writer checkpoints, KiB (default 16384)")
     send = sub.add_parser("send", help="replay a readings file as CN 2061 packets and wait for acks")
     send.add_argument("file", help="long readings file (CSV or Parquet), ts in CST")
     send.add_argument("--host", default="127.0.0.1")

@@ -73,6 +73,16 @@ def test_checkpoint_due(wal_bytes, unmerged, batch_size, expected):
     assert checkpoint_due(policy, wal_bytes, unmerged, batch_size) == expected
 
 
+@pytest.mark.parametrize(("wal_bytes", "unmerged", "batch_size", "expected"), [
+    (16 << 20, 500, 250, "quick"),  # busy: never a merge, however many steps are unmerged
+    (1000, 500, 250, None),
+    (1000, 500, 32, "merge"),       # the first light batch merges them
+    (16 << 20, 0, 32, "merge"),
+])
+def test_checkpoint_due_merges_only_when_light_by_default(wal_bytes, unmerged, batch_size, expected):
+    assert checkpoint_due(CheckpointPolicy(), wal_bytes, unmerged, batch_size) == expected
+
+
 def open_store(db: Path, policy: CheckpointPolicy | None):
     return open_packet_store(StoreOptions(db, None, False, PlausibleWindow(), duckdb_threads=1, checkpoint=policy))
 
