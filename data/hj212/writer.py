@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import logging
 import multiprocessing
 import os
 import signal
@@ -39,6 +40,7 @@ from data.hj212.wal import DEFAULT_POLICY, CheckpointPolicy
 # (``data.hj212.receiver.open_packet_store``: a PacketStore with ``commit_batch``,
 # ``sender_refusal``, ``passwords`` and ``con``) and imports nothing of the receiver, which imports it.
 Opener = Callable[["StoreOptions"], Any]
+log = logging.getLogger("envtrust.hj212")
 
 WRITER_KINDS = ("thread", "process")
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
@@ -63,6 +65,12 @@ class StoreOptions:
     # when the writer checkpoints the WAL, between commits (data.hj212.wal); None: DuckDB's own
     # automatic checkpoint, inside the commit that passes its threshold
     checkpoint: CheckpointPolicy | None = DEFAULT_POLICY
+
+
+def _log_failure(future) -> None:
+    """Log what a job nobody awaits raised (the writer's checkpoint after a commit)."""
+    if not future.cancelled() and future.exception() is not None:
+        log.error("checkpoint after a commit failed: %r", future.exception())
 
 
 class ThreadWriter:
@@ -92,7 +100,7 @@ class ThreadWriter:
     async def commit(self, batch: list) -> list:
         outcomes = await self._run(self._commit_timed, batch)
         # off the ack path: the batch is answered meanwhile; the next commit queues behind it
-        self._executor.submit(self._store.after_commit, len(batch))
+        self._executor.submit(self._store.after_commit, len(batch)).add_done_callback(_log_failure)
         return outcomes
 
     def is_verified(self, mn: str, pw: str) -> bool:
@@ -148,7 +156,10 @@ def writer_process_main(conn, opener: Opener, options: StoreOptions, parent_pid:
             try:
                 if kind == "commit":
                     conn.send(("ok", store.commit_batch(request[1])))
-                    store.after_commit(len(request[1]))  # while the receiver answers the batch
+                    try:  # while the receiver answers the batch; its reply is sent, so never a second one
+                        store.after_commit(len(request[1]))
+                    except Exception as exc:  # noqa: BLE001 - logged; the next commit tries again
+                        log.error("checkpoint after a commit failed: %r", exc)
                 elif kind == "refusal":
                     conn.send(("ok", store.sender_refusal(*request[1:])))
                 else:
