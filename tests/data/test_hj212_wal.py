@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -148,14 +149,22 @@ CRASH_WRITER = """
 import json, sys
 sys.path.insert(0, {tests!r})
 from test_hj212_wal import batches, open_store
-from data.hj212.wal import CheckpointPolicy
+from data.hj212.wal import CheckpointPolicy, checkpoint_due, wal_size_bytes
 from pathlib import Path
 db = Path(sys.argv[1])
 mns = json.loads(sys.argv[2])
-store = open_store(db, CheckpointPolicy(wal_bytes=32 * 1024, merge_every=3, light_batch=0))
+policy = CheckpointPolicy(wal_bytes=32 * 1024, merge_every=3, light_batch=0)
+store = open_store(db, policy)
+# DuckDB's debug hook: the checkpoint sleeps after writing each table's row groups, before it
+# installs them (~40 tables: ~0.8 s a checkpoint); a SIGKILL in it lands inside the checkpoint
+store.con.execute("SET debug_checkpoint_scan_sleep_ms = 20")
+store.con.execute("SET enable_progress_bar = false")
 for n, batch in enumerate(batches(mns, 400)):
     outcomes = store.commit_batch(batch)
     print(json.dumps([n, [o.status for o in outcomes]]), flush=True)  # the acknowledgement
+    kind = checkpoint_due(policy, wal_size_bytes(store.wal.wal), store.wal.unmerged, len(batch))
+    if kind:
+        print(json.dumps(kind), flush=True)
     store.after_commit(len(batch))
 """
 
@@ -163,22 +172,29 @@ for n, batch in enumerate(batches(mns, 400)):
 @pytest.mark.slow
 def test_sigkill_while_the_writer_checkpoints_loses_nothing_acknowledged(tmp_path):
     """A writer that checkpoints after nearly every commit (32 KiB steps, a merge every third) is
-    killed with SIGKILL mid-stream; every batch it acknowledged is in the store afterwards, once."""
+    killed with SIGKILL inside its third checkpoint (a merging one); every batch it acknowledged
+    is in the store afterwards, once."""
     db = tmp_path / "crash.duckdb"
     mns = make_store(db)
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.Popen([sys.executable, "-c", CRASH_WRITER.format(tests=str(Path(__file__).parent)), str(db),
                              json.dumps(mns)], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
-    acked = []
+    acked, checkpoints = [], []
     for line in proc.stdout:
-        n, statuses = json.loads(line)
+        said = json.loads(line)
+        if isinstance(said, str):  # a checkpoint starts
+            checkpoints.append(said)
+            if len(checkpoints) == 3:
+                time.sleep(0.3)  # in the middle of it (DuckDB's debug hook: 20 ms after each table)
+                os.kill(proc.pid, signal.SIGKILL)
+                break
+            continue
+        n, statuses = said
         assert set(statuses) == {"stored"}
         acked.append(n)
-        if len(acked) == 45:  # the WAL has been checkpointed ~15 times by now; one is likely running
-            os.kill(proc.pid, signal.SIGKILL)
-            break
     proc.wait(10)
     assert proc.returncode == -signal.SIGKILL
+    assert checkpoints == ["quick", "quick", "merge"] and len(acked) >= 9
     with connect(db) as con:
         stored = con.execute("SELECT count(*), count(DISTINCT (station_id, ts, parameter)) FROM readings").fetchall()[0]
         logged = con.execute("SELECT count(*) FROM hj212_packets").fetchall()[0][0]
