@@ -202,3 +202,19 @@ def test_sigkill_while_the_writer_checkpoints_loses_nothing_acknowledged(tmp_pat
     assert len(acked) * N_LOGGERS * 3 <= stored[0] <= (len(acked) + 2) * N_LOGGERS * 3
     assert stored[0] == stored[1]
     assert len(acked) * N_LOGGERS <= logged
+
+
+def test_light_batches_merge_what_a_sustained_load_left_a_part_at_a_time(tmp_path):
+    """Each merging checkpoint runs one vacuum task and is counted as catching up ``merge_steps``
+    quick steps, so the merges after a long busy spell come one light batch at a time."""
+    db = tmp_path / "eased.duckdb"
+    mns = make_store(db)
+    store = open_store(db, CheckpointPolicy(wal_bytes=1 << 30, merge_tasks=1, merge_steps=6))
+    store.wal.unmerged = 10  # what 10 quick steps of a busy spell left
+    kinds = []
+    for batch in batches(mns, 4):
+        store.commit_batch(batch[:2])  # light batches
+        done = store.after_commit(2)
+        kinds.append(None if done is None else (done.merged, store.wal.unmerged))
+    store.con.close()
+    assert kinds == [(True, 5), (True, 0), None, None]
