@@ -44,6 +44,7 @@ import duckdb
 
 log = logging.getLogger("envtrust.hj212")
 
+
 @dataclass(frozen=True)
 class CheckpointPolicy:
     """When the receiver's writer checkpoints (module docstring); sizes in bytes."""
@@ -106,9 +107,9 @@ class WalKeeper:
     def __init__(self, con: duckdb.DuckDBPyConnection, db_path: str | Path, policy: CheckpointPolicy):
         self.con, self.wal, self.policy = con, wal_path(db_path), policy
         self.unmerged = 0
-        self.done: deque[CheckpointDone] = deque(maxlen=4096)  # the latest, for the latency trace
+        self.done: deque[CheckpointDone] = deque(maxlen=4096)  # the latest (benchmarks/hj212_checkpoint.py)
         con.execute(f"SET checkpoint_threshold = '{int(policy.wal_limit_bytes)}B'")
-        # restored after each quick checkpoint: the setting is the instance's, and ``envtrust
+        # restored after each checkpoint: the setting is the instance's, and ``envtrust
         # serve`` shares the instance with the dashboard, whose deletes need the vacuum
         self.vacuum_tasks = int(con.execute("SELECT current_setting('max_vacuum_tasks')").fetchall()[0][0])
 
