@@ -147,8 +147,11 @@ def persistent_surprise(sh: np.ndarray, window_h: int) -> np.ndarray:
 
 
 def event_openers(combined: np.ndarray, surprise: dict[str, np.ndarray], settings: EventSettings,
-                  per_station: StationThresholds | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(low, high) station-hour masks [S, T]: ``high`` opens an event, ``low`` keeps it open."""
+                  per_station: StationThresholds | None = None,
+                  openers: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(low, high) station-hour masks [S, T]: ``high`` opens an event, ``low`` keeps it open.
+    ``openers``: name -> ``OpenerStatistic``, statistics that open events alone at their threshold
+    in ``model_thresholds`` like a model's surprise, but are no model (not scored, not combined)."""
     sh = station_hour_surprise(combined)
     n_st = sh.shape[0]
     thr = np.full(n_st, float(settings.threshold)) if per_station is None else per_station.threshold
@@ -169,10 +172,10 @@ def event_openers(combined: np.ndarray, surprise: dict[str, np.ndarray], setting
     for model, m_thr in models.items():
         # a model with its own threshold opens events by itself (outage: a gap whose rows are
         # absent has no reading score, so its event is the only evidence the analyst sees)
-        if model not in surprise:
+        if model not in surprise and model not in (openers or {}):
             continue
         t = np.broadcast_to(np.asarray(m_thr, dtype=float), (n_st,))[:, None]
-        m = np.max(surprise[model], axis=2)
+        m = np.max(surprise[model], axis=2) if model in surprise else openers[model].values
         w = 1 if per_station is None else int(per_station.model_window_h.get(model, 1))
         if w > 1 and per_station.persistent.any():
             m = np.where(per_station.persistent[:, None], persistent_surprise(m, w), m)
@@ -182,6 +185,19 @@ def event_openers(combined: np.ndarray, surprise: dict[str, np.ndarray], setting
         high |= h
         low |= lo
     return low, high
+
+
+def opener_kind(openers: dict, settings: EventSettings, per_station: StationThresholds | None,
+                s: int, a: int, b: int) -> str | None:
+    """The kind of the first opener statistic that reaches its threshold at station ``s`` in hours
+    [a, b] (None if none does)."""
+    thresholds = {**settings.model_thresholds, **(per_station.model_thresholds if per_station is not None else {})}
+    for name, opener in openers.items():
+        if name in thresholds:
+            t = np.broadcast_to(np.asarray(thresholds[name], dtype=float), (opener.values.shape[0],))[s]
+            if (opener.values[s, a:b + 1] >= t).any():
+                return opener.kind
+    return None
 
 
 def station_hour_surprise(combined: np.ndarray) -> np.ndarray:
@@ -248,7 +264,8 @@ def segments(mask_low: np.ndarray, mask_high: np.ndarray, merge_gap_h: int, min_
 def build_events(panel: Panel, combined: np.ndarray, final: np.ndarray, surprise: dict[str, np.ndarray],
                  model_kinds: dict[str, str | None], settings: EventSettings,
                  expected: np.ndarray | None = None, score_of=None, peak_bonus: float = 0.0,
-                 per_station: StationThresholds | None = None, rarity_of=None) -> pd.DataFrame:
+                 per_station: StationThresholds | None = None, rarity_of=None,
+                 openers: dict | None = None) -> pd.DataFrame:
     """Events table (EVENT_COLUMNS) from the combined surprise cube [S, T, P].
 
     ``per_station`` replaces the calibrated thresholds station by station (see
@@ -258,9 +275,13 @@ def build_events(panel: Panel, combined: np.ndarray, final: np.ndarray, surprise
     that sends empty ones. ``rarity_of``: combined surprise -> -log10 P_clean without the cap
     (``rank_score``); events whose numbers do not support their kind are dropped. Data-completeness
     alarms (``DATA_GAP_KIND``) come from :func:`completeness_gaps`, not from the thresholds: every
-    gap of ``settings.data_gap_min_h`` hours or more that no suspected-interference event overlaps."""
-    low, high = event_openers(combined, surprise, settings, per_station)
+    gap of ``settings.data_gap_min_h`` hours or more that no suspected-interference event overlaps.
+    ``openers``: opener statistics that are no model (:func:`event_openers`); an event only they
+    open takes their kind (a scaled copy reads high beside its neighbours too, and the spatial
+    models' mass would call it an unsupported spike)."""
+    low, high = event_openers(combined, surprise, settings, per_station, openers)
     segs = segments(low, high, settings.merge_gap_h, settings.min_hours)
+    opened_by_models = event_openers(combined, surprise, settings, per_station)[1] if openers else high
     rows, covered = [], []  # covered: (station, first, last hour) of the suspected-interference events
     kinds = sorted({k for k in model_kinds.values() if k})
     n_st = combined.shape[0]
@@ -281,8 +302,9 @@ def build_events(panel: Panel, combined: np.ndarray, final: np.ndarray, surprise
             bonus = 0.0
             rarity = lambda v, tail=tail: float(tail.rarity(np.array([v]))[0])  # noqa: E731
         gap = (score_of, peak_bonus, rarity_of) if settings.absent_gaps_like_readings else (scorer, bonus, rarity)
+        only = None if opened_by_models[s, a:b + 1].any() else opener_kind(openers, settings, per_station, s, a, b)
         row = _describe(panel, s, a, b, combined, final, surprise, model_kinds, kinds,
-                        float(thr[s]) * settings.low_ratio, expected, scorer, bonus, o_open, gap, rarity)
+                        float(thr[s]) * settings.low_ratio, expected, scorer, bonus, o_open, gap, rarity, only)
         # an outage with no sign of interference is left to the completeness check below, which
         # finds every gap whether or not the interference threshold opened an event on it
         if row is not None and row[4] != DATA_GAP_KIND:
@@ -302,8 +324,9 @@ def build_events(panel: Panel, combined: np.ndarray, final: np.ndarray, surprise
 
 def _describe(panel, s, a, b, combined, final, surprise, model_kinds, kinds, low, expected, score_of=None,
               peak_bonus: float = 0.0, outage_open: float | None = None, gap_scoring: tuple | None = None,
-              rarity_of=None) -> list | None:
-    """One event row, or None when its numbers do not support its kind (see :func:`kind_supported`)."""
+              rarity_of=None, opener_kind: str | None = None) -> list | None:
+    """One event row, or None when its numbers do not support its kind (see :func:`kind_supported`).
+    ``opener_kind``: the kind of the opener statistic that alone opened the event, if one did."""
     sl = combined[s, a:b + 1, :]
     hot = np.nan_to_num(sl) >= low  # cells that carry the event
     if not hot.any():  # opened by a persistent signal no single cell reaches: its strongest quarter
@@ -314,7 +337,8 @@ def _describe(panel, s, a, b, combined, final, surprise, model_kinds, kinds, low
         k = model_kinds.get(m)
         if k:
             kind_mass[k] += float(np.sum(np.where(hot, arr[s, a:b + 1, :], 0.0)))
-    kind = max(kind_mass, key=kind_mass.get) if kind_mass and max(kind_mass.values()) > 0 else "spike"
+    kind = opener_kind or (max(kind_mass, key=kind_mass.get) if kind_mass and max(kind_mass.values()) > 0
+                           else "spike")
     if kind == "fabrication" and held_at_one_value(panel, s, a, b, hot):
         kind = "flatline"  # a stuck probe also loses its roughness (donor_smooth); copied data keep it
     flagged_share = suspect_flag_share(panel, s, a, b, hot)

@@ -13,6 +13,7 @@ Everything here is pure: no I/O, no global state.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -21,7 +22,18 @@ from analytics.vocabulary import PARAMETERS
 from geo.neighbours import haversine_m, nearest_neighbours
 
 HOUR = np.timedelta64(1, "h")
+#: ``panel.cache`` key of the event openers' statistics a detector leaves beside its models: name ->
+#: :class:`OpenerStatistic`, read by the event opener against the calibration's thresholds, never
+#: scored or combined
+OPENER_STATISTICS = "opener_statistics"
 SPATIAL_KINDS = {"air_station": "air", "air_micro": "air", "water_section": "water"}
+
+
+class OpenerStatistic(NamedTuple):
+    """A statistic that opens events alone ([S, T] ``values``) and the kind of the events it alone opens."""
+
+    kind: str
+    values: np.ndarray
 
 
 class InputError(ValueError):

@@ -6,6 +6,14 @@
 - Smoothing: a hand-made series lacks the hour-to-hour roughness real analysers show; the
   rolling mean |second difference| falls below the station's usual roughness while the
   neighbours' roughness does not.
+- Smoothing beyond the station's history (``SMOOTH_BEYOND``, an event opener): how far the
+  smoothness against the neighbours stands above the most the station showed on any day of the
+  60 days before, in its second most smoothed analyser.
+- Copy beyond the pair's history (``PAIR_COPY``, an event opener, not a model): how far that
+  spread falls below the least the same pair showed on any day of the 60 days before, in the
+  station's second most alike analyser. A pair whose analysers move together more closely in one
+  year than in another (SO2 and O3 in late-2014 Beijing) reads against its own recent agreement,
+  and a copy moves every analyser at once, a coincidence one.
 """
 
 from __future__ import annotations
@@ -13,8 +21,11 @@ from __future__ import annotations
 import threading
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from analytics.detectors.base import (
+    OPENER_STATISTICS,
+    OpenerStatistic,
     Panel,
     build_neighbours,
     log_values,
@@ -28,6 +39,69 @@ from analytics.registry import register
 from analytics.threads import by_stations, map_in_threads
 
 PAIR_BATCH_CELLS = 1_000_000  # donor pairs scored at once: about 8 MB per temporary
+
+#: the event openers' names (``panel.cache[OPENER_STATISTICS]``, the calibration's model_event_thresholds)
+PAIR_COPY = "pair_copy"
+SMOOTH_BEYOND = "smooth_beyond"
+#: a pair's history is its daily least spread over this many days, ending ``PAIR_COPY_LAG_DAYS``
+#: before the day judged (a copy lasts 1-7 days and must not set its own baseline), with at least
+#: ``PAIR_COPY_MIN_DAYS`` days of data. On the clean development split (Beijing 2013-2015) the
+#: opener's threshold fitted on either year gives the other year about the same clean rate
+#: (benchmarks/results/engine-tuning.md, "Session 11")
+PAIR_COPY_HISTORY_DAYS = 60
+PAIR_COPY_LAG_DAYS = 8
+PAIR_COPY_MIN_DAYS = 14
+
+
+def trailing_daily_minimum(x: np.ndarray, days: int, lag_days: int, min_days: int) -> np.ndarray:
+    """[N, T, P] hourly -> [N, D, P]: per day (24 h blocks from the first hour) the least of ``x``
+    over the ``days`` days ending ``lag_days`` before it; NaN where fewer than ``min_days`` of those
+    days have a value."""
+    n, t, p = x.shape
+    d = -(-t // 24)
+    hourly = np.full((n, d * 24, p), np.inf)
+    hourly[:, :t] = np.where(np.isfinite(x), x, np.inf)
+    daily = hourly.reshape(n, d, 24, p).min(axis=2)
+    # day i's window is days [i - lag - days, i - lag): hist[:, i : i + days]
+    hist = np.concatenate([np.full((n, days + lag_days, p), np.inf), daily], axis=1)
+    least = sliding_window_view(hist, days, axis=1)[:, :d].min(axis=-1)
+    seen = np.concatenate([np.zeros((n, 1, p)), np.cumsum(np.isfinite(hist), axis=1)], axis=1)
+    count = seen[:, days:days + d] - seen[:, :d]
+    return np.where(count >= min_days, least, np.nan)
+
+
+def above_history(u: np.ndarray, days: int = PAIR_COPY_HISTORY_DAYS, lag_days: int = PAIR_COPY_LAG_DAYS,
+                  min_days: int = PAIR_COPY_MIN_DAYS) -> np.ndarray:
+    """[N, T, P] how far ``u`` stands above the most it reached on any day of its history
+    (:func:`trailing_daily_minimum` of -u); NaN without enough history."""
+    most = -np.repeat(trailing_daily_minimum(-u, days, lag_days, min_days), 24, axis=1)[:, :u.shape[1]]
+    with np.errstate(all="ignore"):
+        return u - most
+
+
+def second_largest_where(over: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """[N, T] the second largest analyser of ``over`` [N, T, P] where ``ok`` and positive (else 0;
+    0 with fewer than two analysers). Why the second: a copy or a hand-smoothed series changes all
+    analysers at once, a clean coincidence rarely two (on the clean development split the copy
+    statistic's largest alone read SO2 or O3 in 27 of 29 events)."""
+    n, t, p = over.shape
+    if p < 2:
+        return np.zeros((n, t))
+    over = np.where(ok & np.isfinite(over) & (over > 0), over, 0.0)
+    return np.partition(over, p - 2, axis=2)[:, :, p - 2]
+
+
+def beyond_history(u: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """[N, T] :func:`above_history` of ``u`` [N, T, P] in the second largest analyser where ``ok``."""
+    return second_largest_where(above_history(u), ok)
+
+
+def copy_beyond_history(spread: np.ndarray, moving: np.ndarray) -> np.ndarray:
+    """[N, T] log(least daily spread of the pair in its history / spread now) (:func:`beyond_history`
+    of -log spread), where the donor moves (``moving`` [N, T, P]). ``spread``: [N, T, P] rolling std
+    of the log ratio station - donor, floored (> 0)."""
+    with np.errstate(all="ignore"):
+        return beyond_history(-np.log(spread), moving)
 
 
 def donor_pairs(index: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -47,7 +121,10 @@ def donor_pairs(index: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 @register("donor", models={"donor_copy": "fabrication", "donor_smooth": "fabrication"})
 def donor(panel: Panel, *, window_h: int = 24, max_donors: int = 16, large_network: int = 50,
           large_network_donors: int = 6) -> dict[str, np.ndarray]:
-    """donor_copy: max over donors of -log(rolling std ratio); donor_smooth: -log roughness ratio."""
+    """donor_copy: max over donors of -log(rolling std ratio); donor_smooth: -log roughness ratio.
+    Leaves the history openers' statistics [S, T] in ``panel.cache[OPENER_STATISTICS]``: the copy
+    beyond the pair's history (``PAIR_COPY``, max over donors) and the smoothing beyond the
+    station's (``SMOOTH_BEYOND``)."""
     y = log_values(panel)
     S, T, P = y.shape
     # in a small network any station can be the donor; in a large one only the nearest few are checked
@@ -69,6 +146,8 @@ def donor(panel: Panel, *, window_h: int = 24, max_donors: int = 16, large_netwo
     # antisymmetric, and the squares equal), so a pair in both donor lists is computed once
     pairs, forward, backward = donor_pairs(donors.index)
     copy = np.zeros(y.shape)
+    beyond = np.zeros((S, T))  # PAIR_COPY: each station's max over its donors
+    reads = np.isfinite(y)
     merge = threading.Lock()
     batch = max(1, PAIR_BATCH_CELLS // max(T * P, 1))
 
@@ -79,17 +158,24 @@ def donor(panel: Panel, *, window_h: int = 24, max_donors: int = 16, large_netwo
         typical = nanmedian_quiet(ratio, axis=1, keepdims=True)
         with np.errstate(all="ignore"):
             np.maximum(ratio, 0.01, out=ratio)
+            over = above_history(-np.log(ratio))  # the pair's spread against its history (symmetric)
             ratio /= typical
             np.log(ratio, out=ratio)
         np.negative(ratio, out=ratio)
         np.nan_to_num(ratio, copy=False, nan=0.0)
-        with merge:  # each station's max over its donors (max: any order, the same bits; copy >= 0)
-            for i, (sa, sb, fw, bw) in enumerate(zip(a, b, forward[part], backward[part], strict=True)):
-                for station, donor_, wanted in ((sa, sb, fw), (sb, sa, bw)):
-                    if wanted and moving_all[donor_].any():  # a donor that never moves adds 0 everywhere
-                        np.maximum(copy[station], np.where(moving_all[donor_], ratio[i], 0.0), out=copy[station])
+        directed = [(i, station, donor_) for i, (sa, sb, fw, bw)
+                    in enumerate(zip(a, b, forward[part], backward[part], strict=True))
+                    for station, donor_, wanted in ((sa, sb, fw), (sb, sa, bw))
+                    if wanted and moving_all[donor_].any()]  # a donor that never moves adds 0 everywhere
+        alike = [second_largest_where(over[i:i + 1], (moving_all[donor_] & reads[station])[None])[0]
+                 for i, station, donor_ in directed]
+        with merge:  # each station's max over its donors (max: any order, the same bits; both >= 0)
+            for (i, station, donor_), pair_alike in zip(directed, alike, strict=True):
+                np.maximum(copy[station], np.where(moving_all[donor_], ratio[i], 0.0), out=copy[station])
+                np.maximum(beyond[station], pair_alike, out=beyond[station])
 
     map_in_threads(copy_of, [slice(i, i + batch) for i in range(0, len(pairs), batch)], threads)
+    panel.cache.setdefault(OPENER_STATISTICS, {})[PAIR_COPY] = OpenerStatistic("fabrication", beyond)
 
     def roughness_of(rows: slice) -> np.ndarray:  # log roughness against the station's usual
         yc = y[rows]
@@ -102,6 +188,9 @@ def donor(panel: Panel, *, window_h: int = 24, max_donors: int = 16, large_netwo
     rel = by_stations(roughness_of, S, threads)
     nb = panel.neighbours
     ref = np.nan_to_num(neighbour_median(rel, nb.index)) if (nb.count > 0).any() else np.zeros_like(rel)
+    # smoother against the neighbours than on any day of the station's history (SMOOTH_BEYOND)
+    panel.cache[OPENER_STATISTICS][SMOOTH_BEYOND] = OpenerStatistic(
+        "fabrication", beyond_history(ref - rel, np.isfinite(panel.values)))
     smooth = np.clip(np.nan_to_num(ref - rel), 0, None)
     valid = np.isfinite(panel.values)
     return {"donor_copy": np.where(valid, np.clip(copy, 0, None), 0.0), "donor_smooth": np.where(valid, smooth, 0.0)}

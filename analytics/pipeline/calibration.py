@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from analytics.detectors.base import OPENER_STATISTICS
+from analytics.detectors.donor import PAIR_COPY, SMOOTH_BEYOND
 from analytics.ensemble import (
     TailCalibration,
     add_persistence,
@@ -34,6 +36,12 @@ from analytics.stacking import alarm_level_at_budget, learned_order
 
 # models that may open an event on their own, and the share of the false-event budget each gets
 OWN_EVENT_MODELS = ("outage",)
+#: opener statistics that are no model (``panel.cache[OPENER_STATISTICS]``) -> the share of the
+#: false-event budget each gets on top of the combined opener's, and the thresholds tried on it
+OPENER_BUDGET_SHARES = {PAIR_COPY: 0.3, SMOOTH_BEYOND: 0.3}
+#: both are log ratios above the station's (pair's) own history (0 = as far as it ever went)
+LOG_RATIO_THRESHOLDS = tuple(float(t) for t in np.round(np.arange(3.0, 0.09, -0.05), 2))
+OPENER_THRESHOLD_GRIDS = {PAIR_COPY: LOG_RATIO_THRESHOLDS, SMOOTH_BEYOND: LOG_RATIO_THRESHOLDS}
 ALARM_BUDGET = 0.01  # share of clean station-hours above the alarm level (issue 3's 1% budget)
 #: false-event budgets (events per station-month on the clean data) the calibration keeps event
 #: thresholds for: the operating point follows the analysts' capacity by picking one
@@ -86,11 +94,22 @@ def calibrate(readings: pd.DataFrame, stations: pd.DataFrame, pipeline: Pipeline
     own = {m: np.max(surprise[m], axis=2) for m in OWN_EVENT_MODELS if m in surprise}
     model_thr = {m: event_threshold(x, pipe.events, station_months,
                                     false_events_per_station_month * OWN_EVENT_BUDGET_SHARE) for m, x in own.items()}
+    model_thr.update(opener_thresholds(panel.cache.get(OPENER_STATISTICS, {}), pipe.events, station_months,
+                                       false_events_per_station_month))
     return {"fingerprint": fit_fingerprint(pipe),
             "models": {m: t.to_dict() for m, t in models.items()}, "combined": comb_tail.to_dict(),
             "event_threshold": threshold, "model_event_thresholds": model_thr, "false_events_per_station_month": false_events_per_station_month,
             "event_thresholds_by_budget": thresholds_by_budget(sh, pipe.events, station_months),
             "station_months": station_months, "readings": int(valid.sum()), "alarm_level": alarm_level}
+
+
+def opener_thresholds(openers: dict[str, np.ndarray], ev, station_months: float,
+                      false_events_per_station_month: float) -> dict[str, float]:
+    """Per opener statistic of ``OPENER_BUDGET_SHARES`` (name -> OpenerStatistic on clean data) the threshold
+    at which it opens at most its share of ``false_events_per_station_month`` events alone."""
+    return {m: event_threshold(openers[m].values, ev, station_months, false_events_per_station_month * share,
+                               OPENER_THRESHOLD_GRIDS[m])
+            for m, share in OPENER_BUDGET_SHARES.items() if m in openers}
 
 
 def thresholds_by_budget(sh: np.ndarray, ev, station_months: float,

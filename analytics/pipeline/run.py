@@ -17,7 +17,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analytics.detectors.base import InputError, build_panel, log_values, validate_readings, validate_stations
+from analytics.detectors.base import (
+    OPENER_STATISTICS,
+    InputError,
+    build_panel,
+    log_values,
+    validate_readings,
+    validate_stations,
+)
 from analytics.detectors.iforest import FITTED_FORESTS, KEPT_FORESTS, import_tree_builder
 from analytics.ensemble import (
     add_persistence,
@@ -180,7 +187,8 @@ def score_partition(readings: pd.DataFrame, stations: pd.DataFrame, pipeline: Pi
     ev_plain = plain if ev_surprise is surprise else combine(ev_surprise, pipe.ensemble, threads)
     per_station = in_run_thresholds(panel, ev_plain, ev_surprise, pipe, uncal) if pipe.ensemble.calibration else None
     events = build_events(panel, ev_plain, final, ev_surprise, kinds, pipe.events, expected, score_of,
-                          peak_bonus=pipe.ensemble.peak_bonus, per_station=per_station, rarity_of=rarity_of)
+                          peak_bonus=pipe.ensemble.peak_bonus, per_station=per_station, rarity_of=rarity_of,
+                          openers=panel.cache.get(OPENER_STATISTICS))
     # analysts' verdicts: an event like the station's past false alarms drops down the list
     events = demote_events(events, pipe.verdicts)
     return ScoreResult(scores=scores, events=events[EVENT_COLUMNS], forests=panel.cache.get(FITTED_FORESTS, {}))

@@ -81,12 +81,18 @@ def in_run_thresholds(panel, plain: np.ndarray, surprise: dict[str, np.ndarray],
     span_months = np.maximum(last - first + 1, 0) / (24 * 30.44)
     threshold = np.full(n_st, float(ev.threshold))
     persistent = np.zeros(n_st, dtype=bool)
-    model_thr = {m: np.full(n_st, float(t)) for m, t in ev.model_thresholds.items()}
     window = ev.self_calibrated_window_h
     own_models = dict(ev.self_calibrated_own_event_models)
     cal = ~np.asarray(uncalibrated_params, dtype=bool)
     has_cal = panel.present[:, :, cal].any(axis=(1, 2)) if cal.any() else np.zeros(n_st, dtype=bool)
     self_cal = panel.present.any(axis=(1, 2)) & ~has_cal
+    kinds = panel.stations["kind"].astype(str).to_numpy() if "kind" in panel.stations.columns \
+        else np.full(n_st, "")
+    cal_kinds = set(pipe.calibrated_station_kinds)
+    # the calibration's openers other than outage (pair_copy) describe its reference stations only:
+    # never at self-calibrated stations nor at station kinds it never saw
+    reference = ~self_cal & np.isin(kinds, sorted(cal_kinds))
+    model_thr = {m: np.where(reference | (m == "outage"), float(t), np.inf) for m, t in ev.model_thresholds.items()}
 
     def fit(stat_sh: np.ndarray, rows: np.ndarray, share_budget: float) -> float:
         x = np.where(in_span[rows], stat_sh[rows], 0.0)
@@ -101,8 +107,6 @@ def in_run_thresholds(panel, plain: np.ndarray, surprise: dict[str, np.ndarray],
                 own_models.setdefault(m, int(w))
 
     run_tail = None
-    kinds = panel.stations["kind"].astype(str).to_numpy() if "kind" in panel.stations.columns \
-        else np.full(n_st, "")
     if self_cal.any():
         sh = np.max(np.nan_to_num(plain), axis=2)
         run_tail = fit_tail(sh[self_cal][in_span[self_cal]])
@@ -124,7 +128,6 @@ def in_run_thresholds(panel, plain: np.ndarray, surprise: dict[str, np.ndarray],
                 for m, t in fitted["model_thresholds"].items():
                     model_thr.setdefault(m, np.full(n_st, np.inf))[rows] = float(t)
                     own_models.setdefault(m, int(fitted["model_window_h"][m]))
-    cal_kinds = set(pipe.calibrated_station_kinds)
     v_first, v_last = station_spans(panel, valid_only=True)
     min_history = int(pipe.detector_params("outage")["min_history_h"])
     valid_h = np.maximum(v_last - v_first + 1, 0)
@@ -150,12 +153,18 @@ def in_run_thresholds(panel, plain: np.ndarray, surprise: dict[str, np.ndarray],
 
 
 
-def event_threshold(sh: np.ndarray, ev: EventSettings, station_months: float, budget: float) -> float:
-    """Smallest threshold on the combined surprise with <= budget events per station-month."""
+#: the thresholds :func:`event_threshold` tries on a surprise (-log10 P), strict to lax
+SURPRISE_THRESHOLDS = tuple(float(t) for t in np.round(np.arange(12.0, 1.99, -0.1), 2))
+
+
+def event_threshold(sh: np.ndarray, ev: EventSettings, station_months: float, budget: float,
+                    thresholds: tuple[float, ...] = SURPRISE_THRESHOLDS) -> float:
+    """Smallest of ``thresholds`` (strict to lax) on the station-hour statistic ``sh`` with <= budget
+    events per station-month."""
     # walk down from strict to lax; stop before the false-event rate exceeds the budget (going
     # lower would merge everything into a few giant "events", which is not a lower rate)
-    best = 12.0
-    for thr in np.round(np.arange(12.0, 1.99, -0.1), 2):  # the rounded value is the one used later
+    best = thresholds[0]
+    for thr in thresholds:  # rounded: the value is the one used later
         n = count_segments(sh >= thr * ev.low_ratio, sh >= thr, ev.merge_gap_h, ev.min_hours)
         if n / max(station_months, 1e-9) > budget:
             break
