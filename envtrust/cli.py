@@ -77,8 +77,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: commands that score in a process of their own: their temporaries reuse one heap
+#: (:mod:`envtrust.allocator`). Long-running services (``serve``, ``hj212 listen``) keep glibc's
+#: defaults, which return freed memory to the kernel, so their memory stays flat.
+ALLOCATOR_COMMANDS = frozenset({"score", "demo", "evaluate"})
+
+
+def scores_in_process(words: list[str]) -> bool:
+    """Whether the command line (without the program name) runs one of :data:`ALLOCATOR_COMMANDS`."""
+    return next((w for w in words if not w.startswith("-")), None) in ALLOCATOR_COMMANDS
+
+
 def main(argv: list[str] | None = None) -> int:
-    tune_allocator()  # before any thread starts: scoring's temporaries reuse one heap
+    if scores_in_process(sys.argv[1:] if argv is None else argv):
+        tune_allocator()  # before any thread starts
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "_run", None):

@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from envtrust.allocator import tune_allocator
+from envtrust.cli import scores_in_process
 
 GLIBC = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
 
@@ -23,3 +24,11 @@ def test_tune_allocator_applies_on_glibc():
 @pytest.mark.skipif(GLIBC or ctypes.util.find_library("c") is None, reason="only where the C library is not glibc")
 def test_tune_allocator_is_a_no_op_elsewhere():
     assert tune_allocator() is False
+
+
+def test_only_the_scoring_commands_keep_freed_memory():
+    """A receiver or a server runs for months: it keeps glibc's defaults, which give freed memory
+    back, so its memory stays flat; a scoring run keeps one heap for its temporaries."""
+    assert scores_in_process(["score", "--db", "x.duckdb"]) and scores_in_process(["demo"])
+    assert not scores_in_process(["hj212", "listen", "--db", "x.duckdb"])
+    assert not scores_in_process(["serve"]) and not scores_in_process(["--version"])
