@@ -113,6 +113,97 @@ class EventSettings:
     # period, is a data-completeness alarm whatever the event thresholds (:func:`completeness_gaps`);
     # default: the shortest gap that can cost a valid day (GB 3095-2012 table 4, unverified)
     data_gap_min_h: int = gap_costing_a_valid_day_h()
+    # opener -> EventRateTail: how often each opener (``COMBINED_OPENER``, an own-event model, an
+    # opener statistic) opens an event at least this strong on the clean calibration data; an event at
+    # a reference station ranks by the rarest of its openers (:func:`event_rarity`)
+    rate_tails: dict = field(default_factory=dict, metadata=FITTED)
+
+
+#: the name of the combined station-hour surprise among the openers (``EventSettings.rate_tails``)
+COMBINED_OPENER = "combined"
+#: hours in a mean month: events per station-month / this = events per station-hour
+HOURS_PER_MONTH = 24 * 30.44
+#: the grid of an event-rate tail: the clean statistic's quantiles at these shares of its
+#: station-hours (the top 1% down to its maximum, which opens 1 event in the whole calibration)
+RATE_TAIL_TOP_SHARES = tuple(float(x) for x in np.logspace(-2, -6, 33))
+
+
+@dataclass(frozen=True)
+class EventRateTail:
+    """How often an opener opens an event at least this strong on clean data: at each threshold
+    (ascending) of its station-hour statistic, the events per station-month it opens there alone
+    (non-increasing). Why: the combined surprise, the outage model and the opener statistics
+    (``pair_copy``, ``smooth_beyond``) are on different scales and spend different shares of the
+    false-event budget; their clean event rates are one scale, the one the analyst's workload is
+    counted in, so an event one opener alone opens ranks by how rare it is, not by its weak
+    combined surprise."""
+
+    thresholds: tuple[float, ...]
+    events_per_station_month: tuple[float, ...]
+
+    def rarity(self, peak: float) -> float:
+        """-log10 of the clean events per station-hour that reach ``peak`` ("more unusual than 1 in
+        N clean station-hours", N = 10^rarity); log-linear in the threshold between the grid's
+        points and past its top (the slope of its last decade of rates), the lowest point's below it."""
+        t = np.asarray(self.thresholds, dtype=float)
+        lr = np.log10(np.asarray(self.events_per_station_month, dtype=float))
+        x = float(peak)
+        if x <= t[-1] or len(t) < 2:
+            log_rate = float(np.interp(x, t, lr))
+        else:
+            first = int(np.nonzero(lr <= lr[-1] + 1.0)[0][0])
+            first = min(first, len(t) - 2)
+            slope = (lr[-1] - lr[first]) / max(t[-1] - t[first], 1e-9)
+            log_rate = float(lr[-1] + min(slope, 0.0) * (x - t[-1]))
+        return float(np.log10(HOURS_PER_MONTH) - log_rate)
+
+    def to_dict(self) -> dict:
+        return {"thresholds": [round(float(v), 4) for v in self.thresholds],
+                "events_per_station_month": [round(float(v), 6) for v in self.events_per_station_month]}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> EventRateTail:
+        return cls(tuple(float(v) for v in d["thresholds"]), tuple(float(v) for v in d["events_per_station_month"]))
+
+
+def fit_event_rate_tail(stat: np.ndarray, settings: EventSettings, station_months: float) -> EventRateTail | None:
+    """The clean event-rate tail of a station-hour statistic [S, T] (events opened by it alone with
+    the hysteresis and merging of ``settings``) on a grid of its top quantiles
+    (:data:`RATE_TAIL_TOP_SHARES`); None when it never speaks. A lower threshold can merge two events
+    into one, so each point takes the largest rate at or above its threshold (non-increasing)."""
+    x = np.nan_to_num(np.asarray(stat, dtype=float))
+    pos = x[x > 0]
+    if pos.size == 0 or station_months <= 0:
+        return None
+    shares = np.asarray(RATE_TAIL_TOP_SHARES) * x.size / pos.size
+    grid = np.unique(np.r_[np.quantile(pos, 1.0 - np.clip(shares, 0.0, 1.0)), pos.max()])
+    rates = np.array([count_segments(x >= t * settings.low_ratio, x >= t, settings.merge_gap_h, settings.min_hours)
+                      for t in grid], dtype=float) / station_months
+    rates = np.maximum.accumulate(rates[::-1])[::-1]
+    keep = rates > 0
+    return EventRateTail(tuple(grid[keep]), tuple(rates[keep]))
+
+
+def event_rarity(tails: dict, s: int, a: int, b: int, station_hour: np.ndarray,
+                 surprise: dict[str, np.ndarray], openers: dict | None) -> float | None:
+    """The rarest of an event's openers on clean data: max over the openers with an event-rate tail
+    (:class:`EventRateTail`) of its rarity at the opener's peak over hours [a, b] of station ``s``
+    (``station_hour``: the combined station-hour surprise [S, T]); None without tails."""
+    best = None
+    for name, tail in tails.items():
+        if name == COMBINED_OPENER:
+            x = station_hour[s, a:b + 1]
+        elif name in surprise:
+            x = surprise[name][s, a:b + 1]
+        elif openers and name in openers:
+            x = openers[name].values[s, a:b + 1]
+        else:
+            continue
+        peak = float(np.nanmax(x)) if np.isfinite(x).any() else 0.0
+        if peak > 0:
+            r = tail.rarity(peak)
+            best = r if best is None else max(best, r)
+    return best
 
 
 @dataclass(frozen=True)
@@ -136,6 +227,9 @@ class StationThresholds:
     open_until: np.ndarray | None = None
     model_window_h: dict = field(default_factory=dict)  # model -> rolling-mean window on ``persistent`` stations
     run_tail: object | None = None  # TailCalibration of the station-hour surprise of ``persistent`` stations
+    # stations whose base rate the clean calibration describes (reference stations with enough history):
+    # their events rank by the openers' clean event rates (EventSettings.rate_tails); None = every station
+    reference: np.ndarray | None = None
 
 
 def persistent_surprise(sh: np.ndarray, window_h: int) -> np.ndarray:
@@ -290,6 +384,10 @@ def build_events(panel: Panel, combined: np.ndarray, final: np.ndarray, surprise
                           else float(settings.model_thresholds["outage"]))
     if per_station is not None and "outage" in per_station.model_thresholds:
         outage_open = np.broadcast_to(np.asarray(per_station.model_thresholds["outage"], dtype=float), (n_st,))
+    tails = settings.rate_tails
+    by_rate = np.ones(n_st, dtype=bool) if per_station is None or per_station.reference is None \
+        else per_station.reference & ~per_station.persistent
+    station_hour = station_hour_surprise(combined) if tails else None
     for s, a, b in segs:
         o_open = float(outage_open[s]) if np.isfinite(outage_open[s]) else None
         scorer, bonus, rarity = score_of, peak_bonus, rarity_of
@@ -303,8 +401,9 @@ def build_events(panel: Panel, combined: np.ndarray, final: np.ndarray, surprise
             rarity = lambda v, tail=tail: float(tail.rarity(np.array([v]))[0])  # noqa: E731
         gap = (score_of, peak_bonus, rarity_of) if settings.absent_gaps_like_readings else (scorer, bonus, rarity)
         only = None if opened_by_models[s, a:b + 1].any() else opener_kind(openers, settings, per_station, s, a, b)
+        rare = event_rarity(tails, s, a, b, station_hour, surprise, openers) if tails and by_rate[s] else None
         row = _describe(panel, s, a, b, combined, final, surprise, model_kinds, kinds,
-                        float(thr[s]) * settings.low_ratio, expected, scorer, bonus, o_open, gap, rarity, only)
+                        float(thr[s]) * settings.low_ratio, expected, scorer, bonus, o_open, gap, rarity, only, rare)
         # an outage with no sign of interference is left to the completeness check below, which
         # finds every gap whether or not the interference threshold opened an event on it
         if row is not None and row[4] != DATA_GAP_KIND:
@@ -324,9 +423,11 @@ def build_events(panel: Panel, combined: np.ndarray, final: np.ndarray, surprise
 
 def _describe(panel, s, a, b, combined, final, surprise, model_kinds, kinds, low, expected, score_of=None,
               peak_bonus: float = 0.0, outage_open: float | None = None, gap_scoring: tuple | None = None,
-              rarity_of=None, opener_kind: str | None = None) -> list | None:
+              rarity_of=None, opener_kind: str | None = None, clean_rarity: float | None = None) -> list | None:
     """One event row, or None when its numbers do not support its kind (see :func:`kind_supported`).
-    ``opener_kind``: the kind of the opener statistic that alone opened the event, if one did."""
+    ``opener_kind``: the kind of the opener statistic that alone opened the event, if one did.
+    ``clean_rarity``: the event's rank on its openers' clean event rates (:func:`event_rarity`), in
+    place of its typical evidence's when given."""
     sl = combined[s, a:b + 1, :]
     hot = np.nan_to_num(sl) >= low  # cells that carry the event
     if not hot.any():  # opened by a persistent signal no single cell reaches: its strongest quarter
@@ -394,7 +495,7 @@ def _describe(panel, s, a, b, combined, final, surprise, model_kinds, kinds, low
     # after the checks: a storm's shared rise stays dropped as runoff; a shared drop of >= 15% is the
     # suppression those checks ask for
     kind = held_at_class_minimum(shared_shift_kind(kind, deviation, fired, network), deviation, fired, network)
-    rank = rank_figure(typical, score, rarity_of, sl, deviation)
+    rank = rank_figure(typical, score, rarity_of, sl, deviation, clean_rarity)
     gap_level = None
     if kind == "outage":
         gap_level = gap_neighbour_level(panel, s, a, b, EPISODE_PARAMETERS.get(network))
@@ -527,12 +628,17 @@ def reporting_step(panel: Panel, p: int) -> float:
     return float(RESOLUTION[name]) if name in RESOLUTION else float(data_resolution(panel.values[:, :, p]))
 
 
-def rank_figure(typical: float, score: float, rarity_of, sl: np.ndarray, deviation: dict[str, float]) -> float:
-    """The graded figure an event is sorted by: -log10 P_clean of its evidence without the cap
-    (``rarity_of``), else from the 0-1 score. Two events of equal typical evidence (two capped
-    impossible values) are ordered by their strongest hour (+ 1e-3 x peak surprise), then by how
-    far the station is from its neighbours (+ 1e-7 x the largest |deviation| in %)."""
-    if rarity_of is not None:
+def rank_figure(typical: float, score: float, rarity_of, sl: np.ndarray, deviation: dict[str, float],
+                clean_rarity: float | None = None) -> float:
+    """The graded figure an event is sorted by: ``clean_rarity`` where given (-log10 of the clean
+    events per station-hour its rarest opener opens that strong, :func:`event_rarity`), else
+    -log10 P_clean of its evidence without the cap (``rarity_of``), else from the 0-1 score. Two
+    events of equal evidence (two capped impossible values) are ordered by their strongest hour
+    (+ 1e-3 x peak surprise), then by how far the station is from its neighbours (+ 1e-7 x the
+    largest |deviation| in %)."""
+    if clean_rarity is not None:
+        r = float(clean_rarity)
+    elif rarity_of is not None:
         r = float(rarity_of(typical))
     else:
         r = -float(np.log10(max(1.0 - float(score), 1e-12)))

@@ -21,6 +21,7 @@ from analytics.ensemble import (
     model_surprise,
     parameter_key,
 )
+from analytics.events import COMBINED_OPENER, fit_event_rate_tail
 from analytics.pipeline.config import Pipeline, fit_fingerprint
 from analytics.pipeline.load import FITTED_KINDS, load_pipeline
 from analytics.pipeline.run import (
@@ -94,13 +95,24 @@ def calibrate(readings: pd.DataFrame, stations: pd.DataFrame, pipeline: Pipeline
     own = {m: np.max(surprise[m], axis=2) for m in OWN_EVENT_MODELS if m in surprise}
     model_thr = {m: event_threshold(x, pipe.events, station_months,
                                     false_events_per_station_month * OWN_EVENT_BUDGET_SHARE) for m, x in own.items()}
-    model_thr.update(opener_thresholds(panel.cache.get(OPENER_STATISTICS, {}), pipe.events, station_months,
-                                       false_events_per_station_month))
+    openers = panel.cache.get(OPENER_STATISTICS, {})
+    model_thr.update(opener_thresholds(openers, pipe.events, station_months, false_events_per_station_month))
+    rate_tails = event_rate_tails({COMBINED_OPENER: sh, **own, **{m: openers[m].values for m in openers
+                                                                   if m in OPENER_BUDGET_SHARES}},
+                                  pipe.events, station_months)
     return {"fingerprint": fit_fingerprint(pipe),
             "models": {m: t.to_dict() for m, t in models.items()}, "combined": comb_tail.to_dict(),
             "event_threshold": threshold, "model_event_thresholds": model_thr, "false_events_per_station_month": false_events_per_station_month,
             "event_thresholds_by_budget": thresholds_by_budget(sh, pipe.events, station_months),
-            "station_months": station_months, "readings": int(valid.sum()), "alarm_level": alarm_level}
+            "station_months": station_months, "readings": int(valid.sum()), "alarm_level": alarm_level,
+            "event_rate_tails": rate_tails}
+
+
+def event_rate_tails(openers: dict[str, np.ndarray], ev, station_months: float) -> dict[str, dict]:
+    """Per opener (name -> its station-hour statistic [S, T] on clean data) the clean event-rate
+    tail (:func:`analytics.events.fit_event_rate_tail`) that ranks the events it opens."""
+    tails = {m: fit_event_rate_tail(x, ev, station_months) for m, x in openers.items()}
+    return {m: t.to_dict() for m, t in tails.items() if t is not None}
 
 
 def opener_thresholds(openers: dict[str, np.ndarray], ev, station_months: float,

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from analytics.ensemble import TailCalibration
+from analytics.events import EventRateTail
 from analytics.pipeline.config import Pipeline, fit_fingerprint, pipeline_path, read_config
 from analytics.stacking import LearnedCombiner
 
@@ -94,7 +95,9 @@ def apply_calibration(pipe: Pipeline, cal: dict[str, Any]) -> None:
     apply_clean_events(pipe, cal.get("clean_events", {}))
     if "event_threshold" in cal:
         pipe.events = replace(pipe.events, threshold=float(cal["event_threshold"]),
-                              model_thresholds=dict(cal.get("model_event_thresholds", {})))
+                              model_thresholds=dict(cal.get("model_event_thresholds", {})),
+                              rate_tails={m: EventRateTail.from_dict(d)
+                                          for m, d in cal.get("event_rate_tails", {}).items()})
 
 
 def apply_clean_events(pipe: Pipeline, clean: dict[str, Any]) -> Pipeline:

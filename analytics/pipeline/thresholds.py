@@ -134,7 +134,8 @@ def in_run_thresholds(panel, plain: np.ndarray, surprise: dict[str, np.ndarray],
     # groups whose base rate the clean calibration does not describe: station kinds it never saw, and
     # stations with less own history than the detectors assume (a one-day national file in a longer run)
     groups = [kinds == k for k in sorted(set(kinds[~self_cal]) - cal_kinds)]
-    groups.append((valid_h > 0) & (valid_h < min(min_history, n_t / 2)) & np.isin(kinds, sorted(cal_kinds)))
+    short = (valid_h > 0) & (valid_h < min(min_history, n_t / 2)) & np.isin(kinds, sorted(cal_kinds))
+    groups.append(short)
     sh_plain = np.max(np.nan_to_num(plain), axis=2)
     out_sh = np.max(surprise["outage"], axis=2) if "outage" in surprise and "outage" in model_thr else None
     for g in groups:
@@ -149,7 +150,8 @@ def in_run_thresholds(panel, plain: np.ndarray, surprise: dict[str, np.ndarray],
     open_until = np.where(net_last - v_last >= min_gap, net_last, v_last)
     return StationThresholds(threshold=threshold, persistent=persistent, window_h=window,
                              model_thresholds=model_thr, open_from=v_first, open_until=open_until,
-                             model_window_h={m: int(w) for m, w in own_models.items()}, run_tail=run_tail)
+                             model_window_h={m: int(w) for m, w in own_models.items()}, run_tail=run_tail,
+                             reference=reference & ~short)
 
 
 
