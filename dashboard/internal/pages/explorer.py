@@ -38,20 +38,25 @@ def grid_locale(lang: str) -> dict[str, str]:
 
 def column_defs(lang: str) -> list[dict]:
     """Grid columns (header text in the chosen language; sortable and filterable)."""
+    wrapped = {"wrapText": True, "autoHeight": True}  # an analyst reads the whole sentence, not its start
     return [
-        {"field": "rank", "headerName": "#", "width": 70, "filter": "agNumberColumnFilter"},
-        {"field": "kind_label", "headerName": t("col_kind", lang), "filter": "agTextColumnFilter"},
-        {"field": "station", "headerName": t("col_station", lang), "filter": "agTextColumnFilter"},
-        {"field": "city", "headerName": t("col_city", lang), "filter": "agTextColumnFilter", "width": 110},
-        {"field": "start_local", "headerName": t("col_start", lang), "filter": "agTextColumnFilter"},
-        {"field": "end_local", "headerName": t("col_end", lang), "filter": "agTextColumnFilter"},
-        {"field": "rarity", "headerName": t("col_rarity", lang), "filter": "agTextColumnFilter", "width": 170,
-         "tooltipField": "rarity", "comparator": {"function": "(a, b, nodeA, nodeB) => nodeA.data.rank_score - nodeB.data.rank_score"}},
+        {"field": "rank", "headerName": "#", "width": 60, "filter": "agNumberColumnFilter"},
+        {"field": "kind_label", "headerName": t("col_kind", lang), "filter": "agTextColumnFilter", "width": 110},
+        {"field": "station", "headerName": t("col_station", lang), "filter": "agTextColumnFilter", "width": 170,
+         **wrapped},
+        {"field": "city", "headerName": t("col_city", lang), "filter": "agTextColumnFilter", "width": 90},
+        {"field": "start_local", "headerName": t("col_start", lang), "filter": "agTextColumnFilter", "width": 140},
+        {"field": "end_local", "headerName": t("col_end", lang), "filter": "agTextColumnFilter", "width": 140},
+        {"field": "rarity", "headerName": t("col_rarity", lang), "filter": "agTextColumnFilter", "width": 140,
+         "tooltipField": "rarity", **wrapped,
+         "comparator": {"function": "(a, b, nodeA, nodeB) => nodeA.data.rank_score - nodeB.data.rank_score"}},
         {"field": "score", "headerName": t("col_score", lang), "filter": "agNumberColumnFilter",
-         "valueFormatter": {"function": "d3.format('.3f')(params.value)"}, "width": 100},
-        {"field": "parameters", "headerName": t("col_parameters", lang), "filter": "agTextColumnFilter"},
-        {"field": "status_label", "headerName": t("col_status", lang), "filter": "agTextColumnFilter", "width": 110},
-        {"field": "summary", "headerName": t("col_summary", lang), "filter": "agTextColumnFilter", "flex": 2},
+         "valueFormatter": {"function": "d3.format('.3f')(params.value)"}, "width": 90},
+        {"field": "parameters", "headerName": t("col_parameters", lang), "filter": "agTextColumnFilter",
+         "width": 130, **wrapped},
+        {"field": "status_label", "headerName": t("col_status", lang), "filter": "agTextColumnFilter", "width": 90},
+        {"field": "summary", "headerName": t("col_summary", lang), "filter": "agTextColumnFilter", "flex": 3,
+         "minWidth": 360, "tooltipField": "summary", **wrapped},
     ]
 
 
@@ -85,7 +90,7 @@ def event_rows(con, kinds: list[str] | None, statuses: list[str] | None, min_sco
         "score": df["score"].round(4),
         "rank_score": pd.to_numeric(df["rank_score"], errors="coerce").fillna(0.0).round(6),
         "rarity": [rarity_text(x, lang) for x in pd.to_numeric(df["rank_score"], errors="coerce")],
-        "parameters": df["parameters"],
+        "parameters": df["parameters"].fillna("").str.replace(",", ", "),  # lets the cell wrap
         "status": df["status"],
         "status_label": [status_name(s, lang) for s in df["status"]],
         "summary": [summary_in(x, lang) for x in df["summary"]],
