@@ -38,20 +38,30 @@ def grid_locale(lang: str) -> dict[str, str]:
 
 def column_defs(lang: str) -> list[dict]:
     """Grid columns (header text in the chosen language; sortable and filterable)."""
+    wrapped = {"wrapText": True, "autoHeight": True}  # an analyst reads the whole sentence, not its start
     return [
-        {"field": "rank", "headerName": "#", "width": 70, "filter": "agNumberColumnFilter"},
-        {"field": "kind_label", "headerName": t("col_kind", lang), "filter": "agTextColumnFilter"},
-        {"field": "station", "headerName": t("col_station", lang), "filter": "agTextColumnFilter"},
-        {"field": "city", "headerName": t("col_city", lang), "filter": "agTextColumnFilter", "width": 110},
-        {"field": "start_local", "headerName": t("col_start", lang), "filter": "agTextColumnFilter"},
-        {"field": "end_local", "headerName": t("col_end", lang), "filter": "agTextColumnFilter"},
-        {"field": "rarity", "headerName": t("col_rarity", lang), "filter": "agTextColumnFilter", "width": 170,
-         "tooltipField": "rarity", "comparator": {"function": "(a, b, nodeA, nodeB) => nodeA.data.rank_score - nodeB.data.rank_score"}},
+        {"field": "rank", "headerName": "#", "width": 60, "minWidth": 56, "filter": "agNumberColumnFilter"},
+        {"field": "kind_label", "headerName": t("col_kind", lang), "filter": "agTextColumnFilter", "width": 110,
+         "minWidth": 96},
+        {"field": "station", "headerName": t("col_station", lang), "filter": "agTextColumnFilter", "width": 170,
+         "minWidth": 140, **wrapped},
+        {"field": "city", "headerName": t("col_city", lang), "filter": "agTextColumnFilter", "width": 90, "minWidth": 84,
+         **wrapped},
+        {"field": "start_local", "headerName": t("col_start", lang), "filter": "agTextColumnFilter", "width": 110,
+         "minWidth": 100, **wrapped},
+        {"field": "end_local", "headerName": t("col_end", lang), "filter": "agTextColumnFilter", "width": 110,
+         "minWidth": 100, **wrapped},
+        {"field": "rarity", "headerName": t("col_rarity", lang), "filter": "agTextColumnFilter", "width": 140, "minWidth": 120,
+         "tooltipField": "rarity", **wrapped,
+         "comparator": {"function": "(a, b, nodeA, nodeB) => nodeA.data.rank_score - nodeB.data.rank_score"}},
         {"field": "score", "headerName": t("col_score", lang), "filter": "agNumberColumnFilter",
-         "valueFormatter": {"function": "d3.format('.3f')(params.value)"}, "width": 100},
-        {"field": "parameters", "headerName": t("col_parameters", lang), "filter": "agTextColumnFilter"},
-        {"field": "status_label", "headerName": t("col_status", lang), "filter": "agTextColumnFilter", "width": 110},
-        {"field": "summary", "headerName": t("col_summary", lang), "filter": "agTextColumnFilter", "flex": 2},
+         "valueFormatter": {"function": "d3.format('.3f')(params.value)"}, "width": 90, "minWidth": 80},
+        {"field": "parameters", "headerName": t("col_parameters", lang), "filter": "agTextColumnFilter",
+         "width": 130, "minWidth": 110, **wrapped},
+        {"field": "status_label", "headerName": t("col_status", lang), "filter": "agTextColumnFilter", "width": 90,
+         "minWidth": 80},
+        {"field": "summary", "headerName": t("col_summary", lang), "filter": "agTextColumnFilter", "flex": 3,
+         "minWidth": 320, "tooltipField": "summary", **wrapped},
     ]
 
 
@@ -85,7 +95,7 @@ def event_rows(con, kinds: list[str] | None, statuses: list[str] | None, min_sco
         "score": df["score"].round(4),
         "rank_score": pd.to_numeric(df["rank_score"], errors="coerce").fillna(0.0).round(6),
         "rarity": [rarity_text(x, lang) for x in pd.to_numeric(df["rank_score"], errors="coerce")],
-        "parameters": df["parameters"],
+        "parameters": df["parameters"].fillna("").str.replace(",", ", "),  # lets the cell wrap
         "status": df["status"],
         "status_label": [status_name(s, lang) for s in df["status"]],
         "summary": [summary_in(x, lang) for x in df["summary"]],
@@ -142,7 +152,8 @@ def layout(con, lang: str, tz: str) -> html.Div:
             id=ExplorerIds.GRID,
             columnDefs=column_defs(lang),
             rowData=[],
-            defaultColDef={"sortable": True, "filter": True, "resizable": True, "floatingFilter": True},
+            defaultColDef={"sortable": True, "filter": True, "resizable": True, "floatingFilter": True,
+                           "wrapHeaderText": True, "autoHeaderHeight": True},
             dashGridOptions={"localeText": grid_locale(lang), "pagination": True, "paginationPageSize": PAGE_SIZE,
                              "animateRows": False,
                              "rowSelection": {"mode": "singleRow", "checkboxes": False, "enableClickSelection": True}},
