@@ -13,6 +13,7 @@ import pytest
 from data.ingest import ingest_files, ingest_readings
 from data.scoring import ScoringInputError, has_scored, unscored_batches
 from data.store import connect
+from data.views import record_review
 from envtrust.scheduler import ScoringScheduler
 from envtrust.scoring import score_new_readings, score_store
 
@@ -51,8 +52,8 @@ def test_new_hours_are_scored_and_history_is_not_touched(tmp_path, sample_dir, s
     assert unscored_batches(con) == [] and score_new_readings(con) is None  # nothing new yet
     before = _scores(con)
     reviewed = con.execute("SELECT event_id FROM events ORDER BY \"end\" LIMIT 1").fetchall()
-    if reviewed:
-        con.execute("UPDATE events SET status = 'false_alarm' WHERE event_id = ?", [reviewed[0][0]])
+    assert reviewed  # the sample's history has events: the oldest one's review must stay
+    con.execute("UPDATE events SET status = 'false_alarm' WHERE event_id = ?", [reviewed[0][0]])
 
     ingest_readings(con, sample_readings[sample_readings["ts"] > cut], "test:live", "synthetic")
     run = score_new_readings(con)
@@ -64,10 +65,36 @@ def test_new_hours_are_scored_and_history_is_not_touched(tmp_path, sample_dir, s
     pd.testing.assert_frame_equal(_scores(con, since), before)  # history: the same rows, same run
     assert con.execute("SELECT count(*) FROM scores WHERE ts >= ? AND run_id = ?",
                        [since, run.run_id]).fetchall()[0][0] == new_rows
-    if reviewed:
-        assert con.execute("SELECT status FROM events WHERE event_id = ?",
-                           reviewed[0]).fetchall() == [("false_alarm",)]
+    assert con.execute("SELECT status FROM events WHERE event_id = ?", reviewed[0]).fetchall() == [("false_alarm",)]
     assert unscored_batches(con) == [] and score_new_readings(con) is None  # and once is enough
+
+
+def test_an_event_open_at_the_edge_is_extended_and_keeps_its_review(tmp_path, sample_dir, sample_readings):
+    cut = sample_readings["ts"].max() - pd.Timedelta(hours=30)
+    stuck = sample_readings.copy()  # PM2.5 and PM10 of one station stuck low from 6 h before the cut to 8 h after
+    fault = ((stuck["station_id"] == "1003A") & stuck["parameter"].isin(["PM2.5", "PM10"])
+             & stuck["ts"].between(cut - pd.Timedelta(hours=6), cut + pd.Timedelta(hours=8)))
+    stuck.loc[fault, "value"] = 3.0
+    con = _store_with(tmp_path, sample_dir, stuck[stuck["ts"] <= cut])
+    score_store(con, progress=False, last_days=10)
+    at_edge = con.execute("SELECT event_id, kind FROM events WHERE station_id = '1003A' AND \"end\" = ?",
+                          [cut.to_pydatetime()]).fetchall()
+    assert len(at_edge) == 1  # the stuck hours so far: one event, open at the history's last hour
+    event_id, kind = at_edge[0]
+    record_review(con, event_id, "confirmed", "stuck low, logger checked", "analyst")
+
+    ingest_readings(con, stuck[stuck["ts"] > cut], "test:live", "synthetic")
+    run = score_new_readings(con)
+
+    assert run is not None and run.events_kept_status >= 1
+    row = con.execute("SELECT \"end\", status, run_id FROM events WHERE event_id = ?", [event_id]).fetchall()
+    assert len(row) == 1  # the same event (its id), not a new one beside it
+    end, status, run_id = row[0]
+    assert pd.Timestamp(end) > cut and run_id == run.run_id  # extended into the new hours by this run
+    assert pd.Timestamp(end) < sample_readings["ts"].max()  # and closed once the values came back
+    assert status == "confirmed"  # the analyst's verdict survives the extension
+    assert con.execute("SELECT count(*) FROM events WHERE station_id = '1003A' AND kind = ? AND \"end\" >= ?",
+                       [kind, cut.to_pydatetime()]).fetchall()[0][0] == 1  # no second event beside it
 
 
 def test_a_resent_backlog_is_scored_from_its_own_first_hour(tmp_path, sample_dir, sample_readings):
