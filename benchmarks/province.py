@@ -76,7 +76,12 @@ sys.path.insert(0, str(REPO))
 class PeakRss:
     """Peak resident memory (MB) and CPU seconds of this process and its children (Dask's worker
     processes) while the block runs, sampled every 0.5 s (walking the process tree every 0.1 s took ~3 % of
-    the scoring thread's samples in py-spy, through the GIL); the peak is of the tree's summed RSS."""
+    the scoring thread's samples in py-spy, through the GIL); the peak is of the tree's summed RSS.
+    ``tree=False``: this process only - a run without worker processes; psutil finds children by
+    reading every process's ``/proc`` entry, 3 % of the CPU of the in-process new hour on a busy machine."""
+
+    def __init__(self, tree: bool = True):
+        self.tree = tree
 
     def __enter__(self):
         import psutil
@@ -95,7 +100,7 @@ class PeakRss:
         import psutil
 
         rss = 0.0
-        for proc in [self._proc, *self._proc.children(recursive=True)]:
+        for proc in [self._proc, *(self._proc.children(recursive=True) if self.tree else [])]:
             try:
                 rss += proc.memory_info().rss / 2**20
                 t = proc.cpu_times()
@@ -556,7 +561,7 @@ def main() -> int:
               f"(built in {out['store']['build_s']} s)", flush=True)
 
         load = os.getloadavg()[0]
-        with PeakRss() as mem:
+        with PeakRss(tree=False) as mem:
             t0, c0 = time.perf_counter(), time.process_time()
             full = score_store(con, progress=False, last_days=1.0 if args.incremental_only else None)
             wall, cpu = time.perf_counter() - t0, time.process_time() - c0
@@ -583,7 +588,7 @@ def main() -> int:
             con.execute("DELETE FROM scored_batches WHERE batch_id = ?", [new_batch])  # score the same hour again
             before = events_reaching(con, edge)
             load = os.getloadavg()[0]
-            with PeakRss() as mem:
+            with PeakRss(tree=False) as mem:
                 t0, c0 = time.perf_counter(), time.process_time()
                 inc = score_new_readings(con, context_days=context, refit_days=refit_days)
                 wall, cpu = time.perf_counter() - t0, time.process_time() - c0
