@@ -120,7 +120,7 @@ def score_store(con: duckdb.DuckDBPyConnection, pipeline="default", progress: bo
             window = "" if cutoff is None else f" (saving from {cutoff:%Y-%m-%d %H:%M} UTC on)"
             print(f"scoring {n_read:,} readings from {n_stations} stations{window} ...", flush=True)
         with _bar(progress) as tell:
-            result = score_blocks(readings, stations, pipe, progress=tell, threads=threads)
+            result = score_blocks(readings, stations, pipe, progress=tell, threads=threads, scores_from=cutoff)
         del readings
     if cutoff is not None:
         result = replace(result, scores=result.scores[result.scores["ts"] >= cutoff].reset_index(drop=True),
@@ -181,7 +181,7 @@ def score_new_readings(con: duckdb.DuckDBPyConnection, pipeline="default", conte
     if progress:
         print(f"scoring {n_new:,} new readings from {since:%Y-%m-%d %H:%M} UTC on "
               f"({len(readings):,} read with {context_days:g} days of context) ...", flush=True)
-    result = score_blocks(readings, stations, pipe)
+    result = score_blocks(readings, stations, pipe, scores_from=since)
     n_stations = int(readings["station_id"].nunique())
     del readings
     run_id = new_run_id()

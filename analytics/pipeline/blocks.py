@@ -274,14 +274,16 @@ def block_readings(readings: pd.DataFrame, block: Block, row_family: np.ndarray)
 
 
 def score_block(rows: pd.DataFrame, stations: pd.DataFrame, pipe: Pipeline, block: Block,
-                threads: int = DETECTOR_THREADS) -> ScoreResult | None:
+                threads: int = DETECTOR_THREADS, scores_from: pd.Timestamp | None = None) -> ScoreResult | None:
     """Score one block's rows (``threads`` detectors at once) and keep what the block owns (see
     :class:`Block`); None when the block holds nothing of its own to score. ``rows`` are
-    :func:`validate_readings`' output (the callers validate once for all blocks)."""
+    :func:`validate_readings`' output (the callers validate once for all blocks).
+    ``scores_from``: scores of earlier hours are left out (:func:`score_partition`)."""
     if rows.empty or (block.keep_stations is not None and not rows["station_id"].isin(set(block.keep_stations)).any()):
         return None
     ids = set(rows["station_id"].unique())
-    res = score_partition(rows, stations[stations["station_id"].isin(ids)], pipe, threads=threads, validated=True)
+    res = score_partition(rows, stations[stations["station_id"].isin(ids)], pipe, threads=threads, validated=True,
+                          scores_from=scores_from)
     sc, ev, forests = res.scores, res.events, res.forests
     if (block.read_from, block.read_to) != (block.keep_from, block.keep_to):
         sc = sc[(sc["ts"] >= block.keep_from) & (sc["ts"] <= block.keep_to)]
@@ -351,11 +353,13 @@ def longest_first(block: Block) -> tuple[bool, float]:
 
 def score_blocks(readings: pd.DataFrame, stations: pd.DataFrame, pipeline: Pipeline | str = "default",
                  window_days: int = 90, halo_days: int = 14,
-                 max_cells: int = MAX_PANEL_CELLS, progress=None, threads: int = DETECTOR_THREADS) -> ScoreResult:
+                 max_cells: int = MAX_PANEL_CELLS, progress=None, threads: int = DETECTOR_THREADS,
+                 scores_from: pd.Timestamp | None = None) -> ScoreResult:
     """Score a mixed store-sized set block by block (:func:`plan_blocks`), ``threads`` blocks at
     a time (:func:`blocks_in_threads`) and ``threads`` detectors at a time within a block - the
     result is the same bits for any number; ``progress``: an optional callable told each finished
-    :class:`Block`."""
+    :class:`Block`. ``scores_from``: the scores start at this hour (the readings before it are
+    context; events are found over all of them, :func:`score_partition`)."""
     pipe = load_pipeline(pipeline) if isinstance(pipeline, (str, Path)) else pipeline
     st = validate_stations(stations)
     r = validate_readings(readings, st)
@@ -368,7 +372,7 @@ def score_blocks(readings: pd.DataFrame, stations: pd.DataFrame, pipeline: Pipel
     inner = block_inner_threads(threads, len(plan))
 
     def task(b: Block) -> ScoreResult | None:
-        return score_block(block_readings(r, b, row_family), st, pipe, b, inner)
+        return score_block(block_readings(r, b, row_family), st, pipe, b, inner, scores_from)
 
     for block, res in blocks_in_threads(plan, task, threads):
         parts[index[id(block)]] = res

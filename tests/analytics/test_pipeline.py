@@ -200,3 +200,17 @@ def test_scoring_in_threads_gives_the_serial_frames_bit_for_bit(scored):
     threaded = score_partition(r, s, "default", threads=3)
     pd.testing.assert_frame_equal(serial.scores, threaded.scores, check_exact=True)
     pd.testing.assert_frame_equal(serial.events, threaded.events, check_exact=True)
+
+
+def test_scores_from_leaves_out_the_context_scores_only(scored):
+    """An incremental run needs the scores from its first new hour on: ``scores_from`` leaves the
+    earlier rows out of the frame, and the rows it keeps, the events and the forests are the full
+    run's, bit for bit (every reading is still scored: the context shapes the kept hours)."""
+    r, s, full = scored
+    since = pd.Timestamp(r["ts"].max()) - pd.Timedelta(hours=30)
+    part = score_partition(r, s, "default", scores_from=since)
+    expected = full.scores[full.scores["ts"] >= since].reset_index(drop=True)
+    assert 0 < len(part.scores) < len(full.scores)
+    pd.testing.assert_frame_equal(part.scores.reset_index(drop=True), expected, check_exact=True)
+    pd.testing.assert_frame_equal(part.events, full.events, check_exact=True)
+    assert part.forests.keys() == full.forests.keys()
