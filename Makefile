@@ -9,7 +9,7 @@ DB     ?= var/envtrust.duckdb
 PORT   ?= 8050
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test setup demo lint bench chromium clean
+.PHONY: run test setup demo lint bench chromium clean fit-event-ranker
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ chromium:
 test: $(STAMP) chromium
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -n 2 tests
+
+# refit the air reference stations' learned event ranker on the development split (~2 min CPU)
+fit-event-ranker: $(STAMP)
+	$(BIN)/envtrust evaluate --fit-event-ranker
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -117,6 +117,14 @@ class EventSettings:
     # opener statistic) opens an event at least this strong on the clean calibration data; an event at
     # a reference station ranks by the rarest of its openers (:func:`event_rarity`)
     rate_tails: dict = field(default_factory=dict, metadata=FITTED)
+    # the learned event ranker (analytics.event_ranker.EventRanker, ``<pipeline>.event_ranker.json``):
+    # the reference stations' events rank by it in place of their rarest opener
+    ranker: object | None = field(default=None, metadata=FITTED)
+    # the operating point (set by analytics.pipeline.at_capacity from the analysts' capacity, not by the
+    # TOML): the combined threshold that opens events at the reference stations when the ranker
+    # orders them (longer than the capacity's), and the rank_score their events need to be listed
+    reference_threshold: float | None = field(default=None, metadata=FITTED)
+    list_cut: float | None = field(default=None, metadata=FITTED)
 
 
 #: the name of the combined station-hour surprise among the openers (``EventSettings.rate_tails``)
@@ -407,8 +415,12 @@ def build_events(panel: Panel, combined: np.ndarray, final: np.ndarray, surprise
         # an outage with no sign of interference is left to the completeness check below, which
         # finds every gap whether or not the interference threshold opened an event on it
         if row is not None and row[4] != DATA_GAP_KIND:
-            rows.append(row)
             covered.append((s, a, b))
+            if settings.ranker is not None and rare is not None:
+                row = ranked_row(row, settings.ranker)
+                if settings.list_cut is not None and row[9] < settings.list_cut:
+                    continue  # beyond the analysts' capacity: opened to rank, not listed
+            rows.append(row)
     for s, a, b in completeness_gaps(missing_hours(panel), settings.data_gap_min_h):
         if not any(cs == s and ca <= b and cb >= a for cs, ca, cb in covered):
             rows.append(data_gap_row(panel, s, a, b))
@@ -419,6 +431,19 @@ def build_events(panel: Panel, combined: np.ndarray, final: np.ndarray, surprise
     ev["start"] = ev["start"].astype("datetime64[us]")
     ev["end"] = ev["end"].astype("datetime64[us]")
     return ev
+
+
+def ranked_row(row: list, ranker) -> list:
+    """An event row (``EVENT_COLUMNS``) ranked by the learned ranker: its ``rank_score`` becomes the
+    ranker's clean rarity (``EventRanker.rank_event``, fed the row's ranking before it) with
+    :func:`rank_figure`'s tie-breaks (peak surprise, then the largest deviation)."""
+    evidence, before = row[8], float(row[9])
+    rarity = float(ranker.rank_event(evidence, str(row[4]), before))
+    deviation = evidence.get("deviation_pct_vs_neighbours", {}) or {}
+    rank = rank_figure(0.0, 0.0, None, np.array([float(evidence.get("peak_surprise", 0.0) or 0.0)]),
+                       deviation, clean_rarity=rarity)
+    evidence = {**evidence, "rarity": round(rank, 2), "rarity_before_ranker": round(before, 2)}
+    return [*row[:8], evidence, rank]
 
 
 def _describe(panel, s, a, b, combined, final, surprise, model_kinds, kinds, low, expected, score_of=None,

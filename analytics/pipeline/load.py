@@ -1,6 +1,7 @@
 """Loading a pipeline: its TOML (:mod:`analytics.pipeline.config`) and the files fitted for it next
 to it - ``<name>.calibration.json`` (clean-data tails, alarm level, event thresholds) and
-``<name>.combiner*.json`` (learned combiners, one per network family).
+``<name>.combiner*.json`` (learned combiners, one per network family) and
+``<name>.event_ranker.json`` (the air reference stations' learned event ranker).
 
 Each fitted file records the :func:`~analytics.pipeline.config.fit_fingerprint` of the detectors
 and panel it was fitted on; one that does not match the TOML is refused (:class:`StaleFitError`),
@@ -15,12 +16,16 @@ from pathlib import Path
 from typing import Any
 
 from analytics.ensemble import TailCalibration
+from analytics.event_ranker import EventRanker
 from analytics.events import EventRateTail
 from analytics.pipeline.config import Pipeline, fit_fingerprint, pipeline_path, read_config
 from analytics.stacking import LearnedCombiner
 
 REFIT_COMMAND = "envtrust evaluate --fit-combiner"
-FITTED_KINDS = ("calibration", "combiners")
+RANKER_REFIT_COMMAND = "envtrust evaluate --fit-event-ranker"
+REFIT_WRITES = {REFIT_COMMAND: "writes the calibration and the combiners",
+                RANKER_REFIT_COMMAND: "writes the event ranker, after those"}
+FITTED_KINDS = ("calibration", "combiners", "event_ranker")
 
 
 class StaleFitError(ValueError):
@@ -30,8 +35,10 @@ class StaleFitError(ValueError):
 def load_pipeline(name_or_path: str | Path = "default", refit: tuple[str, ...] = ()) -> Pipeline:
     """Load ``analytics/pipelines/<name>.toml`` (or a TOML path) and the files fitted for it.
 
-    ``refit``: the fitted kinds ("calibration", "combiners") about to be fitted again; a stale file
-    of those kinds is left out instead of refused (the refit starts from the pipeline as written).
+    ``refit``: the fitted kinds ("calibration", "combiners", "event_ranker") about to be fitted again; a
+    stale file of those kinds is left out instead of refused (the refit starts from the pipeline as
+    written). The event ranker is left out whenever anything is refitted: it learns from the list
+    the calibration and combiners make, and from the list it replaces.
     """
     unknown = sorted(set(refit) - set(FITTED_KINDS))
     if unknown:
@@ -50,7 +57,16 @@ def load_pipeline(name_or_path: str | Path = "default", refit: tuple[str, ...] =
         if is_current(d, f, fingerprint, "combiners" in refit):
             combiners.append(LearnedCombiner.from_dict(d))
     pipe.ensemble.combiners = tuple(combiners)
+    ranker_path = event_ranker_path(path)
+    if ranker_path.exists() and not refit:  # any refit changes the list the ranker learned from
+        d = read_fitted(ranker_path)
+        if is_current(d, ranker_path, fingerprint, False, RANKER_REFIT_COMMAND):
+            pipe.events = replace(pipe.events, ranker=EventRanker.from_dict(d))
     return pipe
+
+
+def event_ranker_path(toml_path: Path) -> Path:
+    return toml_path.with_name(toml_path.stem + ".event_ranker.json")
 
 
 def calibration_path(toml_path: Path) -> Path:
@@ -66,7 +82,8 @@ def read_fitted(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def is_current(fitted: dict[str, Any], path: Path, fingerprint: str, refitting: bool) -> bool:
+def is_current(fitted: dict[str, Any], path: Path, fingerprint: str, refitting: bool,
+               command: str = REFIT_COMMAND) -> bool:
     """Whether a fitted file was fitted for this pipeline; a stale one raises :class:`StaleFitError`
     unless it is about to be refitted (then it is only left out)."""
     recorded = fitted.get("fingerprint")
@@ -77,9 +94,9 @@ def is_current(fitted: dict[str, Any], path: Path, fingerprint: str, refitting: 
     found = f"records fingerprint {recorded}" if recorded else "records no fingerprint"
     raise StaleFitError(
         f"{path} was not fitted for this pipeline's detectors and parameters: it {found}, the "
-        f"pipeline's is {fingerprint}. Refit it with `{REFIT_COMMAND}` (writes the calibration and "
-        f"the combiners; add --pipeline-dir for a pipeline outside analytics/pipelines/), or restore "
-        f"the detector settings it was fitted with.")
+        f"pipeline's is {fingerprint}. Refit it with `{command}` ({REFIT_WRITES[command]}; add "
+        f"--pipeline-dir for a pipeline outside analytics/pipelines/), or restore the detector settings "
+        f"it was fitted with.")
 
 
 def apply_calibration(pipe: Pipeline, cal: dict[str, Any]) -> None:

@@ -10,6 +10,7 @@ from dataclasses import replace
 import numpy as np
 
 from analytics.ensemble import fit_tail
+from analytics.event_ranker import capacity_cut
 from analytics.events import (
     EventSettings,
     StationThresholds,
@@ -145,6 +146,10 @@ def in_run_thresholds(panel, plain: np.ndarray, surprise: dict[str, np.ndarray],
         threshold[rows] = np.maximum(threshold[rows], fit(sh_plain, rows, budget))
         if out_sh is not None:
             model_thr["outage"][rows] = np.maximum(model_thr["outage"][rows], fit(out_sh, rows, own_budget))
+    if ev.reference_threshold is not None:
+        # the ranker's longer list opens at the reference stations only: the groups above keep the
+        # capacity's threshold as their floor
+        threshold[reference & ~short] = float(ev.reference_threshold)
     net_last = int(v_last.max()) if len(v_last) else -1
     min_gap = int(pipe.detector_params("outage")["min_gap_h"])
     open_until = np.where(net_last - v_last >= min_gap, net_last, v_last)
@@ -186,14 +191,29 @@ def at_capacity(pipe: Pipeline, events_per_station_month: float | None) -> Pipel
     seeds 0 / 1), only gap events on networks whose gaps differ from the reference stations' (the
     CNEMC national day: 36 outages instead of 5). Networks whose thresholds are learned in the run
     keep ``false_events_per_station_month``: on an honest network every event they raise is a
-    false one (docs/engine.md, "Operating point")."""
+    false one (docs/engine.md, "Operating point").
+
+    With a learned event ranker (``EventSettings.ranker``) the reference stations' events open at
+    the combined threshold of the ranker's ``open_at_capacity`` (``reference_threshold``) and are
+    listed from the capacity's rank_score on (``list_cut``,
+    :func:`analytics.event_ranker.capacity_cut`); every other threshold stays the capacity's."""
     table = pipe.event_thresholds_by_budget
     if events_per_station_month is None or not table:
         return pipe
+    events = replace(pipe.events, threshold=budget_threshold(table, events_per_station_month))
+    ranker = pipe.events.ranker
+    if ranker is not None:
+        events = replace(events, reference_threshold=budget_threshold(table, ranker.open_at_capacity),
+                         list_cut=capacity_cut(events_per_station_month))
+    return replace(pipe, events=events)
+
+
+def budget_threshold(table: dict, events_per_station_month: float) -> float:
+    """The combined threshold of the largest fitted false-event budget within
+    ``events_per_station_month`` (the smallest budget's when none is)."""
     budgets = sorted(table, key=float)
     within = [b for b in budgets if float(b) <= float(events_per_station_month) + 1e-9]
-    chosen = table[within[-1] if within else budgets[0]]
-    return replace(pipe, events=replace(pipe.events, threshold=float(chosen["threshold"])))
+    return float(table[within[-1] if within else budgets[0]]["threshold"])
 
 
 #: per-opener false-event budgets (events per station-month) the clean fit tries, largest first

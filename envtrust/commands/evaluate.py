@@ -49,8 +49,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="instead of evaluating: fit only the water and CEMS event thresholds on their honest "
                              "synthetic networks over the development period (part of --fit-combiner) and write "
                              "them into default.calibration.json")
+    parser.add_argument("--fit-event-ranker", action="store_true",
+                        help="instead of evaluating: fit the air reference stations' learned event ranker on the "
+                             "DEVELOPMENT split (the combiner's injection seeds, the list opened at capacity 1.0) "
+                             "and write analytics/pipelines/default.event_ranker.json")
     parser.add_argument("--pipeline-dir", default=None,
-                        help="with --fit-combiner or --fit-clean-events: write the combiner and calibration files here instead of "
+                        help="with --fit-combiner, --fit-clean-events or --fit-event-ranker: write the combiner and calibration files here instead of "
                              "analytics/pipelines/ (the default pipeline's TOML is copied next to them)")
 
 
@@ -76,6 +80,11 @@ def run(args: argparse.Namespace) -> int:
 
     if args.n_per_kind is not None and args.n_per_kind < 1:
         raise UserError("--n-per-kind must be at least 1")
+    if args.fit_event_ranker:
+        try:
+            return fit_event_ranker(args)
+        except (FileNotFoundError, NotADirectoryError, ValueError) as exc:
+            raise UserError(str(exc)) from None
     if args.fit_combiner or args.fit_clean_events:
         try:
             return fit_combiner_on_development(args)
@@ -98,6 +107,43 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def say(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def development_split(args: argparse.Namespace):
+    """(Beijing folder, the development split, its readings, the stations) for a fit."""
+    from envtrust.evaluation.harness import (
+        FULL_SPLITS,
+        SAMPLE_SPLITS,
+        _beijing_source,
+        read_prsa_pollutants,
+        select_period,
+    )
+    from envtrust.settings import load_settings
+
+    beijing_dir, source = _beijing_source(args.data_dir, args.quick, load_settings())
+    readings, stations = read_prsa_pollutants(beijing_dir)
+    dev = (FULL_SPLITS if source == "full" else SAMPLE_SPLITS)[0]
+    part = select_period(readings, dev)
+    say(f"development split {dev.start_cst} .. {dev.end_cst} CST ({source}): {len(part):,} readings")
+    return beijing_dir, dev, part, stations
+
+
+def fit_event_ranker(args: argparse.Namespace) -> int:
+    """Fit the event ranker on the development split (:mod:`envtrust.evaluation.event_ranker`) and
+    write it next to the pipeline's other fitted files."""
+    from analytics.pipeline import PIPELINE_DIR
+    from envtrust.evaluation.event_ranker import fit_event_ranker_on_development, write_event_ranker
+
+    _, _, part, stations = development_split(args)
+    out_dir = Path(args.pipeline_dir) if args.pipeline_dir else PIPELINE_DIR
+    ranker = fit_event_ranker_on_development(part, stations, pipeline=str(out_dir / "default.toml"), progress=say)
+    path = write_event_ranker(ranker, out_dir / "default.event_ranker.json")
+    print(f"wrote {path}")
+    return 0
+
+
 def fit_combiner_on_development(args: argparse.Namespace) -> int:
     """Fit the combiner, then re-calibrate the pipeline (alarm level, combined tail, the water and CEMS
     clean event thresholds) - development split only; ``--fit-clean-events``: the last alone."""
@@ -112,24 +158,9 @@ def fit_combiner_on_development(args: argparse.Namespace) -> int:
         fit_water_on_development,
         write_combiner,
     )
-    from envtrust.evaluation.harness import (
-        FULL_SPLITS,
-        SAMPLE_SPLITS,
-        _beijing_source,
-        load_beijing_rain,
-        read_prsa_pollutants,
-        select_period,
-    )
-    from envtrust.settings import load_settings
+    from envtrust.evaluation.harness import load_beijing_rain
 
-    def say(msg: str) -> None:
-        print(msg, file=sys.stderr, flush=True)
-
-    beijing_dir, source = _beijing_source(args.data_dir, args.quick, load_settings())
-    readings, stations = read_prsa_pollutants(beijing_dir)
-    dev = (FULL_SPLITS if source == "full" else SAMPLE_SPLITS)[0]
-    part = select_period(readings, dev)
-    say(f"development split {dev.start_cst} .. {dev.end_cst} CST ({source}): {len(part):,} readings")
+    beijing_dir, dev, part, stations = development_split(args)
     out_dir = Path(args.pipeline_dir) if args.pipeline_dir else PIPELINE_DIR
     out_dir.mkdir(parents=True, exist_ok=True)
     pipeline = str(out_dir / "default.toml")
