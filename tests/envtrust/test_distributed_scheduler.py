@@ -11,9 +11,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from analytics.pipeline import score_blocks
+from analytics.pipeline import at_capacity, load_pipeline, score_blocks
 from data.scoring import write_results
 from data.testing import sample_readings
+from envtrust.settings import load_settings
 
 REPO = Path(__file__).resolve().parents[2]
 DASK = Path(sys.executable).with_name("dask")
@@ -68,7 +69,8 @@ def test_cli_on_a_real_scheduler_equals_the_local_run(scheduler, tmp_path):
     rp, sp = tmp_path / "readings.parquet", tmp_path / "stations.csv"
     r.to_parquet(rp, index=False)
     s.to_csv(sp, index=False)
-    local = score_blocks(r, s, "default")
+    # the CLI scores at the analysts' operating point (settings), so the local run does too
+    local = score_blocks(r, s, at_capacity(load_pipeline("default"), load_settings().analyst_capacity["air"]))
     write_results(tmp_path / "local", local.scores, local.events)
     cmd = [sys.executable, "-m", "envtrust", "score", "--readings", str(rp), "--stations", str(sp),
            "--out", str(tmp_path / "dist"), "--scheduler", scheduler, "--partitions", str(tmp_path / "parts")]
