@@ -164,20 +164,47 @@ def score_partition(readings: pd.DataFrame, stations: pd.DataFrame, pipeline: Pi
     if scores_from is not None:  # the frame's 22 model columns for the context cost ~5 % of an incremental run
         saved = (r["ts"] >= pd.Timestamp(scores_from)).to_numpy()
         r, cells = r[saved], cells[saved]
+
+    def scores_frame() -> pd.DataFrame:
+        return station_hour_scores(r, cells, final, surprise, threads)
+
+    def events_table() -> pd.DataFrame:
+        return score_events(panel, raw, surprise, plain, combined, final, uncal, pipe, reg, threads)
+
+    # the scores frame and the events read the same finished arrays and write nothing they share:
+    # one beside the other (map_in_threads keeps the order), the same bits as one after the other
+    scores, events = map_in_threads(lambda make: make(), [scores_frame, events_table], threads)
+    return ScoreResult(scores=scores, events=events, forests=panel.cache.get(FITTED_FORESTS, {}))
+
+
+def station_hour_scores(r: pd.DataFrame, cells: np.ndarray, final: np.ndarray, surprise: dict[str, np.ndarray],
+                        threads: int = 1) -> pd.DataFrame:
+    """The scores frame: each reading's final score and every model's column (1 - 10^-surprise),
+    in the order of the validated readings ``r`` (``cells``: each row's station, hour and parameter
+    index in the panel). ``threads``: model columns at once (the same bits for any number)."""
     si, ti, pi = cells[:, 0], cells[:, 1], cells[:, 2]
 
     def model_column(s: np.ndarray) -> np.ndarray:
         return (1.0 - 10.0 ** (-s[si, ti, pi])).astype(np.float32)
 
     # one frame from all columns (set one by one, pandas copied the frame's blocks per column)
-    scores = pd.DataFrame({
+    return pd.DataFrame({
         # the columns' own arrays: a round trip of the Arrow strings through numpy objects held the GIL 0.3 s (demo air)
         "station_id": r["station_id"].array, "ts": r["ts"].to_numpy(), "parameter": r["parameter"].array,
         "score": final[si, ti, pi].astype(float),
         **dict(zip(surprise, map_in_threads(model_column, surprise.values(), threads), strict=True)),
     })
+
+
+def score_events(panel, raw: dict[str, np.ndarray], surprise: dict[str, np.ndarray], plain: np.ndarray,
+                 combined: np.ndarray, final: np.ndarray, uncal: np.ndarray, pipe: Pipeline, reg: Registry,
+                 threads: int = 1) -> pd.DataFrame:
+    """The events table (EVENT_COLUMNS) of a scored panel: events of networks with clean tails
+    (water, CEMS) read surprises against clean data, not the run (:func:`event_surprise`); the
+    analysts' verdicts then move events like a station's past false alarms down the list."""
     kinds = reg.model_kinds()
     expected = _expected_values(panel)
+
     def score_of(surprise_value: float) -> float:
         return float(final_score(np.array([surprise_value]), pipe.ensemble, fallback_mask=None)[0]) \
             if pipe.ensemble.combined is not None else float(np.mean(final[combined >= surprise_value]))
@@ -188,16 +215,13 @@ def score_partition(readings: pd.DataFrame, stations: pd.DataFrame, pipeline: Pi
             return -float(np.log10(max(1.0 - score_of(surprise_value), 1e-12)))
         return float(tail.rarity(np.array([surprise_value]))[0])
 
-    # events of networks with clean tails (water, CEMS) read surprises against clean data, not the run
     ev_surprise = event_surprise(raw, surprise, pipe, panel.parameters, threads)
     ev_plain = plain if ev_surprise is surprise else combine(ev_surprise, pipe.ensemble, threads)
     per_station = in_run_thresholds(panel, ev_plain, ev_surprise, pipe, uncal) if pipe.ensemble.calibration else None
     events = build_events(panel, ev_plain, final, ev_surprise, kinds, pipe.events, expected, score_of,
                           peak_bonus=pipe.ensemble.peak_bonus, per_station=per_station, rarity_of=rarity_of,
                           openers=panel.cache.get(OPENER_STATISTICS))
-    # analysts' verdicts: an event like the station's past false alarms drops down the list
-    events = demote_events(events, pipe.verdicts)
-    return ScoreResult(scores=scores, events=events[EVENT_COLUMNS], forests=panel.cache.get(FITTED_FORESTS, {}))
+    return demote_events(events, pipe.verdicts)[EVENT_COLUMNS]
 
 
 def scoring_surprise(panel, raw: dict[str, np.ndarray], pipe: Pipeline,
