@@ -34,7 +34,7 @@ from analytics.ensemble import (
     model_surprise,
     parameter_key,
 )
-from analytics.events import EVENT_COLUMNS, build_events
+from analytics.events import EVENT_COLUMNS, StationThresholds, build_events
 from analytics.pipeline.config import Pipeline
 from analytics.pipeline.load import load_pipeline
 from analytics.pipeline.thresholds import in_run_thresholds
@@ -153,14 +153,19 @@ def score_partition(readings: pd.DataFrame, stations: pd.DataFrame, pipeline: Pi
     valid = np.isfinite(panel.values)
     surprise, scored, uncal = scoring_surprise(panel, raw, pipe, threads=threads)
     plain = combine(surprise, pipe.ensemble, threads)
-    combined = emphasise_peaks(add_persistence(plain, pipe.ensemble), pipe.ensemble, runs_from=plain)
-    features = combiner_surprise(panel, raw, pipe, surprise, threads)
-    combined = learned_order(combined, features, plain, scored, pipe.ensemble.combiners,
-                             pipe.ensemble.alarm_level, param_networks(panel.parameters), threads)
-    context = context_parameters(pipe, panel.parameters)
-    if context.any():  # not judged: no share of the station-hour's persistence or run peak either
-        combined = np.where(context[None, None, :], 0.0, combined)
-    final = final_score(combined, pipe.ensemble, fallback_mask=valid)
+    # what the events read besides the final scores (their surprises, per-station thresholds) needs
+    # only ``plain`` and the surprises: with threads, it is computed beside the learned combiner
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="envtrust-events") as pool:
+        pending = pool.submit(event_inputs, panel, raw, surprise, plain, uncal, pipe, threads) if threads > 1 else None
+        combined = emphasise_peaks(add_persistence(plain, pipe.ensemble), pipe.ensemble, runs_from=plain)
+        features = combiner_surprise(panel, raw, pipe, surprise, threads)
+        combined = learned_order(combined, features, plain, scored, pipe.ensemble.combiners,
+                                 pipe.ensemble.alarm_level, param_networks(panel.parameters), threads)
+        context = context_parameters(pipe, panel.parameters)
+        if context.any():  # not judged: no share of the station-hour's persistence or run peak either
+            combined = np.where(context[None, None, :], 0.0, combined)
+        final = final_score(combined, pipe.ensemble, fallback_mask=valid)
+        inputs = pending.result() if pending is not None else event_inputs(panel, raw, surprise, plain, uncal, pipe)
     if scores_from is not None:  # the frame's 22 model columns for the context cost ~5 % of an incremental run
         saved = (r["ts"] >= pd.Timestamp(scores_from)).to_numpy()
         r, cells = r[saved], cells[saved]
@@ -169,7 +174,7 @@ def score_partition(readings: pd.DataFrame, stations: pd.DataFrame, pipeline: Pi
         return station_hour_scores(r, cells, final, surprise, threads)
 
     def events_table() -> pd.DataFrame:
-        return score_events(panel, raw, surprise, plain, combined, final, uncal, pipe, reg, threads)
+        return score_events(panel, inputs, combined, final, pipe, reg)
 
     # the scores frame and the events read the same finished arrays and write nothing they share:
     # one beside the other (map_in_threads keeps the order), the same bits as one after the other
@@ -196,11 +201,31 @@ def station_hour_scores(r: pd.DataFrame, cells: np.ndarray, final: np.ndarray, s
     })
 
 
-def score_events(panel, raw: dict[str, np.ndarray], surprise: dict[str, np.ndarray], plain: np.ndarray,
-                 combined: np.ndarray, final: np.ndarray, uncal: np.ndarray, pipe: Pipeline, reg: Registry,
-                 threads: int = 1) -> pd.DataFrame:
-    """The events table (EVENT_COLUMNS) of a scored panel: events of networks with clean tails
-    (water, CEMS) read surprises against clean data, not the run (:func:`event_surprise`); the
+@dataclass
+class EventInputs:
+    """What the events read besides the final scores: the model surprises and their combination
+    as events see them (:func:`event_surprise`) and the per-station thresholds (None without a
+    calibration)."""
+
+    surprise: dict[str, np.ndarray]
+    plain: np.ndarray
+    per_station: StationThresholds | None
+
+
+def event_inputs(panel, raw: dict[str, np.ndarray], surprise: dict[str, np.ndarray], plain: np.ndarray,
+                 uncal: np.ndarray, pipe: Pipeline, threads: int = 1) -> EventInputs:
+    """The events' surprises: those of networks with clean tails (water, CEMS) read against clean
+    data, not the run (:func:`event_surprise`); their combination and the per-station thresholds
+    (:func:`in_run_thresholds`). Reads ``plain`` and the surprises only (not the final scores)."""
+    ev_surprise = event_surprise(raw, surprise, pipe, panel.parameters, threads)
+    ev_plain = plain if ev_surprise is surprise else combine(ev_surprise, pipe.ensemble, threads)
+    per_station = in_run_thresholds(panel, ev_plain, ev_surprise, pipe, uncal) if pipe.ensemble.calibration else None
+    return EventInputs(ev_surprise, ev_plain, per_station)
+
+
+def score_events(panel, inputs: EventInputs, combined: np.ndarray, final: np.ndarray, pipe: Pipeline,
+                 reg: Registry) -> pd.DataFrame:
+    """The events table (EVENT_COLUMNS) of a scored panel from its :class:`EventInputs`; the
     analysts' verdicts then move events like a station's past false alarms down the list."""
     kinds = reg.model_kinds()
     expected = _expected_values(panel)
@@ -215,11 +240,8 @@ def score_events(panel, raw: dict[str, np.ndarray], surprise: dict[str, np.ndarr
             return -float(np.log10(max(1.0 - score_of(surprise_value), 1e-12)))
         return float(tail.rarity(np.array([surprise_value]))[0])
 
-    ev_surprise = event_surprise(raw, surprise, pipe, panel.parameters, threads)
-    ev_plain = plain if ev_surprise is surprise else combine(ev_surprise, pipe.ensemble, threads)
-    per_station = in_run_thresholds(panel, ev_plain, ev_surprise, pipe, uncal) if pipe.ensemble.calibration else None
-    events = build_events(panel, ev_plain, final, ev_surprise, kinds, pipe.events, expected, score_of,
-                          peak_bonus=pipe.ensemble.peak_bonus, per_station=per_station, rarity_of=rarity_of,
+    events = build_events(panel, inputs.plain, final, inputs.surprise, kinds, pipe.events, expected, score_of,
+                          peak_bonus=pipe.ensemble.peak_bonus, per_station=inputs.per_station, rarity_of=rarity_of,
                           openers=panel.cache.get(OPENER_STATISTICS))
     return demote_events(events, pipe.verdicts)[EVENT_COLUMNS]
 
