@@ -10,6 +10,14 @@ user time; with one arena, a 256 MB mmap threshold and a 1 GB trim threshold 0.1
 1.5-1.9 s, and a 17 % lower peak RSS (benchmarks/results/score.md, session 11). The scores are
 the same bits (only where the memory comes from changes).
 
+NumPy asks the kernel for transparent huge pages (``madvise(MADV_HUGEPAGE)``) on every array of
+4 MB or more; where the kernel's THP mode is ``madvise`` (Debian's and Ubuntu's default, and this
+machine's, with ``defrag`` = ``madvise``), each first touch of such an array's 2 MB page may
+compact memory in the fault path first. With the heap kept (above), the temporaries are faulted
+in once anyway, so the scoring process turns that advice off: demo air with two threads, three
+pairs in the same minutes, 1.9-3.1 -> 0.9-1.4 s of system time and 13.1-14.7 -> 12.3-13.3 s of
+CPU (benchmarks/results/score.md, session 12). The scores are the same bits.
+
 Call :func:`tune_allocator` first thing in a process that scores, before it starts threads (an
 arena, once a thread has one, stays). A no-op where the C library is not glibc.
 """
@@ -42,5 +50,15 @@ def tune_allocator() -> bool:
     except (OSError, AttributeError):
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    no_huge_page_advice()
     return all(mallopt(param, value) == 1 for param, value in (
         (M_ARENA_MAX, ARENAS), (M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES), (M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES)))
+
+
+def no_huge_page_advice() -> bool:
+    """Stop NumPy advising transparent huge pages for its large arrays (see the module's docstring).
+    Returns whether NumPy gave that advice before. NumPy reads ``NUMPY_MADVISE_HUGEPAGE`` only at
+    import; this is its switch at run time."""
+    from numpy._core.multiarray import _set_madvise_hugepage
+
+    return bool(_set_madvise_hugepage(False))

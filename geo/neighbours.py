@@ -25,6 +25,26 @@ def distance_matrix_m(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
     return haversine_m(lon[:, None], lat[:, None], lon[None, :], lat[None, :])
 
 
+def nearest_order(d: np.ndarray, k: int) -> np.ndarray:
+    """``np.argsort(d, axis=1)[:, :k]``: each row's ``k`` smallest, nearest first.
+
+    Why not the full sort: the national day's 1,522 stations sorted 1,522 distances each, twice per
+    block (neighbours and donors), for 8 of them: 0.1 s CPU a call. The ``k`` smallest are
+    selected first and only they are sorted; a row with equal distances among them or at the
+    ``k``-th place (or any not finite) is sorted whole as before, so ties keep the full sort's
+    order and the result is the same indices."""
+    if k <= 0 or k >= d.shape[1]:
+        return np.argsort(d, axis=1)[:, :k]
+    part = np.argpartition(d, k - 1, axis=1)[:, :k]
+    order = np.take_along_axis(part, np.argsort(np.take_along_axis(d, part, axis=1), axis=1), axis=1)
+    near = np.take_along_axis(d, order, axis=1)
+    tied = ((np.diff(near, axis=1) == 0).any(axis=1) | ~np.isfinite(near).all(axis=1)
+            | ((d == near[:, -1:]).sum(axis=1) > 1))
+    if tied.any():
+        order[tied] = np.argsort(d[tied], axis=1)[:, :k]
+    return order
+
+
 def nearest_neighbours(stations: pd.DataFrame, k: int = 8, max_distance_m: float = 50_000.0,
                        candidates: pd.DataFrame | None = None) -> pd.DataFrame:
     """For each station, its up to ``k`` nearest other stations within ``max_distance_m``.
@@ -43,7 +63,7 @@ def nearest_neighbours(stations: pd.DataFrame, k: int = 8, max_distance_m: float
     same = stations["station_id"].to_numpy()[:, None] == cand["station_id"].to_numpy()[None, :]
     d = np.where(same, np.inf, d)
     kk = min(k, d.shape[1])
-    order = np.argsort(d, axis=1)[:, :kk]
+    order = nearest_order(d, kk)
     rows_i = np.repeat(np.arange(d.shape[0]), kk)
     cols_j = order.ravel()
     dist = d[rows_i, cols_j]

@@ -353,13 +353,21 @@ def _masked_rolling_mean(x: np.ndarray, valid: np.ndarray, window: int, axis: in
 def _window_sums(a: np.ndarray, window: int, axis: int) -> np.ndarray:
     """Centred window sums along ``axis`` (window // 2 before, the rest after) from one cumulative
     sum, computed along the axis in place (no transposed copies: numpy's cumulative sum is
-    sequential along any axis, so the sums are the same bits)."""
-    half_lo = window // 2
+    sequential along any axis, so the sums are the same bits).
+
+    The cumulative sum of ``a`` zero-padded by ``window // 2 + 1`` before and the rest after, written
+    without the padded copy: the padding's zeros add nothing but turn a leading -0.0 into 0.0, so
+    the running sums get ``+= 0.0`` (the same bits), and after the end they stay at the total.
+    Why: the padded copy was a third of the time (18 -> 6 ms on a dense air block's [48, 2544, 12])."""
+    half_lo, n = window // 2, a.shape[axis]
     shape = list(a.shape)
     shape[axis] += window
-    padded = np.zeros(shape)
-    padded[_along(axis, a.ndim, slice(half_lo + 1, half_lo + 1 + a.shape[axis]))] = a
-    cs = np.cumsum(padded, axis=axis)
+    cs = np.empty(shape)
+    cs[_along(axis, a.ndim, slice(0, half_lo + 1))] = 0.0
+    running = cs[_along(axis, a.ndim, slice(half_lo + 1, half_lo + 1 + n))]
+    np.cumsum(a, axis=axis, out=running)
+    running += 0.0
+    cs[_along(axis, a.ndim, slice(half_lo + 1 + n, None))] = cs[_along(axis, a.ndim, slice(half_lo + n, half_lo + n + 1))]
     return cs[_along(axis, a.ndim, slice(window, None))] - cs[_along(axis, a.ndim, slice(None, -window))]
 
 

@@ -167,12 +167,18 @@ def donor(panel: Panel, *, window_h: int = 24, max_donors: int = 16, large_netwo
                     in enumerate(zip(a, b, forward[part], backward[part], strict=True))
                     for station, donor_, wanted in ((sa, sb, fw), (sb, sa, bw))
                     if wanted and moving_all[donor_].any()]  # a donor that never moves adds 0 everywhere
-        alike = [second_largest_where(over[i:i + 1], (moving_all[donor_] & reads[station])[None])[0]
-                 for i, station, donor_ in directed]
+        if not directed:
+            return
+        # every directed pair of the batch in one call each (elementwise, and each pair's second
+        # largest analyser its own): per pair they were ~10 small numpy calls holding the GIL, 12,000
+        # of them in the national day's block
+        i, station, donor_ = (np.array(c, dtype=np.int64) for c in zip(*directed, strict=True))
+        alike = second_largest_where(over[i], moving_all[donor_] & reads[station])
+        moved = np.where(moving_all[donor_], ratio[i], 0.0)
         with merge:  # each station's max over its donors (max: any order, the same bits; both >= 0)
-            for (i, station, donor_), pair_alike in zip(directed, alike, strict=True):
-                np.maximum(copy[station], np.where(moving_all[donor_], ratio[i], 0.0), out=copy[station])
-                np.maximum(beyond[station], pair_alike, out=beyond[station])
+            for j, st in enumerate(station.tolist()):
+                np.maximum(copy[st], moved[j], out=copy[st])
+                np.maximum(beyond[st], alike[j], out=beyond[st])
 
     map_in_threads(copy_of, [slice(i, i + batch) for i in range(0, len(pairs), batch)], threads)
     panel.cache.setdefault(OPENER_STATISTICS, {})[PAIR_COPY] = OpenerStatistic("fabrication", beyond)

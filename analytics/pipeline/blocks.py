@@ -366,13 +366,14 @@ def score_blocks(readings: pd.DataFrame, stations: pd.DataFrame, pipeline: Pipel
     if r.empty:
         raise InputError("no readings to score")
     row_family = row_families(r["station_id"], st)
-    plan = plan_blocks(readings_summary(r, st), window_days, halo_days, max_cells)
+    summary = readings_summary(r, st)
+    plan = plan_blocks(summary, window_days, halo_days, max_cells)
     parts: dict[int, ScoreResult | None] = {}
     index = {id(b): i for i, b in enumerate(plan)}
-    inner = block_inner_threads(threads, len(plan))
+    inner = dict(zip(map(id, plan), blocks_inner_threads(plan, summary, threads), strict=True))
 
     def task(b: Block) -> ScoreResult | None:
-        return score_block(block_readings(r, b, row_family), st, pipe, b, inner, scores_from)
+        return score_block(block_readings(r, b, row_family), st, pipe, b, inner[id(b)], scores_from)
 
     for block, res in blocks_in_threads(plan, task, threads):
         parts[index[id(block)]] = res
@@ -393,3 +394,30 @@ def block_inner_threads(threads: int, n_blocks: int) -> int:
     time it runs alone (demo air's two unequal blocks: 9.4 s against 11.5 s without). Scores are
     the same bits either way."""
     return threads if n_blocks <= threads else 1
+
+
+def blocks_inner_threads(plan: list[Block], summary: pd.DataFrame, threads: int) -> list[int]:
+    """Threads inside each block of ``plan`` (:func:`block_inner_threads`), except that when a few
+    blocks share the threads, only the biggest (most readings by ``summary``) keeps its inner
+    threads and the others run theirs one at a time.
+
+    Why: a run ends when its biggest block does. Demo air's dense block (623 k readings, ~80 % of
+    the CPU) and the national day's (174 k) each with two inner threads shared the cores
+    half and half, so the small block finished early and the dense block ran its remaining
+    seconds alone, the second core idle in its serial stretches; with one thread the small block
+    takes a third of the cores for longer and fills those stretches (benchmarks/results/score.md,
+    session 12). Scores are the same bits either way."""
+    inner = block_inner_threads(threads, len(plan))
+    if len(plan) <= 1 or inner <= 1:
+        return [inner] * len(plan)
+    size = [block_rows(summary, b) for b in plan]
+    biggest = size.index(max(size))
+    return [inner if i == biggest else 1 for i in range(len(plan))]
+
+
+def block_rows(summary: pd.DataFrame, block: Block) -> int:
+    """Readings a block reads, estimated from the summary (each station's rows spread evenly over its span)."""
+    fam = summary[summary["family"] == block.family]
+    if block.stations is not None:
+        fam = fam[fam["station_id"].isin(set(block.stations))]
+    return _rows_in(fam, block.read_from, block.read_to)

@@ -34,7 +34,7 @@ from analytics.ensemble import (
     model_surprise,
     parameter_key,
 )
-from analytics.events import EVENT_COLUMNS, build_events
+from analytics.events import EVENT_COLUMNS, StationThresholds, build_events
 from analytics.pipeline.config import Pipeline
 from analytics.pipeline.load import load_pipeline
 from analytics.pipeline.thresholds import in_run_thresholds
@@ -153,31 +153,83 @@ def score_partition(readings: pd.DataFrame, stations: pd.DataFrame, pipeline: Pi
     valid = np.isfinite(panel.values)
     surprise, scored, uncal = scoring_surprise(panel, raw, pipe, threads=threads)
     plain = combine(surprise, pipe.ensemble, threads)
-    combined = emphasise_peaks(add_persistence(plain, pipe.ensemble), pipe.ensemble, runs_from=plain)
-    features = combiner_surprise(panel, raw, pipe, surprise, threads)
-    combined = learned_order(combined, features, plain, scored, pipe.ensemble.combiners,
-                             pipe.ensemble.alarm_level, param_networks(panel.parameters), threads)
-    context = context_parameters(pipe, panel.parameters)
-    if context.any():  # not judged: no share of the station-hour's persistence or run peak either
-        combined = np.where(context[None, None, :], 0.0, combined)
-    final = final_score(combined, pipe.ensemble, fallback_mask=valid)
+    # what the events read besides the final scores (their surprises, per-station thresholds) needs
+    # only ``plain`` and the surprises: with threads, it is computed beside the learned combiner
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="envtrust-events") as pool:
+        pending = pool.submit(event_inputs, panel, raw, surprise, plain, uncal, pipe, threads) if threads > 1 else None
+        combined = emphasise_peaks(add_persistence(plain, pipe.ensemble), pipe.ensemble, runs_from=plain)
+        features = combiner_surprise(panel, raw, pipe, surprise, threads)
+        combined = learned_order(combined, features, plain, scored, pipe.ensemble.combiners,
+                                 pipe.ensemble.alarm_level, param_networks(panel.parameters), threads)
+        context = context_parameters(pipe, panel.parameters)
+        if context.any():  # not judged: no share of the station-hour's persistence or run peak either
+            combined = np.where(context[None, None, :], 0.0, combined)
+        final = final_score(combined, pipe.ensemble, fallback_mask=valid)
+        inputs = pending.result() if pending is not None else event_inputs(panel, raw, surprise, plain, uncal, pipe)
     if scores_from is not None:  # the frame's 22 model columns for the context cost ~5 % of an incremental run
         saved = (r["ts"] >= pd.Timestamp(scores_from)).to_numpy()
         r, cells = r[saved], cells[saved]
+
+    def scores_frame() -> pd.DataFrame:
+        return station_hour_scores(r, cells, final, surprise, threads)
+
+    def events_table() -> pd.DataFrame:
+        return score_events(panel, inputs, combined, final, pipe, reg)
+
+    # the scores frame and the events read the same finished arrays and write nothing they share:
+    # one beside the other (map_in_threads keeps the order), the same bits as one after the other
+    scores, events = map_in_threads(lambda make: make(), [scores_frame, events_table], threads)
+    return ScoreResult(scores=scores, events=events, forests=panel.cache.get(FITTED_FORESTS, {}))
+
+
+def station_hour_scores(r: pd.DataFrame, cells: np.ndarray, final: np.ndarray, surprise: dict[str, np.ndarray],
+                        threads: int = 1) -> pd.DataFrame:
+    """The scores frame: each reading's final score and every model's column (1 - 10^-surprise),
+    in the order of the validated readings ``r`` (``cells``: each row's station, hour and parameter
+    index in the panel). ``threads``: model columns at once (the same bits for any number)."""
     si, ti, pi = cells[:, 0], cells[:, 1], cells[:, 2]
 
     def model_column(s: np.ndarray) -> np.ndarray:
         return (1.0 - 10.0 ** (-s[si, ti, pi])).astype(np.float32)
 
     # one frame from all columns (set one by one, pandas copied the frame's blocks per column)
-    scores = pd.DataFrame({
+    return pd.DataFrame({
         # the columns' own arrays: a round trip of the Arrow strings through numpy objects held the GIL 0.3 s (demo air)
         "station_id": r["station_id"].array, "ts": r["ts"].to_numpy(), "parameter": r["parameter"].array,
         "score": final[si, ti, pi].astype(float),
         **dict(zip(surprise, map_in_threads(model_column, surprise.values(), threads), strict=True)),
     })
+
+
+@dataclass
+class EventInputs:
+    """What the events read besides the final scores: the model surprises and their combination
+    as events see them (:func:`event_surprise`) and the per-station thresholds (None without a
+    calibration)."""
+
+    surprise: dict[str, np.ndarray]
+    plain: np.ndarray
+    per_station: StationThresholds | None
+
+
+def event_inputs(panel, raw: dict[str, np.ndarray], surprise: dict[str, np.ndarray], plain: np.ndarray,
+                 uncal: np.ndarray, pipe: Pipeline, threads: int = 1) -> EventInputs:
+    """The events' surprises: those of networks with clean tails (water, CEMS) read against clean
+    data, not the run (:func:`event_surprise`); their combination and the per-station thresholds
+    (:func:`in_run_thresholds`). Reads ``plain`` and the surprises only (not the final scores)."""
+    ev_surprise = event_surprise(raw, surprise, pipe, panel.parameters, threads)
+    ev_plain = plain if ev_surprise is surprise else combine(ev_surprise, pipe.ensemble, threads)
+    per_station = in_run_thresholds(panel, ev_plain, ev_surprise, pipe, uncal) if pipe.ensemble.calibration else None
+    return EventInputs(ev_surprise, ev_plain, per_station)
+
+
+def score_events(panel, inputs: EventInputs, combined: np.ndarray, final: np.ndarray, pipe: Pipeline,
+                 reg: Registry) -> pd.DataFrame:
+    """The events table (EVENT_COLUMNS) of a scored panel from its :class:`EventInputs`; the
+    analysts' verdicts then move events like a station's past false alarms down the list."""
     kinds = reg.model_kinds()
     expected = _expected_values(panel)
+
     def score_of(surprise_value: float) -> float:
         return float(final_score(np.array([surprise_value]), pipe.ensemble, fallback_mask=None)[0]) \
             if pipe.ensemble.combined is not None else float(np.mean(final[combined >= surprise_value]))
@@ -188,16 +240,10 @@ def score_partition(readings: pd.DataFrame, stations: pd.DataFrame, pipeline: Pi
             return -float(np.log10(max(1.0 - score_of(surprise_value), 1e-12)))
         return float(tail.rarity(np.array([surprise_value]))[0])
 
-    # events of networks with clean tails (water, CEMS) read surprises against clean data, not the run
-    ev_surprise = event_surprise(raw, surprise, pipe, panel.parameters, threads)
-    ev_plain = plain if ev_surprise is surprise else combine(ev_surprise, pipe.ensemble, threads)
-    per_station = in_run_thresholds(panel, ev_plain, ev_surprise, pipe, uncal) if pipe.ensemble.calibration else None
-    events = build_events(panel, ev_plain, final, ev_surprise, kinds, pipe.events, expected, score_of,
-                          peak_bonus=pipe.ensemble.peak_bonus, per_station=per_station, rarity_of=rarity_of,
+    events = build_events(panel, inputs.plain, final, inputs.surprise, kinds, pipe.events, expected, score_of,
+                          peak_bonus=pipe.ensemble.peak_bonus, per_station=inputs.per_station, rarity_of=rarity_of,
                           openers=panel.cache.get(OPENER_STATISTICS))
-    # analysts' verdicts: an event like the station's past false alarms drops down the list
-    events = demote_events(events, pipe.verdicts)
-    return ScoreResult(scores=scores, events=events[EVENT_COLUMNS], forests=panel.cache.get(FITTED_FORESTS, {}))
+    return demote_events(events, pipe.verdicts)[EVENT_COLUMNS]
 
 
 def scoring_surprise(panel, raw: dict[str, np.ndarray], pipe: Pipeline,

@@ -46,3 +46,28 @@ def test_rolling_std_is_its_definition_bit_for_bit_along_any_axis(overflow):
             m2 = nan_rolling_mean(x**2, window, axis, min_count)
             expected = np.sqrt(np.clip(m2 - m**2, 0.0, None))
             np.testing.assert_array_equal(nan_rolling_std(x, window, axis, min_count), expected)
+
+
+def test_window_sums_are_the_zero_padded_cumulative_sums_bit_for_bit():
+    """Without the padded copy, the same bits as the cumulative sum of the zero-padded series,
+    signed zeros included (a leading -0.0 becomes 0.0 there), along every axis and window."""
+    from analytics.detectors.base import _along, _window_sums
+
+    def padded_definition(a, window, axis):
+        shape = list(a.shape)
+        shape[axis] += window
+        padded = np.zeros(shape)
+        padded[_along(axis, a.ndim, slice(window // 2 + 1, window // 2 + 1 + a.shape[axis]))] = a
+        cs = np.cumsum(padded, axis=axis)
+        return cs[_along(axis, a.ndim, slice(window, None))] - cs[_along(axis, a.ndim, slice(None, -window))]
+
+    rng = np.random.default_rng(7)
+    for _ in range(200):
+        shape = tuple(int(n) for n in rng.integers(1, 20, 3))
+        axis = int(rng.integers(0, 3))
+        window = int(rng.integers(1, shape[axis] + 1))
+        a = rng.normal(size=shape) * (rng.random(shape) < 0.7)
+        a[rng.random(shape) < 0.3] = -0.0
+        got, want = _window_sums(a, window, axis), padded_definition(a, window, axis)
+        assert got.shape == want.shape
+        np.testing.assert_array_equal(got.view(np.int64), want.view(np.int64))

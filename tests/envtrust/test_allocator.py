@@ -21,6 +21,15 @@ def test_tune_allocator_applies_on_glibc():
     assert out.stdout.strip() == "True"
 
 
+@pytest.mark.skipif(not GLIBC, reason="set with the allocator, on glibc")
+def test_tune_allocator_stops_numpys_huge_page_advice():
+    # a fresh process: NumPy advises huge pages by default on Linux 4.6 and newer; after the call it does not
+    code = ("from envtrust.allocator import tune_allocator; tune_allocator(); "
+            "from numpy._core.multiarray import _set_madvise_hugepage; print(_set_madvise_hugepage(False))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
 @pytest.mark.skipif(GLIBC or ctypes.util.find_library("c") is None, reason="only where the C library is not glibc")
 def test_tune_allocator_is_a_no_op_elsewhere():
     assert tune_allocator() is False

@@ -194,6 +194,39 @@ def test_blocks_in_threads_give_the_serial_run_bit_for_bit(tmp_path, sparse_rule
     pd.testing.assert_frame_equal(one.result.events, two.result.events, check_exact=True)
 
 
+def test_the_biggest_of_few_blocks_keeps_the_threads_inside_and_gives_the_serial_run(sparse_rule):
+    """Dense air beside a day of 40 stations on two threads: the dense block (the most readings)
+    keeps two threads inside, the day's block runs with one - and the scores, events and forests
+    are those of one thread, bit for bit."""
+    r, s = mixed_network()
+    r = r[~r["station_id"].isin(["W1", "W2"])]
+    st = validate_stations(s)
+    summary = blocks.readings_summary(validate_readings(r, st), st)
+    plan = blocks.plan_blocks(summary)
+    assert [b.name.rsplit("-", 1)[-1] for b in plan] == ["dense", "sparse"]
+    rows = [len(blocks.block_readings(validate_readings(r, st), b, blocks.row_families(r["station_id"], st)))
+            for b in plan]
+    assert [blocks.block_rows(summary, b) for b in plan] == rows and rows[0] > rows[1]
+    assert blocks.blocks_inner_threads(plan, summary, 2) == [2, 1]
+    assert blocks.blocks_inner_threads(plan[:1], summary, 2) == [2]
+    assert blocks.blocks_inner_threads(plan, summary, 1) == [1, 1]
+    pipe = load_pipeline("default")
+    serial, two = score_blocks(r, s, pipe, threads=1), score_blocks(r, s, pipe, threads=2)
+    pd.testing.assert_frame_equal(serial.scores, two.scores, check_exact=True)
+    pd.testing.assert_frame_equal(serial.events, two.events, check_exact=True)
+    assert serial.forests.keys() == two.forests.keys()
+    for sid, forest in serial.forests.items():
+        np.testing.assert_array_equal(forest.value, two.forests[sid].value)
+
+
+def test_more_blocks_than_threads_run_without_threads_inside(sparse_rule):
+    r, s = mixed_network()
+    st = validate_stations(s)
+    summary = blocks.readings_summary(validate_readings(r, st), st)
+    plan = blocks.plan_blocks(summary)
+    assert len(plan) >= 3 and blocks.blocks_inner_threads(plan, summary, 2) == [1] * len(plan)
+
+
 def test_a_failing_block_in_threads_is_named(tmp_path, sparse_rule, monkeypatch):
     r, s = mixed_network()
     st = validate_stations(s)
