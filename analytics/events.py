@@ -24,6 +24,7 @@ from analytics.detectors.base import Panel, run_lengths
 from analytics.ensemble import FITTED
 from analytics.standards.air_quality import gap_costing_a_valid_day_h
 from analytics.standards.analysers import analyser_disagreement
+from analytics.vocabulary import PARAMETERS
 
 KIND_ZH = {
     "data_gap": "数据缺失/传输中断(无干扰迹象)",
@@ -454,9 +455,12 @@ def _describe(panel, s, a, b, combined, final, surprise, model_kinds, kinds, low
     ``clean_rarity``: the event's rank on its openers' clean event rates (:func:`event_rarity`), in
     place of its typical evidence's when given."""
     sl = combined[s, a:b + 1, :]
-    hot = np.nan_to_num(sl) >= low  # cells that carry the event
+    monitored = monitored_columns(panel.parameters)
+    hot = (np.nan_to_num(sl) >= low) & monitored  # cells that carry the event
     if not hot.any():  # opened by a persistent signal no single cell reaches: its strongest quarter
-        hot = strongest_cells(sl)
+        hot = strongest_cells(np.where(monitored, sl, np.nan)) & monitored
+    if not hot.any():
+        return None  # only the weather sensors carried it: context for the analysers, not interference
     model_max = {m: float(np.max(np.where(hot, arr[s, a:b + 1, :], 0.0))) for m, arr in surprise.items()}
     kind_mass = {k: 0.0 for k in kinds}
     for m, arr in surprise.items():
@@ -547,6 +551,14 @@ def _describe(panel, s, a, b, combined, final, surprise, model_kinds, kinds, low
                         network=network, figures={**evidence["kind_figures"], "own_level": own_level})
     event_id = f"{station_id}-{start:%Y%m%d%H}-{kind}"
     return [event_id, station_id, start, end, kind, score, ",".join(params), summary, evidence, rank]
+
+
+def monitored_columns(parameters) -> np.ndarray:
+    """[P] bool: the parameters an event can be about - everything but the meteorology an air
+    station carries (wind, temperature, pressure, humidity, rain). Those readings explain the
+    pollutants (dispersion, washout); a wind vane that reads unlike its neighbours is not data
+    interference, and a wind direction "194% above its neighbours" is no evidence an analyst can use."""
+    return np.array([PARAMETERS[p].network != "met" if p in PARAMETERS else True for p in parameters], dtype=bool)
 
 
 def missing_hours(panel: Panel) -> np.ndarray:
