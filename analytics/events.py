@@ -251,11 +251,13 @@ def persistent_surprise(sh: np.ndarray, window_h: int) -> np.ndarray:
 
 def event_openers(combined: np.ndarray, surprise: dict[str, np.ndarray], settings: EventSettings,
                   per_station: StationThresholds | None = None,
-                  openers: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+                  openers: dict | None = None, monitored: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(low, high) station-hour masks [S, T]: ``high`` opens an event, ``low`` keeps it open.
     ``openers``: name -> ``OpenerStatistic``, statistics that open events alone at their threshold
-    in ``model_thresholds`` like a model's surprise, but are no model (not scored, not combined)."""
-    sh = station_hour_surprise(combined)
+    in ``model_thresholds`` like a model's surprise, but are no model (not scored, not combined).
+    ``monitored``: [P] the parameters whose cells may open an event (:func:`monitored_columns`)."""
+    some = monitored if monitored is not None and not monitored.all() else None
+    sh = station_hour_surprise(combined if some is None else combined[:, :, some])
     n_st = sh.shape[0]
     thr = np.full(n_st, float(settings.threshold)) if per_station is None else per_station.threshold
     opener = sh
@@ -278,7 +280,10 @@ def event_openers(combined: np.ndarray, surprise: dict[str, np.ndarray], setting
         if model not in surprise and model not in (openers or {}):
             continue
         t = np.broadcast_to(np.asarray(m_thr, dtype=float), (n_st,))[:, None]
-        m = np.max(surprise[model], axis=2) if model in surprise else openers[model].values
+        if model in surprise:
+            m = np.max(surprise[model] if some is None else surprise[model][:, :, some], axis=2)
+        else:
+            m = openers[model].values
         w = 1 if per_station is None else int(per_station.model_window_h.get(model, 1))
         if w > 1 and per_station.persistent.any():
             m = np.where(per_station.persistent[:, None], persistent_surprise(m, w), m)
@@ -382,9 +387,11 @@ def build_events(panel: Panel, combined: np.ndarray, final: np.ndarray, surprise
     ``openers``: opener statistics that are no model (:func:`event_openers`); an event only they
     open takes their kind (a scaled copy reads high beside its neighbours too, and the spatial
     models' mass would call it an unsupported spike)."""
-    low, high = event_openers(combined, surprise, settings, per_station, openers)
+    monitored = monitored_columns(panel.parameters)  # the weather never opens an event
+    low, high = event_openers(combined, surprise, settings, per_station, openers, monitored)
     segs = segments(low, high, settings.merge_gap_h, settings.min_hours)
-    opened_by_models = event_openers(combined, surprise, settings, per_station)[1] if openers else high
+    opened_by_models = event_openers(combined, surprise, settings, per_station, monitored=monitored)[1] \
+        if openers else high
     rows, covered = [], []  # covered: (station, first, last hour) of the suspected-interference events
     kinds = sorted({k for k in model_kinds.values() if k})
     n_st = combined.shape[0]
@@ -396,7 +403,7 @@ def build_events(panel: Panel, combined: np.ndarray, final: np.ndarray, surprise
     tails = settings.rate_tails
     by_rate = np.ones(n_st, dtype=bool) if per_station is None or per_station.reference is None \
         else per_station.reference & ~per_station.persistent
-    station_hour = station_hour_surprise(combined) if tails else None
+    station_hour = station_hour_surprise(combined if monitored.all() else combined[:, :, monitored]) if tails else None
     for s, a, b in segs:
         o_open = float(outage_open[s]) if np.isfinite(outage_open[s]) else None
         scorer, bonus, rarity = score_of, peak_bonus, rarity_of
