@@ -15,7 +15,7 @@ import analytics.pipeline.run as run_mod
 from analytics.event_ranker import EventRanker, capacity_cut, clean_value_tail, event_features
 from analytics.events import HOURS_PER_MONTH, EventRateTail
 from analytics.pipeline import at_capacity, load_pipeline, score_partition
-from tests.analytics.test_events_beyond_history import COPY_DAY, _at, _copied, _nearest
+from tests.analytics.test_events_beyond_history import _at, planted_copy
 
 CAPACITY = 0.3  # the shipped air capacity (settings.DEFAULT_ANALYST_CAPACITY)
 
@@ -67,20 +67,11 @@ def test_the_shipped_ranker_opens_longer_and_lists_from_the_capacity_cut():
     assert bare.events.reference_threshold is None and bare.events.list_cut is None
 
 
-@pytest.fixture(scope="module")
-def sample():
-    from data.adapters.beijing import read_prsa_pollutants
-    from envtrust.settings import SAMPLE_DIR
-
-    return read_prsa_pollutants(SAMPLE_DIR / "beijing")
-
-
 @pytest.mark.parametrize(("target", "scale"), [("1001A", 1.0), ("1005A", 1.15)])
 def test_a_planted_copy_ranks_above_every_event_of_the_clean_sample_and_the_ranker_alone_would_not(
         sample, target, scale):
     readings, stations = sample
-    start = pd.to_datetime(readings["ts"]).min() + pd.Timedelta(days=COPY_DAY)
-    copied = _copied(readings, target, _nearest(stations, target), start, scale)
+    copied, start = planted_copy(readings, stations, target, scale)
     pipe = load_pipeline("default")
     shipped = pipe.events.ranker
     assert shipped.beyond_clean is not None

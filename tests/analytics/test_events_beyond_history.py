@@ -71,14 +71,6 @@ def test_one_analyser_alone_or_a_copy_before_the_pair_has_history_reads_nothing(
     assert copy_beyond_history(spread, np.zeros(spread.shape, dtype=bool)).max() == 0.0
 
 
-@pytest.fixture(scope="module")
-def sample():
-    from data.adapters.beijing import read_prsa_pollutants
-    from envtrust.settings import SAMPLE_DIR
-
-    return read_prsa_pollutants(SAMPLE_DIR / "beijing")
-
-
 def _copied(readings: pd.DataFrame, target: str, donor: str, start: pd.Timestamp, scale: float) -> pd.DataFrame:
     """``target``'s readings over COPY_H hours from ``start`` replaced by ``donor``'s x ``scale``
     with 3% noise (the evaluation's donor copy), rounded to 0.1."""
@@ -92,6 +84,14 @@ def _copied(readings: pd.DataFrame, target: str, donor: str, start: pd.Timestamp
     out = readings.copy()
     out.loc[at, "value"] = np.where(np.isfinite(new), np.round(new, 1), out.loc[at, "value"])
     return out
+
+
+def planted_copy(readings: pd.DataFrame, stations: pd.DataFrame, target: str,
+                 scale: float) -> tuple[pd.DataFrame, pd.Timestamp]:
+    """The sample with ``target`` copied from its nearest station x ``scale`` for COPY_H hours from
+    day COPY_DAY (:func:`_copied`), and the copy's first hour."""
+    start = pd.to_datetime(readings["ts"]).min() + pd.Timedelta(days=COPY_DAY)
+    return _copied(readings, target, _nearest(stations, target), start, scale), start
 
 
 def _without(pipe, *openers: str):
@@ -133,8 +133,7 @@ def test_the_calibration_installs_the_opener_thresholds():
 @pytest.mark.parametrize(("target", "scale"), [("1001A", 1.0), ("1005A", 1.15)])
 def test_a_station_copied_from_its_nearest_neighbour_for_days_becomes_a_fabrication_event(sample, target, scale):
     readings, stations = sample
-    start = pd.to_datetime(readings["ts"]).min() + pd.Timedelta(days=COPY_DAY)
-    copied = _copied(readings, target, _nearest(stations, target), start, scale)
+    copied, start = planted_copy(readings, stations, target, scale)
     pipe = load_pipeline("default")
     caught = _at(score_partition(copied, stations, pipe).events, target, start)
     assert (caught["kind"] == "fabrication").any(), caught[["start", "end", "kind"]]

@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from analytics.events import (
@@ -22,7 +21,7 @@ from analytics.events import (
     fit_event_rate_tail,
 )
 from analytics.pipeline import load_pipeline, score_partition
-from tests.analytics.test_events_beyond_history import COPY_DAY, _at, _copied, _nearest
+from tests.analytics.test_events_beyond_history import _at, planted_copy
 
 
 def test_rarity_reads_the_rate_on_a_per_station_hour_scale_and_grows_past_the_top():
@@ -65,14 +64,6 @@ def test_an_event_ranks_by_its_rarest_opener():
     assert event_rarity({}, 0, 0, 2, station_hour, {}, None) is None
 
 
-@pytest.fixture(scope="module")
-def sample():
-    from data.adapters.beijing import read_prsa_pollutants
-    from envtrust.settings import SAMPLE_DIR
-
-    return read_prsa_pollutants(SAMPLE_DIR / "beijing")
-
-
 def test_the_calibration_installs_a_rate_tail_for_every_air_opener():
     tails = load_pipeline("default").events.rate_tails
     assert {COMBINED_OPENER, "outage", "pair_copy", "smooth_beyond"} <= set(tails)
@@ -81,8 +72,7 @@ def test_the_calibration_installs_a_rate_tail_for_every_air_opener():
 @pytest.mark.parametrize(("target", "scale"), [("1001A", 1.0), ("1005A", 1.15)])
 def test_a_planted_copy_ranks_above_every_event_of_the_clean_sample(sample, target, scale):
     readings, stations = sample
-    start = pd.to_datetime(readings["ts"]).min() + pd.Timedelta(days=COPY_DAY)
-    copied = _copied(readings, target, _nearest(stations, target), start, scale)
+    copied, start = planted_copy(readings, stations, target, scale)
     pipe = load_pipeline("default")
     by_combined = replace(pipe, events=replace(pipe.events, rate_tails={}))  # the ranking before
     ranks = {}
