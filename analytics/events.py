@@ -419,7 +419,8 @@ def build_events(panel: Panel, combined: np.ndarray, final: np.ndarray, surprise
         only = None if opened_by_models[s, a:b + 1].any() else opener_kind(openers, settings, per_station, s, a, b)
         rare = event_rarity(tails, s, a, b, station_hour, surprise, openers) if tails and by_rate[s] else None
         row = _describe(panel, s, a, b, combined, final, surprise, model_kinds, kinds,
-                        float(thr[s]) * settings.low_ratio, expected, scorer, bonus, o_open, gap, rarity, only, rare)
+                        float(thr[s]) * settings.low_ratio, expected, scorer, bonus, o_open, gap, rarity, only, rare,
+                        monitored)
         # an outage with no sign of interference is left to the completeness check below, which
         # finds every gap whether or not the interference threshold opened an event on it
         if row is not None and row[4] != DATA_GAP_KIND:
@@ -456,13 +457,14 @@ def ranked_row(row: list, ranker) -> list:
 
 def _describe(panel, s, a, b, combined, final, surprise, model_kinds, kinds, low, expected, score_of=None,
               peak_bonus: float = 0.0, outage_open: float | None = None, gap_scoring: tuple | None = None,
-              rarity_of=None, opener_kind: str | None = None, clean_rarity: float | None = None) -> list | None:
+              rarity_of=None, opener_kind: str | None = None, clean_rarity: float | None = None,
+              monitored: np.ndarray | None = None) -> list | None:
     """One event row, or None when its numbers do not support its kind (see :func:`kind_supported`).
     ``opener_kind``: the kind of the opener statistic that alone opened the event, if one did.
     ``clean_rarity``: the event's rank on its openers' clean event rates (:func:`event_rarity`), in
-    place of its typical evidence's when given."""
+    place of its typical evidence's when given. ``monitored``: :func:`monitored_columns` of the panel."""
     sl = combined[s, a:b + 1, :]
-    monitored = monitored_columns(panel.parameters)
+    monitored = monitored_columns(panel.parameters) if monitored is None else monitored
     hot = (np.nan_to_num(sl) >= low) & monitored  # cells that carry the event
     if not hot.any():  # opened by a persistent signal no single cell reaches: its strongest quarter
         hot = strongest_cells(np.where(monitored, sl, np.nan)) & monitored
