@@ -210,6 +210,9 @@ def generate_water(sections: pd.DataFrame, start, end, *, seed: int = 0,
             "turbidity": np.round(turb * rng.normal(1, 0.05, n), 1),
             "conductivity": np.round(cond * rng.normal(1, 0.01, n), 0),
         }
+        # ammonia nitrogen is part of total nitrogen: the two analysers' noise must not make an honest
+        # section report the impossible NH3-N > TN (3 of 62,360 section-hours of the sample demo did)
+        values["NH3-N"] = np.minimum(values["NH3-N"], values["TN"])
         keep = _present_hours(n, missing_rate, rng)
         for p in WATER_SECTION_PARAMETERS:
             v = np.clip(values[p], 0.0, None)

@@ -130,3 +130,17 @@ def test_beijing_outbound_beiyun_is_worse_than_luan(summer):
 def test_empty_window_gives_empty_frame():
     out = generate_water(_sections(), "2016-06-02", "2016-06-01", seed=1)
     assert out.empty and list(out.columns) == ["station_id", "ts", "parameter", "value", "flag"]
+
+
+def test_ammonia_never_exceeds_total_nitrogen_on_the_polluted_rivers():
+    """NH3-N is part of TN: an honest section reporting more would open an impossible-value event on
+    an honest network (the sample demo's W-0004 read NH3-N 2.017 beside TN 1.96). The Nanyun and
+    Beiyun run close to the ratio; half a year of their 8 sections drew one such hour before."""
+    from geo.sections import demo_sections
+
+    sections = demo_sections()
+    sections = sections[(sections["kind"] == "water_section") & sections["river"].isin(["南运河", "北运河"])]
+    df = generate_water(sections.reset_index(drop=True), "2016-01-01", "2016-06-30 23:00", seed=7)
+    wide = df.pivot_table(index=["station_id", "ts"], columns="parameter", values="value")
+    assert len(wide) > 30_000
+    assert not (wide["NH3-N"] > wide["TN"]).any()
