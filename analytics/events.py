@@ -21,6 +21,8 @@ import pandas as pd
 
 from analytics.completeness import missing_runs_h
 from analytics.detectors.base import Panel, run_lengths
+from analytics.detectors.donor import PAIR_COPY
+from analytics.detectors.rules import COMPONENT_PAIRS, COMPONENT_TOLERANCE
 from analytics.ensemble import FITTED
 from analytics.standards.air_quality import gap_costing_a_valid_day_h
 from analytics.standards.analysers import analyser_disagreement
@@ -295,16 +297,16 @@ def event_openers(combined: np.ndarray, surprise: dict[str, np.ndarray], setting
     return low, high
 
 
-def opener_kind(openers: dict, settings: EventSettings, per_station: StationThresholds | None,
+def lone_opener(openers: dict, settings: EventSettings, per_station: StationThresholds | None,
                 s: int, a: int, b: int) -> str | None:
-    """The kind of the first opener statistic that reaches its threshold at station ``s`` in hours
+    """The name of the first opener statistic that reaches its threshold at station ``s`` in hours
     [a, b] (None if none does)."""
     thresholds = {**settings.model_thresholds, **(per_station.model_thresholds if per_station is not None else {})}
     for name, opener in openers.items():
         if name in thresholds:
             t = np.broadcast_to(np.asarray(thresholds[name], dtype=float), (opener.values.shape[0],))[s]
             if (opener.values[s, a:b + 1] >= t).any():
-                return opener.kind
+                return name
     return None
 
 
@@ -416,11 +418,11 @@ def build_events(panel: Panel, combined: np.ndarray, final: np.ndarray, surprise
             bonus = 0.0
             rarity = lambda v, tail=tail: float(tail.rarity(np.array([v]))[0])  # noqa: E731
         gap = (score_of, peak_bonus, rarity_of) if settings.absent_gaps_like_readings else (scorer, bonus, rarity)
-        only = None if opened_by_models[s, a:b + 1].any() else opener_kind(openers, settings, per_station, s, a, b)
+        only = None if opened_by_models[s, a:b + 1].any() else lone_opener(openers, settings, per_station, s, a, b)
         rare = event_rarity(tails, s, a, b, station_hour, surprise, openers) if tails and by_rate[s] else None
         row = _describe(panel, s, a, b, combined, final, surprise, model_kinds, kinds,
-                        float(thr[s]) * settings.low_ratio, expected, scorer, bonus, o_open, gap, rarity, only, rare,
-                        monitored)
+                        float(thr[s]) * settings.low_ratio, expected, scorer, bonus, o_open, gap, rarity,
+                        openers[only].kind if only else None, rare, monitored, opened_by=only)
         # an outage with no sign of interference is left to the completeness check below, which
         # finds every gap whether or not the interference threshold opened an event on it
         if row is not None and row[4] != DATA_GAP_KIND:
@@ -458,9 +460,10 @@ def ranked_row(row: list, ranker) -> list:
 def _describe(panel, s, a, b, combined, final, surprise, model_kinds, kinds, low, expected, score_of=None,
               peak_bonus: float = 0.0, outage_open: float | None = None, gap_scoring: tuple | None = None,
               rarity_of=None, opener_kind: str | None = None, clean_rarity: float | None = None,
-              monitored: np.ndarray | None = None) -> list | None:
-    """One event row, or None when its numbers do not support its kind (see :func:`kind_supported`).
-    ``opener_kind``: the kind of the opener statistic that alone opened the event, if one did.
+              monitored: np.ndarray | None = None, opened_by: str | None = None) -> list | None:
+    """One event row, or None when its numbers do not support its kind (see :func:`kind_supported`,
+    :func:`fabrication_supported`). ``opener_kind``, ``opened_by``: the kind and name of the opener
+    statistic that alone opened the event, if one did.
     ``clean_rarity``: the event's rank on its openers' clean event rates (:func:`event_rarity`), in
     place of its typical evidence's when given. ``monitored``: :func:`monitored_columns` of the panel."""
     sl = combined[s, a:b + 1, :]
@@ -556,6 +559,8 @@ def _describe(panel, s, a, b, combined, final, surprise, model_kinds, kinds, low
     evidence["series"] = event_series(panel, s, a, b, expected, deviation)
     name_zh = str(panel.stations["name"].iloc[s]) if "name" in panel.stations.columns else None
     evidence["kind_figures"] = kind_figures(panel, s, a, b, kind, params, gap_level, flagged_share)
+    if kind == "fabrication" and not fabrication_supported(evidence["kind_figures"], fired, opened_by):
+        return None
     summary = summarise(name, kind, params, hours, deviation, name_zh if name_zh not in (None, "nan") else None,
                         network=network, figures={**evidence["kind_figures"], "own_level": own_level})
     event_id = f"{station_id}-{start:%Y%m%d%H}-{kind}"
@@ -962,6 +967,28 @@ def roughness_ratio(series: np.ndarray, a: int, b: int) -> float | None:
 REPEAT_MIN_SHARE = 0.5
 
 
+#: a series under this many reporting steps moves by its resolution (CO at 0.4 mg/m3 in 0.1 steps):
+#: its hour-to-hour variation is the rounding's, so a low roughness there says nothing of smoothing
+ROUGHNESS_MIN_STEPS = 10.0
+#: a hand-smoothed record varies hour to hour at most this share of the station's usual
+SMOOTHED_MAX_ROUGHNESS = 0.5
+
+
+def fabrication_supported(figures: dict, fired: dict[str, float], opened_by: str | None = None) -> bool:
+    """Do a fabrication's numbers show a copied or smoothed record? Copied from another station (the
+    copy model fired, or the pair's spread fell below its history, ``PAIR_COPY``), copied from an
+    earlier day (:data:`REPEAT_MIN_SHARE` of its hours repeat one), or smoothed: a parameter read
+    well above its resolution (:data:`ROUGHNESS_MIN_STEPS`) varies hour to hour at most
+    :data:`SMOOTHED_MAX_ROUGHNESS` of its usual. A record smooth only at its analyser's resolution
+    is no fabrication."""
+    if "donor_copy" in fired or opened_by == PAIR_COPY:
+        return True
+    if figures.get("repeat_share", 0.0) >= REPEAT_MIN_SHARE:
+        return True
+    r = figures.get("roughness_ratio")
+    return r is not None and r <= SMOOTHED_MAX_ROUGHNESS
+
+
 def kind_figures(panel: Panel, s: int, a: int, b: int, kind: str, params: list[str], gap_level: dict | None,
                  flagged_share: float) -> dict:
     """The numbers that support an event's kind, for its summary (:func:`summarise`) beside the
@@ -979,21 +1006,73 @@ def kind_figures(panel: Panel, s: int, a: int, b: int, kind: str, params: list[s
             n, d, have = repeated_day_hours(panel.values[s, :, p], a, b, 0.5 * step if step > 0 else 0.0)
             x = panel.values[s, a:b + 1, p]
             if have:
+                level = float(np.nanmedian(x))
+                measurable = step <= 0 or abs(level) >= ROUGHNESS_MIN_STEPS * step
                 found.append({"parameter": name, "repeat_hours": n, "repeat_lag_days": d, "hours_with_value": have,
                               "repeat_share": round(n / have, 2),
-                              "roughness_ratio": roughness_ratio(panel.values[s, :, p], a, b),
-                              "held_value": round(float(np.nanmedian(x)), 4)})
-        if found:  # the parameter that repeats an earlier day most (a stuck value repeats too)
+                              "roughness_ratio": roughness_ratio(panel.values[s, :, p], a, b) if measurable else None,
+                              "held_value": round(level, 4)})
+        if found:  # the parameter that repeats an earlier day most (a stuck value repeats too), else the smoothest
             best = max(found, key=lambda f: f["repeat_share"])
+            rough = [f for f in found if f["roughness_ratio"] is not None]
+            if kind == "fabrication" and best["repeat_share"] < REPEAT_MIN_SHARE and rough:
+                best = min(rough, key=lambda f: f["roughness_ratio"])
             out.update({k: v for k, v in best.items() if kind == "flatline" or k != "held_value"})
     if kind == "flag_abuse" and flagged_share > 0:
         out["suspect_flag_share"] = round(flagged_share, 2)
+    if kind == "spike":
+        out.update(component_above_total(panel, s, a, b))
     return out
 
 
-def evidence_clause(kind: str, params: list[str], deviation: dict[str, float], figures: dict) -> tuple[str, str]:
+def component_above_total(panel: Panel, s: int, a: int, b: int) -> dict:
+    """The hour of hours [a, b] whose component reads furthest above its total beyond the analysers'
+    tolerance (:data:`~analytics.detectors.rules.COMPONENT_PAIRS`: PM2.5 > PM10, NH3-N > TN), as
+    {component, total, component_value, total_value}; {} when none does. An impossible value is the
+    spike's own evidence: the neighbours' deviation says nothing about it."""
+    best: dict = {}
+    for component, total, _ in COMPONENT_PAIRS:
+        ic, it = panel.pindex(component), panel.pindex(total)
+        if ic is None or it is None:
+            continue
+        c, t = panel.values[s, a:b + 1, ic], panel.values[s, a:b + 1, it]
+        with np.errstate(invalid="ignore"):
+            over = np.where(c > t + COMPONENT_TOLERANCE[component], c / np.where(t > 0, t, np.nan), np.nan)
+        if np.isfinite(over).any():
+            h = int(np.nanargmax(over))
+            if not best or over[h] > best["_ratio"]:
+                best = {"component": component, "total": total, "component_value": round(float(c[h]), 4),
+                        "total_value": round(float(t[h]), 4), "_ratio": float(over[h])}
+    best.pop("_ratio", None)
+    return best
+
+
+#: the direction the parameter an event's summary quotes reads in against the neighbours, per kind
+#: (+1 above, -1 below): a suppression quotes a drop, a spike a rise, a clipping values held low
+HEADLINE_DIRECTION: dict[str, int] = {"spike": 1, "suppression": -1, "clipping": -1}
+
+
+def headline_parameter(kind: str, deviation: dict[str, float], network: str = "air") -> str | None:
+    """The parameter an event's summary quotes: the largest deviation from the neighbours in its
+    kind's direction (:data:`HEADLINE_DIRECTION`; a suppression among the parameters it lowers,
+    :data:`SUPPRESSED_PARAMETERS`), else the largest either way; None without deviations. Why: a
+    suppression whose PM2.5 is 44% low while its O3 reads +1,014% beside a night-time prediction of
+    6 ug/m3 must not read "O3 +1014% ... suspected suppression"."""
+    if not deviation:
+        return None
+    sign = HEADLINE_DIRECTION.get(kind)
+    allowed = SUPPRESSED_PARAMETERS.get(network) if kind == "suppression" else None
+    fitting = {p: v for p, v in deviation.items()
+               if sign is not None and sign * v > 0 and (allowed is None or p in allowed)}
+    pool = fitting or deviation
+    return max(pool, key=lambda k: abs(pool[k]))
+
+
+def evidence_clause(kind: str, params: list[str], deviation: dict[str, float], figures: dict,
+                    network: str = "air") -> tuple[str, str]:
     """(en, zh) what an event's summary says it saw, with the numbers of its kind
-    (:func:`kind_figures`), else the neighbour deviation, else the parameters."""
+    (:func:`kind_figures`), else the neighbour deviation in the kind's direction
+    (:func:`headline_parameter`), else the parameters."""
     plist = ", ".join(params[:4]) + (" ..." if len(params) > 4 else "")
     if kind in ("outage", DATA_GAP_KIND) and figures.get("z") is not None:
         z, pm = figures["z"], figures.get("pm25")
@@ -1021,8 +1100,13 @@ def evidence_clause(kind: str, params: list[str], deviation: dict[str, float], f
         share = figures["suspect_flag_share"]
         return (f"{share:.0%} of the event's readings under maintenance/fault flags ({plist})",
                 f"{share:.0%}的读数带维护/故障标记（{plist}）")
-    if deviation:
-        p0 = max(deviation, key=lambda k: abs(deviation[k]))
+    if kind == "spike" and figures.get("component") is not None:
+        c, t = figures["component"], figures["total"]
+        cv, tv = f"{figures['component_value']:.3g}", f"{figures['total_value']:.3g}"
+        return (f"{c} {cv} above its total {t} {tv}, which is impossible ({plist})",
+                f"{c}({cv})高于其总量{t}({tv})，物理上不可能（{plist}）")
+    p0 = headline_parameter(kind, deviation, network)
+    if p0 is not None:
         return (f"{p0} {deviation[p0]:+.0f}% vs neighbours ({plist})",
                 f"{p0}较邻站{'偏高' if deviation[p0] > 0 else '偏低'}{abs(deviation[p0]):.0f}%（{plist}）")
     own = figures.get("own_level") or {}
@@ -1038,7 +1122,7 @@ def summarise(name: str, kind: str, params: list[str], hours: int, deviation: di
     """One line in English, then the same in Chinese, e.g.
     'Dongsi: PM2.5 -62% vs neighbours (PM2.5, PM10) for 12 h - suspected suppression ... | 东四：...',
     stating the numbers of its kind (:func:`evidence_clause`)."""
-    en_what, zh_what = evidence_clause(kind, params, deviation, figures or {})
+    en_what, zh_what = evidence_clause(kind, params, deviation, figures or {}, network)
     zh_kind, en_kind = kind_text(kind, network)
     en = f"{name}: {en_what} for {hours} h - {en_kind}"
     zh = f"{name_zh or name}：{zh_what}，持续{hours}小时 - {zh_kind}"

@@ -50,6 +50,9 @@ def range_check(panel: Panel, *, margin: float = 0.0) -> dict[str, np.ndarray]:
 #: fraction of PM10 (ug/m3); NH3-N is part of total nitrogen (mg/L; GB 3838-2002 table 1 items,
 #: HJ 535-2009 / HJ 636-2012 methods: TN is measured after digestion that turns NH3-N into nitrate)
 COMPONENT_PAIRS: tuple[tuple[str, str, float], ...] = (("PM2.5", "PM10", 10.0), ("NH3-N", "TN", 0.1))
+#: how far a component may read above its total before it is impossible rather than analyser noise
+#: and reporting resolution (the pair's unit: ug/m3, mg/L); ``pm_ratio``'s defaults
+COMPONENT_TOLERANCE: dict[str, float] = {"PM2.5": 5.0, "NH3-N": 0.05}
 
 
 def component_excess(panel: Panel, component: str, total: str, tolerance: float, offset: float,
@@ -77,8 +80,8 @@ def component_excess(panel: Panel, component: str, total: str, tolerance: float,
 
 
 @register("pm_ratio", models={"pm_ratio": "spike"})
-def pm_ratio(panel: Panel, *, tolerance_ugm3: float = 5.0, baseline_h: int = 168,
-             nh3_tolerance_mg_l: float = 0.05) -> dict[str, np.ndarray]:
+def pm_ratio(panel: Panel, *, tolerance_ugm3: float = COMPONENT_TOLERANCE["PM2.5"], baseline_h: int = 168,
+             nh3_tolerance_mg_l: float = COMPONENT_TOLERANCE["NH3-N"]) -> dict[str, np.ndarray]:
     """Component above its total, on both rows of the pair (:func:`component_excess`): PM2.5 >
     PM10 + ``tolerance_ugm3`` at air stations, NH3-N > TN + ``nh3_tolerance_mg_l`` at water
     sections (ammonia nitrogen is part of total nitrogen, so beyond analyser noise - a few % and

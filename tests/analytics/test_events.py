@@ -177,3 +177,40 @@ def test_without_neighbours_a_summary_gives_the_stations_own_level():
     en, zh = _halves(summarise("Out-1", "clipping", ["flue_SO2", "flue_O2"], 38, {}, None, "polluter",
                                figures={"own_level": {"flue_SO2": 110.42, "flue_O2": -0.05}}))
     assert "flue_SO2 +110 against the station's own level" in en and "flue_SO2较本站常态偏高110" in zh
+
+
+def test_a_suppression_quotes_the_particulate_drop_not_a_gas_rise():
+    """The sample demo's 临潼区 event read "O3 +1014% vs neighbours ... suspected suppression": its
+    PM2.5 and PM10 were 44% and 56% below the neighbours, its O3 high beside a night-time 6 ug/m3."""
+    deviation = {"PM2.5": -44.3, "PM10": -55.8, "O3": 1013.8}
+    en, zh = _halves(summarise("Lintong", "suppression", ["PM2.5", "PM10", "O3"], 8, deviation, "临潼区"))
+    assert "PM10 -56% vs neighbours" in en and "O3 +" not in en
+    assert "PM10较邻站偏低56%" in zh
+
+
+def test_a_spike_quotes_a_rise_and_a_clipping_a_drop():
+    deviation = {"NO2": -30.0, "CO": 12.0}
+    assert "CO +12% vs neighbours" in _halves(summarise("Dongsi", "spike", ["NO2", "CO"], 2, deviation))[0]
+    assert "NO2 -30% vs neighbours" in _halves(summarise("Dongsi", "clipping", ["NO2", "CO"], 2, deviation))[0]
+
+
+def test_an_impossible_value_spike_says_the_component_exceeds_its_total():
+    """An NH3-N above its TN needs no neighbour: "TN -21% vs neighbours" said nothing of it."""
+    figures = {"component": "NH3-N", "total": "TN", "component_value": 2.6, "total_value": 1.96}
+    en, zh = _halves(summarise("S-04", "spike", ["NH3-N", "TN"], 1, {"TN": -20.6}, "南运河", "water", figures))
+    assert "NH3-N 2.6 above its total TN 1.96" in en and "-21%" not in en
+    assert "NH3-N(2.6)高于其总量TN(1.96)" in zh
+
+
+def test_a_smoothing_needs_a_measurable_roughness_or_a_copy():
+    from analytics.detectors.donor import PAIR_COPY
+    from analytics.events import fabrication_supported
+
+    smooth = {"parameter": "NO2", "repeat_share": 0.1, "roughness_ratio": 0.2}
+    only_resolution = {"parameter": "CO", "repeat_share": 0.33, "roughness_ratio": None}
+    assert fabrication_supported(smooth, {})
+    assert not fabrication_supported(only_resolution, {"spatial_high": 2.97})
+    assert not fabrication_supported({**smooth, "roughness_ratio": 0.8}, {})
+    assert fabrication_supported(only_resolution, {"donor_copy": 3.1})
+    assert fabrication_supported(only_resolution, {}, opened_by=PAIR_COPY)
+    assert fabrication_supported({"repeat_share": 0.87, "roughness_ratio": None}, {})
