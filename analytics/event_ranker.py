@@ -27,19 +27,26 @@ import numpy as np
 from analytics.events import HOURS_PER_MONTH, EventRateTail
 
 #: the features of an event's row, in this order; then ``model:<name>`` (the model's surprise in
-#: ``evidence.models``, 0 when it did not fire) and ``kind:<kind>`` (one-hot)
+#: ``evidence.models``, 0 when it did not fire), ``kind:<kind>`` (one-hot) and ``hours_if:<kind>``
+#: (log(1 + hours) for that kind, 0 for the others)
 ROW_FEATURES = ("rank_score", "log_hours", "peak_surprise", "deviating_parameters")
+#: the prefixes of the per-name features, in the order a fit lists them
+NAMED_PREFIXES = ("model:", "kind:", "hours_if:")
 
 
 def event_features(evidence: dict, kind: str, rank_score: float) -> dict[str, float]:
     """An event's features by name: its ranking before the ranker (``rank_score``, the rarest
     opener's clean rate), log(1 + hours), its peak combined surprise, how many parameters deviate
-    from the neighbours, each fired model's surprise and its kind."""
+    from the neighbours, each fired model's surprise, its kind and log(1 + hours) for its kind
+    alone. Why the last: one weight on the hours put every 1-3 h spike below long clean events; a
+    weight per kind lets a short spike and a long copy each be judged against their own kind's
+    length (engine-tuning.md, session 13)."""
     out = {"rank_score": float(rank_score), "log_hours": math.log1p(float(evidence.get("hours", 0.0))),
            "peak_surprise": float(evidence.get("peak_surprise", 0.0) or 0.0),
            "deviating_parameters": float(len(evidence.get("deviation_pct_vs_neighbours", {}) or {}))}
     out.update({f"model:{m}": float(v) for m, v in (evidence.get("models", {}) or {}).items()})
     out[f"kind:{kind}"] = 1.0
+    out[f"hours_if:{kind}"] = out["log_hours"]
     return out
 
 

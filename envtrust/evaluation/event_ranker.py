@@ -27,7 +27,7 @@ import pandas as pd
 
 from analytics.evaluation.inject import AIR_KINDS, inject_interference
 from analytics.evaluation.metrics import match_events, station_hour_grid, station_months
-from analytics.event_ranker import ROW_FEATURES, EventRanker, clean_value_tail, event_features
+from analytics.event_ranker import NAMED_PREFIXES, ROW_FEATURES, EventRanker, clean_value_tail, event_features
 from analytics.events import DATA_GAP_KIND
 from analytics.pipeline import at_capacity, fit_fingerprint, load_pipeline, score_partition
 from envtrust.evaluation.combiner import N_PER_KIND, TRAINING_SEEDS
@@ -48,9 +48,9 @@ def listed_events(readings: pd.DataFrame, stations: pd.DataFrame, pipe) -> pd.Da
 
 
 def feature_names(rows: list[dict[str, float]]) -> tuple[str, ...]:
-    """The row features, then every fired model and kind seen in ``rows``, in name order."""
+    """The row features, then every fired model, kind and kind's hours seen in ``rows``, in name order."""
     extra = sorted({k for r in rows for k in r} - set(ROW_FEATURES))
-    return (*ROW_FEATURES, *[k for k in extra if k.startswith("model:")], *[k for k in extra if k.startswith("kind:")])
+    return (*ROW_FEATURES, *[k for p in NAMED_PREFIXES for k in extra if k.startswith(p)])
 
 
 def event_rows(events: pd.DataFrame) -> list[dict[str, float]]:

@@ -55,6 +55,28 @@ def test_the_ranker_reads_an_event_row_and_round_trips():
     assert tiered.rank_event(ev, "outage", 5.1) == max(5.1, r.rank_event(ev, "outage", 5.1))
 
 
+def test_each_kind_weighs_its_own_hours_so_a_short_spike_can_outrank_a_long_clean_one():
+    from envtrust.evaluation.event_ranker import fit_ranker
+
+    # planted spikes last 1-3 h and planted copies days; the clean list holds long spikes and short
+    # copies: one weight on the hours cannot put both planted kinds above their clean look-alikes
+    rng = np.random.default_rng(0)
+    rows, matched = [], []
+    for kind, planted_h, clean_h in (("spike", (1, 3), (30, 60)), ("fabrication", (48, 120), (2, 6))):
+        for planted in (True, False):
+            lo, hi = planted_h if planted else clean_h
+            for h in rng.integers(lo, hi + 1, size=40):
+                rows.append(event_features({"hours": int(h), "peak_surprise": 5.0}, kind, 3.0))
+                matched.append(planted)
+    f = fit_ranker(rows, np.array(matched), rows, 10.0)
+    value = {(k, h): f.value(event_features({"hours": h, "peak_surprise": 5.0}, k, 3.0))
+             for k, h in (("spike", 2), ("spike", 40), ("fabrication", 4), ("fabrication", 80))}
+    assert value["spike", 2] > value["spike", 40], value
+    assert value["fabrication", 80] > value["fabrication", 4], value  # one weight: all four tie
+    assert {"hours_if:spike", "hours_if:fabrication"} <= set(f.features)
+    assert event_features({"hours": 9}, "outage", 1.0)["hours_if:outage"] == pytest.approx(np.log1p(9))
+
+
 def test_the_shipped_ranker_opens_longer_and_lists_from_the_capacity_cut():
     pipe = load_pipeline("default")
     assert pipe.events.ranker is not None
