@@ -14,6 +14,11 @@
   station's second most alike analyser. A pair whose analysers move together more closely in one
   year than in another (SO2 and O3 in late-2014 Beijing) reads against its own recent agreement,
   and a copy moves every analyser at once, a coincidence one.
+- The copier, not the donor: a pair's collapse is symmetric, so without more both stations read
+  as copies and the honest donor opens an event too. Over each stretch where a pair collapsed, the
+  station whose level against its other donors moved (:func:`level_step`) is the copier; its
+  partner's copy values (``donor_copy`` and ``PAIR_COPY``) from that pair are dropped there when
+  the copier's level moved clearly further (:data:`COPIER_MARGIN`); too close to tell, both keep them.
 """
 
 from __future__ import annotations
@@ -51,6 +56,13 @@ SMOOTH_BEYOND = "smooth_beyond"
 PAIR_COPY_HISTORY_DAYS = 60
 PAIR_COPY_LAG_DAYS = 8
 PAIR_COPY_MIN_DAYS = 14
+#: a collapsed pair is one copy, and only one member copied: the station whose level against the
+#: other stations moved (:func:`level_step`). A member keeps the pair's copy values over a
+#: collapsed stretch unless its partner's level moved more than this many times as far as its own
+COPIER_MARGIN = 1.5
+#: the level a step is measured from: the days [far, near) before the collapsed stretch (a copy's
+#: collapse shows hours after it began, as the rolling spread fills)
+STEP_REFERENCE_DAYS = (8, 2)
 
 
 def trailing_daily_minimum(x: np.ndarray, days: int, lag_days: int, min_days: int) -> np.ndarray:
@@ -104,6 +116,43 @@ def copy_beyond_history(spread: np.ndarray, moving: np.ndarray) -> np.ndarray:
         return beyond_history(-np.log(spread), moving)
 
 
+def level_step(y: np.ndarray, member: int, others: np.ndarray, start: int, stop: int) -> float:
+    """How far station ``member``'s level moved against ``others`` (stations) at hours start..stop
+    (log units, ``y`` [S, T, P] log values): per other station and analyser the median log ratio
+    over those hours against its median over the days before (:data:`STEP_REFERENCE_DAYS`), the
+    mean over the other stations, the median over the analysers. NaN without a reference. A
+    copier's ratio to every other station jumps to the donor's ratio times the copy's scale; the
+    donor's stays where it was."""
+    far, near = STEP_REFERENCE_DAYS
+    lo, hi = max(0, start - 24 * far), max(0, start - 24 * near)
+    if hi <= lo or len(others) == 0:
+        return float("nan")
+    d = y[member, lo:stop][None] - y[others, lo:stop]  # [K, hours, P]
+    step = np.abs(nanmedian_quiet(d[:, start - lo:], axis=1) - nanmedian_quiet(d[:, :hi - lo], axis=1))
+    seen = np.isfinite(step)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(seen, step, 0.0).sum(axis=0) / seen.sum(axis=0)  # [P]; NaN where no station has both
+    return float(nanmedian_quiet(mean))
+
+
+def copier_side(own: float, partner: float, margin: float = COPIER_MARGIN) -> bool:
+    """Whether a member of a collapsed pair may be its copier: unless its partner's level moved
+    more than ``margin`` x as far as its own (:func:`level_step`). Either unknown (NaN): it may."""
+    return not partner > margin * own
+
+
+def runs(mask: np.ndarray, gap: int = 0) -> list[tuple[int, int]]:
+    """[T] bool -> the (start, stop) of each run of True, runs less than ``gap`` hours apart joined."""
+    edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
+    out: list[tuple[int, int]] = []
+    for start, stop in zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist(), strict=True):
+        if out and start - out[-1][1] < gap:
+            out[-1] = (out[-1][0], stop)
+        else:
+            out.append((start, stop))
+    return out
+
+
 def donor_pairs(index: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The unordered pairs (a < b) of stations and their donors in ``index`` [S, K] (-1: none),
     with whether b is a's donor (forward) and whether a is b's (backward)."""
@@ -124,7 +173,8 @@ def donor(panel: Panel, *, window_h: int = 24, max_donors: int = 16, large_netwo
     """donor_copy: max over donors of -log(rolling std ratio); donor_smooth: -log roughness ratio.
     Leaves the history openers' statistics [S, T] in ``panel.cache[OPENER_STATISTICS]``: the copy
     beyond the pair's history (``PAIR_COPY``, max over donors) and the smoothing beyond the
-    station's (``SMOOTH_BEYOND``)."""
+    station's (``SMOOTH_BEYOND``). Both copy statistics count a collapsed pair at its copier only,
+    where the members can be told apart (:func:`copier_side`)."""
     y = log_values(panel)
     S, T, P = y.shape
     # in a small network any station can be the donor; in a large one only the nearest few are checked
@@ -145,6 +195,7 @@ def donor(panel: Panel, *, window_h: int = 24, max_donors: int = 16, large_netwo
     # y_a - y_b is the same bits as that of y_b - y_a (IEEE subtraction and sums are exactly
     # antisymmetric, and the squares equal), so a pair in both donor lists is computed once
     pairs, forward, backward = donor_pairs(donors.index)
+    others = [row[(row >= 0) & (row != s)] for s, row in enumerate(donors.index)]  # a station's donors
     copy = np.zeros(y.shape)
     beyond = np.zeros((S, T))  # PAIR_COPY: each station's max over its donors
     reads = np.isfinite(y)
@@ -175,6 +226,17 @@ def donor(panel: Panel, *, window_h: int = 24, max_donors: int = 16, large_netwo
         i, station, donor_ = (np.array(c, dtype=np.int64) for c in zip(*directed, strict=True))
         alike = second_largest_where(over[i], moving_all[donor_] & reads[station])
         moved = np.where(moving_all[donor_], ratio[i], 0.0)
+        collapsed = alike > 0
+        for q in np.unique(i[collapsed.any(axis=1)]):  # a collapsed pair: which member is the copier?
+            rows = np.flatnonzero(i == q)  # its directed entries (one or both members)
+            pair = (int(a[q]), int(b[q]))
+            for r0, r1 in runs(collapsed[rows].any(axis=0), gap=window_h):  # one decision per collapsed stretch: one act
+                step = {m: level_step(y, m, others[m][others[m] != p], r0, r1) for m, p in (pair, pair[::-1])}
+                for r in rows:
+                    own, partner = int(station[r]), int(donor_[r])
+                    if not copier_side(step[own], step[partner]):
+                        alike[r, r0:r1] = 0.0
+                        moved[r, r0:r1] = 0.0
         with merge:  # each station's max over its donors (max: any order, the same bits; both >= 0)
             for j, st in enumerate(station.tolist()):
                 np.maximum(copy[st], moved[j], out=copy[st])

@@ -46,20 +46,41 @@ def test_smoothed_series_loses_roughness():
 
 def _donor_copy_reference(panel, k: int) -> np.ndarray:
     """donor_copy station pair by station pair: -log(rolling std of y_s - y_j / its median) where
-    the donor moves, the maximum over donors (the detector's definition, without shared buffers)."""
+    the donor moves, left out over the stretches where the pair collapsed beyond its history and
+    ``j``, not ``s``, is its copier (:func:`copier_side`), the maximum over donors (the detector's
+    definition, without shared buffers)."""
     from analytics.detectors.base import build_neighbours, log_values, nan_rolling_std, nanmedian_quiet
+    from analytics.detectors.donor import above_history, copier_side, level_step, runs, second_largest_where
 
     y = log_values(panel)
     own_sd = nan_rolling_std(y, 24, min_count=12)
     moving_all = own_sd >= 0.5 * nanmedian_quiet(own_sd, axis=1, keepdims=True)
     index = build_neighbours(panel.stations, k=k, max_distance_m=np.inf).index
+    others = [row[(row >= 0) & (row != s)] for s, row in enumerate(index)]
+
+    def spread(s: int, j: int) -> np.ndarray:
+        return nan_rolling_std(y[min(s, j)] - y[max(s, j)], 24, axis=0, min_count=12)
+
+    def alike(s: int, j: int) -> np.ndarray:  # the pair's collapse beyond its history, s the station
+        with np.errstate(all="ignore"):
+            over = above_history(-np.log(np.maximum(spread(s, j), 0.01))[None])
+        return second_largest_where(over, (moving_all[j] & np.isfinite(y[s]))[None])[0]
+
     copy = np.zeros(y.shape)
     for s in range(y.shape[0]):
-        for j in index[s][index[s] >= 0]:
-            sd = nan_rolling_std(y[s] - y[j], 24, axis=0, min_count=12)
+        for j in others[s]:
+            sd = spread(s, j)
             with np.errstate(all="ignore"):
                 ratio = -np.log(np.maximum(sd, 0.01) / nanmedian_quiet(sd, axis=0, keepdims=True))
-            copy[s] = np.maximum(copy[s], np.where(moving_all[j], np.nan_to_num(ratio, nan=0.0), 0.0))
+            moved = np.where(moving_all[j], np.nan_to_num(ratio, nan=0.0), 0.0)
+            collapsed = alike(s, j) > 0
+            if s in others[j] and moving_all[s].any():  # the pair's other direction is scored too
+                collapsed |= alike(j, s) > 0
+            for r0, r1 in runs(collapsed, gap=24):
+                if not copier_side(level_step(y, s, others[s][others[s] != j], r0, r1),
+                                   level_step(y, j, others[j][others[j] != s], r0, r1)):
+                    moved[r0:r1] = 0.0
+            copy[s] = np.maximum(copy[s], moved)
     return np.where(np.isfinite(panel.values), copy, 0.0)
 
 

@@ -18,7 +18,9 @@ from analytics.detectors.donor import (
     PAIR_COPY_LAG_DAYS,
     PAIR_COPY_MIN_DAYS,
     SMOOTH_BEYOND,
+    copier_side,
     copy_beyond_history,
+    level_step,
     trailing_daily_minimum,
 )
 from analytics.pipeline import load_pipeline, score_partition
@@ -69,6 +71,21 @@ def test_one_analyser_alone_or_a_copy_before_the_pair_has_history_reads_nothing(
     # nor where the donor does not move (two flat series agree trivially: flatline's case)
     spread[0, 30 * 24:33 * 24, 1] = 0.02
     assert copy_beyond_history(spread, np.zeros(spread.shape, dtype=bool)).max() == 0.0
+
+
+def test_the_copier_is_the_member_whose_level_against_the_other_stations_moved():
+    rng = np.random.default_rng(3)
+    days, params = 20, 3
+    weather = rng.normal(0.0, 0.5, size=(1, days * 24, params))  # what every station shares
+    y = 3.0 + np.array([0.0, 0.4, -0.2, 0.1])[:, None, None] + weather + rng.normal(0, 0.1, (4, days * 24, params))
+    start, stop = 15 * 24, 18 * 24
+    y[0, start:stop] = y[1, start:stop] + np.log(1.1) + rng.normal(0, 0.03, (stop - start, params))  # 0 copies 1
+    others = {0: np.array([2, 3]), 1: np.array([2, 3])}
+    copier, donor = (level_step(y, m, others[m], start, stop) for m in (0, 1))
+    assert copier > 0.4 > 0.1 > donor  # 0 jumped by 1's level + log 1.1 against 2 and 3; 1 stayed
+    assert copier_side(copier, donor) and not copier_side(donor, copier)
+    assert copier_side(0.2, 0.22) and copier_side(0.22, 0.2)  # too close to tell: both keep the pair's values
+    assert copier_side(0.2, float("nan")) and np.isnan(level_step(y, 0, others[0], 24, 48))  # no reference
 
 
 def _copied(readings: pd.DataFrame, target: str, donor: str, start: pd.Timestamp, scale: float) -> pd.DataFrame:
@@ -140,6 +157,21 @@ def test_a_station_copied_from_its_nearest_neighbour_for_days_becomes_a_fabricat
     # nothing else opens an event there: the opener is what catches it
     missed = _at(score_partition(copied, stations, _without(pipe, PAIR_COPY)).events, target, start)
     assert missed.empty, missed[["start", "end", "kind"]]
+
+
+def test_a_planted_copy_opens_at_the_copier_and_the_pair_opener_adds_nothing_at_its_donor(sample):
+    # the pair's collapse is symmetric; its copier is the member whose level against the other
+    # stations moved (here 1003A copies its nearest station, 1004A, x 0.85)
+    readings, stations = sample
+    target, scale = "1003A", 0.85
+    copied, start = planted_copy(readings, stations, target, scale)
+    donor = _nearest(stations, target)
+    pipe = load_pipeline("default")
+    events = score_partition(copied, stations, pipe).events
+    assert (_at(events, target, start)["kind"] == "fabrication").any()
+    at_donor = _at(events, donor, start)
+    without = _at(score_partition(copied, stations, _without(pipe, PAIR_COPY)).events, donor, start)
+    assert at_donor[["start", "end", "kind"]].equals(without[["start", "end", "kind"]]), at_donor[["start", "end", "kind"]]
 
 
 @pytest.mark.parametrize("target", ["1002A", "1007A"])
