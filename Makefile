@@ -40,9 +40,9 @@ test: $(STAMP) chromium
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -n 2 tests
 
-# refit the air reference stations' learned event ranker on the development split (~2 min CPU)
+# refit the learned event rankers (air reference stations, water sections) on the development split
 fit-event-ranker: $(STAMP)
-	$(BIN)/envtrust evaluate --fit-event-ranker
+	$(BIN)/envtrust evaluate --fit-event-ranker --networks air,water
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
