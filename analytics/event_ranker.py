@@ -1,5 +1,4 @@
-"""The learned event rankers: the air reference stations' list, and a self-calibrated station
-kind's (water sections) list.
+"""The learned event ranker of the air reference stations' list.
 
 Why: an event's own row says more about whether it is interference than any single opener's
 strength - how long it lasted, which models fired, how many parameters left the neighbours, its
@@ -15,15 +14,7 @@ higher: the ranker alone put planted copies below dozens of clean events (a copy
 its copier, so the regression cannot trust the copy statistics), where the openers' clean rates put
 them above the whole clean list (engine-tuning.md, session 12, second change).
 
-A self-calibrated station kind (``station_kind``, e.g. water sections) has no analysts' capacity
-to follow: its thresholds are fitted once on honest data of its network, and an honest network must
-stay quiet. Its ranker carries the looser thresholds its list opens at (``open_thresholds``, fitted
-on the same clean data at a larger clean budget) and the clean rate its list is cut at
-(``list_rate``, events per station-month): an event ranked below the level the clean list reaches
-that often is opened to be ranked, not listed (:func:`capacity_cut` of that rate).
-
-Portable: coefficients and standardisation only (``<pipeline>.event_ranker.json`` for air,
-``<pipeline>.event_ranker.<network>.json`` per self-calibrated network), no pickles.
+Portable: coefficients and standardisation only (``<pipeline>.event_ranker.json``), no pickles.
 """
 
 from __future__ import annotations
@@ -78,17 +69,6 @@ class EventRanker:
     beyond_clean: float | None = None
     fingerprint: str | None = None
     fitted_on: str = ""
-    #: the self-calibrated station kind this ranker orders (None: the air reference stations)
-    station_kind: str | None = None
-    #: that kind's event thresholds the list opens at (as ``Pipeline.clean_event_thresholds[kind]``)
-    open_thresholds: dict | None = None
-    #: clean events per station-month that kind's list keeps (the cut: :func:`capacity_cut` of it)
-    list_rate: float | None = None
-
-    def list_cut(self) -> float | None:
-        """The ``rank_score`` a self-calibrated kind's event needs to be listed (None for air, whose
-        cut follows the analysts' capacity)."""
-        return None if self.list_rate is None else capacity_cut(self.list_rate)
 
     def value(self, features: dict[str, float]) -> float:
         """The ranker's logit for one event's features (unknown features are ignored)."""
@@ -110,9 +90,7 @@ class EventRanker:
         return learned
 
     def to_dict(self) -> dict:
-        kind_fields = {} if self.station_kind is None else {
-            "station_kind": self.station_kind, "open_thresholds": self.open_thresholds, "list_rate": self.list_rate}
-        return {"kind": "event_ranker", "fingerprint": self.fingerprint, "fitted_on": self.fitted_on, **kind_fields,
+        return {"kind": "event_ranker", "fingerprint": self.fingerprint, "fitted_on": self.fitted_on,
                 "open_at_capacity": self.open_at_capacity, "beyond_clean": self.beyond_clean,
                 "features": list(self.features),
                 "mean": [round(float(v), 6) for v in self.mean], "scale": [round(float(v), 6) for v in self.scale],
@@ -127,9 +105,7 @@ class EventRanker:
                    open_at_capacity=float(d.get("open_at_capacity", 1.0)),
                    beyond_clean=None if d.get("beyond_clean") is None else float(d["beyond_clean"]),
                    fingerprint=d.get("fingerprint"),
-                   fitted_on=str(d.get("fitted_on", "")), station_kind=d.get("station_kind"),
-                   open_thresholds=d.get("open_thresholds"),
-                   list_rate=None if d.get("list_rate") is None else float(d["list_rate"]))
+                   fitted_on=str(d.get("fitted_on", "")))
 
 
 def clean_value_tail(values: np.ndarray, station_months: float) -> EventRateTail:

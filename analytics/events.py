@@ -121,10 +121,6 @@ class EventSettings:
     # the learned event ranker (analytics.event_ranker.EventRanker, ``<pipeline>.event_ranker.json``):
     # the reference stations' events rank by it in place of their rarest opener
     ranker: object | None = field(default=None, metadata=FITTED)
-    # station kind -> the learned event ranker of a self-calibrated kind (water sections,
-    # ``<pipeline>.event_ranker.<network>.json``): its events open at the ranker's looser clean
-    # thresholds, rank by it, and are listed from its clean rate's cut on
-    kind_rankers: dict = field(default_factory=dict, metadata=FITTED)
     # the operating point (set by analytics.pipeline.at_capacity from the analysts' capacity, not by the
     # TOML): the combined threshold that opens events at the reference stations when the ranker
     # orders them (longer than the capacity's), and the rank_score their events need to be listed
@@ -408,7 +404,6 @@ def build_events(panel: Panel, combined: np.ndarray, final: np.ndarray, surprise
     by_rate = np.ones(n_st, dtype=bool) if per_station is None or per_station.reference is None \
         else per_station.reference & ~per_station.persistent
     station_hour = station_hour_surprise(combined if monitored.all() else combined[:, :, monitored]) if tails else None
-    kind_ranker = station_kind_rankers(panel, settings, per_station)
     for s, a, b in segs:
         o_open = float(outage_open[s]) if np.isfinite(outage_open[s]) else None
         scorer, bonus, rarity = score_of, peak_bonus, rarity_of
@@ -429,13 +424,6 @@ def build_events(panel: Panel, combined: np.ndarray, final: np.ndarray, surprise
         # an outage with no sign of interference is left to the completeness check below, which
         # finds every gap whether or not the interference threshold opened an event on it
         if row is not None and row[4] != DATA_GAP_KIND:
-            if kind_ranker[s] is not None:
-                # a ranked self-calibrated kind: below its clean rate's cut the event is not listed,
-                # and its gap, if any, stays a data-completeness alarm
-                row = ranked_row(row, kind_ranker[s])
-                cut = kind_ranker[s].list_cut()
-                if cut is not None and row[9] < cut:
-                    continue
             covered.append((s, a, b))
             if settings.ranker is not None and rare is not None:
                 row = ranked_row(row, settings.ranker)
@@ -452,16 +440,6 @@ def build_events(panel: Panel, combined: np.ndarray, final: np.ndarray, surprise
     ev["start"] = ev["start"].astype("datetime64[us]")
     ev["end"] = ev["end"].astype("datetime64[us]")
     return ev
-
-
-def station_kind_rankers(panel: Panel, settings: EventSettings, per_station: StationThresholds | None) -> list:
-    """Per station, the learned ranker of its self-calibrated kind (``EventSettings.kind_rankers``) or
-    None: only stations that take their kind's clean thresholds (``persistent``) open at its looser ones."""
-    n_st = len(panel.stations)
-    if not settings.kind_rankers or per_station is None or "kind" not in panel.stations.columns:
-        return [None] * n_st
-    kinds = panel.stations["kind"].astype(str).to_numpy()
-    return [settings.kind_rankers.get(kinds[s]) if per_station.persistent[s] else None for s in range(n_st)]
 
 
 def ranked_row(row: list, ranker) -> list:

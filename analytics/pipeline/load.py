@@ -1,8 +1,7 @@
 """Loading a pipeline: its TOML (:mod:`analytics.pipeline.config`) and the files fitted for it next
 to it - ``<name>.calibration.json`` (clean-data tails, alarm level, event thresholds) and
 ``<name>.combiner*.json`` (learned combiners, one per network family) and
-``<name>.event_ranker.json`` (the air reference stations' learned event ranker) and
-``<name>.event_ranker.<network>.json`` (a self-calibrated network's station kind's ranker).
+``<name>.event_ranker.json`` (the air reference stations' learned event ranker).
 
 Each fitted file records the :func:`~analytics.pipeline.config.fit_fingerprint` of the detectors
 and panel it was fitted on; one that does not match the TOML is refused (:class:`StaleFitError`),
@@ -24,10 +23,8 @@ from analytics.stacking import LearnedCombiner
 
 REFIT_COMMAND = "envtrust evaluate --fit-combiner"
 RANKER_REFIT_COMMAND = "envtrust evaluate --fit-event-ranker"
-WATER_RANKER_REFIT_COMMAND = "envtrust evaluate --fit-event-ranker --networks water"
 REFIT_WRITES = {REFIT_COMMAND: "writes the calibration and the combiners",
-                RANKER_REFIT_COMMAND: "writes the event ranker, after those",
-                WATER_RANKER_REFIT_COMMAND: "writes the water sections' event ranker, after those"}
+                RANKER_REFIT_COMMAND: "writes the event ranker, after those"}
 FITTED_KINDS = ("calibration", "combiners", "event_ranker")
 
 
@@ -65,28 +62,11 @@ def load_pipeline(name_or_path: str | Path = "default", refit: tuple[str, ...] =
         d = read_fitted(ranker_path)
         if is_current(d, ranker_path, fingerprint, False, RANKER_REFIT_COMMAND):
             pipe.events = replace(pipe.events, ranker=EventRanker.from_dict(d))
-    kind_rankers = {}
-    for f in kind_ranker_paths(path) if not refit else ():
-        d = read_fitted(f)
-        if is_current(d, f, fingerprint, False, WATER_RANKER_REFIT_COMMAND):
-            ranker = EventRanker.from_dict(d)
-            kind_rankers[str(ranker.station_kind)] = ranker
-    pipe.events = replace(pipe.events, kind_rankers=kind_rankers)
     return pipe
 
 
 def event_ranker_path(toml_path: Path) -> Path:
     return toml_path.with_name(toml_path.stem + ".event_ranker.json")
-
-
-def kind_ranker_path(toml_path: Path, network: str) -> Path:
-    """A self-calibrated network's event ranker file, next to the air one."""
-    return toml_path.with_name(f"{toml_path.stem}.event_ranker.{network}.json")
-
-
-def kind_ranker_paths(toml_path: Path) -> list[Path]:
-    """``<name>.event_ranker.<network>.json``, in name order."""
-    return sorted(toml_path.parent.glob(toml_path.stem + ".event_ranker.*.json"))
 
 
 def calibration_path(toml_path: Path) -> Path:

@@ -112,9 +112,7 @@ def in_run_thresholds(panel, plain: np.ndarray, surprise: dict[str, np.ndarray],
         sh = np.max(np.nan_to_num(plain), axis=2)
         run_tail = fit_tail(sh[self_cal][in_span[self_cal]])
         persistent[self_cal] = True
-        # a kind with a learned ranker opens at its ranker's looser clean thresholds (cut in build_events)
-        clean = {**pipe.clean_event_thresholds,
-                 **{k: r.open_thresholds for k, r in ev.kind_rankers.items() if r.open_thresholds}}
+        clean = pipe.clean_event_thresholds
         # station kinds with thresholds fitted once on clean data take them; the others learn them here
         in_run = self_cal & ~np.isin(kinds, sorted(clean))
         if in_run.any():

@@ -52,8 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fit-event-ranker", action="store_true",
                         help="instead of evaluating: fit the air reference stations' learned event ranker on the "
                              "DEVELOPMENT split (the combiner's injection seeds, the list opened at capacity 1.0) "
-                             "and write analytics/pipelines/default.event_ranker.json; with --networks water, the "
-                             "water sections' ranker (default.event_ranker.water.json)")
+                             "and write analytics/pipelines/default.event_ranker.json")
     parser.add_argument("--pipeline-dir", default=None,
                         help="with --fit-combiner, --fit-clean-events or --fit-event-ranker: write the combiner and calibration files here instead of "
                              "analytics/pipelines/ (the default pipeline's TOML is copied next to them)")
@@ -135,28 +134,13 @@ def fit_event_ranker(args: argparse.Namespace) -> int:
     """Fit the event ranker on the development split (:mod:`envtrust.evaluation.event_ranker`) and
     write it next to the pipeline's other fitted files."""
     from analytics.pipeline import PIPELINE_DIR
-    from analytics.pipeline.load import kind_ranker_path
-    from envtrust.evaluation.event_ranker import (
-        fit_event_ranker_on_development,
-        fit_water_event_ranker_on_development,
-        write_event_ranker,
-    )
-    from envtrust.evaluation.harness import load_beijing_rain, parse_networks
+    from envtrust.evaluation.event_ranker import fit_event_ranker_on_development, write_event_ranker
 
-    networks = parse_networks(args.networks) if args.networks else ["air"]
-    unknown = sorted(set(networks) - {"air", "water"})
-    if unknown:
-        raise ValueError(f"--fit-event-ranker: no event ranker for {', '.join(unknown)} (air and water have one)")
-    beijing_dir, dev, part, stations = development_split(args)
+    _, _, part, stations = development_split(args)
     out_dir = Path(args.pipeline_dir) if args.pipeline_dir else PIPELINE_DIR
-    toml = out_dir / "default.toml"
-    if "air" in networks:
-        ranker = fit_event_ranker_on_development(part, stations, pipeline=str(toml), progress=say)
-        print(f"wrote {write_event_ranker(ranker, out_dir / 'default.event_ranker.json')}")
-    if "water" in networks:
-        ranker = fit_water_event_ranker_on_development(dev.start_cst, dev.end_cst, pipeline=str(toml),
-                                                       rain_mm=load_beijing_rain(beijing_dir), progress=say)
-        print(f"wrote {write_event_ranker(ranker, kind_ranker_path(toml, 'water'))}")
+    ranker = fit_event_ranker_on_development(part, stations, pipeline=str(out_dir / "default.toml"), progress=say)
+    path = write_event_ranker(ranker, out_dir / "default.event_ranker.json")
+    print(f"wrote {path}")
     return 0
 
 
