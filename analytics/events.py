@@ -26,7 +26,7 @@ from analytics.detectors.rules import COMPONENT_PAIRS, COMPONENT_TOLERANCE
 from analytics.ensemble import FITTED
 from analytics.standards.air_quality import gap_costing_a_valid_day_h
 from analytics.standards.analysers import analyser_disagreement
-from analytics.vocabulary import PARAMETERS
+from analytics.vocabulary import monitored_columns
 
 KIND_ZH = {
     "data_gap": "数据缺失/传输中断(无干扰迹象)",
@@ -565,14 +565,6 @@ def _describe(panel, s, a, b, combined, final, surprise, model_kinds, kinds, low
                         network=network, figures={**evidence["kind_figures"], "own_level": own_level})
     event_id = f"{station_id}-{start:%Y%m%d%H}-{kind}"
     return [event_id, station_id, start, end, kind, score, ",".join(params), summary, evidence, rank]
-
-
-def monitored_columns(parameters) -> np.ndarray:
-    """[P] bool: the parameters an event can be about - everything but the meteorology an air
-    station carries (wind, temperature, pressure, humidity, rain). Those readings explain the
-    pollutants (dispersion, washout); a wind vane that reads unlike its neighbours is not data
-    interference, and a wind direction "194% above its neighbours" is no evidence an analyst can use."""
-    return np.array([PARAMETERS[p].network != "met" if p in PARAMETERS else True for p in parameters], dtype=bool)
 
 
 def missing_hours(panel: Panel) -> np.ndarray:

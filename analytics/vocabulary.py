@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 
 @dataclass(frozen=True)
 class Parameter:
@@ -159,3 +161,11 @@ INTERFERENCE_CHANNELS: dict[str, str] = {
     "hint": "暗示",
     "other": "其他",
 }
+
+
+def monitored_columns(parameters) -> np.ndarray:
+    """[P] bool: the parameters an event can be about - everything but the meteorology an air
+    station carries (wind, temperature, pressure, humidity, rain). Those readings explain the
+    pollutants (dispersion, washout); a wind vane that reads unlike its neighbours is not data
+    interference, and a wind direction "194% above its neighbours" is no evidence an analyst can use."""
+    return np.array([PARAMETERS[p].network != "met" if p in PARAMETERS else True for p in parameters], dtype=bool)

@@ -42,6 +42,7 @@ from analytics.detectors.base import (
 )
 from analytics.registry import register
 from analytics.threads import by_stations, map_in_threads
+from analytics.vocabulary import monitored_columns
 
 PAIR_BATCH_CELLS = 1_000_000  # donor pairs scored at once: about 8 MB per temporary
 
@@ -199,6 +200,10 @@ def donor(panel: Panel, *, window_h: int = 24, max_donors: int = 16, large_netwo
     copy = np.zeros(y.shape)
     beyond = np.zeros((S, T))  # PAIR_COPY: each station's max over its donors
     reads = np.isfinite(y)
+    # the history openers count the pollutant analysers only: stations that share one weather
+    # mast (the Beijing sites' wind) report the same wind, a "copy" that is no interference
+    monitored = monitored_columns(panel.parameters)
+    y_monitored = y[:, :, monitored] if not monitored.all() else y
     merge = threading.Lock()
     batch = max(1, PAIR_BATCH_CELLS // max(T * P, 1))
 
@@ -224,14 +229,14 @@ def donor(panel: Panel, *, window_h: int = 24, max_donors: int = 16, large_netwo
         # largest analyser its own): per pair they were ~10 small numpy calls holding the GIL, 12,000
         # of them in the national day's block
         i, station, donor_ = (np.array(c, dtype=np.int64) for c in zip(*directed, strict=True))
-        alike = second_largest_where(over[i], moving_all[donor_] & reads[station])
+        alike = second_largest_where(over[i], moving_all[donor_] & reads[station] & monitored)
         moved = np.where(moving_all[donor_], ratio[i], 0.0)
         collapsed = alike > 0
         for q in np.unique(i[collapsed.any(axis=1)]):  # a collapsed pair: which member is the copier?
             rows = np.flatnonzero(i == q)  # its directed entries (one or both members)
             pair = (int(a[q]), int(b[q]))
             for r0, r1 in runs(collapsed[rows].any(axis=0), gap=window_h):  # one decision per collapsed stretch: one act
-                step = {m: level_step(y, m, others[m][others[m] != p], r0, r1) for m, p in (pair, pair[::-1])}
+                step = {m: level_step(y_monitored, m, others[m][others[m] != p], r0, r1) for m, p in (pair, pair[::-1])}
                 for r in rows:
                     own, partner = int(station[r]), int(donor_[r])
                     if not copier_side(step[own], step[partner]):
@@ -258,7 +263,7 @@ def donor(panel: Panel, *, window_h: int = 24, max_donors: int = 16, large_netwo
     ref = np.nan_to_num(neighbour_median(rel, nb.index)) if (nb.count > 0).any() else np.zeros_like(rel)
     # smoother against the neighbours than on any day of the station's history (SMOOTH_BEYOND)
     panel.cache[OPENER_STATISTICS][SMOOTH_BEYOND] = OpenerStatistic(
-        "fabrication", beyond_history(ref - rel, np.isfinite(panel.values)))
+        "fabrication", beyond_history(ref - rel, np.isfinite(panel.values) & monitored))
     smooth = np.clip(np.nan_to_num(ref - rel), 0, None)
     valid = np.isfinite(panel.values)
     return {"donor_copy": np.where(valid, np.clip(copy, 0, None), 0.0), "donor_smooth": np.where(valid, smooth, 0.0)}

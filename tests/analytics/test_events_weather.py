@@ -42,3 +42,24 @@ def test_no_event_on_the_sample_is_about_the_weather(sample_with_weather):
         named = set(str(row.parameters).split(","))
         assert named and not named & WEATHER, (row.station_id, row.start, row.kind, row.parameters)
         assert not any(f"{w}较" in row.summary or f"{w} " in row.summary for w in WEATHER), row.summary
+
+
+def test_the_copy_and_smoothing_openers_read_the_pollutants_only(sample_with_weather):
+    """The Beijing sites report one shared wind: with the weather counted, a pair's wind spread
+    collapsed on a calm evening and Wanliu (1007A) opened "suspected copied data" at 2017-01-09
+    18:00 UTC ranked 1 in 10^26, at the top of the sample demo. The openers must read the same with
+    and without the weather columns."""
+    from analytics.detectors.base import OPENER_STATISTICS
+    from analytics.detectors.donor import PAIR_COPY, SMOOTH_BEYOND
+    from analytics.pipeline.run import run_models
+
+    readings, stations = sample_with_weather
+    pipe = load_pipeline("default")
+    with_weather = run_models(readings, stations, pipe)[0]
+    pollutants = run_models(readings[~readings["parameter"].isin(WEATHER)], stations, pipe)[0]
+    assert with_weather.values.shape[2] > pollutants.values.shape[2]
+    for name in (PAIR_COPY, SMOOTH_BEYOND):
+        a = with_weather.cache[OPENER_STATISTICS][name].values
+        b = pollutants.cache[OPENER_STATISTICS][name].values
+        assert a.shape == b.shape
+        assert abs(a - b).max() < 1e-9, name
